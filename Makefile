@@ -1,0 +1,61 @@
+# Every target runs inside one virtualenv at .venv/, created and filled on demand
+# from pyproject.toml and requirements/*.txt; npm tools live in tools/node/.
+SHELL := /bin/bash
+.SHELLFLAGS := -eu -o pipefail -c
+PYTHON ?= python3
+VENV := .venv
+BIN := $(VENV)/bin
+STAMP := $(VENV)/.installed
+NODE_STAMP := tools/node/node_modules/.installed
+export PATH := $(CURDIR)/$(BIN):$(PATH)
+export REDOCLY_TELEMETRY := off
+export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
+
+.PHONY: venv generate check-generated lint-spec clients clients-all lint typecheck test demo bench clean
+
+venv: $(STAMP)
+
+$(STAMP): pyproject.toml requirements/generate.txt requirements/dev.txt
+	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt -e '.[cli,emulator]'
+	touch $@
+
+$(NODE_STAMP): tools/node/package.json tools/node/package-lock.json
+	cd tools/node && npm ci --no-audit --no-fund --loglevel=error
+	touch $@
+
+generate: $(STAMP)
+	$(BIN)/python tools/generate.py
+
+check-generated: $(STAMP)
+	$(BIN)/python tools/check_generated.py
+
+lint-spec: $(STAMP) $(NODE_STAMP)
+	$(BIN)/openapi-spec-validator openapi/registry-v1.yaml
+	tools/node/node_modules/.bin/redocly lint --config openapi/redocly.yaml openapi/registry-v1.yaml
+
+clients: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python clients/build.py typescript go
+
+clients-all: $(STAMP) $(NODE_STAMP)
+	$(BIN)/python clients/build.py typescript go java rust
+
+lint: $(STAMP)
+	$(BIN)/ruff check overlay tests tools clients
+	$(BIN)/ruff format --check overlay tests tools clients
+
+typecheck: $(STAMP)
+	$(BIN)/mypy overlay/docker_registry_v1
+
+test: lint-spec check-generated lint typecheck clients
+	$(BIN)/python -m pytest
+
+demo: $(STAMP)
+	$(BIN)/python -m docker_registry_v1.demo
+
+bench: $(STAMP)
+	@echo "make bench: the benchmark suite arrives with its issue (bench/)."
+
+clean:
+	rm -rf $(VENV) build tools/node/node_modules
