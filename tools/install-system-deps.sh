@@ -1,0 +1,16 @@
+#!/usr/bin/env bash
+# Debian packages the test suite uses beyond Python, Node and Go: skopeo checks that
+# pulled archives load. Installs only what is missing; needs root (as in CI).
+set -euo pipefail
+missing=()
+command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+if [ ${#missing[@]} -eq 0 ]; then
+  exit 0
+fi
+if [ "$(id -u)" -ne 0 ]; then
+  echo "install-system-deps: not root; tests that need ${missing[*]} will say they were skipped" >&2
+  exit 0
+fi
+export DEBIAN_FRONTEND=noninteractive
+apt-get update -qq
+apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null
