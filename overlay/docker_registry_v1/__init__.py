@@ -2,6 +2,75 @@
 
 from importlib.metadata import version as _version
 
+from .auth import Access, Authenticator, BasicAuth, NilAuth, TokenAuth
+from .client import DEFAULT_BASE_URL, AsyncClient, Client
+from .endpoints import Endpoint
+from .errors import (
+    BadRequest,
+    ChecksumMismatch,
+    Conflict,
+    DockerRegistryError,
+    Forbidden,
+    IncompleteBody,
+    InvalidInput,
+    InvalidResponse,
+    NotFound,
+    RegistryConnectionError,
+    RegistryError,
+    RegistryTimeout,
+    ServerError,
+    Unauthorized,
+    UploadInProgress,
+)
+from .models import (
+    ContainerConfig,
+    ImageMetadata,
+    IndexImage,
+    LayerUpload,
+    Ping,
+    RawMetadata,
+    SearchResult,
+    SearchResults,
+    TagMap,
+)
+from .names import RepositoryName
+
 __version__ = _version("docker-registry-v1")
 
-__all__ = ["__version__"]
+__all__ = [
+    "DEFAULT_BASE_URL",
+    "Access",
+    "AsyncClient",
+    "Authenticator",
+    "BadRequest",
+    "BasicAuth",
+    "ChecksumMismatch",
+    "Client",
+    "Conflict",
+    "ContainerConfig",
+    "DockerRegistryError",
+    "Endpoint",
+    "Forbidden",
+    "ImageMetadata",
+    "IncompleteBody",
+    "IndexImage",
+    "InvalidInput",
+    "InvalidResponse",
+    "LayerUpload",
+    "NilAuth",
+    "NotFound",
+    "Ping",
+    "RawMetadata",
+    "RegistryConnectionError",
+    "RegistryError",
+    "RegistryTimeout",
+    "RepositoryName",
+    "SearchResult",
+    "SearchResults",
+    "ServerError",
+    "TagMap",
+    "TokenAuth",
+    "Unauthorized",
+    "UploadInProgress",
+    "__version__",
+]

@@ -1,0 +1,250 @@
+"""Typed errors raised by the facade.
+
+Status errors keep the seed's message prefix (``<METHOD> <URL> returned <code>``) so
+code that matched on it keeps working, and add what the seed threw away: the server's
+``{"error": …}`` message, a sanitised excerpt of any other body and the response
+headers. Secrets are never carried: token and cookie headers are redacted and URLs
+lose their user-info (and, after a redirect, their query, which often holds a
+storage signature).
+"""
+
+from __future__ import annotations
+
+import html
+import json
+import re
+from collections.abc import Sequence
+
+import httpx
+
+__all__ = [
+    "BadRequest",
+    "ChecksumMismatch",
+    "Conflict",
+    "DockerRegistryError",
+    "Forbidden",
+    "IncompleteBody",
+    "InvalidInput",
+    "InvalidResponse",
+    "NotFound",
+    "RegistryConnectionError",
+    "RegistryError",
+    "RegistryTimeout",
+    "ServerError",
+    "Unauthorized",
+    "UploadInProgress",
+    "error_from_response",
+    "invalid_response",
+    "safe_url",
+    "transport_error",
+]
+
+_EXCERPT_LIMIT = 200
+_REDACTED = "<redacted>"
+_SECRET_HEADERS = frozenset(
+    {"authorization", "proxy-authorization", "cookie", "set-cookie", "x-docker-token"}
+)
+
+
+class DockerRegistryError(Exception):
+    """Root of every error this package raises for trouble on the remote side."""
+
+
+class InvalidInput(ValueError):  # noqa: N818 - the public names the API promises
+    """A caller-supplied value that must not reach the wire (bad name, id, tag, header)."""
+
+    def __init__(self, field: str, message: str) -> None:
+        self.field = field
+        super().__init__(f"{field}: {message}")
+
+
+class RegistryError(DockerRegistryError):
+    """An HTTP answer the facade cannot accept (non-2xx, or a 2xx it cannot use)."""
+
+    def __init__(
+        self,
+        *,
+        code: int,
+        method: str,
+        url: str,
+        message: str | None = None,
+        excerpt: str | None = None,
+        headers: Sequence[tuple[str, str]] | None = None,
+        reason: str | None = None,
+    ) -> None:
+        self.code = code
+        self.method = method
+        self.url = url
+        self.message = message
+        self.excerpt = excerpt
+        self.headers = httpx.Headers(headers or {})
+        detail = reason or message or excerpt
+        text = f"{method} {url} returned {code}"
+        super().__init__(f"{text}: {detail}" if detail else text)
+
+
+class BadRequest(RegistryError):  # noqa: N818 - the public names the API promises
+    """400: the registry refused the request as malformed or out of sequence."""
+
+
+class UploadInProgress(BadRequest):
+    """400 ``Image is being uploaded, retry later``: the image was never finalised."""
+
+
+class ChecksumMismatch(BadRequest):
+    """400 ``Checksum mismatch``: the payload checksum does not match the uploaded bytes."""
+
+
+class Unauthorized(RegistryError):  # noqa: N818 - the public names the API promises
+    """401: credentials missing, wrong, or a token the registry does not accept."""
+
+
+class Forbidden(RegistryError):  # noqa: N818 - the public names the API promises
+    """403: authenticated but not allowed (inactive account, automated build, …)."""
+
+
+class NotFound(RegistryError):  # noqa: N818 - the public names the API promises
+    """404: unknown image, repository, tag, user — or an invalid image id on REF."""
+
+
+class Conflict(RegistryError):  # noqa: N818 - the public names the API promises
+    """409: the image (or its checksum) is already final on the registry."""
+
+
+class ServerError(RegistryError):
+    """5xx from the registry or a proxy in front of it."""
+
+
+class InvalidResponse(RegistryError):  # noqa: N818 - the public names the API promises
+    """A 2xx answer of the wrong shape: not JSON, wrong type, or missing token headers."""
+
+
+class IncompleteBody(InvalidResponse):
+    """A streamed body ended before the announced ``Content-Length``."""
+
+
+class RegistryConnectionError(DockerRegistryError):
+    """The request could not be completed at the transport level."""
+
+    def __init__(self, method: str, url: str, detail: str) -> None:
+        self.method = method
+        self.url = url
+        super().__init__(f"{method} {url} failed: {detail}")
+
+
+class RegistryTimeout(RegistryConnectionError):  # noqa: N818 - the public names the API promises
+    """A connect, read, write or pool timeout expired."""
+
+
+def safe_url(url: httpx.URL, *, drop_query: bool = False) -> str:
+    """Render a URL for messages: never user-info, optionally no query string."""
+    clean = url.copy_with(username=None, password=None, fragment=None)
+    if drop_query:
+        clean = clean.copy_with(query=None)
+    return str(clean)
+
+
+def _redact(headers: httpx.Headers) -> list[tuple[str, str]]:
+    out = []
+    for name, value in headers.multi_items():
+        lowered = name.lower()
+        secret = lowered in _SECRET_HEADERS or (
+            lowered == "www-authenticate" and "=" in value and value[:6].lower() == "token "
+        )
+        out.append((name, _REDACTED if secret else value))
+    return out
+
+
+def _printable(text: str, limit: int) -> str:
+    text = "".join(ch if ch.isprintable() else " " for ch in text)
+    text = " ".join(text.split())
+    return text if len(text) <= limit else text[: limit - 1] + "…"
+
+
+def _server_message(content: bytes) -> str | None:
+    try:
+        data = json.loads(content)
+    except ValueError:
+        return None
+    if isinstance(data, dict) and isinstance(data.get("error"), str):
+        return _printable(data["error"], 500)
+    if isinstance(data, str) and data:
+        return _printable(data, 500)
+    return None
+
+
+def _excerpt(content: bytes, content_type: str) -> str | None:
+    text = content[:4096].decode("utf-8", "replace")
+    if "html" in content_type.lower() or text.lstrip().startswith("<"):
+        text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", text)
+        text = html.unescape(re.sub(r"(?s)<[^>]*>", " ", text))
+    text = _printable(text, _EXCERPT_LIMIT)
+    return text or None
+
+
+def _error_class(code: int, message: str | None) -> type[RegistryError]:
+    lowered = (message or "").lower()
+    if code == 400:
+        if "being uploaded" in lowered:
+            return UploadInProgress
+        if "checksum mismatch" in lowered:
+            return ChecksumMismatch
+        return BadRequest
+    by_code: dict[int, type[RegistryError]] = {
+        401: Unauthorized,
+        403: Forbidden,
+        404: NotFound,
+        409: Conflict,
+    }
+    if code >= 500:
+        return ServerError
+    return by_code.get(code, RegistryError)
+
+
+def _request_line(response: httpx.Response) -> tuple[str, str]:
+    request = response.request
+    return request.method, safe_url(request.url, drop_query=bool(response.history))
+
+
+def error_from_response(response: httpx.Response) -> RegistryError:
+    """Build the typed error for a non-2xx response whose body has been read."""
+    method, url = _request_line(response)
+    content = response.content
+    message = _server_message(content)
+    excerpt = None if message else _excerpt(content, response.headers.get("content-type", ""))
+    cls = _error_class(response.status_code, message)
+    return cls(
+        code=response.status_code,
+        method=method,
+        url=url,
+        message=message,
+        excerpt=excerpt,
+        headers=_redact(response.headers),
+    )
+
+
+def invalid_response(
+    response: httpx.Response, reason: str, cls: type[InvalidResponse] = InvalidResponse
+) -> InvalidResponse:
+    """Build the error for a 2xx answer the facade cannot use, saying why."""
+    method, url = _request_line(response)
+    return cls(
+        code=response.status_code,
+        method=method,
+        url=url,
+        reason=reason,
+        headers=_redact(response.headers),
+    )
+
+
+def transport_error(exc: httpx.RequestError) -> RegistryConnectionError:
+    """Wrap an httpx transport failure without leaking anything but method and URL."""
+    try:
+        request = exc.request
+    except RuntimeError:
+        method, url = "?", "?"
+    else:
+        method, url = request.method, safe_url(request.url)
+    cls = RegistryTimeout if isinstance(exc, httpx.TimeoutException) else RegistryConnectionError
+    detail = type(exc).__name__ + (f": {_printable(str(exc), 200)}" if str(exc) else "")
+    return cls(method, url, detail)

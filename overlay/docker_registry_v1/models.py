@@ -1,0 +1,270 @@
+"""Typed results and the image metadata model, with the v1 API's own JSON spelling.
+
+Image JSON keeps docker's keys (``Size``, ``container_config``, PascalCase config
+keys), accepts ``Comment``/``comment`` and ``Size``/``size`` on input, keeps unknown
+keys and writes them back, and omits absent fields instead of sending zero values
+(``"parent": ""`` or a year-1 date confuse registries). ``created`` stays the exact
+text the producer wrote: a datetime would drop the nanoseconds and change the bytes
+the payload checksum is computed over. For byte-exact round trips use the raw
+metadata calls; this model is for reading and for building new images.
+"""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable, Iterator, Mapping
+from datetime import datetime
+from typing import Any, Self
+
+import attrs
+
+__all__ = [
+    "ContainerConfig",
+    "ImageMetadata",
+    "IndexImage",
+    "LayerUpload",
+    "Ping",
+    "RawMetadata",
+    "SearchResult",
+    "SearchResults",
+    "TagMap",
+]
+
+_KINDS: dict[str, Callable[[Any], bool]] = {
+    "str": lambda v: isinstance(v, str),
+    "int": lambda v: isinstance(v, int) and not isinstance(v, bool),
+    "bool": lambda v: isinstance(v, bool),
+    "strlist": lambda v: isinstance(v, list) and all(isinstance(i, str) for i in v),
+    "object": lambda v: isinstance(v, dict),
+    "config": lambda v: isinstance(v, dict),
+}
+
+
+def _key(json_key: str, kind: str, *aliases: str) -> dict[str, Any]:
+    """Field metadata: the JSON key, its value kind and accepted alternative spellings."""
+    return {"json": json_key, "kind": kind, "aliases": aliases}
+
+
+def _decode(cls: type[Any], data: object, **fixed: Any) -> Any:
+    if not isinstance(data, Mapping):
+        raise TypeError(f"expected a JSON object, got {type(data).__name__}")
+    rest = dict(data)
+    values: dict[str, Any] = dict(fixed)
+    for field in attrs.fields(cls):
+        key = field.metadata.get("json")
+        names = (key, *field.metadata.get("aliases", ())) if key else ()
+        present = [name for name in names if name in rest]
+        if not present:
+            continue
+        value = rest.pop(present[0])
+        for duplicate in present[1:]:
+            rest.pop(duplicate)
+        if value is None:
+            continue
+        kind = field.metadata["kind"]
+        if not _KINDS[kind](value):
+            raise TypeError(f"{key}: expected {kind}, got {type(value).__name__}")
+        values[field.name] = ContainerConfig.from_dict(value) if kind == "config" else value
+    return cls(**values, extra=rest)
+
+
+def _encode(obj: Any) -> dict[str, Any]:
+    out: dict[str, Any] = {}
+    for field in attrs.fields(type(obj)):
+        key = field.metadata.get("json")
+        value = getattr(obj, field.name)
+        if key is None or value is None:
+            continue
+        out[key] = value.to_dict() if isinstance(value, ContainerConfig) else value
+    for key, value in obj.extra.items():
+        out.setdefault(key, value)
+    return out
+
+
+@attrs.define(kw_only=True)
+class ContainerConfig:
+    """Docker's container configuration as stored in image JSON (``Hostname``, ``Cmd``, …)."""
+
+    hostname: str | None = attrs.field(default=None, metadata=_key("Hostname", "str"))
+    domainname: str | None = attrs.field(default=None, metadata=_key("Domainname", "str"))
+    user: str | None = attrs.field(default=None, metadata=_key("User", "str"))
+    memory: int | None = attrs.field(default=None, metadata=_key("Memory", "int"))
+    memory_swap: int | None = attrs.field(default=None, metadata=_key("MemorySwap", "int"))
+    cpu_shares: int | None = attrs.field(default=None, metadata=_key("CpuShares", "int"))
+    cpuset: str | None = attrs.field(default=None, metadata=_key("Cpuset", "str"))
+    attach_stdin: bool | None = attrs.field(default=None, metadata=_key("AttachStdin", "bool"))
+    attach_stdout: bool | None = attrs.field(default=None, metadata=_key("AttachStdout", "bool"))
+    attach_stderr: bool | None = attrs.field(default=None, metadata=_key("AttachStderr", "bool"))
+    port_specs: list[str] | None = attrs.field(default=None, metadata=_key("PortSpecs", "strlist"))
+    exposed_ports: dict[str, Any] | None = attrs.field(
+        default=None, metadata=_key("ExposedPorts", "object")
+    )
+    tty: bool | None = attrs.field(default=None, metadata=_key("Tty", "bool"))
+    open_stdin: bool | None = attrs.field(default=None, metadata=_key("OpenStdin", "bool"))
+    stdin_once: bool | None = attrs.field(default=None, metadata=_key("StdinOnce", "bool"))
+    env: list[str] | None = attrs.field(default=None, metadata=_key("Env", "strlist"))
+    cmd: list[str] | None = attrs.field(default=None, metadata=_key("Cmd", "strlist"))
+    dns: list[str] | None = attrs.field(default=None, metadata=_key("Dns", "strlist"))
+    image: str | None = attrs.field(default=None, metadata=_key("Image", "str"))
+    volumes: dict[str, Any] | None = attrs.field(default=None, metadata=_key("Volumes", "object"))
+    volumes_from: str | None = attrs.field(default=None, metadata=_key("VolumesFrom", "str"))
+    working_dir: str | None = attrs.field(default=None, metadata=_key("WorkingDir", "str"))
+    entrypoint: list[str] | None = attrs.field(default=None, metadata=_key("Entrypoint", "strlist"))
+    network_disabled: bool | None = attrs.field(
+        default=None, metadata=_key("NetworkDisabled", "bool")
+    )
+    mac_address: str | None = attrs.field(default=None, metadata=_key("MacAddress", "str"))
+    security_opts: list[str] | None = attrs.field(
+        default=None, metadata=_key("SecurityOpts", "strlist")
+    )
+    on_build: list[str] | None = attrs.field(default=None, metadata=_key("OnBuild", "strlist"))
+    labels: dict[str, Any] | None = attrs.field(default=None, metadata=_key("Labels", "object"))
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+    @classmethod
+    def from_dict(cls, data: object) -> Self:
+        result: Self = _decode(cls, data)
+        return result
+
+    def to_dict(self) -> dict[str, Any]:
+        return _encode(self)
+
+
+@attrs.define(kw_only=True)
+class ImageMetadata:
+    """One image's JSON (``GET``/``PUT /v1/images/{id}/json``)."""
+
+    id: str = attrs.field(metadata=_key("id", "str"))
+    parent: str | None = attrs.field(default=None, metadata=_key("parent", "str"))
+    comment: str | None = attrs.field(default=None, metadata=_key("comment", "str", "Comment"))
+    created: str | None = attrs.field(default=None, metadata=_key("created", "str"))
+    container: str | None = attrs.field(default=None, metadata=_key("container", "str"))
+    container_config: ContainerConfig | None = attrs.field(
+        default=None, metadata=_key("container_config", "config")
+    )
+    docker_version: str | None = attrs.field(default=None, metadata=_key("docker_version", "str"))
+    author: str | None = attrs.field(default=None, metadata=_key("author", "str"))
+    config: ContainerConfig | None = attrs.field(default=None, metadata=_key("config", "config"))
+    architecture: str | None = attrs.field(default=None, metadata=_key("architecture", "str"))
+    os: str | None = attrs.field(default=None, metadata=_key("os", "str"))
+    size: int | None = attrs.field(default=None, metadata=_key("Size", "int", "size"))
+    extra: dict[str, Any] = attrs.field(factory=dict)
+
+    @property
+    def created_at(self) -> datetime | None:
+        """``created`` as a datetime (fractions beyond microseconds are dropped)."""
+        return datetime.fromisoformat(self.created) if self.created else None
+
+    @classmethod
+    def from_dict(cls, data: object) -> Self:
+        if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
+            raise TypeError("image JSON must be an object with a string 'id'")
+        result: Self = _decode(cls, data)
+        if result.parent == "":
+            result.parent = None
+        return result
+
+    @classmethod
+    def from_json(cls, raw: bytes | str) -> Self:
+        return cls.from_dict(json.loads(raw))
+
+    def to_dict(self) -> dict[str, Any]:
+        return _encode(self)
+
+    def to_json(self) -> bytes:
+        """Compact UTF-8 JSON: the exact bytes ``add_metadata`` sends."""
+        return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
+
+
+def _copy_tags(tags: Mapping[str, str]) -> dict[str, str]:
+    return dict(tags)
+
+
+@attrs.frozen
+class TagMap(Mapping[str, str]):
+    """Tag name to image id, read-only like a dict.
+
+    ``short_ids`` is true when the server sent the Hub's list form
+    (``[{"layer": "<8 hex>", "name": …}]``), whose ids are abbreviated.
+    """
+
+    tags: Mapping[str, str] = attrs.field(factory=dict, converter=_copy_tags)
+    short_ids: bool = False
+
+    def __getitem__(self, tag: str) -> str:
+        return self.tags[tag]
+
+    def __iter__(self) -> Iterator[str]:
+        return iter(self.tags)
+
+    def __len__(self) -> int:
+        return len(self.tags)
+
+
+@attrs.frozen
+class SearchResult:
+    name: str
+    description: str = ""
+    star_count: int = 0
+    is_official: bool = False
+    is_trusted: bool = False
+    is_automated: bool = False
+    extra: Mapping[str, Any] = attrs.field(factory=dict)
+
+
+@attrs.frozen
+class SearchResults:
+    """One page of search results; paging fields are ``None`` when the server sent none."""
+
+    query: str
+    num_results: int
+    results: tuple[SearchResult, ...]
+    num_pages: int | None = None
+    page_size: int | None = None
+    page: int | None = None
+
+
+@attrs.frozen
+class Ping:
+    """What ``/v1/_ping`` said. ``standalone`` is only a hint (servers lie, see docs)."""
+
+    version: str | None
+    standalone: bool | None
+    body: Any
+
+
+@attrs.frozen
+class IndexImage:
+    """One entry of an index image list (``GET``/``PUT …/images``)."""
+
+    id: str
+    checksum: str | None = None
+    tag: str | None = None
+
+    def to_dict(self) -> dict[str, str]:
+        out = {"id": self.id}
+        if self.checksum is not None:
+            out["checksum"] = self.checksum
+        if self.tag is not None:
+            out["Tag"] = self.tag
+        return out
+
+
+@attrs.frozen
+class RawMetadata:
+    """Image JSON exactly as received, with the size and checksum headers that came with it."""
+
+    json_bytes: bytes = attrs.field(repr=lambda b: f"<{len(b)} bytes>")
+    size: int | None = None
+    checksum: str | None = None
+
+    def parse(self) -> ImageMetadata:
+        return ImageMetadata.from_json(self.json_bytes)
+
+
+@attrs.frozen
+class LayerUpload:
+    """What ``add_layer`` sent: its size and, given the image JSON, the payload checksum."""
+
+    size: int
+    checksum: str | None = None

@@ -1,0 +1,113 @@
+"""Validation of everything a caller passes that ends up in a URL path or a header.
+
+Checks run before any request is built, so bad input never touches the wire. Rules
+are deliberately permissive (real v1 registries accept more than docker 1.x's own
+rules) but reject anything that would change the request's meaning: empty or dot
+segments, extra slashes, a registry host smuggled into a repository name, control
+characters in header values.
+"""
+
+from __future__ import annotations
+
+import re
+
+import attrs
+
+from .errors import InvalidInput
+
+__all__ = [
+    "DEFAULT_NAMESPACE",
+    "RepositoryName",
+    "check_header_value",
+    "check_image_id",
+    "check_tag",
+]
+
+DEFAULT_NAMESPACE = "library"
+
+_PART = re.compile(r"[A-Za-z0-9_.-]{1,255}")
+_IMAGE_ID = re.compile(r"[a-f0-9]{16}|[a-f0-9]{64}")
+_HEX64 = re.compile(r"[a-f0-9]{64}")
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+_HEADER_FORBIDDEN = re.compile(r"[\r\n\x00]")
+
+
+def _require_str(field: str, value: object) -> str:
+    if not isinstance(value, str):
+        raise InvalidInput(field, f"expected a string, got {type(value).__name__}")
+    return value
+
+
+def check_header_value(field: str, value: object) -> str:
+    """Reject values that would split or truncate an HTTP header."""
+    text = _require_str(field, value)
+    if _HEADER_FORBIDDEN.search(text):
+        raise InvalidInput(field, "must not contain CR, LF or NUL")
+    return text
+
+
+def check_image_id(image_id: object) -> str:
+    """Image ids are 16 or 64 lowercase hex characters (the reference server's rule)."""
+    text = _require_str("image_id", image_id)
+    if not _IMAGE_ID.fullmatch(text):
+        raise InvalidInput("image_id", f"{text!r} is not 16 or 64 lowercase hex characters")
+    return text
+
+
+def check_tag(tag: object) -> str:
+    text = _require_str("tag", tag)
+    if not _TAG.fullmatch(text):
+        raise InvalidInput("tag", f"{text!r} does not match ^[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}$")
+    return text
+
+
+def _check_part(name: str, part: str, what: str) -> str:
+    if not part:
+        raise InvalidInput("repository", f"{name!r} has an empty {what}")
+    if part in {".", ".."}:
+        raise InvalidInput("repository", f"{name!r}: {what} {part!r} is not allowed")
+    if not _PART.fullmatch(part):
+        raise InvalidInput(
+            "repository",
+            f"{name!r}: {what} {part!r} may only contain letters, digits, '_', '.', '-'",
+        )
+    return part
+
+
+def _looks_like_host(first: str, segments: int) -> bool:
+    return ":" in first or (segments >= 3 and ("." in first or first == "localhost"))
+
+
+@attrs.frozen
+class RepositoryName:
+    """A repository as the v1 wire wants it: namespace and name as separate path parts."""
+
+    namespace: str
+    repository: str
+
+    @classmethod
+    def parse(cls, name: object) -> RepositoryName:
+        """``"ubuntu"`` means ``library/ubuntu``; ``"ns/repo"`` is taken as is."""
+        text = _require_str("repository", name)
+        parts = text.split("/")
+        if len(parts) >= 2 and _looks_like_host(parts[0], len(parts)):
+            rest = "/".join(parts[1:])
+            raise InvalidInput(
+                "repository",
+                f"{text!r} starts with a registry address ({parts[0]!r}); the v1 API has no "
+                f"host in repository names - point base_url at that registry "
+                f"(e.g. base_url='http://{parts[0]}/v1/') and pass {rest!r}",
+            )
+        if len(parts) > 2:
+            raise InvalidInput("repository", f"{text!r} must be 'name' or 'namespace/name'")
+        if len(parts) == 1:
+            repository = _check_part(text, parts[0], "name")
+            if _HEX64.fullmatch(repository):
+                raise InvalidInput(
+                    "repository", f"{text!r} looks like an image id, not a repository"
+                )
+            return cls(DEFAULT_NAMESPACE, repository)
+        return cls(_check_part(text, parts[0], "namespace"), _check_part(text, parts[1], "name"))
+
+    def __str__(self) -> str:
+        return f"{self.namespace}/{self.repository}"
