@@ -6,7 +6,7 @@
 from __future__ import annotations
 
 from enum import StrEnum
-from typing import Annotated
+from typing import Annotated, Any
 
 from pydantic import BaseModel, ConfigDict, Field, RootModel
 
@@ -54,12 +54,13 @@ class WriteAck(RootModel[bool | str]):
     ]
 
 
-class PingInfo(BaseModel):
-    model_config = ConfigDict(
-        extra="allow",
-    )
-    version: str | None = None
-    standalone: bool | None = None
+class PingBody(RootModel[Any]):
+    root: Annotated[
+        Any,
+        Field(
+            description='Any JSON value: `{}` or a debug object (reference server 0.9), `true` (0.8) or\n`""` (documentation). Docker\'s client read optional `version` (string) and\n`standalone` (boolean) members and ignored decoding errors; the response headers\ncarry what matters. Left unconstrained so that generated decoders accept every\nknown form (a `oneOf` of object, boolean and string made some reject `{}`).\n'
+        ),
+    ]
 
 
 class EmptyObject(BaseModel):
@@ -179,13 +180,6 @@ class UserUpdate(BaseModel):
     )
     email: str | None = None
     password: str | None = None
-
-
-class PingBody(RootModel[PingInfo | bool | str]):
-    root: Annotated[
-        PingInfo | bool | str,
-        Field(description='`{}` or a debug object (reference server), `true` (0.8) or `""` (documentation).'),
-    ]
 
 
 class PathSet(RootModel[dict[str, EmptyObject]]):

@@ -121,7 +121,11 @@ def write_token(repo: str) -> Plan[TokenAuth]:
 
 def delete_token(repo: str) -> Plan[TokenAuth]:
     name = RepositoryName.parse(repo)
-    reply = yield seam.delete_token_request(name)
+    reply = yield Call(
+        delete_repository_api,
+        (name.namespace, name.repository),
+        {"body": [], "x_docker_token": "true"},
+    )
     return _token(reply, Access.DELETE, name, _DELETE_HINT)
 
 
@@ -362,15 +366,11 @@ def _standalone(headers: httpx.Headers, body: Any) -> bool | None:
 
 
 def ping_registry() -> Plan[Ping]:
+    reply = yield Call(ping_api)
     try:
-        reply = yield Call(ping_api)
-    except InvalidResponse as exc:  # an empty or non-JSON body still answers the ping
-        return Ping(
-            version=exc.headers.get("X-Docker-Registry-Version"),
-            standalone=_standalone(exc.headers, None),
-            body=None,
-        )
-    body = _json(reply)
+        body = _json(reply)
+    except InvalidResponse:  # an empty or non-JSON body still answers the ping
+        body = None
     version = reply.response.headers.get("X-Docker-Registry-Version")
     if version is None and isinstance(body, dict) and isinstance(body.get("version"), str):
         version = body["version"]

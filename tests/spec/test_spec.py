@@ -63,7 +63,7 @@ REFERENCE: dict[tuple[str, str], tuple[str, set[str]]] = {
         "delete_tag",
         {"200", "401", "404"},
     ),
-    # R12 and I2 share one path and method.
+    # R12 and I2 share one path and method (tagged registry, x-roles names both).
     ("delete", "/v1/repositories/{namespace}/{repository}/"): (
         "delete_repository",
         {"200", "202", "400", "401", "403", "404"},

@@ -7,7 +7,6 @@ from .empty_object import EmptyObject
 from .error import Error
 from .image_json import ImageJson
 from .path_set import PathSet
-from .ping_info import PingInfo
 from .repository_image import RepositoryImage
 from .repository_metadata import RepositoryMetadata
 from .repository_properties import RepositoryProperties
@@ -28,7 +27,6 @@ __all__ = (
     "Error",
     "ImageJson",
     "PathSet",
-    "PingInfo",
     "RepositoryImage",
     "RepositoryMetadata",
     "RepositoryProperties",

@@ -9,6 +9,7 @@ import httpx
 from ... import errors
 from ...client import AuthenticatedClient, Client
 from ...models.error import Error
+from ...models.repository_image import RepositoryImage
 from ...models.token_request_flag import TokenRequestFlag
 from ...types import UNSET, Response, Unset
 
@@ -17,6 +18,7 @@ def _get_kwargs(
     namespace: str,
     repository: str,
     *,
+    body: list[RepositoryImage] | Unset = UNSET,
     x_docker_token: TokenRequestFlag | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
@@ -30,6 +32,14 @@ def _get_kwargs(
             repository=quote(str(repository), safe=""),
         ),
     }
+
+    if not isinstance(body, Unset):
+        _kwargs["json"] = []
+        for componentsschemas_repository_image_list_item_data in body:
+            componentsschemas_repository_image_list_item = componentsschemas_repository_image_list_item_data.to_dict()
+            _kwargs["json"].append(componentsschemas_repository_image_list_item)
+
+    headers["Content-Type"] = "application/json"
 
     _kwargs["headers"] = headers
     return _kwargs
@@ -110,6 +120,7 @@ def sync_detailed(
     repository: str,
     *,
     client: AuthenticatedClient | Client,
+    body: list[RepositoryImage] | Unset = UNSET,
     x_docker_token: TokenRequestFlag | Unset = UNSET,
 ) -> Response[Error | Error | str | bool | str]:
     """Delete a repository (registry) or obtain a delete token (index)
@@ -119,12 +130,14 @@ def sync_detailed(
     kept. On Docker's index (Basic and `X-Docker-Token: true`) it answered 202
     with a delete token, and 200 on the final step of its delete flow. A
     standalone reference server deletes at once and sends no token headers.
+    Some clients send `[]` as the body of the index request; servers ignore it.
 
     Args:
         namespace (str):
         repository (str):
         x_docker_token (TokenRequestFlag | Unset): The only value of the `X-Docker-Token` request
             header.
+        body (list[RepositoryImage] | Unset): The index's image list of a repository.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -137,6 +150,7 @@ def sync_detailed(
     kwargs = _get_kwargs(
         namespace=namespace,
         repository=repository,
+        body=body,
         x_docker_token=x_docker_token,
     )
 
@@ -152,6 +166,7 @@ def sync(
     repository: str,
     *,
     client: AuthenticatedClient | Client,
+    body: list[RepositoryImage] | Unset = UNSET,
     x_docker_token: TokenRequestFlag | Unset = UNSET,
 ) -> Error | Error | str | bool | str | None:
     """Delete a repository (registry) or obtain a delete token (index)
@@ -161,12 +176,14 @@ def sync(
     kept. On Docker's index (Basic and `X-Docker-Token: true`) it answered 202
     with a delete token, and 200 on the final step of its delete flow. A
     standalone reference server deletes at once and sends no token headers.
+    Some clients send `[]` as the body of the index request; servers ignore it.
 
     Args:
         namespace (str):
         repository (str):
         x_docker_token (TokenRequestFlag | Unset): The only value of the `X-Docker-Token` request
             header.
+        body (list[RepositoryImage] | Unset): The index's image list of a repository.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -180,6 +197,7 @@ def sync(
         namespace=namespace,
         repository=repository,
         client=client,
+        body=body,
         x_docker_token=x_docker_token,
     ).parsed
 
@@ -189,6 +207,7 @@ async def asyncio_detailed(
     repository: str,
     *,
     client: AuthenticatedClient | Client,
+    body: list[RepositoryImage] | Unset = UNSET,
     x_docker_token: TokenRequestFlag | Unset = UNSET,
 ) -> Response[Error | Error | str | bool | str]:
     """Delete a repository (registry) or obtain a delete token (index)
@@ -198,12 +217,14 @@ async def asyncio_detailed(
     kept. On Docker's index (Basic and `X-Docker-Token: true`) it answered 202
     with a delete token, and 200 on the final step of its delete flow. A
     standalone reference server deletes at once and sends no token headers.
+    Some clients send `[]` as the body of the index request; servers ignore it.
 
     Args:
         namespace (str):
         repository (str):
         x_docker_token (TokenRequestFlag | Unset): The only value of the `X-Docker-Token` request
             header.
+        body (list[RepositoryImage] | Unset): The index's image list of a repository.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -216,6 +237,7 @@ async def asyncio_detailed(
     kwargs = _get_kwargs(
         namespace=namespace,
         repository=repository,
+        body=body,
         x_docker_token=x_docker_token,
     )
 
@@ -229,6 +251,7 @@ async def asyncio(
     repository: str,
     *,
     client: AuthenticatedClient | Client,
+    body: list[RepositoryImage] | Unset = UNSET,
     x_docker_token: TokenRequestFlag | Unset = UNSET,
 ) -> Error | Error | str | bool | str | None:
     """Delete a repository (registry) or obtain a delete token (index)
@@ -238,12 +261,14 @@ async def asyncio(
     kept. On Docker's index (Basic and `X-Docker-Token: true`) it answered 202
     with a delete token, and 200 on the final step of its delete flow. A
     standalone reference server deletes at once and sends no token headers.
+    Some clients send `[]` as the body of the index request; servers ignore it.
 
     Args:
         namespace (str):
         repository (str):
         x_docker_token (TokenRequestFlag | Unset): The only value of the `X-Docker-Token` request
             header.
+        body (list[RepositoryImage] | Unset): The index's image list of a repository.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -258,6 +283,7 @@ async def asyncio(
             namespace=namespace,
             repository=repository,
             client=client,
+            body=body,
             x_docker_token=x_docker_token,
         )
     ).parsed
