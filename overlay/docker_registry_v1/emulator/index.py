@@ -1,0 +1,179 @@
+"""Index routes: repository allocation and image lists with tokens, search, users."""
+
+from __future__ import annotations
+
+import math
+from typing import Any
+
+import pydantic
+from docker_registry_v1_models import RepositoryImageList, UserCreate, UserUpdate
+from starlette.requests import Request
+from starlette.responses import Response
+
+from .context import (
+    BASIC_CHALLENGE,
+    UNDECODABLE,
+    EmulatorState,
+    Guard,
+    basic_credentials,
+    json_body,
+    repository_name,
+)
+from .responses import REQUIRES_AUTHORIZATION, empty, error, json_response, raw_json_response
+
+DEFAULT_PAGE_SIZE = 25
+MAX_PAGE_SIZE = 100
+USER_EXISTS = "Username or email already exists"
+
+
+def _int_param(request: Request, name: str, default: int, upper: int) -> int | None:
+    """The query parameter as an int in ``1..upper``; ``None`` when invalid."""
+    raw = request.query_params.get(name)
+    if raw is None:
+        return default
+    try:
+        value = int(raw)
+    except ValueError:
+        return None
+    return value if 1 <= value <= upper else None
+
+
+class IndexRoutes:
+    def __init__(self, state: EmulatorState, guard: Guard) -> None:
+        self.state = state
+        self.store = state.store
+        self.guard = guard
+
+    async def _image_list(self, request: Request) -> tuple[bytes, list[dict[str, Any]] | Response]:
+        raw, data = await json_body(request)
+        if data is UNDECODABLE:
+            return raw, error("Error Decoding JSON")
+        if not isinstance(data, list):
+            return raw, error("Invalid data")
+        try:
+            entries = RepositoryImageList.model_validate(data).model_dump(exclude_none=True)
+        except pydantic.ValidationError:
+            return raw, error("Invalid data")
+        return raw, entries
+
+    async def create_repository(self, request: Request) -> Response:
+        denied = self.guard.index(request, required=True)
+        if denied is not None:
+            return denied
+        name = repository_name(request)
+        raw, entries = await self._image_list(request)
+        if isinstance(entries, Response):
+            return entries
+        self.store.put_index_list(name, raw, entries, create=True)
+        return json_response("", headers=self.guard.token_headers(request, name, "write"))
+
+    async def update_images(self, request: Request) -> Response:
+        denied = self.guard.index(request, required=True)
+        if denied is not None:
+            return denied
+        name = repository_name(request)
+        raw, entries = await self._image_list(request)
+        if isinstance(entries, Response):
+            return entries
+        self.store.put_index_list(name, raw, entries, create=False)
+        return empty(204, self.guard.token_headers(request, name, "write"))
+
+    async def list_images(self, request: Request) -> Response:
+        name = repository_name(request)
+        denied = self.guard.index(request, required=self.store.is_private(name))
+        if denied is not None:
+            return denied
+        listed = self.store.index_list(name)
+        if listed is None:
+            return error("images not found", 404)
+        return raw_json_response(listed, self.guard.token_headers(request, name, "read"))
+
+    async def delete_images(self, request: Request) -> Response:
+        denied = self.guard.index(request, required=True)
+        if denied is not None:
+            return denied
+        name = repository_name(request)
+        return empty(204, self.guard.token_headers(request, name, "delete"))
+
+    async def delete_repository(self, request: Request) -> Response:
+        """Hub index delete: 202 with a delete token when asked, else the final 200 "Deleted"."""
+        denied = self.guard.index(request, required=True)
+        if denied is not None:
+            return denied
+        name = repository_name(request)
+        if not self.store.repository_exists(name):
+            return error("Repository not found", 404)
+        headers = self.guard.token_headers(request, name, "delete")
+        if headers:
+            return json_response("", 202, headers)
+        return json_response("Deleted")
+
+    async def authorize_token(self, request: Request) -> Response:
+        name = repository_name(request)
+        if self.state.mode == "hub":
+            token = self.state.tokens.lookup(request.headers.get("authorization", ""))
+            if token is None or token.repository != name:
+                return error(REQUIRES_AUTHORIZATION, 401, {"WWW-Authenticate": "Token"})
+        return json_response("OK")
+
+    async def search(self, request: Request) -> Response:
+        query = request.query_params.get("q", "")
+        include_private = self.state.mode == "standalone" or self.guard.basic_user(request) not in (
+            None,
+            False,
+        )
+        names = self.store.search(query, include_private=include_private)
+        if self.state.compat.search_without_paging:
+            results = [{"description": "", "name": n} for n in names]
+            return json_response({"num_results": len(names), "query": query, "results": results})
+        size = _int_param(request, "n", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
+        page = _int_param(request, "page", 1, 100_000)
+        if size is None or page is None:
+            return error("Invalid paging parameters (n: 1-100, page: from 1)")
+        chunk = names[(page - 1) * size : page * size]
+        return json_response(
+            {
+                "num_pages": math.ceil(len(names) / size),
+                "num_results": len(names),
+                "page": str(page) if self.state.compat.page_as_string else page,
+                "page_size": size,
+                "query": query,
+                "results": [{"description": "", "name": n} for n in chunk],
+            }
+        )
+
+    async def check_login(self, request: Request) -> Response:
+        if self.guard.basic_user(request) in (None, False):
+            return error(REQUIRES_AUTHORIZATION, 401, BASIC_CHALLENGE)
+        return json_response("OK")
+
+    async def create_user(self, request: Request) -> Response:
+        _, data = await json_body(request)
+        if data is UNDECODABLE:
+            return error("Error Decoding JSON")
+        try:
+            user = UserCreate.model_validate(data)
+        except pydantic.ValidationError:
+            return error("Invalid data")
+        if not self.store.add_user(user.username, user.password, user.email):
+            return json_response(USER_EXISTS, 400)
+        return json_response("User Created", 201)
+
+    async def update_user(self, request: Request) -> Response:
+        username = str(request.path_params["username"])
+        creds = basic_credentials(request)
+        if creds is None or not self.store.check_user(*creds):
+            return error(REQUIRES_AUTHORIZATION, 401, BASIC_CHALLENGE)
+        if creds[0] != username:
+            if not self.store.user_exists(username):
+                return json_response("No such user", 404)
+            return json_response("Forbidden", 403)
+        _, data = await json_body(request)
+        if data is UNDECODABLE:
+            return error("Error Decoding JSON")
+        try:
+            update = UserUpdate.model_validate(data)
+        except pydantic.ValidationError:
+            return error("Invalid data")
+        self.store.update_user(username, password=update.password, email=update.email)
+        return empty(204)

@@ -1,0 +1,449 @@
+"""The emulator's state: images with their upload state machine, repositories, users.
+
+One lock guards everything, so the index and registry listeners of a hub (and
+tests seeding from their own thread) always see a consistent store. In
+directory mode every change is written through atomically and reloaded on the
+next start; tokens are deliberately not persisted (a restart revokes them).
+"""
+
+from __future__ import annotations
+
+import enum
+import hashlib
+import hmac
+import json
+import threading
+import time
+from collections.abc import Iterable, Mapping
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+from urllib.parse import quote
+
+import attrs
+
+from .blobs import Blob, FileBlob, FileWriter, LayerWriter, SpoolWriter, atomic_write
+
+if TYPE_CHECKING:
+    from .seed import SeedImage
+
+STATE_FILE = "state.json"
+
+#: Metadata the reference server answers for a tag or repository never written.
+DEFAULT_METADATA: Mapping[str, Any] = {
+    "arch": "amd64",
+    "docker_go_version": None,
+    "docker_version": None,
+    "kernel": None,
+    "last_update": None,
+    "os": "linux",
+}
+
+
+class Outcome(enum.Enum):
+    """Results of store operations that the HTTP layer maps to statuses."""
+
+    OK = "ok"
+    NOT_FOUND = "not_found"
+    COMPLETE = "complete"
+    PARENT_MISSING = "parent_missing"
+    NO_LAYER = "no_layer"
+    MISMATCH = "mismatch"
+
+
+@attrs.define
+class ImageRecord:
+    json_bytes: bytes
+    parent: str | None
+    ancestry: list[str]
+    checksum: str | None = None
+    layer_size: int | None = None
+    complete: bool = False
+
+
+@attrs.define
+class RepositoryRecord:
+    tags: dict[str, str] = attrs.Factory(dict)
+    tag_meta: dict[str, dict[str, Any]] = attrs.Factory(dict)
+    meta: dict[str, Any] | None = None
+    index_list: bytes | None = None
+    searchable: bool = False
+    access: str = "public"
+
+
+def _password_digest(password: str) -> str:
+    return hashlib.sha256(password.encode()).hexdigest()
+
+
+@attrs.define(repr=False)
+class UserRecord:
+    digest: str
+    email: str
+
+    def __repr__(self) -> str:
+        return f"UserRecord(email={self.email!r})"
+
+
+def split_repository(path_part: str) -> str:
+    """``ns/repo`` as the reference server reads it: one trailing ``/`` stripped,
+    split at the first ``/``, a single segment meaning ``library``; URL-quoted
+    (as the reference server stores it), so names are always header-safe."""
+    name = quote(path_part[:-1] if path_part.endswith("/") else path_part, safe="/")
+    namespace, sep, repository = name.partition("/")
+    return f"{namespace}/{repository}" if sep else f"library/{namespace}"
+
+
+def merge_index_list(stored: bytes | None, new_entries: list[dict[str, Any]]) -> bytes:
+    """The reference server's merge: by id, reduced to id + checksum, a known checksum kept."""
+    old: list[dict[str, Any]] = json.loads(stored) if stored else []
+    merged: dict[str, dict[str, Any]] = {}
+    for entry in [*new_entries, *old]:
+        image_id = str(entry["id"])
+        if image_id in merged and "checksum" in merged[image_id]:
+            continue
+        reduced = {"id": image_id}
+        if "checksum" in entry:
+            reduced["checksum"] = entry["checksum"]
+        merged[image_id] = reduced
+    return json.dumps(list(merged.values()), sort_keys=True).encode()
+
+
+class Store:
+    """Thread-safe state of one emulator, in memory or in ``data_dir``."""
+
+    def __init__(self, data_dir: Path | str | None = None) -> None:
+        self._lock = threading.RLock()
+        self._dir = Path(data_dir) if data_dir is not None else None
+        self._images: dict[str, ImageRecord] = {}
+        self._layers: dict[str, Blob] = {}
+        self._repos: dict[str, RepositoryRecord] = {}
+        self._users: dict[str, UserRecord] = {}
+        self._files_cache: dict[str, bytes] = {}
+        if self._dir is not None:
+            self._dir.mkdir(parents=True, exist_ok=True)
+            self._load()
+
+    # -- persistence -------------------------------------------------------------
+
+    def _image_dir(self, image_id: str) -> Path:
+        assert self._dir is not None
+        return self._dir / "images" / image_id
+
+    def _load(self) -> None:
+        assert self._dir is not None
+        state_path = self._dir / STATE_FILE
+        if not state_path.exists():
+            return
+        state = json.loads(state_path.read_bytes())
+        for image_id, info in state["images"].items():
+            folder = self._image_dir(image_id)
+            self._images[image_id] = ImageRecord(
+                json_bytes=(folder / "json").read_bytes(),
+                parent=info["parent"],
+                ancestry=info["ancestry"],
+                checksum=info["checksum"],
+                layer_size=info["layer_size"],
+                complete=info["complete"],
+            )
+            if info["layer_size"] is not None:
+                self._layers[image_id] = FileBlob(folder / "layer", info["layer_size"])
+        for name, info in state["repositories"].items():
+            raw_list = info.pop("index_list")
+            self._repos[name] = RepositoryRecord(
+                **info, index_list=raw_list.encode() if raw_list is not None else None
+            )
+        for name, info in state["users"].items():
+            self._users[name] = UserRecord(**info)
+
+    def _save(self) -> None:
+        if self._dir is None:
+            return
+        state = {
+            "images": {
+                image_id: {
+                    "parent": rec.parent,
+                    "ancestry": rec.ancestry,
+                    "checksum": rec.checksum,
+                    "layer_size": rec.layer_size,
+                    "complete": rec.complete,
+                }
+                for image_id, rec in self._images.items()
+            },
+            "repositories": {
+                name: {
+                    **attrs.asdict(rec, filter=lambda a, _: a.name != "index_list"),
+                    "index_list": rec.index_list.decode() if rec.index_list is not None else None,
+                }
+                for name, rec in self._repos.items()
+            },
+            "users": {name: attrs.asdict(rec) for name, rec in self._users.items()},
+        }
+        atomic_write(self._dir / STATE_FILE, json.dumps(state, sort_keys=True).encode())
+
+    # -- images --------------------------------------------------------------------
+
+    def image(self, image_id: str) -> ImageRecord | None:
+        with self._lock:
+            rec = self._images.get(image_id)
+            return attrs.evolve(rec) if rec is not None else None
+
+    def put_image_json(self, image_id: str, raw: bytes, parent: str | None) -> Outcome:
+        """Store the JSON (new upload or retry); checksum and layer must be sent again."""
+        with self._lock:
+            if parent and parent not in self._images:
+                return Outcome.PARENT_MISSING
+            existing = self._images.get(image_id)
+            if existing is not None and existing.complete:
+                return Outcome.COMPLETE
+            ancestry = [image_id, *(self._images[parent].ancestry if parent else [])]
+            if self._dir is not None:
+                atomic_write(self._image_dir(image_id) / "json", raw)
+            self._images[image_id] = ImageRecord(
+                json_bytes=raw, parent=parent or None, ancestry=ancestry
+            )
+            self._layers.pop(image_id, None)
+            self._files_cache.pop(image_id, None)
+            self._save()
+            return Outcome.OK
+
+    def layer_writer(self, image_id: str) -> tuple[Outcome, LayerWriter | None, bytes]:
+        """A writer for a layer upload plus the JSON bytes the payload hash starts with."""
+        with self._lock:
+            rec = self._images.get(image_id)
+            if rec is None:
+                return Outcome.NOT_FOUND, None, b""
+            if rec.complete:
+                return Outcome.COMPLETE, None, b""
+            writer: LayerWriter
+            if self._dir is not None:
+                writer = FileWriter(self._image_dir(image_id) / "layer")
+            else:
+                writer = SpoolWriter()
+            return Outcome.OK, writer, rec.json_bytes
+
+    def finish_layer(self, image_id: str, writer: LayerWriter, checksum: str) -> Outcome:
+        with self._lock:
+            rec = self._images.get(image_id)
+            if rec is None or rec.complete:
+                writer.discard()
+                return Outcome.NOT_FOUND if rec is None else Outcome.COMPLETE
+            blob = writer.finish()
+            self._layers[image_id] = blob
+            rec.layer_size = blob.size
+            rec.checksum = checksum
+            self._files_cache.pop(image_id, None)
+            self._save()
+            return Outcome.OK
+
+    def put_checksum(self, image_id: str, value: str) -> Outcome:
+        with self._lock:
+            rec = self._images.get(image_id)
+            if rec is None:
+                return Outcome.NOT_FOUND
+            if rec.complete:
+                return Outcome.COMPLETE
+            if rec.checksum is None:
+                return Outcome.NO_LAYER
+            if not hmac.compare_digest(rec.checksum, value):
+                return Outcome.MISMATCH
+            rec.complete = True
+            self._save()
+            return Outcome.OK
+
+    def layer(self, image_id: str) -> Blob | None:
+        with self._lock:
+            return self._layers.get(image_id)
+
+    def cached_files(self, image_id: str) -> bytes | None:
+        with self._lock:
+            return self._files_cache.get(image_id)
+
+    def cache_files(self, image_id: str, listing: bytes) -> None:
+        with self._lock:
+            self._files_cache[image_id] = listing
+
+    # -- repositories --------------------------------------------------------------
+
+    def _repo(self, name: str) -> RepositoryRecord:
+        rec = self._repos.get(name)
+        if rec is None:
+            rec = self._repos[name] = RepositoryRecord()
+        return rec
+
+    def repository_exists(self, name: str) -> bool:
+        with self._lock:
+            return name in self._repos
+
+    def tags(self, name: str) -> dict[str, str] | None:
+        with self._lock:
+            rec = self._repos.get(name)
+            return dict(sorted(rec.tags.items())) if rec is not None else None
+
+    def set_tag(self, name: str, tag: str, image_id: str, meta: dict[str, Any]) -> bool:
+        """Point ``tag`` at ``image_id``; ``False`` when the image JSON does not exist."""
+        with self._lock:
+            if image_id not in self._images:
+                return False
+            rec = self._repo(name)
+            rec.tags[tag] = image_id
+            rec.tag_meta[tag] = meta
+            if tag == "latest":
+                rec.meta = dict(meta)
+            self._save()
+            return True
+
+    def delete_tag(self, name: str, tag: str) -> bool:
+        with self._lock:
+            rec = self._repos.get(name)
+            if rec is None or tag not in rec.tags:
+                return False
+            del rec.tags[tag]
+            rec.tag_meta.pop(tag, None)
+            if tag == "latest":
+                rec.meta = None
+            self._save()
+            return True
+
+    def tag_metadata(self, name: str, tag: str) -> dict[str, Any]:
+        with self._lock:
+            rec = self._repos.get(name)
+            meta = rec.tag_meta.get(tag) if rec is not None else None
+            return dict(meta) if meta is not None else dict(DEFAULT_METADATA)
+
+    def repository_metadata(self, name: str) -> dict[str, Any]:
+        with self._lock:
+            rec = self._repos.get(name)
+            meta = rec.meta if rec is not None else None
+            return dict(meta) if meta is not None else dict(DEFAULT_METADATA)
+
+    def access(self, name: str) -> str:
+        with self._lock:
+            rec = self._repos.get(name)
+            return rec.access if rec is not None else "public"
+
+    def is_private(self, name: str) -> bool:
+        return self.access(name) == "private"
+
+    def set_access(self, name: str, access: str) -> None:
+        with self._lock:
+            self._repo(name).access = access
+            self._save()
+
+    def delete_repository(self, name: str) -> bool:
+        """Drop tags, image list, metadata and search entry; image data stays."""
+        with self._lock:
+            if self._repos.pop(name, None) is None:
+                return False
+            self._save()
+            return True
+
+    def index_list(self, name: str) -> bytes | None:
+        with self._lock:
+            rec = self._repos.get(name)
+            return rec.index_list if rec is not None else None
+
+    def put_index_list(
+        self, name: str, raw: bytes, entries: list[dict[str, Any]], *, create: bool
+    ) -> None:
+        """First list stored verbatim, later ones merged; ``create`` also indexes for search."""
+        with self._lock:
+            rec = self._repo(name)
+            rec.index_list = (
+                raw if rec.index_list is None else merge_index_list(rec.index_list, entries)
+            )
+            if create:
+                rec.searchable = True
+            self._save()
+
+    def repository_images(self, name: str) -> set[str]:
+        """Ids a token for ``name`` may read: the index list plus every tag's ancestry."""
+        with self._lock:
+            rec = self._repos.get(name)
+            if rec is None:
+                return set()
+            ids: set[str] = set()
+            if rec.index_list is not None:
+                try:
+                    listed = json.loads(rec.index_list)
+                except ValueError:
+                    listed = []
+                ids.update(str(e["id"]) for e in listed if isinstance(e, dict) and "id" in e)
+            for image_id in rec.tags.values():
+                image = self._images.get(image_id)
+                ids.update(image.ancestry if image is not None else [image_id])
+            return ids
+
+    def search(self, query: str, *, include_private: bool) -> list[str]:
+        """Names of searchable repositories containing ``query`` (case-insensitive), sorted."""
+        needle = query.lower()
+        with self._lock:
+            return sorted(
+                name
+                for name, rec in self._repos.items()
+                if rec.searchable
+                and needle in name.lower()
+                and (include_private or rec.access != "private")
+            )
+
+    # -- users ---------------------------------------------------------------------
+
+    def add_user(self, username: str, password: str, email: str = "") -> bool:
+        """``False`` when the name is taken."""
+        with self._lock:
+            if username in self._users:
+                return False
+            self._users[username] = UserRecord(_password_digest(password), email)
+            self._save()
+            return True
+
+    def ensure_users(self, users: Mapping[str, str]) -> None:
+        """Install configured users, resetting their passwords to the configured ones."""
+        with self._lock:
+            for name, password in users.items():
+                email = self._users[name].email if name in self._users else ""
+                self._users[name] = UserRecord(_password_digest(password), email)
+            self._save()
+
+    def user_exists(self, username: str) -> bool:
+        with self._lock:
+            return username in self._users
+
+    def check_user(self, username: str, password: str) -> bool:
+        with self._lock:
+            rec = self._users.get(username)
+            return rec is not None and hmac.compare_digest(rec.digest, _password_digest(password))
+
+    def update_user(self, username: str, *, password: str | None, email: str | None) -> None:
+        with self._lock:
+            rec = self._users[username]
+            if password is not None:
+                rec.digest = _password_digest(password)
+            if email is not None:
+                rec.email = email
+            self._save()
+
+    # -- seeding -------------------------------------------------------------------
+
+    def seed(self, repository: str, tag: str | None, images: Iterable[SeedImage]) -> None:
+        """Store ``images`` (base first) complete, tag the last one and index the repository."""
+        name = split_repository(repository)
+        chain = list(images)
+        with self._lock:
+            for image in chain:
+                if (
+                    self.put_image_json(image.id, image.json_bytes, image.parent)
+                    is Outcome.PARENT_MISSING
+                ):
+                    raise ValueError(f"parent of {image.id} is not stored")
+                outcome, writer, _ = self.layer_writer(image.id)
+                if writer is None:
+                    if outcome is Outcome.COMPLETE:
+                        continue
+                    raise ValueError(f"cannot store the layer of {image.id}")
+                writer.write(image.layer_bytes)
+                self.finish_layer(image.id, writer, image.checksum)
+                self.put_checksum(image.id, image.checksum)
+            entries = [{"id": image.id, "checksum": image.checksum} for image in chain]
+            raw = json.dumps(entries, sort_keys=True).encode()
+            self.put_index_list(name, raw, entries, create=True)
+            if tag is not None and chain:
+                self.set_tag(name, tag, chain[-1].id, {"last_update": int(time.time())})
