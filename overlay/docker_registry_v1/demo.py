@@ -70,8 +70,9 @@ def main() -> None:
             for name, image_id in sorted(tags.additional_properties.items()):
                 print(f"tag {NAMESPACE}/{REPOSITORY}:{name} -> {image_id[:12]}")
         resolved = get_image_id.sync_detailed(NAMESPACE, REPOSITORY, TAG, client=client).parsed
-        ancestry = get_image_ancestry.sync_detailed(tip, client=client).parsed or []
-        print(f"{TAG} resolves to {str(resolved)[:12]}; ancestry has {len(ancestry)} images")
+        ancestry = get_image_ancestry.sync_detailed(tip, client=client).parsed
+        depth = len(ancestry) if isinstance(ancestry, list) else 0
+        print(f"{TAG} resolves to {str(resolved)[:12]}; ancestry has {depth} images")
         meta = get_image_metadata.sync_detailed(tip, client=client)
         print(f"tip metadata: {meta.headers['X-Docker-Size']} layer bytes, parent ", end="")
         print(f"{str(getattr(meta.parsed, 'parent', ''))[:12]}")

@@ -125,7 +125,7 @@ def sync_detailed(
     namespace: str,
     repository: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: list[RepositoryImage],
     x_docker_token: TokenRequestFlag | Unset = UNSET,
 ) -> Response[Error | Error | str | bool | str]:
@@ -169,7 +169,7 @@ def sync(
     namespace: str,
     repository: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: list[RepositoryImage],
     x_docker_token: TokenRequestFlag | Unset = UNSET,
 ) -> Error | Error | str | bool | str | None:
@@ -208,7 +208,7 @@ async def asyncio_detailed(
     namespace: str,
     repository: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: list[RepositoryImage],
     x_docker_token: TokenRequestFlag | Unset = UNSET,
 ) -> Response[Error | Error | str | bool | str]:
@@ -250,7 +250,7 @@ async def asyncio(
     namespace: str,
     repository: str,
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: list[RepositoryImage],
     x_docker_token: TokenRequestFlag | Unset = UNSET,
 ) -> Error | Error | str | bool | str | None:

@@ -41,14 +41,14 @@ def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Res
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
 ) -> Response[Any]:
     """Check that the registry is alive and speaks v1
 
      Only 200 is documented; the body is `""` (docs), `true` (reference
     server 0.8) or an object (`{}` or a debug object, reference server 0.9).
     The standalone header is a hint only (some servers send `0` while
-    standalone).
+    standalone). Needs no credentials.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.
@@ -69,14 +69,14 @@ def sync_detailed(
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
 ) -> Response[Any]:
     """Check that the registry is alive and speaks v1
 
      Only 200 is documented; the body is `""` (docs), `true` (reference
     server 0.8) or an object (`{}` or a debug object, reference server 0.9).
     The standalone header is a hint only (some servers send `0` while
-    standalone).
+    standalone). Needs no credentials.
 
     Raises:
         errors.UnexpectedStatus: If the server returns an undocumented status code and Client.raise_on_unexpected_status is True.

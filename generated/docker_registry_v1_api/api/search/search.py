@@ -7,6 +7,7 @@ import httpx
 
 from ... import errors
 from ...client import AuthenticatedClient, Client
+from ...models.error import Error
 from ...models.search_results import SearchResults
 from ...models.token_request_flag import TokenRequestFlag
 from ...types import UNSET, Response, Unset
@@ -43,11 +44,18 @@ def _get_kwargs(
     return _kwargs
 
 
-def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> SearchResults | str | None:
+def _parse_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Error | SearchResults | str | None:
     if response.status_code == 200:
         response_200 = SearchResults.from_dict(response.json())
 
         return response_200
+
+    if response.status_code == 400:
+        response_400 = Error.from_dict(response.json())
+
+        return response_400
 
     if response.status_code == 404:
         response_404 = response.text
@@ -63,7 +71,9 @@ def _parse_response(*, client: AuthenticatedClient | Client, response: httpx.Res
         return None
 
 
-def _build_response(*, client: AuthenticatedClient | Client, response: httpx.Response) -> Response[SearchResults | str]:
+def _build_response(
+    *, client: AuthenticatedClient | Client, response: httpx.Response
+) -> Response[Error | SearchResults | str]:
     return Response(
         status_code=HTTPStatus(response.status_code),
         content=response.content,
@@ -79,7 +89,7 @@ def sync_detailed(
     n: int | Unset = UNSET,
     page: int | Unset = UNSET,
     x_docker_token: TokenRequestFlag | Unset = UNSET,
-) -> Response[SearchResults | str]:
+) -> Response[Error | SearchResults | str]:
     """Search repositories
 
      The Hub paged with `n` and `page` and sent `page` as a string; the
@@ -98,7 +108,7 @@ def sync_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[SearchResults | str]
+        Response[Error | SearchResults | str]
     """
 
     kwargs = _get_kwargs(
@@ -122,7 +132,7 @@ def sync(
     n: int | Unset = UNSET,
     page: int | Unset = UNSET,
     x_docker_token: TokenRequestFlag | Unset = UNSET,
-) -> SearchResults | str | None:
+) -> Error | SearchResults | str | None:
     """Search repositories
 
      The Hub paged with `n` and `page` and sent `page` as a string; the
@@ -141,7 +151,7 @@ def sync(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        SearchResults | str
+        Error | SearchResults | str
     """
 
     return sync_detailed(
@@ -160,7 +170,7 @@ async def asyncio_detailed(
     n: int | Unset = UNSET,
     page: int | Unset = UNSET,
     x_docker_token: TokenRequestFlag | Unset = UNSET,
-) -> Response[SearchResults | str]:
+) -> Response[Error | SearchResults | str]:
     """Search repositories
 
      The Hub paged with `n` and `page` and sent `page` as a string; the
@@ -179,7 +189,7 @@ async def asyncio_detailed(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        Response[SearchResults | str]
+        Response[Error | SearchResults | str]
     """
 
     kwargs = _get_kwargs(
@@ -201,7 +211,7 @@ async def asyncio(
     n: int | Unset = UNSET,
     page: int | Unset = UNSET,
     x_docker_token: TokenRequestFlag | Unset = UNSET,
-) -> SearchResults | str | None:
+) -> Error | SearchResults | str | None:
     """Search repositories
 
      The Hub paged with `n` and `page` and sent `page` as a string; the
@@ -220,7 +230,7 @@ async def asyncio(
         httpx.TimeoutException: If the request takes longer than Client.timeout.
 
     Returns:
-        SearchResults | str
+        Error | SearchResults | str
     """
 
     return (

@@ -96,7 +96,7 @@ def _build_response(
 
 def sync_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: UserCreate,
 ) -> Response[Error | str | bool | str]:
     """Register an account (first step of a login)
@@ -125,7 +125,7 @@ def sync_detailed(
 
 def sync(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: UserCreate,
 ) -> Error | str | bool | str | None:
     """Register an account (first step of a login)
@@ -149,7 +149,7 @@ def sync(
 
 async def asyncio_detailed(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: UserCreate,
 ) -> Response[Error | str | bool | str]:
     """Register an account (first step of a login)
@@ -176,7 +176,7 @@ async def asyncio_detailed(
 
 async def asyncio(
     *,
-    client: AuthenticatedClient,
+    client: AuthenticatedClient | Client,
     body: UserCreate,
 ) -> Error | str | bool | str | None:
     """Register an account (first step of a login)
