@@ -11,9 +11,6 @@ import io
 import json
 
 import httpx
-
-from docker_registry_v1.emulator import run_standalone
-from docker_registry_v1.emulator.seed import build_image_chain
 from docker_registry_v1_api import Client
 from docker_registry_v1_api.api.index import create_repository, update_repository_images
 from docker_registry_v1_api.api.registry import (
@@ -27,10 +24,14 @@ from docker_registry_v1_api.api.registry import (
     set_tag,
 )
 from docker_registry_v1_api.api.search import search
-from docker_registry_v1_api.models import ImageJson, SearchResults, TagMap
+from docker_registry_v1_api.models import ImageJson, SearchResults, TagMap, TokenRequestFlag
 from docker_registry_v1_api.types import File
 
+from docker_registry_v1.emulator import run_standalone
+from docker_registry_v1.emulator.seed import build_image_chain
+
 NAMESPACE, REPOSITORY, TAG = "demo", "hello", "1.0"
+ASK_FOR_TOKEN: TokenRequestFlag = "true"  # noqa: S105 - a request flag, not a secret
 
 
 def wire_bytes(body: ImageJson) -> bytes:
@@ -43,7 +44,7 @@ def main() -> None:
     with run_standalone() as registry, Client(base_url=registry.url) as client:
         print(f"emulator listening at {registry.url}")
         create_repository.sync_detailed(
-            NAMESPACE, REPOSITORY, client=client, body=[], x_docker_token="true"
+            NAMESPACE, REPOSITORY, client=client, body=[], x_docker_token=ASK_FOR_TOKEN
         )
         for image in images:
             body = ImageJson.from_dict(json.loads(image.json_bytes))
@@ -62,7 +63,7 @@ def main() -> None:
         tip = images[-1].id
         set_tag.sync_detailed(NAMESPACE, REPOSITORY, TAG, client=client, body=tip)
         update_repository_images.sync_detailed(
-            NAMESPACE, REPOSITORY, client=client, body=[], x_docker_token="true"
+            NAMESPACE, REPOSITORY, client=client, body=[], x_docker_token=ASK_FOR_TOKEN
         )
 
         tags = list_tags.sync_detailed(NAMESPACE, REPOSITORY, client=client).parsed
