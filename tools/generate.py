@@ -57,10 +57,14 @@ def generate_client(out: Path) -> None:
         [
             str(Path(sys.executable).parent / "openapi-python-client"),
             "generate",
-            "--path", str(SPEC),
-            "--config", str(CONFIG),
-            "--meta", "none",
-            "--output-path", str(package),
+            "--path",
+            str(SPEC),
+            "--config",
+            str(CONFIG),
+            "--meta",
+            "none",
+            "--output-path",
+            str(package),
             "--overwrite",
             "--fail-on-warning",
         ]
@@ -79,20 +83,39 @@ def generate_models(out: Path) -> None:
         run(
             [
                 str(Path(sys.executable).parent / "datamodel-codegen"),
-                "--input", str(SPEC),
-                "--input-file-type", "openapi",
-                "--output-model-type", "pydantic_v2.BaseModel",
-                "--target-python-version", "3.11",
+                "--input",
+                str(SPEC),
+                "--input-file-type",
+                "openapi",
+                "--output-model-type",
+                "pydantic_v2.BaseModel",
+                "--target-python-version",
+                "3.11",
                 "--disable-timestamp",
-                "--formatters", "ruff-format", "ruff-check",
+                "--formatters",
+                "ruff-format",
+                "ruff-check",
                 "--field-constraints",
                 "--use-annotated",
-                "--output", str(module),
+                "--output",
+                str(module),
             ]
         )
         ruff = str(Path(sys.executable).parent / "ruff")
-        run([ruff, "check", "--isolated", "--select", "F,I,UP", "--target-version", "py311",
-             "--fix-only", "--no-cache", str(module)])
+        run(
+            [
+                ruff,
+                "check",
+                "--isolated",
+                "--select",
+                "F,I,UP",
+                "--target-version",
+                "py311",
+                "--fix-only",
+                "--no-cache",
+                str(module),
+            ]
+        )
         run([ruff, "format", "--isolated", "--line-length", "120", "--no-cache", str(module)])
         shutil.copyfile(module, package / "__init__.py")
     stamp(package, "datamodel-code-generator")

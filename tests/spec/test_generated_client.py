@@ -13,7 +13,6 @@ from collections.abc import Iterator
 
 import httpx
 import pytest
-
 from docker_registry_v1.emulator import run_standalone
 from docker_registry_v1.emulator.seed import build_image_chain
 from docker_registry_v1_api import Client
@@ -36,7 +35,7 @@ from docker_registry_v1_api.api.registry import (
     set_tag,
 )
 from docker_registry_v1_api.api.search import search
-from docker_registry_v1_api.models import Error, ImageJson, TagMap
+from docker_registry_v1_api.models import Error, ImageJson, SearchResults, TagMap
 from docker_registry_v1_api.types import File
 
 
@@ -104,7 +103,7 @@ def test_push_then_read_back_through_generated_operations(client: Client) -> Non
     )
     assert listed.status_code == 200
     found = search.sync_detailed(client=client, q="demo").parsed
-    assert found is not None and not isinstance(found, str)
+    assert isinstance(found, SearchResults)
     assert [r.name for r in found.results] == ["demo/app"]
 
     assert delete_tag.sync_detailed("demo", "app", "1.0", client=client).status_code == 200

@@ -127,7 +127,7 @@ def test_spec_is_openapi_31(spec: dict[str, Any]) -> None:
     assert spec["openapi"].startswith("3.1.")
 
 
-@pytest.mark.parametrize(("key", "expected"), sorted(REFERENCE.items()), ids=lambda v: str(v))
+@pytest.mark.parametrize(("key", "expected"), sorted(REFERENCE.items()), ids=str)
 def test_every_reference_endpoint_has_its_operation(
     spec: dict[str, Any], key: tuple[str, str], expected: tuple[str, set[str]]
 ) -> None:
@@ -162,7 +162,8 @@ def test_operations_are_named_and_tagged(spec: dict[str, Any]) -> None:
     for key, op in operations(spec).items():
         assert re.fullmatch(r"[a-z][a-z0-9_]*", op["operationId"]), key
         assert op.get("summary"), key
-        assert op["tags"] and set(op["tags"]) <= ROLE_TAGS, key
+        assert op["tags"], key
+        assert set(op["tags"]) <= ROLE_TAGS, key
 
 
 def test_trailing_slashes_match_real_servers(spec: dict[str, Any]) -> None:
@@ -184,7 +185,8 @@ def test_path_parameters_are_separate_and_constrained(spec: dict[str, Any]) -> N
         assert not pattern.search("a/b"), f"{name} must not accept a slash"
         assert not pattern.fullmatch(".."), f"{name} must not accept '..'"
     for path in spec["paths"]:
-        assert "{name}" not in path and "{repo}" not in path
+        assert "{name}" not in path, path
+        assert "{repo}" not in path, path
 
 
 def test_header_contracts(spec: dict[str, Any]) -> None:
