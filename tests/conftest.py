@@ -12,3 +12,9 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=64,
         help="Layer size (MiB) for the emulator's memory test; 1024 for the full 1 GiB check.",
     )
+
+
+@pytest.fixture
+def anyio_backend() -> str:
+    """Async tests run on asyncio only (trio is not a dependency)."""
+    return "asyncio"

@@ -34,6 +34,15 @@ from .models import (
     TagMap,
 )
 from .names import RepositoryName
+from .progress import PlannedLayer, ProgressListener, SilentProgress
+from .transfer import (
+    MirrorResult,
+    PullResult,
+    PushResult,
+    RetryPolicy,
+    amirror,
+    mirror,
+)
 
 __version__ = _version("docker-registry-v1")
 
@@ -57,20 +66,29 @@ __all__ = [
     "InvalidInput",
     "InvalidResponse",
     "LayerUpload",
+    "MirrorResult",
     "NilAuth",
     "NotFound",
     "Ping",
+    "PlannedLayer",
+    "ProgressListener",
+    "PullResult",
+    "PushResult",
     "RawMetadata",
     "RegistryConnectionError",
     "RegistryError",
     "RegistryTimeout",
     "RepositoryName",
+    "RetryPolicy",
     "SearchResult",
     "SearchResults",
     "ServerError",
+    "SilentProgress",
     "TagMap",
     "TokenAuth",
     "Unauthorized",
     "UploadInProgress",
     "__version__",
+    "amirror",
+    "mirror",
 ]

@@ -9,6 +9,7 @@ that turn non-2xx answers into typed errors.
 
 from __future__ import annotations
 
+import os
 import platform
 import ssl
 from importlib.metadata import version
@@ -24,6 +25,7 @@ from .auth import Authenticator, NilAuth
 from .errors import InvalidInput
 from .models import Ping
 from .names import check_header_value
+from .progress import ProgressListener
 from .runner import AsyncRunner, Dispatch, SyncRunner, async_response_hook, sync_response_hook
 from .services import (
     AsyncHubService,
@@ -37,6 +39,7 @@ from .services import (
     SearchService,
     UsersService,
 )
+from .transfer import PullResult, PushResult, RetryPolicy, apull, apush, pull, push
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "USER_AGENT", "AsyncClient", "Client"]
 
@@ -170,6 +173,31 @@ class Client(_ClientBase):
         """``GET /v1/_ping``: version and standalone hint."""
         return self._runner.run(ops.ping_registry(), auth)
 
+    def pull(
+        self,
+        repo: str,
+        tag: str,
+        dest: str | os.PathLike[str],
+        *,
+        concurrency: int = 4,
+        progress: ProgressListener | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> PullResult:
+        """Pull ``repo:tag`` into a ``docker load`` archive at ``dest`` (see ``transfer.pull``)."""
+        return pull(self, repo, tag, dest, concurrency=concurrency, progress=progress, retry=retry)
+
+    def push(
+        self,
+        archive: str | os.PathLike[str],
+        repo: str,
+        tag: str | None = None,
+        *,
+        progress: ProgressListener | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> PushResult:
+        """Push a ``docker save`` archive as ``repo`` (see ``transfer.push``)."""
+        return push(self, archive, repo, tag, progress=progress, retry=retry)
+
     def close(self) -> None:
         self._http.close()
 
@@ -217,6 +245,33 @@ class AsyncClient(_ClientBase):
 
     async def ping(self, *, auth: Authenticator | None = None) -> Ping:
         return await self._runner.run(ops.ping_registry(), auth)
+
+    async def pull(
+        self,
+        repo: str,
+        tag: str,
+        dest: str | os.PathLike[str],
+        *,
+        concurrency: int = 4,
+        progress: ProgressListener | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> PullResult:
+        """Pull ``repo:tag`` into a ``docker load`` archive at ``dest`` (see ``transfer.apull``)."""
+        return await apull(
+            self, repo, tag, dest, concurrency=concurrency, progress=progress, retry=retry
+        )
+
+    async def push(
+        self,
+        archive: str | os.PathLike[str],
+        repo: str,
+        tag: str | None = None,
+        *,
+        progress: ProgressListener | None = None,
+        retry: RetryPolicy | None = None,
+    ) -> PushResult:
+        """Push a ``docker save`` archive as ``repo`` (see ``transfer.apush``)."""
+        return await apush(self, archive, repo, tag, progress=progress, retry=retry)
 
     async def aclose(self) -> None:
         await self._http.aclose()

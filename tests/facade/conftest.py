@@ -17,11 +17,6 @@ from docker_registry_v1.emulator.pytest_plugin import (  # noqa: F401 - fixtures
 from facade_support import Blocking
 
 
-@pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
 @pytest.fixture(params=["sync", "async"])
 def connect(request: pytest.FixtureRequest) -> Iterator[Callable[..., Any]]:
     """``connect(base_url, **options)``: a Client, or an AsyncClient driven through a portal.

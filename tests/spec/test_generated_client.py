@@ -40,11 +40,6 @@ from docker_registry_v1_api.types import File
 
 
 @pytest.fixture
-def anyio_backend() -> str:
-    return "asyncio"
-
-
-@pytest.fixture
 def client() -> Iterator[Client]:
     with run_standalone() as reg, Client(base_url=reg.url, raise_on_unexpected_status=True) as c:
         yield c

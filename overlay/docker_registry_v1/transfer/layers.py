@@ -1,0 +1,222 @@
+"""Verified, resumable layer streams: download with ``Range`` resume, upload with counting.
+
+Downloads follow the client rules of v1-protocol e.3: resume only after an
+``Accept-Ranges: bytes`` answer with a known total, ask for
+``bytes=<received>-<total-1>``, accept ``Content-Range`` with or without the
+``bytes`` unit but only if it starts where we stopped, treat a 200 as "start
+over", accept a body cut short only when every byte has arrived, and take
+``X-Docker-Size: 0`` plus a 416 as an empty layer. While the bytes stream the
+payload checksum (``sha256`` over the image JSON, ``\\n``, the layer) is computed
+and checked at the end against ``X-Docker-Size`` and ``X-Docker-Checksum-Payload``.
+
+The bookkeeping lives in :class:`LayerFetch`; the sync and async generators only
+do the I/O around it.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import time
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any
+
+import anyio
+import attrs
+import httpx
+
+from ..auth import Authenticator
+from ..errors import (
+    ChecksumMismatch,
+    RegistryError,
+    invalid_response,
+    safe_url,
+    transport_error,
+)
+from ..models import RawMetadata
+from ..progress import ProgressListener
+from .retry import RetryPolicy
+from .wire import astream_layer, fail_over, stream_layer
+
+if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
+    from ..client import AsyncClient, Client
+
+__all__ = ["CountingReader", "LayerFetch", "aiter_layer", "iter_layer"]
+
+_CONTENT_RANGE = re.compile(r"^\s*(?:bytes\s+)?(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
+_RANGE_NOT_SATISFIABLE = 416
+
+
+def payload_hasher(json_bytes: bytes) -> Any:
+    return hashlib.sha256(json_bytes + b"\n")
+
+
+@attrs.define
+class LayerFetch:
+    """The state of one layer download across its attempts.
+
+    ``on_restart(lost)`` is called when bytes already handed out must be thrown
+    away (a 200 answered a resume, or resuming is impossible); it may raise
+    an error when they cannot be taken back.
+    """
+
+    image_id: str
+    metadata: RawMetadata
+    auth: Authenticator | None
+    policy: RetryPolicy
+    on_restart: Callable[[int], None]
+    received: int = 0
+    total: int | None = None
+    ranges: bool = False
+    asked: str | None = None
+    failures: int = 0
+    high_water: int = 0
+    url: str = ""
+    _hasher: Any = None
+
+    def __attrs_post_init__(self) -> None:
+        self.total = self.metadata.size
+        self._hasher = payload_hasher(self.metadata.json_bytes)
+
+    @property
+    def expected_checksum(self) -> str | None:
+        value = self.metadata.checksum
+        return value if value is not None and value.startswith("sha256:") else None
+
+    def next_range(self) -> str | None:
+        """The ``Range`` of the next request (``None``: the whole layer)."""
+        total = self.total
+        resumable = (
+            self.ranges and self.received > 0 and total is not None and total - self.received >= 2
+        )
+        self.asked = f"bytes={self.received}-{total - 1}" if resumable and total else None
+        return self.asked
+
+    def _restart(self) -> None:
+        lost, self.received = self.received, 0
+        self._hasher = payload_hasher(self.metadata.json_bytes)
+        if lost:
+            self.on_restart(lost)
+
+    def begin(self, response: httpx.Response) -> None:
+        """Check the answer's status and range before any of its bytes are kept."""
+        self.url = safe_url(response.url, drop_query=True)
+        headers = response.headers
+        self.ranges = self.ranges or headers.get("Accept-Ranges", "").lower() == "bytes"
+        if response.status_code == 200:
+            self._restart()
+            length = headers.get("Content-Length", "")
+            if self.total is None and length.isdigit():
+                self.total = int(length)
+            return
+        if response.status_code != 206 or self.asked is None:
+            raise invalid_response(response, f"unexpected {response.status_code} to a layer GET")
+        match = _CONTENT_RANGE.match(headers.get("Content-Range", ""))
+        if match is None or int(match.group(1)) != self.received:
+            raise invalid_response(
+                response, f"Content-Range does not continue at byte {self.received}"
+            )
+
+    def accept(self, chunk: bytes) -> bytes:
+        self.received += len(chunk)
+        if self.total is not None and self.received > self.total:
+            raise self._mismatch(f"more than the announced {self.total} bytes")
+        self._hasher.update(chunk)
+        return chunk
+
+    def recover(self, error: Exception) -> float | None:
+        """After a failed attempt: ``None`` when the layer is complete anyway, else the
+        seconds to wait before the next attempt; raises when it is time to give up."""
+        if isinstance(error, httpx.TransportError):
+            if self.total is not None and self.received == self.total:
+                return None  # e.g. the reference server announcing one byte too many
+            if fail_over(self.auth, error):
+                return 0.0
+            error = transport_error(error)
+        elif (
+            isinstance(error, RegistryError)
+            and error.code == _RANGE_NOT_SATISFIABLE
+            and self.asked is None
+            and self.metadata.size in (0, None)
+        ):
+            self._restart()
+            return None  # the reference server's answer for an empty layer
+        if self.received > self.high_water:
+            self.high_water, self.failures = self.received, 0
+        self.failures += 1
+        wait = self.policy.delay(self.failures, error)
+        if wait is None:
+            raise error
+        return wait
+
+    def _mismatch(self, detail: str) -> ChecksumMismatch:
+        return ChecksumMismatch(
+            code=200,
+            method="GET",
+            url=self.url,
+            reason=f"layer of {self.image_id}: {detail}; nothing was kept",
+        )
+
+    def verify(self) -> None:
+        expected = self.metadata.size
+        if expected is not None and self.received != expected:
+            raise self._mismatch(f"got {self.received} bytes, X-Docker-Size says {expected}")
+        digest = "sha256:" + self._hasher.hexdigest()
+        wanted = self.expected_checksum
+        if wanted is not None and digest != wanted:
+            raise self._mismatch(f"payload checksum {digest} differs from {wanted}")
+
+
+def iter_layer(client: Client, fetch: LayerFetch) -> Iterator[bytes]:
+    """The layer's bytes, resumed across failures; verified once the last one is out."""
+    while True:
+        try:
+            with stream_layer(client, fetch.image_id, fetch.next_range(), fetch.auth) as response:
+                fetch.begin(response)
+                for chunk in response.iter_raw():
+                    yield fetch.accept(chunk)
+        except (httpx.TransportError, RegistryError) as error:
+            wait = fetch.recover(error)
+            if wait is not None:
+                time.sleep(wait)
+                continue
+        fetch.verify()
+        return
+
+
+async def aiter_layer(client: AsyncClient, fetch: LayerFetch) -> AsyncIterator[bytes]:
+    while True:
+        range_ = fetch.next_range()
+        try:
+            async with astream_layer(client, fetch.image_id, range_, fetch.auth) as response:
+                fetch.begin(response)
+                async for chunk in response.aiter_raw():
+                    yield fetch.accept(chunk)
+        except (httpx.TransportError, RegistryError) as error:
+            wait = fetch.recover(error)
+            if wait is not None:
+                await anyio.sleep(wait)
+                continue
+        fetch.verify()
+        return
+
+
+@attrs.define
+class CountingReader:
+    """A layer source for uploads that reports progress and counts what went out.
+
+    It offers only ``read``, so the facade streams it chunked instead of trusting
+    a file descriptor's size (an archive member shares its archive's descriptor).
+    """
+
+    source: Any
+    image_id: str
+    progress: ProgressListener
+    sent: int = 0
+
+    def read(self, size: int = -1, /) -> bytes:
+        chunk: bytes = self.source.read(size)
+        if chunk:
+            self.sent += len(chunk)
+            self.progress.advanced(self.image_id, len(chunk))
+        return chunk

@@ -1,0 +1,274 @@
+"""Copy tags between two v1 registries, layers relayed from the GET into the PUT.
+
+No byte touches the disk and memory stays at one chunk per layer: the upload's
+body is a generator (async generator) over the download, which resumes with
+``Range`` when the source drops the connection. The payload checksum is computed
+as the bytes pass and checked against the source's ``X-Docker-Checksum-Payload``
+before the checksum PUT finalises the image on the target, so a corrupt copy is
+never finalised or tagged. If the source can only start a layer over, the layer
+PUT starts over too (bounded by the retry policy).
+"""
+
+from __future__ import annotations
+
+from collections.abc import AsyncIterator, Iterator, Sequence
+from typing import TYPE_CHECKING
+
+import attrs
+
+from ..archive import validate_ancestry
+from ..auth import Authenticator
+from ..errors import Conflict, DockerRegistryError, InvalidInput, RegistryConnectionError
+from ..models import LayerUpload, RawMetadata, TagMap
+from ..names import RepositoryName, check_tag
+from ..progress import ProgressListener, SilentProgress
+from .access import (
+    WriteAccess,
+    ais_present,
+    aread_access,
+    awrite_access,
+    is_present,
+    read_access,
+    write_access,
+)
+from .layers import LayerFetch, aiter_layer, iter_layer
+from .results import MirrorResult
+from .retry import RetryPolicy
+from .tracking import Tracker
+
+if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
+    from ..client import AsyncClient, Client
+
+__all__ = ["amirror", "mirror"]
+
+
+class LayerRestartError(RegistryConnectionError):
+    """The source sent a layer from its start again; the relayed upload must start over."""
+
+
+@attrs.define
+class _MirrorJob:
+    source: RepositoryName
+    target: RepositoryName
+    wanted: tuple[str, ...] | None
+    policy: RetryPolicy
+    tracker: Tracker
+    tags: dict[str, str] = attrs.field(factory=dict)
+    ids: list[str] = attrs.field(factory=list)
+    metadata: dict[str, RawMetadata] = attrs.field(factory=dict)
+
+    @classmethod
+    def create(
+        cls,
+        source_repo: str,
+        target_repo: str,
+        tags: Sequence[str] | None,
+        progress: ProgressListener | None,
+        retry: RetryPolicy | None,
+    ) -> _MirrorJob:
+        if isinstance(tags, str):
+            raise InvalidInput("tags", "expected a sequence of tags, not one string")
+        return cls(
+            source=RepositoryName.parse(source_repo),
+            target=RepositoryName.parse(target_repo),
+            wanted=None if tags is None else tuple(check_tag(t) for t in tags),
+            policy=retry or RetryPolicy(),
+            tracker=Tracker(progress or SilentProgress()),
+        )
+
+    def select(self, available: TagMap) -> list[str]:
+        """The tags to copy; each names an image id to resolve next."""
+        names = list(available) if self.wanted is None else list(self.wanted)
+        missing = [name for name in names if name not in available]
+        if missing:
+            raise InvalidInput("tags", f"not in {self.source}: {', '.join(missing)}")
+        if not available.short_ids:
+            self.tags = {name: available[name] for name in names}
+        return names
+
+    def add_ancestry(self, image_id: str, ancestry: list[str]) -> None:
+        for ancestor in reversed(validate_ancestry(ancestry, image_id)):
+            if ancestor not in self.ids:
+                self.ids.append(ancestor)
+
+    def plan(self) -> None:
+        self.tracker.plan(
+            (image_id, self.metadata[image_id].size if image_id in self.metadata else None)
+            for image_id in self.ids
+        )
+        for image_id in self.ids:
+            if image_id not in self.metadata:
+                self.tracker.skip(image_id)
+
+    def fetch(self, image_id: str, auth: Authenticator | None) -> LayerFetch:
+        def restart(lost: int) -> None:
+            raise LayerRestartError(
+                "GET", f"/v1/images/{image_id}/layer", f"restarted after {lost} bytes"
+            )
+
+        return LayerFetch(image_id, self.metadata[image_id], auth, self.policy, restart)
+
+    def relayed(self, fetch: LayerFetch, upload: LayerUpload) -> str:
+        """The checksum to finalise with: computed on the way out, equal to the source's."""
+        fetch.verify()
+        assert upload.checksum is not None  # metadata_json was given
+        self.tracker.done(fetch.image_id)
+        return upload.checksum
+
+    def result(self) -> MirrorResult:
+        return MirrorResult(
+            repository=str(self.target),
+            tags=tuple(self.tags),
+            copied=tuple(self.tracker.moved),
+            skipped=tuple(self.tracker.skipped),
+            bytes_transferred=self.tracker.transferred,
+        )
+
+
+def _counted(job: _MirrorJob, fetch: LayerFetch, chunks: Iterator[bytes]) -> Iterator[bytes]:
+    for chunk in chunks:
+        job.tracker.advanced(fetch.image_id, len(chunk))
+        yield chunk
+
+
+def _relay(
+    source: Client,
+    target: Client,
+    job: _MirrorJob,
+    image_id: str,
+    *,
+    reader: Authenticator | None,
+    access: WriteAccess,
+) -> str:
+    fetch = job.fetch(image_id, reader)
+    body = _counted(job, fetch, iter_layer(source, fetch))
+    try:
+        upload = target.image.add_layer(
+            image_id, body, metadata_json=fetch.metadata.json_bytes, auth=access.auth
+        )
+    except DockerRegistryError:
+        job.tracker.rewind(image_id, fetch.received)
+        raise
+    return job.relayed(fetch, upload)
+
+
+def mirror(
+    source: Client,
+    source_repo: str,
+    target: Client,
+    target_repo: str,
+    *,
+    tags: Sequence[str] | None = None,
+    progress: ProgressListener | None = None,
+    retry: RetryPolicy | None = None,
+) -> MirrorResult:
+    """Copy ``tags`` (all when ``None``) of ``source_repo`` to ``target_repo``."""
+    job = _MirrorJob.create(source_repo, target_repo, tags, progress, retry)
+    policy, src, dst = job.policy, str(job.source), str(job.target)
+    reader = read_access(source, src, policy)
+    for name in job.select(policy.call(source.repository.list_tags, src, auth=reader)):
+        if name not in job.tags:
+            job.tags[name] = policy.call(source.repository.get_image_id, src, name, auth=reader)
+    for image_id in set(job.tags.values()):
+        job.add_ancestry(image_id, policy.call(source.image.get_ancestry, image_id, auth=reader))
+    access = write_access(target, dst)
+    for image_id in job.ids:
+        if not is_present(target, dst, image_id, access, policy):
+            job.metadata[image_id] = policy.call(
+                source.image.get_metadata_raw, image_id, auth=reader
+            )
+    job.plan()
+    for image_id in list(job.metadata):
+        meta = job.metadata[image_id]
+        try:
+            policy.call(target.image.add_metadata_raw, image_id, meta.json_bytes, auth=access.auth)
+        except Conflict:
+            job.tracker.skip(image_id)
+            continue
+        checksum = policy.call(_relay, source, target, job, image_id, reader=reader, access=access)
+        target.image.put_checksum(image_id, checksum, auth=access.auth)
+    for name, image_id in job.tags.items():
+        policy.call(target.repository.set_tag, dst, image_id, name, auth=access.auth)
+    if access.indexed:
+        target.repository.update_images(dst, [])
+    return job.result()
+
+
+async def _acounted(
+    job: _MirrorJob, fetch: LayerFetch, chunks: AsyncIterator[bytes]
+) -> AsyncIterator[bytes]:
+    async for chunk in chunks:
+        job.tracker.advanced(fetch.image_id, len(chunk))
+        yield chunk
+
+
+async def _arelay(
+    source: AsyncClient,
+    target: AsyncClient,
+    job: _MirrorJob,
+    image_id: str,
+    *,
+    reader: Authenticator | None,
+    access: WriteAccess,
+) -> str:
+    fetch = job.fetch(image_id, reader)
+    body = _acounted(job, fetch, aiter_layer(source, fetch))
+    try:
+        upload = await target.image.add_layer(
+            image_id, body, metadata_json=fetch.metadata.json_bytes, auth=access.auth
+        )
+    except DockerRegistryError:
+        job.tracker.rewind(image_id, fetch.received)
+        raise
+    return job.relayed(fetch, upload)
+
+
+async def amirror(
+    source: AsyncClient,
+    source_repo: str,
+    target: AsyncClient,
+    target_repo: str,
+    *,
+    tags: Sequence[str] | None = None,
+    progress: ProgressListener | None = None,
+    retry: RetryPolicy | None = None,
+) -> MirrorResult:
+    """:func:`mirror` for two :class:`AsyncClient` instances."""
+    job = _MirrorJob.create(source_repo, target_repo, tags, progress, retry)
+    policy, src, dst = job.policy, str(job.source), str(job.target)
+    reader = await aread_access(source, src, policy)
+    available = await policy.acall(source.repository.list_tags, src, auth=reader)
+    for name in job.select(available):
+        if name not in job.tags:
+            job.tags[name] = await policy.acall(
+                source.repository.get_image_id, src, name, auth=reader
+            )
+    for image_id in set(job.tags.values()):
+        job.add_ancestry(
+            image_id, await policy.acall(source.image.get_ancestry, image_id, auth=reader)
+        )
+    access = await awrite_access(target, dst)
+    for image_id in job.ids:
+        if not await ais_present(target, dst, image_id, access, policy):
+            job.metadata[image_id] = await policy.acall(
+                source.image.get_metadata_raw, image_id, auth=reader
+            )
+    job.plan()
+    for image_id in list(job.metadata):
+        meta = job.metadata[image_id]
+        try:
+            await policy.acall(
+                target.image.add_metadata_raw, image_id, meta.json_bytes, auth=access.auth
+            )
+        except Conflict:
+            job.tracker.skip(image_id)
+            continue
+        checksum = await policy.acall(
+            _arelay, source, target, job, image_id, reader=reader, access=access
+        )
+        await target.image.put_checksum(image_id, checksum, auth=access.auth)
+    for name, image_id in job.tags.items():
+        await policy.acall(target.repository.set_tag, dst, image_id, name, auth=access.auth)
+    if access.indexed:
+        await target.repository.update_images(dst, [])
+    return job.result()

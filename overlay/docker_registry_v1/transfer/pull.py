@@ -1,0 +1,205 @@
+"""Pull one tagged image into a ``docker load`` archive, sync (threads) or async (tasks).
+
+Flow (v1-protocol f.1/f.2): read credentials, tag → id, ancestry (validated
+before anything is downloaded), every image's JSON, then the layers a few at a
+time into spool files in a private directory next to ``dest``. Only when every
+layer is verified does ``write_loadable_archive`` write ``dest`` atomically; on
+any failure neither ``dest`` nor a spool file is left behind.
+"""
+
+from __future__ import annotations
+
+import os
+import tempfile
+import threading
+from collections.abc import Awaitable, Callable
+from pathlib import Path
+from typing import IO, TYPE_CHECKING
+
+import anyio
+import anyio.to_thread
+import attrs
+
+from ..archive import ChainImage, validate_ancestry, write_loadable_archive
+from ..auth import Authenticator
+from ..errors import InvalidInput
+from ..models import RawMetadata
+from ..names import RepositoryName, check_tag
+from ..progress import ProgressListener, SilentProgress
+from .access import aread_access, read_access
+from .bounded import Stopped, run_tasks, run_threads
+from .layers import LayerFetch, aiter_layer, iter_layer
+from .results import PullResult
+from .retry import RetryPolicy
+from .tracking import Tracker
+
+if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
+    from ..client import AsyncClient, Client
+
+__all__ = ["apull", "pull"]
+
+
+def check_concurrency(concurrency: object) -> int:
+    if not isinstance(concurrency, int) or isinstance(concurrency, bool) or concurrency < 1:
+        raise InvalidInput("concurrency", "expected a positive integer")
+    return concurrency
+
+
+@attrs.define
+class _PullJob:
+    """Everything about one pull except the I/O."""
+
+    name: RepositoryName
+    tag: str
+    dest: Path
+    concurrency: int
+    policy: RetryPolicy
+    tracker: Tracker
+    image_id: str = ""
+    ids: tuple[str, ...] = ()
+    metadata: dict[str, RawMetadata] = attrs.field(factory=dict)
+
+    @classmethod
+    def create(
+        cls,
+        repo: str,
+        tag: str,
+        dest: str | os.PathLike[str],
+        *,
+        concurrency: int,
+        progress: ProgressListener | None,
+        retry: RetryPolicy | None,
+    ) -> _PullJob:
+        target = Path(dest)
+        if target.is_dir():
+            raise InvalidInput("dest", f"{target} is a directory")
+        if not target.parent.is_dir():
+            raise InvalidInput("dest", f"{target.parent} does not exist")
+        return cls(
+            name=RepositoryName.parse(repo),
+            tag=check_tag(tag),
+            dest=target,
+            concurrency=check_concurrency(concurrency),
+            policy=retry or RetryPolicy(),
+            tracker=Tracker(progress or SilentProgress()),
+        )
+
+    @property
+    def repo(self) -> str:
+        return str(self.name)
+
+    def set_ancestry(self, image_id: str, ancestry: list[str]) -> tuple[str, ...]:
+        """Validate the tip-first answer; keep it base first."""
+        self.image_id = image_id
+        self.ids = tuple(reversed(validate_ancestry(ancestry, image_id)))
+        return self.ids
+
+    def set_metadata(self, metadata: list[RawMetadata]) -> None:
+        self.metadata = dict(zip(self.ids, metadata, strict=True))
+        self.tracker.plan((image_id, self.metadata[image_id].size) for image_id in self.ids)
+
+    def workspace(self) -> tempfile.TemporaryDirectory[str]:
+        return tempfile.TemporaryDirectory(dir=self.dest.parent, prefix=f".{self.dest.name}.pull-")
+
+    def fetch(self, image_id: str, auth: Authenticator | None, sink: IO[bytes]) -> LayerFetch:
+        def restart(lost: int) -> None:
+            sink.seek(0)
+            sink.truncate()
+            self.tracker.rewind(image_id, lost)
+
+        return LayerFetch(image_id, self.metadata[image_id], auth, self.policy, restart)
+
+    def finish(self, spool: Path) -> PullResult:
+        chain = [
+            ChainImage(image_id, self.metadata[image_id].json_bytes, spool / image_id)
+            for image_id in self.ids
+        ]
+        written = write_loadable_archive(self.dest, self.repo, self.tag, chain)
+        return PullResult(
+            path=written.path,
+            repository=self.repo,
+            tag=self.tag,
+            image_id=self.image_id,
+            layers=written.layers,
+            bytes_transferred=self.tracker.transferred,
+        )
+
+
+def pull(
+    client: Client,
+    repo: str,
+    tag: str,
+    dest: str | os.PathLike[str],
+    *,
+    concurrency: int = 4,
+    progress: ProgressListener | None = None,
+    retry: RetryPolicy | None = None,
+) -> PullResult:
+    """Pull ``repo:tag`` into the archive ``dest`` (loadable by docker, podman, skopeo)."""
+    job = _PullJob.create(repo, tag, dest, concurrency=concurrency, progress=progress, retry=retry)
+    policy = job.policy
+    auth = read_access(client, job.repo, policy)
+    image_id = policy.call(client.repository.get_image_id, job.repo, job.tag, auth=auth)
+    ancestry = policy.call(client.image.get_ancestry, image_id, auth=auth)
+    ids = job.set_ancestry(image_id, ancestry)
+    stop = threading.Event()
+
+    def metadata(image_id: str) -> Callable[[], RawMetadata]:
+        return lambda: policy.call(client.image.get_metadata_raw, image_id, auth=auth)
+
+    job.set_metadata(run_threads([metadata(i) for i in ids], job.concurrency, stop))
+    with job.workspace() as spool:
+
+        def download(image_id: str) -> Callable[[], None]:
+            def run() -> None:
+                with open(Path(spool) / image_id, "wb") as sink:
+                    for chunk in iter_layer(client, job.fetch(image_id, auth, sink)):
+                        if stop.is_set():
+                            raise Stopped
+                        sink.write(chunk)
+                        job.tracker.advanced(image_id, len(chunk))
+                job.tracker.done(image_id)
+
+            return run
+
+        run_threads([download(i) for i in ids], job.concurrency, stop)
+        return job.finish(Path(spool))
+
+
+async def apull(
+    client: AsyncClient,
+    repo: str,
+    tag: str,
+    dest: str | os.PathLike[str],
+    *,
+    concurrency: int = 4,
+    progress: ProgressListener | None = None,
+    retry: RetryPolicy | None = None,
+) -> PullResult:
+    """:func:`pull` for the :class:`AsyncClient`; files are written from worker threads."""
+    job = _PullJob.create(repo, tag, dest, concurrency=concurrency, progress=progress, retry=retry)
+    policy = job.policy
+    auth = await aread_access(client, job.repo, policy)
+    image_id = await policy.acall(client.repository.get_image_id, job.repo, job.tag, auth=auth)
+    ancestry = await policy.acall(client.image.get_ancestry, image_id, auth=auth)
+    ids = job.set_ancestry(image_id, ancestry)
+
+    def metadata(image_id: str) -> Callable[[], Awaitable[RawMetadata]]:
+        return lambda: policy.acall(client.image.get_metadata_raw, image_id, auth=auth)
+
+    job.set_metadata(await run_tasks([metadata(i) for i in ids], job.concurrency))
+    with job.workspace() as spool:
+
+        def download(image_id: str) -> Callable[[], Awaitable[None]]:
+            async def run() -> None:
+                async with await anyio.open_file(Path(spool) / image_id, "wb") as sink:
+                    fetch = job.fetch(image_id, auth, sink.wrapped)
+                    async for chunk in aiter_layer(client, fetch):
+                        await sink.write(chunk)
+                        job.tracker.advanced(image_id, len(chunk))
+                job.tracker.done(image_id)
+
+            return run
+
+        await run_tasks([download(i) for i in ids], job.concurrency)
+        return await anyio.to_thread.run_sync(job.finish, Path(spool))

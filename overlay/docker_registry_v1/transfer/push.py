@@ -1,0 +1,259 @@
+"""Push images from a ``docker save`` archive (legacy, manifest.json or OCI layout).
+
+Flow (v1-protocol f.3): index ``PUT …/{repo}/`` for a write token, then per image,
+base first: existence probe (200 ⇒ skip), ``PUT json`` with the archive's exact
+bytes (409 ⇒ skip), the layer streamed from the archive while the payload
+checksum is computed, ``PUT checksum``; then the tags — only once every image
+they need is complete — and the final ``PUT …/images`` expecting 204.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import os
+from collections.abc import AsyncIterator
+from typing import TYPE_CHECKING
+
+import anyio.to_thread
+import attrs
+
+from ..archive import ArchiveImage, ImageChain, ImageNotInArchiveError, SavedArchive
+from ..archive import open_saved_archive as _open_saved_archive
+from ..archive.names import familiar_repository
+from ..errors import Conflict, DockerRegistryError
+from ..models import LayerUpload
+from ..names import RepositoryName, check_tag
+from ..progress import ProgressListener, SilentProgress
+from .access import WriteAccess, ais_present, awrite_access, is_present, write_access
+from .layers import CountingReader
+from .results import PushResult
+from .retry import RetryPolicy
+from .tracking import Tracker
+
+if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
+    from ..client import AsyncClient, Client
+
+__all__ = ["apush", "push", "select_chains"]
+
+DEFAULT_TAG = "latest"
+
+
+def select_chains(
+    saved: SavedArchive, name: RepositoryName, tag: str | None
+) -> list[tuple[ImageChain, tuple[str, ...]]]:
+    """The chains to push and the tags each gets.
+
+    The archive's own name for ``name`` wins; an archive holding a single image
+    is pushed under ``name`` (and ``tag``) whatever it was called.
+    """
+    wanted = familiar_repository(str(name))
+    named = []
+    for chain in saved.chains:
+        tags = tuple(rt.tag for rt in chain.repo_tags if rt.repository in (wanted, None))
+        if tags:
+            named.append((chain, tags))
+    if tag is not None:
+        for chain, tags in named:
+            if tag in tags:
+                return [(chain, (tag,))]
+        if len(saved.chains) == 1:
+            return [(saved.chains[0], (tag,))]
+        raise ImageNotInArchiveError(f"no image tagged {wanted}:{tag} in the archive")
+    if named:
+        return named
+    if len(saved.chains) == 1:
+        only = saved.chains[0]
+        tags = tuple(dict.fromkeys(rt.tag for rt in only.repo_tags)) or (DEFAULT_TAG,)
+        return [(only, tags)]
+    raise ImageNotInArchiveError(
+        f"the archive holds {len(saved.chains)} images and none is named {wanted}; pass a tag"
+    )
+
+
+@attrs.define
+class _PushJob:
+    name: RepositoryName
+    tag: str | None
+    policy: RetryPolicy
+    tracker: Tracker
+    images: list[ArchiveImage] = attrs.field(factory=list)
+    tags: dict[str, str] = attrs.field(factory=dict)
+
+    @classmethod
+    def create(
+        cls,
+        repo: str,
+        tag: str | None,
+        progress: ProgressListener | None,
+        retry: RetryPolicy | None,
+    ) -> _PushJob:
+        return cls(
+            name=RepositoryName.parse(repo),
+            tag=None if tag is None else check_tag(tag),
+            policy=retry or RetryPolicy(),
+            tracker=Tracker(progress or SilentProgress()),
+        )
+
+    @property
+    def repo(self) -> str:
+        return str(self.name)
+
+    def select(self, saved: SavedArchive) -> None:
+        seen: set[str] = set()
+        for chain, tags in select_chains(saved, self.name, self.tag):
+            for image in chain.images:
+                if image.image_id not in seen:
+                    seen.add(image.image_id)
+                    self.images.append(image)
+            self.tags.update(dict.fromkeys(tags, chain.tip.image_id))
+        self.tracker.plan((image.image_id, image.layer_size) for image in self.images)
+
+    def reader(self, image: ArchiveImage, stream: object) -> CountingReader:
+        return CountingReader(stream, image.image_id, self.tracker.listener)
+
+    def sent(self, image: ArchiveImage, reader: CountingReader, ok: bool) -> None:
+        if ok:
+            self.tracker.transferred += reader.sent
+        else:
+            self.tracker.rewind(image.image_id, reader.sent)
+
+    def result(self) -> PushResult:
+        return PushResult(
+            repository=self.repo,
+            tags=tuple(self.tags),
+            pushed=tuple(self.tracker.moved),
+            skipped=tuple(self.tracker.skipped),
+            bytes_transferred=self.tracker.transferred,
+        )
+
+
+def _send_layer(
+    client: Client, job: _PushJob, image: ArchiveImage, access: WriteAccess
+) -> LayerUpload:
+    with image.open_layer() as stream:
+        reader = job.reader(image, stream)
+        try:
+            upload = client.image.add_layer(
+                image.image_id, reader, metadata_json=image.json_bytes, auth=access.auth
+            )
+        except DockerRegistryError:
+            job.sent(image, reader, ok=False)
+            raise
+        job.sent(image, reader, ok=True)
+        return upload
+
+
+def _upload(client: Client, job: _PushJob, image: ArchiveImage, access: WriteAccess) -> None:
+    policy, auth = job.policy, access.auth
+    try:
+        policy.call(client.image.add_metadata_raw, image.image_id, image.json_bytes, auth=auth)
+    except Conflict:
+        job.tracker.skip(image.image_id)
+        return
+    upload = policy.call(_send_layer, client, job, image, access)
+    assert upload.checksum is not None  # metadata_json was given
+    client.image.put_checksum(image.image_id, upload.checksum, auth=auth)
+    job.tracker.done(image.image_id)
+
+
+def push(
+    client: Client,
+    archive: str | os.PathLike[str],
+    repo: str,
+    tag: str | None = None,
+    *,
+    progress: ProgressListener | None = None,
+    retry: RetryPolicy | None = None,
+) -> PushResult:
+    """Push ``archive`` to ``repo``; ``tag=None`` pushes every tag the archive names."""
+    job = _PushJob.create(repo, tag, progress, retry)
+    with _open_saved_archive(archive) as saved:
+        job.select(saved)
+        access = write_access(client, job.repo)
+        for image in job.images:
+            if is_present(client, job.repo, image.image_id, access, job.policy):
+                job.tracker.skip(image.image_id)
+            else:
+                _upload(client, job, image, access)
+        for tag_name, image_id in job.tags.items():
+            job.policy.call(
+                client.repository.set_tag, job.repo, image_id, tag_name, auth=access.auth
+            )
+        if access.indexed:
+            client.repository.update_images(job.repo, [])
+    return job.result()
+
+
+async def _asend_layer(
+    client: AsyncClient, job: _PushJob, image: ArchiveImage, access: WriteAccess
+) -> LayerUpload:
+    stream = await anyio.to_thread.run_sync(image.open_layer)
+    try:
+        reader = job.reader(image, stream)
+        try:
+            upload = await client.image.add_layer(
+                image.image_id, reader, metadata_json=image.json_bytes, auth=access.auth
+            )
+        except DockerRegistryError:
+            job.sent(image, reader, ok=False)
+            raise
+        job.sent(image, reader, ok=True)
+        return upload
+    finally:
+        stream.close()
+
+
+async def _aupload(
+    client: AsyncClient, job: _PushJob, image: ArchiveImage, access: WriteAccess
+) -> None:
+    policy, auth = job.policy, access.auth
+    try:
+        await policy.acall(
+            client.image.add_metadata_raw, image.image_id, image.json_bytes, auth=auth
+        )
+    except Conflict:
+        job.tracker.skip(image.image_id)
+        return
+    upload = await policy.acall(_asend_layer, client, job, image, access)
+    assert upload.checksum is not None
+    await client.image.put_checksum(image.image_id, upload.checksum, auth=auth)
+    job.tracker.done(image.image_id)
+
+
+@contextlib.asynccontextmanager
+async def _aopen(archive: str | os.PathLike[str]) -> AsyncIterator[SavedArchive]:
+    """Open (and later close) the archive in a worker thread: it may decompress a lot."""
+    manager = _open_saved_archive(archive)
+    saved = await anyio.to_thread.run_sync(manager.__enter__)
+    try:
+        yield saved
+    finally:
+        await anyio.to_thread.run_sync(manager.__exit__, None, None, None)
+
+
+async def apush(
+    client: AsyncClient,
+    archive: str | os.PathLike[str],
+    repo: str,
+    tag: str | None = None,
+    *,
+    progress: ProgressListener | None = None,
+    retry: RetryPolicy | None = None,
+) -> PushResult:
+    """:func:`push` for the :class:`AsyncClient`."""
+    job = _PushJob.create(repo, tag, progress, retry)
+    async with _aopen(archive) as saved:
+        job.select(saved)
+        access = await awrite_access(client, job.repo)
+        for image in job.images:
+            if await ais_present(client, job.repo, image.image_id, access, job.policy):
+                job.tracker.skip(image.image_id)
+            else:
+                await _aupload(client, job, image, access)
+        for tag_name, image_id in job.tags.items():
+            await job.policy.acall(
+                client.repository.set_tag, job.repo, image_id, tag_name, auth=access.auth
+            )
+        if access.indexed:
+            await client.repository.update_images(job.repo, [])
+    return job.result()
