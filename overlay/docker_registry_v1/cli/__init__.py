@@ -4,7 +4,10 @@ import click
 
 from docker_registry_v1 import __version__
 
+from .changes import delete, login, tag, untag
+from .queries import ancestry, image_id, metadata, ping, search, tags
 from .serve import serve
+from .transfers import mirror, pull, push
 
 
 @click.group()
@@ -13,6 +16,22 @@ def main() -> None:
     """Docker Registry v1 client tools and local emulator."""
 
 
+for _command in (
+    ping,
+    tags,
+    image_id,
+    ancestry,
+    metadata,
+    search,
+    tag,
+    untag,
+    delete,
+    login,
+    pull,
+    push,
+    mirror,
+):
+    main.add_command(_command)
 main.add_command(serve)
 
 __all__ = ["main"]

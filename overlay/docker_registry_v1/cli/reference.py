@@ -1,0 +1,148 @@
+"""Docker-style image references (``[HOST[:PORT]/][NAMESPACE/]REPO[:TAG]``) and registry URLs.
+
+The facade takes a base URL and a bare ``ns/repo``; users type one string. Splitting
+the host off follows docker's rule (the first component is a host iff it contains
+``.`` or ``:`` or is ``localhost``), and everything after it is checked by the
+facade's own validators so the CLI accepts exactly what the client would send.
+"""
+
+from __future__ import annotations
+
+import ipaddress
+
+import attrs
+import httpx
+
+from docker_registry_v1.client import DEFAULT_BASE_URL
+from docker_registry_v1.endpoints import Endpoint
+from docker_registry_v1.errors import InvalidInput
+from docker_registry_v1.names import RepositoryName, check_image_id, check_tag
+
+__all__ = [
+    "DEFAULT_TAG",
+    "ImageReference",
+    "InvalidReference",
+    "is_image_id",
+    "registry_url",
+]
+
+DEFAULT_TAG = "latest"
+
+
+class InvalidReference(InvalidInput):
+    """A reference or registry address the CLI cannot use."""
+
+
+def _is_loopback(host: str) -> bool:
+    if host == "localhost" or host.endswith(".localhost"):
+        return True
+    try:
+        return ipaddress.ip_address(host).is_loopback
+    except ValueError:
+        return False
+
+
+def _netloc(host: str, port: int | None) -> str:
+    return Endpoint(host=host, port=port).netloc
+
+
+def _endpoint(text: str, field: str) -> Endpoint:
+    try:
+        return Endpoint.parse(text.lower())
+    except ValueError:
+        raise InvalidReference(field, f"{text!r} is not a valid HOST[:PORT]") from None
+
+
+def _origin(endpoint: Endpoint, plain_http: bool) -> str:
+    scheme = "http" if plain_http or _is_loopback(endpoint.host) else "https"
+    return f"{scheme}://{endpoint.netloc}"
+
+
+def is_image_id(text: str) -> bool:
+    """A bare 16- or 64-hex string names an image, not a repository."""
+    try:
+        check_image_id(text)
+    except InvalidInput:
+        return False
+    return True
+
+
+@attrs.frozen
+class ImageReference:
+    """One parsed reference; ``host`` is ``None`` when the registry comes from elsewhere."""
+
+    host: str | None
+    port: int | None
+    namespace: str
+    repository: str
+    tag: str | None
+
+    @classmethod
+    def parse(cls, text: str) -> ImageReference:
+        if not text or text != text.strip():
+            raise InvalidReference("reference", f"{text!r} is empty or has surrounding spaces")
+        if "@" in text:
+            raise InvalidReference("reference", f"{text!r}: digests (@…) are not part of v1")
+        first, sep, rest = text.partition("/")
+        host: str | None = None
+        port: int | None = None
+        if sep and ("." in first or ":" in first or first == "localhost"):
+            endpoint = _endpoint(first, "reference")
+            host, port, text = endpoint.host, endpoint.port, rest
+        name, tag = text, None
+        last_slash = text.rfind("/")
+        colon = text.rfind(":")
+        if colon > last_slash:
+            name, tag = text[:colon], text[colon + 1 :]
+            try:
+                check_tag(tag)
+            except InvalidInput as exc:
+                raise InvalidReference("reference", str(exc)) from None
+        try:
+            repo = RepositoryName.parse(name)
+        except InvalidInput as exc:
+            raise InvalidReference("reference", str(exc)) from None
+        return cls(host, port, repo.namespace, repo.repository, tag)
+
+    @property
+    def repo(self) -> str:
+        """``namespace/repository`` as the facade takes it (``library/`` when none was given)."""
+        return f"{self.namespace}/{self.repository}"
+
+    @property
+    def netloc(self) -> str | None:
+        return None if self.host is None else _netloc(self.host, self.port)
+
+    def registry_url(self, *, plain_http: bool = False) -> str | None:
+        """``http://`` for loopback hosts or with ``plain_http``, else ``https://``."""
+        if self.host is None:
+            return None
+        return _origin(Endpoint(host=self.host, port=self.port), plain_http)
+
+    def with_tag(self, default: str = DEFAULT_TAG) -> str:
+        return self.tag or default
+
+    def __str__(self) -> str:
+        name = self.repo if self.netloc is None else f"{self.netloc}/{self.repo}"
+        return name if self.tag is None else f"{name}:{self.tag}"
+
+
+def registry_url(value: str | None, *, plain_http: bool = False) -> str:
+    """The base URL for ``--registry``: a URL as given, or ``HOST[:PORT]`` with the scheme rule.
+
+    ``None`` means the default index.
+    """
+    if value is None or not value.strip():
+        return DEFAULT_BASE_URL
+    text = value.strip()
+    if "://" in text:
+        try:
+            url = httpx.URL(text)
+        except httpx.InvalidURL:
+            raise InvalidReference("registry", "is not a valid URL") from None
+        if url.scheme not in {"http", "https"} or not url.host:
+            raise InvalidReference("registry", "needs an http:// or https:// URL with a host")
+        if url.userinfo:
+            raise InvalidReference("registry", "must not carry credentials; use --username")
+        return text
+    return _origin(_endpoint(text.rstrip("/"), "registry"), plain_http)

@@ -1,0 +1,156 @@
+"""``pull``, ``push`` and ``mirror``: whole images, with progress bars and a short summary.
+
+The transfer functions pick tokens or Basic themselves from the client's default
+credentials, so these commands only build the clients, show progress and report.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+from typing import Any
+
+import click
+from rich.console import Console
+
+from docker_registry_v1.transfer import mirror as mirror_images
+from docker_registry_v1.transfer import pull as pull_image
+from docker_registry_v1.transfer import push as push_archive
+
+from .connect import open_pair, open_registry
+from .options import Settings, common_options, fail
+from .output import emit, human_rate, human_size
+from .progress import progress_for
+from .reference import ImageReference
+
+__all__ = ["mirror", "pull", "push"]
+
+
+def _summary(
+    settings: Settings, document: dict[str, Any], headline: str, nbytes: int, seconds: float
+) -> None:
+    document |= {"bytes_transferred": nbytes, "seconds": round(seconds, 3)}
+
+    def human(console: Console) -> None:
+        console.print(headline)
+        console.print(f"{human_size(nbytes)} in {seconds:.1f} s ({human_rate(nbytes, seconds)})")
+
+    emit(settings, document, human)
+
+
+@click.command()
+@click.argument("reference", metavar="REF")
+@click.option(
+    "-o",
+    "--output",
+    required=True,
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Archive to write (loadable with docker load).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 32),
+    default=4,
+    show_default=True,
+    help="Layers downloaded at once.",
+)
+@common_options
+def pull(reference: str, output: Path, concurrency: int, *, settings: Settings) -> None:
+    """Pull REF (tag default latest) into a docker-loadable archive."""
+    ref = ImageReference.parse(reference)
+    started = time.monotonic()
+    with open_registry(settings, ref) as registry, progress_for(settings) as listener:
+        result = pull_image(
+            registry.client,
+            ref.repo,
+            tag=ref.with_tag(),
+            dest=output,
+            concurrency=concurrency,
+            progress=listener,
+        )
+    layer_bytes = sum(layer.size for layer in result.layers)
+    _summary(
+        settings,
+        {
+            "path": str(result.path),
+            "repository": result.repository,
+            "tag": result.tag,
+            "image_id": result.image_id,
+            "layers": [layer.image_id for layer in result.layers],
+        },
+        f"pulled {result.repository}:{result.tag} ({result.image_id[:12]}) to {result.path}: "
+        f"{len(result.layers)} layers, {human_size(layer_bytes)}",
+        result.bytes_transferred,
+        time.monotonic() - started,
+    )
+
+
+@click.command()
+@click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
+@click.argument("reference", metavar="REF")
+@common_options
+def push(archive: Path, reference: str, *, settings: Settings) -> None:
+    """Push a docker save ARCHIVE to REF.
+
+    Without :TAG every tag the archive names is pushed.
+    """
+    ref = ImageReference.parse(reference)
+    started = time.monotonic()
+    with open_registry(settings, ref) as registry, progress_for(settings) as listener:
+        result = push_archive(registry.client, archive, ref.repo, ref.tag, progress=listener)
+    _summary(
+        settings,
+        {
+            "repository": result.repository,
+            "tags": list(result.tags),
+            "pushed": list(result.pushed),
+            "skipped": list(result.skipped),
+        },
+        f"pushed {result.repository} ({', '.join(result.tags)}): "
+        f"{len(result.pushed)} layers uploaded, {len(result.skipped)} already there",
+        result.bytes_transferred,
+        time.monotonic() - started,
+    )
+
+
+@click.command()
+@click.argument("source", metavar="SRC_REF")
+@click.argument("target", metavar="DST_REF")
+@click.option("--all-tags", is_flag=True, help="Copy every tag of SRC_REF.")
+@common_options
+def mirror(source: str, target: str, all_tags: bool, *, settings: Settings) -> None:
+    """Copy SRC_REF's tag (default latest) or --all-tags to DST_REF.
+
+    --username/--password-stdin and REGV1_* credentials go to the destination (and to
+    the source only when it is the same host); otherwise the source uses docker's config.
+    """
+    src, dst = ImageReference.parse(source), ImageReference.parse(target)
+    if all_tags and src.tag is not None:
+        raise click.UsageError("--all-tags copies every tag; drop the :TAG from SRC_REF")
+    if dst.tag is not None:
+        fail(f"{target!r}: tags keep their names; give DST_REF without :TAG")
+    tags = None if all_tags else [src.with_tag()]
+    started = time.monotonic()
+    source_registry, target_registry = open_pair(settings, src, dst)
+    with source_registry, target_registry, progress_for(settings) as listener:
+        result = mirror_images(
+            source_registry.client,
+            src.repo,
+            target_registry.client,
+            dst.repo,
+            tags=tags,
+            progress=listener,
+        )
+    _summary(
+        settings,
+        {
+            "repository": result.repository,
+            "tags": list(result.tags),
+            "copied": list(result.copied),
+            "skipped": list(result.skipped),
+        },
+        f"mirrored {src.repo} to {result.repository} ({', '.join(result.tags)}): "
+        f"{len(result.copied)} layers copied, {len(result.skipped)} already there",
+        result.bytes_transferred,
+        time.monotonic() - started,
+    )
