@@ -191,9 +191,7 @@ def generate_go(out: Path) -> None:
         "--git-host=example.com",
         "--git-user-id=docker-registry-v1",
         "--git-repo-id=goclient",
-        # structPrefix: delete_repository has two tags, and without the prefix both tag
-        # services declare ApiDeleteRepositoryRequest and the package does not compile.
-        "--additional-properties=packageName=regv1,withGoMod=true,structPrefix=true",
+        "--additional-properties=packageName=regv1,withGoMod=true",
     )
 
 

@@ -96,27 +96,22 @@ func tagTarget(tags *regv1.ListTags200Response, tag string) string {
 	return ""
 }
 
-// checkPing requires a 200 from GET /v1/_ping. The generated oneOf decoder for PingBody
-// rejects the reference server's `{}` (it treats an empty object as "no match"), so a
-// decoding error on a 200 is reported and tolerated; any other failure is not.
+// checkPing requires a 200 from GET /v1/_ping whose body decodes. PingBody is any JSON
+// value, so the generated client hands back an interface{} (the reference server's `{}`).
 func checkPing(ctx context.Context, api *regv1.RegistryAPIService) error {
 	body, resp, err := api.Ping(ctx).Execute()
-	if resp == nil {
+	if err != nil {
+		return fmt.Errorf("ping: %w", describe(err))
+	}
+	if resp.StatusCode != 200 {
+		return fmt.Errorf("ping: status %d, want 200", resp.StatusCode)
+	}
+	shown, err := json.Marshal(body)
+	if err != nil {
 		return fmt.Errorf("ping: %w", err)
 	}
-	standalone := resp.Header.Get("X-Docker-Registry-Standalone")
-	var apiErr *regv1.GenericOpenAPIError
-	switch {
-	case resp.StatusCode != 200:
-		return fmt.Errorf("ping: status %d: %w", resp.StatusCode, describe(err))
-	case err == nil:
-		fmt.Printf("ping: 200 body=%v standalone=%s\n", body.GetActualInstance(), standalone)
-	case errors.As(err, &apiErr):
-		fmt.Printf("ping: 200 body=%s standalone=%s (generated PingBody decoder: %v)\n",
-			apiErr.Body(), standalone, err)
-	default:
-		return fmt.Errorf("ping: %w", err)
-	}
+	fmt.Printf("ping: %d body=%s standalone=%s\n",
+		resp.StatusCode, shown, resp.Header.Get("X-Docker-Registry-Standalone"))
 	return nil
 }
 
