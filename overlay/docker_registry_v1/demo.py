@@ -1,85 +1,131 @@
-"""`make demo`: push an image into the bundled emulator and read it back.
+"""`make demo`: the migration job, end to end, against the bundled emulators.
 
-It goes through the generated low-level client on purpose, so the demo shows the
-spec-driven layer working over a real socket without any of the facade's help.
+A legacy Hub-style pair (index and registry on two ports, tokens enforced) receives an
+image pushed from a `docker save`-style archive; the image is pulled back into an
+archive that `docker load`, podman and skopeo accept, checked byte for byte, and
+mirrored into a second, standalone registry. Everything runs on loopback.
 """
 
 from __future__ import annotations
 
-import hashlib
-import io
-import json
+import gzip
+import shutil
+import subprocess
+import tarfile
+import tempfile
+import time
+from collections.abc import Sequence
+from pathlib import Path
 
-import httpx
-from docker_registry_v1_api import Client
-from docker_registry_v1_api.api.index import create_repository, update_repository_images
-from docker_registry_v1_api.api.registry import (
-    add_image_layer,
-    add_image_metadata,
-    get_image_ancestry,
-    get_image_id,
-    get_image_metadata,
-    list_tags,
-    put_image_checksum,
-    set_tag,
-)
-from docker_registry_v1_api.api.search import search
-from docker_registry_v1_api.models import ImageJson, SearchResults, TagMap, TokenRequestFlag
-from docker_registry_v1_api.types import File
+from docker_registry_v1 import BasicAuth, Client, mirror
+from docker_registry_v1.archive import ChainImage, write_loadable_archive
+from docker_registry_v1.emulator import run_hub, run_standalone
+from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
 
-from docker_registry_v1.emulator import run_standalone
-from docker_registry_v1.emulator.seed import build_image_chain
-
-NAMESPACE, REPOSITORY, TAG = "demo", "hello", "1.0"
-ASK_FOR_TOKEN: TokenRequestFlag = "true"  # noqa: S105 - a request flag, not a secret
+REPOSITORY, TAG = "acme/app", "1.0"
+USER, PASSWORD = "demo", "demo-password"
 
 
-def wire_bytes(body: ImageJson) -> bytes:
-    """The exact bytes httpx sends for the generated `json=` body, which the checksum covers."""
-    return httpx.Request("PUT", "http://demo/", json=body.to_dict()).content
+def build_archive(path: Path, images: Sequence[SeedImage]) -> Path:
+    chain = [ChainImage(image.id, image.json_bytes, _spool(path.parent, image)) for image in images]
+    return write_loadable_archive(path, REPOSITORY, TAG, chain).path
+
+
+def _spool(folder: Path, image: SeedImage) -> Path:
+    layer = folder / f"{image.id}.layer"
+    layer.write_bytes(image.layer_bytes)
+    return layer
+
+
+def archive_matches(path: Path, images: Sequence[SeedImage]) -> bool:
+    """The pulled archive holds the pushed JSON bytes exactly, and each layer's tar.
+
+    Loadable archives store layers uncompressed, so the pushed gzip layers are
+    compared after decompression.
+    """
+    with tarfile.open(path) as archive:
+        for image in images:
+            json_member = archive.extractfile(f"{image.id}/json")
+            layer_member = archive.extractfile(f"{image.id}/layer.tar")
+            if json_member is None or layer_member is None:
+                return False
+            if json_member.read() != image.json_bytes:
+                return False
+            if layer_member.read() != gzip.decompress(image.layer_bytes):
+                return False
+    return True
+
+
+def skopeo_verdict(path: Path) -> str:
+    skopeo = shutil.which("skopeo")
+    if skopeo is None:
+        return "skopeo not installed; skipped"
+    result = subprocess.run(  # noqa: S603 - fixed command on a file this demo wrote
+        [skopeo, "inspect", f"docker-archive:{path}"], capture_output=True, text=True, check=False
+    )
+    if result.returncode != 0:
+        return f"skopeo rejected it: {result.stderr.strip()}"
+    return "skopeo inspect: accepted"
 
 
 def main() -> None:
-    images = build_image_chain(3, seed=1)
-    with run_standalone() as registry, Client(base_url=registry.url) as client:
-        print(f"emulator listening at {registry.url}")
-        create_repository.sync_detailed(
-            NAMESPACE, REPOSITORY, client=client, body=[], x_docker_token=ASK_FOR_TOKEN
-        )
-        for image in images:
-            body = ImageJson.from_dict(json.loads(image.json_bytes))
-            add_image_metadata.sync_detailed(image.id, client=client, body=body)
-            add_image_layer.sync_detailed(
-                image.id, client=client, body=File(payload=io.BytesIO(image.layer_bytes))
-            )
-            digest = hashlib.sha256(wire_bytes(body) + b"\n" + image.layer_bytes).hexdigest()
-            done = put_image_checksum.sync_detailed(
-                image.id, client=client, x_docker_checksum_payload=f"sha256:{digest}"
-            )
+    started = time.monotonic()
+    images = build_image_chain(4, seed=1, layer_size=256 * 1024)
+    credentials = BasicAuth(USER, PASSWORD)
+    with (
+        tempfile.TemporaryDirectory(prefix="regv1-demo-") as scratch,
+        run_hub(users={USER: PASSWORD}) as legacy,
+        run_standalone() as target,
+    ):
+        work = Path(scratch)
+        print(f"legacy index    {legacy.index_url}")
+        print(f"legacy registry {legacy.registry_url}  (tokens enforced)")
+        print(f"new registry    {target.url}")
+
+        archive = build_archive(work / "saved.tar", images)
+        print(f"\nbuilt {archive.name}: {len(images)} layers, {archive.stat().st_size} bytes")
+
+        with Client(legacy.index_url, auth=credentials) as client:
+            pushed = client.push(archive, REPOSITORY, TAG)
             print(
-                f"pushed {image.id[:12]}  layer {len(image.layer_bytes):>6} bytes  "
-                f"checksum {'accepted' if done.status_code == 200 else done.status_code}"
+                f"pushed {REPOSITORY}:{TAG}: {len(pushed.pushed)} images, "
+                f"{pushed.bytes_transferred} layer bytes "
+                "(Basic to the index, a token to the registry)"
             )
-        tip = images[-1].id
-        set_tag.sync_detailed(NAMESPACE, REPOSITORY, TAG, client=client, body=tip)
-        update_repository_images.sync_detailed(
-            NAMESPACE, REPOSITORY, client=client, body=[], x_docker_token=ASK_FOR_TOKEN
+            tags = client.repository.list_tags(
+                REPOSITORY, auth=client.hub.get_read_token_with_auth(REPOSITORY, credentials)
+            )
+            print(f"tags on the legacy registry: {dict(tags.items())}")
+
+            pulled = client.pull(REPOSITORY, TAG, work / "pulled.tar")
+            print(f"pulled back into {pulled.path.name}: {len(pulled.layers)} layers")
+            for layer in pulled.layers:
+                print(f"  {layer.image_id[:12]}  diff_id {layer.diff_id[:19]}…  {layer.size} bytes")
+
+        same = archive_matches(pulled.path, images)
+        print(f"JSON and layer bytes identical after the round trip: {'yes' if same else 'NO'}")
+        print(skopeo_verdict(pulled.path))
+
+        with (
+            Client(legacy.index_url, auth=credentials) as source,
+            Client(target.url) as destination,
+        ):
+            copied = mirror(source, REPOSITORY, destination, REPOSITORY)
+            again = mirror(source, REPOSITORY, destination, REPOSITORY)
+            mirrored = destination.repository.list_tags(REPOSITORY)
+        print(
+            f"mirrored into the new registry: {len(copied.copied)} images copied, "
+            f"tags {dict(mirrored.items())}; a second run skipped {len(again.skipped)}"
         )
 
-        tags = list_tags.sync_detailed(NAMESPACE, REPOSITORY, client=client).parsed
-        if isinstance(tags, TagMap):
-            for name, image_id in sorted(tags.additional_properties.items()):
-                print(f"tag {NAMESPACE}/{REPOSITORY}:{name} -> {image_id[:12]}")
-        resolved = get_image_id.sync_detailed(NAMESPACE, REPOSITORY, TAG, client=client).parsed
-        ancestry = get_image_ancestry.sync_detailed(tip, client=client).parsed
-        depth = len(ancestry) if isinstance(ancestry, list) else 0
-        print(f"{TAG} resolves to {str(resolved)[:12]}; ancestry has {depth} images")
-        meta = get_image_metadata.sync_detailed(tip, client=client)
-        print(f"tip metadata: {meta.headers['X-Docker-Size']} layer bytes, parent ", end="")
-        print(f"{str(getattr(meta.parsed, 'parent', ''))[:12]}")
-        found = search.sync_detailed(client=client, q=REPOSITORY).parsed
-        if isinstance(found, SearchResults):
-            print(f"search '{REPOSITORY}': {[result.name for result in found.results]}")
+        registry_auth = [
+            entry.headers.get("authorization", "")
+            for entry in legacy.log.entries
+            if entry.role == "registry"
+        ]
+        basic_leaks = [value for value in registry_auth if value.startswith("Basic")]
+        print(f"Basic credentials seen by the legacy registry: {len(basic_leaks)}")
+    print(f"\ndone in {time.monotonic() - started:.1f} s")
 
 
 if __name__ == "__main__":
