@@ -14,6 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from docker_registry_v1.archive import ChainImage, write_loadable_archive
 from facade_support import chain
 
 README = Path(__file__).resolve().parents[2] / "README.md"
@@ -52,12 +53,20 @@ def test_usage_section_exists() -> None:
     )
 
 
-@pytest.mark.parametrize("index", range(4))
-def test_usage_block_runs(index: int, emulators: tuple[Any, Any, str]) -> None:
+@pytest.mark.parametrize("index", range(max(len(_blocks()), 5)))
+def test_usage_block_runs(
+    index: int,
+    emulators: tuple[Any, Any, str],
+    tmp_path: Path,
+    monkeypatch: pytest.MonkeyPatch,
+) -> None:
     blocks = _blocks()
     if index >= len(blocks):
-        pytest.fail(f"README.md's Usage section has {len(blocks)} python blocks, expected 4")
+        pytest.fail(f"README.md's Usage section has {len(blocks)} python blocks, expected 5")
     private, hub, image_id = emulators
+    monkeypatch.chdir(tmp_path)
+    saved = [ChainImage(i.id, i.json_bytes, io.BytesIO(i.layer_bytes)) for i in chain(2, seed=12)]
+    write_loadable_archive(tmp_path / "saved.tar", "foo/bar", "1.0", saved)
     source = (
         blocks[index]
         .replace(PRIVATE_PLACEHOLDER, private.url + "/v1/")
@@ -69,6 +78,7 @@ def test_usage_block_runs(index: int, emulators: tuple[Any, Any, str]) -> None:
         exec(compile(source, f"README.md usage block {index + 1}", "exec"), {})
     entries = private.log.entries + hub.log.entries
     assert entries, "the example sent no request"
-    assert all(e.status is not None and e.status < 400 for e in entries)
+    # Existence probes of a push answer 404 by design; nothing may fail on the server side.
+    assert all(e.status is not None and e.status < 500 for e in entries)
     if "print(" in source:
         assert output.getvalue().strip()
