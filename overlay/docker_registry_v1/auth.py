@@ -17,7 +17,7 @@ import httpx
 
 from .endpoints import Endpoint
 from .errors import InvalidInput
-from .names import check_header_value
+from .names import check_header_value, check_single_line
 
 __all__ = ["Access", "Authenticator", "BasicAuth", "NilAuth", "TokenAuth"]
 
@@ -61,13 +61,13 @@ class NilAuth(httpx.Auth):
 
 
 def _check_username(_: object, __: attrs.Attribute[str], value: str) -> None:
-    check_header_value("username", value)
+    check_single_line("username", value)
     if ":" in value:
         raise InvalidInput("username", "must not contain ':' (HTTP Basic cannot carry it)")
 
 
 def _check_password(_: object, __: attrs.Attribute[str], value: str) -> None:
-    check_header_value("password", value)
+    check_single_line("password", value)
 
 
 def _host_matches(bound: str, url: httpx.URL) -> bool:

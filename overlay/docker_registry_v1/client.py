@@ -20,11 +20,12 @@ import attrs
 import httpx
 from docker_registry_v1_api import Client as GeneratedClient
 
+from . import httplog
 from . import operations as ops
 from .auth import Authenticator, NilAuth
 from .errors import InvalidInput
 from .models import Ping
-from .names import check_header_value
+from .names import check_header_name, check_header_value
 from .progress import ProgressListener
 from .runner import AsyncRunner, Dispatch, SyncRunner, async_response_hook, sync_response_hook
 from .services import (
@@ -50,6 +51,8 @@ USER_AGENT = (
     f"python-httpx/{httpx.__version__} python/{platform.python_version()}"
 )
 _FORBIDDEN_HEADERS = frozenset({"if-modified-since", "host", "content-length", "transfer-encoding"})
+
+httplog.install()
 
 
 @attrs.frozen
@@ -88,7 +91,7 @@ class BaseURL:
 def _headers(extra: dict[str, str] | None) -> dict[str, str]:
     merged = {"User-Agent": USER_AGENT}
     for name, value in (extra or {}).items():
-        check_header_value(f"headers[{name!r}]", name)
+        check_header_name(f"headers[{name!r}]", name)
         if name.lower() in _FORBIDDEN_HEADERS:
             raise InvalidInput("headers", f"{name} is managed by the client (v1 registries break)")
         merged[name] = check_header_value(f"headers[{name!r}]", value)

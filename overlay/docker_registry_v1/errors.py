@@ -69,7 +69,7 @@ class RegistryError(DockerRegistryError):
         url: str,
         message: str | None = None,
         excerpt: str | None = None,
-        headers: Sequence[tuple[str, str]] | None = None,
+        headers: Sequence[tuple[bytes, bytes]] | Sequence[tuple[str, str]] | None = None,
         reason: str | None = None,
     ) -> None:
         self.code = code
@@ -144,14 +144,15 @@ def safe_url(url: httpx.URL, *, drop_query: bool = False) -> str:
     return str(clean)
 
 
-def _redact(headers: httpx.Headers) -> list[tuple[str, str]]:
+def _redact(headers: httpx.Headers) -> list[tuple[bytes, bytes]]:
+    """Raw bytes in, raw bytes out: a server's non-ASCII header must not break the error."""
     out = []
-    for name, value in headers.multi_items():
-        lowered = name.lower()
+    for name, value in headers.raw:
+        lowered = name.lower().decode("latin-1")
         secret = lowered in _SECRET_HEADERS or (
-            lowered == "www-authenticate" and "=" in value and value[:6].lower() == "token "
+            lowered == "www-authenticate" and b"=" in value and value[:6].lower() == b"token "
         )
-        out.append((name, _REDACTED if secret else value))
+        out.append((name, _REDACTED.encode() if secret else value))
     return out
 
 
@@ -164,7 +165,7 @@ def _printable(text: str, limit: int) -> str:
 def _server_message(content: bytes) -> str | None:
     try:
         data = json.loads(content)
-    except ValueError:
+    except (ValueError, RecursionError):
         return None
     if isinstance(data, dict) and isinstance(data.get("error"), str):
         return _printable(data["error"], 500)

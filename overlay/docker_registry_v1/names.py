@@ -18,8 +18,10 @@ from .errors import InvalidInput
 __all__ = [
     "DEFAULT_NAMESPACE",
     "RepositoryName",
+    "check_header_name",
     "check_header_value",
     "check_image_id",
+    "check_single_line",
     "check_tag",
 ]
 
@@ -30,6 +32,9 @@ _IMAGE_ID = re.compile(r"[a-f0-9]{16}|[a-f0-9]{64}")
 _HEX64 = re.compile(r"[a-f0-9]{64}")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
 _HEADER_FORBIDDEN = re.compile(r"[\r\n\x00]")
+# What h11 sends: visible ASCII, inner spaces/tabs, no surrounding whitespace (RFC 9110 5.5).
+_HEADER_VALUE = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
+_HEADER_NAME = re.compile(r"[!#$%&'*+.^_`|~0-9A-Za-z-]+")
 
 
 def _require_str(field: str, value: object) -> str:
@@ -38,11 +43,26 @@ def _require_str(field: str, value: object) -> str:
     return value
 
 
-def check_header_value(field: str, value: object) -> str:
-    """Reject values that would split or truncate an HTTP header."""
+def check_single_line(field: str, value: object) -> str:
+    """Reject values that would split or truncate a header once encoded (Basic, JSON)."""
     text = _require_str(field, value)
     if _HEADER_FORBIDDEN.search(text):
         raise InvalidInput(field, "must not contain CR, LF or NUL")
+    return text
+
+
+def check_header_value(field: str, value: object) -> str:
+    """A value sent verbatim in a header: anything else fails deep in the HTTP stack."""
+    text = check_single_line(field, value)
+    if not _HEADER_VALUE.fullmatch(text):
+        raise InvalidInput(field, "must be printable ASCII without leading or trailing whitespace")
+    return text
+
+
+def check_header_name(field: str, value: object) -> str:
+    text = check_single_line(field, value)
+    if not _HEADER_NAME.fullmatch(text):
+        raise InvalidInput(field, f"{text!r} is not an HTTP header name")
     return text
 
 

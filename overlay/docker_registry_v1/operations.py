@@ -10,6 +10,7 @@ and a plan only catches the ones it knows are not errors (an empty layer's 416).
 from __future__ import annotations
 
 import json
+import re
 from collections.abc import AsyncIterable, Iterable
 from typing import Any
 
@@ -51,10 +52,20 @@ from .models import (
     SearchResults,
     TagMap,
 )
-from .names import RepositoryName, check_header_value, check_image_id, check_tag
+from .names import (
+    RepositoryName,
+    check_header_value,
+    check_image_id,
+    check_single_line,
+    check_tag,
+)
 from .steps import BinaryWriter, Call, Plan, Reply
 
+_SIZE = re.compile(r"[0-9]{1,19}")  # ASCII digits that fit a 64-bit size; isdigit() takes "²"
 _CHECKSUM_HEADERS = ("X-Docker-Checksum-Payload", "X-Docker-Payload-Checksum", "X-Docker-Checksum")
+# The spec's bounds on search paging (the Hub's own limits).
+_MAX_PAGE_SIZE = 100
+_MAX_PAGE = 100_000
 _NO_ISSUER_HINT = (
     "servers that issue no tokens (standalone or private registries) take BasicAuth or no "
     "auth directly on every call"
@@ -75,7 +86,7 @@ def _fail(reply: Reply, reason: str) -> InvalidResponse:
 def _json(reply: Reply) -> Any:
     try:
         return json.loads(reply.response.content)
-    except ValueError:
+    except (ValueError, RecursionError):
         raise _fail(reply, "body is not JSON") from None
 
 
@@ -179,7 +190,7 @@ def _raw_metadata(reply: Reply) -> RawMetadata:
     checksum = next((headers[name] for name in _CHECKSUM_HEADERS if name in headers), None)
     return RawMetadata(
         json_bytes=reply.response.content,
-        size=int(size_text) if size_text.isdigit() else None,
+        size=int(size_text) if _SIZE.fullmatch(size_text) else None,
         checksum=checksum,
     )
 
@@ -270,8 +281,10 @@ def delete_repository(repo: str) -> Plan[None]:
 def list_images(repo: str) -> Plan[list[IndexImage]]:
     name = RepositoryName.parse(repo)
     reply = yield Call(list_repository_images, (name.namespace, name.repository))
-    if not isinstance(reply.parsed, list):
-        raise _fail(reply, "expected a JSON list of images")
+    if not isinstance(reply.parsed, list) or not all(
+        isinstance(entry.id, str) for entry in reply.parsed
+    ):
+        raise _fail(reply, "expected a JSON list of images with string ids")
     return [
         IndexImage(
             id=entry.id,
@@ -289,6 +302,10 @@ def update_images(repo: str, images: Iterable[IndexImage | str]) -> Plan[None]:
         entry = IndexImage(id=image) if isinstance(image, str) else image
         if not isinstance(entry, IndexImage) or not isinstance(entry.id, str):
             raise InvalidInput("images", "expected image ids or IndexImage entries")
+        try:
+            check_image_id(entry.id)
+        except InvalidInput as exc:
+            raise InvalidInput("images", str(exc)) from None
         body.append(
             RepositoryImage(
                 id=entry.id,
@@ -332,9 +349,9 @@ def _result(entry: Any) -> SearchResult:
 def search(query: str, page: int, num: int) -> Plan[SearchResults]:
     if not isinstance(query, str):
         raise InvalidInput("query", "expected a string")
-    for field, value in (("page", page), ("num", num)):
-        if not isinstance(value, int) or isinstance(value, bool) or value < 1:
-            raise InvalidInput(field, "expected a positive integer")
+    for field, value, most in (("page", page, _MAX_PAGE), ("num", num, _MAX_PAGE_SIZE)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+            raise InvalidInput(field, f"expected an integer from 1 to {most}")
     reply = yield Call(search_api, (), {"q": query, "n": num, "page": page})
     data = reply.parsed
     if not isinstance(data, GeneratedSearchResults):
@@ -351,9 +368,9 @@ def search(query: str, page: int, num: int) -> Plan[SearchResults]:
 
 def next_page(results: SearchResults, page: int) -> int | None:
     """The page to ask for next, or ``None`` when the server's paging says we are done."""
-    if results.num_pages is None or page >= results.num_pages or not results.results:
+    if results.num_pages is None or page >= min(results.num_pages, _MAX_PAGE):
         return None
-    return page + 1
+    return page + 1 if results.results else None
 
 
 def _standalone(headers: httpx.Headers, body: Any) -> bool | None:
@@ -378,7 +395,7 @@ def ping_registry() -> Plan[Ping]:
 
 
 def _username(username: str) -> str:
-    text = check_header_value("username", username)
+    text = check_single_line("username", username)
     if not text or "/" in text or not text.isprintable():
         raise InvalidInput("username", f"{text!r} is not a user name")
     return text
@@ -391,15 +408,15 @@ def login() -> Plan[None]:
 def create(username: str, password: str, email: str) -> Plan[None]:
     body = UserCreate(
         username=_username(username),
-        password=check_header_value("password", password),
-        email=check_header_value("email", email),
+        password=check_single_line("password", password),
+        email=check_single_line("email", email),
     )
     yield Call(create_user, (), {"body": body})
 
 
 def update(username: str, email: str | None, password: str | None) -> Plan[None]:
     body = UserUpdate(
-        email=UNSET if email is None else check_header_value("email", email),
-        password=UNSET if password is None else check_header_value("password", password),
+        email=UNSET if email is None else check_single_line("email", email),
+        password=UNSET if password is None else check_single_line("password", password),
     )
     yield Call(update_user, (_username(username),), {"body": body})

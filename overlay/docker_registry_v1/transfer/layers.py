@@ -127,8 +127,9 @@ class LayerFetch:
     def recover(self, error: Exception) -> float | None:
         """After a failed attempt: ``None`` when the layer is complete anyway, else the
         seconds to wait before the next attempt; raises when it is time to give up."""
-        if isinstance(error, httpx.TransportError):
-            if self.total is not None and self.received == self.total:
+        if isinstance(error, httpx.RequestError):  # transport trouble or a redirect loop
+            complete = self.total is not None and self.received == self.total
+            if complete and isinstance(error, httpx.TransportError):
                 return None  # e.g. the reference server announcing one byte too many
             if fail_over(self.auth, error):
                 return 0.0
@@ -175,7 +176,7 @@ def iter_layer(client: Client, fetch: LayerFetch) -> Iterator[bytes]:
                 fetch.begin(response)
                 for chunk in response.iter_raw():
                     yield fetch.accept(chunk)
-        except (httpx.TransportError, RegistryError) as error:
+        except (httpx.RequestError, RegistryError) as error:
             wait = fetch.recover(error)
             if wait is not None:
                 time.sleep(wait)
@@ -192,7 +193,7 @@ async def aiter_layer(client: AsyncClient, fetch: LayerFetch) -> AsyncIterator[b
                 fetch.begin(response)
                 async for chunk in response.aiter_raw():
                     yield fetch.accept(chunk)
-        except (httpx.TransportError, RegistryError) as error:
+        except (httpx.RequestError, RegistryError) as error:
             wait = fetch.recover(error)
             if wait is not None:
                 await anyio.sleep(wait)

@@ -101,4 +101,4 @@ def retryable(error: BaseException) -> bool:
 
 def _retry_after(error: RegistryError) -> float | None:
     value = error.headers.get("Retry-After", "").strip()
-    return float(value) if value.isdigit() else None
+    return float(value) if value.isascii() and value.isdigit() else None
