@@ -1,0 +1,76 @@
+"""``python -m bench [--smoke] [--out DIR] [--server auto|nginx|emulator]``."""
+
+from __future__ import annotations
+
+import argparse
+import datetime as dt
+import shlex
+import shutil
+import sys
+import time
+from pathlib import Path
+
+from .cases import FULL, ROOT, SMOKE, call_cases, layer_cases, pull_case, startup_cases
+from .nginx import nginx_available
+from .report import machine, write
+from .stats import Figure
+from .targets import GIB, emulator_target, nginx_target, pull_emulator, scratch_root
+
+
+def parse() -> argparse.Namespace:
+    parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
+    parser.add_argument("--smoke", action="store_true", help="tiny sizes, one repetition")
+    parser.add_argument("--out", type=Path, default=ROOT / "docs", help="report directory")
+    parser.add_argument(
+        "--server",
+        choices=["auto", "nginx", "emulator"],
+        default="auto",
+        help="server for cases 1-4 (auto: nginx when installed)",
+    )
+    return parser.parse_args()
+
+
+def main() -> int:
+    args = parse()
+    settings = SMOKE if args.smoke else FULL
+    server = args.server
+    if server == "auto":
+        server = "nginx" if nginx_available() else "emulator"
+    started = time.monotonic()
+    # Room for every layer once, plus one upload of the largest in flight.
+    need = sum(settings.all_sizes) + max(settings.all_sizes) + GIB // 4
+    root, storage = scratch_root(need)
+    figures: list[Figure] = []
+    try:
+        serve = nginx_target if server == "nginx" else emulator_target
+        with serve(root / "server", settings.all_sizes) as target:
+            figures += layer_cases(target, settings)
+            figures += call_cases(target, settings)
+        with pull_emulator(
+            root, settings.pull_layers, settings.pull_layer_size, settings.pull_latency
+        ) as base:
+            figures += pull_case(base, settings, root / "pulls")
+        figures += startup_cases(settings)
+    finally:
+        shutil.rmtree(root, ignore_errors=True)
+    data = {
+        "date": dt.datetime.now(dt.UTC).strftime("%Y-%m-%d %H:%M UTC"),
+        "command": "make bench"
+        if not args.smoke
+        else shlex.join(["python", "-m", "bench", *sys.argv[1:]]),
+        "mode": "smoke" if args.smoke else "full",
+        "server": server,
+        "storage": storage,
+        "elapsed_s": time.monotonic() - started,
+        "machine": machine(),
+    }
+    md, js = write(args.out, data, figures)
+    missed = [f for f in figures if f.met is False]
+    print(f"wrote {md} and {js} in {data['elapsed_s']:.0f} s; targets missed: {len(missed)}")
+    for f in missed:
+        print(f"  missed: {f.case}: {f.what} ({f.target})")
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
