@@ -42,8 +42,8 @@ clients-all: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python clients/build.py typescript go java rust
 
 lint: $(STAMP)
-	$(BIN)/ruff check overlay tests tools clients
-	$(BIN)/ruff format --check overlay tests tools clients
+	$(BIN)/ruff check overlay tests tools clients bench
+	$(BIN)/ruff format --check overlay tests tools clients bench
 
 typecheck: $(STAMP)
 	$(BIN)/mypy overlay/docker_registry_v1
