@@ -1,7 +1,8 @@
 """Client, CLI and local emulator for the Docker Registry v1 and Index v1 APIs."""
 
-from importlib.metadata import version as _version
+from typing import TYPE_CHECKING, Any
 
+from ._version import __version__
 from .auth import Access, Authenticator, BasicAuth, NilAuth, TokenAuth
 from .client import DEFAULT_BASE_URL, AsyncClient, Client
 from .endpoints import Endpoint
@@ -35,16 +36,24 @@ from .models import (
 )
 from .names import RepositoryName
 from .progress import PlannedLayer, ProgressListener, SilentProgress
-from .transfer import (
-    MirrorResult,
-    PullResult,
-    PushResult,
-    RetryPolicy,
-    amirror,
-    mirror,
+
+if TYPE_CHECKING:
+    from .transfer import MirrorResult, PullResult, PushResult, RetryPolicy, amirror, mirror
+
+# Whole-image transfers pull in the archive layer; load them on first use so that
+# `import docker_registry_v1` stays cheap for callers who only make API calls.
+_TRANSFER_NAMES = frozenset(
+    {"MirrorResult", "PullResult", "PushResult", "RetryPolicy", "amirror", "mirror"}
 )
 
-__version__ = _version("docker-registry-v1")
+
+def __getattr__(name: str) -> Any:
+    if name in _TRANSFER_NAMES:
+        from . import transfer  # noqa: PLC0415 - deferred on purpose, see above
+
+        return getattr(transfer, name)
+    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -12,9 +12,8 @@ from __future__ import annotations
 import os
 import platform
 import ssl
-from importlib.metadata import version
 from types import TracebackType
-from typing import Any, Self
+from typing import TYPE_CHECKING, Any, Self
 
 import attrs
 import httpx
@@ -22,6 +21,7 @@ from docker_registry_v1_api import Client as GeneratedClient
 
 from . import httplog
 from . import operations as ops
+from ._version import __version__
 from .auth import Authenticator, NilAuth
 from .errors import InvalidInput
 from .models import Ping
@@ -40,14 +40,16 @@ from .services import (
     SearchService,
     UsersService,
 )
-from .transfer import PullResult, PushResult, RetryPolicy, apull, apush, pull, push
+
+if TYPE_CHECKING:
+    from .transfer import PullResult, PushResult, RetryPolicy
 
 __all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "USER_AGENT", "AsyncClient", "Client"]
 
 DEFAULT_BASE_URL = "https://index.docker.io/v1/"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 USER_AGENT = (
-    f"docker-registry-v1/{version('docker-registry-v1')} "
+    f"docker-registry-v1/{__version__} "
     f"python-httpx/{httpx.__version__} python/{platform.python_version()}"
 )
 _FORBIDDEN_HEADERS = frozenset({"if-modified-since", "host", "content-length", "transfer-encoding"})
@@ -187,6 +189,8 @@ class Client(_ClientBase):
         retry: RetryPolicy | None = None,
     ) -> PullResult:
         """Pull ``repo:tag`` into a ``docker load`` archive at ``dest`` (see ``transfer.pull``)."""
+        from .transfer import pull  # noqa: PLC0415 - transfers load on first use
+
         return pull(self, repo, tag, dest, concurrency=concurrency, progress=progress, retry=retry)
 
     def push(
@@ -199,6 +203,8 @@ class Client(_ClientBase):
         retry: RetryPolicy | None = None,
     ) -> PushResult:
         """Push a ``docker save`` archive as ``repo`` (see ``transfer.push``)."""
+        from .transfer import push  # noqa: PLC0415 - transfers load on first use
+
         return push(self, archive, repo, tag, progress=progress, retry=retry)
 
     def close(self) -> None:
@@ -260,6 +266,8 @@ class AsyncClient(_ClientBase):
         retry: RetryPolicy | None = None,
     ) -> PullResult:
         """Pull ``repo:tag`` into a ``docker load`` archive at ``dest`` (see ``transfer.apull``)."""
+        from .transfer import apull  # noqa: PLC0415 - transfers load on first use
+
         return await apull(
             self, repo, tag, dest, concurrency=concurrency, progress=progress, retry=retry
         )
@@ -274,6 +282,8 @@ class AsyncClient(_ClientBase):
         retry: RetryPolicy | None = None,
     ) -> PushResult:
         """Push a ``docker save`` archive as ``repo`` (see ``transfer.apush``)."""
+        from .transfer import apush  # noqa: PLC0415 - transfers load on first use
+
         return await apush(self, archive, repo, tag, progress=progress, retry=retry)
 
     async def aclose(self) -> None:

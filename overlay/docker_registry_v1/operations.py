@@ -24,7 +24,6 @@ from docker_registry_v1_api.api.registry import delete_repository as delete_repo
 from docker_registry_v1_api.api.registry import delete_tag as delete_tag_api
 from docker_registry_v1_api.api.registry import (
     get_image_ancestry,
-    get_image_metadata,
     put_image_checksum,
 )
 from docker_registry_v1_api.api.registry import get_image_id as get_image_id_api
@@ -196,12 +195,12 @@ def _raw_metadata(reply: Reply) -> RawMetadata:
 
 
 def get_metadata_raw(image_id: str) -> Plan[RawMetadata]:
-    reply = yield Call(get_image_metadata, (check_image_id(image_id),))
+    reply = yield seam.metadata_download(check_image_id(image_id))
     return _raw_metadata(reply)
 
 
 def get_metadata(image_id: str) -> Plan[ImageMetadata]:
-    reply = yield Call(get_image_metadata, (check_image_id(image_id),))
+    reply = yield seam.metadata_download(check_image_id(image_id))
     try:
         return _raw_metadata(reply).parse()
     except (ValueError, TypeError) as exc:
