@@ -63,6 +63,7 @@ from .steps import BinaryWriter, Call, Plan, Reply
 _SIZE = re.compile(r"[0-9]{1,19}")  # ASCII digits that fit a 64-bit size; isdigit() takes "²"
 _CHECKSUM_HEADERS = ("X-Docker-Checksum-Payload", "X-Docker-Payload-Checksum", "X-Docker-Checksum")
 # The spec's bounds on search paging (the Hub's own limits).
+_MAX_QUERY = 255
 _MAX_PAGE_SIZE = 100
 _MAX_PAGE = 100_000
 _NO_ISSUER_HINT = (
@@ -348,6 +349,8 @@ def _result(entry: Any) -> SearchResult:
 def search(query: str, page: int, num: int) -> Plan[SearchResults]:
     if not isinstance(query, str):
         raise InvalidInput("query", "expected a string")
+    if len(query) > _MAX_QUERY:
+        raise InvalidInput("query", f"longer than {_MAX_QUERY} characters (the spec's limit)")
     for field, value, most in (("page", page, _MAX_PAGE), ("num", num, _MAX_PAGE_SIZE)):
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
             raise InvalidInput(field, f"expected an integer from 1 to {most}")
