@@ -19,7 +19,7 @@ from .endpoints import Endpoint
 from .errors import InvalidInput
 from .names import check_header_value, check_single_line
 
-__all__ = ["Access", "Authenticator", "BasicAuth", "NilAuth", "TokenAuth"]
+__all__ = ["Access", "Authenticator", "BasicAuth", "NilAuth", "TokenAuth", "try_next_endpoint"]
 
 
 class Access(StrEnum):
@@ -170,3 +170,8 @@ class TokenAuth(httpx.Auth):
         if "Authorization" not in request.headers:
             request.headers["Authorization"] = f"Token {self.token}"
         yield request
+
+
+def try_next_endpoint(auth: object, exc: BaseException) -> bool:
+    """After a refused connection (nothing was sent) a token may move to its next endpoint."""
+    return isinstance(exc, httpx.ConnectError) and isinstance(auth, TokenAuth) and auth.fail_over()

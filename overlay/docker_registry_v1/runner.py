@@ -14,6 +14,7 @@ pages registries return for 404/405/500.
 
 from __future__ import annotations
 
+import contextlib
 import inspect
 import os
 import stat
@@ -26,7 +27,7 @@ import attrs
 import httpx
 from docker_registry_v1_api import Client as GeneratedClient
 
-from .auth import Authenticator, BasicAuth, NilAuth, TokenAuth
+from .auth import Authenticator, BasicAuth, NilAuth, try_next_endpoint
 from .errors import (
     IncompleteBody,
     InvalidInput,
@@ -62,17 +63,24 @@ def _current_auth() -> Authenticator:
 
 
 class Dispatch(httpx.Auth):
-    """The pooled client's auth: hands each request to the current call's authenticator."""
+    """The pooled client's auth: hands each request to the current call's authenticator,
+    or to the one it was made for (streams that outlive the call context)."""
+
+    def __init__(self, chosen: Authenticator | None = None) -> None:
+        self._chosen = chosen
+
+    def _auth(self) -> Authenticator:
+        return self._chosen if self._chosen is not None else _current_auth()
 
     def sync_auth_flow(
         self, request: httpx.Request
     ) -> Generator[httpx.Request, httpx.Response, None]:
-        yield from _current_auth().sync_auth_flow(request)
+        yield from self._auth().sync_auth_flow(request)
 
     async def async_auth_flow(
         self, request: httpx.Request
     ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        flow = _current_auth().async_auth_flow(request)
+        flow = self._auth().async_auth_flow(request)
         request = await flow.__anext__()
         while True:
             response = yield request
@@ -207,16 +215,6 @@ class _RunnerBase:
         return _CallState(chosen)
 
     @staticmethod
-    def _fail_over(state: _CallState, exc: httpx.RequestError) -> bool:
-        """After a connect failure (nothing sent) a token may move to its next endpoint."""
-        auth = state.auth
-        return (
-            isinstance(exc, httpx.ConnectError)
-            and isinstance(auth, TokenAuth)
-            and (auth.fail_over())
-        )
-
-    @staticmethod
     def _reply(state: _CallState, parsed: Any, written: int = 0) -> Reply:
         assert state.response is not None, "the response hook records every response"
         return Reply(state.response, parsed, written)
@@ -265,8 +263,22 @@ class SyncRunner(_RunnerBase):
                     return self._call(step, state)
                 return self._exchange(step, state)
             except httpx.RequestError as exc:
-                if not self._fail_over(state, exc):
+                if not try_next_endpoint(state.auth, exc):
                     raise transport_error(exc) from exc
+
+    @contextlib.contextmanager
+    def open_stream(
+        self, request: dict[str, Any], auth: Authenticator | None
+    ) -> Iterator[httpx.Response]:
+        """Send a seam request and hand its response over before the body is read.
+
+        The authenticator is passed with the request rather than through the call
+        context, so the stream may stay open while other calls run (a mirror feeds it
+        into an upload). Non-2xx answers still raise through the response hook.
+        """
+        http = self.api.get_httpx_client()
+        with http.stream(**request, auth=Dispatch(self._state(auth).auth)) as response:
+            yield response
 
     def _call(self, step: Call, state: _CallState) -> Reply:
         try:
@@ -335,8 +347,17 @@ class AsyncRunner(_RunnerBase):
                     return await self._call(step, state)
                 return await self._exchange(step, state)
             except httpx.RequestError as exc:
-                if not self._fail_over(state, exc):
+                if not try_next_endpoint(state.auth, exc):
                     raise transport_error(exc) from exc
+
+    @contextlib.asynccontextmanager
+    async def open_stream(
+        self, request: dict[str, Any], auth: Authenticator | None
+    ) -> AsyncIterator[httpx.Response]:
+        """The async twin of :meth:`SyncRunner.open_stream`."""
+        http = self.api.get_async_httpx_client()
+        async with http.stream(**request, auth=Dispatch(self._state(auth).auth)) as response:
+            yield response
 
     async def _call(self, step: Call, state: _CallState) -> Reply:
         try:

@@ -3,7 +3,8 @@
 The generated endpoint functions keep whole bodies in memory and re-serialise JSON
 from models, which is wrong for four requests:
 
-* layer download — must stream into the caller's writer;
+* layer download — must stream into the caller's writer, or hand the response over
+  before its body is read (with an optional ``Range``) for resumable transfers;
 * layer upload — must stream from the caller's reader or iterator;
 * raw image JSON upload — the exact bytes must be sent (they are hashed later);
 * raw image JSON download — the exact bytes are what the payload checksum covers, and
@@ -19,6 +20,8 @@ from __future__ import annotations
 
 import hashlib
 import io
+import re
+from typing import Any
 
 from docker_registry_v1_api.api.registry import (
     add_image_layer,
@@ -27,11 +30,21 @@ from docker_registry_v1_api.api.registry import (
     get_image_metadata,
 )
 from docker_registry_v1_api.models import ImageJson
-from docker_registry_v1_api.types import File
+from docker_registry_v1_api.types import UNSET, File
 
+from .errors import InvalidInput
+from .names import check_image_id
 from .steps import BinaryWriter, Exchange, Tally, UploadSource
 
-__all__ = ["layer_download", "layer_upload", "metadata_download", "metadata_upload"]
+__all__ = [
+    "layer_download",
+    "layer_stream",
+    "layer_upload",
+    "metadata_download",
+    "metadata_upload",
+]
+
+_RANGE = re.compile(r"bytes=[0-9]+-[0-9]*")
 
 
 def layer_download(image_id: str, writer: BinaryWriter) -> Exchange:
@@ -57,3 +70,18 @@ def metadata_upload(image_id: str, json_bytes: bytes) -> Exchange:
 
 def metadata_download(image_id: str) -> Exchange:
     return Exchange(get_image_metadata._get_kwargs(image_id=image_id))
+
+
+def layer_stream(image_id: str, range_: str | None) -> dict[str, Any]:
+    """A layer GET whose response the caller reads itself, resuming with ``range_``.
+
+    ``Accept-Encoding: identity`` keeps proxies from compressing the stream: offsets in
+    ``Content-Range`` and the payload checksum both refer to the stored bytes.
+    """
+    if range_ is not None and not _RANGE.fullmatch(range_):
+        raise InvalidInput("range_", f"{range_!r} is not a single bytes=START-[END] range")
+    request = get_image_layer._get_kwargs(
+        image_id=check_image_id(image_id), range_=UNSET if range_ is None else range_
+    )
+    request["headers"]["Accept-Encoding"] = "identity"
+    return request

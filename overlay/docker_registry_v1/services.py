@@ -8,8 +8,12 @@ default, like passing the same Authenticator to every Go call).
 from __future__ import annotations
 
 from collections.abc import AsyncIterator, Iterable, Iterator
+from contextlib import AbstractAsyncContextManager, AbstractContextManager
+
+import httpx
 
 from . import operations as ops
+from . import seam
 from .auth import Authenticator, NilAuth, TokenAuth
 from .models import (
     ImageMetadata,
@@ -63,9 +67,18 @@ class ImageService:
 
     def __init__(self, runner: SyncRunner) -> None:
         self._run = runner.run
+        self._open = runner.open_stream
 
     def get_ancestry(self, image_id: str, *, auth: Auth = None) -> list[str]:
         return self._run(ops.get_ancestry(image_id), auth)
+
+    def stream_layer(
+        self, image_id: str, *, range_: str | None = None, auth: Auth = None
+    ) -> AbstractContextManager[httpx.Response]:
+        """The layer GET's response, before its body is read: for callers that resume
+        (``range_="bytes=N-"``) and verify themselves, as the transfers do. Registry
+        errors raise as usual; reading the body may raise httpx's transport errors."""
+        return self._open(seam.layer_stream(image_id, range_), auth)
 
     def get_layer(self, image_id: str, writer: BinaryWriter, *, auth: Auth = None) -> int:
         """Stream the layer into ``writer``; returns the number of bytes written."""
@@ -194,6 +207,13 @@ class AsyncHubService:
 class AsyncImageService:
     def __init__(self, runner: AsyncRunner) -> None:
         self._run = runner.run
+        self._open = runner.open_stream
+
+    def stream_layer(
+        self, image_id: str, *, range_: str | None = None, auth: Auth = None
+    ) -> AbstractAsyncContextManager[httpx.Response]:
+        """The async twin of :meth:`ImageService.stream_layer` (``async with``)."""
+        return self._open(seam.layer_stream(image_id, range_), auth)
 
     async def get_ancestry(self, image_id: str, *, auth: Auth = None) -> list[str]:
         return await self._run(ops.get_ancestry(image_id), auth)

@@ -25,7 +25,7 @@ import anyio
 import attrs
 import httpx
 
-from ..auth import Authenticator
+from ..auth import Authenticator, try_next_endpoint
 from ..errors import (
     ChecksumMismatch,
     RegistryError,
@@ -36,7 +36,6 @@ from ..errors import (
 from ..models import RawMetadata
 from ..progress import ProgressListener
 from .retry import RetryPolicy
-from .wire import astream_layer, fail_over, stream_layer
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
     from ..client import AsyncClient, Client
@@ -131,7 +130,7 @@ class LayerFetch:
             complete = self.total is not None and self.received == self.total
             if complete and isinstance(error, httpx.TransportError):
                 return None  # e.g. the reference server announcing one byte too many
-            if fail_over(self.auth, error):
+            if try_next_endpoint(self.auth, error):
                 return 0.0
             error = transport_error(error)
         elif (
@@ -172,7 +171,9 @@ def iter_layer(client: Client, fetch: LayerFetch) -> Iterator[bytes]:
     """The layer's bytes, resumed across failures; verified once the last one is out."""
     while True:
         try:
-            with stream_layer(client, fetch.image_id, fetch.next_range(), fetch.auth) as response:
+            with client.image.stream_layer(
+                fetch.image_id, range_=fetch.next_range(), auth=fetch.auth
+            ) as response:
                 fetch.begin(response)
                 for chunk in response.iter_raw():
                     yield fetch.accept(chunk)
@@ -189,7 +190,9 @@ async def aiter_layer(client: AsyncClient, fetch: LayerFetch) -> AsyncIterator[b
     while True:
         range_ = fetch.next_range()
         try:
-            async with astream_layer(client, fetch.image_id, range_, fetch.auth) as response:
+            async with client.image.stream_layer(
+                fetch.image_id, range_=range_, auth=fetch.auth
+            ) as response:
                 fetch.begin(response)
                 async for chunk in response.aiter_raw():
                     yield fetch.accept(chunk)
