@@ -214,7 +214,11 @@ def test_hub_writes_through_write_and_delete_tokens(seeded_hub: Hub) -> None:
     tagged = regv1("tag", f"{index}/team/app:old", base.id, env=ALICE_ENV)
     assert tagged.exit_code == 0, tagged.stderr
     assert seeded_hub.store.tags("team/app") == {"1.0": tip.id, "old": base.id}
-    untagged = regv1("untag", f"{index}/team/app:old", env=ALICE_ENV)
+    refused = regv1("untag", f"{index}/team/app:old", env=ALICE_ENV)
+    assert refused.exit_code == 1
+    assert "marks all of team/app for deletion" in refused.output
+    assert "old" in seeded_hub.store.tags("team/app")
+    untagged = regv1("untag", f"{index}/team/app:old", "--yes", env=ALICE_ENV)
     assert untagged.exit_code == 0, untagged.stderr
     assert seeded_hub.store.tags("team/app") == {"1.0": tip.id}
     deleted = regv1("delete", f"{index}/team/app", "--yes", env=ALICE_ENV)

@@ -40,13 +40,30 @@ def tag(reference: str, image: str, *, settings: Settings) -> None:
 
 @click.command()
 @click.argument("reference", metavar="REF:TAG")
+@click.option(
+    "--yes", "-y", is_flag=True, help="Do not ask before requesting a delete token from an index."
+)
 @common_options
-def untag(reference: str, *, settings: Settings) -> None:
-    """Remove one tag; the images stay on the registry."""
+def untag(reference: str, yes: bool, *, settings: Settings) -> None:
+    """Remove one tag; the images stay on the registry.
+
+    On a token-issuing index the tag DELETE needs a delete token, and Docker's index
+    marked the whole repository for deletion when it issued one: so it asks first.
+    """
     ref = ImageReference.parse(reference)
     if ref.tag is None:
         fail(f"{reference!r}: name the tag to remove (REF:TAG)")
     with open_registry(settings, ref) as registry:
+        if (
+            registry.token_based()
+            and not yes
+            and not click.confirm(
+                f"{registry.url} issues tokens; on a Hub-style index a delete token also marks "
+                f"all of {ref.repo} for deletion. Request one to remove {ref.tag}?",
+                err=True,
+            )
+        ):
+            fail("not untagged")
         registry.client.repository.delete_tag(
             ref.repo, ref.tag, auth=registry.auth(ref.repo, Access.DELETE)
         )
