@@ -45,15 +45,29 @@ def _key(json_key: str, kind: str, *aliases: str) -> dict[str, Any]:
     return {"json": json_key, "kind": kind, "aliases": aliases}
 
 
+_Table = tuple[tuple[str, tuple[str, ...], str], ...]
+_TABLES: dict[type[Any], _Table] = {}
+
+
+def _decoding_table(cls: type[Any]) -> _Table:
+    """Per class, once: (attribute, JSON spellings, value kind) for every mapped field."""
+    table = _TABLES.get(cls)
+    if table is None:
+        table = _TABLES[cls] = tuple(
+            (field.name, (key, *field.metadata.get("aliases", ())), field.metadata["kind"])
+            for field in attrs.fields(cls)
+            if (key := field.metadata.get("json"))
+        )
+    return table
+
+
 def _decode(cls: type[Any], data: object, **fixed: Any) -> Any:
     if not isinstance(data, Mapping):
         raise TypeError(f"expected a JSON object, got {type(data).__name__}")
     rest = dict(data)
     values: dict[str, Any] = dict(fixed)
-    for field in attrs.fields(cls):
-        key = field.metadata.get("json")
-        names = (key, *field.metadata.get("aliases", ())) if key else ()
-        present = [name for name in names if name in rest]
+    for name, spellings, kind in _decoding_table(cls):
+        present = [spelling for spelling in spellings if spelling in rest]
         if not present:
             continue
         value = rest.pop(present[0])
@@ -61,10 +75,9 @@ def _decode(cls: type[Any], data: object, **fixed: Any) -> Any:
             rest.pop(duplicate)
         if value is None:
             continue
-        kind = field.metadata["kind"]
         if not _KINDS[kind](value):
-            raise TypeError(f"{key}: expected {kind}, got {type(value).__name__}")
-        values[field.name] = ContainerConfig.from_dict(value) if kind == "config" else value
+            raise TypeError(f"{spellings[0]}: expected {kind}, got {type(value).__name__}")
+        values[name] = ContainerConfig.from_dict(value) if kind == "config" else value
     return cls(**values, extra=rest)
 
 
