@@ -1,9 +1,10 @@
 #!/usr/bin/env bash
-# Debian packages the test suite uses beyond Python, Node and Go: skopeo checks that
-# pulled archives load. Installs only what is missing; needs root (as in CI).
+# Debian packages the test suite uses beyond Python, Node and Go: skopeo and podman
+# check that the archives we write load. Installs only what is missing; needs root (as in CI).
 set -euo pipefail
 missing=()
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
+command -v podman >/dev/null 2>&1 || missing+=(podman)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
