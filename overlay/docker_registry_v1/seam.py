@@ -11,7 +11,8 @@ from models, which is wrong for four requests:
   the generated model parse would be thrown away (it cost a third of each call).
 
 Each builder starts from the generated module's ``_get_kwargs`` — so method, path,
-percent-encoding and headers still come from the spec — and only swaps the body.
+percent-encoding and headers still come from the spec — and only swaps the body or
+adds a header (`Range`, `Accept-Encoding: identity`).
 The runners send the result with the same pooled httpx client, auth and hooks as
 every other call. Keep this module the single place where that happens.
 """
