@@ -140,6 +140,16 @@ def delete_token(repo: str) -> Plan[TokenAuth]:
     return _token(reply, Access.DELETE, name, _DELETE_HINT)
 
 
+def confirm_delete(repo: str, endpoints: Iterable[str]) -> Plan[None]:
+    """The Hub delete flow's last step: the index DELETE again, without the token flag."""
+    name = RepositoryName.parse(repo)
+    if isinstance(endpoints, str):
+        raise InvalidInput("endpoints", "expected a list of registry URLs, not one string")
+    listed = ", ".join(check_single_line("endpoints", item) for item in endpoints)
+    extra = {"x_docker_endpoints": check_header_value("endpoints", listed)} if listed else {}
+    yield Call(delete_repository_api, (name.namespace, name.repository), extra)
+
+
 # ---------------------------------------------------------------- images
 
 

@@ -61,6 +61,13 @@ class HubService:
     def get_delete_token(self, repo: str, auth: Auth = None) -> TokenAuth:
         return self._run(ops.delete_token(repo), auth)
 
+    def confirm_delete(
+        self, repo: str, auth: Auth = None, *, endpoints: Iterable[str] = ()
+    ) -> None:
+        """Tell the index the registry deleted ``repo`` (the Hub flow's last step);
+        ``endpoints``: the registry URLs the delete went to, e.g. ``str(token.endpoint)``."""
+        return self._run(ops.confirm_delete(repo, endpoints), auth)
+
 
 class ImageService:
     """``/v1/images/{id}/…``: ancestry, layers, metadata and the checksum that finalises."""
@@ -202,6 +209,11 @@ class AsyncHubService:
 
     async def get_delete_token(self, repo: str, auth: Auth = None) -> TokenAuth:
         return await self._run(ops.delete_token(repo), auth)
+
+    async def confirm_delete(
+        self, repo: str, auth: Auth = None, *, endpoints: Iterable[str] = ()
+    ) -> None:
+        return await self._run(ops.confirm_delete(repo, endpoints), auth)
 
 
 class AsyncImageService:

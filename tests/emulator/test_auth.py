@@ -198,6 +198,10 @@ def test_hub_delete_flow(hub: Hub) -> None:
         )
         assert deleted.json() is True
         assert hub.store.tags("ns/r") is None
+        # The documented last step (v1-protocol f.5): the index DELETE again, no flag.
+        confirmed = index.delete("/v1/repositories/ns/r/", auth=ALICE)
+        assert confirmed.status_code == 200
+        assert confirmed.json() == "Deleted"
         assert index.delete("/v1/repositories/ns/r/", auth=ALICE).status_code == 404
 
 

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import click
 
-from docker_registry_v1.auth import Access
+from docker_registry_v1.auth import Access, TokenAuth
 from docker_registry_v1.names import check_image_id
 
 from .connect import open_registry
@@ -91,7 +91,14 @@ def delete(reference: str, yes: bool, *, settings: Settings) -> None:
             f"Delete repository {ref.repo} on {registry.url}?", err=True
         ):
             fail("not deleted")
-        registry.client.repository.delete(ref.repo, auth=registry.auth(ref.repo, Access.DELETE))
+        token = registry.auth(ref.repo, Access.DELETE)
+        registry.client.repository.delete(ref.repo, auth=token)
+        if isinstance(token, TokenAuth):  # the Hub flow ends by telling the index
+            registry.client.hub.confirm_delete(
+                ref.repo,
+                registry.direct(),
+                endpoints=[str(token.endpoint)] if token.endpoint else [],
+            )
     emit(
         settings,
         {"repository": ref.repo, "registry": registry.url, "deleted": True},

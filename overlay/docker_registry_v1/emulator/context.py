@@ -47,6 +47,8 @@ class EmulatorState:
     tokens: TokenIssuer = attrs.field(factory=TokenIssuer)
     endpoints: list[str] = attrs.field(factory=lambda: [REGISTRY_PLACEHOLDER])
     registry_netloc: str = ""
+    #: Repositories the hub index issued a delete token for, awaiting the final DELETE.
+    pending_deletes: set[str] = attrs.field(factory=set)
 
     def endpoint_header(self, request: Request) -> str:
         if self.mode == "standalone":

@@ -96,15 +96,24 @@ class IndexRoutes:
         return empty(204, self.guard.token_headers(request, name, "delete"))
 
     async def delete_repository(self, request: Request) -> Response:
-        """Hub index delete: 202 with a delete token when asked, else the final 200 "Deleted"."""
+        """Hub index delete: 202 with a delete token when asked, else the final 200 "Deleted".
+
+        The final DELETE comes after the registry deleted the repository with that
+        token, so the index remembers which deletions it started.
+        """
         denied = self.guard.index(request, required=True)
         if denied is not None:
             return denied
         name = repository_name(request)
+        pending = self.state.pending_deletes
+        if name in pending and not request.headers.get("x-docker-token"):
+            pending.discard(name)
+            return json_response("Deleted")
         if not self.store.repository_exists(name):
             return error("Repository not found", 404)
         headers = self.guard.token_headers(request, name, "delete")
         if headers:
+            pending.add(name)
             return json_response("", 202, headers)
         return json_response("Deleted")
 

@@ -20,10 +20,14 @@ def _get_kwargs(
     *,
     body: list[RepositoryImage] | Unset = UNSET,
     x_docker_token: TokenRequestFlag | Unset = UNSET,
+    x_docker_endpoints: str | Unset = UNSET,
 ) -> dict[str, Any]:
     headers: dict[str, Any] = {}
     if not isinstance(x_docker_token, Unset):
         headers["X-Docker-Token"] = str(x_docker_token)
+
+    if not isinstance(x_docker_endpoints, Unset):
+        headers["X-Docker-Endpoints"] = x_docker_endpoints
 
     _kwargs: dict[str, Any] = {
         "method": "delete",
@@ -122,6 +126,7 @@ def sync_detailed(
     client: AuthenticatedClient | Client,
     body: list[RepositoryImage] | Unset = UNSET,
     x_docker_token: TokenRequestFlag | Unset = UNSET,
+    x_docker_endpoints: str | Unset = UNSET,
 ) -> Response[Error | Error | str | bool | str]:
     """Delete a repository (registry) or obtain a delete token (index)
 
@@ -131,12 +136,15 @@ def sync_detailed(
     with a delete token, and 200 on the final step of its delete flow. A
     standalone reference server deletes at once and sends no token headers.
     Some clients send `[]` as the body of the index request; servers ignore it.
+    The documented Hub flow ends with this DELETE sent to the index again, without
+    the token flag and with the registry URLs in `X-Docker-Endpoints` (200).
 
     Args:
         namespace (str):
         repository (str):
         x_docker_token (TokenRequestFlag | Unset): The only value of the `X-Docker-Token` request
             header.
+        x_docker_endpoints (str | Unset):
         body (list[RepositoryImage] | Unset): The index's image list of a repository.
 
     Raises:
@@ -152,6 +160,7 @@ def sync_detailed(
         repository=repository,
         body=body,
         x_docker_token=x_docker_token,
+        x_docker_endpoints=x_docker_endpoints,
     )
 
     response = client.get_httpx_client().request(
@@ -168,6 +177,7 @@ def sync(
     client: AuthenticatedClient | Client,
     body: list[RepositoryImage] | Unset = UNSET,
     x_docker_token: TokenRequestFlag | Unset = UNSET,
+    x_docker_endpoints: str | Unset = UNSET,
 ) -> Error | Error | str | bool | str | None:
     """Delete a repository (registry) or obtain a delete token (index)
 
@@ -177,12 +187,15 @@ def sync(
     with a delete token, and 200 on the final step of its delete flow. A
     standalone reference server deletes at once and sends no token headers.
     Some clients send `[]` as the body of the index request; servers ignore it.
+    The documented Hub flow ends with this DELETE sent to the index again, without
+    the token flag and with the registry URLs in `X-Docker-Endpoints` (200).
 
     Args:
         namespace (str):
         repository (str):
         x_docker_token (TokenRequestFlag | Unset): The only value of the `X-Docker-Token` request
             header.
+        x_docker_endpoints (str | Unset):
         body (list[RepositoryImage] | Unset): The index's image list of a repository.
 
     Raises:
@@ -199,6 +212,7 @@ def sync(
         client=client,
         body=body,
         x_docker_token=x_docker_token,
+        x_docker_endpoints=x_docker_endpoints,
     ).parsed
 
 
@@ -209,6 +223,7 @@ async def asyncio_detailed(
     client: AuthenticatedClient | Client,
     body: list[RepositoryImage] | Unset = UNSET,
     x_docker_token: TokenRequestFlag | Unset = UNSET,
+    x_docker_endpoints: str | Unset = UNSET,
 ) -> Response[Error | Error | str | bool | str]:
     """Delete a repository (registry) or obtain a delete token (index)
 
@@ -218,12 +233,15 @@ async def asyncio_detailed(
     with a delete token, and 200 on the final step of its delete flow. A
     standalone reference server deletes at once and sends no token headers.
     Some clients send `[]` as the body of the index request; servers ignore it.
+    The documented Hub flow ends with this DELETE sent to the index again, without
+    the token flag and with the registry URLs in `X-Docker-Endpoints` (200).
 
     Args:
         namespace (str):
         repository (str):
         x_docker_token (TokenRequestFlag | Unset): The only value of the `X-Docker-Token` request
             header.
+        x_docker_endpoints (str | Unset):
         body (list[RepositoryImage] | Unset): The index's image list of a repository.
 
     Raises:
@@ -239,6 +257,7 @@ async def asyncio_detailed(
         repository=repository,
         body=body,
         x_docker_token=x_docker_token,
+        x_docker_endpoints=x_docker_endpoints,
     )
 
     response = await client.get_async_httpx_client().request(**kwargs)
@@ -253,6 +272,7 @@ async def asyncio(
     client: AuthenticatedClient | Client,
     body: list[RepositoryImage] | Unset = UNSET,
     x_docker_token: TokenRequestFlag | Unset = UNSET,
+    x_docker_endpoints: str | Unset = UNSET,
 ) -> Error | Error | str | bool | str | None:
     """Delete a repository (registry) or obtain a delete token (index)
 
@@ -262,12 +282,15 @@ async def asyncio(
     with a delete token, and 200 on the final step of its delete flow. A
     standalone reference server deletes at once and sends no token headers.
     Some clients send `[]` as the body of the index request; servers ignore it.
+    The documented Hub flow ends with this DELETE sent to the index again, without
+    the token flag and with the registry URLs in `X-Docker-Endpoints` (200).
 
     Args:
         namespace (str):
         repository (str):
         x_docker_token (TokenRequestFlag | Unset): The only value of the `X-Docker-Token` request
             header.
+        x_docker_endpoints (str | Unset):
         body (list[RepositoryImage] | Unset): The index's image list of a repository.
 
     Raises:
@@ -285,5 +308,6 @@ async def asyncio(
             client=client,
             body=body,
             x_docker_token=x_docker_token,
+            x_docker_endpoints=x_docker_endpoints,
         )
     ).parsed
