@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+from collections.abc import Mapping
 from typing import Any
 
 import pydantic
@@ -56,7 +57,8 @@ class IndexRoutes:
             return raw, error("Invalid data")
         return raw, entries
 
-    async def create_repository(self, request: Request) -> Response:
+    async def _store_list(self, request: Request, *, create: bool) -> Response | Mapping[str, str]:
+        """Authorise, validate and store a pushed image list; the write-token headers."""
         denied = self.guard.index(request, required=True)
         if denied is not None:
             return denied
@@ -64,19 +66,16 @@ class IndexRoutes:
         raw, entries = await self._image_list(request)
         if isinstance(entries, Response):
             return entries
-        self.store.put_index_list(name, raw, entries, create=True)
-        return json_response("", headers=self.guard.token_headers(request, name, "write"))
+        self.store.put_index_list(name, raw, entries, create=create)
+        return self.guard.token_headers(request, name, "write")
+
+    async def create_repository(self, request: Request) -> Response:
+        headers = await self._store_list(request, create=True)
+        return headers if isinstance(headers, Response) else json_response("", headers=headers)
 
     async def update_images(self, request: Request) -> Response:
-        denied = self.guard.index(request, required=True)
-        if denied is not None:
-            return denied
-        name = repository_name(request)
-        raw, entries = await self._image_list(request)
-        if isinstance(entries, Response):
-            return entries
-        self.store.put_index_list(name, raw, entries, create=False)
-        return empty(204, self.guard.token_headers(request, name, "write"))
+        headers = await self._store_list(request, create=False)
+        return headers if isinstance(headers, Response) else empty(204, headers)
 
     async def list_images(self, request: Request) -> Response:
         name = repository_name(request)
