@@ -12,7 +12,7 @@ export REDOCLY_TELEMETRY := off
 export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 
 .PHONY: venv system-deps generate check-generated lint-spec clients clients-all lint typecheck \
-	test demo bench clean
+	docs test demo bench clean
 
 venv: $(STAMP)
 
@@ -54,10 +54,14 @@ typecheck: $(STAMP)
 system-deps:
 	tools/install-system-deps.sh
 
+# The API reference from the docstrings; --strict turns every warning into a failure.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet
+
 # The pytest suite runs `clients/build.py typescript go` itself (tests/spec/test_clients.py),
 # with extra checks that the smoke programs fail on wrong answers, so `make clients` is
 # not run twice here.
-test: system-deps lint-spec check-generated lint typecheck $(NODE_STAMP)
+test: system-deps lint-spec check-generated lint typecheck docs $(NODE_STAMP)
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
