@@ -257,7 +257,7 @@ def test_runtime_only_install_imports_pulls_and_names_the_cli_extra(
     assert done.stdout.splitlines() == ["['1.0']", image_id, "[]"]
     _assert_loadable_archive(archive, image_id)
 
-    for argv in (["--help"], ["tags", f"{host}/acme/app"]):
+    for argv in (["--version"], ["--help"], ["tags", f"{host}/acme/app"]):
         _one_error_line(venv.run("regv1", *argv, env=env), "cli extra", "docker-registry-v1[cli]")
 
 
