@@ -294,6 +294,32 @@ def test_regv1_version_help_tags_and_pull(
     _assert_loadable_archive(archive, image_id)
 
 
+def test_cli_extra_alone_runs_the_other_commands(
+    venvs: dict[str, Venv], env: dict[str, str], seeded: tuple[str, str], tmp_path: Path
+) -> None:
+    """Commands import what they need when they run, so each is run once, not just --help."""
+    venv = venvs["cli"]
+    host, image_id = seeded
+    archive = tmp_path / "app.tar"
+    steps = [
+        ["ping", host],
+        ["search", "app", "--registry", host],
+        ["image-id", f"{host}/acme/app:1.0"],
+        ["ancestry", f"{host}/acme/app:1.0"],
+        ["metadata", image_id, "--repo", f"{host}/acme/app"],
+        ["pull", f"{host}/acme/app:1.0", "-o", str(archive)],
+        ["push", str(archive), f"{host}/acme/copy"],
+        ["mirror", f"{host}/acme/app", f"{host}/acme/mirrored", "--all-tags"],
+        ["tag", f"{host}/acme/app:2.0", image_id],
+        ["tags", f"{host}/acme/mirrored"],
+    ]
+    for argv in steps:
+        done = venv.run("regv1", *argv, env=env)
+        assert done.returncode == 0, (argv, done.stderr)
+        assert "Traceback" not in done.stderr
+    assert image_id in done.stdout
+
+
 def test_cli_extra_alone_lacks_the_server_stack_and_serve_says_so(
     venvs: dict[str, Venv], env: dict[str, str]
 ) -> None:
