@@ -11,7 +11,8 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export REDOCLY_TELEMETRY := off
 export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 
-.PHONY: venv generate check-generated lint-spec clients clients-all lint typecheck test demo bench clean
+.PHONY: venv system-deps generate check-generated lint-spec clients clients-all lint typecheck \
+	docs test demo bench clean
 
 venv: $(STAMP)
 
@@ -48,10 +49,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy overlay/docker_registry_v1
 
+# skopeo, podman and the other programs the suite drives, installed with apt-get when
+# missing and root; under CI=true a missing one fails the run instead of skipping tests.
+system-deps:
+	tools/install-system-deps.sh
+
+# The API reference from the docstrings; --strict turns every warning into a failure.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet
+
 # The pytest suite runs `clients/build.py typescript go` itself (tests/spec/test_clients.py),
 # with extra checks that the smoke programs fail on wrong answers, so `make clients` is
 # not run twice here.
-test: lint-spec check-generated lint typecheck $(NODE_STAMP)
+test: system-deps lint-spec check-generated lint typecheck docs $(NODE_STAMP)
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)

@@ -37,11 +37,15 @@ class Authenticator(Protocol):
 
     def sync_auth_flow(
         self, request: httpx.Request
-    ) -> Generator[httpx.Request, httpx.Response, None]: ...
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        """httpx's hook for sync clients: yields the request to send, receives its response."""
+        ...
 
     def async_auth_flow(
         self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]: ...
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        """The same hook for async clients."""
+        ...
 
 
 class NilAuth(httpx.Auth):

@@ -23,6 +23,8 @@ class PlannedLayer:
 
 @runtime_checkable
 class ProgressListener(Protocol):
+    """Receives the progress of a pull, push or mirror (from several threads at once)."""
+
     def planned(self, layers: Sequence[PlannedLayer]) -> None:
         """Called once, before any bytes move, with every layer of the transfer."""
 
@@ -33,7 +35,7 @@ class ProgressListener(Protocol):
         """Called when a layer is done, or was skipped because the target has it."""
 
 
-class SilentProgress:
+class SilentProgress(ProgressListener):
     """The default listener: reports nowhere."""
 
     def planned(self, layers: Sequence[PlannedLayer]) -> None:

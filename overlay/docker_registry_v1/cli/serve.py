@@ -1,4 +1,9 @@
-"""``regv1 serve``: run the v1 emulator in the foreground until Ctrl-C or SIGTERM."""
+"""``regv1 serve``: run the v1 emulator in the foreground until Ctrl-C or SIGTERM.
+
+The emulator and its server stack (starlette, uvicorn, pydantic) come with the ``emulator``
+extra and are imported only when the command runs, so that every other command, and
+``--help``, works with the ``cli`` extra alone.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,17 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
-from docker_registry_v1.emulator import Compat, Emulator, Hub, run_hub, run_standalone
+from .options import fail
+
+if TYPE_CHECKING:
+    from docker_registry_v1.emulator import Emulator
+
+#: What the ``emulator`` extra installs; any other missing module is a bug, not a setup issue.
+_EMULATOR_EXTRA = frozenset({"starlette", "uvicorn", "pydantic"})
 
 
 def _user(value: str) -> tuple[str, str]:
@@ -103,6 +115,17 @@ def serve(
     page_as_string: bool,
 ) -> None:
     """Serve a local Docker Registry v1 (standalone, or --hub with a separate index)."""
+    try:
+        from docker_registry_v1.emulator import (  # noqa: PLC0415 - see the module doc
+            Compat,
+            Hub,
+            run_hub,
+            run_standalone,
+        )
+    except ModuleNotFoundError as exc:
+        if exc.name not in _EMULATOR_EXTRA:
+            raise
+        fail("regv1 serve needs the emulator extra: pip install 'docker-registry-v1[cli,emulator]'")
     accounts = dict(_user(u) for u in users)
     compat = Compat(
         reference_ranges=reference_ranges,
