@@ -206,11 +206,6 @@ class V2Registry:
             if "response completed" in line
         ]
 
-    def token(self, *scopes: str) -> str:
-        """A bearer token for `scopes` straight from the issuer (token mode only)."""
-        assert self.issuer is not None
-        return str(self.issuer.issue(list(scopes), authorised=True)["token"])
-
     def stop(self) -> None:
         self.process.terminate()
         try:
