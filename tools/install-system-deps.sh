@@ -9,6 +9,7 @@ set -euo pipefail
 TOOLS=(
   "skopeo skopeo"    # reads and copies the archives we write
   "podman podman"    # loads them
+  "docker-registry docker-registry"  # a real v2 registry (distribution 2.8) for the OCI tests
 )
 
 missing=()
