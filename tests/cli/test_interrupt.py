@@ -9,6 +9,7 @@ in the interpreter's start-up. The time bound is the issue's own: 2 s.
 
 from __future__ import annotations
 
+import gzip
 import io
 import os
 import signal
@@ -101,11 +102,14 @@ def test_sigint_stops_a_pull_at_once(
 def test_sigint_stops_a_push_at_once(
     standalone: Standalone, tmp_path: Path, tmpdir_env: tuple[dict[str, str], Path]
 ) -> None:
+    """A gzipped archive, so the push first spools it in TMPDIR: that must go too."""
     env, scratch = tmpdir_env
     images = big_image(2)
-    archive = tmp_path / "big.tar"
+    plain = tmp_path / "big.tar"
     chain = [ChainImage(i.id, i.json_bytes, io.BytesIO(i.layer_bytes)) for i in images]
-    write_loadable_archive(archive, "team/big", "1.0", chain)
+    write_loadable_archive(plain, "team/big", "1.0", chain)
+    archive = tmp_path / "big.tar.gz"
+    archive.write_bytes(gzip.compress(plain.read_bytes(), compresslevel=1))
     before = archive.read_bytes()
     rule = standalone.faults.latency("/v1/images/*/layer", HELD_BACK, method="PUT")
     ref = f"{netloc(standalone.url)}/team/big:1.0"
@@ -113,7 +117,12 @@ def test_sigint_stops_a_push_at_once(
     assert archive.read_bytes() == before
     assert list(scratch.iterdir()) == []
     assert not standalone.store.tags("team/big")
-    assert sorted(p.name for p in tmp_path.iterdir()) == ["big.tar", "docker-config", "tmp"]
+    assert sorted(p.name for p in tmp_path.iterdir()) == [
+        "big.tar",
+        "big.tar.gz",
+        "docker-config",
+        "tmp",
+    ]
 
 
 def test_sigint_stops_a_mirror_at_once(
