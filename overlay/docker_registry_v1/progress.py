@@ -23,6 +23,8 @@ class PlannedLayer:
 
 @runtime_checkable
 class ProgressListener(Protocol):
+    """Receives the progress of a pull, push or mirror (from several threads at once)."""
+
     def planned(self, layers: Sequence[PlannedLayer]) -> None:
         """Called once, before any bytes move, with every layer of the transfer."""
 
@@ -50,7 +52,7 @@ class AssemblyListener(Protocol):
         """Called as the writer reads those bytes."""
 
 
-class SilentProgress:
+class SilentProgress(ProgressListener, AssemblyListener):
     """The default listener: reports nowhere."""
 
     def planned(self, layers: Sequence[PlannedLayer]) -> None:
