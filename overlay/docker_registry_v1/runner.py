@@ -274,11 +274,17 @@ class SyncRunner(_RunnerBase):
 
         The authenticator is passed with the request rather than through the call
         context, so the stream may stay open while other calls run (a mirror feeds it
-        into an upload). Non-2xx answers still raise through the response hook.
+        into an upload). Non-2xx answers still raise through the response hook, and
+        transport failures while the body is read (a server closing the connection
+        early) come out as :class:`RegistryConnectionError`, the ``httpx`` error as
+        its ``__cause__``, like those of every other call.
         """
         http = self.api.get_httpx_client()
-        with http.stream(**request, auth=Dispatch(self._state(auth).auth)) as response:
-            yield response
+        try:
+            with http.stream(**request, auth=Dispatch(self._state(auth).auth)) as response:
+                yield response
+        except httpx.RequestError as exc:
+            raise transport_error(exc) from exc
 
     def _call(self, step: Call, state: _CallState) -> Reply:
         try:
@@ -356,8 +362,11 @@ class AsyncRunner(_RunnerBase):
     ) -> AsyncIterator[httpx.Response]:
         """The async twin of :meth:`SyncRunner.open_stream`."""
         http = self.api.get_async_httpx_client()
-        async with http.stream(**request, auth=Dispatch(self._state(auth).auth)) as response:
-            yield response
+        try:
+            async with http.stream(**request, auth=Dispatch(self._state(auth).auth)) as response:
+                yield response
+        except httpx.RequestError as exc:
+            raise transport_error(exc) from exc
 
     async def _call(self, step: Call, state: _CallState) -> Reply:
         try:

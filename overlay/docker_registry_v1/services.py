@@ -84,7 +84,7 @@ class ImageService:
     ) -> AbstractContextManager[httpx.Response]:
         """The layer GET's response, before its body is read: for callers that resume
         (``range_="bytes=N-"``) and verify themselves, as the transfers do. Registry
-        errors raise as usual; reading the body may raise httpx's transport errors."""
+        errors raise as usual; a body cut short raises :class:`RegistryConnectionError`."""
         return self._open(seam.layer_stream(image_id, range_), auth)
 
     def get_layer(self, image_id: str, writer: BinaryWriter, *, auth: Auth = None) -> int:

@@ -103,6 +103,7 @@ def _run(settings: Settings, call: Callable[[], None]) -> None:
     try:
         call()
     except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
         raise click.exceptions.Exit(130) from None
     except (click.ClickException, click.exceptions.Exit, click.Abort):
         raise

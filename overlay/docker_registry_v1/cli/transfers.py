@@ -6,11 +6,13 @@ credentials, so these commands only build the clients, show progress and report.
 
 from __future__ import annotations
 
+import sys
 import time
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import click
+import httpx
 from rich.console import Console
 
 from docker_registry_v1.transfer import mirror as mirror_images
@@ -27,15 +29,50 @@ __all__ = ["mirror", "pull", "push"]
 
 
 def _summary(
-    settings: Settings, document: dict[str, Any], headline: str, nbytes: int, seconds: float
+    settings: Settings,
+    document: dict[str, Any],
+    headline: str,
+    nbytes: int,
+    seconds: float,
+    *,
+    stdout_taken: bool = False,
 ) -> None:
+    """Print the result; ``stdout_taken``: stdout carries the archive, so stderr gets it."""
     document |= {"bytes_transferred": nbytes, "seconds": round(seconds, 3)}
 
     def human(console: Console) -> None:
         console.print(headline)
         console.print(f"{human_size(nbytes)} in {seconds:.1f} s ({human_rate(nbytes, seconds)})")
 
-    emit(settings, document, human)
+    if stdout_taken:
+        human(Console(file=sys.stderr, highlight=False, soft_wrap=True))
+    else:
+        emit(settings, document, human)
+
+
+def _archive_name(reference: str, ref: ImageReference, url: str, keep_host: bool | None) -> str:
+    """The repository for the archive's ``RepoTags``: docker names an image by the reference
+    it was pulled as, so ``HOST:PORT/team/app`` keeps its host and ``busybox`` has none.
+    ``keep_host`` True adds the host of ``--registry`` as well; False drops any host."""
+    if keep_host is False:
+        return ref.repo
+    typed = reference if ref.tag is None else reference[: -len(ref.tag) - 1]
+    if keep_host and ref.netloc is None:
+        return f"{httpx.URL(url).netloc.decode('ascii')}/{typed}"
+    return typed
+
+
+def _archive_sink(output: Path, force: bool, settings: Settings) -> Path | IO[bytes]:
+    """Where the archive goes, refused before anything touches the network."""
+    if str(output) == "-":
+        if settings.json:
+            raise click.UsageError("-o - writes the archive to stdout; --json needs -o FILE")
+        if sys.stdout.isatty():
+            fail("refusing to write an archive to a terminal; redirect stdout or use -o FILE")
+        return sys.stdout.buffer
+    if not force and (output.exists() or output.is_symlink()):
+        fail(f"{output} exists; pass --force to replace it")
+    return output
 
 
 @click.command()
@@ -44,8 +81,15 @@ def _summary(
     "-o",
     "--output",
     required=True,
-    type=click.Path(dir_okay=False, path_type=Path),
-    help="Archive to write (loadable with docker load).",
+    type=click.Path(dir_okay=False, allow_dash=True, path_type=Path),
+    help="Archive to write (loadable with docker load); - for stdout.",
+)
+@click.option("--force", is_flag=True, help="Replace an existing archive.")
+@click.option(
+    "--keep-host/--no-keep-host",
+    default=None,
+    help="Name the image HOST/REPO in the archive even when the registry came from "
+    "--registry (--no-keep-host: never). Default: as REF names it, like docker save.",
 )
 @click.option(
     "--concurrency",
@@ -55,33 +99,50 @@ def _summary(
     help="Layers downloaded at once.",
 )
 @common_options
-def pull(reference: str, output: Path, concurrency: int, *, settings: Settings) -> None:
-    """Pull REF (tag default latest) into a docker-loadable archive."""
+def pull(
+    reference: str,
+    output: Path,
+    force: bool,
+    keep_host: bool | None,
+    concurrency: int,
+    *,
+    settings: Settings,
+) -> None:
+    """Pull REF (tag default latest) into a docker-loadable archive.
+
+    The archive names the image as REF does (HOST:PORT/REPO:TAG keeps its host, as
+    docker save does). With -o - it goes to stdout and everything else to stderr.
+    """
     ref = ImageReference.parse(reference)
+    sink = _archive_sink(output, force, settings)
     started = time.monotonic()
     with open_registry(settings, ref) as registry, progress_for(settings) as listener:
         result = pull_image(
             registry.client,
             ref.repo,
             tag=ref.with_tag(),
-            dest=output,
+            dest=sink,
             concurrency=concurrency,
             progress=listener,
+            overwrite=force,
+            archive_name=_archive_name(reference, ref, registry.url, keep_host),
         )
     layer_bytes = sum(layer.size for layer in result.layers)
+    where = "stdout" if result.path is None else str(result.path)
     _summary(
         settings,
         {
-            "path": str(result.path),
+            "path": None if result.path is None else str(result.path),
             "repository": result.repository,
             "tag": result.tag,
             "image_id": result.image_id,
             "layers": [layer.image_id for layer in result.layers],
         },
-        f"pulled {result.repository}:{result.tag} ({result.image_id[:12]}) to {result.path}: "
+        f"pulled {result.repository}:{result.tag} ({result.image_id[:12]}) to {where}: "
         f"{len(result.layers)} layers, {human_size(layer_bytes)}",
         result.bytes_transferred,
         time.monotonic() - started,
+        stdout_taken=result.path is None,
     )
 
 

@@ -28,6 +28,7 @@ import httpx
 from ..auth import Authenticator, try_next_endpoint
 from ..errors import (
     ChecksumMismatch,
+    RegistryConnectionError,
     RegistryError,
     invalid_response,
     safe_url,
@@ -167,6 +168,17 @@ class LayerFetch:
             raise self._mismatch(f"payload checksum {digest} differs from {wanted}")
 
 
+def _failure(error: RegistryError | RegistryConnectionError) -> Exception:
+    """What :meth:`LayerFetch.recover` judges: a transport failure as the ``httpx`` error
+    the stream's typed error was made from. Any other connection error (a mirror's
+    restarted layer) is not for this loop to retry and goes on up."""
+    if isinstance(error, RegistryConnectionError):
+        if isinstance(error.__cause__, httpx.RequestError):
+            return error.__cause__
+        raise error
+    return error
+
+
 def iter_layer(client: Client, fetch: LayerFetch) -> Iterator[bytes]:
     """The layer's bytes, resumed across failures; verified once the last one is out."""
     while True:
@@ -177,8 +189,8 @@ def iter_layer(client: Client, fetch: LayerFetch) -> Iterator[bytes]:
                 fetch.begin(response)
                 for chunk in response.iter_raw():
                     yield fetch.accept(chunk)
-        except (httpx.RequestError, RegistryError) as error:
-            wait = fetch.recover(error)
+        except (RegistryError, RegistryConnectionError) as error:
+            wait = fetch.recover(_failure(error))
             if wait is not None:
                 time.sleep(wait)
                 continue
@@ -196,8 +208,8 @@ async def aiter_layer(client: AsyncClient, fetch: LayerFetch) -> AsyncIterator[b
                 fetch.begin(response)
                 async for chunk in response.aiter_raw():
                     yield fetch.accept(chunk)
-        except (httpx.RequestError, RegistryError) as error:
-            wait = fetch.recover(error)
+        except (RegistryError, RegistryConnectionError) as error:
+            wait = fetch.recover(_failure(error))
             if wait is not None:
                 await anyio.sleep(wait)
                 continue
