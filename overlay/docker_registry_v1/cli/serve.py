@@ -10,6 +10,7 @@ from types import FrameType
 import click
 
 from docker_registry_v1.emulator import Compat, Emulator, Hub, run_hub, run_standalone
+from docker_registry_v1.emulator.compat import SEARCH_SHAPES, USERS_APIS, SearchShape, UsersApi
 
 
 def _user(value: str) -> tuple[str, str]:
@@ -81,10 +82,17 @@ def _wait_for_signal() -> None:
     help="Force or drop the 'Token ' prefix of issued X-Docker-Token values.",
 )
 @click.option(
-    "--search-without-paging", is_flag=True, help="Search as the reference server (no paging)."
+    "--search",
+    "search",
+    type=click.Choice(SEARCH_SHAPES),
+    default=None,
+    help="Search answer shape [default: reference standalone, hub with --hub].",
 )
 @click.option(
-    "--page-as-string", is_flag=True, help='Search "page" as a string, as the Hub sent it.'
+    "--users-api",
+    type=click.Choice(USERS_APIS),
+    default=None,
+    help="/v1/users/ as REF (always OK) or checking accounts [default: by mode].",
 )
 def serve(
     *,
@@ -99,8 +107,8 @@ def serve(
     reference_ranges: bool,
     tag_list_as_list: bool,
     token_prefix: bool | None,
-    search_without_paging: bool,
-    page_as_string: bool,
+    search: SearchShape | None,
+    users_api: UsersApi | None,
 ) -> None:
     """Serve a local Docker Registry v1 (standalone, or --hub with a separate index)."""
     accounts = dict(_user(u) for u in users)
@@ -108,8 +116,8 @@ def serve(
         reference_ranges=reference_ranges,
         tag_list_as_list=tag_list_as_list,
         token_prefix=token_prefix,
-        search_without_paging=search_without_paging,
-        page_as_string=page_as_string,
+        search=search,
+        users=users_api,
     )
     if endpoints and not hub:
         raise click.UsageError("--endpoint only applies with --hub")

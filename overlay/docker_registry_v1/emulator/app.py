@@ -133,7 +133,8 @@ def _routes(state: EmulatorState, role: str) -> list[Route]:
     if role == "registry":
         return [*common, *registry, *tail]
     if role == "index":
-        return [*common, *index_routes, *tail]
+        access = route(f"{REPO}/layer/{{image_id}}/access", {"GET": index.layer_access})
+        return [*common, access, *index_routes, *tail]
     return [*common, *registry, *index_routes, *tail]
 
 
