@@ -8,12 +8,12 @@ from collections.abc import Callable
 import httpx
 import pytest
 from docker_registry_v1.emulator import Emulator, Hub, fingerprint
+from docker_registry_v1.emulator.context import REGISTRY_AGENT
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
 from emulator_wire import ALICE, push_image
 
 Factory = Callable[..., Emulator]
 TOKEN_FLAG = {"X-Docker-Token": "true"}
-REGISTRY_AGENT = "docker-registry/0.9.1 (emulator hub registry)"
 
 
 def _write_token(index: httpx.Client, listed: list[dict[str, str]], repo: str = "ns/r") -> str:
@@ -58,13 +58,13 @@ def test_push_sending_the_image_list_succeeds(hub: Hub, chain: list[SeedImage]) 
         assert index.put("/v1/repositories/ns/r/images", json=final, auth=ALICE).status_code == 204
         stored = index.get("/v1/repositories/ns/r/images").json()
     assert sorted(stored, key=lambda e: e["id"]) == sorted(final, key=lambda e: e["id"])
-    asked = hub.log.find(role="index", path="/v1/repositories/ns/r/images", method="GET")
-    by_registry = [e for e in asked if e.headers.get("user-agent") == REGISTRY_AGENT]
+    by_registry = hub.checks.find(role="index", path="/v1/repositories/ns/r/images")
     assert len(by_registry) == len(chain) * 3 + 1  # json, layer, checksum per image; the tag
     assert {e.authorization for e in by_registry} == {f"Token {fingerprint(token[6:])}"}
-    parents = hub.log.find(role="index", method="GET")
-    access = [e.path for e in parents if e.path.endswith("/access")]
+    assert {e.headers["user-agent"] for e in hub.checks.entries} == {REGISTRY_AGENT}
+    access = [e.path for e in hub.checks.find(path="*/access")]
     assert access == [f"/v1/repositories/ns/r/layer/{i.parent}/access" for i in chain[1:]]
+    assert not hub.log.find(path="*/access")  # the client's own traffic stays apart
 
 
 def test_parent_of_a_private_repository_is_unauthorized(emulator_factory: Factory) -> None:

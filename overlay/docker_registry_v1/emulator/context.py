@@ -24,6 +24,9 @@ FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="regv1"'}
 TOKEN_CHALLENGE = {"WWW-Authenticate": "Token"}
 
+#: The User-Agent a hub registry sends when it asks its index about a token.
+REGISTRY_AGENT = "docker-registry/0.9.1 (emulator hub registry)"
+
 #: Placeholder in a hub's endpoint list for the registry listener's own address.
 REGISTRY_PLACEHOLDER = "{registry}"
 
@@ -69,7 +72,7 @@ class EmulatorState:
             self._index_client = httpx.AsyncClient(
                 base_url=self.index_url,
                 timeout=30,
-                headers={"User-Agent": "docker-registry/0.9.1 (emulator hub registry)"},
+                headers={"User-Agent": REGISTRY_AGENT},
             )
         return self._index_client
 

@@ -141,6 +141,8 @@ class Emulator:
             mode=mode, store=self.store, compat=compat, auth_required=bool(configured)
         )
         self.log = RequestLog()
+        #: In a hub: the requests its registry sent its index to check tokens (not in ``log``).
+        self.checks = RequestLog()
         self.faults = Faults()
         self.host = host
         self.listeners: list[Listener] = []
@@ -177,7 +179,14 @@ class Emulator:
             sock.close()
             raise
         listener = Listener(role=role, host=self.host, port=sock.getsockname()[1])
-        app = build_app(self.state, role, log=self.log, faults=self.faults, port=listener.port)
+        app = build_app(
+            self.state,
+            role,
+            log=self.log,
+            faults=self.faults,
+            port=listener.port,
+            checks=self.checks,
+        )
         config = uvicorn.Config(
             app,
             lifespan="off",
