@@ -5,6 +5,7 @@ set -euo pipefail
 missing=()
 command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
 command -v podman >/dev/null 2>&1 || missing+=(podman)
+command -v nginx >/dev/null 2>&1 || [ -x /usr/sbin/nginx ] || missing+=(nginx)
 if [ ${#missing[@]} -eq 0 ]; then
   exit 0
 fi
