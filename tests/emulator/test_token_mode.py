@@ -3,10 +3,12 @@ checked, every token validated by the index over HTTP (v1-protocol b.5, c I11)."
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 
 import httpx
 import pytest
+from docker_registry_v1 import BadRequest, BasicAuth, Client, IndexImage
 from docker_registry_v1.emulator import Emulator, Hub, fingerprint
 from docker_registry_v1.emulator.context import REGISTRY_AGENT
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
@@ -177,3 +179,21 @@ def test_endpoint_placeholder_inside_a_url(emulator_factory: Factory) -> None:
     with httpx.Client(base_url=hub.index_url) as index:
         answer = index.put("/v1/repositories/ns/r/", json=[], headers=TOKEN_FLAG)
     assert answer.headers["x-docker-endpoints"] == f"{hub.registry_url}, mirror.example:5000"
+
+
+def test_facade_write_token_sends_the_go_list_or_the_given_images(hub: Hub) -> None:
+    """``hub.get_write_token(repo, auth)`` keeps the Go package's ``[]``; ``images=`` lists."""
+    base, child = build_image_chain(2)
+    alice = BasicAuth(*ALICE)
+    with Client(hub.index_url) as client:
+        bare = client.hub.get_write_token("ns/r", alice)
+        with pytest.raises(BadRequest, match="does not belong to the repository"):
+            client.image.add_metadata_raw(base.id, base.json_bytes, auth=bare)
+        listed = client.hub.get_write_token(
+            "ns/r", alice, images=[base.id, IndexImage(id=child.id, tag="latest")]
+        )
+        for image in (base, child):
+            client.image.add_metadata_raw(image.id, image.json_bytes, auth=listed)
+    bodies = [e.body for e in hub.log.find(method="PUT", path="/v1/repositories/ns/r/")]
+    assert bodies[0] == b"[]"
+    assert json.loads(bodies[1] or b"") == [{"id": base.id}, {"id": child.id, "Tag": "latest"}]
