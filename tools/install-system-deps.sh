@@ -10,8 +10,11 @@ TOOLS=(
   "skopeo skopeo"    # reads and copies the archives we write
   "podman podman"    # loads them
   "docker-registry docker-registry"  # a real v2 registry (distribution 2.8) for the OCI tests
+  "nginx nginx"      # the classic auth_basic front of a v1 registry (tests/interop)
 )
 
+# nginx lives in /usr/sbin, which a non-login PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
 missing=()
 for entry in "${TOOLS[@]}"; do
   read -r program package <<<"$entry"

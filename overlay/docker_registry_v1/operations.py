@@ -120,12 +120,14 @@ def read_token(repo: str) -> Plan[TokenAuth]:
     return _token(reply, Access.READ, name, _NO_ISSUER_HINT)
 
 
-def write_token(repo: str) -> Plan[TokenAuth]:
+def write_token(repo: str, images: Iterable[IndexImage | str] = ()) -> Plan[TokenAuth]:
+    """``images``: what a token-checking registry will accept json PUTs for (docker 1.x
+    sent every id, base first, one entry per tag); empty is the Go package's ``[]``."""
     name = RepositoryName.parse(repo)
     reply = yield Call(
         create_repository,
         (name.namespace, name.repository),
-        {"body": [], "x_docker_token": "true"},
+        {"body": _image_list(images), "x_docker_token": "true"},
     )
     return _token(reply, Access.WRITE, name, _NO_ISSUER_HINT)
 
@@ -305,8 +307,7 @@ def list_images(repo: str) -> Plan[list[IndexImage]]:
     ]
 
 
-def update_images(repo: str, images: Iterable[IndexImage | str]) -> Plan[None]:
-    name = RepositoryName.parse(repo)
+def _image_list(images: Iterable[IndexImage | str]) -> list[RepositoryImage]:
     body = []
     for image in images:
         entry = IndexImage(id=image) if isinstance(image, str) else image
@@ -323,6 +324,12 @@ def update_images(repo: str, images: Iterable[IndexImage | str]) -> Plan[None]:
                 tag=UNSET if entry.tag is None else entry.tag,
             )
         )
+    return body
+
+
+def update_images(repo: str, images: Iterable[IndexImage | str]) -> Plan[None]:
+    name = RepositoryName.parse(repo)
+    body = _image_list(images)
     reply = yield Call(update_repository_images, (name.namespace, name.repository), {"body": body})
     if reply.response.status_code != 204:
         raise _fail(reply, "the final image-list PUT must answer 204")

@@ -55,8 +55,11 @@ class HubService:
     def get_read_token_with_auth(self, repo: str, auth: Auth = None) -> TokenAuth:
         return self._run(ops.read_token(repo), auth)
 
-    def get_write_token(self, repo: str, auth: Auth = None) -> TokenAuth:
-        return self._run(ops.write_token(repo), auth)
+    def get_write_token(
+        self, repo: str, auth: Auth = None, *, images: Iterable[IndexImage | str] = ()
+    ) -> TokenAuth:
+        """``images``: the image list to send (ids or entries); the Go package sends ``[]``."""
+        return self._run(ops.write_token(repo, images), auth)
 
     def get_delete_token(self, repo: str, auth: Auth = None) -> TokenAuth:
         return self._run(ops.delete_token(repo), auth)
@@ -204,8 +207,10 @@ class AsyncHubService:
     async def get_read_token_with_auth(self, repo: str, auth: Auth = None) -> TokenAuth:
         return await self._run(ops.read_token(repo), auth)
 
-    async def get_write_token(self, repo: str, auth: Auth = None) -> TokenAuth:
-        return await self._run(ops.write_token(repo), auth)
+    async def get_write_token(
+        self, repo: str, auth: Auth = None, *, images: Iterable[IndexImage | str] = ()
+    ) -> TokenAuth:
+        return await self._run(ops.write_token(repo, images), auth)
 
     async def get_delete_token(self, repo: str, auth: Auth = None) -> TokenAuth:
         return await self._run(ops.delete_token(repo), auth)

@@ -19,9 +19,15 @@ from .options import fail
 
 if TYPE_CHECKING:
     from docker_registry_v1.emulator import Emulator
+    from docker_registry_v1.emulator.compat import SearchShape, UsersApi
 
 #: What the ``emulator`` extra installs; any other missing module is a bug, not a setup issue.
 _EMULATOR_EXTRA = frozenset({"starlette", "uvicorn", "pydantic"})
+
+#: The choices of ``emulator.compat.SEARCH_SHAPES`` and ``USERS_APIS``, spelt out here because
+#: importing the emulator package would pull in its server stack (a test keeps them equal).
+SEARCH_SHAPES = ("reference", "hub", "paged")
+USERS_APIS = ("reference", "accounts")
 
 
 def _user(value: str) -> tuple[str, str]:
@@ -93,10 +99,18 @@ def _wait_for_signal() -> None:
     help="Force or drop the 'Token ' prefix of issued X-Docker-Token values.",
 )
 @click.option(
-    "--search-without-paging", is_flag=True, help="Search as the reference server (no paging)."
+    "--search",
+    "search",
+    type=click.Choice(SEARCH_SHAPES),
+    default=None,
+    help="Search answer shape [default: reference standalone, hub with --hub].",
 )
 @click.option(
-    "--page-as-string", is_flag=True, help='Search "page" as a string, as the Hub sent it.'
+    "--users-api",
+    type=click.Choice(USERS_APIS),
+    default=None,
+    help="/v1/users/ as the reference registry (always OK) or checking accounts "
+    "[default: by mode].",
 )
 def serve(
     *,
@@ -111,8 +125,8 @@ def serve(
     reference_ranges: bool,
     tag_list_as_list: bool,
     token_prefix: bool | None,
-    search_without_paging: bool,
-    page_as_string: bool,
+    search: SearchShape | None,
+    users_api: UsersApi | None,
 ) -> None:
     """Serve a local Docker Registry v1 (standalone, or --hub with a separate index)."""
     try:
@@ -131,8 +145,8 @@ def serve(
         reference_ranges=reference_ranges,
         tag_list_as_list=tag_list_as_list,
         token_prefix=token_prefix,
-        search_without_paging=search_without_paging,
-        page_as_string=page_as_string,
+        search=search,
+        users=users_api,
     )
     if endpoints and not hub:
         raise click.UsageError("--endpoint only applies with --hub")
