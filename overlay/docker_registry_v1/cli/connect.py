@@ -13,17 +13,25 @@ import sys
 from types import TracebackType
 from typing import Self
 
+import click
 import httpx
 
 from docker_registry_v1.auth import Access, Authenticator, BasicAuth, NilAuth
 from docker_registry_v1.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, Client
 from docker_registry_v1.errors import NotFound
 
-from .credentials import Credentials, resolve_credentials
+from .credentials import Credentials, Prompt, resolve_credentials
 from .options import Settings, warn
 from .reference import ImageReference, registry_url
 
-__all__ = ["Registry", "credentials_for", "open_pair", "open_registry", "resolve_url"]
+__all__ = [
+    "Registry",
+    "credentials_for",
+    "open_pair",
+    "open_registry",
+    "password_prompt",
+    "resolve_url",
+]
 
 _DEFAULT_INDEX_HOST = httpx.URL(DEFAULT_BASE_URL).host
 
@@ -49,15 +57,23 @@ def _netloc(url: str) -> str:
     return httpx.URL(url).netloc.decode("ascii")
 
 
+def password_prompt() -> Prompt | None:
+    """A hidden prompt on stderr when stdin is a terminal; ``None`` for pipes and scripts."""
+    if not sys.stdin.isatty():
+        return None
+    return lambda text: str(click.prompt(text, hide_input=True, err=True))
+
+
 def credentials_for(settings: Settings, url: str, *, explicit: bool = True) -> Credentials | None:
-    """Credentials for ``url``'s host; ``explicit=False`` consults docker's config only."""
+    """Credentials for ``url``'s host; ``explicit=False`` consults the stored ones only."""
     return resolve_credentials(
         _netloc(url),
         username=settings.username,
         password_stdin=settings.password_stdin,
         stdin=sys.stdin,
         warn=warn,
-        docker_config_only=not explicit,
+        stored_only=not explicit,
+        prompt=password_prompt(),
     )
 
 
@@ -136,8 +152,8 @@ def open_pair(
 ) -> tuple[Registry, Registry]:
     """Source and target registries; explicit credentials are the target's.
 
-    The source gets them too only when it is the same host; otherwise it uses
-    docker's config, so a password never reaches a host it was not given for.
+    The source gets them too only when it is the same host; otherwise it uses the
+    stored ones, so a password never reaches a host it was not given for.
     """
     src_url, dst_url = resolve_url(settings, source), resolve_url(settings, target)
     dst_credentials = credentials_for(settings, dst_url)
