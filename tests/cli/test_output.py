@@ -49,11 +49,13 @@ def _tty(monkeypatch: pytest.MonkeyPatch, width: int = 80) -> None:
 def test_piped_tags_are_plain_and_whole(long_tags: Standalone) -> None:
     """The real ``regv1`` with stdout a pipe: tab-separated, nothing cut, no table."""
     assert len(LONG_TAG) == 100
+    environment = {k: v for k, v in os.environ.items() if not k.startswith("REGV1_")}
     result = subprocess.run(
         [str(REGV1), "tags", f"{netloc(long_tags.url)}/team/app"],
         capture_output=True,
         text=True,
-        env={k: v for k, v in os.environ.items() if not k.startswith("REGV1_")},
+        # rich alone would take either for a terminal; a pipe is still a pipe
+        env=environment | {"FORCE_COLOR": "1", "TTY_COMPATIBLE": "1"},
         timeout=60,
         check=False,
     )

@@ -53,8 +53,20 @@ class Column:
 
 
 def stdout_console() -> Console:
-    """A console on the current stdout: text exactly as given (no markup, emoji or wrapping)."""
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True, markup=False, emoji=False)
+    """A console on the current stdout: text exactly as given (no markup, emoji or wrapping).
+
+    Whether it is a terminal is the file's own answer: rich would also believe
+    ``FORCE_COLOR`` or ``TTY_COMPATIBLE``, and a CI job setting one must still get
+    whole, plain lines through its pipes.
+    """
+    return Console(
+        file=sys.stdout,
+        force_terminal=sys.stdout.isatty(),
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+        emoji=False,
+    )
 
 
 def _style(settings: Settings, console: Console) -> str:
