@@ -67,12 +67,17 @@ def test_mirror_hub_to_private(hub: Hub, private_registry: Standalone) -> None:
     result = regv1("mirror", src, dst, "--all-tags", "--json", env=ALICE_ENV)
     doc = json_out(result)
     assert sorted(doc["tags"]) == ["1.0", "2.0"]
-    assert sorted(doc["copied"]) == sorted(i.id for i in images)
+    assert sorted(doc["layers"]) == sorted(i.id for i in images)
+    assert doc["skipped"] == []
+    assert doc["bytes"] == sum(len(i.layer_bytes) for i in images)
+    assert doc["source"] == {"registry": hub.index_url + "/v1/", "repository": "team/app"}
+    assert doc["registry"] == private_registry.url + "/v1/"
     assert private_registry.store.tags("mirror/app") == {"1.0": images[-1].id, "2.0": images[0].id}
 
     one = regv1("mirror", src + ":2.0", dst + "2", env=ALICE_ENV)
     assert one.exit_code == 0, one.stderr
     assert "mirrored team/app to mirror/app2 (2.0)" in one.stdout
+    assert "0 layers transferred, 1 already there" in one.stdout  # mirror/app has it
     assert private_registry.store.tags("mirror/app2") == {"2.0": images[0].id}
 
 

@@ -19,9 +19,10 @@ from docker_registry_v1.transfer import mirror as mirror_images
 from docker_registry_v1.transfer import pull as pull_image
 from docker_registry_v1.transfer import push as push_archive
 
-from .connect import open_pair, open_registry
-from .options import Settings, common_options, fail
-from .output import emit, human_rate, human_size
+from .connect import Choice, netloc_of, open_pair, open_registry, password_prompt, resolve_url
+from .credentials import parse_creds_option
+from .options import Settings, common_options, examples, fail
+from .output import emit, human_rate, human_size, transfer_document, transfer_summary
 from .progress import progress_for
 from .reference import ImageReference
 
@@ -174,25 +175,78 @@ def push(archive: Path, reference: str, *, settings: Settings) -> None:
     )
 
 
-@click.command()
+def _creds_choice(
+    settings: Settings, flag: str, value: str | None, anonymous: bool, ref: ImageReference
+) -> Choice:
+    if value is not None and anonymous:
+        raise click.UsageError(f"{flag} and {flag.replace('creds', 'no-creds')} cannot be combined")
+    if anonymous:
+        return "anonymous"
+    if value is None:
+        return None
+    return parse_creds_option(
+        flag, value, netloc_of(resolve_url(settings, ref)), prompt=password_prompt()
+    )
+
+
+@click.command(
+    epilog=examples(
+        "regv1 mirror old.example.com/team/app:1.0 127.0.0.1:5000/team/app",
+        "regv1 mirror old.example.com/team/app new.example.com/team/app --all-tags \\",
+        '    --src-creds reader --dest-creds writer:"$WRITER_PASSWORD"',
+    )
+)
 @click.argument("source", metavar="SRC_REF")
 @click.argument("target", metavar="DST_REF")
 @click.option("--all-tags", is_flag=True, help="Copy every tag of SRC_REF.")
+@click.option(
+    "--src-creds",
+    metavar="USER[:PASSWORD]",
+    help="Credentials for the source (prompts for the password on a terminal when omitted).",
+)
+@click.option(
+    "--dest-creds",
+    metavar="USER[:PASSWORD]",
+    help="Credentials for the destination (prompts on a terminal when the password is omitted).",
+)
+@click.option("--src-no-creds", is_flag=True, help="Read the source anonymously.")
+@click.option("--dest-no-creds", is_flag=True, help="Write to the destination anonymously.")
 @common_options
-def mirror(source: str, target: str, all_tags: bool, *, settings: Settings) -> None:
+def mirror(
+    *,
+    source: str,
+    target: str,
+    all_tags: bool,
+    src_creds: str | None,
+    dest_creds: str | None,
+    src_no_creds: bool,
+    dest_no_creds: bool,
+    settings: Settings,
+) -> None:
     """Copy SRC_REF's tag (default latest) or --all-tags to DST_REF.
 
-    --username/--password-stdin and REGV1_* credentials go to the destination (and to
-    the source only when it is the same host); otherwise the source uses docker's config.
+    Credentials follow skopeo: --src-creds for the source, --dest-creds for the
+    destination (a password on the command line is visible to other local users;
+    leave it out to be prompted). Without them, --username/--password-stdin and
+    REGV1_* go to the destination (and to the source only when it is the same
+    host), and each side otherwise uses the credentials stored for its own host.
     """
     src, dst = ImageReference.parse(source), ImageReference.parse(target)
     if all_tags and src.tag is not None:
         raise click.UsageError("--all-tags copies every tag; drop the :TAG from SRC_REF")
-    if dst.tag is not None:
+    if dst.tag is not None or dst.image is not None:
         fail(f"{target!r}: tags keep their names; give DST_REF without :TAG")
+    if src.image is not None:
+        fail(f"{source!r}: mirror copies tags; give SRC_REF[:TAG], not @ID")
+    if (dest_creds is not None or dest_no_creds) and (settings.username or settings.password_stdin):
+        raise click.UsageError("--dest-creds/--dest-no-creds replace --username/--password-stdin")
+    source_choice = _creds_choice(settings, "--src-creds", src_creds, src_no_creds, src)
+    target_choice = _creds_choice(settings, "--dest-creds", dest_creds, dest_no_creds, dst)
     tags = None if all_tags else [src.with_tag()]
     started = time.monotonic()
-    source_registry, target_registry = open_pair(settings, src, dst)
+    source_registry, target_registry = open_pair(
+        settings, src, dst, source_credentials=source_choice, target_credentials=target_choice
+    )
     with source_registry, target_registry, progress_for(settings) as listener:
         result = mirror_images(
             source_registry.client,
@@ -202,16 +256,17 @@ def mirror(source: str, target: str, all_tags: bool, *, settings: Settings) -> N
             tags=tags,
             progress=listener,
         )
-    _summary(
+    transfer_summary(
         settings,
-        {
-            "repository": result.repository,
-            "tags": list(result.tags),
-            "copied": list(result.copied),
-            "skipped": list(result.skipped),
-        },
-        f"mirrored {src.repo} to {result.repository} ({', '.join(result.tags)}): "
-        f"{len(result.copied)} layers copied, {len(result.skipped)} already there",
-        result.bytes_transferred,
-        time.monotonic() - started,
+        transfer_document(
+            registry=target_registry.url,
+            repository=result.repository,
+            tags=result.tags,
+            layers=result.copied,
+            skipped=result.skipped,
+            nbytes=result.bytes_transferred,
+            seconds=time.monotonic() - started,
+            source={"registry": source_registry.url, "repository": src.repo},
+        ),
+        f"mirrored {src.repo} to {result.repository} ({', '.join(result.tags)})",
     )
