@@ -12,7 +12,7 @@ from cli_support import regv1
 
 REGV1 = Path(sys.executable).with_name("regv1")
 
-#: pull, push (transfers) and serve get theirs from the commands' own modules.
+#: Every command of the group.
 OWN_COMMANDS = [
     "ping",
     "tags",
@@ -25,6 +25,9 @@ OWN_COMMANDS = [
     "delete",
     "login",
     "mirror",
+    "pull",
+    "push",
+    "serve",
 ]
 
 

@@ -168,8 +168,13 @@ def transfer_document(
     }
 
 
-def transfer_summary(settings: Settings, document: dict[str, Any], headline: str) -> None:
-    """Print a :func:`transfer_document`: as JSON, or the headline and the byte count."""
+def transfer_summary(
+    settings: Settings, document: dict[str, Any], headline: str, *, stdout_taken: bool = False
+) -> None:
+    """Print a :func:`transfer_document`: as JSON, or the headline and the byte count.
+
+    ``stdout_taken``: stdout carries the archive itself, so the summary goes to stderr.
+    """
 
     def human(console: Console) -> None:
         nbytes, seconds = document["bytes"], document["seconds"]
@@ -180,4 +185,7 @@ def transfer_summary(settings: Settings, document: dict[str, Any], headline: str
             f"({human_rate(nbytes, seconds)})"
         )
 
-    emit(settings, document, human)
+    if stdout_taken:
+        human(Console(file=sys.stderr, highlight=False, soft_wrap=True))
+    else:
+        emit(settings, document, human)

@@ -15,7 +15,7 @@ from typing import TYPE_CHECKING
 
 import click
 
-from .options import fail
+from .options import examples, fail
 
 if TYPE_CHECKING:
     from docker_registry_v1.emulator import Emulator
@@ -52,7 +52,13 @@ def _wait_for_signal() -> None:
             signal.signal(sig, old)
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "regv1 serve --port 5000 --data-dir ./registry",
+        "regv1 serve --hub --port 5000 --registry-port 5001 --user alice:s3cret",
+        "regv1 serve --port 5000 --reference-ranges --tag-list-as-list",
+    )
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",

@@ -9,11 +9,10 @@ from __future__ import annotations
 import sys
 import time
 from pathlib import Path
-from typing import IO, Any
+from typing import IO
 
 import click
 import httpx
-from rich.console import Console
 
 from docker_registry_v1.transfer import mirror as mirror_images
 from docker_registry_v1.transfer import pull as pull_image
@@ -22,33 +21,11 @@ from docker_registry_v1.transfer import push as push_archive
 from .connect import Choice, netloc_of, open_pair, open_registry, password_prompt, resolve_url
 from .credentials import parse_creds_option
 from .options import Settings, common_options, examples, fail
-from .output import emit, human_rate, human_size, transfer_document, transfer_summary
+from .output import human_size, transfer_document, transfer_summary
 from .progress import progress_for
 from .reference import ImageReference
 
 __all__ = ["mirror", "pull", "push"]
-
-
-def _summary(
-    settings: Settings,
-    document: dict[str, Any],
-    headline: str,
-    nbytes: int,
-    seconds: float,
-    *,
-    stdout_taken: bool = False,
-) -> None:
-    """Print the result; ``stdout_taken``: stdout carries the archive, so stderr gets it."""
-    document |= {"bytes_transferred": nbytes, "seconds": round(seconds, 3)}
-
-    def human(console: Console) -> None:
-        console.print(headline)
-        console.print(f"{human_size(nbytes)} in {seconds:.1f} s ({human_rate(nbytes, seconds)})")
-
-    if stdout_taken:
-        human(Console(file=sys.stderr, highlight=False, soft_wrap=True))
-    else:
-        emit(settings, document, human)
 
 
 def _archive_name(reference: str, ref: ImageReference, url: str, keep_host: bool | None) -> str:
@@ -76,7 +53,13 @@ def _archive_sink(output: Path, force: bool, settings: Settings) -> Path | IO[by
     return output
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "regv1 pull registry.example.com:5000/team/app:1.0 -o app.tar",
+        "regv1 pull 127.0.0.1:5000/team/app -o - | docker load",
+        "regv1 pull old.example.com/team/app@6f2bb0fbb7ae -o app.tar --force",
+    )
+)
 @click.argument("reference", metavar="REF")
 @click.option(
     "-o",
@@ -130,24 +113,31 @@ def pull(
         )
     layer_bytes = sum(layer.size for layer in result.layers)
     where = "stdout" if result.path is None else str(result.path)
-    _summary(
+    transfer_summary(
         settings,
-        {
-            "path": None if result.path is None else str(result.path),
-            "repository": result.repository,
-            "tag": result.tag,
-            "image_id": result.image_id,
-            "layers": [layer.image_id for layer in result.layers],
-        },
+        transfer_document(
+            registry=registry.url,
+            repository=result.repository,
+            tags=[result.tag],
+            layers=[layer.image_id for layer in result.layers],
+            skipped=[],
+            nbytes=result.bytes_transferred,
+            seconds=time.monotonic() - started,
+            image_id=result.image_id,
+            path=None if result.path is None else str(result.path),
+        ),
         f"pulled {result.repository}:{result.tag} ({result.image_id[:12]}) to {where}: "
         f"{len(result.layers)} layers, {human_size(layer_bytes)}",
-        result.bytes_transferred,
-        time.monotonic() - started,
         stdout_taken=result.path is None,
     )
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "regv1 push app.tar 127.0.0.1:5000/team/app:1.0   # app.tar from docker save",
+        "regv1 push app.tar registry.example.com/team/app -u alice --password-stdin < pw.txt",
+    )
+)
 @click.argument("archive", type=click.Path(exists=True, dir_okay=False, path_type=Path))
 @click.argument("reference", metavar="REF")
 @common_options
@@ -160,18 +150,18 @@ def push(archive: Path, reference: str, *, settings: Settings) -> None:
     started = time.monotonic()
     with open_registry(settings, ref) as registry, progress_for(settings) as listener:
         result = push_archive(registry.client, archive, ref.repo, ref.tag, progress=listener)
-    _summary(
+    transfer_summary(
         settings,
-        {
-            "repository": result.repository,
-            "tags": list(result.tags),
-            "pushed": list(result.pushed),
-            "skipped": list(result.skipped),
-        },
-        f"pushed {result.repository} ({', '.join(result.tags)}): "
-        f"{len(result.pushed)} layers uploaded, {len(result.skipped)} already there",
-        result.bytes_transferred,
-        time.monotonic() - started,
+        transfer_document(
+            registry=registry.url,
+            repository=result.repository,
+            tags=result.tags,
+            layers=result.pushed,
+            skipped=result.skipped,
+            nbytes=result.bytes_transferred,
+            seconds=time.monotonic() - started,
+        ),
+        f"pushed {result.repository} ({', '.join(result.tags)})",
     )
 
 
