@@ -10,6 +10,7 @@ TOOLS=(
   "skopeo skopeo"    # reads and copies the archives we write
   "podman podman"    # loads them
   "docker-registry docker-registry"  # a real v2 registry (distribution 2.8) for the OCI tests
+  "umoci umoci"      # unpacks the OCI image layouts we write
 )
 
 missing=()
