@@ -11,6 +11,7 @@ TOOLS=(
   "podman podman"    # loads them
   "docker-registry docker-registry"  # a real v2 registry (distribution 2.8) for the OCI tests
   "umoci umoci"      # unpacks the OCI image layouts we write
+  "oci-image-tool oci-image-tool"  # validates them against the image spec
 )
 
 missing=()
