@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import asyncio
+import datetime as dt
 import json
 import re
 from collections.abc import Callable
@@ -119,6 +120,39 @@ def test_expires_in_defaults_to_sixty_seconds() -> None:
         clock.now += 10
         http.get(f"{REGISTRY}/v2/app/tags/list")
         assert fake.issued == 2
+
+
+@pytest.mark.parametrize(
+    ("issued_ago", "usable_for"),
+    [(50, 10), (-3600, 60), (3600, 0)],
+    ids=["issued-late", "issuer-clock-ahead", "already-expired"],
+)
+def test_issued_at_shortens_the_lifetime_but_never_lengthens_it(
+    issued_ago: int, usable_for: int
+) -> None:
+    issued_at = dt.datetime.now(dt.UTC) - dt.timedelta(seconds=issued_ago)
+    issued = 0
+
+    def handler(request: httpx.Request) -> httpx.Response:
+        nonlocal issued
+        if request.url.host == "auth.test":
+            issued += 1
+            answer = {"token": "t", "expires_in": 60, "issued_at": issued_at.isoformat()}
+            return httpx.Response(200, json=answer)
+        if request.headers.get("Authorization") == "Bearer t":
+            return httpx.Response(200)
+        challenge = 'Bearer realm="https://auth.test/t",scope="repository:app:pull"'
+        return httpx.Response(401, headers={"WWW-Authenticate": challenge})
+
+    clock = Clock()
+    with client(handler, RegistryAuth(REGISTRY, clock=clock)) as http:
+        http.get(f"{REGISTRY}/v2/app/tags/list")
+        clock.now += max(usable_for * 0.85, 0)  # inside the lifetime, outside the margin
+        http.get(f"{REGISTRY}/v2/app/tags/list")
+        assert issued == (1 if usable_for else 2)
+        clock.now += usable_for * 0.15 + 0.01
+        http.get(f"{REGISTRY}/v2/app/tags/list")
+        assert issued == (2 if usable_for else 3)
 
 
 def test_a_refused_token_is_replaced_once_then_the_401_is_returned() -> None:

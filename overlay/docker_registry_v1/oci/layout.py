@@ -118,7 +118,9 @@ class BlobWriter:
     iterated; `OCILayout.write_blob` wraps it for iterators. Memory use is one chunk.
     """
 
-    def __init__(self, layout: OCILayout, *, digest: str | None = None, size: int | None = None):
+    def __init__(
+        self, layout: OCILayout, *, digest: str | None = None, size: int | None = None
+    ) -> None:
         self._layout = layout
         self._expected = digest
         self._expected_size = size
