@@ -276,6 +276,17 @@ def test_an_authorization_header_already_set_is_left_alone() -> None:
     assert [request.headers["Authorization"] for request in fake.sent] == ["Bearer mine"]
 
 
+def test_a_request_sent_again_gets_a_fresh_token_not_its_stale_one() -> None:
+    fake = FakeRegistry(expires_in=60)
+    clock = Clock()
+    with client(fake, RegistryAuth(REGISTRY, clock=clock)) as http:
+        request = http.build_request("GET", f"{REGISTRY}/v2/app/tags/list")
+        assert http.send(request).status_code == 200
+        clock.now += 61
+        assert http.send(request).status_code == 200
+    assert fake.sent[-1].headers["Authorization"] == "Bearer t2"
+
+
 def test_a_streamed_body_is_preceded_by_a_ping_and_sent_once() -> None:
     fake = FakeRegistry()
     bodies: list[bytes] = []

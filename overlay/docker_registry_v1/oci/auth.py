@@ -61,6 +61,8 @@ _SCHEME = re.compile(rf"({_TCHARS})(?=[ \t,]|$)")
 _TOKEN68 = re.compile(r"[A-Za-z0-9._~+/-]+=*(?=[ \t]*(?:,|$))")
 _ESCAPE = re.compile(r"\\(.)")
 _ACTIONS = re.compile(r"[a-z*]+(?:,[a-z*]+)*")
+_SET_HERE = "docker_registry_v1.oci.authorised-by-flow"
+"""Marks a request whose ``Authorization`` the flow set, so a resend gets a fresh one."""
 _REPOSITORY_PATH = re.compile(r"/v2/(.+)/(?:blobs|manifests|tags)/")
 
 
@@ -409,7 +411,13 @@ class RegistryAuth(httpx.Auth):
         self._store(scopes, value, _lifetime(document, dt.datetime.now(dt.UTC)))
         return value
 
+    def _authorise(self, request: httpx.Request, value: str) -> None:
+        request.headers["Authorization"] = value
+        request.extensions = {**request.extensions, _SET_HERE: True}
+
     def _flow(self, request: httpx.Request) -> Generator[_Step, httpx.Response, None]:
+        if request.extensions.get(_SET_HERE):  # the same request sent again: renew what we set
+            del request.headers["Authorization"]
         if not self._ours(request.url) or "Authorization" in request.headers:
             yield request, False
             return
@@ -431,10 +439,10 @@ class RegistryAuth(httpx.Auth):
         if challenge is not None and challenge.scheme == "basic":
             basic = self._basic()
             if basic is not None:
-                request.headers["Authorization"] = basic
+                self._authorise(request, basic)
         elif challenge is not None and scopes is not None:
             token = self._cached(scopes) or (yield from self._fetch(request, challenge, scopes))
-            request.headers["Authorization"] = f"Bearer {token}"
+            self._authorise(request, f"Bearer {token}")
         response = yield request, False
         challenge = self._learn(response)
         if challenge is None or not _replayable(request):
@@ -442,7 +450,7 @@ class RegistryAuth(httpx.Auth):
         if challenge.scheme == "basic":
             basic = self._basic()
             if basic is not None and request.headers.get("Authorization") != basic:
-                request.headers["Authorization"] = basic
+                self._authorise(request, basic)
                 yield request, False
             return
         asked = tuple(challenge.params.get("scope", "").split())
@@ -454,5 +462,5 @@ class RegistryAuth(httpx.Auth):
         if explicit is None:
             self._learned[learned_key] = wanted
         token = yield from self._fetch(request, challenge, wanted)
-        request.headers["Authorization"] = f"Bearer {token}"
+        self._authorise(request, f"Bearer {token}")
         yield request, False
