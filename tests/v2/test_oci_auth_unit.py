@@ -20,7 +20,7 @@ from docker_registry_v1.oci.auth import (
     parse_challenges,
     repository_scope,
 )
-from hypothesis import given
+from hypothesis import given, settings
 from hypothesis import strategies as st
 
 Handler = Callable[[httpx.Request], httpx.Response]
@@ -438,6 +438,8 @@ def test_malformed_headers_are_read_leniently(header: str, expected: list[Challe
     assert parse_challenges([header]) == expected
 
 
+FUZZ = settings(max_examples=300, deadline=None, derandomize=True)
+"""Reproducible runs; no per-example deadline on a machine shared by many jobs."""
 _TCHAR = "!#$%&'*+-.^_`|~0123456789abcdefghijklmnopqrstuvwxyzABCDEFGHIJKLMNOPQRSTUVWXYZ"
 tokens = st.text(alphabet=_TCHAR, min_size=1, max_size=12)
 values = st.text(
@@ -457,6 +459,7 @@ def render(scheme: str, parameters: dict[str, str], spacing: str) -> str:
     return f"{scheme} {items}" if items else scheme
 
 
+@FUZZ
 @given(
     st.lists(st.tuples(tokens, params), max_size=4),
     st.sampled_from(["", " ", "\t", "  "]),
@@ -473,6 +476,7 @@ def test_rendered_challenges_parse_back(
     ]
 
 
+@FUZZ
 @given(st.text(max_size=200))
 def test_any_text_parses_without_raising(text: str) -> None:
     for challenge in parse_challenges([text]):
@@ -480,6 +484,7 @@ def test_any_text_parses_without_raising(text: str) -> None:
         assert all(name == name.lower() for name in challenge.params)
 
 
+@FUZZ
 @given(st.lists(st.text(alphabet='ab=", \\\tBearer', max_size=40), max_size=3))
 def test_headers_parse_independently(headers: list[str]) -> None:
     assert parse_challenges(headers) == [c for h in headers for c in parse_challenges([h])]
