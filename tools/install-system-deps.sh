@@ -11,6 +11,8 @@ TOOLS=(
   "podman podman"    # loads them
   "docker-registry docker-registry"  # a real v2 registry (distribution 2.8) for the OCI tests
   "nginx nginx"      # the classic auth_basic front of a v1 registry (tests/interop)
+  "umoci umoci"      # unpacks the OCI image layouts we write
+  "oci-image-tool oci-image-tool"  # validates them against the image spec
 )
 
 # nginx lives in /usr/sbin, which a non-login PATH may lack.
