@@ -8,9 +8,8 @@ reads the response body, so streamed layers stay streamed.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncGenerator, Generator, Iterable
+from collections.abc import Generator, Iterable
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
 
 import attrs
 import httpx
@@ -31,17 +30,8 @@ class Access(StrEnum):
     DELETE = "delete"
 
 
-@runtime_checkable
-class Authenticator(Protocol):
-    """Anything httpx accepts as ``auth``: the three classes here or any ``httpx.Auth``."""
-
-    def sync_auth_flow(
-        self, request: httpx.Request
-    ) -> Generator[httpx.Request, httpx.Response, None]: ...
-
-    def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]: ...
+Authenticator = httpx.Auth
+"""What every ``auth=`` takes: the three classes here, or any other ``httpx.Auth`` flow."""
 
 
 class NilAuth(httpx.Auth):

@@ -33,6 +33,7 @@ __all__ = [
     "ServerError",
     "Unauthorized",
     "UploadInProgress",
+    "body_error",
     "error_from_response",
     "invalid_response",
     "safe_url",
@@ -207,10 +208,9 @@ def _request_line(response: httpx.Response) -> tuple[str, str]:
     return request.method, safe_url(request.url, drop_query=bool(response.history))
 
 
-def error_from_response(response: httpx.Response) -> RegistryError:
-    """Build the typed error for a non-2xx response whose body has been read."""
+def error_from_response(response: httpx.Response, content: bytes) -> RegistryError:
+    """Build the typed error for a non-2xx response from (the start of) its body."""
     method, url = _request_line(response)
-    content = response.content
     message = _server_message(content)
     excerpt = None if message else _excerpt(content, response.headers.get("content-type", ""))
     cls = _error_class(response.status_code, message)
@@ -236,6 +236,17 @@ def invalid_response(
         reason=reason,
         headers=_redact(response.headers),
     )
+
+
+def body_error(response: httpx.Response, exc: httpx.RequestError) -> DockerRegistryError:
+    """The error for a body that broke off: :class:`IncompleteBody` when fewer bytes came
+    than ``Content-Length`` announced, else the transport error itself."""
+    announced = response.headers.get("Content-Length", "")
+    got = response.num_bytes_downloaded
+    if announced.isascii() and announced.isdigit() and got < int(announced):
+        reason = f"body ended after {got} of {announced} bytes"
+        return invalid_response(response, reason, IncompleteBody)
+    return transport_error(exc)
 
 
 def transport_error(exc: httpx.RequestError) -> RegistryConnectionError:

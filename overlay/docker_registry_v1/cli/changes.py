@@ -96,7 +96,7 @@ def delete(reference: str, yes: bool, *, settings: Settings) -> None:
         if isinstance(token, TokenAuth):  # the Hub flow ends by telling the index
             registry.client.hub.confirm_delete(
                 ref.repo,
-                registry.direct(),
+                auth=registry.direct(),
                 endpoints=[str(token.endpoint)] if token.endpoint else [],
             )
     emit(
@@ -121,7 +121,7 @@ def login(registry_address: str | None, *, settings: Settings) -> None:
                 f"no credentials for {registry.url}: use --username/--password-stdin, "
                 "REGV1_USERNAME/REGV1_PASSWORD or docker's config.json"
             )
-        registry.client.users.login(registry.basic)
+        registry.client.users.login(auth=registry.basic)
     emit(
         settings,
         {"registry": registry.url, "username": registry.username, "logged_in": True},

@@ -103,10 +103,10 @@ class Registry:
             return self.direct()
         hub = self.client.hub
         if access is Access.READ:
-            return hub.get_read_token_with_auth(repo, self.direct())
+            return hub.get_read_token_with_auth(repo, auth=self.direct())
         if access is Access.WRITE:
-            return hub.get_write_token(repo, self.direct())
-        return hub.get_delete_token(repo, self.direct())
+            return hub.get_write_token(repo, auth=self.direct())
+        return hub.get_delete_token(repo, auth=self.direct())
 
     def close(self) -> None:
         self.client.close()
