@@ -20,6 +20,7 @@ from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import attrs
 import httpx
+from docker_registry_v1_api.api.registry import ping as ping_api
 
 from . import httplog
 from ._version import __version__
@@ -33,7 +34,7 @@ from .errors import (
 )
 from .models import Ping
 from .names import check_header_name, check_header_value, origin_of
-from .operations import Operation, ping_registry
+from .operations import Operation, read_ping
 from .progress import ProgressListener
 from .services import (
     AsyncHubService,
@@ -141,8 +142,9 @@ class _ClientBase:
         self._base = BaseURL.parse(value)
         self._http.base_url = self._base.root
 
-    def _auth(self, auth: Authenticator | None) -> Authenticator:
+    def _auth(self, operation: Operation[Any]) -> Authenticator:
         """The call's authenticator; Basic credentials stay with the client's own host."""
+        auth = operation.auth
         chosen = self._default_auth if auth is None else _check_auth(auth)
         if isinstance(chosen, BasicAuth):
             return chosen.bound_to(origin_of(self._base.root))
@@ -182,9 +184,9 @@ class Client(_ClientBase):
         self.search = SearchService(self)
         self.users = UsersService(self)
 
-    def _start(self, operation: Operation[Any], auth: Authenticator | None) -> httpx.Response:
+    def _start(self, operation: Operation[Any]) -> httpx.Response:
         """Send the operation's request; return the response once its status is a 2xx."""
-        chosen = self._auth(auth)
+        chosen = self._auth(operation)
         while True:
             try:
                 response = self._http.send(operation.build(self._http), auth=chosen, stream=True)
@@ -206,8 +208,8 @@ class Client(_ClientBase):
             response.close()
         raise error_from_response(response, bytes(body[:ERROR_BODY_LIMIT]))
 
-    def _send(self, operation: Operation[T], auth: Authenticator | None) -> T:
-        response = self._start(operation, auth)
+    def _send(self, operation: Operation[T]) -> T:
+        response = self._start(operation)
         try:
             response.read()
         except httpx.RequestError as exc:
@@ -217,10 +219,8 @@ class Client(_ClientBase):
         return _read(operation, response)
 
     @contextlib.contextmanager
-    def _open(
-        self, operation: Operation[Any], auth: Authenticator | None
-    ) -> Iterator[httpx.Response]:
-        response = self._start(operation, auth)
+    def _open(self, operation: Operation[Any]) -> Iterator[httpx.Response]:
+        response = self._start(operation)
         try:
             yield response
         except httpx.RequestError as exc:
@@ -231,7 +231,7 @@ class Client(_ClientBase):
     def ping(self, *, auth: Authenticator | None = None) -> Ping:
         """``GET /v1/_ping``: the version and the standalone hint. Raises :class:`RegistryError`
         for a non-2xx answer, :class:`RegistryConnectionError` when nothing came back."""
-        return self._send(ping_registry(), auth)
+        return self._send(Operation(ping_api.build_request, read_ping, auth))
 
     def pull(
         self,
@@ -304,9 +304,9 @@ class AsyncClient(_ClientBase):
         self.search = AsyncSearchService(self)
         self.users = AsyncUsersService(self)
 
-    async def _start(self, operation: Operation[Any], auth: Authenticator | None) -> httpx.Response:
+    async def _start(self, operation: Operation[Any]) -> httpx.Response:
         """The awaitable twin of :meth:`Client._start`."""
-        chosen = self._auth(auth)
+        chosen = self._auth(operation)
         while True:
             try:
                 request = operation.build(self._http)
@@ -329,8 +329,8 @@ class AsyncClient(_ClientBase):
             await response.aclose()
         raise error_from_response(response, bytes(body[:ERROR_BODY_LIMIT]))
 
-    async def _send(self, operation: Operation[T], auth: Authenticator | None) -> T:
-        response = await self._start(operation, auth)
+    async def _send(self, operation: Operation[T]) -> T:
+        response = await self._start(operation)
         try:
             await response.aread()
         except httpx.RequestError as exc:
@@ -340,10 +340,8 @@ class AsyncClient(_ClientBase):
         return _read(operation, response)
 
     @contextlib.asynccontextmanager
-    async def _open(
-        self, operation: Operation[Any], auth: Authenticator | None
-    ) -> AsyncIterator[httpx.Response]:
-        response = await self._start(operation, auth)
+    async def _open(self, operation: Operation[Any]) -> AsyncIterator[httpx.Response]:
+        response = await self._start(operation)
         try:
             yield response
         except httpx.RequestError as exc:
@@ -353,7 +351,7 @@ class AsyncClient(_ClientBase):
 
     async def ping(self, *, auth: Authenticator | None = None) -> Ping:
         """The awaitable twin of :meth:`Client.ping`."""
-        return await self._send(ping_registry(), auth)
+        return await self._send(Operation(ping_api.build_request, read_ping, auth))
 
     async def pull(
         self,

@@ -154,5 +154,10 @@ class RepositoryName:
             return cls(DEFAULT_NAMESPACE, repository)
         return cls(_check_part(text, parts[0], "namespace"), _check_part(text, parts[1], "name"))
 
+    @property
+    def parts(self) -> tuple[str, str]:
+        """``(namespace, repository)``: the two path parameters of the v1 routes."""
+        return self.namespace, self.repository
+
     def __str__(self) -> str:
         return f"{self.namespace}/{self.repository}"

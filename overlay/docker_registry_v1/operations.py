@@ -1,11 +1,10 @@
-"""Every facade operation, written once for both clients: check the input, say how to build
-the request, say how to read the answer.
+"""What facade calls are made of: :class:`Operation`, input checks and answer readers.
 
-Each function here validates its arguments before returning, so bad input never
-reaches the wire, and returns an :class:`Operation`: the generated module's
-``build_request`` (method, path, percent-encoding and headers come from the spec) and
-a reader for a 2xx answer. ``Client`` and ``AsyncClient`` send it (``client.py``);
-non-2xx answers never reach a reader, they are raised as typed errors there.
+A service method (``services.py``) checks its arguments with the helpers here, so bad
+input never reaches the wire, and returns an :class:`Operation`: how to build its one
+request (the generated module's ``build_request``) and how to read a 2xx answer.
+``Client`` and ``AsyncClient`` send it (``client.py``); a non-2xx answer never reaches a
+reader, it is raised as a typed error there.
 """
 
 from __future__ import annotations
@@ -16,37 +15,19 @@ import os
 import re
 import stat
 from collections.abc import AsyncIterable, AsyncIterator, Callable, Iterable, Iterator
-from typing import Any, Generic, Protocol, TypeVar
+from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 
 import anyio.to_thread
 import attrs
 import httpx
-from docker_registry_v1_api.api.index import (
-    create_repository,
-    list_repository_images,
-    update_repository_images,
-)
-from docker_registry_v1_api.api.registry import (
-    add_image_layer,
-    add_image_metadata,
-    get_image_ancestry,
-    get_image_layer,
-    get_image_metadata,
-    put_image_checksum,
-)
-from docker_registry_v1_api.api.registry import delete_repository as delete_repository_api
-from docker_registry_v1_api.api.registry import delete_tag as delete_tag_api
-from docker_registry_v1_api.api.registry import get_image_id as get_image_id_api
-from docker_registry_v1_api.api.registry import list_tags as list_tags_api
-from docker_registry_v1_api.api.registry import ping as ping_api
-from docker_registry_v1_api.api.registry import set_tag as set_tag_api
+from docker_registry_v1_api.api.index import list_repository_images
+from docker_registry_v1_api.api.registry import add_image_layer
 from docker_registry_v1_api.api.search import search as search_api
-from docker_registry_v1_api.api.users import check_login, create_user, update_user
-from docker_registry_v1_api.models import RepositoryImage, UserCreate, UserUpdate
+from docker_registry_v1_api.models import RepositoryImage
 from docker_registry_v1_api.models import SearchResults as GeneratedSearchResults
 from docker_registry_v1_api.types import UNSET
 
-from .auth import Access, TokenAuth
+from .auth import Access, Authenticator, TokenAuth
 from .endpoints import normalise_token, parse_endpoints
 from .errors import InvalidInput, invalid_response
 from .models import (
@@ -59,9 +40,10 @@ from .models import (
     SearchResults,
     TagMap,
 )
-from .names import RepositoryName, check_header_value, check_image_id, check_single_line, check_tag
+from .names import RepositoryName, check_image_id, check_single_line
 
 T = TypeVar("T")
+P = ParamSpec("P")
 HTTPClient = httpx.Client | httpx.AsyncClient
 
 # Uploads read 1 MiB at a time: fewer reads, sends and (async) thread hops per layer.
@@ -98,21 +80,31 @@ class BinaryWriter(Protocol):
 UploadSource = BinaryReader | bytes | Iterable[bytes] | AsyncIterable[bytes]
 
 
-def _ignore(response: httpx.Response) -> None:
+def ignore(response: httpx.Response) -> None:
     """The reader of calls whose 2xx answer carries nothing (bodies differ by server)."""
     del response
 
 
 @attrs.frozen
 class Operation(Generic[T]):
-    """One request and how to read a 2xx answer to it (after its body has been read).
-
-    ``stream`` operations hand their response over with the body unread instead.
-    """
+    """One call: how to build its request, how to read a 2xx answer (its body read), and
+    the call's ``auth`` (``None``: the client's default)."""
 
     build: Callable[[HTTPClient], httpx.Request]
     read: Callable[[httpx.Response], T]
-    stream: bool = False
+    auth: Authenticator | None = None
+
+
+def request(
+    build: Callable[Concatenate[HTTPClient, P], httpx.Request],
+    read: Callable[[httpx.Response], T],
+    auth: Authenticator | None,
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> Operation[T]:
+    """The :class:`Operation` that sends ``build(http, *args, **kwargs)``."""
+    return Operation(lambda http: build(http, *args, **kwargs), read, auth)
 
 
 def empty_layer(status: int, size: int | None, *, ranged: bool) -> bool:
@@ -136,7 +128,7 @@ def _json(response: httpx.Response) -> Any:
         raise invalid_response(response, "body is not JSON") from None
 
 
-def _string_list(what: str) -> Callable[[httpx.Response], list[str]]:
+def string_list_reader(what: str) -> Callable[[httpx.Response], list[str]]:
     def read(response: httpx.Response) -> list[str]:
         data = _json(response)
         if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
@@ -146,7 +138,9 @@ def _string_list(what: str) -> Callable[[httpx.Response], list[str]]:
     return read
 
 
-def _token(access: Access, name: RepositoryName, hint: str) -> Callable[..., TokenAuth]:
+def token_reader(access: Access, name: RepositoryName) -> Callable[[httpx.Response], TokenAuth]:
+    hint = _DELETE_HINT if access is Access.DELETE else _NO_ISSUER_HINT
+
     def read(response: httpx.Response) -> TokenAuth:
         token = normalise_token(response.headers.get_list("X-Docker-Token"))
         if token is None:
@@ -166,7 +160,7 @@ def _token(access: Access, name: RepositoryName, hint: str) -> Callable[..., Tok
 # ---------------------------------------------------------------- hub (index tokens)
 
 
-def _index_images(images: Iterable[IndexImage | str]) -> list[RepositoryImage]:
+def index_images(images: Iterable[IndexImage | str]) -> list[RepositoryImage]:
     if isinstance(images, str):
         raise InvalidInput("images", "expected a list of image ids, not one string")
     body = []
@@ -187,91 +181,13 @@ def _index_images(images: Iterable[IndexImage | str]) -> list[RepositoryImage]:
     return body
 
 
-def read_token(repo: str) -> Operation[TokenAuth]:
-    name = RepositoryName.parse(repo)
-    return Operation(
-        lambda http: list_repository_images.build_request(
-            http,
-            name.namespace,
-            name.repository,
-            x_docker_token="true",  # noqa: S106 - a flag, not a secret
-        ),
-        _token(Access.READ, name, _NO_ISSUER_HINT),
-    )
-
-
-def write_token(repo: str, images: Iterable[IndexImage | str]) -> Operation[TokenAuth]:
-    name, body = RepositoryName.parse(repo), _index_images(images)
-    return Operation(
-        lambda http: create_repository.build_request(
-            http,
-            name.namespace,
-            name.repository,
-            body=body,
-            x_docker_token="true",  # noqa: S106 - a flag, not a secret
-        ),
-        _token(Access.WRITE, name, _NO_ISSUER_HINT),
-    )
-
-
-def delete_token(repo: str) -> Operation[TokenAuth]:
-    name = RepositoryName.parse(repo)
-    return Operation(
-        lambda http: delete_repository_api.build_request(
-            http,
-            name.namespace,
-            name.repository,
-            body=[],
-            x_docker_token="true",  # noqa: S106 - a flag, not a secret
-        ),
-        _token(Access.DELETE, name, _DELETE_HINT),
-    )
-
-
-def confirm_delete(repo: str, endpoints: Iterable[str]) -> Operation[None]:
-    """The Hub delete flow's last step: the index DELETE again, without the token flag."""
-    name = RepositoryName.parse(repo)
-    if isinstance(endpoints, str):
-        raise InvalidInput("endpoints", "expected a list of registry URLs, not one string")
-    listed = ", ".join(check_single_line("endpoints", item) for item in endpoints)
-    header = check_header_value("endpoints", listed) if listed else UNSET
-    return Operation(
-        lambda http: delete_repository_api.build_request(
-            http, name.namespace, name.repository, x_docker_endpoints=header
-        ),
-        _ignore,
-    )
-
-
 # ---------------------------------------------------------------- images
 
 
-def get_ancestry(image_id: str) -> Operation[list[str]]:
-    checked = check_image_id(image_id)
-    return Operation(
-        lambda http: get_image_ancestry.build_request(http, checked), _string_list("ancestry")
-    )
-
-
-def stream_layer(image_id: str, range_: str | None) -> Operation[None]:
-    """A layer GET whose body the caller reads, resuming with ``range_``.
-
-    ``Accept-Encoding: identity`` keeps proxies from compressing the stream: offsets in
-    ``Content-Range`` and the payload checksum both refer to the stored bytes.
-    """
-    checked = check_image_id(image_id)
+def check_range(range_: str | None) -> str | None:
     if range_ is not None and not _RANGE.fullmatch(range_):
         raise InvalidInput("range_", f"{range_!r} is not a single bytes=START-[END] range")
-    return Operation(
-        lambda http: get_image_layer.build_request(
-            http,
-            checked,
-            range_=UNSET if range_ is None else range_,
-            extra_headers={"Accept-Encoding": "identity"},
-        ),
-        _ignore,
-        stream=True,
-    )
+    return range_
 
 
 def check_writer(writer: object) -> None:
@@ -299,7 +215,7 @@ def _remaining_length(source: Any) -> int | None:
 
 
 @attrs.define
-class _Upload:
+class LayerBody:
     """A layer body on its way out: counted and, given the image JSON, hashed.
 
     Each request built starts the count and the hash over (a refused connection is
@@ -356,7 +272,10 @@ class _Upload:
         )
 
 
-def add_layer(image_id: str, source: Any, metadata_json: bytes | None) -> Operation[LayerUpload]:
+def layer_upload(
+    image_id: str, source: Any, metadata_json: bytes | None, auth: Authenticator | None
+) -> Operation[LayerUpload]:
+    """Stream ``source`` as the layer of ``image_id``; the answer says what was sent."""
     checked = check_image_id(image_id)
     readable = callable(getattr(source, "read", None))
     if isinstance(source, str) or not (
@@ -365,77 +284,35 @@ def add_layer(image_id: str, source: Any, metadata_json: bytes | None) -> Operat
         raise InvalidInput("layer", "expected bytes, a binary reader or an iterable of bytes")
     if metadata_json is not None and not isinstance(metadata_json, bytes):
         raise InvalidInput("metadata_json", "expected the exact image JSON bytes")
-    start = None if metadata_json is None else hashlib.sha256(metadata_json + b"\n")
-    upload = _Upload(source, start)
+    body = LayerBody(
+        source, None if metadata_json is None else hashlib.sha256(metadata_json + b"\n")
+    )
 
     def read(response: httpx.Response) -> LayerUpload:
         del response
-        digest = None if upload.hasher is None else "sha256:" + upload.hasher.hexdigest()
-        return LayerUpload(size=upload.size, checksum=digest)
+        digest = None if body.hasher is None else "sha256:" + body.hasher.hexdigest()
+        return LayerUpload(size=body.size, checksum=digest)
 
-    return Operation(lambda http: upload.request(http, checked), read)
+    return Operation(lambda http: body.request(http, checked), read, auth)
 
 
-def _raw_metadata(response: httpx.Response) -> RawMetadata:
+def read_raw_metadata(response: httpx.Response) -> RawMetadata:
     headers = response.headers
     checksum = next((headers[name] for name in _CHECKSUM_HEADERS if name in headers), None)
     return RawMetadata(response.content, size=header_size(headers), checksum=checksum)
 
 
-def _parsed_metadata(response: httpx.Response) -> ImageMetadata:
+def read_metadata(response: httpx.Response) -> ImageMetadata:
     try:
-        return _raw_metadata(response).parse()
+        return read_raw_metadata(response).parse()
     except (ValueError, TypeError) as exc:
         raise invalid_response(response, f"image JSON: {exc}") from None
-
-
-def get_metadata_raw(image_id: str) -> Operation[RawMetadata]:
-    checked = check_image_id(image_id)
-    return Operation(lambda http: get_image_metadata.build_request(http, checked), _raw_metadata)
-
-
-def get_metadata(image_id: str) -> Operation[ImageMetadata]:
-    checked = check_image_id(image_id)
-    return Operation(lambda http: get_image_metadata.build_request(http, checked), _parsed_metadata)
-
-
-def add_metadata_raw(image_id: str, json_bytes: bytes) -> Operation[None]:
-    checked = check_image_id(image_id)
-    if not isinstance(json_bytes, bytes):
-        raise InvalidInput("json_bytes", "expected bytes")
-    return Operation(
-        lambda http: add_image_metadata.build_request(http, checked, body=json_bytes), _ignore
-    )
-
-
-def metadata_bytes(image_id: str, metadata: ImageMetadata) -> bytes:
-    """The exact JSON ``add_metadata`` sends for ``metadata``, after checking it fits."""
-    checked = check_image_id(image_id)
-    if not isinstance(metadata, ImageMetadata):
-        raise InvalidInput("metadata", "expected an ImageMetadata")
-    if metadata.id != checked:
-        raise InvalidInput("metadata", f"id {metadata.id!r} differs from image_id {checked!r}")
-    return metadata.to_json()
-
-
-def put_checksum(image_id: str, checksum: str) -> Operation[None]:
-    checked = check_image_id(image_id)
-    value = check_header_value("checksum", checksum)
-    algorithm, _, digest = value.partition(":")
-    if not algorithm or not digest:
-        raise InvalidInput("checksum", f"{value!r} is not '<algorithm>:<hex>'")
-    return Operation(
-        lambda http: put_image_checksum.build_request(
-            http, checked, x_docker_checksum_payload=value
-        ),
-        _ignore,
-    )
 
 
 # ---------------------------------------------------------------- repositories
 
 
-def _tags(response: httpx.Response) -> TagMap:
+def read_tags(response: httpx.Response) -> TagMap:
     data = _json(response)
     if isinstance(data, dict) and all(isinstance(value, str) for value in data.values()):
         return TagMap(data)
@@ -451,14 +328,7 @@ def _tags(response: httpx.Response) -> TagMap:
     )
 
 
-def list_tags(repo: str) -> Operation[TagMap]:
-    name = RepositoryName.parse(repo)
-    return Operation(
-        lambda http: list_tags_api.build_request(http, name.namespace, name.repository), _tags
-    )
-
-
-def _image_id(response: httpx.Response) -> str:
+def read_image_id(response: httpx.Response) -> str:
     data = _json(response)
     if isinstance(data, str):
         return data
@@ -469,68 +339,16 @@ def _image_id(response: httpx.Response) -> str:
     raise invalid_response(response, "expected the image id as a JSON string")
 
 
-def get_image_id(repo: str, tag: str) -> Operation[str]:
-    name, checked = RepositoryName.parse(repo), check_tag(tag)
-    return Operation(
-        lambda http: get_image_id_api.build_request(http, name.namespace, name.repository, checked),
-        _image_id,
-    )
-
-
-def set_tag(repo: str, image_id: str, tag: str) -> Operation[None]:
-    name, checked, image = RepositoryName.parse(repo), check_tag(tag), check_image_id(image_id)
-    return Operation(
-        lambda http: set_tag_api.build_request(
-            http, name.namespace, name.repository, checked, body=image
-        ),
-        _ignore,
-    )
-
-
-def delete_tag(repo: str, tag: str) -> Operation[None]:
-    name, checked = RepositoryName.parse(repo), check_tag(tag)
-    return Operation(
-        lambda http: delete_tag_api.build_request(http, name.namespace, name.repository, checked),
-        _ignore,
-    )
-
-
-def delete_repository(repo: str) -> Operation[None]:
-    name = RepositoryName.parse(repo)
-    return Operation(
-        lambda http: delete_repository_api.build_request(http, name.namespace, name.repository),
-        _ignore,
-    )
-
-
-def _images(response: httpx.Response) -> list[IndexImage]:
+def read_images(response: httpx.Response) -> list[IndexImage]:
     data = list_repository_images.parse_response(response)
     if not isinstance(data, list) or not all(isinstance(entry.id, str) for entry in data):
         raise invalid_response(response, "expected a JSON list of images with string ids")
     return [IndexImage(e.id, checksum=e.checksum or None, tag=e.tag or None) for e in data]
 
 
-def list_images(repo: str) -> Operation[list[IndexImage]]:
-    name = RepositoryName.parse(repo)
-    return Operation(
-        lambda http: list_repository_images.build_request(http, name.namespace, name.repository),
-        _images,
-    )
-
-
-def _no_content(response: httpx.Response) -> None:
+def read_no_content(response: httpx.Response) -> None:
     if response.status_code != 204:
         raise invalid_response(response, "the final image-list PUT must answer 204")
-
-
-def update_images(repo: str, images: Iterable[IndexImage | str]) -> Operation[None]:
-    name, body = RepositoryName.parse(repo), _index_images(images)
-    return Operation(
-        lambda http: update_repository_images.build_request(
-            http, name.namespace, name.repository, body=body
-        ),
-        _no_content,
-    )
 
 
 # ---------------------------------------------------------------- search, ping, users
@@ -558,7 +376,7 @@ def _result(entry: Any) -> SearchResult:
     )
 
 
-def _search_results(response: httpx.Response) -> SearchResults:
+def read_search_results(response: httpx.Response) -> SearchResults:
     try:
         data = search_api.parse_response(response)
         if not isinstance(data, GeneratedSearchResults):
@@ -575,7 +393,7 @@ def _search_results(response: httpx.Response) -> SearchResults:
         raise invalid_response(response, "not a search result object") from None
 
 
-def search(query: str, page: int, num: int) -> Operation[SearchResults]:
+def check_search(query: object, page: object, num: object) -> None:
     if not isinstance(query, str):
         raise InvalidInput("query", "expected a string")
     if len(query) > _MAX_QUERY:
@@ -583,9 +401,6 @@ def search(query: str, page: int, num: int) -> Operation[SearchResults]:
     for field, value, most in (("page", page, _MAX_PAGE), ("num", num, _MAX_PAGE_SIZE)):
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
             raise InvalidInput(field, f"expected an integer from 1 to {most}")
-    return Operation(
-        lambda http: search_api.build_request(http, q=query, n=num, page=page), _search_results
-    )
 
 
 def next_page(results: SearchResults, page: int) -> int | None:
@@ -595,7 +410,7 @@ def next_page(results: SearchResults, page: int) -> int | None:
     return page + 1 if results.results else None
 
 
-def _ping(response: httpx.Response) -> Ping:
+def read_ping(response: httpx.Response) -> Ping:
     try:
         body = json.loads(response.content)
     except (ValueError, RecursionError):  # an empty or non-JSON body still answers the ping
@@ -612,34 +427,8 @@ def _ping(response: httpx.Response) -> Ping:
     return Ping(version=version, standalone=standalone, body=body)
 
 
-def ping_registry() -> Operation[Ping]:
-    return Operation(ping_api.build_request, _ping)
-
-
-def _username(username: str) -> str:
+def check_username(username: str) -> str:
     text = check_single_line("username", username)
     if not text or "/" in text or not text.isprintable():
         raise InvalidInput("username", f"{text!r} is not a user name")
     return text
-
-
-def login() -> Operation[None]:
-    return Operation(check_login.build_request, _ignore)
-
-
-def create(username: str, password: str, email: str) -> Operation[None]:
-    body = UserCreate(
-        username=_username(username),
-        password=check_single_line("password", password),
-        email=check_single_line("email", email),
-    )
-    return Operation(lambda http: create_user.build_request(http, body=body), _ignore)
-
-
-def update(username: str, email: str | None, password: str | None) -> Operation[None]:
-    user = _username(username)
-    body = UserUpdate(
-        email=UNSET if email is None else check_single_line("email", email),
-        password=UNSET if password is None else check_single_line("password", password),
-    )
-    return Operation(lambda http: update_user.build_request(http, user, body=body), _ignore)
