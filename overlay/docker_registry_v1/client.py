@@ -15,10 +15,8 @@ import os
 import platform
 import ssl
 from collections.abc import AsyncIterator, Iterator
-from types import TracebackType
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-import attrs
 import httpx
 from docker_registry_v1_api.api.registry import ping as ping_api
 
@@ -67,30 +65,21 @@ _FORBIDDEN_HEADERS = frozenset({"if-modified-since", "host", "content-length", "
 _PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
 
 
-@attrs.frozen
-class BaseURL:
-    """A registry base URL; ``root`` is what the spec's ``/v1/…`` paths are joined to."""
-
-    root: httpx.URL
-
-    @classmethod
-    def parse(cls, value: str | httpx.URL) -> BaseURL:
-        """Accept the URL with or without ``/v1`` and the trailing slash; keep other prefixes.
-
-        Raises :class:`InvalidInput` for anything but a plain http(s) URL with a host.
-        """
-        try:
-            url = httpx.URL(str(value))
-        except (httpx.InvalidURL, TypeError) as exc:
-            raise InvalidInput("base_url", f"not a URL: {exc}") from None
-        if url.scheme not in {"http", "https"} or not url.host:
-            raise InvalidInput("base_url", "needs an http:// or https:// URL with a host")
-        if url.userinfo:
-            raise InvalidInput("base_url", "must not carry credentials; pass auth=BasicAuth(…)")
-        if url.query or url.fragment:
-            raise InvalidInput("base_url", "must not have a query or fragment")
-        path = url.path.rstrip("/").removesuffix("/v1")
-        return cls(url.copy_with(path=path + "/", query=None, fragment=None))
+def _root(value: str | httpx.URL) -> httpx.URL:
+    """The URL the spec's ``/v1/…`` paths are joined to: ``/v1`` and slashes may be left
+    out, other path prefixes stay. :class:`InvalidInput` for anything but http(s)."""
+    try:
+        url = httpx.URL(str(value))
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise InvalidInput("base_url", f"not a URL: {exc}") from None
+    if url.scheme not in {"http", "https"} or not url.host:
+        raise InvalidInput("base_url", "needs an http:// or https:// URL with a host")
+    if url.userinfo:
+        raise InvalidInput("base_url", "must not carry credentials; pass auth=BasicAuth(…)")
+    if url.query or url.fragment:
+        raise InvalidInput("base_url", "must not have a query or fragment")
+    path = url.path.rstrip("/").removesuffix("/v1")
+    return url.copy_with(path=path + "/", query=None, fragment=None)
 
 
 def _headers(extra: dict[str, str] | None) -> dict[str, str]:
@@ -124,10 +113,10 @@ class _ClientBase:
     def __init__(
         self, base_url: str | httpx.URL, auth: Authenticator | None, headers: dict[str, str] | None
     ) -> None:
-        self._base = BaseURL.parse(base_url)
+        self._root = _root(base_url)
         self._default_auth = NilAuth() if auth is None else _check_auth(auth)
         self._options: dict[str, Any] = {
-            "base_url": self._base.root,
+            "base_url": self._root,
             "headers": _headers(headers),
             "follow_redirects": True,
         }
@@ -135,19 +124,19 @@ class _ClientBase:
     @property
     def base_url(self) -> str:
         """The registry or index base URL, normalised to end in ``/v1/``; settable."""
-        return str(self._base.root) + "v1/"
+        return str(self._root) + "v1/"
 
     @base_url.setter
     def base_url(self, value: str | httpx.URL) -> None:
-        self._base = BaseURL.parse(value)
-        self._http.base_url = self._base.root
+        self._root = _root(value)
+        self._http.base_url = self._root
 
     def _auth(self, operation: Operation[Any]) -> Authenticator:
         """The call's authenticator; Basic credentials stay with the client's own host."""
         auth = operation.auth
         chosen = self._default_auth if auth is None else _check_auth(auth)
         if isinstance(chosen, BasicAuth):
-            return chosen.bound_to(origin_of(self._base.root))
+            return chosen.bound_to(origin_of(self._root))
         return chosen
 
     def __repr__(self) -> str:
@@ -269,12 +258,7 @@ class Client(_ClientBase):
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
@@ -391,10 +375,5 @@ class AsyncClient(_ClientBase):
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()
