@@ -45,38 +45,45 @@ def _key(json_key: str, kind: str, *aliases: str) -> dict[str, Any]:
     return {"json": json_key, "kind": kind, "aliases": aliases}
 
 
-_Table = tuple[tuple[str, tuple[str, ...], str], ...]
+# JSON key -> (attribute, value kind, rank of the spelling: the first listed wins)
+_Table = dict[str, tuple[str, str, int]]
 _TABLES: dict[type[Any], _Table] = {}
 
 
 def _decoding_table(cls: type[Any]) -> _Table:
-    """Per class, once: (attribute, JSON spellings, value kind) for every mapped field."""
+    """Per class, once: where every accepted JSON spelling goes."""
     table = _TABLES.get(cls)
     if table is None:
-        table = _TABLES[cls] = tuple(
-            (field.name, (key, *field.metadata.get("aliases", ())), field.metadata["kind"])
+        table = _TABLES[cls] = {
+            spelling: (field.name, field.metadata["kind"], rank)
             for field in attrs.fields(cls)
             if (key := field.metadata.get("json"))
-        )
+            for rank, spelling in enumerate((key, *field.metadata.get("aliases", ())))
+        }
     return table
 
 
 def _decode(cls: type[Any], data: object, **fixed: Any) -> Any:
+    """One pass over the object's keys: image JSON is parsed on every metadata call."""
     if not isinstance(data, Mapping):
         raise TypeError(f"expected a JSON object, got {type(data).__name__}")
-    rest = dict(data)
-    values: dict[str, Any] = dict(fixed)
-    for name, spellings, kind in _decoding_table(cls):
-        present = [spelling for spelling in spellings if spelling in rest]
-        if not present:
+    table = _decoding_table(cls)
+    rest: dict[str, Any] = {}
+    found: dict[str, tuple[int, str, str, Any]] = {}
+    for key, value in data.items():
+        entry = table.get(key)
+        if entry is None:
+            rest[key] = value
             continue
-        value = rest.pop(present[0])
-        for duplicate in present[1:]:
-            rest.pop(duplicate)
+        name, kind, rank = entry
+        if name not in found or rank < found[name][0]:
+            found[name] = (rank, key, kind, value)
+    values: dict[str, Any] = dict(fixed)
+    for name, (_, key, kind, value) in found.items():
         if value is None:
             continue
         if not _KINDS[kind](value):
-            raise TypeError(f"{spellings[0]}: expected {kind}, got {type(value).__name__}")
+            raise TypeError(f"{key}: expected {kind}, got {type(value).__name__}")
         values[name] = ContainerConfig.from_dict(value) if kind == "config" else value
     return cls(**values, extra=rest)
 

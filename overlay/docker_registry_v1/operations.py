@@ -304,8 +304,8 @@ def read_raw_metadata(response: httpx.Response) -> RawMetadata:
 
 def read_metadata(response: httpx.Response) -> ImageMetadata:
     try:
-        return read_raw_metadata(response).parse()
-    except (ValueError, TypeError) as exc:
+        return ImageMetadata.from_json(response.content)
+    except (ValueError, TypeError, RecursionError) as exc:
         raise invalid_response(response, f"image JSON: {exc}") from None
 
 

@@ -3,9 +3,9 @@
 Reading: ask the index for a read token (``GET …/images``); a standalone
 reference registry answers 404 there for repositories that only ever got tag
 PUTs, and private registries may issue no token at all, so both fall back to the
-client's own credentials on the same host (v1-protocol f.2).
+client's own credentials on the same host.
 
-Writing: ``PUT …/{repo}/`` with ``[]`` for a write token (v1-protocol f.3); a
+Writing: ``PUT …/{repo}/`` with ``[]`` for a write token; a
 registry without index routes (404/405) is written with the client's own
 credentials and gets no final ``PUT …/images``. The existence probe is a GET,
 which a strict registry refuses under a write token; it then uses a read token.

@@ -1,6 +1,6 @@
 """Verified, resumable layer streams: download with ``Range`` resume, upload with counting.
 
-Downloads follow the client rules of v1-protocol e.3: resume only after an
+Downloads follow the v1 client rules for ranges: resume only after an
 ``Accept-Ranges: bytes`` answer with a known total, ask for
 ``bytes=<received>-<total-1>``, accept ``Content-Range`` with or without the
 ``bytes`` unit but only if it starts where we stopped, treat a 200 as "start
