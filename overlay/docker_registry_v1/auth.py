@@ -18,8 +18,6 @@ from .endpoints import Endpoint
 from .errors import InvalidInput
 from .names import check_header_value, check_single_line
 
-__all__ = ["Access", "Authenticator", "BasicAuth", "NilAuth", "TokenAuth", "try_next_endpoint"]
-
 
 class Access(StrEnum):
     """The access level a token was issued for (the word the index puts after ``access=``)."""

@@ -50,7 +50,6 @@ from .services import (
 if TYPE_CHECKING:
     from .transfer import PullResult, PushResult, RetryPolicy
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "USER_AGENT", "AsyncClient", "Client"]
 
 T = TypeVar("T")
 

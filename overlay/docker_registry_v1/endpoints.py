@@ -25,8 +25,6 @@ from urllib.parse import urlsplit
 import attrs
 import httpx
 
-__all__ = ["MAX_ENDPOINTS", "Endpoint", "normalise_token", "parse_endpoints"]
-
 MAX_ENDPOINTS = 8
 
 _HOSTNAME = re.compile(r"[a-z0-9](?:[a-z0-9.-]*[a-z0-9])?")

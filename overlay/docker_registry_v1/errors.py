@@ -17,29 +17,6 @@ from collections.abc import Sequence
 
 import httpx
 
-__all__ = [
-    "BadRequest",
-    "ChecksumMismatch",
-    "Conflict",
-    "DockerRegistryError",
-    "Forbidden",
-    "IncompleteBody",
-    "InvalidInput",
-    "InvalidResponse",
-    "NotFound",
-    "RegistryConnectionError",
-    "RegistryError",
-    "RegistryTimeout",
-    "ServerError",
-    "Unauthorized",
-    "UploadInProgress",
-    "body_error",
-    "error_from_response",
-    "invalid_response",
-    "safe_url",
-    "transport_error",
-]
-
 _EXCERPT_LIMIT = 200
 _REDACTED = "<redacted>"
 _SECRET_HEADERS = frozenset(

@@ -12,8 +12,6 @@ import functools
 import logging
 import re
 
-__all__ = ["RedactSecretHeaders", "install"]
-
 _BYTES = r"""b'(?:[^'\\]|\\.)*'|b"(?:[^"\\]|\\.)*\""""
 _SECRET_HEADER = re.compile(
     rf"""\((b['"](?:authorization|proxy-authorization|cookie|set-cookie|x-docker-token|"""

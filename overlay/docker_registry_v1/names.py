@@ -17,20 +17,6 @@ import httpx
 
 from .errors import InvalidInput
 
-__all__ = [
-    "DEFAULT_NAMESPACE",
-    "TAG_RULE",
-    "RepositoryName",
-    "check_header_name",
-    "check_header_value",
-    "check_image_id",
-    "check_single_line",
-    "check_tag",
-    "is_image_id",
-    "is_tag",
-    "origin_of",
-]
-
 DEFAULT_NAMESPACE = "library"
 
 _PART = re.compile(r"[A-Za-z0-9_.-]{1,255}")

@@ -72,19 +72,6 @@ from .operations import BinaryWriter, Operation, UploadSource
 if TYPE_CHECKING:
     from .client import AsyncClient, Client
 
-__all__ = [
-    "AsyncHubService",
-    "AsyncImageService",
-    "AsyncRepositoryService",
-    "AsyncSearchService",
-    "AsyncUsersService",
-    "HubService",
-    "ImageService",
-    "RepositoryService",
-    "SearchService",
-    "UsersService",
-    "call",
-]
 
 AuthArg = Authenticator | None
 C = TypeVar("C")
