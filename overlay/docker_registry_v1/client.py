@@ -1,11 +1,11 @@
 """``Client`` and ``AsyncClient`` (the Go package's ``NewClient()``) and the one way they send.
 
-Every call goes the same way: the operation (``operations.py``) checks its input and
-builds one ``httpx.Request`` from the generated module; the pooled httpx client sends
-it with the call's ``auth`` passed explicitly and ``stream=True``; right after the
-headers a non-2xx status becomes a typed error (with at most ``ERROR_BODY_LIMIT`` bytes
-of its body read); then the body is read and parsed, or the open response is handed
-to the caller (layers). The two clients differ only in the awaits of that path.
+Every call goes the same way: the service method (``services.py``) checks its input
+and describes an ``Operation`` whose one ``httpx.Request`` comes from the generated
+module's ``build_request``; the pooled httpx client sends it with the call's ``auth``
+passed explicitly and ``stream=True``; right after the headers a non-2xx status becomes
+a typed error (with at most ``ERROR_BODY_LIMIT`` bytes of its body read); then the body
+is read and parsed, or the open response is handed to the caller (layers). The two clients differ only in the awaits of that path.
 """
 
 from __future__ import annotations
