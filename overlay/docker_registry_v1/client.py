@@ -5,7 +5,8 @@ and describes an ``Operation`` whose one ``httpx.Request`` comes from the genera
 module's ``build_request``; the pooled httpx client sends it with the call's ``auth``
 passed explicitly and ``stream=True``; right after the headers a non-2xx status becomes
 a typed error (with at most ``ERROR_BODY_LIMIT`` bytes of its body read); then the body
-is read and parsed, or the open response is handed to the caller (layers). The two clients differ only in the awaits of that path.
+is read and parsed, or the open response is handed to the caller (layers). The two
+clients differ only in the awaits of that path.
 """
 
 from __future__ import annotations
