@@ -26,6 +26,7 @@ from ._version import __version__
 from .auth import Authenticator, BasicAuth, NilAuth, try_next_endpoint
 from .errors import (
     InvalidInput,
+    NotFound,
     body_error,
     error_from_response,
     invalid_response,
@@ -61,6 +62,7 @@ USER_AGENT = (
     f"python-httpx/{httpx.__version__} python/{platform.python_version()}"
 )
 ERROR_BODY_LIMIT = 64 * 1024
+_DEFAULT_INDEX_HOST = httpx.URL(DEFAULT_BASE_URL).host
 _FORBIDDEN_HEADERS = frozenset({"if-modified-since", "host", "content-length", "transfer-encoding"})
 _PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
 
@@ -114,6 +116,7 @@ class _ClientBase:
         self, base_url: str | httpx.URL, auth: Authenticator | None, headers: dict[str, str] | None
     ) -> None:
         self._root = _root(base_url)
+        self._issues_tokens: bool | None = None
         self._default_auth = NilAuth() if auth is None else _check_auth(auth)
         self._options: dict[str, Any] = {
             "base_url": self._root,
@@ -138,6 +141,14 @@ class _ClientBase:
         if isinstance(chosen, BasicAuth):
             return chosen.bound_to(origin_of(self._root))
         return chosen
+
+    def _decide_tokens(self, ping: Ping | None) -> bool:
+        """The one rule for "does this registry issue index tokens?": Docker's own index
+        does; anything else does when its ``_ping`` says it is not standalone (``None``:
+        it has no ``_ping``). Remembered for the client's lifetime."""
+        known = self._root.host == _DEFAULT_INDEX_HOST
+        self._issues_tokens = known or (ping is not None and ping.standalone is False)
+        return self._issues_tokens
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r})"
@@ -221,6 +232,19 @@ class Client(_ClientBase):
         """``GET /v1/_ping``: the version and the standalone hint. Raises :class:`RegistryError`
         for a non-2xx answer, :class:`RegistryConnectionError` when nothing came back."""
         return self._send(Operation(ping_api.build_request, read_ping, auth))
+
+    def issues_tokens(self) -> bool:
+        """Whether this registry hands out index tokens, so that reads and writes ask the
+        index for one first; asked once per client (``_ping`` with the default auth).
+        Raises what :meth:`ping` raises, but :class:`NotFound` means no."""
+        if self._issues_tokens is not None:
+            return self._issues_tokens
+        if self._root.host == _DEFAULT_INDEX_HOST:
+            return self._decide_tokens(None)
+        try:
+            return self._decide_tokens(self.ping())
+        except NotFound:
+            return self._decide_tokens(None)
 
     def pull(
         self,
@@ -336,6 +360,17 @@ class AsyncClient(_ClientBase):
     async def ping(self, *, auth: Authenticator | None = None) -> Ping:
         """The awaitable twin of :meth:`Client.ping`."""
         return await self._send(Operation(ping_api.build_request, read_ping, auth))
+
+    async def issues_tokens(self) -> bool:
+        """The awaitable twin of :meth:`Client.issues_tokens`."""
+        if self._issues_tokens is not None:
+            return self._issues_tokens
+        if self._root.host == _DEFAULT_INDEX_HOST:
+            return self._decide_tokens(None)
+        try:
+            return self._decide_tokens(await self.ping())
+        except NotFound:
+            return self._decide_tokens(None)
 
     async def pull(
         self,

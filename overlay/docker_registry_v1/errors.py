@@ -1,7 +1,7 @@
 """Typed errors raised by the facade.
 
-Status errors keep the seed's message prefix (``<METHOD> <URL> returned <code>``) so
-code that matched on it keeps working, and add what the seed threw away: the server's
+Status errors keep the Go package's message prefix (``<METHOD> <URL> returned <code>``)
+so code that matched on it keeps working, and add what that threw away: the server's
 ``{"error": …}`` message, a sanitised excerpt of any other body and the response
 headers. Secrets are never carried: token and cookie headers are redacted and URLs
 lose their user-info (and, after a redirect, their query, which often holds a
@@ -82,7 +82,7 @@ class Forbidden(RegistryError):  # noqa: N818 - the public names the API promise
 
 
 class NotFound(RegistryError):  # noqa: N818 - the public names the API promises
-    """404: unknown image, repository, tag, user — or an invalid image id on REF."""
+    """404: unknown image, repository, tag or user (the reference registry: or a bad image id)."""
 
 
 class Conflict(RegistryError):  # noqa: N818 - the public names the API promises

@@ -15,7 +15,7 @@ from docker_registry_v1 import (
     IncompleteBody,
     NotFound,
 )
-from docker_registry_v1.emulator import Standalone
+from docker_registry_v1.emulator import Hub, Standalone
 from docker_registry_v1.emulator.seed import build_image_chain
 
 PROJECT = Path(docker_registry_v1.__file__).resolve().parent
@@ -82,3 +82,18 @@ def test_each_call_sends_its_own_auth_only(private_registry: Standalone) -> None
     sent = [e.headers.get("authorization") for e in private_registry.log.entries]
     assert sent[0] is not None
     assert sent[-1] is None
+
+
+def test_whether_a_registry_issues_tokens_is_decided_once(standalone: Standalone, hub: Hub) -> None:
+    with Client(standalone.url) as plain, Client(hub.index_url) as index:
+        assert plain.issues_tokens() is False
+        assert plain.issues_tokens() is False
+        assert index.issues_tokens() is True
+    pings = [e for e in standalone.log.entries if e.path == "/v1/_ping"]
+    assert len(pings) == 1
+
+
+@pytest.mark.anyio
+async def test_the_async_token_decision_matches(hub: Hub) -> None:
+    async with AsyncClient(hub.index_url) as index:
+        assert await index.issues_tokens() is True

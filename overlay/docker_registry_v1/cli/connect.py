@@ -16,16 +16,14 @@ from typing import Self
 import httpx
 
 from docker_registry_v1.auth import Access, Authenticator, BasicAuth, NilAuth
-from docker_registry_v1.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, Client
-from docker_registry_v1.errors import NotFound
+from docker_registry_v1.client import DEFAULT_TIMEOUT, Client
+from docker_registry_v1.names import origin_of
 
 from .credentials import Credentials, resolve_credentials
 from .options import Settings, warn
 from .reference import ImageReference, registry_url
 
 __all__ = ["Registry", "credentials_for", "open_pair", "open_registry", "resolve_url"]
-
-_DEFAULT_INDEX_HOST = httpx.URL(DEFAULT_BASE_URL).host
 
 
 def resolve_url(settings: Settings, reference: ImageReference | None = None) -> str:
@@ -65,8 +63,7 @@ class Registry:
     """One registry a command talks to: its client, its credentials and its auth style."""
 
     def __init__(self, url: str, settings: Settings, credentials: Credentials | None) -> None:
-        root = httpx.URL(url)
-        origin = f"{root.scheme}://{root.netloc.decode('ascii')}"
+        origin = origin_of(url)
         self.basic: BasicAuth | None = (
             None if credentials is None else credentials.basic_auth(origin)
         )
@@ -78,20 +75,14 @@ class Registry:
             timeout=DEFAULT_TIMEOUT if settings.timeout is None else settings.timeout,
             verify=_verify(settings),
         )
-        self._token_based: bool | None = True if root.host == _DEFAULT_INDEX_HOST else None
 
     @property
     def url(self) -> str:
         return self.client.base_url
 
     def token_based(self) -> bool:
-        """Whether this is an index issuing tokens (asked once, via ``_ping``)."""
-        if self._token_based is None:
-            try:
-                self._token_based = self.client.ping(auth=self.direct()).standalone is False
-            except NotFound:
-                self._token_based = False
-        return self._token_based
+        """Whether this is an index issuing tokens: the facade's one decision."""
+        return self.client.issues_tokens()
 
     def direct(self) -> Authenticator:
         """The Basic credentials for this host, or none: for calls that take no token."""
