@@ -13,8 +13,8 @@ from __future__ import annotations
 
 import contextlib
 import os
-import platform
 import ssl
+import sys
 from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
@@ -59,7 +59,7 @@ DEFAULT_BASE_URL = "https://index.docker.io/v1/"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 USER_AGENT = (
     f"docker-registry-v1/{__version__} "
-    f"python-httpx/{httpx.__version__} python/{platform.python_version()}"
+    f"python-httpx/{httpx.__version__} python/{'.'.join(map(str, sys.version_info[:3]))}"
 )
 ERROR_BODY_LIMIT = 64 * 1024
 _DEFAULT_INDEX_HOST = httpx.URL(DEFAULT_BASE_URL).host
