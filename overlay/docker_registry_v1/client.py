@@ -224,7 +224,7 @@ class Client(_ClientBase):
         try:
             yield response
         except httpx.RequestError as exc:
-            raise body_error(response, exc) from exc
+            raise transport_error(exc) from exc
         finally:
             response.close()
 
@@ -353,7 +353,7 @@ class AsyncClient(_ClientBase):
         try:
             yield response
         except httpx.RequestError as exc:
-            raise body_error(response, exc) from exc
+            raise transport_error(exc) from exc
         finally:
             await response.aclose()
 

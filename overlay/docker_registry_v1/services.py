@@ -56,7 +56,7 @@ from docker_registry_v1_api.types import UNSET
 
 from . import operations as ops
 from .auth import Access, Authenticator, NilAuth, TokenAuth
-from .errors import InvalidInput, RegistryError
+from .errors import InvalidInput, RegistryError, body_error
 from .models import (
     ImageMetadata,
     IndexImage,
@@ -281,19 +281,23 @@ class ImageService(_Images["Client"]):
     ) -> AbstractContextManager[httpx.Response]:
         """The layer GET's response, before its body is read: for callers that resume
         (``range_="bytes=N-"``) and verify themselves, as the transfers do. Registry
-        errors raise on entry; a body that breaks off raises :class:`IncompleteBody` or
-        :class:`RegistryConnectionError` from the ``with`` block."""
+        errors raise on entry; a body that breaks off raises
+        :class:`RegistryConnectionError` (its cause the httpx error) from the ``with`` block."""
         return self._client._open(self._stream(image_id, range_, auth))
 
     def get_layer(self, image_id: str, writer: BinaryWriter, *, auth: AuthArg = None) -> int:
-        """Stream the layer into ``writer``; returns the number of bytes written."""
+        """Stream the layer into ``writer``; returns the number of bytes written.
+        :class:`IncompleteBody` when the body ends before its ``Content-Length``."""
         ops.check_writer(writer)
         written = 0
         try:
             with self.stream_layer(image_id, auth=auth) as response:
-                for chunk in response.iter_raw():
-                    writer.write(chunk)
-                    written += len(chunk)
+                try:
+                    for chunk in response.iter_raw():
+                        writer.write(chunk)
+                        written += len(chunk)
+                except httpx.RequestError as exc:
+                    raise body_error(response, exc) from exc
         except RegistryError as error:
             if not _empty_layer(error):
                 raise
@@ -316,10 +320,13 @@ class AsyncImageService(_Images["AsyncClient"]):
         written = 0
         try:
             async with self.stream_layer(image_id, auth=auth) as response:
-                async for chunk in response.aiter_raw():
-                    if inspect.isawaitable(done := writer.write(chunk)):
-                        await done
-                    written += len(chunk)
+                try:
+                    async for chunk in response.aiter_raw():
+                        if inspect.isawaitable(done := writer.write(chunk)):
+                            await done
+                        written += len(chunk)
+                except httpx.RequestError as exc:
+                    raise body_error(response, exc) from exc
         except RegistryError as error:
             if not _empty_layer(error):
                 raise
