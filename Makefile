@@ -11,14 +11,15 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export REDOCLY_TELEMETRY := off
 export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 
-.PHONY: venv generate check-generated lint-spec clients clients-all lint typecheck test demo bench clean
+.PHONY: venv system-deps generate check-generated lint-spec clients clients-all lint typecheck \
+	docs test demo bench clean
 
 venv: $(STAMP)
 
 $(STAMP): pyproject.toml requirements/generate.txt requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt -e '.[cli,emulator]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt -e '.[cli,emulator,copy]'
 	touch $@
 
 $(NODE_STAMP): tools/node/package.json tools/node/package-lock.json
@@ -34,6 +35,8 @@ check-generated: $(STAMP)
 lint-spec: $(STAMP) $(NODE_STAMP)
 	$(BIN)/openapi-spec-validator openapi/registry-v1.yaml
 	tools/node/node_modules/.bin/redocly lint --config openapi/redocly.yaml openapi/registry-v1.yaml
+	$(BIN)/openapi-spec-validator openapi/oci-distribution.yaml
+	tools/node/node_modules/.bin/redocly lint --config openapi/redocly.yaml openapi/oci-distribution.yaml
 
 clients: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python clients/build.py typescript go
@@ -48,10 +51,19 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy overlay/docker_registry_v1
 
+# skopeo, podman and the other programs the suite drives, installed with apt-get when
+# missing and root; under CI=true a missing one fails the run instead of skipping tests.
+system-deps:
+	tools/install-system-deps.sh
+
+# The API reference from the docstrings; --strict turns every warning into a failure.
+docs: $(STAMP)
+	$(BIN)/mkdocs build --strict --quiet
+
 # The pytest suite runs `clients/build.py typescript go` itself (tests/spec/test_clients.py),
 # with extra checks that the smoke programs fail on wrong answers, so `make clients` is
 # not run twice here.
-test: lint-spec check-generated lint typecheck $(NODE_STAMP)
+test: system-deps lint-spec check-generated lint typecheck docs $(NODE_STAMP)
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)

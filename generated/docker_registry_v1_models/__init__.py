@@ -144,6 +144,10 @@ class RepositoryMetadata(BaseModel):
     os: str | None = None
 
 
+class LayerAccess(BaseModel):
+    access: bool
+
+
 class Access(StrEnum):
     public = "public"
     private = "private"

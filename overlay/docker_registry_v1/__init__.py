@@ -35,7 +35,7 @@ from .models import (
     TagMap,
 )
 from .names import RepositoryName
-from .progress import PlannedLayer, ProgressListener, SilentProgress
+from .progress import AssemblyListener, PlannedLayer, ProgressListener, SilentProgress
 
 if TYPE_CHECKING:
     from .transfer import MirrorResult, PullResult, PushResult, RetryPolicy, amirror, mirror
@@ -58,6 +58,7 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DEFAULT_BASE_URL",
     "Access",
+    "AssemblyListener",
     "AsyncClient",
     "Authenticator",
     "BadRequest",

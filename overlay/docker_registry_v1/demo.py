@@ -28,7 +28,8 @@ USER, PASSWORD = "demo", "demo-password"
 
 def build_archive(path: Path, images: Sequence[SeedImage]) -> Path:
     chain = [ChainImage(image.id, image.json_bytes, _spool(path.parent, image)) for image in images]
-    return write_loadable_archive(path, REPOSITORY, TAG, chain).path
+    write_loadable_archive(path, REPOSITORY, TAG, chain)
+    return path
 
 
 def _spool(folder: Path, image: SeedImage) -> Path:
@@ -97,14 +98,15 @@ def main() -> None:
             )
             print(f"tags on the legacy registry: {dict(tags.items())}")
 
-            pulled = client.pull(REPOSITORY, TAG, work / "pulled.tar")
-            print(f"pulled back into {pulled.path.name}: {len(pulled.layers)} layers")
+            pulled_path = work / "pulled.tar"
+            pulled = client.pull(REPOSITORY, TAG, pulled_path)
+            print(f"pulled back into {pulled_path.name}: {len(pulled.layers)} layers")
             for layer in pulled.layers:
                 print(f"  {layer.image_id[:12]}  diff_id {layer.diff_id[:19]}…  {layer.size} bytes")
 
-        same = archive_matches(pulled.path, images)
+        same = archive_matches(pulled_path, images)
         print(f"JSON and layer bytes identical after the round trip: {'yes' if same else 'NO'}")
-        print(skopeo_verdict(pulled.path))
+        print(skopeo_verdict(pulled_path))
 
         with (
             Client(legacy.index_url, auth=credentials) as source,

@@ -126,10 +126,15 @@ class ContainerConfig:
 
     @classmethod
     def from_dict(cls, data: object) -> Self:
+        """Decode a config object as docker wrote it; unknown keys are kept in ``extra``.
+
+        Raises ``TypeError`` when ``data`` is not an object or a known key has the wrong type.
+        """
         result: Self = _decode(cls, data)
         return result
 
     def to_dict(self) -> dict[str, Any]:
+        """The object with docker's keys, absent fields left out and ``extra`` written back."""
         return _encode(self)
 
 
@@ -158,6 +163,11 @@ class ImageMetadata:
 
     @classmethod
     def from_dict(cls, data: object) -> Self:
+        """Decode parsed image JSON; unknown keys are kept in ``extra``, ``"parent": ""`` is none.
+
+        Raises ``TypeError`` when ``data`` is not an object with a string ``id`` or a known
+        key has the wrong type.
+        """
         if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
             raise TypeError("image JSON must be an object with a string 'id'")
         result: Self = _decode(cls, data)
@@ -167,9 +177,11 @@ class ImageMetadata:
 
     @classmethod
     def from_json(cls, raw: bytes | str) -> Self:
+        """Decode image JSON text; raises ``ValueError`` on bad JSON, else as ``from_dict``."""
         return cls.from_dict(json.loads(raw))
 
     def to_dict(self) -> dict[str, Any]:
+        """The object with docker's keys, absent fields left out and ``extra`` written back."""
         return _encode(self)
 
     def to_json(self) -> bytes:
@@ -204,6 +216,8 @@ class TagMap(Mapping[str, str]):
 
 @attrs.frozen
 class SearchResult:
+    """One repository found by a search; keys the server added are kept in ``extra``."""
+
     name: str
     description: str = ""
     star_count: int = 0
@@ -252,6 +266,7 @@ class RawMetadata:
     checksum: str | None = None
 
     def parse(self) -> ImageMetadata:
+        """The decoded model; raises as ``ImageMetadata.from_json`` does."""
         return ImageMetadata.from_json(self.json_bytes)
 
 

@@ -23,6 +23,8 @@ class PlannedLayer:
 
 @runtime_checkable
 class ProgressListener(Protocol):
+    """Receives the progress of a pull, push or mirror (from several threads at once)."""
+
     def planned(self, layers: Sequence[PlannedLayer]) -> None:
         """Called once, before any bytes move, with every layer of the transfer."""
 
@@ -33,7 +35,24 @@ class ProgressListener(Protocol):
         """Called when a layer is done, or was skipped because the target has it."""
 
 
-class SilentProgress:
+@runtime_checkable
+class AssemblyListener(Protocol):
+    """What a :class:`ProgressListener` may add to see a pull's last phase.
+
+    After the last layer arrives a pull still reads every layer once more to
+    write the archive (diff_ids, decompression, the copy into the tar), which
+    takes a while for big images. A pull calls these methods only on listeners
+    that have them, so listeners written before they existed keep working.
+    """
+
+    def assembling(self, total: int) -> None:
+        """Called once, after the last layer, with the bytes the archive's writer will read."""
+
+    def assembled(self, nbytes: int) -> None:
+        """Called as the writer reads those bytes."""
+
+
+class SilentProgress(ProgressListener, AssemblyListener):
     """The default listener: reports nowhere."""
 
     def planned(self, layers: Sequence[PlannedLayer]) -> None:
@@ -44,3 +63,9 @@ class SilentProgress:
 
     def finished(self, image_id: str, *, skipped: bool = False) -> None:
         del image_id, skipped
+
+    def assembling(self, total: int) -> None:
+        del total
+
+    def assembled(self, nbytes: int) -> None:
+        del nbytes

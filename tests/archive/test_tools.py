@@ -8,7 +8,7 @@ import json
 import shutil
 import subprocess
 import tempfile
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import Any
 
@@ -21,15 +21,7 @@ from docker_registry_v1.archive import (
     open_saved_archive,
     write_loadable_archive,
 )
-
-SKOPEO = shutil.which("skopeo")
-PODMAN = shutil.which("podman")
-needs_skopeo = pytest.mark.skipif(
-    SKOPEO is None, reason="skopeo not installed (apt-get install -y skopeo)"
-)
-needs_podman = pytest.mark.skipif(
-    PODMAN is None, reason="podman not installed (apt-get install -y podman)"
-)
+from system_tools import require_tool
 
 
 def _run(*args: str) -> str:
@@ -38,9 +30,11 @@ def _run(*args: str) -> str:
     return done.stdout
 
 
-def _skopeo(*args: str) -> str:
-    assert SKOPEO is not None
-    return _run(SKOPEO, "--insecure-policy", *args)
+@pytest.fixture
+def skopeo() -> Callable[..., str]:
+    """Runs skopeo with the given arguments and returns its stdout."""
+    path = require_tool("skopeo")
+    return lambda *args: _run(path, "--insecure-policy", *args)
 
 
 @pytest.fixture
@@ -51,29 +45,29 @@ def written(tmp_path: Path) -> WrittenArchive:
     )
 
 
-@needs_skopeo
-def test_skopeo_reports_our_config_digest_and_diff_ids(written: WrittenArchive) -> None:
-    raw: dict[str, Any] = json.loads(_skopeo("inspect", "--raw", f"docker-archive:{written.path}"))
+def test_skopeo_reports_our_config_digest_and_diff_ids(
+    skopeo: Callable[..., str], written: WrittenArchive
+) -> None:
+    raw: dict[str, Any] = json.loads(skopeo("inspect", "--raw", f"docker-archive:{written.path}"))
     assert raw["config"]["digest"] == written.config_digest
     assert [layer["digest"] for layer in raw["layers"]] == [
         layer.diff_id for layer in written.layers
     ]
     assert [layer["size"] for layer in raw["layers"]] == [layer.size for layer in written.layers]
 
-    named = json.loads(_skopeo("inspect", f"docker-archive:{written.path}:acme/app:1.0"))
+    named = json.loads(skopeo("inspect", f"docker-archive:{written.path}:acme/app:1.0"))
     assert named["Layers"] == [layer.diff_id for layer in written.layers]
     assert (named["Os"], named["Architecture"]) == ("linux", "amd64")
 
-    config = json.loads(_skopeo("inspect", "--config", f"docker-archive:{written.path}"))
+    config = json.loads(skopeo("inspect", "--config", f"docker-archive:{written.path}"))
     assert config["rootfs"]["diff_ids"] == [layer.diff_id for layer in written.layers]
 
 
-@needs_skopeo
 def test_skopeo_copies_to_dir_and_every_blob_verifies(
-    written: WrittenArchive, tmp_path: Path
+    skopeo: Callable[..., str], written: WrittenArchive, tmp_path: Path
 ) -> None:
     target = tmp_path / "dir"
-    _skopeo("copy", f"docker-archive:{written.path}", f"dir:{target}")
+    skopeo("copy", f"docker-archive:{written.path}", f"dir:{target}")
     for layer in written.layers:
         blob = target / layer.diff_id.removeprefix("sha256:")
         assert "sha256:" + hashlib.sha256(blob.read_bytes()).hexdigest() == layer.diff_id
@@ -81,22 +75,24 @@ def test_skopeo_copies_to_dir_and_every_blob_verifies(
     assert "sha256:" + hashlib.sha256(config.read_bytes()).hexdigest() == written.config_digest
 
 
-@needs_skopeo
-def test_skopeo_copies_to_oci_layout(written: WrittenArchive, tmp_path: Path) -> None:
+def test_skopeo_copies_to_oci_layout(
+    skopeo: Callable[..., str], written: WrittenArchive, tmp_path: Path
+) -> None:
     target = tmp_path / "oci"
-    _skopeo("copy", f"docker-archive:{written.path}", f"oci:{target}:1.0")
+    skopeo("copy", f"docker-archive:{written.path}", f"oci:{target}:1.0")
     index = json.loads((target / "index.json").read_text())
     assert index["manifests"][0]["annotations"]["org.opencontainers.image.ref.name"] == "1.0"
-    oci_config = json.loads(_skopeo("inspect", "--config", f"oci:{target}:1.0"))
+    oci_config = json.loads(skopeo("inspect", "--config", f"oci:{target}:1.0"))
     assert oci_config["rootfs"]["diff_ids"] == [layer.diff_id for layer in written.layers]
 
 
-@needs_skopeo
-def test_reader_reads_what_skopeo_writes(written: WrittenArchive, tmp_path: Path) -> None:
+def test_reader_reads_what_skopeo_writes(
+    skopeo: Callable[..., str], written: WrittenArchive, tmp_path: Path
+) -> None:
     oci_archive = tmp_path / "oci.tar"
     docker_archive = tmp_path / "docker.tar"
-    _skopeo("copy", f"docker-archive:{written.path}", f"oci-archive:{oci_archive}:1.0")
-    _skopeo(
+    skopeo("copy", f"docker-archive:{written.path}", f"oci-archive:{oci_archive}:1.0")
+    skopeo(
         "copy", f"docker-archive:{written.path}", f"docker-archive:{docker_archive}:acme/app:2.0"
     )
     with open_saved_archive(docker_archive) as archive:
@@ -123,14 +119,15 @@ def test_reader_reads_what_skopeo_writes(written: WrittenArchive, tmp_path: Path
             assert "sha256:" + hashlib.sha256(blob).hexdigest() == layer.diff_id
 
 
-@needs_skopeo
-def test_round_trip_through_skopeo_keeps_the_image(tmp_path: Path) -> None:
+def test_round_trip_through_skopeo_keeps_the_image(
+    skopeo: Callable[..., str], tmp_path: Path
+) -> None:
     """Ours → skopeo docker-archive → our reader → our writer: same config, same layers."""
     first = write_loadable_archive(
         tmp_path / "a.tar", "library/busybox", "latest", make_chain([layer_tar({"x": b"y"})])
     )
     copied = tmp_path / "b.tar"
-    _skopeo("copy", f"docker-archive:{first.path}", f"docker-archive:{copied}:busybox:latest")
+    skopeo("copy", f"docker-archive:{first.path}", f"docker-archive:{copied}:busybox:latest")
     with open_saved_archive(copied) as archive:
         chain = archive.chain_for("docker.io/library/busybox", "latest")
         assert [image.layer_size for image in chain.images] == [first.layers[0].size]
@@ -144,11 +141,9 @@ def short_dir() -> Iterator[Path]:
     shutil.rmtree(path)
 
 
-@needs_podman
 def test_podman_loads_the_archive(written: WrittenArchive, short_dir: Path) -> None:
-    assert PODMAN is not None
     podman = [
-        PODMAN,
+        require_tool("podman"),
         "--root",
         str(short_dir / "storage"),
         "--runroot",

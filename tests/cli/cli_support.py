@@ -3,7 +3,10 @@
 from __future__ import annotations
 
 import json
+import os
+import sys
 from collections.abc import Mapping
+from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner, Result
@@ -45,3 +48,53 @@ def assert_one_line_failure(result: Result, *fragments: str, code: int = 1) -> N
     assert "Traceback" not in result.stderr
     for fragment in fragments:
         assert fragment in lines[0], lines[0]
+
+
+def make_helper(
+    directory: Path,
+    name: str,
+    *,
+    known: Mapping[str, tuple[str, str]] | None = None,
+    failure: str | None = None,
+) -> Path:
+    """A real ``docker-credential-NAME`` executable in ``directory`` (put it on PATH).
+
+    It answers ``get`` from ``known`` (server → user, secret) with docker's JSON,
+    says "credentials not found in native keychain" (exit 1) for other servers, or
+    prints ``failure`` on stderr and exits 3. Each call appends the arguments and
+    the exact stdin it got to ``directory/NAME.calls`` (one JSON object a line).
+    """
+    directory.mkdir(parents=True, exist_ok=True)
+    script = directory / f"docker-credential-{name}"
+    script.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        "server = sys.stdin.read()\n"
+        f"with open({str(directory / (name + '.calls'))!r}, 'a') as log:\n"
+        "    log.write(json.dumps({'argv': sys.argv[1:], 'stdin': server}) + '\\n')\n"
+        f"failure = {failure!r}\n"
+        "if failure:\n"
+        "    print(failure, file=sys.stderr)\n"
+        "    sys.exit(3)\n"
+        f"known = {dict(known or {})!r}\n"
+        "if server in known:\n"
+        "    user, secret = known[server]\n"
+        "    print(json.dumps({'ServerURL': server, 'Username': user, 'Secret': secret}))\n"
+        "else:\n"
+        "    print('credentials not found in native keychain')\n"
+        "    sys.exit(1)\n"
+    )
+    script.chmod(0o755)
+    return script
+
+
+def helper_calls(directory: Path, name: str) -> list[dict[str, Any]]:
+    path = directory / f"{name}.calls"
+    if not path.exists():
+        return []
+    return [json.loads(line) for line in path.read_text().splitlines()]
+
+
+def path_with(directory: Path) -> str:
+    """``PATH`` with ``directory`` first."""
+    return f"{directory}{os.pathsep}{os.environ.get('PATH', os.defpath)}"

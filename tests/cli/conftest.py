@@ -1,4 +1,8 @@
-"""CLI tests run with a clean environment: no REGV1_* variables, an empty DOCKER_CONFIG."""
+"""CLI tests run with a clean environment: no REGV1_* variables, empty credential files.
+
+``DOCKER_CONFIG``, ``XDG_RUNTIME_DIR`` and ``XDG_CONFIG_HOME`` point at fresh
+directories so neither docker's nor podman's files of the machine are read.
+"""
 
 from __future__ import annotations
 
@@ -8,15 +12,28 @@ from pathlib import Path
 
 import pytest
 
+_CLEARED = (
+    "REGV1_REGISTRY",
+    "REGV1_USERNAME",
+    "REGV1_PASSWORD",
+    "REGISTRY_AUTH_FILE",
+    "COLUMNS",
+)
+
 
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> Path:
-    for name in ("REGV1_REGISTRY", "REGV1_USERNAME", "REGV1_PASSWORD", "COLUMNS"):
+    """Returns the (empty) ``DOCKER_CONFIG`` directory."""
+    for name in _CLEARED:
         monkeypatch.delenv(name, raising=False)
-    config_dir = tmp_path / "docker-config"
-    config_dir.mkdir()
-    monkeypatch.setenv("DOCKER_CONFIG", str(config_dir))
-    return config_dir
+    for name, directory in (
+        ("XDG_RUNTIME_DIR", "runtime"),
+        ("XDG_CONFIG_HOME", "config-home"),
+        ("DOCKER_CONFIG", "docker-config"),
+    ):
+        (tmp_path / directory).mkdir()
+        monkeypatch.setenv(name, str(tmp_path / directory))
+    return tmp_path / "docker-config"
 
 
 @pytest.fixture(autouse=True)

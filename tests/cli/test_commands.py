@@ -100,8 +100,8 @@ def test_search_all_pages_and_limit(standalone: Standalone) -> None:
     assert len(limited["results"]) == 3
     human = regv1("search", "app", "--limit", "2", "--registry", standalone.url)
     assert human.exit_code == 0
-    assert "team/app01" in human.stdout
-    assert "2 result(s)" in human.stdout
+    assert human.stdout.splitlines()[1].split("\t")[0] == "team/app01"
+    assert "2 result(s)" in human.stderr
 
 
 def test_tag_untag_delete(seeded: Standalone) -> None:

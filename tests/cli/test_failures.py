@@ -81,10 +81,10 @@ def test_bad_input_fails_before_the_network(args: list[str]) -> None:
 def test_docker_config_problems(clean_environment: Path, standalone: Standalone) -> None:
     (clean_environment / "config.json").write_text('{"credsStore": "desktop"}')
     standalone.store.seed("team/app", "1.0", chain(1))
-    result = regv1("tags", f"{netloc(standalone.url)}/team/app")
-    assert result.exit_code == 0
-    assert result.stderr.startswith("warning: ")
-    assert "credsStore" in result.stderr
+    missing = regv1("tags", f"{netloc(standalone.url)}/team/app", env={"PATH": "/nonexistent"})
+    assert_one_line_failure(
+        missing, "docker-credential-desktop (credsStore in docker config", "is not on PATH"
+    )
     (clean_environment / "config.json").write_text("{broken")
     assert_one_line_failure(regv1("tags", f"{netloc(standalone.url)}/team/app"), "config.json")
 

@@ -7,7 +7,12 @@ import threading
 
 from docker_registry_v1.cli.options import Settings
 from docker_registry_v1.cli.progress import RichProgress, progress_for
-from docker_registry_v1.progress import PlannedLayer, ProgressListener, SilentProgress
+from docker_registry_v1.progress import (
+    AssemblyListener,
+    PlannedLayer,
+    ProgressListener,
+    SilentProgress,
+)
 from rich.console import Console
 
 
@@ -80,3 +85,18 @@ def test_silent_when_not_a_terminal_or_json() -> None:
         assert isinstance(listener, SilentProgress)
         listener.planned([PlannedLayer("a" * 64, 1)])
     assert buffer.getvalue() == ""
+
+
+def test_assembly_bar_after_the_last_layer() -> None:
+    console, buffer = _terminal()
+    with progress_for(_settings(), console) as listener:
+        assert isinstance(listener, AssemblyListener)
+        listener.planned([PlannedLayer("a" * 64, 4000)])
+        listener.advanced("a" * 64, 4000)
+        listener.finished("a" * 64)
+        listener.assembling(4000)
+        for _ in range(4):
+            listener.assembled(1000)
+    text = buffer.getvalue()
+    assert "assembling archive" in text
+    assert "4.0/4.0 kB" in text

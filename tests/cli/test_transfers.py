@@ -21,22 +21,23 @@ def test_pull_then_push_elsewhere(
         regv1("pull", f"{netloc(standalone.url)}/team/app:1.0", "-o", str(archive), "--json")
     )
     assert doc["image_id"] == images[-1].id
-    assert doc["tag"] == "1.0"
+    assert doc["tags"] == ["1.0"]
+    assert doc["skipped"] == []
     assert doc["layers"] == [image.id for image in images]
-    assert doc["bytes_transferred"] == sum(len(i.layer_bytes) for i in images)
+    assert doc["bytes"] == sum(len(i.layer_bytes) for i in images)
     assert archive.stat().st_size > 0
 
     target = f"{netloc(private_registry.url)}/copy/app"
     pushed = regv1("push", str(archive), target, "--json", env=ALICE_ENV)
     doc = json_out(pushed)
     assert doc["tags"] == ["1.0"]
-    assert sorted(doc["pushed"]) == sorted(i.id for i in images)
+    assert sorted(doc["layers"]) == sorted(i.id for i in images)
     assert private_registry.store.tags("copy/app") == {"1.0": images[-1].id}
     assert PASSWORD not in pushed.stdout + pushed.stderr
 
     again = regv1("push", str(archive), target + ":2.0", env=ALICE_ENV)
     assert again.exit_code == 0, again.stderr
-    assert "0 layers uploaded, 3 already there" in again.stdout
+    assert "0 layers transferred, 3 already there" in again.stdout
     assert private_registry.store.tags("copy/app") == {"1.0": images[-1].id, "2.0": images[-1].id}
 
 
@@ -67,12 +68,17 @@ def test_mirror_hub_to_private(hub: Hub, private_registry: Standalone) -> None:
     result = regv1("mirror", src, dst, "--all-tags", "--json", env=ALICE_ENV)
     doc = json_out(result)
     assert sorted(doc["tags"]) == ["1.0", "2.0"]
-    assert sorted(doc["copied"]) == sorted(i.id for i in images)
+    assert sorted(doc["layers"]) == sorted(i.id for i in images)
+    assert doc["skipped"] == []
+    assert doc["bytes"] == sum(len(i.layer_bytes) for i in images)
+    assert doc["source"] == {"registry": hub.index_url + "/v1/", "repository": "team/app"}
+    assert doc["registry"] == private_registry.url + "/v1/"
     assert private_registry.store.tags("mirror/app") == {"1.0": images[-1].id, "2.0": images[0].id}
 
     one = regv1("mirror", src + ":2.0", dst + "2", env=ALICE_ENV)
     assert one.exit_code == 0, one.stderr
     assert "mirrored team/app to mirror/app2 (2.0)" in one.stdout
+    assert "0 layers transferred, 1 already there" in one.stdout  # mirror/app has it
     assert private_registry.store.tags("mirror/app2") == {"2.0": images[0].id}
 
 

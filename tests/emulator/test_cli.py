@@ -75,9 +75,24 @@ def test_module_serve_hub(run: list[subprocess.Popen[str]], tmp_path: Path) -> N
     assert (tmp_path / "state.json").exists()
 
 
+def test_serve_hub_endpoint_url_form_and_shapes(run: list[subprocess.Popen[str]]) -> None:
+    """``{registry}`` inside a URL is replaced even with ``--port 0``; switches reach the wire."""
+    argv = [str(REGV1), "serve", "--hub", "--port", "0", "--endpoint", "http://{registry}"]
+    process = _start(run, *argv, "--search", "paged", "--users-api", "reference")
+    urls = _addresses(process, 2)
+    answer = httpx.put(
+        f"{urls['index']}/v1/repositories/ns/r/", json=[], headers={"X-Docker-Token": "true"}
+    )
+    assert answer.headers["x-docker-endpoints"] == urls["registry"]
+    assert httpx.get(f"{urls['index']}/v1/search").json()["page"] == 1
+    assert httpx.get(f"{urls['index']}/v1/users/").json() == "OK"
+    _stop(process, signal.SIGTERM)
+
+
 def test_cli_usage_errors() -> None:
     runner = CliRunner()
     assert runner.invoke(main, ["serve", "--user", "nopassword"]).exit_code == 2
     assert runner.invoke(main, ["serve", "--endpoint", "x:1"]).exit_code == 2
     assert runner.invoke(main, ["serve", "--registry-port", "1"]).exit_code == 2
+    assert runner.invoke(main, ["serve", "--search", "sideways"]).exit_code == 2
     assert "serve" in runner.invoke(main, ["--help"]).output

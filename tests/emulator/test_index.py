@@ -7,7 +7,8 @@ import re
 
 import httpx
 import pytest
-from docker_registry_v1.emulator import Compat, Standalone
+from docker_registry_v1.emulator import Compat, Hub, Standalone
+from emulator_wire import ALICE
 
 TOKEN = re.compile(r'^Token signature=[A-Z0-9]{16},repository="ns/r",access=(read|write|delete)$')
 
@@ -90,7 +91,8 @@ def _create(client: httpx.Client, names: list[str]) -> None:
         assert client.put(f"/v1/repositories/{name}/", json=[]).status_code == 200
 
 
-def test_search_paging(client: httpx.Client) -> None:
+def test_search_paging(standalone: Standalone, client: httpx.Client) -> None:
+    standalone.compat = Compat(search="paged")
     _create(client, [f"ns/repo{i:02d}" for i in range(7)] + ["other/thing"])
     client.put("/v1/repositories/ns/tagonly/tags/latest", json="a" * 64)
     everything = client.get("/v1/search").json()
@@ -102,7 +104,16 @@ def test_search_paging(client: httpx.Client) -> None:
         "page": 3,
         "page_size": 3,
         "query": "REPO",
-        "results": [{"description": "", "name": "ns/repo06"}],
+        "results": [
+            {
+                "description": "",
+                "is_automated": False,
+                "is_official": False,
+                "is_trusted": False,
+                "name": "ns/repo06",
+                "star_count": 0,
+            }
+        ],
     }
     none = client.get("/v1/search", params={"q": "zzz"}).json()
     assert (none["num_results"], none["results"]) == (0, [])
@@ -110,20 +121,55 @@ def test_search_paging(client: httpx.Client) -> None:
         assert client.get("/v1/search", params=bad).status_code == 400
 
 
-def test_search_compat(standalone: Standalone, client: httpx.Client) -> None:
+def test_search_shape_by_mode(standalone: Standalone, client: httpx.Client) -> None:
+    """Standalone answers REF's three keys, paging ignored; the Hub's shape has "page": "1"."""
     _create(client, ["ns/a", "ns/b"])
-    standalone.compat = Compat(page_as_string=True)
-    assert client.get("/v1/search", params={"n": 1}).json()["page"] == "1"
-    standalone.compat = Compat(search_without_paging=True)
     answer = client.get("/v1/search", params={"q": "ns", "n": 1, "page": 2})
     assert json.loads(answer.content) == {
         "num_results": 2,
         "query": "ns",
         "results": [{"description": "", "name": "ns/a"}, {"description": "", "name": "ns/b"}],
     }
+    standalone.compat = Compat(search="hub")
+    hub_shape = client.get("/v1/search", params={"n": 1}).json()
+    assert set(hub_shape) == {"num_pages", "num_results", "page", "page_size", "query", "results"}
+    assert (hub_shape["page"], hub_shape["num_pages"], hub_shape["page_size"]) == ("1", 2, 1)
+    standalone.compat = Compat(search="paged")
+    assert client.get("/v1/search", params={"n": 1}).json()["page"] == 1
 
 
-def test_users(client: httpx.Client) -> None:
+def test_hub_search_default_is_the_hubs(hub: Hub) -> None:
+    with httpx.Client(base_url=hub.index_url) as index:
+        assert index.put("/v1/repositories/ns/a/", json=[], auth=ALICE).status_code == 200
+        answer = index.get("/v1/search", params={"q": "ns"}).json()
+    assert answer["page"] == "1"
+    assert answer["results"] == [
+        {
+            "description": "",
+            "is_automated": False,
+            "is_official": False,
+            "is_trusted": False,
+            "name": "ns/a",
+            "star_count": 0,
+        }
+    ]
+
+
+def test_users_as_reference_server(client: httpx.Client) -> None:
+    """REF answers every users call with success, whoever asks (h.8)."""
+    assert (client.get("/v1/users/").status_code, client.get("/v1/users/").json()) == (200, "OK")
+    new = {"username": "bob", "password": "pw", "email": "bob@example.com"}
+    for _ in range(2):
+        created = client.post("/v1/users/", json=new)
+        assert (created.status_code, created.json()) == (201, "User Created")
+    assert client.post("/v1/users/", content=b"nope").json() == {"error": "Error Decoding JSON"}
+    assert client.get("/v1/users/", auth=("bob", "wrong")).json() == "OK"
+    updated = client.put("/v1/users/bob/", json={"password": "x"})
+    assert (updated.status_code, updated.content) == (204, b"")
+
+
+def test_users_with_accounts(standalone: Standalone, client: httpx.Client) -> None:
+    standalone.compat = Compat(users="accounts")
     assert client.get("/v1/users/").status_code == 401
     new = {"username": "bob", "password": "pw", "email": "bob@example.com"}
     created = client.post("/v1/users/", json=new)

@@ -2,9 +2,13 @@
 
 from __future__ import annotations
 
+import socket
+
+import httpx
 import pytest
-from docker_registry_v1 import AsyncClient, Client, InvalidInput
-from docker_registry_v1.emulator import Standalone
+from docker_registry_v1 import AsyncClient, Client, InvalidInput, RegistryConnectionError
+from docker_registry_v1.emulator import Compat, Standalone
+from docker_registry_v1.emulator.pytest_plugin import EmulatorFactory
 from docker_registry_v1.emulator.seed import build_image_chain
 
 
@@ -40,3 +44,61 @@ async def test_async_stream_and_bad_ranges(standalone: Standalone) -> None:
                 client.image.stream_layer(image.id, range_=bad)
             assert caught.value.field == "range_"
     assert len(standalone.log.entries) == before + 1
+
+
+def _short_ranged_layer(emulator_factory: EmulatorFactory) -> tuple[str, str, bytes]:
+    """The reference server announces one byte more than a ``bytes=N-`` answer carries."""
+    registry = emulator_factory(compat=Compat(reference_ranges=True))
+    assert isinstance(registry, Standalone)
+    image = build_image_chain(1, seed=7, layer_size=8192)[0]
+    registry.store.seed("ns/app", "1.0", [image])
+    return registry.url, image.id, image.layer_bytes
+
+
+def _closed_port() -> str:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port = probe.getsockname()[1]
+    return f"http://127.0.0.1:{port}"
+
+
+def _drain(client: Client, image_id: str, range_: str | None, into: bytearray) -> None:
+    with client.image.stream_layer(image_id, range_=range_) as response:
+        for chunk in response.iter_raw():
+            into += chunk
+
+
+async def _adrain(client: AsyncClient, image_id: str, range_: str | None, into: bytearray) -> None:
+    async with client.image.stream_layer(image_id, range_=range_) as response:
+        async for chunk in response.aiter_raw():
+            into += chunk
+
+
+def test_short_body_raises_a_typed_error(emulator_factory: EmulatorFactory) -> None:
+    url, image_id, layer = _short_ranged_layer(emulator_factory)
+    received = bytearray()
+    with Client(url) as client:
+        with pytest.raises(RegistryConnectionError) as caught:
+            _drain(client, image_id, "bytes=100-", received)
+        assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError)
+        assert caught.value.method == "GET"
+        assert caught.value.url.endswith(f"/v1/images/{image_id}/layer")
+        assert bytes(received) == layer[100:]  # every byte there was, then the typed error
+    with Client(_closed_port()) as refused, pytest.raises(RegistryConnectionError) as caught:
+        _drain(refused, image_id, None, bytearray())
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)
+
+
+@pytest.mark.anyio
+async def test_async_short_body_raises_a_typed_error(emulator_factory: EmulatorFactory) -> None:
+    url, image_id, layer = _short_ranged_layer(emulator_factory)
+    received = bytearray()
+    async with AsyncClient(url) as client:
+        with pytest.raises(RegistryConnectionError) as caught:
+            await _adrain(client, image_id, "bytes=100-", received)
+        assert isinstance(caught.value.__cause__, httpx.RemoteProtocolError)
+        assert bytes(received) == layer[100:]
+    async with AsyncClient(_closed_port()) as refused:
+        with pytest.raises(RegistryConnectionError) as caught:
+            await _adrain(refused, image_id, None, bytearray())
+    assert isinstance(caught.value.__cause__, httpx.ConnectError)

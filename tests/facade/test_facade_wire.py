@@ -254,7 +254,7 @@ def test_layer_redirect_drops_credentials_across_origins(
 
 
 def test_tag_list_form_and_string_page(connect: Connect, emulator_factory: Any) -> None:
-    registry = emulator_factory(compat=Compat(tag_list_as_list=True, page_as_string=True))
+    registry = emulator_factory(compat=Compat(tag_list_as_list=True, search="hub"))
     image = chain(1)[0]
     registry.store.seed("foo/bar", "latest", [image])
     client = connect(registry.url)
@@ -265,6 +265,7 @@ def test_tag_list_form_and_string_page(connect: Connect, emulator_factory: Any) 
 
 
 def test_search_paging_and_form_escaping(connect: Connect, standalone: Any) -> None:
+    standalone.compat = Compat(search="paged")
     for number in range(3):
         standalone.store.seed(f"team/app{number}", "latest", chain(1, seed=number))
     client = connect(standalone.url)
@@ -279,7 +280,7 @@ def test_search_paging_and_form_escaping(connect: Connect, standalone: Any) -> N
 def test_search_without_paging_stops_after_one_page(
     connect: Connect, emulator_factory: Any
 ) -> None:
-    registry = emulator_factory(compat=Compat(search_without_paging=True))
+    registry = emulator_factory(compat=Compat(search="reference"))
     registry.store.seed("team/app", "latest", chain(1))
     client = connect(registry.url)
     results = client.search.query("app")
@@ -296,7 +297,8 @@ def test_every_request_identifies_itself(connect: Connect, private_registry: Any
         assert "if-modified-since" not in entry.headers
 
 
-def test_ping_and_users(connect: Connect, private_registry: Any) -> None:
+def test_ping_and_users(connect: Connect, emulator_factory: Any) -> None:
+    private_registry = emulator_factory(users=dict([ALICE]), compat=Compat(users="accounts"))
     client = connect(private_registry.url)
     ping = client.ping()
     assert ping.standalone is True

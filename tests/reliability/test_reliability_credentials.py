@@ -10,7 +10,10 @@ from __future__ import annotations
 
 import base64
 import io
+import json
 import logging
+import os
+import sys
 from pathlib import Path
 from typing import Any
 
@@ -201,3 +204,48 @@ def test_tls_is_verified_by_default_and_insecure_warns(tmp_path: Path) -> None:
         assert insecure.exit_code == 0, insecure.stderr
         assert "warning: --insecure" in insecure.stderr
     assert len(server.seen) == 2  # only the two unverified pings got through
+
+
+def test_credential_helper_secrets_stay_on_their_host(
+    hub: Hub, emulator_factory: Any, tmp_path: Path
+) -> None:
+    """A docker credential helper's password (CLI, credsStore) reaches the index only."""
+    third = emulator_factory()
+    hub.endpoints = ["{registry}", third.url.removeprefix("http://")]
+    hub.store.seed("ns/r", "t", seed_chain(2))
+    index = hub.index_url.removeprefix("http://")
+    bin_dir, config_dir = tmp_path / "bin", tmp_path / "docker"
+    bin_dir.mkdir()
+    config_dir.mkdir()
+    helper = bin_dir / "docker-credential-vault"
+    helper.write_text(
+        f"#!{sys.executable}\n"
+        "import json, sys\n"
+        "server = sys.stdin.read()\n"
+        f"if server != {index!r}:\n"
+        "    print('credentials not found in native keychain')\n"
+        "    sys.exit(1)\n"
+        f"print(json.dumps({{'ServerURL': server, 'Username': 'alice', 'Secret': {PASSWORD!r}}}))\n"
+    )
+    helper.chmod(0o755)
+    (config_dir / "config.json").write_text(json.dumps({"credsStore": "vault"}))
+    env = {
+        "DOCKER_CONFIG": str(config_dir),
+        "XDG_RUNTIME_DIR": str(tmp_path / "none"),
+        "XDG_CONFIG_HOME": str(tmp_path / "none"),
+        "PATH": f"{bin_dir}{os.pathsep}{os.environ.get('PATH', '')}",
+    }
+    runs = [
+        _regv1("pull", f"{index}/ns/r:t", "-o", str(tmp_path / "o.tar"), "--json", "-v", env=env),
+        _regv1("login", hub.index_url, env=env),
+        _regv1("tags", f"{third.url.removeprefix('http://')}/ns/r", env=env),  # helper: none
+    ]
+    assert [r.exit_code for r in runs] == [0, 0, 1]
+    assert "docker-credential-vault" in runs[1].stdout
+    assert "not found, or no access" in runs[2].stderr
+    for result in runs:
+        assert PASSWORD not in result.stdout + result.stderr
+        assert BASIC.split()[1] not in result.stdout + result.stderr
+    assert _auths(settled(hub), role="index") == {BASIC_FP}
+    assert all(a.startswith("Token ") for a in _auths(settled(hub), role="registry"))
+    assert _auths(settled(third)) == set()

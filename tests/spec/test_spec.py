@@ -89,6 +89,11 @@ REFERENCE: dict[tuple[str, str], tuple[str, set[str]]] = {
         "authorize_token",
         {"200", "403", "404"},
     ),
+    # I11: what a token-mode reference registry asks its index about parents
+    ("get", "/v1/repositories/{namespace}/{repository}/layer/{image_id}/access"): (
+        "check_layer_access",
+        {"200", "401"},
+    ),
     ("get", "/v1/users/"): ("check_login", {"200", "401", "403"}),
     ("post", "/v1/users/"): ("create_user", {"201", "400", "401"}),
     ("put", "/v1/users/{username}/"): ("update_user", {"204", "400", "401", "403", "404"}),

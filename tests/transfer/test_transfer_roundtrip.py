@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import json
 from pathlib import Path
 
 import pytest
@@ -70,7 +71,10 @@ def test_hub_push_sends_basic_to_index_and_token_to_registry(
     assert registry_auth
     assert all(a.startswith("Token ") for a in registry_auth)
     assert hub.log.last(method="PUT", path="/v1/repositories/acme/app/images").status == 204
-    assert hub.log.find(method="PUT", path="/v1/repositories/acme/app/")[0].body == b"[]"
+    created = hub.log.find(method="PUT", path="/v1/repositories/acme/app/")[0].body
+    assert json.loads(created or b"") == [{"id": chain[0].id}, {"id": chain[1].id, "Tag": "1.0"}]
+    final = hub.log.last(method="PUT", path="/v1/repositories/acme/app/images").body
+    assert json.loads(final or b"") == [{"id": i.id, "checksum": i.checksum} for i in chain]
 
 
 def test_push_order_skip_and_tags(standalone: Emulator, run: Runner, tmp_path: Path) -> None:

@@ -3,24 +3,20 @@
 from __future__ import annotations
 
 import json
-import shutil
 import subprocess
 from pathlib import Path
 
-import pytest
 from docker_registry_v1 import Client
 from docker_registry_v1.emulator import Emulator
 from docker_registry_v1.transfer import pull
+from system_tools import require_tool
 from transfer_support import FAST, seed_chain
 
-SKOPEO = shutil.which("skopeo")
 
-
-@pytest.mark.skipif(SKOPEO is None, reason="skopeo not installed (apt-get install -y skopeo)")
 def test_skopeo_inspects_and_copies_the_pulled_archive(
     standalone: Emulator, tmp_path: Path
 ) -> None:
-    assert SKOPEO is not None
+    skopeo_path = require_tool("skopeo")
     chain = seed_chain(2, size=3000)
     standalone.store.seed("acme/app", "1.0", chain)
     dest = tmp_path / "pulled.tar"
@@ -29,7 +25,7 @@ def test_skopeo_inspects_and_copies_the_pulled_archive(
 
     def skopeo(*args: str) -> str:
         done = subprocess.run(
-            [SKOPEO, "--insecure-policy", *args],
+            [skopeo_path, "--insecure-policy", *args],
             capture_output=True,
             text=True,
             timeout=120,

@@ -6,6 +6,7 @@ from .container_config import ContainerConfig
 from .empty_object import EmptyObject
 from .error import Error
 from .image_json import ImageJson
+from .layer_access import LayerAccess
 from .path_set import PathSet
 from .repository_image import RepositoryImage
 from .repository_metadata import RepositoryMetadata
@@ -26,6 +27,7 @@ __all__ = (
     "EmptyObject",
     "Error",
     "ImageJson",
+    "LayerAccess",
     "PathSet",
     "RepositoryImage",
     "RepositoryMetadata",

@@ -27,7 +27,15 @@ from .reader import (
     SavedArchive,
     open_saved_archive,
 )
-from .writer import ChainImage, LayerSource, WrittenArchive, WrittenLayer, write_loadable_archive
+from .writer import (
+    ChainImage,
+    LayerSource,
+    ReadProgress,
+    WrittenArchive,
+    WrittenLayer,
+    stream_loadable_archive,
+    write_loadable_archive,
+)
 
 __all__ = [
     "DEFAULT_MAX_ANCESTRY",
@@ -47,6 +55,7 @@ __all__ = [
     "Layout",
     "MalformedArchiveError",
     "ReadLimits",
+    "ReadProgress",
     "RepoTag",
     "SavedArchive",
     "UnsafeArchiveError",
@@ -57,6 +66,7 @@ __all__ = [
     "expand",
     "is_image_id",
     "open_saved_archive",
+    "stream_loadable_archive",
     "validate_ancestry",
     "write_loadable_archive",
 ]

@@ -11,13 +11,15 @@ compressed input is decompressed once anyway to compute them.
 from __future__ import annotations
 
 import contextlib
+import errno
 import io
 import os
+import secrets
 import tarfile
 import tempfile
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
-from typing import IO, Any
+from typing import IO, Any, Literal, cast
 
 import attrs
 
@@ -37,9 +39,14 @@ from .names import RepoTag, check_tag, familiar_repository
 LayerSource = str | os.PathLike[str] | IO[bytes]
 """A layer as a file path (opened and closed here) or a readable binary stream (left open)."""
 
+ReadProgress = Callable[[int], None]
+"""Called with the size of each chunk read from the layers while the archive is written."""
+
 _FILE_MODE = 0o644
 _DIR_MODE = 0o755
 _TAR_BLOCK = 512
+_NEW_FILE_MODE = 0o666  # what open() asks for; the umask takes its share
+_NAME_ATTEMPTS = 100
 
 
 @attrs.frozen
@@ -63,9 +70,10 @@ class WrittenLayer:
 
 @attrs.frozen
 class WrittenArchive:
-    """The finished archive and the identifiers docker will derive from it."""
+    """The finished archive (``path`` is None when it went to a stream) and the
+    identifiers docker will derive from it."""
 
-    path: Path
+    path: Path | None
     repo_tag: RepoTag
     config_digest: str
     layers: tuple[WrittenLayer, ...]
@@ -78,28 +86,44 @@ def write_loadable_archive(
     chain: Sequence[ChainImage],
     *,
     limits: ExpansionLimits | None = None,
+    replace: bool = True,
+    progress: ReadProgress | None = None,
 ) -> WrittenArchive:
     """Write `chain` (base first) tagged `repository:tag` to `destination`, atomically.
 
     Memory stays constant whatever the layer sizes: each layer is decompressed
     into a spool file next to the destination, then copied into the tar. The
-    archive appears at `destination` (replacing any file there) only once it is
-    complete and synced; on any failure nothing is left behind.
+    archive appears at `destination` only once it is complete and synced, with
+    the mode any new file gets (0666 less the umask); on any failure nothing is
+    left behind. An existing file there is replaced, unless `replace` is False:
+    then `FileExistsError` is raised and the file is left alone. `repository` may
+    start with a registry host, as docker names images pulled from one.
     """
     repo_tag = RepoTag(familiar_repository(repository), check_tag(tag))
     documents = _check_chain(chain)
     target = Path(destination)
     if target.is_dir():
         raise ArchiveError(f"destination {target} is a directory")
+    if not replace:
+        _refuse_existing(target)
     directory = target.parent
-    fd, partial = tempfile.mkstemp(dir=directory, prefix=f".{target.name}.", suffix=".partial")
+    fd, partial = _create_partial(target)
     try:
         with os.fdopen(fd, "wb") as out:
             config_digest, layers = _write_tar(
-                out, directory, repo_tag, chain, documents, limits=limits or ExpansionLimits()
+                out,
+                directory,
+                repo_tag,
+                chain,
+                documents,
+                mode="w",
+                limits=limits,
+                progress=progress,
             )
             out.flush()
             os.fsync(out.fileno())
+        if not replace:
+            _refuse_existing(target)
         os.replace(partial, target)
     except BaseException:
         with contextlib.suppress(FileNotFoundError):
@@ -109,6 +133,47 @@ def write_loadable_archive(
     return WrittenArchive(
         path=target, repo_tag=repo_tag, config_digest=config_digest, layers=layers
     )
+
+
+def stream_loadable_archive(
+    out: IO[bytes],
+    repository: str,
+    tag: str,
+    chain: Sequence[ChainImage],
+    *,
+    limits: ExpansionLimits | None = None,
+    spool_dir: str | os.PathLike[str] | None = None,
+    progress: ReadProgress | None = None,
+) -> WrittenArchive:
+    """Write the same archive as :func:`write_loadable_archive` to a stream (a pipe,
+    stdout), front to back without seeking; the layers are spooled in `spool_dir`
+    (default: the temporary directory). A failure part-way leaves a cut-off tar."""
+    repo_tag = RepoTag(familiar_repository(repository), check_tag(tag))
+    documents = _check_chain(chain)
+    directory = Path(spool_dir if spool_dir is not None else tempfile.gettempdir())
+    config_digest, layers = _write_tar(
+        out, directory, repo_tag, chain, documents, mode="w|", limits=limits, progress=progress
+    )
+    out.flush()
+    return WrittenArchive(path=None, repo_tag=repo_tag, config_digest=config_digest, layers=layers)
+
+
+def _refuse_existing(target: Path) -> None:
+    if os.path.lexists(target):
+        raise FileExistsError(errno.EEXIST, "the file exists (not replaced)", str(target))
+
+
+def _create_partial(target: Path) -> tuple[int, str]:
+    """A new file next to `target`, created the way `open(…, "w")` creates one so that
+    the rename leaves the archive with the usual permissions (mkstemp's are 0600)."""
+    flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | getattr(os, "O_CLOEXEC", 0)
+    for _ in range(_NAME_ATTEMPTS):
+        partial = str(target.parent / f".{target.name}.{secrets.token_hex(4)}.partial")
+        try:
+            return os.open(partial, flags, _NEW_FILE_MODE), partial
+        except FileExistsError:
+            continue
+    raise FileExistsError(errno.EEXIST, "no unused name for the partial archive", str(target))
 
 
 def _check_chain(chain: Sequence[ChainImage]) -> list[dict[str, Any]]:
@@ -147,18 +212,21 @@ def _write_tar(
     chain: Sequence[ChainImage],
     documents: list[dict[str, Any]],
     *,
-    limits: ExpansionLimits,
+    mode: Literal["w", "w|"],
+    limits: ExpansionLimits | None,
+    progress: ReadProgress | None,
 ) -> tuple[str, tuple[WrittenLayer, ...]]:
     layers: list[WrittenLayer] = []
     with (
         tempfile.TemporaryDirectory(dir=directory, prefix=".regv1-spool-") as spool,
-        tarfile.open(fileobj=out, mode="w", format=tarfile.PAX_FORMAT) as tar,
+        tarfile.open(fileobj=out, mode=mode, format=tarfile.PAX_FORMAT) as tar,
     ):
         for image in chain:
             _add_directory(tar, f"{image.image_id}/")
             _add_bytes(tar, f"{image.image_id}/VERSION", b"1.0")
             _add_bytes(tar, f"{image.image_id}/json", image.json_bytes)
-            layers.append(_add_layer(tar, image, Path(spool), limits))
+            layer = _add_layer(tar, image, Path(spool), limits or ExpansionLimits(), progress)
+            layers.append(layer)
         config = config_from_v1(documents, [layer.diff_id for layer in layers])
         config_digest = sha256_digest(config)
         config_name = f"{config_digest.removeprefix('sha256:')}.json"
@@ -192,6 +260,20 @@ def _add_bytes(tar: tarfile.TarFile, name: str, data: bytes) -> None:
     tar.addfile(_member(name, len(data)), io.BytesIO(data))
 
 
+@attrs.define
+class _Metered:
+    """A layer source that reports what is read from it."""
+
+    source: IO[bytes]
+    report: ReadProgress
+
+    def read(self, size: int = -1, /) -> bytes:
+        chunk = self.source.read(size)
+        if chunk:
+            self.report(len(chunk))
+        return chunk
+
+
 @contextlib.contextmanager
 def _opened(layer: LayerSource) -> Iterator[IO[bytes]]:
     if isinstance(layer, str | os.PathLike):
@@ -202,10 +284,15 @@ def _opened(layer: LayerSource) -> Iterator[IO[bytes]]:
 
 
 def _add_layer(
-    tar: tarfile.TarFile, image: ChainImage, spool_dir: Path, limits: ExpansionLimits
+    tar: tarfile.TarFile,
+    image: ChainImage,
+    spool_dir: Path,
+    limits: ExpansionLimits,
+    progress: ReadProgress | None,
 ) -> WrittenLayer:
     where = f"layer of image {image.image_id}"
-    with _opened(image.layer) as source, tempfile.TemporaryFile(dir=spool_dir) as spool:
+    with _opened(image.layer) as opened, tempfile.TemporaryFile(dir=spool_dir) as spool:
+        source = opened if progress is None else cast(IO[bytes], _Metered(opened, progress))
         expanded = expand(source, spool.write, limits=limits, where=where)
         if expanded.size == 0:
             spool.write(EMPTY_TAR)

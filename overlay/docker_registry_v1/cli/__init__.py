@@ -5,13 +5,15 @@ import click
 from docker_registry_v1 import __version__
 
 from .changes import delete, login, tag, untag
+from .options import GROUP_EPILOG, verbose_option
 from .queries import ancestry, image_id, metadata, ping, search, tags
 from .serve import serve
 from .transfers import mirror, pull, push
 
 
-@click.group()
+@click.group(epilog=GROUP_EPILOG)
 @click.version_option(__version__, prog_name="regv1")
+@verbose_option
 def main() -> None:
     """Docker Registry v1 client tools and local emulator."""
 

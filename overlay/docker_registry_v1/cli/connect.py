@@ -4,26 +4,48 @@ Hub-style registries (an index that hands out tokens, ``_ping`` saying not
 standalone) want a token per repository and access level; standalone and private
 ones take Basic (or nothing) on every call. :meth:`Registry.auth` is the only place
 that tells them apart, so every command behaves the same against both.
+
+Failures leaving a :class:`Registry` block are explained for the person reading
+them: a 401 or 403 says which credentials were sent and where they came from (or
+that none were), a 404 on a repository that it may just be hidden, and a server
+that only speaks v2 is named as such.
 """
 
 from __future__ import annotations
 
+import contextlib
 import ssl
 import sys
 from types import TracebackType
-from typing import Self
+from typing import Literal, Self
 
+import click
 import httpx
 
 from docker_registry_v1.auth import Access, Authenticator, BasicAuth, NilAuth
 from docker_registry_v1.client import DEFAULT_TIMEOUT, Client
+from docker_registry_v1.errors import DockerRegistryError, Forbidden, NotFound, Unauthorized
+from docker_registry_v1.models import Ping
 from docker_registry_v1.names import origin_of
 
-from .credentials import Credentials, resolve_credentials
-from .options import Settings, warn
-from .reference import ImageReference, registry_url
+from .credentials import Credentials, Prompt, resolve_credentials
+from .options import Settings, fail, warn
+from .reference import ImageReference, is_image_id, registry_url
 
-__all__ = ["Registry", "credentials_for", "open_pair", "open_registry", "resolve_url"]
+__all__ = [
+    "Choice",
+    "Registry",
+    "credentials_for",
+    "netloc_of",
+    "open_pair",
+    "open_registry",
+    "password_prompt",
+    "resolve_url",
+]
+
+#: What a command can be told about credentials for one side of a transfer:
+#: use these, send none, or look them up as usual (``None``).
+Choice = Credentials | Literal["anonymous"] | None
 
 
 def resolve_url(settings: Settings, reference: ImageReference | None = None) -> str:
@@ -43,42 +65,83 @@ def _verify(settings: Settings) -> ssl.SSLContext | bool:
     return True
 
 
-def _netloc(url: str) -> str:
+def _timeout(settings: Settings) -> httpx.Timeout | float:
+    return DEFAULT_TIMEOUT if settings.timeout is None else settings.timeout
+
+
+def netloc_of(url: str) -> str:
     return httpx.URL(url).netloc.decode("ascii")
 
 
+def password_prompt() -> Prompt | None:
+    """A hidden prompt on stderr when stdin is a terminal; ``None`` for pipes and scripts."""
+    if not sys.stdin.isatty():
+        return None
+    return lambda text: str(click.prompt(text, hide_input=True, err=True))
+
+
 def credentials_for(settings: Settings, url: str, *, explicit: bool = True) -> Credentials | None:
-    """Credentials for ``url``'s host; ``explicit=False`` consults docker's config only."""
+    """Credentials for ``url``'s host; ``explicit=False`` consults the stored ones only."""
     return resolve_credentials(
-        _netloc(url),
+        netloc_of(url),
         username=settings.username,
         password_stdin=settings.password_stdin,
         stdin=sys.stdin,
         warn=warn,
-        docker_config_only=not explicit,
+        stored_only=not explicit,
+        prompt=password_prompt(),
     )
+
+
+def _repository_in(url: httpx.URL) -> str | None:
+    """``ns/repo`` from ``…/v1/repositories/ns/repo/…``, if the URL is about one."""
+    parts = url.path.split("/")
+    if "repositories" not in parts:
+        return None
+    at = parts.index("repositories")
+    name = [part for part in parts[at + 1 : at + 3] if part]
+    return "/".join(name) if len(name) == 2 else None
 
 
 class Registry:
     """One registry a command talks to: its client, its credentials and its auth style."""
 
     def __init__(self, url: str, settings: Settings, credentials: Credentials | None) -> None:
-        origin = origin_of(url)
+        self._origin = origin_of(url)
+        self._settings = settings
+        self.credentials = credentials
         self.basic: BasicAuth | None = (
-            None if credentials is None else credentials.basic_auth(origin)
+            None if credentials is None else credentials.basic_auth(self._origin)
         )
         self.username = None if credentials is None else credentials.username
         # the client's default auth is what transfers use for their own token requests
         self.client = Client(
-            url,
-            auth=self.basic,
-            timeout=DEFAULT_TIMEOUT if settings.timeout is None else settings.timeout,
-            verify=_verify(settings),
+            url, auth=self.basic, timeout=_timeout(settings), verify=_verify(settings)
         )
+        self._ping: Ping | None = None
+        self._v2_only: bool | None = None
 
     @property
     def url(self) -> str:
         return self.client.base_url
+
+    @property
+    def netloc(self) -> str:
+        return netloc_of(self._origin)
+
+    def ping(self) -> Ping:
+        """``_ping``'s answer, asked once; a v2-only server is named as such."""
+        if self._ping is None:
+            try:
+                self._ping = self.client.ping(auth=self.direct())
+            except NotFound:
+                self._refuse_v2()
+                raise
+        return self._ping
+
+    def standalone(self) -> bool | None:
+        """``X-Docker-Registry-Standalone`` as ``_ping`` sent it (``None``: no header)."""
+        return self.ping().standalone
 
     def token_based(self) -> bool:
         """Whether this is an index issuing tokens: the facade's one decision."""
@@ -99,6 +162,96 @@ class Registry:
             return hub.get_write_token(repo, auth=self.direct())
         return hub.get_delete_token(repo, auth=self.direct())
 
+    def known_images(self, repo: str, auth: Authenticator) -> set[str]:
+        """Every image id ``repo`` is known to hold: tagged images, their ancestries and,
+        where the index keeps one, its image list."""
+        repository = self.client.repository
+        try:
+            tips = set(repository.list_tags(repo, auth=auth).values())
+        except NotFound:
+            tips = set()  # a new repository: only a whole id can name an image for it
+        known = set(tips)
+        for tip in tips:
+            if len(tip) == 64:  # abbreviated tag-list ids have no ancestry to ask for
+                known.update(self.client.image.get_ancestry(tip, auth=auth))
+        # many registries keep no image list, or only for pushed repositories
+        with contextlib.suppress(DockerRegistryError):
+            known.update(image.id for image in repository.list_images(repo, auth=self.direct()))
+        return known
+
+    def resolve_image(self, repo: str, image: str, auth: Authenticator) -> str:
+        """The full id ``image`` (a 12+ character prefix, or a whole id) names in ``repo``."""
+        if len(image) == 64:  # a whole id needs no lookup
+            return image
+        known = self.known_images(repo, auth)
+        if image in known:
+            return image
+        matches = sorted(candidate for candidate in known if candidate.startswith(image))
+        if len(matches) == 1:
+            return matches[0]
+        if matches:
+            shown = ", ".join(match[:20] + "…" for match in matches[:3])
+            fail(
+                f"image id {image} is ambiguous in {repo}: {len(matches)} images start with "
+                f"it ({shown}); give more characters"
+            )
+        if is_image_id(image):
+            return image  # a whole 16-character id of an image the repository does not list
+        fail(
+            f"no image of {repo} on {self.netloc} has an id starting with {image} "
+            "(looked through its tags, their ancestries and the index's image list)"
+        )
+
+    def speaks_v2_only(self) -> bool:
+        """Whether the server answers ``/v2/`` (200 or 401) but not ``/v1/_ping`` (asked once)."""
+        if self._v2_only is None:
+            self._v2_only = self._probe_v2()
+        return self._v2_only
+
+    def _probe_v2(self) -> bool:
+        try:
+            with httpx.Client(
+                verify=_verify(self._settings), timeout=_timeout(self._settings)
+            ) as probe:
+                if probe.get(f"{self._origin}/v1/_ping").status_code != 404:
+                    return False
+                return probe.get(f"{self._origin}/v2/").status_code in {200, 401}
+        except httpx.HTTPError:
+            return False
+
+    def _refuse_v2(self) -> None:
+        if self.speaks_v2_only():
+            fail(
+                f"{self.netloc} is a Docker Registry v2 server (it answers /v2/ but not "
+                "/v1/_ping); regv1 speaks the v1 protocol only"
+            )
+
+    def _credentials_note(self) -> str:
+        if self.credentials is None:
+            return (
+                f"no credentials were sent: none given or stored for {self.netloc} "
+                "(regv1 --help lists where they are looked for)"
+            )
+        return (
+            f"sent credentials of {self.credentials.username!r} for {self.netloc} "
+            f"from {self.credentials.source}"
+        )
+
+    def explain(self, exc: BaseException) -> None:
+        """Add what the user needs to know to a registry error (see the module docstring)."""
+        if not isinstance(exc, (Unauthorized, Forbidden, NotFound)):
+            return
+        url = httpx.URL(exc.url)
+        own = url.netloc.decode("ascii") == self.netloc
+        if isinstance(exc, NotFound):
+            if own and url.path.startswith("/v1/"):
+                self._refuse_v2()
+            repository = _repository_in(url)
+            if repository is not None:
+                exc.add_note(f"repository {repository} not found, or no access to it")
+        elif own:
+            exc.add_note(self._credentials_note())
+
     def close(self) -> None:
         self.client.close()
 
@@ -111,7 +264,11 @@ class Registry:
         exc: BaseException | None,
         traceback: TracebackType | None,
     ) -> None:
-        self.close()
+        try:
+            if exc is not None:
+                self.explain(exc)
+        finally:
+            self.close()
 
 
 def open_registry(
@@ -122,21 +279,34 @@ def open_registry(
     return Registry(url, settings, credentials_for(settings, url))
 
 
-def open_pair(
-    settings: Settings, source: ImageReference, target: ImageReference
-) -> tuple[Registry, Registry]:
-    """Source and target registries; explicit credentials are the target's.
+def _chosen(choice: Choice, settings: Settings, url: str, *, explicit: bool) -> Credentials | None:
+    if choice == "anonymous":
+        return None
+    if choice is not None:
+        return choice
+    return credentials_for(settings, url, explicit=explicit)
 
-    The source gets them too only when it is the same host; otherwise it uses
-    docker's config, so a password never reaches a host it was not given for.
+
+def open_pair(
+    settings: Settings,
+    source: ImageReference,
+    target: ImageReference,
+    *,
+    source_credentials: Choice = None,
+    target_credentials: Choice = None,
+) -> tuple[Registry, Registry]:
+    """Source and target registries; without a choice, explicit credentials are the target's.
+
+    The source gets them too only when it is the same host; otherwise it uses the
+    stored ones, so a password never reaches a host it was not given for.
     """
     src_url, dst_url = resolve_url(settings, source), resolve_url(settings, target)
-    dst_credentials = credentials_for(settings, dst_url)
-    src_credentials = (
-        dst_credentials
-        if _netloc(src_url) == _netloc(dst_url)
-        else credentials_for(settings, src_url, explicit=False)
-    )
+    dst_credentials = _chosen(target_credentials, settings, dst_url, explicit=True)
+    same_host = netloc_of(src_url) == netloc_of(dst_url)
+    if source_credentials is None and same_host and target_credentials != "anonymous":
+        src_credentials = dst_credentials
+    else:
+        src_credentials = _chosen(source_credentials, settings, src_url, explicit=False)
     target_registry = Registry(dst_url, settings, dst_credentials)
     try:
         return Registry(src_url, settings, src_credentials), target_registry

@@ -1,9 +1,22 @@
-"""Where the CLI's Basic credentials come from, in docker's order of precedence.
+"""Where the CLI's Basic credentials come from, as docker, podman and skopeo users keep them.
 
-``--username`` with ``--password-stdin`` beats ``REGV1_USERNAME``/``REGV1_PASSWORD``,
-which beat an ``auths`` entry of docker's ``config.json`` for the registry's
-``host[:port]``. The password is read once and only ever handed to a ``BasicAuth``
-pinned to that registry's origin; nothing here prints or logs it.
+First match wins:
+
+1. ``--username`` with ``--password-stdin``, ``REGV1_PASSWORD``, or a hidden prompt
+   on a terminal;
+2. ``REGV1_USERNAME`` with ``REGV1_PASSWORD``;
+3. the containers auth files podman and skopeo write: ``$REGISTRY_AUTH_FILE`` if set,
+   else ``$XDG_RUNTIME_DIR/containers/auth.json``, then
+   ``${XDG_CONFIG_HOME:-~/.config}/containers/auth.json``;
+4. docker's ``$DOCKER_CONFIG/config.json`` (default ``~/.docker/config.json``).
+
+In a file, ``credHelpers`` for the registry, else ``credsStore``, names a helper
+that docker's protocol asks (``docker-credential-NAME get``, the server on stdin,
+``{"ServerURL", "Username", "Secret"}`` on stdout); without one the ``auths`` entry
+for the registry's ``host[:port]`` is used. A helper that knows nothing moves the
+search to the next file, as podman does. The password is only ever handed to a
+``BasicAuth`` pinned to that registry's origin; nothing here prints or logs it, and
+every :class:`Credentials` says where it came from so errors can tell the user.
 """
 
 from __future__ import annotations
@@ -12,6 +25,9 @@ import base64
 import binascii
 import json
 import os
+import re
+import shutil
+import subprocess
 from collections.abc import Callable, Mapping
 from pathlib import Path
 from typing import IO, Any
@@ -22,12 +38,32 @@ import httpx
 from docker_registry_v1.auth import BasicAuth
 from docker_registry_v1.errors import InvalidInput
 
-__all__ = ["Credentials", "CredentialsError", "docker_config_path", "resolve_credentials"]
+__all__ = [
+    "Credentials",
+    "CredentialsError",
+    "auth_files",
+    "docker_config_path",
+    "parse_creds_option",
+    "resolve_credentials",
+    "stored_credentials",
+]
 
 ENV_USERNAME = "REGV1_USERNAME"
 ENV_PASSWORD = "REGV1_PASSWORD"  # noqa: S105 - the variable's name, not a secret
 
+#: The key docker files the default index's credentials under.
+DOCKER_INDEX_KEY = "https://index.docker.io/v1/"
+_INDEX_HOSTS = frozenset({"index.docker.io", "docker.io", "registry-1.docker.io"})
+
+#: A helper may wait on a keyring or a gpg agent; a hung one must not hang the CLI.
+HELPER_TIMEOUT = 60.0
+
+_HELPER_NAME = re.compile(r"[A-Za-z0-9][A-Za-z0-9._-]*")
+_NOT_FOUND = "credentials not found in native keychain"
+
 Warn = Callable[[str], None]
+#: Asks for a password without echoing it; given the prompt text.
+Prompt = Callable[[str], str]
 
 
 class CredentialsError(InvalidInput):
@@ -36,6 +72,8 @@ class CredentialsError(InvalidInput):
 
 @attrs.frozen
 class Credentials:
+    """A user and password, and where they came from (for messages; never the secret)."""
+
     username: str
     password: str = attrs.field(repr=False)
     source: str
@@ -51,8 +89,25 @@ def docker_config_path(env: Mapping[str, str]) -> Path:
     return (Path(base) if base else Path.home() / ".docker") / "config.json"
 
 
+def auth_files(env: Mapping[str, str]) -> list[tuple[str, Path]]:
+    """The files searched, in order, each with the kind named in messages."""
+    explicit = env.get("REGISTRY_AUTH_FILE")
+    if explicit:
+        podman = [Path(explicit)]
+    else:
+        podman = []
+        if env.get("XDG_RUNTIME_DIR"):
+            podman.append(Path(env["XDG_RUNTIME_DIR"]) / "containers" / "auth.json")
+        config_home = env.get("XDG_CONFIG_HOME")
+        base = Path(config_home) if config_home else Path.home() / ".config"
+        podman.append(base / "containers" / "auth.json")
+    return [("podman auth file", path) for path in podman] + [
+        ("docker config", docker_config_path(env))
+    ]
+
+
 def _registry_key(key: str) -> str:
-    """``https://host:port/v1/``, ``http://host``, ``host:port`` → ``host[:port]`` (lowercase)."""
+    """``https://host:port/v1/``, ``http://host``, ``host:port/ns`` → lowercase ``host[:port]``."""
     text = key.strip().lower()
     if "://" not in text:
         text = "//" + text
@@ -94,11 +149,99 @@ def _load_config(path: Path) -> dict[str, Any] | None:
     return data
 
 
-def _from_docker_config(netloc: str, env: Mapping[str, str], warn: Warn) -> Credentials | None:
-    path = docker_config_path(env)
+def _helper_keys(netloc: str) -> list[str]:
+    """What docker passes a helper: the v1 index URL for the Hub, else ``host[:port]``."""
+    return [DOCKER_INDEX_KEY, netloc] if httpx.URL("//" + netloc).host in _INDEX_HOSTS else [netloc]
+
+
+def _run_helper(
+    name: str, server: str, where: str, env: Mapping[str, str]
+) -> dict[str, Any] | None:
+    """One ``docker-credential-NAME get``; ``None`` when it has nothing for ``server``."""
+    program = f"docker-credential-{name}"
+    executable = shutil.which(program, path=env.get("PATH", os.defpath))
+    if executable is None:
+        raise CredentialsError(
+            "credentials", f"credential helper {program} ({where}) is not on PATH"
+        )
+    try:
+        done = subprocess.run(  # noqa: S603 - a helper the user's config names, found on PATH
+            [executable, "get"],
+            input=server,
+            capture_output=True,
+            text=True,
+            env=dict(env),
+            timeout=HELPER_TIMEOUT,
+            check=False,
+        )
+    except subprocess.TimeoutExpired:
+        raise CredentialsError(
+            "credentials", f"credential helper {program} did not answer in {HELPER_TIMEOUT:g} s"
+        ) from None
+    except OSError as exc:
+        raise CredentialsError(
+            "credentials", f"credential helper {program} cannot run: {exc.strerror}"
+        ) from None
+    if done.returncode != 0:
+        said = " ".join((done.stderr.strip() or done.stdout.strip()).split())
+        if _NOT_FOUND in said.lower():
+            return None
+        raise CredentialsError(
+            "credentials",
+            f"credential helper {program} failed for {server} (exit {done.returncode})"
+            + (f": {said[:200]}" if said else ""),
+        )
+    try:
+        answer = json.loads(done.stdout)
+    except ValueError:
+        answer = None
+    if not isinstance(answer, dict):
+        raise CredentialsError(
+            "credentials", f"credential helper {program} did not print a JSON object"
+        )
+    return answer
+
+
+def _from_helper(
+    name: str, netloc: str, where: str, env: Mapping[str, str], warn: Warn
+) -> Credentials | None:
+    if not _HELPER_NAME.fullmatch(name):
+        raise CredentialsError("credentials", f"{where}: {name!r} is not a helper name")
+    program = f"docker-credential-{name}"
+    for server in _helper_keys(netloc):
+        answer = _run_helper(name, server, where, env)
+        if answer is None:
+            continue
+        username, secret = answer.get("Username"), answer.get("Secret")
+        if not isinstance(username, str) or not isinstance(secret, str) or not secret:
+            raise CredentialsError(
+                "credentials", f"credential helper {program} gave no Username/Secret for {server}"
+            )
+        if username == "<token>":  # docker's marker for an OAuth identity token
+            warn(
+                f"{program} holds an identity token for {server}, which v1 Basic auth "
+                "cannot use; continuing without it"
+            )
+            return None
+        return Credentials(username, secret, f"credential helper {program} ({where})")
+    return None
+
+
+def _from_file(
+    kind: str, path: Path, netloc: str, env: Mapping[str, str], warn: Warn
+) -> Credentials | None:
     config = _load_config(path)
     if config is None:
         return None
+    where = f"{kind} {path}"
+    helpers = config.get("credHelpers")
+    if isinstance(helpers, dict):
+        for key, name in helpers.items():
+            if _registry_key(str(key)) == netloc and isinstance(name, str):
+                return _from_helper(name, netloc, f"credHelpers in {where}", env, warn)
+    store = config.get("credsStore")
+    if isinstance(store, str) and store:
+        return _from_helper(store, netloc, f"credsStore in {where}", env, warn)
     auths = config.get("auths")
     if isinstance(auths, dict):
         for key, entry in auths.items():
@@ -106,18 +249,46 @@ def _from_docker_config(netloc: str, env: Mapping[str, str], warn: Warn) -> Cred
                 continue
             if isinstance(entry.get("auth"), str) and entry["auth"]:
                 username, password = _decode_auth(entry["auth"], path, str(key))
-                return Credentials(username, password, f"docker config ({path})")
+                return Credentials(username, password, where)
             if isinstance(entry.get("username"), str) and isinstance(entry.get("password"), str):
-                return Credentials(entry["username"], entry["password"], f"docker config ({path})")
-    helpers = config.get("credHelpers")
-    helper_keys = {_registry_key(str(k)) for k in helpers} if isinstance(helpers, dict) else set()
-    if netloc in helper_keys or config.get("credsStore"):
-        warn(
-            f"{path} keeps credentials for {netloc} in a credential helper "
-            "(credsStore/credHelpers), which regv1 does not support; continuing anonymously "
-            "(use --username/--password-stdin or REGV1_USERNAME/REGV1_PASSWORD)"
-        )
+                return Credentials(entry["username"], entry["password"], where)
     return None
+
+
+def stored_credentials(
+    netloc: str, env: Mapping[str, str] | None = None, *, warn: Warn
+) -> Credentials | None:
+    """What the podman auth files and docker's config hold for ``netloc``, or ``None``."""
+    environ = os.environ if env is None else env
+    key = netloc.lower()
+    for kind, path in auth_files(environ):
+        found = _from_file(kind, path, key, environ, warn)
+        if found is not None:
+            return found
+    return None
+
+
+def _ask(prompt: Prompt | None, username: str, netloc: str, flag: str) -> str:
+    if prompt is None:
+        raise CredentialsError(
+            "credentials",
+            f"{flag} needs a password: use --password-stdin or {ENV_PASSWORD} "
+            "(no terminal to prompt on)",
+        )
+    password = prompt(f"Password for {username} at {netloc}")
+    if not password:
+        raise CredentialsError("credentials", "empty password")
+    return password
+
+
+def parse_creds_option(flag: str, value: str, netloc: str, *, prompt: Prompt | None) -> Credentials:
+    """skopeo's ``USER[:PASSWORD]`` (``--src-creds``/``--dest-creds``); prompts when omitted."""
+    username, sep, password = value.partition(":")
+    if not username:
+        raise CredentialsError("credentials", f"{flag} needs USER[:PASSWORD]")
+    if not sep:
+        password = _ask(prompt, username, netloc, flag)
+    return Credentials(username, password, flag)
 
 
 def resolve_credentials(
@@ -128,16 +299,18 @@ def resolve_credentials(
     stdin: IO[str],
     env: Mapping[str, str] | None = None,
     warn: Warn,
-    docker_config_only: bool = False,
+    stored_only: bool = False,
+    prompt: Prompt | None = None,
 ) -> Credentials | None:
     """The credentials for the registry at ``netloc`` (``host[:port]``), or ``None``.
 
-    ``docker_config_only`` skips the options and ``REGV1_*`` variables: those are meant
-    for one registry, and a command talking to two must not send them to the other.
+    ``stored_only`` skips the options and ``REGV1_*`` variables: those are meant for
+    one registry, and a command talking to two must not send them to the other.
+    ``prompt`` is how to ask for a password (``None`` when there is no terminal).
     """
     environ = os.environ if env is None else env
-    if docker_config_only:
-        return _from_docker_config(netloc.lower(), environ, warn)
+    if stored_only:
+        return stored_credentials(netloc, environ, warn=warn)
     if password_stdin:
         name = username or environ.get(ENV_USERNAME, "")
         if not name:
@@ -148,14 +321,14 @@ def resolve_credentials(
         return Credentials(name, password, "--password-stdin")
     if username is not None:
         env_secret = environ.get(ENV_PASSWORD)
-        if env_secret is None:
-            raise CredentialsError(
-                "credentials", f"--username needs --password-stdin (or {ENV_PASSWORD})"
-            )
-        return Credentials(username, env_secret, f"--username and {ENV_PASSWORD}")
+        if env_secret is not None:
+            return Credentials(username, env_secret, f"--username and {ENV_PASSWORD}")
+        return Credentials(
+            username, _ask(prompt, username, netloc, "--username"), "--username and a prompt"
+        )
     env_user, env_password = environ.get(ENV_USERNAME), environ.get(ENV_PASSWORD)
     if env_user and env_password is not None:
-        return Credentials(env_user, env_password, "environment")
+        return Credentials(env_user, env_password, f"{ENV_USERNAME}/{ENV_PASSWORD}")
     if env_user or env_password:
         raise CredentialsError("credentials", f"set both {ENV_USERNAME} and {ENV_PASSWORD}")
-    return _from_docker_config(netloc.lower(), environ, warn)
+    return stored_credentials(netloc, environ, warn=warn)

@@ -2,6 +2,8 @@
 
 The options live on each command rather than on the group so that ``regv1 tags REF
 --json`` works the way people type it; one decorator keeps them identical everywhere.
+``--verbose`` is also a group option (:data:`verbose_option`), so ``regv1 -v tags``
+works too.
 """
 
 from __future__ import annotations
@@ -19,7 +21,17 @@ import click
 from docker_registry_v1.archive import ArchiveError
 from docker_registry_v1.errors import DockerRegistryError, InvalidInput
 
-__all__ = ["CommandError", "Settings", "common_options", "fail", "warn"]
+__all__ = [
+    "FORMATS",
+    "GROUP_EPILOG",
+    "CommandError",
+    "Settings",
+    "common_options",
+    "examples",
+    "fail",
+    "verbose_option",
+    "warn",
+]
 
 #: Failures users cause or meet in normal operation: one line, exit 1, no traceback.
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
@@ -27,6 +39,36 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     InvalidInput,
     ArchiveError,
     OSError,
+)
+
+#: ``--format`` values; without one, a terminal gets ``table`` and a pipe ``plain``.
+FORMATS = ("json", "table", "plain")
+
+_VERBOSE_KEY = "regv1.verbose"
+
+CREDENTIALS_ORDER = (
+    "Credentials, first match wins: --username with --password-stdin (or a prompt on a "
+    "terminal); REGV1_USERNAME/REGV1_PASSWORD; $REGISTRY_AUTH_FILE, else "
+    "$XDG_RUNTIME_DIR/containers/auth.json then ~/.config/containers/auth.json (podman, "
+    "skopeo); docker's $DOCKER_CONFIG/config.json or ~/.docker/config.json. In those files "
+    "a credHelpers/credsStore entry runs docker-credential-NAME, as docker does."
+)
+
+
+def examples(*lines: str) -> str:
+    """A help epilog click prints verbatim (``\\b``), so the commands stay copyable."""
+    return "\b\nExamples:\n" + "\n".join(f"  {line}" for line in lines)
+
+
+GROUP_EPILOG = (
+    f"{CREDENTIALS_ORDER}\n\n"
+    "Output: a terminal gets tables (ids shortened; --no-trunc shows them whole), a pipe "
+    "gets plain tab-separated lines, --format json one JSON document.\n\n"
+    "\b\n"
+    "Shell completion (add one line to your shell's startup file):\n"
+    '  bash: eval "$(_REGV1_COMPLETE=bash_source regv1)"\n'
+    '  zsh:  eval "$(_REGV1_COMPLETE=zsh_source regv1)"\n'
+    "  fish: _REGV1_COMPLETE=fish_source regv1 | source"
 )
 
 
@@ -47,7 +89,11 @@ def warn(message: str) -> None:
 
 @attrs.frozen
 class Settings:
-    """The shared options of one invocation."""
+    """The shared options of one invocation.
+
+    ``output_format`` is ``None`` when the user chose none (the terminal decides);
+    ``json`` is true for ``--json`` and ``--format json`` alike.
+    """
 
     registry: str | None
     plain_http: bool
@@ -58,7 +104,25 @@ class Settings:
     verbose: bool
     username: str | None
     password_stdin: bool
+    output_format: str | None = None
+    no_trunc: bool = False
 
+
+def _remember_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
+    if value:
+        ctx.meta[_VERBOSE_KEY] = True
+    return value
+
+
+#: ``-v`` on the group: ``regv1 -v tags REF`` means the same as ``regv1 tags REF -v``.
+verbose_option = click.option(
+    "-v",
+    "--verbose",
+    is_flag=True,
+    expose_value=False,
+    callback=_remember_verbose,
+    help="Debug logging to stderr (also accepted after the command name).",
+)
 
 _OPTIONS = [
     click.option(
@@ -75,7 +139,14 @@ _OPTIONS = [
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
         help="Trust this PEM CA bundle for TLS.",
     ),
-    click.option("--json", "as_json", is_flag=True, help="Print one JSON document to stdout."),
+    click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(FORMATS),
+        help="Output style [default: table on a terminal, plain (tab-separated) otherwise].",
+    ),
+    click.option("--json", "as_json", is_flag=True, help="Same as --format json."),
+    click.option("--no-trunc", is_flag=True, help="Never shorten ids or cut columns in tables."),
     click.option(
         "--timeout",
         type=click.FloatRange(min=0, min_open=True),
@@ -83,7 +154,12 @@ _OPTIONS = [
         help="Network timeout per request [default: 60, connect 10].",
     ),
     click.option("-v", "--verbose", is_flag=True, help="Debug logging to stderr."),
-    click.option("--username", "-u", help="User for Basic auth (with --password-stdin)."),
+    click.option(
+        "--username",
+        "-u",
+        help="User for Basic auth; the password comes from --password-stdin, REGV1_PASSWORD "
+        "or a prompt on a terminal.",
+    ),
     click.option(
         "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
     ),
@@ -103,6 +179,7 @@ def _run(settings: Settings, call: Callable[[], None]) -> None:
     try:
         call()
     except KeyboardInterrupt:
+        click.echo("interrupted", err=True)
         raise click.exceptions.Exit(130) from None
     except (click.ClickException, click.exceptions.Exit, click.Abort):
         raise
@@ -117,11 +194,20 @@ def _run(settings: Settings, call: Callable[[], None]) -> None:
 
 
 def _one_line(exc: BaseException) -> str:
+    """The message and any notes the CLI added (``add_note``: where credentials came from)."""
     if isinstance(exc, OSError) and exc.strerror:
         where = f"{exc.filename}: " if exc.filename else ""
-        return f"{where}{exc.strerror}"
-    text = " ".join(str(exc).split())
-    return text or type(exc).__name__
+        text = f"{where}{exc.strerror}"
+    else:
+        text = " ".join(str(exc).split()) or type(exc).__name__
+    notes = [" ".join(note.split()) for note in getattr(exc, "__notes__", ())]
+    return "; ".join([text, *notes])
+
+
+def _output_format(as_json: bool, output_format: str | None) -> str | None:
+    if as_json and output_format not in (None, "json"):
+        raise click.UsageError(f"--json and --format {output_format} cannot be combined")
+    return "json" if as_json else output_format
 
 
 def common_options(func: Callable[..., None]) -> Callable[..., None]:
@@ -134,23 +220,29 @@ def common_options(func: Callable[..., None]) -> Callable[..., None]:
         plain_http: bool,
         insecure: bool,
         ca_cert: Path | None,
+        output_format: str | None,
         as_json: bool,
+        no_trunc: bool,
         timeout: float | None,
         verbose: bool,
         username: str | None,
         password_stdin: bool,
         **kwargs: Any,
     ) -> None:
+        chosen = _output_format(as_json, output_format)
+        verbose = verbose or bool(click.get_current_context().meta.get(_VERBOSE_KEY))
         settings = Settings(
             registry=registry,
             plain_http=plain_http,
             insecure=insecure,
             ca_cert=ca_cert,
-            json=as_json,
+            json=chosen == "json",
             timeout=timeout,
             verbose=verbose,
             username=username,
             password_stdin=password_stdin,
+            output_format=chosen,
+            no_trunc=no_trunc,
         )
         _configure_logging(verbose)
         if insecure and ca_cert is not None:

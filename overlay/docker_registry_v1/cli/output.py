@@ -1,32 +1,134 @@
-"""Human output through rich, machine output as exactly one JSON document on stdout."""
+"""How every command prints: one JSON document, a rich table, or plain tab-separated lines.
+
+A terminal gets tables and a pipe gets plain lines unless ``--format`` says otherwise.
+Plain lines and piped tables are never shortened, so scripts see every id and tag
+whole; on a terminal tables shorten image ids to 12 characters (as progress bars
+and docker do, and as the short-id arguments accept) and cut over-long cells,
+unless ``--no-trunc``. Transfers report the same fields under the same names
+(:func:`transfer_document`).
+"""
 
 from __future__ import annotations
 
 import json
+import re
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Iterable, Sequence
 from typing import Any
 
+import attrs
 import click
 from rich.console import Console
 from rich.filesize import decimal
+from rich.measure import Measurement
+from rich.table import Table
 
 from .options import Settings
 
-__all__ = ["emit", "human_rate", "human_size", "stdout_console"]
+__all__ = [
+    "SHORT_ID_LENGTH",
+    "Column",
+    "emit",
+    "human_rate",
+    "human_size",
+    "print_table",
+    "stdout_console",
+    "transfer_document",
+    "transfer_summary",
+]
+
+#: How long image ids are on a terminal (progress bars and tables), as docker shows them.
+SHORT_ID_LENGTH = 12
+
+_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+_UNBOUNDED = 1_000_000  # a width to measure a table's natural size with
+
+
+@attrs.frozen
+class Column:
+    """A table column; ``image_id`` columns are shortened on a truncating terminal."""
+
+    header: str
+    image_id: bool = False
 
 
 def stdout_console() -> Console:
-    """A console on the current stdout; ids never wrap, and pipes get no colour codes."""
-    return Console(file=sys.stdout, highlight=False, soft_wrap=True)
+    """A console on the current stdout: text exactly as given (no markup, emoji or wrapping).
+
+    Whether it is a terminal is the file's own answer: rich would also believe
+    ``FORCE_COLOR`` or ``TTY_COMPATIBLE``, and a CI job setting one must still get
+    whole, plain lines through its pipes.
+    """
+    return Console(
+        file=sys.stdout,
+        force_terminal=sys.stdout.isatty(),
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+        emoji=False,
+    )
+
+
+def _style(settings: Settings, console: Console) -> str:
+    if settings.output_format is not None:
+        return settings.output_format
+    return "table" if console.is_terminal else "plain"
 
 
 def emit(settings: Settings, document: Any, human: Callable[[Console], None]) -> None:
-    """``--json``: print ``document``; otherwise let ``human`` render to stdout."""
+    """JSON: print ``document``; otherwise let ``human`` render to stdout."""
     if settings.json:
         click.echo(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))
     else:
         human(stdout_console())
+
+
+def print_table(
+    settings: Settings,
+    console: Console,
+    columns: Sequence[Column],
+    rows: Iterable[Sequence[str]],
+    *,
+    title: str | None = None,
+) -> None:
+    """Rows as a table (terminal or ``--format table``) or as tab-separated lines.
+
+    A table is only ever cut on a terminal without ``--no-trunc``; otherwise it is
+    printed as wide as its longest cell, whatever the terminal width.
+    """
+    if _style(settings, console) == "plain":
+        for row in rows:
+            console.file.write("\t".join(_CONTROL.sub(" ", cell) for cell in row) + "\n")
+        console.file.flush()
+        return
+    truncate = console.is_terminal and not settings.no_trunc
+    table = Table(title=title, title_justify="left")
+    for column in columns:
+        table.add_column(
+            column.header,
+            # rich only narrows wrappable columns to fit; ids keep one line and 12 characters
+            no_wrap=column.image_id or not truncate,
+            overflow="ellipsis" if truncate else "fold",
+            width=SHORT_ID_LENGTH if truncate and column.image_id else None,
+        )
+    for row in rows:
+        table.add_row(
+            *(
+                cell[:SHORT_ID_LENGTH] if truncate and column.image_id else cell
+                for column, cell in zip(columns, row, strict=True)
+            )
+        )
+    if truncate:
+        console.print(table)
+        return
+    # print() never goes wider than the console, so widen the console for this table
+    terminal_width = console.width
+    unbounded = console.options.update_width(_UNBOUNDED)
+    console.width = max(Measurement.get(console, unbounded, table).maximum, terminal_width)
+    try:
+        console.print(table, crop=False)
+    finally:
+        console.width = terminal_width
 
 
 def human_size(nbytes: int) -> str:
@@ -35,3 +137,55 @@ def human_size(nbytes: int) -> str:
 
 def human_rate(nbytes: int, seconds: float) -> str:
     return f"{decimal(int(nbytes / seconds))}/s" if seconds > 0 else "-"
+
+
+def transfer_document(
+    *,
+    registry: str,
+    repository: str,
+    tags: Sequence[str],
+    layers: Sequence[str],
+    skipped: Sequence[str],
+    nbytes: int,
+    seconds: float,
+    **extra: Any,
+) -> dict[str, Any]:
+    """The fields pull, push and mirror share.
+
+    ``registry``/``repository``/``tags`` say where the image is now, ``layers`` the
+    image ids whose data crossed the wire, ``skipped`` those the destination already
+    had, ``bytes`` the bytes transferred.
+    """
+    return {
+        "registry": registry,
+        "repository": repository,
+        "tags": list(tags),
+        "layers": list(layers),
+        "skipped": list(skipped),
+        "bytes": nbytes,
+        "seconds": round(seconds, 3),
+        **extra,
+    }
+
+
+def transfer_summary(
+    settings: Settings, document: dict[str, Any], headline: str, *, stdout_taken: bool = False
+) -> None:
+    """Print a :func:`transfer_document`: as JSON, or the headline and the byte count.
+
+    ``stdout_taken``: stdout carries the archive itself, so the summary goes to stderr.
+    """
+
+    def human(console: Console) -> None:
+        nbytes, seconds = document["bytes"], document["seconds"]
+        console.print(headline)
+        console.print(
+            f"{len(document['layers'])} layers transferred, {len(document['skipped'])} "
+            f"already there; {human_size(nbytes)} in {seconds:.1f} s "
+            f"({human_rate(nbytes, seconds)})"
+        )
+
+    if stdout_taken:
+        human(Console(file=sys.stderr, highlight=False, soft_wrap=True))
+    else:
+        emit(settings, document, human)

@@ -1,5 +1,9 @@
 """Progress bars for transfers: one per layer in flight plus an overall bar, on stderr.
 
+A pull adds one more bar after its last layer, while it assembles the archive
+(diff_ids, decompression, the copy into the tar), so a big image does not look
+stuck at 100 %.
+
 Bars only appear when stderr is a terminal and ``--json`` is off; pipes, logs and
 machine consumers get silence (:class:`SilentProgress`). Transfers call the listener
 from worker threads, so every update goes through rich's own lock.
@@ -31,7 +35,8 @@ __all__ = ["RichProgress", "progress_for"]
 
 
 class RichProgress:
-    """A :class:`ProgressListener` drawing bytes, rate and ETA per layer and overall."""
+    """A :class:`ProgressListener` (and :class:`AssemblyListener`) drawing bytes, rate and
+    ETA per layer and overall, then the archive's assembly."""
 
     def __init__(self, progress: Progress) -> None:
         self._progress = progress
@@ -40,6 +45,7 @@ class RichProgress:
         self._layers: dict[str, TaskID] = {}
         self._sizes: dict[str, int | None] = {}
         self._total: int | None = None
+        self._assembly: TaskID | None = None
 
     def planned(self, layers: Sequence[PlannedLayer]) -> None:
         sizes = [layer.size for layer in layers]
@@ -74,6 +80,17 @@ class RichProgress:
             self._progress.remove_task(task)
         if skipped and overall is not None:
             self._progress.update(overall, total=total)
+
+    def assembling(self, total: int) -> None:
+        task = self._progress.add_task("assembling archive", total=total)
+        with self._lock:
+            self._assembly = task
+
+    def assembled(self, nbytes: int) -> None:
+        with self._lock:
+            task = self._assembly
+        if task is not None:
+            self._progress.advance(task, nbytes)
 
 
 @contextmanager

@@ -1,14 +1,17 @@
-"""Docker-style image references (``[HOST[:PORT]/][NAMESPACE/]REPO[:TAG]``) and registry URLs.
+"""Docker-style image references (``[HOST[:PORT]/][NAMESPACE/]REPO[:TAG|@ID]``) and registry URLs.
 
 The facade takes a base URL and a bare ``ns/repo``; users type one string. Splitting
 the host off follows docker's rule (the first component is a host iff it contains
 ``.`` or ``:`` or is ``localhost``), and everything after it is checked by the
 facade's own validators so the CLI accepts exactly what the client would send.
+``REPO@ID`` names one image (a full or a 12+ character id) through the repository
+that holds it: v1 has no digests, so ``@sha256:…`` is refused as a v2 reference.
 """
 
 from __future__ import annotations
 
 import ipaddress
+import re
 
 import attrs
 import httpx
@@ -20,13 +23,22 @@ from docker_registry_v1.names import RepositoryName, check_image_id, check_tag
 
 __all__ = [
     "DEFAULT_TAG",
+    "MIN_SHORT_ID",
     "ImageReference",
     "InvalidReference",
     "is_image_id",
+    "is_short_id",
     "registry_url",
 ]
 
 DEFAULT_TAG = "latest"
+
+#: The shortest id prefix accepted: what progress bars and tables show.
+MIN_SHORT_ID = 12
+
+_ID_PREFIX = re.compile(rf"[a-f0-9]{{{MIN_SHORT_ID},64}}")
+_DIGEST = re.compile(r"[a-z0-9]+(?:[+._-][a-z0-9]+)*:", re.IGNORECASE)
+_USERINFO = re.compile(r"(//[^/@:]*):[^/@]*@")
 
 
 class InvalidReference(InvalidInput):
@@ -59,12 +71,32 @@ def _origin(endpoint: Endpoint, plain_http: bool) -> str:
 
 
 def is_image_id(text: str) -> bool:
-    """A bare 16- or 64-hex string names an image, not a repository."""
+    """A full id: 16 or 64 lowercase hex characters (sent as given, no lookup needed)."""
     try:
         check_image_id(text)
     except InvalidInput:
         return False
     return True
+
+
+def is_short_id(text: str) -> bool:
+    """12 to 64 lowercase hex characters: an image id or a prefix of one, not a repository."""
+    return _ID_PREFIX.fullmatch(text) is not None
+
+
+def _image_part(text: str, at: str) -> str:
+    if _DIGEST.match(at):
+        raise InvalidReference(
+            "reference",
+            f"{text!r}: @{at.partition(':')[0]}:… is a content digest, which only v2 "
+            "registries know; v1 names an image by its id (REPO@ID)",
+        )
+    if not is_short_id(at):
+        raise InvalidReference(
+            "reference",
+            f"{text!r}: after @ comes an image id ({MIN_SHORT_ID} to 64 lowercase hex characters)",
+        )
+    return at
 
 
 @attrs.frozen
@@ -76,13 +108,16 @@ class ImageReference:
     namespace: str
     repository: str
     tag: str | None
+    image: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> ImageReference:
         if not text or text != text.strip():
             raise InvalidReference("reference", f"{text!r} is empty or has surrounding spaces")
+        original, image = text, None
         if "@" in text:
-            raise InvalidReference("reference", f"{text!r}: digests (@…) are not part of v1")
+            text, _, at = text.partition("@")
+            image = _image_part(original, at)
         first, sep, rest = text.partition("/")
         host: str | None = None
         port: int | None = None
@@ -94,6 +129,8 @@ class ImageReference:
         colon = text.rfind(":")
         if colon > last_slash:
             name, tag = text[:colon], text[colon + 1 :]
+            if image is not None:
+                raise InvalidReference("reference", f"{original!r}: name a tag or an @ID, not both")
             try:
                 check_tag(tag)
             except InvalidInput as exc:
@@ -102,7 +139,7 @@ class ImageReference:
             repo = RepositoryName.parse(name)
         except InvalidInput as exc:
             raise InvalidReference("reference", str(exc)) from None
-        return cls(host, port, repo.namespace, repo.repository, tag)
+        return cls(host, port, repo.namespace, repo.repository, tag, image)
 
     @property
     def repo(self) -> str:
@@ -124,6 +161,8 @@ class ImageReference:
 
     def __str__(self) -> str:
         name = self.repo if self.netloc is None else f"{self.netloc}/{self.repo}"
+        if self.image is not None:
+            return f"{name}@{self.image}"
         return name if self.tag is None else f"{name}:{self.tag}"
 
 
@@ -136,13 +175,18 @@ def registry_url(value: str | None, *, plain_http: bool = False) -> str:
         return DEFAULT_BASE_URL
     text = value.strip()
     if "://" in text:
+        shown = repr(_USERINFO.sub(r"\1:***@", text))  # the value, never a password in it
         try:
             url = httpx.URL(text)
         except httpx.InvalidURL:
-            raise InvalidReference("registry", "is not a valid URL") from None
+            raise InvalidReference("registry", f"{shown} is not a valid URL") from None
         if url.scheme not in {"http", "https"} or not url.host:
-            raise InvalidReference("registry", "needs an http:// or https:// URL with a host")
+            raise InvalidReference(
+                "registry", f"{shown}: needs an http:// or https:// URL with a host"
+            )
         if url.userinfo:
-            raise InvalidReference("registry", "must not carry credentials; use --username")
+            raise InvalidReference(
+                "registry", f"{shown}: must not carry credentials; use --username"
+            )
         return text
     return _origin(_endpoint(text.rstrip("/"), "registry"), plain_http)

@@ -1,4 +1,9 @@
-"""``regv1 serve``: run the v1 emulator in the foreground until Ctrl-C or SIGTERM."""
+"""``regv1 serve``: run the v1 emulator in the foreground until Ctrl-C or SIGTERM.
+
+The emulator and its server stack (starlette, uvicorn, pydantic) come with the ``emulator``
+extra and are imported only when the command runs, so that every other command, and
+``--help``, works with the ``cli`` extra alone.
+"""
 
 from __future__ import annotations
 
@@ -6,10 +11,23 @@ import signal
 import threading
 from pathlib import Path
 from types import FrameType
+from typing import TYPE_CHECKING
 
 import click
 
-from docker_registry_v1.emulator import Compat, Emulator, Hub, run_hub, run_standalone
+from .options import examples, fail
+
+if TYPE_CHECKING:
+    from docker_registry_v1.emulator import Emulator
+    from docker_registry_v1.emulator.compat import SearchShape, UsersApi
+
+#: What the ``emulator`` extra installs; any other missing module is a bug, not a setup issue.
+_EMULATOR_EXTRA = frozenset({"starlette", "uvicorn", "pydantic"})
+
+#: The choices of ``emulator.compat.SEARCH_SHAPES`` and ``USERS_APIS``, spelt out here because
+#: importing the emulator package would pull in its server stack (a test keeps them equal).
+SEARCH_SHAPES = ("reference", "hub", "paged")
+USERS_APIS = ("reference", "accounts")
 
 
 def _user(value: str) -> tuple[str, str]:
@@ -34,7 +52,13 @@ def _wait_for_signal() -> None:
             signal.signal(sig, old)
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "regv1 serve --port 5000 --data-dir ./registry",
+        "regv1 serve --hub --port 5000 --registry-port 5001 --user alice:s3cret",
+        "regv1 serve --port 5000 --reference-ranges --tag-list-as-list",
+    )
+)
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
 @click.option(
     "--port",
@@ -81,10 +105,18 @@ def _wait_for_signal() -> None:
     help="Force or drop the 'Token ' prefix of issued X-Docker-Token values.",
 )
 @click.option(
-    "--search-without-paging", is_flag=True, help="Search as the reference server (no paging)."
+    "--search",
+    "search",
+    type=click.Choice(SEARCH_SHAPES),
+    default=None,
+    help="Search answer shape [default: reference standalone, hub with --hub].",
 )
 @click.option(
-    "--page-as-string", is_flag=True, help='Search "page" as a string, as the Hub sent it.'
+    "--users-api",
+    type=click.Choice(USERS_APIS),
+    default=None,
+    help="/v1/users/ as the reference registry (always OK) or checking accounts "
+    "[default: by mode].",
 )
 def serve(
     *,
@@ -99,17 +131,28 @@ def serve(
     reference_ranges: bool,
     tag_list_as_list: bool,
     token_prefix: bool | None,
-    search_without_paging: bool,
-    page_as_string: bool,
+    search: SearchShape | None,
+    users_api: UsersApi | None,
 ) -> None:
     """Serve a local Docker Registry v1 (standalone, or --hub with a separate index)."""
+    try:
+        from docker_registry_v1.emulator import (  # noqa: PLC0415 - see the module doc
+            Compat,
+            Hub,
+            run_hub,
+            run_standalone,
+        )
+    except ModuleNotFoundError as exc:
+        if exc.name not in _EMULATOR_EXTRA:
+            raise
+        fail("regv1 serve needs the emulator extra: pip install 'docker-registry-v1[cli,emulator]'")
     accounts = dict(_user(u) for u in users)
     compat = Compat(
         reference_ranges=reference_ranges,
         tag_list_as_list=tag_list_as_list,
         token_prefix=token_prefix,
-        search_without_paging=search_without_paging,
-        page_as_string=page_as_string,
+        search=search,
+        users=users_api,
     )
     if endpoints and not hub:
         raise click.UsageError("--endpoint only applies with --hub")

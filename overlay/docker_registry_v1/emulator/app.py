@@ -14,7 +14,7 @@ from starlette.responses import Response
 from starlette.routing import Route
 from starlette.types import ASGIApp
 
-from .context import EmulatorState, Guard
+from .context import REGISTRY_AGENT, EmulatorState, Guard
 from .faults import FaultMiddleware, Faults
 from .images import ImageRoutes
 from .index import IndexRoutes
@@ -139,7 +139,8 @@ def _routes(state: EmulatorState, role: str) -> list[Route]:
     if role == "registry":
         return [*common, *registry, *tail]
     if role == "index":
-        return [*common, *index_routes, *tail]
+        access = route(f"{REPO}/layer/{{image_id}}/access", {"GET": index.layer_access})
+        return [*common, access, *index_routes, *tail]
     return [*common, *registry, *index_routes, *tail]
 
 
@@ -157,9 +158,16 @@ async def _server_error(request: Request, exc: Exception) -> Response:
 
 
 def build_app(
-    state: EmulatorState, role: str, *, log: RequestLog, faults: Faults, port: int
+    state: EmulatorState,
+    role: str,
+    *,
+    log: RequestLog,
+    faults: Faults,
+    port: int,
+    checks: RequestLog | None = None,
 ) -> ASGIApp:
-    """The full ASGI stack of one listener; ``port`` only labels its log entries."""
+    """The full ASGI stack of one listener; ``port`` only labels its log entries;
+    ``checks`` logs what the hub registry asks the index (index role)."""
     if role not in ROLES:
         raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     starlette = Starlette(
@@ -170,4 +178,5 @@ def build_app(
     app: ASGIApp = starlette
     if state.auth_required and role == "standalone":
         app = ProxyAuthMiddleware(app, state)
-    return LogMiddleware(FaultMiddleware(app, faults, role), log, role, port)
+    split = (checks, REGISTRY_AGENT.encode()) if checks is not None and role == "index" else None
+    return LogMiddleware(FaultMiddleware(app, faults, role), log, role, port, checks=split)

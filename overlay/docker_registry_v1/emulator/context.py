@@ -10,20 +10,22 @@ from collections.abc import Mapping
 from typing import Any, Literal
 
 import attrs
+import httpx
 from starlette.requests import Request
 from starlette.responses import Response
 
-from .compat import Compat
+from .compat import Compat, Mode
 from .responses import REQUIRES_AUTHORIZATION, error
 from .store import Store, split_repository
-from .tokens import ACCESS_FOR_METHOD, Token, TokenIssuer
-
-Mode = Literal["standalone", "hub"]
+from .tokens import ACCESS_FOR_METHOD, Token, TokenIssuer, parse_token
 
 IMAGE_ID = re.compile(r"^([a-f0-9]{16}|[a-f0-9]{64})$")
 FORM_TYPES = ("application/x-www-form-urlencoded", "multipart/form-data")
 BASIC_CHALLENGE = {"WWW-Authenticate": 'Basic realm="regv1"'}
 TOKEN_CHALLENGE = {"WWW-Authenticate": "Token"}
+
+#: The User-Agent a hub registry sends when it asks its index about a token.
+REGISTRY_AGENT = "docker-registry/0.9.1 (emulator hub registry)"
 
 #: Placeholder in a hub's endpoint list for the registry listener's own address.
 REGISTRY_PLACEHOLDER = "{registry}"
@@ -49,20 +51,44 @@ class EmulatorState:
     registry_netloc: str = ""
     #: Repositories the hub index issued a delete token for, awaiting the final DELETE.
     pending_deletes: set[str] = attrs.field(factory=set)
+    #: Where a hub registry asks about tokens, as REF's ``index_endpoint``.
+    index_url: str = ""
+    _index_client: httpx.AsyncClient | None = None
 
     def endpoint_header(self, request: Request) -> str:
         if self.mode == "standalone":
             return request.headers.get("host", "")
         return ", ".join(
-            self.registry_netloc if item == REGISTRY_PLACEHOLDER else item
-            for item in self.endpoints
+            item.replace(REGISTRY_PLACEHOLDER, self.registry_netloc) for item in self.endpoints
         )
 
     def token_text(self, token: Token) -> str:
-        prefixed = self.compat.token_prefix
-        if prefixed is None:
-            prefixed = self.mode == "standalone"
+        prefixed = self.compat.prefixed_tokens(self.mode)
         return f"Token {token.value}" if prefixed else token.value
+
+    def index_client(self) -> httpx.AsyncClient:
+        """The registry's HTTP client to its index (made on the listeners' event loop)."""
+        if self._index_client is None:
+            self._index_client = httpx.AsyncClient(
+                base_url=self.index_url,
+                timeout=30,
+                headers={"User-Agent": REGISTRY_AGENT},
+            )
+        return self._index_client
+
+    async def close(self) -> None:
+        if self._index_client is not None:
+            await self._index_client.aclose()
+            self._index_client = None
+
+
+@attrs.frozen
+class Grant:
+    """What a hub registry learnt from the index about a valid token (REF ``check_token``)."""
+
+    repository: str
+    authorization: str
+    images: frozenset[str]
 
 
 def basic_credentials(request: Request) -> tuple[str, str] | None:
@@ -129,31 +155,74 @@ class Guard:
             return error(REQUIRES_AUTHORIZATION, 401, BASIC_CHALLENGE)
         return None
 
-    def registry(
-        self, request: Request, *, repository: str | None = None, image_id: str | None = None
-    ) -> Response | None:
-        """Hub registry: an issued token, for this repository, with the method's access.
+    def index_read(self, request: Request, repository: str, *, required: bool) -> Response | None:
+        """Hub index reads: a forwarded ``Token`` must be one it issued for this repository
+        (any access: a registry forwards write and delete tokens too); otherwise Basic."""
+        if self.role != "index":
+            return None
+        authorization = request.headers.get("authorization", "")
+        if authorization.partition(" ")[0].lower() == "token":
+            token = self.state.tokens.lookup(authorization)
+            if token is None or token.repository != repository:
+                return error(REQUIRES_AUTHORIZATION, 401, TOKEN_CHALLENGE)
+            return None
+        return self.index(request, required=required)
 
-        Image reads also need the image to belong to the token's repository (its
-        index list or a tag's ancestry); otherwise the image is hidden (404).
+    async def registry(
+        self, request: Request, *, repository: str | None = None, image_id: str | None = None
+    ) -> Response | Grant | None:
+        """Hub registry: REF's token check, then the Hub's read scoping.
+
+        As REF in token mode: the token's access must fit the method and its
+        repository the path; then the index is asked over HTTP (``GET …/images``
+        with the client's ``Authorization``), whose list is what writes may
+        touch. Image reads also need the image to belong to the token's
+        repository (index list or a tag's ancestry), else it is hidden (404); in
+        a private repository the index's parent-access route decides, as REF.
         """
         if self.role != "registry":
             return None
-        token = self.state.tokens.lookup(request.headers.get("authorization", ""))
+        authorization = request.headers.get("authorization", "")
+        fields = parse_token(authorization)
         if (
-            token is None
-            or ACCESS_FOR_METHOD.get(request.method) != token.access
-            or (repository is not None and token.repository != repository)
+            fields is None
+            or ACCESS_FOR_METHOD.get(request.method) != fields.get("access")
+            or not fields.get("repository")
+            or (repository is not None and fields["repository"] != repository)
         ):
             return error(REQUIRES_AUTHORIZATION, 401, TOKEN_CHALLENGE)
-        if (
-            image_id is not None
-            and token.access == "read"
-            and self.state.store.image(image_id) is not None
-            and image_id not in self.state.store.repository_images(token.repository)
-        ):
-            return error("Image not found", 404)
-        return None
+        name = fields["repository"]
+        try:
+            answer = await self.state.index_client().get(
+                f"/v1/repositories/{name}/images", headers={"Authorization": authorization}
+            )
+            listed = answer.json() if answer.status_code == 200 else None
+        except (httpx.HTTPError, ValueError):
+            listed = None
+        if not isinstance(listed, list):
+            return error(REQUIRES_AUTHORIZATION, 401, TOKEN_CHALLENGE)
+        ids = frozenset(str(e["id"]) for e in listed if isinstance(e, dict) and "id" in e)
+        grant = Grant(name, authorization, ids)
+        if image_id is None or fields["access"] != "read":
+            return grant
+        store = self.state.store
+        if store.is_private(name):
+            visible = await self.parent_access(grant, image_id)
+        else:
+            visible = store.image(image_id) is None or image_id in store.repository_images(name)
+        return grant if visible else error("Image not found", 404)
+
+    async def parent_access(self, grant: Grant, image_id: str) -> bool:
+        """REF's ``validate_parent_access``: the index's ``…/layer/<id>/access`` answer."""
+        try:
+            answer = await self.state.index_client().get(
+                f"/v1/repositories/{grant.repository}/layer/{image_id}/access",
+                headers={"Authorization": grant.authorization},
+            )
+            body = answer.json() if answer.status_code == 200 else {}
+        except (httpx.HTTPError, ValueError):
+            return False
+        return isinstance(body, dict) and body.get("access") is True
 
     def token_headers(self, request: Request, repository: str, access: str) -> Mapping[str, str]:
         """Token headers of an index answer: always on standalone, on request in a hub."""

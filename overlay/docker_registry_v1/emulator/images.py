@@ -12,7 +12,7 @@ from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
 from .blobs import Blob, iter_blob
-from .context import IMAGE_ID, UNDECODABLE, EmulatorState, Guard, json_body
+from .context import IMAGE_ID, UNDECODABLE, EmulatorState, Grant, Guard, json_body
 from .faults import ConnectionAbort
 from .layerfiles import LayerFormatError, list_layer
 from .ranges import RangePlan, reference_plan, standard_plan
@@ -54,16 +54,16 @@ class ImageRoutes:
         self.store = state.store
         self.guard = guard
 
-    def _checked(self, request: Request) -> tuple[str, Response | None]:
+    async def _checked(self, request: Request) -> tuple[str, Response | Grant | None]:
         image_id = str(request.path_params["image_id"])
         if not IMAGE_ID.match(image_id):
             return image_id, error("Invalid image ID", 404)
-        return image_id, self.guard.registry(request, image_id=image_id)
+        return image_id, await self.guard.registry(request, image_id=image_id)
 
-    def _readable(self, request: Request) -> tuple[ImageRecord | None, Response | None]:
+    async def _readable(self, request: Request) -> tuple[ImageRecord | None, Response | None]:
         """Checks every image read shares, in the reference server's order."""
-        image_id, denied = self._checked(request)
-        if denied is not None:
+        image_id, denied = await self._checked(request)
+        if isinstance(denied, Response):
             return None, denied
         record = self.store.image(image_id)
         if record is not None and not record.complete:
@@ -75,7 +75,7 @@ class ImageRoutes:
         return record, None
 
     async def get_json(self, request: Request) -> Response:
-        record, answer = self._readable(request)
+        record, answer = await self._readable(request)
         if record is None:
             assert answer is not None
             return answer
@@ -87,8 +87,8 @@ class ImageRoutes:
         return raw_json_response(record.json_bytes, headers, cacheable=True)
 
     async def put_json(self, request: Request) -> Response:
-        image_id, denied = self._checked(request)
-        if denied is not None:
+        image_id, denied = await self._checked(request)
+        if isinstance(denied, Response):
             return denied
         raw, data = await json_body(request)
         if data is UNDECODABLE or not isinstance(data, dict) or not data:
@@ -101,6 +101,12 @@ class ImageRoutes:
             parent = ImageJson.model_validate(data).parent
         except pydantic.ValidationError:
             return error("Invalid JSON")
+        if isinstance(denied, Grant):
+            if image_id not in denied.images:
+                return error("This image does not belong to the repository")
+            known_parent = bool(parent) and self.store.image(parent or "") is not None
+            if known_parent and not await self.guard.parent_access(denied, parent or ""):
+                return error("Image depends on an unauthorized parent")
         outcome = self.store.put_image_json(image_id, raw, parent or None)
         if outcome is Outcome.PARENT_MISSING:
             return error("Image depends on a non existing parent")
@@ -109,7 +115,7 @@ class ImageRoutes:
         return json_response(TRUE)
 
     async def get_layer(self, request: Request) -> Response:
-        record, answer = self._readable(request)
+        record, answer = await self._readable(request)
         if record is None:
             assert answer is not None
             return answer
@@ -131,8 +137,8 @@ class ImageRoutes:
         return StreamingResponse(body, plan.status, headers, media_type=OCTETS)
 
     async def put_layer(self, request: Request) -> Response:
-        image_id, denied = self._checked(request)
-        if denied is not None:
+        image_id, denied = await self._checked(request)
+        if isinstance(denied, Response):
             return denied
         outcome, writer, json_bytes = self.store.layer_writer(image_id)
         if outcome is Outcome.NOT_FOUND:
@@ -158,8 +164,8 @@ class ImageRoutes:
         return json_response(TRUE)
 
     async def put_checksum(self, request: Request) -> Response:
-        image_id, denied = self._checked(request)
-        if denied is not None:
+        image_id, denied = await self._checked(request)
+        if isinstance(denied, Response):
             return denied
         value = request.headers.get("x-docker-checksum-payload")
         if value is None:
@@ -178,14 +184,14 @@ class ImageRoutes:
         return json_response(TRUE)
 
     async def get_ancestry(self, request: Request) -> Response:
-        record, answer = self._readable(request)
+        record, answer = await self._readable(request)
         if record is None:
             assert answer is not None
             return answer
         return json_response(record.ancestry, cacheable=True)
 
     async def get_files(self, request: Request) -> Response:
-        record, answer = self._readable(request)
+        record, answer = await self._readable(request)
         if record is None:
             assert answer is not None
             return answer
@@ -203,7 +209,7 @@ class ImageRoutes:
         return raw_json_response(listing, cacheable=True)
 
     async def get_diff(self, request: Request) -> Response:
-        record, answer = self._readable(request)
+        record, answer = await self._readable(request)
         if record is None:
             assert answer is not None
             return answer

@@ -25,6 +25,14 @@ from .responses import REQUIRES_AUTHORIZATION, empty, error, json_response, raw_
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
 USER_EXISTS = "Username or email already exists"
+#: A search result as the Hub wrote one (the emulator has no stars or official images).
+HUB_RESULT = {
+    "description": "",
+    "is_automated": False,
+    "is_official": False,
+    "is_trusted": False,
+    "star_count": 0,
+}
 
 
 def _int_param(request: Request, name: str, default: int, upper: int) -> int | None:
@@ -79,13 +87,24 @@ class IndexRoutes:
 
     async def list_images(self, request: Request) -> Response:
         name = repository_name(request)
-        denied = self.guard.index(request, required=self.store.is_private(name))
+        denied = self.guard.index_read(request, name, required=self.store.is_private(name))
         if denied is not None:
             return denied
         listed = self.store.index_list(name)
         if listed is None:
             return error("images not found", 404)
         return raw_json_response(listed, self.guard.token_headers(request, name, "read"))
+
+    async def layer_access(self, request: Request) -> Response:
+        """The route a token-mode REF asks before accepting a parent (or reading a private
+        image): may the token's repository use this image? Its own images, or any public
+        repository's, may be used."""
+        name = repository_name(request)
+        denied = self.guard.index_read(request, name, required=True)
+        if denied is not None:
+            return denied
+        image_id = str(request.path_params["image_id"])
+        return json_response({"access": self.store.image_access(name, image_id)})
 
     async def delete_images(self, request: Request) -> Response:
         denied = self.guard.index(request, required=True)
@@ -131,7 +150,8 @@ class IndexRoutes:
             False,
         )
         names = self.store.search(query, include_private=include_private)
-        if self.state.compat.search_without_paging:
+        shape = self.state.compat.search_shape(self.state.mode)
+        if shape == "reference":
             results = [{"description": "", "name": n} for n in names]
             return json_response({"num_results": len(names), "query": query, "results": results})
         size = _int_param(request, "n", DEFAULT_PAGE_SIZE, MAX_PAGE_SIZE)
@@ -143,15 +163,18 @@ class IndexRoutes:
             {
                 "num_pages": math.ceil(len(names) / size),
                 "num_results": len(names),
-                "page": str(page) if self.state.compat.page_as_string else page,
+                "page": str(page) if shape == "hub" else page,
                 "page_size": size,
                 "query": query,
-                "results": [{"description": "", "name": n} for n in chunk],
+                "results": [{**HUB_RESULT, "name": n} for n in chunk],
             }
         )
 
+    def _reference_users(self) -> bool:
+        return self.state.compat.users_api(self.state.mode) == "reference"
+
     async def check_login(self, request: Request) -> Response:
-        if self.guard.basic_user(request) in (None, False):
+        if not self._reference_users() and self.guard.basic_user(request) in (None, False):
             return error(REQUIRES_AUTHORIZATION, 401, BASIC_CHALLENGE)
         return json_response("OK")
 
@@ -159,6 +182,8 @@ class IndexRoutes:
         _, data = await json_body(request)
         if data is UNDECODABLE:
             return error("Error Decoding JSON")
+        if self._reference_users():
+            return json_response("User Created", 201)
         try:
             user = UserCreate.model_validate(data)
         except pydantic.ValidationError:
@@ -168,6 +193,8 @@ class IndexRoutes:
         return json_response("User Created", 201)
 
     async def update_user(self, request: Request) -> Response:
+        if self._reference_users():
+            return empty(204)
         username = str(request.path_params["username"])
         creds = basic_credentials(request)
         if creds is None or not self.store.check_user(*creds):

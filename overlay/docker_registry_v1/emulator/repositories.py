@@ -44,12 +44,13 @@ class RepositoryRoutes:
         self.store = state.store
         self.guard = guard
 
-    def _name(self, request: Request) -> tuple[str, Response | None]:
+    async def _name(self, request: Request) -> tuple[str, Response | None]:
         name = repository_name(request)
-        return name, self.guard.registry(request, repository=name)
+        denied = await self.guard.registry(request, repository=name)
+        return name, denied if isinstance(denied, Response) else None
 
     async def list_tags(self, request: Request) -> Response:
-        name, denied = self._name(request)
+        name, denied = await self._name(request)
         if denied is not None:
             return denied
         tags = self.store.tags(name)
@@ -60,7 +61,7 @@ class RepositoryRoutes:
         return json_response(tags)
 
     async def get_tag(self, request: Request) -> Response:
-        name, denied = self._name(request)
+        name, denied = await self._name(request)
         if denied is not None:
             return denied
         image_id = (self.store.tags(name) or {}).get(str(request.path_params["tag"]))
@@ -69,7 +70,7 @@ class RepositoryRoutes:
         return json_response(image_id)
 
     async def put_tag(self, request: Request) -> Response:
-        name, denied = self._name(request)
+        name, denied = await self._name(request)
         if denied is not None:
             return denied
         tag = str(request.path_params["tag"])
@@ -88,7 +89,7 @@ class RepositoryRoutes:
         return json_response(True)
 
     async def delete_tag(self, request: Request) -> Response:
-        name, denied = self._name(request)
+        name, denied = await self._name(request)
         if denied is not None:
             return denied
         tag = str(request.path_params["tag"])
@@ -97,25 +98,25 @@ class RepositoryRoutes:
         return json_response(True)
 
     async def get_tag_json(self, request: Request) -> Response:
-        name, denied = self._name(request)
+        name, denied = await self._name(request)
         if denied is not None:
             return denied
         return json_response(self.store.tag_metadata(name, str(request.path_params["tag"])))
 
     async def get_repository_json(self, request: Request) -> Response:
-        name, denied = self._name(request)
+        name, denied = await self._name(request)
         if denied is not None:
             return denied
         return json_response(self.store.repository_metadata(name))
 
     async def get_properties(self, request: Request) -> Response:
-        name, denied = self._name(request)
+        name, denied = await self._name(request)
         if denied is not None:
             return denied
         return json_response({"access": self.store.access(name)})
 
     async def put_properties(self, request: Request) -> Response:
-        name, denied = self._name(request)
+        name, denied = await self._name(request)
         if denied is not None:
             return denied
         _, data = await json_body(request)
@@ -129,7 +130,7 @@ class RepositoryRoutes:
         return json_response(True)
 
     async def delete_repository(self, request: Request) -> Response:
-        name, denied = self._name(request)
+        name, denied = await self._name(request)
         if denied is not None:
             return denied
         if not self.store.delete_repository(name):

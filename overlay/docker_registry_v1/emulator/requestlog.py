@@ -168,16 +168,35 @@ class LogMiddleware:
     has its response can already read the entry.
     """
 
-    def __init__(self, app: ASGIApp, log: RequestLog, role: str, port: int) -> None:
+    def __init__(
+        self,
+        app: ASGIApp,
+        log: RequestLog,
+        role: str,
+        port: int,
+        *,
+        checks: tuple[RequestLog, bytes] | None = None,
+    ) -> None:
+        """``checks``: a second log, and the User-Agent whose requests go there instead
+        (a hub registry asking its index, which is not client traffic)."""
         self.app = app
         self.log = log
         self.role = role
         self.port = port
+        self.checks = checks
+
+    def _log_for(self, scope: Scope) -> RequestLog:
+        if self.checks is not None:
+            agent = dict(scope["headers"]).get(b"user-agent")
+            if agent == self.checks[1]:
+                return self.checks[0]
+        return self.log
 
     async def __call__(self, scope: Scope, receive: Receive, send: Send) -> None:
         if scope["type"] != "http":
             await self.app(scope, receive, send)
             return
+        log = self._log_for(scope)
         keep_body = not scope["path"].startswith("/v1/users")
         body = bytearray()
         state = _Progress()
@@ -189,7 +208,7 @@ class LogMiddleware:
                 return
             recorded = True
             size = state.size
-            self.log.append(
+            log.append(
                 LogEntry(
                     method=scope["method"],
                     path=scope["path"],

@@ -18,8 +18,8 @@ import attrs
 import uvicorn
 
 from .app import build_app
-from .compat import Compat
-from .context import REGISTRY_PLACEHOLDER, EmulatorState, Mode
+from .compat import Compat, Mode
+from .context import REGISTRY_PLACEHOLDER, EmulatorState
 from .faults import ConnectionAbort, Faults
 from .requestlog import RequestLog
 from .store import Store, split_repository
@@ -141,6 +141,8 @@ class Emulator:
             mode=mode, store=self.store, compat=compat, auth_required=bool(configured)
         )
         self.log = RequestLog()
+        #: In a hub: the requests its registry sent its index to check tokens (not in ``log``).
+        self.checks = RequestLog()
         self.faults = Faults()
         self.host = host
         self.listeners: list[Listener] = []
@@ -177,7 +179,14 @@ class Emulator:
             sock.close()
             raise
         listener = Listener(role=role, host=self.host, port=sock.getsockname()[1])
-        app = build_app(self.state, role, log=self.log, faults=self.faults, port=listener.port)
+        app = build_app(
+            self.state,
+            role,
+            log=self.log,
+            faults=self.faults,
+            port=listener.port,
+            checks=self.checks,
+        )
         config = uvicorn.Config(
             app,
             lifespan="off",
@@ -208,6 +217,8 @@ class Emulator:
         return self._listen("cdn", 0).url
 
     def stop(self) -> None:
+        closing = asyncio.run_coroutine_threadsafe(self.state.close(), self._loop.loop)
+        closing.result(SHUTDOWN_TIMEOUT)
         for server, _ in self._servers:
             server.request_exit(self._loop.loop)
         for server, future in self._servers:
@@ -294,6 +305,7 @@ class Hub(Emulator):
             self.state.registry_netloc = registry.netloc
             self.registry_url = registry.url
             self.index_url = self._listen("index", index_port).url
+            self.state.index_url = self.index_url
         except BaseException:
             self.stop()
             raise

@@ -372,6 +372,16 @@ class Store:
                 ids.update(image.ancestry if image is not None else [image_id])
             return ids
 
+    def image_access(self, name: str, image_id: str) -> bool:
+        """Whether ``name`` may use ``image_id``: one of its own, or of a public repository."""
+        with self._lock:
+            if image_id in self.repository_images(name):
+                return True
+            return any(
+                rec.access != "private" and image_id in self.repository_images(other)
+                for other, rec in self._repos.items()
+            )
+
     def search(self, query: str, *, include_private: bool) -> list[str]:
         """Names of searchable repositories containing ``query`` (case-insensitive), sorted."""
         needle = query.lower()

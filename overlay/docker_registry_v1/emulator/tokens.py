@@ -41,6 +41,14 @@ class Token:
         return f"Token(repository={self.repository!r}, access={self.access!r})"
 
 
+def parse_token(authorization: str) -> dict[str, str] | None:
+    """The fields of an ``Authorization: Token …`` value, as REF parses them (unverified)."""
+    scheme, _, rest = authorization.partition(" ")
+    if scheme.lower() != "token" or not rest:
+        return None
+    return dict(_FIELD.findall(rest))
+
+
 class TokenIssuer:
     """Issues tokens and remembers them, so the registry can tell real ones from forgeries."""
 

@@ -5,20 +5,27 @@ decision), ask the index for a read token (``GET …/images``); otherwise, and w
 index that said it would answers 404 or without a token, the client's own
 credentials are used on the same host.
 
-Writing: ``PUT …/{repo}/`` with ``[]`` for a write token; a
+Writing: ``PUT …/{repo}/`` with the image list for a write token (v1-protocol
+f.3: a token-checking registry accepts json PUTs only for listed ids); a
 registry without index routes (404/405) is written with the client's own
-credentials and gets no final ``PUT …/images``. The existence probe is a GET,
+credentials and gets no final ``PUT …/images``. A token whose endpoint is the
+index's own host (a standalone registry) is not used: such a registry ignores
+tokens, and the Basic-auth proxy in front of it refuses them (docker never
+replaced its Basic credentials with a token there either). The existence probe is a GET,
 which a strict registry refuses under a write token; it then uses a read token.
 """
 
 from __future__ import annotations
 
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING
 
 import attrs
+import httpx
 
 from ..auth import Authenticator, TokenAuth
 from ..errors import InvalidResponse, NotFound, RegistryError, Unauthorized, UploadInProgress
+from ..models import IndexImage
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
@@ -29,6 +36,7 @@ __all__ = [
     "ais_present",
     "aread_access",
     "awrite_access",
+    "index_list",
     "is_present",
     "read_access",
     "write_access",
@@ -58,6 +66,21 @@ class WriteAccess:
         return True
 
 
+def index_list(ids: Iterable[str], tags: Mapping[str, str]) -> list[IndexImage]:
+    """The write-token request's list as docker 1.x sent it: every id in push order
+    (base first), one entry per tag of a tagged image."""
+    tags_of: dict[str, list[str | None]] = {}
+    for tag, image_id in tags.items():
+        tags_of.setdefault(image_id, []).append(tag)
+    return [IndexImage(id=i, tag=tag) for i in ids for tag in tags_of.get(i, [None])]
+
+
+def _own_host(client: Client | AsyncClient, token: TokenAuth) -> Authenticator | None:
+    if token.host == httpx.URL(client.base_url).netloc.decode():
+        return None
+    return token
+
+
 def _no_index(error: RegistryError) -> bool:
     return isinstance(error, NotFound) or error.code == _METHOD_NOT_ALLOWED
 
@@ -66,7 +89,7 @@ def read_access(client: Client, repo: str, policy: RetryPolicy) -> Authenticator
     if not policy.call(client.issues_tokens):
         return None
     try:
-        return policy.call(client.hub.get_read_token_with_auth, repo)
+        return _own_host(client, policy.call(client.hub.get_read_token_with_auth, repo))
     except (NotFound, InvalidResponse):
         return None
 
@@ -75,14 +98,16 @@ async def aread_access(client: AsyncClient, repo: str, policy: RetryPolicy) -> A
     if not await policy.acall(client.issues_tokens):
         return None
     try:
-        return await policy.acall(client.hub.get_read_token_with_auth, repo)
+        token = await policy.acall(client.hub.get_read_token_with_auth, repo)
     except (NotFound, InvalidResponse):
         return None
+    return _own_host(client, token)
 
 
-def write_access(client: Client, repo: str) -> WriteAccess:
+def write_access(client: Client, repo: str, images: Iterable[IndexImage] = ()) -> WriteAccess:
     try:
-        return WriteAccess(client.hub.get_write_token(repo), indexed=True)
+        token = client.hub.get_write_token(repo, images=images)
+        return WriteAccess(_own_host(client, token), indexed=True)
     except InvalidResponse:
         return WriteAccess(None, indexed=True)
     except RegistryError as error:
@@ -91,9 +116,12 @@ def write_access(client: Client, repo: str) -> WriteAccess:
         raise
 
 
-async def awrite_access(client: AsyncClient, repo: str) -> WriteAccess:
+async def awrite_access(
+    client: AsyncClient, repo: str, images: Iterable[IndexImage] = ()
+) -> WriteAccess:
     try:
-        return WriteAccess(await client.hub.get_write_token(repo), indexed=True)
+        token = await client.hub.get_write_token(repo, images=images)
+        return WriteAccess(_own_host(client, token), indexed=True)
     except InvalidResponse:
         return WriteAccess(None, indexed=True)
     except RegistryError as error:

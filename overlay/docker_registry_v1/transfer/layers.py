@@ -128,6 +128,10 @@ class LayerFetch:
     def recover(self, error: DockerRegistryError) -> float | None:
         """After a failed attempt: ``None`` when the layer is complete anyway, else the
         seconds to wait before the next attempt; raises when it is time to give up."""
+        if isinstance(error, RegistryConnectionError) and not isinstance(
+            error.__cause__, httpx.RequestError
+        ):
+            raise error  # not the transport's (a mirror's restarted layer): not ours to retry
         if isinstance(error, IncompleteBody | RegistryConnectionError):
             if self.total is not None and self.received == self.total:
                 return None  # e.g. the reference server announcing one byte too many

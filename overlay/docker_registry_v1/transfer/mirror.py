@@ -19,7 +19,7 @@ import attrs
 from ..archive import validate_ancestry
 from ..auth import Authenticator
 from ..errors import Conflict, DockerRegistryError, InvalidInput, RegistryConnectionError
-from ..models import LayerUpload, RawMetadata, TagMap
+from ..models import IndexImage, LayerUpload, RawMetadata, TagMap
 from ..names import RepositoryName, check_tag
 from ..progress import ProgressListener, SilentProgress
 from .access import (
@@ -27,6 +27,7 @@ from .access import (
     ais_present,
     aread_access,
     awrite_access,
+    index_list,
     is_present,
     read_access,
     write_access,
@@ -56,6 +57,7 @@ class _MirrorJob:
     tags: dict[str, str] = attrs.field(factory=dict)
     ids: list[str] = attrs.field(factory=list)
     metadata: dict[str, RawMetadata] = attrs.field(factory=dict)
+    checksums: dict[str, str] = attrs.field(factory=dict)
 
     @classmethod
     def create(
@@ -115,6 +117,10 @@ class _MirrorJob:
         self.tracker.done(fetch.image_id)
         return upload.checksum
 
+    def uploaded(self) -> list[IndexImage]:
+        """The final ``PUT …/images``: the copied ids with their checksums."""
+        return [IndexImage(id=i, checksum=c) for i, c in self.checksums.items()]
+
     def result(self) -> MirrorResult:
         return MirrorResult(
             repository=str(self.target),
@@ -171,7 +177,7 @@ def mirror(
             job.tags[name] = policy.call(source.repository.get_image_id, src, name, auth=reader)
     for image_id in set(job.tags.values()):
         job.add_ancestry(image_id, policy.call(source.image.get_ancestry, image_id, auth=reader))
-    access = write_access(target, dst)
+    access = write_access(target, dst, index_list(job.ids, job.tags))
     for image_id in job.ids:
         if not is_present(target, dst, image_id, access, policy):
             job.metadata[image_id] = policy.call(
@@ -187,10 +193,11 @@ def mirror(
             continue
         checksum = policy.call(_relay, source, target, job, image_id, reader=reader, access=access)
         target.image.put_checksum(image_id, checksum, auth=access.auth)
+        job.checksums[image_id] = checksum
     for name, image_id in job.tags.items():
         policy.call(target.repository.set_tag, dst, image_id, name, auth=access.auth)
     if access.indexed:
-        target.repository.update_images(dst, [])
+        target.repository.update_images(dst, job.uploaded())
     return job.result()
 
 
@@ -247,7 +254,7 @@ async def amirror(
         job.add_ancestry(
             image_id, await policy.acall(source.image.get_ancestry, image_id, auth=reader)
         )
-    access = await awrite_access(target, dst)
+    access = await awrite_access(target, dst, index_list(job.ids, job.tags))
     for image_id in job.ids:
         if not await ais_present(target, dst, image_id, access, policy):
             job.metadata[image_id] = await policy.acall(
@@ -267,8 +274,9 @@ async def amirror(
             _arelay, source, target, job, image_id, reader=reader, access=access
         )
         await target.image.put_checksum(image_id, checksum, auth=access.auth)
+        job.checksums[image_id] = checksum
     for name, image_id in job.tags.items():
         await policy.acall(target.repository.set_tag, dst, image_id, name, auth=access.auth)
     if access.indexed:
-        await target.repository.update_images(dst, [])
+        await target.repository.update_images(dst, job.uploaded())
     return job.result()

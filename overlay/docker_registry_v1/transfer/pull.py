@@ -4,7 +4,11 @@ Flow: read credentials, tag → id, ancestry (validated before anything is
 downloaded), every image's JSON (fetched several times as wide as the layers), then
 the layers a few at a time into spool files in a private directory next to ``dest``. Only when every
 layer is verified does ``write_loadable_archive`` write ``dest`` atomically; on
-any failure neither ``dest`` nor a spool file is left behind.
+any failure neither ``dest`` nor a spool file is left behind. That includes an
+interrupt: Ctrl-C stops the layer downloads at once (see ``bounded``) and the
+KeyboardInterrupt (async: the cancellation) reaches the caller after the cleanup.
+A ``dest`` stream (stdout) gets the archive written front to back once every
+layer is in; the spool directory is then in the temporary directory.
 """
 
 from __future__ import annotations
@@ -17,10 +21,18 @@ from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
 import anyio
+import anyio.from_thread
 import anyio.to_thread
 import attrs
 
-from ..archive import ChainImage, validate_ancestry, write_loadable_archive
+from ..archive import (
+    ArchiveError,
+    ChainImage,
+    stream_loadable_archive,
+    validate_ancestry,
+    write_loadable_archive,
+)
+from ..archive.names import familiar_repository
 from ..auth import Authenticator
 from ..errors import InvalidInput
 from ..models import RawMetadata
@@ -38,6 +50,8 @@ if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
 
 __all__ = ["apull", "pull"]
 
+Destination = str | os.PathLike[str] | IO[bytes]
+
 
 # Image JSONs are a few hundred bytes, so their cost is the round trip alone: fetch them
 # this many times as wide as the layers.
@@ -50,16 +64,27 @@ def check_concurrency(concurrency: object) -> int:
     return concurrency
 
 
+def _check_archive_name(name: str | None) -> str | None:
+    if name is None:
+        return None
+    try:
+        return familiar_repository(name)
+    except ArchiveError as error:
+        raise InvalidInput("archive_name", str(error)) from None
+
+
 @attrs.define
 class _PullJob:
     """Everything about one pull except the I/O."""
 
     name: RepositoryName
     tag: str
-    dest: Path
+    dest: Path | IO[bytes]
     concurrency: int
     policy: RetryPolicy
     tracker: Tracker
+    overwrite: bool = True
+    archive_name: str | None = None
     image_id: str = ""
     ids: tuple[str, ...] = ()
     metadata: dict[str, RawMetadata] = attrs.field(factory=dict)
@@ -69,17 +94,27 @@ class _PullJob:
         cls,
         repo: str,
         tag: str,
-        dest: str | os.PathLike[str],
+        dest: Destination,
         *,
         concurrency: int,
         progress: ProgressListener | None,
         retry: RetryPolicy | None,
+        overwrite: bool,
+        archive_name: str | None,
     ) -> _PullJob:
-        target = Path(dest)
-        if target.is_dir():
-            raise InvalidInput("dest", f"{target} is a directory")
-        if not target.parent.is_dir():
-            raise InvalidInput("dest", f"{target.parent} does not exist")
+        target: Path | IO[bytes]
+        if isinstance(dest, str | os.PathLike):
+            target = Path(dest)
+            if target.is_dir():
+                raise InvalidInput("dest", f"{target} is a directory")
+            if not target.parent.is_dir():
+                raise InvalidInput("dest", f"{target.parent} does not exist")
+            if not overwrite and os.path.lexists(target):
+                raise InvalidInput("dest", f"{target} exists and overwrite is off")
+        elif callable(getattr(dest, "write", None)):
+            target = dest
+        else:
+            raise InvalidInput("dest", "expected a path or a writable binary stream")
         return cls(
             name=RepositoryName.parse(repo),
             tag=check_tag(tag),
@@ -87,6 +122,8 @@ class _PullJob:
             concurrency=check_concurrency(concurrency),
             policy=retry or RetryPolicy(),
             tracker=Tracker(progress or SilentProgress()),
+            overwrite=overwrite,
+            archive_name=_check_archive_name(archive_name),
         )
 
     @property
@@ -110,7 +147,11 @@ class _PullJob:
         self.tracker.plan((image_id, self.metadata[image_id].size) for image_id in self.ids)
 
     def workspace(self) -> tempfile.TemporaryDirectory[str]:
-        return tempfile.TemporaryDirectory(dir=self.dest.parent, prefix=f".{self.dest.name}.pull-")
+        if isinstance(self.dest, Path):
+            return tempfile.TemporaryDirectory(
+                dir=self.dest.parent, prefix=f".{self.dest.name}.pull-"
+            )
+        return tempfile.TemporaryDirectory(prefix="regv1-pull-")
 
     def fetch(self, image_id: str, auth: Authenticator | None, sink: IO[bytes]) -> LayerFetch:
         def restart(lost: int) -> None:
@@ -120,12 +161,23 @@ class _PullJob:
 
         return LayerFetch(image_id, self.metadata[image_id], auth, self.policy, restart)
 
-    def finish(self, spool: Path) -> PullResult:
+    def finish(self, spool: Path, report: Callable[[int], None] | None = None) -> PullResult:
+        """Write the archive; ``report`` (default: the tracker) sees the bytes read."""
         chain = [
             ChainImage(image_id, self.metadata[image_id].json_bytes, spool / image_id)
             for image_id in self.ids
         ]
-        written = write_loadable_archive(self.dest, self.repo, self.tag, chain)
+        self.tracker.assembling(sum((spool / image_id).stat().st_size for image_id in self.ids))
+        name = self.archive_name or self.repo
+        progress = report or self.tracker.assembled
+        if isinstance(self.dest, Path):
+            written = write_loadable_archive(
+                self.dest, name, self.tag, chain, replace=self.overwrite, progress=progress
+            )
+        else:
+            written = stream_loadable_archive(
+                self.dest, name, self.tag, chain, spool_dir=spool, progress=progress
+            )
         return PullResult(
             path=written.path,
             repository=self.repo,
@@ -140,14 +192,35 @@ def pull(
     client: Client,
     repo: str,
     tag: str,
-    dest: str | os.PathLike[str],
+    dest: Destination,
     *,
     concurrency: int = 4,
     progress: ProgressListener | None = None,
     retry: RetryPolicy | None = None,
+    overwrite: bool = True,
+    archive_name: str | None = None,
 ) -> PullResult:
-    """Pull ``repo:tag`` into the archive ``dest`` (loadable by docker, podman, skopeo)."""
-    job = _PullJob.create(repo, tag, dest, concurrency=concurrency, progress=progress, retry=retry)
+    """Pull ``repo:tag`` into the archive ``dest`` (loadable by docker, podman, skopeo).
+
+    ``dest`` is a path, or a binary stream to write the archive to (``path`` is then
+    None in the result). An existing file is replaced unless ``overwrite`` is False:
+    then the pull refuses before it starts (:class:`InvalidInput`), and
+    ``FileExistsError`` is raised if one appears meanwhile. ``archive_name`` is the
+    repository written in the archive's ``RepoTags`` (e.g. ``"localhost:5000/team/app"``,
+    as docker names images pulled from that registry); default: ``repo`` in docker's
+    familiar form (``library/busybox`` → ``busybox``). Ctrl-C stops it at once and
+    leaves nothing behind; the KeyboardInterrupt is re-raised after the cleanup.
+    """
+    job = _PullJob.create(
+        repo,
+        tag,
+        dest,
+        concurrency=concurrency,
+        progress=progress,
+        retry=retry,
+        overwrite=overwrite,
+        archive_name=archive_name,
+    )
     policy = job.policy
     auth = read_access(client, job.repo, policy)
     image_id = policy.call(client.repository.get_image_id, job.repo, job.tag, auth=auth)
@@ -181,14 +254,29 @@ async def apull(
     client: AsyncClient,
     repo: str,
     tag: str,
-    dest: str | os.PathLike[str],
+    dest: Destination,
     *,
     concurrency: int = 4,
     progress: ProgressListener | None = None,
     retry: RetryPolicy | None = None,
+    overwrite: bool = True,
+    archive_name: str | None = None,
 ) -> PullResult:
-    """:func:`pull` for the :class:`AsyncClient`; files are written from worker threads."""
-    job = _PullJob.create(repo, tag, dest, concurrency=concurrency, progress=progress, retry=retry)
+    """:func:`pull` for the :class:`AsyncClient`; files are written from worker threads.
+
+    Cancelling it stops the downloads and the archive's assembly at once and leaves
+    nothing behind.
+    """
+    job = _PullJob.create(
+        repo,
+        tag,
+        dest,
+        concurrency=concurrency,
+        progress=progress,
+        retry=retry,
+        overwrite=overwrite,
+        archive_name=archive_name,
+    )
     policy = job.policy
     auth = await aread_access(client, job.repo, policy)
     image_id = await policy.acall(client.repository.get_image_id, job.repo, job.tag, auth=auth)
@@ -213,4 +301,9 @@ async def apull(
             return run
 
         await run_tasks([download(i) for i in ids], job.concurrency)
-        return await anyio.to_thread.run_sync(job.finish, Path(spool))
+
+        def report(nbytes: int) -> None:
+            anyio.from_thread.check_cancelled()  # a cancelled pull stops writing too
+            job.tracker.assembled(nbytes)
+
+        return await anyio.to_thread.run_sync(job.finish, Path(spool), report)

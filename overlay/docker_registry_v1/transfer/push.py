@@ -21,10 +21,17 @@ from ..archive import ArchiveImage, ImageChain, ImageNotInArchiveError, SavedArc
 from ..archive import open_saved_archive as _open_saved_archive
 from ..archive.names import familiar_repository
 from ..errors import Conflict, DockerRegistryError
-from ..models import LayerUpload
+from ..models import IndexImage, LayerUpload
 from ..names import RepositoryName, check_tag
 from ..progress import ProgressListener, SilentProgress
-from .access import WriteAccess, ais_present, awrite_access, is_present, write_access
+from .access import (
+    WriteAccess,
+    ais_present,
+    awrite_access,
+    index_list,
+    is_present,
+    write_access,
+)
 from .layers import CountingReader
 from .results import PushResult
 from .retry import RetryPolicy
@@ -78,6 +85,7 @@ class _PushJob:
     tracker: Tracker
     images: list[ArchiveImage] = attrs.field(factory=list)
     tags: dict[str, str] = attrs.field(factory=dict)
+    checksums: dict[str, str] = attrs.field(factory=dict)
 
     @classmethod
     def create(
@@ -107,6 +115,13 @@ class _PushJob:
                     self.images.append(image)
             self.tags.update(dict.fromkeys(tags, chain.tip.image_id))
         self.tracker.plan((image.image_id, image.layer_size) for image in self.images)
+
+    def listed(self) -> list[IndexImage]:
+        return index_list((image.image_id for image in self.images), self.tags)
+
+    def uploaded(self) -> list[IndexImage]:
+        """The final ``PUT …/images``: the pushed ids with their checksums."""
+        return [IndexImage(id=i, checksum=c) for i, c in self.checksums.items()]
 
     def reader(self, image: ArchiveImage, stream: object) -> CountingReader:
         return CountingReader(stream, image.image_id, self.tracker.listener)
@@ -153,6 +168,7 @@ def _upload(client: Client, job: _PushJob, image: ArchiveImage, access: WriteAcc
     upload = policy.call(_send_layer, client, job, image, access)
     assert upload.checksum is not None  # metadata_json was given
     client.image.put_checksum(image.image_id, upload.checksum, auth=auth)
+    job.checksums[image.image_id] = upload.checksum
     job.tracker.done(image.image_id)
 
 
@@ -169,7 +185,7 @@ def push(
     job = _PushJob.create(repo, tag, progress, retry)
     with _open_saved_archive(archive) as saved:
         job.select(saved)
-        access = write_access(client, job.repo)
+        access = write_access(client, job.repo, job.listed())
         for image in job.images:
             if is_present(client, job.repo, image.image_id, access, job.policy):
                 job.tracker.skip(image.image_id)
@@ -180,7 +196,7 @@ def push(
                 client.repository.set_tag, job.repo, image_id, tag_name, auth=access.auth
             )
         if access.indexed:
-            client.repository.update_images(job.repo, [])
+            client.repository.update_images(job.repo, job.uploaded())
     return job.result()
 
 
@@ -217,6 +233,7 @@ async def _aupload(
     upload = await policy.acall(_asend_layer, client, job, image, access)
     assert upload.checksum is not None
     await client.image.put_checksum(image.image_id, upload.checksum, auth=auth)
+    job.checksums[image.image_id] = upload.checksum
     job.tracker.done(image.image_id)
 
 
@@ -244,7 +261,7 @@ async def apush(
     job = _PushJob.create(repo, tag, progress, retry)
     async with _aopen(archive) as saved:
         job.select(saved)
-        access = await awrite_access(client, job.repo)
+        access = await awrite_access(client, job.repo, job.listed())
         for image in job.images:
             if await ais_present(client, job.repo, image.image_id, access, job.policy):
                 job.tracker.skip(image.image_id)
@@ -255,5 +272,5 @@ async def apush(
                 client.repository.set_tag, job.repo, image_id, tag_name, auth=access.auth
             )
         if access.indexed:
-            await client.repository.update_images(job.repo, [])
+            await client.repository.update_images(job.repo, job.uploaded())
     return job.result()

@@ -13,9 +13,10 @@ __all__ = ["MirrorResult", "PullResult", "PushResult"]
 
 @attrs.frozen
 class PullResult:
-    """The archive written, the image it holds and the bytes that came over the wire."""
+    """The archive written (``path`` is None when it went to a stream), the image it
+    holds and the bytes that came over the wire."""
 
-    path: Path
+    path: Path | None
     repository: str
     tag: str
     image_id: str

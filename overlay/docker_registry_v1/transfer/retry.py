@@ -78,6 +78,8 @@ class RetryPolicy:
     async def acall(
         self, action: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
+        """The awaitable twin of :meth:`call`: awaits ``action`` until it succeeds or the
+        policy gives up (then its error is raised)."""
         failures = 0
         while True:
             try:

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from ..progress import PlannedLayer, ProgressListener, SilentProgress
+from ..progress import AssemblyListener, PlannedLayer, ProgressListener, SilentProgress
 
 __all__ = ["Tracker"]
 
@@ -44,3 +44,11 @@ class Tracker:
         with self._lock:
             self.skipped.append(image_id)
         self.listener.finished(image_id, skipped=True)
+
+    def assembling(self, total: int) -> None:
+        if isinstance(self.listener, AssemblyListener):
+            self.listener.assembling(total)
+
+    def assembled(self, nbytes: int) -> None:
+        if isinstance(self.listener, AssemblyListener):
+            self.listener.assembled(nbytes)

@@ -1,0 +1,139 @@
+"""Shared pieces of the interoperability tests: tools that must exist, nginx as the
+classic Basic-auth front of a standalone registry, and the seeded repository."""
+
+from __future__ import annotations
+
+import base64
+import contextlib
+import hashlib
+import os
+import secrets
+import shutil
+import socket
+import subprocess
+import time
+from collections.abc import Iterator
+from pathlib import Path
+
+import pytest
+from docker_registry_v1.emulator import Emulator, Standalone
+from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
+
+ROOT = Path(__file__).resolve().parents[2]
+NODE_MODULES = ROOT / "tools" / "node" / "node_modules"
+USER, PASSWORD = "alice", "s3cret"
+REPO, TAG = "ns/app", "1.0"
+STARTUP_TIMEOUT = 10.0
+
+
+def require(what: str, present: bool, install: str) -> None:
+    """Skip without ``what`` on a developer machine; under CI a missing tool is a failure."""
+    if present:
+        return
+    message = f"{what} is missing ({install})"
+    if os.environ.get("CI") == "true":
+        pytest.fail(message)
+    pytest.skip(message)
+
+
+def nginx_binary() -> str:
+    binary = shutil.which("nginx") or "/usr/sbin/nginx"
+    require("nginx", Path(binary).exists(), "apt-get install nginx; tools/install-system-deps.sh")
+    return binary
+
+
+def seed(emulator: Emulator, layers: int = 3) -> list[SeedImage]:
+    """``REPO:TAG`` as a pushed repository (index list, tag, search entry)."""
+    chain = build_image_chain(layers, seed=11, layer_size=20_000, gzip=False)
+    emulator.store.seed(REPO, TAG, chain)
+    return chain
+
+
+def ssha_line(user: str, password: str) -> str:
+    """An htpasswd line nginx reads (RFC 2307 ``{SSHA}``), made with the standard library."""
+    salt = secrets.token_bytes(8)
+    digest = hashlib.sha1(password.encode() + salt).digest()
+    return f"{user}:{{SSHA}}{base64.b64encode(digest + salt).decode()}\n"
+
+
+def _free_port() -> int:
+    with socket.socket() as probe:
+        probe.bind(("127.0.0.1", 0))
+        port: int = probe.getsockname()[1]
+        return port
+
+
+def nginx_config(state: Path, port: int, upstream: str) -> str:
+    """The classic front of a v1 registry: auth_basic everywhere but the two pings, the
+    client's Host passed on (so the registry announces nginx), Authorization not."""
+    user = "user root root;\n" if os.geteuid() == 0 else ""
+    temps = "".join(
+        f"    {kind}_temp_path {state / kind};\n"
+        for kind in ("client_body", "proxy", "fastcgi", "uwsgi", "scgi")
+    )
+    proxy = (
+        f"proxy_pass {upstream}; proxy_http_version 1.1; "
+        'proxy_set_header Host $http_host; proxy_set_header Authorization ""; '
+        'proxy_set_header Connection ""; proxy_request_buffering off; proxy_buffering off; '
+        "proxy_read_timeout 900;"
+    )
+    return f"""{user}worker_processes 1;
+pid {state / "nginx.pid"};
+error_log {state / "error.log"} warn;
+events {{ worker_connections 128; }}
+http {{
+    access_log off;
+    client_max_body_size 0;
+{temps}    server {{
+        listen 127.0.0.1:{port};
+        chunked_transfer_encoding on;
+        location / {{
+            auth_basic "regv1";
+            auth_basic_user_file {state / "htpasswd"};
+            {proxy}
+        }}
+        location = /_ping {{ auth_basic off; {proxy} }}
+        location = /v1/_ping {{ auth_basic off; {proxy} }}
+    }}
+}}
+"""
+
+
+@contextlib.contextmanager
+def nginx_front(upstream: str, state: Path) -> Iterator[str]:
+    """A private nginx on a free loopback port in front of ``upstream``; yields its URL."""
+    binary = nginx_binary()
+    state.mkdir(parents=True, exist_ok=True)
+    (state / "htpasswd").write_text(ssha_line(USER, PASSWORD))
+    port = _free_port()
+    conf = state / "nginx.conf"
+    conf.write_text(nginx_config(state, port, upstream))
+    log = state / "error.log"
+    argv = [binary, "-p", str(state), "-c", str(conf), "-e", str(log), "-g", "daemon off;"]
+    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    try:
+        deadline = time.monotonic() + STARTUP_TIMEOUT
+        while True:
+            if process.poll() is not None:
+                raise RuntimeError(f"nginx exited at start: {log.read_text(errors='replace')}")
+            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+                break
+            if time.monotonic() > deadline:
+                raise RuntimeError("nginx did not listen in time")
+            time.sleep(0.05)
+        yield f"http://127.0.0.1:{port}"
+    finally:
+        process.terminate()
+        try:
+            process.wait(10)
+        except subprocess.TimeoutExpired:
+            process.kill()
+            process.wait(10)
+
+
+class Fronted:
+    """A standalone emulator (REF) and the nginx ``auth_basic`` in front of it."""
+
+    def __init__(self, registry: Standalone, url: str) -> None:
+        self.registry = registry
+        self.url = url
