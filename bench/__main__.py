@@ -1,4 +1,4 @@
-"""``python -m bench [--smoke] [--out DIR] [--server auto|nginx|emulator]``."""
+"""``python -m bench [--smoke] [--out DIR] [--server auto|nginx|emulator] [--only CASES]``."""
 
 from __future__ import annotations
 
@@ -16,6 +16,8 @@ from .report import machine, write
 from .stats import Figure
 from .targets import GIB, emulator_target, nginx_target, pull_emulator, scratch_root
 
+CASES = ("layers", "calls", "pull", "startup")
+
 
 def parse() -> argparse.Namespace:
     parser = argparse.ArgumentParser(prog="python -m bench", description=__doc__)
@@ -26,6 +28,12 @@ def parse() -> argparse.Namespace:
         choices=["auto", "nginx", "emulator"],
         default="auto",
         help="server for cases 1-4 (auto: nginx when installed)",
+    )
+    parser.add_argument(
+        "--only",
+        type=lambda text: set(text.split(",")),
+        default=set(CASES),
+        help=f"comma-separated subset of {','.join(CASES)} (a partial report)",
     )
     return parser.parse_args()
 
@@ -38,19 +46,26 @@ def main() -> int:
         server = "nginx" if nginx_available() else "emulator"
     started = time.monotonic()
     # Room for every layer once, plus one upload of the largest in flight.
-    need = sum(settings.all_sizes) + max(settings.all_sizes) + GIB // 4
+    # Without the layer cases, the server only needs its smallest file.
+    sizes = settings.all_sizes if "layers" in args.only else settings.all_sizes[:1]
+    need = sum(sizes) + max(sizes) + GIB // 4
     root, storage = scratch_root(need)
     figures: list[Figure] = []
     try:
         serve = nginx_target if server == "nginx" else emulator_target
-        with serve(root / "server", settings.all_sizes) as target:
-            figures += layer_cases(target, settings)
-            figures += call_cases(target, settings)
-        with pull_emulator(
-            root, settings.pull_layers, settings.pull_layer_size, settings.pull_latency
-        ) as base:
-            figures += pull_case(base, settings, root / "pulls")
-        figures += startup_cases(settings)
+        if args.only & {"layers", "calls"}:
+            with serve(root / "server", sizes) as target:
+                if "layers" in args.only:
+                    figures += layer_cases(target, settings)
+                if "calls" in args.only:
+                    figures += call_cases(target, settings)
+        if "pull" in args.only:
+            with pull_emulator(
+                root, settings.pull_layers, settings.pull_layer_size, settings.pull_latency
+            ) as base:
+                figures += pull_case(base, settings, root / "pulls")
+        if "startup" in args.only:
+            figures += startup_cases(settings)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     data = {
@@ -58,7 +73,8 @@ def main() -> int:
         "command": "make bench"
         if not args.smoke
         else shlex.join(["python", "-m", "bench", *sys.argv[1:]]),
-        "mode": "smoke" if args.smoke else "full",
+        "mode": ("smoke" if args.smoke else "full")
+        + ("" if args.only == set(CASES) else " (only " + ",".join(sorted(args.only)) + ")"),
         "server": server,
         "storage": storage,
         "elapsed_s": time.monotonic() - started,

@@ -286,7 +286,7 @@ def call_cases(target: Target, settings: Settings) -> list[Figure]:
                 "raw httpx get + json()",
                 raw,
                 higher_is_better=False,
-                target=("<= 1.15x raw httpx", 1.15),
+                target=("<= 1.10x raw httpx", 1.10),
             )
         )
     return figures
@@ -412,8 +412,8 @@ def startup_cases(settings: Settings) -> list[Figure]:
             "import docker_registry_v1 (httpx without its CLI: runtime deps only)",
             "ms",
             ours_no_cli,
-            150.0,
-            "<= 150 ms",
+            120.0,
+            "<= 120 ms",
         ),
         absolute(case, "make generate (tools/generate.py into a scratch dir)", "s", generate),
     ]

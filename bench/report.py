@@ -57,15 +57,20 @@ LIMITS = [
     "Async adds the asyncio stream layer on top.",
     "- Layer PUT: the facade reads 1 MiB per read (and per thread hop for the async "
     "client); what remains is the socket send path of httpx.",
-    "- Per-call time: every call goes through httpx's auth flow (the per-call credential "
-    "dispatcher), the response hooks and the generated endpoint's parsing; `get_metadata` "
-    "also decodes the image JSON a second time into the facade's model.",
-    "- Whole-image pull: three requests are serial by nature (read token, tag, ancestry) "
-    "and the image JSONs are all fetched before the first layer, so with 4 workers a "
-    "10-layer pull is at best about 23/9 of the sequential speed at 50 ms per request.",
+    "- Per-call time: a call builds one request with the generated `build_request` and "
+    "sends it with httpx's `send`, as the raw loop does; the facade adds its input checks "
+    "and a typed result (`get_metadata` decodes the image JSON into its model, which "
+    "`json()` does not). On a machine shared with other work the run-to-run spread is "
+    "larger than that difference.",
+    "- Whole-image pull: three requests are serial by nature (the token decision, tag, "
+    "ancestry); the image JSONs go four times as wide as the layers, then 10 layers on 4 "
+    "workers take three round trips, so at 50 ms per request the default is at best about "
+    "23/7 of the sequential speed; writing the archive, starting the workers and the "
+    "in-process emulator sharing the interpreter take the rest.",
     "- Import: httpx alone imports its command-line module (click, rich, pygments) when the "
-    "`cli` extra has installed them; the package's own modules, the generated client and "
-    "attrs make up most of the rest.",
+    "`cli` extra has installed them; attrs, the generated endpoint modules and models "
+    "(every endpoint the facade calls, imported up front) and the package's own modules "
+    "make up the rest.",
 ]
 
 

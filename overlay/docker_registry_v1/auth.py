@@ -8,9 +8,8 @@ reads the response body, so streamed layers stay streamed.
 from __future__ import annotations
 
 import base64
-from collections.abc import AsyncGenerator, Generator, Iterable
+from collections.abc import Generator, Iterable
 from enum import StrEnum
-from typing import Protocol, runtime_checkable
 
 import attrs
 import httpx
@@ -18,8 +17,6 @@ import httpx
 from .endpoints import Endpoint
 from .errors import InvalidInput
 from .names import check_header_value, check_single_line
-
-__all__ = ["Access", "Authenticator", "BasicAuth", "NilAuth", "TokenAuth", "try_next_endpoint"]
 
 
 class Access(StrEnum):
@@ -31,21 +28,8 @@ class Access(StrEnum):
     DELETE = "delete"
 
 
-@runtime_checkable
-class Authenticator(Protocol):
-    """Anything httpx accepts as ``auth``: the three classes here or any ``httpx.Auth``."""
-
-    def sync_auth_flow(
-        self, request: httpx.Request
-    ) -> Generator[httpx.Request, httpx.Response, None]:
-        """httpx's hook for sync clients: yields the request to send, receives its response."""
-        ...
-
-    def async_auth_flow(
-        self, request: httpx.Request
-    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
-        """The same hook for async clients."""
-        ...
+Authenticator = httpx.Auth
+"""What every ``auth=`` takes: the three classes here, or any other ``httpx.Auth`` flow."""
 
 
 class NilAuth(httpx.Auth):

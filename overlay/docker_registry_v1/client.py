@@ -1,33 +1,41 @@
-"""``Client`` and ``AsyncClient``: the Go package's ``NewClient()``, over one pooled httpx client.
+"""``Client`` and ``AsyncClient`` (the Go package's ``NewClient()``) and the one way they send.
 
-The generated ``docker_registry_v1_api.Client`` is given an httpx client built here,
-so this module decides what every request carries: the User-Agent, the per-call
-auth dispatcher, redirects followed (layer GETs go to storage hosts; httpx drops
-``Authorization`` when a redirect changes origin), timeouts, and the response hooks
-that turn non-2xx answers into typed errors.
+Every call goes the same way: the service method (``services.py``) checks its input
+and describes an ``Operation`` whose one ``httpx.Request`` comes from the generated
+module's ``build_request``; the pooled httpx client sends it with the call's ``auth``
+passed explicitly and ``stream=True``; right after the headers a non-2xx status becomes
+a typed error (with at most ``ERROR_BODY_LIMIT`` bytes of its body read); then the body
+is read and parsed, or the open response is handed to the caller (layers). The two
+clients differ only in the awaits of that path.
 """
 
 from __future__ import annotations
 
+import contextlib
 import os
-import platform
 import ssl
-from types import TracebackType
-from typing import TYPE_CHECKING, Any, Self
+import sys
+from collections.abc import AsyncIterator, Iterator
+from typing import TYPE_CHECKING, Any, Self, TypeVar
 
-import attrs
 import httpx
-from docker_registry_v1_api import Client as GeneratedClient
+from docker_registry_v1_api.api.registry import ping as ping_api
 
 from . import httplog
-from . import operations as ops
 from ._version import __version__
-from .auth import Authenticator, NilAuth
-from .errors import InvalidInput
+from .auth import Authenticator, BasicAuth, NilAuth, try_next_endpoint
+from .errors import (
+    InvalidInput,
+    NotFound,
+    body_error,
+    error_from_response,
+    invalid_response,
+    transport_error,
+)
 from .models import Ping
-from .names import check_header_name, check_header_value
+from .names import check_header_name, check_header_value, origin_of
+from .operations import Operation, read_ping
 from .progress import ProgressListener
-from .runner import AsyncRunner, Dispatch, SyncRunner, async_response_hook, sync_response_hook
 from .services import (
     AsyncHubService,
     AsyncImageService,
@@ -44,50 +52,36 @@ from .services import (
 if TYPE_CHECKING:
     from .transfer import PullResult, PushResult, RetryPolicy
 
-__all__ = ["DEFAULT_BASE_URL", "DEFAULT_TIMEOUT", "USER_AGENT", "AsyncClient", "Client"]
+
+T = TypeVar("T")
 
 DEFAULT_BASE_URL = "https://index.docker.io/v1/"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
 USER_AGENT = (
     f"docker-registry-v1/{__version__} "
-    f"python-httpx/{httpx.__version__} python/{platform.python_version()}"
+    f"python-httpx/{httpx.__version__} python/{'.'.join(map(str, sys.version_info[:3]))}"
 )
+ERROR_BODY_LIMIT = 64 * 1024
+_DEFAULT_INDEX_HOST = httpx.URL(DEFAULT_BASE_URL).host
 _FORBIDDEN_HEADERS = frozenset({"if-modified-since", "host", "content-length", "transfer-encoding"})
+_PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
 
-httplog.install()
 
-
-@attrs.frozen
-class BaseURL:
-    """A registry base URL; ``root`` is what the spec's ``/v1/…`` paths are joined to."""
-
-    root: httpx.URL
-
-    @classmethod
-    def parse(cls, value: str | httpx.URL) -> BaseURL:
-        """Accept the URL with or without ``/v1`` and the trailing slash; keep other prefixes."""
-        try:
-            url = httpx.URL(str(value))
-        except (httpx.InvalidURL, TypeError) as exc:
-            raise InvalidInput("base_url", f"not a URL: {exc}") from None
-        if url.scheme not in {"http", "https"} or not url.host:
-            raise InvalidInput("base_url", "needs an http:// or https:// URL with a host")
-        if url.userinfo:
-            raise InvalidInput("base_url", "must not carry credentials; pass auth=BasicAuth(…)")
-        if url.query or url.fragment:
-            raise InvalidInput("base_url", "must not have a query or fragment")
-        path = url.path.rstrip("/")
-        path = path.removesuffix("/v1")
-        return cls(url.copy_with(path=path + "/", query=None, fragment=None))
-
-    @property
-    def v1(self) -> str:
-        return str(self.root) + "v1/"
-
-    @property
-    def origin(self) -> str:
-        netloc = self.root.netloc.decode("ascii")
-        return f"{self.root.scheme}://{netloc}"
+def _root(value: str | httpx.URL) -> httpx.URL:
+    """The URL the spec's ``/v1/…`` paths are joined to: ``/v1`` and slashes may be left
+    out, other path prefixes stay. :class:`InvalidInput` for anything but http(s)."""
+    try:
+        url = httpx.URL(str(value))
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise InvalidInput("base_url", f"not a URL: {exc}") from None
+    if url.scheme not in {"http", "https"} or not url.host:
+        raise InvalidInput("base_url", "needs an http:// or https:// URL with a host")
+    if url.userinfo:
+        raise InvalidInput("base_url", "must not carry credentials; pass auth=BasicAuth(…)")
+    if url.query or url.fragment:
+        raise InvalidInput("base_url", "must not have a query or fragment")
+    path = url.path.rstrip("/").removesuffix("/v1")
+    return url.copy_with(path=path + "/", query=None, fragment=None)
 
 
 def _headers(extra: dict[str, str] | None) -> dict[str, str]:
@@ -100,52 +94,72 @@ def _headers(extra: dict[str, str] | None) -> dict[str, str]:
     return merged
 
 
-def _default_auth(auth: Authenticator | None) -> Authenticator:
-    if auth is None:
-        return NilAuth()
+def _check_auth(auth: object) -> Authenticator:
     if not isinstance(auth, Authenticator):
         raise InvalidInput("auth", f"expected an authenticator, got {type(auth).__name__}")
     return auth
 
 
+def _read(operation: Operation[T], response: httpx.Response) -> T:
+    try:
+        return operation.read(response)
+    except _PARSE_ERRORS as exc:
+        raise invalid_response(response, f"unexpected body ({type(exc).__name__})") from exc
+
+
 class _ClientBase:
-    _base: BaseURL
+    """What both clients share: base URL, default auth, and what each call sends with."""
+
     _http: httpx.Client | httpx.AsyncClient
 
-    def _setup(
-        self,
-        base_url: str | httpx.URL,
-        timeout: httpx.Timeout | float | None,
-        headers: dict[str, str] | None,
-    ) -> dict[str, Any]:
-        self._base = BaseURL.parse(base_url)
-        return {
-            "base_url": self._base.root,
-            "auth": Dispatch(),
+    def __init__(
+        self, base_url: str | httpx.URL, auth: Authenticator | None, headers: dict[str, str] | None
+    ) -> None:
+        self._root = _root(base_url)
+        self._issues_tokens: bool | None = None
+        self._default_auth = NilAuth() if auth is None else _check_auth(auth)
+        self._options: dict[str, Any] = {
+            "base_url": self._root,
             "headers": _headers(headers),
-            "timeout": timeout,
             "follow_redirects": True,
         }
 
     @property
     def base_url(self) -> str:
         """The registry or index base URL, normalised to end in ``/v1/``; settable."""
-        return self._base.v1
+        return str(self._root) + "v1/"
 
     @base_url.setter
     def base_url(self, value: str | httpx.URL) -> None:
-        self._base = BaseURL.parse(value)
-        self._http.base_url = self._base.root
+        self._root = _root(value)
+        self._http.base_url = self._root
 
-    def _origin(self) -> str:
-        return self._base.origin
+    def _auth(self, operation: Operation[Any]) -> Authenticator:
+        """The call's authenticator; Basic credentials stay with the client's own host."""
+        auth = operation.auth
+        chosen = self._default_auth if auth is None else _check_auth(auth)
+        if isinstance(chosen, BasicAuth):
+            return chosen.bound_to(origin_of(self._root))
+        return chosen
+
+    def _decide_tokens(self, ping: Ping | None) -> bool:
+        """The one rule for "does this registry issue index tokens?": Docker's own index
+        does; anything else does when its ``_ping`` says it is not standalone (``None``:
+        it has no ``_ping``). Remembered for the client's lifetime."""
+        known = self._root.host == _DEFAULT_INDEX_HOST
+        self._issues_tokens = known or (ping is not None and ping.standalone is False)
+        return self._issues_tokens
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r})"
 
 
 class Client(_ClientBase):
-    """Synchronous client; use it as a context manager or call :meth:`close`."""
+    """Synchronous client; use it as a context manager or call :meth:`close`.
+
+    ``auth`` is the default for every call that is not given its own. Raises
+    :class:`InvalidInput` for a bad ``base_url``, ``auth`` or ``headers``.
+    """
 
     _http: httpx.Client
 
@@ -159,24 +173,78 @@ class Client(_ClientBase):
         transport: httpx.BaseTransport | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        options = self._setup(base_url, timeout, headers)
+        super().__init__(base_url, auth, headers)
+        httplog.install()
         self._http = httpx.Client(
-            **options,
-            verify=verify,
-            transport=transport,
-            event_hooks={"response": [sync_response_hook]},
+            **self._options, timeout=timeout, verify=verify, transport=transport
         )
-        api = GeneratedClient(base_url=str(self._base.root)).set_httpx_client(self._http)
-        self._runner = SyncRunner(api, _default_auth(auth), self._origin)
-        self.hub = HubService(self._runner)
-        self.image = ImageService(self._runner)
-        self.repository = RepositoryService(self._runner)
-        self.search = SearchService(self._runner)
-        self.users = UsersService(self._runner)
+        self.hub = HubService(self)
+        self.image = ImageService(self)
+        self.repository = RepositoryService(self)
+        self.search = SearchService(self)
+        self.users = UsersService(self)
+
+    def _start(self, operation: Operation[Any]) -> httpx.Response:
+        """Send the operation's request; return the response once its status is a 2xx."""
+        chosen = self._auth(operation)
+        while True:
+            try:
+                response = self._http.send(operation.build(self._http), auth=chosen, stream=True)
+                break
+            except httpx.RequestError as exc:
+                if not try_next_endpoint(chosen, exc):
+                    raise transport_error(exc) from exc
+        if response.is_success:
+            return response
+        body = bytearray()
+        try:
+            for chunk in response.iter_bytes():
+                body += chunk
+                if len(body) >= ERROR_BODY_LIMIT:
+                    break
+        except httpx.HTTPError:
+            pass  # the status says enough; the body only adds detail
+        finally:
+            response.close()
+        raise error_from_response(response, bytes(body[:ERROR_BODY_LIMIT]))
+
+    def _send(self, operation: Operation[T]) -> T:
+        response = self._start(operation)
+        try:
+            response.read()
+        except httpx.RequestError as exc:
+            raise body_error(response, exc) from exc
+        finally:
+            response.close()
+        return _read(operation, response)
+
+    @contextlib.contextmanager
+    def _open(self, operation: Operation[Any]) -> Iterator[httpx.Response]:
+        response = self._start(operation)
+        try:
+            yield response
+        except httpx.RequestError as exc:
+            raise transport_error(exc) from exc
+        finally:
+            response.close()
 
     def ping(self, *, auth: Authenticator | None = None) -> Ping:
-        """``GET /v1/_ping``: version and standalone hint."""
-        return self._runner.run(ops.ping_registry(), auth)
+        """``GET /v1/_ping``: the version and the standalone hint. Raises :class:`RegistryError`
+        for a non-2xx answer, :class:`RegistryConnectionError` when nothing came back."""
+        return self._send(Operation(ping_api.build_request, read_ping, auth))
+
+    def issues_tokens(self) -> bool:
+        """Whether this registry hands out index tokens, so that reads and writes ask the
+        index for one first; asked once per client (``_ping`` with the default auth).
+        Raises what :meth:`ping` raises, but :class:`NotFound` means no."""
+        if self._issues_tokens is not None:
+            return self._issues_tokens
+        if self._root.host == _DEFAULT_INDEX_HOST:
+            return self._decide_tokens(None)
+        try:
+            return self._decide_tokens(self.ping())
+        except NotFound:
+            return self._decide_tokens(None)
 
     def pull(
         self,
@@ -208,17 +276,13 @@ class Client(_ClientBase):
         return push(self, archive, repo, tag, progress=progress, retry=retry)
 
     def close(self) -> None:
+        """Close the pooled connections; the client cannot be used afterwards."""
         self._http.close()
 
     def __enter__(self) -> Self:
         return self
 
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    def __exit__(self, *exc_info: object) -> None:
         self.close()
 
 
@@ -237,23 +301,76 @@ class AsyncClient(_ClientBase):
         transport: httpx.AsyncBaseTransport | None = None,
         headers: dict[str, str] | None = None,
     ) -> None:
-        options = self._setup(base_url, timeout, headers)
+        super().__init__(base_url, auth, headers)
+        httplog.install()
         self._http = httpx.AsyncClient(
-            **options,
-            verify=verify,
-            transport=transport,
-            event_hooks={"response": [async_response_hook]},
+            **self._options, timeout=timeout, verify=verify, transport=transport
         )
-        api = GeneratedClient(base_url=str(self._base.root)).set_async_httpx_client(self._http)
-        self._runner = AsyncRunner(api, _default_auth(auth), self._origin)
-        self.hub = AsyncHubService(self._runner)
-        self.image = AsyncImageService(self._runner)
-        self.repository = AsyncRepositoryService(self._runner)
-        self.search = AsyncSearchService(self._runner)
-        self.users = AsyncUsersService(self._runner)
+        self.hub = AsyncHubService(self)
+        self.image = AsyncImageService(self)
+        self.repository = AsyncRepositoryService(self)
+        self.search = AsyncSearchService(self)
+        self.users = AsyncUsersService(self)
+
+    async def _start(self, operation: Operation[Any]) -> httpx.Response:
+        """The awaitable twin of :meth:`Client._start`."""
+        chosen = self._auth(operation)
+        while True:
+            try:
+                request = operation.build(self._http)
+                response = await self._http.send(request, auth=chosen, stream=True)
+                break
+            except httpx.RequestError as exc:
+                if not try_next_endpoint(chosen, exc):
+                    raise transport_error(exc) from exc
+        if response.is_success:
+            return response
+        body = bytearray()
+        try:
+            async for chunk in response.aiter_bytes():
+                body += chunk
+                if len(body) >= ERROR_BODY_LIMIT:
+                    break
+        except httpx.HTTPError:
+            pass  # the status says enough; the body only adds detail
+        finally:
+            await response.aclose()
+        raise error_from_response(response, bytes(body[:ERROR_BODY_LIMIT]))
+
+    async def _send(self, operation: Operation[T]) -> T:
+        response = await self._start(operation)
+        try:
+            await response.aread()
+        except httpx.RequestError as exc:
+            raise body_error(response, exc) from exc
+        finally:
+            await response.aclose()
+        return _read(operation, response)
+
+    @contextlib.asynccontextmanager
+    async def _open(self, operation: Operation[Any]) -> AsyncIterator[httpx.Response]:
+        response = await self._start(operation)
+        try:
+            yield response
+        except httpx.RequestError as exc:
+            raise transport_error(exc) from exc
+        finally:
+            await response.aclose()
 
     async def ping(self, *, auth: Authenticator | None = None) -> Ping:
-        return await self._runner.run(ops.ping_registry(), auth)
+        """The awaitable twin of :meth:`Client.ping`."""
+        return await self._send(Operation(ping_api.build_request, read_ping, auth))
+
+    async def issues_tokens(self) -> bool:
+        """The awaitable twin of :meth:`Client.issues_tokens`."""
+        if self._issues_tokens is not None:
+            return self._issues_tokens
+        if self._root.host == _DEFAULT_INDEX_HOST:
+            return self._decide_tokens(None)
+        try:
+            return self._decide_tokens(await self.ping())
+        except NotFound:
+            return self._decide_tokens(None)
 
     async def pull(
         self,
@@ -287,15 +404,11 @@ class AsyncClient(_ClientBase):
         return await apush(self, archive, repo, tag, progress=progress, retry=retry)
 
     async def aclose(self) -> None:
+        """Close the pooled connections; the client cannot be used afterwards."""
         await self._http.aclose()
 
     async def __aenter__(self) -> Self:
         return self
 
-    async def __aexit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
+    async def __aexit__(self, *exc_info: object) -> None:
         await self.aclose()

@@ -94,7 +94,7 @@ def main() -> None:
                 "(Basic to the index, a token to the registry)"
             )
             tags = client.repository.list_tags(
-                REPOSITORY, auth=client.hub.get_read_token_with_auth(REPOSITORY, credentials)
+                REPOSITORY, auth=client.hub.get_read_token_with_auth(REPOSITORY, auth=credentials)
             )
             print(f"tags on the legacy registry: {dict(tags.items())}")
 

@@ -1,7 +1,7 @@
 """Turning an index answer's ``X-Docker-Token`` / ``X-Docker-Endpoints`` into a credential.
 
 The seed parsed the whole endpoints header as one URL, which breaks on lists,
-``host:port`` values and bare IP addresses. The rules here (v1-protocol b.3/b.4):
+``host:port`` values and bare IP addresses. The rules here:
 
 * every ``X-Docker-Endpoints`` line is split on commas and trimmed; empty items go;
 * an item with a scheme keeps it, an item without one gets the index URL's scheme;
@@ -24,8 +24,6 @@ from urllib.parse import urlsplit
 
 import attrs
 import httpx
-
-__all__ = ["MAX_ENDPOINTS", "Endpoint", "normalise_token", "parse_endpoints"]
 
 MAX_ENDPOINTS = 8
 

@@ -1,7 +1,7 @@
 """Typed errors raised by the facade.
 
-Status errors keep the seed's message prefix (``<METHOD> <URL> returned <code>``) so
-code that matched on it keeps working, and add what the seed threw away: the server's
+Status errors keep the Go package's message prefix (``<METHOD> <URL> returned <code>``)
+so code that matched on it keeps working, and add what that threw away: the server's
 ``{"error": …}`` message, a sanitised excerpt of any other body and the response
 headers. Secrets are never carried: token and cookie headers are redacted and URLs
 lose their user-info (and, after a redirect, their query, which often holds a
@@ -16,28 +16,6 @@ import re
 from collections.abc import Sequence
 
 import httpx
-
-__all__ = [
-    "BadRequest",
-    "ChecksumMismatch",
-    "Conflict",
-    "DockerRegistryError",
-    "Forbidden",
-    "IncompleteBody",
-    "InvalidInput",
-    "InvalidResponse",
-    "NotFound",
-    "RegistryConnectionError",
-    "RegistryError",
-    "RegistryTimeout",
-    "ServerError",
-    "Unauthorized",
-    "UploadInProgress",
-    "error_from_response",
-    "invalid_response",
-    "safe_url",
-    "transport_error",
-]
 
 _EXCERPT_LIMIT = 200
 _REDACTED = "<redacted>"
@@ -104,7 +82,7 @@ class Forbidden(RegistryError):  # noqa: N818 - the public names the API promise
 
 
 class NotFound(RegistryError):  # noqa: N818 - the public names the API promises
-    """404: unknown image, repository, tag, user — or an invalid image id on REF."""
+    """404: unknown image, repository, tag or user (the reference registry: or a bad image id)."""
 
 
 class Conflict(RegistryError):  # noqa: N818 - the public names the API promises
@@ -207,10 +185,9 @@ def _request_line(response: httpx.Response) -> tuple[str, str]:
     return request.method, safe_url(request.url, drop_query=bool(response.history))
 
 
-def error_from_response(response: httpx.Response) -> RegistryError:
-    """Build the typed error for a non-2xx response whose body has been read."""
+def error_from_response(response: httpx.Response, content: bytes) -> RegistryError:
+    """Build the typed error for a non-2xx response from (the start of) its body."""
     method, url = _request_line(response)
-    content = response.content
     message = _server_message(content)
     excerpt = None if message else _excerpt(content, response.headers.get("content-type", ""))
     cls = _error_class(response.status_code, message)
@@ -236,6 +213,17 @@ def invalid_response(
         reason=reason,
         headers=_redact(response.headers),
     )
+
+
+def body_error(response: httpx.Response, exc: httpx.RequestError) -> DockerRegistryError:
+    """The error for a body that broke off: :class:`IncompleteBody` when fewer bytes came
+    than ``Content-Length`` announced, else the transport error itself."""
+    announced = response.headers.get("Content-Length", "")
+    got = response.num_bytes_downloaded
+    if announced.isascii() and announced.isdigit() and got < int(announced):
+        reason = f"body ended after {got} of {announced} bytes"
+        return invalid_response(response, reason, IncompleteBody)
+    return transport_error(exc)
 
 
 def transport_error(exc: httpx.RequestError) -> RegistryConnectionError:

@@ -8,10 +8,9 @@ headers in httpcore's records before any handler sees them; nothing else changes
 
 from __future__ import annotations
 
+import functools
 import logging
 import re
-
-__all__ = ["RedactSecretHeaders", "install"]
 
 _BYTES = r"""b'(?:[^'\\]|\\.)*'|b"(?:[^"\\]|\\.)*\""""
 _SECRET_HEADER = re.compile(
@@ -31,8 +30,9 @@ class RedactSecretHeaders(logging.Filter):
         return True
 
 
+@functools.cache
 def install() -> None:
-    """Add the filter to httpcore's loggers once (importing the package does it)."""
+    """Add the filter to httpcore's loggers, once: the first client created does it."""
     for name in _LOGGERS:
         logger = logging.getLogger(name)
         if not any(isinstance(f, RedactSecretHeaders) for f in logger.filters):

@@ -9,6 +9,7 @@ the payload checksum is computed over. For byte-exact round trips use the raw
 metadata calls; this model is for reading and for building new images.
 """
 
+# ruff: noqa: RUF009 - every mapped field is made by _key(), an attrs.field() with metadata
 from __future__ import annotations
 
 import json
@@ -17,18 +18,6 @@ from datetime import datetime
 from typing import Any, Self
 
 import attrs
-
-__all__ = [
-    "ContainerConfig",
-    "ImageMetadata",
-    "IndexImage",
-    "LayerUpload",
-    "Ping",
-    "RawMetadata",
-    "SearchResult",
-    "SearchResults",
-    "TagMap",
-]
 
 _KINDS: dict[str, Callable[[Any], bool]] = {
     "str": lambda v: isinstance(v, str),
@@ -40,43 +29,50 @@ _KINDS: dict[str, Callable[[Any], bool]] = {
 }
 
 
-def _key(json_key: str, kind: str, *aliases: str) -> dict[str, Any]:
-    """Field metadata: the JSON key, its value kind and accepted alternative spellings."""
-    return {"json": json_key, "kind": kind, "aliases": aliases}
+def _key(json_key: str, kind: str, *aliases: str) -> Any:
+    """An optional field stored under ``json_key`` (or an alias) holding a ``kind`` value."""
+    return attrs.field(default=None, metadata={"json": json_key, "kind": kind, "aliases": aliases})
 
 
-_Table = tuple[tuple[str, tuple[str, ...], str], ...]
+# JSON key -> (attribute, value kind, rank of the spelling: the first listed wins)
+_Table = dict[str, tuple[str, str, int]]
 _TABLES: dict[type[Any], _Table] = {}
 
 
 def _decoding_table(cls: type[Any]) -> _Table:
-    """Per class, once: (attribute, JSON spellings, value kind) for every mapped field."""
+    """Per class, once: where every accepted JSON spelling goes."""
     table = _TABLES.get(cls)
     if table is None:
-        table = _TABLES[cls] = tuple(
-            (field.name, (key, *field.metadata.get("aliases", ())), field.metadata["kind"])
+        table = _TABLES[cls] = {
+            spelling: (field.name, field.metadata["kind"], rank)
             for field in attrs.fields(cls)
             if (key := field.metadata.get("json"))
-        )
+            for rank, spelling in enumerate((key, *field.metadata.get("aliases", ())))
+        }
     return table
 
 
 def _decode(cls: type[Any], data: object, **fixed: Any) -> Any:
+    """One pass over the object's keys: image JSON is parsed on every metadata call."""
     if not isinstance(data, Mapping):
         raise TypeError(f"expected a JSON object, got {type(data).__name__}")
-    rest = dict(data)
-    values: dict[str, Any] = dict(fixed)
-    for name, spellings, kind in _decoding_table(cls):
-        present = [spelling for spelling in spellings if spelling in rest]
-        if not present:
+    table = _decoding_table(cls)
+    rest: dict[str, Any] = {}
+    found: dict[str, tuple[int, str, str, Any]] = {}
+    for key, value in data.items():
+        entry = table.get(key)
+        if entry is None:
+            rest[key] = value
             continue
-        value = rest.pop(present[0])
-        for duplicate in present[1:]:
-            rest.pop(duplicate)
+        name, kind, rank = entry
+        if name not in found or rank < found[name][0]:
+            found[name] = (rank, key, kind, value)
+    values: dict[str, Any] = dict(fixed)
+    for name, (_, key, kind, value) in found.items():
         if value is None:
             continue
         if not _KINDS[kind](value):
-            raise TypeError(f"{spellings[0]}: expected {kind}, got {type(value).__name__}")
+            raise TypeError(f"{key}: expected {kind}, got {type(value).__name__}")
         values[name] = ContainerConfig.from_dict(value) if kind == "config" else value
     return cls(**values, extra=rest)
 
@@ -98,40 +94,34 @@ def _encode(obj: Any) -> dict[str, Any]:
 class ContainerConfig:
     """Docker's container configuration as stored in image JSON (``Hostname``, ``Cmd``, …)."""
 
-    hostname: str | None = attrs.field(default=None, metadata=_key("Hostname", "str"))
-    domainname: str | None = attrs.field(default=None, metadata=_key("Domainname", "str"))
-    user: str | None = attrs.field(default=None, metadata=_key("User", "str"))
-    memory: int | None = attrs.field(default=None, metadata=_key("Memory", "int"))
-    memory_swap: int | None = attrs.field(default=None, metadata=_key("MemorySwap", "int"))
-    cpu_shares: int | None = attrs.field(default=None, metadata=_key("CpuShares", "int"))
-    cpuset: str | None = attrs.field(default=None, metadata=_key("Cpuset", "str"))
-    attach_stdin: bool | None = attrs.field(default=None, metadata=_key("AttachStdin", "bool"))
-    attach_stdout: bool | None = attrs.field(default=None, metadata=_key("AttachStdout", "bool"))
-    attach_stderr: bool | None = attrs.field(default=None, metadata=_key("AttachStderr", "bool"))
-    port_specs: list[str] | None = attrs.field(default=None, metadata=_key("PortSpecs", "strlist"))
-    exposed_ports: dict[str, Any] | None = attrs.field(
-        default=None, metadata=_key("ExposedPorts", "object")
-    )
-    tty: bool | None = attrs.field(default=None, metadata=_key("Tty", "bool"))
-    open_stdin: bool | None = attrs.field(default=None, metadata=_key("OpenStdin", "bool"))
-    stdin_once: bool | None = attrs.field(default=None, metadata=_key("StdinOnce", "bool"))
-    env: list[str] | None = attrs.field(default=None, metadata=_key("Env", "strlist"))
-    cmd: list[str] | None = attrs.field(default=None, metadata=_key("Cmd", "strlist"))
-    dns: list[str] | None = attrs.field(default=None, metadata=_key("Dns", "strlist"))
-    image: str | None = attrs.field(default=None, metadata=_key("Image", "str"))
-    volumes: dict[str, Any] | None = attrs.field(default=None, metadata=_key("Volumes", "object"))
-    volumes_from: str | None = attrs.field(default=None, metadata=_key("VolumesFrom", "str"))
-    working_dir: str | None = attrs.field(default=None, metadata=_key("WorkingDir", "str"))
-    entrypoint: list[str] | None = attrs.field(default=None, metadata=_key("Entrypoint", "strlist"))
-    network_disabled: bool | None = attrs.field(
-        default=None, metadata=_key("NetworkDisabled", "bool")
-    )
-    mac_address: str | None = attrs.field(default=None, metadata=_key("MacAddress", "str"))
-    security_opts: list[str] | None = attrs.field(
-        default=None, metadata=_key("SecurityOpts", "strlist")
-    )
-    on_build: list[str] | None = attrs.field(default=None, metadata=_key("OnBuild", "strlist"))
-    labels: dict[str, Any] | None = attrs.field(default=None, metadata=_key("Labels", "object"))
+    hostname: str | None = _key("Hostname", "str")
+    domainname: str | None = _key("Domainname", "str")
+    user: str | None = _key("User", "str")
+    memory: int | None = _key("Memory", "int")
+    memory_swap: int | None = _key("MemorySwap", "int")
+    cpu_shares: int | None = _key("CpuShares", "int")
+    cpuset: str | None = _key("Cpuset", "str")
+    attach_stdin: bool | None = _key("AttachStdin", "bool")
+    attach_stdout: bool | None = _key("AttachStdout", "bool")
+    attach_stderr: bool | None = _key("AttachStderr", "bool")
+    port_specs: list[str] | None = _key("PortSpecs", "strlist")
+    exposed_ports: dict[str, Any] | None = _key("ExposedPorts", "object")
+    tty: bool | None = _key("Tty", "bool")
+    open_stdin: bool | None = _key("OpenStdin", "bool")
+    stdin_once: bool | None = _key("StdinOnce", "bool")
+    env: list[str] | None = _key("Env", "strlist")
+    cmd: list[str] | None = _key("Cmd", "strlist")
+    dns: list[str] | None = _key("Dns", "strlist")
+    image: str | None = _key("Image", "str")
+    volumes: dict[str, Any] | None = _key("Volumes", "object")
+    volumes_from: str | None = _key("VolumesFrom", "str")
+    working_dir: str | None = _key("WorkingDir", "str")
+    entrypoint: list[str] | None = _key("Entrypoint", "strlist")
+    network_disabled: bool | None = _key("NetworkDisabled", "bool")
+    mac_address: str | None = _key("MacAddress", "str")
+    security_opts: list[str] | None = _key("SecurityOpts", "strlist")
+    on_build: list[str] | None = _key("OnBuild", "strlist")
+    labels: dict[str, Any] | None = _key("Labels", "object")
     extra: dict[str, Any] = attrs.field(factory=dict)
 
     @classmethod
@@ -152,20 +142,18 @@ class ContainerConfig:
 class ImageMetadata:
     """One image's JSON (``GET``/``PUT /v1/images/{id}/json``)."""
 
-    id: str = attrs.field(metadata=_key("id", "str"))
-    parent: str | None = attrs.field(default=None, metadata=_key("parent", "str"))
-    comment: str | None = attrs.field(default=None, metadata=_key("comment", "str", "Comment"))
-    created: str | None = attrs.field(default=None, metadata=_key("created", "str"))
-    container: str | None = attrs.field(default=None, metadata=_key("container", "str"))
-    container_config: ContainerConfig | None = attrs.field(
-        default=None, metadata=_key("container_config", "config")
-    )
-    docker_version: str | None = attrs.field(default=None, metadata=_key("docker_version", "str"))
-    author: str | None = attrs.field(default=None, metadata=_key("author", "str"))
-    config: ContainerConfig | None = attrs.field(default=None, metadata=_key("config", "config"))
-    architecture: str | None = attrs.field(default=None, metadata=_key("architecture", "str"))
-    os: str | None = attrs.field(default=None, metadata=_key("os", "str"))
-    size: int | None = attrs.field(default=None, metadata=_key("Size", "int", "size"))
+    id: str = attrs.field(metadata={"json": "id", "kind": "str", "aliases": ()})
+    parent: str | None = _key("parent", "str")
+    comment: str | None = _key("comment", "str", "Comment")
+    created: str | None = _key("created", "str")
+    container: str | None = _key("container", "str")
+    container_config: ContainerConfig | None = _key("container_config", "config")
+    docker_version: str | None = _key("docker_version", "str")
+    author: str | None = _key("author", "str")
+    config: ContainerConfig | None = _key("config", "config")
+    architecture: str | None = _key("architecture", "str")
+    os: str | None = _key("os", "str")
+    size: int | None = _key("Size", "int", "size")
     extra: dict[str, Any] = attrs.field(factory=dict)
 
     @property
@@ -267,15 +255,6 @@ class IndexImage:
     id: str
     checksum: str | None = None
     tag: str | None = None
-
-    def to_dict(self) -> dict[str, str]:
-        """The entry as an index image list carries it (the tag under docker's ``Tag`` key)."""
-        out = {"id": self.id}
-        if self.checksum is not None:
-            out["checksum"] = self.checksum
-        if self.tag is not None:
-            out["Tag"] = self.tag
-        return out
 
 
 @attrs.frozen

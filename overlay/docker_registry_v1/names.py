@@ -10,27 +10,21 @@ characters in header values.
 from __future__ import annotations
 
 import re
+from typing import TypeGuard
 
 import attrs
+import httpx
 
 from .errors import InvalidInput
-
-__all__ = [
-    "DEFAULT_NAMESPACE",
-    "RepositoryName",
-    "check_header_name",
-    "check_header_value",
-    "check_image_id",
-    "check_single_line",
-    "check_tag",
-]
 
 DEFAULT_NAMESPACE = "library"
 
 _PART = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 _IMAGE_ID = re.compile(r"[a-f0-9]{16}|[a-f0-9]{64}")
 _HEX64 = re.compile(r"[a-f0-9]{64}")
-_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")
+# Docker's tag rule (its \w is ASCII only): the same for the wire and for archives.
+TAG_RULE = "^[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}$"
+_TAG = re.compile(TAG_RULE)
 _HEADER_FORBIDDEN = re.compile(r"[\r\n\x00]")
 # What h11 sends: visible ASCII, inner spaces/tabs, no surrounding whitespace (RFC 9110 5.5).
 _HEADER_VALUE = re.compile(r"(?:[\x21-\x7e]+(?:[ \t]+[\x21-\x7e]+)*)?")
@@ -66,19 +60,36 @@ def check_header_name(field: str, value: object) -> str:
     return text
 
 
-def check_image_id(image_id: object) -> str:
+def is_image_id(value: object) -> TypeGuard[str]:
     """Image ids are 16 or 64 lowercase hex characters (the reference server's rule)."""
+    return isinstance(value, str) and _IMAGE_ID.fullmatch(value) is not None
+
+
+def is_tag(value: object) -> TypeGuard[str]:
+    """Tags are what docker accepts: :data:`TAG_RULE`."""
+    return isinstance(value, str) and _TAG.fullmatch(value) is not None
+
+
+def check_image_id(image_id: object) -> str:
+    """``image_id`` if :func:`is_image_id` holds, else :class:`InvalidInput`."""
     text = _require_str("image_id", image_id)
-    if not _IMAGE_ID.fullmatch(text):
+    if not is_image_id(text):
         raise InvalidInput("image_id", f"{text!r} is not 16 or 64 lowercase hex characters")
     return text
 
 
 def check_tag(tag: object) -> str:
+    """``tag`` if :func:`is_tag` holds, else :class:`InvalidInput`."""
     text = _require_str("tag", tag)
-    if not _TAG.fullmatch(text):
-        raise InvalidInput("tag", f"{text!r} does not match ^[A-Za-z0-9_][A-Za-z0-9_.-]{{0,127}}$")
+    if not is_tag(text):
+        raise InvalidInput("tag", f"{text!r} does not match {TAG_RULE}")
     return text
+
+
+def origin_of(url: httpx.URL | str) -> str:
+    """``scheme://host[:port]`` of ``url``: what Basic credentials are pinned to."""
+    parsed = httpx.URL(url)
+    return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
 
 
 def _check_part(name: str, part: str, what: str) -> str:
@@ -128,6 +139,11 @@ class RepositoryName:
                 )
             return cls(DEFAULT_NAMESPACE, repository)
         return cls(_check_part(text, parts[0], "namespace"), _check_part(text, parts[1], "name"))
+
+    @property
+    def parts(self) -> tuple[str, str]:
+        """``(namespace, repository)``: the two path parameters of the v1 routes."""
+        return self.namespace, self.repository
 
     def __str__(self) -> str:
         return f"{self.namespace}/{self.repository}"

@@ -1,8 +1,8 @@
 """Every public class, function and method has a docstring: the API reference is built from
 them (``make docs``), so a missing one is a hole in the published reference.
 
-This file checks the modules no other work is changing (auth, errors, models, names,
-endpoints, progress); ``test_docstrings_pending.py`` checks the rest.
+This file checks the modules no other work is changing (the facade, transfers, auth, errors,
+models, names, progress); ``test_docstrings_pending.py`` checks the emulator.
 """
 
 from __future__ import annotations

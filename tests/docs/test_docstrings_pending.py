@@ -1,5 +1,5 @@
-"""The docstring check for the modules other work is rewriting or changing now (the facade
-core, transfers, the emulator): deselected by default through the ``pending_docstrings``
+"""The docstring check for the modules other work is changing now (the emulator):
+deselected by default through the ``pending_docstrings``
 marker, to be enabled by deleting the marker once that work has landed.
 """
 

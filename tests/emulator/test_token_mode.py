@@ -182,15 +182,15 @@ def test_endpoint_placeholder_inside_a_url(emulator_factory: Factory) -> None:
 
 
 def test_facade_write_token_sends_the_go_list_or_the_given_images(hub: Hub) -> None:
-    """``hub.get_write_token(repo, auth)`` keeps the Go package's ``[]``; ``images=`` lists."""
+    """``hub.get_write_token(repo, auth=…)`` keeps the Go package's ``[]``; ``images=`` lists."""
     base, child = build_image_chain(2)
     alice = BasicAuth(*ALICE)
     with Client(hub.index_url) as client:
-        bare = client.hub.get_write_token("ns/r", alice)
+        bare = client.hub.get_write_token("ns/r", auth=alice)
         with pytest.raises(BadRequest, match="does not belong to the repository"):
             client.image.add_metadata_raw(base.id, base.json_bytes, auth=bare)
         listed = client.hub.get_write_token(
-            "ns/r", alice, images=[base.id, IndexImage(id=child.id, tag="latest")]
+            "ns/r", auth=alice, images=[base.id, IndexImage(id=child.id, tag="latest")]
         )
         for image in (base, child):
             client.image.add_metadata_raw(image.id, image.json_bytes, auth=listed)

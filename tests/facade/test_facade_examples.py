@@ -147,7 +147,7 @@ def test_delete_private_registry(connect: Connect, private_registry: Any) -> Non
 
 def test_delete_docker_hub(connect: Connect, hub: Any) -> None:
     client = _hub(connect, hub)
-    token = client.hub.get_delete_token("foo/bar", BasicAuth(*ALICE))
+    token = client.hub.get_delete_token("foo/bar", auth=BasicAuth(*ALICE))
     assert token.access is Access.DELETE
     client.repository.delete("foo/bar", auth=token)
     index_delete, registry_delete = hub.log.find(method="DELETE")
@@ -226,7 +226,7 @@ def test_set_tag_private_registry(connect: Connect, private_registry: Any) -> No
 
 def test_set_tag_docker_hub(connect: Connect, hub: Any) -> None:
     client = _hub(connect, hub)
-    token = client.hub.get_write_token("foo/bar", BasicAuth(*ALICE))
+    token = client.hub.get_write_token("foo/bar", auth=BasicAuth(*ALICE))
     assert token.access is Access.WRITE
     image_id = chain(1, seed=2)[0].id
     client.repository.set_tag("foo/bar", image_id, "1.0", auth=token)

@@ -26,7 +26,7 @@ def _check_confirmation(hub: Hub, endpoint: str) -> None:
 def test_delete_flow_ends_with_the_index_confirmation(hub: Hub) -> None:
     hub.store.seed("team/app", "1.0", build_image_chain(1))
     with Client(hub.index_url, auth=ALICE) as client:
-        token = client.hub.get_delete_token("team/app", ALICE)
+        token = client.hub.get_delete_token("team/app", auth=ALICE)
         client.repository.delete("team/app", auth=token)
         endpoint = str(token.endpoint)
         client.hub.confirm_delete("team/app", endpoints=[endpoint])
@@ -37,7 +37,7 @@ def test_delete_flow_ends_with_the_index_confirmation(hub: Hub) -> None:
 async def test_async_delete_flow_and_bad_endpoints(hub: Hub) -> None:
     hub.store.seed("team/app", "1.0", build_image_chain(1))
     async with AsyncClient(hub.index_url, auth=ALICE) as client:
-        token = await client.hub.get_delete_token("team/app", ALICE)
+        token = await client.hub.get_delete_token("team/app", auth=ALICE)
         await client.repository.delete("team/app", auth=token)
         before = len(hub.log.entries)
         for bad in ("http://one-string/", ["a\r\nX-Evil: 1"]):

@@ -58,7 +58,7 @@ def test_read_token_request_and_parsing(connect: Connect, hub: Any) -> None:
 def test_read_token_with_auth_sends_basic_to_the_index_only(connect: Connect, hub: Any) -> None:
     hub.store.seed("foo/bar", "latest", chain(1))
     client = connect(hub.index_url)
-    token = client.hub.get_read_token_with_auth("foo/bar", BasicAuth(*ALICE))
+    token = client.hub.get_read_token_with_auth("foo/bar", auth=BasicAuth(*ALICE))
     client.repository.list_tags("foo/bar", auth=token)
     index, registry = settled(hub)
     assert (index.role, index.authorization) == ("index", BASIC_FP)
@@ -303,9 +303,9 @@ def test_ping_and_users(connect: Connect, emulator_factory: Any) -> None:
     ping = client.ping()
     assert ping.standalone is True
     assert ping.body == {}
-    client.users.login(BasicAuth(*ALICE))
+    client.users.login(auth=BasicAuth(*ALICE))
     with pytest.raises(Unauthorized):
-        client.users.login(BasicAuth("alice", "wrong"))
+        client.users.login(auth=BasicAuth("alice", "wrong"))
     alice = BasicAuth(*ALICE)
     client.users.create("bob_1", "hunter22", "bob@example.com", auth=alice)
     with pytest.raises(BadRequest, match="already exists"):

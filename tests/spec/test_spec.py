@@ -235,7 +235,7 @@ def test_each_operation_has_a_generated_module(spec: dict[str, Any], key: tuple[
     module = importlib.import_module(
         f"docker_registry_v1_api.api.{op['tags'][0]}.{op['operationId']}"
     )
-    for name in ("_get_kwargs", "sync_detailed", "asyncio_detailed"):
+    for name in ("build_request", "parse_response", "sync_detailed", "asyncio_detailed"):
         assert callable(getattr(module, name)), f"{module.__name__}.{name}"
     assert inspect.iscoroutinefunction(module.asyncio_detailed)
 

@@ -1,4 +1,4 @@
-"""Image-id rules and the ancestry checks a pull runs before downloading anything.
+"""The ancestry checks a pull runs before downloading anything.
 
 A registry's ancestry answer decides which layers get fetched and stacked, so a
 malformed one (duplicates, foreign ids, absurd depth) is rejected up front, as
@@ -7,21 +7,15 @@ systemd's `machinectl pull-dkr` did.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Sequence
-from typing import TypeGuard
 
+from ..names import is_image_id
 from .errors import InvalidAncestryError
 
 DEFAULT_MAX_ANCESTRY = 127
 """Deepest chain accepted by default; docker's own layer limit and systemd's bound."""
 
-_IMAGE_ID = re.compile(r"[0-9a-f]{16}|[0-9a-f]{64}")
-
-
-def is_image_id(value: object) -> TypeGuard[str]:
-    """Tell whether `value` is a v1 image id as the reference registry accepts it."""
-    return isinstance(value, str) and _IMAGE_ID.fullmatch(value) is not None
+__all__ = ["DEFAULT_MAX_ANCESTRY", "is_image_id", "validate_ancestry"]
 
 
 def validate_ancestry(

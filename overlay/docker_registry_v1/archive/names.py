@@ -12,13 +12,13 @@ import re
 
 import attrs
 
+from ..names import TAG_RULE, is_tag
 from .errors import InvalidChainError
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"
 _LABEL = r"[a-zA-Z0-9](?:[a-zA-Z0-9-]*[a-zA-Z0-9])?"
 _DOMAIN = rf"{_LABEL}(?:\.{_LABEL})*(?::[0-9]+)?"
 _NAME = re.compile(rf"(?:{_DOMAIN}/)?{_COMPONENT}(?:/{_COMPONENT})*")
-_TAG = re.compile(r"[\w][\w.-]{0,127}")
 _DEFAULT_DOMAINS = ("docker.io/", "index.docker.io/", "registry-1.docker.io/")
 _MAX_NAME = 255
 
@@ -53,8 +53,8 @@ def familiar_repository(repository: str) -> str:
 
 def check_tag(tag: str) -> str:
     """Return `tag` if docker accepts it, else raise `InvalidChainError`."""
-    if not _TAG.fullmatch(tag):
-        raise InvalidChainError(f"tag {tag!r} does not match {_TAG.pattern}")
+    if not is_tag(tag):
+        raise InvalidChainError(f"tag {tag!r} does not match {TAG_RULE}")
     return tag
 
 

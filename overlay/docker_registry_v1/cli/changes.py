@@ -148,7 +148,7 @@ def delete(reference: str, yes: bool, *, settings: Settings) -> None:
         if isinstance(token, TokenAuth):  # the Hub flow ends by telling the index
             registry.client.hub.confirm_delete(
                 ref.repo,
-                registry.direct(),
+                auth=registry.direct(),
                 endpoints=[str(token.endpoint)] if token.endpoint else [],
             )
     emit(
@@ -183,7 +183,7 @@ def login(registry_address: str | None, *, settings: Settings) -> None:
                 f"no credentials for {registry.url}: use --username (with --password-stdin "
                 f"or a prompt), {ENV_USERNAME}/{ENV_PASSWORD}, or a podman/docker auth file"
             )
-        registry.client.users.login(registry.basic)
+        registry.client.users.login(auth=registry.basic)
         source = registry.credentials.source
     emit(
         settings,

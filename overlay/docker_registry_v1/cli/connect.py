@@ -23,9 +23,10 @@ import click
 import httpx
 
 from docker_registry_v1.auth import Access, Authenticator, BasicAuth, NilAuth
-from docker_registry_v1.client import DEFAULT_BASE_URL, DEFAULT_TIMEOUT, Client
+from docker_registry_v1.client import DEFAULT_TIMEOUT, Client
 from docker_registry_v1.errors import DockerRegistryError, Forbidden, NotFound, Unauthorized
 from docker_registry_v1.models import Ping
+from docker_registry_v1.names import origin_of
 
 from .credentials import Credentials, Prompt, resolve_credentials
 from .options import Settings, fail, warn
@@ -41,8 +42,6 @@ __all__ = [
     "password_prompt",
     "resolve_url",
 ]
-
-_DEFAULT_INDEX_HOST = httpx.URL(DEFAULT_BASE_URL).host
 
 #: What a command can be told about credentials for one side of a transfer:
 #: use these, send none, or look them up as usual (``None``).
@@ -108,8 +107,7 @@ class Registry:
     """One registry a command talks to: its client, its credentials and its auth style."""
 
     def __init__(self, url: str, settings: Settings, credentials: Credentials | None) -> None:
-        root = httpx.URL(url)
-        self._origin = f"{root.scheme}://{root.netloc.decode('ascii')}"
+        self._origin = origin_of(url)
         self._settings = settings
         self.credentials = credentials
         self.basic: BasicAuth | None = (
@@ -122,7 +120,6 @@ class Registry:
         )
         self._ping: Ping | None = None
         self._v2_only: bool | None = None
-        self._token_based: bool | None = True if root.host == _DEFAULT_INDEX_HOST else None
 
     @property
     def url(self) -> str:
@@ -147,19 +144,8 @@ class Registry:
         return self.ping().standalone
 
     def token_based(self) -> bool:
-        """Whether this is an index issuing tokens (asked once, via ``_ping``).
-
-        The default index is assumed to be one without asking, as docker does,
-        unless a command already pinged it.
-        """
-        if self._ping is not None:
-            return self._ping.standalone is False
-        if self._token_based is None:
-            try:
-                self._token_based = self.standalone() is False
-            except NotFound:
-                self._token_based = False
-        return self._token_based
+        """Whether this is an index issuing tokens: the facade's one decision."""
+        return self.client.issues_tokens()
 
     def direct(self) -> Authenticator:
         """The Basic credentials for this host, or none: for calls that take no token."""
@@ -171,10 +157,10 @@ class Registry:
             return self.direct()
         hub = self.client.hub
         if access is Access.READ:
-            return hub.get_read_token_with_auth(repo, self.direct())
+            return hub.get_read_token_with_auth(repo, auth=self.direct())
         if access is Access.WRITE:
-            return hub.get_write_token(repo, self.direct())
-        return hub.get_delete_token(repo, self.direct())
+            return hub.get_write_token(repo, auth=self.direct())
+        return hub.get_delete_token(repo, auth=self.direct())
 
     def known_images(self, repo: str, auth: Authenticator) -> set[str]:
         """Every image id ``repo`` is known to hold: tagged images, their ancestries and,

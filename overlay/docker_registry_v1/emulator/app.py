@@ -3,6 +3,7 @@ request logging, fault injection and (standalone with users) proxy authenticatio
 
 from __future__ import annotations
 
+import functools
 from collections.abc import Awaitable, Callable, Mapping
 
 from starlette.applications import Starlette
@@ -42,7 +43,11 @@ class _RepositoryConvertor(Convertor[str]):
         return value
 
 
-register_url_convertor("repo", _RepositoryConvertor())
+@functools.cache
+def _register_convertor() -> None:
+    """Starlette keeps URL convertors in one process-wide table: add ours once, when the
+    first app's routes are built, rather than as a side effect of importing this module."""
+    register_url_convertor("repo", _RepositoryConvertor())
 
 
 def _allow(methods: Mapping[str, Handler]) -> str:
@@ -70,6 +75,7 @@ async def _redirect_to_slash(request: Request) -> Response:
 
 
 def _routes(state: EmulatorState, role: str) -> list[Route]:
+    _register_convertor()
     guard = Guard(state, role)
     images = ImageRoutes(state, guard)
     repos = RepositoryRoutes(state, guard)

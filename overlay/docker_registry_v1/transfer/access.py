@@ -1,9 +1,9 @@
 """Which credentials a transfer uses for reading and writing a repository.
 
-Reading: ask the index for a read token (``GET …/images``); a standalone
-reference registry answers 404 there for repositories that only ever got tag
-PUTs, and private registries may issue no token at all, so both fall back to the
-client's own credentials on the same host (v1-protocol f.2).
+Reading: when the registry issues tokens (``Client.issues_tokens``, the facade's one
+decision), ask the index for a read token (``GET …/images``); otherwise, and when an
+index that said it would answers 404 or without a token, the client's own
+credentials are used on the same host.
 
 Writing: ``PUT …/{repo}/`` with the image list for a write token (v1-protocol
 f.3: a token-checking registry accepts json PUTs only for listed ids); a
@@ -86,6 +86,8 @@ def _no_index(error: RegistryError) -> bool:
 
 
 def read_access(client: Client, repo: str, policy: RetryPolicy) -> Authenticator | None:
+    if not policy.call(client.issues_tokens):
+        return None
     try:
         return _own_host(client, policy.call(client.hub.get_read_token_with_auth, repo))
     except (NotFound, InvalidResponse):
@@ -93,6 +95,8 @@ def read_access(client: Client, repo: str, policy: RetryPolicy) -> Authenticator
 
 
 async def aread_access(client: AsyncClient, repo: str, policy: RetryPolicy) -> Authenticator | None:
+    if not await policy.acall(client.issues_tokens):
+        return None
     try:
         token = await policy.acall(client.hub.get_read_token_with_auth, repo)
     except (NotFound, InvalidResponse):

@@ -1,6 +1,6 @@
 """Verified, resumable layer streams: download with ``Range`` resume, upload with counting.
 
-Downloads follow the client rules of v1-protocol e.3: resume only after an
+Downloads follow the v1 client rules for ranges: resume only after an
 ``Accept-Ranges: bytes`` answer with a known total, ask for
 ``bytes=<received>-<total-1>``, accept ``Content-Range`` with or without the
 ``bytes`` unit but only if it starts where we stopped, treat a 200 as "start
@@ -25,16 +25,18 @@ import anyio
 import attrs
 import httpx
 
-from ..auth import Authenticator, try_next_endpoint
+from ..auth import Authenticator
 from ..errors import (
     ChecksumMismatch,
+    DockerRegistryError,
+    IncompleteBody,
     RegistryConnectionError,
     RegistryError,
     invalid_response,
     safe_url,
-    transport_error,
 )
 from ..models import RawMetadata
+from ..operations import empty_layer
 from ..progress import ProgressListener
 from .retry import RetryPolicy
 
@@ -44,7 +46,6 @@ if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
 __all__ = ["CountingReader", "LayerFetch", "aiter_layer", "iter_layer"]
 
 _CONTENT_RANGE = re.compile(r"^\s*(?:bytes\s+)?(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
-_RANGE_NOT_SATISFIABLE = 416
 
 
 def payload_hasher(json_bytes: bytes) -> Any:
@@ -124,24 +125,21 @@ class LayerFetch:
         self._hasher.update(chunk)
         return chunk
 
-    def recover(self, error: Exception) -> float | None:
+    def recover(self, error: DockerRegistryError) -> float | None:
         """After a failed attempt: ``None`` when the layer is complete anyway, else the
         seconds to wait before the next attempt; raises when it is time to give up."""
-        if isinstance(error, httpx.RequestError):  # transport trouble or a redirect loop
-            complete = self.total is not None and self.received == self.total
-            if complete and isinstance(error, httpx.TransportError):
+        if isinstance(error, RegistryConnectionError) and not isinstance(
+            error.__cause__, httpx.RequestError
+        ):
+            raise error  # not the transport's (a mirror's restarted layer): not ours to retry
+        if isinstance(error, IncompleteBody | RegistryConnectionError):
+            if self.total is not None and self.received == self.total:
                 return None  # e.g. the reference server announcing one byte too many
-            if try_next_endpoint(self.auth, error):
-                return 0.0
-            error = transport_error(error)
-        elif (
-            isinstance(error, RegistryError)
-            and error.code == _RANGE_NOT_SATISFIABLE
-            and self.asked is None
-            and self.metadata.size in (0, None)
+        elif isinstance(error, RegistryError) and empty_layer(
+            error.code, self.metadata.size, ranged=self.asked is not None
         ):
             self._restart()
-            return None  # the reference server's answer for an empty layer
+            return None
         if self.received > self.high_water:
             self.high_water, self.failures = self.received, 0
         self.failures += 1
@@ -168,17 +166,6 @@ class LayerFetch:
             raise self._mismatch(f"payload checksum {digest} differs from {wanted}")
 
 
-def _failure(error: RegistryError | RegistryConnectionError) -> Exception:
-    """What :meth:`LayerFetch.recover` judges: a transport failure as the ``httpx`` error
-    the stream's typed error was made from. Any other connection error (a mirror's
-    restarted layer) is not for this loop to retry and goes on up."""
-    if isinstance(error, RegistryConnectionError):
-        if isinstance(error.__cause__, httpx.RequestError):
-            return error.__cause__
-        raise error
-    return error
-
-
 def iter_layer(client: Client, fetch: LayerFetch) -> Iterator[bytes]:
     """The layer's bytes, resumed across failures; verified once the last one is out."""
     while True:
@@ -189,8 +176,8 @@ def iter_layer(client: Client, fetch: LayerFetch) -> Iterator[bytes]:
                 fetch.begin(response)
                 for chunk in response.iter_raw():
                     yield fetch.accept(chunk)
-        except (RegistryError, RegistryConnectionError) as error:
-            wait = fetch.recover(_failure(error))
+        except DockerRegistryError as error:
+            wait = fetch.recover(error)
             if wait is not None:
                 time.sleep(wait)
                 continue
@@ -208,8 +195,8 @@ async def aiter_layer(client: AsyncClient, fetch: LayerFetch) -> AsyncIterator[b
                 fetch.begin(response)
                 async for chunk in response.aiter_raw():
                     yield fetch.accept(chunk)
-        except (RegistryError, RegistryConnectionError) as error:
-            wait = fetch.recover(_failure(error))
+        except DockerRegistryError as error:
+            wait = fetch.recover(error)
             if wait is not None:
                 await anyio.sleep(wait)
                 continue

@@ -1,8 +1,8 @@
 """Pull one tagged image into a ``docker load`` archive, sync (threads) or async (tasks).
 
-Flow (v1-protocol f.1/f.2): read credentials, tag → id, ancestry (validated
-before anything is downloaded), every image's JSON, then the layers a few at a
-time into spool files in a private directory next to ``dest``. Only when every
+Flow: read credentials, tag → id, ancestry (validated before anything is
+downloaded), every image's JSON (fetched several times as wide as the layers), then
+the layers a few at a time into spool files in a private directory next to ``dest``. Only when every
 layer is verified does ``write_loadable_archive`` write ``dest`` atomically; on
 any failure neither ``dest`` nor a spool file is left behind. That includes an
 interrupt: Ctrl-C stops the layer downloads at once (see ``bounded``) and the
@@ -51,6 +51,11 @@ if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
 __all__ = ["apull", "pull"]
 
 Destination = str | os.PathLike[str] | IO[bytes]
+
+
+# Image JSONs are a few hundred bytes, so their cost is the round trip alone: fetch them
+# this many times as wide as the layers.
+JSON_FANOUT = 4
 
 
 def check_concurrency(concurrency: object) -> int:
@@ -124,6 +129,12 @@ class _PullJob:
     @property
     def repo(self) -> str:
         return str(self.name)
+
+    @property
+    def metadata_width(self) -> int:
+        """How many image JSONs are fetched at once; ``concurrency=1`` keeps the whole
+        pull to one request at a time, as v1 clients did."""
+        return 1 if self.concurrency == 1 else self.concurrency * JSON_FANOUT
 
     def set_ancestry(self, image_id: str, ancestry: list[str]) -> tuple[str, ...]:
         """Validate the tip-first answer; keep it base first."""
@@ -220,7 +231,7 @@ def pull(
     def metadata(image_id: str) -> Callable[[], RawMetadata]:
         return lambda: policy.call(client.image.get_metadata_raw, image_id, auth=auth)
 
-    job.set_metadata(run_threads([metadata(i) for i in ids], job.concurrency, stop))
+    job.set_metadata(run_threads([metadata(i) for i in ids], job.metadata_width, stop))
     with job.workspace() as spool:
 
         def download(image_id: str) -> Callable[[], None]:
@@ -275,7 +286,7 @@ async def apull(
     def metadata(image_id: str) -> Callable[[], Awaitable[RawMetadata]]:
         return lambda: policy.acall(client.image.get_metadata_raw, image_id, auth=auth)
 
-    job.set_metadata(await run_tasks([metadata(i) for i in ids], job.concurrency))
+    job.set_metadata(await run_tasks([metadata(i) for i in ids], job.metadata_width))
     with job.workspace() as spool:
 
         def download(image_id: str) -> Callable[[], Awaitable[None]]:

@@ -1,6 +1,6 @@
 """Push images from a ``docker save`` archive (legacy, manifest.json or OCI layout).
 
-Flow (v1-protocol f.3): index ``PUT …/{repo}/`` for a write token, then per image,
+Flow: index ``PUT …/{repo}/`` for a write token, then per image,
 base first: existence probe (200 ⇒ skip), ``PUT json`` with the archive's exact
 bytes (409 ⇒ skip), the layer streamed from the archive while the payload
 checksum is computed, ``PUT checksum``; then the tags — only once every image

@@ -4,8 +4,8 @@ Transfers retry only what the v1 upload state machine allows to happen twice:
 every GET, the image JSON and layer PUTs before the checksum PUT (an in-progress
 image accepts both again) and the tag PUT (it just overwrites). The checksum PUT
 and the index PUTs are never repeated. A retry happens after a connection
-failure or timeout, a 429 (honouring ``Retry-After`` up to ``max_delay``) or a
-5xx; every other answer is final.
+failure or timeout, a body cut short, a 429 (honouring ``Retry-After`` up to
+``max_delay``) or a 5xx; every other answer is final.
 """
 
 from __future__ import annotations
@@ -18,7 +18,7 @@ from typing import ParamSpec, TypeVar
 import anyio
 import attrs
 
-from ..errors import DockerRegistryError, RegistryConnectionError, RegistryError
+from ..errors import DockerRegistryError, IncompleteBody, RegistryConnectionError, RegistryError
 
 __all__ = ["RetryPolicy"]
 
@@ -78,6 +78,8 @@ class RetryPolicy:
     async def acall(
         self, action: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
     ) -> T:
+        """The awaitable twin of :meth:`call`: awaits ``action`` until it succeeds or the
+        policy gives up (then its error is raised)."""
         failures = 0
         while True:
             try:
@@ -92,7 +94,7 @@ class RetryPolicy:
 
 def retryable(error: BaseException) -> bool:
     """Connection trouble, 429 and 5xx are worth another try; nothing else is."""
-    if isinstance(error, RegistryConnectionError):
+    if isinstance(error, RegistryConnectionError | IncompleteBody):
         return True
     if isinstance(error, RegistryError):
         return error.code == _TOO_MANY_REQUESTS or error.code >= 500
