@@ -394,7 +394,7 @@ class RegistryAuth(httpx.Auth):
         ask = self._side_request(request, realm, params=params, headers=headers)
         answer = yield ask, True
         if answer.status_code != 200:
-            raise error_from_response(answer)
+            raise error_from_response(answer, answer.content)
         try:
             document = json.loads(answer.content)
         except (ValueError, RecursionError):
