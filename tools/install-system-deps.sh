@@ -1,18 +1,38 @@
 #!/usr/bin/env bash
-# Debian packages the test suite uses beyond Python, Node and Go: skopeo and podman
-# check that the archives we write load. Installs only what is missing; needs root (as in CI).
+# Debian packages the test suite drives besides Python, Node and Go. `make test` runs this
+# first: it installs only what is missing (so it returns at once when everything is there),
+# with apt-get, as root. Without root, or when apt-get fails, the tests that need a missing
+# program skip themselves, except under CI=true, where they fail (and so does this script).
 set -euo pipefail
+
+# One "PROGRAM PACKAGE" per line: the program the tests look for, the package that has it.
+TOOLS=(
+  "skopeo skopeo"    # reads and copies the archives we write
+  "podman podman"    # loads them
+  "docker-registry docker-registry"  # a real v2 registry (distribution 2.8) for the OCI tests
+  "nginx nginx"      # the classic auth_basic front of a v1 registry (tests/interop)
+)
+
+# nginx lives in /usr/sbin, which a non-login PATH may lack.
+export PATH="$PATH:/usr/sbin:/sbin"
 missing=()
-command -v skopeo >/dev/null 2>&1 || missing+=(skopeo)
-command -v podman >/dev/null 2>&1 || missing+=(podman)
-if [ ${#missing[@]} -eq 0 ]; then
+for entry in "${TOOLS[@]}"; do
+  read -r program package <<<"$entry"
+  command -v "$program" >/dev/null 2>&1 || missing+=("$package")
+done
+[ ${#missing[@]} -eq 0 ] && exit 0
+
+say() { echo "install-system-deps: $*" >&2; }
+give_up() {
+  if [ "${CI:-}" = "true" ]; then
+    say "$1; CI=true needs them all"
+    exit 1
+  fi
+  say "$1; the tests that need them will say they were skipped"
   exit 0
-fi
-if [ "$(id -u)" -ne 0 ]; then
-  echo "install-system-deps: not root; tests that need ${missing[*]} will say they were skipped" >&2
-  exit 0
-fi
+}
+
+[ "$(id -u)" -eq 0 ] || give_up "not root, so not installing ${missing[*]}"
 export DEBIAN_FRONTEND=noninteractive
-if ! { apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null; }; then
-  echo "install-system-deps: could not install ${missing[*]}; tests that need them will say they were skipped" >&2
-fi
+apt-get update -qq && apt-get install -y -qq --no-install-recommends "${missing[@]}" >/dev/null \
+  || give_up "apt-get could not install ${missing[*]}"

@@ -1,0 +1,274 @@
+"""Distribution's registry (Debian's ``docker-registry``) as a real v2 server for tests.
+
+Each `V2Registry` is the real binary on a free loopback port with a generated
+config: filesystem storage in a temporary directory, deletes enabled, and one of
+three auth modes: none, ``htpasswd`` Basic (a bcrypt file made here), or
+``token`` with a `TokenIssuer` (a self-signed certificate and a loopback token
+endpoint signing RS256 JWTs with ``x5c``).
+"""
+
+from __future__ import annotations
+
+import base64
+import datetime as dt
+import json
+import secrets
+import socket
+import subprocess
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
+from pathlib import Path
+from typing import Any, Literal
+from urllib.parse import parse_qs, urlsplit
+
+import attrs
+import bcrypt
+import httpx
+import jwt
+import yaml
+from cryptography import x509
+from cryptography.hazmat.primitives import hashes, serialization
+from cryptography.hazmat.primitives.asymmetric import rsa
+from cryptography.x509.oid import NameOID
+from system_tools import require_tool
+
+USER = "mover"
+PASSWORD = "v2-s3cret"
+SERVICE = "test-registry"
+ISSUER = "test-issuer"
+LEEWAY = 60
+"""Seconds distribution still accepts a token past its ``exp`` (its token package's Leeway)."""
+READY_WITHIN = 30.0
+"""Seconds the registry may take to answer its first request on a loaded machine."""
+
+Mode = Literal["none", "htpasswd", "token"]
+
+
+def free_port() -> int:
+    with socket.socket() as sock:
+        sock.bind(("127.0.0.1", 0))
+        port: int = sock.getsockname()[1]
+        return port
+
+
+def _self_signed() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
+    key = rsa.generate_private_key(public_exponent=65537, key_size=2048)
+    subject = x509.Name([x509.NameAttribute(NameOID.COMMON_NAME, ISSUER)])
+    now = dt.datetime.now(dt.UTC)
+    cert = (
+        x509.CertificateBuilder()
+        .subject_name(subject)
+        .issuer_name(subject)
+        .public_key(key.public_key())
+        .serial_number(x509.random_serial_number())
+        .not_valid_before(now - dt.timedelta(days=1))
+        .not_valid_after(now + dt.timedelta(days=7))
+        .add_extension(x509.BasicConstraints(ca=True, path_length=None), critical=True)
+        .sign(key, hashes.SHA256())
+    )
+    return key, cert
+
+
+@attrs.define
+class TokenIssuer:
+    """Distribution's token endpoint, on loopback: grants every requested scope to `USER`.
+
+    Anonymous requests get a token without access, so the registry answers
+    ``insufficient_scope`` as real issuers make it do. `lifetime` is settable
+    (the expired-token-mid-copy case): ``exp`` is signed `LEEWAY` seconds early,
+    so the registry refuses a token exactly when its ``expires_in`` says.
+    `requests` records each query.
+    """
+
+    key: rsa.RSAPrivateKey
+    cert: x509.Certificate
+    lifetime: int = 300
+    requests: list[dict[str, list[str]]] = attrs.field(factory=list)
+    url: str = ""
+    _server: ThreadingHTTPServer | None = None
+
+    @classmethod
+    def create(cls) -> TokenIssuer:
+        key, cert = _self_signed()
+        return cls(key=key, cert=cert)
+
+    def cert_pem(self) -> bytes:
+        return self.cert.public_bytes(serialization.Encoding.PEM)
+
+    def _authorised(self, header: str | None) -> bool:
+        if not header or not header.startswith("Basic "):
+            return False
+        user, _, password = base64.b64decode(header[6:]).decode().partition(":")
+        return secrets.compare_digest(f"{user}:{password}", f"{USER}:{PASSWORD}")
+
+    def issue(self, scopes: list[str], authorised: bool) -> dict[str, Any]:
+        now = int(time.time())
+        access = []
+        for scope in scopes if authorised else []:
+            kind, _, rest = scope.partition(":")
+            name, _, actions = rest.rpartition(":")
+            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+        claims = {
+            "iss": ISSUER,
+            "sub": USER if authorised else "",
+            "aud": SERVICE,
+            "exp": now + self.lifetime - LEEWAY,
+            "nbf": now - LEEWAY,
+            "iat": now,
+            "jti": secrets.token_hex(8),
+            "access": access,
+        }
+        der = self.cert.public_bytes(serialization.Encoding.DER)
+        token = jwt.encode(
+            claims, self.key, algorithm="RS256", headers={"x5c": [base64.b64encode(der).decode()]}
+        )
+        return {"token": token, "expires_in": self.lifetime, "issued_at": dt.datetime.now(dt.UTC)}
+
+    def start(self) -> None:
+        issuer = self
+
+        class Handler(BaseHTTPRequestHandler):
+            def do_GET(self) -> None:
+                query = parse_qs(urlsplit(self.path).query)
+                issuer.requests.append(query)
+                header = self.headers.get("Authorization")
+                if header is not None and not issuer._authorised(header):
+                    self.send_response(401)
+                    self.send_header("Content-Length", "0")
+                    self.end_headers()
+                    return
+                answer = issuer.issue(query.get("scope", []), header is not None)
+                body = json.dumps(answer, default=lambda d: d.isoformat()).encode()
+                self.send_response(200)
+                self.send_header("Content-Type", "application/json")
+                self.send_header("Content-Length", str(len(body)))
+                self.end_headers()
+                self.wfile.write(body)
+
+            def log_message(self, format: str, *args: Any) -> None:
+                """Quiet: the test's own assertions say what happened."""
+
+        self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
+        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/token"
+        threading.Thread(target=self._server.serve_forever, daemon=True).start()
+
+    def stop(self) -> None:
+        if self._server is not None:
+            self._server.shutdown()
+            self._server.server_close()
+
+
+@attrs.define
+class V2Registry:
+    mode: Mode
+    port: int
+    root: Path
+    issuer: TokenIssuer | None
+    process: subprocess.Popen[bytes]
+    log_path: Path
+
+    @property
+    def host(self) -> str:
+        return f"127.0.0.1:{self.port}"
+
+    @property
+    def url(self) -> str:
+        return f"http://{self.host}"
+
+    @property
+    def credentials(self) -> tuple[str, str] | None:
+        return None if self.mode == "none" else (USER, PASSWORD)
+
+    def log_lines(self) -> list[str]:
+        """The registry's request log, one ``response completed`` line per request."""
+        return [
+            line
+            for line in self.log_path.read_text(errors="replace").splitlines()
+            if "response completed" in line
+        ]
+
+    def stop(self) -> None:
+        self.process.terminate()
+        try:
+            self.process.wait(timeout=10)
+        except subprocess.TimeoutExpired:
+            self.process.kill()
+            self.process.wait()
+        if self.issuer is not None:
+            self.issuer.stop()
+
+
+def _auth_config(mode: Mode, root: Path, issuer: TokenIssuer | None) -> dict[str, Any]:
+    if mode == "htpasswd":
+        entry = bcrypt.hashpw(PASSWORD.encode(), bcrypt.gensalt(rounds=5)).decode()
+        htpasswd = root / "htpasswd"
+        htpasswd.write_text(f"{USER}:{entry}\n")
+        return {"htpasswd": {"realm": "v2-test", "path": str(htpasswd)}}
+    if mode == "token":
+        assert issuer is not None
+        bundle = root / "issuer.pem"
+        bundle.write_bytes(issuer.cert_pem())
+        return {
+            "token": {
+                "realm": issuer.url,
+                "service": SERVICE,
+                "issuer": ISSUER,
+                "rootcertbundle": str(bundle),
+            }
+        }
+    return {}
+
+
+def _wait_ready(registry: V2Registry) -> None:
+    deadline = time.monotonic() + READY_WITHIN
+    while time.monotonic() < deadline:
+        if registry.process.poll() is not None:
+            raise RuntimeError(f"docker-registry exited:\n{registry.log_path.read_text()}")
+        try:
+            status = httpx.get(f"{registry.url}/v2/", timeout=2).status_code
+        except httpx.TransportError:
+            time.sleep(0.05)
+            continue
+        if status in (200, 401):
+            return
+        raise RuntimeError(f"docker-registry answered {status} to GET /v2/")
+    raise RuntimeError(f"docker-registry not ready within {READY_WITHIN} s")
+
+
+@contextmanager
+def run_registry(mode: Mode, root: Path) -> Iterator[V2Registry]:
+    binary = require_tool("docker-registry")
+    root.mkdir(parents=True, exist_ok=True)
+    issuer: TokenIssuer | None = None
+    if mode == "token":
+        issuer = TokenIssuer.create()
+        issuer.start()
+    port = free_port()
+    config: dict[str, Any] = {
+        "version": 0.1,
+        "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": True}},
+        "storage": {
+            "filesystem": {"rootdirectory": str(root / "storage")},
+            "delete": {"enabled": True},
+        },
+        "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)},
+    }
+    auth = _auth_config(mode, root, issuer)
+    if auth:
+        config["auth"] = auth
+    config_path = root / "config.yml"
+    config_path.write_text(yaml.safe_dump(config))
+    log_path = root / "registry.log"
+    with log_path.open("wb") as log:
+        process = subprocess.Popen(
+            [binary, "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT
+        )
+    registry = V2Registry(mode, port, root, issuer, process, log_path)
+    try:
+        _wait_ready(registry)
+        yield registry
+    finally:
+        registry.stop()
