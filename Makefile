@@ -18,7 +18,7 @@ venv: $(STAMP)
 $(STAMP): pyproject.toml requirements/generate.txt requirements/dev.txt
 	test -x $(BIN)/python || $(PYTHON) -m venv $(VENV)
 	$(BIN)/python -m pip install --quiet --disable-pip-version-check --upgrade pip
-	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt -e '.[cli,emulator]'
+	$(BIN)/python -m pip install --quiet --disable-pip-version-check -r requirements/dev.txt -e '.[cli,emulator,copy]'
 	touch $@
 
 $(NODE_STAMP): tools/node/package.json tools/node/package-lock.json
@@ -34,6 +34,8 @@ check-generated: $(STAMP)
 lint-spec: $(STAMP) $(NODE_STAMP)
 	$(BIN)/openapi-spec-validator openapi/registry-v1.yaml
 	tools/node/node_modules/.bin/redocly lint --config openapi/redocly.yaml openapi/registry-v1.yaml
+	$(BIN)/openapi-spec-validator openapi/oci-distribution.yaml
+	tools/node/node_modules/.bin/redocly lint --config openapi/redocly.yaml openapi/oci-distribution.yaml
 
 clients: $(STAMP) $(NODE_STAMP)
 	$(BIN)/python clients/build.py typescript go
