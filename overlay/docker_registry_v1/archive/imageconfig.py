@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-from collections.abc import Mapping, Sequence
+from collections.abc import Container, Mapping, Sequence
 from typing import Any
 
 from .errors import MalformedArchiveError
@@ -71,7 +71,7 @@ def _text(value: object) -> str:
     return value if isinstance(value, str) else ""
 
 
-def _history_entry(v1: Mapping[str, Any]) -> dict[str, Any]:
+def _history_entry(v1: Mapping[str, Any], empty_layer: bool) -> dict[str, Any]:
     container_config = v1.get("container_config")
     cmd = container_config.get("Cmd") if isinstance(container_config, dict) else None
     entry = {
@@ -81,22 +81,33 @@ def _history_entry(v1: Mapping[str, Any]) -> dict[str, Any]:
         if isinstance(cmd, list)
         else "",
         "comment": _text(v1.get("comment")) or _text(v1.get("Comment")),
+        "empty_layer": empty_layer,
     }
     return {key: value for key, value in entry.items() if value}
 
 
-def config_from_v1(chain: Sequence[Mapping[str, Any]], diff_ids: Sequence[str]) -> bytes:
+def config_from_v1(
+    chain: Sequence[Mapping[str, Any]],
+    diff_ids: Sequence[str],
+    *,
+    empty_layers: Container[int] = frozenset(),
+) -> bytes:
     """Build the image config for a base-first chain of parsed v1 JSON documents.
 
     v1 images predate multi-platform images; a missing os/architecture is filled
-    with linux/amd64, the only platform v1 registries served.
+    with linux/amd64, the only platform v1 registries served. `empty_layers`
+    holds the chain indices of images that add no layer: a v2 image marks their
+    history ``empty_layer`` and has no diff_id for them, where `docker load`
+    (which passes none) keeps a layer for every image.
     """
     config = {key: value for key, value in chain[-1].items() if key not in _V1_ONLY_KEYS}
     for key, default in _DEFAULT_PLATFORM.items():
         if not isinstance(config.get(key), str) or not config[key]:
             config[key] = default
     config["rootfs"] = {"type": "layers", "diff_ids": list(diff_ids)}
-    config["history"] = [_history_entry(v1) for v1 in chain]
+    config["history"] = [
+        _history_entry(v1, index in empty_layers) for index, v1 in enumerate(chain)
+    ]
     return dump_json(config)
 
 

@@ -12,7 +12,7 @@ from ...client import AuthenticatedClient, Client
 from ...models.error_response import ErrorResponse
 from ...models.image_index import ImageIndex
 from ...models.image_manifest import ImageManifest
-from ...types import UNSET, Response
+from ...types import UNSET, Response, Unset
 
 
 def build_request(
