@@ -1,0 +1,307 @@
+"""Copy one tagged v1 image into an OCI/v2 registry, layers streamed, nothing staged on disk.
+
+Flow: v1 read access, tag → id, ancestry, every image's JSON; the destination is
+pinged (a v1-only server is refused before any layer moves). Each layer then goes
+v1 GET (resumed by ``LayerFetch``) → deterministic gzip (``oci.compress``) → one
+streamed PATCH, a few layers at a time, and the digests it got are remembered in a
+small local cache. A layer whose blob the cache knows and the destination already
+holds (HEAD) is skipped before a byte of it is read from the source, so a second copy,
+or a re-run after a crash, sends no blob again. The config blob follows, and the
+manifest goes up last, only once every blob is confirmed; a tag already pointing at
+the same manifest is left alone.
+
+When the source connection drops mid-layer the read resumes with ``Range`` while the
+upload goes on; if the source restarts from byte 0 the bytes already sent cannot be
+taken back, so that layer's upload is abandoned and started again cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import Callable, Iterator
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import attrs
+
+from ..archive import validate_ancestry
+from ..archive.compression import Compression
+from ..errors import InvalidInput
+from ..models import RawMetadata
+from ..names import RepositoryName, check_tag
+from ..oci.client import OCIClient, check_name, check_reference
+from ..oci.compress import BLOCK, DEFAULT_LEVEL, LEVELS, EncodedLayer, LayerBlob
+from ..oci.convert import ConvertedImage, ManifestFormat, convert_image
+from ..progress import ProgressListener, SilentProgress
+from .access import read_access
+from .bounded import Stopped, run_threads
+from .layers import LayerFetch, iter_layer
+from .pull import check_concurrency
+from .retry import RetryPolicy
+from .tracking import Tracker
+
+if TYPE_CHECKING:  # the client module imports the transfer package
+    from ..client import Client
+
+__all__ = ["BlobCache", "CopyResult", "copy", "default_cache_path"]
+
+RESTARTS = 3
+"""Times one layer's upload is started again after the source restarted from byte 0."""
+
+
+@attrs.frozen
+class CopyResult:
+    """What a copy did: the tag set, the layer blobs sent and skipped, bytes read from
+    the source, the manifest digest and the wall time."""
+
+    registry: str
+    repository: str
+    tags: tuple[str, ...]
+    image_id: str
+    digest: str
+    layers: tuple[str, ...]
+    """Blob digests of the manifest's layers, base first."""
+    uploaded: tuple[str, ...]
+    skipped: tuple[str, ...]
+    bytes_transferred: int
+    seconds: float
+
+
+def default_cache_path() -> Path:
+    """``$XDG_CACHE_HOME/docker-registry-v1/oci-blobs.sqlite`` (``~/.cache`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "docker-registry-v1" / "oci-blobs.sqlite"
+
+
+class BlobCache:
+    """v1 layer → v2 blob facts (digest, diff_id, sizes) from earlier copies.
+
+    Keyed by the v1 image id and payload checksum plus everything the blob's bytes
+    depend on (ISA-L version, level, block size), so a changed compressor never
+    reuses a stale digest. SQLite, so parallel copies may share it; a lost or
+    corrupt cache only costs a re-read.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        with self._db:
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, digest TEXT, "
+                "size INTEGER, diff_id TEXT, plain_size INTEGER, source TEXT, empty INTEGER)"
+            )
+
+    @staticmethod
+    def key(image_id: str, checksum: str | None, level: int) -> str:
+        return f"{image_id}|{checksum or ''}|isal-{version('isal')}|level-{level}|block-{BLOCK}"
+
+    def get(self, key: str) -> LayerBlob | None:
+        with self._lock:
+            row = self._db.execute(
+                "SELECT digest, size, diff_id, plain_size, source, empty FROM blobs WHERE key = ?",
+                (key,),
+            ).fetchone()
+        if row is None:
+            return None
+        digest, size, diff_id, plain_size, source, empty = row
+        return LayerBlob(
+            digest=digest,
+            size=size,
+            diff_id=diff_id,
+            plain_size=plain_size,
+            source=Compression(source),
+            empty=bool(empty),
+        )
+
+    def put(self, key: str, blob: LayerBlob) -> None:
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO blobs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    blob.digest,
+                    blob.size,
+                    blob.diff_id,
+                    blob.plain_size,
+                    blob.source.value,
+                    int(blob.empty),
+                ),
+            )
+
+    def close(self) -> None:
+        self._db.close()
+
+
+class _SourceRestarted(Exception):  # noqa: N818 - a signal inside one layer's copy
+    """The source answered a resume from byte 0: the upload must start again."""
+
+
+def _check_level(level: object) -> int:
+    if not isinstance(level, int) or isinstance(level, bool) or level not in LEVELS:
+        raise InvalidInput(
+            "level", f"expected a compression level in {LEVELS.start}..{LEVELS.stop - 1}"
+        )
+    return level
+
+
+@attrs.define
+class _CopyJob:
+    source_repo: str
+    tag: str
+    dest_repo: str
+    dest_tag: str
+    manifest_format: ManifestFormat
+    level: int
+    concurrency: int
+    policy: RetryPolicy
+    tracker: Tracker
+    cache: BlobCache
+    ids: tuple[str, ...] = ()
+    metadata: dict[str, RawMetadata] = attrs.field(factory=dict)
+    uploaded: list[str] = attrs.field(factory=list)
+    skipped: list[str] = attrs.field(factory=list)
+
+    def key(self, image_id: str) -> str:
+        return BlobCache.key(image_id, self.metadata[image_id].checksum, self.level)
+
+    def counted(
+        self, image_id: str, chunks: Iterator[bytes], stop: threading.Event
+    ) -> Iterator[bytes]:
+        for chunk in chunks:
+            if stop.is_set():
+                raise Stopped
+            self.tracker.advanced(image_id, len(chunk))
+            yield chunk
+
+
+def copy(
+    source: Client,
+    repo: str,
+    tag: str,
+    dest: OCIClient,
+    *,
+    dest_repo: str | None = None,
+    dest_tag: str | None = None,
+    manifest_format: ManifestFormat = ManifestFormat.DOCKER,
+    level: int = DEFAULT_LEVEL,
+    concurrency: int = 4,
+    progress: ProgressListener | None = None,
+    retry: RetryPolicy | None = None,
+    cache: BlobCache | str | os.PathLike[str] | None = None,
+) -> CopyResult:
+    """Copy the v1 image ``repo:tag`` of ``source`` to ``dest_repo:dest_tag`` of ``dest``
+    (defaults: the same repository name and tag).
+
+    Returns a :class:`CopyResult`. Raises :class:`InvalidInput` for a bad name, tag,
+    level or concurrency before anything is sent; :class:`NotAV2Registry` when ``dest``
+    is no v2 registry; an :class:`OCIError` subclass naming the image when the
+    destination refuses a name, blob or manifest (nothing is tagged then); and the v1
+    side's errors for the source.
+    """
+    started = time.monotonic()
+    name = RepositoryName.parse(repo)
+    target = check_name(dest_repo if dest_repo is not None else str(name).removeprefix("library/"))
+    target_tag = check_reference(dest_tag if dest_tag is not None else check_tag(tag))
+    owned = not isinstance(cache, BlobCache)
+    blobs = cache if isinstance(cache, BlobCache) else BlobCache(cache or default_cache_path())
+    job = _CopyJob(
+        source_repo=str(name),
+        tag=check_tag(tag),
+        dest_repo=target,
+        dest_tag=target_tag,
+        manifest_format=manifest_format,
+        level=_check_level(level),
+        concurrency=check_concurrency(concurrency),
+        policy=retry or RetryPolicy(),
+        tracker=Tracker(progress or SilentProgress()),
+        cache=blobs,
+    )
+    try:
+        return _copy(source, dest, job, started)
+    finally:
+        if owned:
+            blobs.close()
+
+
+def _copy(source: Client, dest: OCIClient, job: _CopyJob, started: float) -> CopyResult:
+    policy = job.policy
+    dest.ping()
+    auth = read_access(source, job.source_repo, policy)
+    image_id = policy.call(source.repository.get_image_id, job.source_repo, job.tag, auth=auth)
+    ancestry = policy.call(source.image.get_ancestry, image_id, auth=auth)
+    job.ids = tuple(reversed(validate_ancestry(ancestry, image_id)))
+    stop = threading.Event()
+
+    def metadata(one: str) -> Callable[[], RawMetadata]:
+        return lambda: policy.call(source.image.get_metadata_raw, one, auth=auth)
+
+    found = run_threads([metadata(i) for i in job.ids], job.concurrency * 4, stop)
+    job.metadata = dict(zip(job.ids, found, strict=True))
+    job.tracker.plan((i, job.metadata[i].size) for i in job.ids)
+
+    def layer(image_id: str) -> Callable[[], LayerBlob]:
+        def run() -> LayerBlob:
+            key = job.key(image_id)
+            known = job.cache.get(key)
+            if known is not None and (
+                known.empty or dest.blob_size(job.dest_repo, known.digest) is not None
+            ):
+                job.tracker.skip(image_id)
+                job.skipped.append(known.digest)
+                return known
+            for attempt in range(RESTARTS + 1):
+
+                def restarted(lost: int) -> None:
+                    job.tracker.rewind(image_id, lost)
+                    raise _SourceRestarted
+
+                fetch = LayerFetch(image_id, job.metadata[image_id], auth, policy, restarted)
+                chunks = job.counted(image_id, iter_layer(source, fetch), stop)
+                encoded = EncodedLayer(chunks, level=job.level, where=f"layer of {image_id[:12]}")
+                try:
+                    dest.upload_blob(job.dest_repo, encoded)
+                except _SourceRestarted:
+                    if attempt == RESTARTS:
+                        raise
+                    continue
+                blob = encoded.blob
+                job.cache.put(key, blob)
+                job.uploaded.append(blob.digest)
+                job.tracker.done(image_id)
+                return blob
+            raise AssertionError("unreachable")
+
+        return run
+
+    layers = run_threads([layer(i) for i in job.ids], job.concurrency, stop)
+    chain = [job.metadata[i].json_bytes for i in job.ids]
+    image = convert_image(chain, layers, manifest_format=job.manifest_format)
+    return _finish(dest, job, image, image_id, started)
+
+
+def _finish(
+    dest: OCIClient, job: _CopyJob, image: ConvertedImage, image_id: str, started: float
+) -> CopyResult:
+    if dest.blob_size(job.dest_repo, image.config_digest) is None:
+        dest.upload_blob(job.dest_repo, image.config, digest=image.config_digest)
+    current = dest.manifest_digest(job.dest_repo, job.dest_tag, accept=[image.media_type])
+    if current != image.manifest_digest:
+        dest.put_manifest(job.dest_repo, job.dest_tag, image.manifest, image.media_type)
+    return CopyResult(
+        registry=dest.base_url.rstrip("/"),
+        repository=job.dest_repo,
+        tags=(job.dest_tag,),
+        image_id=image_id,
+        digest=image.manifest_digest,
+        layers=tuple(blob.digest for blob in image.layers),
+        uploaded=tuple(job.uploaded),
+        skipped=tuple(job.skipped),
+        bytes_transferred=job.tracker.transferred,
+        seconds=round(time.monotonic() - started, 3),
+    )
