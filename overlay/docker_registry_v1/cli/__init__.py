@@ -5,6 +5,7 @@ import click
 from docker_registry_v1 import __version__
 
 from .changes import delete, login, tag, untag
+from .copy import copy
 from .queries import ancestry, image_id, metadata, ping, search, tags
 from .serve import serve
 from .transfers import mirror, pull, push
@@ -30,6 +31,7 @@ for _command in (
     pull,
     push,
     mirror,
+    copy,
 ):
     main.add_command(_command)
 main.add_command(serve)
