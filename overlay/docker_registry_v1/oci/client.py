@@ -281,10 +281,7 @@ def _upload(
             return (yield from _upload_monolithic(name, data, actual, what))
         chunks = [data]
     started = yield _Step(
-        lambda http: start_upload.build_request(http, name),
-        what,
-        frozenset({202}),
-        repeatable=False,
+        lambda http: start_upload.build_request(http, name), what, frozenset({202})
     )
     body = _Hashing(chunks)
     location = _location(started)

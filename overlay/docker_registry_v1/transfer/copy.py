@@ -30,7 +30,7 @@ import attrs
 
 from ..archive import validate_ancestry
 from ..archive.compression import Compression
-from ..errors import InvalidInput
+from ..errors import DockerRegistryError, InvalidInput
 from ..models import RawMetadata
 from ..names import RepositoryName, check_tag
 from ..oci.client import OCIClient, check_name, check_reference
@@ -47,7 +47,7 @@ from .tracking import Tracker
 if TYPE_CHECKING:  # the client module imports the transfer package
     from ..client import Client
 
-__all__ = ["BlobCache", "CopyResult", "copy", "default_cache_path"]
+__all__ = ["BlobCache", "CopyResult", "SourceRestartedError", "copy", "default_cache_path"]
 
 RESTARTS = 3
 """Times one layer's upload is started again after the source restarted from byte 0."""
@@ -140,6 +140,15 @@ class BlobCache:
 
 class _SourceRestarted(Exception):  # noqa: N818 - a signal inside one layer's copy
     """The source answered a resume from byte 0: the upload must start again."""
+
+
+class SourceRestartedError(DockerRegistryError):
+    """The source kept restarting a layer from byte 0 instead of resuming it."""
+
+    def __init__(self, image_id: str) -> None:
+        super().__init__(
+            f"layer of {image_id}: the source restarted it {RESTARTS + 1} times; giving up"
+        )
 
 
 def _check_level(level: object) -> int:
@@ -255,7 +264,8 @@ def _copy(source: Client, dest: OCIClient, job: _CopyJob, started: float) -> Cop
                 job.tracker.skip(image_id)
                 job.skipped.append(known.digest)
                 return known
-            for attempt in range(RESTARTS + 1):
+            failures = 0
+            while True:
 
                 def restarted(lost: int) -> None:
                     job.tracker.rewind(image_id, lost)
@@ -266,16 +276,25 @@ def _copy(source: Client, dest: OCIClient, job: _CopyJob, started: float) -> Cop
                 encoded = EncodedLayer(chunks, level=job.level, where=f"layer of {image_id[:12]}")
                 try:
                     dest.upload_blob(job.dest_repo, encoded)
-                except _SourceRestarted:
-                    if attempt == RESTARTS:
+                    break
+                except _SourceRestarted as error:
+                    failures += 1
+                    if failures > RESTARTS:
+                        raise SourceRestartedError(image_id) from error
+                except DockerRegistryError as error:
+                    # The upload broke off (destination 5xx, a connection lost): those bytes
+                    # are gone with the session, so the layer starts again, from byte 0.
+                    failures += 1
+                    wait = policy.delay(failures, error)
+                    if wait is None:
                         raise
-                    continue
-                blob = encoded.blob
-                job.cache.put(key, blob)
-                job.uploaded.append(blob.digest)
-                job.tracker.done(image_id)
-                return blob
-            raise AssertionError("unreachable")
+                    job.tracker.rewind(image_id, fetch.received)
+                    time.sleep(wait)
+            blob = encoded.blob
+            job.cache.put(key, blob)
+            job.uploaded.append(blob.digest)
+            job.tracker.done(image_id)
+            return blob
 
         return run
 
