@@ -54,7 +54,7 @@ if TYPE_CHECKING:
         TooManyRequests,
     )
     from .transfer import MirrorResult, PullResult, PushResult, RetryPolicy, amirror, mirror
-    from .transfer.copy import BlobCache, CopyResult, copy
+    from .transfer.copy import BlobCache, CopyResult, acopy, copy
 
 # Whole-image transfers pull in the archive layer; load them on first use so that
 # `import docker_registry_v1` stays cheap for callers who only make API calls.
@@ -83,7 +83,7 @@ _OCI_MODULES = {
         ),
         "oci.errors",
     ),
-    **dict.fromkeys(("BlobCache", "CopyResult", "copy"), "transfer.copy"),
+    **dict.fromkeys(("BlobCache", "CopyResult", "acopy", "copy"), "transfer.copy"),
 }
 
 
@@ -160,6 +160,7 @@ __all__ = [
     "Unauthorized",
     "UploadInProgress",
     "__version__",
+    "acopy",
     "amirror",
     "copy",
     "mirror",

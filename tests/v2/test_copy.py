@@ -8,13 +8,14 @@ import json
 import subprocess
 from pathlib import Path
 
+import anyio
 import pytest
-from docker_registry_v1 import BasicAuth, Client
+from docker_registry_v1 import AsyncClient, BasicAuth, Client
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
-from docker_registry_v1.oci.client import OCIClient
+from docker_registry_v1.oci.client import AsyncOCIClient, OCIClient
 from docker_registry_v1.oci.errors import NotAV2Registry
-from docker_registry_v1.transfer.copy import BlobCache, copy
+from docker_registry_v1.transfer.copy import BlobCache, CopyResult, acopy, copy
 from system_tools import require_tool
 from v2registry import PASSWORD, USER, V2Registry
 
@@ -124,3 +125,31 @@ def test_a_destination_that_is_not_a_v2_registry(standalone: Standalone, tmp_pat
         pytest.raises(NotAV2Registry, match="not an OCI/v2 registry"),
     ):
         copy(source, "acme/v1only", "1.0", dest, cache=tmp_path / "c.sqlite")
+
+
+def test_the_async_copy_gives_the_same_image_and_skips_the_second_time(
+    standalone: Standalone, v2_basic: V2Registry, tmp_path: Path
+) -> None:
+    seed(standalone, "acme/async", 34)
+    cache = BlobCache(tmp_path / "cache.sqlite")
+    with Client(standalone.url) as source, dest_for(v2_basic) as dest:
+        synced = copy(source, "acme/async", "1.0", dest, dest_repo="copy/sync", cache=cache)
+
+    async def main() -> tuple[CopyResult, CopyResult]:
+        async with (
+            AsyncClient(standalone.url) as source,
+            AsyncOCIClient(v2_basic.url, auth=BasicAuth(USER, PASSWORD)) as dest,
+        ):
+            fresh = await acopy(
+                source, "acme/async", "1.0", dest, dest_repo="copy/async", cache=tmp_path / "a.db"
+            )
+            again = await acopy(
+                source, "acme/async", "1.0", dest, dest_repo="copy/async", cache=tmp_path / "a.db"
+            )
+            return fresh, again
+
+    fresh, again = anyio.run(main)
+    assert fresh.digest == synced.digest
+    assert len(fresh.uploaded) == 4
+    assert again.uploaded == ()
+    assert again.bytes_transferred == 0

@@ -21,11 +21,13 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
+import anyio
+import anyio.to_thread
 import attrs
 
 from ..archive import validate_ancestry
@@ -33,21 +35,28 @@ from ..archive.compression import Compression
 from ..errors import DockerRegistryError, InvalidInput
 from ..models import RawMetadata
 from ..names import RepositoryName, check_tag
-from ..oci.client import OCIClient, check_name, check_reference
-from ..oci.compress import BLOCK, DEFAULT_LEVEL, LEVELS, EncodedLayer, LayerBlob
+from ..oci.client import AsyncOCIClient, OCIClient, check_name, check_reference
+from ..oci.compress import BLOCK, DEFAULT_LEVEL, LEVELS, EncodedLayer, LayerBlob, LayerEncoder
 from ..oci.convert import ConvertedImage, ManifestFormat, convert_image
 from ..progress import ProgressListener, SilentProgress
-from .access import read_access
-from .bounded import Stopped, run_threads
-from .layers import LayerFetch, iter_layer
+from .access import aread_access, read_access
+from .bounded import Stopped, run_tasks, run_threads
+from .layers import LayerFetch, aiter_layer, iter_layer
 from .pull import check_concurrency
 from .retry import RetryPolicy
 from .tracking import Tracker
 
 if TYPE_CHECKING:  # the client module imports the transfer package
-    from ..client import Client
+    from ..client import AsyncClient, Client
 
-__all__ = ["BlobCache", "CopyResult", "SourceRestartedError", "copy", "default_cache_path"]
+__all__ = [
+    "BlobCache",
+    "CopyResult",
+    "SourceRestartedError",
+    "acopy",
+    "copy",
+    "default_cache_path",
+]
 
 RESTARTS = 3
 """Times one layer's upload is started again after the source restarted from byte 0."""
@@ -175,6 +184,96 @@ class _CopyJob:
     metadata: dict[str, RawMetadata] = attrs.field(factory=dict)
     uploaded: list[str] = attrs.field(factory=list)
     skipped: list[str] = attrs.field(factory=list)
+    encoders: dict[str, LayerEncoder] = attrs.field(factory=dict)
+
+    @classmethod
+    def create(  # noqa: PLR0917 - the public signature's options, checked in one place
+        cls,
+        repo: str,
+        tag: str,
+        dest_repo: str | None,
+        dest_tag: str | None,
+        manifest_format: ManifestFormat,
+        level: int,
+        concurrency: int,
+        progress: ProgressListener | None,
+        retry: RetryPolicy | None,
+        cache: BlobCache | str | os.PathLike[str] | None,
+    ) -> tuple[_CopyJob, bool]:
+        """The job, every argument checked; and whether it owns (must close) its cache."""
+        name = RepositoryName.parse(repo)
+        default = str(name).removeprefix("library/")
+        target = check_name(dest_repo if dest_repo is not None else default)
+        target_tag = check_reference(dest_tag if dest_tag is not None else check_tag(tag))
+        if not isinstance(manifest_format, ManifestFormat):
+            raise InvalidInput("manifest_format", "expected a ManifestFormat")
+        job = cls(
+            source_repo=str(name),
+            tag=check_tag(tag),
+            dest_repo=target,
+            dest_tag=target_tag,
+            manifest_format=manifest_format,
+            level=_check_level(level),
+            concurrency=check_concurrency(concurrency),
+            policy=retry or RetryPolicy(),
+            tracker=Tracker(progress or SilentProgress()),
+            cache=cache
+            if isinstance(cache, BlobCache)
+            else BlobCache(cache or default_cache_path()),
+        )
+        return job, not isinstance(cache, BlobCache)
+
+    def set_chain(self, image_id: str, ancestry: list[str]) -> None:
+        self.ids = tuple(reversed(validate_ancestry(ancestry, image_id)))
+
+    def set_metadata(self, found: list[RawMetadata]) -> None:
+        self.metadata = dict(zip(self.ids, found, strict=True))
+        self.tracker.plan((i, self.metadata[i].size) for i in self.ids)
+
+    def known(self, image_id: str) -> LayerBlob | None:
+        return self.cache.get(self.key(image_id))
+
+    def skipped_layer(self, image_id: str, blob: LayerBlob) -> LayerBlob:
+        self.tracker.skip(image_id)
+        self.skipped.append(blob.digest)
+        return blob
+
+    def uploaded_layer(self, image_id: str, blob: LayerBlob) -> LayerBlob:
+        self.cache.put(self.key(image_id), blob)
+        self.uploaded.append(blob.digest)
+        self.tracker.done(image_id)
+        return blob
+
+    def image(self, layers: list[LayerBlob]) -> ConvertedImage:
+        chain = [self.metadata[i].json_bytes for i in self.ids]
+        return convert_image(chain, layers, manifest_format=self.manifest_format)
+
+    def result(self, dest: str, image: ConvertedImage, image_id: str, started: float) -> CopyResult:
+        return CopyResult(
+            registry=dest.rstrip("/"),
+            repository=self.dest_repo,
+            tags=(self.dest_tag,),
+            image_id=image_id,
+            digest=image.manifest_digest,
+            layers=tuple(blob.digest for blob in image.layers),
+            uploaded=tuple(self.uploaded),
+            skipped=tuple(self.skipped),
+            bytes_transferred=self.tracker.transferred,
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+    def again(
+        self, image_id: str, fetch: LayerFetch, failures: int, error: DockerRegistryError
+    ) -> float:
+        """Seconds to wait before the layer's upload starts again, or raises ``error``.
+
+        The upload broke off (destination 5xx, a connection lost): those bytes are gone
+        with the session, so the layer starts again from byte 0."""
+        wait = self.policy.delay(failures, error)
+        if wait is None:
+            raise error
+        self.tracker.rewind(image_id, fetch.received)
+        return wait
 
     def key(self, image_id: str) -> str:
         return BlobCache.key(image_id, self.metadata[image_id].checksum, self.level)
@@ -214,28 +313,42 @@ def copy(
     side's errors for the source.
     """
     started = time.monotonic()
-    name = RepositoryName.parse(repo)
-    target = check_name(dest_repo if dest_repo is not None else str(name).removeprefix("library/"))
-    target_tag = check_reference(dest_tag if dest_tag is not None else check_tag(tag))
-    owned = not isinstance(cache, BlobCache)
-    blobs = cache if isinstance(cache, BlobCache) else BlobCache(cache or default_cache_path())
-    job = _CopyJob(
-        source_repo=str(name),
-        tag=check_tag(tag),
-        dest_repo=target,
-        dest_tag=target_tag,
-        manifest_format=manifest_format,
-        level=_check_level(level),
-        concurrency=check_concurrency(concurrency),
-        policy=retry or RetryPolicy(),
-        tracker=Tracker(progress or SilentProgress()),
-        cache=blobs,
+    job, owned = _CopyJob.create(
+        repo, tag, dest_repo, dest_tag, manifest_format, level, concurrency, progress, retry, cache
     )
     try:
         return _copy(source, dest, job, started)
     finally:
         if owned:
-            blobs.close()
+            job.cache.close()
+
+
+async def acopy(
+    source: AsyncClient,
+    repo: str,
+    tag: str,
+    dest: AsyncOCIClient,
+    *,
+    dest_repo: str | None = None,
+    dest_tag: str | None = None,
+    manifest_format: ManifestFormat = ManifestFormat.DOCKER,
+    level: int = DEFAULT_LEVEL,
+    concurrency: int = 4,
+    progress: ProgressListener | None = None,
+    retry: RetryPolicy | None = None,
+    cache: BlobCache | str | os.PathLike[str] | None = None,
+) -> CopyResult:
+    """:func:`copy` for the async clients; compression runs in worker threads (ISA-L
+    releases the GIL), so concurrent layers use every core."""
+    started = time.monotonic()
+    job, owned = _CopyJob.create(
+        repo, tag, dest_repo, dest_tag, manifest_format, level, concurrency, progress, retry, cache
+    )
+    try:
+        return await _acopy(source, dest, job, started)
+    finally:
+        if owned:
+            job.cache.close()
 
 
 def _copy(source: Client, dest: OCIClient, job: _CopyJob, started: float) -> CopyResult:
@@ -243,27 +356,21 @@ def _copy(source: Client, dest: OCIClient, job: _CopyJob, started: float) -> Cop
     dest.ping()
     auth = read_access(source, job.source_repo, policy)
     image_id = policy.call(source.repository.get_image_id, job.source_repo, job.tag, auth=auth)
-    ancestry = policy.call(source.image.get_ancestry, image_id, auth=auth)
-    job.ids = tuple(reversed(validate_ancestry(ancestry, image_id)))
+    job.set_chain(image_id, policy.call(source.image.get_ancestry, image_id, auth=auth))
     stop = threading.Event()
 
     def metadata(one: str) -> Callable[[], RawMetadata]:
         return lambda: policy.call(source.image.get_metadata_raw, one, auth=auth)
 
-    found = run_threads([metadata(i) for i in job.ids], job.concurrency * 4, stop)
-    job.metadata = dict(zip(job.ids, found, strict=True))
-    job.tracker.plan((i, job.metadata[i].size) for i in job.ids)
+    job.set_metadata(run_threads([metadata(i) for i in job.ids], job.concurrency * 4, stop))
 
     def layer(image_id: str) -> Callable[[], LayerBlob]:
         def run() -> LayerBlob:
-            key = job.key(image_id)
-            known = job.cache.get(key)
+            known = job.known(image_id)
             if known is not None and (
                 known.empty or dest.blob_size(job.dest_repo, known.digest) is not None
             ):
-                job.tracker.skip(image_id)
-                job.skipped.append(known.digest)
-                return known
+                return job.skipped_layer(image_id, known)
             failures = 0
             while True:
 
@@ -276,51 +383,99 @@ def _copy(source: Client, dest: OCIClient, job: _CopyJob, started: float) -> Cop
                 encoded = EncodedLayer(chunks, level=job.level, where=f"layer of {image_id[:12]}")
                 try:
                     dest.upload_blob(job.dest_repo, encoded)
-                    break
+                    return job.uploaded_layer(image_id, encoded.blob)
                 except _SourceRestarted as error:
                     failures += 1
                     if failures > RESTARTS:
                         raise SourceRestartedError(image_id) from error
                 except DockerRegistryError as error:
-                    # The upload broke off (destination 5xx, a connection lost): those bytes
-                    # are gone with the session, so the layer starts again, from byte 0.
                     failures += 1
-                    wait = policy.delay(failures, error)
-                    if wait is None:
-                        raise
-                    job.tracker.rewind(image_id, fetch.received)
-                    time.sleep(wait)
-            blob = encoded.blob
-            job.cache.put(key, blob)
-            job.uploaded.append(blob.digest)
-            job.tracker.done(image_id)
-            return blob
+                    time.sleep(job.again(image_id, fetch, failures, error))
 
         return run
 
-    layers = run_threads([layer(i) for i in job.ids], job.concurrency, stop)
-    chain = [job.metadata[i].json_bytes for i in job.ids]
-    image = convert_image(chain, layers, manifest_format=job.manifest_format)
-    return _finish(dest, job, image, image_id, started)
-
-
-def _finish(
-    dest: OCIClient, job: _CopyJob, image: ConvertedImage, image_id: str, started: float
-) -> CopyResult:
+    image = job.image(run_threads([layer(i) for i in job.ids], job.concurrency, stop))
     if dest.blob_size(job.dest_repo, image.config_digest) is None:
         dest.upload_blob(job.dest_repo, image.config, digest=image.config_digest)
     current = dest.manifest_digest(job.dest_repo, job.dest_tag, accept=[image.media_type])
     if current != image.manifest_digest:
         dest.put_manifest(job.dest_repo, job.dest_tag, image.manifest, image.media_type)
-    return CopyResult(
-        registry=dest.base_url.rstrip("/"),
-        repository=job.dest_repo,
-        tags=(job.dest_tag,),
-        image_id=image_id,
-        digest=image.manifest_digest,
-        layers=tuple(blob.digest for blob in image.layers),
-        uploaded=tuple(job.uploaded),
-        skipped=tuple(job.skipped),
-        bytes_transferred=job.tracker.transferred,
-        seconds=round(time.monotonic() - started, 3),
+    return job.result(dest.base_url, image, image_id, started)
+
+
+async def _encoded(
+    job: _CopyJob, image_id: str, chunks: AsyncIterator[bytes]
+) -> AsyncIterator[bytes]:
+    """The layer's blob bytes, compressed in a worker thread a block at a time (one thread
+    hop per `BLOCK`, not per network chunk) while the next bytes arrive."""
+    encoder = job.encoders[image_id] = LayerEncoder(
+        level=job.level, where=f"layer of {image_id[:12]}"
     )
+    pending: list[bytes] = []
+    held = 0
+    async for chunk in chunks:
+        job.tracker.advanced(image_id, len(chunk))
+        pending.append(chunk)
+        held += len(chunk)
+        if held >= BLOCK:
+            out = await anyio.to_thread.run_sync(encoder.feed, b"".join(pending))
+            pending, held = [], 0
+            if out:
+                yield out
+    out = await anyio.to_thread.run_sync(lambda: encoder.feed(b"".join(pending)) + encoder.finish())
+    if out:
+        yield out
+
+
+async def _acopy(
+    source: AsyncClient, dest: AsyncOCIClient, job: _CopyJob, started: float
+) -> CopyResult:
+    policy = job.policy
+    await dest.ping()
+    auth = await aread_access(source, job.source_repo, policy)
+    image_id = await policy.acall(
+        source.repository.get_image_id, job.source_repo, job.tag, auth=auth
+    )
+    job.set_chain(image_id, await policy.acall(source.image.get_ancestry, image_id, auth=auth))
+
+    def metadata(one: str) -> Callable[[], Awaitable[RawMetadata]]:
+        return lambda: policy.acall(source.image.get_metadata_raw, one, auth=auth)
+
+    job.set_metadata(await run_tasks([metadata(i) for i in job.ids], job.concurrency * 4))
+
+    def layer(image_id: str) -> Callable[[], Awaitable[LayerBlob]]:
+        async def run() -> LayerBlob:
+            known = job.known(image_id)
+            if known is not None and (
+                known.empty or await dest.blob_size(job.dest_repo, known.digest) is not None
+            ):
+                return job.skipped_layer(image_id, known)
+            failures = 0
+            while True:
+
+                def restarted(lost: int) -> None:
+                    job.tracker.rewind(image_id, lost)
+                    raise _SourceRestarted
+
+                fetch = LayerFetch(image_id, job.metadata[image_id], auth, policy, restarted)
+                try:
+                    body = _encoded(job, image_id, aiter_layer(source, fetch))
+                    await dest.upload_blob(job.dest_repo, body)
+                    return job.uploaded_layer(image_id, job.encoders.pop(image_id).blob)
+                except _SourceRestarted as error:
+                    failures += 1
+                    if failures > RESTARTS:
+                        raise SourceRestartedError(image_id) from error
+                except DockerRegistryError as error:
+                    failures += 1
+                    await anyio.sleep(job.again(image_id, fetch, failures, error))
+
+        return run
+
+    image = job.image(await run_tasks([layer(i) for i in job.ids], job.concurrency))
+    if await dest.blob_size(job.dest_repo, image.config_digest) is None:
+        await dest.upload_blob(job.dest_repo, image.config, digest=image.config_digest)
+    current = await dest.manifest_digest(job.dest_repo, job.dest_tag, accept=[image.media_type])
+    if current != image.manifest_digest:
+        await dest.put_manifest(job.dest_repo, job.dest_tag, image.manifest, image.media_type)
+    return job.result(dest.base_url, image, image_id, started)
