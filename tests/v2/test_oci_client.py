@@ -252,3 +252,25 @@ def test_the_async_client_does_the_same(v2_basic: V2Registry) -> None:
             assert (await client.get_manifest(name, "v1")).data == manifest
 
     anyio.run(main)
+
+
+def test_every_request_names_the_token_scopes_it_needs() -> None:
+    scopes: list[tuple[str, tuple[str, ...]]] = []
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        scopes.append((request.method, request.extensions.get("oci_scopes", ())))
+        if request.method == "HEAD":
+            return httpx.Response(404)
+        if request.url.path.endswith("/_catalog"):
+            return httpx.Response(200, json={"repositories": []})
+        return httpx.Response(201)
+
+    with OCIClient("http://registry.test", transport=httpx.MockTransport(answer)) as client:
+        client.blob_size("team/app", sha256(b""))
+        assert client.mount_blob("team/app", sha256(b""), "base/img") is True
+        assert list(client.catalog()) == []
+    assert scopes == [
+        ("HEAD", ("repository:team/app:pull",)),
+        ("POST", ("repository:team/app:pull,push", "repository:base/img:pull")),
+        ("GET", ("registry:catalog:*",)),
+    ]

@@ -175,6 +175,16 @@ class _Step:
     repeatable: bool = True
     absent_ok: bool = False
     error: type[OCIError] | None = None
+    scopes: tuple[str, ...] = ()
+    """Token scopes the request needs, set as its ``oci_scopes`` extension for a bearer flow."""
+
+
+def _pull(name: str) -> tuple[str, ...]:
+    return (f"repository:{name}:pull",)
+
+
+def _push(name: str) -> tuple[str, ...]:
+    return (f"repository:{name}:pull,push",)
 
 
 Plan = Generator[_Step, httpx.Response, T]
@@ -259,6 +269,7 @@ def _blob_size(name: str, digest: str) -> Plan[int | None]:
         lambda http: blob_exists.build_request(http, name, digest),
         f"blob {digest} of {name}",
         absent_ok=True,
+        scopes=_pull(name),
     )
     if answer.status_code == 404:
         return None
@@ -281,7 +292,10 @@ def _upload(
             return (yield from _upload_monolithic(name, data, actual, what))
         chunks = [data]
     started = yield _Step(
-        lambda http: start_upload.build_request(http, name), what, frozenset({202})
+        lambda http: start_upload.build_request(http, name),
+        what,
+        frozenset({202}),
+        scopes=_push(name),
     )
     body = _Hashing(chunks)
     location = _location(started)
@@ -290,6 +304,7 @@ def _upload(
         what,
         frozenset({202}),
         repeatable=False,
+        scopes=_push(name),
     )
     computed = body.digest
     if digest is not None and computed != digest:
@@ -298,6 +313,7 @@ def _upload(
             what,
             frozenset({204}),
             absent_ok=True,
+            scopes=_push(name),
         )
         raise DigestMismatch(
             code=0,
@@ -311,6 +327,7 @@ def _upload(
         f"blob {computed} of {name}",
         frozenset({201}),
         repeatable=False,
+        scopes=_push(name),
     )
     _answered_digest(done, computed, f"blob of {name}")
     return BlobUpload(computed, body.size)
@@ -327,6 +344,7 @@ def _upload_monolithic(name: str, data: bytes, digest: str, what: str) -> Plan[B
         ),
         what,
         frozenset({201, 202}),
+        scopes=_push(name),
     )
     if started.status_code == 202:
         # distribution 2.8 opens a session for a monolithic POST and drops its body.
@@ -338,6 +356,7 @@ def _upload_monolithic(name: str, data: bytes, digest: str, what: str) -> Plan[B
             what,
             frozenset({201}),
             repeatable=False,
+            scopes=_push(name),
         )
     _answered_digest(started, digest, what)
     return BlobUpload(digest, len(data))
@@ -349,6 +368,7 @@ def _mount(name: str, digest: str, source: str) -> Plan[bool]:
         f"blob {digest} mounted from {source} into {name}",
         frozenset({201, 202}),
         repeatable=False,
+        scopes=(*_push(name), *_pull(source)),
     )
     if answer.status_code == 201:
         return True
@@ -359,6 +379,7 @@ def _mount(name: str, digest: str, source: str) -> Plan[bool]:
         f"the upload {name} got instead of a mount",
         frozenset({204}),
         absent_ok=True,
+        scopes=_push(name),
     )
     return False
 
@@ -374,6 +395,7 @@ def _put_manifest(name: str, reference: str, data: bytes, media_type: str) -> Pl
         ),
         what,
         frozenset({201}),
+        scopes=_push(name),
     )
     _answered_digest(answer, digest, what)
     return digest
@@ -390,6 +412,7 @@ def _get_manifest(name: str, reference: str, accept: Iterable[str] | None) -> Pl
             http, name, reference, extra_headers=_accept(accept)
         ),
         what,
+        scopes=_pull(name),
     )
     data = answer.content
     digest = _sha256(data)
@@ -408,6 +431,7 @@ def _head_manifest(name: str, reference: str, accept: Iterable[str] | None) -> P
         ),
         f"manifest {name}:{reference}",
         absent_ok=True,
+        scopes=_pull(name),
     )
     if answer.status_code == 404:
         return None
@@ -415,14 +439,18 @@ def _head_manifest(name: str, reference: str, accept: Iterable[str] | None) -> P
 
 
 def _page(
-    first: Callable[[HTTP], httpx.Request], next_url: str | None, what: str, key: str
+    first: Callable[[HTTP], httpx.Request],
+    next_url: str | None,
+    what: str,
+    key: str,
+    scopes: tuple[str, ...],
 ) -> Plan[tuple[list[str], str | None]]:
     def build(http: HTTP) -> httpx.Request:
         if next_url is None:
             return first(http)
         return http.build_request("GET", http.base_url.join(next_url))
 
-    answer = yield _Step(build, what)
+    answer = yield _Step(build, what, scopes=scopes)
     try:
         items = answer.json().get(key) or []
     except ValueError as exc:
@@ -436,7 +464,11 @@ def _tags_page(
 ) -> Plan[tuple[list[str], str | None]]:
     n = UNSET if page_size is None else page_size
     return _page(
-        lambda http: list_tags.build_request(http, name, n=n), next_url, f"tags of {name}", "tags"
+        lambda http: list_tags.build_request(http, name, n=n),
+        next_url,
+        f"tags of {name}",
+        "tags",
+        _pull(name),
     )
 
 
@@ -449,7 +481,15 @@ def _catalog_page(
         next_url,
         "the catalog",
         "repositories",
+        ("registry:catalog:*",),
     )
+
+
+def _request(step: _Step, http: HTTP) -> httpx.Request:
+    request = step.build(http)
+    if step.scopes:
+        request.extensions["oci_scopes"] = step.scopes
+    return request
 
 
 def _check_page_size(page_size: object) -> int | None:
@@ -530,7 +570,7 @@ class OCIClient(_Base):
     def _once(self, step: _Step) -> httpx.Response:
         try:
             response = self._http.send(
-                step.build(self._http), auth=self._auth or httpx.USE_CLIENT_DEFAULT
+                _request(step, self._http), auth=self._auth or httpx.USE_CLIENT_DEFAULT
             )
         except httpx.RequestError as exc:
             raise transport_error(exc) from exc
@@ -660,7 +700,7 @@ class AsyncOCIClient(_Base):
     async def _once(self, step: _Step) -> httpx.Response:
         try:
             response = await self._http.send(
-                step.build(self._http), auth=self._auth or httpx.USE_CLIENT_DEFAULT
+                _request(step, self._http), auth=self._auth or httpx.USE_CLIENT_DEFAULT
             )
         except httpx.RequestError as exc:
             raise transport_error(exc) from exc
