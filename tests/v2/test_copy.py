@@ -153,3 +153,21 @@ def test_the_async_copy_gives_the_same_image_and_skips_the_second_time(
     assert len(fresh.uploaded) == 4
     assert again.uploaded == ()
     assert again.bytes_transferred == 0
+
+
+def test_a_copy_into_another_repository_mounts_the_blobs_instead_of_sending_them(
+    standalone: Standalone, v2_open: V2Registry, tmp_path: Path
+) -> None:
+    seed(standalone, "acme/shared", 35)
+    cache = BlobCache(tmp_path / "cache.sqlite")
+    with Client(standalone.url) as source, dest_for(v2_open) as dest:
+        first = copy(source, "acme/shared", "1.0", dest, dest_repo="mount/one", cache=cache)
+        before = len(v2_open.log_lines())
+        second = copy(source, "acme/shared", "1.0", dest, dest_repo="mount/two", cache=cache)
+        assert dest.manifest_digest("mount/two", "1.0") == first.digest
+    assert second.uploaded == ()
+    assert sorted(second.mounted) == sorted(first.layers)
+    assert second.bytes_transferred == 0
+    lines = v2_open.log_lines()[before:]
+    assert not [line for line in lines if "method=PATCH" in line]
+    assert len([line for line in lines if "mount=" in line]) == len(first.layers)

@@ -200,6 +200,7 @@ def _to_registry(
             "layers": list(result.layers),
             "uploaded": list(result.uploaded),
             "skipped": list(result.skipped),
+            "mounted": list(result.mounted),
             "digest": result.digest,
         },
         f"copied {src} to {rest} ({result.digest[:19]}): {len(result.uploaded)} layers sent, "

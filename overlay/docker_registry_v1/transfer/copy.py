@@ -6,9 +6,10 @@ v1 GET (resumed by ``LayerFetch``) → deterministic gzip (``oci.compress``) →
 streamed PATCH, a few layers at a time, and the digests it got are remembered in a
 small local cache. A layer whose blob the cache knows and the destination already
 holds (HEAD) is skipped before a byte of it is read from the source, so a second copy,
-or a re-run after a crash, sends no blob again. The config blob follows, and the
-manifest goes up last, only once every blob is confirmed; a tag already pointing at
-the same manifest is left alone.
+or a re-run after a crash, sends no blob again; a blob that another repository of the
+same registry holds (as far as the cache knows) is mounted from there instead of sent.
+The config blob follows, and the manifest goes up last, only once every blob is
+confirmed; a tag already pointing at the same manifest is left alone.
 
 When the source connection drops mid-layer the read resumes with ``Range`` while the
 upload goes on; if the source restarts from byte 0 the bytes already sent cannot be
@@ -76,6 +77,9 @@ class CopyResult:
     """Blob digests of the manifest's layers, base first."""
     uploaded: tuple[str, ...]
     skipped: tuple[str, ...]
+    """Layer blobs the destination had already, or got by a cross-repository mount."""
+    mounted: tuple[str, ...]
+    """The skipped blobs that were mounted from another repository of the registry."""
     bytes_transferred: int
     seconds: float
 
@@ -104,6 +108,10 @@ class BlobCache:
             self._db.execute(
                 "CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, digest TEXT, "
                 "size INTEGER, diff_id TEXT, plain_size INTEGER, source TEXT, empty INTEGER)"
+            )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS placed (digest TEXT, registry TEXT, repository TEXT, "
+                "PRIMARY KEY (digest, registry, repository))"
             )
 
     @staticmethod
@@ -142,6 +150,23 @@ class BlobCache:
                     int(blob.empty),
                 ),
             )
+
+    def place(self, digest: str, registry: str, repository: str) -> None:
+        """Remember that ``registry``'s ``repository`` holds the blob (a mount source later)."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO placed VALUES (?, ?, ?)", (digest, registry, repository)
+            )
+
+    def places(self, digest: str, registry: str) -> list[str]:
+        """Repositories of ``registry`` that held the blob when last seen."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT repository FROM placed WHERE digest = ? AND registry = ? "
+                "ORDER BY repository",
+                (digest, registry),
+            ).fetchall()
+        return [row[0] for row in rows]
 
     def close(self) -> None:
         self._db.close()
@@ -184,6 +209,8 @@ class _CopyJob:
     metadata: dict[str, RawMetadata] = attrs.field(factory=dict)
     uploaded: list[str] = attrs.field(factory=list)
     skipped: list[str] = attrs.field(factory=list)
+    mounted: list[str] = attrs.field(factory=list)
+    registry: str = ""
     encoders: dict[str, LayerEncoder] = attrs.field(factory=dict)
 
     @classmethod
@@ -233,13 +260,24 @@ class _CopyJob:
     def known(self, image_id: str) -> LayerBlob | None:
         return self.cache.get(self.key(image_id))
 
-    def skipped_layer(self, image_id: str, blob: LayerBlob) -> LayerBlob:
+    def mount_sources(self, blob: LayerBlob) -> list[str]:
+        """Other repositories of this registry the cache saw holding ``blob``."""
+        return [
+            repo for repo in self.cache.places(blob.digest, self.registry) if repo != self.dest_repo
+        ]
+
+    def skipped_layer(self, image_id: str, blob: LayerBlob, *, mounted: bool = False) -> LayerBlob:
         self.tracker.skip(image_id)
         self.skipped.append(blob.digest)
+        if mounted:
+            self.mounted.append(blob.digest)
+        if not blob.empty:
+            self.cache.place(blob.digest, self.registry, self.dest_repo)
         return blob
 
     def uploaded_layer(self, image_id: str, blob: LayerBlob) -> LayerBlob:
         self.cache.put(self.key(image_id), blob)
+        self.cache.place(blob.digest, self.registry, self.dest_repo)
         self.uploaded.append(blob.digest)
         self.tracker.done(image_id)
         return blob
@@ -258,6 +296,7 @@ class _CopyJob:
             layers=tuple(blob.digest for blob in image.layers),
             uploaded=tuple(self.uploaded),
             skipped=tuple(self.skipped),
+            mounted=tuple(self.mounted),
             bytes_transferred=self.tracker.transferred,
             seconds=round(time.monotonic() - started, 3),
         )
@@ -353,6 +392,7 @@ async def acopy(
 
 def _copy(source: Client, dest: OCIClient, job: _CopyJob, started: float) -> CopyResult:
     policy = job.policy
+    job.registry = dest.base_url
     dest.ping()
     auth = read_access(source, job.source_repo, policy)
     image_id = policy.call(source.repository.get_image_id, job.source_repo, job.tag, auth=auth)
@@ -367,10 +407,12 @@ def _copy(source: Client, dest: OCIClient, job: _CopyJob, started: float) -> Cop
     def layer(image_id: str) -> Callable[[], LayerBlob]:
         def run() -> LayerBlob:
             known = job.known(image_id)
-            if known is not None and (
-                known.empty or dest.blob_size(job.dest_repo, known.digest) is not None
-            ):
-                return job.skipped_layer(image_id, known)
+            if known is not None:
+                if known.empty or dest.blob_size(job.dest_repo, known.digest) is not None:
+                    return job.skipped_layer(image_id, known)
+                for other in job.mount_sources(known):
+                    if dest.mount_blob(job.dest_repo, known.digest, other):
+                        return job.skipped_layer(image_id, known, mounted=True)
             failures = 0
             while True:
 
@@ -431,6 +473,7 @@ async def _acopy(
     source: AsyncClient, dest: AsyncOCIClient, job: _CopyJob, started: float
 ) -> CopyResult:
     policy = job.policy
+    job.registry = dest.base_url
     await dest.ping()
     auth = await aread_access(source, job.source_repo, policy)
     image_id = await policy.acall(
@@ -446,10 +489,12 @@ async def _acopy(
     def layer(image_id: str) -> Callable[[], Awaitable[LayerBlob]]:
         async def run() -> LayerBlob:
             known = job.known(image_id)
-            if known is not None and (
-                known.empty or await dest.blob_size(job.dest_repo, known.digest) is not None
-            ):
-                return job.skipped_layer(image_id, known)
+            if known is not None:
+                if known.empty or await dest.blob_size(job.dest_repo, known.digest) is not None:
+                    return job.skipped_layer(image_id, known)
+                for other in job.mount_sources(known):
+                    if await dest.mount_blob(job.dest_repo, known.digest, other):
+                        return job.skipped_layer(image_id, known, mounted=True)
             failures = 0
             while True:
 
