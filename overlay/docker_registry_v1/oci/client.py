@@ -63,6 +63,8 @@ _DIGEST = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _NAME_LIMIT = 255
 ERROR_BODY_LIMIT = 64 * 1024
+SCOPES_EXTENSION = "oci_scopes"
+"""The request extension naming the token scopes a request needs, for a bearer auth flow."""
 MONOLITHIC_LIMIT = 1 << 20
 """Blobs given as bytes up to this size go up in one POST ``?digest=`` (plus the PUT
 distribution 2.8 wants after answering it with 202); larger or streamed ones use PATCH."""
@@ -488,7 +490,7 @@ def _catalog_page(
 def _request(step: _Step, http: HTTP) -> httpx.Request:
     request = step.build(http)
     if step.scopes:
-        request.extensions["oci_scopes"] = step.scopes
+        request.extensions[SCOPES_EXTENSION] = step.scopes
     return request
 
 
