@@ -9,8 +9,9 @@ import subprocess
 from pathlib import Path
 
 import anyio
+import httpx
 import pytest
-from docker_registry_v1 import AsyncClient, BasicAuth, Client
+from docker_registry_v1 import AsyncClient, BasicAuth, Client, InvalidInput
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
 from docker_registry_v1.oci.client import AsyncOCIClient, OCIClient
@@ -171,3 +172,28 @@ def test_a_copy_into_another_repository_mounts_the_blobs_instead_of_sending_them
     lines = v2_open.log_lines()[before:]
     assert not [line for line in lines if "method=PATCH" in line]
     assert len([line for line in lines if "mount=" in line]) == len(first.layers)
+
+
+@pytest.mark.parametrize(
+    ("arguments", "field"),
+    [
+        ({"dest_repo": "Team/App"}, "name"),
+        ({"dest_tag": "bad tag"}, "reference"),
+        ({"level": 9}, "level"),
+        ({"concurrency": 0}, "concurrency"),
+    ],
+)
+def test_bad_arguments_fail_before_the_wire(
+    arguments: dict[str, object], field: str, tmp_path: Path
+) -> None:
+    def refuse(request: httpx.Request) -> httpx.Response:
+        raise AssertionError(f"sent {request.url}")
+
+    transport = httpx.MockTransport(refuse)
+    with (
+        Client("http://v1.test", transport=transport) as source,
+        OCIClient("http://v2.test", transport=transport) as dest,
+        pytest.raises(InvalidInput) as caught,
+    ):
+        copy(source, "acme/app", "1.0", dest, cache=tmp_path / "c.db", **arguments)  # type: ignore[arg-type]
+    assert caught.value.field == field
