@@ -68,7 +68,7 @@ def main() -> int:
         if "startup" in args.only:
             figures += startup_cases(settings)
         if "copy" in args.only:
-            figures += copy_case.run(root, smoke=args.smoke)
+            figures += copy_case.run(smoke=args.smoke)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     data = {

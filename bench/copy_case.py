@@ -213,11 +213,12 @@ def gzip_cases(mib: int, reps: int) -> list[Figure]:
     ]
 
 
-def run(workdir: Path, *, smoke: bool) -> list[Figure]:
+def run(*, smoke: bool) -> list[Figure]:
     """Both cases at the full run's sizes (1 GiB image, 64 MiB gzip) or the smoke run's."""
     figures = gzip_cases(4 if smoke else 64, 1 if smoke else 3)
     if copy_tools_available():
-        with tempfile.TemporaryDirectory(dir=workdir, prefix="copy-case-") as scratch:
+        # On disk, not the run's tmpfs: the registries hold several copies of the image.
+        with tempfile.TemporaryDirectory(prefix="regv1-copy-case-") as scratch:
             figures += copy_cases(
                 Path(scratch), 256 * 1024 if smoke else 256 * MIB, 1 if smoke else 3
             )
