@@ -10,13 +10,14 @@ import sys
 import time
 from pathlib import Path
 
+from . import copy_case
 from .cases import FULL, ROOT, SMOKE, call_cases, layer_cases, pull_case, startup_cases
 from .nginx import nginx_available
 from .report import machine, write
 from .stats import Figure
 from .targets import GIB, emulator_target, nginx_target, pull_emulator, scratch_root
 
-CASES = ("layers", "calls", "pull", "startup")
+CASES = ("layers", "calls", "pull", "startup", "copy")
 
 
 def parse() -> argparse.Namespace:
@@ -66,6 +67,8 @@ def main() -> int:
                 figures += pull_case(base, settings, root / "pulls")
         if "startup" in args.only:
             figures += startup_cases(settings)
+        if "copy" in args.only:
+            figures += copy_case.run(smoke=args.smoke)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     data = {

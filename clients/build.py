@@ -40,6 +40,10 @@ from docker_registry_v1_api.types import File
 
 ROOT = Path(__file__).resolve().parents[1]
 SPEC = ROOT / "openapi" / "registry-v1.yaml"
+# The OCI Distribution spec's clients are generated and compiled with the same projects
+# (the smoke programs import them); the harness runs only the v1 emulator, so they are
+# compile-checked, not run.
+OCI_SPEC = ROOT / "openapi" / "oci-distribution.yaml"
 CLIENTS = ROOT / "clients"
 BUILD = ROOT / "build" / "clients"
 NODE_BIN = ROOT / "tools" / "node" / "node_modules" / ".bin"
@@ -128,7 +132,7 @@ def fresh(directory: Path) -> Path:
     return directory
 
 
-def openapi_generator(generator: str, out: Path, *options: str) -> None:
+def openapi_generator(generator: str, out: Path, *options: str, spec: Path = SPEC) -> None:
     run(
         [
             tool(VENV_BIN / "openapi-generator-cli"),
@@ -136,7 +140,7 @@ def openapi_generator(generator: str, out: Path, *options: str) -> None:
             "--generator-name",
             generator,
             "--input-spec",
-            SPEC,
+            spec,
             "--output",
             out,
             "--global-property",
@@ -173,6 +177,7 @@ def generate_typescript(out: Path) -> None:
     for name in ("package.json", "tsconfig.json"):
         shutil.copy2(project / name, out / name)
     run([tool(NODE_BIN / "openapi-ts"), "--file", project / "openapi-ts.config.mjs"], cwd=ROOT)
+    run([tool(NODE_BIN / "openapi-ts"), "--file", project / "openapi-ts.oci.config.mjs"], cwd=ROOT)
 
 
 def build_typescript(out: Path) -> None:
@@ -192,6 +197,16 @@ def generate_go(out: Path) -> None:
         "--git-user-id=docker-registry-v1",
         "--git-repo-id=goclient",
         "--additional-properties=packageName=regv1,withGoMod=true",
+    )
+    # clients/go/go.mod replaces the OCI module path with build/clients/go-oci.
+    openapi_generator(
+        "go",
+        fresh(out.parent / "go-oci"),
+        "--git-host=example.com",
+        "--git-user-id=docker-registry-v1",
+        "--git-repo-id=ociclient",
+        "--additional-properties=packageName=oci,withGoMod=true",
+        spec=OCI_SPEC,
     )
 
 

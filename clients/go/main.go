@@ -15,6 +15,8 @@ import (
 	"strings"
 
 	regv1 "example.com/docker-registry-v1/goclient"
+	// The OCI Distribution client: compiled with this program, not run (no v2 registry here).
+	_ "example.com/docker-registry-v1/ociclient"
 )
 
 type expected struct {

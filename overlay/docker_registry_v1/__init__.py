@@ -38,7 +38,23 @@ from .names import RepositoryName
 from .progress import AssemblyListener, PlannedLayer, ProgressListener, SilentProgress
 
 if TYPE_CHECKING:
+    from .oci.client import AsyncOCIClient, BlobUpload, Manifest, OCIClient
+    from .oci.errors import (
+        BlobUnknown,
+        Denied,
+        DigestMismatch,
+        ManifestBlobUnknown,
+        ManifestInvalid,
+        ManifestUnknown,
+        NameInvalid,
+        NameUnknown,
+        NotAV2Registry,
+        OCIError,
+        OCIUnauthorized,
+        TooManyRequests,
+    )
     from .transfer import MirrorResult, PullResult, PushResult, RetryPolicy, amirror, mirror
+    from .transfer.copy import BlobCache, CopyResult, acopy, copy
 
 # Whole-image transfers pull in the archive layer; load them on first use so that
 # `import docker_registry_v1` stays cheap for callers who only make API calls.
@@ -47,11 +63,39 @@ _TRANSFER_NAMES = frozenset(
 )
 
 
+# The OCI side needs the generated OCI package (and for copies isal): loaded on first use.
+_OCI_MODULES = {
+    **dict.fromkeys(("AsyncOCIClient", "BlobUpload", "Manifest", "OCIClient"), "oci.client"),
+    **dict.fromkeys(
+        (
+            "BlobUnknown",
+            "Denied",
+            "DigestMismatch",
+            "ManifestBlobUnknown",
+            "ManifestInvalid",
+            "ManifestUnknown",
+            "NameInvalid",
+            "NameUnknown",
+            "NotAV2Registry",
+            "OCIError",
+            "OCIUnauthorized",
+            "TooManyRequests",
+        ),
+        "oci.errors",
+    ),
+    **dict.fromkeys(("BlobCache", "CopyResult", "acopy", "copy"), "transfer.copy"),
+}
+
+
 def __getattr__(name: str) -> Any:
     if name in _TRANSFER_NAMES:
         from . import transfer  # noqa: PLC0415 - deferred on purpose, see above
 
         return getattr(transfer, name)
+    if name in _OCI_MODULES:
+        import importlib  # noqa: PLC0415
+
+        return getattr(importlib.import_module(f".{_OCI_MODULES[name]}", __name__), name)
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
 
 
@@ -60,13 +104,20 @@ __all__ = [
     "Access",
     "AssemblyListener",
     "AsyncClient",
+    "AsyncOCIClient",
     "Authenticator",
     "BadRequest",
     "BasicAuth",
+    "BlobCache",
+    "BlobUnknown",
+    "BlobUpload",
     "ChecksumMismatch",
     "Client",
     "Conflict",
     "ContainerConfig",
+    "CopyResult",
+    "Denied",
+    "DigestMismatch",
     "DockerRegistryError",
     "Endpoint",
     "Forbidden",
@@ -76,9 +127,19 @@ __all__ = [
     "InvalidInput",
     "InvalidResponse",
     "LayerUpload",
+    "Manifest",
+    "ManifestBlobUnknown",
+    "ManifestInvalid",
+    "ManifestUnknown",
     "MirrorResult",
+    "NameInvalid",
+    "NameUnknown",
     "NilAuth",
+    "NotAV2Registry",
     "NotFound",
+    "OCIClient",
+    "OCIError",
+    "OCIUnauthorized",
     "Ping",
     "PlannedLayer",
     "ProgressListener",
@@ -96,9 +157,12 @@ __all__ = [
     "SilentProgress",
     "TagMap",
     "TokenAuth",
+    "TooManyRequests",
     "Unauthorized",
     "UploadInProgress",
     "__version__",
+    "acopy",
     "amirror",
+    "copy",
     "mirror",
 ]

@@ -5,6 +5,7 @@ import click
 from docker_registry_v1 import __version__
 
 from .changes import delete, login, tag, untag
+from .copy import copy
 from .options import GROUP_EPILOG, verbose_option
 from .queries import ancestry, image_id, metadata, ping, search, tags
 from .serve import serve
@@ -32,6 +33,7 @@ for _command in (
     pull,
     push,
     mirror,
+    copy,
 ):
     main.add_command(_command)
 main.add_command(serve)

@@ -1,0 +1,228 @@
+"""Case 7: ``regv1 copy`` of a 4-layer plain-tar image from the emulator into a local
+distribution 2.8, against the two-tool route (``regv1 pull`` to an archive, then
+``skopeo copy docker-archive:… docker://…``); and the gzip throughput the copy rests on.
+
+Every run is a separate process, measured from outside: wall time, peak RSS (``VmHWM``)
+and the largest file under its temp and cache directories while it runs (polled), so
+"nothing staged on disk" is a number. The destination repository and the blob cache
+are fresh per run, so every run moves every byte.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+import subprocess
+import sys
+import tempfile
+import threading
+import time
+from collections.abc import Iterator
+from contextlib import contextmanager
+from pathlib import Path
+
+from docker_registry_v1.emulator.seed import build_image_chain
+from docker_registry_v1.emulator.server import run_standalone
+
+from .gzip_bench import compress, implementations, mixed_data
+from .stats import Figure, absolute, compare
+
+ROOT = Path(__file__).resolve().parent.parent
+CASE = "7. copy to a v2 registry"
+GZIP_CASE = "8. gzip throughput"
+MIB = 1 << 20
+REPO = "bench/copy"
+
+
+def copy_tools_available() -> bool:
+    """distribution (Debian's docker-registry) and skopeo: the case needs both."""
+    return all(shutil.which(tool) for tool in ("docker-registry", "skopeo"))
+
+
+@contextmanager
+def _registry(root: Path) -> Iterator[str]:
+    sys.path.insert(0, str(ROOT / "tests" / "v2"))
+    sys.path.insert(0, str(ROOT / "tests"))
+    from v2registry import run_registry  # noqa: PLC0415 - the test suite's launcher
+
+    with run_registry("none", root) as registry:
+        yield registry.host
+
+
+def _largest(dirs: list[Path]) -> int:
+    largest = 0
+    for base in dirs:
+        for dirpath, _, files in os.walk(base):
+            for name in files:
+                try:
+                    largest = max(largest, os.stat(os.path.join(dirpath, name)).st_size)
+                except OSError:
+                    continue  # gone between listing and stat
+    return largest
+
+
+def _high_water(pid: int) -> int:
+    """The process's peak resident set so far (``VmHWM``), 0 once it is gone."""
+    try:
+        status = Path(f"/proc/{pid}/status").read_text()
+    except OSError:
+        return 0
+    for line in status.splitlines():
+        if line.startswith("VmHWM:"):
+            return int(line.split()[1]) * 1024
+    return 0
+
+
+def _measure(argv: list[str], scratch: Path, watch: list[Path]) -> tuple[float, int, int]:
+    """Seconds, peak RSS bytes and the largest file seen under ``watch`` for one process."""
+    env = {
+        **os.environ,
+        "TMPDIR": str(scratch / "tmp"),
+        "XDG_CACHE_HOME": str(scratch / "cache"),
+    }
+    for directory in (scratch / "tmp", scratch / "cache"):
+        directory.mkdir(parents=True, exist_ok=True)
+    largest = 0
+    peak = 0
+    done = threading.Event()
+
+    def poll() -> None:
+        nonlocal largest, peak
+        while not done.is_set():
+            largest = max(largest, _largest(watch))
+            peak = max(peak, _high_water(process.pid))
+            time.sleep(0.02)
+
+    poller = threading.Thread(target=poll, daemon=True)
+    started = time.perf_counter()
+    process = subprocess.Popen(  # noqa: S603 - our own tools, argv built here
+        argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
+    )
+    poller.start()
+    # wait4's ru_maxrss would count the pages the child had between fork and exec (this
+    # process, image included); the kernel's VmHWM of the child is its own peak.
+    _, status, _ = os.wait4(process.pid, 0)
+    seconds = time.perf_counter() - started
+    process.returncode = os.waitstatus_to_exitcode(status)
+    done.set()
+    poller.join()
+    largest = max(largest, _largest(watch))
+    assert process.stderr is not None
+    error = process.stderr.read().decode(errors="replace")
+    process.stderr.close()
+    if process.returncode != 0:
+        raise RuntimeError(f"{argv[0]} {argv[1]} failed: {error[-2000:]}")
+    return seconds, peak, largest
+
+
+def copy_cases(workdir: Path, layer_size: int, reps: int, *, layers: int = 4) -> list[Figure]:
+    regv1 = str(Path(sys.executable).parent / "regv1")
+    skopeo = shutil.which("skopeo") or "skopeo"
+    workdir.mkdir(parents=True, exist_ok=True)
+    copy_s: list[float] = []
+    copy_rss: list[float] = []
+    copy_file: list[float] = []
+    again_s: list[float] = []
+    base_s: list[float] = []
+    base_rss: list[float] = []
+    base_file: list[float] = []
+    with (
+        run_standalone(data_dir=workdir / "emulator") as emulator,
+        _registry(workdir / "v2") as host,
+    ):
+        chain = build_image_chain(layers, seed=71, layer_size=layer_size, gzip=False)
+        emulator.store.seed(REPO, "1.0", chain)
+        source = emulator.url.removeprefix("http://").rstrip("/") + f"/{REPO}:1.0"
+        for rep in range(reps):
+            scratch = workdir / f"copy-{rep}"
+            argv = [regv1, "copy", source, f"docker://{host}/bench/copy{rep}:1.0"]
+            seconds, rss, largest = _measure(argv, scratch, [scratch])
+            copy_s.append(seconds)
+            copy_rss.append(rss / MIB)
+            copy_file.append(largest / MIB)
+            again_s.append(_measure(argv, scratch, [scratch])[0])
+
+            scratch = workdir / f"base-{rep}"
+            archive = scratch / "image.tar"
+            pulled = _measure([regv1, "pull", source, "-o", str(archive)], scratch, [scratch])
+            pushed = _measure(
+                [
+                    skopeo,
+                    "--insecure-policy",
+                    "copy",
+                    "--quiet",
+                    "--dest-tls-verify=false",
+                    f"docker-archive:{archive}",
+                    f"docker://{host}/bench/base{rep}:1.0",
+                ],
+                scratch,
+                [scratch],
+            )
+            base_s.append(pulled[0] + pushed[0])
+            base_rss.append(max(pulled[1], pushed[1]) / MIB)
+            base_file.append(max(pulled[2], pushed[2]) / MIB)
+            shutil.rmtree(scratch, ignore_errors=True)
+    what = (
+        f"{layers} plain-tar layers x {layer_size // MIB if layer_size >= MIB else layer_size} "
+        + ("MiB" if layer_size >= MIB else "B")
+    )
+    return [
+        compare(
+            CASE,
+            f"regv1 copy, {what}",
+            "s",
+            copy_s,
+            "regv1 pull + skopeo copy docker-archive:",
+            base_s,
+            higher_is_better=False,
+            target=(">= 2x faster (ratio <= 0.5)", 0.5),
+        ),
+        absolute(CASE, f"regv1 copy again (every blob there), {what}", "s", again_s),
+        absolute(CASE, f"regv1 copy client peak RSS, {what}", "MiB", copy_rss, 100, "<= 100 MiB"),
+        absolute(CASE, f"regv1 copy largest temp file, {what}", "MiB", copy_file, 64, "<= 64 MiB"),
+        absolute(CASE, f"pull + skopeo peak RSS, {what}", "MiB", base_rss),
+        absolute(CASE, f"pull + skopeo largest staged file, {what}", "MiB", base_file),
+    ]
+
+
+def gzip_cases(mib: int, reps: int) -> list[Figure]:
+    """isal (what copy uses) against stdlib zlib at level 1, and zlib 6 (the same ratio)."""
+    data = mixed_data(mib * MIB)
+    makers = implementations()
+
+    def rate(name: str) -> list[float]:
+        values = []
+        for _ in range(reps):
+            started = time.perf_counter()
+            compress(makers[name][1], data)
+            values.append(mib / (time.perf_counter() - started))
+        return values
+
+    isal, zlib1, zlib6 = rate("isal-1"), rate("zlib-1"), rate("zlib-6")
+    what = f"{mib} MiB mixed data, gzip, one thread"
+    return [
+        compare(GZIP_CASE, f"isal level 1, {what}", "MiB/s", isal, "stdlib zlib level 1", zlib1),
+        compare(
+            GZIP_CASE,
+            f"isal level 1 vs zlib level 6 (same ratio), {what}",
+            "MiB/s",
+            isal,
+            "stdlib zlib level 6",
+            zlib6,
+        ),
+    ]
+
+
+def run(*, smoke: bool) -> list[Figure]:
+    """Both cases at the full run's sizes (1 GiB image, 64 MiB gzip) or the smoke run's."""
+    figures = gzip_cases(4 if smoke else 64, 1 if smoke else 3)
+    if copy_tools_available():
+        # On disk, not the run's tmpfs: the registries hold several copies of the image.
+        with tempfile.TemporaryDirectory(prefix="regv1-copy-case-") as scratch:
+            figures += copy_cases(
+                # 4 x 255 MiB: the seeder's random.randbytes stops short of 256 MiB.
+                Path(scratch),
+                256 * 1024 if smoke else 255 * MIB,
+                1 if smoke else 3,
+            )
+    return figures

@@ -1,0 +1,274 @@
+"""``copy SRC DST``: one v1 image to wherever skopeo's transport names say.
+
+``docker://HOST[:PORT]/REPO[:TAG]`` is an OCI/v2 registry (layers streamed in,
+``transfer.copy``), ``docker-archive:FILE`` today's ``pull``, ``oci:DIR[:TAG]`` an OCI
+image layout, and a bare reference a v1 registry (today's ``mirror``).
+--username/--password-stdin and REGV1_* credentials go to the destination; the source
+uses docker's config unless it is the same host.
+"""
+
+from __future__ import annotations
+
+import time
+from pathlib import Path
+
+import click
+import httpx
+from rich.console import Console
+
+from docker_registry_v1.client import DEFAULT_TIMEOUT
+from docker_registry_v1.names import origin_of
+
+from .connect import Registry, _verify, credentials_for, open_pair, open_registry, resolve_url
+from .options import Settings, common_options, fail
+from .output import emit, human_rate, human_size
+from .progress import progress_for
+from .reference import ImageReference, InvalidReference, _endpoint, _origin
+
+__all__ = ["copy"]
+
+_TRANSPORTS = ("docker://", "docker-archive:", "oci:")
+_OTHER_TRANSPORTS = frozenset(
+    {"containers-storage", "dir", "docker-daemon", "oci-archive", "sif", "tarball"}
+)
+
+
+def _split_docker(text: str, plain_http: bool) -> tuple[str, str, str | None]:
+    """``HOST[:PORT]/REPO[:TAG]`` → (origin URL, repository, tag or None)."""
+    host, sep, rest = text.partition("/")
+    if not sep or not rest:
+        raise InvalidReference("destination", f"docker://{text}: expected HOST[:PORT]/REPO[:TAG]")
+    if "@" in rest:
+        raise InvalidReference("destination", f"docker://{text}: give a tag, not a digest")
+    name, tag = rest, None
+    colon = rest.rfind(":")
+    if colon > rest.rfind("/"):
+        name, tag = rest[:colon], rest[colon + 1 :]
+    return _origin(_endpoint(host, "destination"), plain_http), name, tag
+
+
+def _done(
+    settings: Settings, document: dict[str, object], headline: str, nbytes: int, seconds: float
+) -> None:
+    document |= {"bytes": nbytes, "seconds": round(seconds, 3)}
+
+    def human(console: Console) -> None:
+        console.print(headline)
+        console.print(f"{human_size(nbytes)} in {seconds:.1f} s ({human_rate(nbytes, seconds)})")
+
+    emit(settings, document, human)
+
+
+@click.command()
+@click.argument("source", metavar="SRC_REF")
+@click.argument("destination", metavar="DST")
+@click.option(
+    "--format",
+    "manifest_format",
+    type=click.Choice(["docker", "oci"]),
+    default="docker",
+    show_default=True,
+    help="Manifest for docker:// destinations: Docker schema2 or OCI image manifest.",
+)
+@click.option(
+    "--level",
+    type=click.IntRange(0, 3),
+    default=1,
+    show_default=True,
+    help="Gzip level for plain-tar layers (ISA-L; the blob digests depend on it).",
+)
+@click.option(
+    "--concurrency",
+    type=click.IntRange(1, 32),
+    default=4,
+    show_default=True,
+    help="Layers moved at once.",
+)
+@click.option(
+    "--cache",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Blob cache of earlier copies (default: under the user's cache directory).",
+)
+@common_options
+def copy(
+    source: str,
+    destination: str,
+    *,
+    manifest_format: str,
+    level: int,
+    concurrency: int,
+    cache: Path | None,
+    settings: Settings,
+) -> None:
+    """Copy SRC_REF (a v1 image, tag default latest) to DST.
+
+    DST is docker://HOST[:PORT]/REPO[:TAG] (an OCI/v2 registry), docker-archive:FILE,
+    oci:DIR[:TAG] or a bare v1 reference. A second copy to the same v2 registry reads
+    and sends no layer again.
+
+    \b
+    Examples:
+      regv1 copy acme/app:1.0 docker://registry.example.com/team/app:1.0
+      regv1 copy localhost:5000/acme/app docker-archive:app.tar
+    """
+    src = ImageReference.parse(source)
+    started = time.monotonic()
+    if destination.startswith("docker://"):
+        _to_registry(
+            settings,
+            src,
+            destination.removeprefix("docker://"),
+            started=started,
+            manifest_format=manifest_format,
+            level=level,
+            concurrency=concurrency,
+            cache=cache,
+        )
+    elif destination.startswith("docker-archive:"):
+        _to_archive(
+            settings, src, Path(destination.removeprefix("docker-archive:")), concurrency, started
+        )
+    elif destination.startswith("oci:"):
+        fail(
+            "oci: destinations need the OCI layout writer, which is not available in this build yet"
+        )
+    elif destination.split(":", 1)[0] in _OTHER_TRANSPORTS:
+        fail(
+            f"{destination!r}: not a destination copy writes; "
+            f"use one of {', '.join(_TRANSPORTS)} or a v1 reference"
+        )
+    else:
+        _to_v1(settings, src, ImageReference.parse(destination), started)
+
+
+def _to_registry(
+    settings: Settings,
+    src: ImageReference,
+    rest: str,
+    *,
+    started: float,
+    manifest_format: str,
+    level: int,
+    concurrency: int,
+    cache: Path | None,
+) -> None:
+    from docker_registry_v1.oci.client import OCIClient  # noqa: PLC0415 - the copy extra
+    from docker_registry_v1.oci.convert import ImageConversionError, ManifestFormat  # noqa: PLC0415
+    from docker_registry_v1.transfer.copy import copy as copy_image  # noqa: PLC0415
+
+    url, name, tag = _split_docker(rest, settings.plain_http)
+    credentials = credentials_for(settings, url)
+    auth = None if credentials is None else credentials.basic_auth(origin_of(url))
+    src_url = resolve_url(settings, src)
+    same_host = httpx.URL(src_url).netloc == httpx.URL(url).netloc
+    source = Registry(
+        src_url,
+        settings,
+        credentials if same_host else credentials_for(settings, src_url, explicit=False),
+    )
+    dest = OCIClient(
+        url,
+        auth=auth,
+        timeout=DEFAULT_TIMEOUT if settings.timeout is None else settings.timeout,
+        verify=_verify(settings),
+    )
+    with source, dest, progress_for(settings) as listener:
+        try:
+            result = copy_image(
+                source.client,
+                src.repo,
+                src.with_tag(),
+                dest,
+                dest_repo=name,
+                dest_tag=tag or src.with_tag(),
+                manifest_format=ManifestFormat.OCI
+                if manifest_format == "oci"
+                else ManifestFormat.DOCKER,
+                level=level,
+                concurrency=concurrency,
+                progress=listener,
+                cache=cache,
+            )
+        except ImageConversionError as exc:
+            fail(f"{src}: {exc}")
+    _done(
+        settings,
+        {
+            "registry": result.registry,
+            "repository": result.repository,
+            "tags": list(result.tags),
+            "layers": list(result.layers),
+            "uploaded": list(result.uploaded),
+            "skipped": list(result.skipped),
+            "mounted": list(result.mounted),
+            "digest": result.digest,
+        },
+        f"copied {src} to {rest} ({result.digest[:19]}): {len(result.uploaded)} layers sent, "
+        f"{len(result.skipped)} already there",
+        result.bytes_transferred,
+        time.monotonic() - started,
+    )
+
+
+def _to_archive(
+    settings: Settings, src: ImageReference, path: Path, concurrency: int, started: float
+) -> None:
+    from docker_registry_v1.transfer import pull as pull_image  # noqa: PLC0415
+
+    with open_registry(settings, src) as registry, progress_for(settings) as listener:
+        result = pull_image(
+            registry.client,
+            src.repo,
+            src.with_tag(),
+            path,
+            concurrency=concurrency,
+            progress=listener,
+        )
+    _done(
+        settings,
+        {
+            "registry": registry.url,
+            "repository": result.repository,
+            "tags": [result.tag],
+            "layers": [layer.image_id for layer in result.layers],
+            "skipped": [],
+            "path": str(result.path),
+        },
+        f"copied {src} to docker-archive:{result.path}: {len(result.layers)} layers",
+        result.bytes_transferred,
+        time.monotonic() - started,
+    )
+
+
+def _to_v1(settings: Settings, src: ImageReference, dst: ImageReference, started: float) -> None:
+    from docker_registry_v1.transfer import mirror as mirror_images  # noqa: PLC0415
+
+    if dst.tag is not None and dst.tag != src.with_tag():
+        fail(
+            f"{dst}: a v1 copy keeps the tag's name; give DST without :TAG or with {src.with_tag()}"
+        )
+    source_registry, target_registry = open_pair(settings, src, dst)
+    with source_registry, target_registry, progress_for(settings) as listener:
+        result = mirror_images(
+            source_registry.client,
+            src.repo,
+            target_registry.client,
+            dst.repo,
+            tags=[src.with_tag()],
+            progress=listener,
+        )
+    _done(
+        settings,
+        {
+            "registry": target_registry.url,
+            "repository": result.repository,
+            "tags": list(result.tags),
+            "layers": [*result.copied, *result.skipped],
+            "uploaded": list(result.copied),
+            "skipped": list(result.skipped),
+        },
+        f"copied {src} to {result.repository}: {len(result.copied)} layers, "
+        f"{len(result.skipped)} already there",
+        result.bytes_transferred,
+        time.monotonic() - started,
+    )

@@ -1,0 +1,801 @@
+"""``OCIClient`` and ``AsyncOCIClient``: an OCI Distribution (v2) registry, over the generated
+``oci_distribution_api`` package.
+
+Each call is written once, as a generator that yields the steps (:class:`_Step`: a
+generated ``build_request`` plus what answer it expects) and receives each answer;
+the sync client drives it with blocking sends, the async one with awaits. So the two
+clients cannot drift apart, and every request goes the same way: the client's auth
+(run only for the registry's own origin), a typed :class:`OCIError` from the error body
+for an unexpected status, and the retry policy for the steps that are safe to repeat
+(everything but a streamed body, which cannot be replayed).
+
+Names, tags and digests are checked against the OCI grammar before anything is sent.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import re
+import ssl
+from collections.abc import (
+    AsyncGenerator,
+    AsyncIterable,
+    AsyncIterator,
+    Callable,
+    Generator,
+    Iterable,
+    Iterator,
+)
+from typing import Any, Self, TypeVar
+
+import attrs
+import httpx
+from oci_distribution_api.api.base import check_api
+from oci_distribution_api.api.blobs import (
+    blob_exists,
+    cancel_upload,
+    complete_upload,
+    start_upload,
+    upload_chunk,
+)
+from oci_distribution_api.api.listing import list_repositories, list_tags
+from oci_distribution_api.api.manifests import get_manifest, manifest_exists, put_manifest
+from oci_distribution_api.types import UNSET
+
+from .. import httplog
+from ..auth import BasicAuth
+from ..client import DEFAULT_TIMEOUT, USER_AGENT
+from ..errors import InvalidInput, transport_error
+from ..names import origin_of
+from ..transfer.retry import RetryPolicy
+from .auth import SCOPES as SCOPES_EXTENSION
+from .errors import DigestMismatch, NotAV2Registry, OCIError, oci_error
+
+__all__ = ["AsyncOCIClient", "BlobUpload", "Manifest", "OCIClient"]
+
+T = TypeVar("T")
+HTTP = httpx.Client | httpx.AsyncClient
+
+_NAME = re.compile(
+    r"[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*(?:/[a-z0-9]+(?:(?:\.|_|__|-+)[a-z0-9]+)*)*"
+)
+_TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
+_DIGEST = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
+_LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
+_NAME_LIMIT = 255
+ERROR_BODY_LIMIT = 64 * 1024
+MONOLITHIC_LIMIT = 1 << 20
+"""Blobs given as bytes up to this size go up in one POST ``?digest=`` (plus the PUT
+distribution 2.8 wants after answering it with 202); larger or streamed ones use PATCH."""
+MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+)
+
+
+def check_name(name: object) -> str:
+    """A repository name of the OCI grammar (``team/sub/app``), else :class:`InvalidInput`."""
+    if not isinstance(name, str) or not _NAME.fullmatch(name):
+        raise InvalidInput(
+            "name", f"{name!r} is not an OCI repository name (lowercase components joined by /)"
+        )
+    if len(name) > _NAME_LIMIT:
+        raise InvalidInput("name", f"{name[:40]!r}… is longer than {_NAME_LIMIT} characters")
+    return name
+
+
+def check_reference(reference: object) -> str:
+    """A tag or a digest, else :class:`InvalidInput`."""
+    if isinstance(reference, str) and (_TAG.fullmatch(reference) or _DIGEST.fullmatch(reference)):
+        return reference
+    raise InvalidInput("reference", f"{reference!r} is neither a tag nor a sha256/sha512 digest")
+
+
+def check_digest(digest: object, field: str = "digest") -> str:
+    if isinstance(digest, str) and _DIGEST.fullmatch(digest):
+        return digest
+    raise InvalidInput(field, f"{digest!r} is not a sha256:/sha512: digest in lowercase hex")
+
+
+def _root(value: str | httpx.URL) -> httpx.URL:
+    try:
+        url = httpx.URL(str(value))
+    except (httpx.InvalidURL, TypeError) as exc:
+        raise InvalidInput("base_url", f"not a URL: {exc}") from None
+    if url.scheme not in {"http", "https"} or not url.host:
+        raise InvalidInput("base_url", "needs an http:// or https:// URL with a host")
+    if url.userinfo:
+        raise InvalidInput("base_url", "must not carry credentials; pass auth=BasicAuth(…)")
+    if url.query or url.fragment:
+        raise InvalidInput("base_url", "must not have a query or fragment")
+    path = url.path.rstrip("/").removesuffix("/v2")
+    return url.copy_with(path=path + "/")
+
+
+class _OriginAuth(httpx.Auth):
+    """Runs the given auth flow only for requests to the registry's own origin: a blob
+    redirect to storage elsewhere, or a Location on another host, gets no credentials."""
+
+    def __init__(self, inner: httpx.Auth, origin: str) -> None:
+        self._inner = inner
+        self._origin = origin
+
+    def sync_auth_flow(
+        self, request: httpx.Request
+    ) -> Generator[httpx.Request, httpx.Response, None]:
+        if origin_of(request.url) != self._origin:
+            yield request
+            return
+        yield from self._inner.sync_auth_flow(request)
+
+    async def async_auth_flow(
+        self, request: httpx.Request
+    ) -> AsyncGenerator[httpx.Request, httpx.Response]:
+        if origin_of(request.url) != self._origin:
+            yield request
+            return
+        flow = self._inner.async_auth_flow(request)
+        sent = await flow.__anext__()
+        while True:
+            response = yield sent
+            try:
+                sent = await flow.asend(response)
+            except StopAsyncIteration:
+                return
+
+
+@attrs.frozen
+class BlobUpload:
+    """A blob the registry holds now: its digest and size, and whether it was mounted
+    from another repository instead of sent."""
+
+    digest: str
+    size: int
+    mounted: bool = False
+
+
+@attrs.frozen
+class Manifest:
+    """A manifest exactly as the registry stores it: ``data`` hashes to ``digest``."""
+
+    data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
+    media_type: str
+    digest: str
+
+
+@attrs.frozen
+class _Step:
+    """One request: how to build it, which statuses answer it, what it is about (for
+    errors), whether it may be sent again, and a class for any error it gets."""
+
+    build: Callable[[HTTP], httpx.Request]
+    what: str
+    ok: frozenset[int] = frozenset({200})
+    repeatable: bool = True
+    absent_ok: bool = False
+    error: type[OCIError] | None = None
+    scopes: tuple[str, ...] = ()
+    """Token scopes the request needs, set as its ``auth.SCOPES`` extension for the bearer flow."""
+
+
+def _pull(name: str) -> tuple[str, ...]:
+    return (f"repository:{name}:pull",)
+
+
+def _push(name: str) -> tuple[str, ...]:
+    return (f"repository:{name}:pull,push",)
+
+
+Plan = Generator[_Step, httpx.Response, T]
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class _Hashing:
+    """A blob body that hashes and counts what passes through it, sync or async."""
+
+    def __init__(self, source: Iterable[bytes] | AsyncIterable[bytes]) -> None:
+        self._source = source
+        self._hash = hashlib.sha256()
+        self.size = 0
+
+    @property
+    def digest(self) -> str:
+        return "sha256:" + self._hash.hexdigest()
+
+    def _seen(self, chunk: bytes) -> bytes:
+        self._hash.update(chunk)
+        self.size += len(chunk)
+        return chunk
+
+    def __iter__(self) -> Iterator[bytes]:
+        if not isinstance(self._source, Iterable):
+            raise InvalidInput("chunks", "an async iterable needs the AsyncOCIClient")
+        for chunk in self._source:
+            if chunk:
+                yield self._seen(bytes(chunk))
+
+    async def aiter(self) -> AsyncIterator[bytes]:
+        if isinstance(self._source, AsyncIterable):
+            async for chunk in self._source:
+                if chunk:
+                    yield self._seen(bytes(chunk))
+        else:
+            for chunk in self._source:
+                if chunk:
+                    yield self._seen(bytes(chunk))
+
+    def body(self, http: HTTP) -> Iterable[bytes] | AsyncIterable[bytes]:
+        return self.aiter() if isinstance(http, httpx.AsyncClient) else iter(self)
+
+
+def _location(response: httpx.Response) -> str:
+    location: str | None = response.headers.get("Location")
+    if not location:
+        raise oci_error(response, b"", "the upload answer has no Location", OCIError)
+    return location
+
+
+def _answered_digest(response: httpx.Response, expected: str, what: str) -> None:
+    said = response.headers.get("Docker-Content-Digest")
+    if said is not None and said != expected:
+        raise oci_error(
+            response,
+            b"",
+            f"{what}: the registry says {said}, the bytes are {expected}",
+            DigestMismatch,
+        )
+
+
+def _ping() -> Plan[str | None]:
+    answer = yield _Step(check_api.build_request, "GET /v2/", frozenset(range(200, 600)))
+    challenged = answer.status_code == 401 and "WWW-Authenticate" in answer.headers
+    if answer.status_code != 200 and not challenged:
+        raise oci_error(
+            answer,
+            b"",
+            f"not an OCI/v2 registry: GET /v2/ answered {answer.status_code}",
+            NotAV2Registry,
+        )
+    version: str | None = answer.headers.get("Docker-Distribution-API-Version")
+    return version
+
+
+def _blob_size(name: str, digest: str) -> Plan[int | None]:
+    answer = yield _Step(
+        lambda http: blob_exists.build_request(http, name, digest),
+        f"blob {digest} of {name}",
+        absent_ok=True,
+        scopes=_pull(name),
+    )
+    if answer.status_code == 404:
+        return None
+    length = answer.headers.get("Content-Length", "")
+    return int(length) if length.isdigit() else 0
+
+
+def _upload(
+    name: str, chunks: Iterable[bytes] | AsyncIterable[bytes] | bytes, digest: str | None
+) -> Plan[BlobUpload]:
+    what = f"blob {digest or '(streamed)'} of {name}"
+    if isinstance(chunks, bytes | bytearray | memoryview):
+        data = bytes(chunks)
+        actual = _sha256(data)
+        if digest is not None and digest != actual:
+            raise InvalidInput(
+                "digest", f"{digest} is not the sha256 of the {len(data)} bytes given"
+            )
+        if len(data) <= MONOLITHIC_LIMIT:
+            return (yield from _upload_monolithic(name, data, actual, what))
+        chunks = [data]
+    started = yield _Step(
+        lambda http: start_upload.build_request(http, name),
+        what,
+        frozenset({202}),
+        scopes=_push(name),
+    )
+    body = _Hashing(chunks)
+    location = _location(started)
+    patched = yield _Step(
+        lambda http: upload_chunk.build_request(http, location, body=body.body(http)),
+        what,
+        frozenset({202}),
+        repeatable=False,
+        scopes=_push(name),
+    )
+    computed = body.digest
+    if digest is not None and computed != digest:
+        yield _Step(
+            lambda http: cancel_upload.build_request(http, _location(patched)),
+            what,
+            frozenset({204}),
+            absent_ok=True,
+            scopes=_push(name),
+        )
+        raise DigestMismatch(
+            code=0,
+            method="PATCH",
+            url=location,
+            reason=f"{what}: the bytes streamed hash to {computed}; nothing was committed",
+        )
+    final = _location(patched)
+    done = yield _Step(
+        lambda http: complete_upload.build_request(http, final, digest=computed),
+        f"blob {computed} of {name}",
+        frozenset({201}),
+        repeatable=False,
+        scopes=_push(name),
+    )
+    _answered_digest(done, computed, f"blob of {name}")
+    return BlobUpload(computed, body.size)
+
+
+def _upload_monolithic(name: str, data: bytes, digest: str, what: str) -> Plan[BlobUpload]:
+    started = yield _Step(
+        lambda http: start_upload.build_request(
+            http,
+            name,
+            body=data,
+            digest=digest,
+            content_length=len(data),
+        ),
+        what,
+        frozenset({201, 202}),
+        scopes=_push(name),
+    )
+    if started.status_code == 202:
+        # distribution 2.8 opens a session for a monolithic POST and drops its body.
+        location = _location(started)
+        started = yield _Step(
+            lambda http: complete_upload.build_request(
+                http, location, body=data, digest=digest, content_length=len(data)
+            ),
+            what,
+            frozenset({201}),
+            repeatable=False,
+            scopes=_push(name),
+        )
+    _answered_digest(started, digest, what)
+    return BlobUpload(digest, len(data))
+
+
+def _mount(name: str, digest: str, source: str) -> Plan[bool]:
+    answer = yield _Step(
+        lambda http: start_upload.build_request(http, name, mount=digest, from_=source),
+        f"blob {digest} mounted from {source} into {name}",
+        frozenset({201, 202}),
+        repeatable=False,
+        scopes=(*_push(name), *_pull(source)),
+    )
+    if answer.status_code == 201:
+        return True
+    # Not mounted: an upload session was opened instead; leave nothing behind.
+    location = _location(answer)
+    yield _Step(
+        lambda http: cancel_upload.build_request(http, location),
+        f"the upload {name} got instead of a mount",
+        frozenset({204}),
+        absent_ok=True,
+        scopes=_push(name),
+    )
+    return False
+
+
+def _put_manifest(name: str, reference: str, data: bytes, media_type: str) -> Plan[str]:
+    digest = _sha256(data)
+    what = (
+        f"manifest {name}:{reference}" if ":" not in reference else f"manifest {name}@{reference}"
+    )
+    answer = yield _Step(
+        lambda http: put_manifest.build_request(
+            http, name, reference, body=data, content_type=media_type
+        ),
+        what,
+        frozenset({201}),
+        scopes=_push(name),
+    )
+    _answered_digest(answer, digest, what)
+    return digest
+
+
+def _accept(accept: Iterable[str] | None) -> dict[str, str]:
+    return {"Accept": ", ".join(MANIFEST_TYPES if accept is None else accept)}
+
+
+def _get_manifest(name: str, reference: str, accept: Iterable[str] | None) -> Plan[Manifest]:
+    what = f"manifest {name}:{reference}"
+    answer = yield _Step(
+        lambda http: get_manifest.build_request(
+            http, name, reference, extra_headers=_accept(accept)
+        ),
+        what,
+        scopes=_pull(name),
+    )
+    data = answer.content
+    digest = _sha256(data)
+    expected = reference if _DIGEST.fullmatch(reference) else None
+    if expected is not None and expected.startswith("sha256:") and expected != digest:
+        raise oci_error(answer, b"", f"{what}: the bytes hash to {digest}", DigestMismatch)
+    _answered_digest(answer, digest, what)
+    media_type = answer.headers.get("Content-Type", "").split(";")[0].strip()
+    return Manifest(data, media_type, digest)
+
+
+def _head_manifest(name: str, reference: str, accept: Iterable[str] | None) -> Plan[str | None]:
+    answer = yield _Step(
+        lambda http: manifest_exists.build_request(
+            http, name, reference, extra_headers=_accept(accept)
+        ),
+        f"manifest {name}:{reference}",
+        absent_ok=True,
+        scopes=_pull(name),
+    )
+    if answer.status_code == 404:
+        return None
+    return str(answer.headers.get("Docker-Content-Digest", ""))
+
+
+def _page(
+    first: Callable[[HTTP], httpx.Request],
+    next_url: str | None,
+    what: str,
+    key: str,
+    scopes: tuple[str, ...],
+) -> Plan[tuple[list[str], str | None]]:
+    def build(http: HTTP) -> httpx.Request:
+        if next_url is None:
+            return first(http)
+        return http.build_request("GET", http.base_url.join(next_url))
+
+    answer = yield _Step(build, what, scopes=scopes)
+    try:
+        items = answer.json().get(key) or []
+    except ValueError as exc:
+        raise oci_error(answer, b"", f"{what}: the answer is not JSON", OCIError) from exc
+    match = _LINK_NEXT.search(answer.headers.get("Link", ""))
+    return [str(item) for item in items], match.group(1) if match else None
+
+
+def _tags_page(
+    name: str, page_size: int | None, next_url: str | None
+) -> Plan[tuple[list[str], str | None]]:
+    n = UNSET if page_size is None else page_size
+    return _page(
+        lambda http: list_tags.build_request(http, name, n=n),
+        next_url,
+        f"tags of {name}",
+        "tags",
+        _pull(name),
+    )
+
+
+def _catalog_page(
+    page_size: int | None, next_url: str | None
+) -> Plan[tuple[list[str], str | None]]:
+    n = UNSET if page_size is None else page_size
+    return _page(
+        lambda http: list_repositories.build_request(http, n=n),
+        next_url,
+        "the catalog",
+        "repositories",
+        ("registry:catalog:*",),
+    )
+
+
+def _request(step: _Step, http: HTTP) -> httpx.Request:
+    request = step.build(http)
+    if step.scopes:
+        request.extensions[SCOPES_EXTENSION] = step.scopes
+    return request
+
+
+def _check_page_size(page_size: object) -> int | None:
+    if page_size is None:
+        return None
+    if not isinstance(page_size, int) or isinstance(page_size, bool) or page_size < 1:
+        raise InvalidInput("page_size", "expected a positive integer")
+    return page_size
+
+
+class _Base:
+    _http: httpx.Client | httpx.AsyncClient
+
+    def __init__(
+        self,
+        base_url: str | httpx.URL,
+        auth: httpx.Auth | None,
+        retry: RetryPolicy | None,
+        headers: dict[str, str] | None,
+    ) -> None:
+        self._root = _root(base_url)
+        origin = origin_of(self._root)
+        if auth is not None and not isinstance(auth, httpx.Auth):
+            raise InvalidInput("auth", f"expected an httpx.Auth, got {type(auth).__name__}")
+        if isinstance(auth, BasicAuth):
+            auth = auth.bound_to(origin)
+        self._auth = None if auth is None else _OriginAuth(auth, origin)
+        self.retry = retry or RetryPolicy()
+        self._options: dict[str, Any] = {
+            "base_url": self._root,
+            "headers": {"User-Agent": USER_AGENT, **(headers or {})},
+            "follow_redirects": True,
+        }
+
+    @property
+    def base_url(self) -> str:
+        """The registry's base URL (``/v2/`` is joined to it)."""
+        return str(self._root)
+
+    def __repr__(self) -> str:
+        return f"{type(self).__name__}({self.base_url!r})"
+
+    def _answer(self, step: _Step, response: httpx.Response, body: bytes) -> httpx.Response | None:
+        """``response`` when it answers ``step``; raises the typed error otherwise."""
+        if response.status_code in step.ok or (step.absent_ok and response.status_code == 404):
+            return response
+        raise oci_error(response, body[:ERROR_BODY_LIMIT], step.what, step.error)
+
+
+class OCIClient(_Base):
+    """Synchronous OCI registry client; use it as a context manager or call :meth:`close`.
+
+    ``auth`` is any ``httpx.Auth`` (``BasicAuth``, a bearer token flow), used only for
+    the registry's own origin. Every method raises :class:`InvalidInput` for a bad
+    name, reference or digest, an :class:`OCIError` subclass for an answer it cannot
+    accept and :class:`RegistryConnectionError` when no answer came back.
+    """
+
+    _http: httpx.Client
+
+    def __init__(
+        self,
+        base_url: str | httpx.URL,
+        *,
+        auth: httpx.Auth | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
+        verify: ssl.SSLContext | str | bool = True,
+        transport: httpx.BaseTransport | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(base_url, auth, retry, headers)
+        httplog.install()
+        self._http = httpx.Client(
+            **self._options, timeout=timeout, verify=verify, transport=transport
+        )
+
+    def _once(self, step: _Step) -> httpx.Response:
+        try:
+            response = self._http.send(
+                _request(step, self._http), auth=self._auth or httpx.USE_CLIENT_DEFAULT
+            )
+        except httpx.RequestError as exc:
+            raise transport_error(exc) from exc
+        answered = self._answer(step, response, response.content)
+        assert answered is not None
+        return answered
+
+    def _run(self, plan: Plan[T]) -> T:
+        try:
+            step = next(plan)
+            while True:
+                if step.repeatable:
+                    response = self.retry.call(self._once, step)
+                else:
+                    response = self._once(step)
+                step = plan.send(response)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    def ping(self) -> str | None:
+        """``GET /v2/``: the ``Docker-Distribution-API-Version`` it answers (``None`` when
+        absent). A 401 with a challenge counts as a v2 registry. Raises
+        :class:`NotAV2Registry` for any other answer (a v1-only server answers 404)."""
+        return self._run(_ping())
+
+    def blob_size(self, name: str, digest: str) -> int | None:
+        """``HEAD`` the blob: its size when the repository has it, else ``None``."""
+        return self._run(_blob_size(check_name(name), check_digest(digest)))
+
+    def upload_blob(
+        self, name: str, chunks: Iterable[bytes] | bytes, *, digest: str | None = None
+    ) -> BlobUpload:
+        """Upload a blob from bytes or any iterator of chunks, hashed while it streams.
+
+        Small bytes go up monolithically; anything else as POST + one streamed PATCH +
+        PUT ``?digest=``. With ``digest`` given, bytes that hash differently raise
+        :class:`DigestMismatch` and the upload is cancelled before it is committed.
+        Returns the digest and size the registry now holds."""
+        check_name(name)
+        if digest is not None:
+            check_digest(digest)
+        return self._run(_upload(name, chunks, digest))
+
+    def mount_blob(self, name: str, digest: str, source: str) -> bool:
+        """Cross-repository mount of ``digest`` from ``source`` into ``name``: ``True``
+        when mounted, ``False`` when the registry would rather have it uploaded."""
+        return self._run(_mount(check_name(name), check_digest(digest), check_name(source)))
+
+    def put_manifest(self, name: str, reference: str, data: bytes, media_type: str) -> str:
+        """PUT the exact ``data`` as ``media_type``; returns its digest, checked against
+        the registry's ``Docker-Content-Digest``. A rejected manifest raises e.g.
+        :class:`ManifestInvalid` or :class:`ManifestBlobUnknown`."""
+        if not isinstance(data, bytes):
+            raise InvalidInput("data", "the manifest must be given as bytes")
+        return self._run(
+            _put_manifest(check_name(name), check_reference(reference), data, media_type)
+        )
+
+    def get_manifest(
+        self, name: str, reference: str, *, accept: Iterable[str] | None = None
+    ) -> Manifest:
+        """The manifest's bytes, media type and digest (checked against the bytes)."""
+        return self._run(_get_manifest(check_name(name), check_reference(reference), accept))
+
+    def manifest_digest(
+        self, name: str, reference: str, *, accept: Iterable[str] | None = None
+    ) -> str | None:
+        """``HEAD`` the manifest: its ``Docker-Content-Digest``, or ``None`` when absent."""
+        return self._run(_head_manifest(check_name(name), check_reference(reference), accept))
+
+    def tags(self, name: str, *, page_size: int | None = None) -> Iterator[str]:
+        """Every tag of ``name``, page by page (``n=page_size``, following ``Link``)."""
+        check_name(name)
+        size = _check_page_size(page_size)
+        next_url: str | None = None
+        while True:
+            items, next_url = self._run(_tags_page(name, size, next_url))
+            yield from items
+            if next_url is None:
+                return
+
+    def catalog(self, *, page_size: int | None = None) -> Iterator[str]:
+        """Every repository of the registry, page by page."""
+        size = _check_page_size(page_size)
+        next_url: str | None = None
+        while True:
+            items, next_url = self._run(_catalog_page(size, next_url))
+            yield from items
+            if next_url is None:
+                return
+
+    def close(self) -> None:
+        """Close the pooled connections."""
+        self._http.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class AsyncOCIClient(_Base):
+    """The asynchronous twin of :class:`OCIClient` (same methods, awaited; blob chunks may
+    also come from an async iterator)."""
+
+    _http: httpx.AsyncClient
+
+    def __init__(
+        self,
+        base_url: str | httpx.URL,
+        *,
+        auth: httpx.Auth | None = None,
+        retry: RetryPolicy | None = None,
+        timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
+        verify: ssl.SSLContext | str | bool = True,
+        transport: httpx.AsyncBaseTransport | None = None,
+        headers: dict[str, str] | None = None,
+    ) -> None:
+        super().__init__(base_url, auth, retry, headers)
+        httplog.install()
+        self._http = httpx.AsyncClient(
+            **self._options, timeout=timeout, verify=verify, transport=transport
+        )
+
+    async def _once(self, step: _Step) -> httpx.Response:
+        try:
+            response = await self._http.send(
+                _request(step, self._http), auth=self._auth or httpx.USE_CLIENT_DEFAULT
+            )
+        except httpx.RequestError as exc:
+            raise transport_error(exc) from exc
+        answered = self._answer(step, response, response.content)
+        assert answered is not None
+        return answered
+
+    async def _run(self, plan: Plan[T]) -> T:
+        try:
+            step = next(plan)
+            while True:
+                if step.repeatable:
+                    response = await self.retry.acall(self._once, step)
+                else:
+                    response = await self._once(step)
+                step = plan.send(response)
+        except StopIteration as stop:
+            result: T = stop.value
+            return result
+
+    async def ping(self) -> str | None:
+        """See :meth:`OCIClient.ping`."""
+        return await self._run(_ping())
+
+    async def blob_size(self, name: str, digest: str) -> int | None:
+        """See :meth:`OCIClient.blob_size`."""
+        return await self._run(_blob_size(check_name(name), check_digest(digest)))
+
+    async def upload_blob(
+        self,
+        name: str,
+        chunks: Iterable[bytes] | AsyncIterable[bytes] | bytes,
+        *,
+        digest: str | None = None,
+    ) -> BlobUpload:
+        """See :meth:`OCIClient.upload_blob`."""
+        check_name(name)
+        if digest is not None:
+            check_digest(digest)
+        return await self._run(_upload(name, chunks, digest))
+
+    async def mount_blob(self, name: str, digest: str, source: str) -> bool:
+        """See :meth:`OCIClient.mount_blob`."""
+        return await self._run(_mount(check_name(name), check_digest(digest), check_name(source)))
+
+    async def put_manifest(self, name: str, reference: str, data: bytes, media_type: str) -> str:
+        """See :meth:`OCIClient.put_manifest`."""
+        if not isinstance(data, bytes):
+            raise InvalidInput("data", "the manifest must be given as bytes")
+        return await self._run(
+            _put_manifest(check_name(name), check_reference(reference), data, media_type)
+        )
+
+    async def get_manifest(
+        self, name: str, reference: str, *, accept: Iterable[str] | None = None
+    ) -> Manifest:
+        """See :meth:`OCIClient.get_manifest`."""
+        return await self._run(_get_manifest(check_name(name), check_reference(reference), accept))
+
+    async def manifest_digest(
+        self, name: str, reference: str, *, accept: Iterable[str] | None = None
+    ) -> str | None:
+        """See :meth:`OCIClient.manifest_digest`."""
+        return await self._run(_head_manifest(check_name(name), check_reference(reference), accept))
+
+    async def tags(self, name: str, *, page_size: int | None = None) -> AsyncIterator[str]:
+        """See :meth:`OCIClient.tags`."""
+        check_name(name)
+        size = _check_page_size(page_size)
+        next_url: str | None = None
+        while True:
+            items, next_url = await self._run(_tags_page(name, size, next_url))
+            for item in items:
+                yield item
+            if next_url is None:
+                return
+
+    async def catalog(self, *, page_size: int | None = None) -> AsyncIterator[str]:
+        """See :meth:`OCIClient.catalog`."""
+        size = _check_page_size(page_size)
+        next_url: str | None = None
+        while True:
+            items, next_url = await self._run(_catalog_page(size, next_url))
+            for item in items:
+                yield item
+            if next_url is None:
+                return
+
+    async def aclose(self) -> None:
+        """Close the pooled connections."""
+        await self._http.aclose()
+
+    async def __aenter__(self) -> Self:
+        return self
+
+    async def __aexit__(self, *exc_info: object) -> None:
+        await self.aclose()

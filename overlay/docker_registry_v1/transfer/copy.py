@@ -1,0 +1,530 @@
+"""Copy one tagged v1 image into an OCI/v2 registry, layers streamed, nothing staged on disk.
+
+Flow: v1 read access, tag → id, ancestry, every image's JSON; the destination is
+pinged (a v1-only server is refused before any layer moves). Each layer then goes
+v1 GET (resumed by ``LayerFetch``) → deterministic gzip (``oci.compress``) → one
+streamed PATCH, a few layers at a time, and the digests it got are remembered in a
+small local cache. A layer whose blob the cache knows and the destination already
+holds (HEAD) is skipped before a byte of it is read from the source, so a second copy,
+or a re-run after a crash, sends no blob again; a blob that another repository of the
+same registry holds (as far as the cache knows) is mounted from there instead of sent.
+The config blob follows, and the manifest goes up last, only once every blob is
+confirmed; a tag already pointing at the same manifest is left alone.
+
+When the source connection drops mid-layer the read resumes with ``Range`` while the
+upload goes on; if the source restarts from byte 0 the bytes already sent cannot be
+taken back, so that layer's upload is abandoned and started again cleanly.
+"""
+
+from __future__ import annotations
+
+import os
+import sqlite3
+import threading
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from importlib.metadata import version
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+import anyio
+import anyio.to_thread
+import attrs
+
+from ..archive import validate_ancestry
+from ..archive.compression import Compression
+from ..errors import DockerRegistryError, InvalidInput
+from ..models import RawMetadata
+from ..names import RepositoryName, check_tag
+from ..oci.client import AsyncOCIClient, OCIClient, check_name, check_reference
+from ..oci.compress import BLOCK, DEFAULT_LEVEL, LEVELS, EncodedLayer, LayerBlob, LayerEncoder
+from ..oci.convert import ConvertedImage, ManifestFormat, convert_image
+from ..progress import ProgressListener, SilentProgress
+from .access import aread_access, read_access
+from .bounded import Stopped, run_tasks, run_threads
+from .layers import LayerFetch, aiter_layer, iter_layer
+from .pull import check_concurrency
+from .retry import RetryPolicy
+from .tracking import Tracker
+
+if TYPE_CHECKING:  # the client module imports the transfer package
+    from ..client import AsyncClient, Client
+
+__all__ = [
+    "BlobCache",
+    "CopyResult",
+    "SourceRestartedError",
+    "acopy",
+    "copy",
+    "default_cache_path",
+]
+
+RESTARTS = 3
+"""Times one layer's upload is started again after the source restarted from byte 0."""
+
+
+@attrs.frozen
+class CopyResult:
+    """What a copy did: the tag set, the layer blobs sent and skipped, bytes read from
+    the source, the manifest digest and the wall time."""
+
+    registry: str
+    repository: str
+    tags: tuple[str, ...]
+    image_id: str
+    digest: str
+    layers: tuple[str, ...]
+    """Blob digests of the manifest's layers, base first."""
+    uploaded: tuple[str, ...]
+    skipped: tuple[str, ...]
+    """Layer blobs the destination had already, or got by a cross-repository mount."""
+    mounted: tuple[str, ...]
+    """The skipped blobs that were mounted from another repository of the registry."""
+    bytes_transferred: int
+    seconds: float
+
+
+def default_cache_path() -> Path:
+    """``$XDG_CACHE_HOME/docker-registry-v1/oci-blobs.sqlite`` (``~/.cache`` by default)."""
+    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
+    return Path(base) / "docker-registry-v1" / "oci-blobs.sqlite"
+
+
+class BlobCache:
+    """v1 layer → v2 blob facts (digest, diff_id, sizes) from earlier copies.
+
+    Keyed by the v1 image id and payload checksum plus everything the blob's bytes
+    depend on (ISA-L version, level, block size), so a changed compressor never
+    reuses a stale digest. SQLite, so parallel copies may share it; a lost or
+    corrupt cache only costs a re-read.
+    """
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lock = threading.Lock()
+        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+        with self._db:
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, digest TEXT, "
+                "size INTEGER, diff_id TEXT, plain_size INTEGER, source TEXT, empty INTEGER)"
+            )
+            self._db.execute(
+                "CREATE TABLE IF NOT EXISTS placed (digest TEXT, registry TEXT, repository TEXT, "
+                "PRIMARY KEY (digest, registry, repository))"
+            )
+
+    @staticmethod
+    def key(image_id: str, checksum: str | None, level: int) -> str:
+        """The cache key: a v1 layer and every setting its blob's bytes depend on."""
+        return f"{image_id}|{checksum or ''}|isal-{version('isal')}|level-{level}|block-{BLOCK}"
+
+    def get(self, key: str) -> LayerBlob | None:
+        """The blob an earlier copy made from this layer, or None when none is known."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT digest, size, diff_id, plain_size, source, empty FROM blobs WHERE key = ?",
+                (key,),
+            ).fetchone()
+        if row is None:
+            return None
+        digest, size, diff_id, plain_size, source, empty = row
+        return LayerBlob(
+            digest=digest,
+            size=size,
+            diff_id=diff_id,
+            plain_size=plain_size,
+            source=Compression(source),
+            empty=bool(empty),
+        )
+
+    def put(self, key: str, blob: LayerBlob) -> None:
+        """Record the blob a copy made, once its upload is confirmed."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO blobs VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    blob.digest,
+                    blob.size,
+                    blob.diff_id,
+                    blob.plain_size,
+                    blob.source.value,
+                    int(blob.empty),
+                ),
+            )
+
+    def place(self, digest: str, registry: str, repository: str) -> None:
+        """Remember that ``registry``'s ``repository`` holds the blob (a mount source later)."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR IGNORE INTO placed VALUES (?, ?, ?)", (digest, registry, repository)
+            )
+
+    def places(self, digest: str, registry: str) -> list[str]:
+        """Repositories of ``registry`` that held the blob when last seen."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT repository FROM placed WHERE digest = ? AND registry = ? "
+                "ORDER BY repository",
+                (digest, registry),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def close(self) -> None:
+        """Close the database; the cache stays on disk for the next copy."""
+        self._db.close()
+
+
+class _SourceRestarted(Exception):  # noqa: N818 - a signal inside one layer's copy
+    """The source answered a resume from byte 0: the upload must start again."""
+
+
+class SourceRestartedError(DockerRegistryError):
+    """The source kept restarting a layer from byte 0 instead of resuming it."""
+
+    def __init__(self, image_id: str) -> None:
+        super().__init__(
+            f"layer of {image_id}: the source restarted it {RESTARTS + 1} times; giving up"
+        )
+
+
+def _check_level(level: object) -> int:
+    if not isinstance(level, int) or isinstance(level, bool) or level not in LEVELS:
+        raise InvalidInput(
+            "level", f"expected a compression level in {LEVELS.start}..{LEVELS.stop - 1}"
+        )
+    return level
+
+
+@attrs.define
+class _CopyJob:
+    source_repo: str
+    tag: str
+    dest_repo: str
+    dest_tag: str
+    manifest_format: ManifestFormat
+    level: int
+    concurrency: int
+    policy: RetryPolicy
+    tracker: Tracker
+    cache: BlobCache
+    ids: tuple[str, ...] = ()
+    metadata: dict[str, RawMetadata] = attrs.field(factory=dict)
+    uploaded: list[str] = attrs.field(factory=list)
+    skipped: list[str] = attrs.field(factory=list)
+    mounted: list[str] = attrs.field(factory=list)
+    registry: str = ""
+    encoders: dict[str, LayerEncoder] = attrs.field(factory=dict)
+
+    @classmethod
+    def create(  # noqa: PLR0917 - the public signature's options, checked in one place
+        cls,
+        repo: str,
+        tag: str,
+        dest_repo: str | None,
+        dest_tag: str | None,
+        manifest_format: ManifestFormat,
+        level: int,
+        concurrency: int,
+        progress: ProgressListener | None,
+        retry: RetryPolicy | None,
+        cache: BlobCache | str | os.PathLike[str] | None,
+    ) -> tuple[_CopyJob, bool]:
+        """The job, every argument checked; and whether it owns (must close) its cache."""
+        name = RepositoryName.parse(repo)
+        default = str(name).removeprefix("library/")
+        target = check_name(dest_repo if dest_repo is not None else default)
+        target_tag = check_reference(dest_tag if dest_tag is not None else check_tag(tag))
+        if not isinstance(manifest_format, ManifestFormat):
+            raise InvalidInput("manifest_format", "expected a ManifestFormat")
+        job = cls(
+            source_repo=str(name),
+            tag=check_tag(tag),
+            dest_repo=target,
+            dest_tag=target_tag,
+            manifest_format=manifest_format,
+            level=_check_level(level),
+            concurrency=check_concurrency(concurrency),
+            policy=retry or RetryPolicy(),
+            tracker=Tracker(progress or SilentProgress()),
+            cache=cache
+            if isinstance(cache, BlobCache)
+            else BlobCache(cache or default_cache_path()),
+        )
+        return job, not isinstance(cache, BlobCache)
+
+    def set_chain(self, image_id: str, ancestry: list[str]) -> None:
+        self.ids = tuple(reversed(validate_ancestry(ancestry, image_id)))
+
+    def set_metadata(self, found: list[RawMetadata]) -> None:
+        self.metadata = dict(zip(self.ids, found, strict=True))
+        self.tracker.plan((i, self.metadata[i].size) for i in self.ids)
+
+    def known(self, image_id: str) -> LayerBlob | None:
+        return self.cache.get(self.key(image_id))
+
+    def mount_sources(self, blob: LayerBlob) -> list[str]:
+        """Other repositories of this registry the cache saw holding ``blob``."""
+        return [
+            repo for repo in self.cache.places(blob.digest, self.registry) if repo != self.dest_repo
+        ]
+
+    def skipped_layer(self, image_id: str, blob: LayerBlob, *, mounted: bool = False) -> LayerBlob:
+        self.tracker.skip(image_id)
+        self.skipped.append(blob.digest)
+        if mounted:
+            self.mounted.append(blob.digest)
+        if not blob.empty:
+            self.cache.place(blob.digest, self.registry, self.dest_repo)
+        return blob
+
+    def uploaded_layer(self, image_id: str, blob: LayerBlob) -> LayerBlob:
+        self.cache.put(self.key(image_id), blob)
+        self.cache.place(blob.digest, self.registry, self.dest_repo)
+        self.uploaded.append(blob.digest)
+        self.tracker.done(image_id)
+        return blob
+
+    def image(self, layers: list[LayerBlob]) -> ConvertedImage:
+        chain = [self.metadata[i].json_bytes for i in self.ids]
+        return convert_image(chain, layers, manifest_format=self.manifest_format)
+
+    def result(self, dest: str, image: ConvertedImage, image_id: str, started: float) -> CopyResult:
+        return CopyResult(
+            registry=dest.rstrip("/"),
+            repository=self.dest_repo,
+            tags=(self.dest_tag,),
+            image_id=image_id,
+            digest=image.manifest_digest,
+            layers=tuple(blob.digest for blob in image.layers),
+            uploaded=tuple(self.uploaded),
+            skipped=tuple(self.skipped),
+            mounted=tuple(self.mounted),
+            bytes_transferred=self.tracker.transferred,
+            seconds=round(time.monotonic() - started, 3),
+        )
+
+    def again(
+        self, image_id: str, fetch: LayerFetch, failures: int, error: DockerRegistryError
+    ) -> float:
+        """Seconds to wait before the layer's upload starts again, or raises ``error``.
+
+        The upload broke off (destination 5xx, a connection lost): those bytes are gone
+        with the session, so the layer starts again from byte 0."""
+        wait = self.policy.delay(failures, error)
+        if wait is None:
+            raise error
+        self.tracker.rewind(image_id, fetch.received)
+        return wait
+
+    def key(self, image_id: str) -> str:
+        return BlobCache.key(image_id, self.metadata[image_id].checksum, self.level)
+
+    def counted(
+        self, image_id: str, chunks: Iterator[bytes], stop: threading.Event
+    ) -> Iterator[bytes]:
+        for chunk in chunks:
+            if stop.is_set():
+                raise Stopped
+            self.tracker.advanced(image_id, len(chunk))
+            yield chunk
+
+
+def copy(
+    source: Client,
+    repo: str,
+    tag: str,
+    dest: OCIClient,
+    *,
+    dest_repo: str | None = None,
+    dest_tag: str | None = None,
+    manifest_format: ManifestFormat = ManifestFormat.DOCKER,
+    level: int = DEFAULT_LEVEL,
+    concurrency: int = 4,
+    progress: ProgressListener | None = None,
+    retry: RetryPolicy | None = None,
+    cache: BlobCache | str | os.PathLike[str] | None = None,
+) -> CopyResult:
+    """Copy the v1 image ``repo:tag`` of ``source`` to ``dest_repo:dest_tag`` of ``dest``
+    (defaults: the same repository name and tag).
+
+    Returns a :class:`CopyResult`. Raises :class:`InvalidInput` for a bad name, tag,
+    level or concurrency before anything is sent; :class:`NotAV2Registry` when ``dest``
+    is no v2 registry; an :class:`OCIError` subclass naming the image when the
+    destination refuses a name, blob or manifest (nothing is tagged then); and the v1
+    side's errors for the source.
+    """
+    started = time.monotonic()
+    job, owned = _CopyJob.create(
+        repo, tag, dest_repo, dest_tag, manifest_format, level, concurrency, progress, retry, cache
+    )
+    try:
+        return _copy(source, dest, job, started)
+    finally:
+        if owned:
+            job.cache.close()
+
+
+async def acopy(
+    source: AsyncClient,
+    repo: str,
+    tag: str,
+    dest: AsyncOCIClient,
+    *,
+    dest_repo: str | None = None,
+    dest_tag: str | None = None,
+    manifest_format: ManifestFormat = ManifestFormat.DOCKER,
+    level: int = DEFAULT_LEVEL,
+    concurrency: int = 4,
+    progress: ProgressListener | None = None,
+    retry: RetryPolicy | None = None,
+    cache: BlobCache | str | os.PathLike[str] | None = None,
+) -> CopyResult:
+    """:func:`copy` for the async clients; compression runs in worker threads (ISA-L
+    releases the GIL), so concurrent layers use every core."""
+    started = time.monotonic()
+    job, owned = _CopyJob.create(
+        repo, tag, dest_repo, dest_tag, manifest_format, level, concurrency, progress, retry, cache
+    )
+    try:
+        return await _acopy(source, dest, job, started)
+    finally:
+        if owned:
+            job.cache.close()
+
+
+def _copy(source: Client, dest: OCIClient, job: _CopyJob, started: float) -> CopyResult:
+    policy = job.policy
+    job.registry = dest.base_url
+    dest.ping()
+    auth = read_access(source, job.source_repo, policy)
+    image_id = policy.call(source.repository.get_image_id, job.source_repo, job.tag, auth=auth)
+    job.set_chain(image_id, policy.call(source.image.get_ancestry, image_id, auth=auth))
+    stop = threading.Event()
+
+    def metadata(one: str) -> Callable[[], RawMetadata]:
+        return lambda: policy.call(source.image.get_metadata_raw, one, auth=auth)
+
+    job.set_metadata(run_threads([metadata(i) for i in job.ids], job.concurrency * 4, stop))
+
+    def layer(image_id: str) -> Callable[[], LayerBlob]:
+        def run() -> LayerBlob:
+            known = job.known(image_id)
+            if known is not None:
+                if known.empty or dest.blob_size(job.dest_repo, known.digest) is not None:
+                    return job.skipped_layer(image_id, known)
+                for other in job.mount_sources(known):
+                    if dest.mount_blob(job.dest_repo, known.digest, other):
+                        return job.skipped_layer(image_id, known, mounted=True)
+            failures = 0
+            while True:
+
+                def restarted(lost: int) -> None:
+                    job.tracker.rewind(image_id, lost)
+                    raise _SourceRestarted
+
+                fetch = LayerFetch(image_id, job.metadata[image_id], auth, policy, restarted)
+                chunks = job.counted(image_id, iter_layer(source, fetch), stop)
+                encoded = EncodedLayer(chunks, level=job.level, where=f"layer of {image_id[:12]}")
+                try:
+                    dest.upload_blob(job.dest_repo, encoded)
+                    return job.uploaded_layer(image_id, encoded.blob)
+                except _SourceRestarted as error:
+                    failures += 1
+                    if failures > RESTARTS:
+                        raise SourceRestartedError(image_id) from error
+                except DockerRegistryError as error:
+                    failures += 1
+                    time.sleep(job.again(image_id, fetch, failures, error))
+
+        return run
+
+    image = job.image(run_threads([layer(i) for i in job.ids], job.concurrency, stop))
+    if dest.blob_size(job.dest_repo, image.config_digest) is None:
+        dest.upload_blob(job.dest_repo, image.config, digest=image.config_digest)
+    current = dest.manifest_digest(job.dest_repo, job.dest_tag, accept=[image.media_type])
+    if current != image.manifest_digest:
+        dest.put_manifest(job.dest_repo, job.dest_tag, image.manifest, image.media_type)
+    return job.result(dest.base_url, image, image_id, started)
+
+
+async def _encoded(
+    job: _CopyJob, image_id: str, chunks: AsyncIterator[bytes]
+) -> AsyncIterator[bytes]:
+    """The layer's blob bytes, compressed in a worker thread a block at a time (one thread
+    hop per `BLOCK`, not per network chunk) while the next bytes arrive."""
+    encoder = job.encoders[image_id] = LayerEncoder(
+        level=job.level, where=f"layer of {image_id[:12]}"
+    )
+    pending: list[bytes] = []
+    held = 0
+    async for chunk in chunks:
+        job.tracker.advanced(image_id, len(chunk))
+        pending.append(chunk)
+        held += len(chunk)
+        if held >= BLOCK:
+            out = await anyio.to_thread.run_sync(encoder.feed, b"".join(pending))
+            pending, held = [], 0
+            if out:
+                yield out
+    out = await anyio.to_thread.run_sync(lambda: encoder.feed(b"".join(pending)) + encoder.finish())
+    if out:
+        yield out
+
+
+async def _acopy(
+    source: AsyncClient, dest: AsyncOCIClient, job: _CopyJob, started: float
+) -> CopyResult:
+    policy = job.policy
+    job.registry = dest.base_url
+    await dest.ping()
+    auth = await aread_access(source, job.source_repo, policy)
+    image_id = await policy.acall(
+        source.repository.get_image_id, job.source_repo, job.tag, auth=auth
+    )
+    job.set_chain(image_id, await policy.acall(source.image.get_ancestry, image_id, auth=auth))
+
+    def metadata(one: str) -> Callable[[], Awaitable[RawMetadata]]:
+        return lambda: policy.acall(source.image.get_metadata_raw, one, auth=auth)
+
+    job.set_metadata(await run_tasks([metadata(i) for i in job.ids], job.concurrency * 4))
+
+    def layer(image_id: str) -> Callable[[], Awaitable[LayerBlob]]:
+        async def run() -> LayerBlob:
+            known = job.known(image_id)
+            if known is not None:
+                if known.empty or await dest.blob_size(job.dest_repo, known.digest) is not None:
+                    return job.skipped_layer(image_id, known)
+                for other in job.mount_sources(known):
+                    if await dest.mount_blob(job.dest_repo, known.digest, other):
+                        return job.skipped_layer(image_id, known, mounted=True)
+            failures = 0
+            while True:
+
+                def restarted(lost: int) -> None:
+                    job.tracker.rewind(image_id, lost)
+                    raise _SourceRestarted
+
+                fetch = LayerFetch(image_id, job.metadata[image_id], auth, policy, restarted)
+                try:
+                    body = _encoded(job, image_id, aiter_layer(source, fetch))
+                    await dest.upload_blob(job.dest_repo, body)
+                    return job.uploaded_layer(image_id, job.encoders.pop(image_id).blob)
+                except _SourceRestarted as error:
+                    failures += 1
+                    if failures > RESTARTS:
+                        raise SourceRestartedError(image_id) from error
+                except DockerRegistryError as error:
+                    failures += 1
+                    await anyio.sleep(job.again(image_id, fetch, failures, error))
+
+        return run
+
+    image = job.image(await run_tasks([layer(i) for i in job.ids], job.concurrency))
+    if await dest.blob_size(job.dest_repo, image.config_digest) is None:
+        await dest.upload_blob(job.dest_repo, image.config, digest=image.config_digest)
+    current = await dest.manifest_digest(job.dest_repo, job.dest_tag, accept=[image.media_type])
+    if current != image.manifest_digest:
+        await dest.put_manifest(job.dest_repo, job.dest_tag, image.manifest, image.media_type)
+    return job.result(dest.base_url, image, image_id, started)
