@@ -19,7 +19,7 @@ from collections.abc import AsyncIterator, Iterator
 from typing import TYPE_CHECKING, Any, Self, TypeVar
 
 import httpx
-from docker_registry_v1_api.api.registry import ping as ping_api
+from docker_registry_v1_api.api import registry
 
 from . import httplog
 from ._version import __version__
@@ -231,7 +231,7 @@ class Client(_ClientBase):
     def ping(self, *, auth: Authenticator | None = None) -> Ping:
         """``GET /v1/_ping``: the version and the standalone hint. Raises :class:`RegistryError`
         for a non-2xx answer, :class:`RegistryConnectionError` when nothing came back."""
-        return self._send(Operation(ping_api.build_request, read_ping, auth))
+        return self._send(Operation(registry.ping.build_request, read_ping, auth))
 
     def issues_tokens(self) -> bool:
         """Whether this registry hands out index tokens, so that reads and writes ask the
@@ -359,7 +359,7 @@ class AsyncClient(_ClientBase):
 
     async def ping(self, *, auth: Authenticator | None = None) -> Ping:
         """The awaitable twin of :meth:`Client.ping`."""
-        return await self._send(Operation(ping_api.build_request, read_ping, auth))
+        return await self._send(Operation(registry.ping.build_request, read_ping, auth))
 
     async def issues_tokens(self) -> bool:
         """The awaitable twin of :meth:`Client.issues_tokens`."""

@@ -29,6 +29,10 @@ _KINDS: dict[str, Callable[[Any], bool]] = {
 }
 
 
+#: Kinds a value of one exact type always satisfies: checked without a call.
+_EXACT: dict[str, type] = {"str": str, "int": int, "bool": bool, "object": dict}
+
+
 def _key(json_key: str, kind: str, *aliases: str) -> Any:
     """An optional field stored under ``json_key`` (or an alias) holding a ``kind`` value."""
     return attrs.field(default=None, metadata={"json": json_key, "kind": kind, "aliases": aliases})
@@ -52,26 +56,27 @@ def _decoding_table(cls: type[Any]) -> _Table:
     return table
 
 
-def _decode(cls: type[Any], data: object, **fixed: Any) -> Any:
+def _decode(cls: type[Any], data: object) -> Any:
     """One pass over the object's keys: image JSON is parsed on every metadata call."""
     if not isinstance(data, Mapping):
         raise TypeError(f"expected a JSON object, got {type(data).__name__}")
     table = _decoding_table(cls)
     rest: dict[str, Any] = {}
-    found: dict[str, tuple[int, str, str, Any]] = {}
+    values: dict[str, Any] = {}
+    ranks: dict[str, int] = {}
     for key, value in data.items():
         entry = table.get(key)
         if entry is None:
             rest[key] = value
             continue
         name, kind, rank = entry
-        if name not in found or rank < found[name][0]:
-            found[name] = (rank, key, kind, value)
-    values: dict[str, Any] = dict(fixed)
-    for name, (_, key, kind, value) in found.items():
+        if ranks.get(name, rank + 1) <= rank:
+            continue  # a preferred spelling of this field came first
+        ranks[name] = rank
         if value is None:
+            values.pop(name, None)
             continue
-        if not _KINDS[kind](value):
+        if type(value) is not _EXACT.get(kind) and not _KINDS[kind](value):
             raise TypeError(f"{key}: expected {kind}, got {type(value).__name__}")
         values[name] = ContainerConfig.from_dict(value) if kind == "config" else value
     return cls(**values, extra=rest)

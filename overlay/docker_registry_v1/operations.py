@@ -20,11 +20,9 @@ from typing import Any, Concatenate, Generic, ParamSpec, Protocol, TypeVar
 import anyio.to_thread
 import attrs
 import httpx
-from docker_registry_v1_api.api.index import list_repository_images
-from docker_registry_v1_api.api.registry import add_image_layer
-from docker_registry_v1_api.api.search import search as search_api
-from docker_registry_v1_api.models import RepositoryImage
-from docker_registry_v1_api.models import SearchResults as GeneratedSearchResults
+from docker_registry_v1_api import models as api_models
+from docker_registry_v1_api.api import index, registry
+from docker_registry_v1_api.api import search as search_api
 from docker_registry_v1_api.types import UNSET
 
 from .auth import Access, Authenticator, TokenAuth
@@ -160,7 +158,7 @@ def token_reader(access: Access, name: RepositoryName) -> Callable[[httpx.Respon
 # ---------------------------------------------------------------- hub (index tokens)
 
 
-def index_images(images: Iterable[IndexImage | str]) -> list[RepositoryImage]:
+def index_images(images: Iterable[IndexImage | str]) -> list[api_models.RepositoryImage]:
     if isinstance(images, str):
         raise InvalidInput("images", "expected a list of image ids, not one string")
     body = []
@@ -174,7 +172,7 @@ def index_images(images: Iterable[IndexImage | str]) -> list[RepositoryImage]:
             raise InvalidInput("images", str(exc)) from None
         checksum = UNSET if entry.checksum is None else entry.checksum
         body.append(
-            RepositoryImage(
+            api_models.RepositoryImage(
                 id=entry.id, checksum=checksum, tag=UNSET if entry.tag is None else entry.tag
             )
         )
@@ -256,7 +254,9 @@ class LayerBody:
         """Bytes go as they are; anything else streams, sized when the source knows it."""
         self.size, self.hasher = 0, None if self.start is None else self.start.copy()
         if isinstance(self.source, bytes):
-            return add_image_layer.build_request(http, image_id, body=self._count(self.source))
+            return registry.add_image_layer.build_request(
+                http, image_id, body=self._count(self.source)
+            )
         if isinstance(http, httpx.AsyncClient):
             body: Iterator[bytes] | AsyncIterator[bytes] = self._achunks()
         elif hasattr(self.source, "__aiter__"):
@@ -264,7 +264,7 @@ class LayerBody:
         else:
             body = self._chunks()
         length = _remaining_length(self.source)
-        return add_image_layer.build_request(
+        return registry.add_image_layer.build_request(
             http,
             image_id,
             body=body,
@@ -340,7 +340,7 @@ def read_image_id(response: httpx.Response) -> str:
 
 
 def read_images(response: httpx.Response) -> list[IndexImage]:
-    data = list_repository_images.parse_response(response)
+    data = index.list_repository_images.parse_response(response)
     if not isinstance(data, list) or not all(isinstance(entry.id, str) for entry in data):
         raise invalid_response(response, "expected a JSON list of images with string ids")
     return [IndexImage(e.id, checksum=e.checksum or None, tag=e.tag or None) for e in data]
@@ -378,8 +378,8 @@ def _result(entry: Any) -> SearchResult:
 
 def read_search_results(response: httpx.Response) -> SearchResults:
     try:
-        data = search_api.parse_response(response)
-        if not isinstance(data, GeneratedSearchResults):
+        data = search_api.search.parse_response(response)
+        if not isinstance(data, api_models.SearchResults):
             raise TypeError(response.status_code)
         return SearchResults(
             query=data.query,

@@ -32,26 +32,9 @@ from typing import (
 )
 
 import httpx
-from docker_registry_v1_api.api.index import (
-    create_repository,
-    list_repository_images,
-    update_repository_images,
-)
-from docker_registry_v1_api.api.registry import (
-    add_image_metadata,
-    delete_repository,
-    delete_tag,
-    get_image_ancestry,
-    get_image_id,
-    get_image_layer,
-    get_image_metadata,
-    list_tags,
-    put_image_checksum,
-    set_tag,
-)
-from docker_registry_v1_api.api.search import search
-from docker_registry_v1_api.api.users import check_login, create_user, update_user
-from docker_registry_v1_api.models import UserCreate, UserUpdate
+from docker_registry_v1_api import models as api_models
+from docker_registry_v1_api.api import index, registry, users
+from docker_registry_v1_api.api import search as search_api
 from docker_registry_v1_api.types import UNSET
 
 from . import operations as ops
@@ -142,7 +125,7 @@ class _Hub(_Service[C]):
     def _read_token(self, repo: str, auth: AuthArg) -> Operation[TokenAuth]:
         name = RepositoryName.parse(repo)
         read = ops.token_reader(Access.READ, name)
-        build = list_repository_images.build_request
+        build = index.list_repository_images.build_request
         return ops.request(build, read, auth, *name.parts, x_docker_token=_TOKEN_WANTED)
 
     @call
@@ -152,7 +135,7 @@ class _Hub(_Service[C]):
         """A write token from the index ``PUT …/{repo}/``; ``images`` is the list sent with it."""
         name, body = RepositoryName.parse(repo), ops.index_images(images)
         read = ops.token_reader(Access.WRITE, name)
-        build = create_repository.build_request
+        build = index.create_repository.build_request
         return ops.request(build, read, auth, *name.parts, body=body, x_docker_token=_TOKEN_WANTED)
 
     @call
@@ -161,7 +144,7 @@ class _Hub(_Service[C]):
         request deletes the repository, and :class:`InvalidResponse` says so."""
         name = RepositoryName.parse(repo)
         read = ops.token_reader(Access.DELETE, name)
-        build = delete_repository.build_request
+        build = registry.delete_repository.build_request
         return ops.request(build, read, auth, *name.parts, body=[], x_docker_token=_TOKEN_WANTED)
 
     @call
@@ -175,7 +158,7 @@ class _Hub(_Service[C]):
             raise InvalidInput("endpoints", "expected a list of registry URLs, not one string")
         listed = ", ".join(check_single_line("endpoints", item) for item in endpoints)
         header = check_header_value("endpoints", listed) if listed else UNSET
-        build = delete_repository.build_request
+        build = registry.delete_repository.build_request
         return ops.request(build, ops.ignore, auth, *name.parts, x_docker_endpoints=header)
 
 
@@ -198,12 +181,14 @@ class _Images(_Service[C]):
     def get_ancestry(self, image_id: str, *, auth: AuthArg = None) -> Operation[list[str]]:
         """The ids from ``image_id`` down to its base image, tip first."""
         read = ops.string_list_reader("ancestry")
-        return ops.request(get_image_ancestry.build_request, read, auth, check_image_id(image_id))
+        return ops.request(
+            registry.get_image_ancestry.build_request, read, auth, check_image_id(image_id)
+        )
 
     def _stream(self, image_id: str, range_: str | None, auth: AuthArg) -> Operation[None]:
         checked, asked = check_image_id(image_id), ops.check_range(range_)
         range_header = UNSET if asked is None else asked
-        build = get_image_layer.build_request
+        build = registry.get_image_layer.build_request
         return ops.request(
             build, ops.ignore, auth, checked, range_=range_header, extra_headers=_IDENTITY
         )
@@ -225,13 +210,13 @@ class _Images(_Service[C]):
     @call
     def get_metadata(self, image_id: str, *, auth: AuthArg = None) -> Operation[ImageMetadata]:
         """The image's JSON, parsed; :class:`InvalidResponse` when it is not image JSON."""
-        build = get_image_metadata.build_request
+        build = registry.get_image_metadata.build_request
         return ops.request(build, ops.read_metadata, auth, check_image_id(image_id))
 
     @call
     def get_metadata_raw(self, image_id: str, *, auth: AuthArg = None) -> Operation[RawMetadata]:
         """The image's JSON exactly as sent, with its size and checksum headers."""
-        build = get_image_metadata.build_request
+        build = registry.get_image_metadata.build_request
         return ops.request(build, ops.read_raw_metadata, auth, check_image_id(image_id))
 
     @call
@@ -246,7 +231,7 @@ class _Images(_Service[C]):
             raise InvalidInput("metadata", f"id {metadata.id!r} differs from image_id {checked!r}")
         body = metadata.to_json()
         return ops.request(
-            add_image_metadata.build_request, lambda _: body, auth, checked, body=body
+            registry.add_image_metadata.build_request, lambda _: body, auth, checked, body=body
         )
 
     @call
@@ -257,7 +242,7 @@ class _Images(_Service[C]):
         checked = check_image_id(image_id)
         if not isinstance(json_bytes, bytes):
             raise InvalidInput("json_bytes", "expected bytes")
-        build = add_image_metadata.build_request
+        build = registry.add_image_metadata.build_request
         return ops.request(build, ops.ignore, auth, checked, body=json_bytes)
 
     @call
@@ -269,7 +254,7 @@ class _Images(_Service[C]):
         algorithm, _, digest = value.partition(":")
         if not algorithm or not digest:
             raise InvalidInput("checksum", f"{value!r} is not '<algorithm>:<hex>'")
-        build = put_image_checksum.build_request
+        build = registry.put_image_checksum.build_request
         return ops.request(build, ops.ignore, auth, checked, x_docker_checksum_payload=value)
 
 
@@ -338,13 +323,13 @@ class _Repositories(_Service[C]):
     def list_tags(self, repo: str, *, auth: AuthArg = None) -> Operation[TagMap]:
         """Every tag of ``repo`` and the image id it points at."""
         name = RepositoryName.parse(repo)
-        return ops.request(list_tags.build_request, ops.read_tags, auth, *name.parts)
+        return ops.request(registry.list_tags.build_request, ops.read_tags, auth, *name.parts)
 
     @call
     def get_image_id(self, repo: str, tag: str, *, auth: AuthArg = None) -> Operation[str]:
         """The image id ``repo:tag`` points at."""
         name, checked = RepositoryName.parse(repo), check_tag(tag)
-        build = get_image_id.build_request
+        build = registry.get_image_id.build_request
         return ops.request(build, ops.read_image_id, auth, *name.parts, checked)
 
     @call
@@ -354,26 +339,30 @@ class _Repositories(_Service[C]):
         """Point ``tag`` at ``image_id`` (the Go order; prefer keywords to avoid swaps)."""
         name, checked, image = RepositoryName.parse(repo), check_tag(tag), check_image_id(image_id)
         return ops.request(
-            set_tag.build_request, ops.ignore, auth, *name.parts, checked, body=image
+            registry.set_tag.build_request, ops.ignore, auth, *name.parts, checked, body=image
         )
 
     @call
     def delete_tag(self, repo: str, tag: str, *, auth: AuthArg = None) -> Operation[None]:
         """Remove ``tag`` from ``repo``; the images stay."""
         name, checked = RepositoryName.parse(repo), check_tag(tag)
-        return ops.request(delete_tag.build_request, ops.ignore, auth, *name.parts, checked)
+        return ops.request(
+            registry.delete_tag.build_request, ops.ignore, auth, *name.parts, checked
+        )
 
     @call
     def delete(self, repo: str, *, auth: AuthArg = None) -> Operation[None]:
         """Delete ``repo`` and its tags on the registry."""
         name = RepositoryName.parse(repo)
-        return ops.request(delete_repository.build_request, ops.ignore, auth, *name.parts)
+        return ops.request(registry.delete_repository.build_request, ops.ignore, auth, *name.parts)
 
     @call
     def list_images(self, repo: str, *, auth: AuthArg = None) -> Operation[list[IndexImage]]:
         """The index's image list for ``repo``."""
         name = RepositoryName.parse(repo)
-        return ops.request(list_repository_images.build_request, ops.read_images, auth, *name.parts)
+        return ops.request(
+            index.list_repository_images.build_request, ops.read_images, auth, *name.parts
+        )
 
     @call
     def update_images(
@@ -381,7 +370,7 @@ class _Repositories(_Service[C]):
     ) -> Operation[None]:
         """The final ``PUT …/images`` of a push; :class:`InvalidResponse` unless it answers 204."""
         name, body = RepositoryName.parse(repo), ops.index_images(images)
-        build = update_repository_images.build_request
+        build = index.update_repository_images.build_request
         return ops.request(build, ops.read_no_content, auth, *name.parts, body=body)
 
 
@@ -401,7 +390,7 @@ class _Search(_Service[C]):
         """One page (1 to 100 000) of up to ``num`` (1 to 100) results for ``query``."""
         ops.check_search(query, page, num)
         read = ops.read_search_results
-        return ops.request(search.build_request, read, auth, q=query, n=num, page=page)
+        return ops.request(search_api.search.build_request, read, auth, q=query, n=num, page=page)
 
 
 class SearchService(_Search["Client"]):
@@ -437,19 +426,19 @@ class _Users(_Service[C]):
     @call
     def login(self, *, auth: AuthArg = None) -> Operation[None]:
         """Check the credentials in ``auth`` against the index (401/403 raise)."""
-        return ops.request(check_login.build_request, ops.ignore, auth)
+        return ops.request(users.check_login.build_request, ops.ignore, auth)
 
     @call
     def create(
         self, username: str, password: str, email: str, *, auth: AuthArg = None
     ) -> Operation[None]:
         """Create an index account."""
-        body = UserCreate(
+        body = api_models.UserCreate(
             username=ops.check_username(username),
             password=check_single_line("password", password),
             email=check_single_line("email", email),
         )
-        return ops.request(create_user.build_request, ops.ignore, auth, body=body)
+        return ops.request(users.create_user.build_request, ops.ignore, auth, body=body)
 
     @call
     def update(
@@ -462,11 +451,11 @@ class _Users(_Service[C]):
     ) -> Operation[None]:
         """Change an account's e-mail address or password."""
         user = ops.check_username(username)
-        body = UserUpdate(
+        body = api_models.UserUpdate(
             email=UNSET if email is None else check_single_line("email", email),
             password=UNSET if password is None else check_single_line("password", password),
         )
-        return ops.request(update_user.build_request, ops.ignore, auth, user, body=body)
+        return ops.request(users.update_user.build_request, ops.ignore, auth, user, body=body)
 
 
 class UsersService(_Users["Client"]):

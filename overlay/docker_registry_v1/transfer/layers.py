@@ -18,7 +18,7 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import AsyncIterator, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
 import anyio
@@ -58,11 +58,13 @@ class LayerFetch:
 
     ``on_restart(lost)`` is called when bytes already handed out must be thrown
     away (a 200 answered a resume, or resuming is impossible); it may raise
-    an error when they cannot be taken back.
+    an error when they cannot be taken back. ``metadata`` may be ``None`` while
+    the image JSON is still on its way: the first GET then goes out at once and
+    :func:`iter_layer`'s ``ready`` supplies it before that GET's answer is judged.
     """
 
     image_id: str
-    metadata: RawMetadata
+    metadata: RawMetadata | None
     auth: Authenticator | None
     policy: RetryPolicy
     on_restart: Callable[[int], None]
@@ -76,13 +78,20 @@ class LayerFetch:
     _hasher: Any = None
 
     def __attrs_post_init__(self) -> None:
-        self.total = self.metadata.size
-        self._hasher = payload_hasher(self.metadata.json_bytes)
+        if self.metadata is not None:
+            self.learn(self.metadata)
+
+    def learn(self, metadata: RawMetadata) -> None:
+        """The image JSON and its headers, before any of the layer's bytes are judged."""
+        self.metadata = metadata
+        self.total = metadata.size
+        self._hasher = payload_hasher(metadata.json_bytes)
 
     @property
-    def expected_checksum(self) -> str | None:
-        value = self.metadata.checksum
-        return value if value is not None and value.startswith("sha256:") else None
+    def known(self) -> RawMetadata:
+        if self.metadata is None:
+            raise RuntimeError(f"layer {self.image_id} judged before its image JSON")
+        return self.metadata
 
     def next_range(self) -> str | None:
         """The ``Range`` of the next request (``None``: the whole layer)."""
@@ -95,7 +104,7 @@ class LayerFetch:
 
     def _restart(self) -> None:
         lost, self.received = self.received, 0
-        self._hasher = payload_hasher(self.metadata.json_bytes)
+        self._hasher = payload_hasher(self.known.json_bytes)
         if lost:
             self.on_restart(lost)
 
@@ -136,7 +145,7 @@ class LayerFetch:
             if self.total is not None and self.received == self.total:
                 return None  # e.g. the reference server announcing one byte too many
         elif isinstance(error, RegistryError) and empty_layer(
-            error.code, self.metadata.size, ranged=self.asked is not None
+            error.code, self.known.size, ranged=self.asked is not None
         ):
             self._restart()
             return None
@@ -157,26 +166,35 @@ class LayerFetch:
         )
 
     def verify(self) -> None:
-        expected = self.metadata.size
+        expected = self.known.size
         if expected is not None and self.received != expected:
             raise self._mismatch(f"got {self.received} bytes, X-Docker-Size says {expected}")
         digest = "sha256:" + self._hasher.hexdigest()
-        wanted = self.expected_checksum
-        if wanted is not None and digest != wanted:
+        wanted = self.known.checksum
+        if wanted is not None and wanted.startswith("sha256:") and digest != wanted:
             raise self._mismatch(f"payload checksum {digest} differs from {wanted}")
 
 
-def iter_layer(client: Client, fetch: LayerFetch) -> Iterator[bytes]:
-    """The layer's bytes, resumed across failures; verified once the last one is out."""
+def iter_layer(
+    client: Client, fetch: LayerFetch, ready: Callable[[], RawMetadata] | None = None
+) -> Iterator[bytes]:
+    """The layer's bytes, resumed across failures; verified once the last one is out.
+
+    ``ready`` gives the image JSON of a fetch made without one; it is called once the
+    first GET has answered (or failed), so that GET's round trip overlaps the JSON's."""
     while True:
         try:
             with client.image.stream_layer(
                 fetch.image_id, range_=fetch.next_range(), auth=fetch.auth
             ) as response:
+                if fetch.metadata is None and ready is not None:
+                    fetch.learn(ready())
                 fetch.begin(response)
                 for chunk in response.iter_raw():
                     yield fetch.accept(chunk)
         except DockerRegistryError as error:
+            if fetch.metadata is None and ready is not None:
+                fetch.learn(ready())
             wait = fetch.recover(error)
             if wait is not None:
                 time.sleep(wait)
@@ -185,17 +203,26 @@ def iter_layer(client: Client, fetch: LayerFetch) -> Iterator[bytes]:
         return
 
 
-async def aiter_layer(client: AsyncClient, fetch: LayerFetch) -> AsyncIterator[bytes]:
+async def aiter_layer(
+    client: AsyncClient,
+    fetch: LayerFetch,
+    ready: Callable[[], Awaitable[RawMetadata]] | None = None,
+) -> AsyncIterator[bytes]:
+    """The async twin of :func:`iter_layer`."""
     while True:
         range_ = fetch.next_range()
         try:
             async with client.image.stream_layer(
                 fetch.image_id, range_=range_, auth=fetch.auth
             ) as response:
+                if fetch.metadata is None and ready is not None:
+                    fetch.learn(await ready())
                 fetch.begin(response)
                 async for chunk in response.aiter_raw():
                     yield fetch.accept(chunk)
         except DockerRegistryError as error:
+            if fetch.metadata is None and ready is not None:
+                fetch.learn(await ready())
             wait = fetch.recover(error)
             if wait is not None:
                 await anyio.sleep(wait)

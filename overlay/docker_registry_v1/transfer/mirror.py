@@ -150,7 +150,7 @@ def _relay(
     body = _counted(job, fetch, iter_layer(source, fetch))
     try:
         upload = target.image.add_layer(
-            image_id, body, metadata_json=fetch.metadata.json_bytes, auth=access.auth
+            image_id, body, metadata_json=fetch.known.json_bytes, auth=access.auth
         )
     except DockerRegistryError:
         job.tracker.rewind(image_id, fetch.received)
@@ -222,7 +222,7 @@ async def _arelay(
     body = _acounted(job, fetch, aiter_layer(source, fetch))
     try:
         upload = await target.image.add_layer(
-            image_id, body, metadata_json=fetch.metadata.json_bytes, auth=access.auth
+            image_id, body, metadata_json=fetch.known.json_bytes, auth=access.auth
         )
     except DockerRegistryError:
         job.tracker.rewind(image_id, fetch.received)

@@ -1,8 +1,10 @@
 """Pull one tagged image into a ``docker load`` archive, sync (threads) or async (tasks).
 
 Flow: read credentials, tag → id, ancestry (validated before anything is
-downloaded), every image's JSON (fetched several times as wide as the layers), then
-the layers a few at a time into spool files in a private directory next to ``dest``. Only when every
+downloaded), then every image's JSON (fetched several times as wide as the layers)
+and, at the same time, the layers a few at a time into spool files in a private
+directory next to ``dest``: a layer's GET goes out without waiting for the JSONs,
+and its bytes are taken once every JSON is in and the listener has the plan. Only when every
 layer is verified does ``write_loadable_archive`` write ``dest`` atomically; on
 any failure neither ``dest`` nor a spool file is left behind. That includes an
 interrupt: Ctrl-C stops the layer downloads at once (see ``bounded``) and the
@@ -88,6 +90,7 @@ class _PullJob:
     image_id: str = ""
     ids: tuple[str, ...] = ()
     metadata: dict[str, RawMetadata] = attrs.field(factory=dict)
+    _lock: threading.Lock = attrs.field(factory=threading.Lock)
 
     @classmethod
     def create(
@@ -142,9 +145,14 @@ class _PullJob:
         self.ids = tuple(reversed(validate_ancestry(ancestry, image_id)))
         return self.ids
 
-    def set_metadata(self, metadata: list[RawMetadata]) -> None:
-        self.metadata = dict(zip(self.ids, metadata, strict=True))
-        self.tracker.plan((image_id, self.metadata[image_id].size) for image_id in self.ids)
+    def add_metadata(self, image_id: str, metadata: RawMetadata) -> bool:
+        """Keep one image JSON; the last one plans the transfer and returns True."""
+        with self._lock:
+            self.metadata[image_id] = metadata
+            if len(self.metadata) < len(self.ids):
+                return False
+        self.tracker.plan((i, self.metadata[i].size) for i in self.ids)
+        return True
 
     def workspace(self) -> tempfile.TemporaryDirectory[str]:
         if isinstance(self.dest, Path):
@@ -154,12 +162,14 @@ class _PullJob:
         return tempfile.TemporaryDirectory(prefix="regv1-pull-")
 
     def fetch(self, image_id: str, auth: Authenticator | None, sink: IO[bytes]) -> LayerFetch:
+        """A fetch whose image JSON comes from ``ready``, once the whole plan is out."""
+
         def restart(lost: int) -> None:
             sink.seek(0)
             sink.truncate()
             self.tracker.rewind(image_id, lost)
 
-        return LayerFetch(image_id, self.metadata[image_id], auth, self.policy, restart)
+        return LayerFetch(image_id, None, auth, self.policy, restart)
 
     def finish(self, spool: Path, report: Callable[[int], None] | None = None) -> PullResult:
         """Write the archive; ``report`` (default: the tracker) sees the bytes read."""
@@ -226,18 +236,35 @@ def pull(
     image_id = policy.call(client.repository.get_image_id, job.repo, job.tag, auth=auth)
     ancestry = policy.call(client.image.get_ancestry, image_id, auth=auth)
     ids = job.set_ancestry(image_id, ancestry)
-    stop = threading.Event()
+    stop, planned = threading.Event(), threading.Event()
+    layer_slots = threading.Semaphore(job.concurrency)
 
-    def metadata(image_id: str) -> Callable[[], RawMetadata]:
-        return lambda: policy.call(client.image.get_metadata_raw, image_id, auth=auth)
+    def metadata(image_id: str) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                raw = policy.call(client.image.get_metadata_raw, image_id, auth=auth)
+            except BaseException:
+                stop.set()  # before waking the layers, so that they stop
+                planned.set()
+                raise
+            if job.add_metadata(image_id, raw):
+                planned.set()
 
-    job.set_metadata(run_threads([metadata(i) for i in ids], job.metadata_width, stop))
+        return run
+
+    def ready(image_id: str) -> RawMetadata:
+        planned.wait()
+        if stop.is_set():
+            raise Stopped
+        return job.metadata[image_id]
+
     with job.workspace() as spool:
 
         def download(image_id: str) -> Callable[[], None]:
             def run() -> None:
-                with open(Path(spool) / image_id, "wb") as sink:
-                    for chunk in iter_layer(client, job.fetch(image_id, auth, sink)):
+                with layer_slots, open(Path(spool) / image_id, "wb") as sink:
+                    fetch = job.fetch(image_id, auth, sink)
+                    for chunk in iter_layer(client, fetch, lambda: ready(image_id)):
                         if stop.is_set():
                             raise Stopped
                         sink.write(chunk)
@@ -246,7 +273,10 @@ def pull(
 
             return run
 
-        run_threads([download(i) for i in ids], job.concurrency, stop)
+        # JSON jobs first: the workers take jobs in order, so a layer never holds a
+        # worker a JSON it waits for would need.
+        jobs = [metadata(i) for i in ids] + [download(i) for i in ids]
+        run_threads(jobs, job.metadata_width, stop)
         return job.finish(Path(spool))
 
 
@@ -282,25 +312,36 @@ async def apull(
     image_id = await policy.acall(client.repository.get_image_id, job.repo, job.tag, auth=auth)
     ancestry = await policy.acall(client.image.get_ancestry, image_id, auth=auth)
     ids = job.set_ancestry(image_id, ancestry)
+    planned, layer_slots = anyio.Event(), anyio.Semaphore(job.concurrency)
 
-    def metadata(image_id: str) -> Callable[[], Awaitable[RawMetadata]]:
-        return lambda: policy.acall(client.image.get_metadata_raw, image_id, auth=auth)
+    def metadata(image_id: str) -> Callable[[], Awaitable[None]]:
+        async def run() -> None:
+            raw = await policy.acall(client.image.get_metadata_raw, image_id, auth=auth)
+            if job.add_metadata(image_id, raw):
+                planned.set()
 
-    job.set_metadata(await run_tasks([metadata(i) for i in ids], job.metadata_width))
+        return run
+
+    async def ready(image_id: str) -> RawMetadata:
+        await planned.wait()  # a failed JSON cancels the waiting layers
+        return job.metadata[image_id]
+
     with job.workspace() as spool:
 
         def download(image_id: str) -> Callable[[], Awaitable[None]]:
             async def run() -> None:
-                async with await anyio.open_file(Path(spool) / image_id, "wb") as sink:
+                async with layer_slots, await anyio.open_file(Path(spool) / image_id, "wb") as sink:
                     fetch = job.fetch(image_id, auth, sink.wrapped)
-                    async for chunk in aiter_layer(client, fetch):
+                    async for chunk in aiter_layer(client, fetch, lambda: ready(image_id)):
                         await sink.write(chunk)
                         job.tracker.advanced(image_id, len(chunk))
                 job.tracker.done(image_id)
 
             return run
 
-        await run_tasks([download(i) for i in ids], job.concurrency)
+        # the semaphore run_tasks uses is first come, first served: JSONs go first
+        jobs = [metadata(i) for i in ids] + [download(i) for i in ids]
+        await run_tasks(jobs, job.metadata_width)
 
         def report(nbytes: int) -> None:
             anyio.from_thread.check_cancelled()  # a cancelled pull stops writing too

@@ -1,0 +1,75 @@
+"""A pull sends its layer GETs while the image JSONs are still on their way, yet the
+listener still gets the whole plan before any byte, and a failed JSON leaves nothing."""
+
+from __future__ import annotations
+
+import threading
+from collections.abc import Sequence
+from pathlib import Path
+
+import pytest
+from docker_registry_v1.emulator import Emulator
+from docker_registry_v1.errors import NotFound
+from docker_registry_v1.progress import PlannedLayer
+from transfer_support import FAST, Runner, assert_chain_in, seed_chain
+
+
+class Recorder:
+    """Every listener call in order, from whichever thread made it."""
+
+    def __init__(self) -> None:
+        self.calls: list[tuple[str, str | None, int | None]] = []
+        self._lock = threading.Lock()
+
+    def planned(self, layers: Sequence[PlannedLayer]) -> None:
+        with self._lock:
+            self.calls += [("planned", layer.image_id, layer.size) for layer in layers]
+
+    def advanced(self, image_id: str, nbytes: int) -> None:
+        with self._lock:
+            self.calls.append(("advanced", image_id, nbytes))
+
+    def finished(self, image_id: str, *, skipped: bool = False) -> None:
+        with self._lock:
+            self.calls.append(("finished", image_id, None))
+
+
+def test_the_plan_comes_whole_before_any_byte(
+    standalone: Emulator, run: Runner, tmp_path: Path
+) -> None:
+    chain = seed_chain(layers=6, size=3000)
+    standalone.store.seed("acme/app", "1.0", chain)
+    # the tip's JSON is held back a second after it arrives: the layer GETs go out meanwhile
+    standalone.faults.latency(f"/v1/images/{chain[-1].id}/json", 1.0)
+    recorder = Recorder()
+    dest = tmp_path / "out.tar"
+    run("pull", standalone.url, "acme/app", "1.0", dest, progress=recorder, retry=FAST)
+    assert_chain_in(dest, chain)
+    kinds = [kind for kind, _, _ in recorder.calls]
+    first_byte = kinds.index("advanced")
+    assert kinds[:first_byte] == ["planned"] * len(chain)
+    assert recorder.calls[:first_byte] == [
+        ("planned", image.id, len(image.layer_bytes)) for image in chain
+    ]
+    assert "planned" not in kinds[first_byte:]
+    entries = standalone.log.entries
+    layer_gets = [e for e in entries if e.path.endswith("/layer")]
+    assert sorted(e.path.split("/")[3] for e in layer_gets) == sorted(i.id for i in chain)
+    tip_json = next(e for e in entries if e.path == f"/v1/images/{chain[-1].id}/json")
+    answered_at_the_earliest = tip_json.started + 1.0
+    assert min(e.started for e in layer_gets) < answered_at_the_earliest
+
+
+def test_a_missing_json_stops_the_layers_and_leaves_nothing(
+    standalone: Emulator, run: Runner, tmp_path: Path
+) -> None:
+    chain = seed_chain(layers=5, size=2048)
+    standalone.store.seed("acme/app", "1.0", chain)
+    standalone.faults.error(f"/v1/images/{chain[1].id}/json", 404)
+    recorder = Recorder()
+    dest = tmp_path / "out.tar"
+    with pytest.raises(NotFound):
+        run("pull", standalone.url, "acme/app", "1.0", dest, progress=recorder, retry=FAST)
+    assert not dest.exists()
+    assert list(tmp_path.iterdir()) == []
+    assert [kind for kind, _, _ in recorder.calls] == []
