@@ -32,20 +32,12 @@ Authenticator = httpx.Auth
 """What every ``auth=`` takes: the three classes here, or any other ``httpx.Auth`` flow."""
 
 
+@attrs.frozen
 class NilAuth(httpx.Auth):
     """No credentials: the request goes out unchanged."""
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         yield request
-
-    def __repr__(self) -> str:
-        return "NilAuth()"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, NilAuth)
-
-    def __hash__(self) -> int:
-        return hash(NilAuth)
 
 
 def _check_username(_: object, __: attrs.Attribute[str], value: str) -> None:

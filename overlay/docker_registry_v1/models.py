@@ -194,10 +194,6 @@ class ImageMetadata:
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
 
 
-def _copy_tags(tags: Mapping[str, str]) -> dict[str, str]:
-    return dict(tags)
-
-
 @attrs.frozen
 class TagMap(Mapping[str, str]):
     """Tag name to image id, read-only like a dict.
@@ -206,7 +202,7 @@ class TagMap(Mapping[str, str]):
     (``[{"layer": "<8 hex>", "name": …}]``), whose ids are abbreviated.
     """
 
-    tags: Mapping[str, str] = attrs.field(factory=dict, converter=_copy_tags)
+    tags: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
     short_ids: bool = False
 
     def __getitem__(self, tag: str) -> str:
