@@ -119,9 +119,7 @@ class RegistryTimeout(RegistryConnectionError):  # noqa: N818 - the public names
 def safe_url(url: httpx.URL, *, drop_query: bool = False) -> str:
     """Render a URL for messages: never user-info, optionally no query string."""
     clean = url.copy_with(username=None, password=None, fragment=None)
-    if drop_query:
-        clean = clean.copy_with(query=None)
-    return str(clean)
+    return str(clean.copy_with(query=None) if drop_query else clean)
 
 
 def _redact(headers: httpx.Headers) -> list[tuple[bytes, bytes]]:
@@ -159,8 +157,7 @@ def _excerpt(content: bytes, content_type: str) -> str | None:
     if "html" in content_type.lower() or text.lstrip().startswith("<"):
         text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", text)
         text = html.unescape(re.sub(r"(?s)<[^>]*>", " ", text))
-    text = _printable(text, _EXCERPT_LIMIT)
-    return text or None
+    return _printable(text, _EXCERPT_LIMIT) or None
 
 
 _BY_CODE: dict[int, type[RegistryError]] = {
