@@ -32,30 +32,18 @@ Authenticator = httpx.Auth
 """What every ``auth=`` takes: the three classes here, or any other ``httpx.Auth`` flow."""
 
 
+@attrs.frozen
 class NilAuth(httpx.Auth):
     """No credentials: the request goes out unchanged."""
 
     def auth_flow(self, request: httpx.Request) -> Generator[httpx.Request, httpx.Response, None]:
         yield request
 
-    def __repr__(self) -> str:
-        return "NilAuth()"
-
-    def __eq__(self, other: object) -> bool:
-        return isinstance(other, NilAuth)
-
-    def __hash__(self) -> int:
-        return hash(NilAuth)
-
 
 def _check_username(_: object, __: attrs.Attribute[str], value: str) -> None:
     check_single_line("username", value)
     if ":" in value:
         raise InvalidInput("username", "must not contain ':' (HTTP Basic cannot carry it)")
-
-
-def _check_password(_: object, __: attrs.Attribute[str], value: str) -> None:
-    check_single_line("password", value)
 
 
 def _host_matches(bound: str, url: httpx.URL) -> bool:
@@ -75,7 +63,9 @@ class BasicAuth(httpx.Auth):
     """
 
     username: str = attrs.field(validator=_check_username)
-    password: str = attrs.field(repr=False, validator=_check_password)
+    password: str = attrs.field(
+        repr=False, validator=lambda _, __, value: check_single_line("password", value)
+    )
     host: str | None = attrs.field(default=None, kw_only=True)
 
     def __attrs_post_init__(self) -> None:
@@ -94,10 +84,6 @@ class BasicAuth(httpx.Auth):
         yield request
 
 
-def _check_token(_: object, __: attrs.Attribute[str], value: str) -> None:
-    check_header_value("token", value)
-
-
 @attrs.define(init=False, eq=False)
 class TokenAuth(httpx.Auth):
     """A registry token and the endpoints it is valid for (the endpoint belongs to the token).
@@ -108,7 +94,9 @@ class TokenAuth(httpx.Auth):
     reached the facade calls :meth:`fail_over` and retries on the next one.
     """
 
-    token: str = attrs.field(repr=False, validator=_check_token)
+    token: str = attrs.field(
+        repr=False, validator=lambda _, __, value: check_header_value("token", value)
+    )
     endpoints: tuple[Endpoint, ...]
     access: Access
     repository: str | None
@@ -136,8 +124,7 @@ class TokenAuth(httpx.Auth):
     @property
     def host(self) -> str | None:
         """``host[:port]`` of the active endpoint, as the Go package's ``TokenAuth.Host``."""
-        endpoint = self.endpoint
-        return endpoint.netloc if endpoint else None
+        return self.endpoint.netloc if self.endpoint else None
 
     def fail_over(self) -> bool:
         """Switch to the next endpoint; ``False`` when there is none left."""

@@ -115,6 +115,7 @@ class _ClientBase:
     def __init__(
         self, base_url: str | httpx.URL, auth: Authenticator | None, headers: dict[str, str] | None
     ) -> None:
+        httplog.install()
         self._root = _root(base_url)
         self._issues_tokens: bool | None = None
         self._default_auth = NilAuth() if auth is None else _check_auth(auth)
@@ -174,7 +175,6 @@ class Client(_ClientBase):
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(base_url, auth, headers)
-        httplog.install()
         self._http = httpx.Client(
             **self._options, timeout=timeout, verify=verify, transport=transport
         )
@@ -302,7 +302,6 @@ class AsyncClient(_ClientBase):
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(base_url, auth, headers)
-        httplog.install()
         self._http = httpx.AsyncClient(
             **self._options, timeout=timeout, verify=verify, transport=transport
         )

@@ -77,13 +77,9 @@ class Endpoint:
         return cls(host=host, port=port, scheme=scheme)
 
 
-def _split(values: Iterable[str]) -> list[str]:
-    return [item.strip() for value in values for item in value.split(",") if item.strip()]
-
-
 def parse_endpoints(values: Iterable[str], index_url: httpx.URL) -> tuple[Endpoint, ...]:
     """Apply the module's rules to the header lines of one index answer."""
-    items = _split(values)
+    items = [item.strip() for value in values for item in value.split(",") if item.strip()]
     if not items:
         return (Endpoint(host=index_url.host, port=index_url.port, scheme=index_url.scheme),)
     endpoints: list[Endpoint] = []

@@ -14,9 +14,11 @@ import html
 import json
 import re
 from collections.abc import Sequence
+from typing import TypeVar
 
 import httpx
 
+E = TypeVar("E", bound="RegistryError")
 _EXCERPT_LIMIT = 200
 _REDACTED = "<redacted>"
 _SECRET_HEADERS = frozenset(
@@ -117,9 +119,7 @@ class RegistryTimeout(RegistryConnectionError):  # noqa: N818 - the public names
 def safe_url(url: httpx.URL, *, drop_query: bool = False) -> str:
     """Render a URL for messages: never user-info, optionally no query string."""
     clean = url.copy_with(username=None, password=None, fragment=None)
-    if drop_query:
-        clean = clean.copy_with(query=None)
-    return str(clean)
+    return str(clean.copy_with(query=None) if drop_query else clean)
 
 
 def _redact(headers: httpx.Headers) -> list[tuple[bytes, bytes]]:
@@ -157,27 +157,24 @@ def _excerpt(content: bytes, content_type: str) -> str | None:
     if "html" in content_type.lower() or text.lstrip().startswith("<"):
         text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", text)
         text = html.unescape(re.sub(r"(?s)<[^>]*>", " ", text))
-    text = _printable(text, _EXCERPT_LIMIT)
-    return text or None
+    return _printable(text, _EXCERPT_LIMIT) or None
+
+
+_BY_CODE: dict[int, type[RegistryError]] = {
+    400: BadRequest,
+    401: Unauthorized,
+    403: Forbidden,
+    404: NotFound,
+    409: Conflict,
+}
+_BY_400_MESSAGE = {"being uploaded": UploadInProgress, "checksum mismatch": ChecksumMismatch}
 
 
 def _error_class(code: int, message: str | None) -> type[RegistryError]:
-    lowered = (message or "").lower()
     if code == 400:
-        if "being uploaded" in lowered:
-            return UploadInProgress
-        if "checksum mismatch" in lowered:
-            return ChecksumMismatch
-        return BadRequest
-    by_code: dict[int, type[RegistryError]] = {
-        401: Unauthorized,
-        403: Forbidden,
-        404: NotFound,
-        409: Conflict,
-    }
-    if code >= 500:
-        return ServerError
-    return by_code.get(code, RegistryError)
+        lowered = (message or "").lower()
+        return next((c for text, c in _BY_400_MESSAGE.items() if text in lowered), BadRequest)
+    return ServerError if code >= 500 else _BY_CODE.get(code, RegistryError)
 
 
 def _request_line(response: httpx.Response) -> tuple[str, str]:
@@ -185,34 +182,26 @@ def _request_line(response: httpx.Response) -> tuple[str, str]:
     return request.method, safe_url(request.url, drop_query=bool(response.history))
 
 
+def _error(cls: type[E], response: httpx.Response, **why: str | None) -> E:
+    """``cls`` for ``response``, its headers redacted."""
+    method, url = _request_line(response)
+    headers = _redact(response.headers)
+    return cls(code=response.status_code, method=method, url=url, headers=headers, **why)
+
+
 def error_from_response(response: httpx.Response, content: bytes) -> RegistryError:
     """Build the typed error for a non-2xx response from (the start of) its body."""
-    method, url = _request_line(response)
     message = _server_message(content)
     excerpt = None if message else _excerpt(content, response.headers.get("content-type", ""))
     cls = _error_class(response.status_code, message)
-    return cls(
-        code=response.status_code,
-        method=method,
-        url=url,
-        message=message,
-        excerpt=excerpt,
-        headers=_redact(response.headers),
-    )
+    return _error(cls, response, message=message, excerpt=excerpt)
 
 
 def invalid_response(
     response: httpx.Response, reason: str, cls: type[InvalidResponse] = InvalidResponse
 ) -> InvalidResponse:
     """Build the error for a 2xx answer the facade cannot use, saying why."""
-    method, url = _request_line(response)
-    return cls(
-        code=response.status_code,
-        method=method,
-        url=url,
-        reason=reason,
-        headers=_redact(response.headers),
-    )
+    return _error(cls, response, reason=reason)
 
 
 def body_error(response: httpx.Response, exc: httpx.RequestError) -> DockerRegistryError:

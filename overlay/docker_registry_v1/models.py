@@ -85,18 +85,35 @@ def _decode(cls: type[Any], data: object) -> Any:
 def _encode(obj: Any) -> dict[str, Any]:
     out: dict[str, Any] = {}
     for field in attrs.fields(type(obj)):
-        key = field.metadata.get("json")
-        value = getattr(obj, field.name)
-        if key is None or value is None:
-            continue
-        out[key] = value.to_dict() if isinstance(value, ContainerConfig) else value
+        key, value = field.metadata.get("json"), getattr(obj, field.name)
+        if key is not None and value is not None:
+            out[key] = value.to_dict() if isinstance(value, ContainerConfig) else value
     for key, value in obj.extra.items():
         out.setdefault(key, value)
     return out
 
 
+class _DockerJSON:
+    """Docker's own JSON spelling, with every field a :func:`_key` and an ``extra``."""
+
+    extra: dict[str, Any]
+
+    @classmethod
+    def from_dict(cls, data: object) -> Self:
+        """Decode an object as docker wrote it; unknown keys are kept in ``extra``.
+
+        Raises ``TypeError`` when ``data`` is not an object or a known key has the wrong type.
+        """
+        result: Self = _decode(cls, data)
+        return result
+
+    def to_dict(self) -> dict[str, Any]:
+        """The object with docker's keys, absent fields left out and ``extra`` written back."""
+        return _encode(self)
+
+
 @attrs.define(kw_only=True)
-class ContainerConfig:
+class ContainerConfig(_DockerJSON):
     """Docker's container configuration as stored in image JSON (``Hostname``, ``Cmd``, …)."""
 
     hostname: str | None = _key("Hostname", "str")
@@ -129,22 +146,9 @@ class ContainerConfig:
     labels: dict[str, Any] | None = _key("Labels", "object")
     extra: dict[str, Any] = attrs.field(factory=dict)
 
-    @classmethod
-    def from_dict(cls, data: object) -> Self:
-        """Decode a config object as docker wrote it; unknown keys are kept in ``extra``.
-
-        Raises ``TypeError`` when ``data`` is not an object or a known key has the wrong type.
-        """
-        result: Self = _decode(cls, data)
-        return result
-
-    def to_dict(self) -> dict[str, Any]:
-        """The object with docker's keys, absent fields left out and ``extra`` written back."""
-        return _encode(self)
-
 
 @attrs.define(kw_only=True)
-class ImageMetadata:
+class ImageMetadata(_DockerJSON):
     """One image's JSON (``GET``/``PUT /v1/images/{id}/json``)."""
 
     id: str = attrs.field(metadata={"json": "id", "kind": "str", "aliases": ()})
@@ -175,7 +179,7 @@ class ImageMetadata:
         """
         if not isinstance(data, Mapping) or not isinstance(data.get("id"), str):
             raise TypeError("image JSON must be an object with a string 'id'")
-        result: Self = _decode(cls, data)
+        result = super().from_dict(data)
         if result.parent == "":
             result.parent = None
         return result
@@ -185,17 +189,9 @@ class ImageMetadata:
         """Decode image JSON text; raises ``ValueError`` on bad JSON, else as ``from_dict``."""
         return cls.from_dict(json.loads(raw))
 
-    def to_dict(self) -> dict[str, Any]:
-        """The object with docker's keys, absent fields left out and ``extra`` written back."""
-        return _encode(self)
-
     def to_json(self) -> bytes:
         """Compact UTF-8 JSON: the exact bytes ``add_metadata`` sends."""
         return json.dumps(self.to_dict(), separators=(",", ":"), ensure_ascii=False).encode()
-
-
-def _copy_tags(tags: Mapping[str, str]) -> dict[str, str]:
-    return dict(tags)
 
 
 @attrs.frozen
@@ -206,7 +202,7 @@ class TagMap(Mapping[str, str]):
     (``[{"layer": "<8 hex>", "name": …}]``), whose ids are abbreviated.
     """
 
-    tags: Mapping[str, str] = attrs.field(factory=dict, converter=_copy_tags)
+    tags: Mapping[str, str] = attrs.field(factory=dict, converter=dict)
     short_ids: bool = False
 
     def __getitem__(self, tag: str) -> str:

@@ -1,10 +1,8 @@
 """What facade calls are made of: :class:`Operation`, input checks and answer readers.
 
-A service method (``services.py``) checks its arguments with the helpers here, so bad
-input never reaches the wire, and returns an :class:`Operation`: how to build its one
-request (the generated module's ``build_request``) and how to read a 2xx answer.
-``Client`` and ``AsyncClient`` send it (``client.py``); a non-2xx answer never reaches a
-reader, it is raised as a typed error there.
+Service methods (``services.py``) check their arguments with the helpers here and
+describe an :class:`Operation`; the client (``client.py``) sends it and raises non-2xx
+answers as typed errors, so readers only ever see a 2xx answer.
 """
 
 from __future__ import annotations
