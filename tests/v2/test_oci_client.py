@@ -175,7 +175,7 @@ def test_basic_credentials_stay_with_the_registry_host() -> None:
     transport = httpx.MockTransport(answer)
     with OCIClient("http://registry.test", auth=BasicAuth("u", "p"), transport=transport) as client:
         client.upload_blob("a/b", iter([b"x" * 10]))
-    assert ("registry.test", None) == seen[0]  # the challenge is learnt first
+    assert seen[0] == ("registry.test", None)  # the challenge is learnt first
     assert any(host == "registry.test" and auth is not None for host, auth in seen)
     assert all(auth is None for host, auth in seen if host == "storage.test")
     assert len([host for host, _ in seen if host == "storage.test"]) == 2
