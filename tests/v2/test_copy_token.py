@@ -203,3 +203,27 @@ def test_a_wrong_password_is_one_error_line_in_the_cli(
     assert len(lines) == 1, result.stderr
     assert lines[0].startswith("error: ")
     assert "not-the-password" not in result.stderr
+
+
+def test_dest_creds_log_in_to_the_token_registry_alone(
+    standalone: Standalone, v2_token: V2Registry, tmp_path: Path
+) -> None:
+    seed(standalone, "acme/destcreds", 67)
+    src = f"{standalone.url.removeprefix('http://').rstrip('/')}/acme/destcreds:1.0"
+    target = f"docker://{v2_token.host}/token/destcreds:1.0"
+    cache = ["--cache", str(tmp_path / "c.sqlite")]
+    done = CliRunner().invoke(
+        main,
+        ["copy", src, target, "--dest-creds", f"{USER}:{PASSWORD}", "--json", *cache],
+        catch_exceptions=False,
+    )
+    assert done.exit_code == 0, done.output
+    assert len(json.loads(done.stdout)["uploaded"]) == 3
+    no_credentials_at(standalone)
+    layout = CliRunner().invoke(
+        main,
+        ["copy", src, f"oci:{tmp_path / 'layout'}", "--dest-creds", USER, *cache],
+        catch_exceptions=False,
+    )
+    assert layout.exit_code == 2
+    assert "--dest-creds is for docker:// destinations" in layout.stderr

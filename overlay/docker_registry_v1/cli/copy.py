@@ -3,8 +3,9 @@
 ``docker://HOST[:PORT]/REPO[:TAG]`` is an OCI/v2 registry (layers streamed in,
 ``transfer.copy``), ``docker-archive:FILE`` today's ``pull``, ``oci:DIR[:TAG]`` an OCI
 image layout, and a bare reference a v1 registry (today's ``mirror``).
---username/--password-stdin and REGV1_* credentials go to the destination; the source
-uses docker's config unless it is the same host.
+--dest-creds (skopeo's), or else --username/--password-stdin and REGV1_*, give a
+docker:// destination's login; the source uses the stored credentials of its host
+(and -u's when it is the same host). For the other destinations -u is the source's.
 """
 
 from __future__ import annotations
@@ -20,8 +21,18 @@ from rich.console import Console
 from docker_registry_v1.client import DEFAULT_TIMEOUT
 from docker_registry_v1.names import origin_of
 
-from .connect import Registry, _verify, credentials_for, open_pair, open_registry, resolve_url
-from .options import Settings, common_options, fail
+from .connect import (
+    Registry,
+    _verify,
+    credentials_for,
+    netloc_of,
+    open_pair,
+    open_registry,
+    password_prompt,
+    resolve_url,
+)
+from .credentials import parse_creds_option
+from .options import Settings, common_options, examples, fail
 from .output import emit, human_rate, human_size
 from .progress import progress_for
 from .reference import ImageReference, InvalidReference, _endpoint, _origin
@@ -60,11 +71,18 @@ def _done(
     emit(settings, document, human)
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "regv1 copy acme/app:1.0 docker://registry.example.com/team/app:1.0 \\",
+        "    --dest-creds writer",
+        "regv1 copy localhost:5000/acme/app oci:/srv/layout:app-1.0",
+        "regv1 copy localhost:5000/acme/app docker-archive:app.tar",
+    )
+)
 @click.argument("source", metavar="SRC_REF")
 @click.argument("destination", metavar="DST")
 @click.option(
-    "--format",
+    "--manifest-format",
     "manifest_format",
     type=click.Choice(["docker", "oci"]),
     help="Manifest: Docker schema2 or OCI image manifest (default: docker for docker://, "
@@ -89,11 +107,18 @@ def _done(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Blob cache of earlier copies (default: under the user's cache directory).",
 )
+@click.option(
+    "--dest-creds",
+    metavar="USER[:PASSWORD]",
+    help="Credentials for a docker:// destination, as for mirror (prompts on a terminal "
+    "when the password is omitted).",
+)
 @common_options
 def copy(
     source: str,
     destination: str,
     *,
+    dest_creds: str | None,
     manifest_format: str | None,
     level: int,
     concurrency: int,
@@ -106,19 +131,23 @@ def copy(
     oci:DIR[:TAG] or a bare v1 reference. A second copy to the same v2 registry reads
     and sends no layer again; a second copy into the same oci: layout writes none.
 
-    \b
-    Examples:
-      regv1 copy acme/app:1.0 docker://registry.example.com/team/app:1.0
-      regv1 copy localhost:5000/acme/app oci:/srv/layout:app-1.0
-      regv1 copy localhost:5000/acme/app docker-archive:app.tar
+    A docker:// destination's login comes from --dest-creds (a password on the command
+    line is visible to other local users; leave it out to be prompted), else from
+    --username/--password-stdin, REGV1_* or the credentials stored for its host; it
+    works with Basic and token-mode registries.
     """
     src = ImageReference.parse(source)
     started = time.monotonic()
+    if dest_creds is not None and not destination.startswith("docker://"):
+        raise click.UsageError("--dest-creds is for docker:// destinations")
+    if dest_creds is not None and (settings.username or settings.password_stdin):
+        raise click.UsageError("--dest-creds replaces --username/--password-stdin")
     if destination.startswith(("docker://", "oci:")):
         _to_registry(
             settings,
             src,
             destination,
+            dest_creds=dest_creds,
             started=started,
             manifest_format=manifest_format,
             level=level,
@@ -143,6 +172,7 @@ def _to_registry(
     src: ImageReference,
     destination: str,
     *,
+    dest_creds: str | None,
     started: float,
     manifest_format: str | None,
     level: int,
@@ -171,13 +201,20 @@ def _to_registry(
         source = open_registry(settings, src)
     else:
         url, name, tag = _split_docker(destination.removeprefix("docker://"), settings.plain_http)
-        credentials = credentials_for(settings, url)
         src_url = resolve_url(settings, src)
         same_host = httpx.URL(src_url).netloc == httpx.URL(url).netloc
+        if dest_creds is None:
+            credentials = credentials_for(settings, url)
+            shared = credentials if same_host else None
+        else:  # skopeo's --dest-creds: the destination's alone
+            credentials = parse_creds_option(
+                "--dest-creds", dest_creds, netloc_of(url), prompt=password_prompt()
+            )
+            shared = None
         source = Registry(
             src_url,
             settings,
-            credentials if same_host else credentials_for(settings, src_url, explicit=False),
+            shared if shared is not None else credentials_for(settings, src_url, explicit=False),
         )
         dest = OCIClient(
             url,
