@@ -39,6 +39,7 @@ from .progress import AssemblyListener, PlannedLayer, ProgressListener, SilentPr
 
 if TYPE_CHECKING:
     from .oci.client import AsyncOCIClient, BlobUpload, Manifest, OCIClient
+    from .oci.convert import ManifestFormat
     from .oci.errors import (
         BlobUnknown,
         Denied,
@@ -53,6 +54,7 @@ if TYPE_CHECKING:
         OCIUnauthorized,
         TooManyRequests,
     )
+    from .oci.layout import LayoutError, OCILayout
     from .transfer import MirrorResult, PullResult, PushResult, RetryPolicy, amirror, mirror
     from .transfer.copy import BlobCache, CopyResult, acopy, copy
 
@@ -84,6 +86,8 @@ _OCI_MODULES = {
         "oci.errors",
     ),
     **dict.fromkeys(("BlobCache", "CopyResult", "acopy", "copy"), "transfer.copy"),
+    **dict.fromkeys(("LayoutError", "OCILayout"), "oci.layout"),
+    "ManifestFormat": "oci.convert",
 }
 
 
@@ -127,8 +131,10 @@ __all__ = [
     "InvalidInput",
     "InvalidResponse",
     "LayerUpload",
+    "LayoutError",
     "Manifest",
     "ManifestBlobUnknown",
+    "ManifestFormat",
     "ManifestInvalid",
     "ManifestUnknown",
     "MirrorResult",
@@ -139,6 +145,7 @@ __all__ = [
     "NotFound",
     "OCIClient",
     "OCIError",
+    "OCILayout",
     "OCIUnauthorized",
     "Ping",
     "PlannedLayer",

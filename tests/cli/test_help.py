@@ -25,6 +25,7 @@ OWN_COMMANDS = [
     "delete",
     "login",
     "mirror",
+    "copy",
     "pull",
     "push",
     "serve",

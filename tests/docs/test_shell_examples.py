@@ -17,7 +17,7 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from docker_registry_v1 import BasicAuth, Client
+from docker_registry_v1 import BasicAuth, Client, OCILayout
 from docker_registry_v1.emulator import Emulator
 from docker_registry_v1.emulator.pytest_plugin import EmulatorFactory
 from docker_registry_v1.emulator.seed import build_image_chain
@@ -85,7 +85,17 @@ def test_every_migration_guide_command_runs(
     blocks = sh_blocks((ROOT / "docs" / "migration-guide.md").read_text(encoding="utf-8"))
     assert len(blocks) >= 6
     commands = set(re.findall(r"\bregv1 ([a-z-]+)", "\n".join(blocks)))
-    assert {"ping", "search", "tags", "ancestry", "metadata", "pull", "push", "mirror"} <= commands
+    assert {
+        "ping",
+        "search",
+        "tags",
+        "ancestry",
+        "metadata",
+        "pull",
+        "push",
+        "mirror",
+        "copy",
+    } <= commands
 
     _run_blocks(blocks, old, new, tmp_path)
 
@@ -94,6 +104,7 @@ def test_every_migration_guide_command_runs(
     with tarfile.open(tmp_path / "team-app-1.0.tar") as archive:
         assert "manifest.json" in archive.getnames()
     assert (tmp_path / f"{tags['1.0']}.json").read_bytes().rstrip(b"\n") == raw_json
+    assert set(OCILayout(tmp_path / "team-app-layout").refs()) == {"2.0"}
 
 
 def test_readme_quick_start_runs(emulator_factory: EmulatorFactory, tmp_path: Path) -> None:

@@ -3,12 +3,14 @@
 ``docker://HOST[:PORT]/REPO[:TAG]`` is an OCI/v2 registry (layers streamed in,
 ``transfer.copy``), ``docker-archive:FILE`` today's ``pull``, ``oci:DIR[:TAG]`` an OCI
 image layout, and a bare reference a v1 registry (today's ``mirror``).
---username/--password-stdin and REGV1_* credentials go to the destination; the source
-uses docker's config unless it is the same host.
+--dest-creds (skopeo's), or else --username/--password-stdin and REGV1_*, give a
+docker:// destination's login; the source uses the stored credentials of its host
+(and -u's when it is the same host). For the other destinations -u is the source's.
 """
 
 from __future__ import annotations
 
+import contextlib
 import time
 from pathlib import Path
 
@@ -19,8 +21,18 @@ from rich.console import Console
 from docker_registry_v1.client import DEFAULT_TIMEOUT
 from docker_registry_v1.names import origin_of
 
-from .connect import Registry, _verify, credentials_for, open_pair, open_registry, resolve_url
-from .options import Settings, common_options, fail
+from .connect import (
+    Registry,
+    _verify,
+    credentials_for,
+    netloc_of,
+    open_pair,
+    open_registry,
+    password_prompt,
+    resolve_url,
+)
+from .credentials import parse_creds_option
+from .options import Settings, common_options, examples, fail
 from .output import emit, human_rate, human_size
 from .progress import progress_for
 from .reference import ImageReference, InvalidReference, _endpoint, _origin
@@ -59,16 +71,22 @@ def _done(
     emit(settings, document, human)
 
 
-@click.command()
+@click.command(
+    epilog=examples(
+        "regv1 copy acme/app:1.0 docker://registry.example.com/team/app:1.0 \\",
+        "    --dest-creds writer",
+        "regv1 copy localhost:5000/acme/app oci:/srv/layout:app-1.0",
+        "regv1 copy localhost:5000/acme/app docker-archive:app.tar",
+    )
+)
 @click.argument("source", metavar="SRC_REF")
 @click.argument("destination", metavar="DST")
 @click.option(
-    "--format",
+    "--manifest-format",
     "manifest_format",
     type=click.Choice(["docker", "oci"]),
-    default="docker",
-    show_default=True,
-    help="Manifest for docker:// destinations: Docker schema2 or OCI image manifest.",
+    help="Manifest: Docker schema2 or OCI image manifest (default: docker for docker://, "
+    "oci for oci:).",
 )
 @click.option(
     "--level",
@@ -89,12 +107,19 @@ def _done(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Blob cache of earlier copies (default: under the user's cache directory).",
 )
+@click.option(
+    "--dest-creds",
+    metavar="USER[:PASSWORD]",
+    help="Credentials for a docker:// destination, as for mirror (prompts on a terminal "
+    "when the password is omitted).",
+)
 @common_options
 def copy(
     source: str,
     destination: str,
     *,
-    manifest_format: str,
+    dest_creds: str | None,
+    manifest_format: str | None,
     level: int,
     concurrency: int,
     cache: Path | None,
@@ -104,20 +129,25 @@ def copy(
 
     DST is docker://HOST[:PORT]/REPO[:TAG] (an OCI/v2 registry), docker-archive:FILE,
     oci:DIR[:TAG] or a bare v1 reference. A second copy to the same v2 registry reads
-    and sends no layer again.
+    and sends no layer again; a second copy into the same oci: layout writes none.
 
-    \b
-    Examples:
-      regv1 copy acme/app:1.0 docker://registry.example.com/team/app:1.0
-      regv1 copy localhost:5000/acme/app docker-archive:app.tar
+    A docker:// destination's login comes from --dest-creds (a password on the command
+    line is visible to other local users; leave it out to be prompted), else from
+    --username/--password-stdin, REGV1_* or the credentials stored for its host; it
+    works with Basic and token-mode registries.
     """
     src = ImageReference.parse(source)
     started = time.monotonic()
-    if destination.startswith("docker://"):
+    if dest_creds is not None and not destination.startswith("docker://"):
+        raise click.UsageError("--dest-creds is for docker:// destinations")
+    if dest_creds is not None and (settings.username or settings.password_stdin):
+        raise click.UsageError("--dest-creds replaces --username/--password-stdin")
+    if destination.startswith(("docker://", "oci:")):
         _to_registry(
             settings,
             src,
-            destination.removeprefix("docker://"),
+            destination,
+            dest_creds=dest_creds,
             started=started,
             manifest_format=manifest_format,
             level=level,
@@ -127,10 +157,6 @@ def copy(
     elif destination.startswith("docker-archive:"):
         _to_archive(
             settings, src, Path(destination.removeprefix("docker-archive:")), concurrency, started
-        )
-    elif destination.startswith("oci:"):
-        fail(
-            "oci: destinations need the OCI layout writer, which is not available in this build yet"
         )
     elif destination.split(":", 1)[0] in _OTHER_TRANSPORTS:
         fail(
@@ -144,35 +170,67 @@ def copy(
 def _to_registry(
     settings: Settings,
     src: ImageReference,
-    rest: str,
+    destination: str,
     *,
+    dest_creds: str | None,
     started: float,
-    manifest_format: str,
+    manifest_format: str | None,
     level: int,
     concurrency: int,
     cache: Path | None,
 ) -> None:
-    from docker_registry_v1.oci.client import OCIClient  # noqa: PLC0415 - the copy extra
+    """``docker://`` (the login goes to the destination) or ``oci:`` (to the source)."""
+    from docker_registry_v1.oci.auth import RegistryAuth  # noqa: PLC0415 - the copy extra
+    from docker_registry_v1.oci.client import OCIClient  # noqa: PLC0415
     from docker_registry_v1.oci.convert import ImageConversionError, ManifestFormat  # noqa: PLC0415
+    from docker_registry_v1.oci.layout import (  # noqa: PLC0415
+        LayoutError,
+        OCILayout,
+        parse_layout_reference,
+    )
     from docker_registry_v1.transfer.copy import copy as copy_image  # noqa: PLC0415
 
-    url, name, tag = _split_docker(rest, settings.plain_http)
-    credentials = credentials_for(settings, url)
-    auth = None if credentials is None else credentials.basic_auth(origin_of(url))
-    src_url = resolve_url(settings, src)
-    same_host = httpx.URL(src_url).netloc == httpx.URL(url).netloc
-    source = Registry(
-        src_url,
-        settings,
-        credentials if same_host else credentials_for(settings, src_url, explicit=False),
-    )
-    dest = OCIClient(
-        url,
-        auth=auth,
-        timeout=DEFAULT_TIMEOUT if settings.timeout is None else settings.timeout,
-        verify=_verify(settings),
-    )
-    with source, dest, progress_for(settings) as listener:
+    dest: OCIClient | OCILayout
+    if destination.startswith("oci:"):
+        directory, tag = parse_layout_reference(destination)
+        name = src.repo.removeprefix("library/")
+        try:
+            dest = OCILayout(directory)
+        except (LayoutError, OSError) as exc:
+            fail(f"{destination}: {exc}")
+        source = open_registry(settings, src)
+    else:
+        url, name, tag = _split_docker(destination.removeprefix("docker://"), settings.plain_http)
+        src_url = resolve_url(settings, src)
+        same_host = httpx.URL(src_url).netloc == httpx.URL(url).netloc
+        if dest_creds is None:
+            credentials = credentials_for(settings, url)
+            shared = credentials if same_host else None
+        else:  # skopeo's --dest-creds: the destination's alone
+            credentials = parse_creds_option(
+                "--dest-creds", dest_creds, netloc_of(url), prompt=password_prompt()
+            )
+            shared = None
+        source = Registry(
+            src_url,
+            settings,
+            shared if shared is not None else credentials_for(settings, src_url, explicit=False),
+        )
+        dest = OCIClient(
+            url,
+            auth=RegistryAuth(
+                origin_of(url),
+                username=None if credentials is None else credentials.username,
+                password=None if credentials is None else credentials.password,
+            ),
+            timeout=DEFAULT_TIMEOUT if settings.timeout is None else settings.timeout,
+            verify=_verify(settings),
+        )
+    with (
+        source,
+        dest if isinstance(dest, OCIClient) else contextlib.nullcontext(),
+        progress_for(settings) as listener,
+    ):
         try:
             result = copy_image(
                 source.client,
@@ -181,9 +239,9 @@ def _to_registry(
                 dest,
                 dest_repo=name,
                 dest_tag=tag or src.with_tag(),
-                manifest_format=ManifestFormat.OCI
-                if manifest_format == "oci"
-                else ManifestFormat.DOCKER,
+                manifest_format=None
+                if manifest_format is None
+                else ManifestFormat[manifest_format.upper()],
                 level=level,
                 concurrency=concurrency,
                 progress=listener,
@@ -191,6 +249,8 @@ def _to_registry(
             )
         except ImageConversionError as exc:
             fail(f"{src}: {exc}")
+        except (LayoutError, OSError) as exc:
+            fail(f"{destination}: {exc}")
     _done(
         settings,
         {
@@ -203,8 +263,8 @@ def _to_registry(
             "mounted": list(result.mounted),
             "digest": result.digest,
         },
-        f"copied {src} to {rest} ({result.digest[:19]}): {len(result.uploaded)} layers sent, "
-        f"{len(result.skipped)} already there",
+        f"copied {src} to {destination.removeprefix('docker://')} ({result.digest[:19]}): "
+        f"{len(result.uploaded)} layers sent, {len(result.skipped)} already there",
         result.bytes_transferred,
         time.monotonic() - started,
     )

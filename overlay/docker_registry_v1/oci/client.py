@@ -43,12 +43,13 @@ from oci_distribution_api.api.manifests import get_manifest, manifest_exists, pu
 from oci_distribution_api.types import UNSET
 
 from .. import httplog
-from ..auth import BasicAuth
+from ..auth import BasicAuth, _host_matches
 from ..client import DEFAULT_TIMEOUT, USER_AGENT
 from ..errors import InvalidInput, transport_error
 from ..names import origin_of
 from ..transfer.retry import RetryPolicy
 from .auth import SCOPES as SCOPES_EXTENSION
+from .auth import RegistryAuth
 from .errors import DigestMismatch, NotAV2Registry, OCIError, oci_error
 
 __all__ = ["AsyncOCIClient", "BlobUpload", "Manifest", "OCIClient"]
@@ -501,6 +502,19 @@ def _check_page_size(page_size: object) -> int | None:
     return page_size
 
 
+def _registry_auth(auth: httpx.Auth | None, origin: str) -> httpx.Auth:
+    """The flow a v2 registry needs: nothing or Basic credentials become a `RegistryAuth`,
+    since a registry may answer with a Bearer challenge (token mode) whatever the
+    caller expected; credentials pinned to another host stay as they are (never sent)."""
+    if auth is None:
+        return RegistryAuth(origin)
+    if isinstance(auth, BasicAuth):
+        if auth.host is None or _host_matches(auth.host, httpx.URL(origin)):
+            return RegistryAuth(origin, username=auth.username, password=auth.password)
+        return auth
+    return auth
+
+
 class _Base:
     _http: httpx.Client | httpx.AsyncClient
 
@@ -515,9 +529,7 @@ class _Base:
         origin = origin_of(self._root)
         if auth is not None and not isinstance(auth, httpx.Auth):
             raise InvalidInput("auth", f"expected an httpx.Auth, got {type(auth).__name__}")
-        if isinstance(auth, BasicAuth):
-            auth = auth.bound_to(origin)
-        self._auth = None if auth is None else _OriginAuth(auth, origin)
+        self._auth = _OriginAuth(_registry_auth(auth, origin), origin)
         self.retry = retry or RetryPolicy()
         self._options: dict[str, Any] = {
             "base_url": self._root,
@@ -570,9 +582,7 @@ class OCIClient(_Base):
 
     def _once(self, step: _Step) -> httpx.Response:
         try:
-            response = self._http.send(
-                _request(step, self._http), auth=self._auth or httpx.USE_CLIENT_DEFAULT
-            )
+            response = self._http.send(_request(step, self._http), auth=self._auth)
         except httpx.RequestError as exc:
             raise transport_error(exc) from exc
         answered = self._answer(step, response, response.content)
@@ -700,9 +710,7 @@ class AsyncOCIClient(_Base):
 
     async def _once(self, step: _Step) -> httpx.Response:
         try:
-            response = await self._http.send(
-                _request(step, self._http), auth=self._auth or httpx.USE_CLIENT_DEFAULT
-            )
+            response = await self._http.send(_request(step, self._http), auth=self._auth)
         except httpx.RequestError as exc:
             raise transport_error(exc) from exc
         answered = self._answer(step, response, response.content)

@@ -22,7 +22,7 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -39,6 +39,7 @@ from ..names import RepositoryName, check_tag
 from ..oci.client import AsyncOCIClient, OCIClient, check_name, check_reference
 from ..oci.compress import BLOCK, DEFAULT_LEVEL, LEVELS, EncodedLayer, LayerBlob, LayerEncoder
 from ..oci.convert import ConvertedImage, ManifestFormat, convert_image
+from ..oci.layout import OCILayout
 from ..progress import ProgressListener, SilentProgress
 from .access import aread_access, read_access
 from .bounded import Stopped, run_tasks, run_threads
@@ -189,6 +190,39 @@ class SourceRestartedError(DockerRegistryError):
         )
 
 
+class _LayoutDestination:
+    """An `OCILayout` behind the few registry calls `_copy` makes, so a copy into a
+    layout runs the same per-layer path: a blob the cache knows and the layout holds
+    is skipped before the source is read, a new one streams from the encoder into the
+    layout's blob writer, and ``index.json`` changes last (with the manifest)."""
+
+    def __init__(self, layout: OCILayout) -> None:
+        self.layout = layout
+        self.base_url = f"oci:{layout.root.resolve()}"
+
+    def ping(self) -> None:
+        """A layout is always ready: `OCILayout` checked its directory when opened."""
+
+    def blob_size(self, _name: str, digest: str) -> int | None:
+        path = self.layout.blob_path(digest)
+        return path.stat().st_size if path.is_file() else None
+
+    def mount_blob(self, _name: str, _digest: str, _source: str) -> bool:
+        """One layout has one blob store: a blob it holds was skipped already."""
+        return False
+
+    def upload_blob(
+        self, _name: str, chunks: Iterable[bytes] | bytes, *, digest: str | None = None
+    ) -> None:
+        self.layout.write_blob([chunks] if isinstance(chunks, bytes) else chunks, digest=digest)
+
+    def manifest_digest(self, _name: str, tag: str, *, accept: Iterable[str]) -> str | None:
+        return self.layout.refs().get(tag)
+
+    def put_manifest(self, _name: str, tag: str, data: bytes, media_type: str) -> None:
+        self.layout.add_manifest(data, ref=tag, media_type=media_type)
+
+
 def _check_level(level: object) -> int:
     if not isinstance(level, int) or isinstance(level, bool) or level not in LEVELS:
         raise InvalidInput(
@@ -335,11 +369,11 @@ def copy(
     source: Client,
     repo: str,
     tag: str,
-    dest: OCIClient,
+    dest: OCIClient | OCILayout,
     *,
     dest_repo: str | None = None,
     dest_tag: str | None = None,
-    manifest_format: ManifestFormat = ManifestFormat.DOCKER,
+    manifest_format: ManifestFormat | None = None,
     level: int = DEFAULT_LEVEL,
     concurrency: int = 4,
     progress: ProgressListener | None = None,
@@ -347,20 +381,29 @@ def copy(
     cache: BlobCache | str | os.PathLike[str] | None = None,
 ) -> CopyResult:
     """Copy the v1 image ``repo:tag`` of ``source`` to ``dest_repo:dest_tag`` of ``dest``
-    (defaults: the same repository name and tag).
+    (defaults: the same repository name and tag), an OCI/v2 registry or an OCI image
+    layout (where only ``dest_tag`` applies: the layout's ref name). The manifest is
+    Docker schema2 for a registry and an OCI image manifest for a layout unless
+    ``manifest_format`` says otherwise (OCI tools such as umoci read only the latter).
 
     Returns a :class:`CopyResult`. Raises :class:`InvalidInput` for a bad name, tag,
     level or concurrency before anything is sent; :class:`NotAV2Registry` when ``dest``
     is no v2 registry; an :class:`OCIError` subclass naming the image when the
-    destination refuses a name, blob or manifest (nothing is tagged then); and the v1
-    side's errors for the source.
+    destination refuses a name, blob or manifest (nothing is tagged then);
+    :class:`LayoutError` when a layout refuses a write; and the v1 side's errors for
+    the source.
     """
     started = time.monotonic()
+    if manifest_format is None:
+        manifest_format = (
+            ManifestFormat.OCI if isinstance(dest, OCILayout) else ManifestFormat.DOCKER
+        )
     job, owned = _CopyJob.create(
         repo, tag, dest_repo, dest_tag, manifest_format, level, concurrency, progress, retry, cache
     )
     try:
-        return _copy(source, dest, job, started)
+        target = _LayoutDestination(dest) if isinstance(dest, OCILayout) else dest
+        return _copy(source, target, job, started)
     finally:
         if owned:
             job.cache.close()
@@ -394,7 +437,9 @@ async def acopy(
             job.cache.close()
 
 
-def _copy(source: Client, dest: OCIClient, job: _CopyJob, started: float) -> CopyResult:
+def _copy(
+    source: Client, dest: OCIClient | _LayoutDestination, job: _CopyJob, started: float
+) -> CopyResult:
     policy = job.policy
     job.registry = dest.base_url
     dest.ping()
