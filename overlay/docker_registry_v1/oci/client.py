@@ -525,6 +525,7 @@ class _Base:
         retry: RetryPolicy | None,
         headers: dict[str, str] | None,
     ) -> None:
+        httplog.install()
         self._root = _root(base_url)
         origin = origin_of(self._root)
         if auth is not None and not isinstance(auth, httpx.Auth):
@@ -575,7 +576,6 @@ class OCIClient(_Base):
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(base_url, auth, retry, headers)
-        httplog.install()
         self._http = httpx.Client(
             **self._options, timeout=timeout, verify=verify, transport=transport
         )
@@ -703,7 +703,6 @@ class AsyncOCIClient(_Base):
         headers: dict[str, str] | None = None,
     ) -> None:
         super().__init__(base_url, auth, retry, headers)
-        httplog.install()
         self._http = httpx.AsyncClient(
             **self._options, timeout=timeout, verify=verify, transport=transport
         )
