@@ -140,8 +140,12 @@ class _Hub(_Service[C]):
 
     @call
     def get_delete_token(self, repo: str, *, auth: AuthArg = None) -> Operation[TokenAuth]:
-        """A delete token from the index ``DELETE …/{repo}/``. On a standalone registry that
-        request deletes the repository, and :class:`InvalidResponse` says so."""
+        """A delete token from the index ``DELETE …/{repo}/``.
+
+        Careful: a standalone registry has no index, so there the same request deletes the
+        repository and all its tags at once (then :class:`InvalidResponse` says no token
+        came back); ``ping().standalone`` tells the two apart first, as ``regv1 delete``
+        does."""
         name = RepositoryName.parse(repo)
         read = ops.token_reader(Access.DELETE, name)
         build = registry.delete_repository.build_request
