@@ -182,7 +182,7 @@ class Store:
     # -- images --------------------------------------------------------------------
 
     def image(self, image_id: str) -> ImageRecord | None:
-        """A copy of the image's record, callers cannot change it unlocked; ``None`` if unknown."""
+        """A copy of the image's record, safe to change without the lock; ``None`` if unknown."""
         with self._lock:
             rec = self._images.get(image_id)
             return attrs.evolve(rec) if rec is not None else None
