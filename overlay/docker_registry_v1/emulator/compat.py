@@ -110,10 +110,13 @@ class Compat:
         return row.default(mode)
 
     def search_shape(self, mode: Mode) -> SearchShape:
+        """The search response shape in effect in ``mode``."""
         return cast(SearchShape, self.resolved("search", mode))
 
     def users_api(self, mode: Mode) -> UsersApi:
+        """How ``/v1/users`` behaves in ``mode``: ``"reference"`` or ``"accounts"``."""
         return cast(UsersApi, self.resolved("users", mode))
 
     def prefixed_tokens(self, mode: Mode) -> bool:
+        """Whether issued ``X-Docker-Token`` values start with ``Token `` in ``mode``."""
         return bool(self.resolved("token_prefix", mode))

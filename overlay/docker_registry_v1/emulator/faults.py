@@ -25,6 +25,8 @@ class ConnectionAbort(Exception):  # noqa: N818 - it is a signal, not an error c
 
 
 class FaultKind(enum.Enum):
+    """What a :class:`FaultRule` does to the requests it matches."""
+
     LATENCY = "latency"
     DROP_AFTER = "drop_after"
     ERROR = "error"
@@ -59,6 +61,7 @@ class FaultRule:
     hits: int = 0
 
     def matches(self, method: str, path: str, role: str) -> bool:
+        """Whether the rule fires for this request; ``False`` once ``remaining`` is used up."""
         if self.remaining is not None and self.remaining <= 0:
             return False
         if self.methods is not None and method not in self.methods:
@@ -94,19 +97,23 @@ class Faults:
 
     @property
     def rules(self) -> list[FaultRule]:
+        """A snapshot of the rules in the order they were added."""
         with self._lock:
             return list(self._rules)
 
     def add(self, rule: FaultRule) -> FaultRule:
+        """Install ``rule`` for every listener and return it, so a test can later remove it."""
         with self._lock:
             self._rules.append(rule)
         return rule
 
     def remove(self, rule: FaultRule) -> None:
+        """Uninstall ``rule`` (by identity); nothing happens when it is not installed."""
         with self._lock:
             self._rules = [r for r in self._rules if r is not rule]
 
     def clear(self) -> None:
+        """Uninstall every rule: the emulator answers normally again."""
         with self._lock:
             self._rules.clear()
 

@@ -82,6 +82,7 @@ class LogEntry:
 
     @property
     def authorization(self) -> str | None:
+        """The request's ``Authorization`` header, credentials fingerprinted; ``None`` if absent."""
         return self.headers.get("authorization")
 
 
@@ -99,10 +100,12 @@ class RequestLog:
             return list(self._entries)
 
     def clear(self) -> None:
+        """Forget every entry, so a test sees only the requests that follow."""
         with self._lock:
             self._entries.clear()
 
     def append(self, entry: LogEntry) -> None:
+        """Record one request; listeners call it as each request ends."""
         with self._lock:
             self._entries.append(entry)
 

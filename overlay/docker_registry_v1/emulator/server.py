@@ -151,6 +151,7 @@ class Emulator:
 
     @property
     def compat(self) -> Compat:
+        """The compatibility switches in effect; assigning one takes effect on the next request."""
         return self.state.compat
 
     @compat.setter
@@ -217,6 +218,7 @@ class Emulator:
         return self._listen("cdn", 0).url
 
     def stop(self) -> None:
+        """Close the state and shut every listener down; raises ``TimeoutError`` if one hangs."""
         closing = asyncio.run_coroutine_threadsafe(self.state.close(), self._loop.loop)
         closing.result(SHUTDOWN_TIMEOUT)
         for server, _ in self._servers:
@@ -312,6 +314,10 @@ class Hub(Emulator):
 
     @property
     def endpoints(self) -> list[str]:
+        """The registry endpoints the index advertises in ``X-Docker-Endpoints``.
+
+        Setting an empty list or a blank entry raises ``ValueError``.
+        """
         return list(self.state.endpoints)
 
     @endpoints.setter

@@ -182,6 +182,7 @@ class Store:
     # -- images --------------------------------------------------------------------
 
     def image(self, image_id: str) -> ImageRecord | None:
+        """A copy of the image's record, safe to change without the lock; ``None`` if unknown."""
         with self._lock:
             rec = self._images.get(image_id)
             return attrs.evolve(rec) if rec is not None else None
@@ -221,6 +222,7 @@ class Store:
             return Outcome.OK, writer, rec.json_bytes
 
     def finish_layer(self, image_id: str, writer: LayerWriter, checksum: str) -> Outcome:
+        """Keep the layer and its checksum; dropped when the image is unknown or complete."""
         with self._lock:
             rec = self._images.get(image_id)
             if rec is None or rec.complete:
@@ -235,6 +237,7 @@ class Store:
             return Outcome.OK
 
     def put_checksum(self, image_id: str, value: str) -> Outcome:
+        """Mark the image complete if ``value`` matches its layer's checksum, else say why not."""
         with self._lock:
             rec = self._images.get(image_id)
             if rec is None:
@@ -250,14 +253,17 @@ class Store:
             return Outcome.OK
 
     def layer(self, image_id: str) -> Blob | None:
+        """The stored layer blob of ``image_id``, ``None`` until a layer was uploaded."""
         with self._lock:
             return self._layers.get(image_id)
 
     def cached_files(self, image_id: str) -> bytes | None:
+        """The image's file listing computed earlier, ``None`` until cached or after a new layer."""
         with self._lock:
             return self._files_cache.get(image_id)
 
     def cache_files(self, image_id: str, listing: bytes) -> None:
+        """Keep the file listing of ``image_id`` so the next request need not read the layer."""
         with self._lock:
             self._files_cache[image_id] = listing
 
@@ -270,10 +276,12 @@ class Store:
         return rec
 
     def repository_exists(self, name: str) -> bool:
+        """Whether anything (a tag, an image list, an access setting) created the repository."""
         with self._lock:
             return name in self._repos
 
     def tags(self, name: str) -> dict[str, str] | None:
+        """Tag → image id, sorted by tag; ``None`` when the repository does not exist."""
         with self._lock:
             rec = self._repos.get(name)
             return dict(sorted(rec.tags.items())) if rec is not None else None
@@ -292,6 +300,7 @@ class Store:
             return True
 
     def delete_tag(self, name: str, tag: str) -> bool:
+        """Remove ``tag`` (``False`` if absent); removing ``latest`` clears repository metadata."""
         with self._lock:
             rec = self._repos.get(name)
             if rec is None or tag not in rec.tags:
@@ -304,26 +313,31 @@ class Store:
             return True
 
     def tag_metadata(self, name: str, tag: str) -> dict[str, Any]:
+        """A copy of the metadata sent with ``tag``, the default metadata when there is none."""
         with self._lock:
             rec = self._repos.get(name)
             meta = rec.tag_meta.get(tag) if rec is not None else None
             return dict(meta) if meta is not None else dict(DEFAULT_METADATA)
 
     def repository_metadata(self, name: str) -> dict[str, Any]:
+        """A copy of the repository's metadata, the default metadata when there is none."""
         with self._lock:
             rec = self._repos.get(name)
             meta = rec.meta if rec is not None else None
             return dict(meta) if meta is not None else dict(DEFAULT_METADATA)
 
     def access(self, name: str) -> str:
+        """``"public"`` or ``"private"``; an unknown repository is public."""
         with self._lock:
             rec = self._repos.get(name)
             return rec.access if rec is not None else "public"
 
     def is_private(self, name: str) -> bool:
+        """Whether only authenticated users may read the repository."""
         return self.access(name) == "private"
 
     def set_access(self, name: str, access: str) -> None:
+        """Set the access (``"public"`` or ``"private"``), creating the repository if needed."""
         with self._lock:
             self._repo(name).access = access
             self._save()
@@ -337,6 +351,7 @@ class Store:
             return True
 
     def index_list(self, name: str) -> bytes | None:
+        """The repository's image list as stored (raw JSON bytes); ``None`` when none was sent."""
         with self._lock:
             rec = self._repos.get(name)
             return rec.index_list if rec is not None else None
@@ -414,15 +429,18 @@ class Store:
             self._save()
 
     def user_exists(self, username: str) -> bool:
+        """Whether an account named ``username`` exists."""
         with self._lock:
             return username in self._users
 
     def check_user(self, username: str, password: str) -> bool:
+        """Whether ``password`` is right for ``username`` (constant time); ``False`` if unknown."""
         with self._lock:
             rec = self._users.get(username)
             return rec is not None and hmac.compare_digest(rec.digest, _password_digest(password))
 
     def update_user(self, username: str, *, password: str | None, email: str | None) -> None:
+        """Change the given fields of an account; raises ``KeyError`` if ``username`` is unknown."""
         with self._lock:
             rec = self._users[username]
             if password is not None:
