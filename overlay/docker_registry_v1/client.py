@@ -67,9 +67,10 @@ _FORBIDDEN_HEADERS = frozenset({"if-modified-since", "host", "content-length", "
 _PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
 
 
-def _root(value: str | httpx.URL) -> httpx.URL:
-    """The URL the spec's ``/v1/…`` paths are joined to: ``/v1`` and slashes may be left
-    out, other path prefixes stay. :class:`InvalidInput` for anything but http(s)."""
+def api_root(value: str | httpx.URL, version: str = "/v1") -> httpx.URL:
+    """The URL a spec's ``/v1/…`` (or ``/v2/…``) paths are joined to: ``version`` and
+    slashes may be left out, other path prefixes stay. :class:`InvalidInput` for anything
+    but an http(s) URL with a host and without credentials, query or fragment."""
     try:
         url = httpx.URL(str(value))
     except (httpx.InvalidURL, TypeError) as exc:
@@ -80,7 +81,7 @@ def _root(value: str | httpx.URL) -> httpx.URL:
         raise InvalidInput("base_url", "must not carry credentials; pass auth=BasicAuth(…)")
     if url.query or url.fragment:
         raise InvalidInput("base_url", "must not have a query or fragment")
-    path = url.path.rstrip("/").removesuffix("/v1")
+    path = url.path.rstrip("/").removesuffix(version)
     return url.copy_with(path=path + "/", query=None, fragment=None)
 
 
@@ -116,7 +117,7 @@ class _ClientBase:
         self, base_url: str | httpx.URL, auth: Authenticator | None, headers: dict[str, str] | None
     ) -> None:
         httplog.install()
-        self._root = _root(base_url)
+        self._root = api_root(base_url)
         self._issues_tokens: bool | None = None
         self._default_auth = NilAuth() if auth is None else _check_auth(auth)
         self._options: dict[str, Any] = {
@@ -132,7 +133,7 @@ class _ClientBase:
 
     @base_url.setter
     def base_url(self, value: str | httpx.URL) -> None:
-        self._root = _root(value)
+        self._root = api_root(value)
         self._http.base_url = self._root
 
     def _auth(self, operation: Operation[Any]) -> Authenticator:

@@ -44,7 +44,7 @@ from oci_distribution_api.types import UNSET
 
 from .. import httplog
 from ..auth import BasicAuth, _host_matches
-from ..client import DEFAULT_TIMEOUT, USER_AGENT
+from ..client import DEFAULT_TIMEOUT, USER_AGENT, api_root
 from ..errors import InvalidInput, transport_error
 from ..names import origin_of
 from ..transfer.retry import RetryPolicy
@@ -98,21 +98,6 @@ def check_digest(digest: object, field: str = "digest") -> str:
     if isinstance(digest, str) and _DIGEST.fullmatch(digest):
         return digest
     raise InvalidInput(field, f"{digest!r} is not a sha256:/sha512: digest in lowercase hex")
-
-
-def _root(value: str | httpx.URL) -> httpx.URL:
-    try:
-        url = httpx.URL(str(value))
-    except (httpx.InvalidURL, TypeError) as exc:
-        raise InvalidInput("base_url", f"not a URL: {exc}") from None
-    if url.scheme not in {"http", "https"} or not url.host:
-        raise InvalidInput("base_url", "needs an http:// or https:// URL with a host")
-    if url.userinfo:
-        raise InvalidInput("base_url", "must not carry credentials; pass auth=BasicAuth(…)")
-    if url.query or url.fragment:
-        raise InvalidInput("base_url", "must not have a query or fragment")
-    path = url.path.rstrip("/").removesuffix("/v2")
-    return url.copy_with(path=path + "/")
 
 
 class _OriginAuth(httpx.Auth):
@@ -526,7 +511,7 @@ class _Base:
         headers: dict[str, str] | None,
     ) -> None:
         httplog.install()
-        self._root = _root(base_url)
+        self._root = api_root(base_url, "/v2")
         origin = origin_of(self._root)
         if auth is not None and not isinstance(auth, httpx.Auth):
             raise InvalidInput("auth", f"expected an httpx.Auth, got {type(auth).__name__}")
