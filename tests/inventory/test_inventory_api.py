@@ -15,6 +15,7 @@ from docker_registry_v1 import (
     Inventory,
     InventoryListener,
     SearchUnavailable,
+    Selection,
     ainventory,
     inventory,
 )
@@ -249,3 +250,30 @@ def test_chain_of_an_unknown_image_is_a_key_error(standalone: Standalone) -> Non
         found = inventory(client)
     with pytest.raises(KeyError):
         found.chain("0" * 64)
+
+
+def test_shards_of_an_inventory_cover_it_once(seeded: Seeded) -> None:
+    registry, seed = seeded
+    with Client(registry.url) as client:
+        parts = [
+            inventory(client, selection=Selection.parse(shard=f"{index}/3")) for index in range(3)
+        ]
+    names = [record.name for part in parts for record in part.repositories]
+    assert sorted(names) == list(seed.repositories)  # every repository, and only once
+    assert all(part.repository_count for part in parts)
+    assert sum(part.tag_count for part in parts) == seed.tag_count
+
+
+def test_selection_narrows_before_reading(seeded: Seeded) -> None:
+    registry, seed = seeded
+    selection = Selection.parse(include=["^team2/"], tags="latest")
+    with Client(registry.url) as client:
+        found = inventory(client, selection=selection)
+    chosen = [name for name in seed.repositories if name.startswith("team2/")]
+    assert [record.name for record in found.repositories] == chosen
+    assert all(list(record.tags) == ["latest"] for record in found.repositories)
+    needed = {i for name in chosen for i in seed.chains[seed.repositories[name]["latest"]]}
+    assert found.unique_bytes == sum(seed.size(i) for i in needed)
+    assert found.image_count == len(needed)
+    asked = {e.path.split("/")[4] for e in registry.log.find(path="/v1/repositories/*/*/tags")}
+    assert asked == {name.split("/")[1] for name in chosen}
