@@ -151,10 +151,12 @@ class Inventory:
 
     @property
     def repository_count(self) -> int:
+        """Repositories read (after any selection)."""
         return len(self.repositories)
 
     @property
     def tag_count(self) -> int:
+        """``(repository, tag)`` pairs: an alias of another tag counts too."""
         return sum(len(repository.tags) for repository in self.repositories)
 
     @property

@@ -140,6 +140,7 @@ class Selection:
         return shard_of(canonical, self.shard[1]) == self.shard[0]
 
     def tag_selected(self, tag: str) -> bool:
+        """Whether ``tag`` matches ``tags`` whole (every tag does without a pattern)."""
         return self.tags is None or self.tags.fullmatch(tag) is not None
 
     def destination_name(self, name: str, rule: Callable[[str], object]) -> str:
