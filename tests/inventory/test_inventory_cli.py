@@ -13,8 +13,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from docker_registry_v1.cli import main
+from docker_registry_v1.cli.inventory import _Bar
 from docker_registry_v1.emulator import Standalone
 from migrate_support import SeededRegistry, seed_registry
+from rich.console import Console
+from rich.progress import Progress
 
 Seeded = tuple[Standalone, SeededRegistry]
 
@@ -273,3 +276,14 @@ def test_private_registry_takes_credentials(private_registry: Standalone) -> Non
     )
     assert document["tags"] == expected_tag_rows(seed)
     assert "s3cret" not in json.dumps(document)
+
+
+def test_the_progress_bar_follows_repositories_and_requests() -> None:
+    console = Console(file=io.StringIO(), force_terminal=True, width=100)
+    with Progress(console=console) as progress:
+        bar = _Bar(progress)
+        bar.progressed(0, 30, 2)
+        bar.progressed(12, 30, 77)
+        (task,) = progress.tasks
+        assert (task.completed, task.total) == (12, 30)
+        assert task.description == "repositories (77 requests)"

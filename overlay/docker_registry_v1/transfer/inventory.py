@@ -26,14 +26,14 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 import attrs
-import httpx
 
 from ..archive import validate_ancestry
-from ..auth import Authenticator, TokenAuth
+from ..auth import Authenticator
 from ..errors import DockerRegistryError, InvalidInput, InvalidResponse, NotFound, RegistryError
 from ..models import ImageMetadata, RawMetadata, SearchResults, TagMap
 from ..names import RepositoryName
 from ..operations import next_page
+from .access import _own_host  # the read-token rule of every transfer, counted here
 from .bounded import run_tasks, run_threads
 from .retry import RetryPolicy
 from .selection import Selection
@@ -356,11 +356,6 @@ def _later_pages(first: SearchResults) -> list[int]:
 
 def _names(pages: Iterable[SearchResults]) -> list[str]:
     return [result.name for page in pages for result in page.results]
-
-
-def _own_host(client: Client | AsyncClient, token: TokenAuth) -> Authenticator | None:
-    """A token pointing at the index's own host is not used, as in ``access.read_access``."""
-    return None if token.host == httpx.URL(client.base_url).netloc.decode() else token
 
 
 def _tips(tags: Mapping[str, str]) -> list[str]:

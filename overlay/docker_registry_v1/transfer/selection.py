@@ -16,7 +16,9 @@ the same names on every machine, which is what lets N shards of one migration
   ``prefix`` goes in front. The destination's own rule validates the result.
 - ``shard``: ``(index, count)``; a repository belongs to shard
   :func:`shard_of` ``(source name, count)``, where an un-namespaced ``app`` counts as
-  ``library/app`` (the same repository, however it was listed).
+  ``library/app`` (the same repository, however it was listed). On the command line
+  ``--shard I/N`` is 0-based (0 ≤ I < N); ``--shard auto/N`` takes I from
+  ``$JOB_COMPLETION_INDEX``, which a Kubernetes Indexed Job sets for each of its pods.
 """
 
 from __future__ import annotations
