@@ -36,7 +36,7 @@ from ..errors import (
     safe_url,
 )
 from ..models import RawMetadata
-from ..operations import empty_layer
+from ..services import empty_layer
 from ..progress import ProgressListener
 from .retry import RetryPolicy
 
