@@ -262,21 +262,18 @@ def layer_cases(target: Target, settings: Settings) -> list[Figure]:
 
 def call_cases(target: Target, settings: Settings) -> list[Figure]:
     spec = {
+        "action": "calls",
         "base": target.base,
         "repo": TAGS_REPO,
         "image_id": target.meta_id,
         "calls": settings.calls,
-        "reps": 1,
+        "reps": settings.call_reps,
     }
-    variants = {
-        "facade": lambda: worker({**spec, "action": "calls-facade"})[0],
-        "raw httpx": lambda: worker({**spec, "action": "calls-httpx"})[0],
-    }
-    samples = _rounds(variants, settings.call_reps)
+    samples = worker(spec)
     figures = []
     for call in ("list_tags", "get_metadata"):
-        ours = [s[call] / settings.calls * 1e6 for s in samples["facade"]]
-        raw = [s[call] / settings.calls * 1e6 for s in samples["raw httpx"]]
+        ours = [s[f"facade {call}"] / settings.calls * 1e6 for s in samples]
+        raw = [s[f"raw httpx {call}"] / settings.calls * 1e6 for s in samples]
         figures.append(
             compare(
                 "4. per-call time",

@@ -192,19 +192,10 @@ def _timed_loop(n: int, call: Callable[[], object]) -> dict[str, float]:
     return sample.record()
 
 
-def calls_facade(spec: dict[str, Any]) -> list[dict[str, float]]:
-    out = []
-    repo, image_id, n = spec["repo"], spec["image_id"], spec["calls"]
-    with Client(spec["base"]) as client:
-        for _ in range(spec["reps"]):
-            tags = _timed_loop(n, lambda: client.repository.list_tags(repo))
-            meta = _timed_loop(n, lambda: client.image.get_metadata(image_id))
-            out.append({"list_tags": tags["seconds"], "get_metadata": meta["seconds"]})
-    return out
-
-
-def calls_httpx(spec: dict[str, Any]) -> list[dict[str, float]]:
-    out = []
+def calls(spec: dict[str, Any]) -> list[dict[str, float]]:
+    """Both contenders in one process, block after block, the order swapped every round:
+    a machine whose load drifts (other work on it) then weighs on both alike, which
+    separate processes measured minutes apart cannot promise."""
     repo, image_id, n = spec["repo"], spec["image_id"], spec["calls"]
     tags_url = f"{spec['base']}v1/repositories/{repo}/tags"
     json_url = f"{spec['base']}v1/images/{image_id}/json"
@@ -214,11 +205,26 @@ def calls_httpx(spec: dict[str, Any]) -> list[dict[str, float]]:
         response.raise_for_status()
         return response.json()
 
-    with httpx.Client() as http:
-        for _ in range(spec["reps"]):
-            tags = _timed_loop(n, lambda: get(http, tags_url))
-            meta = _timed_loop(n, lambda: get(http, json_url))
-            out.append({"list_tags": tags["seconds"], "get_metadata": meta["seconds"]})
+    out = []
+    with Client(spec["base"]) as client, httpx.Client() as http:
+        contenders = {
+            "facade": {
+                "list_tags": lambda: client.repository.list_tags(repo),
+                "get_metadata": lambda: client.image.get_metadata(image_id),
+            },
+            "raw httpx": {
+                "list_tags": lambda: get(http, tags_url),
+                "get_metadata": lambda: get(http, json_url),
+            },
+        }
+        for rep in range(spec["reps"]):
+            order = list(contenders) if rep % 2 == 0 else list(reversed(contenders))
+            sample: dict[str, float] = {}
+            for call in ("list_tags", "get_metadata"):
+                for name in order:
+                    timed = _timed_loop(n, contenders[name][call])
+                    sample[f"{name} {call}"] = timed["seconds"]
+            out.append(sample)
     return out
 
 
@@ -248,8 +254,7 @@ SYNC: dict[str, Callable[[dict[str, Any]], list[dict[str, float]]]] = {
     "get-httpx-sync": get_httpx_sync,
     "put-facade-sync": put_facade_sync,
     "put-httpx-sync": put_httpx_sync,
-    "calls-facade": calls_facade,
-    "calls-httpx": calls_httpx,
+    "calls": calls,
     "pull-sync": pull_sync,
 }
 ASYNC: dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, list[dict[str, float]]]]] = {
