@@ -210,7 +210,10 @@ class _ClientBase(Generic[Transport]):
         return f"{type(self).__name__}({self.base_url!r})"
 
 
-_TOKENS_PING = Operation(registry.ping.build_request, _issues_tokens, otherwise=_no_ping)
+def _tokens_ping() -> Operation[bool]:
+    """``_ping`` read as the token decision (built per call: the generated endpoint module
+    loads on first use, not when this module is imported)."""
+    return Operation(registry.ping.build_request, _issues_tokens, otherwise=_no_ping)
 
 
 class Client(_ClientBase[httpx.BaseTransport]):
@@ -289,7 +292,7 @@ class Client(_ClientBase[httpx.BaseTransport]):
         index for one first; asked once per client (``_ping`` with the default auth).
         Raises what :meth:`ping` raises, but :class:`NotFound` means no."""
         if (known := self._tokens_known()) is None:
-            known = self._issues_tokens = self._send(_TOKENS_PING)
+            known = self._issues_tokens = self._send(_tokens_ping())
         return known
 
     def pull(
@@ -404,7 +407,7 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
     async def issues_tokens(self) -> bool:
         """The awaitable twin of :meth:`Client.issues_tokens`."""
         if (known := self._tokens_known()) is None:
-            known = self._issues_tokens = await self._send(_TOKENS_PING)
+            known = self._issues_tokens = await self._send(_tokens_ping())
         return known
 
     async def pull(
