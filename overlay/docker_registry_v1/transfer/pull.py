@@ -21,7 +21,7 @@ import threading
 from collections.abc import Awaitable, Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import anyio
 import anyio.from_thread
@@ -305,6 +305,37 @@ def pull(
         return job.finish(Path(spool))
 
 
+async def _aaccess_and_image_id(
+    client: AsyncClient, job: _PullJob
+) -> tuple[Authenticator | None, str]:
+    """:func:`_access_and_image_id` with tasks; errors are kept, not raised in the task
+    group (which would wrap them), so the caller sees the same errors as a serial pull."""
+    policy, lookup = job.policy, client.repository.get_image_id
+    if job.concurrency == 1 or client._tokens_known() is not None:
+        auth = await aread_access(client, job.repo, policy)
+        return auth, await policy.acall(lookup, job.repo, job.tag, auth=auth)
+    outcomes: dict[str, Any] = {}
+
+    async def settle(key: str, call: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        try:
+            outcomes[key] = await call(*args)
+        except Exception as error:  # raised below, outside the task group
+            outcomes[key] = error
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(settle, "tag", policy.acall, lookup, job.repo, job.tag)
+        await settle("access", aread_access, client, job.repo, policy)
+        if outcomes["access"] is not None:
+            group.cancel_scope.cancel()  # an error, or a token: the early answer is no use
+    if isinstance(access := outcomes["access"], Exception):
+        raise access
+    if access is not None:
+        return access, await policy.acall(lookup, job.repo, job.tag, auth=access)
+    if isinstance(image_id := outcomes["tag"], Exception):
+        raise image_id
+    return None, image_id
+
+
 async def apull(
     client: AsyncClient,
     repo: str,
@@ -333,8 +364,7 @@ async def apull(
         archive_name=archive_name,
     )
     policy = job.policy
-    auth = await aread_access(client, job.repo, policy)
-    image_id = await policy.acall(client.repository.get_image_id, job.repo, job.tag, auth=auth)
+    auth, image_id = await _aaccess_and_image_id(client, job)
     ancestry = await policy.acall(client.image.get_ancestry, image_id, auth=auth)
     ids = job.set_ancestry(image_id, ancestry)
     planned, layer_slots = anyio.Event(), anyio.Semaphore(job.concurrency)
