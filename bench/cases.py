@@ -284,6 +284,7 @@ def call_cases(target: Target, settings: Settings) -> list[Figure]:
                 raw,
                 higher_is_better=False,
                 target=("<= 1.10x raw httpx", 1.10),
+                paired=True,
             )
         )
     return figures

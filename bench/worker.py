@@ -24,6 +24,8 @@ import httpx
 from docker_registry_v1 import AsyncClient, Client
 
 CHUNK = 1 << 16
+BLOCKS = 20  # per repetition of the per-call case
+CALLS = ("list_tags", "get_metadata")
 MIB = 1 << 20
 JSON_HEADERS = {"Content-Type": "application/json"}
 OCTETS = {"Content-Type": "application/octet-stream"}
@@ -193,10 +195,12 @@ def _timed_loop(n: int, call: Callable[[], object]) -> dict[str, float]:
 
 
 def calls(spec: dict[str, Any]) -> list[dict[str, float]]:
-    """Both contenders in one process, block after block, the order swapped every round:
-    a machine whose load drifts (other work on it) then weighs on both alike, which
-    separate processes measured minutes apart cannot promise."""
+    """Both contenders in one process, in short alternating blocks (the order swapped each
+    block): a machine whose load drifts (other work on it) then weighs on both alike,
+    which separate processes measured seconds apart cannot promise. Each repetition is
+    the sum of its blocks, ``calls`` calls per contender and call."""
     repo, image_id, n = spec["repo"], spec["image_id"], spec["calls"]
+    blocks = BLOCKS if n % BLOCKS == 0 else 1
     tags_url = f"{spec['base']}v1/repositories/{repo}/tags"
     json_url = f"{spec['base']}v1/images/{image_id}/json"
 
@@ -217,13 +221,14 @@ def calls(spec: dict[str, Any]) -> list[dict[str, float]]:
                 "get_metadata": lambda: get(http, json_url),
             },
         }
-        for rep in range(spec["reps"]):
-            order = list(contenders) if rep % 2 == 0 else list(reversed(contenders))
-            sample: dict[str, float] = {}
-            for call in ("list_tags", "get_metadata"):
-                for name in order:
-                    timed = _timed_loop(n, contenders[name][call])
-                    sample[f"{name} {call}"] = timed["seconds"]
+        for _ in range(spec["reps"]):
+            sample = {f"{name} {call}": 0.0 for name in contenders for call in CALLS}
+            for block in range(blocks):
+                order = list(contenders) if block % 2 == 0 else list(reversed(contenders))
+                for call in CALLS:
+                    for name in order:
+                        timed = _timed_loop(n // blocks, contenders[name][call])
+                        sample[f"{name} {call}"] += timed["seconds"]
             out.append(sample)
     return out
 
