@@ -361,11 +361,13 @@ def startup_cases(settings: Settings) -> list[Figure]:
     # httpx imports its CLI (click, rich, pygments) whenever they are installed, as the
     # package's `cli` extra does; blocking that module shows the runtime-deps-only cost.
     no_cli = "sys.modules['httpx._main'] = None\n"
-    reps = range(settings.import_reps)
-    ours = [_import_ms("docker_registry_v1") for _ in reps]
-    httpx_only = [_import_ms("httpx") for _ in reps]
-    ours_no_cli = [_import_ms("docker_registry_v1", no_cli) for _ in reps]
-    httpx_no_cli = [_import_ms("httpx", no_cli) for _ in reps]
+    # Interleaved, so that a load drift on the machine weighs on ours and httpx alike.
+    ours, httpx_only, ours_no_cli, httpx_no_cli = [], [], [], []
+    for _ in range(settings.import_reps):
+        ours.append(_import_ms("docker_registry_v1"))
+        httpx_only.append(_import_ms("httpx"))
+        ours_no_cli.append(_import_ms("docker_registry_v1", no_cli))
+        httpx_no_cli.append(_import_ms("httpx", no_cli))
     generate = []
     for _ in range(settings.generate_reps):
         with tempfile.TemporaryDirectory(prefix="regv1-bench-generate-") as out:
