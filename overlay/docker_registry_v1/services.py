@@ -669,7 +669,7 @@ class SearchService(_Search["Client"]):
         while page is not None:
             results = self.query(query, page, num, auth=auth)
             yield from results.results
-            page = _next_page(results, page)
+            page = next_page(results, page)
 
 
 class AsyncSearchService(_Search["AsyncClient"]):
@@ -684,10 +684,10 @@ class AsyncSearchService(_Search["AsyncClient"]):
             results = await self.query(query, page, num, auth=auth)
             for result in results.results:
                 yield result
-            page = _next_page(results, page)
+            page = next_page(results, page)
 
 
-def _next_page(results: SearchResults, page: int) -> int | None:
+def next_page(results: SearchResults, page: int) -> int | None:
     """The page to ask for next, or ``None`` when the server's paging says we are done."""
     if results.num_pages is None or page >= min(results.num_pages, _MAX_PAGE):
         return None
