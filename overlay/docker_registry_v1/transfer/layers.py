@@ -36,8 +36,8 @@ from ..errors import (
     safe_url,
 )
 from ..models import RawMetadata
-from ..operations import empty_layer
 from ..progress import ProgressListener
+from ..services import empty_layer
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
