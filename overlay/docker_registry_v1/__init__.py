@@ -57,11 +57,23 @@ if TYPE_CHECKING:
     from .oci.layout import LayoutError, OCILayout
     from .transfer import MirrorResult, PullResult, PushResult, RetryPolicy, amirror, mirror
     from .transfer.copy import BlobCache, CopyResult, acopy, copy
+    from .transfer.inventory import (
+        ImageRecord,
+        Inventory,
+        InventoryListener,
+        RepositoryRecord,
+        SearchUnavailable,
+        ainventory,
+        inventory,
+    )
+    from .transfer.selection import Selection, shard_of
 
 # Whole-image transfers pull in the archive layer; load them on first use so that
 # `import docker_registry_v1` stays cheap for callers who only make API calls.
 _TRANSFER_NAMES = frozenset(
     {"MirrorResult", "PullResult", "PushResult", "RetryPolicy", "amirror", "mirror"}
+    | {"ImageRecord", "Inventory", "InventoryListener", "RepositoryRecord", "SearchUnavailable"}
+    | {"Selection", "ainventory", "inventory", "shard_of"}
 )
 
 
@@ -126,10 +138,13 @@ __all__ = [
     "Endpoint",
     "Forbidden",
     "ImageMetadata",
+    "ImageRecord",
     "IncompleteBody",
     "IndexImage",
     "InvalidInput",
     "InvalidResponse",
+    "Inventory",
+    "InventoryListener",
     "LayerUpload",
     "LayoutError",
     "Manifest",
@@ -157,9 +172,12 @@ __all__ = [
     "RegistryError",
     "RegistryTimeout",
     "RepositoryName",
+    "RepositoryRecord",
     "RetryPolicy",
     "SearchResult",
     "SearchResults",
+    "SearchUnavailable",
+    "Selection",
     "ServerError",
     "SilentProgress",
     "TagMap",
@@ -169,7 +187,10 @@ __all__ = [
     "UploadInProgress",
     "__version__",
     "acopy",
+    "ainventory",
     "amirror",
     "copy",
+    "inventory",
     "mirror",
+    "shard_of",
 ]

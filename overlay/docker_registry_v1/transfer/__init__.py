@@ -3,21 +3,40 @@ mirror between registries — sync and async, layers streamed in constant memory
 payload checksums verified, downloads resumed, idempotent requests retried.
 """
 
+from .inventory import (
+    ImageRecord,
+    Inventory,
+    InventoryListener,
+    RepositoryRecord,
+    SearchUnavailable,
+    ainventory,
+    inventory,
+)
 from .mirror import amirror, mirror
 from .pull import apull, pull
 from .push import apush, push
 from .results import MirrorResult, PullResult, PushResult
 from .retry import RetryPolicy
+from .selection import Selection, shard_of
 
 __all__ = [
+    "ImageRecord",
+    "Inventory",
+    "InventoryListener",
     "MirrorResult",
     "PullResult",
     "PushResult",
+    "RepositoryRecord",
     "RetryPolicy",
+    "SearchUnavailable",
+    "Selection",
+    "ainventory",
     "amirror",
     "apull",
     "apush",
+    "inventory",
     "mirror",
     "pull",
     "push",
+    "shard_of",
 ]

@@ -1,0 +1,623 @@
+"""What a v1 registry holds: every repository, tag and image, with sizes and sharing.
+
+An audit before a migration needs the whole picture at the price of metadata
+requests only: no layer byte is read. Repositories come from the caller or from
+search (``q=""``, every page; a registry without search says so with
+:class:`SearchUnavailable`). Each repository costs its tag list and its index
+image list; each distinct tagged image one ancestry, unless an earlier ancestry
+already contained it (an ancestry is the whole chain); each distinct image one
+JSON request (its size comes from ``X-Docker-Size``). Repositories are read a
+``concurrency`` at a time and the work they share is claimed by whichever gets
+there first, so a base chain used by every repository is asked for once.
+
+Untagged images are those a repository's index image list names that none of
+*its own* tags reach; they are listed per repository and kept in
+:attr:`Inventory.images` (with ``repositories == ()``), but not in the totals,
+which describe what the tags need.
+"""
+
+from __future__ import annotations
+
+import threading
+import time
+from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from types import MappingProxyType
+from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar, runtime_checkable
+
+import attrs
+import httpx
+
+from ..archive import validate_ancestry
+from ..auth import Authenticator, TokenAuth
+from ..errors import DockerRegistryError, InvalidInput, InvalidResponse, NotFound, RegistryError
+from ..models import ImageMetadata, RawMetadata, SearchResults, TagMap
+from ..names import RepositoryName
+from ..operations import next_page
+from .bounded import run_tasks, run_threads
+from .retry import RetryPolicy
+
+if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
+    from ..client import AsyncClient, Client
+
+__all__ = [
+    "ImageRecord",
+    "Inventory",
+    "InventoryListener",
+    "RepositoryRecord",
+    "SearchUnavailable",
+    "ainventory",
+    "inventory",
+]
+
+T = TypeVar("T")
+P = ParamSpec("P")
+
+#: The largest page the search API allows: the fewest requests for a big registry.
+SEARCH_PAGE_SIZE = 100
+_METHOD_NOT_ALLOWED = 405
+_NOT_IMPLEMENTED = 501
+
+
+class SearchUnavailable(DockerRegistryError):  # noqa: N818 - reads as a state, like NotFound
+    """The registry answers no search (the reference registry without a search backend),
+    so its repositories cannot be listed: they have to be named."""
+
+    def __init__(self, registry: str, error: RegistryError) -> None:
+        self.registry = registry
+        self.code = error.code
+        super().__init__(
+            f"{registry} has search disabled (GET /v1/search answered {error.code}), so its "
+            "repositories cannot be listed; name them instead "
+            "(regv1 inventory --repos-from FILE, or repositories=[...])"
+        )
+
+
+@runtime_checkable
+class InventoryListener(Protocol):
+    """Told how far an inventory is (from worker threads when run by :func:`inventory`)."""
+
+    def progressed(self, done: int, total: int, requests: int) -> None:
+        """Called once the repositories are known (``done == 0``) and after each one is read;
+        ``requests`` is the number of HTTP requests made so far."""
+
+
+def _sorted_tags(value: Mapping[str, str]) -> Mapping[str, str]:
+    return MappingProxyType(dict(sorted(value.items())))
+
+
+def _sorted_images(value: Mapping[str, ImageRecord]) -> Mapping[str, ImageRecord]:
+    return MappingProxyType(dict(sorted(value.items())))
+
+
+@attrs.frozen
+class ImageRecord:
+    """One image: its place in its chain, its size and who uses it.
+
+    ``size`` is ``X-Docker-Size``, else the JSON's ``Size``, else ``None``;
+    ``repositories`` are those with a tag whose chain contains the image and ``tags``
+    the number of such ``(repository, tag)`` pairs (both empty for an untagged image).
+    """
+
+    id: str
+    parent: str | None
+    created: str | None
+    size: int | None
+    repositories: tuple[str, ...]
+    tags: int
+
+
+@attrs.frozen
+class RepositoryRecord:
+    """One repository under the name the registry (or the caller) gave it.
+
+    ``tags`` maps tag to image id, sorted by tag; ``untagged`` are the ids of its index
+    image list that none of its tags reach.
+    """
+
+    name: str
+    tags: Mapping[str, str] = attrs.field(converter=_sorted_tags)
+    untagged: tuple[str, ...] = ()
+
+
+@attrs.frozen
+class Inventory:
+    """Everything one registry holds, and what reading it cost (``requests``, ``seconds``).
+
+    ``requests`` counts every attempt sent, retries included, and the client's one
+    ``_ping`` (made the first time a client is used; a client that had pinged
+    already is counted one request too many).
+    """
+
+    registry: str
+    repositories: tuple[RepositoryRecord, ...]
+    images: Mapping[str, ImageRecord] = attrs.field(converter=_sorted_images)
+    search_available: bool
+    requests: int
+    seconds: float
+
+    def chain(self, image_id: str) -> tuple[str, ...]:
+        """``image_id`` and its ancestors, base first: the order layers are applied in
+        (the reverse of a v1 ancestry). Stops at a parent the inventory does not hold."""
+        if image_id not in self.images:
+            raise KeyError(image_id)
+        chain: list[str] = []
+        current: str | None = image_id
+        while current is not None and current in self.images and current not in chain:
+            chain.append(current)
+            current = self.images[current].parent
+        return tuple(reversed(chain))
+
+    @property
+    def repository_count(self) -> int:
+        return len(self.repositories)
+
+    @property
+    def tag_count(self) -> int:
+        return sum(len(repository.tags) for repository in self.repositories)
+
+    @property
+    def image_count(self) -> int:
+        """Distinct images some tag needs (untagged ones are not counted)."""
+        return sum(1 for image in self.images.values() if image.tags)
+
+    @property
+    def untagged_count(self) -> int:
+        """Distinct images that index image lists name but no tag of their repository reaches."""
+        return len({i for repository in self.repositories for i in repository.untagged})
+
+    @property
+    def unique_bytes(self) -> int:
+        """The bytes of every image some tag needs, each counted once (unknown sizes as 0)."""
+        return sum(image.size or 0 for image in self.images.values() if image.tags)
+
+    @property
+    def tagged_bytes(self) -> int:
+        """The bytes of every tag's whole chain, summed over tags: what copying tag by tag
+        moves, so ``tagged_bytes - unique_bytes`` is what sharing saves."""
+        return sum((image.size or 0) * image.tags for image in self.images.values())
+
+
+@attrs.define
+class _Repository:
+    name: str
+    tags: dict[str, str] = attrs.field(factory=dict)
+    listed: list[str] = attrs.field(factory=list)
+
+
+@attrs.define
+class _Collection:
+    """What the repository jobs learned, and which shared requests are someone's to make.
+
+    A chain or an image JSON is claimed before it is asked for, so among jobs running
+    at once each is asked for once. Claims and results go through ``lock``; async jobs
+    never switch between checking and claiming, so the lock costs them nothing.
+    """
+
+    chains: dict[str, tuple[str, ...]] = attrs.field(factory=dict)  # tip first, as v1 sends
+    metadata: dict[str, RawMetadata | None] = attrs.field(factory=dict)
+    chain_claims: set[str] = attrs.field(factory=set)
+    json_claims: set[str] = attrs.field(factory=set)
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+    def claim_chain(self, tip: str) -> bool:
+        with self.lock:
+            if tip in self.chains or tip in self.chain_claims:
+                return False
+            self.chain_claims.add(tip)
+            return True
+
+    def add_ancestry(self, tip: str, ancestry: Sequence[object]) -> list[str]:
+        """Record the chain of ``tip`` and of each of its ancestors; the JSONs this job
+        must fetch are those of the images nobody claimed yet."""
+        ids = validate_ancestry(ancestry, tip)
+        with self.lock:
+            for position, image_id in enumerate(ids):
+                self.chains.setdefault(image_id, ids[position:])
+        return self.claim_json(ids)
+
+    def claim_json(self, ids: Iterable[str]) -> list[str]:
+        with self.lock:
+            mine = [i for i in dict.fromkeys(ids) if i not in self.json_claims]
+            self.json_claims.update(mine)
+        return mine
+
+    def add_metadata(self, image_id: str, metadata: RawMetadata | None) -> None:
+        with self.lock:
+            self.metadata[image_id] = metadata
+
+
+class _Counter:
+    """Every request of one inventory: retried by the policy, each attempt counted."""
+
+    def __init__(self, policy: RetryPolicy) -> None:
+        self.policy = policy
+        self.count = 0
+        self._lock = threading.Lock()
+
+    def _counted(self, action: Callable[P, T]) -> Callable[P, T]:
+        def attempt(*args: P.args, **kwargs: P.kwargs) -> T:
+            with self._lock:
+                self.count += 1
+            return action(*args, **kwargs)
+
+        return attempt
+
+    def call(self, action: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
+        return self.policy.call(self._counted(action), *args, **kwargs)
+
+    async def acall(
+        self, action: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
+    ) -> T:
+        return await self.policy.acall(self._counted(action), *args, **kwargs)
+
+
+@attrs.define
+class _Run:
+    """One inventory in progress: the settings, the counter and what was learned."""
+
+    registry: str
+    named: list[str] | None
+    concurrency: int
+    page_size: int
+    requests: _Counter
+    listener: InventoryListener | None
+    started: float = attrs.field(factory=time.monotonic)
+    collection: _Collection = attrs.field(factory=_Collection)
+    repositories: list[_Repository] = attrs.field(factory=list)
+    done: int = 0
+
+    @classmethod
+    def create(
+        cls,
+        *,
+        registry: str,
+        repositories: Iterable[str] | None,
+        concurrency: int,
+        retry: RetryPolicy | None,
+        progress: InventoryListener | None,
+        page_size: int,
+    ) -> _Run:
+        if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
+            raise InvalidInput("concurrency", "expected an integer of at least 1")
+        if isinstance(page_size, bool) or not isinstance(page_size, int):
+            raise InvalidInput("page_size", "expected an integer from 1 to 100")
+        if not 1 <= page_size <= SEARCH_PAGE_SIZE:
+            raise InvalidInput("page_size", "expected an integer from 1 to 100")
+        return cls(
+            registry=registry,
+            named=None if repositories is None else _named(repositories),
+            concurrency=concurrency,
+            page_size=page_size,
+            requests=_Counter(retry or RetryPolicy()),
+            listener=progress,
+        )
+
+    def listed(self, names: Iterable[str]) -> None:
+        seen: dict[str, str] = {}
+        for name in names:
+            seen.setdefault(str(RepositoryName.parse(name)), name)
+        self.repositories = [_Repository(name) for name in sorted(seen.values())]
+        self.report()
+
+    def report(self) -> None:
+        if self.listener is not None:
+            self.listener.progressed(self.done, len(self.repositories), self.requests.count)
+
+    def finished_one(self) -> None:
+        with self.collection.lock:
+            self.done += 1
+        self.report()
+
+    def result(self) -> Inventory:
+        return _assemble(self)
+
+
+def _named(repositories: Iterable[str]) -> list[str]:
+    if isinstance(repositories, str):
+        raise InvalidInput("repositories", "expected an iterable of names, not one string")
+    names = list(repositories)
+    for name in names:
+        RepositoryName.parse(name)
+    return names
+
+
+def _search_missing(error: RegistryError) -> bool:
+    return isinstance(error, NotFound) or error.code in {_METHOD_NOT_ALLOWED, _NOT_IMPLEMENTED}
+
+
+def _index_missing(error: RegistryError) -> bool:
+    """A registry without index image lists (404/405), or one that answers them oddly."""
+    return isinstance(error, NotFound | InvalidResponse) or error.code == _METHOD_NOT_ALLOWED
+
+
+def _later_pages(first: SearchResults) -> list[int]:
+    following = next_page(first, 1)
+    if following is None or first.num_pages is None:
+        return []
+    return list(range(following, first.num_pages + 1))
+
+
+def _names(pages: Iterable[SearchResults]) -> list[str]:
+    return [result.name for page in pages for result in page.results]
+
+
+def _own_host(client: Client | AsyncClient, token: TokenAuth) -> Authenticator | None:
+    """A token pointing at the index's own host is not used, as in ``access.read_access``."""
+    return None if token.host == httpx.URL(client.base_url).netloc.decode() else token
+
+
+def _reachable(repository: _Repository, chains: Mapping[str, tuple[str, ...]]) -> set[str]:
+    return {i for tip in set(repository.tags.values()) for i in chains.get(tip, (tip,))}
+
+
+def _image_record(
+    image_id: str,
+    chain: tuple[str, ...] | None,
+    metadata: RawMetadata | None,
+    users: list[str],
+    tags: int,
+) -> ImageRecord:
+    parsed: ImageMetadata | None = None
+    if metadata is not None:
+        try:
+            parsed = metadata.parse()
+        except (ValueError, TypeError):
+            parsed = None  # the ancestry still places it; size may come from the header
+    if chain is not None:
+        parent = chain[1] if len(chain) > 1 else None
+    else:
+        parent = parsed.parent if parsed is not None else None
+    size = metadata.size if metadata is not None else None
+    if size is None and parsed is not None:
+        size = parsed.size
+    return ImageRecord(
+        id=image_id,
+        parent=parent,
+        created=parsed.created if parsed is not None else None,
+        size=size,
+        repositories=tuple(sorted(set(users))),
+        tags=tags,
+    )
+
+
+def _assemble(run: _Run) -> Inventory:
+    chains = run.collection.chains
+    users: dict[str, list[str]] = {}
+    tag_counts: dict[str, int] = {}
+    records: list[RepositoryRecord] = []
+    for repository in run.repositories:
+        for tip in repository.tags.values():
+            for image_id in chains.get(tip, (tip,)):
+                users.setdefault(image_id, []).append(repository.name)
+                tag_counts[image_id] = tag_counts.get(image_id, 0) + 1
+        reachable = _reachable(repository, chains)
+        untagged = tuple(i for i in dict.fromkeys(repository.listed) if i not in reachable)
+        records.append(RepositoryRecord(repository.name, repository.tags, untagged))
+        for image_id in untagged:
+            users.setdefault(image_id, [])
+    images = {
+        image_id: _image_record(
+            image_id,
+            chains.get(image_id),
+            run.collection.metadata.get(image_id),
+            names,
+            tag_counts.get(image_id, 0),
+        )
+        for image_id, names in users.items()
+    }
+    return Inventory(
+        registry=run.registry,
+        repositories=tuple(records),
+        images=images,
+        search_available=run.named is None,
+        requests=run.requests.count,
+        seconds=time.monotonic() - run.started,
+    )
+
+
+# -- sync ------------------------------------------------------------------------------
+
+
+def _search(client: Client, run: _Run) -> list[str]:
+    def page(number: int) -> SearchResults:
+        return run.requests.call(client.search.query, "", number, run.page_size)
+
+    try:
+        first = page(1)
+    except RegistryError as error:
+        if _search_missing(error):
+            raise SearchUnavailable(run.registry, error) from error
+        raise
+    jobs = [lambda number=number: page(number) for number in _later_pages(first)]
+    return _names([first, *run_threads(jobs, run.concurrency, threading.Event())])
+
+
+def _reader(client: Client, run: _Run, repo: str, tokens: bool) -> Authenticator | None:
+    if not tokens:
+        return None
+    try:
+        return _own_host(client, run.requests.call(client.hub.get_read_token_with_auth, repo))
+    except (NotFound, InvalidResponse):
+        return None
+
+
+def _tags(client: Client, run: _Run, repo: str, reader: Authenticator | None) -> dict[str, str]:
+    available: TagMap = run.requests.call(client.repository.list_tags, repo, auth=reader)
+    if not available.short_ids:
+        return dict(available)
+    return {
+        tag: run.requests.call(client.repository.get_image_id, repo, tag, auth=reader)
+        for tag in available
+    }
+
+
+def _listed(client: Client, run: _Run, repo: str) -> list[str]:
+    try:
+        return [image.id for image in run.requests.call(client.repository.list_images, repo)]
+    except RegistryError as error:
+        if _index_missing(error):
+            return []
+        raise
+
+
+def _metadata(
+    client: Client, run: _Run, image_id: str, reader: Authenticator | None
+) -> RawMetadata | None:
+    try:
+        return run.requests.call(client.image.get_metadata_raw, image_id, auth=reader)
+    except NotFound:
+        return None  # listed but never uploaded: kept, with nothing known about it
+
+
+def _read_repository(client: Client, run: _Run, repository: _Repository, tokens: bool) -> None:
+    repo, found = repository.name, run.collection
+    reader = _reader(client, run, repo, tokens)
+    repository.tags = _tags(client, run, repo, reader)
+    repository.listed = _listed(client, run, repo)
+    mine: list[str] = []
+    for tip in sorted(set(repository.tags.values())):
+        if found.claim_chain(tip):
+            ancestry = run.requests.call(client.image.get_ancestry, tip, auth=reader)
+            mine += found.add_ancestry(tip, ancestry)
+    mine += found.claim_json(repository.listed)
+    for image_id in mine:
+        found.add_metadata(image_id, _metadata(client, run, image_id, reader))
+    run.finished_one()
+
+
+def inventory(
+    client: Client,
+    *,
+    repositories: Iterable[str] | None = None,
+    concurrency: int = 8,
+    retry: RetryPolicy | None = None,
+    progress: InventoryListener | None = None,
+    page_size: int = SEARCH_PAGE_SIZE,
+) -> Inventory:
+    """Read every repository (``repositories``, else all that search lists), tag and image.
+
+    Names are checked before any request (:class:`InvalidInput`); a registry without
+    search raises :class:`SearchUnavailable` unless ``repositories`` is given.
+    ``page_size`` is the search page asked for (1 to 100). Registry errors that
+    outlast ``retry`` are raised as they are; no layer is read.
+    """
+    run = _Run.create(
+        registry=client.base_url,
+        repositories=repositories,
+        concurrency=concurrency,
+        retry=retry,
+        progress=progress,
+        page_size=page_size,
+    )
+    tokens = run.requests.call(client.issues_tokens)
+    run.listed(run.named if run.named is not None else _search(client, run))
+    jobs = [
+        lambda repository=repository: _read_repository(client, run, repository, tokens)
+        for repository in run.repositories
+    ]
+    run_threads(jobs, run.concurrency, threading.Event())
+    return run.result()
+
+
+# -- async -----------------------------------------------------------------------------
+
+
+async def _asearch(client: AsyncClient, run: _Run) -> list[str]:
+    async def page(number: int) -> SearchResults:
+        return await run.requests.acall(client.search.query, "", number, run.page_size)
+
+    try:
+        first = await page(1)
+    except RegistryError as error:
+        if _search_missing(error):
+            raise SearchUnavailable(run.registry, error) from error
+        raise
+    jobs = [lambda number=number: page(number) for number in _later_pages(first)]
+    return _names([first, *await run_tasks(jobs, run.concurrency)])
+
+
+async def _areader(client: AsyncClient, run: _Run, repo: str, tokens: bool) -> Authenticator | None:
+    if not tokens:
+        return None
+    try:
+        token = await run.requests.acall(client.hub.get_read_token_with_auth, repo)
+    except (NotFound, InvalidResponse):
+        return None
+    return _own_host(client, token)
+
+
+async def _atags(
+    client: AsyncClient, run: _Run, repo: str, reader: Authenticator | None
+) -> dict[str, str]:
+    available: TagMap = await run.requests.acall(client.repository.list_tags, repo, auth=reader)
+    if not available.short_ids:
+        return dict(available)
+    return {
+        tag: await run.requests.acall(client.repository.get_image_id, repo, tag, auth=reader)
+        for tag in available
+    }
+
+
+async def _alisted(client: AsyncClient, run: _Run, repo: str) -> list[str]:
+    try:
+        listed = await run.requests.acall(client.repository.list_images, repo)
+    except RegistryError as error:
+        if _index_missing(error):
+            return []
+        raise
+    return [image.id for image in listed]
+
+
+async def _ametadata(
+    client: AsyncClient, run: _Run, image_id: str, reader: Authenticator | None
+) -> RawMetadata | None:
+    try:
+        return await run.requests.acall(client.image.get_metadata_raw, image_id, auth=reader)
+    except NotFound:
+        return None
+
+
+async def _aread_repository(
+    client: AsyncClient, run: _Run, repository: _Repository, tokens: bool
+) -> None:
+    repo, found = repository.name, run.collection
+    reader = await _areader(client, run, repo, tokens)
+    repository.tags = await _atags(client, run, repo, reader)
+    repository.listed = await _alisted(client, run, repo)
+    mine: list[str] = []
+    for tip in sorted(set(repository.tags.values())):
+        if found.claim_chain(tip):
+            ancestry = await run.requests.acall(client.image.get_ancestry, tip, auth=reader)
+            mine += found.add_ancestry(tip, ancestry)
+    mine += found.claim_json(repository.listed)
+    for image_id in mine:
+        found.add_metadata(image_id, await _ametadata(client, run, image_id, reader))
+    run.finished_one()
+
+
+async def ainventory(
+    client: AsyncClient,
+    *,
+    repositories: Iterable[str] | None = None,
+    concurrency: int = 8,
+    retry: RetryPolicy | None = None,
+    progress: InventoryListener | None = None,
+    page_size: int = SEARCH_PAGE_SIZE,
+) -> Inventory:
+    """:func:`inventory` for an :class:`AsyncClient` (``concurrency`` tasks at a time)."""
+    run = _Run.create(
+        registry=client.base_url,
+        repositories=repositories,
+        concurrency=concurrency,
+        retry=retry,
+        progress=progress,
+        page_size=page_size,
+    )
+    tokens = await run.requests.acall(client.issues_tokens)
+    run.listed(run.named if run.named is not None else await _asearch(client, run))
+
+    def job(repository: _Repository) -> Callable[[], Awaitable[None]]:
+        return lambda: _aread_repository(client, run, repository, tokens)
+
+    await run_tasks([job(repository) for repository in run.repositories], run.concurrency)
+    return run.result()
