@@ -11,7 +11,7 @@ destination's rules here, so a name it would refuse fails the plan, not the run.
 from __future__ import annotations
 
 import enum
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 import attrs
@@ -21,6 +21,8 @@ from ..oci.convert import ManifestFormat
 from ..oci.errors import NameUnknown
 from ..oci.layout import OCILayout, check_ref
 from .copy import _LayoutDestination
+from .inventory import Inventory
+from .selection import Selection
 
 if TYPE_CHECKING:
     from .journal import Journal
@@ -34,38 +36,6 @@ __all__ = [
     "Target",
     "plan_migration",
 ]
-
-
-class _Image(Protocol):
-    @property
-    def size(self) -> int | None: ...
-
-
-class _Repository(Protocol):
-    @property
-    def name(self) -> str: ...
-    @property
-    def tags(self) -> Mapping[str, str]: ...
-
-
-class InventoryLike(Protocol):
-    """What a plan reads from `Inventory`: repositories with tags, image sizes, chains."""
-
-    @property
-    def registry(self) -> str: ...
-    @property
-    def repositories(self) -> tuple[_Repository, ...]: ...
-    @property
-    def images(self) -> Mapping[str, _Image]: ...
-    def chain(self, image_id: str) -> tuple[str, ...]: ...
-
-
-class SelectionLike(Protocol):
-    """What a plan asks `Selection`: which repositories and tags, and their new names."""
-
-    def repository_selected(self, name: str) -> bool: ...
-    def tag_selected(self, tag: str) -> bool: ...
-    def destination_name(self, name: str, rule: Callable[[str], object]) -> str: ...
 
 
 class Target(Protocol):
@@ -228,8 +198,8 @@ class MigrationPlan:
 
 
 def plan_migration(
-    inventory: InventoryLike,
-    selection: SelectionLike,
+    inventory: Inventory,
+    selection: Selection,
     dest: Target,
     *,
     journal: Journal | None = None,
