@@ -346,6 +346,14 @@ def _own_host(client: Client | AsyncClient, token: TokenAuth) -> Authenticator |
     return None if token.host == httpx.URL(client.base_url).netloc.decode() else token
 
 
+def _tips(tags: Mapping[str, str]) -> list[str]:
+    """The distinct tagged images, newest-looking tag first (``latest``, then the others
+    in descending order): older tags are usually ancestors of newer ones, and an ancestry
+    asked for first makes theirs known without a request."""
+    newest_first = sorted(tags, key=lambda tag: (tag == "latest", tag), reverse=True)
+    return list(dict.fromkeys(tags[tag] for tag in newest_first))
+
+
 def _reachable(repository: _Repository, chains: Mapping[str, tuple[str, ...]]) -> set[str]:
     return {i for tip in set(repository.tags.values()) for i in chains.get(tip, (tip,))}
 
@@ -475,7 +483,7 @@ def _read_repository(client: Client, run: _Run, repository: _Repository, tokens:
     repository.tags = _tags(client, run, repo, reader)
     repository.listed = _listed(client, run, repo)
     mine: list[str] = []
-    for tip in sorted(set(repository.tags.values())):
+    for tip in _tips(repository.tags):
         if found.claim_chain(tip):
             ancestry = run.requests.call(client.image.get_ancestry, tip, auth=reader)
             mine += found.add_ancestry(tip, ancestry)
@@ -585,7 +593,7 @@ async def _aread_repository(
     repository.tags = await _atags(client, run, repo, reader)
     repository.listed = await _alisted(client, run, repo)
     mine: list[str] = []
-    for tip in sorted(set(repository.tags.values())):
+    for tip in _tips(repository.tags):
         if found.claim_chain(tip):
             ancestry = await run.requests.acall(client.image.get_ancestry, tip, auth=reader)
             mine += found.add_ancestry(tip, ancestry)
