@@ -71,11 +71,20 @@ class TagOutcome:
 class MigrationListener(Protocol):
     """Progress of a migration; called from worker threads."""
 
-    def started(self, tags: int, nbytes: int) -> None: ...
-    def layer_started(self, image_id: str, size: int | None) -> None: ...
-    def layer_advanced(self, image_id: str, nbytes: int) -> None: ...
-    def layer_finished(self, image_id: str) -> None: ...
-    def tag_finished(self, outcome: TagOutcome) -> None: ...
+    def started(self, tags: int, nbytes: int) -> None:
+        """The run begins: ``tags`` planned, about ``nbytes`` of layers to read."""
+
+    def layer_started(self, image_id: str, size: int | None) -> None:
+        """A layer starts streaming from the source."""
+
+    def layer_advanced(self, image_id: str, nbytes: int) -> None:
+        """More bytes of the layer were read (negative: a restart took them back)."""
+
+    def layer_finished(self, image_id: str) -> None:
+        """The layer's blob is uploaded."""
+
+    def tag_finished(self, outcome: TagOutcome) -> None:
+        """A tag is done, one way or another."""
 
 
 class SilentMigration:
@@ -119,10 +128,12 @@ class MigrationReport:
 
     @property
     def failures(self) -> tuple[TagOutcome, ...]:
+        """The tags that failed or were not attempted."""
         return tuple(o for o in self.outcomes if o.status in {"failed", "pending"})
 
     @property
     def ok(self) -> bool:
+        """Every tag is where it should be."""
         return not self.failures
 
 

@@ -46,7 +46,8 @@ class Target(Protocol):
         """The journal's name for the destination (its base URL or ``oci:PATH``)."""
 
     @property
-    def manifest_format(self) -> ManifestFormat: ...
+    def manifest_format(self) -> ManifestFormat:
+        """The manifests written there."""
 
     def check_name(self, name: str) -> object:
         """Raises `InvalidInput` for a repository name the destination refuses."""
@@ -54,14 +55,25 @@ class Target(Protocol):
     def reference(self, repository: str, tag: str) -> tuple[str, str]:
         """(name, reference) of a tag in the destination's own calls."""
 
-    def tags(self, repository: str) -> set[str]: ...
-    def blob_size(self, name: str, digest: str) -> int | None: ...
-    def mount_blob(self, name: str, digest: str, source: str) -> bool: ...
+    def tags(self, repository: str) -> set[str]:
+        """The repository's tags there (none when it does not exist)."""
+
+    def blob_size(self, name: str, digest: str) -> int | None:
+        """The blob's size when the repository holds it, else None."""
+
+    def mount_blob(self, name: str, digest: str, source: str) -> bool:
+        """Mount the blob from another repository; False when that was declined."""
+
     def upload_blob(
         self, name: str, chunks: Iterable[bytes] | bytes, *, digest: str | None = None
-    ) -> object: ...
-    def manifest_digest(self, name: str, tag: str, *, accept: Iterable[str]) -> str | None: ...
-    def put_manifest(self, name: str, tag: str, data: bytes, media_type: str) -> object: ...
+    ) -> object:
+        """Store the blob, hashed while it streams."""
+
+    def manifest_digest(self, name: str, tag: str, *, accept: Iterable[str]) -> str | None:
+        """The digest the tag points at, or None."""
+
+    def put_manifest(self, name: str, tag: str, data: bytes, media_type: str) -> object:
+        """Point the tag at this manifest."""
 
 
 @attrs.frozen
@@ -73,61 +85,99 @@ class RegistryTarget:
 
     @property
     def registry(self) -> str:
+        """The registry's base URL."""
         return self.client.base_url.rstrip("/")
 
     def check_name(self, name: str) -> object:
+        """The OCI distribution name grammar (lowercase, ``/``-separated components)."""
         return check_name(name)
 
     def reference(self, repository: str, tag: str) -> tuple[str, str]:
+        """Names and tags are the registry's own."""
         return repository, tag
 
     def tags(self, repository: str) -> set[str]:
+        """``tags/list``, every page; an unknown repository has none."""
         try:
             return set(self.client.tags(repository))
         except NameUnknown:
             return set()
 
     def blob_size(self, name: str, digest: str) -> int | None:
+        """HEAD the blob."""
         return self.client.blob_size(name, digest)
 
     def mount_blob(self, name: str, digest: str, source: str) -> bool:
+        """``POST …/blobs/uploads/?mount=&from=``."""
         return self.client.mount_blob(name, digest, source)
 
     def upload_blob(
         self, name: str, chunks: Iterable[bytes] | bytes, *, digest: str | None = None
     ) -> object:
+        """Streamed (or monolithic, for small bytes) upload."""
         return self.client.upload_blob(name, chunks, digest=digest)
 
     def manifest_digest(self, name: str, tag: str, *, accept: Iterable[str]) -> str | None:
+        """HEAD the manifest."""
         return self.client.manifest_digest(name, tag, accept=accept)
 
     def put_manifest(self, name: str, tag: str, data: bytes, media_type: str) -> object:
+        """PUT the manifest by tag."""
         return self.client.put_manifest(name, tag, data, media_type)
 
 
-class LayoutTarget(_LayoutDestination):
+class LayoutTarget:
     """``oci:DIR``: one OCI image layout holding every repository, its tags as the ref
     names ``REPO:TAG`` (one blob store, so a shared layer is written once)."""
 
     def __init__(
         self, layout: OCILayout, manifest_format: ManifestFormat = ManifestFormat.OCI
     ) -> None:
-        super().__init__(layout)
+        self.layout = layout
         self.manifest_format = manifest_format
+        self._store = _LayoutDestination(layout)
 
     @property
     def registry(self) -> str:
-        return self.base_url
+        """``oci:`` and the layout's absolute path."""
+        return self._store.base_url
 
     def check_name(self, name: str) -> object:
+        """A v2 name that also makes a valid ref name."""
         return check_ref(f"{check_name(name)}:latest")
 
     def reference(self, repository: str, tag: str) -> tuple[str, str]:
+        """The ref name ``REPO:TAG``."""
         return repository, check_ref(f"{repository}:{tag}")
 
     def tags(self, repository: str) -> set[str]:
+        """The tags of the ref names ``REPO:…``."""
         prefix = f"{repository}:"
         return {ref.removeprefix(prefix) for ref in self.layout.refs() if ref.startswith(prefix)}
+
+    def blob_size(self, name: str, digest: str) -> int | None:
+        """The blob file's size: one store for every repository."""
+        return self._store.blob_size(name, digest)
+
+    def mount_blob(self, name: str, digest: str, source: str) -> bool:
+        """Never needed: a blob the layout holds was found by `blob_size`."""
+        return self._store.mount_blob(name, digest, source)
+
+    def upload_blob(
+        self, name: str, chunks: Iterable[bytes] | bytes, *, digest: str | None = None
+    ) -> object:
+        """Write the blob file (atomically, checked against ``digest``)."""
+        self._store.upload_blob(name, chunks, digest=digest)
+        return None
+
+    def manifest_digest(self, name: str, tag: str, *, accept: Iterable[str]) -> str | None:
+        """The digest ``index.json`` names for the ref."""
+        return self._store.manifest_digest(name, tag, accept=accept)
+
+    def put_manifest(self, name: str, tag: str, data: bytes, media_type: str) -> object:
+        """Write the manifest blob and point the ref at it in ``index.json``."""
+        self._store.put_manifest(name, tag, data, media_type)
+        return None
 
 
 class TagState(enum.Enum):
@@ -158,10 +208,12 @@ class PlannedTag:
 
     @property
     def source(self) -> str:
+        """``REPO:TAG`` at the source."""
         return f"{self.source_repo}:{self.tag}"
 
     @property
     def destination(self) -> str:
+        """``REPO:TAG`` at the destination."""
         return f"{self.dest_repo}:{self.dest_tag}"
 
 
@@ -177,10 +229,12 @@ class MigrationPlan:
 
     @property
     def to_copy(self) -> tuple[PlannedTag, ...]:
+        """The tags in state ``COPY``."""
         return tuple(tag for tag in self.tags if tag.state is TagState.COPY)
 
     @property
     def repositories(self) -> int:
+        """Source repositories in the plan."""
         return len({tag.source_repo for tag in self.tags})
 
     @property
@@ -194,6 +248,7 @@ class MigrationPlan:
         return sum(self.sizes.get(image) or 0 for image in self.images)
 
     def count(self, state: TagState) -> int:
+        """Tags in ``state``."""
         return sum(1 for tag in self.tags if tag.state is state)
 
 

@@ -54,6 +54,7 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
+        """No tag was found wrong."""
         return not self.mismatches
 
 
