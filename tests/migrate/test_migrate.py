@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner, Result
 from conftest import Seeded, mounted_blobs, uploaded_blobs
 from docker_registry_v1.cli import main
+from docker_registry_v1.emulator.server import run_standalone
 from docker_registry_v1.transfer.journal import Journal
 from system_tools import require_tool
 from v2.v2registry import PASSWORD, USER, V2Registry
@@ -242,3 +243,25 @@ def test_shards_cover_the_plan_exactly_once(
         assert {tag["status"] for tag in report["tags"]} == {"copied"}
         seen += [tag["destination"] for tag in report["tags"]]
     assert sorted(seen) == sorted(expected_destinations(seeded))
+
+
+def test_into_a_second_v1_registry_each_image_moves_once(seeded: Seeded, tmp_path: Path) -> None:
+    journal = str(tmp_path / "v1.sqlite")
+    with run_standalone() as target:
+        dest = target.url.removeprefix("http://")
+        report = document(regv1("migrate", seeded.host, dest, "--journal", journal, "--json"))
+        assert {tag["status"] for tag in report["tags"]} == {"copied"}
+        assert sorted(seeded.layer_gets()) == sorted(seeded.unique_images())
+        puts = [
+            e.path for e in target.log.entries if e.method == "PUT" and e.path.endswith("/layer")
+        ]
+        assert sorted(p.split("/")[3] for p in puts) == sorted(seeded.unique_images())
+        for repo, tag, image_id in seeded.seed.tag_pairs():
+            assert target.store.tags(repo)[tag] == image_id
+        checked = document(
+            regv1("migrate", "--verify", seeded.host, dest, "--journal", journal, "--json")
+        )
+        assert checked["mismatches"] == []
+        assert checked["layers_streamed"] == len(seeded.unique_images())
+        again = document(regv1("migrate", seeded.host, dest, "--journal", journal, "--json"))
+        assert {tag["status"] for tag in again["tags"]} == {"current"}

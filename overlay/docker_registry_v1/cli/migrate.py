@@ -1,4 +1,4 @@
-"""``migrate SOURCE DEST``: a whole v1 registry (or part of it) into a v2 registry or an OCI layout.
+"""``migrate SOURCE DEST``: a v1 registry (or part of it) into a v2 registry, an OCI layout or v1.
 
 The command inventories the source (no layer bytes), plans every selected tag (names
 checked against the destination's rules before anything is sent), then runs the
@@ -44,6 +44,7 @@ from .reference import _endpoint, _origin
 if TYPE_CHECKING:  # the copy extra (isal) is loaded only when the command runs
     from docker_registry_v1.transfer.migrate import MigrationListener, MigrationReport, TagOutcome
     from docker_registry_v1.transfer.migrate_plan import MigrationPlan, Target
+    from docker_registry_v1.transfer.migrate_v1 import V1Target
     from docker_registry_v1.transfer.migrate_verify import VerifyReport
 
 __all__ = ["migrate"]
@@ -171,8 +172,9 @@ class _MigrateCommand(click.Command):
 
 def _target(
     settings: Settings, destination: str, credentials: str | None, manifest: str | None
-) -> tuple[Target, str, contextlib.AbstractContextManager[object]]:
-    """(Target, prefix, closer) for ``docker://HOST[:PORT][/PREFIX]`` or ``oci:DIR``."""
+) -> tuple[Target | V1Target, str, contextlib.AbstractContextManager[object]]:
+    """(destination, prefix, closer) for ``docker://HOST[:PORT][/PREFIX]``, ``oci:DIR`` or
+    a v1 registry ``HOST[:PORT][/PREFIX]``."""
     from docker_registry_v1.oci.auth import RegistryAuth  # noqa: PLC0415 - the copy extra
     from docker_registry_v1.oci.client import OCIClient  # noqa: PLC0415
     from docker_registry_v1.oci.convert import ManifestFormat  # noqa: PLC0415
@@ -181,11 +183,12 @@ def _target(
         LayoutTarget,
         RegistryTarget,
     )
+    from docker_registry_v1.transfer.migrate_v1 import V1Target  # noqa: PLC0415
 
     chosen = None if manifest is None else ManifestFormat[manifest.upper()]
     if destination.startswith("oci:"):
         if credentials is not None:
-            raise click.UsageError("--dest-creds is for docker:// destinations")
+            raise click.UsageError("--dest-creds is for registry destinations")
         directory = destination.removeprefix("oci:")
         if not directory or ":" in directory:
             fail(f"{destination!r}: expected oci:DIR (tags become REPO:TAG ref names)")
@@ -194,11 +197,6 @@ def _target(
         except (LayoutError, OSError) as exc:
             fail(f"{destination}: {exc}")
         return LayoutTarget(layout, chosen or ManifestFormat.OCI), "", contextlib.nullcontext()
-    if not destination.startswith("docker://"):
-        fail(
-            f"{destination!r}: expected docker://HOST[:PORT][/PREFIX] or oci:DIR "
-            "(v1 destinations: use regv1 mirror)"
-        )
     host, _, prefix = destination.removeprefix("docker://").partition("/")
     url = _origin(_endpoint(host, "destination"), settings.plain_http)
     login: Credentials | None
@@ -208,6 +206,9 @@ def _target(
         )
     else:
         login = credentials_for(settings, url, explicit=False)
+    if not destination.startswith("docker://"):
+        registry = Registry(url, settings, login)
+        return V1Target(registry.client), prefix, registry
     client = OCIClient(
         url,
         auth=RegistryAuth(
@@ -327,8 +328,9 @@ def migrate(
     settings: Settings,
 ) -> None:
     """Migrate the v1 registry SOURCE (HOST[:PORT], or HOST[:PORT]/REPO for one
-    repository) into DEST: docker://HOST[:PORT][/PREFIX] (an OCI/v2 registry) or
-    oci:DIR (one OCI layout, tags named REPO:TAG).
+    repository) into DEST: docker://HOST[:PORT][/PREFIX] (an OCI/v2 registry),
+    oci:DIR (one OCI layout, tags named REPO:TAG) or HOST[:PORT][/PREFIX] (another v1
+    registry).
 
     Each v1 image is read once, each blob uploaded once and mounted into the other
     repositories that need it; a tag is written only after all it needs is there.

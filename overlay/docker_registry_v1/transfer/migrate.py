@@ -21,23 +21,30 @@ import threading
 import time
 from collections import defaultdict
 from collections.abc import Callable, Iterator
-from typing import TYPE_CHECKING, Literal, Protocol
+from typing import TYPE_CHECKING, Literal
 
 import attrs
 
 from ..archive import validate_ancestry
-from ..auth import Authenticator
 from ..errors import DockerRegistryError, InvalidInput
-from ..models import RawMetadata
 from ..oci.compress import DEFAULT_LEVEL, EncodedLayer, LayerBlob
 from ..oci.convert import convert_image
 from ..oci.layout import LayoutError
-from .access import read_access
 from .bounded import Stopped, run_threads
 from .copy import RESTARTS, BlobCache, SourceRestartedError, _check_level, _SourceRestarted
 from .journal import Journal, JournalManifest
 from .layers import LayerFetch, iter_layer
 from .migrate_plan import MigrationPlan, PlannedTag, TagState, Target
+from .migrate_run import (
+    Keyed,
+    MigrationListener,
+    RunSettings,
+    SharedRun,
+    SilentMigration,
+    Status,
+    TagOutcome,
+)
+from .migrate_v1 import V1Run, V1Target
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -50,60 +57,6 @@ __all__ = [
     "TagOutcome",
     "migrate",
 ]
-
-Status = Literal["copied", "current", "exists", "failed", "pending"]
-
-
-@attrs.frozen
-class TagOutcome:
-    """What became of one planned tag."""
-
-    source: str
-    destination: str
-    status: Status
-    """``copied`` (written, or found already pointing at the right manifest), ``current``
-    (the plan found it done), ``exists`` (skipped: the destination has the tag),
-    ``failed`` (see ``reason``), ``pending`` (not attempted: the run was aborted)."""
-    digest: str | None = None
-    reason: str | None = None
-
-
-class MigrationListener(Protocol):
-    """Progress of a migration; called from worker threads."""
-
-    def started(self, tags: int, nbytes: int) -> None:
-        """The run begins: ``tags`` planned, about ``nbytes`` of layers to read."""
-
-    def layer_started(self, image_id: str, size: int | None) -> None:
-        """A layer starts streaming from the source."""
-
-    def layer_advanced(self, image_id: str, nbytes: int) -> None:
-        """More bytes of the layer were read (negative: a restart took them back)."""
-
-    def layer_finished(self, image_id: str) -> None:
-        """The layer's blob is uploaded."""
-
-    def tag_finished(self, outcome: TagOutcome) -> None:
-        """A tag is done, one way or another."""
-
-
-class SilentMigration:
-    """A listener that ignores everything."""
-
-    def started(self, tags: int, nbytes: int) -> None:
-        """Nothing to show."""
-
-    def layer_started(self, image_id: str, size: int | None) -> None:
-        """Nothing to show."""
-
-    def layer_advanced(self, image_id: str, nbytes: int) -> None:
-        """Nothing to show."""
-
-    def layer_finished(self, image_id: str) -> None:
-        """Nothing to show."""
-
-    def tag_finished(self, outcome: TagOutcome) -> None:
-        """Nothing to show."""
 
 
 @attrs.frozen
@@ -137,74 +90,18 @@ class MigrationReport:
         return not self.failures
 
 
-@attrs.define
-class _Counters:
-    images_read: int = 0
-    bytes_read: int = 0
-    uploaded: int = 0
-    bytes_uploaded: int = 0
-    skipped: int = 0
-    bytes_skipped: int = 0
-    mounted: int = 0
-    bytes_mounted: int = 0
-    lock: threading.Lock = attrs.field(factory=threading.Lock)
+@attrs.define(kw_only=True)
+class _Run(SharedRun):
+    """A run into a blob store: a v2 registry or an OCI layout."""
 
-    def add(self, **amounts: int) -> None:
-        with self.lock:
-            for name, amount in amounts.items():
-                setattr(self, name, getattr(self, name) + amount)
-
-
-class _Keyed:
-    """One lock per key, so work on one image or blob is done by one thread at a time
-    while the others wait for its outcome."""
-
-    def __init__(self) -> None:
-        self._guard = threading.Lock()
-        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
-
-    def __call__(self, key: str) -> threading.Lock:
-        with self._guard:
-            return self._locks[key]
-
-
-@attrs.define
-class _Run:
-    source: Client
     dest: Target
-    journal: Journal
-    jobs: int
-    level: int
-    policy: RetryPolicy
-    listener: MigrationListener
-    stop: threading.Event
-    slots: threading.Semaphore
-    counters: _Counters = attrs.field(factory=_Counters)
-    metadata: dict[str, RawMetadata] = attrs.field(factory=dict)
-    readers: dict[str, Authenticator | None] = attrs.field(factory=dict)
     present: set[tuple[str, str]] = attrs.field(factory=set)
     """(repository, digest) confirmed at the destination during this run."""
-    image_locks: _Keyed = attrs.field(factory=_Keyed)
-    blob_locks: _Keyed = attrs.field(factory=_Keyed)
-    lock: threading.Lock = attrs.field(factory=threading.Lock)
+    blob_locks: Keyed = attrs.field(factory=Keyed)
 
     @property
     def registry(self) -> str:
         return self.dest.registry
-
-    def reader(self, repo: str) -> Authenticator | None:
-        with self.image_locks(f"reader:{repo}"):
-            if repo not in self.readers:
-                self.readers[repo] = read_access(self.source, repo, self.policy)
-            return self.readers[repo]
-
-    def image_json(self, image_id: str, repo: str) -> RawMetadata:
-        with self.image_locks(f"json:{image_id}"):
-            if image_id not in self.metadata:
-                self.metadata[image_id] = self.policy.call(
-                    self.source.image.get_metadata_raw, image_id, auth=self.reader(repo)
-                )
-            return self.metadata[image_id]
 
     def key(self, image_id: str) -> str:
         return BlobCache.key(image_id, self.metadata[image_id].checksum, self.level)
@@ -261,7 +158,7 @@ class _Run:
             while True:
                 fetch = LayerFetch(image_id, metadata, auth, self.policy, self._restarted(image_id))
                 encoded = EncodedLayer(
-                    self._counted(image_id, iter_layer(self.source, fetch), stop),
+                    self.counted(image_id, iter_layer(self.source, fetch), stop),
                     level=self.level,
                     where=f"layer of {image_id[:12]}",
                 )
@@ -293,16 +190,6 @@ class _Run:
 
         return restarted
 
-    def _counted(
-        self, image_id: str, chunks: Iterator[bytes], stop: threading.Event
-    ) -> Iterator[bytes]:
-        for chunk in chunks:
-            if stop.is_set() or self.stop.is_set():
-                raise Stopped
-            self.counters.add(bytes_read=len(chunk))
-            self.listener.layer_advanced(image_id, len(chunk))
-            yield chunk
-
     def _learned(self, encoded: EncodedLayer, image_id: str, repo: str) -> Iterator[bytes]:
         """The blob's bytes; once the last is out (before the upload is committed) the
         journal learns the digest, so a crash after the commit cannot cause a resend."""
@@ -333,8 +220,7 @@ class _Run:
             self.counters.add(uploaded=1, bytes_uploaded=len(image.config))
 
         self.ensure(planned.dest_repo, image.config_digest, len(image.config), upload_config)
-        accept = [image.media_type]
-        current = self.policy.call(self.dest.manifest_digest, name, reference, accept=accept)
+        current = self.policy.call(self.dest.current, planned.dest_repo, planned.dest_tag)
         if current != image.manifest_digest:
             self.policy.call(
                 self.dest.put_manifest, name, reference, image.manifest, image.media_type
@@ -365,7 +251,7 @@ def _reason(error: BaseException) -> str:
 
 def migrate(
     source: Client,
-    dest: Target,
+    dest: Target | V1Target,
     plan: MigrationPlan,
     *,
     journal: Journal,
@@ -376,7 +262,8 @@ def migrate(
     retry: RetryPolicy | None = None,
     progress: MigrationListener | None = None,
 ) -> MigrationReport:
-    """Carry out ``plan`` from the v1 registry ``source`` into ``dest``.
+    """Carry out ``plan`` from the v1 registry ``source`` into ``dest`` (a v2 registry,
+    an OCI layout or another v1 registry).
 
     A failed tag is recorded (journal and report) with its reason; with
     ``on_error="continue"`` the others go on, with ``"abort"`` the run stops and the
@@ -390,9 +277,8 @@ def migrate(
         raise InvalidInput("on_error", "expected 'continue' or 'abort'")
     started = time.monotonic()
     listener = progress or SilentMigration()
-    run = _Run(
+    shared = RunSettings(
         source=source,
-        dest=dest,
         journal=journal,
         jobs=jobs,
         level=_check_level(level),
@@ -401,6 +287,7 @@ def migrate(
         stop=threading.Event(),
         slots=threading.Semaphore(jobs),
     )
+    run = V1Run(dest=dest, **shared) if isinstance(dest, V1Target) else _Run(dest=dest, **shared)
     outcomes: dict[PlannedTag, TagOutcome] = {}
     for planned in plan.tags:
         if planned.state is not TagState.COPY:

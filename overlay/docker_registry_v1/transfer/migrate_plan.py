@@ -28,6 +28,7 @@ if TYPE_CHECKING:
     from .journal import Journal
 
 __all__ = [
+    "Destination",
     "LayoutTarget",
     "MigrationPlan",
     "PlannedTag",
@@ -38,16 +39,12 @@ __all__ = [
 ]
 
 
-class Target(Protocol):
-    """A destination as the engine drives it: a v2 registry or an OCI layout."""
+class Destination(Protocol):
+    """What planning asks of any destination: names, tags, and what a tag points at."""
 
     @property
     def registry(self) -> str:
         """The journal's name for the destination (its base URL or ``oci:PATH``)."""
-
-    @property
-    def manifest_format(self) -> ManifestFormat:
-        """The manifests written there."""
 
     def check_name(self, name: str) -> object:
         """Raises `InvalidInput` for a repository name the destination refuses."""
@@ -57,6 +54,17 @@ class Target(Protocol):
 
     def tags(self, repository: str) -> set[str]:
         """The repository's tags there (none when it does not exist)."""
+
+    def current(self, repository: str, tag: str) -> str | None:
+        """What the tag points at now (a manifest digest; a v1 image id), or None."""
+
+
+class Target(Destination, Protocol):
+    """A blob-store destination as the engine drives it: a v2 registry or an OCI layout."""
+
+    @property
+    def manifest_format(self) -> ManifestFormat:
+        """The manifests written there."""
 
     def blob_size(self, name: str, digest: str) -> int | None:
         """The blob's size when the repository holds it, else None."""
@@ -102,6 +110,12 @@ class RegistryTarget:
             return set(self.client.tags(repository))
         except NameUnknown:
             return set()
+
+    def current(self, repository: str, tag: str) -> str | None:
+        """HEAD the manifest, accepting the format this target writes."""
+        return self.client.manifest_digest(
+            repository, tag, accept=[self.manifest_format.value.manifest]
+        )
 
     def blob_size(self, name: str, digest: str) -> int | None:
         """HEAD the blob."""
@@ -154,6 +168,10 @@ class LayoutTarget:
         """The tags of the ref names ``REPO:…``."""
         prefix = f"{repository}:"
         return {ref.removeprefix(prefix) for ref in self.layout.refs() if ref.startswith(prefix)}
+
+    def current(self, repository: str, tag: str) -> str | None:
+        """The manifest ``index.json`` names for ``REPO:TAG``."""
+        return self.layout.refs().get(f"{repository}:{tag}")
 
     def blob_size(self, name: str, digest: str) -> int | None:
         """The blob file's size: one store for every repository."""
@@ -255,7 +273,7 @@ class MigrationPlan:
 def plan_migration(
     inventory: Inventory,
     selection: Selection,
-    dest: Target,
+    dest: Destination,
     *,
     journal: Journal | None = None,
     skip_existing_tags: bool = False,
@@ -281,16 +299,17 @@ def plan_migration(
     written = {
         (m.repository, m.tag): m for m in (journal.manifests(dest.registry) if journal else [])
     }
-    accept = [dest.manifest_format.value.manifest]
     planned = []
     for source_repo, tag, image_id, target in selected:
         state, digest = TagState.COPY, None
         if tag in existing.get(target, ()):
             state = TagState.EXISTS
-        elif (known := written.get((target, tag))) is not None and known.image_id == image_id:
-            name, reference = dest.reference(target, tag)
-            if dest.manifest_digest(name, reference, accept=accept) == known.digest:
-                state, digest = TagState.CURRENT, known.digest
+        elif (
+            (known := written.get((target, tag))) is not None
+            and known.image_id == image_id
+            and dest.current(target, tag) == known.digest
+        ):
+            state, digest = TagState.CURRENT, known.digest
         planned.append(
             PlannedTag(
                 source_repo=source_repo,

@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ..errors import DockerRegistryError
+from ..errors import DockerRegistryError, NotFound
 from ..oci.compress import DEFAULT_LEVEL, LayerEncoder
 from ..oci.convert import ManifestFormat, convert_image
 from ..oci.layout import LayoutError
@@ -24,6 +24,8 @@ from .access import read_access
 from .copy import RESTARTS, BlobCache, SourceRestartedError
 from .journal import Journal, JournalManifest
 from .layers import LayerFetch, iter_layer
+from .migrate_v1 import V1Target
+from .mirror import LayerRestartError
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -58,6 +60,10 @@ class VerifyReport:
         return not self.mismatches
 
 
+def _lost(lost: int) -> None:
+    raise LayerRestartError("GET", "layer", f"the destination restarted after {lost} bytes")
+
+
 class _Restarted(Exception):  # noqa: N818 - a signal: the bytes hashed so far are void
     pass
 
@@ -65,13 +71,15 @@ class _Restarted(Exception):  # noqa: N818 - a signal: the bytes hashed so far a
 @attrs.define
 class _Verifier:
     source: Client
-    dest: Target
+    dest: Target | V1Target
     journal: Journal
     fast: bool
     level: int
     policy: RetryPolicy
     metadata: dict[str, RawMetadata] = attrs.field(factory=dict)
     source_diff_ids: dict[str, str] = attrs.field(factory=dict)
+    copied_layers: set[str] = attrs.field(factory=set)
+    """v1 layers a v1 destination was found to hold byte for byte."""
     streamed: int = 0
 
     def chain(self, repo: str, image_id: str) -> list[str]:
@@ -108,8 +116,34 @@ class _Verifier:
             self.source_diff_ids[image_id] = encoder.blob.diff_id
         return self.source_diff_ids[image_id]
 
+    def check_v1(self, dest: V1Target, written: JournalManifest) -> str | None:
+        """A v1 destination: the tag names the image, every image of its chain is there
+        with the source's JSON, and (full check) its layer has the source's bytes."""
+        current = self.policy.call(dest.current, written.repository, written.tag)
+        if current != written.image_id:
+            if current is None:
+                return "the tag is missing"
+            return f"the tag points at {current[:12]}, not at {written.image_id[:12]}"
+        for image_id in self.chain(written.source.rpartition(":")[0], written.image_id):
+            try:
+                found = self.policy.call(dest.client.image.get_metadata_raw, image_id)
+            except NotFound:
+                return f"image {image_id[:12]} is missing"
+            if found.json_bytes != self.metadata[image_id].json_bytes:
+                return f"image {image_id[:12]}: its JSON differs from the source's"
+            if not self.fast and image_id not in self.copied_layers:
+                # checked against the source's size and payload checksum as it streams
+                fetch = LayerFetch(image_id, self.metadata[image_id], None, self.policy, _lost)
+                for _chunk in iter_layer(dest.client, fetch):
+                    pass
+                self.streamed += 1
+                self.copied_layers.add(image_id)
+        return None
+
     def check(self, written: JournalManifest) -> str | None:
         """Why the tag is wrong, or None."""
+        if isinstance(self.dest, V1Target):
+            return self.check_v1(self.dest, written)
         repo = written.source.rpartition(":")[0]
         chain = self.chain(repo, written.image_id)
         blobs = []
@@ -149,7 +183,7 @@ class _Verifier:
 
 def verify_migration(
     source: Client,
-    dest: Target,
+    dest: Target | V1Target,
     journal: Journal,
     *,
     fast: bool = False,
