@@ -75,6 +75,7 @@ if TYPE_CHECKING:
         migrate,
     )
     from .transfer.migrate_plan import (
+        Destination,
         LayoutTarget,
         MigrationPlan,
         PlannedTag,
@@ -83,6 +84,7 @@ if TYPE_CHECKING:
         Target,
         plan_migration,
     )
+    from .transfer.migrate_v1 import V1Target
     from .transfer.migrate_verify import Mismatch, VerifyReport, verify_migration
     from .transfer.selection import Selection, shard_of
 
@@ -127,6 +129,7 @@ _OCI_MODULES = {
     ),
     **dict.fromkeys(
         (
+            "Destination",
             "LayoutTarget",
             "MigrationPlan",
             "PlannedTag",
@@ -138,6 +141,7 @@ _OCI_MODULES = {
         "transfer.migrate_plan",
     ),
     **dict.fromkeys(("Mismatch", "VerifyReport", "verify_migration"), "transfer.migrate_verify"),
+    "V1Target": "transfer.migrate_v1",
 }
 
 
@@ -171,6 +175,7 @@ __all__ = [
     "ContainerConfig",
     "CopyResult",
     "Denied",
+    "Destination",
     "DigestMismatch",
     "DockerRegistryError",
     "Endpoint",
@@ -237,6 +242,7 @@ __all__ = [
     "TooManyRequests",
     "Unauthorized",
     "UploadInProgress",
+    "V1Target",
     "VerifyReport",
     "__version__",
     "acopy",

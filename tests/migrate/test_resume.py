@@ -5,6 +5,7 @@ from __future__ import annotations
 import json
 import os
 import random
+import re
 import signal
 import subprocess
 import sys
@@ -163,3 +164,105 @@ def test_a_destination_out_of_space_fails_those_tags_and_a_rerun_completes(
         assert log.failures(target.registry) == {}
     uploads = uploaded_blobs(v2_fresh)
     assert len(uploads) == len(set(uploads)) == seeded.unique_blobs()
+
+
+def test_ctrl_c_prints_interrupted_exits_130_and_a_rerun_finishes(
+    seeded: Seeded, v2_fresh: V2Registry, tmp_path: Path
+) -> None:
+    seeded.emulator.faults.latency("/v1/images/*/layer", 0.03)
+    command = [
+        str(REGV1),
+        "migrate",
+        seeded.host,
+        f"docker://{v2_fresh.host}",
+        "--journal",
+        str(tmp_path / "j.sqlite"),
+    ]
+    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    deadline = time.monotonic() + WAIT_FOR_UPLOADS
+    while len(uploaded_blobs(v2_fresh)) < 5 and process.poll() is None:
+        assert time.monotonic() < deadline
+        time.sleep(0.005)
+    process.send_signal(signal.SIGINT)
+    _, stderr = process.communicate(timeout=60)
+    assert process.returncode == 130
+    assert stderr.strip().splitlines() == ["interrupted"]
+    done = subprocess.run(
+        [*command, "--resume", "--json"], capture_output=True, text=True, timeout=300, check=False
+    )
+    assert done.returncode == 0, done.stderr
+    assert {tag["status"] for tag in json.loads(done.stdout)["tags"]} == {"copied"}
+    uploads = uploaded_blobs(v2_fresh)
+    assert len(uploads) == len(set(uploads)) == seeded.unique_blobs()
+
+
+def broken_image(seeded: Seeded) -> tuple[str, set[str]]:
+    """A per-tag image whose layer the source no longer has, and the tags it breaks."""
+    tip = seeded.seed.tag_pairs()[4][2]
+    broken = {f"{r}:{t}" for r, t, top in seeded.seed.tag_pairs() if tip in seeded.seed.chains[top]}
+    seeded.emulator.faults.error(f"/v1/images/{tip}/layer", 404, times=None)
+    return tip, broken
+
+
+def test_failed_tags_are_listed_with_their_reason_and_exit_1(
+    seeded: Seeded, v2_fresh: V2Registry, tmp_path: Path
+) -> None:
+    _, broken = broken_image(seeded)
+    done = subprocess.run(
+        [
+            str(REGV1),
+            "migrate",
+            seeded.host,
+            f"docker://{v2_fresh.host}",
+            "--journal",
+            str(tmp_path / "j.sqlite"),
+            "--format",
+            "table",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    lines = done.stdout.splitlines()
+    failed = [line for line in lines if line.startswith("failed: ")]
+    assert {line.split()[1] for line in failed} == broken
+    assert all("404" in line for line in failed)
+    assert re.search(rf"failures\s*│\s*{len(broken)}\s*│", done.stdout), done.stdout
+    summary = " ".join(done.stdout.split())
+    assert f"{seeded.seed.tag_count} ({seeded.seed.tag_count - len(broken)} copied" in summary
+    assert "Traceback" not in done.stderr
+
+
+def test_on_error_abort_stops_and_reports_the_rest_pending(
+    seeded: Seeded, v2_fresh: V2Registry, tmp_path: Path
+) -> None:
+    _, broken = broken_image(seeded)
+    done = subprocess.run(
+        [
+            str(REGV1),
+            "migrate",
+            seeded.host,
+            f"docker://{v2_fresh.host}",
+            "--repositories",
+            "1",
+            "--journal",
+            str(tmp_path / "j.sqlite"),
+            "--on-error",
+            "abort",
+            "--json",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+    )
+    assert done.returncode == 1, done.stderr
+    report = json.loads(done.stdout)
+    assert report["summary"]["aborted"] is True
+    statuses = {tag["destination"]: tag["status"] for tag in report["tags"]}
+    failed = {name for name, status in statuses.items() if status == "failed"}
+    assert len(failed) == 1  # one repository at a time: nothing else was under way
+    assert failed <= broken
+    assert "pending" in statuses.values()
