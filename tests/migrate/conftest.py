@@ -27,6 +27,9 @@ _MOUNTED = re.compile(
     r'sha256%3A(?P<hex>[0-9a-f]{64})[^"]*".*http\.response\.status=201'
 )
 
+SOME = "app[01]"
+"""About half the seeded repositories, for the tests that run a migration several times."""
+
 
 @attrs.frozen
 class Seeded:
@@ -39,12 +42,16 @@ class Seeded:
     def host(self) -> str:
         return self.emulator.url.removeprefix("http://")
 
-    def unique_images(self) -> set[str]:
-        return {image for _, _, tip in self.seed.tag_pairs() for image in self.seed.chains[tip]}
+    def tips(self, pattern: str = "") -> set[str]:
+        """The tagged images of the repositories ``pattern`` finds (``re.search``)."""
+        return {tip for repo, _, tip in self.seed.tag_pairs() if re.search(pattern, repo)}
 
-    def unique_blobs(self) -> int:
+    def unique_images(self, pattern: str = "") -> set[str]:
+        return {image for tip in self.tips(pattern) for image in self.seed.chains[tip]}
+
+    def unique_blobs(self, pattern: str = "") -> int:
         """Layer blobs (one per unique image) plus one config per distinct tagged image."""
-        return len(self.unique_images()) + len({tip for _, _, tip in self.seed.tag_pairs()})
+        return len(self.unique_images(pattern)) + len(self.tips(pattern))
 
     def layer_gets(self) -> list[str]:
         """Image ids of the layer GETs the source answered."""

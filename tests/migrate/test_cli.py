@@ -118,3 +118,23 @@ def test_the_default_journal_is_one_file_per_pair_under_the_state_directory(
     )
     assert other.exit_code == 0, other.output
     assert len(list((tmp_path / "state" / "docker-registry-v1").glob("migrate-*.sqlite"))) == 2
+
+
+def test_a_narrow_selection_reads_only_its_repositories(
+    seeded: Seeded, v2_fresh: V2Registry, tmp_path: Path
+) -> None:
+    args = ("migrate", seeded.host, f"docker://{v2_fresh.host}", "--dry-run", "--json")
+    result = regv1(*args, "--include", "app01$", "--journal", str(tmp_path / "j"))
+    assert result.exit_code == 0, result.output
+    tag_lists = {
+        entry.path for entry in seeded.emulator.log.entries if entry.path.endswith("/tags")
+    }
+    assert tag_lists == {"/v1/repositories/team1/app01/tags"}
+
+    seeded.emulator.faults.html_error("/v1/search", 404, times=None)
+    refused = regv1(*args, "--include", "app01$", "--journal", str(tmp_path / "k"))
+    assert refused.exit_code == 1
+    lines = refused.stderr.strip().splitlines()
+    assert len(lines) == 1
+    assert "search disabled" in lines[0]
+    assert "--repos-from" in lines[0]

@@ -14,8 +14,10 @@ import time
 from pathlib import Path
 
 import httpx
-from conftest import Seeded, uploaded_blobs
+from click.testing import CliRunner
+from conftest import SOME, Seeded, uploaded_blobs
 from docker_registry_v1 import Client
+from docker_registry_v1.cli import main
 from docker_registry_v1.oci.client import OCIClient
 from docker_registry_v1.oci.convert import ManifestFormat
 from docker_registry_v1.transfer.inventory import inventory
@@ -39,11 +41,14 @@ def destination_state(registry: V2Registry, names: list[str]) -> dict[str, str |
         return {name: client.manifest_digest(*name.split(":"), accept=accept) for name in names}
 
 
-def run_api(seeded: Seeded, dest: OCIClient, journal: Path) -> dict[str, str | None]:
+def run_api(
+    seeded: Seeded, dest: OCIClient, journal: Path, pattern: str = ""
+) -> dict[str, str | None]:
     """A whole migration through the API; destination tag → digest."""
     target = RegistryTarget(dest)
+    selection = Selection.parse(include=[pattern] if pattern else [])
     with Client(seeded.emulator.url) as source, Journal(journal) as log:
-        plan = plan_migration(inventory(source), Selection(), target, journal=log)
+        plan = plan_migration(inventory(source), selection, target, journal=log)
         report = migrate(source, target, plan, journal=log, retry=FAST)
     return {outcome.destination: outcome.digest for outcome in report.outcomes}
 
@@ -63,6 +68,8 @@ def test_kill_9_at_random_points_then_rerun_equals_a_clean_run(
         "--json",
         "-j",
         "3",
+        "--include",
+        SOME,
     ]
     rng = random.Random(14)
     kills = []
@@ -84,10 +91,10 @@ def test_kill_9_at_random_points_then_rerun_equals_a_clean_run(
     assert {tag["status"] for tag in final["tags"]} <= {"copied", "current"}
 
     uploads = uploaded_blobs(v2_fresh)
-    assert len(uploads) == len(set(uploads)) == seeded.unique_blobs()
+    assert len(uploads) == len(set(uploads)) == seeded.unique_blobs(SOME)
     names = sorted(tag["destination"] for tag in final["tags"])
     with OCIClient(v2_second.url) as clean_dest:
-        clean = run_api(seeded, clean_dest, tmp_path / "clean.sqlite")
+        clean = run_api(seeded, clean_dest, tmp_path / "clean.sqlite", SOME)
     assert destination_state(v2_fresh, names) == destination_state(v2_second, names) == clean
     assert {t["destination"]: t["digest"] for t in final["tags"]} == clean
 
@@ -177,6 +184,8 @@ def test_ctrl_c_prints_interrupted_exits_130_and_a_rerun_finishes(
         f"docker://{v2_fresh.host}",
         "--journal",
         str(tmp_path / "j.sqlite"),
+        "--include",
+        SOME,
     ]
     process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     deadline = time.monotonic() + WAIT_FOR_UPLOADS
@@ -193,7 +202,7 @@ def test_ctrl_c_prints_interrupted_exits_130_and_a_rerun_finishes(
     assert done.returncode == 0, done.stderr
     assert {tag["status"] for tag in json.loads(done.stdout)["tags"]} == {"copied"}
     uploads = uploaded_blobs(v2_fresh)
-    assert len(uploads) == len(set(uploads)) == seeded.unique_blobs()
+    assert len(uploads) == len(set(uploads)) == seeded.unique_blobs(SOME)
 
 
 def broken_image(seeded: Seeded) -> tuple[str, set[str]]:
@@ -208,9 +217,9 @@ def test_failed_tags_are_listed_with_their_reason_and_exit_1(
     seeded: Seeded, v2_fresh: V2Registry, tmp_path: Path
 ) -> None:
     _, broken = broken_image(seeded)
-    done = subprocess.run(
+    done = CliRunner().invoke(
+        main,
         [
-            str(REGV1),
             "migrate",
             seeded.host,
             f"docker://{v2_fresh.host}",
@@ -219,12 +228,9 @@ def test_failed_tags_are_listed_with_their_reason_and_exit_1(
             "--format",
             "table",
         ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        catch_exceptions=False,
     )
-    assert done.returncode == 1, done.stderr
+    assert done.exit_code == 1, done.output
     lines = done.stdout.splitlines()
     failed = [line for line in lines if line.startswith("failed: ")]
     assert {line.split()[1] for line in failed} == broken
@@ -232,16 +238,15 @@ def test_failed_tags_are_listed_with_their_reason_and_exit_1(
     assert re.search(rf"failures\s*│\s*{len(broken)}\s*│", done.stdout), done.stdout
     summary = " ".join(done.stdout.split())
     assert f"{seeded.seed.tag_count} ({seeded.seed.tag_count - len(broken)} copied" in summary
-    assert "Traceback" not in done.stderr
 
 
 def test_on_error_abort_stops_and_reports_the_rest_pending(
     seeded: Seeded, v2_fresh: V2Registry, tmp_path: Path
 ) -> None:
     _, broken = broken_image(seeded)
-    done = subprocess.run(
+    done = CliRunner().invoke(
+        main,
         [
-            str(REGV1),
             "migrate",
             seeded.host,
             f"docker://{v2_fresh.host}",
@@ -253,12 +258,9 @@ def test_on_error_abort_stops_and_reports_the_rest_pending(
             "abort",
             "--json",
         ],
-        capture_output=True,
-        text=True,
-        timeout=300,
-        check=False,
+        catch_exceptions=False,
     )
-    assert done.returncode == 1, done.stderr
+    assert done.exit_code == 1, done.output
     report = json.loads(done.stdout)
     assert report["summary"]["aborted"] is True
     statuses = {tag["destination"]: tag["status"] for tag in report["tags"]}

@@ -160,10 +160,9 @@ class _Verifier:
                         f"the image's diff_id says {blob.diff_id}"
                     )
             blobs.append(blob)
-        formats = [self.dest.manifest_format, *ManifestFormat]
         images = [
             convert_image([self.metadata[i].json_bytes for i in chain], blobs, manifest_format=f)
-            for f in formats
+            for f in ManifestFormat
         ]
         name, reference = self.dest.reference(written.repository, written.tag)
         accept = [f.value.manifest for f in ManifestFormat]
