@@ -44,6 +44,7 @@ from .reference import _endpoint, _origin
 
 if TYPE_CHECKING:  # the copy extra (isal) is loaded only when the command runs
     from docker_registry_v1.client import Client
+    from docker_registry_v1.transfer.journal import Journal
     from docker_registry_v1.transfer.migrate import MigrationListener, MigrationReport, TagOutcome
     from docker_registry_v1.transfer.migrate_plan import MigrationPlan, Target
     from docker_registry_v1.transfer.migrate_v1 import V1Target
@@ -361,12 +362,11 @@ def migrate(
     The journal records what landed: run the command again (or with --resume) after
     Ctrl-C, a crash or a failure and it continues without sending anything twice.
     Two runs on one journal at once are refused. Exit status 1 when any tag failed.
+
+    The source's login: --creds, else -u/--password-stdin or REGV1_*, else the stored
+    credentials of its host; the destination's: --dest-creds, else the stored ones.
     """
-    from docker_registry_v1.transfer.inventory import inventory  # noqa: PLC0415
     from docker_registry_v1.transfer.journal import Journal, default_journal_path  # noqa: PLC0415
-    from docker_registry_v1.transfer.migrate import migrate as run_migration  # noqa: PLC0415
-    from docker_registry_v1.transfer.migrate_plan import plan_migration  # noqa: PLC0415
-    from docker_registry_v1.transfer.migrate_verify import verify_migration  # noqa: PLC0415
     from docker_registry_v1.transfer.selection import Selection  # noqa: PLC0415
 
     del resume  # re-running is resuming: the journal and the destination say what is done
@@ -379,16 +379,6 @@ def migrate(
     if one_repo is not None and repos_from is not None:
         raise click.UsageError("give SOURCE/REPO or --repos-from, not both")
     repositories = [one_repo] if one_repo else _repos_from(repos_from) if repos_from else None
-    target, prefix, closer = _target(settings, destination, dest_creds, manifest_format)
-    selection = Selection.parse(
-        include=include,
-        exclude=exclude,
-        tags=tag_pattern,
-        rename=rename,
-        library=not no_library,
-        prefix=prefix,
-        shard=shard,
-    )
     src_login: Credentials | None
     if creds is not None:
         src_login = parse_creds_option(
@@ -396,36 +386,86 @@ def migrate(
         )
     else:
         src_login = credentials_for(settings, src_url)
-    path = journal_path or default_journal_path(src_url, target.registry)
-    with Registry(src_url, settings, src_login) as registry, closer, Journal(path) as journal:
-        if verify is not None:
-            checked = verify_migration(registry.client, target, journal, fast=verify == "fast")
-            _print_verify(settings, checked, str(path))
-            if not checked.ok:
-                raise click.exceptions.Exit(1)
-            return
-        names = _selected(registry.client, selection, repositories)
-        found = inventory(registry.client, repositories=names, concurrency=_INVENTORY_CONCURRENCY)
-        plan = plan_migration(
-            found, selection, target, journal=journal, skip_existing_tags=skip_existing_tags
+    target, prefix, closer = _target(settings, destination, dest_creds, manifest_format)
+    with closer:
+        selection = Selection.parse(
+            include=include,
+            exclude=exclude,
+            tags=tag_pattern,
+            rename=rename,
+            library=not no_library,
+            prefix=prefix,
+            shard=shard,
         )
-        if dry_run:
-            _print_plan(settings, plan, journal.confirmed_blobs(target.registry), str(path))
-            return
-        with _listener(settings) as listener:
-            report = run_migration(
+        path = journal_path or default_journal_path(src_url, target.registry)
+        with Registry(src_url, settings, src_login) as registry, Journal(path) as journal:
+            report = _run(
+                settings,
                 registry.client,
                 target,
-                plan,
-                journal=journal,
+                journal,
+                selection=selection,
+                repositories=repositories,
+                verify=verify,
+                dry_run=dry_run,
+                skip_existing_tags=skip_existing_tags,
                 jobs=jobs,
                 repositories_in_flight=repositories_in_flight,
-                on_error="abort" if on_error == "abort" else "continue",
-                progress=listener,
+                on_error=on_error,
             )
-    _print_report(settings, report, str(path), time.monotonic() - started)
-    if not report.ok:
-        raise click.exceptions.Exit(1)
+    if report is not None:
+        _print_report(settings, report, str(path), time.monotonic() - started)
+        if not report.ok:
+            raise click.exceptions.Exit(1)
+
+
+def _run(
+    settings: Settings,
+    client: Client,
+    target: Target | V1Target,
+    journal: Journal,
+    *,
+    selection: Selection,
+    repositories: list[str] | None,
+    verify: str | None,
+    dry_run: bool,
+    skip_existing_tags: bool,
+    jobs: int,
+    repositories_in_flight: int,
+    on_error: str,
+) -> MigrationReport | None:
+    """Verify, print the plan, or migrate (the report, for the caller to print)."""
+    from docker_registry_v1.transfer.inventory import inventory  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate import migrate as run_migration  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_plan import plan_migration  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_verify import verify_migration  # noqa: PLC0415
+
+    path = str(journal.path)
+    if verify is not None:
+        checked = verify_migration(client, target, journal, fast=verify == "fast")
+        _print_verify(settings, checked, path)
+        if not checked.ok:
+            raise click.exceptions.Exit(1)
+        return None
+    names = _selected(client, selection, repositories)
+    found = inventory(client, repositories=names, concurrency=_INVENTORY_CONCURRENCY)
+    plan = plan_migration(
+        found, selection, target, journal=journal, skip_existing_tags=skip_existing_tags
+    )
+    if dry_run:
+        _print_plan(settings, plan, journal.confirmed_blobs(target.registry), path)
+        return None
+    with _listener(settings) as listener:
+        return run_migration(
+            client,
+            target,
+            plan,
+            journal=journal,
+            jobs=jobs,
+            repositories_in_flight=repositories_in_flight,
+            on_error="abort" if on_error == "abort" else "continue",
+            progress=listener,
+        )
 
 
 def _print_plan(settings: Settings, plan: MigrationPlan, confirmed: set[str], journal: str) -> None:
