@@ -33,7 +33,6 @@ from rich.progress import (
 )
 
 from docker_registry_v1.client import DEFAULT_TIMEOUT
-from docker_registry_v1.errors import NotFound, RegistryError
 from docker_registry_v1.names import origin_of
 
 from .connect import Registry, _verify, credentials_for, netloc_of, password_prompt
@@ -56,8 +55,6 @@ __all__ = ["migrate"]
 _LAYER_BARS = 3
 _INVENTORY_CONCURRENCY = 8
 """Metadata requests at once while the source is inventoried."""
-_NO_SEARCH = {405, 501}
-"""Besides 404, what a registry without a search backend answers ``GET /v1/search``."""
 
 
 def _source(text: str, plain_http: bool) -> tuple[str, str | None]:
@@ -71,23 +68,6 @@ def _repos_from(path: str) -> list[str]:
     text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     names = [line.split("#", 1)[0].strip() for line in text.splitlines()]
     return [name for name in names if name]
-
-
-def _selected(client: Client, selection: Selection, named: list[str] | None) -> list[str] | None:
-    """The repositories to inventory, the selection's filters applied to their names first,
-    so that a narrow selection reads no other repository's metadata (None: search, all)."""
-    from docker_registry_v1.transfer.inventory import SEARCH_PAGE_SIZE, SearchUnavailable  # noqa: PLC0415
-
-    if named is None and not (selection.include or selection.exclude or selection.shard):
-        return None
-    if named is None:
-        try:
-            named = [found.name for found in client.search.iter_results("", SEARCH_PAGE_SIZE)]
-        except RegistryError as error:
-            if isinstance(error, NotFound) or error.code in _NO_SEARCH:
-                raise SearchUnavailable(client.base_url, error) from error
-            raise
-    return [name for name in named if selection.repository_selected(name)]
 
 
 class _Bars:
@@ -447,8 +427,12 @@ def _run(
         if not checked.ok:
             raise click.exceptions.Exit(1)
         return None
-    names = _selected(client, selection, repositories)
-    found = inventory(client, repositories=names, concurrency=_INVENTORY_CONCURRENCY)
+    found = inventory(
+        client,
+        repositories=repositories,
+        concurrency=_INVENTORY_CONCURRENCY,
+        selection=selection,
+    )
     plan = plan_migration(
         found, selection, target, journal=journal, skip_existing_tags=skip_existing_tags
     )
