@@ -18,7 +18,9 @@ from click.testing import CliRunner
 from docker_registry_v1 import Client
 from docker_registry_v1.cli import main
 from docker_registry_v1.oci.client import OCIClient
+from docker_registry_v1.oci.compress import DEFAULT_LEVEL
 from docker_registry_v1.oci.convert import ManifestFormat
+from docker_registry_v1.transfer.copy import BlobCache
 from docker_registry_v1.transfer.inventory import inventory
 from docker_registry_v1.transfer.journal import Journal
 from docker_registry_v1.transfer.migrate import migrate
@@ -268,3 +270,28 @@ def test_on_error_abort_stops_and_reports_the_rest_pending(
     assert len(failed) == 1  # one repository at a time: nothing else was under way
     assert failed <= broken
     assert "pending" in statuses.values()
+
+
+def test_a_blob_the_journal_knows_but_the_registry_lost_is_sent_again(
+    seeded: Seeded, v2_fresh: V2Registry, tmp_path: Path
+) -> None:
+    repo = "team1/app01"
+    tags = seeded.seed.repositories[repo]
+    base = seeded.seed.chains[tags["1.0"]][0]  # in 1.0's chain and 1.1's
+    journal = tmp_path / "j.sqlite"
+    target = RegistryTarget(OCIClient(v2_fresh.url))
+    with Client(seeded.emulator.url) as source, Journal(journal) as log:
+        first = Selection.parse(include=[f"^{repo}$"], tags=r"1\.0")
+        plan = plan_migration(inventory(source, selection=first), first, target, journal=log)
+        assert migrate(source, target, plan, journal=log, retry=FAST).ok
+        known = log.layer(BlobCache.key(base, seeded.seed.images[base].checksum, DEFAULT_LEVEL))
+        assert known is not None
+        lost = known.digest
+        gone = httpx.delete(f"{v2_fresh.url}/v2/{repo}/blobs/{lost}")
+        assert gone.status_code == 202
+        second = Selection.parse(include=[f"^{repo}$"], tags=r"1\.1")
+        plan = plan_migration(inventory(source, selection=second), second, target, journal=log)
+        report = migrate(source, target, plan, journal=log, retry=FAST)
+    assert report.ok
+    assert uploaded_blobs(v2_fresh).count(lost) == 2
+    assert seeded.layer_gets().count(base) == 2
