@@ -66,6 +66,26 @@ if TYPE_CHECKING:
         ainventory,
         inventory,
     )
+    from .transfer.journal import Journal, JournalLocked, JournalManifest, default_journal_path
+    from .transfer.migrate import (
+        MigrationListener,
+        MigrationReport,
+        SilentMigration,
+        TagOutcome,
+        migrate,
+    )
+    from .transfer.migrate_plan import (
+        Destination,
+        LayoutTarget,
+        MigrationPlan,
+        PlannedTag,
+        RegistryTarget,
+        TagState,
+        Target,
+        plan_migration,
+    )
+    from .transfer.migrate_v1 import V1Target
+    from .transfer.migrate_verify import Mismatch, VerifyReport, verify_migration
     from .transfer.selection import Selection, shard_of
 
 # Whole-image transfers pull in the archive layer, the OCI side the generated OCI package
@@ -109,6 +129,28 @@ _LAZY = {
     **dict.fromkeys(("BlobCache", "CopyResult", "acopy", "copy"), "transfer.copy"),
     **dict.fromkeys(("LayoutError", "OCILayout"), "oci.layout"),
     "ManifestFormat": "oci.convert",
+    **dict.fromkeys(
+        ("Journal", "JournalLocked", "JournalManifest", "default_journal_path"), "transfer.journal"
+    ),
+    **dict.fromkeys(
+        ("MigrationListener", "MigrationReport", "SilentMigration", "TagOutcome", "migrate"),
+        "transfer.migrate",
+    ),
+    **dict.fromkeys(
+        (
+            "Destination",
+            "LayoutTarget",
+            "MigrationPlan",
+            "PlannedTag",
+            "RegistryTarget",
+            "TagState",
+            "Target",
+            "plan_migration",
+        ),
+        "transfer.migrate_plan",
+    ),
+    **dict.fromkeys(("Mismatch", "VerifyReport", "verify_migration"), "transfer.migrate_verify"),
+    "V1Target": "transfer.migrate_v1",
 }
 
 
@@ -138,6 +180,7 @@ __all__ = [
     "ContainerConfig",
     "CopyResult",
     "Denied",
+    "Destination",
     "DigestMismatch",
     "DockerRegistryError",
     "Endpoint",
@@ -150,14 +193,22 @@ __all__ = [
     "InvalidResponse",
     "Inventory",
     "InventoryListener",
+    "Journal",
+    "JournalLocked",
+    "JournalManifest",
     "LayerUpload",
     "LayoutError",
+    "LayoutTarget",
     "Manifest",
     "ManifestBlobUnknown",
     "ManifestFormat",
     "ManifestInvalid",
     "ManifestUnknown",
+    "MigrationListener",
+    "MigrationPlan",
+    "MigrationReport",
     "MirrorResult",
+    "Mismatch",
     "NameInvalid",
     "NameUnknown",
     "NilAuth",
@@ -169,12 +220,14 @@ __all__ = [
     "OCIUnauthorized",
     "Ping",
     "PlannedLayer",
+    "PlannedTag",
     "ProgressListener",
     "PullResult",
     "PushResult",
     "RawMetadata",
     "RegistryConnectionError",
     "RegistryError",
+    "RegistryTarget",
     "RegistryTimeout",
     "RepositoryName",
     "RepositoryRecord",
@@ -184,18 +237,28 @@ __all__ = [
     "SearchUnavailable",
     "Selection",
     "ServerError",
+    "SilentMigration",
     "SilentProgress",
     "TagMap",
+    "TagOutcome",
+    "TagState",
+    "Target",
     "TokenAuth",
     "TooManyRequests",
     "Unauthorized",
     "UploadInProgress",
+    "V1Target",
+    "VerifyReport",
     "__version__",
     "acopy",
     "ainventory",
     "amirror",
     "copy",
+    "default_journal_path",
     "inventory",
+    "migrate",
     "mirror",
+    "plan_migration",
     "shard_of",
+    "verify_migration",
 ]

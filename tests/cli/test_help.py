@@ -27,6 +27,7 @@ OWN_COMMANDS = [
     "mirror",
     "copy",
     "inventory",
+    "migrate",
     "pull",
     "push",
     "serve",

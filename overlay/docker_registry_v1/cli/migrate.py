@@ -1,0 +1,586 @@
+"""``migrate SOURCE DEST``: a v1 registry (or part of it) into a v2 registry, an OCI layout or v1.
+
+The command inventories the source (no layer bytes), plans every selected tag (names
+checked against the destination's rules before anything is sent), then runs the
+deduplicated copy with a journal so that re-running continues where a run stopped.
+``--verify`` checks what the journal says was migrated instead of migrating.
+
+The source's login: --creds, else -u/--password-stdin/REGV1_*, else the credentials
+stored for its host. The destination's: --dest-creds, else the stored ones for its host.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import json
+import sys
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING, Any
+
+import click
+from rich.console import Console
+from rich.progress import (
+    BarColumn,
+    DownloadColumn,
+    Progress,
+    TaskID,
+    TextColumn,
+    TimeRemainingColumn,
+    TransferSpeedColumn,
+)
+
+from docker_registry_v1.client import DEFAULT_TIMEOUT
+from docker_registry_v1.names import origin_of
+
+from .connect import Registry, _verify, credentials_for, netloc_of, password_prompt
+from .credentials import Credentials, parse_creds_option
+from .options import Settings, common_options, examples, fail
+from .output import Column, emit, human_rate, human_size, print_table
+from .reference import _endpoint, _origin
+
+if TYPE_CHECKING:  # the copy extra (isal) is loaded only when the command runs
+    from docker_registry_v1.client import Client
+    from docker_registry_v1.transfer.journal import Journal
+    from docker_registry_v1.transfer.migrate import MigrationListener, MigrationReport, TagOutcome
+    from docker_registry_v1.transfer.migrate_plan import MigrationPlan, Target
+    from docker_registry_v1.transfer.migrate_v1 import V1Target
+    from docker_registry_v1.transfer.migrate_verify import VerifyReport
+    from docker_registry_v1.transfer.selection import Selection
+
+__all__ = ["migrate"]
+
+_LAYER_BARS = 3
+_INVENTORY_CONCURRENCY = 8
+"""Metadata requests at once while the source is inventoried."""
+
+
+def _source(text: str, plain_http: bool) -> tuple[str, str | None]:
+    """``HOST[:PORT]`` or ``HOST[:PORT]/REPO`` → (origin URL, repository or None)."""
+    host, _, repo = text.partition("/")
+    return _origin(_endpoint(host, "source"), plain_http), repo or None
+
+
+def _repos_from(path: str) -> list[str]:
+    """One repository a line; ``#`` starts a comment; ``-`` is stdin."""
+    text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
+    names = [line.split("#", 1)[0].strip() for line in text.splitlines()]
+    return [name for name in names if name]
+
+
+class _Bars:
+    """One overall bar (tags done/total, bytes, rate, ETA) and at most three layer bars."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._lock = threading.Lock()
+        self._overall: TaskID | None = None
+        self._tags = 0
+        self._done = 0
+        self._layers: dict[str, TaskID] = {}
+
+    def started(self, tags: int, nbytes: int) -> None:
+        self._tags = tags
+        self._overall = self._progress.add_task(f"tags 0/{tags}", total=nbytes or None)
+
+    def layer_started(self, image_id: str, size: int | None) -> None:
+        with self._lock:
+            if len(self._layers) < _LAYER_BARS:
+                self._layers[image_id] = self._progress.add_task(image_id[:12], total=size)
+
+    def layer_advanced(self, image_id: str, nbytes: int) -> None:
+        with self._lock:
+            task = self._layers.get(image_id)
+        if task is not None:
+            self._progress.advance(task, nbytes)
+        if self._overall is not None:
+            self._progress.advance(self._overall, nbytes)
+
+    def layer_finished(self, image_id: str) -> None:
+        with self._lock:
+            task = self._layers.pop(image_id, None)
+        if task is not None:
+            self._progress.remove_task(task)
+
+    def tag_finished(self, outcome: TagOutcome) -> None:
+        with self._lock:
+            self._done += 1
+            done = self._done
+        if self._overall is not None:
+            self._progress.update(self._overall, description=f"tags {done}/{self._tags}")
+
+
+class _Events:
+    """NDJSON progress events on stderr, for other tools (``--format json``)."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+
+    def _emit(self, **event: Any) -> None:
+        with self._lock:
+            sys.stderr.write(json.dumps(event, sort_keys=True) + "\n")
+            sys.stderr.flush()
+
+    def started(self, tags: int, nbytes: int) -> None:
+        self._emit(event="started", tags=tags, bytes=nbytes)
+
+    def layer_started(self, image_id: str, size: int | None) -> None:
+        self._emit(event="layer_started", image_id=image_id, size=size)
+
+    def layer_advanced(self, image_id: str, nbytes: int) -> None:
+        """Too many to report one by one; ``layer_finished`` carries the news."""
+
+    def layer_finished(self, image_id: str) -> None:
+        self._emit(event="layer_finished", image_id=image_id)
+
+    def tag_finished(self, outcome: TagOutcome) -> None:
+        self._emit(
+            event="tag",
+            source=outcome.source,
+            destination=outcome.destination,
+            status=outcome.status,
+            digest=outcome.digest,
+            reason=outcome.reason,
+        )
+
+
+@contextlib.contextmanager
+def _listener(settings: Settings) -> Iterator[MigrationListener]:
+    from docker_registry_v1.transfer.migrate import SilentMigration  # noqa: PLC0415
+
+    if settings.json:
+        yield _Events()
+        return
+    console = Console(file=sys.stderr)
+    if not console.is_terminal:
+        yield SilentMigration()
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        DownloadColumn(),
+        TransferSpeedColumn(),
+        TimeRemainingColumn(),
+    )
+    with Progress(*columns, console=console) as progress:
+        yield _Bars(progress)
+
+
+class _MigrateCommand(click.Command):
+    """``--verify`` alone means ``--verify=full``; click would take SOURCE as its value."""
+
+    def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
+        return super().parse_args(ctx, ["--verify=full" if a == "--verify" else a for a in args])
+
+
+def _target(
+    settings: Settings, destination: str, credentials: str | None, manifest: str | None
+) -> tuple[Target | V1Target, str, contextlib.AbstractContextManager[object]]:
+    """(destination, prefix, closer) for ``docker://HOST[:PORT][/PREFIX]``, ``oci:DIR`` or
+    a v1 registry ``HOST[:PORT][/PREFIX]``."""
+    from docker_registry_v1.oci.auth import RegistryAuth  # noqa: PLC0415 - the copy extra
+    from docker_registry_v1.oci.client import OCIClient  # noqa: PLC0415
+    from docker_registry_v1.oci.convert import ManifestFormat  # noqa: PLC0415
+    from docker_registry_v1.oci.layout import LayoutError, OCILayout  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_plan import (  # noqa: PLC0415
+        LayoutTarget,
+        RegistryTarget,
+    )
+    from docker_registry_v1.transfer.migrate_v1 import V1Target  # noqa: PLC0415
+
+    chosen = None if manifest is None else ManifestFormat[manifest.upper()]
+    if destination.startswith("oci:"):
+        if credentials is not None:
+            raise click.UsageError("--dest-creds is for registry destinations")
+        directory = destination.removeprefix("oci:")
+        if not directory or ":" in directory:
+            fail(f"{destination!r}: expected oci:DIR (tags become REPO:TAG ref names)")
+        try:
+            layout = OCILayout(directory)
+        except (LayoutError, OSError) as exc:
+            fail(f"{destination}: {exc}")
+        return LayoutTarget(layout, chosen or ManifestFormat.OCI), "", contextlib.nullcontext()
+    host, _, prefix = destination.removeprefix("docker://").partition("/")
+    url = _origin(_endpoint(host, "destination"), settings.plain_http)
+    login: Credentials | None
+    if credentials is not None:
+        login = parse_creds_option(
+            "--dest-creds", credentials, netloc_of(url), prompt=password_prompt()
+        )
+    else:
+        login = credentials_for(settings, url, explicit=False)
+    if not destination.startswith("docker://"):
+        registry = Registry(url, settings, login)
+        return V1Target(registry.client), prefix, registry
+    client = OCIClient(
+        url,
+        auth=RegistryAuth(
+            origin_of(url),
+            username=None if login is None else login.username,
+            password=None if login is None else login.password,
+        ),
+        timeout=DEFAULT_TIMEOUT if settings.timeout is None else settings.timeout,
+        verify=_verify(settings),
+    )
+    return RegistryTarget(client, chosen or ManifestFormat.DOCKER), prefix, client
+
+
+@click.command(
+    cls=_MigrateCommand,
+    epilog=examples(
+        "regv1 migrate legacy.example.com:5000 docker://registry.example.com/legacy --dry-run",
+        "regv1 migrate localhost:5000 docker://localhost:5001 -j 8 --shard auto/4",
+        "regv1 migrate --verify=fast localhost:5000 docker://localhost:5001",
+    ),
+)
+@click.argument("source", metavar="SOURCE")
+@click.argument("destination", metavar="DEST")
+@click.option(
+    "--repos-from", metavar="FILE", help="Repositories to migrate, one a line ('-': stdin)."
+)
+@click.option("--include", multiple=True, metavar="REGEX", help="Repositories matching (any).")
+@click.option("--exclude", multiple=True, metavar="REGEX", help="Repositories not matching.")
+@click.option("--tags", "tag_pattern", metavar="REGEX", help="Tags matching (whole tag).")
+@click.option(
+    "--rename",
+    multiple=True,
+    metavar="REGEX=REPLACEMENT",
+    help="Rename repositories (first matching rule; checked against DEST's rules first).",
+)
+@click.option("--no-library", is_flag=True, help="Keep un-namespaced names as they are.")
+@click.option(
+    "--skip-existing-tags/--overwrite",
+    default=False,
+    help="Leave tags DEST already has alone, or write them (default: overwrite).",
+)
+@click.option("--dry-run", is_flag=True, help="Print the plan; send nothing.")
+@click.option(
+    "-j",
+    "--jobs",
+    type=click.IntRange(1, 64),
+    default=8,
+    show_default=True,
+    help="Layers in flight.",
+)
+@click.option(
+    "--repositories",
+    "repositories_in_flight",
+    type=click.IntRange(1, 64),
+    default=4,
+    show_default=True,
+    help="Repositories in progress at once.",
+)
+@click.option(
+    "--journal",
+    "journal_path",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="Journal file [default: one per SOURCE/DEST pair under $XDG_STATE_HOME "
+    "(~/.local/state)/docker-registry-v1].",
+)
+@click.option(
+    "--resume",
+    is_flag=True,
+    help="Continue an interrupted run: the same as running the command again.",
+)
+@click.option(
+    "--on-error",
+    type=click.Choice(["continue", "abort"]),
+    default="continue",
+    show_default=True,
+    help="After a failed tag: go on with the others, or stop.",
+)
+@click.option(
+    "--shard", metavar="I/N", help="Only shard I (0-based) of N; auto/N: $JOB_COMPLETION_INDEX."
+)
+@click.option("--creds", metavar="USER[:PASSWORD]", help="The source's login.")
+@click.option("--dest-creds", metavar="USER[:PASSWORD]", help="The destination's login.")
+@click.option(
+    "--manifest-format",
+    type=click.Choice(["docker", "oci"]),
+    help="Manifests: Docker schema2 or OCI (default: docker for docker://, oci for oci:).",
+)
+@click.option(
+    "--verify",
+    type=click.Choice(["full", "fast"]),
+    help="Check the migrated tags instead of migrating: full streams the source layers "
+    "again, fast trusts the journal's hashes.",
+)
+@common_options
+def migrate(
+    source: str,
+    destination: str,
+    *,
+    repos_from: str | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    tag_pattern: str | None,
+    rename: tuple[str, ...],
+    no_library: bool,
+    skip_existing_tags: bool,
+    dry_run: bool,
+    jobs: int,
+    repositories_in_flight: int,
+    journal_path: Path | None,
+    resume: bool,
+    on_error: str,
+    shard: str | None,
+    creds: str | None,
+    dest_creds: str | None,
+    manifest_format: str | None,
+    verify: str | None,
+    settings: Settings,
+) -> None:
+    """Migrate the v1 registry SOURCE (HOST[:PORT], or HOST[:PORT]/REPO for one
+    repository) into DEST: docker://HOST[:PORT][/PREFIX] (an OCI/v2 registry),
+    oci:DIR (one OCI layout, tags named REPO:TAG) or HOST[:PORT][/PREFIX] (another v1
+    registry).
+
+    Each v1 image is read once, each blob uploaded once and mounted into the other
+    repositories that need it; a tag is written only after all it needs is there.
+    The journal records what landed: run the command again (or with --resume) after
+    Ctrl-C, a crash or a failure and it continues without sending anything twice.
+    Two runs on one journal at once are refused. Exit status 1 when any tag failed.
+
+    The source's login: --creds, else -u/--password-stdin or REGV1_*, else the stored
+    credentials of its host; the destination's: --dest-creds, else the stored ones.
+    """
+    from docker_registry_v1.transfer.journal import Journal, default_journal_path  # noqa: PLC0415
+    from docker_registry_v1.transfer.selection import Selection  # noqa: PLC0415
+
+    del resume  # re-running is resuming: the journal and the destination say what is done
+    started = time.monotonic()
+    if creds is not None and (settings.username or settings.password_stdin):
+        raise click.UsageError("--creds replaces --username/--password-stdin")
+    if verify is not None and dry_run:
+        raise click.UsageError("--verify and --dry-run cannot be combined")
+    src_url, one_repo = _source(source, settings.plain_http)
+    if one_repo is not None and repos_from is not None:
+        raise click.UsageError("give SOURCE/REPO or --repos-from, not both")
+    repositories = [one_repo] if one_repo else _repos_from(repos_from) if repos_from else None
+    src_login: Credentials | None
+    if creds is not None:
+        src_login = parse_creds_option(
+            "--creds", creds, netloc_of(src_url), prompt=password_prompt()
+        )
+    else:
+        src_login = credentials_for(settings, src_url)
+    target, prefix, closer = _target(settings, destination, dest_creds, manifest_format)
+    with closer:
+        selection = Selection.parse(
+            include=include,
+            exclude=exclude,
+            tags=tag_pattern,
+            rename=rename,
+            library=not no_library,
+            prefix=prefix,
+            shard=shard,
+        )
+        path = journal_path or default_journal_path(src_url, target.registry)
+        with Registry(src_url, settings, src_login) as registry, Journal(path) as journal:
+            report = _run(
+                settings,
+                registry.client,
+                target,
+                journal,
+                selection=selection,
+                repositories=repositories,
+                verify=verify,
+                dry_run=dry_run,
+                skip_existing_tags=skip_existing_tags,
+                jobs=jobs,
+                repositories_in_flight=repositories_in_flight,
+                on_error=on_error,
+            )
+    if report is not None:
+        _print_report(settings, report, str(path), time.monotonic() - started)
+        if not report.ok:
+            raise click.exceptions.Exit(1)
+
+
+def _run(
+    settings: Settings,
+    client: Client,
+    target: Target | V1Target,
+    journal: Journal,
+    *,
+    selection: Selection,
+    repositories: list[str] | None,
+    verify: str | None,
+    dry_run: bool,
+    skip_existing_tags: bool,
+    jobs: int,
+    repositories_in_flight: int,
+    on_error: str,
+) -> MigrationReport | None:
+    """Verify, print the plan, or migrate (the report, for the caller to print)."""
+    from docker_registry_v1.transfer.inventory import inventory  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate import migrate as run_migration  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_plan import plan_migration  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_verify import verify_migration  # noqa: PLC0415
+
+    path = str(journal.path)
+    if verify is not None:
+        checked = verify_migration(client, target, journal, fast=verify == "fast")
+        _print_verify(settings, checked, path)
+        if not checked.ok:
+            raise click.exceptions.Exit(1)
+        return None
+    found = inventory(
+        client,
+        repositories=repositories,
+        concurrency=_INVENTORY_CONCURRENCY,
+        selection=selection,
+    )
+    plan = plan_migration(
+        found, selection, target, journal=journal, skip_existing_tags=skip_existing_tags
+    )
+    if dry_run:
+        _print_plan(settings, plan, journal.confirmed_blobs(target.registry), path)
+        return None
+    with _listener(settings) as listener:
+        return run_migration(
+            client,
+            target,
+            plan,
+            journal=journal,
+            jobs=jobs,
+            repositories_in_flight=repositories_in_flight,
+            on_error="abort" if on_error == "abort" else "continue",
+            progress=listener,
+        )
+
+
+def _print_plan(settings: Settings, plan: MigrationPlan, confirmed: set[str], journal: str) -> None:
+    from docker_registry_v1.transfer.migrate_plan import TagState  # noqa: PLC0415
+
+    document = {
+        "source": plan.source,
+        "destination": plan.destination,
+        "journal": journal,
+        "repositories": plan.repositories,
+        "tags": len(plan.tags),
+        "to_copy": len(plan.to_copy),
+        "current": plan.count(TagState.CURRENT),
+        "existing": plan.count(TagState.EXISTS),
+        "unique_images": len(plan.images),
+        "bytes_to_move": plan.bytes_to_move,
+        "blobs_known_at_destination": len(confirmed),
+        "plan": [
+            {
+                "source": tag.source,
+                "destination": tag.destination,
+                "state": tag.state.value,
+                "image_id": tag.image_id,
+                "layers": len(tag.chain),
+            }
+            for tag in plan.tags
+        ],
+    }
+
+    def human(console: Console) -> None:
+        print_table(
+            settings,
+            console,
+            [Column("SOURCE"), Column("DESTINATION"), Column("STATE"), Column("IMAGE", True)],
+            [[t.source, t.destination, t.state.value, t.image_id] for t in plan.tags],
+        )
+        console.print(
+            f"plan: {plan.repositories} repositories, {len(plan.tags)} tags "
+            f"({len(plan.to_copy)} to copy, {document['current']} already current, "
+            f"{document['existing']} existing skipped), {len(plan.images)} unique images, "
+            f"{human_size(plan.bytes_to_move)} to move; the journal knows {len(confirmed)} "
+            "blobs at the destination"
+        )
+
+    emit(settings, document, human)
+
+
+def _print_report(
+    settings: Settings, report: MigrationReport, journal: str, seconds: float
+) -> None:
+    tags = len(report.outcomes)
+    failed = report.failures
+    summary = {
+        "repositories": report.repositories,
+        "tags": tags,
+        "copied": sum(1 for o in report.outcomes if o.status == "copied"),
+        "current": sum(1 for o in report.outcomes if o.status == "current"),
+        "existing": sum(1 for o in report.outcomes if o.status == "exists"),
+        "failed": len(failed),
+        "images_read": report.images_read,
+        "bytes_read": report.bytes_read,
+        "blobs_uploaded": report.blobs_uploaded,
+        "bytes_uploaded": report.bytes_uploaded,
+        "blobs_skipped": report.blobs_skipped,
+        "bytes_skipped": report.bytes_skipped,
+        "blobs_mounted": report.blobs_mounted,
+        "bytes_mounted": report.bytes_mounted,
+        "seconds": round(seconds, 3),
+        "aborted": report.aborted,
+    }
+    document = {
+        "source": report.source,
+        "destination": report.destination,
+        "journal": journal,
+        "summary": summary,
+        "tags": [
+            {
+                "source": o.source,
+                "destination": o.destination,
+                "status": o.status,
+                "digest": o.digest,
+                "reason": o.reason,
+            }
+            for o in report.outcomes
+        ],
+    }
+
+    def human(console: Console) -> None:
+        rows = [
+            ["repositories", str(report.repositories)],
+            [
+                "tags",
+                f"{tags} ({summary['copied']} copied, {summary['current']} current, "
+                f"{summary['existing']} existing, {len(failed)} failed)",
+            ],
+            ["images read", str(report.images_read)],
+            ["bytes read", human_size(report.bytes_read)],
+            ["uploaded", f"{human_size(report.bytes_uploaded)} ({report.blobs_uploaded} blobs)"],
+            ["skipped", f"{human_size(report.bytes_skipped)} ({report.blobs_skipped} blobs)"],
+            ["mounted", f"{human_size(report.bytes_mounted)} ({report.blobs_mounted} blobs)"],
+            ["failures", str(len(failed))],
+            ["wall time", f"{seconds:.1f} s"],
+            ["throughput", human_rate(report.bytes_read, seconds)],
+        ]
+        print_table(settings, console, [Column("WHAT"), Column("AMOUNT")], rows)
+        for outcome in failed:
+            console.print(f"failed: {outcome.source} -> {outcome.destination}: {outcome.reason}")
+
+    emit(settings, document, human)
+
+
+def _print_verify(settings: Settings, checked: VerifyReport, journal: str) -> None:
+    document = {
+        "journal": journal,
+        "checked": checked.checked,
+        "layers_streamed": checked.layers_streamed,
+        "seconds": checked.seconds,
+        "mismatches": [
+            {"destination": m.destination, "source": m.source, "reason": m.reason}
+            for m in checked.mismatches
+        ],
+    }
+
+    def human(console: Console) -> None:
+        for mismatch in checked.mismatches:
+            console.print(
+                f"mismatch: {mismatch.destination} (from {mismatch.source}): {mismatch.reason}"
+            )
+        console.print(
+            f"verified {checked.checked} tags: {len(checked.mismatches)} mismatches, "
+            f"{checked.layers_streamed} source layers streamed again"
+        )
+
+    emit(settings, document, human)

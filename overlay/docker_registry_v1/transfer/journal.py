@@ -1,0 +1,265 @@
+"""The migration journal: what a run learned and finished, so the next run skips it.
+
+One SQLite file (stdlib ``sqlite3``, WAL) per (source, destination) pair. Every fact
+is committed as soon as it is learned, so ``kill -9`` loses at most the work that
+was in flight. The journal is only a hint: the destination stays the source of
+truth, and every blob the journal knows is checked there (HEAD) before it is
+skipped — a blob the registry lost is simply sent again.
+
+A layer's blob (digest, diff_id, sizes) is recorded the moment its last byte has
+been streamed, *before* the upload is committed, together with the repository it
+was going to: if the process dies between the registry's 201 and the next commit,
+the rerun still knows which digest to look for, so no blob is uploaded twice.
+
+Two runs on one journal would race on the same uploads, so a run holds an
+``fcntl.flock`` on ``<journal>.lock`` (released by the kernel even after
+``kill -9``); a second run is refused with `JournalLocked`, naming the holder's pid.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import fcntl
+import hashlib
+import os
+import re
+import sqlite3
+import threading
+import time
+from collections.abc import Iterator
+from pathlib import Path
+from typing import IO
+
+import attrs
+
+from ..archive.compression import Compression
+from ..errors import DockerRegistryError
+from ..oci.compress import LayerBlob
+
+__all__ = ["Journal", "JournalLocked", "JournalManifest", "default_journal_path"]
+
+_SCHEMA = (
+    "CREATE TABLE IF NOT EXISTS layers (key TEXT PRIMARY KEY, image_id TEXT, digest TEXT, "
+    "size INTEGER, diff_id TEXT, plain_size INTEGER, source TEXT, empty INTEGER)",
+    "CREATE TABLE IF NOT EXISTS placed (registry TEXT, repository TEXT, digest TEXT, "
+    "confirmed INTEGER, PRIMARY KEY (registry, repository, digest))",
+    "CREATE TABLE IF NOT EXISTS manifests (registry TEXT, repository TEXT, tag TEXT, "
+    "digest TEXT, image_id TEXT, source TEXT, at REAL, PRIMARY KEY (registry, repository, tag))",
+    "CREATE TABLE IF NOT EXISTS failures (registry TEXT, repository TEXT, tag TEXT, "
+    "reason TEXT, at REAL, PRIMARY KEY (registry, repository, tag))",
+)
+
+
+class JournalLocked(DockerRegistryError):  # noqa: N818 - says what the journal is
+    """Another run holds the journal; two runs on one journal would send blobs twice."""
+
+    def __init__(self, path: Path, holder: str) -> None:
+        who = f"process {holder}" if holder else "another process"
+        super().__init__(f"journal {path} is in use by {who}; wait for it or use --journal")
+
+
+@attrs.frozen
+class JournalManifest:
+    """A tag the journal saw written: where, which digest, from which v1 image."""
+
+    repository: str
+    tag: str
+    digest: str
+    image_id: str
+    source: str
+    """The source ``repository:tag`` it was copied from."""
+
+
+def _state_home() -> Path:
+    base = os.environ.get("XDG_STATE_HOME") or str(Path.home() / ".local" / "state")
+    return Path(base) / "docker-registry-v1"
+
+
+def default_journal_path(source: str, destination: str) -> Path:
+    """``$XDG_STATE_HOME/docker-registry-v1/migrate-<hosts>-<hash>.sqlite``: one file per
+    (source, destination) pair, readable names plus a hash so distinct pairs never meet."""
+    digest = hashlib.sha256(f"{source}\n{destination}".encode()).hexdigest()[:12]
+    slug = re.sub(r"[^A-Za-z0-9.]+", "_", f"{source}-{destination}").strip("_")[:80]
+    return _state_home() / f"migrate-{slug}-{digest}.sqlite"
+
+
+class Journal:
+    """The journal file, locked for this process while it is open."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._lockfile = self._acquire(self.path.with_name(self.path.name + ".lock"))
+        self._lock = threading.Lock()
+        try:
+            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+            self._db.execute("PRAGMA journal_mode=WAL")
+            self._db.execute("PRAGMA synchronous=NORMAL")
+            with self._db:
+                for statement in _SCHEMA:
+                    self._db.execute(statement)
+        except BaseException:
+            self._lockfile.close()
+            raise
+
+    def _acquire(self, lock_path: Path) -> IO[str]:
+        handle = lock_path.open("a+")
+        try:
+            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+        except BlockingIOError:
+            handle.seek(0)
+            holder = handle.read().strip()
+            handle.close()
+            raise JournalLocked(self.path, holder) from None
+        handle.seek(0)
+        handle.truncate()
+        handle.write(str(os.getpid()))
+        handle.flush()
+        return handle
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._db:
+            yield self._db
+
+    def layer(self, key: str) -> LayerBlob | None:
+        """The blob an earlier run made from the v1 layer ``key`` (see `BlobCache.key`)."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT digest, size, diff_id, plain_size, source, empty FROM layers WHERE key = ?",
+                (key,),
+            ).fetchone()
+        if row is None:
+            return None
+        digest, size, diff_id, plain_size, source, empty = row
+        return LayerBlob(
+            digest=digest,
+            size=size,
+            diff_id=diff_id,
+            plain_size=plain_size,
+            source=Compression(source),
+            empty=bool(empty),
+        )
+
+    def diff_id(self, image_id: str) -> tuple[str, bool] | None:
+        """The recorded diff_id of the v1 image's layer and whether it is empty."""
+        with self._lock:
+            row = self._db.execute(
+                "SELECT diff_id, empty FROM layers WHERE image_id = ? LIMIT 1", (image_id,)
+            ).fetchone()
+        return None if row is None else (row[0], bool(row[1]))
+
+    def learned(
+        self, key: str, image_id: str, blob: LayerBlob, registry: str, repository: str
+    ) -> None:
+        """The layer's blob is known and about to be committed into ``repository``."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO layers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
+                (
+                    key,
+                    image_id,
+                    blob.digest,
+                    blob.size,
+                    blob.diff_id,
+                    blob.plain_size,
+                    blob.source.value,
+                    int(blob.empty),
+                ),
+            )
+            db.execute(
+                "INSERT OR IGNORE INTO placed VALUES (?, ?, ?, 0)",
+                (registry, repository, blob.digest),
+            )
+
+    def intend(self, registry: str, repository: str, digest: str) -> None:
+        """A blob of known digest is about to be uploaded into ``repository``."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO placed VALUES (?, ?, ?, 0)", (registry, repository, digest)
+            )
+
+    def placed(self, registry: str, repository: str, digest: str) -> None:
+        """The destination confirmed ``repository`` holds the blob."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO placed VALUES (?, ?, ?, 1)", (registry, repository, digest)
+            )
+
+    def places(self, registry: str, digest: str) -> list[str]:
+        """Repositories of ``registry`` that hold (or were receiving) the blob, confirmed first."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT repository FROM placed WHERE registry = ? AND digest = ? "
+                "ORDER BY confirmed DESC, repository",
+                (registry, digest),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def confirmed_blobs(self, registry: str) -> set[str]:
+        """Every digest the destination confirmed in some repository."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT DISTINCT digest FROM placed WHERE registry = ? AND confirmed = 1",
+                (registry,),
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def manifest_written(self, registry: str, manifest: JournalManifest) -> None:
+        """The tag now points at ``manifest.digest``; any earlier failure of it is over."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO manifests VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    registry,
+                    manifest.repository,
+                    manifest.tag,
+                    manifest.digest,
+                    manifest.image_id,
+                    manifest.source,
+                    time.time(),
+                ),
+            )
+            db.execute(
+                "DELETE FROM failures WHERE registry = ? AND repository = ? AND tag = ?",
+                (registry, manifest.repository, manifest.tag),
+            )
+
+    def manifests(self, registry: str) -> list[JournalManifest]:
+        """Every tag written into ``registry``, by repository and tag."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT repository, tag, digest, image_id, source FROM manifests "
+                "WHERE registry = ? ORDER BY repository, tag",
+                (registry,),
+            ).fetchall()
+        return [JournalManifest(*row) for row in rows]
+
+    def failed(self, registry: str, repository: str, tag: str, reason: str) -> None:
+        """The tag could not be migrated this time, and why."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
+                (registry, repository, tag, reason, time.time()),
+            )
+
+    def failures(self, registry: str) -> dict[tuple[str, str], str]:
+        """(repository, tag) → reason of the tags whose last attempt failed."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT repository, tag, reason FROM failures WHERE registry = ?", (registry,)
+            ).fetchall()
+        return {(repo, tag): reason for repo, tag, reason in rows}
+
+    def close(self) -> None:
+        """Close the database and release the lock; waits for a write under way (after
+        Ctrl-C, worker threads may still be finishing one)."""
+        with self._lock:
+            self._db.close()
+        self._lockfile.close()
+
+    def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()

@@ -1,0 +1,360 @@
+"""Migrate a planned set of v1 tags into a v2 registry or an OCI layout, deduplicated.
+
+Work is shared across the whole run, not per tag: each v1 image's layer is read from
+the source at most once (the first tag that needs it streams it, compressed on the
+fly, into its repository; a tag needing it meanwhile waits for that upload and then
+mounts the blob with ``?mount=&from=``), each blob is uploaded at most once per
+destination, and a tag's manifest goes up only after its config and every layer are
+confirmed in that repository. Bounds are global: ``jobs`` layers streaming at once,
+``repositories_in_flight`` repositories in progress, nothing staged on disk.
+
+The journal makes it resumable: a blob it knows is looked for at the destination
+(HEAD, then a mount from a repository that holds it) before the source is touched,
+so a rerun after Ctrl-C, a crash or ``kill -9`` sends nothing that landed. Rerunning
+is all ``--resume`` means.
+"""
+
+from __future__ import annotations
+
+import functools
+import threading
+import time
+from collections import defaultdict
+from collections.abc import Callable, Iterator
+from typing import TYPE_CHECKING, Literal
+
+import attrs
+
+from ..archive import validate_ancestry
+from ..errors import DockerRegistryError, InvalidInput
+from ..oci.compress import DEFAULT_LEVEL, EncodedLayer, LayerBlob
+from ..oci.convert import convert_image
+from ..oci.layout import LayoutError
+from .bounded import Stopped, run_threads
+from .copy import RESTARTS, BlobCache, SourceRestartedError, _check_level, _SourceRestarted
+from .journal import Journal, JournalManifest
+from .layers import LayerFetch, iter_layer
+from .migrate_plan import MigrationPlan, PlannedTag, TagState, Target
+from .migrate_run import (
+    Keyed,
+    MigrationListener,
+    RunSettings,
+    SharedRun,
+    SilentMigration,
+    Status,
+    TagOutcome,
+)
+from .migrate_v1 import V1Run, V1Target
+from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+__all__ = [
+    "MigrationListener",
+    "MigrationReport",
+    "SilentMigration",
+    "TagOutcome",
+    "migrate",
+]
+
+
+@attrs.frozen
+class MigrationReport:
+    """Every tag's outcome and what moved (bytes as the destination's blobs count them,
+    except ``bytes_read``: the v1 layer bytes read from the source)."""
+
+    source: str
+    destination: str
+    outcomes: tuple[TagOutcome, ...]
+    repositories: int
+    images_read: int
+    bytes_read: int
+    blobs_uploaded: int
+    bytes_uploaded: int
+    blobs_skipped: int
+    bytes_skipped: int
+    blobs_mounted: int
+    bytes_mounted: int
+    seconds: float
+    aborted: bool
+
+    @property
+    def failures(self) -> tuple[TagOutcome, ...]:
+        """The tags that failed or were not attempted."""
+        return tuple(o for o in self.outcomes if o.status in {"failed", "pending"})
+
+    @property
+    def ok(self) -> bool:
+        """Every tag is where it should be."""
+        return not self.failures
+
+
+@attrs.define(kw_only=True)
+class _Run(SharedRun):
+    """A run into a blob store: a v2 registry or an OCI layout."""
+
+    dest: Target
+    present: set[tuple[str, str]] = attrs.field(factory=set)
+    """(repository, digest) confirmed at the destination during this run."""
+    blob_locks: Keyed = attrs.field(factory=Keyed)
+
+    @property
+    def registry(self) -> str:
+        return self.dest.registry
+
+    def key(self, image_id: str) -> str:
+        return BlobCache.key(image_id, self.metadata[image_id].checksum, self.level)
+
+    def layer(self, planned: PlannedTag, image_id: str, stop: threading.Event) -> LayerBlob:
+        """The image's blob, confirmed in ``planned.dest_repo`` (or empty)."""
+        repo = planned.dest_repo
+        with self.image_locks(image_id):
+            blob = self.journal.layer(self.key(image_id))
+            if blob is None:
+                return self.send(planned, image_id, stop)
+        if not blob.empty:
+            self.ensure(repo, blob.digest, blob.size, lambda: self.send(planned, image_id, stop))
+        return blob
+
+    def ensure(self, repo: str, digest: str, size: int, upload: Callable[[], object]) -> None:
+        """Make the destination repository hold the blob: there already (HEAD), mounted
+        from a repository the journal says holds it, or else ``upload()``."""
+        with self.blob_locks(digest):
+            if (repo, digest) in self.present:
+                return
+            name, _ = self.dest.reference(repo, "latest")
+            if self.dest.blob_size(name, digest) is not None:
+                self.counters.add(skipped=1, bytes_skipped=size)
+            elif self.mount(repo, name, digest):
+                self.counters.add(mounted=1, bytes_mounted=size)
+            else:
+                upload()
+            self.confirm(repo, digest)
+
+    def mount(self, repo: str, name: str, digest: str) -> bool:
+        for other in self.journal.places(self.registry, digest):
+            if other == repo:
+                continue
+            other_name, _ = self.dest.reference(other, "latest")
+            if self.policy.call(self.dest.mount_blob, name, digest, other_name):
+                return True
+        return False
+
+    def confirm(self, repo: str, digest: str) -> None:
+        self.journal.placed(self.registry, repo, digest)
+        with self.lock:
+            self.present.add((repo, digest))
+
+    def send(self, planned: PlannedTag, image_id: str, stop: threading.Event) -> LayerBlob:
+        """Stream the v1 layer from the source, compressed, into the tag's repository."""
+        repo = planned.dest_repo
+        name, _ = self.dest.reference(repo, "latest")
+        metadata = self.metadata[image_id]
+        auth = self.reader(planned.source_repo)
+        failures = 0
+        with self.slots:
+            self.listener.layer_started(image_id, metadata.size)
+            while True:
+                fetch = LayerFetch(image_id, metadata, auth, self.policy, self._restarted(image_id))
+                encoded = EncodedLayer(
+                    self.counted(image_id, iter_layer(self.source, fetch), stop),
+                    level=self.level,
+                    where=f"layer of {image_id[:12]}",
+                )
+                try:
+                    self.dest.upload_blob(name, self._learned(encoded, image_id, repo))
+                    break
+                except _SourceRestarted as error:
+                    failures += 1
+                    if failures > RESTARTS:
+                        raise SourceRestartedError(image_id) from error
+                except DockerRegistryError as error:
+                    failures += 1
+                    wait = self.policy.delay(failures, error)
+                    if wait is None:
+                        raise
+                    self.listener.layer_advanced(image_id, -fetch.received)
+                    time.sleep(wait)
+            self.listener.layer_finished(image_id)
+        blob = encoded.blob
+        self.counters.add(images_read=1, uploaded=1, bytes_uploaded=blob.size)
+        if not blob.empty:
+            self.confirm(repo, blob.digest)
+        return blob
+
+    def _restarted(self, image_id: str) -> Callable[[int], None]:
+        def restarted(lost: int) -> None:
+            self.listener.layer_advanced(image_id, -lost)
+            raise _SourceRestarted
+
+        return restarted
+
+    def _learned(self, encoded: EncodedLayer, image_id: str, repo: str) -> Iterator[bytes]:
+        """The blob's bytes; once the last is out (before the upload is committed) the
+        journal learns the digest, so a crash after the commit cannot cause a resend."""
+        yield from encoded
+        self.journal.learned(self.key(image_id), image_id, encoded.blob, self.registry, repo)
+
+    def tag(self, planned: PlannedTag) -> TagOutcome:
+        """Migrate one tag: layers, config, then the manifest."""
+        chain = planned.chain
+        metadata = [self.image_json(image_id, planned.source_repo) for image_id in chain]
+        validate_ancestry(list(reversed(chain)), planned.image_id)
+        stop = threading.Event()
+        if self.stop.is_set():
+            raise Stopped
+        layers = run_threads(
+            [functools.partial(self.layer, planned, image_id, stop) for image_id in chain],
+            self.jobs,
+            stop,
+        )
+        image = convert_image(
+            [m.json_bytes for m in metadata], layers, manifest_format=self.dest.manifest_format
+        )
+        name, reference = self.dest.reference(planned.dest_repo, planned.dest_tag)
+
+        def upload_config() -> None:
+            self.journal.intend(self.registry, planned.dest_repo, image.config_digest)
+            self.policy.call(self.dest.upload_blob, name, image.config, digest=image.config_digest)
+            self.counters.add(uploaded=1, bytes_uploaded=len(image.config))
+
+        self.ensure(planned.dest_repo, image.config_digest, len(image.config), upload_config)
+        current = self.policy.call(self.dest.current, planned.dest_repo, planned.dest_tag)
+        if current != image.manifest_digest:
+            self.policy.call(
+                self.dest.put_manifest, name, reference, image.manifest, image.media_type
+            )
+        self.journal.manifest_written(
+            self.registry,
+            JournalManifest(
+                planned.dest_repo,
+                planned.dest_tag,
+                image.manifest_digest,
+                planned.image_id,
+                planned.source,
+            ),
+        )
+        return TagOutcome(
+            planned.source, planned.destination, "copied", digest=image.manifest_digest
+        )
+
+
+_MOST = 64
+"""The largest ``jobs`` and ``repositories_in_flight`` accepted."""
+_EXPECTED = (DockerRegistryError, LayoutError, OSError, ValueError)
+
+
+def _reason(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+def migrate(
+    source: Client,
+    dest: Target | V1Target,
+    plan: MigrationPlan,
+    *,
+    journal: Journal,
+    jobs: int = 8,
+    repositories_in_flight: int = 4,
+    on_error: Literal["continue", "abort"] = "continue",
+    level: int = DEFAULT_LEVEL,
+    retry: RetryPolicy | None = None,
+    progress: MigrationListener | None = None,
+) -> MigrationReport:
+    """Carry out ``plan`` from the v1 registry ``source`` into ``dest`` (a v2 registry,
+    an OCI layout or another v1 registry).
+
+    A failed tag is recorded (journal and report) with its reason; with
+    ``on_error="continue"`` the others go on, with ``"abort"`` the run stops and the
+    tags not yet attempted are reported ``pending``. Ctrl-C stops at once; every fact
+    learned so far is already in the journal.
+    """
+    for what, value in (("jobs", jobs), ("repositories_in_flight", repositories_in_flight)):
+        if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= _MOST:
+            raise InvalidInput(what, f"expected an integer from 1 to {_MOST}")
+    if on_error not in {"continue", "abort"}:
+        raise InvalidInput("on_error", "expected 'continue' or 'abort'")
+    started = time.monotonic()
+    listener = progress or SilentMigration()
+    shared = RunSettings(
+        source=source,
+        journal=journal,
+        jobs=jobs,
+        level=_check_level(level),
+        policy=retry or RetryPolicy(),
+        listener=listener,
+        stop=threading.Event(),
+        slots=threading.Semaphore(jobs),
+    )
+    run = V1Run(dest=dest, **shared) if isinstance(dest, V1Target) else _Run(dest=dest, **shared)
+    outcomes: dict[PlannedTag, TagOutcome] = {}
+    for planned in plan.tags:
+        if planned.state is not TagState.COPY:
+            status: Status = "current" if planned.state is TagState.CURRENT else "exists"
+            outcomes[planned] = TagOutcome(
+                planned.source, planned.destination, status, digest=planned.digest
+            )
+    listener.started(len(plan.tags), plan.bytes_to_move)
+    for outcome in outcomes.values():
+        listener.tag_finished(outcome)
+    by_repo: dict[str, list[PlannedTag]] = defaultdict(list)
+    for planned in plan.to_copy:
+        by_repo[planned.source_repo].append(planned)
+    aborted = threading.Event()
+
+    def repository(tags: list[PlannedTag]) -> None:
+        for planned in tags:
+            if aborted.is_set():
+                return
+            try:
+                outcome = run.tag(planned)
+            except Stopped:
+                if aborted.is_set():
+                    return
+                raise
+            except _EXPECTED as error:
+                reason = _reason(error)
+                journal.failed(run.registry, planned.dest_repo, planned.dest_tag, reason)
+                outcome = TagOutcome(planned.source, planned.destination, "failed", reason=reason)
+                if on_error == "abort":
+                    aborted.set()
+                    run.stop.set()
+            with run.lock:
+                outcomes[planned] = outcome
+            listener.tag_finished(outcome)
+
+    try:
+        run_threads(
+            [functools.partial(repository, tags) for tags in by_repo.values()],
+            repositories_in_flight,
+            threading.Event(),
+        )
+    except Stopped:
+        if not aborted.is_set():
+            raise
+    except BaseException:  # Ctrl-C: the workers stop at their next chunk
+        run.stop.set()
+        raise
+    final = tuple(
+        outcomes.get(planned)
+        or TagOutcome(planned.source, planned.destination, "pending", reason="not attempted")
+        for planned in plan.tags
+    )
+    counters = run.counters
+    return MigrationReport(
+        source=plan.source,
+        destination=plan.destination,
+        outcomes=final,
+        repositories=plan.repositories,
+        images_read=counters.images_read,
+        bytes_read=counters.bytes_read,
+        blobs_uploaded=counters.uploaded,
+        bytes_uploaded=counters.bytes_uploaded,
+        blobs_skipped=counters.skipped,
+        bytes_skipped=counters.bytes_skipped,
+        blobs_mounted=counters.mounted,
+        bytes_mounted=counters.bytes_mounted,
+        seconds=round(time.monotonic() - started, 3),
+        aborted=aborted.is_set(),
+    )

@@ -1,0 +1,332 @@
+"""What a migration will do, decided before a byte moves: every selected tag, where it
+goes, and what the destination already has.
+
+A plan is pure data built from an inventory (which read no layer bytes), the
+selection's naming rules and a few cheap questions to the destination (its tag
+lists when existing tags are to be skipped; a manifest HEAD for the tags the
+journal says were written). Every destination name is checked against the
+destination's rules here, so a name it would refuse fails the plan, not the run.
+"""
+
+from __future__ import annotations
+
+import enum
+from collections.abc import Iterable, Mapping
+from typing import TYPE_CHECKING, Protocol
+
+import attrs
+
+from ..oci.client import OCIClient, check_name
+from ..oci.convert import ManifestFormat
+from ..oci.errors import NameUnknown
+from ..oci.layout import OCILayout, check_ref
+from .copy import _LayoutDestination
+from .inventory import Inventory
+from .selection import Selection
+
+if TYPE_CHECKING:
+    from .journal import Journal
+
+__all__ = [
+    "Destination",
+    "LayoutTarget",
+    "MigrationPlan",
+    "PlannedTag",
+    "RegistryTarget",
+    "TagState",
+    "Target",
+    "plan_migration",
+]
+
+
+class Destination(Protocol):
+    """What planning asks of any destination: names, tags, and what a tag points at."""
+
+    @property
+    def registry(self) -> str:
+        """The journal's name for the destination (its base URL or ``oci:PATH``)."""
+
+    def check_name(self, name: str) -> object:
+        """Raises `InvalidInput` for a repository name the destination refuses."""
+
+    def reference(self, repository: str, tag: str) -> tuple[str, str]:
+        """(name, reference) of a tag in the destination's own calls."""
+
+    def tags(self, repository: str) -> set[str]:
+        """The repository's tags there (none when it does not exist)."""
+
+    def current(self, repository: str, tag: str) -> str | None:
+        """What the tag points at now (a manifest digest; a v1 image id), or None."""
+
+
+class Target(Destination, Protocol):
+    """A blob-store destination as the engine drives it: a v2 registry or an OCI layout."""
+
+    @property
+    def manifest_format(self) -> ManifestFormat:
+        """The manifests written there."""
+
+    def blob_size(self, name: str, digest: str) -> int | None:
+        """The blob's size when the repository holds it, else None."""
+
+    def mount_blob(self, name: str, digest: str, source: str) -> bool:
+        """Mount the blob from another repository; False when that was declined."""
+
+    def upload_blob(
+        self, name: str, chunks: Iterable[bytes] | bytes, *, digest: str | None = None
+    ) -> object:
+        """Store the blob, hashed while it streams."""
+
+    def manifest_digest(self, name: str, tag: str, *, accept: Iterable[str]) -> str | None:
+        """The digest the tag points at, or None."""
+
+    def put_manifest(self, name: str, tag: str, data: bytes, media_type: str) -> object:
+        """Point the tag at this manifest."""
+
+
+@attrs.frozen
+class RegistryTarget:
+    """``docker://``: an OCI/v2 registry through `OCIClient` (schema2 manifests by default)."""
+
+    client: OCIClient
+    manifest_format: ManifestFormat = ManifestFormat.DOCKER
+
+    @property
+    def registry(self) -> str:
+        """The registry's base URL."""
+        return self.client.base_url.rstrip("/")
+
+    def check_name(self, name: str) -> object:
+        """The OCI distribution name grammar (lowercase, ``/``-separated components)."""
+        return check_name(name)
+
+    def reference(self, repository: str, tag: str) -> tuple[str, str]:
+        """Names and tags are the registry's own."""
+        return repository, tag
+
+    def tags(self, repository: str) -> set[str]:
+        """``tags/list``, every page; an unknown repository has none."""
+        try:
+            return set(self.client.tags(repository))
+        except NameUnknown:
+            return set()
+
+    def current(self, repository: str, tag: str) -> str | None:
+        """HEAD the manifest, accepting the format this target writes."""
+        return self.client.manifest_digest(
+            repository, tag, accept=[self.manifest_format.value.manifest]
+        )
+
+    def blob_size(self, name: str, digest: str) -> int | None:
+        """HEAD the blob."""
+        return self.client.blob_size(name, digest)
+
+    def mount_blob(self, name: str, digest: str, source: str) -> bool:
+        """``POST …/blobs/uploads/?mount=&from=``."""
+        return self.client.mount_blob(name, digest, source)
+
+    def upload_blob(
+        self, name: str, chunks: Iterable[bytes] | bytes, *, digest: str | None = None
+    ) -> object:
+        """Streamed (or monolithic, for small bytes) upload."""
+        return self.client.upload_blob(name, chunks, digest=digest)
+
+    def manifest_digest(self, name: str, tag: str, *, accept: Iterable[str]) -> str | None:
+        """HEAD the manifest."""
+        return self.client.manifest_digest(name, tag, accept=accept)
+
+    def put_manifest(self, name: str, tag: str, data: bytes, media_type: str) -> object:
+        """PUT the manifest by tag."""
+        return self.client.put_manifest(name, tag, data, media_type)
+
+
+class LayoutTarget:
+    """``oci:DIR``: one OCI image layout holding every repository, its tags as the ref
+    names ``REPO:TAG`` (one blob store, so a shared layer is written once)."""
+
+    def __init__(
+        self, layout: OCILayout, manifest_format: ManifestFormat = ManifestFormat.OCI
+    ) -> None:
+        self.layout = layout
+        self.manifest_format = manifest_format
+        self._store = _LayoutDestination(layout)
+
+    @property
+    def registry(self) -> str:
+        """``oci:`` and the layout's absolute path."""
+        return self._store.base_url
+
+    def check_name(self, name: str) -> object:
+        """A v2 name that also makes a valid ref name."""
+        return check_ref(f"{check_name(name)}:latest")
+
+    def reference(self, repository: str, tag: str) -> tuple[str, str]:
+        """The ref name ``REPO:TAG``."""
+        return repository, check_ref(f"{repository}:{tag}")
+
+    def tags(self, repository: str) -> set[str]:
+        """The tags of the ref names ``REPO:…``."""
+        prefix = f"{repository}:"
+        return {ref.removeprefix(prefix) for ref in self.layout.refs() if ref.startswith(prefix)}
+
+    def current(self, repository: str, tag: str) -> str | None:
+        """The manifest ``index.json`` names for ``REPO:TAG``."""
+        return self.layout.refs().get(f"{repository}:{tag}")
+
+    def blob_size(self, name: str, digest: str) -> int | None:
+        """The blob file's size: one store for every repository."""
+        return self._store.blob_size(name, digest)
+
+    def mount_blob(self, name: str, digest: str, source: str) -> bool:
+        """Never needed: a blob the layout holds was found by `blob_size`."""
+        return self._store.mount_blob(name, digest, source)
+
+    def upload_blob(
+        self, name: str, chunks: Iterable[bytes] | bytes, *, digest: str | None = None
+    ) -> object:
+        """Write the blob file (atomically, checked against ``digest``)."""
+        self._store.upload_blob(name, chunks, digest=digest)
+        return None
+
+    def manifest_digest(self, name: str, tag: str, *, accept: Iterable[str]) -> str | None:
+        """The digest ``index.json`` names for the ref."""
+        return self._store.manifest_digest(name, tag, accept=accept)
+
+    def put_manifest(self, name: str, tag: str, data: bytes, media_type: str) -> object:
+        """Write the manifest blob and point the ref at it in ``index.json``."""
+        self._store.put_manifest(name, tag, data, media_type)
+        return None
+
+
+class TagState(enum.Enum):
+    """What the plan decided for one tag."""
+
+    COPY = "copy"
+    """To be migrated (its blobs may still be there already)."""
+    CURRENT = "current"
+    """The destination tag already points at the manifest an earlier run wrote."""
+    EXISTS = "exists"
+    """The destination has the tag and ``skip_existing_tags`` was asked for."""
+
+
+@attrs.frozen
+class PlannedTag:
+    """One source tag and its destination."""
+
+    source_repo: str
+    tag: str
+    image_id: str
+    chain: tuple[str, ...]
+    """The v1 images of the tag, base first."""
+    dest_repo: str
+    dest_tag: str
+    state: TagState
+    digest: str | None = None
+    """The destination manifest's digest, when the plan already knows it (``CURRENT``)."""
+
+    @property
+    def source(self) -> str:
+        """``REPO:TAG`` at the source."""
+        return f"{self.source_repo}:{self.tag}"
+
+    @property
+    def destination(self) -> str:
+        """``REPO:TAG`` at the destination."""
+        return f"{self.dest_repo}:{self.dest_tag}"
+
+
+@attrs.frozen
+class MigrationPlan:
+    """Every selected tag with its destination, and the sizes the plan expects to move."""
+
+    source: str
+    destination: str
+    tags: tuple[PlannedTag, ...]
+    sizes: Mapping[str, int | None]
+    """v1 image id → layer size as the inventory found it (``None``: unknown)."""
+
+    @property
+    def to_copy(self) -> tuple[PlannedTag, ...]:
+        """The tags in state ``COPY``."""
+        return tuple(tag for tag in self.tags if tag.state is TagState.COPY)
+
+    @property
+    def repositories(self) -> int:
+        """Source repositories in the plan."""
+        return len({tag.source_repo for tag in self.tags})
+
+    @property
+    def images(self) -> frozenset[str]:
+        """The unique v1 images the tags to copy need."""
+        return frozenset(image for tag in self.to_copy for image in tag.chain)
+
+    @property
+    def bytes_to_move(self) -> int:
+        """Unique layer bytes of the tags to copy: each shared image counted once."""
+        return sum(self.sizes.get(image) or 0 for image in self.images)
+
+    def count(self, state: TagState) -> int:
+        """Tags in ``state``."""
+        return sum(1 for tag in self.tags if tag.state is state)
+
+
+def plan_migration(
+    inventory: Inventory,
+    selection: Selection,
+    dest: Destination,
+    *,
+    journal: Journal | None = None,
+    skip_existing_tags: bool = False,
+) -> MigrationPlan:
+    """Plan the migration of ``inventory``'s selected tags into ``dest``.
+
+    Raises `InvalidInput` naming the source repository when the selection maps it to a
+    name (or tag) the destination refuses, before any request is sent to the destination.
+    """
+    selected: list[tuple[str, str, str, str]] = []
+    for repository in inventory.repositories:
+        if not selection.repository_selected(repository.name):
+            continue
+        target = selection.destination_name(repository.name, dest.check_name)
+        for tag, image_id in repository.tags.items():
+            if selection.tag_selected(tag):
+                dest.reference(target, tag)
+                selected.append((repository.name, tag, image_id, target))
+    existing: dict[str, set[str]] = {}
+    if skip_existing_tags:
+        for target in sorted({row[3] for row in selected}):
+            existing[target] = dest.tags(target)
+    written = {
+        (m.repository, m.tag): m for m in (journal.manifests(dest.registry) if journal else [])
+    }
+    planned = []
+    for source_repo, tag, image_id, target in selected:
+        state, digest = TagState.COPY, None
+        if tag in existing.get(target, ()):
+            state = TagState.EXISTS
+        elif (
+            (known := written.get((target, tag))) is not None
+            and known.image_id == image_id
+            and dest.current(target, tag) == known.digest
+        ):
+            state, digest = TagState.CURRENT, known.digest
+        planned.append(
+            PlannedTag(
+                source_repo=source_repo,
+                tag=tag,
+                image_id=image_id,
+                chain=inventory.chain(image_id),
+                dest_repo=target,
+                dest_tag=tag,
+                state=state,
+                digest=digest,
+            )
+        )
+    sizes = {
+        image: record.size if (record := inventory.images.get(image)) is not None else None
+        for tag in planned
+        for image in tag.chain
+    }
+    return MigrationPlan(
+        source=inventory.registry, destination=dest.registry, tags=tuple(planned), sizes=sizes
+    )

@@ -1,0 +1,183 @@
+"""What the migration runs share: tag outcomes, the progress protocol, the source side.
+
+`migrate` drives blob-store destinations (v2 registries, OCI layouts) and
+`migrate_v1` v1 registries; both read the source through `SharedRun`, so each v1
+image's JSON is read once per run and every layer read counts against one bound.
+"""
+
+from __future__ import annotations
+
+import threading
+from collections import defaultdict
+from collections.abc import Iterator
+from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
+
+import attrs
+
+from ..auth import Authenticator
+from ..models import RawMetadata
+from .access import read_access
+from .bounded import Stopped
+from .journal import Journal
+from .retry import RetryPolicy
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+__all__ = [
+    "Counters",
+    "Keyed",
+    "MigrationListener",
+    "RunSettings",
+    "SharedRun",
+    "SilentMigration",
+    "Status",
+    "TagOutcome",
+]
+
+Status = Literal["copied", "current", "exists", "failed", "pending"]
+
+
+@attrs.frozen
+class TagOutcome:
+    """What became of one planned tag."""
+
+    source: str
+    destination: str
+    status: Status
+    """``copied`` (written, or found already pointing at the right manifest), ``current``
+    (the plan found it done), ``exists`` (skipped: the destination has the tag),
+    ``failed`` (see ``reason``), ``pending`` (not attempted: the run was aborted)."""
+    digest: str | None = None
+    reason: str | None = None
+
+
+class MigrationListener(Protocol):
+    """Progress of a migration; called from worker threads."""
+
+    def started(self, tags: int, nbytes: int) -> None:
+        """The run begins: ``tags`` planned, about ``nbytes`` of layers to read."""
+
+    def layer_started(self, image_id: str, size: int | None) -> None:
+        """A layer starts streaming from the source."""
+
+    def layer_advanced(self, image_id: str, nbytes: int) -> None:
+        """More bytes of the layer were read (negative: a restart took them back)."""
+
+    def layer_finished(self, image_id: str) -> None:
+        """The layer's blob is uploaded."""
+
+    def tag_finished(self, outcome: TagOutcome) -> None:
+        """A tag is done, one way or another."""
+
+
+class SilentMigration:
+    """A listener that ignores everything."""
+
+    def started(self, tags: int, nbytes: int) -> None:
+        """Nothing to show."""
+
+    def layer_started(self, image_id: str, size: int | None) -> None:
+        """Nothing to show."""
+
+    def layer_advanced(self, image_id: str, nbytes: int) -> None:
+        """Nothing to show."""
+
+    def layer_finished(self, image_id: str) -> None:
+        """Nothing to show."""
+
+    def tag_finished(self, outcome: TagOutcome) -> None:
+        """Nothing to show."""
+
+
+@attrs.define
+class Counters:
+    """Blob and byte counts of one run, updated from worker threads."""
+
+    images_read: int = 0
+    bytes_read: int = 0
+    uploaded: int = 0
+    bytes_uploaded: int = 0
+    skipped: int = 0
+    bytes_skipped: int = 0
+    mounted: int = 0
+    bytes_mounted: int = 0
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+    def add(self, **amounts: int) -> None:
+        """Add to the named counts at once."""
+        with self.lock:
+            for name, amount in amounts.items():
+                setattr(self, name, getattr(self, name) + amount)
+
+
+class Keyed:
+    """One lock per key, so work on one image or blob is done by one thread at a time
+    while the others wait for its outcome."""
+
+    def __init__(self) -> None:
+        self._guard = threading.Lock()
+        self._locks: defaultdict[str, threading.Lock] = defaultdict(threading.Lock)
+
+    def __call__(self, key: str) -> threading.Lock:
+        with self._guard:
+            return self._locks[key]
+
+
+class RunSettings(TypedDict):
+    """The fields every run is created with (the rest start empty)."""
+
+    source: Client
+    journal: Journal
+    jobs: int
+    level: int
+    policy: RetryPolicy
+    listener: MigrationListener
+    stop: threading.Event
+    slots: threading.Semaphore
+
+
+@attrs.define(kw_only=True)
+class SharedRun:
+    """What every kind of migration run shares: the source side, bounds, counters."""
+
+    source: Client
+    journal: Journal
+    jobs: int
+    level: int
+    policy: RetryPolicy
+    listener: MigrationListener
+    stop: threading.Event
+    slots: threading.Semaphore
+    counters: Counters = attrs.field(factory=Counters)
+    metadata: dict[str, RawMetadata] = attrs.field(factory=dict)
+    readers: dict[str, Authenticator | None] = attrs.field(factory=dict)
+    image_locks: Keyed = attrs.field(factory=Keyed)
+    lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+    def reader(self, repo: str) -> Authenticator | None:
+        """Read access to the source repository, asked once per run."""
+        with self.image_locks(f"reader:{repo}"):
+            if repo not in self.readers:
+                self.readers[repo] = read_access(self.source, repo, self.policy)
+            return self.readers[repo]
+
+    def image_json(self, image_id: str, repo: str) -> RawMetadata:
+        """The source's image JSON, read once per run."""
+        with self.image_locks(f"json:{image_id}"):
+            if image_id not in self.metadata:
+                self.metadata[image_id] = self.policy.call(
+                    self.source.image.get_metadata_raw, image_id, auth=self.reader(repo)
+                )
+            return self.metadata[image_id]
+
+    def counted(
+        self, image_id: str, chunks: Iterator[bytes], stop: threading.Event
+    ) -> Iterator[bytes]:
+        """The layer's bytes, counted and reported; stops when the tag or the run does."""
+        for chunk in chunks:
+            if stop.is_set() or self.stop.is_set():
+                raise Stopped
+            self.counters.add(bytes_read=len(chunk))
+            self.listener.layer_advanced(image_id, len(chunk))
+            yield chunk

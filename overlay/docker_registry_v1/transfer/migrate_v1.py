@@ -1,0 +1,179 @@
+"""Migration into another v1 registry: images relayed GET → PUT, each at most once.
+
+v1 images are global per registry, so an image the destination already has
+(its JSON answers 200, the existence probe of `transfer.access`) is skipped in
+every repository; one that it lacks is uploaded by the first tag that needs it
+while the others wait. Images go up base first (a v1 registry refuses a child
+before its parent), layers stream straight from the source GET into the PUT and
+are finalised only after the payload checksum matched the source's. The tag is
+set last; a registry with an index gets the repository's image list as a push
+would send it.
+"""
+
+from __future__ import annotations
+
+import threading
+from typing import TYPE_CHECKING
+
+import attrs
+
+from ..errors import Conflict, DockerRegistryError, NotFound
+from ..models import IndexImage
+from ..names import RepositoryName
+from .access import WriteAccess, index_list, is_present, write_access
+from .bounded import Stopped
+from .journal import JournalManifest
+from .layers import LayerFetch, iter_layer
+from .migrate_run import SharedRun, TagOutcome
+from .mirror import LayerRestartError
+
+if TYPE_CHECKING:
+    from ..client import Client
+    from .migrate_plan import PlannedTag
+
+__all__ = ["V1Target"]
+
+
+@attrs.frozen
+class V1Target:
+    """A v1 registry as a destination (``HOST[:PORT][/PREFIX]``), through a `Client`."""
+
+    client: Client
+
+    @property
+    def registry(self) -> str:
+        """The registry's base URL."""
+        return self.client.base_url.rstrip("/")
+
+    def check_name(self, name: str) -> object:
+        """The v1 repository name rules (`RepositoryName`)."""
+        return RepositoryName.parse(name)
+
+    def reference(self, repository: str, tag: str) -> tuple[str, str]:
+        """Names and tags are the registry's own."""
+        return repository, tag
+
+    def tags(self, repository: str) -> set[str]:
+        """The repository's tags; an unknown repository has none."""
+        try:
+            return set(self.client.repository.list_tags(repository))
+        except NotFound:
+            return set()
+
+    def current(self, repository: str, tag: str) -> str | None:
+        """The image id the tag points at, or None."""
+        try:
+            return self.client.repository.get_image_id(repository, tag)
+        except NotFound:
+            return None
+
+
+@attrs.define(kw_only=True)
+class V1Run(SharedRun):
+    """A run into a v1 registry."""
+
+    dest: V1Target
+    present: set[str] = attrs.field(factory=set)
+    """Image ids the destination holds, as confirmed during this run."""
+    access: dict[str, WriteAccess] = attrs.field(factory=dict)
+
+    @property
+    def registry(self) -> str:
+        """The journal's name for the destination."""
+        return self.dest.registry
+
+    def writer(self, planned: PlannedTag) -> WriteAccess:
+        """Write access to the destination repository, asked once per run."""
+        repo = planned.dest_repo
+        with self.image_locks(f"writer:{repo}"):
+            if repo not in self.access:
+                images = index_list(planned.chain, {planned.dest_tag: planned.image_id})
+                self.access[repo] = write_access(self.dest.client, repo, images)
+            return self.access[repo]
+
+    def image(self, planned: PlannedTag, image_id: str, access: WriteAccess) -> None:
+        """Make the destination hold the complete image (its parent is there already)."""
+        target = self.dest.client
+        with self.image_locks(image_id):
+            if image_id in self.present:
+                return
+            if is_present(target, planned.dest_repo, image_id, access, self.policy):
+                self.counters.add(skipped=1)
+            else:
+                self.send(planned, image_id, access)
+            self.journal.placed(self.registry, "", image_id)
+            with self.lock:
+                self.present.add(image_id)
+
+    def send(self, planned: PlannedTag, image_id: str, access: WriteAccess) -> None:
+        target, metadata = self.dest.client, self.metadata[image_id]
+        try:
+            self.policy.call(
+                target.image.add_metadata_raw, image_id, metadata.json_bytes, auth=access.auth
+            )
+        except Conflict:  # finalised meanwhile by someone else
+            self.counters.add(skipped=1)
+            return
+        reader = self.reader(planned.source_repo)
+        stop = threading.Event()
+
+        def restarted(lost: int) -> None:
+            raise LayerRestartError(
+                "GET", f"/v1/images/{image_id}/layer", f"restarted after {lost} bytes"
+            )
+
+        def relay() -> str:
+            fetch = LayerFetch(image_id, metadata, reader, self.policy, restarted)
+            body = self.counted(image_id, iter_layer(self.source, fetch), stop)
+            try:
+                upload = target.image.add_layer(
+                    image_id, body, metadata_json=metadata.json_bytes, auth=access.auth
+                )
+            except DockerRegistryError:
+                self.listener.layer_advanced(image_id, -fetch.received)
+                raise
+            fetch.verify()
+            assert upload.checksum is not None  # metadata_json was given
+            return upload.checksum
+
+        with self.slots:
+            self.listener.layer_started(image_id, metadata.size)
+            checksum = self.policy.call(relay)
+            target.image.put_checksum(image_id, checksum, auth=access.auth)
+            self.listener.layer_finished(image_id)
+        self.counters.add(images_read=1, uploaded=1, bytes_uploaded=metadata.size or 0)
+
+    def tag(self, planned: PlannedTag) -> TagOutcome:
+        """Every image of the chain, base first, then the tag."""
+        for image_id in planned.chain:
+            self.image_json(image_id, planned.source_repo)
+        access = self.writer(planned)
+        for image_id in planned.chain:
+            if self.stop.is_set():
+                raise Stopped
+            self.image(planned, image_id, access)
+        target = self.dest.client
+        self.policy.call(
+            target.repository.set_tag,
+            planned.dest_repo,
+            planned.image_id,
+            planned.dest_tag,
+            auth=access.auth,
+        )
+        if access.indexed:
+            target.repository.update_images(
+                planned.dest_repo,
+                [IndexImage(id=i, checksum=self.metadata[i].checksum) for i in planned.chain],
+                auth=access.auth,
+            )
+        self.journal.manifest_written(
+            self.registry,
+            JournalManifest(
+                planned.dest_repo,
+                planned.dest_tag,
+                planned.image_id,
+                planned.image_id,
+                planned.source,
+            ),
+        )
+        return TagOutcome(planned.source, planned.destination, "copied", digest=planned.image_id)
