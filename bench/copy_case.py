@@ -23,7 +23,7 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, NamedTuple
 
 from docker_registry_v1.emulator.seed import build_image_chain
 from docker_registry_v1.emulator.server import run_standalone
@@ -80,8 +80,27 @@ def _high_water(pid: int) -> int:
     return 0
 
 
-def _measure(argv: list[str], scratch: Path, watch: list[Path]) -> tuple[float, int, int]:
-    """Seconds, peak RSS bytes and the largest file seen under ``watch`` for one process."""
+class _Run(NamedTuple):
+    seconds: float
+    peak: int
+    """Peak RSS, bytes."""
+    largest: int
+    """The largest file seen under the watched directories, bytes."""
+    cpu: float
+    """User + system seconds of the process."""
+    registry_cpu: float
+    """User + system seconds the destination registry spent meanwhile."""
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system time of a running process, from ``/proc/PID/stat``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(argv: list[str], scratch: Path, watch: list[Path], registry: V2Registry) -> _Run:
+    """Wall time, peak RSS, the largest file seen under ``watch`` and the CPU time of one
+    process, and the CPU time ``registry`` spent while it ran."""
     env = {
         **os.environ,
         "TMPDIR": str(scratch / "tmp"),
@@ -101,6 +120,7 @@ def _measure(argv: list[str], scratch: Path, watch: list[Path]) -> tuple[float, 
             time.sleep(0.02)
 
     poller = threading.Thread(target=poll, daemon=True)
+    registry_before = _cpu_seconds(registry.process.pid)
     started = time.perf_counter()
     process = subprocess.Popen(  # noqa: S603 - our own tools, argv built here
         argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -108,8 +128,9 @@ def _measure(argv: list[str], scratch: Path, watch: list[Path]) -> tuple[float, 
     poller.start()
     # wait4's ru_maxrss would count the pages the child had between fork and exec (this
     # process, image included); the kernel's VmHWM of the child is its own peak.
-    _, status, _ = os.wait4(process.pid, 0)
+    _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
+    registry_cpu = _cpu_seconds(registry.process.pid) - registry_before
     process.returncode = os.waitstatus_to_exitcode(status)
     done.set()
     poller.join()
@@ -119,7 +140,7 @@ def _measure(argv: list[str], scratch: Path, watch: list[Path]) -> tuple[float, 
     process.stderr.close()
     if process.returncode != 0:
         raise RuntimeError(f"{argv[0]} {argv[1]} failed: {error[-2000:]}")
-    return seconds, peak, largest
+    return _Run(seconds, peak, largest, usage.ru_utime + usage.ru_stime, registry_cpu)
 
 
 def _committed(registry: V2Registry, since: int) -> int:
@@ -148,10 +169,14 @@ def copy_cases(workdir: Path, layer_size: int, reps: int, *, layers: int = 4) ->
     copy_s: list[float] = []
     copy_rss: list[float] = []
     copy_file: list[float] = []
+    copy_cpu: list[float] = []
+    copy_registry_cpu: list[float] = []
     again_s: list[float] = []
     base_s: list[float] = []
     base_rss: list[float] = []
     base_file: list[float] = []
+    base_cpu: list[float] = []
+    base_registry_cpu: list[float] = []
     blobs = layers + 1  # and the config
     with run_standalone(data_dir=workdir / "emulator") as emulator:
         chain = build_image_chain(layers, seed=71, layer_size=layer_size, gzip=False)
@@ -163,16 +188,19 @@ def copy_cases(workdir: Path, layer_size: int, reps: int, *, layers: int = 4) ->
                 scratch = workdir / f"copy-{rep}"
                 argv = [regv1, "copy", source, f"docker://{host}/bench/copy:1.0"]
                 since = len(registry.log_lines())
-                seconds, rss, largest = _measure(argv, scratch, [scratch])
+                copied = _measure(argv, scratch, [scratch], registry)
                 _moved_everything(registry, since, blobs, "regv1 copy")
-                copy_s.append(seconds)
-                copy_rss.append(rss / MIB)
-                copy_file.append(largest / MIB)
-                again_s.append(_measure(argv, scratch, [scratch])[0])
+                copy_s.append(copied.seconds)
+                copy_rss.append(copied.peak / MIB)
+                copy_file.append(copied.largest / MIB)
+                copy_cpu.append(copied.cpu)
+                copy_registry_cpu.append(copied.registry_cpu)
+                again_s.append(_measure(argv, scratch, [scratch], registry).seconds)
 
                 scratch = workdir / f"base-{rep}"
                 archive = scratch / "image.tar"
-                pulled = _measure([regv1, "pull", source, "-o", str(archive)], scratch, [scratch])
+                pull = [regv1, "pull", source, "-o", str(archive)]
+                pulled = _measure(pull, scratch, [scratch], registry)
                 since = len(registry.log_lines())
                 pushed = _measure(
                     [
@@ -186,11 +214,14 @@ def copy_cases(workdir: Path, layer_size: int, reps: int, *, layers: int = 4) ->
                     ],
                     scratch,
                     [scratch],
+                    registry,
                 )
                 _moved_everything(registry, since, blobs, "skopeo copy")
-                base_s.append(pulled[0] + pushed[0])
-                base_rss.append(max(pulled[1], pushed[1]) / MIB)
-                base_file.append(max(pulled[2], pushed[2]) / MIB)
+                base_s.append(pulled.seconds + pushed.seconds)
+                base_rss.append(max(pulled.peak, pushed.peak) / MIB)
+                base_file.append(max(pulled.largest, pushed.largest) / MIB)
+                base_cpu.append(pulled.cpu + pushed.cpu)
+                base_registry_cpu.append(pushed.registry_cpu)
                 shutil.rmtree(scratch, ignore_errors=True)
             shutil.rmtree(workdir / f"v2-{rep}", ignore_errors=True)
     what = (
@@ -213,6 +244,25 @@ def copy_cases(workdir: Path, layer_size: int, reps: int, *, layers: int = 4) ->
         absolute(CASE, f"regv1 copy largest temp file, {what}", "MiB", copy_file, 64, "<= 64 MiB"),
         absolute(CASE, f"pull + skopeo peak RSS, {what}", "MiB", base_rss),
         absolute(CASE, f"pull + skopeo largest staged file, {what}", "MiB", base_file),
+        # Where the time goes on a shared machine: CPU seconds, not wall.
+        compare(
+            CASE,
+            f"regv1 copy client CPU (user + sys), {what}",
+            "s",
+            copy_cpu,
+            "regv1 pull + skopeo copy CPU",
+            base_cpu,
+            higher_is_better=False,
+        ),
+        compare(
+            CASE,
+            f"destination registry CPU during regv1 copy, {what}",
+            "s",
+            copy_registry_cpu,
+            "during skopeo copy",
+            base_registry_cpu,
+            higher_is_better=False,
+        ),
     ]
 
 
