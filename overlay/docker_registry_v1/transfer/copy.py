@@ -2,7 +2,8 @@
 
 Flow: v1 read access, tag → id, ancestry, every image's JSON; the destination is
 pinged (a v1-only server is refused before any layer moves). Each layer then goes
-v1 GET (resumed by ``LayerFetch``) → deterministic gzip (``oci.compress``) → one
+v1 GET in 1 MiB blocks (resumed by ``LayerFetch``) → deterministic gzip
+(``oci.compress``, in a thread of its own running ahead: ``transfer.pipeline``) → one
 streamed PATCH, a few layers at a time, and the digests it got are remembered in a
 small local cache. A layer whose blob the cache knows and the destination already
 holds (HEAD) is skipped before a byte of it is read from the source, so a second copy,

@@ -12,6 +12,7 @@ layers in flight.
 
 from __future__ import annotations
 
+import contextlib
 import threading
 from collections import deque
 from collections.abc import Iterable, Iterator
@@ -111,8 +112,12 @@ class ReadAhead(Generic[T]):
             self._channel.put(_Failed(error))
         finally:
             close = getattr(iterator, "close", None)
+            # Only a cancelled source is still open here, and its consumer has given up on
+            # it: an error releasing it would reach no one but the thread's excepthook (a
+            # traceback on the terminal of an interrupted command).
             if close is not None:
-                close()
+                with contextlib.suppress(Exception):
+                    close()
 
     def __iter__(self) -> Iterator[T]:
         return self
