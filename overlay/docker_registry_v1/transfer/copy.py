@@ -179,7 +179,7 @@ class BlobCache:
         self._db.close()
 
 
-class _SourceRestarted(Exception):  # noqa: N818 - a signal inside one layer's copy
+class SourceRestarted(Exception):  # noqa: N818 - a signal inside one layer's copy
     """The source answered a resume from byte 0: the upload must start again."""
 
 
@@ -192,7 +192,7 @@ class SourceRestartedError(DockerRegistryError):
         )
 
 
-class _LayoutDestination:
+class LayoutDestination:
     """An `OCILayout` behind the few registry calls `_copy` makes, so a copy into a
     layout runs the same per-layer path: a blob the cache knows and the layout holds
     is skipped before the source is read, a new one streams from the encoder into the
@@ -225,7 +225,9 @@ class _LayoutDestination:
         self.layout.add_manifest(data, ref=tag, media_type=media_type)
 
 
-def _check_level(level: object) -> int:
+def check_level(level: object) -> int:
+    """The compression level, refused before anything is sent: the level is part of a
+    blob's identity (its digest), so a copy and a migration must agree on the range."""
     if not isinstance(level, int) or isinstance(level, bool) or level not in LEVELS:
         raise InvalidInput(
             "level", f"expected a compression level in {LEVELS.start}..{LEVELS.stop - 1}"
@@ -279,7 +281,7 @@ class _CopyJob:
             dest_repo=target,
             dest_tag=target_tag,
             manifest_format=manifest_format,
-            level=_check_level(level),
+            level=check_level(level),
             concurrency=check_concurrency(concurrency),
             policy=retry or RetryPolicy(),
             tracker=Tracker(progress or SilentProgress()),
@@ -403,7 +405,7 @@ def copy(
         repo, tag, dest_repo, dest_tag, manifest_format, level, concurrency, progress, retry, cache
     )
     try:
-        target = _LayoutDestination(dest) if isinstance(dest, OCILayout) else dest
+        target = LayoutDestination(dest) if isinstance(dest, OCILayout) else dest
         return _copy(source, target, job, started)
     finally:
         if owned:
@@ -439,7 +441,7 @@ async def acopy(
 
 
 def _copy(
-    source: Client, dest: OCIClient | _LayoutDestination, job: _CopyJob, started: float
+    source: Client, dest: OCIClient | LayoutDestination, job: _CopyJob, started: float
 ) -> CopyResult:
     policy = job.policy
     job.registry = dest.base_url
@@ -468,7 +470,7 @@ def _copy(
 
                 def restarted(lost: int) -> None:
                     job.tracker.rewind(image_id, lost)
-                    raise _SourceRestarted
+                    raise SourceRestarted
 
                 fetch = LayerFetch(image_id, job.metadata[image_id], auth, policy, restarted)
                 chunks = job.counted(image_id, iter_layer(source, fetch, block=BLOCK), stop)
@@ -477,7 +479,7 @@ def _copy(
                     with PipelinedLayer(chunks, level=job.level, where=where) as encoded:
                         dest.upload_blob(job.dest_repo, encoded)
                     return job.uploaded_layer(image_id, encoded.blob)
-                except _SourceRestarted as error:
+                except SourceRestarted as error:
                     failures += 1
                     if failures > RESTARTS:
                         raise SourceRestartedError(image_id) from error
@@ -556,14 +558,14 @@ async def _acopy(
 
                 def restarted(lost: int) -> None:
                     job.tracker.rewind(image_id, lost)
-                    raise _SourceRestarted
+                    raise SourceRestarted
 
                 fetch = LayerFetch(image_id, job.metadata[image_id], auth, policy, restarted)
                 try:
                     body = _AsyncEncoded(job, image_id, aiter_layer(source, fetch, block=BLOCK))
                     await dest.upload_blob(job.dest_repo, body)
                     return job.uploaded_layer(image_id, body.blob)
-                except _SourceRestarted as error:
+                except SourceRestarted as error:
                     failures += 1
                     if failures > RESTARTS:
                         raise SourceRestartedError(image_id) from error
