@@ -69,6 +69,11 @@ LIMITS = [
     "speed. The fixed part both pay keeps the measured ratio above 1/3: the first pull of "
     "a process imports the transfer and archive modules (about 60-120 ms here), and "
     "writing the archive (diff_ids and the tar copy of 10 MiB) takes 70-130 ms.",
+    "- Registry inventory: the `_ping` and the first search page come first, one after "
+    "the other; then 8 repositories are read at a time, each its tag list, image list, "
+    "one ancestry and the image JSONs it claimed first, in turn. The first repositories "
+    "on each base chain also fetch that chain's JSONs, so the waves are uneven and the "
+    "speed-up stays below 8.",
     "- Import: httpx alone imports its command-line module (click, rich, pygments) when the "
     "`cli` extra has installed them. The generated packages load endpoint modules and "
     "models on first use (9 generated modules at import, not 49); what remains is attrs "

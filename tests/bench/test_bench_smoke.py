@@ -19,6 +19,7 @@ CASES = {
     "5. whole-image pull",
     "6. startup",
     "8. gzip throughput",
+    "10. registry inventory",
 }
 # The copy case needs distribution and skopeo (tools/install-system-deps.sh installs them).
 COPY_CASE = "7. copy to a v2 registry"

@@ -26,6 +26,7 @@ OWN_COMMANDS = [
     "login",
     "mirror",
     "copy",
+    "inventory",
     "migrate",
     "pull",
     "push",

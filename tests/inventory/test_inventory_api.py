@@ -15,6 +15,7 @@ from docker_registry_v1 import (
     Inventory,
     InventoryListener,
     SearchUnavailable,
+    Selection,
     ainventory,
     inventory,
 )
@@ -249,3 +250,65 @@ def test_chain_of_an_unknown_image_is_a_key_error(standalone: Standalone) -> Non
         found = inventory(client)
     with pytest.raises(KeyError):
         found.chain("0" * 64)
+
+
+def test_shards_of_an_inventory_cover_it_once(seeded: Seeded) -> None:
+    registry, seed = seeded
+    with Client(registry.url) as client:
+        parts = [
+            inventory(client, selection=Selection.parse(shard=f"{index}/3")) for index in range(3)
+        ]
+    names = [record.name for part in parts for record in part.repositories]
+    assert sorted(names) == list(seed.repositories)  # every repository, and only once
+    assert all(part.repository_count for part in parts)
+    assert sum(part.tag_count for part in parts) == seed.tag_count
+
+
+def test_selection_narrows_before_reading(seeded: Seeded) -> None:
+    registry, seed = seeded
+    selection = Selection.parse(include=["^team2/"], tags="latest")
+    with Client(registry.url) as client:
+        found = inventory(client, selection=selection)
+    chosen = [name for name in seed.repositories if name.startswith("team2/")]
+    assert [record.name for record in found.repositories] == chosen
+    assert all(list(record.tags) == ["latest"] for record in found.repositories)
+    needed = {i for name in chosen for i in seed.chains[seed.repositories[name]["latest"]]}
+    assert found.unique_bytes == sum(seed.size(i) for i in needed)
+    assert found.image_count == len(needed)
+    asked = {e.path.split("/")[4] for e in registry.log.find(path="/v1/repositories/*/*/tags")}
+    assert asked == {name.split("/")[1] for name in chosen}
+
+
+@pytest.mark.anyio
+async def test_async_pages_tokens_and_abbreviated_ids(emulator_factory: EmulatorFactory) -> None:
+    hub = emulator_factory(
+        "hub", users={"alice": "s3cret"}, compat=Compat(search="paged", tag_list_as_list=True)
+    )
+    seed = seed_registry(hub.store, repos=10, tags_per_repo=3, base_chains=2)
+    async with AsyncClient(hub.index_url, auth=ALICE) as client:  # type: ignore[attr-defined]
+        found = await ainventory(client, page_size=3, retry=FAST)
+    assert_matches_seed(found, seed)
+    assert len(hub.log.find(path="/v1/search")) == 4  # ceil(10 / 3)
+    assert logged(hub, found.requests) == found.requests
+
+
+def test_a_stale_index_entry_is_kept_with_nothing_known(standalone: Standalone) -> None:
+    seed = seed_registry(standalone.store, repos=3, tags_per_repo=2)
+    stale = "ab" * 32  # listed, never uploaded
+    entries = [{"id": stale}]
+    standalone.store.put_index_list(
+        "team1/app01", json.dumps(entries).encode(), entries, create=False
+    )
+    with Client(standalone.url) as client:
+        found = inventory(client)
+    (record,) = [r for r in found.repositories if r.name == "team1/app01"]
+    assert stale in record.untagged
+    image = found.images[stale]
+    assert (image.parent, image.created, image.size, image.repositories, image.tags) == (
+        None,
+        None,
+        None,
+        (),
+        0,
+    )
+    assert found.unique_bytes == seed.unique_bytes

@@ -130,6 +130,16 @@ def test_shards_partition_the_names(count: int) -> None:
     assert sum(len(shard) for shard in shards) == len(NAMES)  # disjoint
 
 
+def test_an_unnamespaced_name_shards_as_its_library_name() -> None:
+    for count in (2, 3, 5):
+        for index in range(count):
+            selection = Selection.parse(shard=f"{index}/{count}")
+            for n in range(20):
+                assert selection.repository_selected(f"app{n}") == (
+                    selection.repository_selected(f"library/app{n}")
+                )
+
+
 def test_shards_compose_with_filters() -> None:
     include = ["^team"]
     whole = {n for n in NAMES if Selection.parse(include=include).repository_selected(n)}

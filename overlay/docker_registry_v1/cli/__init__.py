@@ -6,6 +6,7 @@ from docker_registry_v1 import __version__
 
 from .changes import delete, login, tag, untag
 from .copy import copy
+from .inventory import inventory_command
 from .migrate import migrate
 from .options import GROUP_EPILOG, verbose_option
 from .queries import ancestry, image_id, metadata, ping, search, tags
@@ -35,6 +36,7 @@ for _command in (
     push,
     mirror,
     copy,
+    inventory_command,
     migrate,
 ):
     main.add_command(_command)

@@ -11,7 +11,7 @@ from __future__ import annotations
 import functools
 import logging
 import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -124,7 +124,20 @@ verbose_option = click.option(
     help="Debug logging to stderr (also accepted after the command name).",
 )
 
-_OPTIONS = [
+_Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
+
+
+def _format_option(formats: Sequence[str]) -> _Decorator:
+    return click.option(
+        "--format",
+        "output_format",
+        type=click.Choice(formats),
+        help="Output style [default: table on a terminal, plain (tab-separated) otherwise].",
+    )
+
+
+_FORMAT_OPTION = _format_option(FORMATS)
+_OPTIONS: list[_Decorator] = [
     click.option(
         "--registry",
         envvar="REGV1_REGISTRY",
@@ -139,12 +152,7 @@ _OPTIONS = [
         type=click.Path(exists=True, dir_okay=False, path_type=Path),
         help="Trust this PEM CA bundle for TLS.",
     ),
-    click.option(
-        "--format",
-        "output_format",
-        type=click.Choice(FORMATS),
-        help="Output style [default: table on a terminal, plain (tab-separated) otherwise].",
-    ),
+    _FORMAT_OPTION,
     click.option("--json", "as_json", is_flag=True, help="Same as --format json."),
     click.option("--no-trunc", is_flag=True, help="Never shorten ids or cut columns in tables."),
     click.option(
@@ -210,8 +218,14 @@ def _output_format(as_json: bool, output_format: str | None) -> str | None:
     return "json" if as_json else output_format
 
 
-def common_options(func: Callable[..., None]) -> Callable[..., None]:
-    """Add the shared options; the command receives them as ``settings``."""
+def common_options(
+    func: Callable[..., None], *, formats: Sequence[str] = FORMATS
+) -> Callable[..., None]:
+    """Add the shared options; the command receives them as ``settings``.
+
+    ``formats``: the ``--format`` choices, for a command with more ways to print than
+    :data:`FORMATS` (``inventory``'s ndjson and csv for spreadsheets).
+    """
 
     @functools.wraps(func)
     def wrapper(
@@ -251,6 +265,8 @@ def common_options(func: Callable[..., None]) -> Callable[..., None]:
             warn("--insecure: TLS certificates are not verified")
         _run(settings, lambda: func(*args, settings=settings, **kwargs))
 
+    chosen_format = _FORMAT_OPTION if tuple(formats) == FORMATS else _format_option(formats)
+    command: Callable[..., None] = wrapper
     for option in reversed(_OPTIONS):
-        wrapper = option(wrapper)
-    return wrapper
+        command = (chosen_format if option is _FORMAT_OPTION else option)(command)
+    return command

@@ -13,7 +13,8 @@ there first, so a base chain used by every repository is asked for once.
 Untagged images are those a repository's index image list names that none of
 *its own* tags reach; they are listed per repository and kept in
 :attr:`Inventory.images` (with ``repositories == ()``), but not in the totals,
-which describe what the tags need.
+which describe what the tags need. With a tag filter (``Selection.tags``) they are
+not looked for: which images no tag reaches cannot be told from some of the tags.
 """
 
 from __future__ import annotations
@@ -25,16 +26,17 @@ from types import MappingProxyType
 from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar, runtime_checkable
 
 import attrs
-import httpx
 
 from ..archive import validate_ancestry
-from ..auth import Authenticator, TokenAuth
+from ..auth import Authenticator
 from ..errors import DockerRegistryError, InvalidInput, InvalidResponse, NotFound, RegistryError
 from ..models import ImageMetadata, RawMetadata, SearchResults, TagMap
 from ..names import RepositoryName
 from ..operations import next_page
+from .access import _own_host  # the read-token rule of every transfer, counted here
 from .bounded import run_tasks, run_threads
 from .retry import RetryPolicy
+from .selection import Selection
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
     from ..client import AsyncClient, Client
@@ -68,7 +70,7 @@ class SearchUnavailable(DockerRegistryError):  # noqa: N818 - reads as a state, 
         super().__init__(
             f"{registry} has search disabled (GET /v1/search answered {error.code}), so its "
             "repositories cannot be listed; name them instead "
-            "(regv1 inventory --repos-from FILE, or repositories=[...])"
+            "(repositories=[...], or regv1 inventory --repos-from FILE)"
         )
 
 
@@ -149,10 +151,12 @@ class Inventory:
 
     @property
     def repository_count(self) -> int:
+        """Repositories read (after any selection)."""
         return len(self.repositories)
 
     @property
     def tag_count(self) -> int:
+        """``(repository, tag)`` pairs: an alias of another tag counts too."""
         return sum(len(repository.tags) for repository in self.repositories)
 
     @property
@@ -261,6 +265,7 @@ class _Run:
     page_size: int
     requests: _Counter
     listener: InventoryListener | None
+    selection: Selection
     started: float = attrs.field(factory=time.monotonic)
     collection: _Collection = attrs.field(factory=_Collection)
     repositories: list[_Repository] = attrs.field(factory=list)
@@ -276,6 +281,7 @@ class _Run:
         retry: RetryPolicy | None,
         progress: InventoryListener | None,
         page_size: int,
+        selection: Selection | None,
     ) -> _Run:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidInput("concurrency", "expected an integer of at least 1")
@@ -290,18 +296,29 @@ class _Run:
             page_size=page_size,
             requests=_Counter(retry or RetryPolicy()),
             listener=progress,
+            selection=selection or Selection(),
         )
 
     def listed(self, names: Iterable[str]) -> None:
         seen: dict[str, str] = {}
         for name in names:
-            seen.setdefault(str(RepositoryName.parse(name)), name)
+            if self.selection.repository_selected(name):
+                seen.setdefault(str(RepositoryName.parse(name)), name)
         self.repositories = [_Repository(name) for name in sorted(seen.values())]
         self.report()
 
     def report(self) -> None:
         if self.listener is not None:
             self.listener.progressed(self.done, len(self.repositories), self.requests.count)
+
+    def chosen(self, tags: Mapping[str, str]) -> dict[str, str]:
+        return {tag: i for tag, i in tags.items() if self.selection.tag_selected(tag)}
+
+    @property
+    def untagged_wanted(self) -> bool:
+        """Untagged means "no tag reaches it": with a tag filter that cannot be known from
+        the chosen tags, so the index image lists are not read at all."""
+        return self.selection.tags is None
 
     def finished_one(self) -> None:
         with self.collection.lock:
@@ -339,11 +356,6 @@ def _later_pages(first: SearchResults) -> list[int]:
 
 def _names(pages: Iterable[SearchResults]) -> list[str]:
     return [result.name for page in pages for result in page.results]
-
-
-def _own_host(client: Client | AsyncClient, token: TokenAuth) -> Authenticator | None:
-    """A token pointing at the index's own host is not used, as in ``access.read_access``."""
-    return None if token.host == httpx.URL(client.base_url).netloc.decode() else token
 
 
 def _tips(tags: Mapping[str, str]) -> list[str]:
@@ -480,8 +492,9 @@ def _metadata(
 def _read_repository(client: Client, run: _Run, repository: _Repository, tokens: bool) -> None:
     repo, found = repository.name, run.collection
     reader = _reader(client, run, repo, tokens)
-    repository.tags = _tags(client, run, repo, reader)
-    repository.listed = _listed(client, run, repo)
+    repository.tags = run.chosen(_tags(client, run, repo, reader))
+    if run.untagged_wanted:
+        repository.listed = _listed(client, run, repo)
     mine: list[str] = []
     for tip in _tips(repository.tags):
         if found.claim_chain(tip):
@@ -501,13 +514,16 @@ def inventory(
     retry: RetryPolicy | None = None,
     progress: InventoryListener | None = None,
     page_size: int = SEARCH_PAGE_SIZE,
+    selection: Selection | None = None,
 ) -> Inventory:
     """Read every repository (``repositories``, else all that search lists), tag and image.
 
     Names are checked before any request (:class:`InvalidInput`); a registry without
     search raises :class:`SearchUnavailable` unless ``repositories`` is given.
-    ``page_size`` is the search page asked for (1 to 100). Registry errors that
-    outlast ``retry`` are raised as they are; no layer is read.
+    ``page_size`` is the search page asked for (1 to 100). ``selection`` narrows the
+    repositories (include, exclude, shard) and tags before they are read; its naming
+    rules play no part here. Registry errors that outlast ``retry`` are raised as they
+    are; no layer is read.
     """
     run = _Run.create(
         registry=client.base_url,
@@ -516,6 +532,7 @@ def inventory(
         retry=retry,
         progress=progress,
         page_size=page_size,
+        selection=selection,
     )
     tokens = run.requests.call(client.issues_tokens)
     run.listed(run.named if run.named is not None else _search(client, run))
@@ -590,8 +607,9 @@ async def _aread_repository(
 ) -> None:
     repo, found = repository.name, run.collection
     reader = await _areader(client, run, repo, tokens)
-    repository.tags = await _atags(client, run, repo, reader)
-    repository.listed = await _alisted(client, run, repo)
+    repository.tags = run.chosen(await _atags(client, run, repo, reader))
+    if run.untagged_wanted:
+        repository.listed = await _alisted(client, run, repo)
     mine: list[str] = []
     for tip in _tips(repository.tags):
         if found.claim_chain(tip):
@@ -611,6 +629,7 @@ async def ainventory(
     retry: RetryPolicy | None = None,
     progress: InventoryListener | None = None,
     page_size: int = SEARCH_PAGE_SIZE,
+    selection: Selection | None = None,
 ) -> Inventory:
     """:func:`inventory` for an :class:`AsyncClient` (``concurrency`` tasks at a time)."""
     run = _Run.create(
@@ -620,6 +639,7 @@ async def ainventory(
         retry=retry,
         progress=progress,
         page_size=page_size,
+        selection=selection,
     )
     tokens = await run.requests.acall(client.issues_tokens)
     run.listed(run.named if run.named is not None else await _asearch(client, run))

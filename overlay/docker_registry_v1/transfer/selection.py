@@ -15,7 +15,10 @@ the same names on every machine, which is what lets N shards of one migration
   name replaces its first occurrence (``re.sub(count=1)``, so ``\\1`` works); then
   ``prefix`` goes in front. The destination's own rule validates the result.
 - ``shard``: ``(index, count)``; a repository belongs to shard
-  :func:`shard_of` ``(source name, count)``.
+  :func:`shard_of` ``(source name, count)``, where an un-namespaced ``app`` counts as
+  ``library/app`` (the same repository, however it was listed). On the command line
+  ``--shard I/N`` is 0-based (0 ≤ I < N); ``--shard auto/N`` takes I from
+  ``$JOB_COMPLETION_INDEX``, which a Kubernetes Indexed Job sets for each of its pods.
 """
 
 from __future__ import annotations
@@ -133,9 +136,13 @@ class Selection:
             return False
         if any(p.search(name) for p in self.exclude):
             return False
-        return self.shard is None or shard_of(name, self.shard[1]) == self.shard[0]
+        if self.shard is None:
+            return True
+        canonical = name if "/" in name else f"library/{name}"  # one repository, one shard
+        return shard_of(canonical, self.shard[1]) == self.shard[0]
 
     def tag_selected(self, tag: str) -> bool:
+        """Whether ``tag`` matches ``tags`` whole (every tag does without a pattern)."""
         return self.tags is None or self.tags.fullmatch(tag) is not None
 
     def destination_name(self, name: str, rule: Callable[[str], object]) -> str:

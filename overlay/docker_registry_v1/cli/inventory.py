@@ -1,0 +1,358 @@
+"""``regv1 inventory``: what a whole v1 registry holds, before anything is moved.
+
+The same facts come out in every format under the same names: one row per
+``(repository, tag)`` with its chain's layers and bytes, one entry per image with
+the repositories sharing it, and totals that set the bytes stored once
+(``unique_bytes``) against the bytes a tag-by-tag copy would move
+(``tagged_bytes``). ``--format json`` is one document, ``ndjson`` one object a
+line (``"kind"``: ``tag``, ``image``, then ``totals``), ``csv`` the tag rows for a
+spreadsheet; a table shows repositories, the most shared images and the totals,
+and a pipe gets the repository rows tab-separated.
+"""
+
+from __future__ import annotations
+
+import csv
+import functools
+import io
+import json
+import sys
+from collections.abc import Iterator
+from contextlib import contextmanager
+from typing import IO, Any
+
+import click
+from rich.console import Console
+from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+from docker_registry_v1.transfer.inventory import (
+    Inventory,
+    InventoryListener,
+    SearchUnavailable,
+    inventory,
+)
+from docker_registry_v1.transfer.selection import Selection
+
+from .connect import open_registry
+from .options import FORMATS, Settings, common_options, examples, fail
+from .output import Column, emit, human_size, print_table
+from .reference import ImageReference, registry_url
+
+__all__ = ["inventory_command"]
+
+#: ``--format`` choices: the shared ones plus a line-per-record stream and a spreadsheet.
+INVENTORY_FORMATS = (*FORMATS, "ndjson", "csv")
+CSV_COLUMNS = ("repository", "tag", "image_id", "layers", "bytes", "created")
+#: How many of the most shared images the table lists.
+SHARED_SHOWN = 10
+
+
+def _source(text: str, plain_http: bool) -> tuple[str, str | None]:
+    """``HOST[:PORT]`` (or a URL) → its base URL; ``HOST[:PORT]/REPO`` → also the repository."""
+    if "://" in text:
+        return registry_url(text, plain_http=plain_http), None
+    host, sep, rest = text.partition("/")
+    if not sep or not rest:
+        return registry_url(host, plain_http=plain_http), None
+    reference = ImageReference.parse(text)
+    if reference.host is None:
+        fail(f"{text!r}: SOURCE starts with the registry's HOST[:PORT]")
+    if reference.tag is not None or reference.image is not None:
+        fail(f"{text!r}: inventory reads whole repositories; leave out the :TAG or @ID")
+    url = reference.registry_url(plain_http=plain_http)
+    assert url is not None  # the reference has a host
+    return url, rest
+
+
+def _names_from(stream: IO[str]) -> list[str]:
+    """One repository a line; blank lines and ``#`` comments (whole or trailing) skipped."""
+    names = [line.partition("#")[0].strip() for line in stream]
+    return [name for name in names if name]
+
+
+def _tag_rows(found: Inventory) -> list[dict[str, Any]]:
+    rows = []
+    for repository in found.repositories:
+        for tag, image_id in repository.tags.items():
+            chain = found.chain(image_id)  # every tagged image is in the inventory
+            rows.append(
+                {
+                    "repository": repository.name,
+                    "tag": tag,
+                    "image_id": image_id,
+                    "layers": len(chain),
+                    "bytes": sum(found.images[i].size or 0 for i in chain),
+                    "created": found.images[image_id].created,
+                }
+            )
+    return rows
+
+
+def _image_rows(found: Inventory) -> list[dict[str, Any]]:
+    return [
+        {
+            "id": image.id,
+            "parent": image.parent,
+            "created": image.created,
+            "size": image.size,
+            "repositories": list(image.repositories),
+            "shared_by": len(image.repositories),
+            "tags": image.tags,
+        }
+        for image in found.images.values()
+    ]
+
+
+def _repository_rows(found: Inventory) -> list[dict[str, Any]]:
+    rows = []
+    for repository in found.repositories:
+        images = {i for tip in repository.tags.values() for i in found.chain(tip)}
+        rows.append(
+            {
+                "name": repository.name,
+                "tags": dict(repository.tags),
+                "images": len(images),
+                "bytes": sum(found.images[i].size or 0 for i in images),
+                "untagged": list(repository.untagged),
+            }
+        )
+    return rows
+
+
+def _totals(found: Inventory) -> dict[str, int]:
+    return {
+        "repositories": found.repository_count,
+        "tags": found.tag_count,
+        "images": found.image_count,
+        "untagged": found.untagged_count,
+        "unique_bytes": found.unique_bytes,
+        "tagged_bytes": found.tagged_bytes,
+    }
+
+
+def _document(found: Inventory) -> dict[str, Any]:
+    return {
+        "registry": found.registry,
+        "search_available": found.search_available,
+        "repositories": _repository_rows(found),
+        "tags": _tag_rows(found),
+        "images": _image_rows(found),
+        "totals": _totals(found),
+        "requests": found.requests,
+        "seconds": round(found.seconds, 3),
+    }
+
+
+def _ndjson(found: Inventory) -> None:
+    lines = [
+        *({"kind": "tag", **row} for row in _tag_rows(found)),
+        *({"kind": "image", **row} for row in _image_rows(found)),
+        {
+            "kind": "totals",
+            **_totals(found),
+            "requests": found.requests,
+            "seconds": round(found.seconds, 3),
+        },
+    ]
+    for line in lines:
+        click.echo(json.dumps(line, sort_keys=True, ensure_ascii=False))
+
+
+def _csv(found: Inventory) -> None:
+    buffer = io.StringIO()
+    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer.writeheader()
+    writer.writerows({**row, "created": row["created"] or ""} for row in _tag_rows(found))
+    click.echo(buffer.getvalue(), nl=False)
+
+
+def _human(settings: Settings, found: Inventory, console: Console) -> None:
+    repositories = _repository_rows(found)
+    print_table(
+        settings,
+        console,
+        [
+            Column("REPOSITORY"),
+            Column("TAGS"),
+            Column("IMAGES"),
+            Column("BYTES"),
+            Column("UNTAGGED"),
+        ],
+        [
+            (
+                row["name"],
+                str(len(row["tags"])),
+                str(row["images"]),
+                human_size(row["bytes"]),
+                str(len(row["untagged"])),
+            )
+            for row in repositories
+        ],
+        title=f"{found.registry} repositories",
+    )
+    # the terminal decides when no --format was given, as print_table does
+    if (settings.output_format or ("table" if console.is_terminal else "plain")) == "plain":
+        return
+    shared = sorted(
+        (image for image in found.images.values() if len(image.repositories) > 1),
+        key=lambda image: (-len(image.repositories), -image.tags, image.id),
+    )[:SHARED_SHOWN]
+    if shared:
+        print_table(
+            settings,
+            console,
+            [
+                Column("IMAGE ID", image_id=True),
+                Column("REPOSITORIES"),
+                Column("TAGS"),
+                Column("SIZE"),
+                Column("CREATED"),
+            ],
+            [
+                (
+                    image.id,
+                    str(len(image.repositories)),
+                    str(image.tags),
+                    "?" if image.size is None else human_size(image.size),
+                    image.created or "",
+                )
+                for image in shared
+            ],
+            title="images shared by the most repositories",
+        )
+    saved = found.tagged_bytes - found.unique_bytes
+    console.print(
+        f"{found.repository_count} repositories, {found.tag_count} tags, "
+        f"{found.image_count} images, {found.untagged_count} untagged"
+    )
+    console.print(
+        f"{human_size(found.unique_bytes)} stored once; {human_size(found.tagged_bytes)} "
+        f"counted per tag (sharing saves {human_size(saved)})"
+    )
+    console.print(f"{found.requests} requests in {found.seconds:.1f} s")
+    if not found.search_available:
+        console.print("repositories as given (search not used)")
+
+
+class _Bar(InventoryListener):
+    """One bar: repositories read out of those listed, and the requests so far."""
+
+    def __init__(self, progress: Progress) -> None:
+        self._progress = progress
+        self._task = progress.add_task("listing repositories", total=None)
+
+    def progressed(self, done: int, total: int, requests: int) -> None:
+        self._progress.update(
+            self._task,
+            completed=done,
+            total=total,
+            description=f"repositories ({requests} requests)",
+        )
+
+
+@contextmanager
+def _progress(settings: Settings) -> Iterator[InventoryListener | None]:
+    """The bar on an interactive stderr for human output; nothing for machine formats."""
+    console = Console(file=sys.stderr)
+    machine = settings.output_format in ("json", "ndjson", "csv")
+    if machine or not console.is_terminal:
+        yield None
+        return
+    columns = (
+        TextColumn("{task.description}"),
+        BarColumn(),
+        MofNCompleteColumn(),
+        TimeElapsedColumn(),
+    )
+    with Progress(*columns, console=console, transient=True) as progress:
+        yield _Bar(progress)
+
+
+@click.command(
+    "inventory",
+    epilog=examples(
+        "regv1 inventory 127.0.0.1:5000",
+        "regv1 inventory registry.example.com --repos-from repos.txt --format csv > tags.csv",
+        "regv1 inventory 127.0.0.1:5000 --include '^team/' --tags '1\\..*' --format json",
+    ),
+)
+@click.argument("source", metavar="SOURCE")
+@click.option(
+    "--repos-from",
+    type=click.File("r"),
+    metavar="FILE",
+    help="Read these repositories (one a line, # comments, - for stdin) instead of "
+    "listing them with search.",
+)
+@click.option(
+    "--include",
+    multiple=True,
+    metavar="REGEX",
+    help="Only repositories this finds (re.search); repeatable.",
+)
+@click.option(
+    "--exclude",
+    multiple=True,
+    metavar="REGEX",
+    help="Leave out repositories this finds; repeatable.",
+)
+@click.option("--tags", "tags_pattern", metavar="REGEX", help="Only tags this matches whole.")
+@click.option(
+    "-j",
+    "--concurrency",
+    type=click.IntRange(min=1),
+    default=8,
+    show_default=True,
+    help="Metadata requests in flight at once.",
+)
+@functools.partial(common_options, formats=INVENTORY_FORMATS)
+def inventory_command(
+    source: str,
+    *,
+    repos_from: IO[str] | None,
+    include: tuple[str, ...],
+    exclude: tuple[str, ...],
+    tags_pattern: str | None,
+    concurrency: int,
+    settings: Settings,
+) -> None:
+    """List every repository, tag and image of SOURCE, with sizes and sharing.
+
+    SOURCE is HOST[:PORT] (every repository search lists, or those --repos-from names)
+    or HOST[:PORT]/REPO (one repository). Only metadata is read, never a layer.
+    A pipe gets one tab-separated line per repository; --format json, ndjson and csv
+    carry every tag and image.
+    """
+    url, repository = _source(source, settings.plain_http)
+    selection = Selection.parse(include=include, exclude=exclude, tags=tags_pattern)
+    names: list[str] | None = None
+    if repository is not None:
+        if repos_from is not None:
+            fail("name one repository in SOURCE or use --repos-from, not both")
+        names = [repository]
+    elif repos_from is not None:
+        if settings.password_stdin and repos_from.name == "<stdin>":
+            fail("--password-stdin and --repos-from - cannot both read stdin")
+        names = _names_from(repos_from)
+        if not names:
+            fail(f"{repos_from.name}: no repository names in it")
+    with open_registry(settings, url=url) as registry, _progress(settings) as listener:
+        try:
+            found = inventory(
+                registry.client,
+                repositories=names,
+                concurrency=concurrency,
+                progress=listener,
+                selection=selection,
+            )
+        except SearchUnavailable:
+            fail(
+                f"{registry.netloc} has search disabled, so its repositories cannot be "
+                "listed: put their names in a file (one a line) and pass --repos-from FILE"
+            )
+    if settings.output_format == "ndjson":
+        _ndjson(found)
+    elif settings.output_format == "csv":
+        _csv(found)
+    else:
+        emit(settings, _document(found), functools.partial(_human, settings, found))
