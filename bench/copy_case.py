@@ -74,13 +74,15 @@ def _high_water(pid: int) -> int:
 
 
 def _measure(argv: list[str], scratch: Path, watch: list[Path]) -> tuple[float, int, int]:
-    """Seconds, peak RSS bytes and the largest file seen under ``watch`` for one process."""
+    """Seconds, peak RSS bytes and the largest file seen under ``watch`` for one process
+    (its temp, cache and state directories are under ``scratch``: a journal counts too)."""
     env = {
         **os.environ,
         "TMPDIR": str(scratch / "tmp"),
         "XDG_CACHE_HOME": str(scratch / "cache"),
+        "XDG_STATE_HOME": str(scratch / "state"),
     }
-    for directory in (scratch / "tmp", scratch / "cache"):
+    for directory in (scratch / "tmp", scratch / "cache", scratch / "state"):
         directory.mkdir(parents=True, exist_ok=True)
     largest = 0
     peak = 0
