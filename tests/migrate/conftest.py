@@ -7,72 +7,14 @@ distribution's request log belongs to that test alone.
 
 from __future__ import annotations
 
-import re
 from collections.abc import Iterator
 from pathlib import Path
 
-import attrs
 import pytest
-from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.server import run_standalone
-from migrate_support import SeededRegistry, seed_registry
+from migrate_checks import Seeded
+from migrate_support import seed_registry
 from v2.v2registry import V2Registry, run_registry
-
-_UPLOADED = re.compile(
-    r'http\.request\.method=PUT .*http\.request\.uri="/v2/(?P<name>[^"]+?)/blobs/uploads/'
-    r'[^"]*[?&]digest=sha256%3A(?P<hex>[0-9a-f]{64})[^"]*".*http\.response\.status=201'
-)
-_MOUNTED = re.compile(
-    r'http\.request\.method=POST .*http\.request\.uri="/v2/[^"]+?/blobs/uploads/\?mount='
-    r'sha256%3A(?P<hex>[0-9a-f]{64})[^"]*".*http\.response\.status=201'
-)
-
-SOME = "app[01]"
-"""About half the seeded repositories, for the tests that run a migration several times."""
-
-
-@attrs.frozen
-class Seeded:
-    """The running source emulator and what was seeded into it."""
-
-    emulator: Standalone
-    seed: SeededRegistry
-
-    @property
-    def host(self) -> str:
-        return self.emulator.url.removeprefix("http://")
-
-    def tips(self, pattern: str = "") -> set[str]:
-        """The tagged images of the repositories ``pattern`` finds (``re.search``)."""
-        return {tip for repo, _, tip in self.seed.tag_pairs() if re.search(pattern, repo)}
-
-    def unique_images(self, pattern: str = "") -> set[str]:
-        return {image for tip in self.tips(pattern) for image in self.seed.chains[tip]}
-
-    def unique_blobs(self, pattern: str = "") -> int:
-        """Layer blobs (one per unique image) plus one config per distinct tagged image."""
-        return len(self.unique_images(pattern)) + len(self.tips(pattern))
-
-    def layer_gets(self) -> list[str]:
-        """Image ids of the layer GETs the source answered."""
-        return [
-            entry.path.split("/")[3]
-            for entry in self.emulator.log.entries
-            if entry.method == "GET"
-            and entry.path.endswith("/layer")
-            and entry.status in {200, 206}
-        ]
-
-
-def uploaded_blobs(registry: V2Registry) -> list[str]:
-    """Digests of every blob upload distribution completed (201 to the final PUT)."""
-    found = (_UPLOADED.search(line) for line in registry.log_lines())
-    return [f"sha256:{match['hex']}" for match in found if match]
-
-
-def mounted_blobs(registry: V2Registry) -> list[str]:
-    found = (_MOUNTED.search(line) for line in registry.log_lines())
-    return [f"sha256:{match['hex']}" for match in found if match]
 
 
 @pytest.fixture

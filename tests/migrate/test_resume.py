@@ -15,7 +15,6 @@ from pathlib import Path
 
 import httpx
 from click.testing import CliRunner
-from conftest import SOME, Seeded, uploaded_blobs
 from docker_registry_v1 import Client
 from docker_registry_v1.cli import main
 from docker_registry_v1.oci.client import OCIClient
@@ -26,6 +25,7 @@ from docker_registry_v1.transfer.migrate import migrate
 from docker_registry_v1.transfer.migrate_plan import RegistryTarget, plan_migration
 from docker_registry_v1.transfer.retry import RetryPolicy
 from docker_registry_v1.transfer.selection import Selection
+from migrate_checks import SOME, Seeded, uploaded_blobs
 from v2.v2registry import V2Registry
 
 REGV1 = Path(sys.executable).with_name("regv1")

@@ -33,7 +33,6 @@ from rich.progress import (
 )
 
 from docker_registry_v1.client import DEFAULT_TIMEOUT
-from docker_registry_v1.errors import NotFound, RegistryError
 from docker_registry_v1.names import origin_of
 
 from .connect import Registry, _verify, credentials_for, netloc_of, password_prompt
@@ -44,6 +43,7 @@ from .reference import _endpoint, _origin
 
 if TYPE_CHECKING:  # the copy extra (isal) is loaded only when the command runs
     from docker_registry_v1.client import Client
+    from docker_registry_v1.transfer.journal import Journal
     from docker_registry_v1.transfer.migrate import MigrationListener, MigrationReport, TagOutcome
     from docker_registry_v1.transfer.migrate_plan import MigrationPlan, Target
     from docker_registry_v1.transfer.migrate_v1 import V1Target
@@ -55,8 +55,6 @@ __all__ = ["migrate"]
 _LAYER_BARS = 3
 _INVENTORY_CONCURRENCY = 8
 """Metadata requests at once while the source is inventoried."""
-_NO_SEARCH = {405, 501}
-"""Besides 404, what a registry without a search backend answers ``GET /v1/search``."""
 
 
 def _source(text: str, plain_http: bool) -> tuple[str, str | None]:
@@ -70,23 +68,6 @@ def _repos_from(path: str) -> list[str]:
     text = sys.stdin.read() if path == "-" else Path(path).read_text(encoding="utf-8")
     names = [line.split("#", 1)[0].strip() for line in text.splitlines()]
     return [name for name in names if name]
-
-
-def _selected(client: Client, selection: Selection, named: list[str] | None) -> list[str] | None:
-    """The repositories to inventory, the selection's filters applied to their names first,
-    so that a narrow selection reads no other repository's metadata (None: search, all)."""
-    from docker_registry_v1.transfer.inventory import SEARCH_PAGE_SIZE, SearchUnavailable  # noqa: PLC0415
-
-    if named is None and not (selection.include or selection.exclude or selection.shard):
-        return None
-    if named is None:
-        try:
-            named = [found.name for found in client.search.iter_results("", SEARCH_PAGE_SIZE)]
-        except RegistryError as error:
-            if isinstance(error, NotFound) or error.code in _NO_SEARCH:
-                raise SearchUnavailable(client.base_url, error) from error
-            raise
-    return [name for name in named if selection.repository_selected(name)]
 
 
 class _Bars:
@@ -361,12 +342,11 @@ def migrate(
     The journal records what landed: run the command again (or with --resume) after
     Ctrl-C, a crash or a failure and it continues without sending anything twice.
     Two runs on one journal at once are refused. Exit status 1 when any tag failed.
+
+    The source's login: --creds, else -u/--password-stdin or REGV1_*, else the stored
+    credentials of its host; the destination's: --dest-creds, else the stored ones.
     """
-    from docker_registry_v1.transfer.inventory import inventory  # noqa: PLC0415
     from docker_registry_v1.transfer.journal import Journal, default_journal_path  # noqa: PLC0415
-    from docker_registry_v1.transfer.migrate import migrate as run_migration  # noqa: PLC0415
-    from docker_registry_v1.transfer.migrate_plan import plan_migration  # noqa: PLC0415
-    from docker_registry_v1.transfer.migrate_verify import verify_migration  # noqa: PLC0415
     from docker_registry_v1.transfer.selection import Selection  # noqa: PLC0415
 
     del resume  # re-running is resuming: the journal and the destination say what is done
@@ -379,16 +359,6 @@ def migrate(
     if one_repo is not None and repos_from is not None:
         raise click.UsageError("give SOURCE/REPO or --repos-from, not both")
     repositories = [one_repo] if one_repo else _repos_from(repos_from) if repos_from else None
-    target, prefix, closer = _target(settings, destination, dest_creds, manifest_format)
-    selection = Selection.parse(
-        include=include,
-        exclude=exclude,
-        tags=tag_pattern,
-        rename=rename,
-        library=not no_library,
-        prefix=prefix,
-        shard=shard,
-    )
     src_login: Credentials | None
     if creds is not None:
         src_login = parse_creds_option(
@@ -396,36 +366,90 @@ def migrate(
         )
     else:
         src_login = credentials_for(settings, src_url)
-    path = journal_path or default_journal_path(src_url, target.registry)
-    with Registry(src_url, settings, src_login) as registry, closer, Journal(path) as journal:
-        if verify is not None:
-            checked = verify_migration(registry.client, target, journal, fast=verify == "fast")
-            _print_verify(settings, checked, str(path))
-            if not checked.ok:
-                raise click.exceptions.Exit(1)
-            return
-        names = _selected(registry.client, selection, repositories)
-        found = inventory(registry.client, repositories=names, concurrency=_INVENTORY_CONCURRENCY)
-        plan = plan_migration(
-            found, selection, target, journal=journal, skip_existing_tags=skip_existing_tags
+    target, prefix, closer = _target(settings, destination, dest_creds, manifest_format)
+    with closer:
+        selection = Selection.parse(
+            include=include,
+            exclude=exclude,
+            tags=tag_pattern,
+            rename=rename,
+            library=not no_library,
+            prefix=prefix,
+            shard=shard,
         )
-        if dry_run:
-            _print_plan(settings, plan, journal.confirmed_blobs(target.registry), str(path))
-            return
-        with _listener(settings) as listener:
-            report = run_migration(
+        path = journal_path or default_journal_path(src_url, target.registry)
+        with Registry(src_url, settings, src_login) as registry, Journal(path) as journal:
+            report = _run(
+                settings,
                 registry.client,
                 target,
-                plan,
-                journal=journal,
+                journal,
+                selection=selection,
+                repositories=repositories,
+                verify=verify,
+                dry_run=dry_run,
+                skip_existing_tags=skip_existing_tags,
                 jobs=jobs,
                 repositories_in_flight=repositories_in_flight,
-                on_error="abort" if on_error == "abort" else "continue",
-                progress=listener,
+                on_error=on_error,
             )
-    _print_report(settings, report, str(path), time.monotonic() - started)
-    if not report.ok:
-        raise click.exceptions.Exit(1)
+    if report is not None:
+        _print_report(settings, report, str(path), time.monotonic() - started)
+        if not report.ok:
+            raise click.exceptions.Exit(1)
+
+
+def _run(
+    settings: Settings,
+    client: Client,
+    target: Target | V1Target,
+    journal: Journal,
+    *,
+    selection: Selection,
+    repositories: list[str] | None,
+    verify: str | None,
+    dry_run: bool,
+    skip_existing_tags: bool,
+    jobs: int,
+    repositories_in_flight: int,
+    on_error: str,
+) -> MigrationReport | None:
+    """Verify, print the plan, or migrate (the report, for the caller to print)."""
+    from docker_registry_v1.transfer.inventory import inventory  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate import migrate as run_migration  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_plan import plan_migration  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_verify import verify_migration  # noqa: PLC0415
+
+    path = str(journal.path)
+    if verify is not None:
+        checked = verify_migration(client, target, journal, fast=verify == "fast")
+        _print_verify(settings, checked, path)
+        if not checked.ok:
+            raise click.exceptions.Exit(1)
+        return None
+    found = inventory(
+        client,
+        repositories=repositories,
+        concurrency=_INVENTORY_CONCURRENCY,
+        selection=selection,
+    )
+    plan = plan_migration(
+        found, selection, target, journal=journal, skip_existing_tags=skip_existing_tags
+    )
+    if dry_run:
+        _print_plan(settings, plan, journal.confirmed_blobs(target.registry), path)
+        return None
+    with _listener(settings) as listener:
+        return run_migration(
+            client,
+            target,
+            plan,
+            journal=journal,
+            jobs=jobs,
+            repositories_in_flight=repositories_in_flight,
+            on_error="abort" if on_error == "abort" else "continue",
+            progress=listener,
+        )
 
 
 def _print_plan(settings: Settings, plan: MigrationPlan, confirmed: set[str], journal: str) -> None:

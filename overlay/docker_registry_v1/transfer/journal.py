@@ -252,8 +252,10 @@ class Journal:
         return {(repo, tag): reason for repo, tag, reason in rows}
 
     def close(self) -> None:
-        """Close the database and release the lock."""
-        self._db.close()
+        """Close the database and release the lock; waits for a write under way (after
+        Ctrl-C, worker threads may still be finishing one)."""
+        with self._lock:
+            self._db.close()
         self._lockfile.close()
 
     def __enter__(self) -> Journal:

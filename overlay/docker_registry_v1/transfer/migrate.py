@@ -333,6 +333,9 @@ def migrate(
     except Stopped:
         if not aborted.is_set():
             raise
+    except BaseException:  # Ctrl-C: the workers stop at their next chunk
+        run.stop.set()
+        raise
     final = tuple(
         outcomes.get(planned)
         or TagOutcome(planned.source, planned.destination, "pending", reason="not attempted")

@@ -6,9 +6,9 @@ import json
 from pathlib import Path
 
 from click.testing import CliRunner, Result
-from conftest import Seeded, uploaded_blobs
 from docker_registry_v1.cli import main
 from docker_registry_v1.emulator.server import run_standalone
+from migrate_checks import Seeded, uploaded_blobs
 from migrate_support import seed_registry
 from v2.v2registry import V2Registry
 
