@@ -221,9 +221,12 @@ def _check_inventory(shell: Shell, seed: SeededRegistry, old: Standalone) -> Non
 def _check_plan_and_migration(shell: Shell, seed: SeededRegistry, new: V2Registry) -> None:
     plan_blocks = _section("3.")
     assert len(plan_blocks) == 2
-    for block in plan_blocks:
-        assert "--dry-run" in block
-        shell.run(block)
+    assert all("--dry-run" in block for block in plan_blocks)
+    whole = shell.run(plan_blocks[0])
+    tags = seed.tag_count
+    assert f"plan: {REPOS} repositories, {tags} tags ({tags} to copy, 0 already current" in whole
+    narrow = shell.run(plan_blocks[1])
+    planned = {line.split("\t")[1] for line in narrow.splitlines() if "\tcopy\t" in line}
     assert not _v2_contents(new), "a dry run sends nothing"
 
     migrate_blocks = _section("4.")
@@ -235,6 +238,7 @@ def _check_plan_and_migration(shell: Shell, seed: SeededRegistry, new: V2Registr
     assert "team1/app10" in expected  # what the --exclude leaves out
     out = shell.run(migrate_blocks[1])
     selected = {f"legacy/apps/{repo.removeprefix('team1/')}": {"1.0"} for repo in team1}
+    assert planned == {f"{name}:1.0" for name in selected}
     assert _v2_contents(new) == expected | selected
     report = json.loads((shell.cwd / "legacy.json").read_text())
     assert report["summary"]["copied"] == len(team1)
