@@ -262,21 +262,18 @@ def layer_cases(target: Target, settings: Settings) -> list[Figure]:
 
 def call_cases(target: Target, settings: Settings) -> list[Figure]:
     spec = {
+        "action": "calls",
         "base": target.base,
         "repo": TAGS_REPO,
         "image_id": target.meta_id,
         "calls": settings.calls,
-        "reps": 1,
+        "reps": settings.call_reps,
     }
-    variants = {
-        "facade": lambda: worker({**spec, "action": "calls-facade"})[0],
-        "raw httpx": lambda: worker({**spec, "action": "calls-httpx"})[0],
-    }
-    samples = _rounds(variants, settings.call_reps)
+    samples = worker(spec)
     figures = []
     for call in ("list_tags", "get_metadata"):
-        ours = [s[call] / settings.calls * 1e6 for s in samples["facade"]]
-        raw = [s[call] / settings.calls * 1e6 for s in samples["raw httpx"]]
+        ours = [s[f"facade {call}"] / settings.calls * 1e6 for s in samples]
+        raw = [s[f"raw httpx {call}"] / settings.calls * 1e6 for s in samples]
         figures.append(
             compare(
                 "4. per-call time",
@@ -287,6 +284,7 @@ def call_cases(target: Target, settings: Settings) -> list[Figure]:
                 raw,
                 higher_is_better=False,
                 target=("<= 1.10x raw httpx", 1.10),
+                paired=True,
             )
         )
     return figures
@@ -363,11 +361,13 @@ def startup_cases(settings: Settings) -> list[Figure]:
     # httpx imports its CLI (click, rich, pygments) whenever they are installed, as the
     # package's `cli` extra does; blocking that module shows the runtime-deps-only cost.
     no_cli = "sys.modules['httpx._main'] = None\n"
-    reps = range(settings.import_reps)
-    ours = [_import_ms("docker_registry_v1") for _ in reps]
-    httpx_only = [_import_ms("httpx") for _ in reps]
-    ours_no_cli = [_import_ms("docker_registry_v1", no_cli) for _ in reps]
-    httpx_no_cli = [_import_ms("httpx", no_cli) for _ in reps]
+    # Interleaved, so that a load drift on the machine weighs on ours and httpx alike.
+    ours, httpx_only, ours_no_cli, httpx_no_cli = [], [], [], []
+    for _ in range(settings.import_reps):
+        ours.append(_import_ms("docker_registry_v1"))
+        httpx_only.append(_import_ms("httpx"))
+        ours_no_cli.append(_import_ms("docker_registry_v1", no_cli))
+        httpx_no_cli.append(_import_ms("httpx", no_cli))
     generate = []
     for _ in range(settings.generate_reps):
         with tempfile.TemporaryDirectory(prefix="regv1-bench-generate-") as out:

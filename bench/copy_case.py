@@ -4,8 +4,11 @@ distribution 2.8, against the two-tool route (``regv1 pull`` to an archive, then
 
 Every run is a separate process, measured from outside: wall time, peak RSS (``VmHWM``)
 and the largest file under its temp and cache directories while it runs (polled), so
-"nothing staged on disk" is a number. The destination repository and the blob cache
-are fresh per run, so every run moves every byte.
+"nothing staged on disk" is a number. Every repetition gets a fresh distribution (on a
+new port) and fresh blob caches, so every run moves every byte: skopeo keeps its own
+blob-info cache (system-wide when run as root) and, told that a registry it has seen
+holds a layer, mounts it instead of compressing and sending it. The registry's request
+log confirms that each first copy and each baseline committed every blob.
 """
 
 from __future__ import annotations
@@ -20,12 +23,16 @@ import time
 from collections.abc import Iterator
 from contextlib import contextmanager
 from pathlib import Path
+from typing import TYPE_CHECKING, NamedTuple
 
 from docker_registry_v1.emulator.seed import build_image_chain
 from docker_registry_v1.emulator.server import run_standalone
 
 from .gzip_bench import compress, implementations, mixed_data
 from .stats import Figure, absolute, compare
+
+if TYPE_CHECKING:
+    from v2registry import V2Registry  # tests/v2, put on the path by _registry
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE = "7. copy to a v2 registry"
@@ -40,13 +47,13 @@ def copy_tools_available() -> bool:
 
 
 @contextmanager
-def _registry(root: Path) -> Iterator[str]:
+def _registry(root: Path) -> Iterator[V2Registry]:
     sys.path.insert(0, str(ROOT / "tests" / "v2"))
     sys.path.insert(0, str(ROOT / "tests"))
     from v2registry import run_registry  # noqa: PLC0415 - the test suite's launcher
 
     with run_registry("none", root) as registry:
-        yield registry.host
+        yield registry
 
 
 def _largest(dirs: list[Path]) -> int:
@@ -73,9 +80,28 @@ def _high_water(pid: int) -> int:
     return 0
 
 
-def _measure(argv: list[str], scratch: Path, watch: list[Path]) -> tuple[float, int, int]:
-    """Seconds, peak RSS bytes and the largest file seen under ``watch`` for one process
-    (its temp, cache and state directories are under ``scratch``: a journal counts too)."""
+class _Run(NamedTuple):
+    seconds: float
+    peak: int
+    """Peak RSS, bytes."""
+    largest: int
+    """The largest file seen under the watched directories, bytes."""
+    cpu: float
+    """User + system seconds of the process."""
+    registry_cpu: float
+    """User + system seconds the destination registry spent meanwhile."""
+
+
+def _cpu_seconds(pid: int) -> float:
+    """User + system time of a running process, from ``/proc/PID/stat``."""
+    fields = Path(f"/proc/{pid}/stat").read_text().rsplit(")", 1)[1].split()
+    return (int(fields[11]) + int(fields[12])) / os.sysconf("SC_CLK_TCK")
+
+
+def _measure(argv: list[str], scratch: Path, watch: list[Path], registry: V2Registry) -> _Run:
+    """Wall time, peak RSS, the largest file seen under ``watch`` and the CPU time of one
+    process, and the CPU time ``registry`` spent while it ran. Its temp, cache and state
+    directories are under ``scratch`` (a migration's journal counts as a file too)."""
     env = {
         **os.environ,
         "TMPDIR": str(scratch / "tmp"),
@@ -96,6 +122,7 @@ def _measure(argv: list[str], scratch: Path, watch: list[Path]) -> tuple[float, 
             time.sleep(0.02)
 
     poller = threading.Thread(target=poll, daemon=True)
+    registry_before = _cpu_seconds(registry.process.pid)
     started = time.perf_counter()
     process = subprocess.Popen(  # noqa: S603 - our own tools, argv built here
         argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
@@ -103,8 +130,9 @@ def _measure(argv: list[str], scratch: Path, watch: list[Path]) -> tuple[float, 
     poller.start()
     # wait4's ru_maxrss would count the pages the child had between fork and exec (this
     # process, image included); the kernel's VmHWM of the child is its own peak.
-    _, status, _ = os.wait4(process.pid, 0)
+    _, status, usage = os.wait4(process.pid, 0)
     seconds = time.perf_counter() - started
+    registry_cpu = _cpu_seconds(registry.process.pid) - registry_before
     process.returncode = os.waitstatus_to_exitcode(status)
     done.set()
     poller.join()
@@ -114,7 +142,26 @@ def _measure(argv: list[str], scratch: Path, watch: list[Path]) -> tuple[float, 
     process.stderr.close()
     if process.returncode != 0:
         raise RuntimeError(f"{argv[0]} {argv[1]} failed: {error[-2000:]}")
-    return seconds, peak, largest
+    return _Run(seconds, peak, largest, usage.ru_utime + usage.ru_stime, registry_cpu)
+
+
+def _committed(registry: V2Registry, since: int) -> int:
+    """Blob uploads the registry completed (PUT …/blobs/uploads/… answered 201) since
+    log line ``since``."""
+    return sum(
+        1
+        for line in registry.log_lines()[since:]
+        if "method=PUT" in line and "/blobs/uploads/" in line and "status=201" in line
+    )
+
+
+def _moved_everything(registry: V2Registry, since: int, blobs: int, what: str) -> None:
+    committed = _committed(registry, since)
+    if committed < blobs:
+        raise RuntimeError(
+            f"{what} committed {committed} of {blobs} blobs: it skipped some, so its time "
+            "would not be that of a full copy"
+        )
 
 
 def copy_cases(workdir: Path, layer_size: int, reps: int, *, layers: int = 4) -> list[Figure]:
@@ -124,46 +171,61 @@ def copy_cases(workdir: Path, layer_size: int, reps: int, *, layers: int = 4) ->
     copy_s: list[float] = []
     copy_rss: list[float] = []
     copy_file: list[float] = []
+    copy_cpu: list[float] = []
+    copy_registry_cpu: list[float] = []
     again_s: list[float] = []
     base_s: list[float] = []
     base_rss: list[float] = []
     base_file: list[float] = []
-    with (
-        run_standalone(data_dir=workdir / "emulator") as emulator,
-        _registry(workdir / "v2") as host,
-    ):
+    base_cpu: list[float] = []
+    base_registry_cpu: list[float] = []
+    blobs = layers + 1  # and the config
+    with run_standalone(data_dir=workdir / "emulator") as emulator:
         chain = build_image_chain(layers, seed=71, layer_size=layer_size, gzip=False)
         emulator.store.seed(REPO, "1.0", chain)
         source = emulator.url.removeprefix("http://").rstrip("/") + f"/{REPO}:1.0"
         for rep in range(reps):
-            scratch = workdir / f"copy-{rep}"
-            argv = [regv1, "copy", source, f"docker://{host}/bench/copy{rep}:1.0"]
-            seconds, rss, largest = _measure(argv, scratch, [scratch])
-            copy_s.append(seconds)
-            copy_rss.append(rss / MIB)
-            copy_file.append(largest / MIB)
-            again_s.append(_measure(argv, scratch, [scratch])[0])
+            with _registry(workdir / f"v2-{rep}") as registry:
+                host = registry.host
+                scratch = workdir / f"copy-{rep}"
+                argv = [regv1, "copy", source, f"docker://{host}/bench/copy:1.0"]
+                since = len(registry.log_lines())
+                copied = _measure(argv, scratch, [scratch], registry)
+                _moved_everything(registry, since, blobs, "regv1 copy")
+                copy_s.append(copied.seconds)
+                copy_rss.append(copied.peak / MIB)
+                copy_file.append(copied.largest / MIB)
+                copy_cpu.append(copied.cpu)
+                copy_registry_cpu.append(copied.registry_cpu)
+                again_s.append(_measure(argv, scratch, [scratch], registry).seconds)
 
-            scratch = workdir / f"base-{rep}"
-            archive = scratch / "image.tar"
-            pulled = _measure([regv1, "pull", source, "-o", str(archive)], scratch, [scratch])
-            pushed = _measure(
-                [
-                    skopeo,
-                    "--insecure-policy",
-                    "copy",
-                    "--quiet",
-                    "--dest-tls-verify=false",
-                    f"docker-archive:{archive}",
-                    f"docker://{host}/bench/base{rep}:1.0",
-                ],
-                scratch,
-                [scratch],
-            )
-            base_s.append(pulled[0] + pushed[0])
-            base_rss.append(max(pulled[1], pushed[1]) / MIB)
-            base_file.append(max(pulled[2], pushed[2]) / MIB)
-            shutil.rmtree(scratch, ignore_errors=True)
+                scratch = workdir / f"base-{rep}"
+                archive = scratch / "image.tar"
+                pull = [regv1, "pull", source, "-o", str(archive)]
+                pulled = _measure(pull, scratch, [scratch], registry)
+                since = len(registry.log_lines())
+                pushed = _measure(
+                    [
+                        skopeo,
+                        "--insecure-policy",
+                        "copy",
+                        "--quiet",
+                        "--dest-tls-verify=false",
+                        f"docker-archive:{archive}",
+                        f"docker://{host}/bench/base:1.0",
+                    ],
+                    scratch,
+                    [scratch],
+                    registry,
+                )
+                _moved_everything(registry, since, blobs, "skopeo copy")
+                base_s.append(pulled.seconds + pushed.seconds)
+                base_rss.append(max(pulled.peak, pushed.peak) / MIB)
+                base_file.append(max(pulled.largest, pushed.largest) / MIB)
+                base_cpu.append(pulled.cpu + pushed.cpu)
+                base_registry_cpu.append(pushed.registry_cpu)
+                shutil.rmtree(scratch, ignore_errors=True)
+            shutil.rmtree(workdir / f"v2-{rep}", ignore_errors=True)
     what = (
         f"{layers} plain-tar layers x {layer_size // MIB if layer_size >= MIB else layer_size} "
         + ("MiB" if layer_size >= MIB else "B")
@@ -184,6 +246,25 @@ def copy_cases(workdir: Path, layer_size: int, reps: int, *, layers: int = 4) ->
         absolute(CASE, f"regv1 copy largest temp file, {what}", "MiB", copy_file, 64, "<= 64 MiB"),
         absolute(CASE, f"pull + skopeo peak RSS, {what}", "MiB", base_rss),
         absolute(CASE, f"pull + skopeo largest staged file, {what}", "MiB", base_file),
+        # Where the time goes on a shared machine: CPU seconds, not wall.
+        compare(
+            CASE,
+            f"regv1 copy client CPU (user + sys), {what}",
+            "s",
+            copy_cpu,
+            "regv1 pull + skopeo copy CPU",
+            base_cpu,
+            higher_is_better=False,
+        ),
+        compare(
+            CASE,
+            f"destination registry CPU during regv1 copy, {what}",
+            "s",
+            copy_registry_cpu,
+            "during skopeo copy",
+            base_registry_cpu,
+            higher_is_better=False,
+        ),
     ]
 
 

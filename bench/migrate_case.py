@@ -18,16 +18,17 @@ import re
 import shutil
 import sys
 import tempfile
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
-from typing import Any
+from typing import TYPE_CHECKING
 
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.server import run_standalone
 
-from .copy_case import MIB, _measure, copy_tools_available
+from .copy_case import MIB, _measure, _registry, copy_tools_available
 from .stats import Figure, absolute, compare
+
+if TYPE_CHECKING:
+    from v2registry import V2Registry  # tests/v2, put on the path by _registry
 
 ROOT = Path(__file__).resolve().parent.parent
 CASE = "9. registry migrate"
@@ -40,15 +41,6 @@ _MOUNTED = re.compile(
     r'http\.request\.method=POST .*http\.request\.uri="/v2/[^"]+?/blobs/uploads/\?mount='
     r".*http\.response\.status=201"
 )
-
-
-@contextmanager
-def _registry(root: Path) -> Iterator[Any]:
-    sys.path.insert(0, str(ROOT / "tests" / "v2"))
-    from v2registry import run_registry  # noqa: PLC0415 - the test suite's launcher
-
-    with run_registry("none", root) as registry:
-        yield registry
 
 
 def _layer_bytes_read(emulator: Standalone, sizes: dict[str, int]) -> int:
@@ -66,7 +58,7 @@ def _layer_bytes_read(emulator: Standalone, sizes: dict[str, int]) -> int:
     return total
 
 
-def _counts(registry: Any) -> tuple[int, int]:
+def _counts(registry: V2Registry) -> tuple[int, int]:
     """(blob uploads completed, mounts) in distribution's request log."""
     lines = registry.log_lines()
     return (
@@ -83,14 +75,14 @@ def _route_migrate(
     emulator.log.clear()
     with _registry(workdir / f"v2-migrate-{rep}") as registry:
         argv = [regv1, "migrate", source, f"docker://{registry.host}"]
-        seconds, rss, largest = _measure(argv, scratch, [scratch])
+        run = _measure(argv, scratch, [scratch], registry)
         uploads, mounts = _counts(registry)
     shutil.rmtree(workdir / f"v2-migrate-{rep}", ignore_errors=True)
     shutil.rmtree(scratch, ignore_errors=True)
     return {
-        "seconds": seconds,
-        "rss": rss / MIB,
-        "largest": largest / MIB,
+        "seconds": run.seconds,
+        "rss": run.peak / MIB,
+        "largest": run.largest / MIB,
         "read": _layer_bytes_read(emulator, sizes),
         "uploads": uploads,
         "mounts": mounts,
@@ -109,7 +101,10 @@ def _route_per_tag(
     with _registry(workdir / "v2-per-tag") as registry:
         for repo, tag in tags:
             pulled = _measure(
-                [regv1, "pull", f"{source}/{repo}:{tag}", "-o", str(archive)], scratch, [scratch]
+                [regv1, "pull", f"{source}/{repo}:{tag}", "-o", str(archive)],
+                scratch,
+                [scratch],
+                registry,
             )
             pushed = _measure(
                 [
@@ -123,11 +118,12 @@ def _route_per_tag(
                 ],
                 scratch,
                 [scratch],
+                registry,
             )
             archive.unlink()
-            seconds += pulled[0] + pushed[0]
-            rss = max(rss, pulled[1] / MIB, pushed[1] / MIB)
-            largest = max(largest, pulled[2] / MIB, pushed[2] / MIB)
+            seconds += pulled.seconds + pushed.seconds
+            rss = max(rss, pulled.peak / MIB, pushed.peak / MIB)
+            largest = max(largest, pulled.largest / MIB, pushed.largest / MIB)
         uploads, _ = _counts(registry)
     shutil.rmtree(scratch, ignore_errors=True)
     return {"seconds": seconds, "rss": rss, "largest": largest, "uploads": uploads}

@@ -61,15 +61,21 @@ def compare(  # noqa: PLR0917 - a row of the table, in its column order
     *,
     higher_is_better: bool = True,
     target: tuple[str, float] | None = None,
+    paired: bool = False,
 ) -> Figure:
     """A figure with its ratio to the baseline's median and, given one, the target check.
 
     ``target`` is ``(text, threshold)``: with ``higher_is_better`` the ratio must be at
-    least the threshold, otherwise at most.
+    least the threshold, otherwise at most. ``paired``: the i-th value and the i-th
+    baseline value were measured side by side (same process, interleaved), so the ratio
+    is the median of their ratios, which the machine's load drift between pairs leaves
+    alone.
     """
     base = tuple(baseline_values or ())
     ratio = None
-    if base:
+    if base and paired:
+        ratio = statistics.median(ours / theirs for ours, theirs in zip(values, base, strict=True))
+    elif base:
         ours, theirs = statistics.median(values), statistics.median(base)
         ratio = ours / theirs if theirs else None
     met = None

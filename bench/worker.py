@@ -24,6 +24,8 @@ import httpx
 from docker_registry_v1 import AsyncClient, Client
 
 CHUNK = 1 << 16
+BLOCKS = 20  # per repetition of the per-call case
+CALLS = ("list_tags", "get_metadata")
 MIB = 1 << 20
 JSON_HEADERS = {"Content-Type": "application/json"}
 OCTETS = {"Content-Type": "application/octet-stream"}
@@ -192,20 +194,13 @@ def _timed_loop(n: int, call: Callable[[], object]) -> dict[str, float]:
     return sample.record()
 
 
-def calls_facade(spec: dict[str, Any]) -> list[dict[str, float]]:
-    out = []
+def calls(spec: dict[str, Any]) -> list[dict[str, float]]:
+    """Both contenders in one process, in short alternating blocks (the order swapped each
+    block): a machine whose load drifts (other work on it) then weighs on both alike,
+    which separate processes measured seconds apart cannot promise. Each repetition is
+    the sum of its blocks, ``calls`` calls per contender and call."""
     repo, image_id, n = spec["repo"], spec["image_id"], spec["calls"]
-    with Client(spec["base"]) as client:
-        for _ in range(spec["reps"]):
-            tags = _timed_loop(n, lambda: client.repository.list_tags(repo))
-            meta = _timed_loop(n, lambda: client.image.get_metadata(image_id))
-            out.append({"list_tags": tags["seconds"], "get_metadata": meta["seconds"]})
-    return out
-
-
-def calls_httpx(spec: dict[str, Any]) -> list[dict[str, float]]:
-    out = []
-    repo, image_id, n = spec["repo"], spec["image_id"], spec["calls"]
+    blocks = BLOCKS if n % BLOCKS == 0 else 1
     tags_url = f"{spec['base']}v1/repositories/{repo}/tags"
     json_url = f"{spec['base']}v1/images/{image_id}/json"
 
@@ -214,11 +209,27 @@ def calls_httpx(spec: dict[str, Any]) -> list[dict[str, float]]:
         response.raise_for_status()
         return response.json()
 
-    with httpx.Client() as http:
+    out = []
+    with Client(spec["base"]) as client, httpx.Client() as http:
+        contenders = {
+            "facade": {
+                "list_tags": lambda: client.repository.list_tags(repo),
+                "get_metadata": lambda: client.image.get_metadata(image_id),
+            },
+            "raw httpx": {
+                "list_tags": lambda: get(http, tags_url),
+                "get_metadata": lambda: get(http, json_url),
+            },
+        }
         for _ in range(spec["reps"]):
-            tags = _timed_loop(n, lambda: get(http, tags_url))
-            meta = _timed_loop(n, lambda: get(http, json_url))
-            out.append({"list_tags": tags["seconds"], "get_metadata": meta["seconds"]})
+            sample = {f"{name} {call}": 0.0 for name in contenders for call in CALLS}
+            for block in range(blocks):
+                order = list(contenders) if block % 2 == 0 else list(reversed(contenders))
+                for call in CALLS:
+                    for name in order:
+                        timed = _timed_loop(n // blocks, contenders[name][call])
+                        sample[f"{name} {call}"] += timed["seconds"]
+            out.append(sample)
     return out
 
 
@@ -248,8 +259,7 @@ SYNC: dict[str, Callable[[dict[str, Any]], list[dict[str, float]]]] = {
     "get-httpx-sync": get_httpx_sync,
     "put-facade-sync": put_facade_sync,
     "put-httpx-sync": put_httpx_sync,
-    "calls-facade": calls_facade,
-    "calls-httpx": calls_httpx,
+    "calls": calls,
     "pull-sync": pull_sync,
 }
 ASYNC: dict[str, Callable[[dict[str, Any]], Coroutine[Any, Any, list[dict[str, float]]]]] = {

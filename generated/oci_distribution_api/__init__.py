@@ -2,9 +2,22 @@
 # Do not edit: change the spec or the generator config, then run `make generate`.
 """A client library for accessing OCI Distribution API (migration subset)"""
 
-from .client import AuthenticatedClient, Client
+# The clients are imported the first time they are asked for (PEP 562): callers that only
+# use the endpoint modules' build_request and parse_response never pay for them.
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .client import AuthenticatedClient, Client
 
 __all__ = (
     "AuthenticatedClient",
     "Client",
 )
+
+
+def __getattr__(name: str) -> Any:
+    """``Client`` or ``AuthenticatedClient``, imported on first use."""
+    if name not in __all__:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(".client", __name__), name)

@@ -88,17 +88,26 @@ if TYPE_CHECKING:
     from .transfer.migrate_verify import Mismatch, VerifyReport, verify_migration
     from .transfer.selection import Selection, shard_of
 
-# Whole-image transfers pull in the archive layer; load them on first use so that
-# `import docker_registry_v1` stays cheap for callers who only make API calls.
-_TRANSFER_NAMES = frozenset(
-    {"MirrorResult", "PullResult", "PushResult", "RetryPolicy", "amirror", "mirror"}
-    | {"ImageRecord", "Inventory", "InventoryListener", "RepositoryRecord", "SearchUnavailable"}
-    | {"Selection", "ainventory", "inventory", "shard_of"}
-)
-
-
-# The OCI side needs the generated OCI package (and for copies isal): loaded on first use.
-_OCI_MODULES = {
+# Whole-image transfers pull in the archive layer, the OCI side the generated OCI package
+# (and for copies isal): loaded on first use, so that `import docker_registry_v1` stays
+# cheap for callers who only make API calls.
+_LAZY = {
+    **dict.fromkeys(
+        ("MirrorResult", "PullResult", "PushResult", "RetryPolicy", "amirror", "mirror"), "transfer"
+    ),
+    **dict.fromkeys(
+        (
+            "ImageRecord",
+            "Inventory",
+            "InventoryListener",
+            "RepositoryRecord",
+            "SearchUnavailable",
+            "ainventory",
+            "inventory",
+        ),
+        "transfer.inventory",
+    ),
+    **dict.fromkeys(("Selection", "shard_of"), "transfer.selection"),
     **dict.fromkeys(("AsyncOCIClient", "BlobUpload", "Manifest", "OCIClient"), "oci.client"),
     **dict.fromkeys(
         (
@@ -146,15 +155,11 @@ _OCI_MODULES = {
 
 
 def __getattr__(name: str) -> Any:
-    if name in _TRANSFER_NAMES:
-        from . import transfer  # noqa: PLC0415 - deferred on purpose, see above
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    import importlib  # noqa: PLC0415 - deferred on purpose, see above
 
-        return getattr(transfer, name)
-    if name in _OCI_MODULES:
-        import importlib  # noqa: PLC0415
-
-        return getattr(importlib.import_module(f".{_OCI_MODULES[name]}", __name__), name)
-    raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
 
 
 __all__ = [

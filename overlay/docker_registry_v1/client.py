@@ -6,17 +6,19 @@ module's ``build_request``; the pooled httpx client sends it with the call's ``a
 passed explicitly and ``stream=True``; right after the headers a non-2xx status becomes
 a typed error (with at most ``ERROR_BODY_LIMIT`` bytes of its body read); then the body
 is read and parsed, or the open response is handed to the caller (layers). The two
-clients differ only in the awaits of that path.
+clients share their constructor and everything else but the awaits of that path.
 """
 
 from __future__ import annotations
 
 import contextlib
+import inspect
+import json
 import os
 import ssl
 import sys
-from collections.abc import AsyncIterator, Iterator
-from typing import TYPE_CHECKING, Any, Self, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterator
+from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
 import httpx
 from docker_registry_v1_api.api import registry
@@ -27,6 +29,7 @@ from .auth import Authenticator, BasicAuth, NilAuth, try_next_endpoint
 from .errors import (
     InvalidInput,
     NotFound,
+    RegistryError,
     body_error,
     error_from_response,
     invalid_response,
@@ -34,7 +37,6 @@ from .errors import (
 )
 from .models import Ping
 from .names import check_header_name, check_header_value, origin_of
-from .operations import Operation, read_ping
 from .progress import ProgressListener
 from .services import (
     AsyncHubService,
@@ -44,9 +46,11 @@ from .services import (
     AsyncUsersService,
     HubService,
     ImageService,
+    Operation,
     RepositoryService,
     SearchService,
     UsersService,
+    call,
 )
 
 if TYPE_CHECKING:
@@ -54,6 +58,7 @@ if TYPE_CHECKING:
 
 
 T = TypeVar("T")
+Transport = TypeVar("Transport", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 DEFAULT_BASE_URL = "https://index.docker.io/v1/"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
@@ -108,23 +113,66 @@ def _read(operation: Operation[T], response: httpx.Response) -> T:
         raise invalid_response(response, f"unexpected body ({type(exc).__name__})") from exc
 
 
-class _ClientBase:
-    """What both clients share: base URL, default auth, and what each call sends with."""
+def _read_ping(response: httpx.Response) -> Ping:
+    try:
+        body = json.loads(response.content)
+    except (ValueError, RecursionError):  # an empty or non-JSON body still answers the ping
+        body = None
+    headers = response.headers
+    version = headers.get("X-Docker-Registry-Version")
+    if version is None and isinstance(body, dict) and isinstance(body.get("version"), str):
+        version = body["version"]
+    standalone = None
+    if (flag := headers.get("X-Docker-Registry-Standalone")) is not None:
+        standalone = flag.strip().lower() in {"true", "1"}
+    elif isinstance(body, dict) and isinstance(body.get("standalone"), bool):
+        standalone = body["standalone"]
+    return Ping(version=version, standalone=standalone, body=body)
+
+
+def _issues_tokens(response: httpx.Response) -> bool:
+    return _read_ping(response).standalone is False
+
+
+def _no_ping(error: RegistryError) -> bool:
+    if isinstance(error, NotFound):
+        return False  # no _ping at all: a plain registry
+    raise error
+
+
+class _ClientBase(Generic[Transport]):
+    """Both clients: one constructor, the base URL, the default auth and :meth:`ping`."""
 
     _http: httpx.Client | httpx.AsyncClient
+    _http_class: Callable[..., httpx.Client | httpx.AsyncClient]
+    _awaits: bool
 
     def __init__(
-        self, base_url: str | httpx.URL, auth: Authenticator | None, headers: dict[str, str] | None
+        self,
+        base_url: str | httpx.URL = DEFAULT_BASE_URL,
+        *,
+        auth: Authenticator | None = None,
+        timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
+        verify: ssl.SSLContext | str | bool = True,
+        transport: Transport | None = None,
+        headers: dict[str, str] | None = None,
     ) -> None:
         httplog.install()
         self._root = api_root(base_url)
         self._issues_tokens: bool | None = None
         self._default_auth = NilAuth() if auth is None else _check_auth(auth)
-        self._options: dict[str, Any] = {
-            "base_url": self._root,
-            "headers": _headers(headers),
-            "follow_redirects": True,
-        }
+        self._http = self._http_class(
+            base_url=self._root,
+            headers=_headers(headers),
+            follow_redirects=True,
+            timeout=timeout,
+            verify=verify,
+            transport=transport,
+        )
+        self._add_services()
+
+    def _add_services(self) -> None:
+        raise NotImplementedError
 
     @property
     def base_url(self) -> str:
@@ -136,6 +184,12 @@ class _ClientBase:
         self._root = api_root(value)
         self._http.base_url = self._root
 
+    @call
+    def ping(self, *, auth: Authenticator | None = None) -> Operation[Ping]:
+        """``GET /v1/_ping``: the version and the standalone hint. Raises :class:`RegistryError`
+        for a non-2xx answer, :class:`RegistryConnectionError` when nothing came back."""
+        return Operation(registry.ping.build_request, _read_ping, auth)
+
     def _auth(self, operation: Operation[Any]) -> Authenticator:
         """The call's authenticator; Basic credentials stay with the client's own host."""
         auth = operation.auth
@@ -144,19 +198,25 @@ class _ClientBase:
             return chosen.bound_to(origin_of(self._root))
         return chosen
 
-    def _decide_tokens(self, ping: Ping | None) -> bool:
+    def _tokens_known(self) -> bool | None:
         """The one rule for "does this registry issue index tokens?": Docker's own index
-        does; anything else does when its ``_ping`` says it is not standalone (``None``:
-        it has no ``_ping``). Remembered for the client's lifetime."""
-        known = self._root.host == _DEFAULT_INDEX_HOST
-        self._issues_tokens = known or (ping is not None and ping.standalone is False)
+        does; anything else does when its ``_ping`` (sent by :meth:`Client.issues_tokens`
+        with the default auth, once per client) says it is not standalone."""
+        if self._issues_tokens is None and self._root.host == _DEFAULT_INDEX_HOST:
+            self._issues_tokens = True
         return self._issues_tokens
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r})"
 
 
-class Client(_ClientBase):
+def _tokens_ping() -> Operation[bool]:
+    """``_ping`` read as the token decision (built per call: the generated endpoint module
+    loads on first use, not when this module is imported)."""
+    return Operation(registry.ping.build_request, _issues_tokens, otherwise=_no_ping)
+
+
+class Client(_ClientBase[httpx.BaseTransport]):
     """Synchronous client; use it as a context manager or call :meth:`close`.
 
     ``auth`` is the default for every call that is not given its own. Raises
@@ -164,21 +224,10 @@ class Client(_ClientBase):
     """
 
     _http: httpx.Client
+    _http_class = httpx.Client
+    _awaits = False
 
-    def __init__(
-        self,
-        base_url: str | httpx.URL = DEFAULT_BASE_URL,
-        *,
-        auth: Authenticator | None = None,
-        timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
-        verify: ssl.SSLContext | str | bool = True,
-        transport: httpx.BaseTransport | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(base_url, auth, headers)
-        self._http = httpx.Client(
-            **self._options, timeout=timeout, verify=verify, transport=transport
-        )
+    def _add_services(self) -> None:
         self.hub = HubService(self)
         self.image = ImageService(self)
         self.repository = RepositoryService(self)
@@ -210,9 +259,18 @@ class Client(_ClientBase):
         raise error_from_response(response, bytes(body[:ERROR_BODY_LIMIT]))
 
     def _send(self, operation: Operation[T]) -> T:
-        response = self._start(operation)
         try:
-            response.read()
+            response = self._start(operation)
+        except RegistryError as error:
+            if operation.otherwise is None:
+                raise
+            return operation.otherwise(error)
+        try:
+            if operation.sink is None:
+                response.read()
+            else:
+                for chunk in response.iter_raw():
+                    operation.sink(chunk)
         except httpx.RequestError as exc:
             raise body_error(response, exc) from exc
         finally:
@@ -229,23 +287,13 @@ class Client(_ClientBase):
         finally:
             response.close()
 
-    def ping(self, *, auth: Authenticator | None = None) -> Ping:
-        """``GET /v1/_ping``: the version and the standalone hint. Raises :class:`RegistryError`
-        for a non-2xx answer, :class:`RegistryConnectionError` when nothing came back."""
-        return self._send(Operation(registry.ping.build_request, read_ping, auth))
-
     def issues_tokens(self) -> bool:
         """Whether this registry hands out index tokens, so that reads and writes ask the
         index for one first; asked once per client (``_ping`` with the default auth).
         Raises what :meth:`ping` raises, but :class:`NotFound` means no."""
-        if self._issues_tokens is not None:
-            return self._issues_tokens
-        if self._root.host == _DEFAULT_INDEX_HOST:
-            return self._decide_tokens(None)
-        try:
-            return self._decide_tokens(self.ping())
-        except NotFound:
-            return self._decide_tokens(None)
+        if (known := self._tokens_known()) is None:
+            known = self._issues_tokens = self._send(_tokens_ping())
+        return known
 
     def pull(
         self,
@@ -287,25 +335,14 @@ class Client(_ClientBase):
         self.close()
 
 
-class AsyncClient(_ClientBase):
+class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
     """Asynchronous client with the same surface; ``async with`` or :meth:`aclose`."""
 
     _http: httpx.AsyncClient
+    _http_class = httpx.AsyncClient
+    _awaits = True
 
-    def __init__(
-        self,
-        base_url: str | httpx.URL = DEFAULT_BASE_URL,
-        *,
-        auth: Authenticator | None = None,
-        timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
-        verify: ssl.SSLContext | str | bool = True,
-        transport: httpx.AsyncBaseTransport | None = None,
-        headers: dict[str, str] | None = None,
-    ) -> None:
-        super().__init__(base_url, auth, headers)
-        self._http = httpx.AsyncClient(
-            **self._options, timeout=timeout, verify=verify, transport=transport
-        )
+    def _add_services(self) -> None:
         self.hub = AsyncHubService(self)
         self.image = AsyncImageService(self)
         self.repository = AsyncRepositoryService(self)
@@ -338,9 +375,19 @@ class AsyncClient(_ClientBase):
         raise error_from_response(response, bytes(body[:ERROR_BODY_LIMIT]))
 
     async def _send(self, operation: Operation[T]) -> T:
-        response = await self._start(operation)
         try:
-            await response.aread()
+            response = await self._start(operation)
+        except RegistryError as error:
+            if operation.otherwise is None:
+                raise
+            return operation.otherwise(error)
+        try:
+            if operation.sink is None:
+                await response.aread()
+            else:
+                async for chunk in response.aiter_raw():
+                    if inspect.isawaitable(written := operation.sink(chunk)):
+                        await written
         except httpx.RequestError as exc:
             raise body_error(response, exc) from exc
         finally:
@@ -357,20 +404,11 @@ class AsyncClient(_ClientBase):
         finally:
             await response.aclose()
 
-    async def ping(self, *, auth: Authenticator | None = None) -> Ping:
-        """The awaitable twin of :meth:`Client.ping`."""
-        return await self._send(Operation(registry.ping.build_request, read_ping, auth))
-
     async def issues_tokens(self) -> bool:
         """The awaitable twin of :meth:`Client.issues_tokens`."""
-        if self._issues_tokens is not None:
-            return self._issues_tokens
-        if self._root.host == _DEFAULT_INDEX_HOST:
-            return self._decide_tokens(None)
-        try:
-            return self._decide_tokens(await self.ping())
-        except NotFound:
-            return self._decide_tokens(None)
+        if (known := self._tokens_known()) is None:
+            known = self._issues_tokens = await self._send(_tokens_ping())
+        return known
 
     async def pull(
         self,

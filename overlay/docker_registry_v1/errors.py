@@ -10,7 +10,6 @@ storage signature).
 
 from __future__ import annotations
 
-import html
 import json
 import re
 from collections.abc import Sequence
@@ -155,6 +154,8 @@ def _server_message(content: bytes) -> str | None:
 def _excerpt(content: bytes, content_type: str) -> str | None:
     text = content[:4096].decode("utf-8", "replace")
     if "html" in content_type.lower() or text.lstrip().startswith("<"):
+        import html  # noqa: PLC0415 - its entity table is big, and error pages are rare
+
         text = re.sub(r"(?is)<(script|style)\b.*?</\1\s*>", " ", text)
         text = html.unescape(re.sub(r"(?s)<[^>]*>", " ", text))
     return _printable(text, _EXCERPT_LIMIT) or None

@@ -38,47 +38,48 @@ def _key(json_key: str, kind: str, *aliases: str) -> Any:
     return attrs.field(default=None, metadata={"json": json_key, "kind": kind, "aliases": aliases})
 
 
-# JSON key -> (attribute, value kind, rank of the spelling: the first listed wins)
-_Table = dict[str, tuple[str, str, int]]
+# JSON key -> (attribute, the type a value of the kind usually is exactly, the value kind,
+# the spellings that win over this one when present)
+_Table = dict[str, tuple[str, type | None, str, tuple[str, ...]]]
 _TABLES: dict[type[Any], _Table] = {}
 
 
 def _decoding_table(cls: type[Any]) -> _Table:
-    """Per class, once: where every accepted JSON spelling goes."""
+    """Per class, once: where every accepted JSON spelling goes (the first listed wins)."""
     table = _TABLES.get(cls)
     if table is None:
-        table = _TABLES[cls] = {
-            spelling: (field.name, field.metadata["kind"], rank)
-            for field in attrs.fields(cls)
-            if (key := field.metadata.get("json"))
-            for rank, spelling in enumerate((key, *field.metadata.get("aliases", ())))
-        }
+        table = _TABLES[cls] = {}
+        for field in attrs.fields(cls):
+            if key := field.metadata.get("json"):
+                kind = field.metadata["kind"]
+                spellings = (key, *field.metadata.get("aliases", ()))
+                for rank, spelling in enumerate(spellings):
+                    table[spelling] = (field.name, _EXACT.get(kind), kind, spellings[:rank])
     return table
 
 
 def _decode(cls: type[Any], data: object) -> Any:
-    """One pass over the object's keys: image JSON is parsed on every metadata call."""
+    """One pass over the object's keys: image JSON is parsed on every metadata call, so a
+    value of its kind's usual exact type is taken without a further check."""
     if not isinstance(data, Mapping):
         raise TypeError(f"expected a JSON object, got {type(data).__name__}")
-    table = _decoding_table(cls)
+    table = _TABLES.get(cls) or _decoding_table(cls)
     rest: dict[str, Any] = {}
     values: dict[str, Any] = {}
-    ranks: dict[str, int] = {}
     for key, value in data.items():
         entry = table.get(key)
         if entry is None:
             rest[key] = value
             continue
-        name, kind, rank = entry
-        if ranks.get(name, rank + 1) <= rank:
-            continue  # a preferred spelling of this field came first
-        ranks[name] = rank
-        if value is None:
-            values.pop(name, None)
-            continue
-        if type(value) is not _EXACT.get(kind) and not _KINDS[kind](value):
+        name, exact, kind, preferred = entry
+        if value is None or (preferred and any(spelling in data for spelling in preferred)):
+            continue  # absent, or a preferred spelling of this field is there too
+        if type(value) is exact:
+            values[name] = value
+        elif not _KINDS[kind](value):
             raise TypeError(f"{key}: expected {kind}, got {type(value).__name__}")
-        values[name] = ContainerConfig.from_dict(value) if kind == "config" else value
+        else:
+            values[name] = _decode(ContainerConfig, value) if kind == "config" else value
     return cls(**values, extra=rest)
 
 

@@ -1,10 +1,11 @@
 """The services of the Go package (Hub, Image, Repository, Search) plus Users, sync and async.
 
-Each method is written once. Marked with :class:`call`, it checks its arguments (so
-bad input never reaches the wire) and describes the call as an :class:`Operation`:
-which generated ``build_request`` makes the request and how the answer is read. The
-client the service belongs to sends it: on a :class:`Client` the method returns the
-result, on an :class:`AsyncClient` it returns an awaitable of the same result.
+Each call is written once, here, from its arguments to its answer: the method checks
+its arguments (bad input never reaches the wire) and returns an :class:`Operation`
+(which generated ``build_request`` makes the one request, and how a 2xx answer is
+read: the readers follow the methods). Marked with :class:`call`, the method hands
+the operation to its client, which sends it (``client.py``): on a :class:`Client`
+the method returns the result, on an :class:`AsyncClient` an awaitable of it.
 
 ``auth`` (keyword-only everywhere) is the call's authenticator; ``None`` means the
 client's default, like passing the same Authenticator to every Go call. Every method
@@ -16,30 +17,35 @@ for a non-2xx answer or one of the wrong shape (:class:`NotFound`,
 
 from __future__ import annotations
 
-import inspect
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+import hashlib
+import json
+import os
+import re
+import stat
+from collections.abc import AsyncIterable, AsyncIterator, Awaitable, Callable, Iterable, Iterator
 from contextlib import AbstractAsyncContextManager, AbstractContextManager
 from typing import (
     TYPE_CHECKING,
     Any,
     Concatenate,
     Generic,
-    Literal,
     ParamSpec,
+    Protocol,
     Self,
     TypeVar,
     overload,
 )
 
+import attrs
 import httpx
 from docker_registry_v1_api import models as api_models
 from docker_registry_v1_api.api import index, registry, users
 from docker_registry_v1_api.api import search as search_api
 from docker_registry_v1_api.types import UNSET
 
-from . import operations as ops
 from .auth import Access, Authenticator, NilAuth, TokenAuth
-from .errors import InvalidInput, RegistryError, body_error
+from .endpoints import normalise_token, parse_endpoints
+from .errors import InvalidInput, RegistryError, invalid_response
 from .models import (
     ImageMetadata,
     IndexImage,
@@ -50,18 +56,71 @@ from .models import (
     TagMap,
 )
 from .names import RepositoryName, check_header_value, check_image_id, check_single_line, check_tag
-from .operations import BinaryWriter, Operation, UploadSource
 
 if TYPE_CHECKING:
     from .client import AsyncClient, Client
 
-
 AuthArg = Authenticator | None
+HTTPClient = httpx.Client | httpx.AsyncClient
 C = TypeVar("C")
 P = ParamSpec("P")
 T = TypeVar("T")
-_IDENTITY = {"Accept-Encoding": "identity"}  # layer bytes as stored: offsets and checksums hold
-_TOKEN_WANTED: Literal["true"] = "true"  # noqa: S105 - the X-Docker-Token request flag
+# Uploads read 1 MiB at a time: fewer reads, sends and (async) thread hops per layer.
+UPLOAD_CHUNK_SIZE = 1 << 20
+_IDENTITY = {"Accept-Encoding": "identity"}
+_TOKEN_WANTED = "true"  # noqa: S105 - the X-Docker-Token request flag
+_SIZE = re.compile(r"[0-9]{1,19}")  # ASCII digits that fit a 64-bit size; isdigit() takes "²"
+_RANGE = re.compile(r"bytes=[0-9]+-[0-9]*")
+_CHECKSUM_HEADERS = ("X-Docker-Checksum-Payload", "X-Docker-Payload-Checksum", "X-Docker-Checksum")
+_MAX_QUERY, _MAX_PAGE_SIZE, _MAX_PAGE = 255, 100, 100_000  # the spec's (the Hub's) search limits
+_NO_ISSUER_HINT = (
+    "servers that issue no tokens (standalone or private registries) take BasicAuth or no "
+    "auth directly on every call"
+)
+_DELETE_HINT = (
+    "a standalone reference registry has no index DELETE: this request has already deleted "
+    "the repository and no token was issued; with such servers call repository.delete() "
+    "with BasicAuth or no auth instead"
+)
+
+
+class BinaryReader(Protocol):
+    def read(self, size: int = -1, /) -> bytes: ...
+
+
+class BinaryWriter(Protocol):
+    """Anything with ``write(bytes)``; for the async client ``write`` may be a coroutine."""
+
+    def write(self, data: bytes, /) -> object: ...
+
+
+UploadSource = BinaryReader | bytes | Iterable[bytes] | AsyncIterable[bytes]
+
+
+@attrs.frozen
+class Operation(Generic[T]):
+    """One call: how to build its request, how to read a 2xx answer (its body read), and
+    the call's ``auth`` (``None``: the client's default). ``sink``, when given, takes the
+    body's bytes as they arrive instead; ``otherwise`` may turn a typed error into the
+    call's answer (it re-raises the errors it does not accept)."""
+
+    build: Callable[[HTTPClient], httpx.Request]
+    read: Callable[[httpx.Response], T]
+    auth: Authenticator | None = None
+    sink: Callable[[bytes], object] | None = None
+    otherwise: Callable[[RegistryError], T] | None = None
+
+
+def request(
+    build: Callable[Concatenate[HTTPClient, P], httpx.Request],
+    read: Callable[[httpx.Response], T],
+    auth: Authenticator | None,
+    /,
+    *args: P.args,
+    **kwargs: P.kwargs,
+) -> Operation[T]:
+    """The :class:`Operation` that sends ``build(http, *args, **kwargs)``."""
+    return Operation(lambda http: build(http, *args, **kwargs), read, auth)
 
 
 class _Service(Generic[C]):
@@ -69,14 +128,13 @@ class _Service(Generic[C]):
 
     def __init__(self, client: C) -> None:
         self._client = client
-        self._awaits = inspect.iscoroutinefunction(getattr(client, "_send", None))
 
 
 class call(Generic[P, T]):  # noqa: N801 - used as a decorator, read as a verb
-    """Makes a method that describes an :class:`Operation` perform it on the service's client.
+    """Makes a method that describes an :class:`Operation` perform it on its client.
 
-    On a :class:`Client`'s service the method returns the operation's result; on an
-    :class:`AsyncClient`'s service it is a coroutine function returning the same.
+    On a :class:`Client` (or one of its services) the method returns the operation's
+    result; on an :class:`AsyncClient`'s it is a coroutine function returning the same.
     """
 
     def __init__(self, describe: Callable[Concatenate[Any, P], Operation[T]]) -> None:
@@ -85,58 +143,61 @@ class call(Generic[P, T]):  # noqa: N801 - used as a decorator, read as a verb
         self.__name__ = describe.__name__
 
     @overload
-    def __get__(self, service: None, owner: type[Any]) -> Self: ...
+    def __get__(self, owner: None, cls: type[Any]) -> Self: ...
     @overload
-    def __get__(self, service: _Service[Client], owner: type[Any]) -> Callable[P, T]: ...
+    def __get__(self, owner: _Service[Client] | Client, cls: type[Any]) -> Callable[P, T]: ...
     @overload
     def __get__(
-        self, service: _Service[AsyncClient], owner: type[Any]
+        self, owner: _Service[AsyncClient] | AsyncClient, cls: type[Any]
     ) -> Callable[P, Awaitable[T]]: ...
-    def __get__(self, service: _Service[Any] | None, owner: type[Any]) -> Any:
-        if service is None:
+    def __get__(self, owner: Any, cls: type[Any]) -> Any:
+        if owner is None:
             return self
-        describe, send = self.describe, service._client._send
-        if service._awaits:
+        describe, client = self.describe, getattr(owner, "_client", owner)
+        send = client._send
+        if client._awaits:
 
             async def perform_async(*args: P.args, **kwargs: P.kwargs) -> T:
-                result: T = await send(describe(service, *args, **kwargs))
+                result: T = await send(describe(owner, *args, **kwargs))
                 return result
 
             return perform_async
 
         def perform(*args: P.args, **kwargs: P.kwargs) -> T:
-            result: T = send(describe(service, *args, **kwargs))
+            result: T = send(describe(owner, *args, **kwargs))
             return result
 
         return perform
+
+
+def _json(response: httpx.Response) -> Any:
+    try:
+        return json.loads(response.content)
+    except (ValueError, RecursionError):
+        raise invalid_response(response, "body is not JSON") from None
+
+
+# ---------------------------------------------------------------- hub (index tokens)
 
 
 class _Hub(_Service[C]):
     @call
     def get_read_token(self, repo: str) -> Operation[TokenAuth]:
         """An anonymous read token for ``repo`` and the registry endpoints it is valid for."""
-        return self._read_token(repo, NilAuth())
+        return _token(index.list_repository_images.build_request, Access.READ, repo, NilAuth())
 
     @call
     def get_read_token_with_auth(self, repo: str, *, auth: AuthArg = None) -> Operation[TokenAuth]:
         """A read token for ``repo`` asked for with ``auth`` (usually :class:`BasicAuth`)."""
-        return self._read_token(repo, auth)
-
-    def _read_token(self, repo: str, auth: AuthArg) -> Operation[TokenAuth]:
-        name = RepositoryName.parse(repo)
-        read = ops.token_reader(Access.READ, name)
-        build = index.list_repository_images.build_request
-        return ops.request(build, read, auth, *name.parts, x_docker_token=_TOKEN_WANTED)
+        return _token(index.list_repository_images.build_request, Access.READ, repo, auth)
 
     @call
     def get_write_token(
         self, repo: str, *, images: Iterable[IndexImage | str] = (), auth: AuthArg = None
     ) -> Operation[TokenAuth]:
         """A write token from the index ``PUT …/{repo}/``; ``images`` is the list sent with it."""
-        name, body = RepositoryName.parse(repo), ops.index_images(images)
-        read = ops.token_reader(Access.WRITE, name)
-        build = index.create_repository.build_request
-        return ops.request(build, read, auth, *name.parts, body=body, x_docker_token=_TOKEN_WANTED)
+        body = _index_images(images)
+        return _token(index.create_repository.build_request, Access.WRITE, repo, auth, body=body)
 
     @call
     def get_delete_token(self, repo: str, *, auth: AuthArg = None) -> Operation[TokenAuth]:
@@ -146,10 +207,7 @@ class _Hub(_Service[C]):
         repository and all its tags at once (then :class:`InvalidResponse` says no token
         came back); ``ping().standalone`` tells the two apart first, as ``regv1 delete``
         does."""
-        name = RepositoryName.parse(repo)
-        read = ops.token_reader(Access.DELETE, name)
-        build = registry.delete_repository.build_request
-        return ops.request(build, read, auth, *name.parts, body=[], x_docker_token=_TOKEN_WANTED)
+        return _token(registry.delete_repository.build_request, Access.DELETE, repo, auth, body=[])
 
     @call
     def confirm_delete(
@@ -163,7 +221,7 @@ class _Hub(_Service[C]):
         listed = ", ".join(check_single_line("endpoints", item) for item in endpoints)
         header = check_header_value("endpoints", listed) if listed else UNSET
         build = registry.delete_repository.build_request
-        return ops.request(build, ops.ignore, auth, *name.parts, x_docker_endpoints=header)
+        return request(build, _ignore, auth, *name.parts, x_docker_endpoints=header)
 
 
 class HubService(_Hub["Client"]):
@@ -174,28 +232,73 @@ class AsyncHubService(_Hub["AsyncClient"]):
     """:class:`HubService` of the :class:`AsyncClient`: every method is awaited."""
 
 
-def _empty_layer(error: RegistryError) -> bool:
-    """A bare 416 to our Range-less GET is the reference server's empty layer."""
-    bare = error.message is None and error.excerpt is None
-    return bare and ops.empty_layer(error.code, ops.header_size(error.headers), ranged=False)
+def _token(
+    build: Callable[..., httpx.Request], access: Access, repo: str, auth: AuthArg, **body: Any
+) -> Operation[TokenAuth]:
+    """Ask the index for a token (``X-Docker-Token: true``) with the request ``build`` makes."""
+    name = RepositoryName.parse(repo)
+    hint = _DELETE_HINT if access is Access.DELETE else _NO_ISSUER_HINT
+
+    def read(response: httpx.Response) -> TokenAuth:
+        token = normalise_token(response.headers.get_list("X-Docker-Token"))
+        if token is None:
+            raise invalid_response(
+                response, f"no X-Docker-Token header in the index answer; {hint}"
+            )
+        try:
+            endpoints = parse_endpoints(
+                response.headers.get_list("X-Docker-Endpoints"), response.url
+            )
+        except ValueError as exc:
+            raise invalid_response(response, str(exc)) from None
+        return TokenAuth(token=token, access=access, endpoints=endpoints, repository=str(name))
+
+    return request(build, read, auth, *name.parts, **body, x_docker_token=_TOKEN_WANTED)
+
+
+def _index_images(images: Iterable[IndexImage | str]) -> list[api_models.RepositoryImage]:
+    if isinstance(images, str):
+        raise InvalidInput("images", "expected a list of image ids, not one string")
+    body = []
+    for image in images:
+        entry = IndexImage(id=image) if isinstance(image, str) else image
+        if not isinstance(entry, IndexImage) or not isinstance(entry.id, str):
+            raise InvalidInput("images", "expected image ids or IndexImage entries")
+        try:
+            check_image_id(entry.id)
+        except InvalidInput as exc:
+            raise InvalidInput("images", str(exc)) from None
+        checksum = UNSET if entry.checksum is None else entry.checksum
+        tag = UNSET if entry.tag is None else entry.tag
+        body.append(api_models.RepositoryImage(id=entry.id, checksum=checksum, tag=tag))
+    return body
+
+
+def _ignore(response: httpx.Response) -> None:
+    """The reader of calls whose 2xx answer carries nothing (bodies differ by server)."""
+    del response
+
+
+# ---------------------------------------------------------------- images
 
 
 class _Images(_Service[C]):
     @call
     def get_ancestry(self, image_id: str, *, auth: AuthArg = None) -> Operation[list[str]]:
         """The ids from ``image_id`` down to its base image, tip first."""
-        read = ops.string_list_reader("ancestry")
-        return ops.request(
-            registry.get_image_ancestry.build_request, read, auth, check_image_id(image_id)
-        )
+        build = registry.get_image_ancestry.build_request
+        return request(build, _read_ancestry, auth, check_image_id(image_id))
 
-    def _stream(self, image_id: str, range_: str | None, auth: AuthArg) -> Operation[None]:
-        checked, asked = check_image_id(image_id), ops.check_range(range_)
-        range_header = UNSET if asked is None else asked
-        build = registry.get_image_layer.build_request
-        return ops.request(
-            build, ops.ignore, auth, checked, range_=range_header, extra_headers=_IDENTITY
-        )
+    @call
+    def get_layer(
+        self, image_id: str, writer: BinaryWriter, *, auth: AuthArg = None
+    ) -> Operation[int]:
+        """Stream the layer into ``writer`` (on the :class:`AsyncClient` its ``write`` may be
+        a coroutine function); returns the number of bytes written.
+        :class:`IncompleteBody` when the body ends before its ``Content-Length``."""
+        if not callable(getattr(writer, "write", None)):
+            raise InvalidInput("writer", "needs a write(bytes) method")
+        return Operation(_layer_get(image_id, None), _bytes_read, auth, writer.write, _empty)
 
     @call
     def add_layer(
@@ -209,19 +312,29 @@ class _Images(_Service[C]):
         """Stream ``layer`` (bytes, a binary reader or an iterable of chunks; on the
         :class:`AsyncClient` also an async iterable) up. Returns its size and, given the
         exact image JSON sent as ``metadata_json``, the payload checksum to finalise with."""
-        return ops.layer_upload(image_id, layer, metadata_json, auth)
+        checked = check_image_id(image_id)
+        readable = callable(getattr(layer, "read", None))
+        if isinstance(layer, str) or not (
+            isinstance(layer, bytes | Iterable | AsyncIterable) or readable
+        ):
+            raise InvalidInput("layer", "expected bytes, a binary reader or an iterable of bytes")
+        if metadata_json is not None and not isinstance(metadata_json, bytes):
+            raise InvalidInput("metadata_json", "expected the exact image JSON bytes")
+        start = None if metadata_json is None else hashlib.sha256(metadata_json + b"\n")
+        body = LayerBody(layer, start)
+        return Operation(lambda http: body.request(http, checked), body.sent, auth)
 
     @call
     def get_metadata(self, image_id: str, *, auth: AuthArg = None) -> Operation[ImageMetadata]:
         """The image's JSON, parsed; :class:`InvalidResponse` when it is not image JSON."""
         build = registry.get_image_metadata.build_request
-        return ops.request(build, ops.read_metadata, auth, check_image_id(image_id))
+        return request(build, _read_metadata, auth, check_image_id(image_id))
 
     @call
     def get_metadata_raw(self, image_id: str, *, auth: AuthArg = None) -> Operation[RawMetadata]:
         """The image's JSON exactly as sent, with its size and checksum headers."""
         build = registry.get_image_metadata.build_request
-        return ops.request(build, ops.read_raw_metadata, auth, check_image_id(image_id))
+        return request(build, _read_raw_metadata, auth, check_image_id(image_id))
 
     @call
     def add_metadata(
@@ -234,9 +347,8 @@ class _Images(_Service[C]):
         if metadata.id != checked:
             raise InvalidInput("metadata", f"id {metadata.id!r} differs from image_id {checked!r}")
         body = metadata.to_json()
-        return ops.request(
-            registry.add_image_metadata.build_request, lambda _: body, auth, checked, body=body
-        )
+        build = registry.add_image_metadata.build_request
+        return request(build, lambda _: body, auth, checked, body=body)
 
     @call
     def add_metadata_raw(
@@ -247,7 +359,7 @@ class _Images(_Service[C]):
         if not isinstance(json_bytes, bytes):
             raise InvalidInput("json_bytes", "expected bytes")
         build = registry.add_image_metadata.build_request
-        return ops.request(build, ops.ignore, auth, checked, body=json_bytes)
+        return request(build, _ignore, auth, checked, body=json_bytes)
 
     @call
     def put_checksum(
@@ -259,7 +371,7 @@ class _Images(_Service[C]):
         if not algorithm or not digest:
             raise InvalidInput("checksum", f"{value!r} is not '<algorithm>:<hex>'")
         build = registry.put_image_checksum.build_request
-        return ops.request(build, ops.ignore, auth, checked, x_docker_checksum_payload=value)
+        return request(build, _ignore, auth, checked, x_docker_checksum_payload=value)
 
 
 class ImageService(_Images["Client"]):
@@ -272,25 +384,7 @@ class ImageService(_Images["Client"]):
         (``range_="bytes=N-"``) and verify themselves, as the transfers do. Registry
         errors raise on entry; a body that breaks off raises
         :class:`RegistryConnectionError` (its cause the httpx error) from the ``with`` block."""
-        return self._client._open(self._stream(image_id, range_, auth))
-
-    def get_layer(self, image_id: str, writer: BinaryWriter, *, auth: AuthArg = None) -> int:
-        """Stream the layer into ``writer``; returns the number of bytes written.
-        :class:`IncompleteBody` when the body ends before its ``Content-Length``."""
-        ops.check_writer(writer)
-        written = 0
-        try:
-            with self.stream_layer(image_id, auth=auth) as response:
-                try:
-                    for chunk in response.iter_raw():
-                        writer.write(chunk)
-                        written += len(chunk)
-                except httpx.RequestError as exc:
-                    raise body_error(response, exc) from exc
-        except RegistryError as error:
-            if not _empty_layer(error):
-                raise
-        return written
+        return self._client._open(Operation(_layer_get(image_id, range_), _ignore, auth))
 
 
 class AsyncImageService(_Images["AsyncClient"]):
@@ -301,25 +395,148 @@ class AsyncImageService(_Images["AsyncClient"]):
         self, image_id: str, *, range_: str | None = None, auth: AuthArg = None
     ) -> AbstractAsyncContextManager[httpx.Response]:
         """See :meth:`ImageService.stream_layer`."""
-        return self._client._open(self._stream(image_id, range_, auth))
+        return self._client._open(Operation(_layer_get(image_id, range_), _ignore, auth))
 
-    async def get_layer(self, image_id: str, writer: BinaryWriter, *, auth: AuthArg = None) -> int:
-        """See :meth:`ImageService.get_layer`; ``writer.write`` may be a coroutine function."""
-        ops.check_writer(writer)
-        written = 0
-        try:
-            async with self.stream_layer(image_id, auth=auth) as response:
-                try:
-                    async for chunk in response.aiter_raw():
-                        if inspect.isawaitable(done := writer.write(chunk)):
-                            await done
-                        written += len(chunk)
-                except httpx.RequestError as exc:
-                    raise body_error(response, exc) from exc
-        except RegistryError as error:
-            if not _empty_layer(error):
-                raise
-        return written
+
+def _layer_get(image_id: str, range_: str | None) -> Callable[[HTTPClient], httpx.Request]:
+    """The layer GET, in the encoding it is stored in: offsets and checksums hold."""
+    checked = check_image_id(image_id)
+    if range_ is not None and not _RANGE.fullmatch(range_):
+        raise InvalidInput("range_", f"{range_!r} is not a single bytes=START-[END] range")
+    header = UNSET if range_ is None else range_
+    return lambda http: registry.get_image_layer.build_request(
+        http, checked, range_=header, extra_headers=_IDENTITY
+    )
+
+
+def _bytes_read(response: httpx.Response) -> int:
+    return response.num_bytes_downloaded  # raw bytes: identity encoding, as written
+
+
+def empty_layer(status: int, size: int | None, *, ranged: bool) -> bool:
+    """The reference server answers 416 to a whole-layer GET when the layer is empty."""
+    return (
+        status == httpx.codes.REQUESTED_RANGE_NOT_SATISFIABLE and not ranged and size in (0, None)
+    )
+
+
+def header_size(headers: httpx.Headers) -> int | None:
+    """``X-Docker-Size`` when it is a plain size, else unknown."""
+    text = headers.get("X-Docker-Size", "")
+    return int(text) if _SIZE.fullmatch(text) else None
+
+
+def _empty(error: RegistryError) -> int:
+    """A bare 416 to our Range-less GET is the reference server's empty layer: 0 bytes."""
+    bare = error.message is None and error.excerpt is None
+    if bare and empty_layer(error.code, header_size(error.headers), ranged=False):
+        return 0
+    raise error
+
+
+def _remaining_length(source: Any) -> int | None:
+    """Bytes left in a file-like source, when that can be known without reading it."""
+    try:
+        info = os.fstat(source.fileno())
+        if stat.S_ISREG(info.st_mode):
+            return max(int(info.st_size - source.tell()), 0)
+    except (AttributeError, OSError, ValueError):
+        pass
+    try:
+        if source.seekable():
+            here = source.tell()
+            end = source.seek(0, os.SEEK_END)
+            source.seek(here)
+            return int(end - here)
+    except (AttributeError, OSError, ValueError):
+        pass
+    return None
+
+
+@attrs.define
+class LayerBody:
+    """A layer body on its way out: counted and, given the image JSON, hashed.
+
+    Each request built starts the count and the hash over (a refused connection is
+    retried on the token's next endpoint with a fresh request).
+    """
+
+    source: Any
+    start: Any
+    hasher: Any = None
+    size: int = 0
+
+    def _count(self, chunk: bytes) -> bytes:
+        if not isinstance(chunk, bytes):
+            raise InvalidInput("layer", f"chunks must be bytes, got {type(chunk).__name__}")
+        self.size += len(chunk)
+        if self.hasher is not None:
+            self.hasher.update(chunk)
+        return chunk
+
+    def _chunks(self) -> Iterator[bytes]:
+        read = getattr(self.source, "read", None)
+        for chunk in self.source if read is None else iter(lambda: read(UPLOAD_CHUNK_SIZE), b""):
+            yield self._count(chunk)
+
+    async def _achunks(self) -> AsyncIterator[bytes]:
+        import anyio.to_thread  # noqa: PLC0415 - only async uploads from a reader need it
+
+        read = getattr(self.source, "read", None)
+        if hasattr(self.source, "__aiter__"):
+            async for chunk in self.source:
+                yield self._count(chunk)
+        elif read is not None:
+            while chunk := await anyio.to_thread.run_sync(read, UPLOAD_CHUNK_SIZE):
+                yield self._count(chunk)
+        else:
+            for chunk in self.source:
+                yield self._count(chunk)
+
+    def request(self, http: HTTPClient, image_id: str) -> httpx.Request:
+        """Bytes go as they are; anything else streams, sized when the source knows it."""
+        self.size, self.hasher = 0, None if self.start is None else self.start.copy()
+        build = registry.add_image_layer.build_request
+        if isinstance(self.source, bytes):
+            return build(http, image_id, body=self._count(self.source))
+        if isinstance(http, httpx.AsyncClient):
+            body: Iterator[bytes] | AsyncIterator[bytes] = self._achunks()
+        elif hasattr(self.source, "__aiter__"):
+            raise InvalidInput("layer", "async iterables need the AsyncClient")
+        else:
+            body = self._chunks()
+        length = _remaining_length(self.source)
+        sized = {} if length is None else {"Content-Length": str(length)}
+        return build(http, image_id, body=body, extra_headers=sized)
+
+    def sent(self, response: httpx.Response) -> LayerUpload:
+        """What went out: the reader of the upload's answer."""
+        del response
+        digest = None if self.hasher is None else "sha256:" + self.hasher.hexdigest()
+        return LayerUpload(size=self.size, checksum=digest)
+
+
+def _read_ancestry(response: httpx.Response) -> list[str]:
+    data = _json(response)
+    if not isinstance(data, list) or not all(isinstance(item, str) for item in data):
+        raise invalid_response(response, "ancestry is not a JSON list of strings")
+    return data
+
+
+def _read_raw_metadata(response: httpx.Response) -> RawMetadata:
+    headers = response.headers
+    checksum = next((headers[name] for name in _CHECKSUM_HEADERS if name in headers), None)
+    return RawMetadata(response.content, size=header_size(headers), checksum=checksum)
+
+
+def _read_metadata(response: httpx.Response) -> ImageMetadata:
+    try:
+        return ImageMetadata.from_json(response.content)
+    except (ValueError, TypeError, RecursionError) as exc:
+        raise invalid_response(response, f"image JSON: {exc}") from None
+
+
+# ---------------------------------------------------------------- repositories
 
 
 class _Repositories(_Service[C]):
@@ -327,14 +544,14 @@ class _Repositories(_Service[C]):
     def list_tags(self, repo: str, *, auth: AuthArg = None) -> Operation[TagMap]:
         """Every tag of ``repo`` and the image id it points at."""
         name = RepositoryName.parse(repo)
-        return ops.request(registry.list_tags.build_request, ops.read_tags, auth, *name.parts)
+        return request(registry.list_tags.build_request, _read_tags, auth, *name.parts)
 
     @call
     def get_image_id(self, repo: str, tag: str, *, auth: AuthArg = None) -> Operation[str]:
         """The image id ``repo:tag`` points at."""
         name, checked = RepositoryName.parse(repo), check_tag(tag)
         build = registry.get_image_id.build_request
-        return ops.request(build, ops.read_image_id, auth, *name.parts, checked)
+        return request(build, _read_image_id, auth, *name.parts, checked)
 
     @call
     def set_tag(
@@ -342,40 +559,36 @@ class _Repositories(_Service[C]):
     ) -> Operation[None]:
         """Point ``tag`` at ``image_id`` (the Go order; prefer keywords to avoid swaps)."""
         name, checked, image = RepositoryName.parse(repo), check_tag(tag), check_image_id(image_id)
-        return ops.request(
-            registry.set_tag.build_request, ops.ignore, auth, *name.parts, checked, body=image
-        )
+        build = registry.set_tag.build_request
+        return request(build, _ignore, auth, *name.parts, checked, body=image)
 
     @call
     def delete_tag(self, repo: str, tag: str, *, auth: AuthArg = None) -> Operation[None]:
         """Remove ``tag`` from ``repo``; the images stay."""
         name, checked = RepositoryName.parse(repo), check_tag(tag)
-        return ops.request(
-            registry.delete_tag.build_request, ops.ignore, auth, *name.parts, checked
-        )
+        return request(registry.delete_tag.build_request, _ignore, auth, *name.parts, checked)
 
     @call
     def delete(self, repo: str, *, auth: AuthArg = None) -> Operation[None]:
         """Delete ``repo`` and its tags on the registry."""
         name = RepositoryName.parse(repo)
-        return ops.request(registry.delete_repository.build_request, ops.ignore, auth, *name.parts)
+        return request(registry.delete_repository.build_request, _ignore, auth, *name.parts)
 
     @call
     def list_images(self, repo: str, *, auth: AuthArg = None) -> Operation[list[IndexImage]]:
         """The index's image list for ``repo``."""
         name = RepositoryName.parse(repo)
-        return ops.request(
-            index.list_repository_images.build_request, ops.read_images, auth, *name.parts
-        )
+        build = index.list_repository_images.build_request
+        return request(build, _read_images, auth, *name.parts)
 
     @call
     def update_images(
         self, repo: str, images: Iterable[IndexImage | str] = (), *, auth: AuthArg = None
     ) -> Operation[None]:
         """The final ``PUT …/images`` of a push; :class:`InvalidResponse` unless it answers 204."""
-        name, body = RepositoryName.parse(repo), ops.index_images(images)
+        name, body = RepositoryName.parse(repo), _index_images(images)
         build = index.update_repository_images.build_request
-        return ops.request(build, ops.read_no_content, auth, *name.parts, body=body)
+        return request(build, _read_no_content, auth, *name.parts, body=body)
 
 
 class RepositoryService(_Repositories["Client"]):
@@ -386,15 +599,63 @@ class AsyncRepositoryService(_Repositories["AsyncClient"]):
     """:class:`RepositoryService` of the :class:`AsyncClient`: every method is awaited."""
 
 
+def _read_tags(response: httpx.Response) -> TagMap:
+    data = _json(response)
+    if isinstance(data, dict) and all(isinstance(value, str) for value in data.values()):
+        return TagMap(data)
+    if isinstance(data, list) and all(
+        isinstance(entry, dict)
+        and isinstance(entry.get("name"), str)
+        and isinstance(entry.get("layer"), str)
+        for entry in data
+    ):
+        return TagMap({entry["name"]: entry["layer"] for entry in data}, short_ids=True)
+    raise invalid_response(
+        response, "tags are neither a map of strings nor a list of {layer, name}"
+    )
+
+
+def _read_image_id(response: httpx.Response) -> str:
+    data = _json(response)
+    if isinstance(data, str):
+        return data
+    if isinstance(data, list) and data and isinstance(data[0], dict):
+        first = data[0].get("id")
+        if isinstance(first, str):
+            return first
+    raise invalid_response(response, "expected the image id as a JSON string")
+
+
+def _read_images(response: httpx.Response) -> list[IndexImage]:
+    data = index.list_repository_images.parse_response(response)
+    if not isinstance(data, list) or not all(isinstance(entry.id, str) for entry in data):
+        raise invalid_response(response, "expected a JSON list of images with string ids")
+    return [IndexImage(e.id, checksum=e.checksum or None, tag=e.tag or None) for e in data]
+
+
+def _read_no_content(response: httpx.Response) -> None:
+    if response.status_code != httpx.codes.NO_CONTENT:
+        raise invalid_response(response, "the final image-list PUT must answer 204")
+
+
+# ---------------------------------------------------------------- search
+
+
 class _Search(_Service[C]):
     @call
     def query(
         self, query: str, page: int = 1, num: int = 25, *, auth: AuthArg = None
     ) -> Operation[SearchResults]:
         """One page (1 to 100 000) of up to ``num`` (1 to 100) results for ``query``."""
-        ops.check_search(query, page, num)
-        read = ops.read_search_results
-        return ops.request(search_api.search.build_request, read, auth, q=query, n=num, page=page)
+        if not isinstance(query, str):
+            raise InvalidInput("query", "expected a string")
+        if len(query) > _MAX_QUERY:
+            raise InvalidInput("query", f"longer than {_MAX_QUERY} characters (the spec's limit)")
+        for field, value, most in (("page", page, _MAX_PAGE), ("num", num, _MAX_PAGE_SIZE)):
+            if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
+                raise InvalidInput(field, f"expected an integer from 1 to {most}")
+        build = search_api.search.build_request
+        return request(build, _read_search_results, auth, q=query, n=num, page=page)
 
 
 class SearchService(_Search["Client"]):
@@ -408,7 +669,7 @@ class SearchService(_Search["Client"]):
         while page is not None:
             results = self.query(query, page, num, auth=auth)
             yield from results.results
-            page = ops.next_page(results, page)
+            page = next_page(results, page)
 
 
 class AsyncSearchService(_Search["AsyncClient"]):
@@ -423,14 +684,67 @@ class AsyncSearchService(_Search["AsyncClient"]):
             results = await self.query(query, page, num, auth=auth)
             for result in results.results:
                 yield result
-            page = ops.next_page(results, page)
+            page = next_page(results, page)
+
+
+def next_page(results: SearchResults, page: int) -> int | None:
+    """The page to ask for next, or ``None`` when the server's paging says we are done."""
+    if results.num_pages is None or page >= min(results.num_pages, _MAX_PAGE):
+        return None
+    return page + 1 if results.results else None
+
+
+def _int(value: object) -> int | None:
+    return value if isinstance(value, int) and not isinstance(value, bool) else None
+
+
+def _read_search_results(response: httpx.Response) -> SearchResults:
+    try:
+        data = search_api.search.parse_response(response)
+        if not isinstance(data, api_models.SearchResults):
+            raise TypeError(response.status_code)
+        page = (
+            int(data.page) if isinstance(data.page, str) and data.page.strip().isdigit() else None
+        )
+        results = tuple(
+            SearchResult(
+                name=entry.name,
+                description=entry.description if isinstance(entry.description, str) else "",
+                star_count=_int(entry.star_count) or 0,
+                is_official=entry.is_official is True,
+                is_trusted=entry.is_trusted is True,
+                is_automated=entry.is_automated is True,
+                extra=dict(entry.additional_properties),
+            )
+            for entry in data.results
+        )
+        return SearchResults(
+            query=data.query,
+            num_results=data.num_results,
+            results=results,
+            num_pages=_int(data.num_pages),
+            page_size=_int(data.page_size),
+            page=_int(data.page) if page is None else page,
+        )
+    except (ValueError, KeyError, TypeError, AttributeError, RecursionError):
+        raise invalid_response(response, "not a search result object") from None
+
+
+# ---------------------------------------------------------------- users
+
+
+def _username(username: str) -> str:
+    text = check_single_line("username", username)
+    if not text or "/" in text or not text.isprintable():
+        raise InvalidInput("username", f"{text!r} is not a user name")
+    return text
 
 
 class _Users(_Service[C]):
     @call
     def login(self, *, auth: AuthArg = None) -> Operation[None]:
         """Check the credentials in ``auth`` against the index (401/403 raise)."""
-        return ops.request(users.check_login.build_request, ops.ignore, auth)
+        return request(users.check_login.build_request, _ignore, auth)
 
     @call
     def create(
@@ -438,11 +752,11 @@ class _Users(_Service[C]):
     ) -> Operation[None]:
         """Create an index account."""
         body = api_models.UserCreate(
-            username=ops.check_username(username),
+            username=_username(username),
             password=check_single_line("password", password),
             email=check_single_line("email", email),
         )
-        return ops.request(users.create_user.build_request, ops.ignore, auth, body=body)
+        return request(users.create_user.build_request, _ignore, auth, body=body)
 
     @call
     def update(
@@ -454,12 +768,12 @@ class _Users(_Service[C]):
         auth: AuthArg = None,
     ) -> Operation[None]:
         """Change an account's e-mail address or password."""
-        user = ops.check_username(username)
+        user = _username(username)
         body = api_models.UserUpdate(
             email=UNSET if email is None else check_single_line("email", email),
             password=UNSET if password is None else check_single_line("password", password),
         )
-        return ops.request(users.update_user.build_request, ops.ignore, auth, user, body=body)
+        return request(users.update_user.build_request, _ignore, auth, user, body=body)
 
 
 class UsersService(_Users["Client"]):

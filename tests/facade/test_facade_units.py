@@ -7,6 +7,8 @@ from __future__ import annotations
 
 import base64
 import json
+import subprocess
+import sys
 
 import httpx
 import pytest
@@ -302,3 +304,15 @@ def test_metadata_encoding_seed_test_14() -> None:
     assert ImageMetadata.from_dict({"id": IMAGE_ID, "parent": ""}).parent is None
     with pytest.raises(TypeError):
         ImageMetadata.from_dict({"id": IMAGE_ID, "Size": "big"})
+
+
+def test_import_loads_no_generated_endpoint_module_nor_the_generated_client() -> None:
+    code = (
+        "import sys, docker_registry_v1\n"
+        "print(' '.join(m for m in sys.modules if m.startswith('docker_registry_v1_api')))"
+    )
+    done = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, check=True)
+    loaded = set(done.stdout.split())
+    assert "docker_registry_v1_api.api.registry" in loaded  # the facade's tag packages
+    assert "docker_registry_v1_api.client" not in loaded
+    assert not [m for m in loaded if m.count(".") >= 3]  # no api.<tag>.<operation> module

@@ -18,7 +18,9 @@ from click.testing import CliRunner
 from docker_registry_v1 import Client
 from docker_registry_v1.cli import main
 from docker_registry_v1.oci.client import OCIClient
+from docker_registry_v1.oci.compress import DEFAULT_LEVEL
 from docker_registry_v1.oci.convert import ManifestFormat
+from docker_registry_v1.transfer.copy import BlobCache
 from docker_registry_v1.transfer.inventory import inventory
 from docker_registry_v1.transfer.journal import Journal
 from docker_registry_v1.transfer.migrate import migrate
@@ -205,18 +207,21 @@ def test_ctrl_c_prints_interrupted_exits_130_and_a_rerun_finishes(
     assert len(uploads) == len(set(uploads)) == seeded.unique_blobs(SOME)
 
 
-def broken_image(seeded: Seeded) -> tuple[str, set[str]]:
-    """A per-tag image whose layer the source no longer has, and the tags it breaks."""
-    tip = seeded.seed.tag_pairs()[4][2]
-    broken = {f"{r}:{t}" for r, t, top in seeded.seed.tag_pairs() if tip in seeded.seed.chains[top]}
+BASES = "^library/base"
+"""The five un-namespaced repositories: enough for the failure tests."""
+
+
+def broken_image(seeded: Seeded) -> set[str]:
+    """Make the source lose the layer of one tag's own image; the tags that need it."""
+    tip = seeded.seed.repositories["library/base06"]["1.1"]
     seeded.emulator.faults.error(f"/v1/images/{tip}/layer", 404, times=None)
-    return tip, broken
+    return {f"{r}:{t}" for r, t, top in seeded.seed.tag_pairs() if tip in seeded.seed.chains[top]}
 
 
 def test_failed_tags_are_listed_with_their_reason_and_exit_1(
     seeded: Seeded, v2_fresh: V2Registry, tmp_path: Path
 ) -> None:
-    _, broken = broken_image(seeded)
+    broken = broken_image(seeded)
     done = CliRunner().invoke(
         main,
         [
@@ -227,6 +232,8 @@ def test_failed_tags_are_listed_with_their_reason_and_exit_1(
             str(tmp_path / "j.sqlite"),
             "--format",
             "table",
+            "--include",
+            BASES,
         ],
         catch_exceptions=False,
     )
@@ -237,13 +244,14 @@ def test_failed_tags_are_listed_with_their_reason_and_exit_1(
     assert all("404" in line for line in failed)
     assert re.search(rf"failures\s*│\s*{len(broken)}\s*│", done.stdout), done.stdout
     summary = " ".join(done.stdout.split())
-    assert f"{seeded.seed.tag_count} ({seeded.seed.tag_count - len(broken)} copied" in summary
+    tags = sum(len(t) for r, t in seeded.seed.repositories.items() if r.startswith("library/"))
+    assert f"{tags} ({tags - len(broken)} copied" in summary
 
 
 def test_on_error_abort_stops_and_reports_the_rest_pending(
     seeded: Seeded, v2_fresh: V2Registry, tmp_path: Path
 ) -> None:
-    _, broken = broken_image(seeded)
+    broken = broken_image(seeded)
     done = CliRunner().invoke(
         main,
         [
@@ -257,6 +265,8 @@ def test_on_error_abort_stops_and_reports_the_rest_pending(
             "--on-error",
             "abort",
             "--json",
+            "--include",
+            BASES,
         ],
         catch_exceptions=False,
     )
@@ -268,3 +278,28 @@ def test_on_error_abort_stops_and_reports_the_rest_pending(
     assert len(failed) == 1  # one repository at a time: nothing else was under way
     assert failed <= broken
     assert "pending" in statuses.values()
+
+
+def test_a_blob_the_journal_knows_but_the_registry_lost_is_sent_again(
+    seeded: Seeded, v2_fresh: V2Registry, tmp_path: Path
+) -> None:
+    repo = "team1/app01"
+    tags = seeded.seed.repositories[repo]
+    base = seeded.seed.chains[tags["1.0"]][0]  # in 1.0's chain and 1.1's
+    journal = tmp_path / "j.sqlite"
+    target = RegistryTarget(OCIClient(v2_fresh.url))
+    with Client(seeded.emulator.url) as source, Journal(journal) as log:
+        first = Selection.parse(include=[f"^{repo}$"], tags=r"1\.0")
+        plan = plan_migration(inventory(source, selection=first), first, target, journal=log)
+        assert migrate(source, target, plan, journal=log, retry=FAST).ok
+        known = log.layer(BlobCache.key(base, seeded.seed.images[base].checksum, DEFAULT_LEVEL))
+        assert known is not None
+        lost = known.digest
+        gone = httpx.delete(f"{v2_fresh.url}/v2/{repo}/blobs/{lost}")
+        assert gone.status_code == 202
+        second = Selection.parse(include=[f"^{repo}$"], tags=r"1\.1")
+        plan = plan_migration(inventory(source, selection=second), second, target, journal=log)
+        report = migrate(source, target, plan, journal=log, retry=FAST)
+    assert report.ok
+    assert uploaded_blobs(v2_fresh).count(lost) == 2
+    assert seeded.layer_gets().count(base) == 2

@@ -8,7 +8,7 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
-from docker_registry_v1.emulator import Emulator
+from docker_registry_v1.emulator import Emulator, Hub
 from docker_registry_v1.errors import NotFound
 from docker_registry_v1.progress import PlannedLayer
 from transfer_support import FAST, Runner, assert_chain_in, seed_chain
@@ -73,3 +73,42 @@ def test_a_missing_json_stops_the_layers_and_leaves_nothing(
     assert not dest.exists()
     assert list(tmp_path.iterdir()) == []
     assert [kind for kind, _, _ in recorder.calls] == []
+
+
+def test_the_tag_is_asked_for_while_the_token_decision_is_out(
+    standalone: Emulator, run: Runner, tmp_path: Path
+) -> None:
+    chain = seed_chain(layers=2, size=2048)
+    standalone.store.seed("acme/app", "1.0", chain)
+    standalone.faults.latency("/v1/_ping", 1.0)
+    run("pull", standalone.url, "acme/app", "1.0", tmp_path / "out.tar", retry=FAST)
+    assert_chain_in(tmp_path / "out.tar", chain)
+    entries = standalone.log.entries
+    ping = next(e for e in entries if e.path == "/v1/_ping")
+    tag = next(e for e in entries if e.path == "/v1/repositories/acme/app/tags/1.0")
+    assert tag.started < ping.started + 1.0
+    assert len([e for e in entries if e.path == tag.path]) == 1
+
+
+def test_concurrency_one_asks_for_the_tag_after_the_token_decision(
+    standalone: Emulator, run: Runner, tmp_path: Path
+) -> None:
+    chain = seed_chain(layers=2, size=2048)
+    standalone.store.seed("acme/app", "1.0", chain)
+    standalone.faults.latency("/v1/_ping", 0.5)
+    dest = tmp_path / "out.tar"
+    run("pull", standalone.url, "acme/app", "1.0", dest, concurrency=1, retry=FAST)
+    entries = standalone.log.entries
+    ping = next(e for e in entries if e.path == "/v1/_ping")
+    tag = next(e for e in entries if e.path == "/v1/repositories/acme/app/tags/1.0")
+    assert tag.started >= ping.started + 0.5
+
+
+def test_a_token_registry_drops_the_early_tag_answer(hub: Hub, run: Runner, tmp_path: Path) -> None:
+    chain = seed_chain(layers=2, size=2048)
+    hub.store.seed("acme/app", "1.0", chain)
+    run("pull", hub.index_url, "acme/app", "1.0", tmp_path / "out.tar", retry=FAST)
+    assert_chain_in(tmp_path / "out.tar", chain)
+    tag_path = "/v1/repositories/acme/app/tags/1.0"
+    answered = [e for e in hub.log.find(method="GET", path=tag_path) if e.status == 200]
+    assert [e.headers.get("authorization", "")[:6] for e in answered] == ["Token "]

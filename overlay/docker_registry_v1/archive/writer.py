@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import errno
+import hashlib
 import io
 import os
 import secrets
@@ -24,7 +25,7 @@ from typing import IO, Any, Literal, cast
 import attrs
 
 from .ancestry import is_image_id
-from .compression import Compression, ExpansionLimits, expand
+from .compression import Compression, ExpansionLimits, detect_compression, expand
 from .errors import ArchiveError, InvalidChainError
 from .imageconfig import (
     EMPTY_TAR,
@@ -291,6 +292,8 @@ def _add_layer(
     progress: ReadProgress | None,
 ) -> WrittenLayer:
     where = f"layer of image {image.image_id}"
+    if (stored := _add_plain_file(tar, image, limits, progress, where)) is not None:
+        return stored
     with _opened(image.layer) as opened, tempfile.TemporaryFile(dir=spool_dir) as spool:
         source = opened if progress is None else cast(IO[bytes], _Metered(opened, progress))
         expanded = expand(source, spool.write, limits=limits, where=where)
@@ -308,6 +311,49 @@ def _add_layer(
         diff_id=diff_id,
         size=size,
         source_compression=expanded.compression,
+    )
+
+
+class _Hashing:
+    """A layer file read into the tar once: hashed (its diff_id) and reported on the way."""
+
+    def __init__(self, source: IO[bytes], progress: ReadProgress | None) -> None:
+        self.source, self.progress, self.digest = source, progress, hashlib.sha256()
+
+    def read(self, size: int = -1, /) -> bytes:
+        chunk = self.source.read(size)
+        self.digest.update(chunk)
+        if chunk and self.progress is not None:
+            self.progress(len(chunk))
+        return chunk
+
+
+def _add_plain_file(
+    tar: tarfile.TarFile,
+    image: ChainImage,
+    limits: ExpansionLimits,
+    progress: ReadProgress | None,
+    where: str,
+) -> WrittenLayer | None:
+    """An uncompressed, non-empty layer file goes into the tar as it is, without the spool
+    copy a compressed one needs (a pull's layers often are plain tars); ``None`` for the
+    rest."""
+    if not isinstance(image.layer, str | os.PathLike):
+        return None
+    with open(image.layer, "rb") as opened:
+        head = opened.read(_TAR_BLOCK)
+        size = os.fstat(opened.fileno()).st_size
+        if not head or detect_compression(head) is not Compression.NONE or size > limits.max_bytes:
+            return None
+        _check_tar_start(head, where)
+        opened.seek(0)
+        hashing = _Hashing(opened, progress)
+        tar.addfile(_member(f"{image.image_id}/layer.tar", size), cast(IO[bytes], hashing))
+    return WrittenLayer(
+        image_id=image.image_id,
+        diff_id=f"sha256:{hashing.digest.hexdigest()}",
+        size=size,
+        source_compression=Compression.NONE,
     )
 
 

@@ -26,7 +26,7 @@ from collections.abc import (
     Iterable,
     Iterator,
 )
-from typing import Any, Self, TypeVar
+from typing import Any, Protocol, Self, TypeVar, cast, runtime_checkable
 
 import attrs
 import httpx
@@ -181,20 +181,34 @@ def _sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+@runtime_checkable
+class _SelfHashing(Protocol):
+    """A blob body that computes its own sha256 while it is iterated (`EncodedLayer`
+    does, for the manifest): the upload takes that digest rather than hash every byte a
+    second time. The registry checks it against the bytes at the final PUT anyway."""
+
+    def streamed_digest(self) -> str:
+        """The sha256 of the bytes iterated, once they all have been."""
+        ...
+
+
 class _Hashing:
     """A blob body that hashes and counts what passes through it, sync or async."""
 
     def __init__(self, source: Iterable[bytes] | AsyncIterable[bytes]) -> None:
         self._source = source
-        self._hash = hashlib.sha256()
+        self._hash = None if isinstance(source, _SelfHashing) else hashlib.sha256()
         self.size = 0
 
     @property
     def digest(self) -> str:
+        if self._hash is None:
+            return cast("_SelfHashing", self._source).streamed_digest()
         return "sha256:" + self._hash.hexdigest()
 
     def _seen(self, chunk: bytes) -> bytes:
-        self._hash.update(chunk)
+        if self._hash is not None:
+            self._hash.update(chunk)
         self.size += len(chunk)
         return chunk
 

@@ -108,6 +108,12 @@ class _Members:
             raise CorruptStreamError(f"{self._where}: {self._kind.value} data ends too early")
 
 
+def _joined(parts: list[bytes]) -> bytes:
+    """``b"".join`` without the copy when only one part holds bytes (the usual case)."""
+    full = [part for part in parts if part]
+    return full[0] if len(full) == 1 else b"".join(full)
+
+
 class _DeterministicGzip:
     """Gzip with a fixed header and fixed-size compressor calls (see the module's notes)."""
 
@@ -127,17 +133,25 @@ class _DeterministicGzip:
     def compress(self, data: bytes) -> bytes:
         self._crc = isal_zlib.crc32(data, self._crc)
         self._size += len(data)
-        self._pending += data
-        if len(self._pending) < BLOCK:
-            return self._header()
         out = [self._header()]
-        view = memoryview(self._pending)
-        whole = len(view) - len(view) % BLOCK
-        for start in range(0, whole, BLOCK):
-            out.append(self._deflate.compress(view[start : start + BLOCK]))
-        view.release()
-        del self._pending[:whole]
-        return b"".join(out)
+        with memoryview(data) as view:
+            start = 0
+            if self._pending:
+                start = min(BLOCK - len(self._pending), len(view))
+                self._pending += view[:start]
+                if len(self._pending) < BLOCK:
+                    return out[0]
+                out.append(self._deflate.compress(self._pending))
+                self._pending.clear()
+            # Whole blocks go to the compressor straight from the caller's buffer: input
+            # that already comes in `BLOCK`s (``iter_layer(block=BLOCK)``) is never copied.
+            whole = start + (len(view) - start) // BLOCK * BLOCK
+            out.extend(
+                self._deflate.compress(view[offset : offset + BLOCK])
+                for offset in range(start, whole, BLOCK)
+            )
+            self._pending += view[whole:]
+        return _joined(out)
 
     def finish(self) -> bytes:
         tail = self._deflate.compress(bytes(self._pending)) + self._deflate.flush()
@@ -272,3 +286,8 @@ class EncodedLayer:
     @property
     def blob(self) -> LayerBlob:
         return self._encoder.blob
+
+    def streamed_digest(self) -> str:
+        """The blob's sha256, known once iterated: an upload commits it without hashing
+        the bytes again."""
+        return self._encoder.blob.digest

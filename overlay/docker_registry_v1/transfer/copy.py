@@ -2,7 +2,8 @@
 
 Flow: v1 read access, tag → id, ancestry, every image's JSON; the destination is
 pinged (a v1-only server is refused before any layer moves). Each layer then goes
-v1 GET (resumed by ``LayerFetch``) → deterministic gzip (``oci.compress``) → one
+v1 GET in 1 MiB blocks (resumed by ``LayerFetch``) → deterministic gzip
+(``oci.compress``, in a thread of its own running ahead: ``transfer.pipeline``) → one
 streamed PATCH, a few layers at a time, and the digests it got are remembered in a
 small local cache. A layer whose blob the cache knows and the destination already
 holds (HEAD) is skipped before a byte of it is read from the source, so a second copy,
@@ -37,13 +38,14 @@ from ..errors import DockerRegistryError, InvalidInput
 from ..models import RawMetadata
 from ..names import RepositoryName, check_tag
 from ..oci.client import AsyncOCIClient, OCIClient, check_name, check_reference
-from ..oci.compress import BLOCK, DEFAULT_LEVEL, LEVELS, EncodedLayer, LayerBlob, LayerEncoder
+from ..oci.compress import BLOCK, DEFAULT_LEVEL, LEVELS, LayerBlob, LayerEncoder
 from ..oci.convert import ConvertedImage, ManifestFormat, convert_image
 from ..oci.layout import OCILayout
 from ..progress import ProgressListener, SilentProgress
 from .access import aread_access, read_access
 from .bounded import Stopped, run_tasks, run_threads
 from .layers import LayerFetch, aiter_layer, iter_layer
+from .pipeline import PipelinedLayer
 from .pull import check_concurrency
 from .retry import RetryPolicy
 from .tracking import Tracker
@@ -177,7 +179,7 @@ class BlobCache:
         self._db.close()
 
 
-class _SourceRestarted(Exception):  # noqa: N818 - a signal inside one layer's copy
+class SourceRestarted(Exception):  # noqa: N818 - a signal inside one layer's copy
     """The source answered a resume from byte 0: the upload must start again."""
 
 
@@ -190,7 +192,7 @@ class SourceRestartedError(DockerRegistryError):
         )
 
 
-class _LayoutDestination:
+class LayoutDestination:
     """An `OCILayout` behind the few registry calls `_copy` makes, so a copy into a
     layout runs the same per-layer path: a blob the cache knows and the layout holds
     is skipped before the source is read, a new one streams from the encoder into the
@@ -223,7 +225,9 @@ class _LayoutDestination:
         self.layout.add_manifest(data, ref=tag, media_type=media_type)
 
 
-def _check_level(level: object) -> int:
+def check_level(level: object) -> int:
+    """The compression level, refused before anything is sent: the level is part of a
+    blob's identity (its digest), so a copy and a migration must agree on the range."""
     if not isinstance(level, int) or isinstance(level, bool) or level not in LEVELS:
         raise InvalidInput(
             "level", f"expected a compression level in {LEVELS.start}..{LEVELS.stop - 1}"
@@ -249,7 +253,6 @@ class _CopyJob:
     skipped: list[str] = attrs.field(factory=list)
     mounted: list[str] = attrs.field(factory=list)
     registry: str = ""
-    encoders: dict[str, LayerEncoder] = attrs.field(factory=dict)
 
     @classmethod
     def create(  # noqa: PLR0917 - the public signature's options, checked in one place
@@ -278,7 +281,7 @@ class _CopyJob:
             dest_repo=target,
             dest_tag=target_tag,
             manifest_format=manifest_format,
-            level=_check_level(level),
+            level=check_level(level),
             concurrency=check_concurrency(concurrency),
             policy=retry or RetryPolicy(),
             tracker=Tracker(progress or SilentProgress()),
@@ -402,7 +405,7 @@ def copy(
         repo, tag, dest_repo, dest_tag, manifest_format, level, concurrency, progress, retry, cache
     )
     try:
-        target = _LayoutDestination(dest) if isinstance(dest, OCILayout) else dest
+        target = LayoutDestination(dest) if isinstance(dest, OCILayout) else dest
         return _copy(source, target, job, started)
     finally:
         if owned:
@@ -438,7 +441,7 @@ async def acopy(
 
 
 def _copy(
-    source: Client, dest: OCIClient | _LayoutDestination, job: _CopyJob, started: float
+    source: Client, dest: OCIClient | LayoutDestination, job: _CopyJob, started: float
 ) -> CopyResult:
     policy = job.policy
     job.registry = dest.base_url
@@ -467,15 +470,16 @@ def _copy(
 
                 def restarted(lost: int) -> None:
                     job.tracker.rewind(image_id, lost)
-                    raise _SourceRestarted
+                    raise SourceRestarted
 
                 fetch = LayerFetch(image_id, job.metadata[image_id], auth, policy, restarted)
-                chunks = job.counted(image_id, iter_layer(source, fetch), stop)
-                encoded = EncodedLayer(chunks, level=job.level, where=f"layer of {image_id[:12]}")
+                chunks = job.counted(image_id, iter_layer(source, fetch, block=BLOCK), stop)
+                where = f"layer of {image_id[:12]}"
                 try:
-                    dest.upload_blob(job.dest_repo, encoded)
+                    with PipelinedLayer(chunks, level=job.level, where=where) as encoded:
+                        dest.upload_blob(job.dest_repo, encoded)
                     return job.uploaded_layer(image_id, encoded.blob)
-                except _SourceRestarted as error:
+                except SourceRestarted as error:
                     failures += 1
                     if failures > RESTARTS:
                         raise SourceRestartedError(image_id) from error
@@ -494,28 +498,33 @@ def _copy(
     return job.result(dest.base_url, image, image_id, started)
 
 
-async def _encoded(
-    job: _CopyJob, image_id: str, chunks: AsyncIterator[bytes]
-) -> AsyncIterator[bytes]:
-    """The layer's blob bytes, compressed in a worker thread a block at a time (one thread
-    hop per `BLOCK`, not per network chunk) while the next bytes arrive."""
-    encoder = job.encoders[image_id] = LayerEncoder(
-        level=job.level, where=f"layer of {image_id[:12]}"
-    )
-    pending: list[bytes] = []
-    held = 0
-    async for chunk in chunks:
-        job.tracker.advanced(image_id, len(chunk))
-        pending.append(chunk)
-        held += len(chunk)
-        if held >= BLOCK:
-            out = await anyio.to_thread.run_sync(encoder.feed, b"".join(pending))
-            pending, held = [], 0
+class _AsyncEncoded:
+    """The layer's blob bytes for the async upload, each `BLOCK` converted in a worker
+    thread (one thread hop per block, not per network chunk). Like `EncodedLayer` it
+    offers `streamed_digest`, so the upload does not hash the bytes again."""
+
+    def __init__(self, job: _CopyJob, image_id: str, blocks: AsyncIterator[bytes]) -> None:
+        self._job = job
+        self._image_id = image_id
+        self._blocks = blocks
+        self._encoder = LayerEncoder(level=job.level, where=f"layer of {image_id[:12]}")
+
+    async def __aiter__(self) -> AsyncIterator[bytes]:
+        async for block in self._blocks:
+            self._job.tracker.advanced(self._image_id, len(block))
+            out = await anyio.to_thread.run_sync(self._encoder.feed, block)
             if out:
                 yield out
-    out = await anyio.to_thread.run_sync(lambda: encoder.feed(b"".join(pending)) + encoder.finish())
-    if out:
-        yield out
+        out = await anyio.to_thread.run_sync(self._encoder.finish)
+        if out:
+            yield out
+
+    @property
+    def blob(self) -> LayerBlob:
+        return self._encoder.blob
+
+    def streamed_digest(self) -> str:
+        return self._encoder.blob.digest
 
 
 async def _acopy(
@@ -549,14 +558,14 @@ async def _acopy(
 
                 def restarted(lost: int) -> None:
                     job.tracker.rewind(image_id, lost)
-                    raise _SourceRestarted
+                    raise SourceRestarted
 
                 fetch = LayerFetch(image_id, job.metadata[image_id], auth, policy, restarted)
                 try:
-                    body = _encoded(job, image_id, aiter_layer(source, fetch))
+                    body = _AsyncEncoded(job, image_id, aiter_layer(source, fetch, block=BLOCK))
                     await dest.upload_blob(job.dest_repo, body)
-                    return job.uploaded_layer(image_id, job.encoders.pop(image_id).blob)
-                except _SourceRestarted as error:
+                    return job.uploaded_layer(image_id, body.blob)
+                except SourceRestarted as error:
                     failures += 1
                     if failures > RESTARTS:
                         raise SourceRestartedError(image_id) from error

@@ -32,7 +32,7 @@ from ..auth import Authenticator
 from ..errors import DockerRegistryError, InvalidInput, InvalidResponse, NotFound, RegistryError
 from ..models import ImageMetadata, RawMetadata, SearchResults, TagMap
 from ..names import RepositoryName
-from ..operations import next_page
+from ..services import next_page
 from .access import _own_host  # the read-token rule of every transfer, counted here
 from .bounded import run_tasks, run_threads
 from .retry import RetryPolicy

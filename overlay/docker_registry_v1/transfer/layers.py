@@ -36,8 +36,8 @@ from ..errors import (
     safe_url,
 )
 from ..models import RawMetadata
-from ..operations import empty_layer
 from ..progress import ProgressListener
+from ..services import empty_layer
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
@@ -175,13 +175,55 @@ class LayerFetch:
             raise self._mismatch(f"payload checksum {digest} differs from {wanted}")
 
 
+class _Blocks:
+    """Network reads regrouped into ``size``-byte blocks, for consumers whose cost is per
+    call (a hash, a compressor, a thread hop, a GIL hand-over) rather than per byte.
+
+    Each byte is copied once (the join); only a read straddling two blocks is split.
+    """
+
+    def __init__(self, size: int | None) -> None:
+        self._size = size
+        self._parts: list[bytes] = []
+        self._held = 0
+
+    def add(self, chunk: bytes) -> list[bytes]:
+        if self._size is None:
+            return [chunk]
+        blocks = []
+        while self._held + len(chunk) >= self._size:
+            need = self._size - self._held
+            self._parts.append(chunk[:need])
+            blocks.append(b"".join(self._parts))
+            self._parts, self._held = [], 0
+            chunk = chunk[need:]
+        if chunk:
+            self._parts.append(chunk)
+            self._held += len(chunk)
+        return blocks
+
+    def rest(self) -> bytes:
+        """What is held back: handed out before any recovery, so ``received`` always
+        counts every byte that arrived (a resume asks for exactly the rest)."""
+        rest = b"".join(self._parts)
+        self._parts, self._held = [], 0
+        return rest
+
+
 def iter_layer(
-    client: Client, fetch: LayerFetch, ready: Callable[[], RawMetadata] | None = None
+    client: Client,
+    fetch: LayerFetch,
+    ready: Callable[[], RawMetadata] | None = None,
+    *,
+    block: int | None = None,
 ) -> Iterator[bytes]:
     """The layer's bytes, resumed across failures; verified once the last one is out.
 
     ``ready`` gives the image JSON of a fetch made without one; it is called once the
-    first GET has answered (or failed), so that GET's round trip overlaps the JSON's."""
+    first GET has answered (or failed), so that GET's round trip overlaps the JSON's.
+    With ``block``, the bytes come in pieces of exactly that size (the last one shorter),
+    not as the network delivered them."""
+    blocks = _Blocks(block)
     while True:
         try:
             with client.image.stream_layer(
@@ -191,14 +233,19 @@ def iter_layer(
                     fetch.learn(ready())
                 fetch.begin(response)
                 for chunk in response.iter_raw():
-                    yield fetch.accept(chunk)
+                    for piece in blocks.add(chunk):
+                        yield fetch.accept(piece)
         except DockerRegistryError as error:
+            if rest := blocks.rest():
+                yield fetch.accept(rest)
             if fetch.metadata is None and ready is not None:
                 fetch.learn(ready())
             wait = fetch.recover(error)
             if wait is not None:
                 time.sleep(wait)
                 continue
+        if rest := blocks.rest():
+            yield fetch.accept(rest)
         fetch.verify()
         return
 
@@ -207,8 +254,11 @@ async def aiter_layer(
     client: AsyncClient,
     fetch: LayerFetch,
     ready: Callable[[], Awaitable[RawMetadata]] | None = None,
+    *,
+    block: int | None = None,
 ) -> AsyncIterator[bytes]:
     """The async twin of :func:`iter_layer`."""
+    blocks = _Blocks(block)
     while True:
         range_ = fetch.next_range()
         try:
@@ -219,14 +269,19 @@ async def aiter_layer(
                     fetch.learn(await ready())
                 fetch.begin(response)
                 async for chunk in response.aiter_raw():
-                    yield fetch.accept(chunk)
+                    for piece in blocks.add(chunk):
+                        yield fetch.accept(piece)
         except DockerRegistryError as error:
+            if rest := blocks.rest():
+                yield fetch.accept(rest)
             if fetch.metadata is None and ready is not None:
                 fetch.learn(await ready())
             wait = fetch.recover(error)
             if wait is not None:
                 await anyio.sleep(wait)
                 continue
+        if rest := blocks.rest():
+            yield fetch.accept(rest)
         fetch.verify()
         return
 

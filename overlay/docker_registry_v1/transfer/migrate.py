@@ -31,7 +31,7 @@ from ..oci.compress import DEFAULT_LEVEL, EncodedLayer, LayerBlob
 from ..oci.convert import convert_image
 from ..oci.layout import LayoutError
 from .bounded import Stopped, run_threads
-from .copy import RESTARTS, BlobCache, SourceRestartedError, _check_level, _SourceRestarted
+from .copy import RESTARTS, BlobCache, SourceRestarted, SourceRestartedError, check_level
 from .journal import Journal, JournalManifest
 from .layers import LayerFetch, iter_layer
 from .migrate_plan import MigrationPlan, PlannedTag, TagState, Target
@@ -165,7 +165,7 @@ class _Run(SharedRun):
                 try:
                     self.dest.upload_blob(name, self._learned(encoded, image_id, repo))
                     break
-                except _SourceRestarted as error:
+                except SourceRestarted as error:
                     failures += 1
                     if failures > RESTARTS:
                         raise SourceRestartedError(image_id) from error
@@ -186,7 +186,7 @@ class _Run(SharedRun):
     def _restarted(self, image_id: str) -> Callable[[int], None]:
         def restarted(lost: int) -> None:
             self.listener.layer_advanced(image_id, -lost)
-            raise _SourceRestarted
+            raise SourceRestarted
 
         return restarted
 
@@ -281,7 +281,7 @@ def migrate(
         source=source,
         journal=journal,
         jobs=jobs,
-        level=_check_level(level),
+        level=check_level(level),
         policy=retry or RetryPolicy(),
         listener=listener,
         stop=threading.Event(),

@@ -20,7 +20,7 @@ from ..oci.client import OCIClient, check_name
 from ..oci.convert import ManifestFormat
 from ..oci.errors import NameUnknown
 from ..oci.layout import OCILayout, check_ref
-from .copy import _LayoutDestination
+from .copy import LayoutDestination
 from .inventory import Inventory
 from .selection import Selection
 
@@ -149,7 +149,7 @@ class LayoutTarget:
     ) -> None:
         self.layout = layout
         self.manifest_format = manifest_format
-        self._store = _LayoutDestination(layout)
+        self._store = LayoutDestination(layout)
 
     @property
     def registry(self) -> str:

@@ -19,8 +19,9 @@ import os
 import tempfile
 import threading
 from collections.abc import Awaitable, Callable
+from concurrent.futures import Future
 from pathlib import Path
-from typing import IO, TYPE_CHECKING
+from typing import IO, TYPE_CHECKING, Any
 
 import anyio
 import anyio.from_thread
@@ -198,6 +199,31 @@ class _PullJob:
         )
 
 
+def _access_and_image_id(client: Client, job: _PullJob) -> tuple[Authenticator | None, str]:
+    """Read access, then the tag's image id. When the token decision needs a ``_ping``,
+    the registry is nearly always one that issues no tokens, so the tag is asked for at
+    the same time, with the auth it is then asked with (the client's default); a token
+    makes that answer useless, and it is dropped. ``concurrency=1`` stays one at a time."""
+    policy, lookup = job.policy, client.repository.get_image_id
+    early: Future[str] | None = None
+    if job.concurrency > 1 and client._tokens_known() is None:
+        early = Future()
+        threading.Thread(
+            target=_settle, args=(early, policy.call, lookup, job.repo, job.tag), daemon=True
+        ).start()
+    auth = read_access(client, job.repo, policy)
+    if early is not None and auth is None:
+        return None, early.result()
+    return auth, policy.call(lookup, job.repo, job.tag, auth=auth)
+
+
+def _settle(future: Future[str], call: Callable[..., str], *args: str) -> None:
+    try:
+        future.set_result(call(*args))
+    except BaseException as error:  # handed to whoever waits for the answer
+        future.set_exception(error)
+
+
 def pull(
     client: Client,
     repo: str,
@@ -232,8 +258,7 @@ def pull(
         archive_name=archive_name,
     )
     policy = job.policy
-    auth = read_access(client, job.repo, policy)
-    image_id = policy.call(client.repository.get_image_id, job.repo, job.tag, auth=auth)
+    auth, image_id = _access_and_image_id(client, job)
     ancestry = policy.call(client.image.get_ancestry, image_id, auth=auth)
     ids = job.set_ancestry(image_id, ancestry)
     stop, planned = threading.Event(), threading.Event()
@@ -280,6 +305,37 @@ def pull(
         return job.finish(Path(spool))
 
 
+async def _aaccess_and_image_id(
+    client: AsyncClient, job: _PullJob
+) -> tuple[Authenticator | None, str]:
+    """:func:`_access_and_image_id` with tasks; errors are kept, not raised in the task
+    group (which would wrap them), so the caller sees the same errors as a serial pull."""
+    policy, lookup = job.policy, client.repository.get_image_id
+    if job.concurrency == 1 or client._tokens_known() is not None:
+        auth = await aread_access(client, job.repo, policy)
+        return auth, await policy.acall(lookup, job.repo, job.tag, auth=auth)
+    outcomes: dict[str, Any] = {}
+
+    async def settle(key: str, call: Callable[..., Awaitable[Any]], *args: Any) -> None:
+        try:
+            outcomes[key] = await call(*args)
+        except Exception as error:  # raised below, outside the task group
+            outcomes[key] = error
+
+    async with anyio.create_task_group() as group:
+        group.start_soon(settle, "tag", policy.acall, lookup, job.repo, job.tag)
+        await settle("access", aread_access, client, job.repo, policy)
+        if outcomes["access"] is not None:
+            group.cancel_scope.cancel()  # an error, or a token: the early answer is no use
+    if isinstance(access := outcomes["access"], Exception):
+        raise access
+    if access is not None:
+        return access, await policy.acall(lookup, job.repo, job.tag, auth=access)
+    if isinstance(image_id := outcomes["tag"], Exception):
+        raise image_id
+    return None, image_id
+
+
 async def apull(
     client: AsyncClient,
     repo: str,
@@ -308,8 +364,7 @@ async def apull(
         archive_name=archive_name,
     )
     policy = job.policy
-    auth = await aread_access(client, job.repo, policy)
-    image_id = await policy.acall(client.repository.get_image_id, job.repo, job.tag, auth=auth)
+    auth, image_id = await _aaccess_and_image_id(client, job)
     ancestry = await policy.acall(client.image.get_ancestry, image_id, auth=auth)
     ids = job.set_ancestry(image_id, ancestry)
     planned, layer_slots = anyio.Event(), anyio.Semaphore(job.concurrency)
