@@ -10,14 +10,14 @@ import sys
 import time
 from pathlib import Path
 
-from . import copy_case, inventory_case
+from . import copy_case, inventory_case, migrate_case
 from .cases import FULL, ROOT, SMOKE, call_cases, layer_cases, pull_case, startup_cases
 from .nginx import nginx_available
 from .report import machine, write
 from .stats import Figure
 from .targets import GIB, emulator_target, nginx_target, pull_emulator, scratch_root
 
-CASES = ("layers", "calls", "pull", "startup", "copy", "inventory")
+CASES = ("layers", "calls", "pull", "startup", "copy", "migrate", "inventory")
 
 
 def parse() -> argparse.Namespace:
@@ -69,6 +69,8 @@ def main() -> int:
             figures += startup_cases(settings)
         if "copy" in args.only:
             figures += copy_case.run(smoke=args.smoke)
+        if "migrate" in args.only:
+            figures += migrate_case.run(smoke=args.smoke)
         if "inventory" in args.only:
             figures += inventory_case.run(smoke=args.smoke)
     finally:

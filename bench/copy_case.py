@@ -100,13 +100,15 @@ def _cpu_seconds(pid: int) -> float:
 
 def _measure(argv: list[str], scratch: Path, watch: list[Path], registry: V2Registry) -> _Run:
     """Wall time, peak RSS, the largest file seen under ``watch`` and the CPU time of one
-    process, and the CPU time ``registry`` spent while it ran."""
+    process, and the CPU time ``registry`` spent while it ran. Its temp, cache and state
+    directories are under ``scratch`` (a migration's journal counts as a file too)."""
     env = {
         **os.environ,
         "TMPDIR": str(scratch / "tmp"),
         "XDG_CACHE_HOME": str(scratch / "cache"),
+        "XDG_STATE_HOME": str(scratch / "state"),
     }
-    for directory in (scratch / "tmp", scratch / "cache"):
+    for directory in (scratch / "tmp", scratch / "cache", scratch / "state"):
         directory.mkdir(parents=True, exist_ok=True)
     largest = 0
     peak = 0

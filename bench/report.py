@@ -78,6 +78,12 @@ LIMITS = [
     "14 connections (about 100 ms here for a 50 ms round trip), and writing the archive "
     "(diff_ids and the tar copy of 10 MiB; uncompressed layer files are now copied without "
     "a spool) takes 30-80 ms.",
+    "- Registry migrate: the per-tag pipeline pays the 20 ms per source request for every "
+    "layer of every tag's chain, writes each tag's archive and has skopeo read it back, so "
+    "shared base layers are read once per tag; `regv1 migrate` reads each image once, keeps "
+    "8 layers in flight, and uploads each blob once and mounts it elsewhere. What remains "
+    "for it is the source's latency on the metadata, the gzip check of each layer and "
+    "distribution's own write of every blob.",
     "- Registry inventory: the `_ping` and the first search page come first, one after "
     "the other; then 8 repositories are read at a time, each its tag list, image list, "
     "one ancestry and the image JSONs it claimed first, in turn. The first repositories "

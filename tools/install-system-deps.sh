@@ -13,6 +13,7 @@ TOOLS=(
   "nginx nginx"      # the classic auth_basic front of a v1 registry (tests/interop)
   "umoci umoci"      # unpacks the OCI image layouts we write
   "oci-image-tool oci-image-tool"  # validates them against the image spec
+  "parallel parallel"  # GNU parallel: runs the sharded migration line of docs/migration.md
 )
 
 # nginx lives in /usr/sbin, which a non-login PATH may lack.

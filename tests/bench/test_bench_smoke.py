@@ -21,8 +21,9 @@ CASES = {
     "8. gzip throughput",
     "10. registry inventory",
 }
-# The copy case needs distribution and skopeo (tools/install-system-deps.sh installs them).
-COPY_CASE = "7. copy to a v2 registry"
+# The copy and migrate cases need distribution and skopeo (tools/install-system-deps.sh
+# installs them).
+V2_CASES = {"7. copy to a v2 registry", "9. registry migrate"}
 
 
 def test_smoke_run_reports_every_case(tmp_path: Path) -> None:
@@ -40,7 +41,7 @@ def test_smoke_run_reports_every_case(tmp_path: Path) -> None:
     assert data["server"] == "emulator"
     figures = data["figures"]
     expected = CASES | (
-        {COPY_CASE} if shutil.which("docker-registry") and shutil.which("skopeo") else set()
+        V2_CASES if shutil.which("docker-registry") and shutil.which("skopeo") else set()
     )
     assert {f["case"] for f in figures} == expected
     for figure in figures:
