@@ -2,10 +2,12 @@
 goes, and what the destination already has.
 
 A plan is pure data built from an inventory (which read no layer bytes), the
-selection's naming rules and a few cheap questions to the destination (its tag
-lists when existing tags are to be skipped; a manifest HEAD for the tags the
-journal says were written). Every destination name is checked against the
-destination's rules here, so a name it would refuse fails the plan, not the run.
+selection's naming rules and metadata questions to the destination: one tag list
+per destination repository, then, for the tags it lists, whether each is what the
+migration would write (`migrate_existing`: the journal's record, or the manifest
+and config compared with the source's v1 JSON). Every destination name is checked
+against the destination's rules first, so a name it would refuse fails the plan
+before anything is sent.
 """
 
 from __future__ import annotations
