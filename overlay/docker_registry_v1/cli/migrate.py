@@ -53,8 +53,8 @@ if TYPE_CHECKING:  # the copy extra (isal) is loaded only when the command runs
 __all__ = ["migrate"]
 
 _LAYER_BARS = 3
-_INVENTORY_CONCURRENCY = 8
-"""Metadata requests at once while the source is inventoried."""
+_METADATA_CONCURRENCY = 8
+"""Metadata requests at once while the source is inventoried and the destination surveyed."""
 
 
 def _source(text: str, plain_http: bool) -> tuple[str, str | None]:
@@ -276,8 +276,8 @@ def _target(
     "--journal",
     "journal_path",
     type=click.Path(dir_okay=False, path_type=Path),
-    help="Journal file [default: one per SOURCE/DEST pair under $XDG_STATE_HOME "
-    "(~/.local/state)/docker-registry-v1].",
+    help="Journal file [default: one per SOURCE/DEST pair (and --shard) under "
+    "$XDG_STATE_HOME (~/.local/state)/docker-registry-v1].",
 )
 @click.option(
     "--resume",
@@ -377,7 +377,7 @@ def migrate(
             prefix=prefix,
             shard=shard,
         )
-        path = journal_path or default_journal_path(src_url, target.registry)
+        path = journal_path or default_journal_path(src_url, target.registry, selection.shard)
         with Registry(src_url, settings, src_login) as registry, Journal(path) as journal:
             report = _run(
                 settings,
@@ -423,6 +423,11 @@ def _run(
     path = str(journal.path)
     if verify is not None:
         checked = verify_migration(client, target, journal, fast=verify == "fast")
+        if checked.checked == 0:
+            fail(
+                f"nothing verified: the journal {path} records no tag migrated into "
+                f"{target.registry} (give the migration's --journal, or its --shard)"
+            )
         _print_verify(settings, checked, path)
         if not checked.ok:
             raise click.exceptions.Exit(1)
@@ -430,11 +435,17 @@ def _run(
     found = inventory(
         client,
         repositories=repositories,
-        concurrency=_INVENTORY_CONCURRENCY,
+        concurrency=_METADATA_CONCURRENCY,
         selection=selection,
     )
     plan = plan_migration(
-        found, selection, target, journal=journal, skip_existing_tags=skip_existing_tags
+        found,
+        selection,
+        target,
+        journal=journal,
+        skip_existing_tags=skip_existing_tags,
+        source=client,
+        concurrency=_METADATA_CONCURRENCY,
     )
     if dry_run:
         _print_plan(settings, plan, journal.confirmed_blobs(target.registry), path)

@@ -35,6 +35,7 @@ from oci_distribution_api.api.blobs import (
     blob_exists,
     cancel_upload,
     complete_upload,
+    get_blob,
     start_upload,
     upload_chunk,
 )
@@ -276,6 +277,17 @@ def _blob_size(name: str, digest: str) -> Plan[int | None]:
         return None
     length = answer.headers.get("Content-Length", "")
     return int(length) if length.isdigit() else 0
+
+
+def _get_blob(name: str, digest: str) -> Plan[bytes]:
+    what = f"blob {digest} of {name}"
+    answer = yield _Step(
+        lambda http: get_blob.build_request(http, name, digest), what, scopes=_pull(name)
+    )
+    data = answer.content
+    if digest.startswith("sha256:") and _sha256(data) != digest:
+        raise oci_error(answer, b"", f"{what}: the bytes hash to {_sha256(data)}", DigestMismatch)
+    return data
 
 
 def _upload(
@@ -625,6 +637,11 @@ class OCIClient(_Base):
             check_digest(digest)
         return self._run(_upload(name, chunks, digest))
 
+    def get_blob(self, name: str, digest: str) -> bytes:
+        """The whole blob, checked against ``digest``: for small blobs such as configs,
+        since it is held in memory."""
+        return self._run(_get_blob(check_name(name), check_digest(digest)))
+
     def mount_blob(self, name: str, digest: str, source: str) -> bool:
         """Cross-repository mount of ``digest`` from ``source`` into ``name``: ``True``
         when mounted, ``False`` when the registry would rather have it uploaded."""
@@ -735,6 +752,10 @@ class AsyncOCIClient(_Base):
     async def blob_size(self, name: str, digest: str) -> int | None:
         """See :meth:`OCIClient.blob_size`."""
         return await self._run(_blob_size(check_name(name), check_digest(digest)))
+
+    async def get_blob(self, name: str, digest: str) -> bytes:
+        """See :meth:`OCIClient.get_blob`."""
+        return await self._run(_get_blob(check_name(name), check_digest(digest)))
 
     async def upload_blob(
         self,

@@ -75,12 +75,19 @@ def _state_home() -> Path:
     return Path(base) / "docker-registry-v1"
 
 
-def default_journal_path(source: str, destination: str) -> Path:
+def default_journal_path(
+    source: str, destination: str, shard: tuple[int, int] | None = None
+) -> Path:
     """``$XDG_STATE_HOME/docker-registry-v1/migrate-<hosts>-<hash>.sqlite``: one file per
-    (source, destination) pair, readable names plus a hash so distinct pairs never meet."""
+    (source, destination) pair, readable names plus a hash so distinct pairs never meet.
+
+    A shard ``(I, N)`` gets ``…-shard-I-of-N.sqlite``: shards of one migration run at
+    once on one machine (GNU parallel), and one journal would admit only one of them.
+    """
     digest = hashlib.sha256(f"{source}\n{destination}".encode()).hexdigest()[:12]
     slug = re.sub(r"[^A-Za-z0-9.]+", "_", f"{source}-{destination}").strip("_")[:80]
-    return _state_home() / f"migrate-{slug}-{digest}.sqlite"
+    part = "" if shard is None else f"-shard-{shard[0]}-of-{shard[1]}"
+    return _state_home() / f"migrate-{slug}-{digest}{part}.sqlite"
 
 
 class Journal:

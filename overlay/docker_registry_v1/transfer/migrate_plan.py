@@ -2,30 +2,38 @@
 goes, and what the destination already has.
 
 A plan is pure data built from an inventory (which read no layer bytes), the
-selection's naming rules and a few cheap questions to the destination (its tag
-lists when existing tags are to be skipped; a manifest HEAD for the tags the
-journal says were written). Every destination name is checked against the
-destination's rules here, so a name it would refuse fails the plan, not the run.
+selection's naming rules and metadata questions to the destination: one tag list
+per destination repository, then, for the tags it lists, whether each is what the
+migration would write (`migrate_existing`: the journal's record, or the manifest
+and config compared with the source's v1 JSON). Every destination name is checked
+against the destination's rules first, so a name it would refuse fails the plan
+before anything is sent.
 """
 
 from __future__ import annotations
 
 import enum
+import hashlib
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
 from ..oci.client import OCIClient, check_name
+from ..oci.compress import DEFAULT_LEVEL
 from ..oci.convert import ManifestFormat
-from ..oci.errors import NameUnknown
-from ..oci.layout import OCILayout, check_ref
-from .copy import LayoutDestination
+from ..oci.errors import ManifestUnknown, NameUnknown
+from ..oci.layout import LayoutError, OCILayout, check_ref
+from .copy import LayoutDestination, check_level
 from .inventory import Inventory
+from .migrate_existing import Candidate, DestinationSurvey
+from .retry import RetryPolicy
 from .selection import Selection
 
 if TYPE_CHECKING:
+    from ..client import Client
     from .journal import Journal
+    from .migrate_v1 import V1Target
 
 __all__ = [
     "Destination",
@@ -83,6 +91,12 @@ class Target(Destination, Protocol):
     def put_manifest(self, name: str, tag: str, data: bytes, media_type: str) -> object:
         """Point the tag at this manifest."""
 
+    def read_manifest(self, name: str, tag: str) -> bytes | None:
+        """The tag's manifest in `manifest_format`, or None (absent, or another format)."""
+
+    def read_blob(self, name: str, digest: str) -> bytes:
+        """A small blob's bytes (a config), checked against ``digest``."""
+
 
 @attrs.frozen
 class RegistryTarget:
@@ -138,6 +152,19 @@ class RegistryTarget:
     def put_manifest(self, name: str, tag: str, data: bytes, media_type: str) -> object:
         """PUT the manifest by tag."""
         return self.client.put_manifest(name, tag, data, media_type)
+
+    def read_manifest(self, name: str, tag: str) -> bytes | None:
+        """GET the manifest, accepting only the format this target writes."""
+        wanted = self.manifest_format.value.manifest
+        try:
+            found = self.client.get_manifest(name, tag, accept=[wanted])
+        except ManifestUnknown:
+            return None
+        return found.data if found.media_type == wanted else None
+
+    def read_blob(self, name: str, digest: str) -> bytes:
+        """GET the blob."""
+        return self.client.get_blob(name, digest)
 
 
 class LayoutTarget:
@@ -196,6 +223,18 @@ class LayoutTarget:
         """Write the manifest blob and point the ref at it in ``index.json``."""
         self._store.put_manifest(name, tag, data, media_type)
         return None
+
+    def read_manifest(self, name: str, tag: str) -> bytes | None:
+        """The manifest blob the ref names (its ``mediaType`` tells the format)."""
+        digest = self.layout.refs().get(tag)
+        return None if digest is None else self.read_blob(name, digest)
+
+    def read_blob(self, name: str, digest: str) -> bytes:
+        """The blob file, checked against its name."""
+        data = self.layout.blob_path(digest).read_bytes()
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise LayoutError(f"blob {digest}: the file's bytes hash differently")
+        return data
 
 
 class TagState(enum.Enum):
@@ -273,17 +312,29 @@ class MigrationPlan:
 def plan_migration(
     inventory: Inventory,
     selection: Selection,
-    dest: Destination,
+    dest: Target | V1Target,
     *,
     journal: Journal | None = None,
     skip_existing_tags: bool = False,
+    source: Client | None = None,
+    level: int = DEFAULT_LEVEL,
+    concurrency: int = 8,
+    retry: RetryPolicy | None = None,
 ) -> MigrationPlan:
     """Plan the migration of ``inventory``'s selected tags into ``dest``.
 
     Raises `InvalidInput` naming the source repository when the selection maps it to a
     name (or tag) the destination refuses, before any request is sent to the destination.
+
+    Each destination repository's tags are listed once. A tag the destination has is
+    ``CURRENT`` when it is what the migration would write: the journal's record of it
+    still holds, or — given the v1 ``source`` (the registry ``inventory`` read) — its
+    manifest and config match the image rebuilt from the source's v1 JSON (see
+    `migrate_existing`); what such a tag reveals is recorded in the journal. ``level``
+    is the compression level the migration will use; ``concurrency`` bounds the
+    requests in flight.
     """
-    selected: list[tuple[str, str, str, str]] = []
+    selected: list[Candidate] = []
     for repository in inventory.repositories:
         if not selection.repository_selected(repository.name):
             continue
@@ -291,33 +342,34 @@ def plan_migration(
         for tag, image_id in repository.tags.items():
             if selection.tag_selected(tag):
                 dest.reference(target, tag)
-                selected.append((repository.name, tag, image_id, target))
-    existing: dict[str, set[str]] = {}
-    if skip_existing_tags:
-        for target in sorted({row[3] for row in selected}):
-            existing[target] = dest.tags(target)
-    written = {
-        (m.repository, m.tag): m for m in (journal.manifests(dest.registry) if journal else [])
-    }
+                chain = inventory.chain(image_id)
+                selected.append(Candidate(repository.name, tag, image_id, chain, target, tag))
+    survey = DestinationSurvey(
+        dest, source, journal, check_level(level), retry or RetryPolicy(), concurrency
+    )
+    existing = survey.tags(one.dest_repo for one in selected)
+    listed = [one for one in selected if one.dest_tag in existing[one.dest_repo]]
+    current: dict[Candidate, str] = {}
+    if not skip_existing_tags:
+        written = {
+            (m.repository, m.tag): m for m in (journal.manifests(dest.registry) if journal else [])
+        }
+        current = survey.current(listed, written)
     planned = []
-    for source_repo, tag, image_id, target in selected:
-        state, digest = TagState.COPY, None
-        if tag in existing.get(target, ()):
+    for one in selected:
+        state, digest = TagState.COPY, current.get(one)
+        if digest is not None:
+            state = TagState.CURRENT
+        elif skip_existing_tags and one.dest_tag in existing[one.dest_repo]:
             state = TagState.EXISTS
-        elif (
-            (known := written.get((target, tag))) is not None
-            and known.image_id == image_id
-            and dest.current(target, tag) == known.digest
-        ):
-            state, digest = TagState.CURRENT, known.digest
         planned.append(
             PlannedTag(
-                source_repo=source_repo,
-                tag=tag,
-                image_id=image_id,
-                chain=inventory.chain(image_id),
-                dest_repo=target,
-                dest_tag=tag,
+                source_repo=one.source_repo,
+                tag=one.tag,
+                image_id=one.image_id,
+                chain=one.chain,
+                dest_repo=one.dest_repo,
+                dest_tag=one.dest_tag,
                 state=state,
                 digest=digest,
             )

@@ -56,8 +56,9 @@ class VerifyReport:
 
     @property
     def ok(self) -> bool:
-        """No tag was found wrong."""
-        return not self.mismatches
+        """Some tag was checked and none was found wrong: a journal recording no
+        migrated tag (another shard's, a wrong path) proves nothing, so it is not ok."""
+        return self.checked > 0 and not self.mismatches
 
 
 def _lost(lost: int) -> None:
@@ -190,6 +191,9 @@ def verify_migration(
     retry: RetryPolicy | None = None,
 ) -> VerifyReport:
     """Check every tag the journal recorded as written into ``dest``.
+
+    A journal recording none gives a report with ``checked == 0`` whose ``ok`` is
+    false: nothing verified is not a pass.
 
     ``fast`` skips re-reading the source's layers and compares against the diff_ids
     the journal recorded. ``level`` must be the one the migration used (the blob
