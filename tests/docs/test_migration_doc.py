@@ -317,8 +317,8 @@ def test_the_parallel_shards_cover_the_registry(v2_factory: V2Factory, tmp_path:
         shell.run(_section("1.")[0])
         shell.run(run_parallel)
         assert _v2_contents(new) == _expected(seed)
-        journals = sorted(p.name for p in shell.cwd.glob("shard-*.sqlite"))
-        assert journals == [f"shard-{i}.sqlite" for i in range(SHARDS)]
+        journals = sorted(p.name[-20:] for p in shell.cwd.glob("state/*/*-shard-*.sqlite"))
+        assert journals == [f"-shard-{i}-of-{SHARDS}.sqlite" for i in range(SHARDS)]
         out = shell.run(verify_each)
         checked = [int(n) for n in re.findall(r"verified (\d+) tags: 0 mismatches", out)]
         assert len(checked) == SHARDS
