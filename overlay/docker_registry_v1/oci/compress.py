@@ -23,8 +23,8 @@ import bz2
 import hashlib
 import lzma
 import struct
-from collections.abc import Iterable, Iterator
-from typing import Protocol, cast
+from collections.abc import Iterable, Iterator, Sequence
+from typing import Any, Protocol, cast
 
 import attrs
 from isal import isal_zlib
@@ -57,6 +57,31 @@ class LayerBlob:
     """How the layer arrived; `Compression.GZIP` layers were sent unchanged."""
     empty: bool
     """Only zero bytes (an empty tar) or nothing: the image adds no layer."""
+
+    def row(self) -> tuple[str, int, str, int, str, int]:
+        """The blob as SQL values (digest, size, diff_id, plain_size, source, empty): the
+        blob cache and the migration journal store a blob the same way."""
+        return (
+            self.digest,
+            self.size,
+            self.diff_id,
+            self.plain_size,
+            self.source.value,
+            int(self.empty),
+        )
+
+    @classmethod
+    def from_row(cls, row: Sequence[Any]) -> LayerBlob:
+        """The blob stored as :meth:`row`."""
+        digest, size, diff_id, plain_size, source, empty = row
+        return cls(
+            digest=digest,
+            size=size,
+            diff_id=diff_id,
+            plain_size=plain_size,
+            source=Compression(source),
+            empty=bool(empty),
+        )
 
 
 class _Decoder(Protocol):

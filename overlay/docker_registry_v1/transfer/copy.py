@@ -33,7 +33,6 @@ import anyio.to_thread
 import attrs
 
 from ..archive import validate_ancestry
-from ..archive.compression import Compression
 from ..errors import DockerRegistryError, InvalidInput
 from ..models import RawMetadata
 from ..names import RepositoryName, check_tag
@@ -129,32 +128,13 @@ class BlobCache:
                 "SELECT digest, size, diff_id, plain_size, source, empty FROM blobs WHERE key = ?",
                 (key,),
             ).fetchone()
-        if row is None:
-            return None
-        digest, size, diff_id, plain_size, source, empty = row
-        return LayerBlob(
-            digest=digest,
-            size=size,
-            diff_id=diff_id,
-            plain_size=plain_size,
-            source=Compression(source),
-            empty=bool(empty),
-        )
+        return None if row is None else LayerBlob.from_row(row)
 
     def put(self, key: str, blob: LayerBlob) -> None:
         """Record the blob a copy made, once its upload is confirmed."""
         with self._lock, self._db:
             self._db.execute(
-                "INSERT OR REPLACE INTO blobs VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key,
-                    blob.digest,
-                    blob.size,
-                    blob.diff_id,
-                    blob.plain_size,
-                    blob.source.value,
-                    int(blob.empty),
-                ),
+                "INSERT OR REPLACE INTO blobs VALUES (?, ?, ?, ?, ?, ?, ?)", (key, *blob.row())
             )
 
     def place(self, digest: str, registry: str, repository: str) -> None:

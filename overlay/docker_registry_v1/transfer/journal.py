@@ -32,7 +32,6 @@ from typing import IO
 
 import attrs
 
-from ..archive.compression import Compression
 from ..errors import DockerRegistryError
 from ..oci.compress import LayerBlob
 
@@ -136,17 +135,7 @@ class Journal:
                 "SELECT digest, size, diff_id, plain_size, source, empty FROM layers WHERE key = ?",
                 (key,),
             ).fetchone()
-        if row is None:
-            return None
-        digest, size, diff_id, plain_size, source, empty = row
-        return LayerBlob(
-            digest=digest,
-            size=size,
-            diff_id=diff_id,
-            plain_size=plain_size,
-            source=Compression(source),
-            empty=bool(empty),
-        )
+        return None if row is None else LayerBlob.from_row(row)
 
     def diff_id(self, image_id: str) -> tuple[str, bool] | None:
         """The recorded diff_id of the v1 image's layer and whether it is empty."""
@@ -163,16 +152,7 @@ class Journal:
         with self._write() as db:
             db.execute(
                 "INSERT OR REPLACE INTO layers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (
-                    key,
-                    image_id,
-                    blob.digest,
-                    blob.size,
-                    blob.diff_id,
-                    blob.plain_size,
-                    blob.source.value,
-                    int(blob.empty),
-                ),
+                (key, image_id, *blob.row()),
             )
             db.execute(
                 "INSERT OR IGNORE INTO placed VALUES (?, ?, ?, 0)",
