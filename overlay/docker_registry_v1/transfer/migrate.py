@@ -27,7 +27,7 @@ import attrs
 
 from ..archive import validate_ancestry
 from ..errors import DockerRegistryError, InvalidInput
-from ..oci.compress import DEFAULT_LEVEL, EncodedLayer, LayerBlob
+from ..oci.compress import BLOCK, DEFAULT_LEVEL, LayerBlob
 from ..oci.convert import convert_image
 from ..oci.layout import LayoutError
 from .bounded import Stopped, run_threads
@@ -45,6 +45,7 @@ from .migrate_run import (
     TagOutcome,
 )
 from .migrate_v1 import V1Run, V1Target
+from .pipeline import PipelinedLayer
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -153,17 +154,20 @@ class _Run(SharedRun):
         metadata = self.metadata[image_id]
         auth = self.reader(planned.source_repo)
         failures = 0
+
+        def learned(blob: LayerBlob) -> None:
+            self.journal.learned(self.key(image_id), image_id, blob, self.registry, repo)
+
         with self.slots:
             self.listener.layer_started(image_id, metadata.size)
             while True:
                 fetch = LayerFetch(image_id, metadata, auth, self.policy, self._restarted(image_id))
-                encoded = EncodedLayer(
-                    self.counted(image_id, iter_layer(self.source, fetch), stop),
-                    level=self.level,
-                    where=f"layer of {image_id[:12]}",
-                )
+                chunks = self.counted(image_id, iter_layer(self.source, fetch, block=BLOCK), stop)
                 try:
-                    self.dest.upload_blob(name, self._learned(encoded, image_id, repo))
+                    with PipelinedLayer(
+                        chunks, level=self.level, where=f"layer of {image_id[:12]}"
+                    ) as encoded:
+                        self.dest.upload_blob(name, _Journaled(encoded, learned))
                     break
                 except SourceRestarted as error:
                     failures += 1
@@ -189,12 +193,6 @@ class _Run(SharedRun):
             raise SourceRestarted
 
         return restarted
-
-    def _learned(self, encoded: EncodedLayer, image_id: str, repo: str) -> Iterator[bytes]:
-        """The blob's bytes; once the last is out (before the upload is committed) the
-        journal learns the digest, so a crash after the commit cannot cause a resend."""
-        yield from encoded
-        self.journal.learned(self.key(image_id), image_id, encoded.blob, self.registry, repo)
 
     def tag(self, planned: PlannedTag) -> TagOutcome:
         """Migrate one tag: layers, config, then the manifest."""
@@ -358,3 +356,21 @@ def migrate(
         seconds=round(time.monotonic() - started, 3),
         aborted=aborted.is_set(),
     )
+
+
+class _Journaled:
+    """A pipelined layer's blob bytes; once the last is out (before the upload is
+    committed) the journal learns the blob, so a crash after the commit cannot cause a
+    resend. It passes on `streamed_digest`, so the upload does not hash the bytes again."""
+
+    def __init__(self, encoded: PipelinedLayer, learned: Callable[[LayerBlob], None]) -> None:
+        self._encoded = encoded
+        self._learned = learned
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._encoded
+        self._learned(self._encoded.blob)
+
+    def streamed_digest(self) -> str:
+        """The blob's sha256, known once iterated."""
+        return self._encoded.streamed_digest()
