@@ -136,7 +136,10 @@ def test_spec_is_openapi_31(spec: dict[str, Any]) -> None:
     assert spec["openapi"].startswith("3.1.")
 
 
-@pytest.mark.parametrize(("key", "expected"), sorted(REFERENCE.items()), ids=str)
+@pytest.mark.parametrize(
+    ("key", "expected"),
+    [pytest.param(key, value, id=f"{key[0]} {key[1]}") for key, value in sorted(REFERENCE.items())],
+)
 def test_every_reference_endpoint_has_its_operation(
     spec: dict[str, Any], key: tuple[str, str], expected: tuple[str, set[str]]
 ) -> None:

@@ -148,7 +148,11 @@ def test_xz_and_bzip2_layers_are_regzipped(pack: object, kind: Compression) -> N
     assert blob.digest == encode([PLAIN])[1].digest  # the same blob as from the plain tar
 
 
-@pytest.mark.parametrize("layer", [b"", EMPTY_TAR, bytes(10240), gzip.compress(EMPTY_TAR)])
+@pytest.mark.parametrize(
+    "layer",
+    [b"", EMPTY_TAR, bytes(10240), gzip.compress(EMPTY_TAR, mtime=0)],
+    ids=["nothing", "empty-tar", "zero-blocks", "gzipped-empty-tar"],
+)
 def test_empty_layers_are_recognised(layer: bytes) -> None:
     _, blob = encode([layer])
     assert blob.empty
