@@ -2,8 +2,9 @@
 
 A legacy Hub-style pair (index and registry on two ports, tokens enforced) receives an
 image pushed from a `docker save`-style archive; the image is pulled back into an
-archive that `docker load`, podman and skopeo accept, checked byte for byte, and
-mirrored into a second, standalone registry. Everything runs on loopback.
+archive that `docker load`, podman and skopeo accept, checked byte for byte, mirrored
+into a second, standalone registry, and the legacy registry is inventoried, migrated
+into an OCI image layout and verified. Everything runs on loopback.
 """
 
 from __future__ import annotations
@@ -17,7 +18,19 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
-from docker_registry_v1 import BasicAuth, Client, mirror
+from docker_registry_v1 import (
+    BasicAuth,
+    Client,
+    Journal,
+    LayoutTarget,
+    OCILayout,
+    Selection,
+    inventory,
+    migrate,
+    mirror,
+    plan_migration,
+    verify_migration,
+)
 from docker_registry_v1.archive import ChainImage, write_loadable_archive
 from docker_registry_v1.emulator import run_hub, run_standalone
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
@@ -118,6 +131,24 @@ def main() -> None:
         print(
             f"mirrored into the new registry: {len(copied.copied)} images copied, "
             f"tags {dict(mirrored.items())}; a second run skipped {len(again.skipped)}"
+        )
+
+        with Client(legacy.index_url, auth=credentials) as source:
+            found = inventory(source)
+            print(
+                f"inventory of the legacy registry: {found.repository_count} repository, "
+                f"{found.tag_count} tag, {found.image_count} images, "
+                f"{found.unique_bytes} layer bytes, {found.requests} requests, no layer read"
+            )
+            layout = LayoutTarget(OCILayout(work / "oci"))
+            with Journal(work / "journal.sqlite") as journal:
+                plan = plan_migration(found, Selection(), layout, journal=journal, source=source)
+                moved = migrate(source, layout, plan, journal=journal)
+                checked = verify_migration(source, layout, journal)
+        print(
+            f"migrated into the OCI layout oci/: {len(moved.outcomes)} tag, "
+            f"{moved.blobs_uploaded} blobs written; verify: {checked.checked} tag checked, "
+            f"{'ok' if checked.ok else 'MISMATCH'}"
         )
 
         registry_auth = [
