@@ -45,28 +45,12 @@ if TYPE_CHECKING:
     from ..auth import Authenticator
     from ..client import Client
     from ..models import RawMetadata
-    from .migrate_plan import Target
+    from .migrate_plan import PlannedTag, Target
 
-__all__ = ["Candidate", "DestinationSurvey"]
+__all__ = ["DestinationSurvey"]
 
 _UNREADABLE = (DockerRegistryError, LayoutError, OSError, ValueError, KeyError, TypeError)
 """What makes a destination tag "not what we would write": absent, unreadable, malformed."""
-
-
-@attrs.frozen
-class Candidate:
-    """A planned tag the destination lists, to be checked."""
-
-    source_repo: str
-    tag: str
-    image_id: str
-    chain: tuple[str, ...]
-    dest_repo: str
-    dest_tag: str
-
-    @property
-    def source(self) -> str:
-        return f"{self.source_repo}:{self.tag}"
 
 
 @attrs.define
@@ -91,8 +75,8 @@ class DestinationSurvey:
         return dict(zip(names, run_threads(jobs, self.concurrency, threading.Event()), strict=True))
 
     def current(
-        self, candidates: Iterable[Candidate], written: Mapping[tuple[str, str], JournalManifest]
-    ) -> dict[Candidate, str]:
+        self, candidates: Iterable[PlannedTag], written: Mapping[tuple[str, str], JournalManifest]
+    ) -> dict[PlannedTag, str]:
         """The candidates the destination already has as this migration would write them,
         with what they point at (a manifest digest; a v1 image id)."""
         listed = list(candidates)
@@ -101,7 +85,7 @@ class DestinationSurvey:
         return {one: digest for one, digest in zip(listed, found, strict=True) if digest}
 
     def _check(
-        self, one: Candidate, written: Mapping[tuple[str, str], JournalManifest]
+        self, one: PlannedTag, written: Mapping[tuple[str, str], JournalManifest]
     ) -> str | None:
         try:
             known = written.get((one.dest_repo, one.dest_tag))
@@ -117,7 +101,7 @@ class DestinationSurvey:
         except _UNREADABLE:
             return None
 
-    def _check_v1(self, dest: V1Target, one: Candidate) -> str | None:
+    def _check_v1(self, dest: V1Target, one: PlannedTag) -> str | None:
         """v1 image ids name their JSON and layer registry-wide: the tag pointing at the
         same id is the same image."""
         if self.policy.call(dest.current, one.dest_repo, one.dest_tag) != one.image_id:
@@ -125,7 +109,7 @@ class DestinationSurvey:
         self._written(one, one.image_id)
         return one.image_id
 
-    def _check_image(self, dest: Target, source: Client, one: Candidate) -> str | None:
+    def _check_image(self, dest: Target, source: Client, one: PlannedTag) -> str | None:
         name, reference = dest.reference(one.dest_repo, one.dest_tag)
         data = self.policy.call(dest.read_manifest, name, reference)
         if data is None:
@@ -174,7 +158,7 @@ class DestinationSurvey:
         self._written(one, image.manifest_digest)
         return image.manifest_digest
 
-    def _written(self, one: Candidate, digest: str) -> None:
+    def _written(self, one: PlannedTag, digest: str) -> None:
         if self.journal is not None:
             manifest = JournalManifest(
                 one.dest_repo, one.dest_tag, digest, one.image_id, one.source

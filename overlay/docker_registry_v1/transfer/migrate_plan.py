@@ -26,7 +26,7 @@ from ..oci.errors import ManifestUnknown, NameUnknown
 from ..oci.layout import LayoutError, OCILayout, check_ref
 from .copy import LayoutDestination, check_level
 from .inventory import Inventory
-from .migrate_existing import Candidate, DestinationSurvey
+from .migrate_existing import DestinationSurvey
 from .retry import RetryPolicy
 from .selection import Selection
 
@@ -334,7 +334,7 @@ def plan_migration(
     is the compression level the migration will use; ``concurrency`` bounds the
     requests in flight.
     """
-    selected: list[Candidate] = []
+    selected: list[PlannedTag] = []
     for repository in inventory.repositories:
         if not selection.repository_selected(repository.name):
             continue
@@ -343,13 +343,15 @@ def plan_migration(
             if selection.tag_selected(tag):
                 dest.reference(target, tag)
                 chain = inventory.chain(image_id)
-                selected.append(Candidate(repository.name, tag, image_id, chain, target, tag))
+                selected.append(
+                    PlannedTag(repository.name, tag, image_id, chain, target, tag, TagState.COPY)
+                )
     survey = DestinationSurvey(
         dest, source, journal, check_level(level), retry or RetryPolicy(), concurrency
     )
     existing = survey.tags(one.dest_repo for one in selected)
     listed = [one for one in selected if one.dest_tag in existing[one.dest_repo]]
-    current: dict[Candidate, str] = {}
+    current: dict[PlannedTag, str] = {}
     if not skip_existing_tags:
         written = {
             (m.repository, m.tag): m for m in (journal.manifests(dest.registry) if journal else [])
@@ -357,23 +359,13 @@ def plan_migration(
         current = survey.current(listed, written)
     planned = []
     for one in selected:
-        state, digest = TagState.COPY, current.get(one)
+        digest = current.get(one)
         if digest is not None:
-            state = TagState.CURRENT
+            planned.append(attrs.evolve(one, state=TagState.CURRENT, digest=digest))
         elif skip_existing_tags and one.dest_tag in existing[one.dest_repo]:
-            state = TagState.EXISTS
-        planned.append(
-            PlannedTag(
-                source_repo=one.source_repo,
-                tag=one.tag,
-                image_id=one.image_id,
-                chain=one.chain,
-                dest_repo=one.dest_repo,
-                dest_tag=one.dest_tag,
-                state=state,
-                digest=digest,
-            )
-        )
+            planned.append(attrs.evolve(one, state=TagState.EXISTS))
+        else:
+            planned.append(one)
     sizes = {
         image: record.size if (record := inventory.images.get(image)) is not None else None
         for tag in planned
