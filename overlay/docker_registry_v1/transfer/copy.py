@@ -50,6 +50,7 @@ from .retry import RetryPolicy
 from .tracking import Tracker
 
 if TYPE_CHECKING:  # the client module imports the transfer package
+    from ..auth import Authenticator
     from ..client import AsyncClient, Client
 
 __all__ = [
@@ -203,6 +204,59 @@ class LayoutDestination:
 
     def put_manifest(self, _name: str, tag: str, data: bytes, media_type: str) -> None:
         self.layout.add_manifest(data, ref=tag, media_type=media_type)
+
+
+@attrs.frozen
+class LayerSource:
+    """What reading one v1 layer takes: its image, the JSON that came with it (size and
+    payload checksum), the read access, the retry policy and the gzip level."""
+
+    image_id: str
+    metadata: RawMetadata
+    auth: Authenticator | None
+    policy: RetryPolicy
+    level: int
+
+
+def send_layer(
+    source: Client,
+    layer: LayerSource,
+    count: Callable[[Iterator[bytes]], Iterator[bytes]],
+    rewind: Callable[[int], None],
+    upload: Callable[[PipelinedLayer], object],
+) -> LayerBlob:
+    """Stream one v1 layer from ``source`` through the deterministic gzip into
+    ``upload``, and return the blob it made.
+
+    The read resumes with ``Range`` when the connection drops; when the source answers a
+    resume from byte 0, or the upload breaks off (as ``layer.policy`` allows), the bytes
+    already sent cannot be taken back, so the layer starts again cleanly, ``rewind``
+    taking back what had been counted. Copy and migrate share this one path."""
+    failures = 0
+
+    def restarted(lost: int) -> None:
+        rewind(lost)
+        raise SourceRestarted
+
+    while True:
+        fetch = LayerFetch(layer.image_id, layer.metadata, layer.auth, layer.policy, restarted)
+        chunks = count(iter_layer(source, fetch, block=BLOCK))
+        where = f"layer of {layer.image_id[:12]}"
+        try:
+            with PipelinedLayer(chunks, level=layer.level, where=where) as encoded:
+                upload(encoded)
+            return encoded.blob
+        except SourceRestarted as error:
+            failures += 1
+            if failures > RESTARTS:
+                raise SourceRestartedError(layer.image_id) from error
+        except DockerRegistryError as error:
+            failures += 1
+            wait = layer.policy.delay(failures, error)
+            if wait is None:
+                raise
+            rewind(fetch.received)
+            time.sleep(wait)
 
 
 def check_level(level: object) -> int:
@@ -445,27 +499,18 @@ def _copy(
                 for other in job.mount_sources(known):
                     if dest.mount_blob(job.dest_repo, known.digest, other):
                         return job.skipped_layer(image_id, known, mounted=True)
-            failures = 0
-            while True:
 
-                def restarted(lost: int) -> None:
-                    job.tracker.rewind(image_id, lost)
-                    raise SourceRestarted
+            def rewind(lost: int) -> None:
+                job.tracker.rewind(image_id, lost)
 
-                fetch = LayerFetch(image_id, job.metadata[image_id], auth, policy, restarted)
-                chunks = job.counted(image_id, iter_layer(source, fetch, block=BLOCK), stop)
-                where = f"layer of {image_id[:12]}"
-                try:
-                    with PipelinedLayer(chunks, level=job.level, where=where) as encoded:
-                        dest.upload_blob(job.dest_repo, encoded)
-                    return job.uploaded_layer(image_id, encoded.blob)
-                except SourceRestarted as error:
-                    failures += 1
-                    if failures > RESTARTS:
-                        raise SourceRestartedError(image_id) from error
-                except DockerRegistryError as error:
-                    failures += 1
-                    time.sleep(job.again(image_id, fetch, failures, error))
+            blob = send_layer(
+                source,
+                LayerSource(image_id, job.metadata[image_id], auth, policy, job.level),
+                lambda chunks: job.counted(image_id, chunks, stop),
+                rewind,
+                lambda encoded: dest.upload_blob(job.dest_repo, encoded),
+            )
+            return job.uploaded_layer(image_id, blob)
 
         return run
 

@@ -27,13 +27,12 @@ import attrs
 
 from ..archive import validate_ancestry
 from ..errors import DockerRegistryError, InvalidInput
-from ..oci.compress import BLOCK, DEFAULT_LEVEL, LayerBlob
+from ..oci.compress import DEFAULT_LEVEL, LayerBlob
 from ..oci.convert import convert_image
 from ..oci.layout import LayoutError
 from .bounded import Stopped, run_threads
-from .copy import RESTARTS, BlobCache, SourceRestarted, SourceRestartedError, check_level
+from .copy import BlobCache, LayerSource, check_level, send_layer
 from .journal import Journal, JournalManifest
-from .layers import LayerFetch, iter_layer
 from .migrate_plan import MigrationPlan, PlannedTag, TagState, Target
 from .migrate_run import (
     Keyed,
@@ -153,46 +152,24 @@ class _Run(SharedRun):
         name, _ = self.dest.reference(repo, "latest")
         metadata = self.metadata[image_id]
         auth = self.reader(planned.source_repo)
-        failures = 0
 
         def learned(blob: LayerBlob) -> None:
             self.journal.learned(self.key(image_id), image_id, blob, self.registry, repo)
 
         with self.slots:
             self.listener.layer_started(image_id, metadata.size)
-            while True:
-                fetch = LayerFetch(image_id, metadata, auth, self.policy, self._restarted(image_id))
-                chunks = self.counted(image_id, iter_layer(self.source, fetch, block=BLOCK), stop)
-                try:
-                    with PipelinedLayer(
-                        chunks, level=self.level, where=f"layer of {image_id[:12]}"
-                    ) as encoded:
-                        self.dest.upload_blob(name, _Journaled(encoded, learned))
-                    break
-                except SourceRestarted as error:
-                    failures += 1
-                    if failures > RESTARTS:
-                        raise SourceRestartedError(image_id) from error
-                except DockerRegistryError as error:
-                    failures += 1
-                    wait = self.policy.delay(failures, error)
-                    if wait is None:
-                        raise
-                    self.listener.layer_advanced(image_id, -fetch.received)
-                    time.sleep(wait)
+            blob = send_layer(
+                self.source,
+                LayerSource(image_id, metadata, auth, self.policy, self.level),
+                lambda chunks: self.counted(image_id, chunks, stop),
+                lambda lost: self.listener.layer_advanced(image_id, -lost),
+                lambda encoded: self.dest.upload_blob(name, _Journaled(encoded, learned)),
+            )
             self.listener.layer_finished(image_id)
-        blob = encoded.blob
         self.counters.add(images_read=1, uploaded=1, bytes_uploaded=blob.size)
         if not blob.empty:
             self.confirm(repo, blob.digest)
         return blob
-
-    def _restarted(self, image_id: str) -> Callable[[int], None]:
-        def restarted(lost: int) -> None:
-            self.listener.layer_advanced(image_id, -lost)
-            raise SourceRestarted
-
-        return restarted
 
     def tag(self, planned: PlannedTag) -> TagOutcome:
         """Migrate one tag: layers, config, then the manifest."""
