@@ -38,7 +38,7 @@ from .names import RepositoryName
 from .progress import AssemblyListener, PlannedLayer, ProgressListener, SilentProgress
 
 if TYPE_CHECKING:
-    from .oci.client import AsyncOCIClient, BlobUpload, Manifest, OCIClient
+    from .oci.client import AsyncOCIClient, BlobUpload, Manifest, MountResult, OCIClient
     from .oci.convert import ManifestFormat
     from .oci.errors import (
         BlobUnknown,
@@ -108,7 +108,9 @@ _LAZY = {
         "transfer.inventory",
     ),
     **dict.fromkeys(("Selection", "shard_of"), "transfer.selection"),
-    **dict.fromkeys(("AsyncOCIClient", "BlobUpload", "Manifest", "OCIClient"), "oci.client"),
+    **dict.fromkeys(
+        ("AsyncOCIClient", "BlobUpload", "Manifest", "MountResult", "OCIClient"), "oci.client"
+    ),
     **dict.fromkeys(
         (
             "BlobUnknown",
@@ -209,6 +211,7 @@ __all__ = [
     "MigrationReport",
     "MirrorResult",
     "Mismatch",
+    "MountResult",
     "NameInvalid",
     "NameUnknown",
     "NilAuth",
