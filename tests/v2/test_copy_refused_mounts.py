@@ -10,7 +10,6 @@ from __future__ import annotations
 
 import json
 import re
-import threading
 from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
@@ -22,6 +21,7 @@ from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import build_image_chain
 from docker_registry_v1.oci.client import OCIClient
 from docker_registry_v1.transfer.copy import BlobCache, copy
+from mountproxy import MountRefusingTransport
 from test_copy import run_skopeo
 from v2registry import PASSWORD, USER, V2Registry
 
@@ -107,35 +107,6 @@ def test_a_mount_the_token_does_not_cover_falls_back_to_an_upload_and_is_not_ask
         inspected = inspect(v2_token, f"{name}:1.0")
         assert inspected["Digest"] == result.digest
         assert inspected["Layers"] == list(first.layers)
-
-
-class MountRefusingTransport(httpx.HTTPTransport):
-    """A real transport to the registry that answers mount POSTs itself: 403 (as a
-    registry refusing cross-repository mounts does), or 202 with a real upload session
-    of the target repository, opened without the mount. Counts every request."""
-
-    def __init__(self, answer: int) -> None:
-        super().__init__()
-        self.answer = answer
-        self.lock = threading.Lock()
-        self.seen: list[tuple[str, str]] = []
-
-    def requests(self, method: str, marker: str) -> list[str]:
-        with self.lock:
-            return [url for m, url in self.seen if m == method and marker in url]
-
-    def handle_request(self, request: httpx.Request) -> httpx.Response:
-        with self.lock:
-            self.seen.append((request.method, str(request.url)))
-        if request.method != "POST" or "mount" not in request.url.params:
-            return super().handle_request(request)
-        if self.answer == 403:
-            body = {"errors": [{"code": "DENIED", "message": "cross-repository mount refused"}]}
-            return httpx.Response(403, json=body)
-        plain = request.url.copy_remove_param("mount").copy_remove_param("from")
-        return super().handle_request(
-            httpx.Request("POST", plain, headers=request.headers, content=b"")
-        )
 
 
 @pytest.mark.parametrize("answer", [403, 202])
