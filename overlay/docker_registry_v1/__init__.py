@@ -66,7 +66,13 @@ if TYPE_CHECKING:
         ainventory,
         inventory,
     )
-    from .transfer.journal import Journal, JournalLocked, JournalManifest, default_journal_path
+    from .transfer.journal import (
+        Journal,
+        JournalLocked,
+        JournalManifest,
+        SchemaTooNew,
+        default_journal_path,
+    )
     from .transfer.migrate import (
         MigrationListener,
         MigrationReport,
@@ -132,7 +138,8 @@ _LAZY = {
     **dict.fromkeys(("LayoutError", "OCILayout"), "oci.layout"),
     "ManifestFormat": "oci.convert",
     **dict.fromkeys(
-        ("Journal", "JournalLocked", "JournalManifest", "default_journal_path"), "transfer.journal"
+        ("Journal", "JournalLocked", "JournalManifest", "SchemaTooNew", "default_journal_path"),
+        "transfer.journal",
     ),
     **dict.fromkeys(
         ("MigrationListener", "MigrationReport", "SilentMigration", "TagOutcome", "migrate"),
@@ -235,6 +242,7 @@ __all__ = [
     "RepositoryName",
     "RepositoryRecord",
     "RetryPolicy",
+    "SchemaTooNew",
     "SearchResult",
     "SearchResults",
     "SearchUnavailable",

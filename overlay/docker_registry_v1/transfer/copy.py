@@ -119,7 +119,11 @@ class BlobCache:
                 "CREATE TABLE IF NOT EXISTS placed (digest TEXT, registry TEXT, repository TEXT, "
                 "PRIMARY KEY (digest, registry, repository))"
             )
-        migrate_schema(self._db, _CACHE_MIGRATIONS, self.path)
+        try:
+            migrate_schema(self._db, _CACHE_MIGRATIONS, self.path)
+        except BaseException:
+            self._db.close()
+            raise
 
     @staticmethod
     def key(image_id: str, checksum: str | None, level: int) -> str:

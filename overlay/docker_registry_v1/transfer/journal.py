@@ -35,7 +35,14 @@ import attrs
 from ..errors import DockerRegistryError
 from ..oci.compress import LayerBlob
 
-__all__ = ["Journal", "JournalLocked", "JournalManifest", "default_journal_path"]
+__all__ = [
+    "Journal",
+    "JournalLocked",
+    "JournalManifest",
+    "SchemaTooNew",
+    "default_journal_path",
+    "migrate_schema",
+]
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS layers (key TEXT PRIMARY KEY, image_id TEXT, digest TEXT, "
@@ -142,6 +149,8 @@ class Journal:
                     self._db.execute(statement)
             migrate_schema(self._db, _MIGRATIONS, self.path)
         except BaseException:
+            if hasattr(self, "_db"):
+                self._db.close()
             self._lockfile.close()
             raise
 
