@@ -14,14 +14,15 @@ from collections.abc import Iterator
 from pathlib import Path
 from urllib.parse import unquote
 
+import anyio
 import httpx
 import pytest
-from docker_registry_v1 import BasicAuth, Client
+from docker_registry_v1 import AsyncClient, BasicAuth, Client
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import build_image_chain
-from docker_registry_v1.oci.client import OCIClient
-from docker_registry_v1.transfer.copy import BlobCache, copy
-from mountproxy import MountRefusingTransport
+from docker_registry_v1.oci.client import AsyncOCIClient, OCIClient
+from docker_registry_v1.transfer.copy import BlobCache, CopyResult, acopy, copy
+from mountproxy import AsyncMountRefusingTransport, MountRefusingTransport
 from test_copy import run_skopeo
 from v2registry import PASSWORD, USER, V2Registry
 
@@ -146,3 +147,33 @@ def test_a_refused_mount_uploads_into_the_same_repository_and_a_rerun_does_not_a
     assert not [url for url in rerun if "mount=" in url]
     assert sorted(again.uploaded) == layers
     assert inspect(v2_open, f"{two}:1.0")["Digest"] == second.digest
+
+
+def test_the_async_copy_uploads_into_the_session_a_202_mount_answer_opened(
+    standalone: Standalone, v2_open: V2Registry, tmp_path: Path
+) -> None:
+    seed(standalone, "acme/asyncproxied", 74)
+    transport = AsyncMountRefusingTransport(202)
+    cache = tmp_path / "cache.sqlite"
+
+    async def main() -> tuple[CopyResult, CopyResult]:
+        async with (
+            AsyncClient(standalone.url) as source,
+            AsyncOCIClient(v2_open.url, transport=transport) as dest,
+        ):
+            one = await acopy(
+                source, "acme/asyncproxied", "1.0", dest, dest_repo="aproxy/one", cache=cache
+            )
+            two = await acopy(
+                source, "acme/asyncproxied", "1.0", dest, dest_repo="aproxy/two", cache=cache
+            )
+            return one, two
+
+    first, second = anyio.run(main)
+    layers = sorted(first.layers)
+    assert len(transport.requests("POST", "mount=")) == len(layers)
+    assert sorted(second.uploaded) == layers
+    posts = transport.requests("POST", "/v2/aproxy/two/blobs/uploads/")
+    assert len([url for url in posts if "mount=" not in url]) == 1  # the config alone
+    assert transport.requests("DELETE", "/v2/aproxy/two/") == []
+    assert inspect(v2_open, "aproxy/two:1.0")["Digest"] == second.digest
