@@ -38,7 +38,7 @@ from .names import RepositoryName
 from .progress import AssemblyListener, PlannedLayer, ProgressListener, SilentProgress
 
 if TYPE_CHECKING:
-    from .oci.client import AsyncOCIClient, BlobUpload, Manifest, OCIClient
+    from .oci.client import AsyncOCIClient, BlobUpload, Manifest, MountResult, OCIClient
     from .oci.convert import ManifestFormat
     from .oci.errors import (
         BlobUnknown,
@@ -66,7 +66,13 @@ if TYPE_CHECKING:
         ainventory,
         inventory,
     )
-    from .transfer.journal import Journal, JournalLocked, JournalManifest, default_journal_path
+    from .transfer.journal import (
+        Journal,
+        JournalLocked,
+        JournalManifest,
+        SchemaTooNew,
+        default_journal_path,
+    )
     from .transfer.migrate import (
         MigrationListener,
         MigrationReport,
@@ -108,7 +114,9 @@ _LAZY = {
         "transfer.inventory",
     ),
     **dict.fromkeys(("Selection", "shard_of"), "transfer.selection"),
-    **dict.fromkeys(("AsyncOCIClient", "BlobUpload", "Manifest", "OCIClient"), "oci.client"),
+    **dict.fromkeys(
+        ("AsyncOCIClient", "BlobUpload", "Manifest", "MountResult", "OCIClient"), "oci.client"
+    ),
     **dict.fromkeys(
         (
             "BlobUnknown",
@@ -130,7 +138,8 @@ _LAZY = {
     **dict.fromkeys(("LayoutError", "OCILayout"), "oci.layout"),
     "ManifestFormat": "oci.convert",
     **dict.fromkeys(
-        ("Journal", "JournalLocked", "JournalManifest", "default_journal_path"), "transfer.journal"
+        ("Journal", "JournalLocked", "JournalManifest", "SchemaTooNew", "default_journal_path"),
+        "transfer.journal",
     ),
     **dict.fromkeys(
         ("MigrationListener", "MigrationReport", "SilentMigration", "TagOutcome", "migrate"),
@@ -209,6 +218,7 @@ __all__ = [
     "MigrationReport",
     "MirrorResult",
     "Mismatch",
+    "MountResult",
     "NameInvalid",
     "NameUnknown",
     "NilAuth",
@@ -232,6 +242,7 @@ __all__ = [
     "RepositoryName",
     "RepositoryRecord",
     "RetryPolicy",
+    "SchemaTooNew",
     "SearchResult",
     "SearchResults",
     "SearchUnavailable",

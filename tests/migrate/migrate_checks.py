@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import re
+from urllib.parse import unquote
 
 import attrs
 from docker_registry_v1.emulator import Standalone
@@ -64,3 +65,36 @@ def uploaded_blobs(registry: V2Registry) -> list[str]:
 def mounted_blobs(registry: V2Registry) -> list[str]:
     found = (_MOUNTED.search(line) for line in registry.log_lines())
     return [f"sha256:{match['hex']}" for match in found if match]
+
+
+_MOUNT_REQUEST = re.compile(
+    r'http\.request\.uri="/v2/(?P<name>[^"?]+)/blobs/uploads/\?mount=sha256%3A(?P<hex>[0-9a-f]{64})'
+    r'&from=(?P<source>[^"&]+)"'
+)
+_REQUEST_ID = re.compile(r"http\.request\.id=(\S+)")
+_STATUS = re.compile(r"http\.response\.status=(\d+)")
+
+
+def log_size(registry: V2Registry) -> int:
+    """Lines in distribution's log so far: a mark for `mount_requests`."""
+    return len(registry.log_path.read_text(errors="replace").splitlines())
+
+
+def mount_requests(
+    registry: V2Registry, since: int = 0, until: int | None = None
+) -> list[tuple[str, str, str, int]]:
+    """(target, source, digest, answer) of each mount request in log lines
+    ``since:until``. One a token does not cover is logged only as the warning
+    ``error authorizing context: insufficient scope``: it was answered 401."""
+    lines = registry.log_path.read_text(errors="replace").splitlines()[since:until]
+    found: dict[str, tuple[str, str, str, int]] = {}
+    for line in lines:
+        uri, request = _MOUNT_REQUEST.search(line), _REQUEST_ID.search(line)
+        if uri is None or request is None:
+            continue
+        key = (uri["name"], unquote(uri["source"]), f"sha256:{uri['hex']}")
+        if "insufficient scope" in line:
+            found[request.group(1)] = (*key, 401)
+        elif "response completed" in line and (status := _STATUS.search(line)):
+            found[request.group(1)] = (*key, int(status.group(1)))
+    return list(found.values())

@@ -94,10 +94,10 @@ def test_a_mount_from_another_repository(v2_open: V2Registry) -> None:
     data = os.urandom(5000)
     with client_for(v2_open) as client:
         client.upload_blob("mount/base", data)
-        assert client.mount_blob("mount/app", sha256(data), "mount/base") is True
+        assert client.mount_blob("mount/app", sha256(data), "mount/base").mounted is True
         assert client.blob_size("mount/app", sha256(data)) == len(data)
         missing = sha256(b"never uploaded")
-        assert client.mount_blob("mount/app", missing, "mount/base") is False
+        assert client.mount_blob("mount/app", missing, "mount/base").mounted is False
         assert client.blob_size("mount/app", missing) is None
 
 
@@ -272,7 +272,7 @@ def test_every_request_names_the_token_scopes_it_needs() -> None:
 
     with OCIClient("http://registry.test", transport=httpx.MockTransport(answer)) as client:
         client.blob_size("team/app", sha256(b""))
-        assert client.mount_blob("team/app", sha256(b""), "base/img") is True
+        assert client.mount_blob("team/app", sha256(b""), "base/img").mounted is True
         assert list(client.catalog()) == []
     assert scopes == [
         ("HEAD", ("repository:team/app:pull",)),

@@ -80,12 +80,15 @@ class TokenIssuer:
     ``insufficient_scope`` as real issuers make it do. `lifetime` is settable
     (the expired-token-mid-copy case): ``exp`` is signed `LEEWAY` seconds early,
     so the registry refuses a token exactly when its ``expires_in`` says.
-    `requests` records each query.
+    `requests` records each query. `rules` limits what `USER` gets per repository:
+    ``{"acme/base": {"push"}}`` grants only push there (no pull: mounts from it are
+    refused), ``set()`` nothing; repositories not named get every action asked.
     """
 
     key: rsa.RSAPrivateKey
     cert: x509.Certificate
     lifetime: int = 300
+    rules: dict[str, set[str]] = attrs.field(factory=dict)
     requests: list[dict[str, list[str]]] = attrs.field(factory=list)
     url: str = ""
     _server: ThreadingHTTPServer | None = None
@@ -110,7 +113,9 @@ class TokenIssuer:
         for scope in scopes if authorised else []:
             kind, _, rest = scope.partition(":")
             name, _, actions = rest.rpartition(":")
-            access.append({"type": kind, "name": name, "actions": actions.split(",")})
+            granted = [a for a in actions.split(",") if a in self.rules.get(name, {a})]
+            if granted:
+                access.append({"type": kind, "name": name, "actions": granted})
         claims = {
             "iss": ISSUER,
             "sub": USER if authorised else "",

@@ -14,9 +14,12 @@ Names, tags and digests are checked against the OCI grammar before anything is s
 
 from __future__ import annotations
 
+import contextlib
 import hashlib
 import re
 import ssl
+import threading
+import time
 from collections.abc import (
     AsyncGenerator,
     AsyncIterable,
@@ -46,14 +49,14 @@ from oci_distribution_api.types import UNSET
 from .. import httplog
 from ..auth import BasicAuth, _host_matches
 from ..client import DEFAULT_TIMEOUT, USER_AGENT, api_root
-from ..errors import InvalidInput, transport_error
+from ..errors import DockerRegistryError, InvalidInput, transport_error
 from ..names import origin_of
 from ..transfer.retry import RetryPolicy
 from .auth import SCOPES as SCOPES_EXTENSION
 from .auth import RegistryAuth
 from .errors import DigestMismatch, NotAV2Registry, OCIError, oci_error
 
-__all__ = ["AsyncOCIClient", "BlobUpload", "Manifest", "OCIClient"]
+__all__ = ["AsyncOCIClient", "BlobUpload", "Manifest", "MountResult", "OCIClient"]
 
 T = TypeVar("T")
 HTTP = httpx.Client | httpx.AsyncClient
@@ -69,6 +72,13 @@ ERROR_BODY_LIMIT = 64 * 1024
 MONOLITHIC_LIMIT = 1 << 20
 """Blobs given as bytes up to this size go up in one POST ``?digest=`` (plus the PUT
 distribution 2.8 wants after answering it with 202); larger or streamed ones use PATCH."""
+MOUNT_REFUSED = frozenset({401, 403, 404})
+"""Answers to a mount that only mean "not from there": no pull access to the source
+(a token registry answers 401 with a challenge for the ``from`` scope), forbidden, or
+no such source. The blob can still be uploaded."""
+SESSION_MAX_AGE = 600.0
+"""Seconds an upload session a refused mount opened is kept for the next upload into
+that repository (registries purge idle sessions after hours or days)."""
 MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.oci.image.manifest.v1+json",
@@ -141,6 +151,64 @@ class BlobUpload:
     digest: str
     size: int
     mounted: bool = False
+
+
+@attrs.frozen
+class MountResult:
+    """What a cross-repository mount came to; true when the blob was mounted.
+
+    ``status`` is the registry's answer: 201 mounted; 202 it opened an upload session
+    instead (kept for the next upload into the repository, see `_Sessions`); 401, 403
+    or 404 refused (see `MOUNT_REFUSED`); 0 when nothing was asked (an OCI layout)."""
+
+    mounted: bool
+    status: int
+
+    @property
+    def access_refused(self) -> bool:
+        """401/403: the credentials may not read the source repository, whatever the
+        target, so no mount from it is worth asking for again."""
+        return self.status in {401, 403}
+
+    def __bool__(self) -> bool:
+        return self.mounted
+
+
+class _Sessions:
+    """Upload sessions that refused mounts opened, per repository, for the next upload.
+
+    Per the distribution spec a 202 answer to a mount *is* an upload session; the
+    upload that follows a refused mount uses it instead of cancelling it and POSTing a
+    new one. A session is not tied to a digest, so any upload into the repository may
+    take it; ones older than `SESSION_MAX_AGE` are dropped, and the client cancels
+    what is left when it closes."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._open: dict[str, list[tuple[str, float]]] = {}
+
+    def park(self, name: str, location: str) -> None:
+        with self._lock:
+            self._open.setdefault(name, []).append((location, time.monotonic()))
+
+    def take(self, name: str) -> str | None:
+        """A fresh session of ``name`` (the newest), or None."""
+        oldest = time.monotonic() - SESSION_MAX_AGE
+        with self._lock:
+            parked = [entry for entry in self._open.pop(name, []) if entry[1] >= oldest]
+            if not parked:
+                return None
+            location, _ = parked.pop()
+            if parked:
+                self._open[name] = parked
+            return location
+
+    def drain(self) -> list[tuple[str, str]]:
+        """Every parked session (repository, location), forgotten here (to be cancelled)."""
+        with self._lock:
+            found = [(name, at) for name, parked in self._open.items() for at, _ in parked]
+            self._open.clear()
+        return found
 
 
 @attrs.frozen
@@ -291,7 +359,10 @@ def _get_blob(name: str, digest: str) -> Plan[bytes]:
 
 
 def _upload(
-    name: str, chunks: Iterable[bytes] | AsyncIterable[bytes] | bytes, digest: str | None
+    name: str,
+    chunks: Iterable[bytes] | AsyncIterable[bytes] | bytes,
+    digest: str | None,
+    sessions: _Sessions,
 ) -> Plan[BlobUpload]:
     what = f"blob {digest or '(streamed)'} of {name}"
     if isinstance(chunks, bytes | bytearray | memoryview):
@@ -302,16 +373,18 @@ def _upload(
                 "digest", f"{digest} is not the sha256 of the {len(data)} bytes given"
             )
         if len(data) <= MONOLITHIC_LIMIT:
-            return (yield from _upload_monolithic(name, data, actual, what))
+            return (yield from _upload_monolithic(name, data, actual, what, sessions))
         chunks = [data]
-    started = yield _Step(
-        lambda http: start_upload.build_request(http, name),
-        what,
-        frozenset({202}),
-        scopes=_push(name),
-    )
+    location = sessions.take(name)
+    if location is None:
+        started = yield _Step(
+            lambda http: start_upload.build_request(http, name),
+            what,
+            frozenset({202}),
+            scopes=_push(name),
+        )
+        location = _location(started)
     body = _Hashing(chunks)
-    location = _location(started)
     patched = yield _Step(
         lambda http: upload_chunk.build_request(http, location, body=body.body(http)),
         what,
@@ -346,7 +419,22 @@ def _upload(
     return BlobUpload(computed, body.size)
 
 
-def _upload_monolithic(name: str, data: bytes, digest: str, what: str) -> Plan[BlobUpload]:
+def _upload_monolithic(
+    name: str, data: bytes, digest: str, what: str, sessions: _Sessions
+) -> Plan[BlobUpload]:
+    parked = sessions.take(name)
+    if parked is not None:  # a refused mount's session: one PUT with the bytes finishes it
+        done = yield _Step(
+            lambda http: complete_upload.build_request(
+                http, parked, body=data, digest=digest, content_length=len(data)
+            ),
+            what,
+            frozenset({201}),
+            repeatable=False,
+            scopes=_push(name),
+        )
+        _answered_digest(done, digest, what)
+        return BlobUpload(digest, len(data))
     started = yield _Step(
         lambda http: start_upload.build_request(
             http,
@@ -375,26 +463,29 @@ def _upload_monolithic(name: str, data: bytes, digest: str, what: str) -> Plan[B
     return BlobUpload(digest, len(data))
 
 
-def _mount(name: str, digest: str, source: str) -> Plan[bool]:
+def _mount(name: str, digest: str, source: str, sessions: _Sessions) -> Plan[MountResult]:
     answer = yield _Step(
         lambda http: start_upload.build_request(http, name, mount=digest, from_=source),
         f"blob {digest} mounted from {source} into {name}",
-        frozenset({201, 202}),
+        frozenset({201, 202} | MOUNT_REFUSED),
         repeatable=False,
         scopes=(*_push(name), *_pull(source)),
     )
-    if answer.status_code == 201:
-        return True
-    # Not mounted: an upload session was opened instead; leave nothing behind.
-    location = _location(answer)
-    yield _Step(
+    if answer.status_code == 202:
+        # Not mounted: the registry opened an upload session instead (the spec's
+        # fallback); the next upload into this repository goes there.
+        sessions.park(name, _location(answer))
+    return MountResult(answer.status_code == 201, answer.status_code)
+
+
+def _cancel(name: str, location: str) -> _Step:
+    return _Step(
         lambda http: cancel_upload.build_request(http, location),
-        f"the upload {name} got instead of a mount",
+        f"an unused upload session of {name}",
         frozenset({204}),
         absent_ok=True,
         scopes=_push(name),
     )
-    return False
 
 
 def _put_manifest(name: str, reference: str, data: bytes, media_type: str) -> Plan[str]:
@@ -543,6 +634,7 @@ class _Base:
             raise InvalidInput("auth", f"expected an httpx.Auth, got {type(auth).__name__}")
         self._auth = _OriginAuth(_registry_auth(auth, origin), origin)
         self.retry = retry or RetryPolicy()
+        self._sessions = _Sessions()
         self._options: dict[str, Any] = {
             "base_url": self._root,
             "headers": {"User-Agent": USER_AGENT, **(headers or {})},
@@ -635,17 +727,21 @@ class OCIClient(_Base):
         check_name(name)
         if digest is not None:
             check_digest(digest)
-        return self._run(_upload(name, chunks, digest))
+        return self._run(_upload(name, chunks, digest, self._sessions))
 
     def get_blob(self, name: str, digest: str) -> bytes:
         """The whole blob, checked against ``digest``: for small blobs such as configs,
         since it is held in memory."""
         return self._run(_get_blob(check_name(name), check_digest(digest)))
 
-    def mount_blob(self, name: str, digest: str, source: str) -> bool:
-        """Cross-repository mount of ``digest`` from ``source`` into ``name``: ``True``
-        when mounted, ``False`` when the registry would rather have it uploaded."""
-        return self._run(_mount(check_name(name), check_digest(digest), check_name(source)))
+    def mount_blob(self, name: str, digest: str, source: str) -> MountResult:
+        """Cross-repository mount of ``digest`` from ``source`` into ``name``; the result
+        is true when mounted. A refusal (401/403/404, or a 202 upload session instead)
+        is no error: the blob can still be uploaded, and the next upload into ``name``
+        uses the session a 202 opened."""
+        return self._run(
+            _mount(check_name(name), check_digest(digest), check_name(source), self._sessions)
+        )
 
     def put_manifest(self, name: str, reference: str, data: bytes, media_type: str) -> str:
         """PUT the exact ``data`` as ``media_type``; returns its digest, checked against
@@ -691,7 +787,10 @@ class OCIClient(_Base):
                 return
 
     def close(self) -> None:
-        """Close the pooled connections."""
+        """Cancel the upload sessions refused mounts left unused; close the connections."""
+        for name, location in self._sessions.drain():
+            with contextlib.suppress(DockerRegistryError):  # the registry purges them too
+                self._once(_cancel(name, location))
         self._http.close()
 
     def __enter__(self) -> Self:
@@ -768,11 +867,13 @@ class AsyncOCIClient(_Base):
         check_name(name)
         if digest is not None:
             check_digest(digest)
-        return await self._run(_upload(name, chunks, digest))
+        return await self._run(_upload(name, chunks, digest, self._sessions))
 
-    async def mount_blob(self, name: str, digest: str, source: str) -> bool:
+    async def mount_blob(self, name: str, digest: str, source: str) -> MountResult:
         """See :meth:`OCIClient.mount_blob`."""
-        return await self._run(_mount(check_name(name), check_digest(digest), check_name(source)))
+        return await self._run(
+            _mount(check_name(name), check_digest(digest), check_name(source), self._sessions)
+        )
 
     async def put_manifest(self, name: str, reference: str, data: bytes, media_type: str) -> str:
         """See :meth:`OCIClient.put_manifest`."""
@@ -818,7 +919,10 @@ class AsyncOCIClient(_Base):
                 return
 
     async def aclose(self) -> None:
-        """Close the pooled connections."""
+        """See :meth:`OCIClient.close`."""
+        for name, location in self._sessions.drain():
+            with contextlib.suppress(DockerRegistryError):  # the registry purges them too
+                await self._once(_cancel(name, location))
         await self._http.aclose()
 
     async def __aenter__(self) -> Self:

@@ -36,13 +36,14 @@ from ..archive import validate_ancestry
 from ..errors import DockerRegistryError, InvalidInput
 from ..models import RawMetadata
 from ..names import RepositoryName, check_tag
-from ..oci.client import AsyncOCIClient, OCIClient, check_name, check_reference
+from ..oci.client import AsyncOCIClient, MountResult, OCIClient, check_name, check_reference
 from ..oci.compress import BLOCK, DEFAULT_LEVEL, LEVELS, LayerBlob, LayerEncoder
 from ..oci.convert import ConvertedImage, ManifestFormat, convert_image
 from ..oci.layout import OCILayout
 from ..progress import ProgressListener, SilentProgress
 from .access import aread_access, read_access
 from .bounded import Stopped, run_tasks, run_threads
+from .journal import ACCESS_REFUSED, REFUSED_MOUNTS, migrate_schema
 from .layers import LayerFetch, aiter_layer, iter_layer
 from .pipeline import PipelinedLayer
 from .pull import check_concurrency
@@ -63,6 +64,8 @@ __all__ = [
 ]
 
 RESTARTS = 3
+_CACHE_MIGRATIONS: tuple[tuple[str, ...], ...] = ((REFUSED_MOUNTS,),)
+"""The cache's schema changes (see `journal.migrate_schema`): 1 added refused mounts."""
 """Times one layer's upload is started again after the source restarted from byte 0."""
 
 
@@ -116,6 +119,11 @@ class BlobCache:
                 "CREATE TABLE IF NOT EXISTS placed (digest TEXT, registry TEXT, repository TEXT, "
                 "PRIMARY KEY (digest, registry, repository))"
             )
+        try:
+            migrate_schema(self._db, _CACHE_MIGRATIONS, self.path)
+        except BaseException:
+            self._db.close()
+            raise
 
     @staticmethod
     def key(image_id: str, checksum: str | None, level: int) -> str:
@@ -155,6 +163,27 @@ class BlobCache:
             ).fetchall()
         return [row[0] for row in rows]
 
+    def refused_mount(
+        self, digest: str, registry: str, repository: str, source: str, status: int
+    ) -> None:
+        """``registry`` would not mount the blob from ``source`` into ``repository``."""
+        with self._lock, self._db:
+            self._db.execute(
+                "INSERT OR REPLACE INTO refused_mounts VALUES (?, ?, ?, ?, ?, ?)",
+                (registry, repository, source, digest, status, time.time()),
+            )
+
+    def refused_sources(self, digest: str, registry: str, repository: str) -> set[str]:
+        """Repositories not to mount the blob from into ``repository`` (as
+        `Journal.refused_sources`: refused for it, or not readable at all)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT source FROM refused_mounts WHERE registry = ? AND digest = ? "
+                "AND (repository = ? OR status IN (?, ?))",
+                (registry, digest, repository, *ACCESS_REFUSED),
+            ).fetchall()
+        return {row[0] for row in rows}
+
     def close(self) -> None:
         """Close the database; the cache stays on disk for the next copy."""
         self._db.close()
@@ -190,9 +219,9 @@ class LayoutDestination:
         path = self.layout.blob_path(digest)
         return path.stat().st_size if path.is_file() else None
 
-    def mount_blob(self, _name: str, _digest: str, _source: str) -> bool:
+    def mount_blob(self, _name: str, _digest: str, _source: str) -> MountResult:
         """One layout has one blob store: a blob it holds was skipped already."""
-        return False
+        return MountResult(mounted=False, status=0)
 
     def upload_blob(
         self, _name: str, chunks: Iterable[bytes] | bytes, *, digest: str | None = None
@@ -336,10 +365,22 @@ class _CopyJob:
         return self.cache.get(self.key(image_id))
 
     def mount_sources(self, blob: LayerBlob) -> list[str]:
-        """Other repositories of this registry the cache saw holding ``blob``."""
+        """Other repositories of this registry the cache saw holding ``blob``, but none
+        that refused to lend it before (see `BlobCache.refused_sources`)."""
+        refused = self.cache.refused_sources(blob.digest, self.registry, self.dest_repo)
         return [
-            repo for repo in self.cache.places(blob.digest, self.registry) if repo != self.dest_repo
+            repo
+            for repo in self.cache.places(blob.digest, self.registry)
+            if repo != self.dest_repo and repo not in refused
         ]
+
+    def mount_refused(self, blob: LayerBlob, source: str, answer: MountResult) -> None:
+        """Remember the refusal, so no later copy asks ``source`` for this blob again;
+        the layer is uploaded instead (into the session a 202 opened)."""
+        if answer.status:  # 0: nothing was asked (a layout)
+            self.cache.refused_mount(
+                blob.digest, self.registry, self.dest_repo, source, answer.status
+            )
 
     def skipped_layer(self, image_id: str, blob: LayerBlob, *, mounted: bool = False) -> LayerBlob:
         self.tracker.skip(image_id)
@@ -497,8 +538,10 @@ def _copy(
                 if known.empty or dest.blob_size(job.dest_repo, known.digest) is not None:
                     return job.skipped_layer(image_id, known)
                 for other in job.mount_sources(known):
-                    if dest.mount_blob(job.dest_repo, known.digest, other):
+                    answer = dest.mount_blob(job.dest_repo, known.digest, other)
+                    if answer.mounted:
                         return job.skipped_layer(image_id, known, mounted=True)
+                    job.mount_refused(known, other, answer)
 
             def rewind(lost: int) -> None:
                 job.tracker.rewind(image_id, lost)
@@ -576,8 +619,10 @@ async def _acopy(
                 if known.empty or await dest.blob_size(job.dest_repo, known.digest) is not None:
                     return job.skipped_layer(image_id, known)
                 for other in job.mount_sources(known):
-                    if await dest.mount_blob(job.dest_repo, known.digest, other):
+                    answer = await dest.mount_blob(job.dest_repo, known.digest, other)
+                    if answer.mounted:
                         return job.skipped_layer(image_id, known, mounted=True)
+                    job.mount_refused(known, other, answer)
             failures = 0
             while True:
 

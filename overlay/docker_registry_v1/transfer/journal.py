@@ -35,7 +35,14 @@ import attrs
 from ..errors import DockerRegistryError
 from ..oci.compress import LayerBlob
 
-__all__ = ["Journal", "JournalLocked", "JournalManifest", "default_journal_path"]
+__all__ = [
+    "Journal",
+    "JournalLocked",
+    "JournalManifest",
+    "SchemaTooNew",
+    "default_journal_path",
+    "migrate_schema",
+]
 
 _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS layers (key TEXT PRIMARY KEY, image_id TEXT, digest TEXT, "
@@ -47,6 +54,16 @@ _SCHEMA = (
     "CREATE TABLE IF NOT EXISTS failures (registry TEXT, repository TEXT, tag TEXT, "
     "reason TEXT, at REAL, PRIMARY KEY (registry, repository, tag))",
 )
+REFUSED_MOUNTS = (
+    "CREATE TABLE IF NOT EXISTS refused_mounts (registry TEXT, repository TEXT, "
+    "source TEXT, digest TEXT, status INTEGER, at REAL, "
+    "PRIMARY KEY (registry, repository, source, digest))"
+)
+_MIGRATIONS: tuple[tuple[str, ...], ...] = ((REFUSED_MOUNTS,),)
+"""Schema changes since the first journals, in order: entry N-1 takes a journal from
+``PRAGMA user_version`` N-1 to N. Journals of the first version (user_version 0) get
+the refused-mount table added; their facts stay as they are."""
+ACCESS_REFUSED = (401, 403)
 
 
 class JournalLocked(DockerRegistryError):  # noqa: N818 - says what the journal is
@@ -89,6 +106,32 @@ def default_journal_path(
     return _state_home() / f"migrate-{slug}-{digest}{part}.sqlite"
 
 
+class SchemaTooNew(DockerRegistryError):  # noqa: N818 - says what is wrong with the file
+    """The file was written by a newer version of this package; it is left alone."""
+
+    def __init__(self, path: Path, found: int, known: int) -> None:
+        super().__init__(
+            f"{path} has schema version {found}; this version knows up to {known}: "
+            "upgrade, or use another file"
+        )
+
+
+def migrate_schema(
+    db: sqlite3.Connection, migrations: tuple[tuple[str, ...], ...], path: Path
+) -> None:
+    """Bring the database up to ``len(migrations)`` (its ``PRAGMA user_version``), one
+    committed step at a time, so an older file keeps what it knows and a newer one is
+    refused rather than misread."""
+    found = int(db.execute("PRAGMA user_version").fetchone()[0])
+    if found > len(migrations):
+        raise SchemaTooNew(path, found, len(migrations))
+    for number, statements in enumerate(migrations[found:], start=found + 1):
+        with db:
+            for statement in statements:
+                db.execute(statement)
+            db.execute(f"PRAGMA user_version = {number}")
+
+
 class Journal:
     """The journal file, locked for this process while it is open."""
 
@@ -104,7 +147,10 @@ class Journal:
             with self._db:
                 for statement in _SCHEMA:
                     self._db.execute(statement)
+            migrate_schema(self._db, _MIGRATIONS, self.path)
         except BaseException:
+            if hasattr(self, "_db"):
+                self._db.close()
             self._lockfile.close()
             raise
 
@@ -189,6 +235,29 @@ class Journal:
             rows = self._db.execute(
                 "SELECT DISTINCT digest FROM placed WHERE registry = ? AND confirmed = 1",
                 (registry,),
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def refused_mount(
+        self, registry: str, repository: str, source: str, digest: str, status: int
+    ) -> None:
+        """``registry`` would not mount the blob from ``source`` into ``repository``
+        (``status``: 401/403/404, or 202 for an upload session instead); it was uploaded."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO refused_mounts VALUES (?, ?, ?, ?, ?, ?)",
+                (registry, repository, source, digest, status, time.time()),
+            )
+
+    def refused_sources(self, registry: str, repository: str, digest: str) -> set[str]:
+        """Repositories not to mount the blob from into ``repository``: those that refused
+        it for this repository, and those ``registry`` would not let us read at all
+        (401/403 for the ``from`` repository's pull scope do not depend on the target)."""
+        with self._lock:
+            rows = self._db.execute(
+                "SELECT source FROM refused_mounts WHERE registry = ? AND digest = ? "
+                "AND (repository = ? OR status IN (?, ?))",
+                (registry, digest, repository, *ACCESS_REFUSED),
             ).fetchall()
         return {row[0] for row in rows}
 

@@ -133,12 +133,20 @@ class _Run(SharedRun):
             self.confirm(repo, digest)
 
     def mount(self, repo: str, name: str, digest: str) -> bool:
+        """Mount the blob from a repository the journal says holds it. A refusal (no
+        access to that repository, none there, or an upload session instead) is
+        journaled, so neither this run nor a rerun asks that repository again, and
+        the next one is tried; after the last, the caller uploads."""
+        refused = self.journal.refused_sources(self.registry, repo, digest)
         for other in self.journal.places(self.registry, digest):
-            if other == repo:
+            if other == repo or other in refused:
                 continue
             other_name, _ = self.dest.reference(other, "latest")
-            if self.policy.call(self.dest.mount_blob, name, digest, other_name):
+            answer = self.policy.call(self.dest.mount_blob, name, digest, other_name)
+            if answer.mounted:
                 return True
+            if answer.status:  # 0: nothing was asked (a layout)
+                self.journal.refused_mount(self.registry, repo, other, digest, answer.status)
         return False
 
     def confirm(self, repo: str, digest: str) -> None:

@@ -19,7 +19,7 @@ from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
-from ..oci.client import OCIClient, check_name
+from ..oci.client import MountResult, OCIClient, check_name
 from ..oci.compress import DEFAULT_LEVEL
 from ..oci.convert import ManifestFormat
 from ..oci.errors import ManifestUnknown, NameUnknown
@@ -77,8 +77,8 @@ class Target(Destination, Protocol):
     def blob_size(self, name: str, digest: str) -> int | None:
         """The blob's size when the repository holds it, else None."""
 
-    def mount_blob(self, name: str, digest: str, source: str) -> bool:
-        """Mount the blob from another repository; False when that was declined."""
+    def mount_blob(self, name: str, digest: str, source: str) -> MountResult:
+        """Mount the blob from another repository; false when that was declined."""
 
     def upload_blob(
         self, name: str, chunks: Iterable[bytes] | bytes, *, digest: str | None = None
@@ -135,7 +135,7 @@ class RegistryTarget:
         """HEAD the blob."""
         return self.client.blob_size(name, digest)
 
-    def mount_blob(self, name: str, digest: str, source: str) -> bool:
+    def mount_blob(self, name: str, digest: str, source: str) -> MountResult:
         """``POST …/blobs/uploads/?mount=&from=``."""
         return self.client.mount_blob(name, digest, source)
 
@@ -204,7 +204,7 @@ class LayoutTarget:
         """The blob file's size: one store for every repository."""
         return self._store.blob_size(name, digest)
 
-    def mount_blob(self, name: str, digest: str, source: str) -> bool:
+    def mount_blob(self, name: str, digest: str, source: str) -> MountResult:
         """Never needed: a blob the layout holds was found by `blob_size`."""
         return self._store.mount_blob(name, digest, source)
 

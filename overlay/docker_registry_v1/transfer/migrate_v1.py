@@ -6,8 +6,11 @@ every repository; one that it lacks is uploaded by the first tag that needs it
 while the others wait. Images go up base first (a v1 registry refuses a child
 before its parent), layers stream straight from the source GET into the PUT and
 are finalised only after the payload checksum matched the source's. The tag is
-set last; a registry with an index gets the repository's image list as a push
-would send it.
+set last. A registry with an index (the Hub, a token-mode REF) is written as
+docker pushed (v1-protocol f.3): for every tag, the index first gets the image
+list covering its chain (``PUT …/{repo}/``, which also hands out the write
+token), then the images go up base first, then the tag, and last the final
+``PUT …/images`` to the index with the index's own credentials.
 """
 
 from __future__ import annotations
@@ -20,14 +23,16 @@ import attrs
 from ..errors import Conflict, DockerRegistryError, NotFound
 from ..models import IndexImage
 from ..names import RepositoryName
-from .access import WriteAccess, index_list, is_present, write_access
+from .access import WriteAccess, index_list, is_present, read_access, write_access
 from .bounded import Stopped
 from .journal import JournalManifest
 from .layers import LayerFetch, iter_layer
 from .migrate_run import SharedRun, TagOutcome
 from .mirror import LayerRestartError
+from .retry import RetryPolicy
 
 if TYPE_CHECKING:
+    from ..auth import Authenticator
     from ..client import Client
     from .migrate_plan import PlannedTag
 
@@ -39,6 +44,7 @@ class V1Target:
     """A v1 registry as a destination (``HOST[:PORT][/PREFIX]``), through a `Client`."""
 
     client: Client
+    _readers: dict[str, Authenticator] = attrs.field(factory=dict, init=False, repr=False)
 
     @property
     def registry(self) -> str:
@@ -53,17 +59,29 @@ class V1Target:
         """Names and tags are the registry's own."""
         return repository, tag
 
+    def reader(self, repository: str) -> Authenticator | None:
+        """Read access: a registry behind an index (the Hub) answers tag reads only under
+        the read token the index hands out; kept per repository once one was given."""
+        known = self._readers.get(repository)
+        if known is None:
+            known = read_access(self.client, repository, RetryPolicy())
+            if known is not None:
+                self._readers[repository] = known
+        return known
+
     def tags(self, repository: str) -> set[str]:
         """The repository's tags; an unknown repository has none."""
         try:
-            return set(self.client.repository.list_tags(repository))
+            return set(self.client.repository.list_tags(repository, auth=self.reader(repository)))
         except NotFound:
             return set()
 
     def current(self, repository: str, tag: str) -> str | None:
         """The image id the tag points at, or None."""
         try:
-            return self.client.repository.get_image_id(repository, tag)
+            return self.client.repository.get_image_id(
+                repository, tag, auth=self.reader(repository)
+            )
         except NotFound:
             return None
 
@@ -76,6 +94,10 @@ class V1Run(SharedRun):
     present: set[str] = attrs.field(factory=set)
     """Image ids the destination holds, as confirmed during this run."""
     access: dict[str, WriteAccess] = attrs.field(factory=dict)
+    listed: dict[str, dict[str, None]] = attrs.field(factory=dict)
+    """Per repository, the image ids the index was given this run (push order)."""
+    tagged: dict[str, dict[str, str]] = attrs.field(factory=dict)
+    """Per repository, the tags written this run and their image ids."""
 
     @property
     def registry(self) -> str:
@@ -83,13 +105,28 @@ class V1Run(SharedRun):
         return self.dest.registry
 
     def writer(self, planned: PlannedTag) -> WriteAccess:
-        """Write access to the destination repository, asked once per run."""
+        """Write access for this tag, asked before any image of its chain is PUT.
+
+        A registry behind an index (the Hub, a token-mode REF) accepts a json PUT only
+        for an id the index lists for the repository, so the index gets the list for
+        every tag: the ids of this tag's chain and of the tags written into the
+        repository before it in this run (the union, however the index stores it),
+        each tag named on its image, as docker sent it. A registry without index
+        routes is asked once."""
         repo = planned.dest_repo
         with self.image_locks(f"writer:{repo}"):
-            if repo not in self.access:
-                images = index_list(planned.chain, {planned.dest_tag: planned.image_id})
-                self.access[repo] = write_access(self.dest.client, repo, images)
-            return self.access[repo]
+            known = self.access.get(repo)
+            if known is not None and not known.indexed:
+                return known
+            listed = self.listed.setdefault(repo, {})
+            listed.update(dict.fromkeys(planned.chain))
+            tags = self.tagged.setdefault(repo, {})
+            tags[planned.dest_tag] = planned.image_id
+            access = write_access(self.dest.client, repo, index_list(listed, tags))
+            if known is not None and known.probe_upgraded:  # the probe's read token
+                access.probe, access.probe_upgraded = known.probe, True
+            self.access[repo] = access
+            return access
 
     def image(self, planned: PlannedTag, image_id: str, access: WriteAccess) -> None:
         """Make the destination hold the complete image (its parent is there already)."""
@@ -161,10 +198,13 @@ class V1Run(SharedRun):
             auth=access.auth,
         )
         if access.indexed:
+            # The push's last step goes to the index with the index's own credentials
+            # (never the registry token), listing every image of the repository's tags.
+            with self.image_locks(f"writer:{planned.dest_repo}"):
+                ids = list(self.listed[planned.dest_repo])
             target.repository.update_images(
                 planned.dest_repo,
-                [IndexImage(id=i, checksum=self.metadata[i].checksum) for i in planned.chain],
-                auth=access.auth,
+                [IndexImage(id=i, checksum=self.metadata[i].checksum) for i in ids],
             )
         self.journal.manifest_written(
             self.registry,
