@@ -36,6 +36,7 @@ from .models import (
 )
 from .names import RepositoryName
 from .progress import AssemblyListener, PlannedLayer, ProgressListener, SilentProgress
+from .retry import RetryPolicy
 
 if TYPE_CHECKING:
     from .oci.client import AsyncOCIClient, BlobUpload, Manifest, OCIClient
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
         TooManyRequests,
     )
     from .oci.layout import LayoutError, OCILayout
-    from .transfer import MirrorResult, PullResult, PushResult, RetryPolicy, amirror, mirror
+    from .transfer import MirrorResult, PullResult, PushResult, amirror, mirror
     from .transfer.copy import BlobCache, CopyResult, acopy, copy
     from .transfer.inventory import (
         ImageRecord,
@@ -92,9 +93,7 @@ if TYPE_CHECKING:
 # (and for copies isal): loaded on first use, so that `import docker_registry_v1` stays
 # cheap for callers who only make API calls.
 _LAZY = {
-    **dict.fromkeys(
-        ("MirrorResult", "PullResult", "PushResult", "RetryPolicy", "amirror", "mirror"), "transfer"
-    ),
+    **dict.fromkeys(("MirrorResult", "PullResult", "PushResult", "amirror", "mirror"), "transfer"),
     **dict.fromkeys(
         (
             "ImageRecord",
