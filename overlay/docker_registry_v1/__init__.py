@@ -56,7 +56,8 @@ if TYPE_CHECKING:
         TooManyRequests,
     )
     from .oci.layout import LayoutError, OCILayout
-    from .transfer import MirrorResult, PullResult, PushResult, amirror, mirror
+    from .transfer import MirrorResult, PullResult, PushResult
+    from .transfer.mirror import amirror, mirror
     from .transfer.copy import BlobCache, CopyResult, acopy, copy
     from .transfer.inventory import (
         ImageRecord,

@@ -180,6 +180,7 @@ class _ClientBase(Generic[Transport]):
         self._default_auth = NilAuth() if auth is None else _check_auth(auth)
         self.retry = as_policy(retry)
         self._timeout: Timeout | Keep = KEEP
+        self._on_attempt: Callable[[], object] | None = None  # counts requests (inventory)
         self._http = self._http_class(
             base_url=self._root,
             headers=_headers(headers),
@@ -221,7 +222,9 @@ class _ClientBase(Generic[Transport]):
     def _token_decision(self, value: bool) -> None:
         self._learned["issues_tokens"] = value
 
-    def _build(self, operation: Operation[Any]) -> httpx.Request:
+    def _build(self, operation: Operation[Any], *, sending: bool = False) -> httpx.Request:
+        if sending and self._on_attempt is not None:
+            self._on_attempt()
         request = operation.build(self._http)
         with_timeout(request, self._timeout)
         return request
@@ -298,7 +301,7 @@ class Client(_ClientBase[httpx.BaseTransport]):
         """Send the operation's request once; return the response once its status is a
         2xx. A refused connection moves to a token's next endpoint (a new request)."""
         while True:
-            request, started = self._build(operation), time.monotonic()
+            request, started = self._build(operation, sending=True), time.monotonic()
             try:
                 response = self._http.send(request, auth=chosen, stream=True)
                 break
@@ -453,7 +456,7 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
     async def _attempt(self, operation: Operation[Any], chosen: Authenticator) -> httpx.Response:
         """The awaitable twin of :meth:`Client._attempt`."""
         while True:
-            request, started = self._build(operation), time.monotonic()
+            request, started = self._build(operation, sending=True), time.monotonic()
             try:
                 response = await self._http.send(request, auth=chosen, stream=True)
                 break

@@ -45,7 +45,7 @@ from .migrate_run import (
 )
 from .migrate_v1 import V1Run, V1Target
 from .pipeline import PipelinedLayer
-from .retry import RetryPolicy
+from .retry import RetryPolicy, scoped, scoped_target, unretried_target
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -137,7 +137,7 @@ class _Run(SharedRun):
             if other == repo:
                 continue
             other_name, _ = self.dest.reference(other, "latest")
-            if self.policy.call(self.dest.mount_blob, name, digest, other_name):
+            if self.dest.mount_blob(name, digest, other_name):
                 return True
         return False
 
@@ -163,7 +163,10 @@ class _Run(SharedRun):
                 LayerSource(image_id, metadata, auth, self.policy, self.level),
                 lambda chunks: self.counted(image_id, chunks, stop),
                 lambda lost: self.listener.layer_advanced(image_id, -lost),
-                lambda encoded: self.dest.upload_blob(name, _Journaled(encoded, learned)),
+                # send_layer's loop retries the upload as a whole: its requests go once
+                lambda encoded: unretried_target(self.dest).upload_blob(
+                    name, _Journaled(encoded, learned)
+                ),
             )
             self.listener.layer_finished(image_id)
         self.counters.add(images_read=1, uploaded=1, bytes_uploaded=blob.size)
@@ -191,15 +194,13 @@ class _Run(SharedRun):
 
         def upload_config() -> None:
             self.journal.intend(self.registry, planned.dest_repo, image.config_digest)
-            self.policy.call(self.dest.upload_blob, name, image.config, digest=image.config_digest)
+            self.dest.upload_blob(name, image.config, digest=image.config_digest)
             self.counters.add(uploaded=1, bytes_uploaded=len(image.config))
 
         self.ensure(planned.dest_repo, image.config_digest, len(image.config), upload_config)
-        current = self.policy.call(self.dest.current, planned.dest_repo, planned.dest_tag)
+        current = self.dest.current(planned.dest_repo, planned.dest_tag)
         if current != image.manifest_digest:
-            self.policy.call(
-                self.dest.put_manifest, name, reference, image.manifest, image.media_type
-            )
+            self.dest.put_manifest(name, reference, image.manifest, image.media_type)
         self.journal.manifest_written(
             self.registry,
             JournalManifest(
@@ -243,7 +244,8 @@ def migrate(
     A failed tag is recorded (journal and report) with its reason; with
     ``on_error="continue"`` the others go on, with ``"abort"`` the run stops and the
     tags not yet attempted are reported ``pending``. Ctrl-C stops at once; every fact
-    learned so far is already in the journal.
+    learned so far is already in the journal. ``retry`` is the policy of every request
+    on both sides (default: each client's own).
     """
     for what, value in (("jobs", jobs), ("repositories_in_flight", repositories_in_flight)):
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= _MOST:
@@ -252,12 +254,13 @@ def migrate(
         raise InvalidInput("on_error", "expected 'continue' or 'abort'")
     started = time.monotonic()
     listener = progress or SilentMigration()
+    source, dest = scoped(source, retry), scoped_target(dest, retry)
     shared = RunSettings(
         source=source,
         journal=journal,
         jobs=jobs,
         level=check_level(level),
-        policy=retry or RetryPolicy(),
+        policy=source.retry,
         listener=listener,
         stop=threading.Event(),
         slots=threading.Semaphore(jobs),

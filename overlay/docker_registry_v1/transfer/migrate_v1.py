@@ -97,7 +97,7 @@ class V1Run(SharedRun):
         with self.image_locks(image_id):
             if image_id in self.present:
                 return
-            if is_present(target, planned.dest_repo, image_id, access, self.policy):
+            if is_present(target, planned.dest_repo, image_id, access):
                 self.counters.add(skipped=1)
             else:
                 self.send(planned, image_id, access)
@@ -108,9 +108,7 @@ class V1Run(SharedRun):
     def send(self, planned: PlannedTag, image_id: str, access: WriteAccess) -> None:
         target, metadata = self.dest.client, self.metadata[image_id]
         try:
-            self.policy.call(
-                target.image.add_metadata_raw, image_id, metadata.json_bytes, auth=access.auth
-            )
+            target.image.add_metadata_raw(image_id, metadata.json_bytes, auth=access.auth)
         except Conflict:  # finalised meanwhile by someone else
             self.counters.add(skipped=1)
             return
@@ -153,12 +151,8 @@ class V1Run(SharedRun):
                 raise Stopped
             self.image(planned, image_id, access)
         target = self.dest.client
-        self.policy.call(
-            target.repository.set_tag,
-            planned.dest_repo,
-            planned.image_id,
-            planned.dest_tag,
-            auth=access.auth,
+        target.repository.set_tag(
+            planned.dest_repo, planned.image_id, planned.dest_tag, auth=access.auth
         )
         if access.indexed:
             target.repository.update_images(

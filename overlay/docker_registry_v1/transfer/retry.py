@@ -1,12 +1,69 @@
-"""Where :class:`RetryPolicy` used to live; it is now ``docker_registry_v1.retry``.
+"""Where :class:`RetryPolicy` used to live (now ``docker_registry_v1.retry``), and how the
+transfers share one policy with the clients they drive.
 
-Both clients retry single requests with it inside their send path, so the transfers
-only keep loops over steps of several requests (a layer resumed with ``Range``, a
-relayed upload started over); this name stays importable for existing callers.
+Both clients retry each single request inside their send path, so a transfer no longer
+wraps a facade call in a retry loop of its own (four transfer attempts of four client
+attempts each would be sixteen requests). A transfer given ``retry=`` sends through a
+``with_options`` copy of its client that carries that policy; without one it takes the
+client's. The loops the transfers keep are those over a step of several requests (a
+layer resumed with ``Range``, a relayed or pipelined upload started over): they run
+their requests on a copy whose own retry is off (:func:`unretried`) and count their
+failures against the same policy object, through its :meth:`RetryPolicy.delay`.
 """
 
 from __future__ import annotations
 
-from ..retry import RetryPolicy, retryable
+from typing import Protocol, Self, TypeVar
 
-__all__ = ["RetryPolicy", "retryable"]
+import attrs
+
+from ..retry import NO_RETRY, RetryPolicy, retryable
+
+__all__ = [
+    "RetryPolicy",
+    "retryable",
+    "scoped",
+    "scoped_target",
+    "unretried",
+    "unretried_target",
+]
+
+
+class _Retrying(Protocol):
+    retry: RetryPolicy
+
+    def with_options(self, *, retry: RetryPolicy | None = ...) -> Self: ...
+
+
+C = TypeVar("C", bound=_Retrying)
+
+
+def scoped(client: C, retry: RetryPolicy | None) -> C:
+    """The client a transfer sends with: ``client`` itself, or with ``retry`` when given.
+    Its ``retry`` is then the transfer's one policy."""
+    return client if retry is None else client.with_options(retry=retry)
+
+
+def unretried(client: C) -> C:
+    """``client`` for the requests of a loop that retries them itself (with ``client.retry``)."""
+    return client if client.retry is NO_RETRY else client.with_options(retry=None)
+
+
+D = TypeVar("D")
+
+
+def scoped_target(target: D, retry: RetryPolicy | None) -> D:
+    """A migration destination (``RegistryTarget``, ``V1Target``: anything with a
+    ``client`` field) sending with ``retry`` when given; a layout is returned as it is."""
+    client = getattr(target, "client", None)
+    if retry is None or client is None or not attrs.has(type(target)):
+        return target
+    return attrs.evolve(target, client=scoped(client, retry))  # type: ignore[misc]
+
+
+def unretried_target(target: D) -> D:
+    """A destination whose client sends each request once, for a loop that retries itself."""
+    client = getattr(target, "client", None)
+    if client is None or not attrs.has(type(target)):
+        return target
+    return attrs.evolve(target, client=unretried(client))  # type: ignore[misc]
