@@ -57,7 +57,6 @@ if TYPE_CHECKING:
     )
     from .oci.layout import LayoutError, OCILayout
     from .transfer import MirrorResult, PullResult, PushResult
-    from .transfer.mirror import amirror, mirror
     from .transfer.copy import BlobCache, CopyResult, acopy, copy
     from .transfer.inventory import (
         ImageRecord,
@@ -88,6 +87,7 @@ if TYPE_CHECKING:
     )
     from .transfer.migrate_v1 import V1Target
     from .transfer.migrate_verify import Mismatch, VerifyReport, verify_migration
+    from .transfer.mirror import amirror, mirror
     from .transfer.selection import Selection, shard_of
 
 # Whole-image transfers pull in the archive layer, the OCI side the generated OCI package

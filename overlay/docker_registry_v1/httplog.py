@@ -42,6 +42,10 @@ _SECRET_HEADER = re.compile(
     rf"""www-authenticate)['"]), (?:{_BYTES})\)""",
     re.IGNORECASE,
 )
+_LOCATION_HEADER = re.compile(
+    r"""\((b['"](?:location|content-location)['"]), b(['"])((?:(?!\2)[^\\]|\\.)*)\2\)""",
+    re.IGNORECASE,
+)
 _LOGGERS = ("httpcore.http11", "httpcore.http2", "httpcore.proxy", "httpcore.connection")
 
 
@@ -103,12 +107,18 @@ def reused(what: str, *args: Any) -> None:
     TRANSFER_LOGGER.debug(what, *args)
 
 
+def _location(match: re.Match[str]) -> str:
+    return f"({match.group(1)}, b{match.group(2)}{loggable_url(match.group(3))}{match.group(2)})"
+
+
 class RedactSecretHeaders(logging.Filter):
-    """httpcore's header dumps with the secret headers' values blanked."""
+    """httpcore's header dumps with the secret headers' values blanked, and a redirect's
+    ``Location`` made :func:`loggable_url` (it may be a signed storage URL)."""
 
     def filter(self, record: logging.LogRecord) -> bool:
         message = record.getMessage()
         cleaned = _SECRET_HEADER.sub(r"(\1, b'<redacted>')", message)
+        cleaned = _LOCATION_HEADER.sub(_location, cleaned)
         if cleaned != message:
             record.msg, record.args = cleaned, None
         return True
