@@ -185,3 +185,19 @@ def test_verbose_output_and_records_hold_no_secret(caplog: pytest.LogCaptureFixt
     for text in (result.stdout + result.stderr, records):
         for secret in (PASSWORD, basic, signature, "AKIAEXAMPLE", "1700000000"):
             assert secret not in text
+
+
+def test_reuse_decisions_are_logged(
+    standalone: Standalone, tmp_path: Path, caplog: pytest.LogCaptureFixture
+) -> None:
+    chain = seed_chain(2)
+    archive = save_archive(tmp_path / "in.tar", "ns/w", "t", chain)
+    with Client(standalone.url) as client:
+        push(client, archive, "ns/w", "t")
+        caplog.set_level(logging.DEBUG, logger="docker_registry_v1")
+        again = push(client, archive, "ns/w", "t")
+    assert set(again.skipped) == {image.id for image in chain}
+    reused = [r.getMessage() for r in caplog.records if r.name == "docker_registry_v1.transfer"]
+    assert sorted(reused) == sorted(
+        f"image {image.id} is on the target already (its JSON answered)" for image in chain
+    )

@@ -27,6 +27,7 @@ import attrs
 
 from ..archive import validate_ancestry
 from ..errors import DockerRegistryError, InvalidInput
+from ..httplog import reused
 from ..oci.compress import DEFAULT_LEVEL, LayerBlob
 from ..oci.convert import convert_image
 from ..oci.layout import LayoutError
@@ -125,8 +126,10 @@ class _Run(SharedRun):
                 return
             name, _ = self.dest.reference(repo, "latest")
             if self.dest.blob_size(name, digest) is not None:
+                reused("blob %s: journal hit, already in %s (HEAD)", digest, name)
                 self.counters.add(skipped=1, bytes_skipped=size)
             elif self.mount(repo, name, digest):
+                reused("blob %s: journal hit, mounted into %s", digest, name)
                 self.counters.add(mounted=1, bytes_mounted=size)
             else:
                 upload()

@@ -30,6 +30,7 @@ import attrs
 
 from ..archive.compression import Compression
 from ..errors import DockerRegistryError
+from ..httplog import reused
 from ..oci.compress import LayerBlob
 from ..oci.convert import convert_image
 from ..oci.layout import LayoutError
@@ -92,6 +93,7 @@ class DestinationSurvey:
             if known is not None and known.image_id == one.image_id:
                 current = self.dest.current(one.dest_repo, one.dest_tag)
                 if current == known.digest:
+                    reused("%s: journal hit, %s is current", one.destination, current)
                     return current
             if isinstance(self.dest, V1Target):
                 return self._check_v1(self.dest, one)
