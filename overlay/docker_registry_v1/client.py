@@ -366,12 +366,14 @@ class Client(_ClientBase[httpx.BaseTransport]):
         try:
             if operation.sink is None:
                 response = self._retrying(operation, self._read_body)
-                return _read(operation, response)
-            response = self._start(operation)
+            else:
+                response = self._start(operation)
         except RegistryError as error:
             if operation.otherwise is None:
                 raise
             return operation.otherwise(error)
+        if operation.sink is None:
+            return _read(operation, response)
         try:  # bytes handed to a sink cannot be taken back: no retry past this point
             for chunk in response.iter_raw():
                 operation.sink(chunk)
@@ -520,12 +522,14 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
         try:
             if operation.sink is None:
                 response = await self._retrying(operation, self._read_body)
-                return _read(operation, response)
-            response = await self._start(operation)
+            else:
+                response = await self._start(operation)
         except RegistryError as error:
             if operation.otherwise is None:
                 raise
             return operation.otherwise(error)
+        if operation.sink is None:
+            return _read(operation, response)
         try:
             async for chunk in response.aiter_raw():
                 if inspect.isawaitable(written := operation.sink(chunk)):
