@@ -126,9 +126,8 @@ class RepositoryRecord:
 class Inventory:
     """Everything one registry holds, and what reading it cost (``requests``, ``seconds``).
 
-    ``requests`` counts every attempt sent, retries included, and the client's one
-    ``_ping`` (made the first time a client is used; a client that had pinged
-    already is counted one request too many).
+    ``requests`` counts every attempt sent, retries included, as the client's send
+    path makes them: the client's one ``_ping`` too when this inventory made it.
     """
 
     registry: str
