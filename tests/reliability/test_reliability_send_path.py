@@ -16,8 +16,16 @@ from docker_registry_v1 import (
     AsyncClient,
     BasicAuth,
     Client,
+    Journal,
+    OCILayout,
     RetryPolicy,
+    Selection,
     ServerError,
+    V1Target,
+    copy,
+    inventory,
+    migrate,
+    plan_migration,
 )
 from docker_registry_v1.cli import main
 from docker_registry_v1.emulator import Standalone
@@ -201,3 +209,35 @@ def test_reuse_decisions_are_logged(
     assert sorted(reused) == sorted(
         f"image {image.id} is on the target already (its JSON answered)" for image in chain
     )
+
+
+def test_a_migration_into_v1_does_not_restart_a_layer_the_source_gave_up_on(
+    standalone: Standalone, emulator_factory: Any, tmp_path: Path
+) -> None:
+    chain = seed_chain(1)
+    standalone.store.seed("ns/r", "t", chain)
+    target = emulator_factory()
+    path = f"/v1/images/{chain[0].id}/layer"
+    standalone.faults.error(path, 500, times=None)
+    with (
+        Client(standalone.url) as source,
+        Client(target.url) as dest,
+        Journal(tmp_path / "journal.sqlite") as journal,
+    ):
+        found = inventory(source, repositories=["ns/r"])
+        plan = plan_migration(found, Selection(), V1Target(dest), journal=journal)
+        report = migrate(source, V1Target(dest), plan, journal=journal, retry=QUICK)
+    assert [outcome.status for outcome in report.outcomes] == ["failed"]
+    assert _hits(standalone, "GET", path) == QUICK.attempts  # 3, not 3 x 3
+
+
+def test_a_copy_does_not_restart_a_layer_the_source_gave_up_on(
+    standalone: Standalone, tmp_path: Path
+) -> None:
+    chain = seed_chain(1)
+    standalone.store.seed("ns/r", "t", chain)
+    path = f"/v1/images/{chain[0].id}/layer"
+    standalone.faults.error(path, 500, times=None)
+    with Client(standalone.url) as source, pytest.raises(ServerError):
+        copy(source, "ns/r", "t", OCILayout(tmp_path / "layout"), retry=QUICK, cache=tmp_path / "c")
+    assert _hits(standalone, "GET", path) == QUICK.attempts  # 3, not 3 x 3

@@ -13,6 +13,8 @@ would send it.
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import attrs
@@ -26,6 +28,7 @@ from .journal import JournalManifest
 from .layers import LayerFetch, iter_layer
 from .migrate_run import SharedRun, TagOutcome
 from .mirror import LayerRestartError
+from .retry import RetryPolicy
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -120,8 +123,11 @@ class V1Run(SharedRun):
                 "GET", f"/v1/images/{image_id}/layer", f"restarted after {lost} bytes"
             )
 
+        fetches: list[LayerFetch] = []
+
         def relay() -> str:
             fetch = LayerFetch(image_id, metadata, reader, self.policy, restarted)
+            fetches.append(fetch)
             body = self.counted(image_id, iter_layer(self.source, fetch), stop)
             try:
                 upload = target.image.add_layer(
@@ -136,7 +142,7 @@ class V1Run(SharedRun):
 
         with self.slots:
             self.listener.layer_started(image_id, metadata.size)
-            checksum = self.policy.call(relay)
+            checksum = _relayed(self.policy, relay, fetches)
             target.image.put_checksum(image_id, checksum, auth=access.auth)
             self.listener.layer_finished(image_id)
         self.counters.add(images_read=1, uploaded=1, bytes_uploaded=metadata.size or 0)
@@ -171,3 +177,19 @@ class V1Run(SharedRun):
             ),
         )
         return TagOutcome(planned.source, planned.destination, "copied", digest=planned.image_id)
+
+
+def _relayed(policy: RetryPolicy, relay: Callable[[], str], fetches: list[LayerFetch]) -> str:
+    """``relay`` until it succeeds or ``policy`` gives up; not again for a source layer
+    whose own resume loop has given up (its attempts are spent: no multiplying them)."""
+    failures = 0
+    while True:
+        try:
+            return relay()
+        except DockerRegistryError as error:
+            failures += 1
+            spent = bool(fetches) and error is fetches[-1].gave_up
+            wait = None if spent else policy.delay(failures, error)
+            if wait is None:
+                raise
+        time.sleep(wait)
