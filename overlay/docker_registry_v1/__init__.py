@@ -36,6 +36,7 @@ from .models import (
 )
 from .names import RepositoryName
 from .progress import AssemblyListener, PlannedLayer, ProgressListener, SilentProgress
+from .retry import RetryPolicy
 
 if TYPE_CHECKING:
     from .oci.client import AsyncOCIClient, BlobUpload, Manifest, MountResult, OCIClient
@@ -55,7 +56,7 @@ if TYPE_CHECKING:
         TooManyRequests,
     )
     from .oci.layout import LayoutError, OCILayout
-    from .transfer import MirrorResult, PullResult, PushResult, RetryPolicy, amirror, mirror
+    from .transfer import MirrorResult, PullResult, PushResult
     from .transfer.copy import BlobCache, CopyResult, acopy, copy
     from .transfer.inventory import (
         ImageRecord,
@@ -92,15 +93,14 @@ if TYPE_CHECKING:
     )
     from .transfer.migrate_v1 import V1Target
     from .transfer.migrate_verify import Mismatch, VerifyReport, verify_migration
+    from .transfer.mirror import amirror, mirror
     from .transfer.selection import Selection, shard_of
 
 # Whole-image transfers pull in the archive layer, the OCI side the generated OCI package
 # (and for copies isal): loaded on first use, so that `import docker_registry_v1` stays
 # cheap for callers who only make API calls.
 _LAZY = {
-    **dict.fromkeys(
-        ("MirrorResult", "PullResult", "PushResult", "RetryPolicy", "amirror", "mirror"), "transfer"
-    ),
+    **dict.fromkeys(("MirrorResult", "PullResult", "PushResult", "amirror", "mirror"), "transfer"),
     **dict.fromkeys(
         (
             "ImageRecord",

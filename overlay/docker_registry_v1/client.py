@@ -12,14 +12,17 @@ clients share their constructor and everything else but the awaits of that path.
 from __future__ import annotations
 
 import contextlib
+import copy
 import inspect
 import json
 import os
 import ssl
 import sys
-from collections.abc import AsyncIterator, Callable, Iterator
+import time
+from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
+import anyio
 import httpx
 from docker_registry_v1_api.api import registry
 
@@ -27,6 +30,7 @@ from . import httplog
 from ._version import __version__
 from .auth import Authenticator, BasicAuth, NilAuth, try_next_endpoint
 from .errors import (
+    DockerRegistryError,
     InvalidInput,
     NotFound,
     RegistryError,
@@ -38,6 +42,16 @@ from .errors import (
 from .models import Ping
 from .names import check_header_name, check_header_value, origin_of
 from .progress import ProgressListener
+from .retry import (
+    DEFAULT_RETRY,
+    KEEP,
+    Keep,
+    RetryPolicy,
+    Timeout,
+    as_policy,
+    next_wait,
+    with_timeout,
+)
 from .services import (
     AsyncHubService,
     AsyncImageService,
@@ -54,7 +68,7 @@ from .services import (
 )
 
 if TYPE_CHECKING:
-    from .transfer import PullResult, PushResult, RetryPolicy
+    from .transfer import PullResult, PushResult
 
 
 T = TypeVar("T")
@@ -62,6 +76,8 @@ Transport = TypeVar("Transport", httpx.BaseTransport, httpx.AsyncBaseTransport)
 
 DEFAULT_BASE_URL = "https://index.docker.io/v1/"
 DEFAULT_TIMEOUT = httpx.Timeout(60.0, connect=10.0)
+"""The one timeout model of both clients (v1 and OCI): ``timeout=`` takes an
+``httpx.Timeout``, seconds for every phase, or ``None`` for none; this is the default."""
 USER_AGENT = (
     f"docker-registry-v1/{__version__} "
     f"python-httpx/{httpx.__version__} python/{'.'.join(map(str, sys.version_info[:3]))}"
@@ -156,11 +172,15 @@ class _ClientBase(Generic[Transport]):
         verify: ssl.SSLContext | str | bool = True,
         transport: Transport | None = None,
         headers: dict[str, str] | None = None,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
     ) -> None:
         httplog.install()
         self._root = api_root(base_url)
-        self._issues_tokens: bool | None = None
+        self._learned: dict[str, bool] = {}
         self._default_auth = NilAuth() if auth is None else _check_auth(auth)
+        self.retry = as_policy(retry)
+        self._timeout: Timeout | Keep = KEEP
+        self._on_attempt: Callable[[], object] | None = None  # counts requests (inventory)
         self._http = self._http_class(
             base_url=self._root,
             headers=_headers(headers),
@@ -173,6 +193,46 @@ class _ClientBase(Generic[Transport]):
 
     def _add_services(self) -> None:
         raise NotImplementedError
+
+    def with_options(
+        self,
+        *,
+        retry: RetryPolicy | Keep | None = KEEP,
+        timeout: Timeout | Keep = KEEP,
+    ) -> Self:
+        """A copy of this client for some calls, with another ``retry`` policy (``None``:
+        off) or ``timeout``; it shares the connection pool, the default auth and what was
+        learned about the registry, so it costs nothing and needs no closing of its own
+        (closing it closes the shared pool)."""
+        clone = copy.copy(self)
+        if retry is not KEEP:
+            clone.retry = as_policy(retry)
+        if timeout is not KEEP:
+            httpx.Timeout(timeout)  # refused here, not at the first request
+            clone._timeout = timeout
+        clone._add_services()
+        return clone
+
+    @property
+    def _token_decision(self) -> bool | None:
+        """Kept in a dict that :meth:`with_options` copies share: decided once for all."""
+        return self._learned.get("issues_tokens")
+
+    @_token_decision.setter
+    def _token_decision(self, value: bool) -> None:
+        self._learned["issues_tokens"] = value
+
+    def _build(self, operation: Operation[Any], *, sending: bool = False) -> httpx.Request:
+        if sending and self._on_attempt is not None:
+            self._on_attempt()
+        request = operation.build(self._http)
+        with_timeout(request, self._timeout)
+        return request
+
+    def _status(self, response: httpx.Response, started: float) -> httpx.Response | None:
+        """The response when it is a 2xx (logged either way); ``None``: read its error."""
+        httplog.answered(response, started)
+        return response if response.is_success else None
 
     @property
     def base_url(self) -> str:
@@ -202,9 +262,9 @@ class _ClientBase(Generic[Transport]):
         """The one rule for "does this registry issue index tokens?": Docker's own index
         does; anything else does when its ``_ping`` (sent by :meth:`Client.issues_tokens`
         with the default auth, once per client) says it is not standalone."""
-        if self._issues_tokens is None and self._root.host == _DEFAULT_INDEX_HOST:
-            self._issues_tokens = True
-        return self._issues_tokens
+        if self._token_decision is None and self._root.host == _DEFAULT_INDEX_HOST:
+            self._token_decision = True
+        return self._token_decision
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r})"
@@ -219,7 +279,10 @@ def _tokens_ping() -> Operation[bool]:
 class Client(_ClientBase[httpx.BaseTransport]):
     """Synchronous client; use it as a context manager or call :meth:`close`.
 
-    ``auth`` is the default for every call that is not given its own. Raises
+    ``auth`` is the default for every call that is not given its own. ``retry`` is the
+    policy every call's request is retried with when it may be repeated (``None`` or
+    ``RetryPolicy(attempts=1)``: never); :meth:`with_options` makes a copy with another
+    one for some calls. ``timeout`` is :data:`DEFAULT_TIMEOUT`'s model. Raises
     :class:`InvalidInput` for a bad ``base_url``, ``auth`` or ``headers``.
     """
 
@@ -234,17 +297,19 @@ class Client(_ClientBase[httpx.BaseTransport]):
         self.search = SearchService(self)
         self.users = UsersService(self)
 
-    def _start(self, operation: Operation[Any]) -> httpx.Response:
-        """Send the operation's request; return the response once its status is a 2xx."""
-        chosen = self._auth(operation)
+    def _attempt(self, operation: Operation[Any], chosen: Authenticator) -> httpx.Response:
+        """Send the operation's request once; return the response once its status is a
+        2xx. A refused connection moves to a token's next endpoint (a new request)."""
         while True:
+            request, started = self._build(operation, sending=True), time.monotonic()
             try:
-                response = self._http.send(operation.build(self._http), auth=chosen, stream=True)
+                response = self._http.send(request, auth=chosen, stream=True)
                 break
             except httpx.RequestError as exc:
+                httplog.failed(request, exc, started)
                 if not try_next_endpoint(chosen, exc):
                     raise transport_error(exc) from exc
-        if response.is_success:
+        if self._status(response, started) is not None:
             return response
         body = bytearray()
         try:
@@ -258,19 +323,60 @@ class Client(_ClientBase[httpx.BaseTransport]):
             response.close()
         raise error_from_response(response, bytes(body[:ERROR_BODY_LIMIT]))
 
+    def _read_body(self, operation: Operation[Any], chosen: Authenticator) -> httpx.Response:
+        """One attempt that also reads the whole body: a body cut short is retried too."""
+        response = self._attempt(operation, chosen)
+        try:
+            response.read()
+        except httpx.RequestError as exc:
+            raise body_error(response, exc) from exc
+        finally:
+            response.close()
+        return response
+
+    def _retrying(
+        self,
+        operation: Operation[Any],
+        attempt: Callable[[Operation[Any], Authenticator], httpx.Response],
+    ) -> httpx.Response:
+        """``attempt`` until it succeeds or the client's retry policy gives up: the one
+        retry loop of the v1 send path (see ``retry.py`` for what may be repeated)."""
+        chosen, failures = self._auth(operation), 0
+        while True:
+            try:
+                return attempt(operation, chosen)
+            except DockerRegistryError as error:
+                failures += 1
+                wait = next_wait(
+                    self.retry,
+                    lambda: self._build(operation),
+                    operation.repeatable,
+                    failures,
+                    error,
+                )
+                if wait is None:
+                    raise
+            time.sleep(wait)
+
+    def _start(self, operation: Operation[Any]) -> httpx.Response:
+        """The operation's 2xx response, its body not read yet, retried as allowed."""
+        return self._retrying(operation, self._attempt)
+
     def _send(self, operation: Operation[T]) -> T:
         try:
-            response = self._start(operation)
+            if operation.sink is None:
+                response = self._retrying(operation, self._read_body)
+            else:
+                response = self._start(operation)
         except RegistryError as error:
             if operation.otherwise is None:
                 raise
             return operation.otherwise(error)
-        try:
-            if operation.sink is None:
-                response.read()
-            else:
-                for chunk in response.iter_raw():
-                    operation.sink(chunk)
+        if operation.sink is None:
+            return _read(operation, response)
+        try:  # bytes handed to a sink cannot be taken back: no retry past this point
+            for chunk in response.iter_raw():
+                operation.sink(chunk)
         except httpx.RequestError as exc:
             raise body_error(response, exc) from exc
         finally:
@@ -292,7 +398,7 @@ class Client(_ClientBase[httpx.BaseTransport]):
         index for one first; asked once per client (``_ping`` with the default auth).
         Raises what :meth:`ping` raises, but :class:`NotFound` means no."""
         if (known := self._tokens_known()) is None:
-            known = self._issues_tokens = self._send(_tokens_ping())
+            known = self._token_decision = self._send(_tokens_ping())
         return known
 
     def pull(
@@ -349,18 +455,18 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
         self.search = AsyncSearchService(self)
         self.users = AsyncUsersService(self)
 
-    async def _start(self, operation: Operation[Any]) -> httpx.Response:
-        """The awaitable twin of :meth:`Client._start`."""
-        chosen = self._auth(operation)
+    async def _attempt(self, operation: Operation[Any], chosen: Authenticator) -> httpx.Response:
+        """The awaitable twin of :meth:`Client._attempt`."""
         while True:
+            request, started = self._build(operation, sending=True), time.monotonic()
             try:
-                request = operation.build(self._http)
                 response = await self._http.send(request, auth=chosen, stream=True)
                 break
             except httpx.RequestError as exc:
+                httplog.failed(request, exc, started)
                 if not try_next_endpoint(chosen, exc):
                     raise transport_error(exc) from exc
-        if response.is_success:
+        if self._status(response, started) is not None:
             return response
         body = bytearray()
         try:
@@ -374,20 +480,60 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
             await response.aclose()
         raise error_from_response(response, bytes(body[:ERROR_BODY_LIMIT]))
 
+    async def _read_body(self, operation: Operation[Any], chosen: Authenticator) -> httpx.Response:
+        """The awaitable twin of :meth:`Client._read_body`."""
+        response = await self._attempt(operation, chosen)
+        try:
+            await response.aread()
+        except httpx.RequestError as exc:
+            raise body_error(response, exc) from exc
+        finally:
+            await response.aclose()
+        return response
+
+    async def _retrying(
+        self,
+        operation: Operation[Any],
+        attempt: Callable[[Operation[Any], Authenticator], Awaitable[httpx.Response]],
+    ) -> httpx.Response:
+        """The awaitable twin of :meth:`Client._retrying`."""
+        chosen, failures = self._auth(operation), 0
+        while True:
+            try:
+                return await attempt(operation, chosen)
+            except DockerRegistryError as error:
+                failures += 1
+                wait = next_wait(
+                    self.retry,
+                    lambda: self._build(operation),
+                    operation.repeatable,
+                    failures,
+                    error,
+                )
+                if wait is None:
+                    raise
+            await anyio.sleep(wait)
+
+    async def _start(self, operation: Operation[Any]) -> httpx.Response:
+        """The awaitable twin of :meth:`Client._start`."""
+        return await self._retrying(operation, self._attempt)
+
     async def _send(self, operation: Operation[T]) -> T:
         try:
-            response = await self._start(operation)
+            if operation.sink is None:
+                response = await self._retrying(operation, self._read_body)
+            else:
+                response = await self._start(operation)
         except RegistryError as error:
             if operation.otherwise is None:
                 raise
             return operation.otherwise(error)
+        if operation.sink is None:
+            return _read(operation, response)
         try:
-            if operation.sink is None:
-                await response.aread()
-            else:
-                async for chunk in response.aiter_raw():
-                    if inspect.isawaitable(written := operation.sink(chunk)):
-                        await written
+            async for chunk in response.aiter_raw():
+                if inspect.isawaitable(written := operation.sink(chunk)):
+                    await written
         except httpx.RequestError as exc:
             raise body_error(response, exc) from exc
         finally:
@@ -407,7 +553,7 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
     async def issues_tokens(self) -> bool:
         """The awaitable twin of :meth:`Client.issues_tokens`."""
         if (known := self._tokens_known()) is None:
-            known = self._issues_tokens = await self._send(_tokens_ping())
+            known = self._token_decision = await self._send(_tokens_ping())
         return known
 
     async def pull(

@@ -102,13 +102,17 @@ class Operation(Generic[T]):
     """One call: how to build its request, how to read a 2xx answer (its body read), and
     the call's ``auth`` (``None``: the client's default). ``sink``, when given, takes the
     body's bytes as they arrive instead; ``otherwise`` may turn a typed error into the
-    call's answer (it re-raises the errors it does not accept)."""
+    call's answer (it re-raises the errors it does not accept). ``repeatable`` is what
+    the client's retry needs to know beyond the method and body: ``False`` for the
+    requests the v1 upload state machine must never see twice (the checksum PUT, the
+    index PUTs), ``True`` for a POST that may be sent again, ``None``: by method."""
 
     build: Callable[[HTTPClient], httpx.Request]
     read: Callable[[httpx.Response], T]
     auth: Authenticator | None = None
     sink: Callable[[bytes], object] | None = None
     otherwise: Callable[[RegistryError], T] | None = None
+    repeatable: bool | None = None
 
 
 def request(
@@ -253,7 +257,9 @@ def _token(
             raise invalid_response(response, str(exc)) from None
         return TokenAuth(token=token, access=access, endpoints=endpoints, repository=str(name))
 
-    return request(build, read, auth, *name.parts, **body, x_docker_token=_TOKEN_WANTED)
+    operation = request(build, read, auth, *name.parts, **body, x_docker_token=_TOKEN_WANTED)
+    # The index PUT (write) and DELETE (delete) register the request: never sent twice.
+    return attrs.evolve(operation, repeatable=False) if body else operation
 
 
 def _index_images(images: Iterable[IndexImage | str]) -> list[api_models.RepositoryImage]:
@@ -371,7 +377,8 @@ class _Images(_Service[C]):
         if not algorithm or not digest:
             raise InvalidInput("checksum", f"{value!r} is not '<algorithm>:<hex>'")
         build = registry.put_image_checksum.build_request
-        return request(build, _ignore, auth, checked, x_docker_checksum_payload=value)
+        operation = request(build, _ignore, auth, checked, x_docker_checksum_payload=value)
+        return attrs.evolve(operation, repeatable=False)  # it finalises: never twice
 
 
 class ImageService(_Images["Client"]):
@@ -588,7 +595,8 @@ class _Repositories(_Service[C]):
         """The final ``PUT …/images`` of a push; :class:`InvalidResponse` unless it answers 204."""
         name, body = RepositoryName.parse(repo), _index_images(images)
         build = index.update_repository_images.build_request
-        return request(build, _read_no_content, auth, *name.parts, body=body)
+        operation = request(build, _read_no_content, auth, *name.parts, body=body)
+        return attrs.evolve(operation, repeatable=False)  # an index PUT: never twice
 
 
 class RepositoryService(_Repositories["Client"]):

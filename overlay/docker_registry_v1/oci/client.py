@@ -6,8 +6,10 @@ generated ``build_request`` plus what answer it expects) and receives each answe
 the sync client drives it with blocking sends, the async one with awaits. So the two
 clients cannot drift apart, and every request goes the same way: the client's auth
 (run only for the registry's own origin), a typed :class:`OCIError` from the error body
-for an unexpected status, and the retry policy for the steps that are safe to repeat
-(everything but a streamed body, which cannot be replayed).
+for an unexpected status, and the one retry policy of the send path (``retry.py``, the
+v1 client's too) for the steps that are safe to repeat: idempotent methods with a body
+in memory, and the POSTs a step declares repeatable (opening an upload session); never
+a streamed body, which cannot be replayed, nor a mount or an upload's final PUT.
 
 Names, tags and digests are checked against the OCI grammar before anything is sent.
 """
@@ -15,6 +17,7 @@ Names, tags and digests are checked against the OCI grammar before anything is s
 from __future__ import annotations
 
 import contextlib
+import copy
 import hashlib
 import re
 import ssl
@@ -31,6 +34,7 @@ from collections.abc import (
 )
 from typing import Any, Protocol, Self, TypeVar, cast, runtime_checkable
 
+import anyio
 import attrs
 import httpx
 from oci_distribution_api.api.base import check_api
@@ -51,7 +55,16 @@ from ..auth import BasicAuth, _host_matches
 from ..client import DEFAULT_TIMEOUT, USER_AGENT, api_root
 from ..errors import DockerRegistryError, InvalidInput, transport_error
 from ..names import origin_of
-from ..transfer.retry import RetryPolicy
+from ..retry import (
+    DEFAULT_RETRY,
+    KEEP,
+    Keep,
+    RetryPolicy,
+    Timeout,
+    as_policy,
+    next_wait,
+    with_timeout,
+)
 from .auth import SCOPES as SCOPES_EXTENSION
 from .auth import RegistryAuth
 from .errors import DigestMismatch, NotAV2Registry, OCIError, oci_error
@@ -223,12 +236,13 @@ class Manifest:
 @attrs.frozen
 class _Step:
     """One request: how to build it, which statuses answer it, what it is about (for
-    errors), whether it may be sent again, and a class for any error it gets."""
+    errors), whether it may be sent again (``None``: by its method and body, see
+    ``retry.replayable``; ``True`` for a POST that may), and a class for any error it gets."""
 
     build: Callable[[HTTP], httpx.Request]
     what: str
     ok: frozenset[int] = frozenset({200})
-    repeatable: bool = True
+    repeatable: bool | None = None
     absent_ok: bool = False
     error: type[OCIError] | None = None
     scopes: tuple[str, ...] = ()
@@ -381,6 +395,7 @@ def _upload(
             lambda http: start_upload.build_request(http, name),
             what,
             frozenset({202}),
+            repeatable=True,  # a second session only leaves the first one to expire
             scopes=_push(name),
         )
         location = _location(started)
@@ -445,6 +460,7 @@ def _upload_monolithic(
         ),
         what,
         frozenset({201, 202}),
+        repeatable=True,  # content-addressed: the same blob twice is the same blob
         scopes=_push(name),
     )
     if started.status_code == 202:
@@ -627,13 +643,16 @@ class _Base:
         retry: RetryPolicy | None,
         headers: dict[str, str] | None,
     ) -> None:
+        """``retry=None`` switches retries off, as on the v1 client (it used to mean the
+        default policy; the default is now the parameter's default)."""
         httplog.install()
         self._root = api_root(base_url, "/v2")
         origin = origin_of(self._root)
         if auth is not None and not isinstance(auth, httpx.Auth):
             raise InvalidInput("auth", f"expected an httpx.Auth, got {type(auth).__name__}")
         self._auth = _OriginAuth(_registry_auth(auth, origin), origin)
-        self.retry = retry or RetryPolicy()
+        self.retry = as_policy(retry)
+        self._timeout: Timeout | Keep = KEEP
         self._sessions = _Sessions()
         self._options: dict[str, Any] = {
             "base_url": self._root,
@@ -648,6 +667,25 @@ class _Base:
 
     def __repr__(self) -> str:
         return f"{type(self).__name__}({self.base_url!r})"
+
+    def with_options(
+        self, *, retry: RetryPolicy | Keep | None = KEEP, timeout: Timeout | Keep = KEEP
+    ) -> Self:
+        """A copy for some calls with another ``retry`` policy (``None``: off) or
+        ``timeout``, sharing the connection pool and the auth (tokens included); see
+        :meth:`docker_registry_v1.Client.with_options`."""
+        clone = copy.copy(self)
+        if retry is not KEEP:
+            clone.retry = as_policy(retry)
+        if timeout is not KEEP:
+            httpx.Timeout(timeout)  # refused here, not at the first request
+            clone._timeout = timeout
+        return clone
+
+    def _build(self, step: _Step) -> httpx.Request:
+        request = _request(step, self._http)
+        with_timeout(request, self._timeout)
+        return request
 
     def _answer(self, step: _Step, response: httpx.Response, body: bytes) -> httpx.Response | None:
         """``response`` when it answers ``step``; raises the typed error otherwise."""
@@ -672,7 +710,7 @@ class OCIClient(_Base):
         base_url: str | httpx.URL,
         *,
         auth: httpx.Auth | None = None,
-        retry: RetryPolicy | None = None,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
         timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
         verify: ssl.SSLContext | str | bool = True,
         transport: httpx.BaseTransport | None = None,
@@ -684,23 +722,37 @@ class OCIClient(_Base):
         )
 
     def _once(self, step: _Step) -> httpx.Response:
+        request, started = self._build(step), time.monotonic()
         try:
-            response = self._http.send(_request(step, self._http), auth=self._auth)
+            response = self._http.send(request, auth=self._auth)
         except httpx.RequestError as exc:
+            httplog.failed(request, exc, started)
             raise transport_error(exc) from exc
+        httplog.answered(response, started)
         answered = self._answer(step, response, response.content)
         assert answered is not None
         return answered
+
+    def _retrying(self, step: _Step) -> httpx.Response:
+        """The step's request until it is answered as expected or the policy gives up."""
+        failures = 0
+        while True:
+            try:
+                return self._once(step)
+            except DockerRegistryError as error:
+                failures += 1
+                wait = next_wait(
+                    self.retry, lambda: self._build(step), step.repeatable, failures, error
+                )
+                if wait is None:
+                    raise
+            time.sleep(wait)
 
     def _run(self, plan: Plan[T]) -> T:
         try:
             step = next(plan)
             while True:
-                if step.repeatable:
-                    response = self.retry.call(self._once, step)
-                else:
-                    response = self._once(step)
-                step = plan.send(response)
+                step = plan.send(self._retrying(step))
         except StopIteration as stop:
             result: T = stop.value
             return result
@@ -811,7 +863,7 @@ class AsyncOCIClient(_Base):
         base_url: str | httpx.URL,
         *,
         auth: httpx.Auth | None = None,
-        retry: RetryPolicy | None = None,
+        retry: RetryPolicy | None = DEFAULT_RETRY,
         timeout: httpx.Timeout | float | None = DEFAULT_TIMEOUT,
         verify: ssl.SSLContext | str | bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
@@ -823,23 +875,37 @@ class AsyncOCIClient(_Base):
         )
 
     async def _once(self, step: _Step) -> httpx.Response:
+        request, started = self._build(step), time.monotonic()
         try:
-            response = await self._http.send(_request(step, self._http), auth=self._auth)
+            response = await self._http.send(request, auth=self._auth)
         except httpx.RequestError as exc:
+            httplog.failed(request, exc, started)
             raise transport_error(exc) from exc
+        httplog.answered(response, started)
         answered = self._answer(step, response, response.content)
         assert answered is not None
         return answered
+
+    async def _retrying(self, step: _Step) -> httpx.Response:
+        """See :meth:`OCIClient._retrying`."""
+        failures = 0
+        while True:
+            try:
+                return await self._once(step)
+            except DockerRegistryError as error:
+                failures += 1
+                wait = next_wait(
+                    self.retry, lambda: self._build(step), step.repeatable, failures, error
+                )
+                if wait is None:
+                    raise
+            await anyio.sleep(wait)
 
     async def _run(self, plan: Plan[T]) -> T:
         try:
             step = next(plan)
             while True:
-                if step.repeatable:
-                    response = await self.retry.acall(self._once, step)
-                else:
-                    response = await self._once(step)
-                step = plan.send(response)
+                step = plan.send(await self._retrying(step))
         except StopIteration as stop:
             result: T = stop.value
             return result

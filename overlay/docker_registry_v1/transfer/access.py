@@ -25,8 +25,8 @@ import httpx
 
 from ..auth import Authenticator, TokenAuth
 from ..errors import InvalidResponse, NotFound, RegistryError, Unauthorized, UploadInProgress
+from ..httplog import reused
 from ..models import IndexImage
-from .retry import RetryPolicy
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
     from ..client import AsyncClient, Client
@@ -85,20 +85,20 @@ def _no_index(error: RegistryError) -> bool:
     return isinstance(error, NotFound) or error.code == _METHOD_NOT_ALLOWED
 
 
-def read_access(client: Client, repo: str, policy: RetryPolicy) -> Authenticator | None:
-    if not policy.call(client.issues_tokens):
+def read_access(client: Client, repo: str) -> Authenticator | None:
+    if not client.issues_tokens():
         return None
     try:
-        return _own_host(client, policy.call(client.hub.get_read_token_with_auth, repo))
+        return _own_host(client, client.hub.get_read_token_with_auth(repo))
     except (NotFound, InvalidResponse):
         return None
 
 
-async def aread_access(client: AsyncClient, repo: str, policy: RetryPolicy) -> Authenticator | None:
-    if not await policy.acall(client.issues_tokens):
+async def aread_access(client: AsyncClient, repo: str) -> Authenticator | None:
+    if not await client.issues_tokens():
         return None
     try:
-        token = await policy.acall(client.hub.get_read_token_with_auth, repo)
+        token = await client.hub.get_read_token_with_auth(repo)
     except (NotFound, InvalidResponse):
         return None
     return _own_host(client, token)
@@ -130,34 +130,32 @@ async def awrite_access(
         raise
 
 
-def is_present(
-    client: Client, repo: str, image_id: str, access: WriteAccess, policy: RetryPolicy
-) -> bool:
+def is_present(client: Client, repo: str, image_id: str, access: WriteAccess) -> bool:
     """The existence probe: a complete image answers 200; anything absent is uploaded."""
     while True:
         try:
-            policy.call(client.image.get_metadata_raw, image_id, auth=access.probe)
+            client.image.get_metadata_raw(image_id, auth=access.probe)
         except _ABSENT:
             return False
         except Unauthorized:
             if not access.wants_read_token():
                 return False
-            access.probe = read_access(client, repo, policy)
+            access.probe = read_access(client, repo)
             continue
+        reused("image %s is on the target already (its JSON answered)", image_id)
         return True
 
 
-async def ais_present(
-    client: AsyncClient, repo: str, image_id: str, access: WriteAccess, policy: RetryPolicy
-) -> bool:
+async def ais_present(client: AsyncClient, repo: str, image_id: str, access: WriteAccess) -> bool:
     while True:
         try:
-            await policy.acall(client.image.get_metadata_raw, image_id, auth=access.probe)
+            await client.image.get_metadata_raw(image_id, auth=access.probe)
         except _ABSENT:
             return False
         except Unauthorized:
             if not access.wants_read_token():
                 return False
-            access.probe = await aread_access(client, repo, policy)
+            access.probe = await aread_access(client, repo)
             continue
+        reused("image %s is on the target already (its JSON answered)", image_id)
         return True

@@ -34,6 +34,7 @@ import attrs
 
 from ..archive import validate_ancestry
 from ..errors import DockerRegistryError, InvalidInput
+from ..httplog import reused
 from ..models import RawMetadata
 from ..names import RepositoryName, check_tag
 from ..oci.client import AsyncOCIClient, MountResult, OCIClient, check_name, check_reference
@@ -47,7 +48,7 @@ from .journal import ACCESS_REFUSED, REFUSED_MOUNTS, migrate_schema
 from .layers import LayerFetch, aiter_layer, iter_layer
 from .pipeline import PipelinedLayer
 from .pull import check_concurrency
-from .retry import RetryPolicy
+from .retry import RetryPolicy, scoped, unretried
 from .tracking import Tracker
 
 if TYPE_CHECKING:  # the client module imports the transfer package
@@ -281,7 +282,8 @@ def send_layer(
                 raise SourceRestartedError(layer.image_id) from error
         except DockerRegistryError as error:
             failures += 1
-            wait = layer.policy.delay(failures, error)
+            # the source's own resume loop has spent its attempts: do not multiply them
+            wait = None if error is fetch.gave_up else layer.policy.delay(failures, error)
             if wait is None:
                 raise
             rewind(fetch.received)
@@ -383,6 +385,8 @@ class _CopyJob:
             )
 
     def skipped_layer(self, image_id: str, blob: LayerBlob, *, mounted: bool = False) -> LayerBlob:
+        how = "mounted" if mounted else "empty" if blob.empty else "on the destination already"
+        reused("layer of %s: cache hit %s, %s", image_id, blob.digest, how)
         self.tracker.skip(image_id)
         self.skipped.append(blob.digest)
         if mounted:
@@ -423,8 +427,9 @@ class _CopyJob:
         """Seconds to wait before the layer's upload starts again, or raises ``error``.
 
         The upload broke off (destination 5xx, a connection lost): those bytes are gone
-        with the session, so the layer starts again from byte 0."""
-        wait = self.policy.delay(failures, error)
+        with the session, so the layer starts again from byte 0. Not when the source's
+        resume loop gave up: its attempts are spent already."""
+        wait = None if error is fetch.gave_up else self.policy.delay(failures, error)
         if wait is None:
             raise error
         self.tracker.rewind(image_id, fetch.received)
@@ -476,11 +481,21 @@ def copy(
         manifest_format = (
             ManifestFormat.OCI if isinstance(dest, OCILayout) else ManifestFormat.DOCKER
         )
+    source = scoped(source, retry)
     job, owned = _CopyJob.create(
-        repo, tag, dest_repo, dest_tag, manifest_format, level, concurrency, progress, retry, cache
+        repo,
+        tag,
+        dest_repo,
+        dest_tag,
+        manifest_format,
+        level,
+        concurrency,
+        progress,
+        source.retry,
+        cache,
     )
     try:
-        target = LayoutDestination(dest) if isinstance(dest, OCILayout) else dest
+        target = LayoutDestination(dest) if isinstance(dest, OCILayout) else scoped(dest, retry)
         return _copy(source, target, job, started)
     finally:
         if owned:
@@ -505,8 +520,18 @@ async def acopy(
     """:func:`copy` for the async clients; compression runs in worker threads (ISA-L
     releases the GIL), so concurrent layers use every core."""
     started = time.monotonic()
+    source, dest = scoped(source, retry), scoped(dest, retry)
     job, owned = _CopyJob.create(
-        repo, tag, dest_repo, dest_tag, manifest_format, level, concurrency, progress, retry, cache
+        repo,
+        tag,
+        dest_repo,
+        dest_tag,
+        manifest_format,
+        level,
+        concurrency,
+        progress,
+        source.retry,
+        cache,
     )
     try:
         return await _acopy(source, dest, job, started)
@@ -521,13 +546,15 @@ def _copy(
     policy = job.policy
     job.registry = dest.base_url
     dest.ping()
-    auth = read_access(source, job.source_repo, policy)
-    image_id = policy.call(source.repository.get_image_id, job.source_repo, job.tag, auth=auth)
-    job.set_chain(image_id, policy.call(source.image.get_ancestry, image_id, auth=auth))
+    auth = read_access(source, job.source_repo)
+    image_id = source.repository.get_image_id(job.source_repo, job.tag, auth=auth)
+    job.set_chain(image_id, source.image.get_ancestry(image_id, auth=auth))
     stop = threading.Event()
+    # send_layer's loop retries a layer's upload as a whole: its requests are sent once
+    uploads = unretried(dest) if isinstance(dest, OCIClient) else dest
 
     def metadata(one: str) -> Callable[[], RawMetadata]:
-        return lambda: policy.call(source.image.get_metadata_raw, one, auth=auth)
+        return lambda: source.image.get_metadata_raw(one, auth=auth)
 
     job.set_metadata(run_threads([metadata(i) for i in job.ids], job.concurrency * 4, stop))
 
@@ -551,7 +578,7 @@ def _copy(
                 LayerSource(image_id, job.metadata[image_id], auth, policy, job.level),
                 lambda chunks: job.counted(image_id, chunks, stop),
                 rewind,
-                lambda encoded: dest.upload_blob(job.dest_repo, encoded),
+                lambda encoded: uploads.upload_blob(job.dest_repo, encoded),
             )
             return job.uploaded_layer(image_id, blob)
 
@@ -601,14 +628,13 @@ async def _acopy(
     policy = job.policy
     job.registry = dest.base_url
     await dest.ping()
-    auth = await aread_access(source, job.source_repo, policy)
-    image_id = await policy.acall(
-        source.repository.get_image_id, job.source_repo, job.tag, auth=auth
-    )
-    job.set_chain(image_id, await policy.acall(source.image.get_ancestry, image_id, auth=auth))
+    auth = await aread_access(source, job.source_repo)
+    image_id = await source.repository.get_image_id(job.source_repo, job.tag, auth=auth)
+    job.set_chain(image_id, await source.image.get_ancestry(image_id, auth=auth))
+    uploads = unretried(dest)  # the layer loop below retries an upload as a whole
 
     def metadata(one: str) -> Callable[[], Awaitable[RawMetadata]]:
-        return lambda: policy.acall(source.image.get_metadata_raw, one, auth=auth)
+        return lambda: source.image.get_metadata_raw(one, auth=auth)
 
     job.set_metadata(await run_tasks([metadata(i) for i in job.ids], job.concurrency * 4))
 
@@ -633,7 +659,7 @@ async def _acopy(
                 fetch = LayerFetch(image_id, job.metadata[image_id], auth, policy, restarted)
                 try:
                     body = _AsyncEncoded(job, image_id, aiter_layer(source, fetch, block=BLOCK))
-                    await dest.upload_blob(job.dest_repo, body)
+                    await uploads.upload_blob(job.dest_repo, body)
                     return job.uploaded_layer(image_id, body.blob)
                 except SourceRestarted as error:
                     failures += 1

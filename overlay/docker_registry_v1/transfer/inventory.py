@@ -53,6 +53,7 @@ __all__ = [
 
 T = TypeVar("T")
 P = ParamSpec("P")
+C = TypeVar("C", "Client", "AsyncClient")
 
 #: The largest page the search API allows: the fewest requests for a big registry.
 SEARCH_PAGE_SIZE = 100
@@ -125,9 +126,8 @@ class RepositoryRecord:
 class Inventory:
     """Everything one registry holds, and what reading it cost (``requests``, ``seconds``).
 
-    ``requests`` counts every attempt sent, retries included, and the client's one
-    ``_ping`` (made the first time a client is used; a client that had pinged
-    already is counted one request too many).
+    ``requests`` counts every attempt sent, retries included, as the client's send
+    path makes them: the client's one ``_ping`` too when this inventory made it.
     """
 
     registry: str
@@ -231,28 +231,22 @@ class _Collection:
 
 
 class _Counter:
-    """Every request of one inventory: retried by the policy, each attempt counted."""
+    """Every request of one inventory, each attempt counted: the client's send path
+    retries (with the inventory's policy) and tells the counter of each attempt."""
 
-    def __init__(self, policy: RetryPolicy) -> None:
-        self.policy = policy
+    def __init__(self) -> None:
         self.count = 0
         self._lock = threading.Lock()
 
-    def _counted(self, action: Callable[P, T]) -> Callable[P, T]:
-        def attempt(*args: P.args, **kwargs: P.kwargs) -> T:
-            with self._lock:
-                self.count += 1
-            return action(*args, **kwargs)
+    def tick(self) -> None:
+        with self._lock:
+            self.count += 1
 
-        return attempt
-
-    def call(self, action: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        return self.policy.call(self._counted(action), *args, **kwargs)
-
-    async def acall(
-        self, action: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        return await self.policy.acall(self._counted(action), *args, **kwargs)
+    def counting(self, client: C, retry: RetryPolicy | None) -> C:
+        """The client the inventory sends with: ``retry`` when given, each attempt counted."""
+        counted = client.with_options(retry=client.retry if retry is None else retry)
+        counted._on_attempt = self.tick
+        return counted
 
 
 @attrs.define
@@ -278,7 +272,6 @@ class _Run:
         registry: str,
         repositories: Iterable[str] | None,
         concurrency: int,
-        retry: RetryPolicy | None,
         progress: InventoryListener | None,
         page_size: int,
         selection: Selection | None,
@@ -294,7 +287,7 @@ class _Run:
             named=None if repositories is None else _named(repositories),
             concurrency=concurrency,
             page_size=page_size,
-            requests=_Counter(retry or RetryPolicy()),
+            requests=_Counter(),
             listener=progress,
             selection=selection or Selection(),
         )
@@ -440,7 +433,7 @@ def _assemble(run: _Run) -> Inventory:
 
 def _search(client: Client, run: _Run) -> list[str]:
     def page(number: int) -> SearchResults:
-        return run.requests.call(client.search.query, "", number, run.page_size)
+        return client.search.query("", number, run.page_size)
 
     try:
         first = page(1)
@@ -456,24 +449,21 @@ def _reader(client: Client, run: _Run, repo: str, tokens: bool) -> Authenticator
     if not tokens:
         return None
     try:
-        return _own_host(client, run.requests.call(client.hub.get_read_token_with_auth, repo))
+        return _own_host(client, client.hub.get_read_token_with_auth(repo))
     except (NotFound, InvalidResponse):
         return None
 
 
 def _tags(client: Client, run: _Run, repo: str, reader: Authenticator | None) -> dict[str, str]:
-    available: TagMap = run.requests.call(client.repository.list_tags, repo, auth=reader)
+    available: TagMap = client.repository.list_tags(repo, auth=reader)
     if not available.short_ids:
         return dict(available)
-    return {
-        tag: run.requests.call(client.repository.get_image_id, repo, tag, auth=reader)
-        for tag in available
-    }
+    return {tag: client.repository.get_image_id(repo, tag, auth=reader) for tag in available}
 
 
 def _listed(client: Client, run: _Run, repo: str) -> list[str]:
     try:
-        return [image.id for image in run.requests.call(client.repository.list_images, repo)]
+        return [image.id for image in client.repository.list_images(repo)]
     except RegistryError as error:
         if _index_missing(error):
             return []
@@ -484,7 +474,7 @@ def _metadata(
     client: Client, run: _Run, image_id: str, reader: Authenticator | None
 ) -> RawMetadata | None:
     try:
-        return run.requests.call(client.image.get_metadata_raw, image_id, auth=reader)
+        return client.image.get_metadata_raw(image_id, auth=reader)
     except NotFound:
         return None  # listed but never uploaded: kept, with nothing known about it
 
@@ -498,7 +488,7 @@ def _read_repository(client: Client, run: _Run, repository: _Repository, tokens:
     mine: list[str] = []
     for tip in _tips(repository.tags):
         if found.claim_chain(tip):
-            ancestry = run.requests.call(client.image.get_ancestry, tip, auth=reader)
+            ancestry = client.image.get_ancestry(tip, auth=reader)
             mine += found.add_ancestry(tip, ancestry)
     mine += found.claim_json(repository.listed)
     for image_id in mine:
@@ -529,12 +519,12 @@ def inventory(
         registry=client.base_url,
         repositories=repositories,
         concurrency=concurrency,
-        retry=retry,
         progress=progress,
         page_size=page_size,
         selection=selection,
     )
-    tokens = run.requests.call(client.issues_tokens)
+    client = run.requests.counting(client, retry)
+    tokens = client.issues_tokens()
     run.listed(run.named if run.named is not None else _search(client, run))
     jobs = [
         lambda repository=repository: _read_repository(client, run, repository, tokens)
@@ -549,7 +539,7 @@ def inventory(
 
 async def _asearch(client: AsyncClient, run: _Run) -> list[str]:
     async def page(number: int) -> SearchResults:
-        return await run.requests.acall(client.search.query, "", number, run.page_size)
+        return await client.search.query("", number, run.page_size)
 
     try:
         first = await page(1)
@@ -565,7 +555,7 @@ async def _areader(client: AsyncClient, run: _Run, repo: str, tokens: bool) -> A
     if not tokens:
         return None
     try:
-        token = await run.requests.acall(client.hub.get_read_token_with_auth, repo)
+        token = await client.hub.get_read_token_with_auth(repo)
     except (NotFound, InvalidResponse):
         return None
     return _own_host(client, token)
@@ -574,18 +564,15 @@ async def _areader(client: AsyncClient, run: _Run, repo: str, tokens: bool) -> A
 async def _atags(
     client: AsyncClient, run: _Run, repo: str, reader: Authenticator | None
 ) -> dict[str, str]:
-    available: TagMap = await run.requests.acall(client.repository.list_tags, repo, auth=reader)
+    available: TagMap = await client.repository.list_tags(repo, auth=reader)
     if not available.short_ids:
         return dict(available)
-    return {
-        tag: await run.requests.acall(client.repository.get_image_id, repo, tag, auth=reader)
-        for tag in available
-    }
+    return {tag: await client.repository.get_image_id(repo, tag, auth=reader) for tag in available}
 
 
 async def _alisted(client: AsyncClient, run: _Run, repo: str) -> list[str]:
     try:
-        listed = await run.requests.acall(client.repository.list_images, repo)
+        listed = await client.repository.list_images(repo)
     except RegistryError as error:
         if _index_missing(error):
             return []
@@ -597,7 +584,7 @@ async def _ametadata(
     client: AsyncClient, run: _Run, image_id: str, reader: Authenticator | None
 ) -> RawMetadata | None:
     try:
-        return await run.requests.acall(client.image.get_metadata_raw, image_id, auth=reader)
+        return await client.image.get_metadata_raw(image_id, auth=reader)
     except NotFound:
         return None
 
@@ -613,7 +600,7 @@ async def _aread_repository(
     mine: list[str] = []
     for tip in _tips(repository.tags):
         if found.claim_chain(tip):
-            ancestry = await run.requests.acall(client.image.get_ancestry, tip, auth=reader)
+            ancestry = await client.image.get_ancestry(tip, auth=reader)
             mine += found.add_ancestry(tip, ancestry)
     mine += found.claim_json(repository.listed)
     for image_id in mine:
@@ -636,12 +623,12 @@ async def ainventory(
         registry=client.base_url,
         repositories=repositories,
         concurrency=concurrency,
-        retry=retry,
         progress=progress,
         page_size=page_size,
         selection=selection,
     )
-    tokens = await run.requests.acall(client.issues_tokens)
+    client = run.requests.counting(client, retry)
+    tokens = await client.issues_tokens()
     run.listed(run.named if run.named is not None else await _asearch(client, run))
 
     def job(repository: _Repository) -> Callable[[], Awaitable[None]]:

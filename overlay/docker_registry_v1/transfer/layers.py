@@ -10,7 +10,9 @@ payload checksum (``sha256`` over the image JSON, ``\\n``, the layer) is compute
 and checked at the end against ``X-Docker-Size`` and ``X-Docker-Checksum-Payload``.
 
 The bookkeeping lives in :class:`LayerFetch`; the sync and async generators only
-do the I/O around it.
+do the I/O around it. They are the one retry loop of a layer GET: a resume is a new
+request with another ``Range``, which the client's send path cannot make itself, so
+its own retry is off for these requests and the transfer's policy counts the failures.
 """
 
 from __future__ import annotations
@@ -38,7 +40,7 @@ from ..errors import (
 from ..models import RawMetadata
 from ..progress import ProgressListener
 from ..services import empty_layer
-from .retry import RetryPolicy
+from .retry import RetryPolicy, unretried
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
     from ..client import AsyncClient, Client
@@ -61,6 +63,8 @@ class LayerFetch:
     an error when they cannot be taken back. ``metadata`` may be ``None`` while
     the image JSON is still on its way: the first GET then goes out at once and
     :func:`iter_layer`'s ``ready`` supplies it before that GET's answer is judged.
+    ``gave_up`` is the error the policy gave up on: a loop around a whole relayed
+    upload must not start over for it (its attempts are spent already).
     """
 
     image_id: str
@@ -75,6 +79,7 @@ class LayerFetch:
     failures: int = 0
     high_water: int = 0
     url: str = ""
+    gave_up: BaseException | None = None
     _hasher: Any = None
 
     def __attrs_post_init__(self) -> None:
@@ -154,6 +159,7 @@ class LayerFetch:
         self.failures += 1
         wait = self.policy.delay(self.failures, error)
         if wait is None:
+            self.gave_up = error
             raise error
         return wait
 
@@ -222,8 +228,9 @@ def iter_layer(
     ``ready`` gives the image JSON of a fetch made without one; it is called once the
     first GET has answered (or failed), so that GET's round trip overlaps the JSON's.
     With ``block``, the bytes come in pieces of exactly that size (the last one shorter),
-    not as the network delivered them."""
-    blocks = _Blocks(block)
+    not as the network delivered them. This loop is the layer GET's only retry: the
+    client's own is off for it, and ``fetch.policy`` (the transfer's) counts the failures."""
+    blocks, client = _Blocks(block), unretried(client)
     while True:
         try:
             with client.image.stream_layer(
@@ -258,7 +265,7 @@ async def aiter_layer(
     block: int | None = None,
 ) -> AsyncIterator[bytes]:
     """The async twin of :func:`iter_layer`."""
-    blocks = _Blocks(block)
+    blocks, client = _Blocks(block), unretried(client)
     while True:
         range_ = fetch.next_range()
         try:

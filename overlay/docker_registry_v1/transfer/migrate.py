@@ -27,6 +27,7 @@ import attrs
 
 from ..archive import validate_ancestry
 from ..errors import DockerRegistryError, InvalidInput
+from ..httplog import reused
 from ..oci.compress import DEFAULT_LEVEL, LayerBlob
 from ..oci.convert import convert_image
 from ..oci.layout import LayoutError
@@ -45,7 +46,7 @@ from .migrate_run import (
 )
 from .migrate_v1 import V1Run, V1Target
 from .pipeline import PipelinedLayer
-from .retry import RetryPolicy
+from .retry import RetryPolicy, scoped, scoped_target, unretried_target
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -125,8 +126,10 @@ class _Run(SharedRun):
                 return
             name, _ = self.dest.reference(repo, "latest")
             if self.dest.blob_size(name, digest) is not None:
+                reused("blob %s: journal hit, already in %s (HEAD)", digest, name)
                 self.counters.add(skipped=1, bytes_skipped=size)
             elif self.mount(repo, name, digest):
+                reused("blob %s: journal hit, mounted into %s", digest, name)
                 self.counters.add(mounted=1, bytes_mounted=size)
             else:
                 upload()
@@ -142,7 +145,7 @@ class _Run(SharedRun):
             if other == repo or other in refused:
                 continue
             other_name, _ = self.dest.reference(other, "latest")
-            answer = self.policy.call(self.dest.mount_blob, name, digest, other_name)
+            answer = self.dest.mount_blob(name, digest, other_name)
             if answer.mounted:
                 return True
             if answer.status:  # 0: nothing was asked (a layout)
@@ -171,7 +174,10 @@ class _Run(SharedRun):
                 LayerSource(image_id, metadata, auth, self.policy, self.level),
                 lambda chunks: self.counted(image_id, chunks, stop),
                 lambda lost: self.listener.layer_advanced(image_id, -lost),
-                lambda encoded: self.dest.upload_blob(name, _Journaled(encoded, learned)),
+                # send_layer's loop retries the upload as a whole: its requests go once
+                lambda encoded: unretried_target(self.dest).upload_blob(
+                    name, _Journaled(encoded, learned)
+                ),
             )
             self.listener.layer_finished(image_id)
         self.counters.add(images_read=1, uploaded=1, bytes_uploaded=blob.size)
@@ -199,15 +205,13 @@ class _Run(SharedRun):
 
         def upload_config() -> None:
             self.journal.intend(self.registry, planned.dest_repo, image.config_digest)
-            self.policy.call(self.dest.upload_blob, name, image.config, digest=image.config_digest)
+            self.dest.upload_blob(name, image.config, digest=image.config_digest)
             self.counters.add(uploaded=1, bytes_uploaded=len(image.config))
 
         self.ensure(planned.dest_repo, image.config_digest, len(image.config), upload_config)
-        current = self.policy.call(self.dest.current, planned.dest_repo, planned.dest_tag)
+        current = self.dest.current(planned.dest_repo, planned.dest_tag)
         if current != image.manifest_digest:
-            self.policy.call(
-                self.dest.put_manifest, name, reference, image.manifest, image.media_type
-            )
+            self.dest.put_manifest(name, reference, image.manifest, image.media_type)
         self.journal.manifest_written(
             self.registry,
             JournalManifest(
@@ -251,7 +255,8 @@ def migrate(
     A failed tag is recorded (journal and report) with its reason; with
     ``on_error="continue"`` the others go on, with ``"abort"`` the run stops and the
     tags not yet attempted are reported ``pending``. Ctrl-C stops at once; every fact
-    learned so far is already in the journal.
+    learned so far is already in the journal. ``retry`` is the policy of every request
+    on both sides (default: each client's own).
     """
     for what, value in (("jobs", jobs), ("repositories_in_flight", repositories_in_flight)):
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= _MOST:
@@ -260,12 +265,13 @@ def migrate(
         raise InvalidInput("on_error", "expected 'continue' or 'abort'")
     started = time.monotonic()
     listener = progress or SilentMigration()
+    source, dest = scoped(source, retry), scoped_target(dest, retry)
     shared = RunSettings(
         source=source,
         journal=journal,
         jobs=jobs,
         level=check_level(level),
-        policy=retry or RetryPolicy(),
+        policy=source.retry,
         listener=listener,
         stop=threading.Event(),
         slots=threading.Semaphore(jobs),

@@ -30,6 +30,7 @@ import attrs
 
 from ..archive.compression import Compression
 from ..errors import DockerRegistryError
+from ..httplog import reused
 from ..oci.compress import LayerBlob
 from ..oci.convert import convert_image
 from ..oci.layout import LayoutError
@@ -71,7 +72,7 @@ class DestinationSurvey:
     def tags(self, repositories: Iterable[str]) -> dict[str, set[str]]:
         """Each destination repository's tags (none when it does not exist)."""
         names = sorted(set(repositories))
-        jobs = [functools.partial(self.policy.call, self.dest.tags, name) for name in names]
+        jobs = [functools.partial(self.dest.tags, name) for name in names]
         return dict(zip(names, run_threads(jobs, self.concurrency, threading.Event()), strict=True))
 
     def current(
@@ -90,8 +91,9 @@ class DestinationSurvey:
         try:
             known = written.get((one.dest_repo, one.dest_tag))
             if known is not None and known.image_id == one.image_id:
-                current = self.policy.call(self.dest.current, one.dest_repo, one.dest_tag)
+                current = self.dest.current(one.dest_repo, one.dest_tag)
                 if current == known.digest:
+                    reused("%s: journal hit, %s is current", one.destination, current)
                     return current
             if isinstance(self.dest, V1Target):
                 return self._check_v1(self.dest, one)
@@ -104,19 +106,19 @@ class DestinationSurvey:
     def _check_v1(self, dest: V1Target, one: PlannedTag) -> str | None:
         """v1 image ids name their JSON and layer registry-wide: the tag pointing at the
         same id is the same image."""
-        if self.policy.call(dest.current, one.dest_repo, one.dest_tag) != one.image_id:
+        if dest.current(one.dest_repo, one.dest_tag) != one.image_id:
             return None
         self._written(one, one.image_id)
         return one.image_id
 
     def _check_image(self, dest: Target, source: Client, one: PlannedTag) -> str | None:
         name, reference = dest.reference(one.dest_repo, one.dest_tag)
-        data = self.policy.call(dest.read_manifest, name, reference)
+        data = dest.read_manifest(name, reference)
         if data is None:
             return None
         manifest: dict[str, Any] = json.loads(data)
         config_digest = str(manifest["config"]["digest"])
-        config: dict[str, Any] = json.loads(self.policy.call(dest.read_blob, name, config_digest))
+        config: dict[str, Any] = json.loads(dest.read_blob(name, config_digest))
         diff_ids = [str(d) for d in config["rootfs"]["diff_ids"]]
         history = config["history"]
         layers = manifest["layers"]
@@ -168,7 +170,7 @@ class DestinationSurvey:
     def _has(self, dest: Target, name: str, digest: str) -> bool:
         with self._locks(f"blob:{name}@{digest}"):
             if (name, digest) not in self._blobs:
-                size = self.policy.call(dest.blob_size, name, digest)
+                size = dest.blob_size(name, digest)
                 self._blobs[name, digest] = size is not None
             return self._blobs[name, digest]
 
@@ -177,9 +179,9 @@ class DestinationSurvey:
             if image_id not in self._metadata:
                 with self._locks(f"reader:{repo}"):
                     if repo not in self._readers:
-                        self._readers[repo] = read_access(source, repo, self.policy)
-                self._metadata[image_id] = self.policy.call(
-                    source.image.get_metadata_raw, image_id, auth=self._readers[repo]
+                        self._readers[repo] = read_access(source, repo)
+                self._metadata[image_id] = source.image.get_metadata_raw(
+                    image_id, auth=self._readers[repo]
                 )
             return self._metadata[image_id]
 

@@ -27,7 +27,7 @@ from ..oci.layout import LayoutError, OCILayout, check_ref
 from .copy import LayoutDestination, check_level
 from .inventory import Inventory
 from .migrate_existing import DestinationSurvey
-from .retry import RetryPolicy
+from .retry import RetryPolicy, scoped, scoped_target
 from .selection import Selection
 
 if TYPE_CHECKING:
@@ -347,7 +347,12 @@ def plan_migration(
                     PlannedTag(repository.name, tag, image_id, chain, target, tag, TagState.COPY)
                 )
     survey = DestinationSurvey(
-        dest, source, journal, check_level(level), retry or RetryPolicy(), concurrency
+        scoped_target(dest, retry),
+        None if source is None else scoped(source, retry),
+        journal,
+        check_level(level),
+        retry or RetryPolicy(),
+        concurrency,
     )
     existing = survey.tags(one.dest_repo for one in selected)
     listed = [one for one in selected if one.dest_tag in existing[one.dest_repo]]

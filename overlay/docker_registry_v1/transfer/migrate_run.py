@@ -159,15 +159,15 @@ class SharedRun:
         """Read access to the source repository, asked once per run."""
         with self.image_locks(f"reader:{repo}"):
             if repo not in self.readers:
-                self.readers[repo] = read_access(self.source, repo, self.policy)
+                self.readers[repo] = read_access(self.source, repo)
             return self.readers[repo]
 
     def image_json(self, image_id: str, repo: str) -> RawMetadata:
         """The source's image JSON, read once per run."""
         with self.image_locks(f"json:{image_id}"):
             if image_id not in self.metadata:
-                self.metadata[image_id] = self.policy.call(
-                    self.source.image.get_metadata_raw, image_id, auth=self.reader(repo)
+                self.metadata[image_id] = self.source.image.get_metadata_raw(
+                    image_id, auth=self.reader(repo)
                 )
             return self.metadata[image_id]
 

@@ -16,6 +16,8 @@ token), then the images go up base first, then the tag, and last the final
 from __future__ import annotations
 
 import threading
+import time
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import attrs
@@ -64,7 +66,7 @@ class V1Target:
         the read token the index hands out; kept per repository once one was given."""
         known = self._readers.get(repository)
         if known is None:
-            known = read_access(self.client, repository, RetryPolicy())
+            known = read_access(self.client, repository)
             if known is not None:
                 self._readers[repository] = known
         return known
@@ -134,7 +136,7 @@ class V1Run(SharedRun):
         with self.image_locks(image_id):
             if image_id in self.present:
                 return
-            if is_present(target, planned.dest_repo, image_id, access, self.policy):
+            if is_present(target, planned.dest_repo, image_id, access):
                 self.counters.add(skipped=1)
             else:
                 self.send(planned, image_id, access)
@@ -145,9 +147,7 @@ class V1Run(SharedRun):
     def send(self, planned: PlannedTag, image_id: str, access: WriteAccess) -> None:
         target, metadata = self.dest.client, self.metadata[image_id]
         try:
-            self.policy.call(
-                target.image.add_metadata_raw, image_id, metadata.json_bytes, auth=access.auth
-            )
+            target.image.add_metadata_raw(image_id, metadata.json_bytes, auth=access.auth)
         except Conflict:  # finalised meanwhile by someone else
             self.counters.add(skipped=1)
             return
@@ -159,8 +159,11 @@ class V1Run(SharedRun):
                 "GET", f"/v1/images/{image_id}/layer", f"restarted after {lost} bytes"
             )
 
+        fetches: list[LayerFetch] = []
+
         def relay() -> str:
             fetch = LayerFetch(image_id, metadata, reader, self.policy, restarted)
+            fetches.append(fetch)
             body = self.counted(image_id, iter_layer(self.source, fetch), stop)
             try:
                 upload = target.image.add_layer(
@@ -175,7 +178,7 @@ class V1Run(SharedRun):
 
         with self.slots:
             self.listener.layer_started(image_id, metadata.size)
-            checksum = self.policy.call(relay)
+            checksum = _relayed(self.policy, relay, fetches)
             target.image.put_checksum(image_id, checksum, auth=access.auth)
             self.listener.layer_finished(image_id)
         self.counters.add(images_read=1, uploaded=1, bytes_uploaded=metadata.size or 0)
@@ -190,12 +193,8 @@ class V1Run(SharedRun):
                 raise Stopped
             self.image(planned, image_id, access)
         target = self.dest.client
-        self.policy.call(
-            target.repository.set_tag,
-            planned.dest_repo,
-            planned.image_id,
-            planned.dest_tag,
-            auth=access.auth,
+        target.repository.set_tag(
+            planned.dest_repo, planned.image_id, planned.dest_tag, auth=access.auth
         )
         if access.indexed:
             # The push's last step goes to the index with the index's own credentials
@@ -217,3 +216,19 @@ class V1Run(SharedRun):
             ),
         )
         return TagOutcome(planned.source, planned.destination, "copied", digest=planned.image_id)
+
+
+def _relayed(policy: RetryPolicy, relay: Callable[[], str], fetches: list[LayerFetch]) -> str:
+    """``relay`` until it succeeds or ``policy`` gives up; not again for a source layer
+    whose own resume loop has given up (its attempts are spent: no multiplying them)."""
+    failures = 0
+    while True:
+        try:
+            return relay()
+        except DockerRegistryError as error:
+            failures += 1
+            spent = bool(fetches) and error is fetches[-1].gave_up
+            wait = None if spent else policy.delay(failures, error)
+            if wait is None:
+                raise
+        time.sleep(wait)

@@ -26,7 +26,7 @@ from .journal import Journal, JournalManifest
 from .layers import LayerFetch, iter_layer
 from .migrate_v1 import V1Target
 from .mirror import LayerRestartError
-from .retry import RetryPolicy
+from .retry import RetryPolicy, scoped, scoped_target
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -84,19 +84,17 @@ class _Verifier:
     streamed: int = 0
 
     def chain(self, repo: str, image_id: str) -> list[str]:
-        auth = read_access(self.source, repo, self.policy)
-        ancestry = self.policy.call(self.source.image.get_ancestry, image_id, auth=auth)
+        auth = read_access(self.source, repo)
+        ancestry = self.source.image.get_ancestry(image_id, auth=auth)
         for one in ancestry:
             if one not in self.metadata:
-                self.metadata[one] = self.policy.call(
-                    self.source.image.get_metadata_raw, one, auth=auth
-                )
+                self.metadata[one] = self.source.image.get_metadata_raw(one, auth=auth)
         return list(reversed(ancestry))
 
     def source_diff_id(self, repo: str, image_id: str) -> str:
         """sha256 of the source layer's uncompressed bytes, streamed again."""
         if image_id not in self.source_diff_ids:
-            auth = read_access(self.source, repo, self.policy)
+            auth = read_access(self.source, repo)
             for _attempt in range(RESTARTS + 1):
                 encoder = LayerEncoder(level=self.level, where=f"layer of {image_id[:12]}")
 
@@ -120,14 +118,14 @@ class _Verifier:
     def check_v1(self, dest: V1Target, written: JournalManifest) -> str | None:
         """A v1 destination: the tag names the image, every image of its chain is there
         with the source's JSON, and (full check) its layer has the source's bytes."""
-        current = self.policy.call(dest.current, written.repository, written.tag)
+        current = dest.current(written.repository, written.tag)
         if current != written.image_id:
             if current is None:
                 return "the tag is missing"
             return f"the tag points at {current[:12]}, not at {written.image_id[:12]}"
         for image_id in self.chain(written.source.rpartition(":")[0], written.image_id):
             try:
-                found = self.policy.call(dest.client.image.get_metadata_raw, image_id)
+                found = dest.client.image.get_metadata_raw(image_id)
             except NotFound:
                 return f"image {image_id[:12]} is missing"
             if found.json_bytes != self.metadata[image_id].json_bytes:
@@ -167,7 +165,7 @@ class _Verifier:
         ]
         name, reference = self.dest.reference(written.repository, written.tag)
         accept = [f.value.manifest for f in ManifestFormat]
-        current = self.policy.call(self.dest.manifest_digest, name, reference, accept=accept)
+        current = self.dest.manifest_digest(name, reference, accept=accept)
         if current is None:
             return "the tag is missing"
         image = next((i for i in images if i.manifest_digest == current), None)
@@ -200,7 +198,8 @@ def verify_migration(
     digests depend on it).
     """
     started = time.monotonic()
-    verifier = _Verifier(source, dest, journal, fast, level, retry or RetryPolicy())
+    source, dest = scoped(source, retry), scoped_target(dest, retry)
+    verifier = _Verifier(source, dest, journal, fast, level, source.retry)
     mismatches = []
     written = journal.manifests(dest.registry)
     for one in written:

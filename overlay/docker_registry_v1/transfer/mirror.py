@@ -7,13 +7,19 @@ as the bytes pass and checked against the source's ``X-Docker-Checksum-Payload``
 before the checksum PUT finalises the image on the target, so a corrupt copy is
 never finalised or tagged. If the source can only start a layer over, the layer
 PUT starts over too (bounded by the retry policy).
+
+Every other request is one the clients retry themselves; the relay's loop is the
+only one here, and it does not start over for a source that its own resume loop
+has given up on already (that would multiply the layer GET's attempts).
 """
 
 from __future__ import annotations
 
+import time
 from collections.abc import AsyncIterator, Iterator, Sequence
 from typing import TYPE_CHECKING
 
+import anyio
 import attrs
 
 from ..archive import validate_ancestry
@@ -34,7 +40,7 @@ from .access import (
 )
 from .layers import LayerFetch, aiter_layer, iter_layer
 from .results import MirrorResult
-from .retry import RetryPolicy
+from .retry import RetryPolicy, scoped
 from .tracking import Tracker
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
@@ -58,6 +64,7 @@ class _MirrorJob:
     ids: list[str] = attrs.field(factory=list)
     metadata: dict[str, RawMetadata] = attrs.field(factory=dict)
     checksums: dict[str, str] = attrs.field(factory=dict)
+    source_gave_up: BaseException | None = None
 
     @classmethod
     def create(
@@ -117,6 +124,15 @@ class _MirrorJob:
         self.tracker.done(fetch.image_id)
         return upload.checksum
 
+    def again(self, failures: int, error: DockerRegistryError) -> float:
+        """Seconds before a relayed layer starts over, or raises ``error``: the target's
+        PUT broke off, or the source restarted the layer; not when the source's own
+        resume loop has given up already."""
+        wait = None if error is self.source_gave_up else self.policy.delay(failures, error)
+        if wait is None:
+            raise error
+        return wait
+
     def uploaded(self) -> list[IndexImage]:
         """The final ``PUT …/images``: the copied ids with their checksums."""
         return [IndexImage(id=i, checksum=c) for i, c in self.checksums.items()]
@@ -132,9 +148,35 @@ class _MirrorJob:
 
 
 def _counted(job: _MirrorJob, fetch: LayerFetch, chunks: Iterator[bytes]) -> Iterator[bytes]:
-    for chunk in chunks:
-        job.tracker.advanced(fetch.image_id, len(chunk))
-        yield chunk
+    try:
+        for chunk in chunks:
+            job.tracker.advanced(fetch.image_id, len(chunk))
+            yield chunk
+    except LayerRestartError:
+        raise
+    except DockerRegistryError as error:
+        job.source_gave_up = error
+        raise
+
+
+def _relayed(
+    source: Client,
+    target: Client,
+    job: _MirrorJob,
+    image_id: str,
+    *,
+    reader: Authenticator | None,
+    access: WriteAccess,
+) -> str:
+    """:func:`_relay` until it succeeds or :meth:`_MirrorJob.again` gives up."""
+    failures = 0
+    while True:
+        try:
+            return _relay(source, target, job, image_id, reader=reader, access=access)
+        except DockerRegistryError as error:
+            failures += 1
+            wait = job.again(failures, error)
+        time.sleep(wait)
 
 
 def _relay(
@@ -168,34 +210,34 @@ def mirror(
     progress: ProgressListener | None = None,
     retry: RetryPolicy | None = None,
 ) -> MirrorResult:
-    """Copy ``tags`` (all when ``None``) of ``source_repo`` to ``target_repo``."""
-    job = _MirrorJob.create(source_repo, target_repo, tags, progress, retry)
-    policy, src, dst = job.policy, str(job.source), str(job.target)
-    reader = read_access(source, src, policy)
-    for name in job.select(policy.call(source.repository.list_tags, src, auth=reader)):
+    """Copy ``tags`` (all when ``None``) of ``source_repo`` to ``target_repo``. ``retry``
+    is the policy of every request on both sides (default: each client's own)."""
+    source, target = scoped(source, retry), scoped(target, retry)
+    job = _MirrorJob.create(source_repo, target_repo, tags, progress, target.retry)
+    src, dst = str(job.source), str(job.target)
+    reader = read_access(source, src)
+    for name in job.select(source.repository.list_tags(src, auth=reader)):
         if name not in job.tags:
-            job.tags[name] = policy.call(source.repository.get_image_id, src, name, auth=reader)
+            job.tags[name] = source.repository.get_image_id(src, name, auth=reader)
     for image_id in set(job.tags.values()):
-        job.add_ancestry(image_id, policy.call(source.image.get_ancestry, image_id, auth=reader))
+        job.add_ancestry(image_id, source.image.get_ancestry(image_id, auth=reader))
     access = write_access(target, dst, index_list(job.ids, job.tags))
     for image_id in job.ids:
-        if not is_present(target, dst, image_id, access, policy):
-            job.metadata[image_id] = policy.call(
-                source.image.get_metadata_raw, image_id, auth=reader
-            )
+        if not is_present(target, dst, image_id, access):
+            job.metadata[image_id] = source.image.get_metadata_raw(image_id, auth=reader)
     job.plan()
     for image_id in list(job.metadata):
         meta = job.metadata[image_id]
         try:
-            policy.call(target.image.add_metadata_raw, image_id, meta.json_bytes, auth=access.auth)
+            target.image.add_metadata_raw(image_id, meta.json_bytes, auth=access.auth)
         except Conflict:
             job.tracker.skip(image_id)
             continue
-        checksum = policy.call(_relay, source, target, job, image_id, reader=reader, access=access)
+        checksum = _relayed(source, target, job, image_id, reader=reader, access=access)
         target.image.put_checksum(image_id, checksum, auth=access.auth)
         job.checksums[image_id] = checksum
     for name, image_id in job.tags.items():
-        policy.call(target.repository.set_tag, dst, image_id, name, auth=access.auth)
+        target.repository.set_tag(dst, image_id, name, auth=access.auth)
     if access.indexed:
         target.repository.update_images(dst, job.uploaded())
     return job.result()
@@ -204,9 +246,35 @@ def mirror(
 async def _acounted(
     job: _MirrorJob, fetch: LayerFetch, chunks: AsyncIterator[bytes]
 ) -> AsyncIterator[bytes]:
-    async for chunk in chunks:
-        job.tracker.advanced(fetch.image_id, len(chunk))
-        yield chunk
+    try:
+        async for chunk in chunks:
+            job.tracker.advanced(fetch.image_id, len(chunk))
+            yield chunk
+    except LayerRestartError:
+        raise
+    except DockerRegistryError as error:
+        job.source_gave_up = error
+        raise
+
+
+async def _arelayed(
+    source: AsyncClient,
+    target: AsyncClient,
+    job: _MirrorJob,
+    image_id: str,
+    *,
+    reader: Authenticator | None,
+    access: WriteAccess,
+) -> str:
+    """The awaitable twin of :func:`_relayed`."""
+    failures = 0
+    while True:
+        try:
+            return await _arelay(source, target, job, image_id, reader=reader, access=access)
+        except DockerRegistryError as error:
+            failures += 1
+            wait = job.again(failures, error)
+        await anyio.sleep(wait)
 
 
 async def _arelay(
@@ -241,42 +309,33 @@ async def amirror(
     retry: RetryPolicy | None = None,
 ) -> MirrorResult:
     """:func:`mirror` for two :class:`AsyncClient` instances."""
-    job = _MirrorJob.create(source_repo, target_repo, tags, progress, retry)
-    policy, src, dst = job.policy, str(job.source), str(job.target)
-    reader = await aread_access(source, src, policy)
-    available = await policy.acall(source.repository.list_tags, src, auth=reader)
+    source, target = scoped(source, retry), scoped(target, retry)
+    job = _MirrorJob.create(source_repo, target_repo, tags, progress, target.retry)
+    src, dst = str(job.source), str(job.target)
+    reader = await aread_access(source, src)
+    available = await source.repository.list_tags(src, auth=reader)
     for name in job.select(available):
         if name not in job.tags:
-            job.tags[name] = await policy.acall(
-                source.repository.get_image_id, src, name, auth=reader
-            )
+            job.tags[name] = await source.repository.get_image_id(src, name, auth=reader)
     for image_id in set(job.tags.values()):
-        job.add_ancestry(
-            image_id, await policy.acall(source.image.get_ancestry, image_id, auth=reader)
-        )
+        job.add_ancestry(image_id, await source.image.get_ancestry(image_id, auth=reader))
     access = await awrite_access(target, dst, index_list(job.ids, job.tags))
     for image_id in job.ids:
-        if not await ais_present(target, dst, image_id, access, policy):
-            job.metadata[image_id] = await policy.acall(
-                source.image.get_metadata_raw, image_id, auth=reader
-            )
+        if not await ais_present(target, dst, image_id, access):
+            job.metadata[image_id] = await source.image.get_metadata_raw(image_id, auth=reader)
     job.plan()
     for image_id in list(job.metadata):
         meta = job.metadata[image_id]
         try:
-            await policy.acall(
-                target.image.add_metadata_raw, image_id, meta.json_bytes, auth=access.auth
-            )
+            await target.image.add_metadata_raw(image_id, meta.json_bytes, auth=access.auth)
         except Conflict:
             job.tracker.skip(image_id)
             continue
-        checksum = await policy.acall(
-            _arelay, source, target, job, image_id, reader=reader, access=access
-        )
+        checksum = await _arelayed(source, target, job, image_id, reader=reader, access=access)
         await target.image.put_checksum(image_id, checksum, auth=access.auth)
         job.checksums[image_id] = checksum
     for name, image_id in job.tags.items():
-        await policy.acall(target.repository.set_tag, dst, image_id, name, auth=access.auth)
+        await target.repository.set_tag(dst, image_id, name, auth=access.auth)
     if access.indexed:
         await target.repository.update_images(dst, job.uploaded())
     return job.result()

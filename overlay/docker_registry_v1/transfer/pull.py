@@ -45,7 +45,7 @@ from .access import aread_access, read_access
 from .bounded import Stopped, run_tasks, run_threads
 from .layers import LayerFetch, aiter_layer, iter_layer
 from .results import PullResult
-from .retry import RetryPolicy
+from .retry import RetryPolicy, scoped
 from .tracking import Tracker
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
@@ -204,17 +204,17 @@ def _access_and_image_id(client: Client, job: _PullJob) -> tuple[Authenticator |
     the registry is nearly always one that issues no tokens, so the tag is asked for at
     the same time, with the auth it is then asked with (the client's default); a token
     makes that answer useless, and it is dropped. ``concurrency=1`` stays one at a time."""
-    policy, lookup = job.policy, client.repository.get_image_id
+    lookup = client.repository.get_image_id
     early: Future[str] | None = None
     if job.concurrency > 1 and client._tokens_known() is None:
         early = Future()
         threading.Thread(
-            target=_settle, args=(early, policy.call, lookup, job.repo, job.tag), daemon=True
+            target=_settle, args=(early, lookup, job.repo, job.tag), daemon=True
         ).start()
-    auth = read_access(client, job.repo, policy)
+    auth = read_access(client, job.repo)
     if early is not None and auth is None:
         return None, early.result()
-    return auth, policy.call(lookup, job.repo, job.tag, auth=auth)
+    return auth, lookup(job.repo, job.tag, auth=auth)
 
 
 def _settle(future: Future[str], call: Callable[..., str], *args: str) -> None:
@@ -244,22 +244,23 @@ def pull(
     ``FileExistsError`` is raised if one appears meanwhile. ``archive_name`` is the
     repository written in the archive's ``RepoTags`` (e.g. ``"localhost:5000/team/app"``,
     as docker names images pulled from that registry); default: ``repo`` in docker's
-    familiar form (``library/busybox`` → ``busybox``). Ctrl-C stops it at once and
+    familiar form (``library/busybox`` → ``busybox``). ``retry`` is the policy of every
+    request (default: the client's own). Ctrl-C stops it at once and
     leaves nothing behind; the KeyboardInterrupt is re-raised after the cleanup.
     """
+    client = scoped(client, retry)
     job = _PullJob.create(
         repo,
         tag,
         dest,
         concurrency=concurrency,
         progress=progress,
-        retry=retry,
+        retry=client.retry,
         overwrite=overwrite,
         archive_name=archive_name,
     )
-    policy = job.policy
     auth, image_id = _access_and_image_id(client, job)
-    ancestry = policy.call(client.image.get_ancestry, image_id, auth=auth)
+    ancestry = client.image.get_ancestry(image_id, auth=auth)
     ids = job.set_ancestry(image_id, ancestry)
     stop, planned = threading.Event(), threading.Event()
     layer_slots = threading.Semaphore(job.concurrency)
@@ -267,7 +268,7 @@ def pull(
     def metadata(image_id: str) -> Callable[[], None]:
         def run() -> None:
             try:
-                raw = policy.call(client.image.get_metadata_raw, image_id, auth=auth)
+                raw = client.image.get_metadata_raw(image_id, auth=auth)
             except BaseException:
                 stop.set()  # before waking the layers, so that they stop
                 planned.set()
@@ -310,10 +311,10 @@ async def _aaccess_and_image_id(
 ) -> tuple[Authenticator | None, str]:
     """:func:`_access_and_image_id` with tasks; errors are kept, not raised in the task
     group (which would wrap them), so the caller sees the same errors as a serial pull."""
-    policy, lookup = job.policy, client.repository.get_image_id
+    lookup = client.repository.get_image_id
     if job.concurrency == 1 or client._tokens_known() is not None:
-        auth = await aread_access(client, job.repo, policy)
-        return auth, await policy.acall(lookup, job.repo, job.tag, auth=auth)
+        auth = await aread_access(client, job.repo)
+        return auth, await lookup(job.repo, job.tag, auth=auth)
     outcomes: dict[str, Any] = {}
 
     async def settle(key: str, call: Callable[..., Awaitable[Any]], *args: Any) -> None:
@@ -323,14 +324,14 @@ async def _aaccess_and_image_id(
             outcomes[key] = error
 
     async with anyio.create_task_group() as group:
-        group.start_soon(settle, "tag", policy.acall, lookup, job.repo, job.tag)
-        await settle("access", aread_access, client, job.repo, policy)
+        group.start_soon(settle, "tag", lookup, job.repo, job.tag)
+        await settle("access", aread_access, client, job.repo)
         if outcomes["access"] is not None:
             group.cancel_scope.cancel()  # an error, or a token: the early answer is no use
     if isinstance(access := outcomes["access"], Exception):
         raise access
     if access is not None:
-        return access, await policy.acall(lookup, job.repo, job.tag, auth=access)
+        return access, await lookup(job.repo, job.tag, auth=access)
     if isinstance(image_id := outcomes["tag"], Exception):
         raise image_id
     return None, image_id
@@ -353,25 +354,25 @@ async def apull(
     Cancelling it stops the downloads and the archive's assembly at once and leaves
     nothing behind.
     """
+    client = scoped(client, retry)
     job = _PullJob.create(
         repo,
         tag,
         dest,
         concurrency=concurrency,
         progress=progress,
-        retry=retry,
+        retry=client.retry,
         overwrite=overwrite,
         archive_name=archive_name,
     )
-    policy = job.policy
     auth, image_id = await _aaccess_and_image_id(client, job)
-    ancestry = await policy.acall(client.image.get_ancestry, image_id, auth=auth)
+    ancestry = await client.image.get_ancestry(image_id, auth=auth)
     ids = job.set_ancestry(image_id, ancestry)
     planned, layer_slots = anyio.Event(), anyio.Semaphore(job.concurrency)
 
     def metadata(image_id: str) -> Callable[[], Awaitable[None]]:
         async def run() -> None:
-            raw = await policy.acall(client.image.get_metadata_raw, image_id, auth=auth)
+            raw = await client.image.get_metadata_raw(image_id, auth=auth)
             if job.add_metadata(image_id, raw):
                 planned.set()
 

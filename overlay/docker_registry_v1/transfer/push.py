@@ -34,7 +34,7 @@ from .access import (
 )
 from .layers import CountingReader
 from .results import PushResult
-from .retry import RetryPolicy
+from .retry import RetryPolicy, scoped
 from .tracking import Tracker
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
@@ -159,13 +159,15 @@ def _send_layer(
 
 
 def _upload(client: Client, job: _PushJob, image: ArchiveImage, access: WriteAccess) -> None:
-    policy, auth = job.policy, access.auth
+    auth = access.auth
     try:
-        policy.call(client.image.add_metadata_raw, image.image_id, image.json_bytes, auth=auth)
+        client.image.add_metadata_raw(image.image_id, image.json_bytes, auth=auth)
     except Conflict:
         job.tracker.skip(image.image_id)
         return
-    upload = policy.call(_send_layer, client, job, image, access)
+    # The layer goes up as a stream, which the client cannot send twice: this loop opens
+    # it again from the archive for each attempt.
+    upload = job.policy.call(_send_layer, client, job, image, access)
     assert upload.checksum is not None  # metadata_json was given
     client.image.put_checksum(image.image_id, upload.checksum, auth=auth)
     job.checksums[image.image_id] = upload.checksum
@@ -181,20 +183,20 @@ def push(
     progress: ProgressListener | None = None,
     retry: RetryPolicy | None = None,
 ) -> PushResult:
-    """Push ``archive`` to ``repo``; ``tag=None`` pushes every tag the archive names."""
-    job = _PushJob.create(repo, tag, progress, retry)
+    """Push ``archive`` to ``repo``; ``tag=None`` pushes every tag the archive names.
+    ``retry`` is the policy of every request (default: the client's own)."""
+    client = scoped(client, retry)
+    job = _PushJob.create(repo, tag, progress, client.retry)
     with _open_saved_archive(archive) as saved:
         job.select(saved)
         access = write_access(client, job.repo, job.listed())
         for image in job.images:
-            if is_present(client, job.repo, image.image_id, access, job.policy):
+            if is_present(client, job.repo, image.image_id, access):
                 job.tracker.skip(image.image_id)
             else:
                 _upload(client, job, image, access)
         for tag_name, image_id in job.tags.items():
-            job.policy.call(
-                client.repository.set_tag, job.repo, image_id, tag_name, auth=access.auth
-            )
+            client.repository.set_tag(job.repo, image_id, tag_name, auth=access.auth)
         if access.indexed:
             client.repository.update_images(job.repo, job.uploaded())
     return job.result()
@@ -222,15 +224,13 @@ async def _asend_layer(
 async def _aupload(
     client: AsyncClient, job: _PushJob, image: ArchiveImage, access: WriteAccess
 ) -> None:
-    policy, auth = job.policy, access.auth
+    auth = access.auth
     try:
-        await policy.acall(
-            client.image.add_metadata_raw, image.image_id, image.json_bytes, auth=auth
-        )
+        await client.image.add_metadata_raw(image.image_id, image.json_bytes, auth=auth)
     except Conflict:
         job.tracker.skip(image.image_id)
         return
-    upload = await policy.acall(_asend_layer, client, job, image, access)
+    upload = await job.policy.acall(_asend_layer, client, job, image, access)
     assert upload.checksum is not None
     await client.image.put_checksum(image.image_id, upload.checksum, auth=auth)
     job.checksums[image.image_id] = upload.checksum
@@ -258,19 +258,18 @@ async def apush(
     retry: RetryPolicy | None = None,
 ) -> PushResult:
     """:func:`push` for the :class:`AsyncClient`."""
-    job = _PushJob.create(repo, tag, progress, retry)
+    client = scoped(client, retry)
+    job = _PushJob.create(repo, tag, progress, client.retry)
     async with _aopen(archive) as saved:
         job.select(saved)
         access = await awrite_access(client, job.repo, job.listed())
         for image in job.images:
-            if await ais_present(client, job.repo, image.image_id, access, job.policy):
+            if await ais_present(client, job.repo, image.image_id, access):
                 job.tracker.skip(image.image_id)
             else:
                 await _aupload(client, job, image, access)
         for tag_name, image_id in job.tags.items():
-            await job.policy.acall(
-                client.repository.set_tag, job.repo, image_id, tag_name, auth=access.auth
-            )
+            await client.repository.set_tag(job.repo, image_id, tag_name, auth=access.auth)
         if access.indexed:
             await client.repository.update_images(job.repo, job.uploaded())
     return job.result()

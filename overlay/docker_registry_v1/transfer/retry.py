@@ -1,106 +1,69 @@
-"""Bounded retries with exponential backoff and jitter, for requests that are safe to repeat.
+"""Where :class:`RetryPolicy` used to live (now ``docker_registry_v1.retry``), and how the
+transfers share one policy with the clients they drive.
 
-Transfers retry only what the v1 upload state machine allows to happen twice:
-every GET, the image JSON and layer PUTs before the checksum PUT (an in-progress
-image accepts both again) and the tag PUT (it just overwrites). The checksum PUT
-and the index PUTs are never repeated. A retry happens after a connection
-failure or timeout, a body cut short, a 429 (honouring ``Retry-After`` up to
-``max_delay``) or a 5xx; every other answer is final.
+Both clients retry each single request inside their send path, so a transfer no longer
+wraps a facade call in a retry loop of its own (four transfer attempts of four client
+attempts each would be sixteen requests). A transfer given ``retry=`` sends through a
+``with_options`` copy of its client that carries that policy; without one it takes the
+client's. The loops the transfers keep are those over a step of several requests (a
+layer resumed with ``Range``, a relayed or pipelined upload started over): they run
+their requests on a copy whose own retry is off (:func:`unretried`) and count their
+failures against the same policy object, through its :meth:`RetryPolicy.delay`.
 """
 
 from __future__ import annotations
 
-import random
-import time
-from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from typing import Protocol, Self, TypeVar
 
-import anyio
 import attrs
 
-from ..errors import DockerRegistryError, IncompleteBody, RegistryConnectionError, RegistryError
+from ..retry import NO_RETRY, RetryPolicy, retryable
 
-__all__ = ["RetryPolicy"]
-
-T = TypeVar("T")
-P = ParamSpec("P")
-
-_TOO_MANY_REQUESTS = 429
-
-
-def _positive(_: object, attribute: attrs.Attribute[float], value: float) -> None:
-    if value < 0:
-        raise ValueError(f"{attribute.name} must not be negative")
+__all__ = [
+    "RetryPolicy",
+    "retryable",
+    "scoped",
+    "scoped_target",
+    "unretried",
+    "unretried_target",
+]
 
 
-@attrs.frozen
-class RetryPolicy:
-    """``attempts`` tries in all; waits ``base_delay * 2**n`` capped at ``max_delay``.
+class _Retrying(Protocol):
+    retry: RetryPolicy
 
-    ``jitter`` (0 to 1) shortens each wait by a random fraction of up to that much, so
-    parallel transfers that failed together do not come back together.
-    """
-
-    attempts: int = attrs.field(default=4, validator=attrs.validators.ge(1))
-    base_delay: float = attrs.field(default=0.5, validator=_positive)
-    max_delay: float = attrs.field(default=30.0, validator=_positive)
-    jitter: float = attrs.field(
-        default=0.5, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)]
-    )
-
-    def delay(self, failures: int, error: BaseException) -> float | None:
-        """Seconds to wait after the ``failures``-th consecutive failure; None: give up."""
-        if failures >= self.attempts or not retryable(error):
-            return None
-        wait = min(self.max_delay, self.base_delay * 2.0 ** (failures - 1))
-        wait *= 1 - self.jitter * random.random()  # noqa: S311 - spreading retries, not secrets
-        if isinstance(error, RegistryError):
-            asked = _retry_after(error)
-            if asked is not None:
-                if asked > self.max_delay:
-                    return None
-                wait = max(wait, asked)
-        return wait
-
-    def call(self, action: Callable[P, T], /, *args: P.args, **kwargs: P.kwargs) -> T:
-        """Call ``action`` until it succeeds or the policy gives up (then its error is raised)."""
-        failures = 0
-        while True:
-            try:
-                return action(*args, **kwargs)
-            except DockerRegistryError as error:
-                failures += 1
-                wait = self.delay(failures, error)
-                if wait is None:
-                    raise
-            time.sleep(wait)
-
-    async def acall(
-        self, action: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        """The awaitable twin of :meth:`call`: awaits ``action`` until it succeeds or the
-        policy gives up (then its error is raised)."""
-        failures = 0
-        while True:
-            try:
-                return await action(*args, **kwargs)
-            except DockerRegistryError as error:
-                failures += 1
-                wait = self.delay(failures, error)
-                if wait is None:
-                    raise
-            await anyio.sleep(wait)
+    def with_options(self, *, retry: RetryPolicy | None = ...) -> Self: ...
 
 
-def retryable(error: BaseException) -> bool:
-    """Connection trouble, 429 and 5xx are worth another try; nothing else is."""
-    if isinstance(error, RegistryConnectionError | IncompleteBody):
-        return True
-    if isinstance(error, RegistryError):
-        return error.code == _TOO_MANY_REQUESTS or error.code >= 500
-    return False
+C = TypeVar("C", bound=_Retrying)
 
 
-def _retry_after(error: RegistryError) -> float | None:
-    value = error.headers.get("Retry-After", "").strip()
-    return float(value) if value.isascii() and value.isdigit() else None
+def scoped(client: C, retry: RetryPolicy | None) -> C:
+    """The client a transfer sends with: ``client`` itself, or with ``retry`` when given.
+    Its ``retry`` is then the transfer's one policy."""
+    return client if retry is None else client.with_options(retry=retry)
+
+
+def unretried(client: C) -> C:
+    """``client`` for the requests of a loop that retries them itself (with ``client.retry``)."""
+    return client if client.retry is NO_RETRY else client.with_options(retry=None)
+
+
+D = TypeVar("D")
+
+
+def scoped_target(target: D, retry: RetryPolicy | None) -> D:
+    """A migration destination (``RegistryTarget``, ``V1Target``: anything with a
+    ``client`` field) sending with ``retry`` when given; a layout is returned as it is."""
+    client = getattr(target, "client", None)
+    if retry is None or client is None or not attrs.has(type(target)):
+        return target
+    return attrs.evolve(target, client=scoped(client, retry))  # type: ignore[misc]
+
+
+def unretried_target(target: D) -> D:
+    """A destination whose client sends each request once, for a loop that retries itself."""
+    client = getattr(target, "client", None)
+    if client is None or not attrs.has(type(target)):
+        return target
+    return attrs.evolve(target, client=unretried(client))  # type: ignore[misc]
