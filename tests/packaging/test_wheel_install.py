@@ -280,7 +280,7 @@ def _imports_of(module: str, path: Path) -> tuple[set[str], set[str]]:
 
     def add(name: str, members: list[str]) -> None:
         if not name.startswith("docker_registry_v1"):
-            outside.add(name.split(".")[0])
+            outside.add(name.split(".", maxsplit=1)[0])
             return
         own.add(name)
         own.update(f"{name}.{m}" for m in members if _module_path(f"{name}.{m}") is not None)
