@@ -140,6 +140,8 @@ def _load_config(path: Path) -> dict[str, Any] | None:
         return None
     except OSError as exc:
         raise CredentialsError("credentials", f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        text = ""  # not text at all: reported as not JSON below
     try:
         data = json.loads(text)
     except ValueError:

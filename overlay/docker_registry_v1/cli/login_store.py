@@ -107,20 +107,21 @@ def login_file(env: Mapping[str, str], authfile: Path | None = None) -> Path:
 
 
 def _helper_for(
-    netloc: str, path: Path, env: Mapping[str, str], *, explicit: bool
+    netloc: str,
+    path: Path,
+    data: Mapping[str, Any] | None,
+    env: Mapping[str, str],
+    *,
+    explicit: bool,
 ) -> StoredAt | None:
-    """The helper the next read would ask for ``netloc``, if any: the auth file's own
-    ``credHelpers``/``credsStore`` first, then (without ``--authfile``) docker's."""
-    configs = [("auth file", path)]
+    """The helper the next read would ask for ``netloc``, if any: the one the auth file
+    (``data``, read from ``path``) names, then (without ``--authfile``) docker's."""
+    configs: list[tuple[str, Path, Mapping[str, Any] | None]] = [("auth file", path, data)]
     if not explicit:
-        configs.append(("docker config", docker_config_path(env)))
-    for kind, config_path in configs:
-        if config_path.is_symlink() and kind == "auth file":
-            continue  # refused when it is written; docker's own file is only read
-        config = _load_config(config_path)
-        if config is None:
-            continue
-        helper = _configured_helper(config, netloc)
+        docker = docker_config_path(env)
+        configs.append(("docker config", docker, _load_config(docker)))
+    for kind, config_path, config in configs:
+        helper = None if config is None else _configured_helper(config, netloc)
         if helper is not None:
             name, key = helper
             if not _HELPER_NAME.fullmatch(name):
@@ -286,8 +287,8 @@ def store_login(
     environ = os.environ if env is None else env
     key = netloc.lower()
     path = login_file(environ, authfile)
-    helper = _helper_for(key, path, environ, explicit=authfile is not None)
     data = _read_for_update(path)  # refused (symlink, corrupt) before anything is stored
+    helper = _helper_for(key, path, data, environ, explicit=authfile is not None)
     if helper is not None and helper.helper is not None:
         payload = json.dumps(
             {
@@ -336,7 +337,8 @@ def remove_login(
     key = netloc.lower()
     path = login_file(environ, authfile)
     places: list[str] = []
-    helper = _helper_for(key, path, environ, explicit=authfile is not None)
+    data = _read_for_update(path)  # refused (symlink, corrupt) before a helper is asked
+    helper = _helper_for(key, path, data, environ, explicit=authfile is not None)
     if helper is not None and helper.helper is not None:
         for server in _helper_keys(key):
             done = _call_helper(helper.helper, "erase", server, environ)
