@@ -138,7 +138,7 @@ def _redacted(text: str, secret: str | None) -> str:
 
 
 def _call_helper(
-    name: str, action: str, data: str, env: Mapping[str, str], *, secret: str | None = None
+    name: str, action: str, data: str, env: Mapping[str, str]
 ) -> subprocess.CompletedProcess[str]:
     """``docker-credential-NAME ACTION`` with ``data`` on stdin; failures to run it raise."""
     program = f"docker-credential-{name}"
