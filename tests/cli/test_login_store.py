@@ -26,6 +26,7 @@ import pytest
 from cli_support import PASSWORD, assert_one_line_failure, chain, netloc, path_with, regv1
 from click.testing import Result
 from docker_registry_v1.emulator import Standalone
+from system_tools import require_tool
 
 REGV1 = Path(sys.executable).with_name("regv1")
 #: What a clear-text login for alice looks like in an auth file.
@@ -95,6 +96,28 @@ def test_login_stores_in_podmans_file_and_later_commands_use_it(registry: str) -
     again = regv1("logout", registry)
     assert_one_line_failure(again, f"not logged in to {registry}", str(path))
     no_secret_in(stored, tags, checked, out, again)
+
+
+def test_podman_reads_the_login_regv1_stored(registry: str, tmp_path: Path) -> None:
+    """The same file, the same form: podman finds the login (it cannot make one for v1)."""
+    podman = require_tool("podman")
+    path = tmp_path / "podman-auth.json"
+    assert login(registry, "--authfile", str(path)).exit_code == 0
+    for argv, expected in (
+        (["login", "--get-login", registry], "alice"),
+        (["logout", registry], f"Removed login credentials for {registry}"),
+    ):
+        done = subprocess.run(
+            [podman, *argv, "--authfile", str(path)],
+            capture_output=True,
+            text=True,
+            timeout=60,
+            check=False,
+        )
+        assert (done.returncode, done.stdout.strip()) == (0, expected), done.stderr
+    assert_one_line_failure(
+        regv1("logout", registry, "--authfile", str(path)), f"not logged in to {registry}"
+    )
 
 
 def test_a_refused_login_stores_nothing(registry: str) -> None:
