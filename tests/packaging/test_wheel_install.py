@@ -539,6 +539,8 @@ def test_cli_extra_alone_migrates_into_v2_oci_and_v1(
     assert migrated(f"docker://{v2_dest.host}/legacy") == sources
     for repo, (tag, _) in expected.items():
         assert _v2_manifest(v2_dest, f"legacy/{repo}", tag)["layers"]
+    verified = _json_run(venv, env, "migrate", "--verify", host, f"docker://{v2_dest.host}/legacy")
+    assert (verified["checked"], verified["mismatches"]) == (2, [])
 
     layout = tmp_path / "migrated"
     assert migrated(f"oci:{layout}") == sources
