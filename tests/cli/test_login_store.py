@@ -120,6 +120,19 @@ def test_podman_reads_the_login_regv1_stored(registry: str, tmp_path: Path) -> N
     )
 
 
+def test_login_without_u_checks_the_login_stored_in_authfile(registry: str, tmp_path: Path) -> None:
+    path = tmp_path / "given.json"
+    assert login(registry, "--authfile", str(path)).exit_code == 0
+    assert_one_line_failure(regv1("login", registry), "no credentials")
+    checked = regv1("login", registry, "--authfile", str(path))
+    assert checked.exit_code == 0, checked.output
+    assert f"credentials from podman auth file {path}; nothing stored" in checked.stdout
+    path.write_text(
+        json.dumps({"auths": {registry: {"auth": base64.b64encode(b"alice:no").decode()}}})
+    )
+    assert_one_line_failure(regv1("login", registry, "--authfile", str(path)), "401", str(path))
+
+
 def test_a_refused_login_stores_nothing(registry: str) -> None:
     refused = login(registry, password="wrong-" + PASSWORD)
     assert_one_line_failure(refused, "401")

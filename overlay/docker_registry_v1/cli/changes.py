@@ -8,6 +8,8 @@ standalone is ever asked for one.
 
 from __future__ import annotations
 
+import os
+import sys
 from pathlib import Path
 
 import attrs
@@ -18,9 +20,9 @@ from docker_registry_v1.auth import Access, TokenAuth
 from docker_registry_v1.errors import InvalidInput, NotFound
 
 from .connect import Registry, credentials_for, netloc_of, open_registry, password_prompt
-from .credentials import ENV_PASSWORD, ENV_USERNAME
+from .credentials import ENV_PASSWORD, ENV_USERNAME, resolve_credentials
 from .login_store import remove_all_logins, remove_login, store_login
-from .options import Settings, common_options, examples, fail
+from .options import Settings, common_options, examples, fail, warn
 from .output import emit
 from .reference import ImageReference, is_short_id, registry_url
 
@@ -203,7 +205,8 @@ def login(registry_address: str | None, authfile: Path | None, *, settings: Sett
     0600; a symbolic link at its path, or a file that is not JSON, is refused.
 
     Without -u and without a terminal, the credentials in REGV1_USERNAME and
-    REGV1_PASSWORD or those already stored are checked, and nothing is written. A
+    REGV1_PASSWORD or those already stored (in --authfile when given) are checked,
+    and nothing is written. A
     refused login stores nothing and exits 1; a usage error exits 2. regv1 logout
     removes a login.
     """
@@ -211,7 +214,17 @@ def login(registry_address: str | None, authfile: Path | None, *, settings: Sett
         raise click.UsageError("--password-stdin needs -u/--username")
     url = registry_url(registry_address or settings.registry, plain_http=settings.plain_http)
     netloc = netloc_of(url)
-    credentials = credentials_for(settings, url)
+    if authfile is not None and settings.username is None:  # as podman: check that file's
+        credentials = resolve_credentials(
+            netloc,
+            username=None,
+            password_stdin=False,
+            stdin=sys.stdin,
+            env={**os.environ, "REGISTRY_AUTH_FILE": str(authfile)},
+            warn=warn,
+        )
+    else:
+        credentials = credentials_for(settings, url)
     if credentials is None and settings.username is None and password_prompt() is not None:
         username = str(click.prompt(f"Username for {netloc}", err=True)).strip()
         if not username:
