@@ -168,6 +168,7 @@ def test_login(private_registry: Standalone) -> None:
         "registry": private_registry.url + "/v1/",
         "username": "alice",
         "logged_in": True,
+        "stored": None,  # credentials from the environment are checked, not stored
     }
     assert PASSWORD not in result.stdout + result.stderr
     human = regv1(

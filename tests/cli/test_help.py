@@ -24,6 +24,7 @@ OWN_COMMANDS = [
     "untag",
     "delete",
     "login",
+    "logout",
     "mirror",
     "copy",
     "inventory",

@@ -4,7 +4,8 @@ fresh virtualenvs, one per extra set, and run as the ``regv1`` script.
 The build and the three installs happen once per session. The virtualenvs are made without
 their own pip (ensurepip costs seconds each); the dev environment's pip installs into them
 with ``--python``, resolving and fetching the real dependencies as ``pip install`` does.
-The registries the installed copies talk to are emulators from the dev environment.
+The registries the installed copies talk to are emulators from the dev environment and,
+for ``copy``/``migrate`` into v2, Debian's distribution (tests/v2/v2registry.py).
 """
 
 from __future__ import annotations
@@ -12,26 +13,39 @@ from __future__ import annotations
 import ast
 import email.parser
 import importlib.metadata
+import json
 import os
 import re
 import subprocess
 import sys
 import tarfile
 import zipfile
-from collections.abc import Mapping
+from collections.abc import Iterator, Mapping
 from email.message import Message
 from pathlib import Path
+from typing import Any
 
 import attrs
+import httpx
 import pytest
 from docker_registry_v1 import __version__
 from docker_registry_v1.emulator import Emulator
+from docker_registry_v1.emulator.pytest_plugin import EmulatorFactory
 from docker_registry_v1.emulator.seed import build_image_chain
+from system_tools import require_tool
+from v2.v2registry import V2Registry, run_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 OVERLAY = ROOT / "overlay" / "docker_registry_v1"
 EXTRA_SETS = {"base": "", "cli": "[cli]", "full": "[cli,emulator]"}
 SERVER_STACK = ("starlette", "uvicorn", "pydantic")
+#: The wheel's top-level packages: the hand-kept one and the generated ones.
+OUR_PACKAGES = (
+    "docker_registry_v1",
+    "docker_registry_v1_api",
+    "docker_registry_v1_models",
+    "oci_distribution_api",
+)
 
 
 @attrs.frozen
@@ -104,14 +118,20 @@ def venvs(dist: Dist, tmp_path_factory: pytest.TempPathFactory) -> dict[str, Ven
 
 @pytest.fixture
 def env(tmp_path: Path) -> dict[str, str]:
-    """No REGV1_* settings, an empty docker config, no colour: what a fresh shell has."""
+    """No REGV1_* settings, empty credential files, no colour: what a fresh shell has.
+
+    The caches, journals and auth files the commands would keep under the user's home
+    go under the test's directory instead.
+    """
     clean = {
         key: value
         for key, value in os.environ.items()
-        if not key.startswith(("REGV1_", "VIRTUAL_ENV", "PYTHON"))
+        if not key.startswith(("REGV1_", "VIRTUAL_ENV", "PYTHON", "XDG_", "REGISTRY_AUTH_FILE"))
     }
     (tmp_path / "docker-config").mkdir()
     clean.update(DOCKER_CONFIG=str(tmp_path / "docker-config"), NO_COLOR="1", TERM="dumb")
+    for name in ("XDG_CONFIG_HOME", "XDG_CACHE_HOME", "XDG_STATE_HOME", "XDG_RUNTIME_DIR"):
+        clean[name] = str(tmp_path / name.lower())
     return clean
 
 
@@ -225,12 +245,7 @@ def test_every_direct_import_is_declared_in_the_right_extra(dist: Dist) -> None:
         extra = re.search(r"extra == '([^']+)'", line)
         requires.setdefault(extra.group(1) if extra else "", set()).add(name)
     distributions = importlib.metadata.packages_distributions()
-    ours = {
-        "docker_registry_v1",
-        "docker_registry_v1_api",
-        "docker_registry_v1_models",
-        "oci_distribution_api",
-    }
+    ours = set(OUR_PACKAGES)
     undeclared: list[str] = []
     for path in sorted(OVERLAY.rglob("*.py")):
         part = path.relative_to(OVERLAY).parts[0]
@@ -242,6 +257,79 @@ def test_every_direct_import_is_declared_in_the_right_extra(dist: Dist) -> None:
             if not names & allowed:
                 undeclared.append(f"{path.relative_to(ROOT)}: {module}")
     assert undeclared == []
+
+
+def _module_path(module: str) -> Path | None:
+    """The overlay file of ``docker_registry_v1.a.b`` (a module or a package)."""
+    parts = module.split(".")
+    if parts[0] != "docker_registry_v1":
+        return None
+    base = OVERLAY.joinpath(*parts[1:])
+    for candidate in (base.with_suffix(".py"), base / "__init__.py"):
+        if candidate.is_file():
+            return candidate
+    return None
+
+
+def _imports_of(module: str, path: Path) -> tuple[set[str], set[str]]:
+    """What ``module`` imports when it runs, lazy imports in functions included: top-level
+    names from outside the package, and the package's own modules (relative ones resolved)."""
+    outside: set[str] = set()
+    own: set[str] = set()
+    package = module.split(".") if path.name == "__init__.py" else module.split(".")[:-1]
+
+    def add(name: str, members: list[str]) -> None:
+        if not name.startswith("docker_registry_v1"):
+            outside.add(name.split(".", maxsplit=1)[0])
+            return
+        own.add(name)
+        own.update(f"{name}.{m}" for m in members if _module_path(f"{name}.{m}") is not None)
+
+    def visit(node: ast.AST) -> None:
+        for child in ast.iter_child_nodes(node):
+            if isinstance(child, ast.If) and "TYPE_CHECKING" in ast.unparse(child.test):
+                continue
+            if isinstance(child, ast.Import):
+                for alias in child.names:
+                    add(alias.name, [])
+            elif isinstance(child, ast.ImportFrom):
+                base = package[: len(package) - child.level + 1] if child.level else []
+                name = ".".join([*base, *([child.module] if child.module else [])])
+                add(name, [alias.name for alias in child.names])
+            visit(child)
+
+    visit(ast.parse(path.read_text()))
+    return outside, own
+
+
+def test_the_cli_extra_brings_what_every_command_but_serve_imports(dist: Dist) -> None:
+    """Follows the imports from ``docker_registry_v1.cli`` (lazy ones included) through the
+    package, leaving out only the emulator, which ``serve`` loads and names its extra for."""
+    allowed: set[str] = set()
+    for line in dist.metadata().get_all("Requires-Dist") or []:
+        extra = re.search(r"extra == '([^']+)'", line)
+        if extra is None or extra.group(1) == "cli":
+            allowed.add(re.split(r"[ <>=;\[]", line, maxsplit=1)[0].lower())
+    distributions = importlib.metadata.packages_distributions()
+    pending, seen, needed = ["docker_registry_v1.cli"], set(), {}
+    while pending:
+        module = pending.pop()
+        path = _module_path(module)
+        if module in seen or path is None or module.startswith("docker_registry_v1.emulator"):
+            continue
+        seen.add(module)
+        outside, own = _imports_of(module, path)
+        pending.extend(own)
+        for name in outside - set(sys.stdlib_module_names) - {"_typeshed", *OUR_PACKAGES}:
+            needed.setdefault(name, module)
+    assert {"docker_registry_v1.cli.copy", "docker_registry_v1.oci.compress"} <= seen
+    assert "isal" in needed  # the layer compression copy and migrate load when they run
+    missing = {
+        f"{needed[name]}: {name}"
+        for name in needed
+        if not {d.lower() for d in distributions.get(name, [name])} & allowed
+    }
+    assert missing == set()
 
 
 # -- installed without extras ----------------------------------------------------------------
@@ -320,13 +408,148 @@ def test_cli_extra_alone_runs_the_other_commands(
         ["push", str(archive), f"{host}/acme/copy"],
         ["mirror", f"{host}/acme/app", f"{host}/acme/mirrored", "--all-tags"],
         ["tag", f"{host}/acme/app:2.0", image_id],
+        ["inventory", host, "--format", "csv"],
         ["tags", f"{host}/acme/mirrored"],
     ]
+    outputs = []
     for argv in steps:
         done = venv.run("regv1", *argv, env=env)
         assert done.returncode == 0, (argv, done.stderr)
         assert "Traceback" not in done.stderr
-    assert image_id in done.stdout
+        outputs.append(done.stdout)
+    inventory, tags = outputs[-2:]
+    for repository in ("acme/app", "acme/copy", "acme/mirrored"):
+        assert repository in inventory
+    assert image_id in tags
+
+
+# -- copy and migrate, with the cli extra alone ------------------------------------------------
+
+#: The schema2 manifest ``regv1 copy`` writes into a v2 registry by default.
+SCHEMA2 = "application/vnd.docker.distribution.manifest.v2+json"
+
+
+@pytest.fixture
+def v2_dest(tmp_path: Path) -> Iterator[V2Registry]:
+    """A real distribution of this test's own, without auth."""
+    with run_registry("none", tmp_path / "v2") as registry:
+        yield registry
+
+
+@pytest.fixture
+def v1_dest(emulator_factory: EmulatorFactory) -> str:
+    """A second, empty v1 registry (the emulator, in this process): its ``HOST:PORT``."""
+    return emulator_factory().url.removeprefix("http://").rstrip("/")
+
+
+def _v2_manifest(registry: V2Registry, repo: str, tag: str) -> dict[str, Any]:
+    tags = httpx.get(f"{registry.url}/v2/{repo}/tags/list", timeout=30)
+    assert tags.status_code == 200, tags.text
+    assert tags.json()["tags"] == [tag]
+    answer = httpx.get(
+        f"{registry.url}/v2/{repo}/manifests/{tag}", headers={"Accept": SCHEMA2}, timeout=30
+    )
+    assert answer.status_code == 200, answer.text
+    manifest: dict[str, Any] = answer.json()
+    assert manifest["mediaType"] == SCHEMA2
+    for layer in manifest["layers"]:  # every blob the manifest names was uploaded
+        blob = httpx.head(f"{registry.url}/v2/{repo}/blobs/{layer['digest']}", timeout=30)
+        assert blob.status_code == 200, layer
+    return manifest
+
+
+def _v1_tags(host: str, repo: str) -> dict[str, str]:
+    answer = httpx.get(f"http://{host}/v1/repositories/{repo}/tags", timeout=30)
+    assert answer.status_code == 200, answer.text
+    tags: dict[str, str] = answer.json()
+    return tags
+
+
+def _skopeo_inspect(reference: str) -> dict[str, Any]:
+    done = subprocess.run(
+        [require_tool("skopeo"), "inspect", reference],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert done.returncode == 0, done.stderr
+    inspected: dict[str, Any] = json.loads(done.stdout)
+    return inspected
+
+
+def _json_run(venv: Venv, env: dict[str, str], *argv: str) -> dict[str, Any]:
+    done = venv.run("regv1", *argv, "--json", env=env, timeout=180)
+    assert done.returncode == 0, (argv, done.stderr)
+    assert "Traceback" not in done.stderr
+    document: dict[str, Any] = json.loads(done.stdout)
+    return document
+
+
+def test_cli_extra_alone_copies_into_v2_oci_and_v1(
+    venvs: dict[str, Venv],
+    env: dict[str, str],
+    seeded: tuple[str, str],
+    v2_dest: V2Registry,
+    v1_dest: str,
+    tmp_path: Path,
+) -> None:
+    """``regv1 copy`` as a user with ``[cli]`` runs it, into each kind of destination."""
+    venv = venvs["cli"]
+    host, image_id = seeded
+    source = f"{host}/acme/app:1.0"
+
+    copied = _json_run(venv, env, "copy", source, f"docker://{v2_dest.host}/moved/app:1.0")
+    manifest = _v2_manifest(v2_dest, "moved/app", "1.0")
+    assert len(manifest["layers"]) == 2
+    assert copied["digest"].startswith("sha256:")
+
+    layout = tmp_path / "layout"
+    into_oci = _json_run(venv, env, "copy", source, f"oci:{layout}:app-1.0")
+    inspected = _skopeo_inspect(f"oci:{layout}:app-1.0")
+    assert inspected["Digest"] == into_oci["digest"]
+    assert len(inspected["Layers"]) == 2
+
+    _json_run(venv, env, "copy", source, f"{v1_dest}/acme/copied:1.0")
+    assert _v1_tags(v1_dest, "acme/copied") == {"1.0": image_id}
+
+
+def test_cli_extra_alone_migrates_into_v2_oci_and_v1(
+    venvs: dict[str, Venv],
+    env: dict[str, str],
+    seeded: tuple[str, str],
+    standalone: Emulator,
+    v2_dest: V2Registry,
+    v1_dest: str,
+    tmp_path: Path,
+) -> None:
+    """``regv1 migrate`` of a whole registry (two repositories) as a ``[cli]`` user runs it."""
+    venv = venvs["cli"]
+    host, image_id = seeded
+    other = build_image_chain(1, seed=8, layer_size=1024)
+    standalone.store.seed("team/tool", "2.0", other)
+    expected = {"acme/app": ("1.0", image_id), "team/tool": ("2.0", other[-1].id)}
+
+    def migrated(destination: str) -> set[str]:
+        document = _json_run(venv, env, "migrate", host, destination)
+        assert {t["status"] for t in document["tags"]} == {"copied"}, document["tags"]
+        return {t["source"] for t in document["tags"]}
+
+    sources = {f"{repo}:{tag}" for repo, (tag, _) in expected.items()}
+    assert migrated(f"docker://{v2_dest.host}/legacy") == sources
+    for repo, (tag, _) in expected.items():
+        assert _v2_manifest(v2_dest, f"legacy/{repo}", tag)["layers"]
+    verified = _json_run(venv, env, "migrate", "--verify", host, f"docker://{v2_dest.host}/legacy")
+    assert (verified["checked"], verified["mismatches"]) == (2, [])
+
+    layout = tmp_path / "migrated"
+    assert migrated(f"oci:{layout}") == sources
+    for repo, (tag, _) in expected.items():
+        assert _skopeo_inspect(f"oci:{layout}:{repo}:{tag}")["Layers"]
+
+    assert migrated(v1_dest) == sources
+    for repo, (tag, tip) in expected.items():
+        assert _v1_tags(v1_dest, repo) == {tag: tip}
 
 
 def test_cli_extra_alone_lacks_the_server_stack_and_serve_says_so(

@@ -4,7 +4,7 @@ import click
 
 from docker_registry_v1 import __version__
 
-from .changes import delete, login, tag, untag
+from .changes import delete, login, logout, tag, untag
 from .copy import copy
 from .inventory import inventory_command
 from .migrate import migrate
@@ -32,6 +32,7 @@ for _command in (
     untag,
     delete,
     login,
+    logout,
     pull,
     push,
     mirror,

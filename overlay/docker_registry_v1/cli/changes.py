@@ -1,4 +1,4 @@
-"""Commands that change a registry (``tag``, ``untag``, ``delete``) and ``login``.
+"""Commands that change a registry (``tag``, ``untag``, ``delete``), ``login`` and ``logout``.
 
 ``untag`` and ``delete`` ping the registry before anything else, even the default
 index: asking a standalone registry (the reference server) for a delete token
@@ -8,18 +8,25 @@ standalone is ever asked for one.
 
 from __future__ import annotations
 
+import os
+import sys
+from pathlib import Path
+
+import attrs
 import click
+from rich.console import Console
 
 from docker_registry_v1.auth import Access, TokenAuth
-from docker_registry_v1.errors import NotFound
+from docker_registry_v1.errors import InvalidInput, NotFound
 
-from .connect import Registry, open_registry
-from .credentials import ENV_PASSWORD, ENV_USERNAME
-from .options import Settings, common_options, examples, fail
+from .connect import Registry, credentials_for, netloc_of, open_registry, password_prompt
+from .credentials import ENV_PASSWORD, ENV_USERNAME, resolve_credentials
+from .login_store import remove_all_logins, remove_login, store_login
+from .options import Settings, common_options, examples, fail, warn
 from .output import emit
 from .reference import ImageReference, is_short_id, registry_url
 
-__all__ = ["delete", "login", "tag", "untag"]
+__all__ = ["delete", "login", "logout", "tag", "untag"]
 
 
 def _standalone(registry: Registry) -> bool | None:
@@ -163,32 +170,129 @@ def delete(reference: str, yes: bool, *, settings: Settings) -> None:
     )
 
 
+_AUTHFILE = click.option(
+    "--authfile",
+    type=click.Path(dir_okay=False, path_type=Path),
+    help="The auth file to use instead of podman's default [default: $REGISTRY_AUTH_FILE, "
+    "else $XDG_RUNTIME_DIR/containers/auth.json, else ~/.config/containers/auth.json].",
+)
+
+
 @click.command(
     epilog=examples(
         "regv1 login 127.0.0.1:5000 -u alice            # prompts for the password",
         "regv1 login registry.example.com -u alice --password-stdin < password.txt",
+        "regv1 login registry.example.com -u alice --authfile ./auth.json",
     )
 )
 @click.argument("registry_address", metavar="[REGISTRY]", required=False)
+@_AUTHFILE
 @common_options
-def login(registry_address: str | None, *, settings: Settings) -> None:
-    """Check credentials against REGISTRY (GET /v1/users/).
+def login(registry_address: str | None, authfile: Path | None, *, settings: Settings) -> None:
+    """Check credentials against REGISTRY (GET /v1/users/), then store them.
 
-    Nothing is written: the podman and docker files are only ever read.
+    podman and skopeo refuse v1 registries, so their login cannot keep a v1 login;
+    this one stores it where they keep theirs, and later regv1 commands use it
+    without -u.
+
+    With -u USER the password comes from --password-stdin, REGV1_PASSWORD or a
+    hidden prompt on a terminal (a terminal also asks for the user when -u is left
+    out). It is stored through the credential helper that docker's config.json (or
+    the auth file) names for the host, credHelpers else credsStore, never in clear
+    text; otherwise in the auth file (--authfile, else $REGISTRY_AUTH_FILE, else
+    $XDG_RUNTIME_DIR/containers/auth.json, else ~/.config/containers/auth.json) as
+    auths[HOST], the rest of the file kept. The file is replaced atomically, mode
+    0600; a symbolic link at its path, or a file that is not JSON, is refused.
+
+    Without -u and without a terminal, the credentials in REGV1_USERNAME and
+    REGV1_PASSWORD or those already stored (in --authfile when given) are checked,
+    and nothing is written. A
+    refused login stores nothing and exits 1; a usage error exits 2. regv1 logout
+    removes a login.
     """
+    if settings.password_stdin and not settings.username:
+        raise click.UsageError("--password-stdin needs -u/--username")
     url = registry_url(registry_address or settings.registry, plain_http=settings.plain_http)
-    with open_registry(settings, url=url) as registry:
-        if registry.basic is None or registry.credentials is None:
-            fail(
-                f"no credentials for {registry.url}: use --username (with --password-stdin "
-                f"or a prompt), {ENV_USERNAME}/{ENV_PASSWORD}, or a podman/docker auth file"
-            )
+    netloc = netloc_of(url)
+    if authfile is not None and settings.username is None:  # as podman: check that file's
+        credentials = resolve_credentials(
+            netloc,
+            username=None,
+            password_stdin=False,
+            stdin=sys.stdin,
+            env={**os.environ, "REGISTRY_AUTH_FILE": str(authfile)},
+            warn=warn,
+        )
+    else:
+        credentials = credentials_for(settings, url)
+    if credentials is None and settings.username is None and password_prompt() is not None:
+        username = str(click.prompt(f"Username for {netloc}", err=True)).strip()
+        if not username:
+            fail("empty user name")
+        settings = attrs.evolve(settings, username=username)
+        credentials = credentials_for(settings, url)
+    if credentials is None:
+        fail(
+            f"no credentials for {url}: use -u/--username (with --password-stdin "
+            f"or a prompt), {ENV_USERNAME}/{ENV_PASSWORD}, or a podman/docker auth file"
+        )
+    with Registry(url, settings, credentials) as registry:
+        assert registry.basic is not None  # credentials were given: Basic for this host
         registry.client.users.login(auth=registry.basic)
-        source = registry.credentials.source
+    stored = (
+        store_login(netloc, credentials, authfile=authfile).describe()
+        if settings.username is not None
+        else None
+    )
+    source = credentials.source
+
+    def human(console: Console) -> None:
+        done = f"Login succeeded for {credentials.username} at {registry.url}"
+        if stored is not None:
+            console.print(f"{done}; stored in {stored}")
+        else:
+            console.print(f"{done} (credentials from {source}; nothing stored)")
+
     emit(
         settings,
-        {"registry": registry.url, "username": registry.username, "logged_in": True},
-        lambda console: console.print(
-            f"Login succeeded for {registry.username} at {registry.url} (credentials from {source})"
-        ),
+        {
+            "registry": registry.url,
+            "username": credentials.username,
+            "logged_in": True,
+            "stored": stored,
+        },
+        human,
     )
+
+
+@click.command(
+    epilog=examples(
+        "regv1 logout 127.0.0.1:5000",
+        "regv1 logout --all --authfile ./auth.json",
+    )
+)
+@click.argument("registry_address", metavar="[REGISTRY]", required=False)
+@click.option("--all", "-a", "all_", is_flag=True, help="Remove every login in the auth file.")
+@_AUTHFILE
+def logout(registry_address: str | None, all_: bool, authfile: Path | None) -> None:
+    """Remove the login for REGISTRY that regv1 login (or podman) stored.
+
+    It is erased from the credential helper docker's config.json (or the auth file)
+    names for the host, and taken out of the auth file's auths (--authfile, else
+    podman's default file); the file's other keys stay. --all empties the auth file's
+    auths and leaves credential helpers alone. A host with no stored login is an
+    error (exit 1), as with podman; a usage error exits 2.
+    """
+    if all_ == (registry_address is not None):
+        raise click.UsageError("give one REGISTRY or --all")
+    try:
+        if all_:
+            path, count = remove_all_logins(authfile=authfile)
+            click.echo(f"Removed {count} login{'s' * (count != 1)} from {path}")
+            return
+        assert registry_address is not None
+        netloc = netloc_of(registry_url(registry_address))
+        removed = remove_login(netloc, authfile=authfile)
+    except (InvalidInput, OSError) as exc:
+        fail(str(exc) if isinstance(exc, InvalidInput) else f"{exc.filename}: {exc.strerror}")
+    click.echo(f"Removed login for {netloc} from {' and '.join(removed.places)}")

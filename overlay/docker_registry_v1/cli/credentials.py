@@ -140,6 +140,8 @@ def _load_config(path: Path) -> dict[str, Any] | None:
         return None
     except OSError as exc:
         raise CredentialsError("credentials", f"cannot read {path}: {exc.strerror}") from None
+    except UnicodeDecodeError:
+        text = ""  # not text at all: reported as not JSON below
     try:
         data = json.loads(text)
     except ValueError:
@@ -227,6 +229,21 @@ def _from_helper(
     return None
 
 
+def _configured_helper(config: Mapping[str, Any], netloc: str) -> tuple[str, str] | None:
+    """The helper a config names for ``netloc`` and the key naming it, as docker picks it:
+    ``credHelpers`` for the registry, else ``credsStore``. Shared with the writing side
+    (``login_store``) so a login is stored where the next read will look."""
+    helpers = config.get("credHelpers")
+    if isinstance(helpers, dict):
+        for key, name in helpers.items():
+            if _registry_key(str(key)) == netloc and isinstance(name, str):
+                return name, "credHelpers"
+    store = config.get("credsStore")
+    if isinstance(store, str) and store:
+        return store, "credsStore"
+    return None
+
+
 def _from_file(
     kind: str, path: Path, netloc: str, env: Mapping[str, str], warn: Warn
 ) -> Credentials | None:
@@ -234,14 +251,10 @@ def _from_file(
     if config is None:
         return None
     where = f"{kind} {path}"
-    helpers = config.get("credHelpers")
-    if isinstance(helpers, dict):
-        for key, name in helpers.items():
-            if _registry_key(str(key)) == netloc and isinstance(name, str):
-                return _from_helper(name, netloc, f"credHelpers in {where}", env, warn)
-    store = config.get("credsStore")
-    if isinstance(store, str) and store:
-        return _from_helper(store, netloc, f"credsStore in {where}", env, warn)
+    helper = _configured_helper(config, netloc)
+    if helper is not None:
+        name, key = helper
+        return _from_helper(name, netloc, f"{key} in {where}", env, warn)
     auths = config.get("auths")
     if isinstance(auths, dict):
         for key, entry in auths.items():
