@@ -151,4 +151,5 @@ def test_docker_archive_and_v1_destinations(standalone: Standalone, tmp_path: Pa
 def test_unsupported_destinations_fail_in_one_line(standalone: Standalone) -> None:
     src = f"{netloc(standalone.url)}/acme/none:1.0"
     one_error_line(regv1("copy", src, "dir:/tmp/x"), "dir:/tmp/x")
-    one_error_line(regv1("copy", src, "docker://hostonly"), "HOST[:PORT]/REPO")
+    one_error_line(regv1("copy", src, "docker://"), "docker://[HOST[:PORT]/]REPO[:TAG]")
+    one_error_line(regv1("copy", src, "docker://team/app:"), "empty tag")

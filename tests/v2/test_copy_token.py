@@ -226,4 +226,4 @@ def test_dest_creds_log_in_to_the_token_registry_alone(
         catch_exceptions=False,
     )
     assert layout.exit_code == 2
-    assert "--dest-creds is for docker:// destinations" in layout.stderr
+    assert "--dest-creds is for a registry; the destination is oci:" in layout.stderr

@@ -176,7 +176,7 @@ def login(registry_address: str | None, *, settings: Settings) -> None:
 
     Nothing is written: the podman and docker files are only ever read.
     """
-    url = registry_url(registry_address or settings.registry, plain_http=settings.plain_http)
+    url = registry_url(registry_address or settings.registry, tls=settings.tls)
     with open_registry(settings, url=url) as registry:
         if registry.basic is None or registry.credentials is None:
             fail(
