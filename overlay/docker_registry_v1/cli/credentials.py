@@ -118,6 +118,13 @@ def _registry_key(key: str) -> str:
     return url.netloc.decode("ascii")
 
 
+def _same_registry(key: str, netloc: str) -> bool:
+    """Docker Hub is filed as ``docker.io`` by podman and as its index URL by docker."""
+    if key == netloc:
+        return True
+    return key in _INDEX_HOSTS and netloc in _INDEX_HOSTS
+
+
 def _decode_auth(value: str, path: Path, key: str) -> tuple[str, str]:
     try:
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
@@ -245,7 +252,7 @@ def _from_file(
     auths = config.get("auths")
     if isinstance(auths, dict):
         for key, entry in auths.items():
-            if _registry_key(str(key)) != netloc or not isinstance(entry, dict):
+            if not _same_registry(_registry_key(str(key)), netloc) or not isinstance(entry, dict):
                 continue
             if isinstance(entry.get("auth"), str) and entry["auth"]:
                 username, password = _decode_auth(entry["auth"], path, str(key))

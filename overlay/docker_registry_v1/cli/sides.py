@@ -201,15 +201,6 @@ def assign_legacy_login(
     return (chosen, dest) if to == "src" else (src, chosen)
 
 
-def _bool_value(text: str) -> bool:
-    lowered = text.lower()
-    if lowered in {"true", "1", "yes"}:
-        return True
-    if lowered in {"false", "0", "no"}:
-        return False
-    raise click.BadParameter(f"{text!r} is not true or false")
-
-
 _Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
@@ -241,8 +232,9 @@ def side_options(side: Side) -> _Decorator:
             ),
             click.option(
                 f"--{side}-tls-verify",
+                type=click.BOOL,
                 metavar="BOOL",
-                default="true",
+                default=True,
                 show_default=True,
                 help=f"Verify the {name}'s TLS certificate; false also allows plain http.",
             ),
@@ -268,7 +260,7 @@ def _side(
         creds=kwargs.pop(f"{side}_creds"),
         no_creds=kwargs.pop(f"{side}_no_creds"),
         authfile=own_authfile or authfile,
-        tls_verify=_bool_value(kwargs.pop(f"{side}_tls_verify")),
+        tls_verify=kwargs.pop(f"{side}_tls_verify"),
         cert_dir=kwargs.pop(f"{side}_cert_dir"),
         password_stdin=kwargs.pop(f"{side}_password_stdin"),
         plain_http=settings.plain_http,
