@@ -124,6 +124,19 @@ def ssl_context(config: TLSConfig) -> ssl.SSLContext | Literal[False]:
     return context
 
 
+#: OpenSSL's reasons when the answer to a ClientHello is not TLS at all.
+_NOT_TLS = frozenset(
+    {
+        "WRONG_VERSION_NUMBER",
+        "RECORD_LAYER_FAILURE",
+        "PACKET_LENGTH_TOO_LONG",
+        "HTTP_REQUEST",
+        "UNKNOWN_PROTOCOL",
+        "UNEXPECTED_EOF_WHILE_READING",
+        "UNEXPECTED_RECORD",
+    }
+)
+
 _schemes: dict[tuple[str, int], Scheme] = {}
 _lock = threading.Lock()
 
@@ -160,10 +173,12 @@ def _handshake(host: str, port: int, context: ssl.SSLContext, timeout: float) ->
             ) from None
         except TimeoutError:
             return None
-        except (ssl.SSLError, ConnectionError):
-            # a plain-http server answers the ClientHello with "HTTP/1.1 400" (not a TLS
-            # record: "wrong version number") or hangs up (EOF, reset)
-            return "http"
+        except (ssl.SSLEOFError, ssl.SSLZeroReturnError, ConnectionError):
+            return "http"  # hung up on the ClientHello: no TLS server there
+        except ssl.SSLError as exc:
+            # a plain-http server answers the ClientHello with "HTTP/1.1 400": not a TLS
+            # record. Any other failure (an alert) came from a TLS server: stay on https.
+            return "http" if exc.reason in _NOT_TLS else "https"
         except OSError:
             return None
 
