@@ -36,6 +36,7 @@ from .models import (
 )
 from .names import RepositoryName
 from .progress import AssemblyListener, PlannedLayer, ProgressListener, SilentProgress
+from .tls import TLSConfig, TLSVerificationError, choose_scheme, ssl_context
 
 if TYPE_CHECKING:
     from .oci.client import AsyncOCIClient, BlobUpload, Manifest, OCIClient
@@ -239,6 +240,8 @@ __all__ = [
     "ServerError",
     "SilentMigration",
     "SilentProgress",
+    "TLSConfig",
+    "TLSVerificationError",
     "TagMap",
     "TagOutcome",
     "TagState",
@@ -253,6 +256,7 @@ __all__ = [
     "acopy",
     "ainventory",
     "amirror",
+    "choose_scheme",
     "copy",
     "default_journal_path",
     "inventory",
@@ -260,5 +264,6 @@ __all__ = [
     "mirror",
     "plan_migration",
     "shard_of",
+    "ssl_context",
     "verify_migration",
 ]

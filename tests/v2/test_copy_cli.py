@@ -56,7 +56,7 @@ def seed(standalone: Standalone, repo: str, number: int) -> None:
 
 
 def login_args(registry: V2Registry) -> list[str]:
-    return [] if registry.credentials is None else ["--username", USER, "--password-stdin"]
+    return [] if registry.credentials is None else ["--dest-creds", USER, "--dest-password-stdin"]
 
 
 @pytest.mark.parametrize("fixture", ["v2_open", "v2_basic"])

@@ -49,7 +49,7 @@ def no_credentials_at(standalone: Standalone) -> None:
 def regv1(*args: str, password: str) -> Result:
     return CliRunner().invoke(
         main,
-        [*args, "--username", USER, "--password-stdin"],
+        [*args, "--dest-creds", USER, "--dest-password-stdin"],
         input=password + "\n",
         catch_exceptions=False,
     )

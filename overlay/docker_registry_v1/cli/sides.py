@@ -185,8 +185,8 @@ def assign_legacy_login(
         raise click.UsageError(
             f"{chosen.flag('creds')}/{chosen.flag('no-creds')} replace --username/--password-stdin"
         )
-    if not typed and (not from_env or own):
-        return src, dest
+    if not typed and (not from_env or own or chosen.authfile is not None):
+        return src, dest  # the side's own login (an auth file named for it too) wins
     if typed:
         warn(
             f"--username/--password-stdin on {command} are deprecated: they log in to the "
