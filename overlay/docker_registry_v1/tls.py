@@ -7,7 +7,8 @@ containers-certs.d and docker's certs.d) on top of the system CAs, or no verific
 Which scheme to use is decided once per ``host:port`` per process, because docker users
 expect its rule: https everywhere; loopback hosts (127.0.0.0/8, ::1, localhost) may
 be plain http, and so may any host whose verification the user turned off. Both are
-found out by one short TLS handshake (:func:`choose_scheme`): a plain-http server
+found out by one short TLS handshake (:func:`choose_scheme`; a second one checks the
+certificate when the server does speak TLS): a plain-http server
 answers a ClientHello with a non-TLS record or closes the connection, which means
 http; a certificate that does not verify is an error, never a reason to send the
 request (and its credentials) in the clear.
@@ -147,10 +148,10 @@ def clear_scheme_cache() -> None:
         _schemes.clear()
 
 
-def _probe_context(verify: ssl.SSLContext | Literal[False]) -> ssl.SSLContext:
-    if verify is not False:
-        return verify
-    context = ssl.create_default_context()
+def _unverified() -> ssl.SSLContext:
+    """A context that only asks whether TLS is spoken: no CA store to load (a fraction of a
+    millisecond, where loading the system CAs takes tens)."""
+    context = ssl.SSLContext(ssl.PROTOCOL_TLS_CLIENT)
     context.check_hostname = False
     context.verify_mode = ssl.CERT_NONE
     return context
@@ -208,10 +209,14 @@ def choose_scheme(
         known = _schemes.get(key)
     if known is not None:
         return known
-    context = _probe_context(ssl_context(config) if verify is None else verify)
-    found = _handshake(host, key[1], context, timeout)
+    found = _handshake(host, key[1], _unverified(), timeout)
     if found is None:
         return "http" if is_loopback(host) else "https"
+    if found == "https" and config.verify:
+        # a TLS server: its certificate must verify, or this is an error (never http)
+        context = ssl_context(config) if verify is None else verify
+        if context is not False and _handshake(host, key[1], context, timeout) is None:
+            return "https"  # gone between the two handshakes: the request will say so
     with _lock:
         _schemes[key] = found
     return found
