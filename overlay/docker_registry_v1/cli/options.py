@@ -157,7 +157,8 @@ def _one_registry_options(hidden: bool) -> list[_Decorator]:
             "--insecure",
             is_flag=True,
             hidden=hidden,
-            help="Do not verify TLS certificates (warns).",
+            help="Do not verify TLS certificates (warns); a host that does not speak TLS is "
+            "then reached over http.",
         ),
         click.option(
             "--ca-cert",

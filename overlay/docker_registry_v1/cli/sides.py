@@ -300,6 +300,12 @@ def two_sided(func: Callable[..., None]) -> Callable[..., None]:
                 raise click.UsageError(
                     f"{one.flag('password-stdin')} needs {one.flag('creds')} USER (no :PASSWORD)"
                 )
+        for one in (src, dest):
+            if not one.tls_verify:
+                warn(
+                    f"{one.flag('tls-verify')}=false: the {one.name}'s TLS certificate is not "
+                    "verified, and plain http is allowed"
+                )
         if src.password_stdin and dest.password_stdin:
             raise click.UsageError("only one side can read its password from stdin")
         if settings.password_stdin and (src.password_stdin or dest.password_stdin):
