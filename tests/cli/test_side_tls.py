@@ -244,3 +244,6 @@ def test_the_cert_dir_reaches_the_client_and_presents_the_client_certificate(
     # a TLS server refusing us is no reason for plain http: the error is https's
     assert_one_line_failure(unverified, f"https://{mtls_server.netloc}/", "certificate required")
     assert len(mtls_server.requests) == seen
+    assert "warning: --src-tls-verify=false: the source's TLS certificate is not verified" in (
+        unverified.stderr
+    )

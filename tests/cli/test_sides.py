@@ -172,6 +172,16 @@ def test_http_source_for_migrate_and_copy(standalone: Standalone, tmp_path: Path
     assert one_repo["totals"]["tags"] == 1
 
 
+def test_a_bare_tls_verify_flag_means_true(standalone: Standalone, tmp_path: Path) -> None:
+    """As in skopeo: ``--src-tls-verify`` alone does not take the next argument as its value."""
+    standalone.store.seed("team/app", "1.0", chain(1))
+    planned = regv1(
+        "migrate", "--src-tls-verify", netloc(standalone.url), f"oci:{tmp_path / 'l'}", "--dry-run"
+    )
+    assert planned.exit_code == 0, planned.output
+    assert "tls-verify" not in planned.stderr
+
+
 class _CountingPlainServer:
     """A plain TCP server on loopback answering anything with an HTTP 400, counting connections."""
 
