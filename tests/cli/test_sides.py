@@ -149,6 +149,8 @@ def test_only_one_side_reads_stdin(standalone: Standalone) -> None:
     )
     assert result.exit_code == 2
     assert "only one side can read its password from stdin" in result.stderr
+    no_password = regv1("mirror", ref, f"{netloc(standalone.url)}/team/b", "--dest-creds", "bob")
+    assert_one_line_failure(no_password, "--dest-creds bob needs a password: --dest-password-stdin")
     no_user = regv1("mirror", ref, f"{netloc(standalone.url)}/team/b", "--dest-password-stdin")
     assert no_user.exit_code == 2
     assert "--dest-password-stdin needs --dest-creds USER" in no_user.stderr

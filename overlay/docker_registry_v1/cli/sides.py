@@ -26,6 +26,7 @@ import attrs
 import click
 import httpx
 
+from docker_registry_v1.endpoints import Endpoint
 from docker_registry_v1.errors import RegistryConnectionError, RegistryError
 from docker_registry_v1.tls import TLSConfig, TLSVerificationError, choose_scheme, ssl_context
 
@@ -113,9 +114,7 @@ def tls_hint(side: SideSettings) -> str:
 
 def side_origin(side: SideSettings, host: str, port: int | None, scheme: str | None) -> str:
     """``scheme://host[:port]`` for this side: the typed scheme, else the probe's rule."""
-    netloc = host if port is None else f"{host}:{port}"
-    if ":" in host and not host.startswith("["):
-        netloc = f"[{host}]" if port is None else f"[{host}]:{port}"
+    netloc = Endpoint(host=host, port=port).netloc
     if scheme is None:
         try:
             scheme = choose_scheme(host, port, side.tls, side.verify())
@@ -147,7 +146,14 @@ def side_credentials(settings: Settings, side: SideSettings, netloc: str) -> Cre
                 raise CredentialsError("credentials", f"{flag} needs USER[:PASSWORD]")
             stdin_flag = side.flag("password-stdin")
             return Credentials(side.creds, _stdin_password(stdin_flag), f"{flag} and {stdin_flag}")
-        return parse_creds_option(flag, side.creds, netloc, prompt=password_prompt())
+        prompt = password_prompt()
+        if ":" not in side.creds and prompt is None:
+            raise CredentialsError(
+                "credentials",
+                f"{flag} {side.creds} needs a password: {side.flag('password-stdin')}, "
+                "USER:PASSWORD, or a terminal to be asked on",
+            )
+        return parse_creds_option(flag, side.creds, netloc, prompt=prompt)
     if side.legacy_login:
         return resolve_credentials(
             netloc,
