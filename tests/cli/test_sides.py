@@ -12,6 +12,7 @@ from __future__ import annotations
 import base64
 import json
 import socket
+import tarfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
@@ -172,6 +173,14 @@ def test_http_source_for_migrate_and_copy(standalone: Standalone, tmp_path: Path
     assert refs == ["team/app:1.0"]
     one_repo = json_out(regv1("inventory", f"{base}/team/app", "--json"))
     assert one_repo["totals"]["tags"] == 1
+    pulled = json_out(
+        regv1("pull", f"{base}/team/app:1.0", "-o", str(tmp_path / "a.tar"), "--json")
+    )
+    assert pulled["registry"].startswith("http://127.0.0.1:")
+    with tarfile.open(tmp_path / "a.tar") as archive:
+        manifest = json.load(archive.extractfile("manifest.json"))  # type: ignore[arg-type]
+    # the archive names the image, not where it came from: no scheme in RepoTags
+    assert manifest[0]["RepoTags"] == [f"{netloc(base)}/team/app:1.0"]
 
 
 def test_a_bare_tls_verify_flag_means_true(standalone: Standalone, tmp_path: Path) -> None:
