@@ -206,6 +206,15 @@ def test_a_loopback_tls_registry_is_reached_over_https(pki: Pki, tls_server: TLS
     assert tls_server.requests == ["/v1/_ping"]
 
 
+def test_one_sided_commands_take_no_tls_verify(tls_server: TLSServer) -> None:
+    refused = regv1("ping", tls_server.netloc)
+    assert_one_line_failure(refused, "TLS certificate verification failed", "--ca-cert")
+    unverified = regv1("ping", tls_server.netloc, "--no-tls-verify", "--json")
+    assert unverified.exit_code == 0, unverified.output
+    assert "warning: --insecure: TLS certificates are not verified" in unverified.stderr
+    assert tls_server.requests == ["/v1/_ping"]
+
+
 def test_a_certificate_failure_names_the_side_and_the_way_out(
     tls_server: TLSServer, standalone: Standalone, tmp_path: Path
 ) -> None:

@@ -28,7 +28,7 @@ from docker_registry_v1.client import DEFAULT_TIMEOUT, Client
 from docker_registry_v1.errors import DockerRegistryError, Forbidden, NotFound, Unauthorized
 from docker_registry_v1.models import Ping
 from docker_registry_v1.names import origin_of
-from docker_registry_v1.tls import TLSVerificationError, ssl_context
+from docker_registry_v1.tls import ssl_context
 
 from .credentials import Credentials, Prompt, resolve_credentials
 from .options import Settings, fail, warn
@@ -56,19 +56,16 @@ def resolve_url(
     one registry of a one-sided command): https, loopback hosts probed for plain http.
     """
     tls = settings.tls if side is None else side.tls
-    try:
-        if reference is not None:
-            if reference.host is not None and side is not None and reference.scheme is None:
-                return side_origin(side, reference.host, reference.port, None)
-            own = reference.registry_url(tls=tls)
-            if own is not None:
-                return own
-        if side is not None and settings.registry and "://" not in settings.registry:
-            endpoint = _endpoint(settings.registry.strip().rstrip("/"), "registry")
-            return side_origin(side, endpoint.host, endpoint.port, None)
-        return registry_url(settings.registry, tls=tls)
-    except TLSVerificationError as exc:
-        fail(f"{exc}; trust its CA with --ca-cert FILE, or skip verification with --insecure")
+    if reference is not None:
+        if reference.host is not None and side is not None and reference.scheme is None:
+            return side_origin(side, reference.host, reference.port, None)
+        own = reference.registry_url(tls=tls)
+        if own is not None:
+            return own
+    if side is not None and settings.registry and "://" not in settings.registry:
+        endpoint = _endpoint(settings.registry.strip().rstrip("/"), "registry")
+        return side_origin(side, endpoint.host, endpoint.port, None)
+    return registry_url(settings.registry, tls=tls)
 
 
 def _verify(settings: Settings) -> ssl.SSLContext | bool:

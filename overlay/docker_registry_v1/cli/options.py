@@ -20,7 +20,7 @@ import click
 
 from docker_registry_v1.archive import ArchiveError
 from docker_registry_v1.errors import DockerRegistryError, InvalidInput
-from docker_registry_v1.tls import TLSConfig, clear_scheme_cache
+from docker_registry_v1.tls import TLSConfig, TLSVerificationError, clear_scheme_cache
 
 __all__ = [
     "FORMATS",
@@ -252,6 +252,10 @@ def _run(settings: Settings, call: Callable[[], None]) -> None:
         raise click.exceptions.Exit(130) from None
     except (click.ClickException, click.exceptions.Exit, click.Abort):
         raise
+    except TLSVerificationError as exc:  # the two-sided commands name their side themselves
+        raise CommandError(
+            f"{exc}; trust its CA with --ca-cert FILE, or skip verification with --no-tls-verify"
+        ) from None
     except EXPECTED_ERRORS as exc:
         raise CommandError(_one_line(exc)) from None
     except Exception as exc:
@@ -303,9 +307,14 @@ def common_options(
         verbose: bool,
         username: str | None,
         password_stdin: bool,
+        tls_verify: bool | None = None,
         **kwargs: Any,
     ) -> None:
         chosen = _output_format(as_json, output_format)
+        if tls_verify is not None:  # skopeo's spelling of --insecure, one-sided commands only
+            if tls_verify and insecure:
+                raise click.UsageError("--tls-verify and --insecure contradict each other")
+            insecure = not tls_verify
         verbose = verbose or bool(click.get_current_context().meta.get(_VERBOSE_KEY))
         settings = Settings(
             registry=registry,
@@ -330,6 +339,15 @@ def common_options(
 
     chosen_format = _FORMAT_OPTION if tuple(formats) == FORMATS else _format_option(formats)
     command: Callable[..., None] = wrapper
-    for option in reversed([*_OPTIONS[:1], *_one_registry_options(two_sided), *_OPTIONS[1:]]):
+    one_registry = _one_registry_options(two_sided)
+    if not two_sided:
+        one_registry.append(
+            click.option(
+                "--tls-verify/--no-tls-verify",
+                default=None,
+                help="Verify TLS certificates (the default); --no-tls-verify is --insecure.",
+            )
+        )
+    for option in reversed([*_OPTIONS[:1], *one_registry, *_OPTIONS[1:]]):
         command = (chosen_format if option is _FORMAT_OPTION else option)(command)
     return command
