@@ -37,6 +37,7 @@ from .models import (
 from .names import RepositoryName
 from .progress import AssemblyListener, PlannedLayer, ProgressListener, SilentProgress
 from .retry import RetryPolicy
+from .tls import TLSConfig, TLSVerificationError, choose_scheme, ssl_context
 
 if TYPE_CHECKING:
     from .oci.client import AsyncOCIClient, BlobUpload, Manifest, MountResult, OCIClient
@@ -250,6 +251,8 @@ __all__ = [
     "ServerError",
     "SilentMigration",
     "SilentProgress",
+    "TLSConfig",
+    "TLSVerificationError",
     "TagMap",
     "TagOutcome",
     "TagState",
@@ -264,6 +267,7 @@ __all__ = [
     "acopy",
     "ainventory",
     "amirror",
+    "choose_scheme",
     "copy",
     "default_journal_path",
     "inventory",
@@ -271,5 +275,6 @@ __all__ = [
     "mirror",
     "plan_migration",
     "shard_of",
+    "ssl_context",
     "verify_migration",
 ]

@@ -197,7 +197,7 @@ def test_mirror_creds_usage(standalone: Standalone, private_registry: Standalone
     standalone.store.seed("team/app", "latest", chain(1))
     src, dst = f"{netloc(standalone.url)}/team/app", f"{netloc(private_registry.url)}/copy/app"
     no_password = regv1("mirror", src, dst, "--src-creds", "bob")
-    assert_one_line_failure(no_password, "--src-creds needs a password", "no terminal")
+    assert_one_line_failure(no_password, "--src-creds bob needs a password", "--src-password-stdin")
     both = regv1("mirror", src, dst, "--dest-creds", "a:b", "-u", "alice", "--password-stdin")
     assert both.exit_code == 2
     clash = regv1("mirror", src, dst, "--src-creds", "a:b", "--src-no-creds")

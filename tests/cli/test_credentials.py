@@ -357,3 +357,21 @@ def test_identity_tokens_are_not_basic_credentials(tmp_path: Path) -> None:
 def test_bad_helper_name(tmp_path: Path) -> None:
     with pytest.raises(CredentialsError, match="not a helper name"):
         _resolve(env=_write_config(tmp_path, {"credsStore": "../evil"}))
+
+
+def test_docker_hub_logins_are_found_under_either_name(tmp_path: Path) -> None:
+    """podman files the Hub as ``docker.io``, docker under its index URL: a ``docker://``
+    reference on the Hub finds the login either way, and no other host gets it."""
+    docker = tmp_path / "config.json"
+    token = base64.b64encode(b"hubuser:hubpass").decode()
+    docker.write_text(json.dumps({"auths": {"https://index.docker.io/v1/": {"auth": token}}}))
+    env = {"DOCKER_CONFIG": str(tmp_path), "XDG_CONFIG_HOME": str(tmp_path / "none")}
+    found = stored_credentials("docker.io", env, warn=lambda _: None)
+    assert found is not None
+    assert (found.username, found.source) == ("hubuser", f"docker config {docker}")
+    assert stored_credentials("registry.example.com", env, warn=lambda _: None) is None
+    own = tmp_path / "own.json"
+    own.write_text(json.dumps({"auths": {"docker.io": {"auth": token}}}))
+    named = stored_credentials("docker.io", env, warn=lambda _: None, authfile=own)
+    assert named is not None
+    assert named.source == f"auth file {own}"

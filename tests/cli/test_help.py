@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import os
+import re
 import subprocess
 import sys
 from pathlib import Path
@@ -76,3 +77,43 @@ def test_completion_as_documented() -> None:
         check=True,
     )
     assert words.stdout.split() == ["plain,tag", "plain,tags"]
+
+
+SIDE_OPTIONS = [
+    f"--{side}-{name}"
+    for side in ("src", "dest")
+    for name in ("creds", "password-stdin", "no-creds", "authfile", "tls-verify", "cert-dir")
+]
+
+
+def listed_options(command: str) -> set[str]:
+    """The long option names ``regv1 COMMAND --help`` lists."""
+    text = regv1(command, "--help").stdout
+    found = re.findall(r"^  (?:-\w, )?(--[a-z][\w-]*)", text, flags=re.MULTILINE)
+    return set(found)
+
+
+#: The one-registry spellings two-sided commands still accept, hidden.
+HIDDEN_ON_TWO_SIDED = {
+    "--plain-http",
+    "--insecure",
+    "--ca-cert",
+    "--username",
+    "--password-stdin",
+    "--creds",
+    "--concurrency",
+}
+
+
+@pytest.mark.parametrize("command", ["copy", "mirror", "migrate"])
+def test_two_sided_commands_show_each_sides_options(command: str) -> None:
+    listed = listed_options(command)
+    assert {*SIDE_OPTIONS, "--authfile"} <= listed
+    assert not listed & HIDDEN_ON_TWO_SIDED
+
+
+@pytest.mark.parametrize("command", ["pull", "push", "tags", "inventory"])
+def test_one_sided_commands_keep_their_options(command: str) -> None:
+    listed = listed_options(command)
+    assert {"--plain-http", "--insecure", "--ca-cert", "--username", "--password-stdin"} <= listed
+    assert not listed & set(SIDE_OPTIONS)

@@ -136,9 +136,9 @@ def test_sigint_stops_a_mirror_at_once(
     env, scratch = tmpdir_env
     standalone.store.seed("team/big", "1.0", big_image(2))
     rule = standalone.faults.latency("/v1/images/*/layer", HELD_BACK, method="GET")
-    env |= {"REGV1_USERNAME": "alice", "REGV1_PASSWORD": "s3cret"}
     src = f"{netloc(standalone.url)}/team/big:1.0"
     dst = f"{netloc(private_registry.url)}/copy/big"
-    assert_interrupted(*interrupt(["mirror", src, dst], env, rule))
+    login = ["--dest-creds", "alice:s3cret"]
+    assert_interrupted(*interrupt(["mirror", src, dst, *login], env, rule))
     assert list(scratch.iterdir()) == []
     assert not private_registry.store.tags("copy/big")

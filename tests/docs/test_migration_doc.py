@@ -126,6 +126,7 @@ class Shell:
         )
         assert done.returncode == 0, f"{block}\n{done.stderr[-4000:]}"
         assert "Traceback" not in done.stderr
+        assert "deprecated" not in done.stderr, done.stderr  # the page shows current flags
         return done.stdout
 
 
@@ -356,7 +357,8 @@ def test_the_kubernetes_job_is_an_indexed_job_whose_pods_cover_the_registry(
             env[variable["name"]] = variable["value"]
         else:
             env[variable["name"]] = secrets[variable["valueFrom"]["secretKeyRef"]["key"]]
-    assert env["REGV1_USERNAME"] == OLD_USER
+    assert set(env) == {"OLD_PASSWORD", "NEW_PASSWORD"}  # both from the Secret
+    assert "--src-creds reader --src-password-stdin" in line
     with _old_registry() as (old, seed), run_standalone() as following:
         new = v2_factory("htpasswd")
         for index in range(SHARDS):  # one pod each: its own directory, journal and home

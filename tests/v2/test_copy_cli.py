@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import base64
 import json
 import os
 import shutil
@@ -56,7 +57,7 @@ def seed(standalone: Standalone, repo: str, number: int) -> None:
 
 
 def login_args(registry: V2Registry) -> list[str]:
-    return [] if registry.credentials is None else ["--username", USER, "--password-stdin"]
+    return [] if registry.credentials is None else ["--dest-creds", USER, "--dest-password-stdin"]
 
 
 @pytest.mark.parametrize("fixture", ["v2_open", "v2_basic"])
@@ -151,4 +152,28 @@ def test_docker_archive_and_v1_destinations(standalone: Standalone, tmp_path: Pa
 def test_unsupported_destinations_fail_in_one_line(standalone: Standalone) -> None:
     src = f"{netloc(standalone.url)}/acme/none:1.0"
     one_error_line(regv1("copy", src, "dir:/tmp/x"), "dir:/tmp/x")
-    one_error_line(regv1("copy", src, "docker://hostonly"), "HOST[:PORT]/REPO")
+    one_error_line(regv1("copy", src, "docker://"), "docker://[HOST[:PORT]/]REPO[:TAG]")
+    one_error_line(regv1("copy", src, "docker://team/app:"), "empty tag")
+
+
+def test_dest_authfile_and_a_refusal_naming_the_destination(
+    standalone: Standalone, v2_basic: V2Registry, tmp_path: Path
+) -> None:
+    """The destination's login from its own auth file; a wrong one is named, never shown."""
+    seed(standalone, "acme/authfile", 45)
+    src = f"{netloc(standalone.url)}/acme/authfile:1.0"
+    dst = f"docker://{v2_basic.host}/cli/authfile/app:1.0"
+    cache = ["--cache", str(tmp_path / "c.sqlite")]
+    auth = tmp_path / "auth.json"
+    token = base64.b64encode(f"{USER}:{PASSWORD}".encode()).decode()
+    auth.write_text(json.dumps({"auths": {v2_basic.host: {"auth": token}}}))
+    done = document(regv1("copy", src, dst, "--dest-authfile", str(auth), "--json", *cache))
+    assert len(done["uploaded"]) == 3
+    assert [e for e in standalone.log.entries if e.authorization is not None] == []
+    refused = regv1("copy", src, dst, "--dest-creds", f"{USER}:not-it", *cache)
+    line = one_error_line(
+        refused, f"destination {v2_basic.host}: sent credentials of {USER!r} from --dest-creds"
+    )
+    assert "not-it" not in line
+    anonymous = regv1("copy", src, dst, "--dest-no-creds", *cache)
+    one_error_line(anonymous, f"destination {v2_basic.host}: no credentials were sent")

@@ -49,7 +49,7 @@ def no_credentials_at(standalone: Standalone) -> None:
 def regv1(*args: str, password: str) -> Result:
     return CliRunner().invoke(
         main,
-        [*args, "--username", USER, "--password-stdin"],
+        [*args, "--dest-creds", USER, "--dest-password-stdin"],
         input=password + "\n",
         catch_exceptions=False,
     )
@@ -226,4 +226,4 @@ def test_dest_creds_log_in_to_the_token_registry_alone(
         catch_exceptions=False,
     )
     assert layout.exit_code == 2
-    assert "--dest-creds is for docker:// destinations" in layout.stderr
+    assert "--dest-creds is for a registry; the destination is oci:" in layout.stderr

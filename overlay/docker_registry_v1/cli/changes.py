@@ -212,7 +212,7 @@ def login(registry_address: str | None, authfile: Path | None, *, settings: Sett
     """
     if settings.password_stdin and not settings.username:
         raise click.UsageError("--password-stdin needs -u/--username")
-    url = registry_url(registry_address or settings.registry, plain_http=settings.plain_http)
+    url = registry_url(registry_address or settings.registry, tls=settings.tls)
     netloc = netloc_of(url)
     if authfile is not None and settings.username is None:  # as podman: check that file's
         credentials = resolve_credentials(

@@ -17,8 +17,9 @@ import contextlib
 import ssl
 import sys
 from types import TracebackType
-from typing import Literal, Self
+from typing import Self
 
+import attrs
 import click
 import httpx
 
@@ -27,42 +28,48 @@ from docker_registry_v1.client import DEFAULT_TIMEOUT, Client
 from docker_registry_v1.errors import DockerRegistryError, Forbidden, NotFound, Unauthorized
 from docker_registry_v1.models import Ping
 from docker_registry_v1.names import origin_of
+from docker_registry_v1.tls import ssl_context
 
 from .credentials import Credentials, Prompt, resolve_credentials
 from .options import Settings, fail, warn
-from .reference import ImageReference, is_image_id, registry_url
+from .reference import ImageReference, _endpoint, is_image_id, registry_url
+from .sides import SideSettings, explain_side, side_credentials, side_origin
 
 __all__ = [
-    "Choice",
     "Registry",
     "credentials_for",
     "netloc_of",
     "open_pair",
     "open_registry",
+    "open_side",
     "password_prompt",
     "resolve_url",
 ]
 
-#: What a command can be told about credentials for one side of a transfer:
-#: use these, send none, or look them up as usual (``None``).
-Choice = Credentials | Literal["anonymous"] | None
 
+def resolve_url(
+    settings: Settings, reference: ImageReference | None = None, side: SideSettings | None = None
+) -> str:
+    """The reference's own host if it has one, else ``--registry``, else the default index.
 
-def resolve_url(settings: Settings, reference: ImageReference | None = None) -> str:
-    """The reference's own host if it has one, else ``--registry``, else the default index."""
+    The scheme is the reference's, else decided by the TLS rule for ``side`` (or for the
+    one registry of a one-sided command): https, loopback hosts probed for plain http.
+    """
+    tls = settings.tls if side is None else side.tls
     if reference is not None:
-        own = reference.registry_url(plain_http=settings.plain_http)
+        if reference.host is not None and side is not None and reference.scheme is None:
+            return side_origin(side, reference.host, reference.port, None)
+        own = reference.registry_url(tls=tls)
         if own is not None:
             return own
-    return registry_url(settings.registry, plain_http=settings.plain_http)
+    if side is not None and settings.registry and "://" not in settings.registry:
+        endpoint = _endpoint(settings.registry.strip().rstrip("/"), "registry")
+        return side_origin(side, endpoint.host, endpoint.port, None)
+    return registry_url(settings.registry, tls=tls)
 
 
 def _verify(settings: Settings) -> ssl.SSLContext | bool:
-    if settings.insecure:
-        return False
-    if settings.ca_cert is not None:
-        return ssl.create_default_context(cafile=str(settings.ca_cert))
-    return True
+    return ssl_context(settings.tls)
 
 
 def _timeout(settings: Settings) -> httpx.Timeout | float:
@@ -106,18 +113,24 @@ def _repository_in(url: httpx.URL) -> str | None:
 class Registry:
     """One registry a command talks to: its client, its credentials and its auth style."""
 
-    def __init__(self, url: str, settings: Settings, credentials: Credentials | None) -> None:
+    def __init__(
+        self,
+        url: str,
+        settings: Settings,
+        credentials: Credentials | None,
+        side: SideSettings | None = None,
+    ) -> None:
         self._origin = origin_of(url)
         self._settings = settings
+        self._side = side
+        self._verify = _verify(settings) if side is None else side.verify()
         self.credentials = credentials
         self.basic: BasicAuth | None = (
             None if credentials is None else credentials.basic_auth(self._origin)
         )
         self.username = None if credentials is None else credentials.username
         # the client's default auth is what transfers use for their own token requests
-        self.client = Client(
-            url, auth=self.basic, timeout=_timeout(settings), verify=_verify(settings)
-        )
+        self.client = Client(url, auth=self.basic, timeout=_timeout(settings), verify=self._verify)
         self._ping: Ping | None = None
         self._v2_only: bool | None = None
 
@@ -210,9 +223,7 @@ class Registry:
 
     def _probe_v2(self) -> bool:
         try:
-            with httpx.Client(
-                verify=_verify(self._settings), timeout=_timeout(self._settings)
-            ) as probe:
+            with httpx.Client(verify=self._verify, timeout=_timeout(self._settings)) as probe:
                 if probe.get(f"{self._origin}/v1/_ping").status_code != 404:
                     return False
                 return probe.get(f"{self._origin}/v2/").status_code in {200, 401}
@@ -239,6 +250,9 @@ class Registry:
 
     def explain(self, exc: BaseException) -> None:
         """Add what the user needs to know to a registry error (see the module docstring)."""
+        if self._side is not None and not isinstance(exc, NotFound):
+            explain_side(exc, self._side, self.netloc, self.credentials)
+            return
         if not isinstance(exc, (Unauthorized, Forbidden, NotFound)):
             return
         url = httpx.URL(exc.url)
@@ -279,37 +293,44 @@ def open_registry(
     return Registry(url, settings, credentials_for(settings, url))
 
 
-def _chosen(choice: Choice, settings: Settings, url: str, *, explicit: bool) -> Credentials | None:
-    if choice == "anonymous":
-        return None
-    if choice is not None:
-        return choice
-    return credentials_for(settings, url, explicit=explicit)
+def open_side(
+    settings: Settings,
+    side: SideSettings,
+    reference: ImageReference | None = None,
+    *,
+    url: str | None = None,
+) -> Registry:
+    """One side of a two-sided command as a v1 registry, with that side's TLS and login."""
+    url = url or resolve_url(settings, reference, side)
+    return Registry(url, settings, side_credentials(settings, side, netloc_of(url)), side)
 
 
 def open_pair(
     settings: Settings,
     source: ImageReference,
     target: ImageReference,
-    *,
-    source_credentials: Choice = None,
-    target_credentials: Choice = None,
+    src: SideSettings,
+    dest: SideSettings,
 ) -> tuple[Registry, Registry]:
-    """Source and target registries; without a choice, explicit credentials are the target's.
+    """Source and target v1 registries, each with its own side's TLS and login.
 
-    The source gets them too only when it is the same host; otherwise it uses the
-    stored ones, so a password never reaches a host it was not given for.
+    The deprecated one-registry login reaches the other side too when both are the
+    same host (as it always did), and never a different host.
     """
-    src_url, dst_url = resolve_url(settings, source), resolve_url(settings, target)
-    dst_credentials = _chosen(target_credentials, settings, dst_url, explicit=True)
-    same_host = netloc_of(src_url) == netloc_of(dst_url)
-    if source_credentials is None and same_host and target_credentials != "anonymous":
+    src_url, dst_url = resolve_url(settings, source, src), resolve_url(settings, target, dest)
+    if netloc_of(src_url) == netloc_of(dst_url):
+        if dest.legacy_login and src.creds is None and not src.no_creds:
+            src = attrs.evolve(src, legacy_login=True)
+        elif src.legacy_login and dest.creds is None and not dest.no_creds:
+            dest = attrs.evolve(dest, legacy_login=True)
+    dst_credentials = side_credentials(settings, dest, netloc_of(dst_url))
+    if src.legacy_login and dest.legacy_login:  # one login, asked for (or read) once
         src_credentials = dst_credentials
     else:
-        src_credentials = _chosen(source_credentials, settings, src_url, explicit=False)
-    target_registry = Registry(dst_url, settings, dst_credentials)
+        src_credentials = side_credentials(settings, src, netloc_of(src_url))
+    target_registry = Registry(dst_url, settings, dst_credentials, dest)
     try:
-        return Registry(src_url, settings, src_credentials), target_registry
+        return Registry(src_url, settings, src_credentials, src), target_registry
     except BaseException:
         target_registry.close()
         raise

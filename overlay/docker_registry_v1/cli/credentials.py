@@ -118,6 +118,13 @@ def _registry_key(key: str) -> str:
     return url.netloc.decode("ascii")
 
 
+def _same_registry(key: str, netloc: str) -> bool:
+    """Docker Hub is filed as ``docker.io`` by podman and as its index URL by docker."""
+    if key == netloc:
+        return True
+    return key in _INDEX_HOSTS and netloc in _INDEX_HOSTS
+
+
 def _decode_auth(value: str, path: Path, key: str) -> tuple[str, str]:
     try:
         decoded = base64.b64decode(value, validate=True).decode("utf-8")
@@ -258,7 +265,7 @@ def _from_file(
     auths = config.get("auths")
     if isinstance(auths, dict):
         for key, entry in auths.items():
-            if _registry_key(str(key)) != netloc or not isinstance(entry, dict):
+            if not _same_registry(_registry_key(str(key)), netloc) or not isinstance(entry, dict):
                 continue
             if isinstance(entry.get("auth"), str) and entry["auth"]:
                 username, password = _decode_auth(entry["auth"], path, str(key))
@@ -269,12 +276,21 @@ def _from_file(
 
 
 def stored_credentials(
-    netloc: str, env: Mapping[str, str] | None = None, *, warn: Warn
+    netloc: str,
+    env: Mapping[str, str] | None = None,
+    *,
+    warn: Warn,
+    authfile: Path | None = None,
 ) -> Credentials | None:
-    """What the podman auth files and docker's config hold for ``netloc``, or ``None``."""
+    """What the podman auth files and docker's config hold for ``netloc``, or ``None``.
+
+    ``authfile`` (skopeo's ``--authfile``) is the only file read when given: a user who
+    names one for a side means that login, not whatever else is stored.
+    """
     environ = os.environ if env is None else env
     key = netloc.lower()
-    for kind, path in auth_files(environ):
+    files = [("auth file", authfile)] if authfile is not None else auth_files(environ)
+    for kind, path in files:
         found = _from_file(kind, path, key, environ, warn)
         if found is not None:
             return found
@@ -314,16 +330,18 @@ def resolve_credentials(
     warn: Warn,
     stored_only: bool = False,
     prompt: Prompt | None = None,
+    authfile: Path | None = None,
 ) -> Credentials | None:
     """The credentials for the registry at ``netloc`` (``host[:port]``), or ``None``.
 
     ``stored_only`` skips the options and ``REGV1_*`` variables: those are meant for
     one registry, and a command talking to two must not send them to the other.
     ``prompt`` is how to ask for a password (``None`` when there is no terminal).
+    ``authfile`` replaces the search of the default auth files with that one file.
     """
     environ = os.environ if env is None else env
     if stored_only:
-        return stored_credentials(netloc, environ, warn=warn)
+        return stored_credentials(netloc, environ, warn=warn, authfile=authfile)
     if password_stdin:
         name = username or environ.get(ENV_USERNAME, "")
         if not name:
@@ -344,4 +362,4 @@ def resolve_credentials(
         return Credentials(env_user, env_password, f"{ENV_USERNAME}/{ENV_PASSWORD}")
     if env_user or env_password:
         raise CredentialsError("credentials", f"set both {ENV_USERNAME} and {ENV_PASSWORD}")
-    return stored_credentials(netloc, environ, warn=warn)
+    return stored_credentials(netloc, environ, warn=warn, authfile=authfile)

@@ -25,6 +25,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
+from docker_registry_v1.tls import TLSConfig
 from docker_registry_v1.transfer.inventory import (
     Inventory,
     InventoryListener,
@@ -34,7 +35,7 @@ from docker_registry_v1.transfer.inventory import (
 from docker_registry_v1.transfer.selection import Selection
 
 from .connect import open_registry
-from .options import FORMATS, Settings, common_options, examples, fail
+from .options import FORMATS, Settings, common_options, examples, fail, jobs_option
 from .output import Column, emit, human_size, print_table
 from .reference import ImageReference, registry_url
 
@@ -47,19 +48,32 @@ CSV_COLUMNS = ("repository", "tag", "image_id", "layers", "bytes", "created")
 SHARED_SHOWN = 10
 
 
-def _source(text: str, plain_http: bool) -> tuple[str, str | None]:
-    """``HOST[:PORT]`` (or a URL) → its base URL; ``HOST[:PORT]/REPO`` → also the repository."""
-    if "://" in text:
-        return registry_url(text, plain_http=plain_http), None
+def _source(text: str, tls: TLSConfig) -> tuple[str, str | None]:
+    """``HOST[:PORT]`` → its base URL; ``HOST[:PORT]/REPO`` → also the repository; either
+    may start with ``http://``, ``https://`` or ``v1://``."""
+    scheme, _, rest = text.partition("://") if "://" in text else ("", "", text)
+    if scheme.lower() in {"http", "https", "v1"}:
+        host, _, path = rest.rstrip("/").partition("/")
+        if path in {"", "v1"}:  # a base URL, as --registry takes it
+            base = f"{scheme}://{host}" if scheme.lower() != "v1" else host
+            return registry_url(base, tls=tls), None
+        reference = ImageReference.parse(text)
+        if reference.tag is not None or reference.image is not None:
+            fail(f"{text!r}: inventory reads whole repositories; leave out the :TAG or @ID")
+        url = reference.registry_url(tls=tls)
+        assert url is not None  # the reference has a host
+        return url, path
+    if scheme:
+        fail(f"{text!r}: SOURCE is HOST[:PORT][/REPO], optionally after http:// or https://")
     host, sep, rest = text.partition("/")
     if not sep or not rest:
-        return registry_url(host, plain_http=plain_http), None
+        return registry_url(host, tls=tls), None
     reference = ImageReference.parse(text)
     if reference.host is None:
         fail(f"{text!r}: SOURCE starts with the registry's HOST[:PORT]")
     if reference.tag is not None or reference.image is not None:
         fail(f"{text!r}: inventory reads whole repositories; leave out the :TAG or @ID")
-    url = reference.registry_url(plain_http=plain_http)
+    url = reference.registry_url(tls=tls)
     assert url is not None  # the reference has a host
     return url, rest
 
@@ -297,14 +311,7 @@ def _progress(settings: Settings) -> Iterator[InventoryListener | None]:
     help="Leave out repositories this finds; repeatable.",
 )
 @click.option("--tags", "tags_pattern", metavar="REGEX", help="Only tags this matches whole.")
-@click.option(
-    "-j",
-    "--concurrency",
-    type=click.IntRange(min=1),
-    default=8,
-    show_default=True,
-    help="Metadata requests in flight at once.",
-)
+@jobs_option(8, "Metadata requests in flight at once.", maximum=64)
 @functools.partial(common_options, formats=INVENTORY_FORMATS)
 def inventory_command(
     source: str,
@@ -313,17 +320,19 @@ def inventory_command(
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     tags_pattern: str | None,
-    concurrency: int,
+    jobs: int,
     settings: Settings,
 ) -> None:
     """List every repository, tag and image of SOURCE, with sizes and sharing.
 
     SOURCE is HOST[:PORT] (every repository search lists, or those --repos-from names)
-    or HOST[:PORT]/REPO (one repository). Only metadata is read, never a layer.
+    or HOST[:PORT]/REPO (one repository), optionally after http:// or https://
+    (without one: https, and plain http for a loopback host that does not speak TLS).
+    Only metadata is read, never a layer.
     A pipe gets one tab-separated line per repository; --format json, ndjson and csv
     carry every tag and image.
     """
-    url, repository = _source(source, settings.plain_http)
+    url, repository = _source(source, settings.tls)
     selection = Selection.parse(include=include, exclude=exclude, tags=tags_pattern)
     names: list[str] | None = None
     if repository is not None:
@@ -341,7 +350,7 @@ def inventory_command(
             found = inventory(
                 registry.client,
                 repositories=names,
-                concurrency=concurrency,
+                concurrency=jobs,
                 progress=listener,
                 selection=selection,
             )

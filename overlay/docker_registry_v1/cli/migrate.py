@@ -5,13 +5,14 @@ checked against the destination's rules before anything is sent), then runs the
 deduplicated copy with a journal so that re-running continues where a run stopped.
 ``--verify`` checks what the journal says was migrated instead of migrating.
 
-The source's login: --creds, else -u/--password-stdin/REGV1_*, else the credentials
-stored for its host. The destination's: --dest-creds, else the stored ones for its host.
+Each side has its own login and TLS (:mod:`.sides`, skopeo's names); SOURCE may name
+its scheme (``http://HOST:PORT``) for a legacy registry on plain http.
 """
 
 from __future__ import annotations
 
 import contextlib
+import functools
 import json
 import sys
 import threading
@@ -20,6 +21,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
+import attrs
 import click
 from rich.console import Console
 from rich.progress import (
@@ -32,14 +34,11 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from docker_registry_v1.client import DEFAULT_TIMEOUT
-from docker_registry_v1.names import origin_of
-
-from .connect import Registry, _verify, credentials_for, netloc_of, password_prompt
-from .credentials import Credentials, parse_creds_option
-from .options import Settings, common_options, examples, fail
+from .connect import open_side
+from .options import Settings, common_options, examples, fail, jobs_option, warn
 from .output import Column, emit, human_rate, human_size, print_table
-from .reference import _endpoint, _origin
+from .sides import OCISide, SidesCommand, SideSettings, assign_legacy_login, side_origin, two_sided
+from .transports import parse_registry
 
 if TYPE_CHECKING:  # the copy extra (isal) is loaded only when the command runs
     from docker_registry_v1.client import Client
@@ -57,10 +56,12 @@ _METADATA_CONCURRENCY = 8
 """Metadata requests at once while the source is inventoried and the destination surveyed."""
 
 
-def _source(text: str, plain_http: bool) -> tuple[str, str | None]:
-    """``HOST[:PORT]`` or ``HOST[:PORT]/REPO`` → (origin URL, repository or None)."""
-    host, _, repo = text.partition("/")
-    return _origin(_endpoint(host, "source"), plain_http), repo or None
+def _source(text: str, side: SideSettings) -> tuple[str, str | None]:
+    """``[http(s)://|v1://]HOST[:PORT][/REPO]`` → (origin URL, repository or None)."""
+    location = parse_registry(text, "source")
+    if location.transport != "v1":
+        fail(f"{text!r}: migrate reads a v1 registry: HOST[:PORT][/REPO], http://… or v1://…")
+    return side_origin(side, location.host, location.port, location.scheme), location.path or None
 
 
 def _repos_from(path: str) -> list[str]:
@@ -168,7 +169,7 @@ def _listener(settings: Settings) -> Iterator[MigrationListener]:
         yield _Bars(progress)
 
 
-class _MigrateCommand(click.Command):
+class _MigrateCommand(SidesCommand):
     """``--verify`` alone means ``--verify=full``; click would take SOURCE as its value."""
 
     def parse_args(self, ctx: click.Context, args: list[str]) -> list[str]:
@@ -176,13 +177,11 @@ class _MigrateCommand(click.Command):
 
 
 def _target(
-    settings: Settings, destination: str, credentials: str | None, manifest: str | None
+    settings: Settings, destination: str, dest: SideSettings, manifest: str | None
 ) -> tuple[Target | V1Target, str, contextlib.AbstractContextManager[object]]:
-    """(destination, prefix, closer) for ``docker://HOST[:PORT][/PREFIX]``, ``oci:DIR`` or
-    a v1 registry ``HOST[:PORT][/PREFIX]``."""
-    from docker_registry_v1.oci.auth import RegistryAuth  # noqa: PLC0415 - the copy extra
-    from docker_registry_v1.oci.client import OCIClient  # noqa: PLC0415
-    from docker_registry_v1.oci.convert import ManifestFormat  # noqa: PLC0415
+    """(destination, prefix, closer) for ``docker://[HOST[:PORT]][/PREFIX]``, ``oci:DIR`` or
+    a v1 registry ``[http(s)://|v1://]HOST[:PORT][/PREFIX]``."""
+    from docker_registry_v1.oci.convert import ManifestFormat  # noqa: PLC0415 - the copy extra
     from docker_registry_v1.oci.layout import LayoutError, OCILayout  # noqa: PLC0415
     from docker_registry_v1.transfer.migrate_plan import (  # noqa: PLC0415
         LayoutTarget,
@@ -191,46 +190,28 @@ def _target(
     from docker_registry_v1.transfer.migrate_v1 import V1Target  # noqa: PLC0415
 
     chosen = None if manifest is None else ManifestFormat[manifest.upper()]
-    if destination.startswith("oci:"):
-        if credentials is not None:
+    location = parse_registry(destination, "destination")
+    if location.transport == "oci":
+        if dest.creds is not None or dest.password_stdin:
             raise click.UsageError("--dest-creds is for registry destinations")
-        directory = destination.removeprefix("oci:")
-        if not directory or ":" in directory:
-            fail(f"{destination!r}: expected oci:DIR (tags become REPO:TAG ref names)")
         try:
-            layout = OCILayout(directory)
+            layout = OCILayout(location.directory)
         except (LayoutError, OSError) as exc:
             fail(f"{destination}: {exc}")
         return LayoutTarget(layout, chosen or ManifestFormat.OCI), "", contextlib.nullcontext()
-    host, _, prefix = destination.removeprefix("docker://").partition("/")
-    url = _origin(_endpoint(host, "destination"), settings.plain_http)
-    login: Credentials | None
-    if credentials is not None:
-        login = parse_creds_option(
-            "--dest-creds", credentials, netloc_of(url), prompt=password_prompt()
-        )
-    else:
-        login = credentials_for(settings, url, explicit=False)
-    if not destination.startswith("docker://"):
-        registry = Registry(url, settings, login)
-        return V1Target(registry.client), prefix, registry
-    client = OCIClient(
-        url,
-        auth=RegistryAuth(
-            origin_of(url),
-            username=None if login is None else login.username,
-            password=None if login is None else login.password,
-        ),
-        timeout=DEFAULT_TIMEOUT if settings.timeout is None else settings.timeout,
-        verify=_verify(settings),
-    )
-    return RegistryTarget(client, chosen or ManifestFormat.DOCKER), prefix, client
+    url = side_origin(dest, location.api_host, location.port, location.scheme)
+    if location.transport == "v1":
+        registry = open_side(settings, dest, url=url)
+        return V1Target(registry.client), location.path, registry
+    side = OCISide(settings, dest, url, location.netloc)
+    return RegistryTarget(side.client, chosen or ManifestFormat.DOCKER), location.path, side
 
 
 @click.command(
     cls=_MigrateCommand,
     epilog=examples(
-        "regv1 migrate legacy.example.com:5000 docker://registry.example.com/legacy --dry-run",
+        "regv1 migrate http://legacy.example.com:5000 docker://registry.example.com/legacy \\",
+        "    --dest-cert-dir /etc/containers/certs.d/registry.example.com --dry-run",
         "regv1 migrate localhost:5000 docker://localhost:5001 -j 8 --shard auto/4",
         "regv1 migrate --verify=fast localhost:5000 docker://localhost:5001",
     ),
@@ -256,14 +237,7 @@ def _target(
     help="Leave tags DEST already has alone, or write them (default: overwrite).",
 )
 @click.option("--dry-run", is_flag=True, help="Print the plan; send nothing.")
-@click.option(
-    "-j",
-    "--jobs",
-    type=click.IntRange(1, 64),
-    default=8,
-    show_default=True,
-    help="Layers in flight.",
-)
+@jobs_option(8, "Layers in flight.", maximum=64)
 @click.option(
     "--repositories",
     "repositories_in_flight",
@@ -294,8 +268,7 @@ def _target(
 @click.option(
     "--shard", metavar="I/N", help="Only shard I (0-based) of N; auto/N: $JOB_COMPLETION_INDEX."
 )
-@click.option("--creds", metavar="USER[:PASSWORD]", help="The source's login.")
-@click.option("--dest-creds", metavar="USER[:PASSWORD]", help="The destination's login.")
+@click.option("--creds", metavar="USER[:PASSWORD]", hidden=True, help="Old name of --src-creds.")
 @click.option(
     "--manifest-format",
     type=click.Choice(["docker", "oci"]),
@@ -307,7 +280,8 @@ def _target(
     help="Check the migrated tags instead of migrating: full streams the source layers "
     "again, fast trusts the journal's hashes.",
 )
-@common_options
+@functools.partial(common_options, two_sided=True)
+@two_sided
 def migrate(
     source: str,
     destination: str,
@@ -327,15 +301,16 @@ def migrate(
     on_error: str,
     shard: str | None,
     creds: str | None,
-    dest_creds: str | None,
     manifest_format: str | None,
     verify: str | None,
     settings: Settings,
+    src: SideSettings,
+    dest: SideSettings,
 ) -> None:
     """Migrate the v1 registry SOURCE (HOST[:PORT], or HOST[:PORT]/REPO for one
-    repository) into DEST: docker://HOST[:PORT][/PREFIX] (an OCI/v2 registry),
-    oci:DIR (one OCI layout, tags named REPO:TAG) or HOST[:PORT][/PREFIX] (another v1
-    registry).
+    repository; http://HOST:PORT… for one on plain http) into DEST:
+    docker://HOST[:PORT][/PREFIX] (an OCI/v2 registry), oci:DIR (one OCI layout, tags
+    named REPO:TAG) or HOST[:PORT][/PREFIX] (another v1 registry).
 
     Each v1 image is read once, each blob uploaded once and mounted into the other
     repositories that need it; a tag is written only after all it needs is there.
@@ -343,30 +318,35 @@ def migrate(
     Ctrl-C, a crash or a failure and it continues without sending anything twice.
     Two runs on one journal at once are refused. Exit status 1 when any tag failed.
 
-    The source's login: --creds, else -u/--password-stdin or REGV1_*, else the stored
-    credentials of its host; the destination's: --dest-creds, else the stored ones.
+    Each side has its own login: --src-creds/--dest-creds USER (the password from
+    --X-password-stdin or a prompt), --X-authfile, or the credentials stored for its
+    host; and its own TLS: --X-tls-verify=false, --X-cert-dir DIR.
     """
     from docker_registry_v1.transfer.journal import Journal, default_journal_path  # noqa: PLC0415
     from docker_registry_v1.transfer.selection import Selection  # noqa: PLC0415
 
     del resume  # re-running is resuming: the journal and the destination say what is done
     started = time.monotonic()
-    if creds is not None and (settings.username or settings.password_stdin):
-        raise click.UsageError("--creds replaces --username/--password-stdin")
+    if creds is not None:
+        if src.creds is not None:
+            raise click.UsageError("--creds is the old name of --src-creds; give one")
+        warn("--creds is deprecated; use --src-creds")
+        src = attrs.evolve(src, creds=creds)
+    src, dest = assign_legacy_login(settings, src, dest, "src", "migrate")
     if verify is not None and dry_run:
         raise click.UsageError("--verify and --dry-run cannot be combined")
-    src_url, one_repo = _source(source, settings.plain_http)
+    if repos_from == "-" and (src.password_stdin or dest.password_stdin or settings.password_stdin):
+        raise click.UsageError("--repos-from - and a --…password-stdin cannot both read stdin")
+    src_url, one_repo = _source(source, src)
     if one_repo is not None and repos_from is not None:
         raise click.UsageError("give SOURCE/REPO or --repos-from, not both")
     repositories = [one_repo] if one_repo else _repos_from(repos_from) if repos_from else None
-    src_login: Credentials | None
-    if creds is not None:
-        src_login = parse_creds_option(
-            "--creds", creds, netloc_of(src_url), prompt=password_prompt()
-        )
-    else:
-        src_login = credentials_for(settings, src_url)
-    target, prefix, closer = _target(settings, destination, dest_creds, manifest_format)
+    source_registry = open_side(settings, src, url=src_url)
+    try:
+        target, prefix, closer = _target(settings, destination, dest, manifest_format)
+    except BaseException:
+        source_registry.close()
+        raise
     with closer:
         selection = Selection.parse(
             include=include,
@@ -378,7 +358,7 @@ def migrate(
             shard=shard,
         )
         path = journal_path or default_journal_path(src_url, target.registry, selection.shard)
-        with Registry(src_url, settings, src_login) as registry, Journal(path) as journal:
+        with source_registry as registry, Journal(path) as journal:
             report = _run(
                 settings,
                 registry.client,

@@ -20,6 +20,7 @@ import click
 
 from docker_registry_v1.archive import ArchiveError
 from docker_registry_v1.errors import DockerRegistryError, InvalidInput
+from docker_registry_v1.tls import TLSConfig, TLSVerificationError, clear_scheme_cache
 
 __all__ = [
     "FORMATS",
@@ -29,6 +30,7 @@ __all__ = [
     "common_options",
     "examples",
     "fail",
+    "jobs_option",
     "verbose_option",
     "warn",
 ]
@@ -107,6 +109,11 @@ class Settings:
     output_format: str | None = None
     no_trunc: bool = False
 
+    @property
+    def tls(self) -> TLSConfig:
+        """The one registry's TLS settings (one-sided commands)."""
+        return TLSConfig(verify=not self.insecure, ca_file=self.ca_cert, plain_http=self.plain_http)
+
 
 def _remember_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     if value:
@@ -136,6 +143,45 @@ def _format_option(formats: Sequence[str]) -> _Decorator:
     )
 
 
+def _one_registry_options(hidden: bool) -> list[_Decorator]:
+    """TLS and login for one registry: shown on one-sided commands, hidden (deprecated, in
+    favour of the --src-*/--dest-* options) on two-sided ones."""
+    return [
+        click.option(
+            "--plain-http",
+            is_flag=True,
+            hidden=hidden,
+            help="Use http:// for every host (loopback hosts fall back to it by themselves).",
+        ),
+        click.option(
+            "--insecure",
+            is_flag=True,
+            hidden=hidden,
+            help="Do not verify TLS certificates (warns); a host that does not speak TLS is "
+            "then reached over http.",
+        ),
+        click.option(
+            "--ca-cert",
+            type=click.Path(exists=True, dir_okay=False, path_type=Path),
+            hidden=hidden,
+            help="Trust this PEM CA bundle for TLS.",
+        ),
+        click.option(
+            "--username",
+            "-u",
+            hidden=hidden,
+            help="User for Basic auth; the password comes from --password-stdin, REGV1_PASSWORD "
+            "or a prompt on a terminal.",
+        ),
+        click.option(
+            "--password-stdin",
+            is_flag=True,
+            hidden=hidden,
+            help="Read the password from the first line of stdin.",
+        ),
+    ]
+
+
 _FORMAT_OPTION = _format_option(FORMATS)
 _OPTIONS: list[_Decorator] = [
     click.option(
@@ -144,13 +190,6 @@ _OPTIONS: list[_Decorator] = [
         metavar="URL",
         help="Registry or index for references without a host [env REGV1_REGISTRY; "
         "default: the Docker index].",
-    ),
-    click.option("--plain-http", is_flag=True, help="Use http:// for non-loopback hosts too."),
-    click.option("--insecure", is_flag=True, help="Do not verify TLS certificates (warns)."),
-    click.option(
-        "--ca-cert",
-        type=click.Path(exists=True, dir_okay=False, path_type=Path),
-        help="Trust this PEM CA bundle for TLS.",
     ),
     _FORMAT_OPTION,
     click.option("--json", "as_json", is_flag=True, help="Same as --format json."),
@@ -162,16 +201,38 @@ _OPTIONS: list[_Decorator] = [
         help="Network timeout per request [default: 60, connect 10].",
     ),
     click.option("-v", "--verbose", is_flag=True, help="Debug logging to stderr."),
-    click.option(
-        "--username",
-        "-u",
-        help="User for Basic auth; the password comes from --password-stdin, REGV1_PASSWORD "
-        "or a prompt on a terminal.",
-    ),
-    click.option(
-        "--password-stdin", is_flag=True, help="Read the password from the first line of stdin."
-    ),
 ]
+
+
+def jobs_option(default: int, help_text: str, maximum: int = 32) -> _Decorator:
+    """``-j/--jobs N``, the one name every command uses for work in flight at once.
+
+    The old ``--concurrency`` still works, hidden, with a warning.
+    """
+
+    def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
+        @functools.wraps(func)
+        def wrapper(*args: Any, jobs: int | None, concurrency: int | None, **kwargs: Any) -> Any:
+            if concurrency is not None:
+                if jobs is not None:
+                    raise click.UsageError("--concurrency is the old name of --jobs; give one")
+                warn("--concurrency is deprecated; use -j/--jobs")
+                jobs = concurrency
+            return func(*args, jobs=default if jobs is None else jobs, **kwargs)
+
+        limits = click.IntRange(1, maximum)
+        command: Callable[..., Any] = click.option(
+            "--concurrency", type=limits, hidden=True, help="Old name of --jobs."
+        )(wrapper)
+        return click.option(
+            "-j",
+            "--jobs",
+            type=limits,
+            metavar="N",
+            help=f"{help_text} [default: {default}]",
+        )(command)
+
+    return decorate
 
 
 def _configure_logging(verbose: bool) -> None:
@@ -191,6 +252,10 @@ def _run(settings: Settings, call: Callable[[], None]) -> None:
         raise click.exceptions.Exit(130) from None
     except (click.ClickException, click.exceptions.Exit, click.Abort):
         raise
+    except TLSVerificationError as exc:  # the two-sided commands name their side themselves
+        raise CommandError(
+            f"{exc}; trust its CA with --ca-cert FILE, or skip verification with --no-tls-verify"
+        ) from None
     except EXPECTED_ERRORS as exc:
         raise CommandError(_one_line(exc)) from None
     except Exception as exc:
@@ -219,12 +284,13 @@ def _output_format(as_json: bool, output_format: str | None) -> str | None:
 
 
 def common_options(
-    func: Callable[..., None], *, formats: Sequence[str] = FORMATS
+    func: Callable[..., None], *, formats: Sequence[str] = FORMATS, two_sided: bool = False
 ) -> Callable[..., None]:
     """Add the shared options; the command receives them as ``settings``.
 
     ``formats``: the ``--format`` choices, for a command with more ways to print than
-    :data:`FORMATS` (``inventory``'s ndjson and csv for spreadsheets).
+    :data:`FORMATS` (``inventory``'s ndjson and csv for spreadsheets). ``two_sided``:
+    the one-registry TLS and login options are hidden (``sides.two_sided`` replaces them).
     """
 
     @functools.wraps(func)
@@ -241,9 +307,14 @@ def common_options(
         verbose: bool,
         username: str | None,
         password_stdin: bool,
+        tls_verify: bool | None = None,
         **kwargs: Any,
     ) -> None:
         chosen = _output_format(as_json, output_format)
+        if tls_verify is not None:  # skopeo's spelling of --insecure, one-sided commands only
+            if tls_verify and insecure:
+                raise click.UsageError("--tls-verify and --insecure contradict each other")
+            insecure = not tls_verify
         verbose = verbose or bool(click.get_current_context().meta.get(_VERBOSE_KEY))
         settings = Settings(
             registry=registry,
@@ -259,14 +330,24 @@ def common_options(
             no_trunc=no_trunc,
         )
         _configure_logging(verbose)
+        clear_scheme_cache()  # what a server speaks is found out afresh by each invocation
         if insecure and ca_cert is not None:
             raise click.UsageError("--insecure and --ca-cert cannot be combined")
-        if insecure:
+        if insecure and not two_sided:
             warn("--insecure: TLS certificates are not verified")
         _run(settings, lambda: func(*args, settings=settings, **kwargs))
 
     chosen_format = _FORMAT_OPTION if tuple(formats) == FORMATS else _format_option(formats)
     command: Callable[..., None] = wrapper
-    for option in reversed(_OPTIONS):
+    one_registry = _one_registry_options(two_sided)
+    if not two_sided:
+        one_registry.append(
+            click.option(
+                "--tls-verify/--no-tls-verify",
+                default=None,
+                help="Verify TLS certificates (the default); --no-tls-verify is --insecure.",
+            )
+        )
+    for option in reversed([*_OPTIONS[:1], *one_registry, *_OPTIONS[1:]]):
         command = (chosen_format if option is _FORMAT_OPTION else option)(command)
     return command

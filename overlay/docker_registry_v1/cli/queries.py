@@ -37,7 +37,7 @@ def _parse_repository(text: str) -> ImageReference:
 @common_options
 def ping(registry_address: str | None, *, settings: Settings) -> None:
     """Ping REGISTRY (HOST[:PORT] or URL; default --registry)."""
-    url = registry_url(registry_address or settings.registry, plain_http=settings.plain_http)
+    url = registry_url(registry_address or settings.registry, tls=settings.tls)
     with open_registry(settings, url=url) as registry:
         answer = registry.ping()
     document = {

@@ -10,7 +10,6 @@ that holds it: v1 has no digests, so ``@sha256:…`` is refused as a v2 referenc
 
 from __future__ import annotations
 
-import ipaddress
 import re
 
 import attrs
@@ -20,6 +19,7 @@ from docker_registry_v1.client import DEFAULT_BASE_URL
 from docker_registry_v1.endpoints import Endpoint
 from docker_registry_v1.errors import InvalidInput
 from docker_registry_v1.names import RepositoryName, check_image_id, check_tag
+from docker_registry_v1.tls import TLSConfig, choose_scheme
 
 __all__ = [
     "DEFAULT_TAG",
@@ -45,15 +45,6 @@ class InvalidReference(InvalidInput):
     """A reference or registry address the CLI cannot use."""
 
 
-def _is_loopback(host: str) -> bool:
-    if host == "localhost" or host.endswith(".localhost"):
-        return True
-    try:
-        return ipaddress.ip_address(host).is_loopback
-    except ValueError:
-        return False
-
-
 def _netloc(host: str, port: int | None) -> str:
     return Endpoint(host=host, port=port).netloc
 
@@ -65,9 +56,17 @@ def _endpoint(text: str, field: str) -> Endpoint:
         raise InvalidReference(field, f"{text!r} is not a valid HOST[:PORT]") from None
 
 
-def _origin(endpoint: Endpoint, plain_http: bool) -> str:
-    scheme = "http" if plain_http or _is_loopback(endpoint.host) else "https"
+def _origin(endpoint: Endpoint, plain_http: bool, tls: TLSConfig | None = None) -> str:
+    """``https://`` unless a loopback host (or one whose verification is off) turns out
+    not to speak TLS, or ``plain_http`` asks for http (``tls.choose_scheme``)."""
+    config = tls or TLSConfig()
+    if plain_http:
+        config = attrs.evolve(config, plain_http=True)
+    scheme = choose_scheme(endpoint.host, endpoint.port, config)
     return f"{scheme}://{endpoint.netloc}"
+
+
+_SCHEMES = ("http://", "https://", "v1://")
 
 
 def is_image_id(text: str) -> bool:
@@ -109,19 +108,40 @@ class ImageReference:
     repository: str
     tag: str | None
     image: str | None = None
+    #: ``http``/``https`` when the reference started with one; else the scheme rule decides
+    scheme: str | None = None
 
     @classmethod
     def parse(cls, text: str) -> ImageReference:
+        """``[HOST[:PORT]/]REPO[:TAG|@ID]``; also ``http://``, ``https://`` or ``v1://`` before
+        a ``HOST[:PORT]/REPO…`` (a v1 registry, named as such or with its scheme)."""
         if not text or text != text.strip():
             raise InvalidReference("reference", f"{text!r} is empty or has surrounding spaces")
-        original, image = text, None
+        scheme: str | None = None
+        lowered = text[:8].lower()
+        for prefix in _SCHEMES:
+            if lowered.startswith(prefix):
+                first, sep, rest = text[len(prefix) :].partition("/")
+                if not sep or not first or not rest:
+                    raise InvalidReference(
+                        "reference", f"{text!r}: expected {prefix}HOST[:PORT]/REPO[:TAG]"
+                    )
+                endpoint = _endpoint(first, "reference")
+                found = cls._parse(rest, text, with_host=False)
+                scheme = None if prefix == "v1://" else prefix.removesuffix("://")
+                return attrs.evolve(found, host=endpoint.host, port=endpoint.port, scheme=scheme)
+        return cls._parse(text, text, with_host=True)
+
+    @classmethod
+    def _parse(cls, text: str, original: str, *, with_host: bool) -> ImageReference:
+        image = None
         if "@" in text:
             text, _, at = text.partition("@")
             image = _image_part(original, at)
         first, sep, rest = text.partition("/")
         host: str | None = None
         port: int | None = None
-        if sep and ("." in first or ":" in first or first == "localhost"):
+        if with_host and sep and ("." in first or ":" in first or first == "localhost"):
             endpoint = _endpoint(first, "reference")
             host, port, text = endpoint.host, endpoint.port, rest
         name, tag = text, None
@@ -150,11 +170,14 @@ class ImageReference:
     def netloc(self) -> str | None:
         return None if self.host is None else _netloc(self.host, self.port)
 
-    def registry_url(self, *, plain_http: bool = False) -> str | None:
-        """``http://`` for loopback hosts or with ``plain_http``, else ``https://``."""
+    def registry_url(self, *, plain_http: bool = False, tls: TLSConfig | None = None) -> str | None:
+        """The reference's scheme if it had one, else :func:`_origin`'s rule."""
         if self.host is None:
             return None
-        return _origin(Endpoint(host=self.host, port=self.port), plain_http)
+        endpoint = Endpoint(host=self.host, port=self.port)
+        if self.scheme is not None:
+            return f"{self.scheme}://{endpoint.netloc}"
+        return _origin(endpoint, plain_http, tls)
 
     def with_tag(self, default: str = DEFAULT_TAG) -> str:
         return self.tag or default
@@ -166,7 +189,9 @@ class ImageReference:
         return name if self.tag is None else f"{name}:{self.tag}"
 
 
-def registry_url(value: str | None, *, plain_http: bool = False) -> str:
+def registry_url(
+    value: str | None, *, plain_http: bool = False, tls: TLSConfig | None = None
+) -> str:
     """The base URL for ``--registry``: a URL as given, or ``HOST[:PORT]`` with the scheme rule.
 
     ``None`` means the default index.
@@ -189,4 +214,4 @@ def registry_url(value: str | None, *, plain_http: bool = False) -> str:
                 "registry", f"{shown}: must not carry credentials; use --username"
             )
         return text
-    return _origin(_endpoint(text.rstrip("/"), "registry"), plain_http)
+    return _origin(_endpoint(text.rstrip("/"), "registry"), plain_http, tls)

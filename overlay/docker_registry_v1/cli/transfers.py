@@ -6,6 +6,7 @@ credentials, so these commands only build the clients, show progress and report.
 
 from __future__ import annotations
 
+import functools
 import sys
 import time
 from pathlib import Path
@@ -18,12 +19,13 @@ from docker_registry_v1.transfer import mirror as mirror_images
 from docker_registry_v1.transfer import pull as pull_image
 from docker_registry_v1.transfer import push as push_archive
 
-from .connect import Choice, netloc_of, open_pair, open_registry, password_prompt, resolve_url
-from .credentials import parse_creds_option
-from .options import Settings, common_options, examples, fail
+from .connect import open_pair, open_registry
+from .options import Settings, common_options, examples, fail, jobs_option
 from .output import human_size, transfer_document, transfer_summary
 from .progress import progress_for
 from .reference import ImageReference
+from .sides import SidesCommand, SideSettings, assign_legacy_login, two_sided
+from .transports import V1Location, parse_location
 
 __all__ = ["mirror", "pull", "push"]
 
@@ -35,6 +37,8 @@ def _archive_name(reference: str, ref: ImageReference, url: str, keep_host: bool
     if keep_host is False:
         return ref.repo
     typed = reference if ref.tag is None else reference[: -len(ref.tag) - 1]
+    if ref.scheme is not None or typed.startswith("v1://"):  # a name, not where it came from
+        typed = typed.split("://", 1)[1]
     if keep_host and ref.netloc is None:
         return f"{httpx.URL(url).netloc.decode('ascii')}/{typed}"
     return typed
@@ -75,20 +79,14 @@ def _archive_sink(output: Path, force: bool, settings: Settings) -> Path | IO[by
     help="Name the image HOST/REPO in the archive even when the registry came from "
     "--registry (--no-keep-host: never). Default: as REF names it, like docker save.",
 )
-@click.option(
-    "--concurrency",
-    type=click.IntRange(1, 32),
-    default=4,
-    show_default=True,
-    help="Layers downloaded at once.",
-)
+@jobs_option(4, "Layers downloaded at once.")
 @common_options
 def pull(
     reference: str,
     output: Path,
     force: bool,
     keep_host: bool | None,
-    concurrency: int,
+    jobs: int,
     *,
     settings: Settings,
 ) -> None:
@@ -106,7 +104,7 @@ def pull(
             ref.repo,
             tag=ref.with_tag(),
             dest=sink,
-            concurrency=concurrency,
+            concurrency=jobs,
             progress=listener,
             overwrite=force,
             archive_name=_archive_name(reference, ref, registry.url, keep_host),
@@ -165,82 +163,57 @@ def push(archive: Path, reference: str, *, settings: Settings) -> None:
     )
 
 
-def _creds_choice(
-    settings: Settings, flag: str, value: str | None, anonymous: bool, ref: ImageReference
-) -> Choice:
-    if value is not None and anonymous:
-        raise click.UsageError(f"{flag} and {flag.replace('creds', 'no-creds')} cannot be combined")
-    if anonymous:
-        return "anonymous"
-    if value is None:
-        return None
-    return parse_creds_option(
-        flag, value, netloc_of(resolve_url(settings, ref)), prompt=password_prompt()
-    )
-
-
 @click.command(
+    cls=SidesCommand,
     epilog=examples(
         "regv1 mirror old.example.com/team/app:1.0 127.0.0.1:5000/team/app",
-        "regv1 mirror old.example.com/team/app new.example.com/team/app --all-tags \\",
-        '    --src-creds reader --dest-creds writer:"$WRITER_PASSWORD"',
-    )
+        "regv1 mirror http://old.example.com:5000/team/app new.example.com/team/app \\",
+        "    --all-tags --src-creds reader --dest-creds writer --dest-password-stdin",
+    ),
 )
 @click.argument("source", metavar="SRC_REF")
 @click.argument("target", metavar="DST_REF")
 @click.option("--all-tags", is_flag=True, help="Copy every tag of SRC_REF.")
-@click.option(
-    "--src-creds",
-    metavar="USER[:PASSWORD]",
-    help="Credentials for the source (prompts for the password on a terminal when omitted).",
-)
-@click.option(
-    "--dest-creds",
-    metavar="USER[:PASSWORD]",
-    help="Credentials for the destination (prompts on a terminal when the password is omitted).",
-)
-@click.option("--src-no-creds", is_flag=True, help="Read the source anonymously.")
-@click.option("--dest-no-creds", is_flag=True, help="Write to the destination anonymously.")
-@common_options
+@functools.partial(common_options, two_sided=True)
+@two_sided
 def mirror(
     *,
     source: str,
     target: str,
     all_tags: bool,
-    src_creds: str | None,
-    dest_creds: str | None,
-    src_no_creds: bool,
-    dest_no_creds: bool,
     settings: Settings,
+    src: SideSettings,
+    dest: SideSettings,
 ) -> None:
-    """Copy SRC_REF's tag (default latest) or --all-tags to DST_REF.
+    """Copy SRC_REF's tag (default latest) or --all-tags to DST_REF, v1 to v1.
 
-    Credentials follow skopeo: --src-creds for the source, --dest-creds for the
-    destination (a password on the command line is visible to other local users;
-    leave it out to be prompted). Without them, --username/--password-stdin and
-    REGV1_* go to the destination (and to the source only when it is the same
-    host), and each side otherwise uses the credentials stored for its own host.
+    Both are v1 references ([HOST[:PORT]/]REPO, also v1://, http:// or https://).
+    Each side has its own login and TLS, with skopeo's names: --src-creds and
+    --dest-creds USER[:PASSWORD] (without the password: --X-password-stdin or a
+    prompt on a terminal), --X-authfile, --X-no-creds, --X-tls-verify, --X-cert-dir.
+    Without them each side uses the credentials stored for its own host.
     """
-    src, dst = ImageReference.parse(source), ImageReference.parse(target)
-    if all_tags and src.tag is not None:
+    from_, to = parse_location(source, "source"), parse_location(target, "destination")
+    if not isinstance(from_, V1Location) or not isinstance(to, V1Location):
+        fail(
+            f"mirror copies v1 to v1 ({from_.transport} -> {to.transport}); "
+            "use regv1 copy for other transports"
+        )
+    src, dest = assign_legacy_login(settings, src, dest, "dest", "mirror")
+    src_ref, dst = from_.reference, to.reference
+    if all_tags and src_ref.tag is not None:
         raise click.UsageError("--all-tags copies every tag; drop the :TAG from SRC_REF")
     if dst.tag is not None or dst.image is not None:
         fail(f"{target!r}: tags keep their names; give DST_REF without :TAG")
-    if src.image is not None:
+    if src_ref.image is not None:
         fail(f"{source!r}: mirror copies tags; give SRC_REF[:TAG], not @ID")
-    if (dest_creds is not None or dest_no_creds) and (settings.username or settings.password_stdin):
-        raise click.UsageError("--dest-creds/--dest-no-creds replace --username/--password-stdin")
-    source_choice = _creds_choice(settings, "--src-creds", src_creds, src_no_creds, src)
-    target_choice = _creds_choice(settings, "--dest-creds", dest_creds, dest_no_creds, dst)
-    tags = None if all_tags else [src.with_tag()]
+    tags = None if all_tags else [src_ref.with_tag()]
     started = time.monotonic()
-    source_registry, target_registry = open_pair(
-        settings, src, dst, source_credentials=source_choice, target_credentials=target_choice
-    )
+    source_registry, target_registry = open_pair(settings, src_ref, dst, src, dest)
     with source_registry, target_registry, progress_for(settings) as listener:
         result = mirror_images(
             source_registry.client,
-            src.repo,
+            src_ref.repo,
             target_registry.client,
             dst.repo,
             tags=tags,
@@ -256,7 +229,7 @@ def mirror(
             skipped=result.skipped,
             nbytes=result.bytes_transferred,
             seconds=time.monotonic() - started,
-            source={"registry": source_registry.url, "repository": src.repo},
+            source={"registry": source_registry.url, "repository": src_ref.repo},
         ),
-        f"mirrored {src.repo} to {result.repository} ({', '.join(result.tags)})",
+        f"mirrored {src_ref.repo} to {result.repository} ({', '.join(result.tags)})",
     )

@@ -40,7 +40,7 @@ from ..names import RepositoryName, check_tag
 from ..oci.client import AsyncOCIClient, MountResult, OCIClient, check_name, check_reference
 from ..oci.compress import BLOCK, DEFAULT_LEVEL, LEVELS, LayerBlob, LayerEncoder
 from ..oci.convert import ConvertedImage, ManifestFormat, convert_image
-from ..oci.layout import OCILayout
+from ..oci.layout import OCILayout, check_ref
 from ..progress import ProgressListener, SilentProgress
 from .access import aread_access, read_access
 from .bounded import Stopped, run_tasks, run_threads
@@ -332,12 +332,19 @@ class _CopyJob:
         progress: ProgressListener | None,
         retry: RetryPolicy | None,
         cache: BlobCache | str | os.PathLike[str] | None,
+        *,
+        layout: bool = False,
     ) -> tuple[_CopyJob, bool]:
-        """The job, every argument checked; and whether it owns (must close) its cache."""
+        """The job, every argument checked; and whether it owns (must close) its cache.
+
+        ``layout``: ``dest_tag`` is a layout's ref name, which may be ``REPO:TAG`` as
+        migrate writes them, not only a tag.
+        """
         name = RepositoryName.parse(repo)
         default = str(name).removeprefix("library/")
         target = check_name(dest_repo if dest_repo is not None else default)
-        target_tag = check_reference(dest_tag if dest_tag is not None else check_tag(tag))
+        check = check_ref if layout and dest_tag is not None else check_reference
+        target_tag = check(dest_tag if dest_tag is not None else check_tag(tag))
         if not isinstance(manifest_format, ManifestFormat):
             raise InvalidInput("manifest_format", "expected a ManifestFormat")
         job = cls(
@@ -493,6 +500,7 @@ def copy(
         progress,
         source.retry,
         cache,
+        layout=isinstance(dest, OCILayout),
     )
     try:
         target = LayoutDestination(dest) if isinstance(dest, OCILayout) else scoped(dest, retry)
