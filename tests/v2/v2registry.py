@@ -5,6 +5,11 @@ config: filesystem storage in a temporary directory, deletes enabled, and one of
 three auth modes: none, ``htpasswd`` Basic (a bcrypt file made here), or
 ``token`` with a `TokenIssuer` (a self-signed certificate and a loopback token
 endpoint signing RS256 JWTs with ``x5c``).
+
+Given a `tls_support.TLSMaterial`, the registry serves https with the test CA's
+loopback certificate (distribution's ``http.tls``) and is named ``localhost:PORT``,
+the way people name a registry whose certificate they made; its token issuer then
+serves https too, since a client rightly refuses an http realm for an https registry.
 """
 
 from __future__ import annotations
@@ -14,6 +19,7 @@ import datetime as dt
 import json
 import secrets
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -33,7 +39,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from docker_registry_v1.emulator.requestlog import redact_authorization
 from system_tools import require_tool
+from tls_support import TLSMaterial
 
 USER = "mover"
 PASSWORD = "v2-s3cret"
@@ -80,13 +88,16 @@ class TokenIssuer:
     ``insufficient_scope`` as real issuers make it do. `lifetime` is settable
     (the expired-token-mid-copy case): ``exp`` is signed `LEEWAY` seconds early,
     so the registry refuses a token exactly when its ``expires_in`` says.
-    `requests` records each query.
+    `requests` records each query; `authorizations` each ``Authorization`` header
+    as the emulator's request log shows it (Basic ``user:password`` as a short
+    fingerprint), so a test can tell whose credentials arrived without keeping them.
     """
 
     key: rsa.RSAPrivateKey
     cert: x509.Certificate
     lifetime: int = 300
     requests: list[dict[str, list[str]]] = attrs.field(factory=list)
+    authorizations: list[str] = attrs.field(factory=list)
     url: str = ""
     _server: ThreadingHTTPServer | None = None
 
@@ -127,7 +138,8 @@ class TokenIssuer:
         )
         return {"token": token, "expires_in": self.lifetime, "issued_at": dt.datetime.now(dt.UTC)}
 
-    def start(self) -> None:
+    def start(self, tls: ssl.SSLContext | None = None) -> None:
+        """Serve on a free loopback port; over https with ``tls`` (a server context)."""
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -135,6 +147,8 @@ class TokenIssuer:
                 query = parse_qs(urlsplit(self.path).query)
                 issuer.requests.append(query)
                 header = self.headers.get("Authorization")
+                if header is not None:
+                    issuer.authorizations.append(redact_authorization(header))
                 if header is not None and not issuer._authorised(header):
                     self.send_response(401)
                     self.send_header("Content-Length", "0")
@@ -152,7 +166,12 @@ class TokenIssuer:
                 """Quiet: the test's own assertions say what happened."""
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/token"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
+        scheme = "http" if tls is None else "https"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}/token"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
@@ -169,14 +188,21 @@ class V2Registry:
     issuer: TokenIssuer | None
     process: subprocess.Popen[bytes]
     log_path: Path
+    tls: TLSMaterial | None = None
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        """``127.0.0.1:PORT``, or ``localhost:PORT`` over https (the certificate's first name)."""
+        return f"{'127.0.0.1' if self.tls is None else 'localhost'}:{self.port}"
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'http' if self.tls is None else 'https'}://{self.host}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's ``verify`` for this registry: the test CA over https."""
+        return True if self.tls is None else self.tls.client_context()
 
     @property
     def credentials(self) -> tuple[str, str] | None:
@@ -228,8 +254,10 @@ def _wait_ready(registry: V2Registry) -> None:
         if registry.process.poll() is not None:
             raise RuntimeError(f"docker-registry exited:\n{registry.log_path.read_text()}")
         try:
-            status = httpx.get(f"{registry.url}/v2/", timeout=2).status_code
-        except httpx.TransportError:
+            status = httpx.get(f"{registry.url}/v2/", timeout=2, verify=registry.verify).status_code
+        except httpx.TransportError as exc:
+            if "CERTIFICATE" in str(exc):  # no use waiting: the test PKI is wrong
+                raise RuntimeError(f"docker-registry's certificate was refused: {exc}") from exc
             time.sleep(0.05)
             continue
         if status in (200, 401):
@@ -239,13 +267,14 @@ def _wait_ready(registry: V2Registry) -> None:
 
 
 @contextmanager
-def run_registry(mode: Mode, root: Path) -> Iterator[V2Registry]:
+def run_registry(mode: Mode, root: Path, tls: TLSMaterial | None = None) -> Iterator[V2Registry]:
+    """The registry in ``mode`` under ``root``; over https with ``tls``."""
     binary = require_tool("docker-registry")
     root.mkdir(parents=True, exist_ok=True)
     issuer: TokenIssuer | None = None
     if mode == "token":
         issuer = TokenIssuer.create()
-        issuer.start()
+        issuer.start(None if tls is None else tls.server_context())
     port = free_port()
     config: dict[str, Any] = {
         "version": 0.1,
@@ -256,6 +285,8 @@ def run_registry(mode: Mode, root: Path) -> Iterator[V2Registry]:
         },
         "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)},
     }
+    if tls is not None:
+        config["http"]["tls"] = {"certificate": str(tls.server_cert), "key": str(tls.server_key)}
     auth = _auth_config(mode, root, issuer)
     if auth:
         config["auth"] = auth
@@ -266,7 +297,7 @@ def run_registry(mode: Mode, root: Path) -> Iterator[V2Registry]:
         process = subprocess.Popen(
             [binary, "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT
         )
-    registry = V2Registry(mode, port, root, issuer, process, log_path)
+    registry = V2Registry(mode, port, root, issuer, process, log_path, tls)
     try:
         _wait_ready(registry)
         yield registry
