@@ -63,8 +63,15 @@ def test_curl_trusts_the_https_registry_through_the_test_ca_only(
         assert (done.returncode, done.stdout) == (0, "200"), done.stderr
     anonymous = curl("--cacert", str(tls_material.ca_file), base)
     assert (anonymous.returncode, anonymous.stdout) == (0, "401"), anonymous.stderr
+    served = v2_tls_basic.log_path.read_text(errors="replace")
+    assert "TLS handshake error" not in served
+    assert "http.request.useragent=curl/" in served
     wrong = curl("--cacert", str(tls_material.wrong_ca_file), "-u", CREDS, base)
     assert wrong.returncode == 60, (wrong.returncode, wrong.stderr)  # peer certificate refused
+    # What the https e2e tests rely on: a refused handshake is logged, and is no request.
+    refused = v2_tls_basic.log_path.read_text(errors="replace")
+    assert "TLS handshake error" in refused
+    assert refused.count("http.request.uri=") == served.count("http.request.uri=")
     system = curl("-u", CREDS, base)
     assert system.returncode == 60, (system.returncode, system.stderr)
 

@@ -17,6 +17,7 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import os
 import secrets
 import socket
 import ssl
@@ -266,6 +267,16 @@ def _wait_ready(registry: V2Registry) -> None:
     raise RuntimeError(f"docker-registry not ready within {READY_WITHIN} s")
 
 
+def _registry_environment() -> dict[str, str]:
+    """This process's environment without ``REGISTRY_*``.
+
+    Distribution reads every ``REGISTRY_<SECTION>_<KEY>`` variable as a configuration
+    override, so a test's ``REGISTRY_AUTH_FILE`` (podman's and skopeo's auth file)
+    would otherwise become distribution's ``auth.file`` and stop it starting.
+    """
+    return {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+
+
 @contextmanager
 def run_registry(mode: Mode, root: Path, tls: TLSMaterial | None = None) -> Iterator[V2Registry]:
     """The registry in ``mode`` under ``root``; over https with ``tls``."""
@@ -295,7 +306,10 @@ def run_registry(mode: Mode, root: Path, tls: TLSMaterial | None = None) -> Iter
     log_path = root / "registry.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [binary, "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT
+            [binary, "serve", str(config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_registry_environment(),
         )
     registry = V2Registry(mode, port, root, issuer, process, log_path, tls)
     try:
