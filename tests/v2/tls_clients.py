@@ -1,8 +1,8 @@
-"""Clients other than regv1 for the https registry tests: skopeo, curl, and raw reads of answers.
+"""Clients other than regv1 for the https registry tests: skopeo and raw reads of answers.
 
-They are how the tests check what regv1 did without trusting regv1: skopeo and curl
-verify TLS their own way (Go's and OpenSSL's), and `catalog`/`tag_list` ask the
-registry itself over the `v2wire` client.
+They are how the tests check what regv1 did without trusting regv1: skopeo verifies
+TLS its own way (Go's), and `catalog`/`tag_list`/`manifest_digest` ask the registry
+itself over the `v2wire` client.
 """
 
 from __future__ import annotations
@@ -55,18 +55,6 @@ def skopeo_inspect(home: Path, reference: str, *args: str) -> dict[str, Any]:
     assert done.returncode == 0, done.stderr
     document: dict[str, Any] = json.loads(done.stdout)
     return document
-
-
-def curl(*args: str) -> subprocess.CompletedProcess[str]:
-    """``curl -sS`` printing only the status code (``-o /dev/null -w %{http_code}``)."""
-    binary = require_tool("curl")
-    return subprocess.run(
-        [binary, "-sS", "-o", os.devnull, "-w", "%{http_code}", "--max-time", "30", *args],
-        capture_output=True,
-        text=True,
-        timeout=60,
-        check=False,
-    )
 
 
 def docker_archive(path: Path, reference: str, payload: bytes) -> str:
