@@ -202,7 +202,7 @@ def test_migrate_and_copy_with_dest_tls_verify_false(
     assert copied["digest"] == manifest_digest(v2_tls_basic, "copied/app", tag)
 
 
-@pytest.mark.parametrize("trust", ["wrong-ca", "no-ca"])
+@pytest.mark.parametrize("trust", ["wrong-ca", "empty-cert-dir", "no-ca"])
 @pytest.mark.parametrize("command", ["migrate", "copy"])
 def test_an_untrusted_destination_certificate_is_one_error_line_naming_the_destination(
     legacy: tuple[Standalone, SeededRegistry],
@@ -213,7 +213,12 @@ def test_an_untrusted_destination_certificate_is_one_error_line_naming_the_desti
     trust: str,
 ) -> None:
     emulator, seed = legacy
-    cert_dir = ["--dest-cert-dir", str(tls_material.wrong_ca_dir)] if trust == "wrong-ca" else []
+    (tmp_path / "no-certs").mkdir()
+    cert_dir = {
+        "wrong-ca": ["--dest-cert-dir", str(tls_material.wrong_ca_dir)],
+        "empty-cert-dir": ["--dest-cert-dir", str(tmp_path / "no-certs")],  # trusts nothing more
+        "no-ca": [],
+    }[trust]
     if command == "migrate":
         source, dest = f"http://{netloc(emulator)}", f"docker://{v2_tls_basic.host}"
         extra = ["--journal", str(tmp_path / "journal.sqlite")]
