@@ -217,6 +217,22 @@ class V2Registry:
             if "response completed" in line
         ]
 
+    def wait_for_log(self, fragment: str, *, count: int = 1, within: float = 10.0) -> str:
+        """The whole log once ``fragment`` occurs ``count`` times; fails after ``within`` s.
+
+        Distribution writes some lines after the client has gone (a refused TLS
+        handshake is logged when the client's alert arrives), so a test reading the
+        log right after a failed connection must wait for them.
+        """
+        deadline = time.monotonic() + within
+        while True:
+            text = self.log_path.read_text(errors="replace")
+            if text.count(fragment) >= count:
+                return text
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{fragment!r} not {count} times in the log within {within} s")
+            time.sleep(0.02)
+
     def stop(self) -> None:
         self.process.terminate()
         try:
