@@ -43,10 +43,10 @@ PRIVATE = "acme/private"
 @pytest.fixture(autouse=True)
 def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     """No login or trust from the user's own files or variables: each test names its own."""
-    for name in ("REGV1_REGISTRY", "REGV1_USERNAME", "REGV1_PASSWORD", "SSL_CERT_FILE"):
+    for name in ("REGV1_REGISTRY", "REGV1_USERNAME", "REGV1_PASSWORD"):
         monkeypatch.delenv(name, raising=False)
-    for name in ("SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
-        monkeypatch.delenv(name, raising=False)
+    for name in ("SSL_CERT_FILE", "SSL_CERT_DIR", "REQUESTS_CA_BUNDLE", "CURL_CA_BUNDLE"):
+        monkeypatch.delenv(name, raising=False)  # the system's roots only, as users have
     (tmp_path / "docker-config").mkdir()
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
     monkeypatch.setenv("REGISTRY_AUTH_FILE", str(tmp_path / "no-auth.json"))
