@@ -1,10 +1,17 @@
-"""Session-wide real v2 registries, one per auth mode; tests use their own repositories."""
+"""Session-wide real v2 registries, one per auth mode; tests use their own repositories.
+
+The test PKI (`tls_support`) is made once per session; the https registries built on
+it (`v2_tls_basic`, `v2_tls_token`) are per test, so a test may read the whole
+catalog and the logs as its own.
+"""
 
 from __future__ import annotations
 
 from collections.abc import Iterator
+from pathlib import Path
 
 import pytest
+from tls_support import TLSMaterial, make_tls_material
 from v2registry import V2Registry, run_registry
 
 
@@ -46,3 +53,23 @@ def short_tokens(v2_token: V2Registry) -> Iterator[V2Registry]:
         yield v2_token
     finally:
         v2_token.issuer.lifetime = 300
+
+
+@pytest.fixture(scope="session")
+def tls_material(tmp_path_factory: pytest.TempPathFactory) -> TLSMaterial:
+    """The test CA (as a cert dir), its loopback server certificate and an unrelated CA."""
+    return make_tls_material(tmp_path_factory.mktemp("tls"))
+
+
+@pytest.fixture
+def v2_tls_basic(tls_material: TLSMaterial, tmp_path: Path) -> Iterator[V2Registry]:
+    """Distribution over https (``localhost:PORT``) with ``htpasswd`` Basic auth."""
+    with run_registry("htpasswd", tmp_path / "v2-tls-basic", tls_material) as registry:
+        yield registry
+
+
+@pytest.fixture
+def v2_tls_token(tls_material: TLSMaterial, tmp_path: Path) -> Iterator[V2Registry]:
+    """Distribution over https with token auth; its issuer serves https with the same CA."""
+    with run_registry("token", tmp_path / "v2-tls-token", tls_material) as registry:
+        yield registry

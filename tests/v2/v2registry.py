@@ -5,6 +5,11 @@ config: filesystem storage in a temporary directory, deletes enabled, and one of
 three auth modes: none, ``htpasswd`` Basic (a bcrypt file made here), or
 ``token`` with a `TokenIssuer` (a self-signed certificate and a loopback token
 endpoint signing RS256 JWTs with ``x5c``).
+
+Given a `tls_support.TLSMaterial`, the registry serves https with the test CA's
+loopback certificate (distribution's ``http.tls``) and is named ``localhost:PORT``,
+the way people name a registry whose certificate they made; its token issuer then
+serves https too, since a client rightly refuses an http realm for an https registry.
 """
 
 from __future__ import annotations
@@ -12,8 +17,10 @@ from __future__ import annotations
 import base64
 import datetime as dt
 import json
+import os
 import secrets
 import socket
+import ssl
 import subprocess
 import threading
 import time
@@ -33,7 +40,9 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from docker_registry_v1.emulator.requestlog import redact_authorization
 from system_tools import require_tool
+from tls_support import TLSMaterial
 
 USER = "mover"
 PASSWORD = "v2-s3cret"
@@ -80,9 +89,12 @@ class TokenIssuer:
     ``insufficient_scope`` as real issuers make it do. `lifetime` is settable
     (the expired-token-mid-copy case): ``exp`` is signed `LEEWAY` seconds early,
     so the registry refuses a token exactly when its ``expires_in`` says.
-    `requests` records each query. `rules` limits what `USER` gets per repository:
-    ``{"acme/base": {"push"}}`` grants only push there (no pull: mounts from it are
-    refused), ``set()`` nothing; repositories not named get every action asked.
+    `requests` records each query; `authorizations` each ``Authorization`` header
+    as the emulator's request log shows it (Basic ``user:password`` as a short
+    fingerprint), so a test can tell whose credentials arrived without keeping them.
+    `rules` limits what `USER` gets per repository: ``{"acme/base": {"push"}}`` grants
+    only push there (no pull: mounts from it are refused), ``set()`` nothing;
+    repositories not named get every action asked.
     """
 
     key: rsa.RSAPrivateKey
@@ -90,6 +102,7 @@ class TokenIssuer:
     lifetime: int = 300
     rules: dict[str, set[str]] = attrs.field(factory=dict)
     requests: list[dict[str, list[str]]] = attrs.field(factory=list)
+    authorizations: list[str] = attrs.field(factory=list)
     url: str = ""
     _server: ThreadingHTTPServer | None = None
 
@@ -132,7 +145,8 @@ class TokenIssuer:
         )
         return {"token": token, "expires_in": self.lifetime, "issued_at": dt.datetime.now(dt.UTC)}
 
-    def start(self) -> None:
+    def start(self, tls: ssl.SSLContext | None = None) -> None:
+        """Serve on a free loopback port; over https with ``tls`` (a server context)."""
         issuer = self
 
         class Handler(BaseHTTPRequestHandler):
@@ -140,6 +154,8 @@ class TokenIssuer:
                 query = parse_qs(urlsplit(self.path).query)
                 issuer.requests.append(query)
                 header = self.headers.get("Authorization")
+                if header is not None:
+                    issuer.authorizations.append(redact_authorization(header))
                 if header is not None and not issuer._authorised(header):
                     self.send_response(401)
                     self.send_header("Content-Length", "0")
@@ -157,7 +173,12 @@ class TokenIssuer:
                 """Quiet: the test's own assertions say what happened."""
 
         self._server = ThreadingHTTPServer(("127.0.0.1", 0), Handler)
-        self.url = f"http://127.0.0.1:{self._server.server_address[1]}/token"
+        if tls is not None:
+            self._server.socket = tls.wrap_socket(
+                self._server.socket, server_side=True, do_handshake_on_connect=False
+            )
+        scheme = "http" if tls is None else "https"
+        self.url = f"{scheme}://127.0.0.1:{self._server.server_address[1]}/token"
         threading.Thread(target=self._server.serve_forever, daemon=True).start()
 
     def stop(self) -> None:
@@ -174,14 +195,21 @@ class V2Registry:
     issuer: TokenIssuer | None
     process: subprocess.Popen[bytes]
     log_path: Path
+    tls: TLSMaterial | None = None
 
     @property
     def host(self) -> str:
-        return f"127.0.0.1:{self.port}"
+        """``127.0.0.1:PORT``, or ``localhost:PORT`` over https (the certificate's first name)."""
+        return f"{'127.0.0.1' if self.tls is None else 'localhost'}:{self.port}"
 
     @property
     def url(self) -> str:
-        return f"http://{self.host}"
+        return f"{'http' if self.tls is None else 'https'}://{self.host}"
+
+    @property
+    def verify(self) -> ssl.SSLContext | bool:
+        """httpx's ``verify`` for this registry: the test CA over https."""
+        return True if self.tls is None else self.tls.client_context()
 
     @property
     def credentials(self) -> tuple[str, str] | None:
@@ -194,6 +222,22 @@ class V2Registry:
             for line in self.log_path.read_text(errors="replace").splitlines()
             if "response completed" in line
         ]
+
+    def wait_for_log(self, fragment: str, *, count: int = 1, within: float = 10.0) -> str:
+        """The whole log once ``fragment`` occurs ``count`` times; fails after ``within`` s.
+
+        Distribution writes some lines after the client has gone (a refused TLS
+        handshake is logged when the client's alert arrives), so a test reading the
+        log right after a failed connection must wait for them.
+        """
+        deadline = time.monotonic() + within
+        while True:
+            text = self.log_path.read_text(errors="replace")
+            if text.count(fragment) >= count:
+                return text
+            if time.monotonic() >= deadline:
+                raise AssertionError(f"{fragment!r} not {count} times in the log within {within} s")
+            time.sleep(0.02)
 
     def stop(self) -> None:
         self.process.terminate()
@@ -233,8 +277,10 @@ def _wait_ready(registry: V2Registry) -> None:
         if registry.process.poll() is not None:
             raise RuntimeError(f"docker-registry exited:\n{registry.log_path.read_text()}")
         try:
-            status = httpx.get(f"{registry.url}/v2/", timeout=2).status_code
-        except httpx.TransportError:
+            status = httpx.get(f"{registry.url}/v2/", timeout=2, verify=registry.verify).status_code
+        except httpx.TransportError as exc:
+            if "CERTIFICATE" in str(exc):  # no use waiting: the test PKI is wrong
+                raise RuntimeError(f"docker-registry's certificate was refused: {exc}") from exc
             time.sleep(0.05)
             continue
         if status in (200, 401):
@@ -243,14 +289,25 @@ def _wait_ready(registry: V2Registry) -> None:
     raise RuntimeError(f"docker-registry not ready within {READY_WITHIN} s")
 
 
+def _registry_environment() -> dict[str, str]:
+    """This process's environment without ``REGISTRY_*``.
+
+    Distribution reads every ``REGISTRY_<SECTION>_<KEY>`` variable as a configuration
+    override, so a test's ``REGISTRY_AUTH_FILE`` (podman's and skopeo's auth file)
+    would otherwise become distribution's ``auth.file`` and stop it starting.
+    """
+    return {k: v for k, v in os.environ.items() if not k.startswith("REGISTRY_")}
+
+
 @contextmanager
-def run_registry(mode: Mode, root: Path) -> Iterator[V2Registry]:
+def run_registry(mode: Mode, root: Path, tls: TLSMaterial | None = None) -> Iterator[V2Registry]:
+    """The registry in ``mode`` under ``root``; over https with ``tls``."""
     binary = require_tool("docker-registry")
     root.mkdir(parents=True, exist_ok=True)
     issuer: TokenIssuer | None = None
     if mode == "token":
         issuer = TokenIssuer.create()
-        issuer.start()
+        issuer.start(None if tls is None else tls.server_context())
     port = free_port()
     config: dict[str, Any] = {
         "version": 0.1,
@@ -261,6 +318,8 @@ def run_registry(mode: Mode, root: Path) -> Iterator[V2Registry]:
         },
         "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)},
     }
+    if tls is not None:
+        config["http"]["tls"] = {"certificate": str(tls.server_cert), "key": str(tls.server_key)}
     auth = _auth_config(mode, root, issuer)
     if auth:
         config["auth"] = auth
@@ -269,9 +328,12 @@ def run_registry(mode: Mode, root: Path) -> Iterator[V2Registry]:
     log_path = root / "registry.log"
     with log_path.open("wb") as log:
         process = subprocess.Popen(
-            [binary, "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT
+            [binary, "serve", str(config_path)],
+            stdout=log,
+            stderr=subprocess.STDOUT,
+            env=_registry_environment(),
         )
-    registry = V2Registry(mode, port, root, issuer, process, log_path)
+    registry = V2Registry(mode, port, root, issuer, process, log_path, tls)
     try:
         _wait_ready(registry)
         yield registry

@@ -36,12 +36,13 @@ def challenge(response: httpx.Response) -> tuple[str, dict[str, str]]:
 
 def fetch_token(registry: V2Registry, scopes: Iterable[str]) -> str:
     """Distribution's token flow: the registry's challenge names realm and service."""
-    scheme, params = challenge(httpx.get(f"{registry.url}/v2/"))
+    scheme, params = challenge(httpx.get(f"{registry.url}/v2/", verify=registry.verify))
     assert scheme == "Bearer", scheme
     answer = httpx.get(
         params["realm"],
         params=[("service", params["service"]), *(("scope", s) for s in scopes)],
         auth=(USER, PASSWORD),
+        verify=registry.verify,
     )
     answer.raise_for_status()
     return str(answer.json()["token"])
@@ -57,7 +58,9 @@ def open_client(registry: V2Registry, *repositories: str) -> httpx.Client:
         scopes = [f"repository:{name}:pull,push,delete" for name in repositories]
         token = fetch_token(registry, [*scopes, "registry:catalog:*"])
         headers["Authorization"] = f"Bearer {token}"
-    return httpx.Client(base_url=registry.url, headers=headers, auth=auth, timeout=30)
+    return httpx.Client(
+        base_url=registry.url, headers=headers, auth=auth, timeout=30, verify=registry.verify
+    )
 
 
 def with_digest(location: str, digest: str) -> str:
