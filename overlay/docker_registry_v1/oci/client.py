@@ -89,9 +89,12 @@ MOUNT_REFUSED = frozenset({401, 403, 404})
 """Answers to a mount that only mean "not from there": no pull access to the source
 (a token registry answers 401 with a challenge for the ``from`` scope), forbidden, or
 no such source. The blob can still be uploaded."""
-SESSION_MAX_AGE = 600.0
+SESSION_MAX_AGE = 30.0
 """Seconds an upload session a refused mount opened is kept for the next upload into
-that repository (registries purge idle sessions after hours or days)."""
+that repository. The upload that wants it follows the mount at once; registries purge
+idle sessions after hours or days, so one this young is still there. A streamed upload
+cannot be sent twice, so an older session is dropped rather than tried (a small one is
+retried with a fresh session if the registry no longer knows it)."""
 MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.oci.image.manifest.v1+json",
@@ -199,28 +202,34 @@ class _Sessions:
     def __init__(self) -> None:
         self._lock = threading.Lock()
         self._open: dict[str, list[tuple[str, float]]] = {}
+        self._stale: list[tuple[str, str]] = []
 
     def park(self, name: str, location: str) -> None:
         with self._lock:
             self._open.setdefault(name, []).append((location, time.monotonic()))
 
     def take(self, name: str) -> str | None:
-        """A fresh session of ``name`` (the newest), or None."""
+        """A fresh session of ``name`` (the newest), or None; older ones wait for
+        :meth:`drain`, so they are cancelled rather than left to the registry's purge."""
         oldest = time.monotonic() - SESSION_MAX_AGE
         with self._lock:
-            parked = [entry for entry in self._open.pop(name, []) if entry[1] >= oldest]
-            if not parked:
+            parked = self._open.pop(name, [])
+            fresh = [entry for entry in parked if entry[1] >= oldest]
+            self._stale.extend((name, at) for at, when in parked if when < oldest)
+            if not fresh:
                 return None
-            location, _ = parked.pop()
-            if parked:
-                self._open[name] = parked
+            location, _ = fresh.pop()
+            if fresh:
+                self._open[name] = fresh
             return location
 
     def drain(self) -> list[tuple[str, str]]:
-        """Every parked session (repository, location), forgotten here (to be cancelled)."""
+        """Every session not taken (repository, location), forgotten here (to be cancelled)."""
         with self._lock:
             found = [(name, at) for name, parked in self._open.items() for at, _ in parked]
+            found += self._stale
             self._open.clear()
+            self._stale = []
         return found
 
 
@@ -444,12 +453,13 @@ def _upload_monolithic(
                 http, parked, body=data, digest=digest, content_length=len(data)
             ),
             what,
-            frozenset({201}),
+            frozenset({201, 404}),  # 404: the registry dropped it; a new session follows
             repeatable=False,
             scopes=_push(name),
         )
-        _answered_digest(done, digest, what)
-        return BlobUpload(digest, len(data))
+        if done.status_code == 201:
+            _answered_digest(done, digest, what)
+            return BlobUpload(digest, len(data))
     started = yield _Step(
         lambda http: start_upload.build_request(
             http,
