@@ -2,7 +2,9 @@
 
 import pytest
 
-pytest_plugins = ["docker_registry_v1.emulator.pytest_plugin"]
+# every_test_ran (tests/every_test_ran.py) fails a run in which a collected test was never
+# reported, which pytest-xdist's workers could otherwise hide.
+pytest_plugins = ["docker_registry_v1.emulator.pytest_plugin", "every_test_ran"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
