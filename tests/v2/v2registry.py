@@ -1,6 +1,6 @@
 """Distribution's registry (Debian's ``docker-registry``) as a real v2 server for tests.
 
-Each `V2Registry` is the real binary on a free loopback port with a generated
+Each `V2Registry` is the real binary on a free loopback port (tests/ports.py) with a generated
 config: filesystem storage in a temporary directory, deletes enabled, and one of
 three auth modes: none, ``htpasswd`` Basic (a bcrypt file made here), or
 ``token`` with a `TokenIssuer` (a self-signed certificate and a loopback token
@@ -13,7 +13,6 @@ import base64
 import datetime as dt
 import json
 import secrets
-import socket
 import subprocess
 import threading
 import time
@@ -33,6 +32,7 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
+from ports import ATTEMPTS, unused_port
 from system_tools import require_tool
 
 USER = "mover"
@@ -47,11 +47,8 @@ READY_WITHIN = 30.0
 Mode = Literal["none", "htpasswd", "token"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+class _PortTakenError(RuntimeError):
+    """The registry exited because another process had its port."""
 
 
 def _self_signed() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
@@ -226,15 +223,21 @@ def _wait_ready(registry: V2Registry) -> None:
     deadline = time.monotonic() + READY_WITHIN
     while time.monotonic() < deadline:
         if registry.process.poll() is not None:
-            raise RuntimeError(f"docker-registry exited:\n{registry.log_path.read_text()}")
+            log = registry.log_path.read_text(errors="replace")
+            if "address already in use" in log:
+                raise _PortTakenError(log)
+            raise RuntimeError(f"docker-registry exited:\n{log}")
         try:
-            status = httpx.get(f"{registry.url}/v2/", timeout=2).status_code
+            answer = httpx.get(f"{registry.url}/v2/", timeout=2)
         except httpx.TransportError:
             time.sleep(0.05)
             continue
-        if status in (200, 401):
+        if "docker-distribution-api-version" not in answer.headers:
+            time.sleep(0.05)  # not distribution: whoever took the port, until it gives up
+            continue
+        if answer.status_code in (200, 401):
             return
-        raise RuntimeError(f"docker-registry answered {status} to GET /v2/")
+        raise RuntimeError(f"docker-registry answered {answer.status_code} to GET /v2/")
     raise RuntimeError(f"docker-registry not ready within {READY_WITHIN} s")
 
 
@@ -246,7 +249,6 @@ def run_registry(mode: Mode, root: Path) -> Iterator[V2Registry]:
     if mode == "token":
         issuer = TokenIssuer.create()
         issuer.start()
-    port = free_port()
     config: dict[str, Any] = {
         "version": 0.1,
         "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": True}},
@@ -254,21 +256,34 @@ def run_registry(mode: Mode, root: Path) -> Iterator[V2Registry]:
             "filesystem": {"rootdirectory": str(root / "storage")},
             "delete": {"enabled": True},
         },
-        "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)},
+        "http": {"secret": secrets.token_hex(16)},
     }
     auth = _auth_config(mode, root, issuer)
     if auth:
         config["auth"] = auth
     config_path = root / "config.yml"
-    config_path.write_text(yaml.safe_dump(config))
     log_path = root / "registry.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [binary, "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT
-        )
-    registry = V2Registry(mode, port, root, issuer, process, log_path)
+    for attempt in range(1, ATTEMPTS + 1):
+        port = unused_port()
+        config["http"]["addr"] = f"127.0.0.1:{port}"
+        config_path.write_text(yaml.safe_dump(config))
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [binary, "serve", str(config_path)], stdout=log, stderr=subprocess.STDOUT
+            )
+        registry = V2Registry(mode, port, root, issuer, process, log_path)
+        try:
+            _wait_ready(registry)
+        except _PortTakenError:
+            if attempt < ATTEMPTS:
+                continue  # it has exited; the issuer stays up for the next try
+            registry.stop()
+            raise
+        except BaseException:
+            registry.stop()
+            raise
+        break
     try:
-        _wait_ready(registry)
         yield registry
     finally:
         registry.stop()
