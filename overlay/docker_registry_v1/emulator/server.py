@@ -250,7 +250,11 @@ class Emulator:
         return self._listen("cdn", 0).url
 
     def stop(self) -> None:
-        """Close the state and shut every listener down; raises ``TimeoutError`` if one hangs."""
+        """Close the state and shut every listener down; raises ``TimeoutError`` if one hangs.
+
+        At once: idle keep-alive connections are closed and requests still in flight cancelled
+        (their clients get a 500 or a closed connection): nobody waits for them.
+        """
         closing = asyncio.run_coroutine_threadsafe(self.state.close(), self._loop.loop)
         closing.result(SHUTDOWN_TIMEOUT)
         for server, _ in self._servers:
