@@ -1,8 +1,14 @@
 """Shared test configuration: the emulator's fixtures for every test directory."""
 
+import os
+import shutil
+import tempfile
+
 import pytest
 
-pytest_plugins = ["docker_registry_v1.emulator.pytest_plugin"]
+# every_test_ran (tests/every_test_ran.py) fails a run in which a collected test was never
+# reported, which pytest-xdist's workers could otherwise hide.
+pytest_plugins = ["docker_registry_v1.emulator.pytest_plugin", "every_test_ran"]
 
 
 def pytest_addoption(parser: pytest.Parser) -> None:
@@ -12,6 +18,16 @@ def pytest_addoption(parser: pytest.Parser) -> None:
         default=64,
         help="Layer size (MiB) for the emulator's memory test; 1024 for the full 1 GiB check.",
     )
+
+
+def pytest_configure(config: pytest.Config) -> None:
+    """Default journals, blob caches and state land in a directory of this process's own,
+    never in the home directory of whoever runs the suite (and two xdist workers never
+    share one); a test that wants a fresh one still sets its own with monkeypatch."""
+    scratch = tempfile.mkdtemp(prefix="regv1-tests-xdg-")
+    config.add_cleanup(lambda: shutil.rmtree(scratch, ignore_errors=True))
+    for name in ("XDG_STATE_HOME", "XDG_CACHE_HOME"):
+        os.environ[name] = os.path.join(scratch, name.removeprefix("XDG_").lower())
 
 
 @pytest.fixture

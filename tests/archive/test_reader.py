@@ -5,7 +5,6 @@ import hashlib
 import io
 import json
 import lzma
-import os
 import stat
 import tempfile
 from collections.abc import Callable
@@ -244,12 +243,19 @@ def test_compressed_archive_is_decompressed_into_a_private_dir_then_removed(
     assert list(scratch.iterdir()) == []
 
 
-def test_stream_source_is_spooled_and_cleaned_up(tmp_path: Path) -> None:
+def test_stream_source_is_spooled_and_cleaned_up(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
     path, chain = _written(tmp_path, [layer_tar({"a": b"1"})])
-    before = set(os.listdir(tempfile.gettempdir()))
+    # The default temporary directory, but a private one: the shared one changes under
+    # other processes (another pytest-xdist worker) while the test looks at it.
+    scratch = tmp_path / "tmp"
+    scratch.mkdir()
+    monkeypatch.setattr(tempfile, "tempdir", str(scratch))
     with open_saved_archive(io.BytesIO(path.read_bytes())) as archive:
+        assert len(list(scratch.iterdir())) == 1  # spooled there
         assert archive.chains[0].images[0].image_id == chain[0].image_id
-    assert set(os.listdir(tempfile.gettempdir())) <= before
+    assert list(scratch.iterdir()) == []
 
 
 def test_archive_with_no_known_layout_is_malformed(tmp_path: Path) -> None:

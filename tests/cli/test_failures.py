@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import os
-import socket
 import subprocess
 import sys
 from pathlib import Path
@@ -13,14 +12,13 @@ from cli_support import PASSWORD, assert_one_line_failure, chain, netloc, regv1
 from click.testing import CliRunner
 from docker_registry_v1.cli import connect, main
 from docker_registry_v1.emulator import Hub, Standalone
+from ports import unused_port
 
 REGV1 = Path(sys.executable).with_name("regv1")
 
 
 def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return unused_port()  # outside the ephemeral range: no other test's server lands there
 
 
 def test_unknown_repository(standalone: Standalone) -> None:

@@ -19,6 +19,7 @@ import time
 from collections.abc import Sequence
 from pathlib import Path
 
+import interruptible
 import pytest
 from cli_support import netloc
 from docker_registry_v1.archive import ChainImage, write_loadable_archive
@@ -53,7 +54,7 @@ def wait_for(rule: FaultRule, timeout: float = 30.0) -> None:
 def interrupt(args: Sequence[str], env: dict[str, str], rule: FaultRule) -> tuple[int, str, float]:
     """Start ``regv1 ARGS``, SIGINT it 0.5 s into its layer transfers; exit code, stderr,
     and the seconds from the signal to the end of the process."""
-    process = subprocess.Popen(
+    process = interruptible.popen(
         [str(REGV1), *args],
         env=env,
         stdin=subprocess.DEVNULL,

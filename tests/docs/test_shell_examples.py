@@ -51,6 +51,8 @@ def _run_blocks(blocks: list[str], old: Emulator, new: Emulator, cwd: Path) -> N
     env.update(
         PATH=f"{Path(sys.executable).parent}{os.pathsep}{env.get('PATH', '')}",
         DOCKER_CONFIG=str(cwd / "docker-config"),
+        # default journals in the test's directory: not the user's, not shared between workers
+        XDG_STATE_HOME=str(cwd / "state"),
         NEW_PASSWORD=PASSWORD,
     )
     for number, block in enumerate(blocks, 1):

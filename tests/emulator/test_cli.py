@@ -9,6 +9,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import httpx
+import interruptible
 import pytest
 from click.testing import CliRunner
 from docker_registry_v1.cli import main
@@ -38,7 +39,8 @@ def run() -> Iterator[list[subprocess.Popen[str]]]:
 
 
 def _start(run: list[subprocess.Popen[str]], *argv: str) -> subprocess.Popen[str]:
-    process = subprocess.Popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    # Some of these processes are stopped with SIGINT: it must not start ignored.
+    process = interruptible.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
     run.append(process)
     return process
 

@@ -2,14 +2,13 @@
 
 from __future__ import annotations
 
-import socket
-
 import httpx
 import pytest
 from docker_registry_v1 import AsyncClient, Client, InvalidInput, RegistryConnectionError
 from docker_registry_v1.emulator import Compat, Standalone
 from docker_registry_v1.emulator.pytest_plugin import EmulatorFactory
 from docker_registry_v1.emulator.seed import build_image_chain
+from ports import unused_port
 
 
 def test_ranged_stream_returns_the_rest_of_the_layer(standalone: Standalone) -> None:
@@ -56,10 +55,8 @@ def _short_ranged_layer(emulator_factory: EmulatorFactory) -> tuple[str, str, by
 
 
 def _closed_port() -> str:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port = probe.getsockname()[1]
-    return f"http://127.0.0.1:{port}"
+    # outside the ephemeral range: no other test's server lands there
+    return f"http://127.0.0.1:{unused_port()}"
 
 
 def _drain(client: Client, image_id: str, range_: str | None, into: bytearray) -> None:

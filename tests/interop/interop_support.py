@@ -9,15 +9,16 @@ import hashlib
 import os
 import secrets
 import shutil
-import socket
 import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
 
+import httpx
 import pytest
 from docker_registry_v1.emulator import Emulator, Standalone
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
+from ports import ATTEMPTS, unused_port
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / "tools" / "node" / "node_modules"
@@ -54,13 +55,6 @@ def ssha_line(user: str, password: str) -> str:
     salt = secrets.token_bytes(8)
     digest = hashlib.sha1(password.encode() + salt).digest()
     return f"{user}:{{SSHA}}{base64.b64encode(digest + salt).decode()}\n"
-
-
-def _free_port() -> int:
-    with socket.socket() as probe:
-        probe.bind(("127.0.0.1", 0))
-        port: int = probe.getsockname()[1]
-        return port
 
 
 def nginx_config(state: Path, port: int, upstream: str) -> str:
@@ -105,30 +99,55 @@ def nginx_front(upstream: str, state: Path) -> Iterator[str]:
     binary = nginx_binary()
     state.mkdir(parents=True, exist_ok=True)
     (state / "htpasswd").write_text(ssha_line(USER, PASSWORD))
-    port = _free_port()
     conf = state / "nginx.conf"
-    conf.write_text(nginx_config(state, port, upstream))
     log = state / "error.log"
     argv = [binary, "-p", str(state), "-c", str(conf), "-e", str(log), "-g", "daemon off;"]
-    process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
-    try:
-        deadline = time.monotonic() + STARTUP_TIMEOUT
-        while True:
-            if process.poll() is not None:
-                raise RuntimeError(f"nginx exited at start: {log.read_text(errors='replace')}")
-            with contextlib.suppress(OSError), socket.create_connection(("127.0.0.1", port), 0.2):
+    for attempt in range(1, ATTEMPTS + 1):
+        port = unused_port()
+        conf.write_text(nginx_config(state, port, upstream))
+        log.write_bytes(b"")
+        process = subprocess.Popen(argv, stdin=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+        try:
+            if _listening(process, port, log):
                 break
-            if time.monotonic() > deadline:
-                raise RuntimeError("nginx did not listen in time")
-            time.sleep(0.05)
+        except BaseException:
+            _stop(process)
+            raise
+        if attempt == ATTEMPTS:
+            raise RuntimeError(f"nginx found {ATTEMPTS} ports in use: {log.read_text()}")
+    try:
         yield f"http://127.0.0.1:{port}"
     finally:
-        process.terminate()
-        try:
-            process.wait(10)
-        except subprocess.TimeoutExpired:
-            process.kill()
-            process.wait(10)
+        _stop(process)
+
+
+def _listening(process: subprocess.Popen[bytes], port: int, log: Path) -> bool:
+    """Wait until nginx listens (True) or exits because its port was taken (False)."""
+    deadline = time.monotonic() + STARTUP_TIMEOUT
+    while True:
+        if process.poll() is not None:
+            errors = log.read_text(errors="replace")
+            if "Address already in use" in errors:
+                return False
+            raise RuntimeError(f"nginx exited at start: {errors}")
+        # nginx's own answer (auth_basic's 401 to /), not just an open port: until nginx
+        # gives up on a taken port, whoever took it accepts connections.
+        with contextlib.suppress(httpx.TransportError):
+            answer = httpx.get(f"http://127.0.0.1:{port}/", timeout=0.5)
+            if answer.headers.get("server", "").startswith("nginx"):
+                return True
+        if time.monotonic() > deadline:
+            raise RuntimeError("nginx did not listen in time")
+        time.sleep(0.05)
+
+
+def _stop(process: subprocess.Popen[bytes]) -> None:
+    process.terminate()
+    try:
+        process.wait(10)
+    except subprocess.TimeoutExpired:
+        process.kill()
+        process.wait(10)
 
 
 class Fronted:

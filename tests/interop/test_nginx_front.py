@@ -7,10 +7,14 @@ from __future__ import annotations
 
 import io
 import re
+import socket
 import tarfile
 from pathlib import Path
 
 import httpx
+import interop_support
+import ports
+import pytest
 from docker_registry_v1 import BasicAuth, Client, RetryPolicy, mirror
 from docker_registry_v1.archive import ChainImage, write_loadable_archive
 from docker_registry_v1.emulator import Hub, Standalone
@@ -108,3 +112,19 @@ def test_a_token_in_place_of_basic_is_refused(
         assert answer.headers["www-authenticate"] == 'Basic realm="regv1"'
         assert answer.headers["content-type"].startswith("text/html")
     assert _without_version(emulated.text) == _without_version(real.text)
+
+
+def test_an_nginx_whose_port_is_taken_starts_again_on_another(
+    monkeypatch: pytest.MonkeyPatch, standalone: Standalone, tmp_path: Path
+) -> None:
+    """Another process may bind the port between the pick and nginx's own bind: nginx is
+    started again on a fresh port."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        picks = iter([busy, ports.unused_port()])
+        monkeypatch.setattr(interop_support, "unused_port", lambda: next(picks))
+        with interop_support.nginx_front(standalone.url, tmp_path / "nginx") as url:
+            assert not url.endswith(f":{busy}")
+            assert httpx.get(f"{url}/v1/_ping").status_code == 200

@@ -14,6 +14,7 @@ import time
 from pathlib import Path
 
 import httpx
+import interruptible
 from click.testing import CliRunner
 from docker_registry_v1 import Client
 from docker_registry_v1.cli import main
@@ -189,7 +190,9 @@ def test_ctrl_c_prints_interrupted_exits_130_and_a_rerun_finishes(
         "--include",
         SOME,
     ]
-    process = subprocess.Popen(command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    process = interruptible.popen(
+        command, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True
+    )
     deadline = time.monotonic() + WAIT_FOR_UPLOADS
     while len(uploaded_blobs(v2_fresh)) < 5 and process.poll() is None:
         assert time.monotonic() < deadline

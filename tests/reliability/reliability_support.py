@@ -3,7 +3,6 @@
 from __future__ import annotations
 
 import io
-import socket
 import ssl
 import subprocess
 import threading
@@ -20,6 +19,7 @@ from docker_registry_v1.archive import ChainImage, write_loadable_archive
 from docker_registry_v1.emulator import Emulator
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
 from docker_registry_v1.transfer import RetryPolicy
+from ports import unused_port
 
 FAST = RetryPolicy(attempts=3, base_delay=0.01, max_delay=0.1, jitter=0.0)
 PASSWORD = "s3cret"
@@ -50,9 +50,7 @@ def settled(reg: Emulator, timeout: float = 2.0) -> list[Any]:
 
 
 def closed_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        return int(sock.getsockname()[1])
+    return unused_port()  # outside the ephemeral range: no other test's server lands there
 
 
 @attrs.frozen

@@ -10,15 +10,23 @@ from __future__ import annotations
 import signal
 import threading
 import time
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
+import interruptible
 import pytest
 from docker_registry_v1.emulator import Emulator
 from docker_registry_v1.progress import PlannedLayer
 from transfer_support import FAST, Runner, seed_chain
 
 LAYER = "/v1/images/*/layer"
+
+
+@pytest.fixture(autouse=True)
+def sigint_raises() -> Iterator[None]:
+    """SIGINT raises KeyboardInterrupt here even if pytest was started with it ignored."""
+    with interruptible.keyboard_interrupt_on_sigint():
+        yield
 
 
 def sigint_main_thread() -> None:

@@ -6,12 +6,16 @@ import base64
 import gzip
 import io
 import json
+import socket
 import subprocess
 import tarfile
 import time
+from pathlib import Path
 
 import httpx
+import ports
 import pytest
+import v2registry
 from system_tools import require_tool
 from v2registry import ISSUER, PASSWORD, SERVICE, USER, V2Registry
 from v2wire import (
@@ -203,3 +207,19 @@ def test_names_outside_the_grammar_match_no_route(v2_open: V2Registry, name: str
     answer = httpx.get(f"{v2_open.url}/v2/{name}/tags/list")
     assert answer.status_code == 404
     assert answer.text.strip() == "404 page not found"
+
+
+def test_a_registry_whose_port_is_taken_starts_again_on_another(
+    monkeypatch: pytest.MonkeyPatch, tmp_path: Path
+) -> None:
+    """Another process (another xdist worker) may bind the port between the pick and the
+    registry's own bind: the registry is started again on a fresh port."""
+    with socket.socket() as taken:
+        taken.bind(("127.0.0.1", 0))
+        taken.listen()
+        busy = taken.getsockname()[1]
+        picks = iter([busy, ports.unused_port()])
+        monkeypatch.setattr(v2registry, "unused_port", lambda: next(picks))
+        with v2registry.run_registry("none", tmp_path) as registry:
+            assert registry.port != busy
+            assert httpx.get(f"{registry.url}/v2/").status_code == 200

@@ -19,6 +19,7 @@ import schemathesis
 from hypothesis import HealthCheck, settings
 from schemathesis import checks as generic_checks
 from schemathesis.specs.openapi import checks as openapi_checks
+from schemathesis_items import parametrize_by_operation, schema_operation_ids, spec_operation_ids
 from v2registry import V2Registry, run_registry
 from v2wire import SCHEMA2, manifest_bytes, open_client, push_blob, sha256, with_digest
 
@@ -35,6 +36,17 @@ CONFORMANCE = [
 ERROR_CODES = set(SCHEMA.raw_schema["components"]["schemas"]["ErrorCode"]["enum"])
 
 
+def pytest_generate_tests(metafunc: pytest.Metafunc) -> None:
+    parametrize_by_operation(metafunc)
+
+
+def test_every_operation_of_the_spec_is_run_once() -> None:
+    """Each item of the generated-requests test runs one operation: together, all 14."""
+    operations = schema_operation_ids(SCHEMA)
+    assert operations == spec_operation_ids(SPEC_PATH)
+    assert len(set(operations)) == len(operations) == 14
+
+
 @pytest.fixture(scope="module")
 def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[V2Registry]:
     """A registry of its own: the generated requests leave repositories behind."""
@@ -45,8 +57,9 @@ def fuzzed(tmp_path_factory: pytest.TempPathFactory) -> Iterator[V2Registry]:
 @SCHEMA.parametrize()
 @settings(max_examples=8, deadline=None, suppress_health_check=list(HealthCheck))
 def test_generated_requests_get_answers_the_spec_describes(
-    case: schemathesis.Case, fuzzed: V2Registry
+    case: schemathesis.Case, operation_id: str, fuzzed: V2Registry
 ) -> None:
+    assert case.operation.definition.raw["operationId"] == operation_id
     case.call_and_validate(base_url=fuzzed.url, checks=CONFORMANCE)
 
 

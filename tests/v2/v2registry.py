@@ -1,6 +1,6 @@
 """Distribution's registry (Debian's ``docker-registry``) as a real v2 server for tests.
 
-Each `V2Registry` is the real binary on a free loopback port with a generated
+Each `V2Registry` is the real binary on a free loopback port (tests/ports.py) with a generated
 config: filesystem storage in a temporary directory, deletes enabled, and one of
 three auth modes: none, ``htpasswd`` Basic (a bcrypt file made here), or
 ``token`` with a `TokenIssuer` (a self-signed certificate and a loopback token
@@ -19,7 +19,6 @@ import datetime as dt
 import json
 import os
 import secrets
-import socket
 import ssl
 import subprocess
 import threading
@@ -41,6 +40,7 @@ from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import rsa
 from cryptography.x509.oid import NameOID
 from docker_registry_v1.emulator.requestlog import redact_authorization
+from ports import ATTEMPTS, unused_port
 from system_tools import require_tool
 from tls_support import TLSMaterial
 
@@ -56,11 +56,8 @@ READY_WITHIN = 30.0
 Mode = Literal["none", "htpasswd", "token"]
 
 
-def free_port() -> int:
-    with socket.socket() as sock:
-        sock.bind(("127.0.0.1", 0))
-        port: int = sock.getsockname()[1]
-        return port
+class _PortTakenError(RuntimeError):
+    """The registry exited because another process had its port."""
 
 
 def _self_signed() -> tuple[rsa.RSAPrivateKey, x509.Certificate]:
@@ -275,17 +272,23 @@ def _wait_ready(registry: V2Registry) -> None:
     deadline = time.monotonic() + READY_WITHIN
     while time.monotonic() < deadline:
         if registry.process.poll() is not None:
-            raise RuntimeError(f"docker-registry exited:\n{registry.log_path.read_text()}")
+            log = registry.log_path.read_text(errors="replace")
+            if "address already in use" in log:
+                raise _PortTakenError(log)
+            raise RuntimeError(f"docker-registry exited:\n{log}")
         try:
-            status = httpx.get(f"{registry.url}/v2/", timeout=2, verify=registry.verify).status_code
+            answer = httpx.get(f"{registry.url}/v2/", timeout=2, verify=registry.verify)
         except httpx.TransportError as exc:
             if "CERTIFICATE" in str(exc):  # no use waiting: the test PKI is wrong
                 raise RuntimeError(f"docker-registry's certificate was refused: {exc}") from exc
             time.sleep(0.05)
             continue
-        if status in (200, 401):
+        if "docker-distribution-api-version" not in answer.headers:
+            time.sleep(0.05)  # not distribution: whoever took the port, until it gives up
+            continue
+        if answer.status_code in (200, 401):
             return
-        raise RuntimeError(f"docker-registry answered {status} to GET /v2/")
+        raise RuntimeError(f"docker-registry answered {answer.status_code} to GET /v2/")
     raise RuntimeError(f"docker-registry not ready within {READY_WITHIN} s")
 
 
@@ -308,7 +311,6 @@ def run_registry(mode: Mode, root: Path, tls: TLSMaterial | None = None) -> Iter
     if mode == "token":
         issuer = TokenIssuer.create()
         issuer.start(None if tls is None else tls.server_context())
-    port = free_port()
     config: dict[str, Any] = {
         "version": 0.1,
         "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": True}},
@@ -316,7 +318,7 @@ def run_registry(mode: Mode, root: Path, tls: TLSMaterial | None = None) -> Iter
             "filesystem": {"rootdirectory": str(root / "storage")},
             "delete": {"enabled": True},
         },
-        "http": {"addr": f"127.0.0.1:{port}", "secret": secrets.token_hex(16)},
+        "http": {"secret": secrets.token_hex(16)},
     }
     if tls is not None:
         config["http"]["tls"] = {"certificate": str(tls.server_cert), "key": str(tls.server_key)}
@@ -324,18 +326,31 @@ def run_registry(mode: Mode, root: Path, tls: TLSMaterial | None = None) -> Iter
     if auth:
         config["auth"] = auth
     config_path = root / "config.yml"
-    config_path.write_text(yaml.safe_dump(config))
     log_path = root / "registry.log"
-    with log_path.open("wb") as log:
-        process = subprocess.Popen(
-            [binary, "serve", str(config_path)],
-            stdout=log,
-            stderr=subprocess.STDOUT,
-            env=_registry_environment(),
-        )
-    registry = V2Registry(mode, port, root, issuer, process, log_path, tls)
+    for attempt in range(1, ATTEMPTS + 1):
+        port = unused_port()
+        config["http"]["addr"] = f"127.0.0.1:{port}"
+        config_path.write_text(yaml.safe_dump(config))
+        with log_path.open("wb") as log:
+            process = subprocess.Popen(
+                [binary, "serve", str(config_path)],
+                stdout=log,
+                stderr=subprocess.STDOUT,
+                env=_registry_environment(),
+            )
+        registry = V2Registry(mode, port, root, issuer, process, log_path, tls)
+        try:
+            _wait_ready(registry)
+        except _PortTakenError:
+            if attempt < ATTEMPTS:
+                continue  # it has exited; the issuer stays up for the next try
+            registry.stop()
+            raise
+        except BaseException:
+            registry.stop()
+            raise
+        break
     try:
-        _wait_ready(registry)
         yield registry
     finally:
         registry.stop()
