@@ -11,7 +11,7 @@ export PATH := $(CURDIR)/$(BIN):$(PATH)
 export REDOCLY_TELEMETRY := off
 export REDOCLY_SUPPRESS_UPDATE_NOTICE := true
 
-.PHONY: venv system-deps generate check-generated lint-spec clients clients-all lint typecheck \
+.PHONY: venv system-deps generate check-generated lint-spec clients clients-all lint typecheck lint-imports \
 	docs test demo bench clean
 
 venv: $(STAMP)
@@ -51,6 +51,10 @@ lint: $(STAMP)
 typecheck: $(STAMP)
 	$(BIN)/mypy overlay/docker_registry_v1
 
+# The layers and forbidden imports in pyproject.toml's [tool.importlinter] contracts.
+lint-imports: $(STAMP)
+	PYTHONPATH=overlay:generated $(BIN)/lint-imports --no-cache --no-logo
+
 # skopeo, podman and the other programs the suite drives, installed with apt-get when
 # missing and root; under CI=true a missing one fails the run instead of skipping tests.
 system-deps:
@@ -63,7 +67,7 @@ docs: $(STAMP)
 # The pytest suite runs `clients/build.py typescript go` itself (tests/spec/test_clients.py),
 # with extra checks that the smoke programs fail on wrong answers, so `make clients` is
 # not run twice here.
-test: system-deps lint-spec check-generated lint typecheck docs $(NODE_STAMP)
+test: system-deps lint-spec check-generated lint typecheck lint-imports docs $(NODE_STAMP)
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
