@@ -45,7 +45,21 @@ class _DropDeliberateAborts(logging.Filter):
         return not (record.exc_info and _contains_abort(record.exc_info[1]))
 
 
+class _QuietProbes(logging.Filter):
+    """The emulator speaks plain http, and clients that try https first on a loopback
+    host (regv1 and docker do, once per host and port) send it a TLS handshake, which
+    uvicorn answers 400 and logs as a warning per command; it is debug detail here."""
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno == logging.WARNING and record.getMessage() == _INVALID_REQUEST:
+            record.levelno, record.levelname = logging.DEBUG, "DEBUG"
+            return logging.getLogger("uvicorn.error").isEnabledFor(logging.DEBUG)
+        return True
+
+
+_INVALID_REQUEST = "Invalid HTTP request received."
 logging.getLogger("uvicorn.error").addFilter(_DropDeliberateAborts())
+logging.getLogger("uvicorn.error").addFilter(_QuietProbes())
 
 
 class _Server(uvicorn.Server):
