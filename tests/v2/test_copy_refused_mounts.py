@@ -167,6 +167,12 @@ def test_the_async_copy_falls_back_to_an_upload_when_the_token_does_not_cover_a_
                 copied = await acopy(
                     source, "acme/asyncnopull", "1.0", dest, dest_repo=dest_repo, cache=cache
                 )
+                # the copy's twin shared the login's token cache: the async client's own
+                # HEAD of the manifest (pull scope, as the copy's last check) asks for none
+                assert v2_token.issuer is not None
+                issued = len(v2_token.issuer.requests)
+                assert await dest.manifest_digest(dest_repo, "1.0") == copied.digest
+                assert len(v2_token.issuer.requests) == issued
                 return copied, dest.base_url
 
         return anyio.run(main)
