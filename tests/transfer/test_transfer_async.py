@@ -18,9 +18,9 @@ from docker_registry_v1 import AsyncClient, InvalidInput
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.oci.client import AsyncOCIClient
 from docker_registry_v1.progress import PlannedLayer, SilentProgress
-from docker_registry_v1.transfer import apull
+from docker_registry_v1.transfer import apull, apush
 from docker_registry_v1.transfer.copy import acopy
-from transfer_support import assert_chain_in, seed_chain
+from transfer_support import assert_chain_in, save_archive, seed_chain
 
 LAYER = "/v1/images/*/layer"
 
@@ -104,6 +104,27 @@ def test_cancelled_mid_layer_stops_the_worker_promptly_and_leaves_no_file(
     seen = watch.bytes
     time.sleep(0.3)
     assert watch.bytes == seen  # nothing goes on in the background
+
+
+def test_a_push_cancelled_mid_layer_stops_and_finalises_nothing(
+    standalone: Standalone, tmp_path: Path
+) -> None:
+    chain = seed_chain(2, seed=13, size=3_000_000)
+    archive = save_archive(tmp_path / "in.tar", "acme/up", "1.0", chain)
+    watch = Watch(pause=0.02)
+
+    async def main() -> tuple[bool, float]:
+        async with AsyncClient(standalone.url) as client:
+            call = functools.partial(apush, client, archive, "acme/up", "1.0", progress=watch)
+            return await cancel_when(watch.first_chunk, call)
+
+    cancelled, took = anyio.run(main)
+    assert cancelled
+    assert took < 1.0, f"the cancelled push took {took:.2f}s to return"
+    assert 0 < watch.bytes < sum(len(image.layer_bytes) for image in chain)
+    assert standalone.store.tags("acme/up") in (None, {})
+    assert standalone.log.find(method="PUT", path="/v1/images/*/checksum") == []
+    assert standalone.store.layer(chain[0].id) is None  # the layer PUT broke off
 
 
 def test_cancelled_while_the_server_stalls_returns_at_once(
