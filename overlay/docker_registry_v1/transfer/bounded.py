@@ -25,7 +25,7 @@ import threading
 from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
-__all__ = ["CancelToken", "Stopped", "TransferCancelled", "run_threads"]
+__all__ = ["CancelToken", "Stopped", "TransferCancelled", "current_token", "run_threads"]
 
 T = TypeVar("T")
 
@@ -103,6 +103,12 @@ _TOKEN: contextvars.ContextVar[CancelToken | None] = contextvars.ContextVar(
 )
 
 
+def current_token() -> CancelToken | None:
+    """The token of the async caller this code runs for (``None``: a plain sync call); a
+    runner of jobs other than :func:`run_threads` links its own stop event to it."""
+    return _TOKEN.get()
+
+
 class _Batch(Generic[T]):
     """The shared state of one ``run_threads`` call."""
 
@@ -143,7 +149,7 @@ def run_threads(jobs: Sequence[Callable[[], T]], limit: int, stop: threading.Eve
     if not jobs:
         return []
     batch = _Batch(jobs, stop)
-    token = _TOKEN.get()
+    token = current_token()
     workers = [
         threading.Thread(
             target=contextvars.copy_context().run,

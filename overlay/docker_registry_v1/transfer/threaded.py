@@ -119,6 +119,8 @@ class Worker:
         return _CheckedProgress(inner, self.token)
 
     def inventory_progress(self, listener: InventoryListener | None) -> InventoryListener:
+        """The same for an inventory's listener: its reports become cancellation points
+        too (its requests are checked by the twin already)."""
         return _CheckedInventory(listener, self.token)
 
 
