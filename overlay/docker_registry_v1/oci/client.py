@@ -52,7 +52,7 @@ from oci_distribution_api.types import UNSET
 
 from .. import httplog
 from ..auth import BasicAuth, _host_matches
-from ..client import DEFAULT_TIMEOUT, USER_AGENT, api_root
+from ..client import DEFAULT_TIMEOUT, USER_AGENT, _checking_hooks, api_root
 from ..errors import DockerRegistryError, InvalidInput, transport_error
 from ..names import origin_of
 from ..retry import (
@@ -907,11 +907,7 @@ class AsyncOCIClient(_Base):
         twin._sessions = self._sessions
         twin._timeout = self._timeout
         if check is not None:
-
-            def hook(_: object) -> None:
-                check()
-
-            twin._http.event_hooks = {"request": [hook], "response": [hook]}
+            twin._http.event_hooks = _checking_hooks(check)
         try:
             yield twin
         finally:
