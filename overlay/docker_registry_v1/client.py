@@ -156,6 +156,16 @@ def _no_ping(error: RegistryError) -> bool:
     raise error
 
 
+def _checking_hooks(check: Callable[[], None]) -> dict[str, list[Callable[..., Any]]]:
+    """httpx event hooks that call ``check`` before each request and after each answer's
+    headers (the redirects and an auth flow's own requests included)."""
+
+    def hook(_: object) -> None:
+        check()
+
+    return {"request": [hook], "response": [hook]}
+
+
 class _ClientBase(Generic[Transport]):
     """Both clients: one constructor, the base URL, the default auth and :meth:`ping`."""
 
@@ -181,9 +191,17 @@ class _ClientBase(Generic[Transport]):
         self.retry = as_policy(retry)
         self._timeout: Timeout | Keep = KEEP
         self._on_attempt: Callable[[], object] | None = None  # counts requests (inventory)
+        # what a sync twin needs (AsyncClient._sync_twin); a transport of the caller's
+        # own cannot be carried over to the other kind of client
+        self._settings: dict[str, Any] | None = (
+            None if transport is not None else {"timeout": timeout, "verify": verify}
+        )
+        merged = _headers(headers)
+        if self._settings is not None:
+            self._settings["headers"] = merged
         self._http = self._http_class(
             base_url=self._root,
-            headers=_headers(headers),
+            headers=merged,
             follow_redirects=True,
             timeout=timeout,
             verify=verify,
@@ -586,6 +604,43 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
         from .transfer import apush  # noqa: PLC0415 - transfers load on first use
 
         return await apush(self, archive, repo, tag, progress=progress, retry=retry)
+
+    @contextlib.contextmanager
+    def _sync_twin(self, check: Callable[[], None] | None = None) -> Iterator[Client]:
+        """A :class:`Client` for the same registry, for one whole-image transfer: those
+        are written once, with threads, and an async entry point runs them in a worker
+        thread on this twin (``transfer.threaded``).
+
+        The twin has this client's construction settings (timeout, verify, headers) and
+        its current base URL, default auth, retry policy and timeout override, and it
+        shares what was learned about the registry (the "issues tokens" decision) both
+        ways. Its own connection pool is closed on leaving. ``check`` is called before
+        each request and after each answer's headers, and may raise to stop the
+        transfer. Raises :class:`InvalidInput` for a client made with a ``transport=``
+        of its own: an async transport cannot drive a sync client."""
+        if self._settings is None:
+            raise InvalidInput(
+                "client",
+                "an AsyncClient made with transport=… cannot run a whole-image transfer "
+                "(it runs on a sync Client in a worker thread); use a Client with a sync "
+                "transport, or an AsyncClient without transport=",
+            )
+        settings = self._settings
+        twin = Client(
+            self._root,
+            auth=self._default_auth,
+            timeout=settings["timeout"],
+            verify=settings["verify"],
+            headers=settings["headers"],
+            retry=self.retry,
+        )
+        twin._learned = self._learned  # one token decision for both
+        twin._timeout = self._timeout
+        twin._on_attempt = self._on_attempt
+        if check is not None:
+            twin._http.event_hooks = _checking_hooks(check)
+        with twin:
+            yield twin
 
     async def aclose(self) -> None:
         """Close the pooled connections; the client cannot be used afterwards."""

@@ -35,27 +35,3 @@ class MountRefusingTransport(httpx.HTTPTransport):
         return super().handle_request(
             httpx.Request("POST", plain, headers=request.headers, content=b"")
         )
-
-
-class AsyncMountRefusingTransport(httpx.AsyncHTTPTransport):
-    """`MountRefusingTransport` for the async clients."""
-
-    def __init__(self, answer: int) -> None:
-        super().__init__()
-        self.answer = answer
-        self.seen: list[tuple[str, str]] = []
-
-    def requests(self, method: str, marker: str) -> list[str]:
-        return [url for m, url in self.seen if m == method and marker in url]
-
-    async def handle_async_request(self, request: httpx.Request) -> httpx.Response:
-        self.seen.append((request.method, str(request.url)))
-        if request.method != "POST" or "mount" not in request.url.params:
-            return await super().handle_async_request(request)
-        if self.answer == 403:
-            body = {"errors": [{"code": "DENIED", "message": "cross-repository mount refused"}]}
-            return httpx.Response(403, json=body)
-        plain = request.url.copy_remove_param("mount").copy_remove_param("from")
-        return await super().handle_async_request(
-            httpx.Request("POST", plain, headers=request.headers, content=b"")
-        )

@@ -3,7 +3,8 @@
 Against a real distribution: in token mode whose issuer will not grant pull on the
 repository a mount would borrow from (distribution answers 401 with a challenge
 for the ``from`` scope), and behind a transport that answers mount POSTs itself
-with 403, or with a real upload session (202) opened without the mount.
+with 403, or with a real upload session (202) opened without the mount. The async copy
+runs the same code in a worker thread, so it is checked against the token registry.
 """
 
 from __future__ import annotations
@@ -22,7 +23,7 @@ from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import build_image_chain
 from docker_registry_v1.oci.client import AsyncOCIClient, OCIClient
 from docker_registry_v1.transfer.copy import BlobCache, CopyResult, acopy, copy
-from mountproxy import AsyncMountRefusingTransport, MountRefusingTransport
+from mountproxy import MountRefusingTransport
 from test_copy import run_skopeo
 from v2registry import PASSWORD, USER, V2Registry
 
@@ -149,31 +150,46 @@ def test_a_refused_mount_uploads_into_the_same_repository_and_a_rerun_does_not_a
     assert inspect(v2_open, f"{two}:1.0")["Digest"] == second.digest
 
 
-def test_the_async_copy_uploads_into_the_session_a_202_mount_answer_opened(
-    standalone: Standalone, v2_open: V2Registry, tmp_path: Path
+def test_the_async_copy_falls_back_to_an_upload_when_the_token_does_not_cover_a_mount(
+    standalone: Standalone, v2_token: V2Registry, pull_rules: dict[str, set[str]], tmp_path: Path
 ) -> None:
-    seed(standalone, "acme/asyncproxied", 74)
-    transport = AsyncMountRefusingTransport(202)
+    """``acopy`` runs the sync copy on twins of its clients: the twin of the destination
+    shares its login and token cache, and the refusal lands in the same blob cache."""
+    seed(standalone, "acme/asyncnopull", 74)
     cache = tmp_path / "cache.sqlite"
 
-    async def main() -> tuple[CopyResult, CopyResult]:
-        async with (
-            AsyncClient(standalone.url) as source,
-            AsyncOCIClient(v2_open.url, transport=transport) as dest,
-        ):
-            one = await acopy(
-                source, "acme/asyncproxied", "1.0", dest, dest_repo="aproxy/one", cache=cache
-            )
-            two = await acopy(
-                source, "acme/asyncproxied", "1.0", dest, dest_repo="aproxy/two", cache=cache
-            )
-            return one, two
+    def copy_into(dest_repo: str) -> tuple[CopyResult, str]:
+        async def main() -> tuple[CopyResult, str]:
+            async with (
+                AsyncClient(standalone.url) as source,
+                AsyncOCIClient(v2_token.url, auth=BasicAuth(USER, PASSWORD)) as dest,
+            ):
+                copied = await acopy(
+                    source, "acme/asyncnopull", "1.0", dest, dest_repo=dest_repo, cache=cache
+                )
+                # the copy's twin shared the login's token cache: the async client's own
+                # HEAD of the manifest (pull scope, as the copy's last check) asks for none
+                assert v2_token.issuer is not None
+                issued = len(v2_token.issuer.requests)
+                assert await dest.manifest_digest(dest_repo, "1.0") == copied.digest
+                assert len(v2_token.issuer.requests) == issued
+                return copied, dest.base_url
 
-    first, second = anyio.run(main)
+        return anyio.run(main)
+
+    first, _ = copy_into("arefuse/one")
+    pull_rules["arefuse/one"] = {"push"}  # nobody may read arefuse/one from now on
+    before = log_size(v2_token)
+    second, registry = copy_into("arefuse/two")
     layers = sorted(first.layers)
-    assert len(transport.requests("POST", "mount=")) == len(layers)
+    assert sorted(first.uploaded) == layers
+    assert mounts(v2_token, before) == [("arefuse/one", 401)] * len(layers)
     assert sorted(second.uploaded) == layers
-    posts = transport.requests("POST", "/v2/aproxy/two/blobs/uploads/")
-    assert len([url for url in posts if "mount=" not in url]) == 1  # the config alone
-    assert transport.requests("DELETE", "/v2/aproxy/two/") == []
-    assert inspect(v2_open, "aproxy/two:1.0")["Digest"] == second.digest
+    assert second.mounted == ()
+    known = BlobCache(cache)
+    try:
+        for digest in layers:
+            assert known.refused_sources(digest, registry, "arefuse/two") == {"arefuse/one"}
+    finally:
+        known.close()
+    assert inspect(v2_token, "arefuse/two:1.0")["Digest"] == second.digest

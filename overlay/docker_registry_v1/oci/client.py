@@ -52,7 +52,7 @@ from oci_distribution_api.types import UNSET
 
 from .. import httplog
 from ..auth import BasicAuth, _host_matches
-from ..client import DEFAULT_TIMEOUT, USER_AGENT, api_root
+from ..client import DEFAULT_TIMEOUT, USER_AGENT, _checking_hooks, api_root
 from ..errors import DockerRegistryError, InvalidInput, transport_error
 from ..names import origin_of
 from ..retry import (
@@ -883,6 +883,45 @@ class AsyncOCIClient(_Base):
         self._http = httpx.AsyncClient(
             **self._options, timeout=timeout, verify=verify, transport=transport
         )
+        # what a sync twin needs (_sync_twin); a transport of the caller's own cannot be
+        # carried over to the other kind of client
+        self._settings: dict[str, Any] | None = (
+            None if transport is not None else {"timeout": timeout, "verify": verify}
+        )
+
+    @contextlib.contextmanager
+    def _sync_twin(self, check: Callable[[], None] | None = None) -> Iterator[OCIClient]:
+        """An :class:`OCIClient` for the same registry, for one whole-image transfer run
+        in a worker thread (see :meth:`docker_registry_v1.AsyncClient._sync_twin`).
+
+        It shares this client's auth flow (so its token cache: `RegistryAuth` keeps
+        it under a lock and runs both flows) and its parked upload sessions, and has
+        its settings and retry policy; only its connection pool is its own, closed on
+        leaving (the sessions stay for this client, which cancels them when closed).
+        Raises :class:`InvalidInput` for a client made with a ``transport=`` of its own."""
+        if self._settings is None:
+            raise InvalidInput(
+                "dest",
+                "an AsyncOCIClient made with transport=… cannot run a whole-image transfer "
+                "(it runs on a sync OCIClient in a worker thread); use an OCIClient with a "
+                "sync transport, or an AsyncOCIClient without transport=",
+            )
+        twin = OCIClient(
+            self._root,
+            retry=self.retry,
+            timeout=self._settings["timeout"],
+            verify=self._settings["verify"],
+            headers=dict(self._options["headers"]),
+        )
+        twin._auth = self._auth
+        twin._sessions = self._sessions
+        twin._timeout = self._timeout
+        if check is not None:
+            twin._http.event_hooks = _checking_hooks(check)
+        try:
+            yield twin
+        finally:
+            twin._http.close()
 
     async def _once(self, step: _Step) -> httpx.Response:
         request, started = self._build(step), time.monotonic()

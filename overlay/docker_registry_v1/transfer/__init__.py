@@ -1,5 +1,6 @@
 """Whole-image transfers: pull to a ``docker load`` archive, push a ``docker save`` archive,
-mirror between registries — sync and async, layers streamed in constant memory,
+mirror between registries — written once with threads (the async entry points run them in a
+worker thread, see ``threaded``), layers streamed in constant memory,
 payload checksums verified, downloads resumed, idempotent requests retried.
 """
 

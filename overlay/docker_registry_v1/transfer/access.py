@@ -29,18 +29,9 @@ from ..httplog import reused
 from ..models import IndexImage
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
-    from ..client import AsyncClient, Client
+    from ..client import Client
 
-__all__ = [
-    "WriteAccess",
-    "ais_present",
-    "aread_access",
-    "awrite_access",
-    "index_list",
-    "is_present",
-    "read_access",
-    "write_access",
-]
+__all__ = ["WriteAccess", "index_list", "is_present", "read_access", "write_access"]
 
 _METHOD_NOT_ALLOWED = 405
 _ABSENT = (NotFound, UploadInProgress)
@@ -75,7 +66,7 @@ def index_list(ids: Iterable[str], tags: Mapping[str, str]) -> list[IndexImage]:
     return [IndexImage(id=i, tag=tag) for i in ids for tag in tags_of.get(i, [None])]
 
 
-def _own_host(client: Client | AsyncClient, token: TokenAuth) -> Authenticator | None:
+def _own_host(client: Client, token: TokenAuth) -> Authenticator | None:
     if token.host == httpx.URL(client.base_url).netloc.decode():
         return None
     return token
@@ -94,33 +85,9 @@ def read_access(client: Client, repo: str) -> Authenticator | None:
         return None
 
 
-async def aread_access(client: AsyncClient, repo: str) -> Authenticator | None:
-    if not await client.issues_tokens():
-        return None
-    try:
-        token = await client.hub.get_read_token_with_auth(repo)
-    except (NotFound, InvalidResponse):
-        return None
-    return _own_host(client, token)
-
-
 def write_access(client: Client, repo: str, images: Iterable[IndexImage] = ()) -> WriteAccess:
     try:
         token = client.hub.get_write_token(repo, images=images)
-        return WriteAccess(_own_host(client, token), indexed=True)
-    except InvalidResponse:
-        return WriteAccess(None, indexed=True)
-    except RegistryError as error:
-        if _no_index(error):
-            return WriteAccess(None, indexed=False)
-        raise
-
-
-async def awrite_access(
-    client: AsyncClient, repo: str, images: Iterable[IndexImage] = ()
-) -> WriteAccess:
-    try:
-        token = await client.hub.get_write_token(repo, images=images)
         return WriteAccess(_own_host(client, token), indexed=True)
     except InvalidResponse:
         return WriteAccess(None, indexed=True)
@@ -141,21 +108,6 @@ def is_present(client: Client, repo: str, image_id: str, access: WriteAccess) ->
             if not access.wants_read_token():
                 return False
             access.probe = read_access(client, repo)
-            continue
-        reused("image %s is on the target already (its JSON answered)", image_id)
-        return True
-
-
-async def ais_present(client: AsyncClient, repo: str, image_id: str, access: WriteAccess) -> bool:
-    while True:
-        try:
-            await client.image.get_metadata_raw(image_id, auth=access.probe)
-        except _ABSENT:
-            return False
-        except Unauthorized:
-            if not access.wants_read_token():
-                return False
-            access.probe = await aread_access(client, repo)
             continue
         reused("image %s is on the target already (its JSON answered)", image_id)
         return True

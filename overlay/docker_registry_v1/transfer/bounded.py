@@ -1,31 +1,112 @@
-"""Run jobs a few at a time and stop at the first failure: threads for sync, tasks for async.
+"""Run jobs a few at a time in threads and stop at the first failure.
 
 The first error is raised as itself (not wrapped in a group). After an ordinary
-failure it is raised once the other jobs have stopped: thread jobs poll ``stop``
-between chunks, async jobs are cancelled. An interrupt (Ctrl-C arriving in the
-waiting thread, or any ``BaseException``) sets ``stop`` and is re-raised at once:
-a job blocked in a socket read only notices when the server next sends
-something, and Ctrl-C must not wait for that. The workers are daemon threads for
-the same reason — a ``ThreadPoolExecutor`` would make the interpreter join them
-at exit, so an interrupted ``regv1 pull`` would linger until every in-flight
-request answered.
+failure it is raised once the other jobs have stopped: they poll ``stop`` between
+chunks. An interrupt (Ctrl-C arriving in the waiting thread, or any
+``BaseException``) sets ``stop`` and is re-raised at once: a job blocked in a socket
+read only notices when the server next sends something, and Ctrl-C must not wait for
+that. The workers are daemon threads for the same reason — a ``ThreadPoolExecutor``
+would make the interpreter join them at exit, so an interrupted ``regv1 pull`` would
+linger until every in-flight request answered.
+
+A sync transfer run for an async caller (``transfer.threaded``) runs under a
+:class:`CancelToken`: cancelling the awaiting task cancels the token, which sets the
+``stop`` of every batch running under it and wakes its waiting thread, so the transfer
+stops as promptly as after Ctrl-C, and :class:`TransferCancelled` unwinds it (cleaning
+up as it goes) without waiting for a job stuck in a read. The workers run in a copy of
+the caller's context, so a batch started inside a job runs under the same token.
 """
 
 from __future__ import annotations
 
+import contextlib
+import contextvars
 import threading
-from collections.abc import Awaitable, Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from typing import Generic, TypeVar
 
-import anyio
-
-__all__ = ["Stopped", "run_tasks", "run_threads"]
+__all__ = ["CancelToken", "Stopped", "TransferCancelled", "current_token", "run_threads"]
 
 T = TypeVar("T")
 
 
 class Stopped(Exception):  # noqa: N818 - a signal between jobs, never seen by callers
     """Raised inside a job when another job has failed or the caller was interrupted."""
+
+
+class TransferCancelled(BaseException):
+    """Raised inside a sync transfer whose async caller was cancelled.
+
+    A ``BaseException``, like ``KeyboardInterrupt``, so that no ``except Exception`` of
+    a transfer (a per-image error kept for the report, a retry loop) takes it for a
+    failure to carry on after; the cleanup (``finally``, ``with``) still runs. The async
+    caller never sees it: it gets its own cancellation."""
+
+
+class CancelToken:
+    """The stop request of one sync transfer run for an async caller; thread-safe.
+
+    :meth:`check` raises :class:`TransferCancelled` once :meth:`cancel` was called; the
+    transfer's HTTP requests and progress events call it. Batches of
+    :func:`run_threads` started while the token is :meth:`active` are linked to it."""
+
+    def __init__(self) -> None:
+        self._lock = threading.Lock()
+        self._cancelled = False
+        self._linked: list[tuple[threading.Event, threading.Event]] = []
+
+    @property
+    def cancelled(self) -> bool:
+        return self._cancelled
+
+    def cancel(self) -> None:
+        """Stop every linked batch and make every later :meth:`check` raise."""
+        with self._lock:
+            self._cancelled = True
+            linked = list(self._linked)
+        for stop, wake in linked:
+            stop.set()
+            wake.set()
+
+    def check(self) -> None:
+        """Raise :class:`TransferCancelled` when the transfer is to stop."""
+        if self._cancelled:
+            raise TransferCancelled
+
+    @contextlib.contextmanager
+    def active(self) -> Iterator[None]:
+        """Make this the token of the batches started in this context."""
+        reset = _TOKEN.set(self)
+        try:
+            yield
+        finally:
+            _TOKEN.reset(reset)
+
+    @contextlib.contextmanager
+    def _linking(self, stop: threading.Event, wake: threading.Event) -> Iterator[None]:
+        pair = (stop, wake)
+        with self._lock:
+            self._linked.append(pair)
+            cancelled = self._cancelled
+        if cancelled:
+            stop.set()
+            wake.set()
+        try:
+            yield
+        finally:
+            with self._lock:
+                self._linked.remove(pair)
+
+
+_TOKEN: contextvars.ContextVar[CancelToken | None] = contextvars.ContextVar(
+    "regv1_cancel_token", default=None
+)
+
+
+def current_token() -> CancelToken | None:
+    """The token of the async caller this code runs for (``None``: a plain sync call); a
+    runner of jobs other than :func:`run_threads` links its own stop event to it."""
+    return _TOKEN.get()
 
 
 class _Batch(Generic[T]):
@@ -68,17 +149,27 @@ def run_threads(jobs: Sequence[Callable[[], T]], limit: int, stop: threading.Eve
     if not jobs:
         return []
     batch = _Batch(jobs, stop)
+    token = current_token()
     workers = [
-        threading.Thread(target=batch.work, name=f"regv1-transfer-{n}", daemon=True)
+        threading.Thread(
+            target=contextvars.copy_context().run,
+            args=(batch.work,),
+            name=f"regv1-transfer-{n}",
+            daemon=True,
+        )
         for n in range(min(limit, len(jobs)))
     ]
-    try:
-        for worker in workers:
-            worker.start()
-        batch.settled.wait()
-    except BaseException:
-        stop.set()
-        raise
+    linked = token._linking(stop, batch.settled) if token else contextlib.nullcontext()
+    with linked:
+        try:
+            for worker in workers:
+                worker.start()
+            batch.settled.wait()
+        except BaseException:
+            stop.set()
+            raise
+        if token is not None:
+            token.check()  # cancelled: unwind now, as after Ctrl-C, not once jobs notice
     for worker in workers:
         worker.join()
     if stop.is_set():
@@ -86,25 +177,3 @@ def run_threads(jobs: Sequence[Callable[[], T]], limit: int, stop: threading.Eve
             raise batch.failure
         raise Stopped
     return [batch.results[position] for position in range(len(jobs))]
-
-
-async def run_tasks(jobs: Sequence[Callable[[], Awaitable[T]]], limit: int) -> list[T]:
-    results: dict[int, T] = {}
-    errors: list[BaseException] = []
-    gate = anyio.Semaphore(limit)
-
-    async with anyio.create_task_group() as group:
-
-        async def one(position: int, job: Callable[[], Awaitable[T]]) -> None:
-            async with gate:
-                try:
-                    results[position] = await job()
-                except Exception as error:  # re-raised below, unwrapped
-                    errors.append(error)
-                    group.cancel_scope.cancel()
-
-        for position, job in enumerate(jobs):
-            group.start_soon(one, position, job)
-    if errors:
-        raise errors[0]
-    return [results[position] for position in range(len(jobs))]

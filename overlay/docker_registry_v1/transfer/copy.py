@@ -23,13 +23,11 @@ import os
 import sqlite3
 import threading
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from importlib.metadata import version
 from pathlib import Path
 from typing import TYPE_CHECKING
 
-import anyio
-import anyio.to_thread
 import attrs
 
 from ..archive import validate_ancestry
@@ -38,17 +36,18 @@ from ..httplog import reused
 from ..models import RawMetadata
 from ..names import RepositoryName, check_tag
 from ..oci.client import AsyncOCIClient, MountResult, OCIClient, check_name, check_reference
-from ..oci.compress import BLOCK, DEFAULT_LEVEL, LEVELS, LayerBlob, LayerEncoder
+from ..oci.compress import BLOCK, DEFAULT_LEVEL, LEVELS, LayerBlob
 from ..oci.convert import ConvertedImage, ManifestFormat, convert_image
 from ..oci.layout import OCILayout, check_ref
 from ..progress import ProgressListener, SilentProgress
-from .access import aread_access, read_access
-from .bounded import Stopped, run_tasks, run_threads
+from .access import read_access
+from .bounded import Stopped, run_threads
 from .journal import ACCESS_REFUSED, REFUSED_MOUNTS, migrate_schema
-from .layers import LayerFetch, aiter_layer, iter_layer
+from .layers import LayerFetch, iter_layer
 from .pipeline import PipelinedLayer
 from .pull import check_concurrency
 from .retry import RetryPolicy, scoped, unretried
+from .threaded import run_in_worker
 from .tracking import Tracker
 
 if TYPE_CHECKING:  # the client module imports the transfer package
@@ -525,27 +524,26 @@ async def acopy(
     retry: RetryPolicy | None = None,
     cache: BlobCache | str | os.PathLike[str] | None = None,
 ) -> CopyResult:
-    """:func:`copy` for the async clients; compression runs in worker threads (ISA-L
-    releases the GIL), so concurrent layers use every core."""
-    started = time.monotonic()
-    source, dest = scoped(source, retry), scoped(dest, retry)
-    job, owned = _CopyJob.create(
-        repo,
-        tag,
-        dest_repo,
-        dest_tag,
-        manifest_format,
-        level,
-        concurrency,
-        progress,
-        source.retry,
-        cache,
+    """:func:`copy` for the async clients: the same copy, run in a worker thread on sync
+    twins of ``source`` and ``dest`` (see ``transfer.threaded``), so compression runs in
+    threads (ISA-L releases the GIL) and concurrent layers use every core; ``progress``
+    is called from threads. Cancelling it stops every layer at its next block."""
+    return await run_in_worker(
+        lambda worker: copy(
+            worker.twin(source),
+            repo,
+            tag,
+            worker.twin(dest),
+            dest_repo=dest_repo,
+            dest_tag=dest_tag,
+            manifest_format=manifest_format,
+            level=level,
+            concurrency=concurrency,
+            progress=worker.progress(progress),
+            retry=retry,
+            cache=cache,
+        )
     )
-    try:
-        return await _acopy(source, dest, job, started)
-    finally:
-        if owned:
-            job.cache.close()
 
 
 def _copy(
@@ -598,91 +596,4 @@ def _copy(
     current = dest.manifest_digest(job.dest_repo, job.dest_tag, accept=[image.media_type])
     if current != image.manifest_digest:
         dest.put_manifest(job.dest_repo, job.dest_tag, image.manifest, image.media_type)
-    return job.result(dest.base_url, image, image_id, started)
-
-
-class _AsyncEncoded:
-    """The layer's blob bytes for the async upload, each `BLOCK` converted in a worker
-    thread (one thread hop per block, not per network chunk). Like `EncodedLayer` it
-    offers `streamed_digest`, so the upload does not hash the bytes again."""
-
-    def __init__(self, job: _CopyJob, image_id: str, blocks: AsyncIterator[bytes]) -> None:
-        self._job = job
-        self._image_id = image_id
-        self._blocks = blocks
-        self._encoder = LayerEncoder(level=job.level, where=f"layer of {image_id[:12]}")
-
-    async def __aiter__(self) -> AsyncIterator[bytes]:
-        async for block in self._blocks:
-            self._job.tracker.advanced(self._image_id, len(block))
-            out = await anyio.to_thread.run_sync(self._encoder.feed, block)
-            if out:
-                yield out
-        out = await anyio.to_thread.run_sync(self._encoder.finish)
-        if out:
-            yield out
-
-    @property
-    def blob(self) -> LayerBlob:
-        return self._encoder.blob
-
-    def streamed_digest(self) -> str:
-        return self._encoder.blob.digest
-
-
-async def _acopy(
-    source: AsyncClient, dest: AsyncOCIClient, job: _CopyJob, started: float
-) -> CopyResult:
-    policy = job.policy
-    job.registry = dest.base_url
-    await dest.ping()
-    auth = await aread_access(source, job.source_repo)
-    image_id = await source.repository.get_image_id(job.source_repo, job.tag, auth=auth)
-    job.set_chain(image_id, await source.image.get_ancestry(image_id, auth=auth))
-    uploads = unretried(dest)  # the layer loop below retries an upload as a whole
-
-    def metadata(one: str) -> Callable[[], Awaitable[RawMetadata]]:
-        return lambda: source.image.get_metadata_raw(one, auth=auth)
-
-    job.set_metadata(await run_tasks([metadata(i) for i in job.ids], job.concurrency * 4))
-
-    def layer(image_id: str) -> Callable[[], Awaitable[LayerBlob]]:
-        async def run() -> LayerBlob:
-            known = job.known(image_id)
-            if known is not None:
-                if known.empty or await dest.blob_size(job.dest_repo, known.digest) is not None:
-                    return job.skipped_layer(image_id, known)
-                for other in job.mount_sources(known):
-                    answer = await dest.mount_blob(job.dest_repo, known.digest, other)
-                    if answer.mounted:
-                        return job.skipped_layer(image_id, known, mounted=True)
-                    job.mount_refused(known, other, answer)
-            failures = 0
-            while True:
-
-                def restarted(lost: int) -> None:
-                    job.tracker.rewind(image_id, lost)
-                    raise SourceRestarted
-
-                fetch = LayerFetch(image_id, job.metadata[image_id], auth, policy, restarted)
-                try:
-                    body = _AsyncEncoded(job, image_id, aiter_layer(source, fetch, block=BLOCK))
-                    await uploads.upload_blob(job.dest_repo, body)
-                    return job.uploaded_layer(image_id, body.blob)
-                except SourceRestarted as error:
-                    failures += 1
-                    if failures > RESTARTS:
-                        raise SourceRestartedError(image_id) from error
-                except DockerRegistryError as error:
-                    failures += 1
-                    await anyio.sleep(job.again(image_id, fetch, failures, error))
-
-        return run
-
-    image = job.image(await run_tasks([layer(i) for i in job.ids], job.concurrency))
-    if await dest.blob_size(job.dest_repo, image.config_digest) is None:
-        await dest.upload_blob(job.dest_repo, image.config, digest=image.config_digest)
-    current = await dest.manifest_digest(job.dest_repo, job.dest_tag, accept=[image.media_type])
-    if current != image.manifest_digest:
-        await dest.put_manifest(job.dest_repo, job.dest_tag, image.manifest, image.media_type)
     return job.result(dest.base_url, image, image_id, started)

@@ -21,7 +21,7 @@ from __future__ import annotations
 
 import threading
 import time
-from collections.abc import Awaitable, Callable, Iterable, Mapping, Sequence
+from collections.abc import Iterable, Mapping, Sequence
 from types import MappingProxyType
 from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar, runtime_checkable
 
@@ -34,9 +34,10 @@ from ..models import ImageMetadata, RawMetadata, SearchResults, TagMap
 from ..names import RepositoryName
 from ..services import next_page
 from .access import _own_host  # the read-token rule of every transfer, counted here
-from .bounded import run_tasks, run_threads
+from .bounded import run_threads
 from .retry import RetryPolicy
 from .selection import Selection
+from .threaded import run_in_worker
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
     from ..client import AsyncClient, Client
@@ -77,7 +78,7 @@ class SearchUnavailable(DockerRegistryError):  # noqa: N818 - reads as a state, 
 
 @runtime_checkable
 class InventoryListener(Protocol):
-    """Told how far an inventory is (from worker threads when run by :func:`inventory`)."""
+    """Told how far an inventory is (from worker threads, also when run by :func:`ainventory`)."""
 
     def progressed(self, done: int, total: int, requests: int) -> None:
         """Called once the repositories are known (``done == 0``) and after each one is read;
@@ -193,8 +194,7 @@ class _Collection:
     """What the repository jobs learned, and which shared requests are someone's to make.
 
     A chain or an image JSON is claimed before it is asked for, so among jobs running
-    at once each is asked for once. Claims and results go through ``lock``; async jobs
-    never switch between checking and claiming, so the lock costs them nothing.
+    at once each is asked for once. Claims and results go through ``lock``.
     """
 
     chains: dict[str, tuple[str, ...]] = attrs.field(factory=dict)  # tip first, as v1 sends
@@ -428,9 +428,6 @@ def _assemble(run: _Run) -> Inventory:
     )
 
 
-# -- sync ------------------------------------------------------------------------------
-
-
 def _search(client: Client, run: _Run) -> list[str]:
     def page(number: int) -> SearchResults:
         return client.search.query("", number, run.page_size)
@@ -534,80 +531,6 @@ def inventory(
     return run.result()
 
 
-# -- async -----------------------------------------------------------------------------
-
-
-async def _asearch(client: AsyncClient, run: _Run) -> list[str]:
-    async def page(number: int) -> SearchResults:
-        return await client.search.query("", number, run.page_size)
-
-    try:
-        first = await page(1)
-    except RegistryError as error:
-        if _search_missing(error):
-            raise SearchUnavailable(run.registry, error) from error
-        raise
-    jobs = [lambda number=number: page(number) for number in _later_pages(first)]
-    return _names([first, *await run_tasks(jobs, run.concurrency)])
-
-
-async def _areader(client: AsyncClient, run: _Run, repo: str, tokens: bool) -> Authenticator | None:
-    if not tokens:
-        return None
-    try:
-        token = await client.hub.get_read_token_with_auth(repo)
-    except (NotFound, InvalidResponse):
-        return None
-    return _own_host(client, token)
-
-
-async def _atags(
-    client: AsyncClient, run: _Run, repo: str, reader: Authenticator | None
-) -> dict[str, str]:
-    available: TagMap = await client.repository.list_tags(repo, auth=reader)
-    if not available.short_ids:
-        return dict(available)
-    return {tag: await client.repository.get_image_id(repo, tag, auth=reader) for tag in available}
-
-
-async def _alisted(client: AsyncClient, run: _Run, repo: str) -> list[str]:
-    try:
-        listed = await client.repository.list_images(repo)
-    except RegistryError as error:
-        if _index_missing(error):
-            return []
-        raise
-    return [image.id for image in listed]
-
-
-async def _ametadata(
-    client: AsyncClient, run: _Run, image_id: str, reader: Authenticator | None
-) -> RawMetadata | None:
-    try:
-        return await client.image.get_metadata_raw(image_id, auth=reader)
-    except NotFound:
-        return None
-
-
-async def _aread_repository(
-    client: AsyncClient, run: _Run, repository: _Repository, tokens: bool
-) -> None:
-    repo, found = repository.name, run.collection
-    reader = await _areader(client, run, repo, tokens)
-    repository.tags = run.chosen(await _atags(client, run, repo, reader))
-    if run.untagged_wanted:
-        repository.listed = await _alisted(client, run, repo)
-    mine: list[str] = []
-    for tip in _tips(repository.tags):
-        if found.claim_chain(tip):
-            ancestry = await client.image.get_ancestry(tip, auth=reader)
-            mine += found.add_ancestry(tip, ancestry)
-    mine += found.claim_json(repository.listed)
-    for image_id in mine:
-        found.add_metadata(image_id, await _ametadata(client, run, image_id, reader))
-    run.finished_one()
-
-
 async def ainventory(
     client: AsyncClient,
     *,
@@ -618,21 +541,17 @@ async def ainventory(
     page_size: int = SEARCH_PAGE_SIZE,
     selection: Selection | None = None,
 ) -> Inventory:
-    """:func:`inventory` for an :class:`AsyncClient` (``concurrency`` tasks at a time)."""
-    run = _Run.create(
-        registry=client.base_url,
-        repositories=repositories,
-        concurrency=concurrency,
-        progress=progress,
-        page_size=page_size,
-        selection=selection,
+    """:func:`inventory` for an :class:`AsyncClient`: the same inventory, run in a worker
+    thread on a sync twin of ``client`` (see ``transfer.threaded``); ``progress`` is
+    called from threads. Cancelling it stops it at its next request."""
+    return await run_in_worker(
+        lambda worker: inventory(
+            worker.twin(client),
+            repositories=repositories,
+            concurrency=concurrency,
+            retry=retry,
+            progress=worker.inventory_progress(progress),
+            page_size=page_size,
+            selection=selection,
+        )
     )
-    client = run.requests.counting(client, retry)
-    tokens = await client.issues_tokens()
-    run.listed(run.named if run.named is not None else await _asearch(client, run))
-
-    def job(repository: _Repository) -> Callable[[], Awaitable[None]]:
-        return lambda: _aread_repository(client, run, repository, tokens)
-
-    await run_tasks([job(repository) for repository in run.repositories], run.concurrency)
-    return run.result()

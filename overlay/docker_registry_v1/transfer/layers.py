@@ -9,10 +9,10 @@ over", accept a body cut short only when every byte has arrived, and take
 payload checksum (``sha256`` over the image JSON, ``\\n``, the layer) is computed
 and checked at the end against ``X-Docker-Size`` and ``X-Docker-Checksum-Payload``.
 
-The bookkeeping lives in :class:`LayerFetch`; the sync and async generators only
-do the I/O around it. They are the one retry loop of a layer GET: a resume is a new
-request with another ``Range``, which the client's send path cannot make itself, so
-its own retry is off for these requests and the transfer's policy counts the failures.
+The bookkeeping lives in :class:`LayerFetch`; the generator only does the I/O around
+it. It is the one retry loop of a layer GET: a resume is a new request with another
+``Range``, which the client's send path cannot make itself, so its own retry is off
+for these requests and the transfer's policy counts the failures.
 """
 
 from __future__ import annotations
@@ -20,10 +20,9 @@ from __future__ import annotations
 import hashlib
 import re
 import time
-from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Any
 
-import anyio
 import attrs
 import httpx
 
@@ -43,9 +42,9 @@ from ..services import empty_layer
 from .retry import RetryPolicy, unretried
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
-    from ..client import AsyncClient, Client
+    from ..client import Client
 
-__all__ = ["CountingReader", "LayerFetch", "aiter_layer", "iter_layer"]
+__all__ = ["CountingReader", "LayerFetch", "iter_layer"]
 
 _CONTENT_RANGE = re.compile(r"^\s*(?:bytes\s+)?(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 
@@ -250,42 +249,6 @@ def iter_layer(
             wait = fetch.recover(error)
             if wait is not None:
                 time.sleep(wait)
-                continue
-        if rest := blocks.rest():
-            yield fetch.accept(rest)
-        fetch.verify()
-        return
-
-
-async def aiter_layer(
-    client: AsyncClient,
-    fetch: LayerFetch,
-    ready: Callable[[], Awaitable[RawMetadata]] | None = None,
-    *,
-    block: int | None = None,
-) -> AsyncIterator[bytes]:
-    """The async twin of :func:`iter_layer`."""
-    blocks, client = _Blocks(block), unretried(client)
-    while True:
-        range_ = fetch.next_range()
-        try:
-            async with client.image.stream_layer(
-                fetch.image_id, range_=range_, auth=fetch.auth
-            ) as response:
-                if fetch.metadata is None and ready is not None:
-                    fetch.learn(await ready())
-                fetch.begin(response)
-                async for chunk in response.aiter_raw():
-                    for piece in blocks.add(chunk):
-                        yield fetch.accept(piece)
-        except DockerRegistryError as error:
-            if rest := blocks.rest():
-                yield fetch.accept(rest)
-            if fetch.metadata is None and ready is not None:
-                fetch.learn(await ready())
-            wait = fetch.recover(error)
-            if wait is not None:
-                await anyio.sleep(wait)
                 continue
         if rest := blocks.rest():
             yield fetch.accept(rest)

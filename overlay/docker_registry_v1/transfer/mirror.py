@@ -1,7 +1,7 @@
 """Copy tags between two v1 registries, layers relayed from the GET into the PUT.
 
 No byte touches the disk and memory stays at one chunk per layer: the upload's
-body is a generator (async generator) over the download, which resumes with
+body is a generator over the download, which resumes with
 ``Range`` when the source drops the connection. The payload checksum is computed
 as the bytes pass and checked against the source's ``X-Docker-Checksum-Payload``
 before the checksum PUT finalises the image on the target, so a corrupt copy is
@@ -16,10 +16,9 @@ has given up on already (that would multiply the layer GET's attempts).
 from __future__ import annotations
 
 import time
-from collections.abc import AsyncIterator, Iterator, Sequence
+from collections.abc import Iterator, Sequence
 from typing import TYPE_CHECKING
 
-import anyio
 import attrs
 
 from ..archive import validate_ancestry
@@ -28,19 +27,11 @@ from ..errors import Conflict, DockerRegistryError, InvalidInput, RegistryConnec
 from ..models import IndexImage, LayerUpload, RawMetadata, TagMap
 from ..names import RepositoryName, check_tag
 from ..progress import ProgressListener, SilentProgress
-from .access import (
-    WriteAccess,
-    ais_present,
-    aread_access,
-    awrite_access,
-    index_list,
-    is_present,
-    read_access,
-    write_access,
-)
-from .layers import LayerFetch, aiter_layer, iter_layer
+from .access import WriteAccess, index_list, is_present, read_access, write_access
+from .layers import LayerFetch, iter_layer
 from .results import MirrorResult
 from .retry import RetryPolicy, scoped
+from .threaded import run_in_worker
 from .tracking import Tracker
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
@@ -243,61 +234,6 @@ def mirror(
     return job.result()
 
 
-async def _acounted(
-    job: _MirrorJob, fetch: LayerFetch, chunks: AsyncIterator[bytes]
-) -> AsyncIterator[bytes]:
-    try:
-        async for chunk in chunks:
-            job.tracker.advanced(fetch.image_id, len(chunk))
-            yield chunk
-    except LayerRestartError:
-        raise
-    except DockerRegistryError as error:
-        job.source_gave_up = error
-        raise
-
-
-async def _arelayed(
-    source: AsyncClient,
-    target: AsyncClient,
-    job: _MirrorJob,
-    image_id: str,
-    *,
-    reader: Authenticator | None,
-    access: WriteAccess,
-) -> str:
-    """The awaitable twin of :func:`_relayed`."""
-    failures = 0
-    while True:
-        try:
-            return await _arelay(source, target, job, image_id, reader=reader, access=access)
-        except DockerRegistryError as error:
-            failures += 1
-            wait = job.again(failures, error)
-        await anyio.sleep(wait)
-
-
-async def _arelay(
-    source: AsyncClient,
-    target: AsyncClient,
-    job: _MirrorJob,
-    image_id: str,
-    *,
-    reader: Authenticator | None,
-    access: WriteAccess,
-) -> str:
-    fetch = job.fetch(image_id, reader)
-    body = _acounted(job, fetch, aiter_layer(source, fetch))
-    try:
-        upload = await target.image.add_layer(
-            image_id, body, metadata_json=fetch.known.json_bytes, auth=access.auth
-        )
-    except DockerRegistryError:
-        job.tracker.rewind(image_id, fetch.received)
-        raise
-    return job.relayed(fetch, upload)
-
-
 async def amirror(
     source: AsyncClient,
     source_repo: str,
@@ -308,34 +244,17 @@ async def amirror(
     progress: ProgressListener | None = None,
     retry: RetryPolicy | None = None,
 ) -> MirrorResult:
-    """:func:`mirror` for two :class:`AsyncClient` instances."""
-    source, target = scoped(source, retry), scoped(target, retry)
-    job = _MirrorJob.create(source_repo, target_repo, tags, progress, target.retry)
-    src, dst = str(job.source), str(job.target)
-    reader = await aread_access(source, src)
-    available = await source.repository.list_tags(src, auth=reader)
-    for name in job.select(available):
-        if name not in job.tags:
-            job.tags[name] = await source.repository.get_image_id(src, name, auth=reader)
-    for image_id in set(job.tags.values()):
-        job.add_ancestry(image_id, await source.image.get_ancestry(image_id, auth=reader))
-    access = await awrite_access(target, dst, index_list(job.ids, job.tags))
-    for image_id in job.ids:
-        if not await ais_present(target, dst, image_id, access):
-            job.metadata[image_id] = await source.image.get_metadata_raw(image_id, auth=reader)
-    job.plan()
-    for image_id in list(job.metadata):
-        meta = job.metadata[image_id]
-        try:
-            await target.image.add_metadata_raw(image_id, meta.json_bytes, auth=access.auth)
-        except Conflict:
-            job.tracker.skip(image_id)
-            continue
-        checksum = await _arelayed(source, target, job, image_id, reader=reader, access=access)
-        await target.image.put_checksum(image_id, checksum, auth=access.auth)
-        job.checksums[image_id] = checksum
-    for name, image_id in job.tags.items():
-        await target.repository.set_tag(dst, image_id, name, auth=access.auth)
-    if access.indexed:
-        await target.repository.update_images(dst, job.uploaded())
-    return job.result()
+    """:func:`mirror` for two :class:`AsyncClient` instances: the same mirror, run in a
+    worker thread on sync twins of both (see ``transfer.threaded``); ``progress`` is
+    called from that thread. Cancelling it stops the relay at its next chunk or request."""
+    return await run_in_worker(
+        lambda worker: mirror(
+            worker.twin(source),
+            source_repo,
+            worker.twin(target),
+            target_repo,
+            tags=tags,
+            progress=worker.progress(progress),
+            retry=retry,
+        )
+    )

@@ -1,4 +1,4 @@
-"""Pull one tagged image into a ``docker load`` archive, sync (threads) or async (tasks).
+"""Pull one tagged image into a ``docker load`` archive (threads; ``apull`` runs it too).
 
 Flow: read credentials, tag → id, ancestry (validated before anything is
 downloaded), then every image's JSON (fetched several times as wide as the layers)
@@ -8,7 +8,7 @@ and its bytes are taken once every JSON is in and the listener has the plan. Onl
 layer is verified does ``write_loadable_archive`` write ``dest`` atomically; on
 any failure neither ``dest`` nor a spool file is left behind. That includes an
 interrupt: Ctrl-C stops the layer downloads at once (see ``bounded``) and the
-KeyboardInterrupt (async: the cancellation) reaches the caller after the cleanup.
+KeyboardInterrupt (``apull``: the cancellation) reaches the caller after the cleanup.
 A ``dest`` stream (stdout) gets the archive written front to back once every
 layer is in; the spool directory is then in the temporary directory.
 """
@@ -18,14 +18,11 @@ from __future__ import annotations
 import os
 import tempfile
 import threading
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from concurrent.futures import Future
 from pathlib import Path
-from typing import IO, TYPE_CHECKING, Any
+from typing import IO, TYPE_CHECKING
 
-import anyio
-import anyio.from_thread
-import anyio.to_thread
 import attrs
 
 from ..archive import (
@@ -41,11 +38,12 @@ from ..errors import InvalidInput
 from ..models import RawMetadata
 from ..names import RepositoryName, check_tag
 from ..progress import ProgressListener, SilentProgress
-from .access import aread_access, read_access
-from .bounded import Stopped, run_tasks, run_threads
-from .layers import LayerFetch, aiter_layer, iter_layer
+from .access import read_access
+from .bounded import Stopped, run_threads
+from .layers import LayerFetch, iter_layer
 from .results import PullResult
 from .retry import RetryPolicy, scoped
+from .threaded import run_in_worker
 from .tracking import Tracker
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
@@ -306,37 +304,6 @@ def pull(
         return job.finish(Path(spool))
 
 
-async def _aaccess_and_image_id(
-    client: AsyncClient, job: _PullJob
-) -> tuple[Authenticator | None, str]:
-    """:func:`_access_and_image_id` with tasks; errors are kept, not raised in the task
-    group (which would wrap them), so the caller sees the same errors as a serial pull."""
-    lookup = client.repository.get_image_id
-    if job.concurrency == 1 or client._tokens_known() is not None:
-        auth = await aread_access(client, job.repo)
-        return auth, await lookup(job.repo, job.tag, auth=auth)
-    outcomes: dict[str, Any] = {}
-
-    async def settle(key: str, call: Callable[..., Awaitable[Any]], *args: Any) -> None:
-        try:
-            outcomes[key] = await call(*args)
-        except Exception as error:  # raised below, outside the task group
-            outcomes[key] = error
-
-    async with anyio.create_task_group() as group:
-        group.start_soon(settle, "tag", lookup, job.repo, job.tag)
-        await settle("access", aread_access, client, job.repo)
-        if outcomes["access"] is not None:
-            group.cancel_scope.cancel()  # an error, or a token: the early answer is no use
-    if isinstance(access := outcomes["access"], Exception):
-        raise access
-    if access is not None:
-        return access, await lookup(job.repo, job.tag, auth=access)
-    if isinstance(image_id := outcomes["tag"], Exception):
-        raise image_id
-    return None, image_id
-
-
 async def apull(
     client: AsyncClient,
     repo: str,
@@ -349,58 +316,21 @@ async def apull(
     overwrite: bool = True,
     archive_name: str | None = None,
 ) -> PullResult:
-    """:func:`pull` for the :class:`AsyncClient`; files are written from worker threads.
-
-    Cancelling it stops the downloads and the archive's assembly at once and leaves
-    nothing behind.
-    """
-    client = scoped(client, retry)
-    job = _PullJob.create(
-        repo,
-        tag,
-        dest,
-        concurrency=concurrency,
-        progress=progress,
-        retry=client.retry,
-        overwrite=overwrite,
-        archive_name=archive_name,
+    """:func:`pull` for the :class:`AsyncClient`: the same pull, run in a worker thread
+    on a sync twin of ``client`` (see ``transfer.threaded``); ``progress`` is called from
+    threads. Cancelling it stops the downloads and the archive's assembly at once and
+    leaves nothing behind. Raises :class:`InvalidInput` for a client made with a
+    ``transport=`` of its own."""
+    return await run_in_worker(
+        lambda worker: pull(
+            worker.twin(client),
+            repo,
+            tag,
+            dest,
+            concurrency=concurrency,
+            progress=worker.progress(progress),
+            retry=retry,
+            overwrite=overwrite,
+            archive_name=archive_name,
+        )
     )
-    auth, image_id = await _aaccess_and_image_id(client, job)
-    ancestry = await client.image.get_ancestry(image_id, auth=auth)
-    ids = job.set_ancestry(image_id, ancestry)
-    planned, layer_slots = anyio.Event(), anyio.Semaphore(job.concurrency)
-
-    def metadata(image_id: str) -> Callable[[], Awaitable[None]]:
-        async def run() -> None:
-            raw = await client.image.get_metadata_raw(image_id, auth=auth)
-            if job.add_metadata(image_id, raw):
-                planned.set()
-
-        return run
-
-    async def ready(image_id: str) -> RawMetadata:
-        await planned.wait()  # a failed JSON cancels the waiting layers
-        return job.metadata[image_id]
-
-    with job.workspace() as spool:
-
-        def download(image_id: str) -> Callable[[], Awaitable[None]]:
-            async def run() -> None:
-                async with layer_slots, await anyio.open_file(Path(spool) / image_id, "wb") as sink:
-                    fetch = job.fetch(image_id, auth, sink.wrapped)
-                    async for chunk in aiter_layer(client, fetch, lambda: ready(image_id)):
-                        await sink.write(chunk)
-                        job.tracker.advanced(image_id, len(chunk))
-                job.tracker.done(image_id)
-
-            return run
-
-        # the semaphore run_tasks uses is first come, first served: JSONs go first
-        jobs = [metadata(i) for i in ids] + [download(i) for i in ids]
-        await run_tasks(jobs, job.metadata_width)
-
-        def report(nbytes: int) -> None:
-            anyio.from_thread.check_cancelled()  # a cancelled pull stops writing too
-            job.tracker.assembled(nbytes)
-
-        return await anyio.to_thread.run_sync(job.finish, Path(spool), report)

@@ -9,12 +9,9 @@ they need is complete — and the final ``PUT …/images`` expecting 204.
 
 from __future__ import annotations
 
-import contextlib
 import os
-from collections.abc import AsyncIterator
 from typing import TYPE_CHECKING
 
-import anyio.to_thread
 import attrs
 
 from ..archive import ArchiveImage, ImageChain, ImageNotInArchiveError, SavedArchive
@@ -24,17 +21,11 @@ from ..errors import Conflict, DockerRegistryError
 from ..models import IndexImage, LayerUpload
 from ..names import RepositoryName, check_tag
 from ..progress import ProgressListener, SilentProgress
-from .access import (
-    WriteAccess,
-    ais_present,
-    awrite_access,
-    index_list,
-    is_present,
-    write_access,
-)
+from .access import WriteAccess, index_list, is_present, write_access
 from .layers import CountingReader
 from .results import PushResult
 from .retry import RetryPolicy, scoped
+from .threaded import run_in_worker
 from .tracking import Tracker
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
@@ -202,52 +193,6 @@ def push(
     return job.result()
 
 
-async def _asend_layer(
-    client: AsyncClient, job: _PushJob, image: ArchiveImage, access: WriteAccess
-) -> LayerUpload:
-    stream = await anyio.to_thread.run_sync(image.open_layer)
-    try:
-        reader = job.reader(image, stream)
-        try:
-            upload = await client.image.add_layer(
-                image.image_id, reader, metadata_json=image.json_bytes, auth=access.auth
-            )
-        except DockerRegistryError:
-            job.sent(image, reader, ok=False)
-            raise
-        job.sent(image, reader, ok=True)
-        return upload
-    finally:
-        stream.close()
-
-
-async def _aupload(
-    client: AsyncClient, job: _PushJob, image: ArchiveImage, access: WriteAccess
-) -> None:
-    auth = access.auth
-    try:
-        await client.image.add_metadata_raw(image.image_id, image.json_bytes, auth=auth)
-    except Conflict:
-        job.tracker.skip(image.image_id)
-        return
-    upload = await job.policy.acall(_asend_layer, client, job, image, access)
-    assert upload.checksum is not None
-    await client.image.put_checksum(image.image_id, upload.checksum, auth=auth)
-    job.checksums[image.image_id] = upload.checksum
-    job.tracker.done(image.image_id)
-
-
-@contextlib.asynccontextmanager
-async def _aopen(archive: str | os.PathLike[str]) -> AsyncIterator[SavedArchive]:
-    """Open (and later close) the archive in a worker thread: it may decompress a lot."""
-    manager = _open_saved_archive(archive)
-    saved = await anyio.to_thread.run_sync(manager.__enter__)
-    try:
-        yield saved
-    finally:
-        await anyio.to_thread.run_sync(manager.__exit__, None, None, None)
-
-
 async def apush(
     client: AsyncClient,
     archive: str | os.PathLike[str],
@@ -257,19 +202,16 @@ async def apush(
     progress: ProgressListener | None = None,
     retry: RetryPolicy | None = None,
 ) -> PushResult:
-    """:func:`push` for the :class:`AsyncClient`."""
-    client = scoped(client, retry)
-    job = _PushJob.create(repo, tag, progress, client.retry)
-    async with _aopen(archive) as saved:
-        job.select(saved)
-        access = await awrite_access(client, job.repo, job.listed())
-        for image in job.images:
-            if await ais_present(client, job.repo, image.image_id, access):
-                job.tracker.skip(image.image_id)
-            else:
-                await _aupload(client, job, image, access)
-        for tag_name, image_id in job.tags.items():
-            await client.repository.set_tag(job.repo, image_id, tag_name, auth=access.auth)
-        if access.indexed:
-            await client.repository.update_images(job.repo, job.uploaded())
-    return job.result()
+    """:func:`push` for the :class:`AsyncClient`: the same push, run in a worker thread on
+    a sync twin of ``client`` (see ``transfer.threaded``); ``progress`` is called from
+    that thread. Cancelling it stops the upload at its next chunk or request."""
+    return await run_in_worker(
+        lambda worker: push(
+            worker.twin(client),
+            archive,
+            repo,
+            tag,
+            progress=worker.progress(progress),
+            retry=retry,
+        )
+    )
