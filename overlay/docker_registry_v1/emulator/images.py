@@ -26,7 +26,7 @@ from .responses import (
     not_modified,
     raw_json_response,
 )
-from .store import ImageRecord, Outcome
+from .store import Outcome, StoredImage
 
 TRUE = True
 CHECKSUM_HEADER_MISSING = (
@@ -60,7 +60,7 @@ class ImageRoutes:
             return image_id, error("Invalid image ID", 404)
         return image_id, await self.guard.registry(request, image_id=image_id)
 
-    async def _readable(self, request: Request) -> tuple[ImageRecord | None, Response | None]:
+    async def _readable(self, request: Request) -> tuple[StoredImage | None, Response | None]:
         """Checks every image read shares, in the reference server's order."""
         image_id, denied = await self._checked(request)
         if isinstance(denied, Response):

@@ -51,7 +51,7 @@ class Outcome(enum.Enum):
 
 
 @attrs.define
-class ImageRecord:
+class StoredImage:
     json_bytes: bytes
     parent: str | None
     ancestry: list[str]
@@ -113,7 +113,7 @@ class Store:
     def __init__(self, data_dir: Path | str | None = None) -> None:
         self._lock = threading.RLock()
         self._dir = Path(data_dir) if data_dir is not None else None
-        self._images: dict[str, ImageRecord] = {}
+        self._images: dict[str, StoredImage] = {}
         self._layers: dict[str, Blob] = {}
         self._repos: dict[str, RepositoryRecord] = {}
         self._users: dict[str, UserRecord] = {}
@@ -136,7 +136,7 @@ class Store:
         state = json.loads(state_path.read_bytes())
         for image_id, info in state["images"].items():
             folder = self._image_dir(image_id)
-            self._images[image_id] = ImageRecord(
+            self._images[image_id] = StoredImage(
                 json_bytes=(folder / "json").read_bytes(),
                 parent=info["parent"],
                 ancestry=info["ancestry"],
@@ -181,7 +181,7 @@ class Store:
 
     # -- images --------------------------------------------------------------------
 
-    def image(self, image_id: str) -> ImageRecord | None:
+    def image(self, image_id: str) -> StoredImage | None:
         """A copy of the image's record, safe to change without the lock; ``None`` if unknown."""
         with self._lock:
             rec = self._images.get(image_id)
@@ -198,7 +198,7 @@ class Store:
             ancestry = [image_id, *(self._images[parent].ancestry if parent else [])]
             if self._dir is not None:
                 atomic_write(self._image_dir(image_id) / "json", raw)
-            self._images[image_id] = ImageRecord(
+            self._images[image_id] = StoredImage(
                 json_bytes=raw, parent=parent or None, ancestry=ancestry
             )
             self._layers.pop(image_id, None)

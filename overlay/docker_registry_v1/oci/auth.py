@@ -222,7 +222,7 @@ def _refresh_margin(lifetime: float) -> float:
     return min(5.0, lifetime / 10)
 
 
-_Step = tuple[httpx.Request, bool]
+_Send = tuple[httpx.Request, bool]
 """A request the flow wants sent, and whether it needs that response's body."""
 
 
@@ -379,7 +379,7 @@ class RegistryAuth(httpx.Auth):
 
     def _fetch(
         self, request: httpx.Request, challenge: Challenge, scopes: tuple[str, ...]
-    ) -> Generator[_Step, httpx.Response, str]:
+    ) -> Generator[_Send, httpx.Response, str]:
         realm = self._realm(challenge, request.url)
         params: list[tuple[str, str]] = []
         if "service" in challenge.params:
@@ -415,7 +415,7 @@ class RegistryAuth(httpx.Auth):
         request.headers["Authorization"] = value
         request.extensions = {**request.extensions, _SET_HERE: True}
 
-    def _flow(self, request: httpx.Request) -> Generator[_Step, httpx.Response, None]:
+    def _flow(self, request: httpx.Request) -> Generator[_Send, httpx.Response, None]:
         if request.extensions.get(_SET_HERE):  # the same request sent again: renew what we set
             del request.headers["Authorization"]
         if not self._ours(request.url) or "Authorization" in request.headers:

@@ -60,8 +60,9 @@ class Descriptor:
         return out
 
 
-def check_digest(digest: str) -> str:
-    """The hex part of a ``sha256:<64 hex>`` digest; raises `InvalidInput` for anything else."""
+def sha256_hex(digest: str) -> str:
+    """The hex part of a ``sha256:<64 hex>`` digest (a blob's file name in the layout);
+    raises `InvalidInput` for anything else."""
     match = _DIGEST.fullmatch(digest) if isinstance(digest, str) else None
     if match is None:
         raise InvalidInput("digest", f"{digest!r} is not sha256:<64 lowercase hex digits>")
@@ -224,7 +225,7 @@ class OCILayout:
 
     def blob_path(self, digest: str) -> Path:
         """Where the blob with ``digest`` lives; raises `InvalidInput` for a malformed digest."""
-        return self.root / "blobs" / "sha256" / check_digest(digest)
+        return self.root / "blobs" / "sha256" / sha256_hex(digest)
 
     def has_blob(self, digest: str) -> bool:
         """Whether the blob is present (ask before reading a source: present blobs are skipped)."""
@@ -233,7 +234,7 @@ class OCILayout:
     def blob_writer(self, *, digest: str | None = None, size: int | None = None) -> BlobWriter:
         """A `BlobWriter`, checking the result against ``digest``/``size`` when given."""
         if digest is not None:
-            check_digest(digest)
+            sha256_hex(digest)
         return BlobWriter(self, digest=digest, size=size)
 
     def write_blob(

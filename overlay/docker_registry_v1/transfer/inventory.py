@@ -250,7 +250,7 @@ class _Counter:
 
 
 @attrs.define
-class _Run:
+class _Survey:
     """One inventory in progress: the settings, the counter and what was learned."""
 
     registry: str
@@ -275,7 +275,7 @@ class _Run:
         progress: InventoryListener | None,
         page_size: int,
         selection: Selection | None,
-    ) -> _Run:
+    ) -> _Survey:
         if isinstance(concurrency, bool) or not isinstance(concurrency, int) or concurrency < 1:
             raise InvalidInput("concurrency", "expected an integer of at least 1")
         if isinstance(page_size, bool) or not isinstance(page_size, int):
@@ -393,7 +393,7 @@ def _image_record(
     )
 
 
-def _assemble(run: _Run) -> Inventory:
+def _assemble(run: _Survey) -> Inventory:
     chains = run.collection.chains
     users: dict[str, list[str]] = {}
     tag_counts: dict[str, int] = {}
@@ -428,7 +428,7 @@ def _assemble(run: _Run) -> Inventory:
     )
 
 
-def _search(client: Client, run: _Run) -> list[str]:
+def _search(client: Client, run: _Survey) -> list[str]:
     def page(number: int) -> SearchResults:
         return client.search.query("", number, run.page_size)
 
@@ -442,7 +442,7 @@ def _search(client: Client, run: _Run) -> list[str]:
     return _names([first, *run_threads(jobs, run.concurrency, threading.Event())])
 
 
-def _reader(client: Client, run: _Run, repo: str, tokens: bool) -> Authenticator | None:
+def _reader(client: Client, run: _Survey, repo: str, tokens: bool) -> Authenticator | None:
     if not tokens:
         return None
     try:
@@ -451,14 +451,14 @@ def _reader(client: Client, run: _Run, repo: str, tokens: bool) -> Authenticator
         return None
 
 
-def _tags(client: Client, run: _Run, repo: str, reader: Authenticator | None) -> dict[str, str]:
+def _tags(client: Client, run: _Survey, repo: str, reader: Authenticator | None) -> dict[str, str]:
     available: TagMap = client.repository.list_tags(repo, auth=reader)
     if not available.short_ids:
         return dict(available)
     return {tag: client.repository.get_image_id(repo, tag, auth=reader) for tag in available}
 
 
-def _listed(client: Client, run: _Run, repo: str) -> list[str]:
+def _listed(client: Client, run: _Survey, repo: str) -> list[str]:
     try:
         return [image.id for image in client.repository.list_images(repo)]
     except RegistryError as error:
@@ -468,7 +468,7 @@ def _listed(client: Client, run: _Run, repo: str) -> list[str]:
 
 
 def _metadata(
-    client: Client, run: _Run, image_id: str, reader: Authenticator | None
+    client: Client, run: _Survey, image_id: str, reader: Authenticator | None
 ) -> RawMetadata | None:
     try:
         return client.image.get_metadata_raw(image_id, auth=reader)
@@ -476,7 +476,7 @@ def _metadata(
         return None  # listed but never uploaded: kept, with nothing known about it
 
 
-def _read_repository(client: Client, run: _Run, repository: _Repository, tokens: bool) -> None:
+def _read_repository(client: Client, run: _Survey, repository: _Repository, tokens: bool) -> None:
     repo, found = repository.name, run.collection
     reader = _reader(client, run, repo, tokens)
     repository.tags = run.chosen(_tags(client, run, repo, reader))
@@ -512,7 +512,7 @@ def inventory(
     rules play no part here. Registry errors that outlast ``retry`` are raised as they
     are; no layer is read.
     """
-    run = _Run.create(
+    run = _Survey.create(
         registry=client.base_url,
         repositories=repositories,
         concurrency=concurrency,
