@@ -214,3 +214,34 @@ def test_a_layer_is_never_held_in_memory() -> None:
     assert layer.blob.plain_size == total
     assert layer.blob.size == sent
     assert peak < 6 * BLOCK, peak  # a block of pending input and its output, not 48 MiB
+
+
+def _zeros_compressed(kind: str, size: int) -> bytes:
+    """``size`` zero bytes through one of the formats a v1 layer may use: a bomb."""
+    compressor: bz2.BZ2Compressor | lzma.LZMACompressor | zlib._Compress
+    if kind == "bzip2":
+        compressor = bz2.BZ2Compressor(9)
+    elif kind == "xz":
+        compressor = lzma.LZMACompressor()
+    else:
+        compressor = zlib.compressobj(9, zlib.DEFLATED, zlib.MAX_WBITS | 16)
+    block = bytes(BLOCK)
+    parts = [compressor.compress(block) for _ in range(size // BLOCK)]
+    return b"".join([*parts, compressor.flush()])
+
+
+@pytest.mark.parametrize("kind", ["bzip2", "xz", "gzip"])
+def test_a_bomb_in_one_read_never_expands_in_memory(kind: str) -> None:
+    """A few KiB that stand for 256 MiB arrive in one read: the encoder expands them a
+    block at a time and stops at the limit, holding about one block (plus xz's 8 MiB
+    dictionary), never the expansion."""
+    bomb = _zeros_compressed(kind, 256 * BLOCK)
+    assert len(bomb) < BLOCK
+    tracemalloc.start()
+    try:
+        with pytest.raises(DecompressionBombError):
+            encode([bomb])
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert peak < 16 * BLOCK, f"{peak / BLOCK:.1f} MiB held while refusing the bomb"

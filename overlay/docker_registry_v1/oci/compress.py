@@ -85,19 +85,29 @@ class LayerBlob:
 
 
 class _Decoder(Protocol):
+    """What zlib's, bz2's and lzma's decompressors share (``unconsumed_tail`` is zlib's,
+    ``needs_input`` bz2's and lzma's)."""
+
     @property
     def eof(self) -> bool: ...
     @property
     def unused_data(self) -> bytes: ...
-    def decompress(self, data: bytes, /) -> bytes: ...
+    @property
+    def unconsumed_tail(self) -> bytes: ...
+    @property
+    def needs_input(self) -> bool: ...
+    def decompress(self, data: bytes, max_length: int, /) -> bytes: ...
 
 
 def _decoder(kind: Compression) -> _Decoder:
+    decoder: object
     if kind is Compression.GZIP:
-        return isal_zlib.decompressobj(isal_zlib.MAX_WBITS | 16)
-    if kind is Compression.XZ:
-        return lzma.LZMADecompressor()
-    return bz2.BZ2Decompressor()
+        decoder = isal_zlib.decompressobj(isal_zlib.MAX_WBITS | 16)
+    elif kind is Compression.XZ:
+        decoder = lzma.LZMADecompressor()
+    else:
+        decoder = bz2.BZ2Decompressor()
+    return cast("_Decoder", decoder)
 
 
 class _Members:
@@ -107,26 +117,42 @@ class _Members:
         self._kind = kind
         self._where = where
         self._decoder = _decoder(kind)
+        self._tail = b""
 
-    def decompress(self, data: bytes) -> bytes:
-        out = []
+    def pieces(self, data: bytes) -> Iterator[bytes]:
+        """The plain bytes ``data`` (and what the decoder holds back) expand to, in pieces
+        of at most `BLOCK`: a few KiB of bzip2 can stand for gigabytes, so nothing here
+        holds more than one piece, and the caller checks its limits between pieces."""
         try:
-            while data:
-                out.append(self._decoder.decompress(data))
-                if not self._decoder.eof:
-                    break
-                data = self._decoder.unused_data
-                if data:
+            while True:
+                piece, more = self._step(data)
+                data = b""
+                if piece:
+                    yield piece
+                if self._decoder.eof:
+                    data = self._decoder.unused_data
+                    if not data:
+                        return
                     if detect_compression(data[:_SNIFF_BYTES]) is not self._kind:
                         raise CorruptStreamError(
                             f"{self._where}: data after the end of the {self._kind.value} stream"
                         )
-                    self._decoder = _decoder(self._kind)
+                    self._decoder, self._tail = _decoder(self._kind), b""
+                elif not more:
+                    return
         except (_ISAL_ERROR, lzma.LZMAError, OSError, EOFError) as exc:
             raise CorruptStreamError(
                 f"{self._where}: damaged {self._kind.value} data ({exc})"
             ) from exc
-        return b"".join(out)
+
+    def _step(self, data: bytes) -> tuple[bytes, bool]:
+        """At most `BLOCK` plain bytes, and whether the decoder has more without new input."""
+        if self._kind is Compression.GZIP:  # zlib's API keeps unread input in unconsumed_tail
+            piece = self._decoder.decompress(self._tail + data, BLOCK)
+            self._tail = self._decoder.unconsumed_tail
+            return piece, bool(self._tail)
+        piece = self._decoder.decompress(data, BLOCK)  # bz2 and lzma keep it themselves
+        return piece, not self._decoder.needs_input
 
     def finish(self) -> None:
         if not self._decoder.eof:
@@ -268,16 +294,28 @@ class LayerEncoder:
         kind = self._source
         assert kind is not None
         self._consumed += len(chunk)
-        plain = chunk if self._members is None else self._members.decompress(chunk)
+        if self._members is None:  # a plain tar: gzipped here
+            assert self._gzip is not None
+            return self._emit(self._gzip.compress(self._plain(chunk)))
+        if self._gzip is None:  # gzip goes out as it came: its plain bytes are only counted
+            for plain in self._members.pieces(chunk):
+                self._plain(plain)
+            return self._emit(chunk)
+        gzip = self._gzip
+        return self._emit(
+            _joined([gzip.compress(self._plain(plain)) for plain in self._members.pieces(chunk)])
+        )
+
+    def _plain(self, plain: bytes) -> bytes:
+        """Count and hash one piece of the layer's plain bytes, within the limits."""
         self._plain_hash.update(plain)
         self._plain_size += len(plain)
         if self._all_zero and plain:
             self._all_zero = plain.count(0) == len(plain)
-        if kind is not Compression.NONE:
-            _check_limits(self._limits, kind, self._plain_size, self._consumed, self._where)
-        if self._gzip is None:
-            return self._emit(chunk)
-        return self._emit(self._gzip.compress(plain))
+        if self._source is not Compression.NONE:
+            assert self._source is not None
+            _check_limits(self._limits, self._source, self._plain_size, self._consumed, self._where)
+        return plain
 
     def _emit(self, data: bytes) -> bytes:
         self._blob_hash.update(data)
