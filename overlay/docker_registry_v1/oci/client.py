@@ -67,7 +67,7 @@ from ..retry import (
 )
 from .auth import SCOPES as SCOPES_EXTENSION
 from .auth import RegistryAuth
-from .errors import DigestMismatch, NotAV2Registry, OCIError, oci_error
+from .errors import DigestMismatch, EndlessPagingError, NotAV2Registry, OCIError, oci_error
 
 __all__ = ["AsyncOCIClient", "BlobUpload", "Manifest", "MountResult", "OCIClient"]
 
@@ -82,6 +82,9 @@ _DIGEST = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _NAME_LIMIT = 255
 ERROR_BODY_LIMIT = 64 * 1024
+MAX_PAGES = 100_000
+"""Pages a tag list or catalog may take (a million names at ten a page): past it, or on a
+``Link`` back to a page already read, the listing fails instead of going on forever."""
 MONOLITHIC_LIMIT = 1 << 20
 """Blobs given as bytes up to this size go up in one POST ``?digest=`` (plus the PUT
 distribution 2.8 wants after answering it with 202); larger or streamed ones use PATCH."""
@@ -574,7 +577,13 @@ def _page(
     what: str,
     key: str,
     scopes: tuple[str, ...],
+    *,
+    seen: set[str],
 ) -> Plan[tuple[list[str], str | None]]:
+    """One page, and the next one's URL; ``seen`` holds the pages already asked for, so a
+    ``Link`` that leads back to one of them, or on past `MAX_PAGES`, ends the listing with
+    an error instead of looping (a broken or hostile registry)."""
+
     def build(http: HTTP) -> httpx.Request:
         if next_url is None:
             return first(http)
@@ -586,11 +595,22 @@ def _page(
     except ValueError as exc:
         raise oci_error(answer, b"", f"{what}: the answer is not JSON", OCIError) from exc
     match = _LINK_NEXT.search(answer.headers.get("Link", ""))
-    return [str(item) for item in items], match.group(1) if match else None
+    following = match.group(1) if match else None
+    if following is not None:
+        if following in seen or len(seen) >= MAX_PAGES:
+            why = "leads back to a page already read" if following in seen else "goes on"
+            raise oci_error(
+                answer,
+                b"",
+                f"{what}: the Link header {why} after {len(seen)} pages ({following})",
+                EndlessPagingError,
+            )
+        seen.add(following)
+    return [str(item) for item in items], following
 
 
 def _tags_page(
-    name: str, page_size: int | None, next_url: str | None
+    name: str, page_size: int | None, next_url: str | None, seen: set[str]
 ) -> Plan[tuple[list[str], str | None]]:
     n = UNSET if page_size is None else page_size
     return _page(
@@ -599,11 +619,12 @@ def _tags_page(
         f"tags of {name}",
         "tags",
         _pull(name),
+        seen=seen,
     )
 
 
 def _catalog_page(
-    page_size: int | None, next_url: str | None
+    page_size: int | None, next_url: str | None, seen: set[str]
 ) -> Plan[tuple[list[str], str | None]]:
     n = UNSET if page_size is None else page_size
     return _page(
@@ -612,6 +633,7 @@ def _catalog_page(
         "the catalog",
         "repositories",
         ("registry:catalog:*",),
+        seen=seen,
     )
 
 
@@ -832,8 +854,9 @@ class OCIClient(_Base):
         check_name(name)
         size = _check_page_size(page_size)
         next_url: str | None = None
+        seen: set[str] = set()
         while True:
-            items, next_url = self._run(_tags_page(name, size, next_url))
+            items, next_url = self._run(_tags_page(name, size, next_url, seen))
             yield from items
             if next_url is None:
                 return
@@ -842,8 +865,9 @@ class OCIClient(_Base):
         """Every repository of the registry, page by page."""
         size = _check_page_size(page_size)
         next_url: str | None = None
+        seen: set[str] = set()
         while True:
-            items, next_url = self._run(_catalog_page(size, next_url))
+            items, next_url = self._run(_catalog_page(size, next_url, seen))
             yield from items
             if next_url is None:
                 return
@@ -1015,8 +1039,9 @@ class AsyncOCIClient(_Base):
         check_name(name)
         size = _check_page_size(page_size)
         next_url: str | None = None
+        seen: set[str] = set()
         while True:
-            items, next_url = await self._run(_tags_page(name, size, next_url))
+            items, next_url = await self._run(_tags_page(name, size, next_url, seen))
             for item in items:
                 yield item
             if next_url is None:
@@ -1026,8 +1051,9 @@ class AsyncOCIClient(_Base):
         """See :meth:`OCIClient.catalog`."""
         size = _check_page_size(page_size)
         next_url: str | None = None
+        seen: set[str] = set()
         while True:
-            items, next_url = await self._run(_catalog_page(size, next_url))
+            items, next_url = await self._run(_catalog_page(size, next_url, seen))
             for item in items:
                 yield item
             if next_url is None:

@@ -23,6 +23,7 @@ __all__ = [
     "Denied",
     "DigestInvalid",
     "DigestMismatch",
+    "EndlessPagingError",
     "ManifestBlobUnknown",
     "ManifestInvalid",
     "ManifestUnknown",
@@ -50,6 +51,11 @@ class OCIError(RegistryError):
 
     error_code: str | None = None
     errors: tuple[ErrorDetail, ...] = ()
+
+
+class EndlessPagingError(OCIError):
+    """A paged listing whose ``Link`` leads back to a page already read, or on past
+    `docker_registry_v1.oci.client.MAX_PAGES`: a broken or hostile registry."""
 
 
 class NotAV2Registry(OCIError):  # noqa: N818 - says what the destination is not
