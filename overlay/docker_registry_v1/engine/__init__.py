@@ -1,0 +1,28 @@
+"""One copy engine for every transfer: a source yields an image as a base-first v1
+chain (with the original config and manifest when it is OCI), a destination decides
+per layer whether it can reuse it before the source is read, takes the others through
+its own path, and commits last. See docs/architecture.md."""
+
+from .destinations import ArchiveDestination, LayoutDestination, RegistryDestination, V1Destination
+from .model import Layer, OCIOrigin, SourceImage, TransferResult
+from .run import Committed, Feed, ImageDestination, transfer
+from .sources import ArchiveSource, ImageSource, LayoutSource, V1RegistrySource
+
+__all__ = [
+    "ArchiveDestination",
+    "ArchiveSource",
+    "Committed",
+    "Feed",
+    "ImageDestination",
+    "ImageSource",
+    "Layer",
+    "LayoutDestination",
+    "LayoutSource",
+    "OCIOrigin",
+    "RegistryDestination",
+    "SourceImage",
+    "TransferResult",
+    "V1Destination",
+    "V1RegistrySource",
+    "transfer",
+]
