@@ -59,8 +59,6 @@ def _done(
     epilog=examples(
         "regv1 copy acme/app:1.0 docker://registry.example.com/team/app:1.0 \\",
         "    --dest-creds writer --dest-cert-dir /etc/containers/certs.d/registry.example.com",
-        "regv1 copy http://old.example.com:5000/acme/app oci:/srv/layout:app-1.0",
-        "regv1 copy localhost:5000/acme/app docker-archive:app.tar",
         "regv1 copy docker-archive:app.tar docker://registry.example.com/team/app:1.0",
         "regv1 copy oci:/srv/layout:acme/app:1.0 old.example.com:5000/acme/app:1.0",
     ),

@@ -6,13 +6,14 @@ its own path, and commits last. See docs/architecture.md."""
 from .destinations import ArchiveDestination, LayoutDestination, RegistryDestination, V1Destination
 from .model import Layer, OCIOrigin, SourceImage, TransferResult
 from .run import Committed, Feed, ImageDestination, transfer
-from .sources import ArchiveSource, ImageSource, LayoutSource, V1RegistrySource
+from .sources import ArchiveSource, GivenImage, ImageSource, LayoutSource, V1RegistrySource
 
 __all__ = [
     "ArchiveDestination",
     "ArchiveSource",
     "Committed",
     "Feed",
+    "GivenImage",
     "ImageDestination",
     "ImageSource",
     "Layer",

@@ -350,6 +350,7 @@ class V1Destination:
         self.repository = str(RepositoryName.parse(repository))
         self.tag = None if tag is None else check_tag(tag)
         self._access: WriteAccess | None = None
+        self.tags: dict[str, str] = {}
         self.checksums: dict[str, str] = {}
         self.sent: list[str] = []
         self.skipped: list[str] = []
@@ -358,11 +359,12 @@ class V1Destination:
         """A v1 registry is asked nothing before the chain is known."""
 
     def begin(self, image: SourceImage) -> None:
-        self.tag = self.tag or check_tag(image.tag)
+        if self.tag is not None or not image.tags:
+            self.tags = {self.tag or check_tag(image.tag): image.image_id}
+        else:
+            self.tags = dict(image.tags)
         ids = [layer.image_id for layer in image.layers]
-        self._access = write_access(
-            self.client, self.repository, index_list(ids, {self.tag: image.image_id})
-        )
+        self._access = write_access(self.client, self.repository, index_list(ids, self.tags))
 
     @property
     def access(self) -> WriteAccess:
@@ -397,9 +399,9 @@ class V1Destination:
         return True
 
     def commit(self, image: SourceImage) -> Committed:
-        assert self.tag is not None
         auth = self.access.auth
-        self.client.repository.set_tag(self.repository, image.image_id, self.tag, auth=auth)
+        for tag, image_id in self.tags.items():
+            self.client.repository.set_tag(self.repository, image_id, tag, auth=auth)
         if self.access.indexed:
             self.client.repository.update_images(
                 self.repository, [IndexImage(id=i, checksum=c) for i, c in self.checksums.items()]
@@ -407,7 +409,7 @@ class V1Destination:
         return Committed(
             destination=str(self.client.base_url).rstrip("/"),
             repository=self.repository,
-            tags=(self.tag,),
+            tags=tuple(self.tags),
             digest=None,
             layers=tuple(layer.image_id for layer in image.layers),
             uploaded=tuple(self.sent),

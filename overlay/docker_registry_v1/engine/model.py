@@ -85,6 +85,10 @@ class SourceImage:
     tag: str
     layers: tuple[Layer, ...]
     oci: OCIOrigin | None = None
+    tags: tuple[tuple[str, str], ...] = ()
+    """For a v1 destination, several tags at once as (tag, v1 id) pairs, the layers then
+    being the union of their chains (each parent before its children), as ``push`` of
+    an archive sets them; empty: ``tag`` on the top image."""
 
     @property
     def image_id(self) -> str:

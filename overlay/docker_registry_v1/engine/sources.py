@@ -38,7 +38,7 @@ if TYPE_CHECKING:
     from ..auth import Authenticator
     from ..client import Client
 
-__all__ = ["ArchiveSource", "ImageSource", "LayoutSource", "V1RegistrySource"]
+__all__ = ["ArchiveSource", "GivenImage", "ImageSource", "LayoutSource", "V1RegistrySource"]
 
 DEFAULT_TAG = "latest"
 
@@ -47,6 +47,30 @@ class ImageSource(Protocol):
     """Anything that yields one image as a base-first v1 chain."""
 
     def open(self) -> contextlib.AbstractContextManager[SourceImage]: ...
+
+
+class GivenImage:
+    """An image its caller has read already (``push`` selects an archive's chains
+    itself); its layers stay readable as long as the caller keeps their source open."""
+
+    def __init__(self, image: SourceImage) -> None:
+        self.image = image
+
+    def open(self) -> contextlib.AbstractContextManager[SourceImage]:
+        return contextlib.nullcontext(self.image)
+
+
+def archive_layer(image: ArchiveImage) -> Layer:
+    """An archive's v1 image as the engine's layer, read as stored."""
+    return Layer(
+        image.image_id,
+        image.json_bytes,
+        image.parent,
+        _file_opener(image),
+        size=image.layer_size,
+        blob_digest=image.blob_digest,
+        media_type=image.media_type,
+    )
 
 
 class _V1Stream:
