@@ -179,7 +179,7 @@ def _run(
     options: _Options,
 ) -> TransferResult:
     """Open both sides, run the engine, and turn a refusal into one line naming its side."""
-    from docker_registry_v1.engine import transfer  # noqa: PLC0415
+    from docker_registry_v1.engine import copy_image  # noqa: PLC0415
     from docker_registry_v1.oci.convert import ImageConversionError  # noqa: PLC0415
     from docker_registry_v1.oci.layout import LayoutError  # noqa: PLC0415
     from docker_registry_v1.transfer.retry import RetryPolicy  # noqa: PLC0415
@@ -191,7 +191,7 @@ def _run(
         listener = stack.enter_context(progress_for(settings))
         policy = registries[0].client.retry if registries[0] is not None else None
         try:
-            return transfer(
+            return copy_image(
                 image_source,
                 into,
                 concurrency=options.jobs,

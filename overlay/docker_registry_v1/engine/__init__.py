@@ -5,7 +5,7 @@ its own path, and commits last. See docs/architecture.md."""
 
 from .destinations import ArchiveDestination, LayoutDestination, RegistryDestination, V1Destination
 from .model import Layer, OCIOrigin, SourceImage, TransferResult
-from .run import Committed, Feed, ImageDestination, transfer
+from .run import Committed, Feed, ImageDestination, copy_image
 from .sources import ArchiveSource, GivenImage, ImageSource, LayoutSource, V1RegistrySource
 
 __all__ = [
@@ -25,5 +25,5 @@ __all__ = [
     "TransferResult",
     "V1Destination",
     "V1RegistrySource",
-    "transfer",
+    "copy_image",
 ]

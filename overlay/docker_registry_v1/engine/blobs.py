@@ -2,7 +2,7 @@
 
 `BlobCache` maps a v1 layer (and every setting its gzip bytes depend on) to the blob
 an earlier copy made of it, and remembers which repositories of a registry hold a
-blob (mount sources) and which refused to lend it. `LayoutDestination` puts an
+blob (mount sources) and which refused to lend it. `LayoutBlobStore` puts an
 `OCILayout` behind the few registry calls a copy makes. Copy, migrate and the engine
 share them.
 """
@@ -26,7 +26,7 @@ from ..transfer.journal import ACCESS_REFUSED, REFUSED_MOUNTS, migrate_schema
 __all__ = [
     "RESTARTS",
     "BlobCache",
-    "LayoutDestination",
+    "LayoutBlobStore",
     "SourceRestarted",
     "SourceRestartedError",
     "check_level",
@@ -151,7 +151,7 @@ class SourceRestartedError(DockerRegistryError):
         )
 
 
-class LayoutDestination:
+class LayoutBlobStore:
     """An `OCILayout` behind the few registry calls `_copy` makes, so a copy into a
     layout runs the same per-layer path: a blob the cache knows and the layout holds
     is skipped before the source is read, a new one streams from the encoder into the

@@ -32,8 +32,7 @@ from ..oci.layout import OCILayout, check_ref
 from ..transfer.access import WriteAccess, index_list, is_present, write_access
 from ..transfer.pipeline import PipelinedLayer
 from ..transfer.retry import unretried
-from .blobs import BlobCache, default_cache_path
-from .blobs import LayoutDestination as LayoutTarget
+from .blobs import BlobCache, LayoutBlobStore, default_cache_path
 from .model import Layer, SourceImage
 from .run import Committed, Feed
 
@@ -54,7 +53,7 @@ class _OCIDestination:
 
     def __init__(
         self,
-        target: OCIClient | LayoutTarget,
+        target: OCIClient | LayoutBlobStore,
         repository: str,
         tag: str | None,
         *,
@@ -82,9 +81,11 @@ class _OCIDestination:
         self._as_is = False
 
     def prepare(self) -> None:
+        """Ping the registry: a v1-only server is refused before the source is read."""
         self.target.ping()
 
     def begin(self, image: SourceImage) -> None:
+        """Take the source's tag when none was given; an OCI image is stored as it is."""
         if self.tag is None:
             self.tag = self._check_tag(image.tag)
         self._as_is = image.oci is not None
@@ -93,6 +94,7 @@ class _OCIDestination:
         return check_reference(tag)
 
     def close(self) -> None:
+        """Close the blob cache if this destination opened it."""
         if self._owned:
             self.cache.close()
 
@@ -127,6 +129,8 @@ class _OCIDestination:
         return False
 
     def reuse(self, layer: Layer) -> bool:
+        """A blob the destination holds (or the cache says it made from this v1 layer) is
+        skipped, one another repository holds is mounted; nothing of the source is read."""
         if self._as_is:
             digest = layer.blob_digest
             if digest is None:  # a config without layers: nothing to store
@@ -143,6 +147,8 @@ class _OCIDestination:
         return self._mount(layer, known.digest)
 
     def put(self, layer: Layer, feed: Feed) -> bool:
+        """Store the layer: an OCI blob as it is (checked against its digest), a v1 layer
+        through the deterministic gzip, remembered in the cache once confirmed."""
         if self._as_is:
             digest = layer.blob_digest
             assert digest is not None  # reuse() took the layers without one
@@ -169,6 +175,7 @@ class _OCIDestination:
         return True
 
     def commit(self, image: SourceImage) -> Committed:
+        """Config blob if missing, then the manifest, unless the tag points at it already."""
         assert self.tag is not None
         if image.oci is not None:
             config, manifest, media_type = (
@@ -251,7 +258,7 @@ class LayoutDestination(_OCIDestination):
         cache: BlobCache | str | os.PathLike[str] | None = None,
     ) -> None:
         super().__init__(
-            LayoutTarget(layout),
+            LayoutBlobStore(layout),
             repository,
             None if ref is None else check_ref(ref),
             manifest_format=manifest_format,
@@ -279,10 +286,12 @@ class ArchiveDestination:
         self._lock = threading.Lock()
 
     def prepare(self) -> None:
+        """Refuse a directory as the archive before the source is read."""
         if self.path.is_dir():
             raise InvalidInput("destination", f"{self.path} is a directory")
 
     def begin(self, image: SourceImage) -> None:
+        """Name the image (NAME:TAG given, else the source's) and open the spool directory."""
         self.name = self.name or image.repository
         if not self.name:
             raise InvalidInput(
@@ -298,9 +307,12 @@ class ArchiveDestination:
         return Path(self._spool.name) / layer.image_id
 
     def reuse(self, layer: Layer) -> bool:
+        """An archive being written holds nothing yet: every layer is read."""
         return False
 
     def put(self, layer: Layer, feed: Feed) -> bool:
+        """Spool the layer as stored; a new attempt starts the file again."""
+
         def spooled(chunks: Iterator[bytes]) -> None:
             with open(self._file(layer), "wb") as out:
                 for chunk in chunks:
@@ -312,6 +324,7 @@ class ArchiveDestination:
         return True
 
     def commit(self, image: SourceImage) -> Committed:
+        """Write the ``docker load`` archive atomically from the spooled layers."""
         assert self.name is not None
         assert self.tag is not None
         chain = [
@@ -330,6 +343,7 @@ class ArchiveDestination:
         )
 
     def close(self) -> None:
+        """Remove the spool directory, whatever happened."""
         if self._spool is not None:
             with contextlib.suppress(OSError):
                 self._spool.cleanup()
@@ -359,6 +373,7 @@ class V1Destination:
         """A v1 registry is asked nothing before the chain is known."""
 
     def begin(self, image: SourceImage) -> None:
+        """Get write access; an index is sent the image list (and gives a token) first."""
         if self.tag is not None or not image.tags:
             self.tags = {self.tag or check_tag(image.tag): image.image_id}
         else:
@@ -368,16 +383,20 @@ class V1Destination:
 
     @property
     def access(self) -> WriteAccess:
+        """The write access `begin` got (a token behind an index)."""
         assert self._access is not None
         return self._access
 
     def reuse(self, layer: Layer) -> bool:
+        """An image the registry has complete is skipped (a HEAD-like probe)."""
         if is_present(self.client, self.repository, layer.image_id, self.access):
             self.skipped.append(layer.image_id)
             return True
         return False
 
     def put(self, layer: Layer, feed: Feed) -> bool:
+        """Exact JSON, the layer streamed (payload checksum computed on the way), the
+        checksum PUT; a 409 on the JSON means the image is there."""
         auth = self.access.auth
         try:
             self.client.image.add_metadata_raw(layer.image_id, layer.json_bytes, auth=auth)
@@ -399,6 +418,7 @@ class V1Destination:
         return True
 
     def commit(self, image: SourceImage) -> Committed:
+        """Set every tag, then (behind an index) the final image list."""
         auth = self.access.auth
         for tag, image_id in self.tags.items():
             self.client.repository.set_tag(self.repository, image_id, tag, auth=auth)

@@ -28,7 +28,7 @@ from .blobs import RESTARTS, SourceRestarted, SourceRestartedError
 from .model import Layer, LayerStream, SourceImage, TransferResult
 from .sources import ImageSource
 
-__all__ = ["Committed", "Feed", "ImageDestination", "transfer"]
+__all__ = ["Committed", "Feed", "ImageDestination", "copy_image"]
 
 T = TypeVar("T")
 
@@ -123,7 +123,7 @@ class ImageDestination(Protocol):
         """Release what the destination holds (a cache it opened, spool files)."""
 
 
-def transfer(
+def copy_image(
     source: ImageSource,
     destination: ImageDestination,
     *,

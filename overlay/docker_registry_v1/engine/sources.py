@@ -57,6 +57,7 @@ class GivenImage:
         self.image = image
 
     def open(self) -> contextlib.AbstractContextManager[SourceImage]:
+        """The image as given."""
         return contextlib.nullcontext(self.image)
 
 
@@ -119,6 +120,7 @@ class V1RegistrySource:
 
     @contextlib.contextmanager
     def open(self) -> Iterator[SourceImage]:
+        """Read the chain's metadata (no layer); layers are read when the engine asks."""
         client = self.client
         auth = read_access(client, self.repository)
         image_id = client.repository.get_image_id(self.repository, self.tag, auth=auth)
@@ -204,6 +206,7 @@ class ArchiveSource:
 
     @contextlib.contextmanager
     def open(self) -> Iterator[SourceImage]:
+        """Open the archive (a compressed one is expanded into a private spool first)."""
         with open_saved_archive(self.path) as saved:
             chain, repository, tag = self._select(saved)
             yield _image(chain, repository, tag)
@@ -237,6 +240,7 @@ class LayoutSource:
 
     @contextlib.contextmanager
     def open(self) -> Iterator[SourceImage]:
+        """Walk the layout's index; blobs are read, and checked, only as layers are."""
         with open_layout_directory(self.directory) as saved:
             chain, repository, tag = self._select(saved)
             yield _image(chain, repository, tag)

@@ -31,11 +31,11 @@ import attrs
 
 from ..archive import validate_ancestry
 from ..engine import LayoutDestination as LayoutInto
-from ..engine import RegistryDestination, V1RegistrySource, transfer
+from ..engine import RegistryDestination, V1RegistrySource, copy_image
 from ..engine.blobs import (
     RESTARTS,
     BlobCache,
-    LayoutDestination,
+    LayoutBlobStore,
     SourceRestarted,
     SourceRestartedError,
     check_level,
@@ -61,6 +61,9 @@ from .tracking import Tracker
 if TYPE_CHECKING:  # the client module imports the transfer package
     from ..auth import Authenticator
     from ..client import AsyncClient, Client
+
+LayoutDestination = LayoutBlobStore
+"""The name migrate imports the layout adapter by (see `engine.blobs.LayoutBlobStore`)."""
 
 __all__ = [
     "RESTARTS",
@@ -372,7 +375,7 @@ def copy(
                 level=job.level,
                 cache=job.cache,
             )
-        done = transfer(
+        done = copy_image(
             V1RegistrySource(
                 source, job.source_repo, job.tag, policy=job.policy, concurrency=job.concurrency
             ),

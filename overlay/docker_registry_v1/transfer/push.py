@@ -154,7 +154,7 @@ def push(
 
     A front end of the engine (`engine.V1Destination`): the selected chains go as one
     image whose layers are their union, base first, with every tag they get."""
-    from ..engine import GivenImage, SourceImage, V1Destination, transfer  # noqa: PLC0415
+    from ..engine import GivenImage, SourceImage, V1Destination, copy_image  # noqa: PLC0415
     from ..engine.sources import archive_layer  # noqa: PLC0415
 
     client = scoped(client, retry)
@@ -171,7 +171,7 @@ def push(
             tuple(archive_layer(one) for one in seen.values()),
             tags=tuple(tags.items()),
         )
-        done = transfer(
+        done = copy_image(
             GivenImage(image),
             V1Destination(client, job.repo),
             progress=job.tracker.listener,
