@@ -254,3 +254,51 @@ def test_a_missing_layout_ref_and_a_docker_source_fail_in_one_line(layout: str) 
     assert missing.stderr.startswith("error: ")
     assert "no image named nope" in missing.stderr
     assert len(missing.stderr.splitlines()) == 1
+
+
+def test_a_layout_blob_that_does_not_match_its_digest_stops_the_copy(
+    layout: str, tmp_path: Path
+) -> None:
+    """A blob is hashed as it is read: a changed one fails in one line and tags nothing."""
+    index = json.loads((Path(layout) / "index.json").read_text())
+    manifest_digest = index["manifests"][0]["digest"].removeprefix("sha256:")
+    manifest = json.loads((Path(layout) / "blobs" / "sha256" / manifest_digest).read_text())
+    blob = (
+        Path(layout) / "blobs" / "sha256" / manifest["layers"][1]["digest"].removeprefix("sha256:")
+    )
+    data = bytearray(blob.read_bytes())
+    data[-1] ^= 0xFF
+    blob.write_bytes(bytes(data))
+    target = tmp_path / "target"
+    result = regv1("copy", f"oci:{layout}:acme/app:1", f"oci:{target}:copy")
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert lines[0].startswith("error: ")
+    assert "expected sha256:" in lines[0]
+    refs = (
+        json.loads((target / "index.json").read_text())["manifests"]
+        if (target / "index.json").exists()
+        else []
+    )
+    assert refs == []
+
+
+def test_an_archive_image_is_chosen_by_any_of_its_names(archive: Path, tmp_path: Path) -> None:
+    two = tmp_path / "two.tar"
+    skopeo(
+        "copy",
+        "--additional-tag",
+        "acme/other:2",
+        f"docker-archive:{archive}",
+        f"docker-archive:{two}:acme/app:1",
+    )
+    named = document(
+        regv1("copy", f"docker-archive:{two}:acme/other:2", f"oci:{tmp_path / 'o'}:x", "--json")
+    )
+    assert named["tags"] == ["x"]
+    missing = regv1("copy", f"docker-archive:{two}:acme/nope:1", f"oci:{tmp_path / 'o'}:y")
+    assert missing.exit_code == 1
+    assert missing.stderr.splitlines() == ["error: no image tagged acme/nope:1 in the archive"], (
+        missing.stderr
+    )
