@@ -16,7 +16,7 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import Collection, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING
 
@@ -355,15 +355,27 @@ class V1Destination:
     index gets the image list (``PUT …/{repo}/``) for a write token; then base first,
     an image the registry has is skipped, a new one gets its exact JSON, its layer
     (streamed; the payload checksum computed on the way) and the checksum PUT; the tag
-    is set once every image is complete, and an index gets the final image list."""
+    is set once every image is complete, and an index gets the final image list.
+
+    ``access`` and ``present``: what a caller that asked already (``mirror`` probes the
+    target before it reads any image JSON) found; they are then not asked again."""
 
     sequential = True
 
-    def __init__(self, client: Client, repository: str, tag: str | None = None) -> None:
+    def __init__(
+        self,
+        client: Client,
+        repository: str,
+        tag: str | None = None,
+        *,
+        access: WriteAccess | None = None,
+        present: Collection[str] | None = None,
+    ) -> None:
         self.client = client
         self.repository = str(RepositoryName.parse(repository))
         self.tag = None if tag is None else check_tag(tag)
-        self._access: WriteAccess | None = None
+        self._access = access
+        self._present = present
         self.tags: dict[str, str] = {}
         self.checksums: dict[str, str] = {}
         self.sent: list[str] = []
@@ -374,12 +386,15 @@ class V1Destination:
 
     def begin(self, image: SourceImage) -> None:
         """Get write access; an index is sent the image list (and gives a token) first."""
-        if self.tag is not None or not image.tags:
-            self.tags = {self.tag or check_tag(image.tag): image.image_id}
-        else:
+        if self.tag is not None:
+            self.tags = {self.tag: image.image_id}
+        elif image.tags or not image.layers:
             self.tags = dict(image.tags)
-        ids = [layer.image_id for layer in image.layers]
-        self._access = write_access(self.client, self.repository, index_list(ids, self.tags))
+        else:
+            self.tags = {check_tag(image.tag): image.image_id}
+        if self._access is None:
+            ids = [layer.image_id for layer in image.layers]
+            self._access = write_access(self.client, self.repository, index_list(ids, self.tags))
 
     @property
     def access(self) -> WriteAccess:
@@ -389,7 +404,11 @@ class V1Destination:
 
     def reuse(self, layer: Layer) -> bool:
         """An image the registry has complete is skipped (a HEAD-like probe)."""
-        if is_present(self.client, self.repository, layer.image_id, self.access):
+        if self._present is not None:
+            found = layer.image_id in self._present
+        else:
+            found = is_present(self.client, self.repository, layer.image_id, self.access)
+        if found:
             self.skipped.append(layer.image_id)
             return True
         return False

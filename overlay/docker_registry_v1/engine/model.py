@@ -92,8 +92,8 @@ class SourceImage:
 
     @property
     def image_id(self) -> str:
-        """The top image's v1 id."""
-        return self.layers[-1].image_id
+        """The top image's v1 id ("" for an empty set of images, a mirror of no tags)."""
+        return self.layers[-1].image_id if self.layers else ""
 
 
 @attrs.frozen

@@ -74,6 +74,22 @@ def archive_layer(image: ArchiveImage) -> Layer:
     )
 
 
+def v1_layer(  # noqa: PLR0917 - what one v1 layer read needs
+    client: Client,
+    image_id: str,
+    meta: RawMetadata,
+    parent: str | None,
+    auth: Authenticator | None,
+    policy: RetryPolicy,
+) -> Layer:
+    """A v1 registry's image as the engine's layer: each read is a new `LayerFetch`."""
+
+    def opener(restarted: Restarted) -> LayerStream:
+        return _V1Stream(client, LayerFetch(image_id, meta, auth, policy, restarted))
+
+    return Layer(image_id, meta.json_bytes, parent, opener, size=meta.size, checksum=meta.checksum)
+
+
 class _V1Stream:
     """One read of a v1 layer: `iter_layer`'s Range resume and checksum check."""
 
@@ -110,13 +126,7 @@ class V1RegistrySource:
     def _layer(
         self, image_id: str, meta: RawMetadata, parent: str | None, auth: Authenticator | None
     ) -> Layer:
-        def opener(restarted: Restarted) -> LayerStream:
-            fetch = LayerFetch(image_id, meta, auth, self.policy, restarted)
-            return _V1Stream(self.client, fetch)
-
-        return Layer(
-            image_id, meta.json_bytes, parent, opener, size=meta.size, checksum=meta.checksum
-        )
+        return v1_layer(self.client, image_id, meta, parent, auth, self.policy)
 
     @contextlib.contextmanager
     def open(self) -> Iterator[SourceImage]:
