@@ -10,9 +10,11 @@ other pair runs at least once.
 
 from __future__ import annotations
 
+import hashlib
 import json
 import os
 import subprocess
+import sys
 import tarfile
 import time
 from pathlib import Path
@@ -302,3 +304,118 @@ def test_an_archive_image_is_chosen_by_any_of_its_names(archive: Path, tmp_path:
     assert missing.stderr.splitlines() == ["error: no image tagged acme/nope:1 in the archive"], (
         missing.stderr
     )
+
+
+PEAK_PROBE = """
+import atexit, sys
+from docker_registry_v1.cli import main
+
+def report():
+    status = open("/proc/self/status").read()
+    print("VmHWM", status.split("VmHWM:")[1].split()[0], file=sys.stderr)
+
+atexit.register(report)
+sys.argv[0] = "regv1"
+main()
+"""
+
+
+def big_layout(root: Path, size: int) -> str:
+    """An OCI layout of one image whose one layer is ``size`` bytes of plain tar, written
+    here by hand (a random member, so no compressor shrinks it)."""
+    blobs = root / "blobs" / "sha256"
+    blobs.mkdir(parents=True)
+    layer = root / "layer.tar"
+    with tarfile.open(layer, "w") as tar:
+        info = tarfile.TarInfo("data.bin")
+        info.size = size
+        with open(root / "data.bin", "wb") as data:
+            for _ in range(size >> 20):
+                data.write(os.urandom(1 << 20))
+        with open(root / "data.bin", "rb") as data:
+            tar.addfile(info, data)
+    (root / "data.bin").unlink()
+    digest = hashlib.sha256()
+    with open(layer, "rb") as stream:
+        while block := stream.read(1 << 20):
+            digest.update(block)
+    layer_digest = "sha256:" + digest.hexdigest()
+    layer.rename(blobs / digest.hexdigest())
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": "sha256:" + hashlib.sha256(config).hexdigest(),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
+                    "digest": layer_digest,
+                    "size": (blobs / digest.hexdigest()).stat().st_size,
+                }
+            ],
+        }
+    ).encode()
+    for blob in (config, manifest):
+        (blobs / hashlib.sha256(blob).hexdigest()).write_bytes(blob)
+    (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')
+    index = {
+        "schemaVersion": 2,
+        "manifests": [
+            {
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "digest": "sha256:" + hashlib.sha256(manifest).hexdigest(),
+                "size": len(manifest),
+                "annotations": {"org.opencontainers.image.ref.name": "big"},
+            }
+        ],
+    }
+    (root / "index.json").write_text(json.dumps(index))
+    return str(root)
+
+
+def peak_rss_mib(*args: str) -> float:
+    done = subprocess.run(
+        [sys.executable, "-c", PEAK_PROBE, *args],
+        capture_output=True,
+        text=True,
+        timeout=300,
+        check=False,
+        env={**os.environ, "XDG_CACHE_HOME": os.environ["XDG_CACHE_HOME"]},
+    )
+    assert done.returncode == 0, done.stderr
+    line = next(x for x in done.stderr.splitlines() if x.startswith("VmHWM"))
+    return int(line.split()[1]) / 1024
+
+
+def test_a_big_layer_moves_in_bounded_memory(
+    v2_open: V2Registry, standalone: Standalone, tmp_path: Path
+) -> None:
+    """A 192 MiB layer as stored (OCI → docker://, OCI → v1), converted (OCI → v1 chain →
+    archive → docker://): the copy's peak RSS stays far below the layer's size."""
+    layout = big_layout(tmp_path / "big", 192 << 20)
+    archive = tmp_path / "big.tar"
+    peaks = {
+        "oci to docker": peak_rss_mib(
+            "copy", f"oci:{layout}:big", f"docker://{v2_open.host}/engine/big:1"
+        ),
+        "oci to v1": peak_rss_mib("copy", f"oci:{layout}:big", f"{netloc(standalone.url)}/a/big:1"),
+        "oci to archive": peak_rss_mib(
+            "copy", f"oci:{layout}:big", f"docker-archive:{archive}:a/big:1"
+        ),
+        "archive to docker": peak_rss_mib(
+            "copy", f"docker-archive:{archive}", f"docker://{v2_open.host}/engine/big2:1"
+        ),
+    }
+    for pair, peak in peaks.items():
+        assert peak < 96, (pair, peaks)  # half the layer; about 45-55 MiB measured
