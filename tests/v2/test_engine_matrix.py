@@ -419,3 +419,22 @@ def test_a_big_layer_moves_in_bounded_memory(
     }
     for pair, peak in peaks.items():
         assert peak < 96, (pair, peaks)  # half the layer; about 45-55 MiB measured
+
+
+def test_an_oci_image_is_not_converted_to_another_manifest_format(
+    layout: str, tmp_path: Path
+) -> None:
+    target = tmp_path / "t"
+    result = regv1(
+        "copy", f"oci:{layout}:acme/app:1", f"oci:{target}:x", "--manifest-format", "docker"
+    )
+    assert result.exit_code == 1
+    lines = result.stderr.splitlines()
+    assert len(lines) == 1, result.stderr
+    assert "copied as it is" in lines[0]
+    assert (
+        not (target / "index.json").exists()
+        or json.loads((target / "index.json").read_text())["manifests"] == []
+    )
+    same = regv1("copy", f"oci:{layout}:acme/app:1", f"oci:{target}:x", "--manifest-format", "oci")
+    assert same.exit_code == 0, same.output

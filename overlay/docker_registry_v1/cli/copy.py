@@ -301,6 +301,7 @@ def _destination(  # noqa: PLR0917 - both sides and the options, in one place
             manifest_format=ManifestFormat[(chosen or "oci").upper()],
             level=options.level,
             cache=options.cache,
+            strict_format=chosen is not None,
         )
     assert isinstance(to, DockerLocation)
     if to.digest is not None:
@@ -314,4 +315,5 @@ def _destination(  # noqa: PLR0917 - both sides and the options, in one place
         manifest_format=ManifestFormat[(chosen or "docker").upper()],
         level=options.level,
         cache=options.cache,
+        strict_format=chosen is not None,
     )

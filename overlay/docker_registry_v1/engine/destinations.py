@@ -60,8 +60,10 @@ class _OCIDestination:
         manifest_format: ManifestFormat,
         level: int,
         cache: BlobCache | str | os.PathLike[str] | None,
+        strict_format: bool = False,
     ) -> None:
         self.target = target
+        self.strict_format = strict_format
         self.repository = repository
         self.tag = tag
         self.manifest_format = manifest_format
@@ -89,6 +91,13 @@ class _OCIDestination:
         if self.tag is None:
             self.tag = self._check_tag(image.tag)
         self._as_is = image.oci is not None
+        wanted = self.manifest_format.value.manifest
+        if image.oci is not None and self.strict_format and image.oci.media_type != wanted:
+            raise InvalidInput(
+                "manifest_format",
+                f"the source's manifest is {image.oci.media_type} and is copied as it is "
+                "(a conversion would change its digest); the format applies to v1 images",
+            )
 
     def _check_tag(self, tag: str) -> str:
         return check_reference(tag)
@@ -221,7 +230,9 @@ class RegistryDestination(_OCIDestination):
     (HEAD; for a v1 layer, the blob the cache says it made), mounted from another
     repository the cache saw holding it (a refused mount is remembered, then the layer
     is uploaded), else streamed in one PATCH; the manifest goes up last and a tag
-    already pointing at it is left alone. ``tag`` None: the source's tag."""
+    already pointing at it is left alone. ``tag`` None: the source's tag.
+    ``strict_format``: refuse an OCI source whose manifest is not ``manifest_format``
+    (the user asked for that format; an OCI image is never converted)."""
 
     def __init__(
         self,
@@ -232,6 +243,7 @@ class RegistryDestination(_OCIDestination):
         manifest_format: ManifestFormat = ManifestFormat.DOCKER,
         level: int,
         cache: BlobCache | str | os.PathLike[str] | None = None,
+        strict_format: bool = False,
     ) -> None:
         super().__init__(
             client,
@@ -240,6 +252,7 @@ class RegistryDestination(_OCIDestination):
             manifest_format=manifest_format,
             level=level,
             cache=cache,
+            strict_format=strict_format,
         )
 
 
@@ -256,6 +269,7 @@ class LayoutDestination(_OCIDestination):
         manifest_format: ManifestFormat = ManifestFormat.OCI,
         level: int,
         cache: BlobCache | str | os.PathLike[str] | None = None,
+        strict_format: bool = False,
     ) -> None:
         super().__init__(
             LayoutBlobStore(layout),
@@ -264,6 +278,7 @@ class LayoutDestination(_OCIDestination):
             manifest_format=manifest_format,
             level=level,
             cache=cache,
+            strict_format=strict_format,
         )
 
     def _check_tag(self, tag: str) -> str:
