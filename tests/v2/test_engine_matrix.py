@@ -438,3 +438,20 @@ def test_an_oci_image_is_not_converted_to_another_manifest_format(
     )
     same = regv1("copy", f"oci:{layout}:acme/app:1", f"oci:{target}:x", "--manifest-format", "oci")
     assert same.exit_code == 0, same.output
+
+
+def test_v1_to_archive_and_to_oci_agree_on_the_layers(
+    standalone: Standalone, tmp_path: Path
+) -> None:
+    """The v1 source into both file destinations: skopeo reads the same diff_ids."""
+    standalone.store.seed("acme/both", "3", build_image_chain(3, seed=73, layer_size=40_000))
+    src = f"{netloc(standalone.url)}/acme/both:3"
+    out = tmp_path / "both.tar"
+    done = document(regv1("copy", src, f"docker-archive:{out}", "--json"))
+    assert len(done["uploaded"]) == 3
+    assert archive_tags(out) == ["acme/both:3"]
+    document(regv1("copy", src, f"oci:{tmp_path / 'both'}:b", "--json"))
+    assert (
+        inspect(f"docker-archive:{out}")["diff_ids"]
+        == inspect(f"oci:{tmp_path / 'both'}:b")["diff_ids"]
+    )
