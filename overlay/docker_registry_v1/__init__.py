@@ -40,6 +40,17 @@ from .retry import RetryPolicy
 from .tls import TLSConfig, TLSVerificationError, choose_scheme, ssl_context
 
 if TYPE_CHECKING:
+    from .engine import (
+        ArchiveDestination,
+        ArchiveSource,
+        LayoutDestination,
+        LayoutSource,
+        RegistryDestination,
+        TransferResult,
+        V1Destination,
+        V1RegistrySource,
+        copy_image,
+    )
     from .oci.client import AsyncOCIClient, BlobUpload, Manifest, MountResult, OCIClient
     from .oci.convert import ManifestFormat
     from .oci.errors import (
@@ -117,6 +128,20 @@ _LAZY = {
     ),
     **dict.fromkeys(("Selection", "shard_of"), "transfer.selection"),
     **dict.fromkeys(
+        (
+            "ArchiveDestination",
+            "ArchiveSource",
+            "LayoutDestination",
+            "LayoutSource",
+            "RegistryDestination",
+            "TransferResult",
+            "V1Destination",
+            "V1RegistrySource",
+            "copy_image",
+        ),
+        "engine",
+    ),
+    **dict.fromkeys(
         ("AsyncOCIClient", "BlobUpload", "Manifest", "MountResult", "OCIClient"), "oci.client"
     ),
     **dict.fromkeys(
@@ -177,6 +202,8 @@ def __getattr__(name: str) -> Any:
 __all__ = [
     "DEFAULT_BASE_URL",
     "Access",
+    "ArchiveDestination",
+    "ArchiveSource",
     "AssemblyListener",
     "AsyncClient",
     "AsyncOCIClient",
@@ -210,7 +237,9 @@ __all__ = [
     "JournalLocked",
     "JournalManifest",
     "LayerUpload",
+    "LayoutDestination",
     "LayoutError",
+    "LayoutSource",
     "LayoutTarget",
     "Manifest",
     "ManifestBlobUnknown",
@@ -240,6 +269,7 @@ __all__ = [
     "PushResult",
     "RawMetadata",
     "RegistryConnectionError",
+    "RegistryDestination",
     "RegistryError",
     "RegistryTarget",
     "RegistryTimeout",
@@ -262,8 +292,11 @@ __all__ = [
     "Target",
     "TokenAuth",
     "TooManyRequests",
+    "TransferResult",
     "Unauthorized",
     "UploadInProgress",
+    "V1Destination",
+    "V1RegistrySource",
     "V1Target",
     "VerifyReport",
     "__version__",
@@ -272,6 +305,7 @@ __all__ = [
     "amirror",
     "choose_scheme",
     "copy",
+    "copy_image",
     "default_journal_path",
     "inventory",
     "migrate",

@@ -25,6 +25,7 @@ from .reader import (
     ImageNotInArchiveError,
     Layout,
     SavedArchive,
+    open_layout_directory,
     open_saved_archive,
 )
 from .writer import (
@@ -65,6 +66,7 @@ __all__ = [
     "detect_compression",
     "expand",
     "is_image_id",
+    "open_layout_directory",
     "open_saved_archive",
     "stream_loadable_archive",
     "validate_ancestry",

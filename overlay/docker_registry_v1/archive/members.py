@@ -241,3 +241,54 @@ class MemberReader(io.RawIOBase):
     def close(self) -> None:
         self._file.close()
         super().close()
+
+
+class DirectoryIndex:
+    """The files of an OCI image layout directory behind `MemberIndex`'s interface, so
+    the archive reader's OCI index walk reads a layout (``oci:DIR``) without a second
+    parser. Names are checked as a tar member's are and may not leave the directory."""
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._root = path.resolve()
+
+    def _file(self, name: str) -> Path:
+        clean = _clean_name(name, f"{self.path}: reference")
+        target = (self._root / clean).resolve()
+        if not target.is_relative_to(self._root):
+            raise UnsafeArchiveError(f"{self.path}: {name!r} leads out of the layout")
+        return target
+
+    def __contains__(self, name: str) -> bool:
+        try:
+            return self._file(name).is_file()
+        except UnsafeArchiveError:
+            return False
+
+    def names(self) -> list[str]:
+        return [
+            str(path.relative_to(self._root))
+            for path in sorted(self._root.rglob("*"))
+            if path.is_file()
+        ]
+
+    def resolve(self, name: str) -> tarfile.TarInfo:
+        """A stand-in member for the file ``name`` (only its size is used)."""
+        target = self._file(name)
+        if not target.is_file():
+            raise MalformedArchiveError(f"{self.path}: {name!r} is missing")
+        info = tarfile.TarInfo(name)
+        info.size = target.stat().st_size
+        return info
+
+    def read_bytes(self, name: str, limit: int) -> bytes:
+        """The whole content of a small file (metadata), refusing anything over `limit`."""
+        if self.resolve(name).size > limit:
+            raise MalformedArchiveError(f"{self.path}: {name!r} is over the {limit} byte limit")
+        with self.open(name) as stream:
+            return stream.read()
+
+    def open(self, name: str, expected_sha256: str | None = None) -> MemberReader:
+        """A stream over the file, verified against ``expected_sha256`` when read to the end."""
+        size = self.resolve(name).size
+        return MemberReader(self._file(name), 0, size, name, expected_sha256)

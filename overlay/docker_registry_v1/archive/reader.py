@@ -31,7 +31,7 @@ from .imageconfig import (
     sha256_digest,
     v1_chain_from_config,
 )
-from .members import MemberIndex, ReadLimits
+from .members import DirectoryIndex, MemberIndex, ReadLimits
 from .names import RepoTag, check_tag, parse_repo_tag
 
 _BLOB_PATH = re.compile(r"blobs/sha256/([0-9a-f]{64})")
@@ -53,6 +53,7 @@ _MANIFEST_TYPES = frozenset(
         "application/vnd.docker.distribution.manifest.v2+json",
     }
 )
+_MANIFEST_TYPES_DEFAULT = "application/vnd.oci.image.manifest.v1+json"
 _NAME_ANNOTATIONS = ("io.containerd.image.name", "org.opencontainers.image.ref.name")
 _MAX_INDEX_DEPTH = 4
 
@@ -78,6 +79,11 @@ class ArchiveImage:
     parent: str | None
     layer_size: int
     _opener: Callable[[], IO[bytes]] = attrs.field(eq=False, repr=False, alias="opener")
+    blob_digest: str | None = None
+    """The layer's blob digest as stored, when an OCI manifest names it (its bytes are
+    checked against it as they are read)."""
+    media_type: str | None = None
+    """The layer's media type in that manifest."""
 
     def open_layer(self) -> IO[bytes]:
         """A new binary stream over the layer; close it when done."""
@@ -91,6 +97,14 @@ class ImageChain:
     repo_tags: tuple[RepoTag, ...]
     images: tuple[ArchiveImage, ...]
     config_digest: str | None = None
+    config: bytes | None = attrs.field(default=None, repr=False)
+    """The exact config bytes, for an image read from an OCI manifest."""
+    manifest: bytes | None = attrs.field(default=None, repr=False)
+    """The exact manifest bytes of that image, so a copy to an OCI destination keeps
+    every digest."""
+    manifest_media_type: str | None = None
+    ref_names: tuple[str, ...] = ()
+    """The index's ``org.opencontainers.image.ref.name`` values for the image, as written."""
 
     @property
     def tip(self) -> ArchiveImage:
@@ -117,7 +131,7 @@ class SavedArchive:
 class _Session:
     """Shared state of one open archive, so streams fail cleanly after it is closed."""
 
-    index: MemberIndex
+    index: MemberIndex | DirectoryIndex
     limits: ReadLimits
     open: bool = True
 
@@ -185,6 +199,23 @@ def open_saved_archive(
         session = _Session(MemberIndex(path, limits), limits)
         stack.callback(setattr, session, "open", False)
         yield _read_layout(session)
+
+
+@contextlib.contextmanager
+def open_layout_directory(
+    directory: str | os.PathLike[str], *, limits: ReadLimits | None = None
+) -> Iterator[SavedArchive]:
+    """Read an OCI image layout directory (``oci:DIR``) as an archive with that layout:
+    the same index walk, every blob checked against its digest as it is read."""
+    path = Path(directory)
+    index = DirectoryIndex(path)
+    if "index.json" not in index or "oci-layout" not in index:
+        raise MalformedArchiveError(f"{path}: not an OCI image layout (no index.json)")
+    session = _Session(index, limits or ReadLimits())
+    try:
+        yield SavedArchive(Layout.OCI, _from_oci(session))
+    finally:
+        session.open = False
 
 
 def _spool(
@@ -329,14 +360,29 @@ def _walk_index(
         here = f"{where} manifest {position}"
         name, hex_digest = _descriptor_blob(session, descriptor, here)
         tags = inherited or _annotated_names(descriptor.get("annotations"))
-        _, document = _verified_json(session, name, hex_digest)
+        refs = _raw_ref_names(descriptor.get("annotations"))
+        data, document = _verified_json(session, name, hex_digest)
         media_type = document.get("mediaType", descriptor.get("mediaType"))
         if media_type in _INDEX_TYPES or (media_type is None and "manifests" in document):
             _walk_index(session, document, f"{here} ({name})", tags, chains, depth=depth + 1)
         elif media_type in _MANIFEST_TYPES or (media_type is None and "layers" in document):
             chain = _oci_chain(session, document, f"{here} ({name})", tags)
             if chain is not None:
-                chains.append(chain)
+                chains.append(
+                    attrs.evolve(
+                        chain,
+                        manifest=data,
+                        manifest_media_type=media_type or _MANIFEST_TYPES_DEFAULT,
+                        ref_names=refs,
+                    )
+                )
+
+
+def _raw_ref_names(annotations: Any) -> tuple[str, ...]:
+    if not isinstance(annotations, dict):
+        return ()
+    value = annotations.get("org.opencontainers.image.ref.name")
+    return (value,) if isinstance(value, str) else ()
 
 
 def _annotated_names(annotations: Any) -> tuple[RepoTag, ...]:
@@ -368,7 +414,18 @@ def _oci_chain(
         for n, descriptor in enumerate(layer_descriptors)
     ]
     images = _derived_images(session, config, layers, where)
-    return ImageChain(tags, images, sha256_digest(config))
+    if layer_descriptors:  # a config without layers yields one image with an empty layer
+        images = tuple(
+            attrs.evolve(
+                image,
+                blob_digest=descriptor["digest"],
+                media_type=descriptor.get("mediaType")
+                if isinstance(descriptor.get("mediaType"), str)
+                else None,
+            )
+            for image, descriptor in zip(images, layer_descriptors, strict=True)
+        )
+    return ImageChain(tags, images, sha256_digest(config), config=config)
 
 
 def _from_legacy(session: _Session) -> tuple[ImageChain, ...]:

@@ -1,11 +1,11 @@
-"""``copy SRC DST``: one image between the transports skopeo names.
+"""``copy SRC DST``: one image between the transports skopeo names, through the engine.
 
 SRC and DST are parsed by :mod:`.transports`: ``docker://`` (an OCI/v2 registry),
 ``oci:DIR[:REF]``, ``docker-archive:FILE[:NAME:TAG]``, or a v1 registry (a bare
 reference, ``v1://`` or ``http(s)://``). Each side has its own login and TLS options
-(:mod:`.sides`). The pairs wired today: a v1 image to any of the four, and a
-docker-archive into a v1 registry (what ``push`` does); any other pair is refused
-in one line.
+(:mod:`.sides`). A v1 registry, a docker-archive and an oci: layout are sources; all
+four are destinations, every pair runs through `docker_registry_v1.engine`. A
+``docker://`` source (reading a v2 registry) is refused in one line.
 """
 
 from __future__ import annotations
@@ -14,36 +14,32 @@ import contextlib
 import functools
 import time
 from pathlib import Path
+from typing import TYPE_CHECKING
 
 import click
 from rich.console import Console
 
-from .connect import open_pair, open_side, resolve_url
+from .connect import Registry, open_pair, open_side, resolve_url
 from .options import Settings, common_options, examples, fail, jobs_option
 from .output import emit, human_rate, human_size
 from .progress import progress_for
-from .reference import ImageReference
 from .sides import OCISide, SidesCommand, SideSettings, assign_legacy_login, side_origin, two_sided
 from .transports import (
     ArchiveLocation,
     DockerLocation,
+    Location,
     OCILocation,
     V1Location,
     parse_location,
 )
 
+if TYPE_CHECKING:
+    from docker_registry_v1.engine import ImageDestination, ImageSource, TransferResult
+
 __all__ = ["copy"]
 
-#: (SRC transport, DST transport) pairs copy runs today.
-SUPPORTED_PAIRS = frozenset(
-    {
-        ("v1", "docker"),
-        ("v1", "oci"),
-        ("v1", "docker-archive"),
-        ("v1", "v1"),
-        ("docker-archive", "v1"),
-    }
-)
+#: The transports copy reads; every transport is a destination.
+SOURCES = frozenset({"v1", "docker-archive", "oci"})
 
 
 def _done(
@@ -63,8 +59,8 @@ def _done(
     epilog=examples(
         "regv1 copy acme/app:1.0 docker://registry.example.com/team/app:1.0 \\",
         "    --dest-creds writer --dest-cert-dir /etc/containers/certs.d/registry.example.com",
-        "regv1 copy http://old.example.com:5000/acme/app oci:/srv/layout:app-1.0",
-        "regv1 copy localhost:5000/acme/app docker-archive:app.tar",
+        "regv1 copy docker-archive:app.tar docker://registry.example.com/team/app:1.0",
+        "regv1 copy oci:/srv/layout:acme/app:1.0 old.example.com:5000/acme/app:1.0",
     ),
 )
 @click.argument("source", metavar="SRC")
@@ -73,8 +69,8 @@ def _done(
     "--manifest-format",
     "manifest_format",
     type=click.Choice(["docker", "oci"]),
-    help="Manifest: Docker schema2 or OCI image manifest (default: docker for docker://, "
-    "oci for oci:).",
+    help="Manifest of a converted v1 image: Docker schema2 or OCI image manifest (default: "
+    "docker for docker://, oci for oci:); an OCI source keeps its own.",
 )
 @click.option(
     "--level",
@@ -112,9 +108,11 @@ def copy(
       docker-archive:FILE[:NAME:TAG]     a docker save archive
       [HOST[:PORT]/]REPO[:TAG]           a v1 registry (also v1://, http://, https://)
 
-    Wired today: a v1 image to any of them, and docker-archive: into a v1 registry.
-    A second copy to the same v2 registry reads and sends no layer again; a second
-    copy into the same oci: layout writes none.
+    Sources: a v1 registry, docker-archive: and oci:; destinations: all four.
+    An oci: or OCI-archive image goes to docker:// or oci: as it is (same digests);
+    a v1 image is converted (deterministic gzip). A second copy to the same v2
+    registry reads and sends no layer again; a second copy into the same oci:
+    layout writes none; a v1 registry is sent only the images it lacks.
 
     Each side has its own login (--src-creds/--dest-creds USER, the password from
     --X-password-stdin or a prompt, or what --X-authfile or the default auth files
@@ -122,12 +120,10 @@ def copy(
     """
     from_ = parse_location(source, "source")
     to = parse_location(destination, "destination")
-    pair = (from_.transport, to.transport)
-    if pair not in SUPPORTED_PAIRS:
+    if from_.transport not in SOURCES:
         fail(
-            f"copying {from_.transport} to {to.transport} ({source} -> {destination}) is "
-            "not supported yet; copy reads a v1 image (to docker://, oci:, docker-archive: "
-            "or v1) or a docker-archive: (to v1)"
+            f"copying from {from_.transport} ({source}) is not supported; copy reads a v1 "
+            "image, a docker-archive: or an oci: layout"
         )
     for side, location in ((src, from_), (dest, to)):
         if not isinstance(location, (V1Location, DockerLocation)) and (
@@ -139,227 +135,185 @@ def copy(
     registry_dest = isinstance(to, (DockerLocation, V1Location))
     src, dest = assign_legacy_login(settings, src, dest, "dest" if registry_dest else "src", "copy")
     started = time.monotonic()
-    if isinstance(from_, ArchiveLocation):
-        assert isinstance(to, V1Location)
-        _archive_to_v1(settings, from_, to.reference, dest, started)
-        return
-    assert isinstance(from_, V1Location)
-    ref = from_.reference
-    if isinstance(to, (DockerLocation, OCILocation)):
-        _to_registry(
-            settings,
-            ref,
-            to,
-            src=src,
-            dest=dest,
-            started=started,
-            manifest_format=manifest_format,
-            level=level,
-            jobs=jobs,
-            cache=cache,
-        )
-    elif isinstance(to, ArchiveLocation):
-        _to_archive(settings, ref, to, src, jobs=jobs, started=started)
-    else:
-        _to_v1(settings, ref, to.reference, (src, dest), started)
-
-
-def _to_registry(
-    settings: Settings,
-    src_ref: ImageReference,
-    destination: DockerLocation | OCILocation,
-    *,
-    src: SideSettings,
-    dest: SideSettings,
-    started: float,
-    manifest_format: str | None,
-    level: int,
-    jobs: int,
-    cache: Path | None,
-) -> None:
-    """A v1 image into an OCI/v2 registry (streamed) or an OCI layout."""
-    from docker_registry_v1.oci.convert import ImageConversionError, ManifestFormat  # noqa: PLC0415
-    from docker_registry_v1.oci.layout import LayoutError, OCILayout  # noqa: PLC0415
-    from docker_registry_v1.transfer.copy import copy as copy_image  # noqa: PLC0415
-
-    dest_target: OCISide | OCILayout
-    if isinstance(destination, OCILocation):
-        name, tag = src_ref.repo.removeprefix("library/"), destination.ref
-        try:
-            dest_target = OCILayout(destination.directory)
-        except (LayoutError, OSError) as exc:
-            fail(f"{destination}: {exc}")
-    else:
-        if destination.digest is not None:
-            fail(f"docker://{destination}: give a tag, not a digest, to write to")
-        name, tag = destination.repository, destination.tag
-        url = side_origin(dest, destination.api_host, destination.port, None)
-        dest_target = OCISide(settings, dest, url, destination.netloc)
-    source = open_side(settings, src, src_ref)
-    with (
-        source,
-        dest_target if isinstance(dest_target, OCISide) else contextlib.nullcontext(),
-        progress_for(settings) as listener,
-    ):
-        try:
-            result = copy_image(
-                source.client,
-                src_ref.repo,
-                src_ref.with_tag(),
-                dest_target.client if isinstance(dest_target, OCISide) else dest_target,
-                dest_repo=name,
-                dest_tag=tag or src_ref.with_tag(),
-                manifest_format=None
-                if manifest_format is None
-                else ManifestFormat[manifest_format.upper()],
-                level=level,
-                concurrency=jobs,
-                progress=listener,
-                cache=cache,
-            )
-        except ImageConversionError as exc:
-            fail(f"{src_ref}: {exc}")
-        except (LayoutError, OSError) as exc:
-            fail(f"{destination}: {exc}")
-    shown = str(destination)
+    options = _Options(manifest_format, level, jobs, cache)
+    result = _run(settings, from_, to, (src, dest), options)
+    document: dict[str, object] = {
+        "registry": result.destination,
+        "repository": result.repository,
+        "tags": list(result.tags),
+        "layers": list(result.layers),
+        "uploaded": list(result.uploaded),
+        "skipped": list(result.skipped),
+        "mounted": list(result.mounted),
+    }
+    if result.digest is not None:
+        document["digest"] = result.digest
+    if isinstance(to, ArchiveLocation):
+        document["path"] = result.destination
+    digest = f" ({result.digest[:19]})" if result.digest else ""
     _done(
         settings,
-        {
-            "registry": result.registry,
-            "repository": result.repository,
-            "tags": list(result.tags),
-            "layers": list(result.layers),
-            "uploaded": list(result.uploaded),
-            "skipped": list(result.skipped),
-            "mounted": list(result.mounted),
-            "digest": result.digest,
-        },
-        f"copied {src_ref} to {shown} ({result.digest[:19]}): "
-        f"{len(result.uploaded)} layers sent, {len(result.skipped)} already there",
-        result.bytes_transferred,
-        time.monotonic() - started,
-    )
-
-
-def _to_archive(
-    settings: Settings,
-    src_ref: ImageReference,
-    destination: ArchiveLocation,
-    src: SideSettings,
-    *,
-    jobs: int,
-    started: float,
-) -> None:
-    from docker_registry_v1.transfer import pull as pull_image  # noqa: PLC0415
-
-    archive_name = None
-    if destination.name is not None:
-        archive_name, _, tag = destination.name.rpartition(":")
-        if not archive_name or tag != src_ref.with_tag():
-            fail(
-                f"{destination}: the archive names the image NAME:{src_ref.with_tag()} "
-                "(the tag is the source's)"
-            )
-    with open_side(settings, src, src_ref) as registry, progress_for(settings) as listener:
-        result = pull_image(
-            registry.client,
-            src_ref.repo,
-            src_ref.with_tag(),
-            destination.path,
-            concurrency=jobs,
-            progress=listener,
-            archive_name=archive_name,
-        )
-    _done(
-        settings,
-        {
-            "registry": registry.url,
-            "repository": result.repository,
-            "tags": [result.tag],
-            "layers": [layer.image_id for layer in result.layers],
-            "skipped": [],
-            "path": str(result.path),
-        },
-        f"copied {src_ref} to docker-archive:{result.path}: {len(result.layers)} layers",
-        result.bytes_transferred,
-        time.monotonic() - started,
-    )
-
-
-def _to_v1(
-    settings: Settings,
-    src_ref: ImageReference,
-    dst: ImageReference,
-    sides: tuple[SideSettings, SideSettings],
-    started: float,
-) -> None:
-    from docker_registry_v1.transfer import mirror as mirror_images  # noqa: PLC0415
-
-    if dst.tag is not None and dst.tag != src_ref.with_tag():
-        fail(
-            f"{dst}: a v1 copy keeps the tag's name; give DST without :TAG or with "
-            f"{src_ref.with_tag()}"
-        )
-    source_registry, target_registry = open_pair(settings, src_ref, dst, *sides)
-    with source_registry, target_registry, progress_for(settings) as listener:
-        result = mirror_images(
-            source_registry.client,
-            src_ref.repo,
-            target_registry.client,
-            dst.repo,
-            tags=[src_ref.with_tag()],
-            progress=listener,
-        )
-    _done(
-        settings,
-        {
-            "registry": target_registry.url,
-            "repository": result.repository,
-            "tags": list(result.tags),
-            "layers": [*result.copied, *result.skipped],
-            "uploaded": list(result.copied),
-            "skipped": list(result.skipped),
-        },
-        f"copied {src_ref} to {result.repository}: {len(result.copied)} layers, "
+        document,
+        f"copied {from_} to {to}{digest}: {len(result.uploaded)} layers sent, "
         f"{len(result.skipped)} already there",
         result.bytes_transferred,
         time.monotonic() - started,
     )
 
 
-def _archive_to_v1(
-    settings: Settings,
-    source: ArchiveLocation,
-    dst: ImageReference,
-    dest: SideSettings,
-    started: float,
-) -> None:
-    """What ``push`` does: the archive's image (NAME:TAG's, or its only one) into v1."""
-    from docker_registry_v1.transfer import push as push_archive  # noqa: PLC0415
+class _Options:
+    """copy's own options, handed to the destination that uses them."""
 
-    tag = dst.tag
-    if source.name is not None:
-        _, _, named_tag = source.name.rpartition(":")
-        tag = tag or named_tag or None
-    if not source.path.is_file():
-        fail(f"{source}: no such archive")
-    with (
-        open_side(settings, dest, dst, url=resolve_url(settings, dst, dest)) as registry,
-        progress_for(settings) as listener,
-    ):
-        result = push_archive(registry.client, source.path, dst.repo, tag, progress=listener)
-    _done(
-        settings,
-        {
-            "registry": registry.url,
-            "repository": result.repository,
-            "tags": list(result.tags),
-            "layers": [*result.pushed, *result.skipped],
-            "uploaded": list(result.pushed),
-            "skipped": list(result.skipped),
-        },
-        f"copied {source} to {result.repository} ({', '.join(result.tags)}): "
-        f"{len(result.pushed)} layers sent, {len(result.skipped)} already there",
-        result.bytes_transferred,
-        time.monotonic() - started,
+    def __init__(self, manifest_format: str | None, level: int, jobs: int, cache: Path | None):
+        self.manifest_format = manifest_format
+        self.level = level
+        self.jobs = jobs
+        self.cache = cache
+
+
+def _run(
+    settings: Settings,
+    from_: Location,
+    to: Location,
+    sides: tuple[SideSettings, SideSettings],
+    options: _Options,
+) -> TransferResult:
+    """Open both sides, run the engine, and turn a refusal into one line naming its side."""
+    from docker_registry_v1.engine import copy_image  # noqa: PLC0415
+    from docker_registry_v1.oci.convert import ImageConversionError  # noqa: PLC0415
+    from docker_registry_v1.oci.layout import LayoutError  # noqa: PLC0415
+    from docker_registry_v1.transfer.retry import RetryPolicy  # noqa: PLC0415
+
+    with contextlib.ExitStack() as stack:
+        registries = _registries(stack, settings, from_, to, sides)
+        image_source = _source(from_, registries[0], options)
+        into = _destination(stack, settings, from_, to, sides[1], registries[1], options)
+        listener = stack.enter_context(progress_for(settings))
+        policy = registries[0].client.retry if registries[0] is not None else None
+        try:
+            return copy_image(
+                image_source,
+                into,
+                concurrency=options.jobs,
+                progress=listener,
+                retry=policy or RetryPolicy(),
+            )
+        except ImageConversionError as exc:
+            fail(f"{from_}: {exc}")
+        except LayoutError as exc:
+            fail(f"{to if isinstance(to, OCILocation) else from_}: {exc}")
+    raise AssertionError("unreachable")  # pragma: no cover - every branch returns or fails
+
+
+def _registries(
+    stack: contextlib.ExitStack,
+    settings: Settings,
+    from_: Location,
+    to: Location,
+    sides: tuple[SideSettings, SideSettings],
+) -> tuple[Registry | None, Registry | None]:
+    """The v1 registries of the pair, each side with its own TLS and login (a v1 → v1
+    pair through `open_pair`, which lets the deprecated one-registry login reach a
+    second side only on the same host)."""
+    src, dest = sides
+    if isinstance(from_, V1Location) and isinstance(to, V1Location):
+        pair = open_pair(settings, from_.reference, to.reference, src, dest)
+        return stack.enter_context(pair[0]), stack.enter_context(pair[1])
+    source = None
+    if isinstance(from_, V1Location):
+        source = stack.enter_context(open_side(settings, src, from_.reference))
+    target = None
+    if isinstance(to, V1Location):
+        url = resolve_url(settings, to.reference, dest)
+        target = stack.enter_context(open_side(settings, dest, to.reference, url=url))
+    return source, target
+
+
+def _source(from_: Location, registry: Registry | None, options: _Options) -> ImageSource:
+    from docker_registry_v1.engine import (  # noqa: PLC0415
+        ArchiveSource,
+        LayoutSource,
+        V1RegistrySource,
+    )
+    from docker_registry_v1.transfer.retry import RetryPolicy  # noqa: PLC0415
+
+    if isinstance(from_, ArchiveLocation):
+        if not from_.path.is_file():
+            fail(f"{from_}: no such archive")
+        return ArchiveSource(from_.path, from_.name)
+    if isinstance(from_, OCILocation):
+        if not Path(from_.directory).is_dir():
+            fail(f"{from_}: no such layout directory")
+        return LayoutSource(from_.directory, from_.ref)
+    assert isinstance(from_, V1Location)
+    assert registry is not None
+    ref = from_.reference
+    return V1RegistrySource(
+        registry.client,
+        ref.repo,
+        ref.with_tag(),
+        policy=registry.client.retry or RetryPolicy(),
+        concurrency=options.jobs,
+    )
+
+
+def _destination(  # noqa: PLR0917 - both sides and the options, in one place
+    stack: contextlib.ExitStack,
+    settings: Settings,
+    from_: Location,
+    to: Location,
+    dest: SideSettings,
+    registry: Registry | None,
+    options: _Options,
+) -> ImageDestination:
+    from docker_registry_v1.engine import (  # noqa: PLC0415
+        ArchiveDestination,
+        LayoutDestination,
+        RegistryDestination,
+        V1Destination,
+    )
+    from docker_registry_v1.oci.convert import ManifestFormat  # noqa: PLC0415
+    from docker_registry_v1.oci.layout import LayoutError, OCILayout  # noqa: PLC0415
+
+    chosen = options.manifest_format
+    if isinstance(to, V1Location):
+        assert registry is not None
+        return V1Destination(registry.client, to.reference.repo, to.reference.tag)
+    if isinstance(to, ArchiveLocation):
+        name, tag = None, None
+        if to.name is not None:
+            name, _, tag = to.name.rpartition(":")
+            if not name:
+                name, tag = to.name, None
+        return ArchiveDestination(to.path, name, tag)
+    if isinstance(to, OCILocation):
+        try:
+            layout = OCILayout(to.directory)
+        except (LayoutError, OSError) as exc:
+            fail(f"{to}: {exc}")
+        repository = (
+            from_.reference.repo.removeprefix("library/") if isinstance(from_, V1Location) else ""
+        )
+        return LayoutDestination(
+            layout,
+            to.ref,
+            repository=repository,
+            manifest_format=ManifestFormat[(chosen or "oci").upper()],
+            level=options.level,
+            cache=options.cache,
+            strict_format=chosen is not None,
+        )
+    assert isinstance(to, DockerLocation)
+    if to.digest is not None:
+        fail(f"docker://{to}: give a tag, not a digest, to write to")
+    url = side_origin(dest, to.api_host, to.port, None)
+    side = stack.enter_context(OCISide(settings, dest, url, to.netloc))
+    return RegistryDestination(
+        side.client,
+        to.repository,
+        to.tag,
+        manifest_format=ManifestFormat[(chosen or "docker").upper()],
+        level=options.level,
+        cache=options.cache,
+        strict_format=chosen is not None,
     )

@@ -20,33 +20,39 @@ taken back, so that layer's upload is abandoned and started again cleanly.
 from __future__ import annotations
 
 import os
-import sqlite3
 import threading
 import time
-from collections.abc import Callable, Iterable, Iterator
-from importlib.metadata import version
-from pathlib import Path
+from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import attrs
 
 from ..archive import validate_ancestry
+from ..engine import LayoutDestination as LayoutInto
+from ..engine import RegistryDestination, V1RegistrySource, copy_image
+from ..engine.blobs import (
+    RESTARTS,
+    BlobCache,
+    LayoutBlobStore,
+    SourceRestarted,
+    SourceRestartedError,
+    check_level,
+    default_cache_path,
+)
 from ..errors import DockerRegistryError, InvalidInput
 from ..httplog import reused
 from ..models import RawMetadata
 from ..names import RepositoryName, check_tag
 from ..oci.client import AsyncOCIClient, MountResult, OCIClient, check_name, check_reference
-from ..oci.compress import BLOCK, DEFAULT_LEVEL, LEVELS, LayerBlob
+from ..oci.compress import BLOCK, DEFAULT_LEVEL, LayerBlob
 from ..oci.convert import ConvertedImage, ManifestFormat, convert_image
 from ..oci.layout import OCILayout, check_ref
 from ..progress import ProgressListener, SilentProgress
-from .access import read_access
-from .bounded import Stopped, run_threads
-from .journal import ACCESS_REFUSED, REFUSED_MOUNTS, migrate_schema
+from .bounded import Stopped
 from .layers import LayerFetch, iter_layer
 from .pipeline import PipelinedLayer
 from .pull import check_concurrency
-from .retry import RetryPolicy, scoped, unretried
+from .retry import RetryPolicy, scoped
 from .threaded import run_in_worker
 from .tracking import Tracker
 
@@ -54,19 +60,20 @@ if TYPE_CHECKING:  # the client module imports the transfer package
     from ..auth import Authenticator
     from ..client import AsyncClient, Client
 
+LayoutDestination = LayoutBlobStore
+"""The name migrate imports the layout adapter by (see `engine.blobs.LayoutBlobStore`)."""
+
 __all__ = [
+    "RESTARTS",
     "BlobCache",
     "CopyResult",
+    "LayoutDestination",
     "SourceRestartedError",
     "acopy",
+    "check_level",
     "copy",
     "default_cache_path",
 ]
-
-RESTARTS = 3
-_CACHE_MIGRATIONS: tuple[tuple[str, ...], ...] = ((REFUSED_MOUNTS,),)
-"""The cache's schema changes (see `journal.migrate_schema`): 1 added refused mounts."""
-"""Times one layer's upload is started again after the source restarted from byte 0."""
 
 
 @attrs.frozen
@@ -88,151 +95,6 @@ class CopyResult:
     """The skipped blobs that were mounted from another repository of the registry."""
     bytes_transferred: int
     seconds: float
-
-
-def default_cache_path() -> Path:
-    """``$XDG_CACHE_HOME/docker-registry-v1/oci-blobs.sqlite`` (``~/.cache`` by default)."""
-    base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
-    return Path(base) / "docker-registry-v1" / "oci-blobs.sqlite"
-
-
-class BlobCache:
-    """v1 layer → v2 blob facts (digest, diff_id, sizes) from earlier copies.
-
-    Keyed by the v1 image id and payload checksum plus everything the blob's bytes
-    depend on (ISA-L version, level, block size), so a changed compressor never
-    reuses a stale digest. SQLite, so parallel copies may share it; a lost or
-    corrupt cache only costs a re-read.
-    """
-
-    def __init__(self, path: str | os.PathLike[str]) -> None:
-        self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
-        self._lock = threading.Lock()
-        self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-        with self._db:
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS blobs (key TEXT PRIMARY KEY, digest TEXT, "
-                "size INTEGER, diff_id TEXT, plain_size INTEGER, source TEXT, empty INTEGER)"
-            )
-            self._db.execute(
-                "CREATE TABLE IF NOT EXISTS placed (digest TEXT, registry TEXT, repository TEXT, "
-                "PRIMARY KEY (digest, registry, repository))"
-            )
-        try:
-            migrate_schema(self._db, _CACHE_MIGRATIONS, self.path)
-        except BaseException:
-            self._db.close()
-            raise
-
-    @staticmethod
-    def key(image_id: str, checksum: str | None, level: int) -> str:
-        """The cache key: a v1 layer and every setting its blob's bytes depend on."""
-        return f"{image_id}|{checksum or ''}|isal-{version('isal')}|level-{level}|block-{BLOCK}"
-
-    def get(self, key: str) -> LayerBlob | None:
-        """The blob an earlier copy made from this layer, or None when none is known."""
-        with self._lock:
-            row = self._db.execute(
-                "SELECT digest, size, diff_id, plain_size, source, empty FROM blobs WHERE key = ?",
-                (key,),
-            ).fetchone()
-        return None if row is None else LayerBlob.from_row(row)
-
-    def put(self, key: str, blob: LayerBlob) -> None:
-        """Record the blob a copy made, once its upload is confirmed."""
-        with self._lock, self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO blobs VALUES (?, ?, ?, ?, ?, ?, ?)", (key, *blob.row())
-            )
-
-    def place(self, digest: str, registry: str, repository: str) -> None:
-        """Remember that ``registry``'s ``repository`` holds the blob (a mount source later)."""
-        with self._lock, self._db:
-            self._db.execute(
-                "INSERT OR IGNORE INTO placed VALUES (?, ?, ?)", (digest, registry, repository)
-            )
-
-    def places(self, digest: str, registry: str) -> list[str]:
-        """Repositories of ``registry`` that held the blob when last seen."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT repository FROM placed WHERE digest = ? AND registry = ? "
-                "ORDER BY repository",
-                (digest, registry),
-            ).fetchall()
-        return [row[0] for row in rows]
-
-    def refused_mount(
-        self, digest: str, registry: str, repository: str, source: str, status: int
-    ) -> None:
-        """``registry`` would not mount the blob from ``source`` into ``repository``."""
-        with self._lock, self._db:
-            self._db.execute(
-                "INSERT OR REPLACE INTO refused_mounts VALUES (?, ?, ?, ?, ?, ?)",
-                (registry, repository, source, digest, status, time.time()),
-            )
-
-    def refused_sources(self, digest: str, registry: str, repository: str) -> set[str]:
-        """Repositories not to mount the blob from into ``repository`` (as
-        `Journal.refused_sources`: refused for it, or not readable at all)."""
-        with self._lock:
-            rows = self._db.execute(
-                "SELECT source FROM refused_mounts WHERE registry = ? AND digest = ? "
-                "AND (repository = ? OR status IN (?, ?))",
-                (registry, digest, repository, *ACCESS_REFUSED),
-            ).fetchall()
-        return {row[0] for row in rows}
-
-    def close(self) -> None:
-        """Close the database; the cache stays on disk for the next copy."""
-        self._db.close()
-
-
-class SourceRestarted(Exception):  # noqa: N818 - a signal inside one layer's copy
-    """The source answered a resume from byte 0: the upload must start again."""
-
-
-class SourceRestartedError(DockerRegistryError):
-    """The source kept restarting a layer from byte 0 instead of resuming it."""
-
-    def __init__(self, image_id: str) -> None:
-        super().__init__(
-            f"layer of {image_id}: the source restarted it {RESTARTS + 1} times; giving up"
-        )
-
-
-class LayoutDestination:
-    """An `OCILayout` behind the few registry calls `_copy` makes, so a copy into a
-    layout runs the same per-layer path: a blob the cache knows and the layout holds
-    is skipped before the source is read, a new one streams from the encoder into the
-    layout's blob writer, and ``index.json`` changes last (with the manifest)."""
-
-    def __init__(self, layout: OCILayout) -> None:
-        self.layout = layout
-        self.base_url = f"oci:{layout.root.resolve()}"
-
-    def ping(self) -> None:
-        """A layout is always ready: `OCILayout` checked its directory when opened."""
-
-    def blob_size(self, _name: str, digest: str) -> int | None:
-        path = self.layout.blob_path(digest)
-        return path.stat().st_size if path.is_file() else None
-
-    def mount_blob(self, _name: str, _digest: str, _source: str) -> MountResult:
-        """One layout has one blob store: a blob it holds was skipped already."""
-        return MountResult(mounted=False, status=0)
-
-    def upload_blob(
-        self, _name: str, chunks: Iterable[bytes] | bytes, *, digest: str | None = None
-    ) -> None:
-        self.layout.write_blob([chunks] if isinstance(chunks, bytes) else chunks, digest=digest)
-
-    def manifest_digest(self, _name: str, tag: str, *, accept: Iterable[str]) -> str | None:
-        return self.layout.refs().get(tag)
-
-    def put_manifest(self, _name: str, tag: str, data: bytes, media_type: str) -> None:
-        self.layout.add_manifest(data, ref=tag, media_type=media_type)
 
 
 @attrs.frozen
@@ -287,16 +149,6 @@ def send_layer(
                 raise
             rewind(fetch.received)
             time.sleep(wait)
-
-
-def check_level(level: object) -> int:
-    """The compression level, refused before anything is sent: the level is part of a
-    blob's identity (its digest), so a copy and a migration must agree on the range."""
-    if not isinstance(level, int) or isinstance(level, bool) or level not in LEVELS:
-        raise InvalidInput(
-            "level", f"expected a compression level in {LEVELS.start}..{LEVELS.stop - 1}"
-        )
-    return level
 
 
 @attrs.define
@@ -501,12 +353,51 @@ def copy(
         cache,
         layout=isinstance(dest, OCILayout),
     )
+    into: LayoutInto | RegistryDestination
     try:
-        target = LayoutDestination(dest) if isinstance(dest, OCILayout) else scoped(dest, retry)
-        return _copy(source, target, job, started)
+        if isinstance(dest, OCILayout):
+            into = LayoutInto(
+                dest,
+                job.dest_tag,
+                repository=job.dest_repo,
+                manifest_format=manifest_format,
+                level=job.level,
+                cache=job.cache,
+            )
+        else:
+            into = RegistryDestination(
+                scoped(dest, retry),
+                job.dest_repo,
+                job.dest_tag,
+                manifest_format=manifest_format,
+                level=job.level,
+                cache=job.cache,
+            )
+        done = copy_image(
+            V1RegistrySource(
+                source, job.source_repo, job.tag, policy=job.policy, concurrency=job.concurrency
+            ),
+            into,
+            concurrency=job.concurrency,
+            progress=job.tracker.listener,
+            retry=job.policy,
+        )
     finally:
         if owned:
             job.cache.close()
+    return CopyResult(
+        registry=done.destination,
+        repository=done.repository,
+        tags=done.tags,
+        image_id=done.image_id,
+        digest=done.digest or "",
+        layers=done.layers,
+        uploaded=done.uploaded,
+        skipped=done.skipped,
+        mounted=done.mounted,
+        bytes_transferred=done.bytes_transferred,
+        seconds=round(time.monotonic() - started, 3),
+    )
 
 
 async def acopy(
@@ -544,56 +435,3 @@ async def acopy(
             cache=cache,
         )
     )
-
-
-def _copy(
-    source: Client, dest: OCIClient | LayoutDestination, job: _CopyJob, started: float
-) -> CopyResult:
-    policy = job.policy
-    job.registry = dest.base_url
-    dest.ping()
-    auth = read_access(source, job.source_repo)
-    image_id = source.repository.get_image_id(job.source_repo, job.tag, auth=auth)
-    job.set_chain(image_id, source.image.get_ancestry(image_id, auth=auth))
-    stop = threading.Event()
-    # send_layer's loop retries a layer's upload as a whole: its requests are sent once
-    uploads = unretried(dest) if isinstance(dest, OCIClient) else dest
-
-    def metadata(one: str) -> Callable[[], RawMetadata]:
-        return lambda: source.image.get_metadata_raw(one, auth=auth)
-
-    job.set_metadata(run_threads([metadata(i) for i in job.ids], job.concurrency * 4, stop))
-
-    def layer(image_id: str) -> Callable[[], LayerBlob]:
-        def run() -> LayerBlob:
-            known = job.known(image_id)
-            if known is not None:
-                if known.empty or dest.blob_size(job.dest_repo, known.digest) is not None:
-                    return job.skipped_layer(image_id, known)
-                for other in job.mount_sources(known):
-                    answer = dest.mount_blob(job.dest_repo, known.digest, other)
-                    if answer.mounted:
-                        return job.skipped_layer(image_id, known, mounted=True)
-                    job.mount_refused(known, other, answer)
-
-            def rewind(lost: int) -> None:
-                job.tracker.rewind(image_id, lost)
-
-            blob = send_layer(
-                source,
-                LayerSource(image_id, job.metadata[image_id], auth, policy, job.level),
-                lambda chunks: job.counted(image_id, chunks, stop),
-                rewind,
-                lambda encoded: uploads.upload_blob(job.dest_repo, encoded),
-            )
-            return job.uploaded_layer(image_id, blob)
-
-        return run
-
-    image = job.image(run_threads([layer(i) for i in job.ids], job.concurrency, stop))
-    if dest.blob_size(job.dest_repo, image.config_digest) is None:
-        dest.upload_blob(job.dest_repo, image.config, digest=image.config_digest)
-    current = dest.manifest_digest(job.dest_repo, job.dest_tag, accept=[image.media_type])
-    if current != image.manifest_digest:
-        dest.put_manifest(job.dest_repo, job.dest_tag, image.manifest, image.media_type)
-    return job.result(dest.base_url, image, image_id, started)

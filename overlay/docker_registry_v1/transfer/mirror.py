@@ -15,20 +15,24 @@ has given up on already (that would multiply the layer GET's attempts).
 
 from __future__ import annotations
 
-import time
-from collections.abc import Iterator, Sequence
+from collections.abc import Sequence
 from typing import TYPE_CHECKING
 
 import attrs
 
 from ..archive import validate_ancestry
 from ..auth import Authenticator
-from ..errors import Conflict, DockerRegistryError, InvalidInput, RegistryConnectionError
+from ..errors import DockerRegistryError, InvalidInput, RegistryConnectionError
 from ..models import IndexImage, LayerUpload, RawMetadata, TagMap
 from ..names import RepositoryName, check_tag
 from ..progress import ProgressListener, SilentProgress
-from .access import WriteAccess, index_list, is_present, read_access, write_access
-from .layers import LayerFetch, iter_layer
+from .access import (
+    index_list,
+    is_present,
+    read_access,
+    write_access,
+)
+from .layers import LayerFetch
 from .results import MirrorResult
 from .retry import RetryPolicy, scoped
 from .threaded import run_in_worker
@@ -138,59 +142,6 @@ class _MirrorJob:
         )
 
 
-def _counted(job: _MirrorJob, fetch: LayerFetch, chunks: Iterator[bytes]) -> Iterator[bytes]:
-    try:
-        for chunk in chunks:
-            job.tracker.advanced(fetch.image_id, len(chunk))
-            yield chunk
-    except LayerRestartError:
-        raise
-    except DockerRegistryError as error:
-        job.source_gave_up = error
-        raise
-
-
-def _relayed(
-    source: Client,
-    target: Client,
-    job: _MirrorJob,
-    image_id: str,
-    *,
-    reader: Authenticator | None,
-    access: WriteAccess,
-) -> str:
-    """:func:`_relay` until it succeeds or :meth:`_MirrorJob.again` gives up."""
-    failures = 0
-    while True:
-        try:
-            return _relay(source, target, job, image_id, reader=reader, access=access)
-        except DockerRegistryError as error:
-            failures += 1
-            wait = job.again(failures, error)
-        time.sleep(wait)
-
-
-def _relay(
-    source: Client,
-    target: Client,
-    job: _MirrorJob,
-    image_id: str,
-    *,
-    reader: Authenticator | None,
-    access: WriteAccess,
-) -> str:
-    fetch = job.fetch(image_id, reader)
-    body = _counted(job, fetch, iter_layer(source, fetch))
-    try:
-        upload = target.image.add_layer(
-            image_id, body, metadata_json=fetch.known.json_bytes, auth=access.auth
-        )
-    except DockerRegistryError:
-        job.tracker.rewind(image_id, fetch.received)
-        raise
-    return job.relayed(fetch, upload)
-
-
 def mirror(
     source: Client,
     source_repo: str,
@@ -202,7 +153,15 @@ def mirror(
     retry: RetryPolicy | None = None,
 ) -> MirrorResult:
     """Copy ``tags`` (all when ``None``) of ``source_repo`` to ``target_repo``. ``retry``
-    is the policy of every request on both sides (default: each client's own)."""
+    is the policy of every request on both sides (default: each client's own).
+
+    A front end of the engine: the tags, their chains and what the target has are read
+    here (the target is probed before any image JSON is read, so present images cost
+    the source nothing); the images it lacks go through `engine.V1Destination`, each
+    layer relayed from the source's GET into the target's PUT."""
+    from ..engine import GivenImage, SourceImage, V1Destination, copy_image  # noqa: PLC0415
+    from ..engine.sources import v1_layer  # noqa: PLC0415
+
     source, target = scoped(source, retry), scoped(target, retry)
     job = _MirrorJob.create(source_repo, target_repo, tags, progress, target.retry)
     src, dst = str(job.source), str(job.target)
@@ -210,28 +169,44 @@ def mirror(
     for name in job.select(source.repository.list_tags(src, auth=reader)):
         if name not in job.tags:
             job.tags[name] = source.repository.get_image_id(src, name, auth=reader)
+    parents: dict[str, str | None] = {}
     for image_id in set(job.tags.values()):
-        job.add_ancestry(image_id, source.image.get_ancestry(image_id, auth=reader))
+        ancestry = source.image.get_ancestry(image_id, auth=reader)
+        job.add_ancestry(image_id, ancestry)
+        parents.update(zip(ancestry, [*ancestry[1:], None], strict=True))
     access = write_access(target, dst, index_list(job.ids, job.tags))
+    present = set()
     for image_id in job.ids:
-        if not is_present(target, dst, image_id, access):
+        if is_present(target, dst, image_id, access):
+            present.add(image_id)
+        else:
             job.metadata[image_id] = source.image.get_metadata_raw(image_id, auth=reader)
-    job.plan()
-    for image_id in list(job.metadata):
-        meta = job.metadata[image_id]
-        try:
-            target.image.add_metadata_raw(image_id, meta.json_bytes, auth=access.auth)
-        except Conflict:
-            job.tracker.skip(image_id)
-            continue
-        checksum = _relayed(source, target, job, image_id, reader=reader, access=access)
-        target.image.put_checksum(image_id, checksum, auth=access.auth)
-        job.checksums[image_id] = checksum
-    for name, image_id in job.tags.items():
-        target.repository.set_tag(dst, image_id, name, auth=access.auth)
-    if access.indexed:
-        target.repository.update_images(dst, job.uploaded())
-    return job.result()
+    unread = RawMetadata(b"")  # present images: never read, their JSON not needed
+    layers = tuple(
+        v1_layer(
+            source,
+            image_id,
+            job.metadata.get(image_id, unread),
+            parents.get(image_id),
+            reader,
+            job.policy,
+        )
+        for image_id in job.ids
+    )
+    image = SourceImage(dst, next(iter(job.tags), ""), layers, tags=tuple(job.tags.items()))
+    done = copy_image(
+        GivenImage(image),
+        V1Destination(target, dst, access=access, present=present),
+        progress=job.tracker.listener,
+        retry=job.policy,
+    )
+    return MirrorResult(
+        repository=done.repository,
+        tags=done.tags,
+        copied=done.uploaded,
+        skipped=done.skipped,
+        bytes_transferred=done.bytes_transferred,
+    )
 
 
 async def amirror(

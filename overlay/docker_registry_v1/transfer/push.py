@@ -17,11 +17,12 @@ import attrs
 from ..archive import ArchiveImage, ImageChain, ImageNotInArchiveError, SavedArchive
 from ..archive import open_saved_archive as _open_saved_archive
 from ..archive.names import familiar_repository
-from ..errors import Conflict, DockerRegistryError
-from ..models import IndexImage, LayerUpload
+from ..models import IndexImage
 from ..names import RepositoryName, check_tag
 from ..progress import ProgressListener, SilentProgress
-from .access import WriteAccess, index_list, is_present, write_access
+from .access import (
+    index_list,
+)
 from .layers import CountingReader
 from .results import PushResult
 from .retry import RetryPolicy, scoped
@@ -133,38 +134,6 @@ class _PushJob:
         )
 
 
-def _send_layer(
-    client: Client, job: _PushJob, image: ArchiveImage, access: WriteAccess
-) -> LayerUpload:
-    with image.open_layer() as stream:
-        reader = job.reader(image, stream)
-        try:
-            upload = client.image.add_layer(
-                image.image_id, reader, metadata_json=image.json_bytes, auth=access.auth
-            )
-        except DockerRegistryError:
-            job.sent(image, reader, ok=False)
-            raise
-        job.sent(image, reader, ok=True)
-        return upload
-
-
-def _upload(client: Client, job: _PushJob, image: ArchiveImage, access: WriteAccess) -> None:
-    auth = access.auth
-    try:
-        client.image.add_metadata_raw(image.image_id, image.json_bytes, auth=auth)
-    except Conflict:
-        job.tracker.skip(image.image_id)
-        return
-    # The layer goes up as a stream, which the client cannot send twice: this loop opens
-    # it again from the archive for each attempt.
-    upload = job.policy.call(_send_layer, client, job, image, access)
-    assert upload.checksum is not None  # metadata_json was given
-    client.image.put_checksum(image.image_id, upload.checksum, auth=auth)
-    job.checksums[image.image_id] = upload.checksum
-    job.tracker.done(image.image_id)
-
-
 def push(
     client: Client,
     archive: str | os.PathLike[str],
@@ -175,22 +144,40 @@ def push(
     retry: RetryPolicy | None = None,
 ) -> PushResult:
     """Push ``archive`` to ``repo``; ``tag=None`` pushes every tag the archive names.
-    ``retry`` is the policy of every request (default: the client's own)."""
+    ``retry`` is the policy of every request (default: the client's own).
+
+    A front end of the engine (`engine.V1Destination`): the selected chains go as one
+    image whose layers are their union, base first, with every tag they get."""
+    from ..engine import GivenImage, SourceImage, V1Destination, copy_image  # noqa: PLC0415
+    from ..engine.sources import archive_layer  # noqa: PLC0415
+
     client = scoped(client, retry)
     job = _PushJob.create(repo, tag, progress, client.retry)
     with _open_saved_archive(archive) as saved:
-        job.select(saved)
-        access = write_access(client, job.repo, job.listed())
-        for image in job.images:
-            if is_present(client, job.repo, image.image_id, access):
-                job.tracker.skip(image.image_id)
-            else:
-                _upload(client, job, image, access)
-        for tag_name, image_id in job.tags.items():
-            client.repository.set_tag(job.repo, image_id, tag_name, auth=access.auth)
-        if access.indexed:
-            client.repository.update_images(job.repo, job.uploaded())
-    return job.result()
+        seen: dict[str, ArchiveImage] = {}
+        tags: dict[str, str] = {}
+        for chain, names in select_chains(saved, job.name, job.tag):
+            seen.update((image.image_id, image) for image in chain.images)
+            tags.update(dict.fromkeys(names, chain.tip.image_id))
+        image = SourceImage(
+            job.repo,
+            next(iter(tags)),
+            tuple(archive_layer(one) for one in seen.values()),
+            tags=tuple(tags.items()),
+        )
+        done = copy_image(
+            GivenImage(image),
+            V1Destination(client, job.repo),
+            progress=job.tracker.listener,
+            retry=job.policy,
+        )
+    return PushResult(
+        repository=done.repository,
+        tags=done.tags,
+        pushed=done.uploaded,
+        skipped=done.skipped,
+        bytes_transferred=done.bytes_transferred,
+    )
 
 
 async def apush(

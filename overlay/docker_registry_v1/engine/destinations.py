@@ -1,0 +1,474 @@
+"""Where an image goes: an OCI/v2 registry, an OCI layout, a ``docker load`` archive,
+a v1 registry. Each decides reuse per layer before the source is read, takes a new
+layer through its one path, and commits last.
+
+The conversions sit here, as each destination needs them: into a registry or a
+layout, a v1 chain becomes a v2 image (deterministic gzip of each layer, `convert_image`
+for config and manifest) while an OCI image is stored as it is (same blobs, config and
+manifest bytes, so every digest stays); into a v1 registry or an archive, an OCI image
+goes as its derived v1 chain with its layers as stored.
+"""
+
+from __future__ import annotations
+
+import contextlib
+import hashlib
+import os
+import tempfile
+import threading
+from collections.abc import Collection, Iterator
+from pathlib import Path
+from typing import TYPE_CHECKING
+
+from ..archive import ChainImage, write_loadable_archive
+from ..errors import Conflict, InvalidInput
+from ..httplog import reused
+from ..models import IndexImage
+from ..names import RepositoryName, check_tag
+from ..oci.client import MountResult, OCIClient, check_name, check_reference
+from ..oci.compress import LayerBlob
+from ..oci.convert import ManifestFormat, convert_image
+from ..oci.layout import OCILayout, check_ref
+from ..transfer.access import WriteAccess, index_list, is_present, write_access
+from ..transfer.pipeline import PipelinedLayer
+from ..transfer.retry import unretried
+from .blobs import BlobCache, LayoutBlobStore, default_cache_path
+from .model import Layer, SourceImage
+from .run import Committed, Feed
+
+if TYPE_CHECKING:
+    from ..client import Client
+
+__all__ = ["ArchiveDestination", "LayoutDestination", "RegistryDestination", "V1Destination"]
+
+
+def _sha256(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class _OCIDestination:
+    """The path shared by a registry and a layout (``target`` speaks the registry calls)."""
+
+    sequential = False
+
+    def __init__(
+        self,
+        target: OCIClient | LayoutBlobStore,
+        repository: str,
+        tag: str | None,
+        *,
+        manifest_format: ManifestFormat,
+        level: int,
+        cache: BlobCache | str | os.PathLike[str] | None,
+        strict_format: bool = False,
+    ) -> None:
+        self.target = target
+        self.strict_format = strict_format
+        self.repository = repository
+        self.tag = tag
+        self.manifest_format = manifest_format
+        self.level = level
+        self._owned = not isinstance(cache, BlobCache)
+        self.cache = (
+            cache if isinstance(cache, BlobCache) else BlobCache(cache or default_cache_path())
+        )
+        # a layer's upload is retried as a whole by `Feed`: its requests are sent once
+        self.uploads = unretried(target) if isinstance(target, OCIClient) else target
+        self.registry = target.base_url
+        self.blobs: dict[str, LayerBlob] = {}
+        self.uploaded: list[str] = []
+        self.skipped: list[str] = []
+        self.mounted: list[str] = []
+        self._lock = threading.Lock()
+        self._as_is = False
+
+    def prepare(self) -> None:
+        """Ping the registry: a v1-only server is refused before the source is read."""
+        self.target.ping()
+
+    def begin(self, image: SourceImage) -> None:
+        """Take the source's tag when none was given; an OCI image is stored as it is."""
+        if self.tag is None:
+            self.tag = self._check_tag(image.tag)
+        self._as_is = image.oci is not None
+        wanted = self.manifest_format.value.manifest
+        if image.oci is not None and self.strict_format and image.oci.media_type != wanted:
+            raise InvalidInput(
+                "manifest_format",
+                f"the source's manifest is {image.oci.media_type} and is copied as it is "
+                "(a conversion would change its digest); the format applies to v1 images",
+            )
+
+    def _check_tag(self, tag: str) -> str:
+        return check_reference(tag)
+
+    def close(self) -> None:
+        """Close the blob cache if this destination opened it."""
+        if self._owned:
+            self.cache.close()
+
+    def _key(self, layer: Layer) -> str:
+        return BlobCache.key(layer.image_id, layer.checksum, self.level)
+
+    def _skipped(self, layer: Layer, digest: str, *, mounted: bool, empty: bool = False) -> bool:
+        how = "mounted" if mounted else "empty" if empty else "on the destination already"
+        reused("layer of %s: %s, %s", layer.image_id, digest, how)
+        with self._lock:
+            self.skipped.append(digest)
+            if mounted:
+                self.mounted.append(digest)
+        if not empty:
+            self.cache.place(digest, self.registry, self.repository)
+        return True
+
+    def _mount(self, layer: Layer, digest: str) -> bool:
+        """Mount ``digest`` from a repository the cache saw holding it (not one that
+        refused before); a refusal is remembered and the layer is uploaded instead."""
+        refused = self.cache.refused_sources(digest, self.registry, self.repository)
+        for other in self.cache.places(digest, self.registry):
+            if other == self.repository or other in refused:
+                continue
+            answer: MountResult = self.target.mount_blob(self.repository, digest, other)
+            if answer.mounted:
+                return self._skipped(layer, digest, mounted=True)
+            if answer.status:  # 0: nothing was asked (a layout)
+                self.cache.refused_mount(
+                    digest, self.registry, self.repository, other, answer.status
+                )
+        return False
+
+    def reuse(self, layer: Layer) -> bool:
+        """A blob the destination holds (or the cache says it made from this v1 layer) is
+        skipped, one another repository holds is mounted; nothing of the source is read."""
+        if self._as_is:
+            digest = layer.blob_digest
+            if digest is None:  # a config without layers: nothing to store
+                return True
+            if self.target.blob_size(self.repository, digest) is not None:
+                return self._skipped(layer, digest, mounted=False)
+            return self._mount(layer, digest)
+        known = self.cache.get(self._key(layer))
+        if known is None:
+            return False
+        self.blobs[layer.image_id] = known
+        if known.empty or self.target.blob_size(self.repository, known.digest) is not None:
+            return self._skipped(layer, known.digest, mounted=False, empty=known.empty)
+        return self._mount(layer, known.digest)
+
+    def put(self, layer: Layer, feed: Feed) -> bool:
+        """Store the layer: an OCI blob as it is (checked against its digest), a v1 layer
+        through the deterministic gzip, remembered in the cache once confirmed."""
+        if self._as_is:
+            digest = layer.blob_digest
+            assert digest is not None  # reuse() took the layers without one
+
+            def stored(chunks: Iterator[bytes]) -> None:
+                self.uploads.upload_blob(self.repository, chunks, digest=digest)
+
+            feed.send(stored)
+        else:
+
+            def converted(chunks: Iterator[bytes]) -> LayerBlob:
+                where = f"layer of {layer.image_id[:12]}"
+                with PipelinedLayer(chunks, level=self.level, where=where) as encoded:
+                    self.uploads.upload_blob(self.repository, encoded)
+                return encoded.blob
+
+            blob = feed.send(converted)
+            self.cache.put(self._key(layer), blob)
+            self.blobs[layer.image_id] = blob
+            digest = blob.digest
+        self.cache.place(digest, self.registry, self.repository)
+        with self._lock:
+            self.uploaded.append(digest)
+        return True
+
+    def commit(self, image: SourceImage) -> Committed:
+        """Config blob if missing, then the manifest, unless the tag points at it already."""
+        assert self.tag is not None
+        if image.oci is not None:
+            config, manifest, media_type = (
+                image.oci.config,
+                image.oci.manifest,
+                image.oci.media_type,
+            )
+            digest = _sha256(manifest)
+            layers = tuple(layer.blob_digest for layer in image.layers if layer.blob_digest)
+        else:
+            converted = convert_image(
+                [layer.json_bytes for layer in image.layers],
+                [self.blobs[layer.image_id] for layer in image.layers],
+                manifest_format=self.manifest_format,
+            )
+            config, manifest, media_type = (
+                converted.config,
+                converted.manifest,
+                converted.media_type,
+            )
+            digest = converted.manifest_digest
+            layers = tuple(blob.digest for blob in converted.layers)
+        config_digest = _sha256(config)
+        if self.target.blob_size(self.repository, config_digest) is None:
+            self.target.upload_blob(self.repository, config, digest=config_digest)
+        current = self.target.manifest_digest(self.repository, self.tag, accept=[media_type])
+        if current != digest:
+            self.target.put_manifest(self.repository, self.tag, manifest, media_type)
+        return Committed(
+            destination=self.registry.rstrip("/"),
+            repository=self.repository,
+            tags=(self.tag,),
+            digest=digest,
+            layers=layers,
+            uploaded=tuple(self.uploaded),
+            skipped=tuple(self.skipped),
+            mounted=tuple(self.mounted),
+        )
+
+
+class RegistryDestination(_OCIDestination):
+    """An OCI/v2 registry through `OCIClient`: a blob is skipped when the registry has it
+    (HEAD; for a v1 layer, the blob the cache says it made), mounted from another
+    repository the cache saw holding it (a refused mount is remembered, then the layer
+    is uploaded), else streamed in one PATCH; the manifest goes up last and a tag
+    already pointing at it is left alone. ``tag`` None: the source's tag.
+    ``strict_format``: refuse an OCI source whose manifest is not ``manifest_format``
+    (the user asked for that format; an OCI image is never converted)."""
+
+    def __init__(
+        self,
+        client: OCIClient,
+        repository: str,
+        tag: str | None = None,
+        *,
+        manifest_format: ManifestFormat = ManifestFormat.DOCKER,
+        level: int,
+        cache: BlobCache | str | os.PathLike[str] | None = None,
+        strict_format: bool = False,
+    ) -> None:
+        super().__init__(
+            client,
+            check_name(repository),
+            None if tag is None else check_reference(tag),
+            manifest_format=manifest_format,
+            level=level,
+            cache=cache,
+            strict_format=strict_format,
+        )
+
+
+class LayoutDestination(_OCIDestination):
+    """An OCI image layout (`OCILayout`): the same path with the layout's blob store;
+    ``index.json`` changes last. ``ref`` may be ``REPO:TAG`` as migrate writes them."""
+
+    def __init__(
+        self,
+        layout: OCILayout,
+        ref: str | None = None,
+        *,
+        repository: str = "",
+        manifest_format: ManifestFormat = ManifestFormat.OCI,
+        level: int,
+        cache: BlobCache | str | os.PathLike[str] | None = None,
+        strict_format: bool = False,
+    ) -> None:
+        super().__init__(
+            LayoutBlobStore(layout),
+            repository,
+            None if ref is None else check_ref(ref),
+            manifest_format=manifest_format,
+            level=level,
+            cache=cache,
+            strict_format=strict_format,
+        )
+
+    def _check_tag(self, tag: str) -> str:
+        return check_ref(tag)
+
+
+class ArchiveDestination:
+    """A ``docker load`` archive: each layer is spooled, as the source stores it, into a
+    private directory next to the archive; the archive is written (atomically) once
+    every layer is in. ``name``: the archive's repository (default: the source's)."""
+
+    sequential = False
+
+    def __init__(self, path: str | os.PathLike[str], name: str | None, tag: str | None) -> None:
+        self.path = Path(path)
+        self.name = name
+        self.tag = tag
+        self._spool: tempfile.TemporaryDirectory[str] | None = None
+        self._written: list[str] = []
+        self._lock = threading.Lock()
+
+    def prepare(self) -> None:
+        """Refuse a directory as the archive before the source is read."""
+        if self.path.is_dir():
+            raise InvalidInput("destination", f"{self.path} is a directory")
+
+    def begin(self, image: SourceImage) -> None:
+        """Name the image (NAME:TAG given, else the source's) and open the spool directory."""
+        self.name = self.name or image.repository
+        if not self.name:
+            raise InvalidInput(
+                "destination", "the source names no repository: give docker-archive:FILE:NAME:TAG"
+            )
+        self.tag = check_tag(self.tag or image.tag)
+        directory = self.path.resolve().parent
+        self._spool = tempfile.TemporaryDirectory(dir=directory, prefix=".regv1-spool-")
+        os.chmod(self._spool.name, 0o700)
+
+    def _file(self, layer: Layer) -> Path:
+        assert self._spool is not None
+        return Path(self._spool.name) / layer.image_id
+
+    def reuse(self, layer: Layer) -> bool:
+        """An archive being written holds nothing yet: every layer is read."""
+        return False
+
+    def put(self, layer: Layer, feed: Feed) -> bool:
+        """Spool the layer as stored; a new attempt starts the file again."""
+
+        def spooled(chunks: Iterator[bytes]) -> None:
+            with open(self._file(layer), "wb") as out:
+                for chunk in chunks:
+                    out.write(chunk)
+
+        feed.send(spooled)
+        with self._lock:
+            self._written.append(layer.image_id)
+        return True
+
+    def commit(self, image: SourceImage) -> Committed:
+        """Write the ``docker load`` archive atomically from the spooled layers."""
+        assert self.name is not None
+        assert self.tag is not None
+        chain = [
+            ChainImage(layer.image_id, layer.json_bytes, self._file(layer))
+            for layer in image.layers
+        ]
+        written = write_loadable_archive(self.path, self.name, self.tag, chain)
+        return Committed(
+            destination=str(self.path),
+            repository=str(written.repo_tag.repository),
+            tags=(self.tag,),
+            digest=None,
+            layers=tuple(layer.image_id for layer in image.layers),
+            uploaded=tuple(self._written),
+            skipped=(),
+        )
+
+    def close(self) -> None:
+        """Remove the spool directory, whatever happened."""
+        if self._spool is not None:
+            with contextlib.suppress(OSError):
+                self._spool.cleanup()
+            self._spool = None
+
+
+class V1Destination:
+    """A v1 registry, standalone or behind an index (with tokens). Before any image, an
+    index gets the image list (``PUT …/{repo}/``) for a write token; then base first,
+    an image the registry has is skipped, a new one gets its exact JSON, its layer
+    (streamed; the payload checksum computed on the way) and the checksum PUT; the tag
+    is set once every image is complete, and an index gets the final image list.
+
+    ``access`` and ``present``: what a caller that asked already (``mirror`` probes the
+    target before it reads any image JSON) found; they are then not asked again."""
+
+    sequential = True
+
+    def __init__(
+        self,
+        client: Client,
+        repository: str,
+        tag: str | None = None,
+        *,
+        access: WriteAccess | None = None,
+        present: Collection[str] | None = None,
+    ) -> None:
+        self.client = client
+        self.repository = str(RepositoryName.parse(repository))
+        self.tag = None if tag is None else check_tag(tag)
+        self._access = access
+        self._present = present
+        self.tags: dict[str, str] = {}
+        self.checksums: dict[str, str] = {}
+        self.sent: list[str] = []
+        self.skipped: list[str] = []
+
+    def prepare(self) -> None:
+        """A v1 registry is asked nothing before the chain is known."""
+
+    def begin(self, image: SourceImage) -> None:
+        """Get write access; an index is sent the image list (and gives a token) first."""
+        if self.tag is not None:
+            self.tags = {self.tag: image.image_id}
+        elif image.tags or not image.layers:
+            self.tags = dict(image.tags)
+        else:
+            self.tags = {check_tag(image.tag): image.image_id}
+        if self._access is None:
+            ids = [layer.image_id for layer in image.layers]
+            self._access = write_access(self.client, self.repository, index_list(ids, self.tags))
+
+    @property
+    def access(self) -> WriteAccess:
+        """The write access `begin` got (a token behind an index)."""
+        assert self._access is not None
+        return self._access
+
+    def reuse(self, layer: Layer) -> bool:
+        """An image the registry has complete is skipped (a HEAD-like probe)."""
+        if self._present is not None:
+            found = layer.image_id in self._present
+        else:
+            found = is_present(self.client, self.repository, layer.image_id, self.access)
+        if found:
+            self.skipped.append(layer.image_id)
+            return True
+        return False
+
+    def put(self, layer: Layer, feed: Feed) -> bool:
+        """Exact JSON, the layer streamed (payload checksum computed on the way), the
+        checksum PUT; a 409 on the JSON means the image is there."""
+        auth = self.access.auth
+        try:
+            self.client.image.add_metadata_raw(layer.image_id, layer.json_bytes, auth=auth)
+        except Conflict:
+            self.skipped.append(layer.image_id)
+            return False
+
+        def relayed(chunks: Iterator[bytes]) -> str:
+            upload = self.client.image.add_layer(
+                layer.image_id, chunks, metadata_json=layer.json_bytes, auth=auth
+            )
+            assert upload.checksum is not None  # metadata_json was given
+            return upload.checksum
+
+        checksum = feed.send(relayed)
+        self.client.image.put_checksum(layer.image_id, checksum, auth=auth)
+        self.checksums[layer.image_id] = checksum
+        self.sent.append(layer.image_id)
+        return True
+
+    def commit(self, image: SourceImage) -> Committed:
+        """Set every tag, then (behind an index) the final image list."""
+        auth = self.access.auth
+        for tag, image_id in self.tags.items():
+            self.client.repository.set_tag(self.repository, image_id, tag, auth=auth)
+        if self.access.indexed:
+            self.client.repository.update_images(
+                self.repository, [IndexImage(id=i, checksum=c) for i, c in self.checksums.items()]
+            )
+        return Committed(
+            destination=str(self.client.base_url).rstrip("/"),
+            repository=self.repository,
+            tags=tuple(self.tags),
+            digest=None,
+            layers=tuple(layer.image_id for layer in image.layers),
+            uploaded=tuple(self.sent),
+            skipped=tuple(self.skipped),
+        )
+
+    def close(self) -> None:
+        """Nothing to release: the client belongs to the caller."""
