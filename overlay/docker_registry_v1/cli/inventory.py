@@ -195,14 +195,19 @@ def _csv(found: Inventory) -> None:
     terminal = sys.stdout.isatty()
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    # the csv module quotes cells holding the line terminator (\n) but not a lone CR,
+    # which readers take for a line break: such rows have every cell quoted
+    quoted = csv.DictWriter(
+        buffer, fieldnames=CSV_COLUMNS, lineterminator="\n", quoting=csv.QUOTE_ALL
+    )
     writer.writeheader()
     for row in _tag_rows(found):
-        writer.writerow(
-            {
-                key: csv_cell(visible(value) if terminal and isinstance(value, str) else value)
-                for key, value in row.items()
-            }
-        )
+        cells = {
+            key: csv_cell(visible(value) if terminal and isinstance(value, str) else value)
+            for key, value in row.items()
+        }
+        carriage_return = any(isinstance(cell, str) and "\r" in cell for cell in cells.values())
+        (quoted if carriage_return else writer).writerow(cells)
     sys.stdout.write(buffer.getvalue())
     sys.stdout.flush()
 
