@@ -117,6 +117,10 @@ def warn(message: str) -> None:
 def _stdout_closed() -> bool:
     """Whether stdout is a pipe or socket nobody reads any more.
 
+    Checked after a command's output too: when the reader leaves during one big write,
+    the kernel reports the part it took and Python's buffered writer can return
+    without an error, the rest silently dropped.
+
     poll() reports POLLERR on a pipe's write end once the last reader is gone (and
     POLLHUP on a socket whose peer left), without writing anything; a file, a
     terminal or a test's in-memory stream never does.
@@ -211,7 +215,8 @@ class RegistryGroup(click.Group):
         try:
             return super().main(*args, **kwargs)
         except SystemExit as exc:
-            if exc.code in (0, None) and not _flushed():
+            if exc.code in (0, None) and (not _flushed() or _stdout_closed()):
+                _silence_stdout()
                 raise SystemExit(EXIT_CLOSED_PIPE) from None
             raise
 
@@ -383,6 +388,8 @@ def _run(settings: Settings, call: Callable[[], None]) -> None:
         with _closed_stdout_ends_quietly():
             call()
             sys.stdout.flush()  # output still buffered fails here, not at interpreter exit
+            if _stdout_closed():  # a big write the reader cut short can end without EPIPE
+                _end_for_closed_stdout()
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         raise click.exceptions.Exit(130) from None

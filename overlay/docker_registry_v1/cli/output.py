@@ -16,7 +16,9 @@ C1 controls escaped too (:func:`json_text`), so what reaches a terminal is text.
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
@@ -96,10 +98,17 @@ class _VisibleConsole(Console):
     Every string rich prints (``print`` arguments, table cells and titles) becomes
     text through :meth:`render_str`, and rich strips only a few controls (BEL, BS,
     VT, FF, CR) itself, keeping ``ESC``; the console's own styling is unaffected.
+    A closed stdout is an error like any other write's, not rich's own exit.
     """
 
     def render_str(self, text: str, **options: Any) -> Text:
         return super().render_str(visible(text), **options)
+
+    def on_broken_pipe(self) -> None:
+        """rich would exit 1 here; the error goes on to where the CLI turns a closed
+        stdout into its quiet exit status (``options._run``), like every other write."""
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
 @attrs.frozen
