@@ -8,6 +8,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import logging
 import os
 import subprocess
 import sys
@@ -294,3 +295,18 @@ def test_a_failing_command_prints_one_escaped_error_line(tmp_path: Path) -> None
     assert lines[0].startswith("error: ")
     assert not controls(result.stderr)
     assert visible(str(folder)) in lines[0]
+
+
+def test_log_tracebacks_keep_their_lines_and_lose_their_controls() -> None:
+    formatter = options._VisibleFormatter("%(name)s: %(message)s")
+    try:
+        raise ValueError(f"bad answer {HOSTILE.replace(chr(10), ' ')}")
+    except ValueError:
+        record = logging.LogRecord(
+            "docker_registry_v1.http", logging.DEBUG, __file__, 1, HOSTILE, None, sys.exc_info()
+        )
+    lines = formatter.format(record).split("\n")
+    assert lines[0] == f"docker_registry_v1.http: {SHOWN}"  # the message is one line
+    assert lines[1] == "Traceback (most recent call last):"
+    assert lines[-1] == f"ValueError: bad answer {SHOWN.replace(chr(92) + 'n', ' ')}"
+    assert not controls("\n".join(lines), allowed="\n")

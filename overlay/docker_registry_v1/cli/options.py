@@ -368,10 +368,14 @@ def jobs_option(default: int, help_text: str, maximum: int = 32) -> _Decorator:
 
 
 class _VisibleFormatter(logging.Formatter):
-    """Log lines quote URLs, headers and bodies: their controls are shown, not sent."""
+    """Log lines quote URLs, headers, reason phrases and bodies: their controls are shown,
+    not sent. A message stays one line; a traceback after it keeps its own lines."""
 
     def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
         return visible(super().formatMessage(record))
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "\n".join(visible(line) for line in super().format(record).split("\n"))
 
 
 def _configure_logging(verbose: bool) -> None:
