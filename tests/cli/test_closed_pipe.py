@@ -5,6 +5,7 @@ no ``error: Broken pipe``, no traceback, no "Exception ignored" at interpreter e
 from __future__ import annotations
 
 import os
+import shutil
 import subprocess
 import sys
 import tempfile
@@ -16,7 +17,6 @@ from cli_support import chain, netloc
 from docker_registry_v1.cli.options import EXIT_CLOSED_PIPE
 from docker_registry_v1.emulator import Standalone, run_standalone
 from docker_registry_v1.emulator.seed import build_image_chain
-from system_tools import require_tool
 
 REGV1 = Path(sys.executable).with_name("regv1")
 #: Enough output to be far bigger than a pipe's buffer (64 KiB), so regv1 is still
@@ -45,9 +45,11 @@ def environment() -> dict[str, str]:
 
 
 def pipeline(command: str, reader: str = "head -1") -> tuple[int, bytes, str]:
-    """``REGV1 ARGS | reader`` in bash: regv1's exit status, head's output, regv1's stderr."""
-    bash = require_tool("bash")
-    require_tool("head")
+    """``REGV1 ARGS | reader`` in bash: regv1's exit status, the reader's output, regv1's
+    stderr. bash and coreutils are essential packages: missing, the test fails."""
+    bash = shutil.which("bash")
+    assert bash is not None, "bash is not on PATH"
+    assert shutil.which(reader.split(maxsplit=1)[0]) is not None, f"{reader} is not on PATH"
     script = f'"$REGV1" {command} 2>"$ERR" | {reader}; exit "${{PIPESTATUS[0]}}"'
     with tempfile.NamedTemporaryFile("r", suffix=".stderr") as stderr:
         result = subprocess.run(
