@@ -66,7 +66,7 @@ def pipeline(command: str, reader: str = "head -1") -> tuple[int, bytes, str]:
     ("args", "first"),
     [
         pytest.param("tags {host}/team/app", b"release-00000\t", id="tags-plain"),
-        pytest.param("tags {host}/team/app --format table", b"", id="tags-table"),
+        pytest.param("tags {host}/team/app --format table", b"http://", id="tags-table"),
         pytest.param("tags {host}/team/app --format json", b"{", id="tags-json"),
         pytest.param("search team --registry {host}", b"team/", id="search"),
         pytest.param("inventory {host}/team/app --format csv", b"repository,", id="inventory-csv"),
