@@ -82,6 +82,7 @@ if TYPE_CHECKING:
     )
     from .transfer.journal import (
         Journal,
+        JournalError,
         JournalLocked,
         JournalManifest,
         SchemaTooNew,
@@ -166,7 +167,14 @@ _LAZY = {
     **dict.fromkeys(("LayoutError", "OCILayout"), "oci.layout"),
     "ManifestFormat": "oci.convert",
     **dict.fromkeys(
-        ("Journal", "JournalLocked", "JournalManifest", "SchemaTooNew", "default_journal_path"),
+        (
+            "Journal",
+            "JournalError",
+            "JournalLocked",
+            "JournalManifest",
+            "SchemaTooNew",
+            "default_journal_path",
+        ),
         "transfer.journal",
     ),
     **dict.fromkeys(
@@ -234,6 +242,7 @@ __all__ = [
     "Inventory",
     "InventoryListener",
     "Journal",
+    "JournalError",
     "JournalLocked",
     "JournalManifest",
     "LayerUpload",

@@ -13,7 +13,7 @@ from pathlib import Path
 import attrs
 import pytest
 from cli_support import chain, json_out, netloc, regv1
-from docker_registry_v1.cli import output
+from docker_registry_v1.cli import options, output
 from docker_registry_v1.emulator import Standalone
 from rich.console import Console
 
@@ -129,18 +129,19 @@ def test_ancestry_and_search_follow_the_style(
 
 
 def test_plain_cells_stay_on_one_line() -> None:
-    """Free text (search descriptions) cannot break a tab-separated line."""
+    """Free text (search descriptions) cannot break a tab-separated line: tabs and
+    newlines in a cell are shown as escapes."""
     settings = regv1_settings(output_format="plain")
     buffer = io.StringIO()
     console = Console(file=buffer, force_terminal=False)
     output.print_table(
         settings, console, [output.Column("A"), output.Column("B")], [("x\ty", "line\nbreak")]
     )
-    assert buffer.getvalue() == "x y\tline break\n"
+    assert buffer.getvalue() == "x\\ty\tline\\nbreak\n"
 
 
-def regv1_settings(**changes: object) -> output.Settings:
-    base = output.Settings(
+def regv1_settings(**changes: object) -> options.Settings:
+    base = options.Settings(
         registry=None,
         plain_http=False,
         insecure=False,

@@ -8,13 +8,13 @@ from .changes import delete, login, logout, tag, untag
 from .copy import copy
 from .inventory import inventory_command
 from .migrate import migrate
-from .options import GROUP_EPILOG, verbose_option
+from .options import GROUP_EPILOG, RegistryGroup, verbose_option
 from .queries import ancestry, image_id, metadata, ping, search, tags
 from .serve import serve
 from .transfers import mirror, pull, push
 
 
-@click.group(epilog=GROUP_EPILOG)
+@click.group(cls=RegistryGroup, epilog=GROUP_EPILOG)
 @click.version_option(__version__, prog_name="regv1")
 @verbose_option
 def main() -> None:

@@ -288,11 +288,14 @@ def logout(registry_address: str | None, all_: bool, authfile: Path | None) -> N
     try:
         if all_:
             path, count = remove_all_logins(authfile=authfile)
-            click.echo(f"Removed {count} login{'s' * (count != 1)} from {path}")
-            return
-        assert registry_address is not None
-        netloc = netloc_of(registry_url(registry_address))
-        removed = remove_login(netloc, authfile=authfile)
+        else:
+            assert registry_address is not None
+            netloc = netloc_of(registry_url(registry_address))
+            removed = remove_login(netloc, authfile=authfile)
     except (InvalidInput, OSError) as exc:
         fail(str(exc) if isinstance(exc, InvalidInput) else f"{exc.filename}: {exc.strerror}")
-    click.echo(f"Removed login for {netloc} from {' and '.join(removed.places)}")
+    # printed outside the try: a closed stdout is not a failure to remove the login
+    if all_:
+        click.echo(f"Removed {count} login{'s' * (count != 1)} from {path}")
+    else:
+        click.echo(f"Removed login for {netloc} from {' and '.join(removed.places)}")

@@ -8,6 +8,11 @@ the repositories sharing it, and totals that set the bytes stored once
 line (``"kind"``: ``tag``, ``image``, then ``totals``), ``csv`` the tag rows for a
 spreadsheet; a table shows repositories, the most shared images and the totals,
 and a pipe gets the repository rows tab-separated.
+
+CSV cells hold what the registry sent, and a spreadsheet runs a cell that starts
+like a formula (``=HYPERLINK(…)``, ``+``, ``-``, ``@``, or a tab or CR before one):
+such cells get a leading ``'``, as OWASP's CSV-injection advice says, which
+spreadsheets show as text.
 """
 
 from __future__ import annotations
@@ -15,7 +20,6 @@ from __future__ import annotations
 import csv
 import functools
 import io
-import json
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
@@ -36,7 +40,7 @@ from docker_registry_v1.transfer.selection import Selection
 
 from .connect import open_registry
 from .options import FORMATS, Settings, common_options, examples, fail, jobs_option
-from .output import Column, emit, human_size, print_table
+from .output import Column, emit, human_size, json_text, print_table, visible
 from .reference import ImageReference, registry_url
 
 __all__ = ["inventory_command"]
@@ -44,6 +48,8 @@ __all__ = ["inventory_command"]
 #: ``--format`` choices: the shared ones plus a line-per-record stream and a spreadsheet.
 INVENTORY_FORMATS = (*FORMATS, "ndjson", "csv")
 CSV_COLUMNS = ("repository", "tag", "image_id", "layers", "bytes", "created")
+#: What a spreadsheet reads as the start of a formula (OWASP, CSV injection).
+FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: How many of the most shared images the table lists.
 SHARED_SHOWN = 10
 
@@ -169,15 +175,41 @@ def _ndjson(found: Inventory) -> None:
         },
     ]
     for line in lines:
-        click.echo(json.dumps(line, sort_keys=True, ensure_ascii=False))
+        click.echo(json_text(line, indent=None))
+
+
+def csv_cell(value: object) -> object:
+    """A CSV cell a spreadsheet shows instead of running: text that starts like a
+    formula (:data:`FORMULA_STARTS`) gets a leading ``'``; numbers stay numbers."""
+    if isinstance(value, str) and value.startswith(FORMULA_STARTS):
+        return f"'{value}"
+    return value
 
 
 def _csv(found: Inventory) -> None:
+    """The tag rows, cells guarded by :func:`csv_cell`.
+
+    Written as they are to a file or pipe (click.echo would strip what looks like
+    colour codes); a terminal gets them through :func:`visible`, as every table does.
+    """
+    terminal = sys.stdout.isatty()
     buffer = io.StringIO()
     writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    # the csv module quotes cells holding the line terminator (\n) but not a lone CR,
+    # which readers take for a line break: such rows have every cell quoted
+    quoted = csv.DictWriter(
+        buffer, fieldnames=CSV_COLUMNS, lineterminator="\n", quoting=csv.QUOTE_ALL
+    )
     writer.writeheader()
-    writer.writerows({**row, "created": row["created"] or ""} for row in _tag_rows(found))
-    click.echo(buffer.getvalue(), nl=False)
+    for row in _tag_rows(found):
+        cells = {
+            key: csv_cell(visible(value) if terminal and isinstance(value, str) else value)
+            for key, value in row.items()
+        }
+        carriage_return = any(isinstance(cell, str) and "\r" in cell for cell in cells.values())
+        (quoted if carriage_return else writer).writerow(cells)
+    sys.stdout.write(buffer.getvalue())
+    sys.stdout.flush()
 
 
 def _human(settings: Settings, found: Inventory, console: Console) -> None:
@@ -331,6 +363,10 @@ def inventory_command(
     Only metadata is read, never a layer.
     A pipe gets one tab-separated line per repository; --format json, ndjson and csv
     carry every tag and image.
+
+    In --format csv a cell that starts with =, +, -, @, a tab or a CR gets a leading '
+    so that a spreadsheet shows it as text instead of running it as a formula (the
+    OWASP advice against CSV injection); other formats keep every value as it is.
     """
     url, repository = _source(source, settings.tls)
     selection = Selection.parse(include=include, exclude=exclude, tags=tags_pattern)

@@ -4,14 +4,25 @@ The options live on each command rather than on the group so that ``regv1 tags R
 --json`` works the way people type it; one decorator keeps them identical everywhere.
 ``--verbose`` is also a group option (:data:`verbose_option`), so ``regv1 -v tags``
 works too.
+
+A reader that goes away (``regv1 tags REF | head -1``) ends a command quietly with
+:data:`EXIT_CLOSED_PIPE`, the status a shell reports for a process SIGPIPE killed,
+as other Unix tools end. Python ignores SIGPIPE, and restoring its default would
+also kill the process on a socket a registry closed, so the broken stdout is
+recognised where failures become exit codes (:func:`_run`, :class:`RegistryGroup`).
 """
 
 from __future__ import annotations
 
+import contextlib
+import errno
 import functools
 import logging
+import os
+import select
+import sqlite3
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
 
@@ -22,10 +33,14 @@ from docker_registry_v1.archive import ArchiveError
 from docker_registry_v1.errors import DockerRegistryError, InvalidInput
 from docker_registry_v1.tls import TLSConfig, TLSVerificationError, clear_scheme_cache
 
+from .output import visible
+
 __all__ = [
+    "EXIT_CLOSED_PIPE",
     "FORMATS",
     "GROUP_EPILOG",
     "CommandError",
+    "RegistryGroup",
     "Settings",
     "common_options",
     "examples",
@@ -36,12 +51,19 @@ __all__ = [
 ]
 
 #: Failures users cause or meet in normal operation: one line, exit 1, no traceback.
+#: SQLite's come from journals and caches (a full disk, a read-only folder); the
+#: journal puts its path in their message.
 EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     DockerRegistryError,
     InvalidInput,
     ArchiveError,
     OSError,
+    sqlite3.Error,
 )
+
+#: Exit status when stdout's reader went away: 128 + SIGPIPE, as a shell reports a
+#: process the signal killed (``yes | head -1``), so pipelines see the usual value.
+EXIT_CLOSED_PIPE = 128 + 13
 
 #: ``--format`` values; without one, a terminal gets ``table`` and a pipe ``plain``.
 FORMATS = ("json", "table", "plain")
@@ -75,10 +97,13 @@ GROUP_EPILOG = (
 
 
 class CommandError(click.ClickException):
-    """A failure reported as one ``error: …`` line on stderr (exit 1)."""
+    """A failure reported as one ``error: …`` line on stderr (exit 1).
+
+    The message often quotes what a server sent, so it is shown through :func:`visible`.
+    """
 
     def show(self, file: Any = None) -> None:
-        click.echo(f"error: {self.format_message()}", err=True)
+        click.echo(f"error: {visible(self.format_message())}", err=True)
 
 
 def fail(message: str) -> NoReturn:
@@ -86,7 +111,114 @@ def fail(message: str) -> NoReturn:
 
 
 def warn(message: str) -> None:
-    click.echo(f"warning: {message}", err=True)
+    click.echo(f"warning: {visible(message)}", err=True)
+
+
+def _stdout_closed() -> bool:
+    """Whether stdout is a pipe or socket nobody reads any more.
+
+    Checked after a command's output too: when the reader leaves during one big write,
+    the kernel reports the part it took and Python's buffered writer can return
+    without an error, the rest silently dropped.
+
+    poll() reports POLLERR on a pipe's write end once the last reader is gone (and
+    POLLHUP on a socket whose peer left), without writing anything; a file, a
+    terminal or a test's in-memory stream never does.
+    """
+    try:
+        fd = sys.stdout.fileno()
+    except (AttributeError, OSError, ValueError):  # io.UnsupportedOperation is both
+        return False
+    poller = select.poll()
+    poller.register(fd, select.POLLOUT)
+    return any(events & (select.POLLERR | select.POLLHUP) for _, events in poller.poll(0))
+
+
+def _broken_pipe(exc: BaseException) -> bool:
+    """``exc`` is EPIPE, or was caused by one (wrapped, chained or in a group)."""
+    seen: set[int] = set()
+    pending = [exc]
+    while pending:
+        current = pending.pop()
+        if id(current) in seen:
+            continue
+        seen.add(id(current))
+        if isinstance(current, OSError) and current.errno == errno.EPIPE:
+            return True
+        if isinstance(current, BaseExceptionGroup):
+            pending.extend(current.exceptions)
+        pending.extend(e for e in (current.__cause__, current.__context__) if e is not None)
+    return False
+
+
+def _silence_stdout() -> None:
+    """Point stdout's descriptor at /dev/null (the Python documentation's SIGPIPE recipe):
+    what is still buffered is flushed there at exit instead of failing again with
+    "Exception ignored … BrokenPipeError"."""
+    devnull = os.open(os.devnull, os.O_WRONLY)
+    try:
+        os.dup2(devnull, sys.stdout.fileno())
+    finally:
+        os.close(devnull)
+
+
+def _end_for_closed_stdout() -> NoReturn:
+    """Exit quietly with :data:`EXIT_CLOSED_PIPE`."""
+    _silence_stdout()
+    raise click.exceptions.Exit(EXIT_CLOSED_PIPE)
+
+
+def _flushed() -> bool:
+    """Flush stdout; ``False`` (and stdout silenced) when its reader has gone."""
+    try:
+        sys.stdout.flush()
+    except BrokenPipeError:
+        _silence_stdout()
+        return False
+    except (OSError, ValueError):  # closed or not a real stream: nothing to lose here
+        pass
+    return True
+
+
+@contextlib.contextmanager
+def _closed_stdout_ends_quietly() -> Iterator[None]:
+    """A failure that is stdout's reader going away ends the command with
+    :data:`EXIT_CLOSED_PIPE` and nothing on stderr; any other failure passes through
+    (EPIPE from a credential helper's pipe, say, while stdout is fine)."""
+    try:
+        yield
+    except Exception as exc:
+        if _broken_pipe(exc) and _stdout_closed():
+            _end_for_closed_stdout()
+        raise
+
+
+class RegistryGroup(click.Group):
+    """The ``regv1`` group: a closed stdout ends every command with
+    :data:`EXIT_CLOSED_PIPE` and nothing on stderr.
+
+    :func:`_run` handles what the networked commands print; this covers the rest
+    (help and version text, ``serve``, ``logout``), which click alone would end with
+    exit 1, and output still buffered when a command returns, which would otherwise
+    fail at interpreter exit.
+    """
+
+    def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
+        with _closed_stdout_ends_quietly():
+            return super().make_context(*args, **kwargs)
+
+    def invoke(self, ctx: click.Context) -> Any:
+        with _closed_stdout_ends_quietly():
+            return super().invoke(ctx)
+
+    def main(self, *args: Any, **kwargs: Any) -> Any:
+        try:
+            return super().main(*args, **kwargs)
+        except SystemExit as exc:
+            if exc.code in (0, None) and (not _flushed() or _stdout_closed()):
+                _silence_stdout()
+                raise SystemExit(EXIT_CLOSED_PIPE) from None
+            raise
 
 
 @attrs.frozen
@@ -235,18 +367,33 @@ def jobs_option(default: int, help_text: str, maximum: int = 32) -> _Decorator:
     return decorate
 
 
+class _VisibleFormatter(logging.Formatter):
+    """Log lines quote URLs, headers, reason phrases and bodies: their controls are shown,
+    not sent. A message stays one line; a traceback after it keeps its own lines."""
+
+    def formatMessage(self, record: logging.LogRecord) -> str:  # noqa: N802 - logging's name
+        return visible(super().formatMessage(record))
+
+    def format(self, record: logging.LogRecord) -> str:
+        return "\n".join(visible(line) for line in super().format(record).split("\n"))
+
+
 def _configure_logging(verbose: bool) -> None:
     if verbose:
-        logging.basicConfig(
-            stream=sys.stderr, level=logging.DEBUG, format="%(name)s: %(message)s", force=True
-        )
+        handler = logging.StreamHandler(sys.stderr)
+        handler.setFormatter(_VisibleFormatter("%(name)s: %(message)s"))
+        logging.basicConfig(level=logging.DEBUG, handlers=[handler], force=True)
         # httpcore's debug trace prints response headers, tokens and cookies included
         logging.getLogger("httpcore").setLevel(logging.INFO)
 
 
 def _run(settings: Settings, call: Callable[[], None]) -> None:
     try:
-        call()
+        with _closed_stdout_ends_quietly():
+            call()
+            sys.stdout.flush()  # output still buffered fails here, not at interpreter exit
+            if _stdout_closed():  # a big write the reader cut short can end without EPIPE
+                _end_for_closed_stdout()
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
         raise click.exceptions.Exit(130) from None

@@ -6,15 +6,23 @@ whole; on a terminal tables shorten image ids to 12 characters (as progress bars
 and docker do, and as the short-id arguments accept) and cut over-long cells,
 unless ``--no-trunc``. Transfers report the same fields under the same names
 (:func:`transfer_document`).
+
+Registries are not trusted to send printable text: a tag, a repository name, an
+image's author or a version header can carry terminal escape sequences (retitle the
+window, hide lines, write to the clipboard). Everything this package prints for
+people passes through :func:`visible` on its way out, and JSON is written with the
+C1 controls escaped too (:func:`json_text`), so what reaches a terminal is text.
 """
 
 from __future__ import annotations
 
+import errno
 import json
+import os
 import re
 import sys
 from collections.abc import Callable, Iterable, Sequence
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 import click
@@ -22,8 +30,10 @@ from rich.console import Console
 from rich.filesize import decimal
 from rich.measure import Measurement
 from rich.table import Table
+from rich.text import Text
 
-from .options import Settings
+if TYPE_CHECKING:  # options imports visible() from here for its error lines
+    from .options import Settings
 
 __all__ = [
     "SHORT_ID_LENGTH",
@@ -31,17 +41,74 @@ __all__ = [
     "emit",
     "human_rate",
     "human_size",
+    "json_text",
     "print_table",
+    "stderr_console",
     "stdout_console",
     "transfer_document",
     "transfer_summary",
+    "visible",
 ]
 
 #: How long image ids are on a terminal (progress bars and tables), as docker shows them.
 SHORT_ID_LENGTH = 12
 
-_CONTROL = re.compile(r"[\x00-\x1f\x7f]")
+#: C0 controls, DEL and C1 controls: what a terminal may act on instead of showing.
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_SHORT_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
+#: Inside JSON strings: DEL and C1, which JSON itself may leave raw (C0 it always escapes).
+_JSON_RAW_CONTROL = re.compile(r"[\x7f-\x9f]")
 _UNBOUNDED = 1_000_000  # a width to measure a table's natural size with
+
+
+def _escape(match: re.Match[str]) -> str:
+    char = match.group()
+    return _SHORT_ESCAPES.get(char) or f"\\x{ord(char):02x}"
+
+
+def visible(text: str) -> str:
+    """``text`` with every control character written as a visible escape (``\\x1b``,
+    ``\\t``, ``\\n``, ``\\x9b``): the one function text passes through before it
+    reaches a terminal, a pipe read by people, or an ``error:`` line.
+
+    Server-supplied strings (tags, names, image JSON, headers, error bodies) may carry
+    escape sequences; printed raw they would drive the terminal. Tabs and newlines are
+    escaped too, so a cell stays one cell and a line one line. Backslashes are left as
+    they are, so the result is readable rather than reversible: JSON output is the
+    exact form. Applying it twice changes nothing.
+    """
+    return _CONTROL.sub(_escape, text)
+
+
+def json_text(document: Any, *, indent: int | None = 2, sort_keys: bool = True) -> str:
+    """``document`` as JSON with every control character escaped.
+
+    ``json.dumps`` escapes C0 controls but, with ``ensure_ascii=False`` (kept so
+    names in other scripts stay readable), leaves DEL and the C1 controls raw, and a
+    terminal acts on C1 as on ``ESC [``. They only occur inside strings, where
+    ``\\u00XX`` means the same character, so the document parses to the same value.
+    """
+    text = json.dumps(document, indent=indent, sort_keys=sort_keys, ensure_ascii=False)
+    return _JSON_RAW_CONTROL.sub(lambda match: f"\\u{ord(match.group()):04x}", text)
+
+
+class _VisibleConsole(Console):
+    """A rich console that shows control characters instead of sending them.
+
+    Every string rich prints (``print`` arguments, table cells and titles) becomes
+    text through :meth:`render_str`, and rich strips only a few controls (BEL, BS,
+    VT, FF, CR) itself, keeping ``ESC``; the console's own styling is unaffected.
+    A closed stdout is an error like any other write's, not rich's own exit.
+    """
+
+    def render_str(self, text: str, **options: Any) -> Text:
+        return super().render_str(visible(text), **options)
+
+    def on_broken_pipe(self) -> None:
+        """rich would exit 1 here; the error goes on to where the CLI turns a closed
+        stdout into its quiet exit status (``options._run``), like every other write."""
+        self.quiet = True
+        raise BrokenPipeError(errno.EPIPE, os.strerror(errno.EPIPE))
 
 
 @attrs.frozen
@@ -59,9 +126,21 @@ def stdout_console() -> Console:
     ``FORCE_COLOR`` or ``TTY_COMPATIBLE``, and a CI job setting one must still get
     whole, plain lines through its pipes.
     """
-    return Console(
+    return _VisibleConsole(
         file=sys.stdout,
         force_terminal=sys.stdout.isatty(),
+        highlight=False,
+        soft_wrap=True,
+        markup=False,
+        emoji=False,
+    )
+
+
+def stderr_console() -> Console:
+    """As :func:`stdout_console`, on stderr (summaries when stdout carries an archive)."""
+    return _VisibleConsole(
+        file=sys.stderr,
+        force_terminal=sys.stderr.isatty(),
         highlight=False,
         soft_wrap=True,
         markup=False,
@@ -78,7 +157,7 @@ def _style(settings: Settings, console: Console) -> str:
 def emit(settings: Settings, document: Any, human: Callable[[Console], None]) -> None:
     """JSON: print ``document``; otherwise let ``human`` render to stdout."""
     if settings.json:
-        click.echo(json.dumps(document, indent=2, sort_keys=True, ensure_ascii=False))
+        click.echo(json_text(document))
     else:
         human(stdout_console())
 
@@ -94,15 +173,17 @@ def print_table(
     """Rows as a table (terminal or ``--format table``) or as tab-separated lines.
 
     A table is only ever cut on a terminal without ``--no-trunc``; otherwise it is
-    printed as wide as its longest cell, whatever the terminal width.
+    printed as wide as its longest cell, whatever the terminal width. Cells and the
+    title pass through :func:`visible` whatever the console.
     """
+    rows = ([visible(cell) for cell in row] for row in rows)
     if _style(settings, console) == "plain":
         for row in rows:
-            console.file.write("\t".join(_CONTROL.sub(" ", cell) for cell in row) + "\n")
+            console.file.write("\t".join(row) + "\n")
         console.file.flush()
         return
     truncate = console.is_terminal and not settings.no_trunc
-    table = Table(title=title, title_justify="left")
+    table = Table(title=None if title is None else visible(title), title_justify="left")
     for column in columns:
         table.add_column(
             column.header,
@@ -186,6 +267,6 @@ def transfer_summary(
         )
 
     if stdout_taken:
-        human(Console(file=sys.stderr, highlight=False, soft_wrap=True))
+        human(stderr_console())
     else:
         emit(settings, document, human)

@@ -14,7 +14,7 @@ from docker_registry_v1.auth import Access, Authenticator
 
 from .connect import Registry, open_registry
 from .options import Settings, common_options, examples, fail
-from .output import Column, emit, print_table
+from .output import Column, emit, json_text, print_table
 from .reference import MIN_SHORT_ID, ImageReference, is_image_id, is_short_id, registry_url
 
 __all__ = ["ancestry", "image_id", "metadata", "ping", "search", "tags"]
@@ -228,7 +228,7 @@ def metadata(target: str, repo_option: str | None, raw: bool, *, settings: Setti
             "checksum": answer.checksum,
             "metadata": document,
         },
-        lambda _: click.echo(json.dumps(document, indent=2, ensure_ascii=False)),
+        lambda _: click.echo(json_text(document, sort_keys=False)),
     )
 
 

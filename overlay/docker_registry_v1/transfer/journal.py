@@ -14,16 +14,26 @@ the rerun still knows which digest to look for, so no blob is uploaded twice.
 Two runs on one journal would race on the same uploads, so a run holds an
 ``fcntl.flock`` on ``<journal>.lock`` (released by the kernel even after
 ``kill -9``); a second run is refused with `JournalLocked`, naming the holder's pid.
+
+The journal may live in a shared or writable-by-others folder, so its files are
+opened without following symbolic links: a ``.lock`` (or journal, ``-wal``, ``-shm``)
+planted as a link to another file would otherwise have that file truncated or
+written. A new lock or journal is created mode 0600; an existing file that is not a
+journal (not SQLite, or SQLite without these tables) is refused and left as it is.
+The folder must exist, except the default one, which is created (0700). Every error
+names the file (`JournalError`; SQLite's own errors get the path in their message).
 """
 
 from __future__ import annotations
 
 import contextlib
+import errno
 import fcntl
 import hashlib
 import os
 import re
 import sqlite3
+import stat
 import threading
 import time
 from collections.abc import Iterator
@@ -37,6 +47,7 @@ from ..oci.compress import LayerBlob
 
 __all__ = [
     "Journal",
+    "JournalError",
     "JournalLocked",
     "JournalManifest",
     "SchemaTooNew",
@@ -64,9 +75,29 @@ _MIGRATIONS: tuple[tuple[str, ...], ...] = ((REFUSED_MOUNTS,),)
 ``PRAGMA user_version`` N-1 to N. Journals of the first version (user_version 0) get
 the refused-mount table added; their facts stay as they are."""
 ACCESS_REFUSED = (401, 403)
+#: The tables and columns every journal has had since the first version: a file with
+#: tables but not these is some other program's database.
+_JOURNAL_COLUMNS = {
+    "layers": {"key", "image_id", "digest", "size", "diff_id", "plain_size", "source", "empty"},
+    "placed": {"registry", "repository", "digest", "confirmed"},
+    "manifests": {"registry", "repository", "tag", "digest", "image_id", "source", "at"},
+    "failures": {"registry", "repository", "tag", "reason", "at"},
+}
+_SQLITE_HEADER = b"SQLite format 3\x00"
+#: Files SQLite opens next to the journal by name (WAL mode), checked like the journal.
+_SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
+_NEW_FILE = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
+_PID = re.compile(rb"\s*\d*\s*")
 
 
-class JournalLocked(DockerRegistryError):  # noqa: N818 - says what the journal is
+class JournalError(DockerRegistryError):
+    """The journal file (or its lock, or its folder) cannot be used; the message names it.
+
+    Raised before anything is migrated: a symbolic link where a journal file goes, a
+    missing folder, a file that is not a journal."""
+
+
+class JournalLocked(JournalError):  # noqa: N818 - says what the journal is
     """Another run holds the journal; two runs on one journal would send blobs twice."""
 
     def __init__(self, path: Path, holder: str) -> None:
@@ -106,7 +137,7 @@ def default_journal_path(
     return _state_home() / f"migrate-{slug}-{digest}{part}.sqlite"
 
 
-class SchemaTooNew(DockerRegistryError):  # noqa: N818 - says what is wrong with the file
+class SchemaTooNew(JournalError):  # noqa: N818 - says what is wrong with the file
     """The file was written by a newer version of this package; it is left alone."""
 
     def __init__(self, path: Path, found: int, known: int) -> None:
@@ -137,46 +168,177 @@ class Journal:
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
-        self.path.parent.mkdir(parents=True, exist_ok=True)
+        self._folder()
         self._lockfile = self._acquire(self.path.with_name(self.path.name + ".lock"))
         self._lock = threading.Lock()
         try:
-            self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-            self._db.execute("PRAGMA journal_mode=WAL")
-            self._db.execute("PRAGMA synchronous=NORMAL")
-            with self._db:
-                for statement in _SCHEMA:
-                    self._db.execute(statement)
-            migrate_schema(self._db, _MIGRATIONS, self.path)
+            self._check_files()
+            with self._named_errors():
+                self._db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+                try:
+                    self._check_schema()
+                except sqlite3.DatabaseError as exc:
+                    raise JournalError(
+                        f"{self.path} cannot be read as a migration journal ({exc}); "
+                        "it is left as it is: give another --journal"
+                    ) from None
+                self._db.execute("PRAGMA journal_mode=WAL")
+                self._db.execute("PRAGMA synchronous=NORMAL")
+                with self._db:
+                    for statement in _SCHEMA:
+                        self._db.execute(statement)
+                migrate_schema(self._db, _MIGRATIONS, self.path)
         except BaseException:
             if hasattr(self, "_db"):
                 self._db.close()
             self._lockfile.close()
             raise
 
+    def _folder(self) -> None:
+        """The default folder is made (0700: what was migrated where is private); one the
+        user named must exist, as for any output file, rather than appear by mistake."""
+        folder = self.path.parent
+        if folder == _state_home():
+            try:
+                folder.mkdir(mode=0o700, parents=True, exist_ok=True)
+            except OSError as exc:
+                raise JournalError(f"journal folder {folder}: {exc.strerror}") from None
+        elif not folder.is_dir():
+            raise JournalError(f"journal {self.path}: folder {folder} does not exist")
+
     def _acquire(self, lock_path: Path) -> IO[str]:
-        handle = lock_path.open("a+")
+        """Open (or create, 0600) and lock ``lock_path``, never through a symbolic link.
+
+        The lock file is rewritten with this process's id, so anything but a regular
+        file of our own (empty or a pid, one link) is refused rather than truncated."""
+        flags = os.O_RDWR | os.O_CREAT | os.O_NOFOLLOW | os.O_CLOEXEC | os.O_NONBLOCK
         try:
-            fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
-        except BlockingIOError:
-            handle.seek(0)
-            holder = handle.read().strip()
+            fd = os.open(lock_path, flags, 0o600)
+        except OSError as exc:
+            if exc.errno == errno.ELOOP:
+                raise JournalError(
+                    f"journal lock {lock_path} is a symbolic link; refusing to follow it "
+                    "(remove it, or use another --journal)"
+                ) from None
+            raise JournalError(f"journal lock {lock_path}: {exc.strerror}") from None
+        handle = os.fdopen(fd, "r+")
+        try:
+            info = os.fstat(fd)
+            if not stat.S_ISREG(info.st_mode):
+                raise JournalError(f"journal lock {lock_path} is not a regular file")
+            if info.st_nlink != 1:
+                raise JournalError(
+                    f"journal lock {lock_path} has other hard links; refusing to write to it"
+                )
+            try:
+                fcntl.flock(handle, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                holder = handle.read(64).strip()
+                raise JournalLocked(self.path, holder) from None
+            if not _PID.fullmatch(os.pread(fd, 64, 0)):
+                raise JournalError(
+                    f"journal lock {lock_path} holds something other than a process id; "
+                    "refusing to overwrite it (remove it, or use another --journal)"
+                )
+            handle.truncate()
+            handle.write(str(os.getpid()))
+            handle.flush()
+        except BaseException:
             handle.close()
-            raise JournalLocked(self.path, holder) from None
-        handle.seek(0)
-        handle.truncate()
-        handle.write(str(os.getpid()))
-        handle.flush()
+            raise
         return handle
+
+    def _check_files(self) -> None:
+        """Refuse links and non-files where SQLite will open the journal and its
+        companions; create a new journal 0600 ourselves, without following a link."""
+        for suffix in ("", *_SQLITE_COMPANIONS):
+            path = self.path.with_name(self.path.name + suffix)
+            try:
+                info = os.lstat(path)
+            except FileNotFoundError:
+                continue
+            except OSError as exc:
+                raise JournalError(f"journal {path}: {exc.strerror}") from None
+            if stat.S_ISLNK(info.st_mode):
+                raise JournalError(
+                    f"journal {path} is a symbolic link; refusing to follow it "
+                    "(remove it, or use another --journal)"
+                )
+            if not stat.S_ISREG(info.st_mode):
+                raise JournalError(f"journal {path} is not a regular file")
+        try:
+            os.close(os.open(self.path, os.O_WRONLY | _NEW_FILE, 0o600))
+            return
+        except FileExistsError:
+            pass
+        except OSError as exc:
+            raise JournalError(f"journal {self.path}: {exc.strerror}") from None
+        try:
+            fd = os.open(self.path, os.O_RDONLY | os.O_NOFOLLOW | os.O_CLOEXEC)
+        except OSError as exc:
+            raise JournalError(f"journal {self.path}: {exc.strerror}") from None
+        try:
+            header = os.read(fd, len(_SQLITE_HEADER))
+        finally:
+            os.close(fd)
+        if header and header != _SQLITE_HEADER:
+            raise JournalError(
+                f"{self.path} is not a migration journal (not an SQLite database); "
+                "it is left as it is: give another --journal"
+            )
+
+    def _check_schema(self) -> None:
+        """Before anything is written: a newer journal is refused (`SchemaTooNew`), and so
+        is an SQLite database with other tables than a journal's; an empty one is new."""
+        found = int(self._db.execute("PRAGMA user_version").fetchone()[0])
+        if found > len(_MIGRATIONS):
+            raise SchemaTooNew(self.path, found, len(_MIGRATIONS))
+        tables = {
+            name
+            for (name,) in self._db.execute(
+                "SELECT name FROM sqlite_master WHERE type = 'table' AND name NOT LIKE 'sqlite_%'"
+            )
+        }
+        if not tables and found == 0:
+            return
+        missing = [
+            table
+            for table, columns in _JOURNAL_COLUMNS.items()
+            if table not in tables
+            or not columns <= {row[1] for row in self._db.execute(f"PRAGMA table_info({table})")}
+        ]
+        if missing:
+            raise JournalError(
+                f"{self.path} is an SQLite database but not a migration journal "
+                f"(no journal table {missing[0]!r}); it is left as it is: give another --journal"
+            )
+
+    @contextlib.contextmanager
+    def _named_errors(self) -> Iterator[None]:
+        """SQLite's errors (disk full, read-only, corrupt) say nothing of which file: the
+        same error type, its message prefixed with the journal's path."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            named = type(exc)(f"journal {self.path}: {exc}")
+            for attribute in ("sqlite_errorcode", "sqlite_errorname"):
+                if hasattr(exc, attribute):
+                    setattr(named, attribute, getattr(exc, attribute))
+            raise named from exc
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._named_errors():
+            yield self._db
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._db:
+        with self._lock, self._named_errors(), self._db:
             yield self._db
 
     def layer(self, key: str) -> LayerBlob | None:
         """The blob an earlier run made from the v1 layer ``key`` (see `BlobCache.key`)."""
-        with self._lock:
+        with self._read():
             row = self._db.execute(
                 "SELECT digest, size, diff_id, plain_size, source, empty FROM layers WHERE key = ?",
                 (key,),
@@ -185,7 +347,7 @@ class Journal:
 
     def diff_id(self, image_id: str) -> tuple[str, bool] | None:
         """The recorded diff_id of the v1 image's layer and whether it is empty."""
-        with self._lock:
+        with self._read():
             row = self._db.execute(
                 "SELECT diff_id, empty FROM layers WHERE image_id = ? LIMIT 1", (image_id,)
             ).fetchone()
@@ -221,7 +383,7 @@ class Journal:
 
     def places(self, registry: str, digest: str) -> list[str]:
         """Repositories of ``registry`` that hold (or were receiving) the blob, confirmed first."""
-        with self._lock:
+        with self._read():
             rows = self._db.execute(
                 "SELECT repository FROM placed WHERE registry = ? AND digest = ? "
                 "ORDER BY confirmed DESC, repository",
@@ -231,7 +393,7 @@ class Journal:
 
     def confirmed_blobs(self, registry: str) -> set[str]:
         """Every digest the destination confirmed in some repository."""
-        with self._lock:
+        with self._read():
             rows = self._db.execute(
                 "SELECT DISTINCT digest FROM placed WHERE registry = ? AND confirmed = 1",
                 (registry,),
@@ -253,7 +415,7 @@ class Journal:
         """Repositories not to mount the blob from into ``repository``: those that refused
         it for this repository, and those ``registry`` would not let us read at all
         (401/403 for the ``from`` repository's pull scope do not depend on the target)."""
-        with self._lock:
+        with self._read():
             rows = self._db.execute(
                 "SELECT source FROM refused_mounts WHERE registry = ? AND digest = ? "
                 "AND (repository = ? OR status IN (?, ?))",
@@ -283,7 +445,7 @@ class Journal:
 
     def manifests(self, registry: str) -> list[JournalManifest]:
         """Every tag written into ``registry``, by repository and tag."""
-        with self._lock:
+        with self._read():
             rows = self._db.execute(
                 "SELECT repository, tag, digest, image_id, source FROM manifests "
                 "WHERE registry = ? ORDER BY repository, tag",
@@ -301,7 +463,7 @@ class Journal:
 
     def failures(self, registry: str) -> dict[tuple[str, str], str]:
         """(repository, tag) → reason of the tags whose last attempt failed."""
-        with self._lock:
+        with self._read():
             rows = self._db.execute(
                 "SELECT repository, tag, reason FROM failures WHERE registry = ?", (registry,)
             ).fetchall()
