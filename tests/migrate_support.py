@@ -29,7 +29,7 @@ import attrs
 from docker_registry_v1 import Client, IndexImage
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain, payload_checksum
 from docker_registry_v1.emulator.store import Store
-from docker_registry_v1.transfer.access import write_access
+from docker_registry_v1.engine.access import write_access
 
 __all__ = ["SeededRegistry", "seed_registry"]
 

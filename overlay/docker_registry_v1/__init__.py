@@ -51,6 +51,14 @@ if TYPE_CHECKING:
         V1RegistrySource,
         copy_image,
     )
+    from .engine.journal import (
+        Journal,
+        JournalError,
+        JournalLocked,
+        JournalManifest,
+        SchemaTooNew,
+        default_journal_path,
+    )
     from .oci.client import AsyncOCIClient, BlobUpload, Manifest, MountResult, OCIClient
     from .oci.convert import ManifestFormat
     from .oci.errors import (
@@ -79,14 +87,6 @@ if TYPE_CHECKING:
         SearchUnavailable,
         ainventory,
         inventory,
-    )
-    from .transfer.journal import (
-        Journal,
-        JournalError,
-        JournalLocked,
-        JournalManifest,
-        SchemaTooNew,
-        default_journal_path,
     )
     from .transfer.migrate import (
         MigrationListener,
@@ -175,7 +175,7 @@ _LAZY = {
             "SchemaTooNew",
             "default_journal_path",
         ),
-        "transfer.journal",
+        "engine.journal",
     ),
     **dict.fromkeys(
         ("MigrationListener", "MigrationReport", "SilentMigration", "TagOutcome", "migrate"),

@@ -26,7 +26,7 @@ import enum
 import random
 import time
 from collections.abc import Awaitable, Callable
-from typing import ParamSpec, TypeVar
+from typing import ParamSpec, Protocol, Self, TypeVar
 
 import anyio
 import attrs
@@ -41,7 +41,15 @@ from .errors import (
     RegistryError,
 )
 
-__all__ = ["NO_RETRY", "RetryPolicy", "next_wait", "replayable", "retryable"]
+__all__ = [
+    "NO_RETRY",
+    "RetryPolicy",
+    "next_wait",
+    "replayable",
+    "retryable",
+    "scoped",
+    "unretried",
+]
 
 T = TypeVar("T")
 P = ParamSpec("P")
@@ -220,3 +228,28 @@ def _why(error: DockerRegistryError) -> str:
         return f"{error.code} {type(error).__name__}"
     cause = error.__cause__
     return type(error).__name__ + (f" ({type(cause).__name__})" if cause is not None else "")
+
+
+# How a whole-image transfer shares one policy with the clients it drives: it sends
+# through a ``with_options`` copy carrying its ``retry=`` (:func:`scoped`), and a loop over
+# a step of several requests runs them unretried and counts failures itself.
+
+
+class _Retrying(Protocol):
+    retry: RetryPolicy
+
+    def with_options(self, *, retry: RetryPolicy | None = ...) -> Self: ...
+
+
+C = TypeVar("C", bound=_Retrying)
+
+
+def scoped(client: C, retry: RetryPolicy | None) -> C:
+    """The client a transfer sends with: ``client`` itself, or with ``retry`` when given.
+    Its ``retry`` is then the transfer's one policy."""
+    return client if retry is None else client.with_options(retry=retry)
+
+
+def unretried(client: C) -> C:
+    """``client`` for the requests of a loop that retries them itself (with ``client.retry``)."""
+    return client if client.retry is NO_RETRY else client.with_options(retry=None)

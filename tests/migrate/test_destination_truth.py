@@ -16,8 +16,8 @@ from click.testing import CliRunner, Result
 from docker_registry_v1 import Client
 from docker_registry_v1.cli import main
 from docker_registry_v1.emulator.server import run_standalone
+from docker_registry_v1.engine.journal import Journal, default_journal_path
 from docker_registry_v1.oci.client import OCIClient
-from docker_registry_v1.transfer.journal import Journal, default_journal_path
 from docker_registry_v1.transfer.migrate_plan import RegistryTarget
 from docker_registry_v1.transfer.migrate_verify import verify_migration
 from migrate_checks import Seeded, mounted_blobs, uploaded_blobs

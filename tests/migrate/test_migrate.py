@@ -12,7 +12,7 @@ import pytest
 from click.testing import CliRunner, Result
 from docker_registry_v1.cli import main
 from docker_registry_v1.emulator.server import run_standalone
-from docker_registry_v1.transfer.journal import Journal
+from docker_registry_v1.engine.journal import Journal
 from migrate_checks import SOME, Seeded, mounted_blobs, uploaded_blobs
 from system_tools import require_tool
 from v2.v2registry import PASSWORD, USER, V2Registry

@@ -15,9 +15,9 @@ import pytest
 from click.testing import CliRunner, Result
 from docker_registry_v1 import Client
 from docker_registry_v1.cli import main
+from docker_registry_v1.engine.journal import Journal
 from docker_registry_v1.oci.client import OCIClient
 from docker_registry_v1.transfer.inventory import inventory
-from docker_registry_v1.transfer.journal import Journal
 from docker_registry_v1.transfer.migrate import MigrationReport, migrate
 from docker_registry_v1.transfer.migrate_plan import RegistryTarget, plan_migration
 from docker_registry_v1.transfer.selection import Selection

@@ -18,12 +18,12 @@ import interruptible
 from click.testing import CliRunner
 from docker_registry_v1 import Client
 from docker_registry_v1.cli import main
+from docker_registry_v1.engine.journal import Journal
 from docker_registry_v1.oci.client import OCIClient
 from docker_registry_v1.oci.compress import DEFAULT_LEVEL
 from docker_registry_v1.oci.convert import ManifestFormat
 from docker_registry_v1.transfer.copy import BlobCache
 from docker_registry_v1.transfer.inventory import inventory
-from docker_registry_v1.transfer.journal import Journal
 from docker_registry_v1.transfer.migrate import migrate
 from docker_registry_v1.transfer.migrate_plan import RegistryTarget, plan_migration
 from docker_registry_v1.transfer.retry import RetryPolicy

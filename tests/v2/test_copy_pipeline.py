@@ -14,12 +14,12 @@ import pytest
 from docker_registry_v1 import Client, RetryPolicy
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import build_image_chain
+from docker_registry_v1.engine.layers import LayerFetch, iter_layer
+from docker_registry_v1.engine.pipeline import Cancelled, PipelinedLayer, ReadAhead
 from docker_registry_v1.oci import BLOCK, EncodedLayer
 from docker_registry_v1.oci.client import OCIClient
 from docker_registry_v1.oci.errors import DigestInvalid
 from docker_registry_v1.transfer.copy import copy
-from docker_registry_v1.transfer.layers import LayerFetch, iter_layer
-from docker_registry_v1.transfer.pipeline import Cancelled, PipelinedLayer, ReadAhead
 from v2registry import V2Registry
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.05, jitter=0)

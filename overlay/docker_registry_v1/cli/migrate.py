@@ -42,7 +42,7 @@ from .transports import parse_registry
 
 if TYPE_CHECKING:  # the copy extra (isal) is loaded only when the command runs
     from docker_registry_v1.client import Client
-    from docker_registry_v1.transfer.journal import Journal
+    from docker_registry_v1.engine.journal import Journal
     from docker_registry_v1.transfer.migrate import MigrationListener, MigrationReport, TagOutcome
     from docker_registry_v1.transfer.migrate_plan import MigrationPlan, Target
     from docker_registry_v1.transfer.migrate_v1 import V1Target
@@ -322,7 +322,7 @@ def migrate(
     --X-password-stdin or a prompt), --X-authfile, or the credentials stored for its
     host; and its own TLS: --X-tls-verify=false, --X-cert-dir DIR.
     """
-    from docker_registry_v1.transfer.journal import Journal, default_journal_path  # noqa: PLC0415
+    from docker_registry_v1.engine.journal import Journal, default_journal_path  # noqa: PLC0415
     from docker_registry_v1.transfer.selection import Selection  # noqa: PLC0415
 
     del resume  # re-running is resuming: the journal and the destination say what is done

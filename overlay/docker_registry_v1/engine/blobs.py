@@ -21,7 +21,7 @@ from ..errors import DockerRegistryError, InvalidInput
 from ..oci.client import MountResult
 from ..oci.compress import BLOCK, LEVELS, LayerBlob
 from ..oci.layout import OCILayout
-from ..transfer.journal import ACCESS_REFUSED, REFUSED_MOUNTS, migrate_schema
+from .journal import ACCESS_REFUSED, REFUSED_MOUNTS, migrate_schema
 
 __all__ = [
     "RESTARTS",

@@ -29,11 +29,11 @@ from ..oci.client import MountResult, OCIClient, check_name, check_reference
 from ..oci.compress import LayerBlob
 from ..oci.convert import ManifestFormat, convert_image
 from ..oci.layout import OCILayout, check_ref
-from ..transfer.access import WriteAccess, index_list, is_present, write_access
-from ..transfer.pipeline import PipelinedLayer
-from ..transfer.retry import unretried
+from ..retry import unretried
+from .access import WriteAccess, index_list, is_present, write_access
 from .blobs import BlobCache, LayoutBlobStore, default_cache_path
 from .model import Layer, SourceImage
+from .pipeline import PipelinedLayer
 from .run import Committed, Feed
 
 if TYPE_CHECKING:

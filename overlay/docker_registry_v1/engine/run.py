@@ -21,12 +21,12 @@ import attrs
 
 from ..errors import DockerRegistryError
 from ..progress import ProgressListener, SilentProgress
-from ..transfer.bounded import Stopped, run_threads
-from ..transfer.retry import RetryPolicy
-from ..transfer.tracking import Tracker
+from ..retry import RetryPolicy
 from .blobs import RESTARTS, SourceRestarted, SourceRestartedError
+from .bounded import Stopped, run_threads
 from .model import Layer, LayerStream, SourceImage, TransferResult
 from .sources import ImageSource
+from .tracking import Tracker
 
 __all__ = ["Committed", "Feed", "ImageDestination", "copy_image"]
 

@@ -28,10 +28,10 @@ from ..archive.names import parse_repo_tag
 from ..models import RawMetadata
 from ..names import RepositoryName, check_tag
 from ..oci.compress import BLOCK
-from ..transfer.access import read_access
-from ..transfer.bounded import run_threads
-from ..transfer.layers import LayerFetch, iter_layer
-from ..transfer.retry import RetryPolicy
+from ..retry import RetryPolicy
+from .access import read_access
+from .bounded import run_threads
+from .layers import LayerFetch, iter_layer
 from .model import FileStream, Layer, LayerStream, OCIOrigin, Restarted, SourceImage
 
 if TYPE_CHECKING:

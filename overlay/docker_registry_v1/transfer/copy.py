@@ -3,7 +3,7 @@
 Flow: v1 read access, tag → id, ancestry, every image's JSON; the destination is
 pinged (a v1-only server is refused before any layer moves). Each layer then goes
 v1 GET in 1 MiB blocks (resumed by ``LayerFetch``) → deterministic gzip
-(``oci.compress``, in a thread of its own running ahead: ``transfer.pipeline``) → one
+(``oci.compress``, in a thread of its own running ahead: ``engine.pipeline``) → one
 streamed PATCH, a few layers at a time, and the digests it got are remembered in a
 small local cache. A layer whose blob the cache knows and the destination already
 holds (HEAD) is skipped before a byte of it is read from the source, so a second copy,
@@ -39,6 +39,10 @@ from ..engine.blobs import (
     check_level,
     default_cache_path,
 )
+from ..engine.bounded import Stopped
+from ..engine.layers import LayerFetch, iter_layer
+from ..engine.pipeline import PipelinedLayer
+from ..engine.tracking import Tracker
 from ..errors import DockerRegistryError, InvalidInput
 from ..httplog import reused
 from ..models import RawMetadata
@@ -48,13 +52,9 @@ from ..oci.compress import BLOCK, DEFAULT_LEVEL, LayerBlob
 from ..oci.convert import ConvertedImage, ManifestFormat, convert_image
 from ..oci.layout import OCILayout, check_ref
 from ..progress import ProgressListener, SilentProgress
-from .bounded import Stopped
-from .layers import LayerFetch, iter_layer
-from .pipeline import PipelinedLayer
 from .pull import check_concurrency
 from .retry import RetryPolicy, scoped
 from .threaded import run_in_worker
-from .tracking import Tracker
 
 if TYPE_CHECKING:  # the client module imports the transfer package
     from ..auth import Authenticator

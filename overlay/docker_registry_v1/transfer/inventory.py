@@ -29,12 +29,12 @@ import attrs
 
 from ..archive import validate_ancestry
 from ..auth import Authenticator
+from ..engine.access import _own_host  # the read-token rule of every transfer, counted here
+from ..engine.bounded import run_threads
 from ..errors import DockerRegistryError, InvalidInput, InvalidResponse, NotFound, RegistryError
 from ..models import ImageMetadata, RawMetadata, SearchResults, TagMap
 from ..names import RepositoryName
 from ..services import next_page
-from .access import _own_host  # the read-token rule of every transfer, counted here
-from .bounded import run_threads
 from .retry import RetryPolicy
 from .selection import Selection
 from .threaded import run_in_worker

@@ -26,14 +26,15 @@ from typing import TYPE_CHECKING, Literal
 import attrs
 
 from ..archive import validate_ancestry
+from ..engine.bounded import Stopped, run_threads
+from ..engine.journal import Journal, JournalManifest
+from ..engine.pipeline import PipelinedLayer
 from ..errors import DockerRegistryError, InvalidInput
 from ..httplog import reused
 from ..oci.compress import DEFAULT_LEVEL, LayerBlob
 from ..oci.convert import convert_image
 from ..oci.layout import LayoutError
-from .bounded import Stopped, run_threads
 from .copy import BlobCache, LayerSource, check_level, send_layer
-from .journal import Journal, JournalManifest
 from .migrate_plan import MigrationPlan, PlannedTag, TagState, Target
 from .migrate_run import (
     Keyed,
@@ -45,7 +46,6 @@ from .migrate_run import (
     TagOutcome,
 )
 from .migrate_v1 import V1Run, V1Target
-from .pipeline import PipelinedLayer
 from .retry import RetryPolicy, scoped, scoped_target, unretried_target
 
 if TYPE_CHECKING:

@@ -29,15 +29,15 @@ from typing import TYPE_CHECKING, Any
 import attrs
 
 from ..archive.compression import Compression
+from ..engine.access import read_access
+from ..engine.bounded import run_threads
+from ..engine.journal import Journal, JournalManifest
 from ..errors import DockerRegistryError
 from ..httplog import reused
 from ..oci.compress import LayerBlob
 from ..oci.convert import convert_image
 from ..oci.layout import LayoutError
-from .access import read_access
-from .bounded import run_threads
 from .copy import BlobCache
-from .journal import Journal, JournalManifest
 from .migrate_run import Keyed
 from .migrate_v1 import V1Target
 from .retry import RetryPolicy

@@ -32,7 +32,7 @@ from .selection import Selection
 
 if TYPE_CHECKING:
     from ..client import Client
-    from .journal import Journal
+    from ..engine.journal import Journal
     from .migrate_v1 import V1Target
 
 __all__ = [

@@ -15,10 +15,10 @@ from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
 import attrs
 
 from ..auth import Authenticator
+from ..engine.access import read_access
+from ..engine.bounded import Stopped
+from ..engine.journal import Journal
 from ..models import RawMetadata
-from .access import read_access
-from .bounded import Stopped
-from .journal import Journal
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:

@@ -1,7 +1,7 @@
 """Migration into another v1 registry: images relayed GET → PUT, each at most once.
 
 v1 images are global per registry, so an image the destination already has
-(its JSON answers 200, the existence probe of `transfer.access`) is skipped in
+(its JSON answers 200, the existence probe of `engine.access`) is skipped in
 every repository; one that it lacks is uploaded by the first tag that needs it
 while the others wait. Images go up base first (a v1 registry refuses a child
 before its parent), layers stream straight from the source GET into the PUT and
@@ -22,13 +22,13 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from ..engine.access import WriteAccess, index_list, is_present, read_access, write_access
+from ..engine.bounded import Stopped
+from ..engine.journal import JournalManifest
+from ..engine.layers import LayerFetch, iter_layer
 from ..errors import Conflict, DockerRegistryError, NotFound
 from ..models import IndexImage
 from ..names import RepositoryName
-from .access import WriteAccess, index_list, is_present, read_access, write_access
-from .bounded import Stopped
-from .journal import JournalManifest
-from .layers import LayerFetch, iter_layer
 from .migrate_run import SharedRun, TagOutcome
 from .mirror import LayerRestartError
 from .retry import RetryPolicy

@@ -16,14 +16,14 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from ..engine.access import read_access
+from ..engine.journal import Journal, JournalManifest
+from ..engine.layers import LayerFetch, iter_layer
 from ..errors import DockerRegistryError, NotFound
 from ..oci.compress import DEFAULT_LEVEL, LayerEncoder
 from ..oci.convert import ManifestFormat, convert_image
 from ..oci.layout import LayoutError
-from .access import read_access
 from .copy import RESTARTS, BlobCache, SourceRestartedError
-from .journal import Journal, JournalManifest
-from .layers import LayerFetch, iter_layer
 from .migrate_v1 import V1Target
 from .mirror import LayerRestartError
 from .retry import RetryPolicy, scoped, scoped_target

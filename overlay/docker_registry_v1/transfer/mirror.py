@@ -22,21 +22,21 @@ import attrs
 
 from ..archive import validate_ancestry
 from ..auth import Authenticator
-from ..errors import DockerRegistryError, InvalidInput, RegistryConnectionError
-from ..models import IndexImage, LayerUpload, RawMetadata, TagMap
-from ..names import RepositoryName, check_tag
-from ..progress import ProgressListener, SilentProgress
-from .access import (
+from ..engine.access import (
     index_list,
     is_present,
     read_access,
     write_access,
 )
-from .layers import LayerFetch
+from ..engine.layers import LayerFetch
+from ..engine.tracking import Tracker
+from ..errors import DockerRegistryError, InvalidInput, RegistryConnectionError
+from ..models import IndexImage, LayerUpload, RawMetadata, TagMap
+from ..names import RepositoryName, check_tag
+from ..progress import ProgressListener, SilentProgress
 from .results import MirrorResult
 from .retry import RetryPolicy, scoped
 from .threaded import run_in_worker
-from .tracking import Tracker
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
     from ..client import AsyncClient, Client

@@ -34,17 +34,17 @@ from ..archive import (
 )
 from ..archive.names import familiar_repository
 from ..auth import Authenticator
+from ..engine.access import read_access
+from ..engine.bounded import Stopped, run_threads
+from ..engine.layers import LayerFetch, iter_layer
+from ..engine.tracking import Tracker
 from ..errors import InvalidInput
 from ..models import RawMetadata
 from ..names import RepositoryName, check_tag
 from ..progress import ProgressListener, SilentProgress
-from .access import read_access
-from .bounded import Stopped, run_threads
-from .layers import LayerFetch, iter_layer
 from .results import PullResult
 from .retry import RetryPolicy, scoped
 from .threaded import run_in_worker
-from .tracking import Tracker
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
     from ..client import AsyncClient, Client

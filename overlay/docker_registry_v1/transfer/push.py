@@ -17,17 +17,17 @@ import attrs
 from ..archive import ArchiveImage, ImageChain, ImageNotInArchiveError, SavedArchive
 from ..archive import open_saved_archive as _open_saved_archive
 from ..archive.names import familiar_repository
+from ..engine.access import (
+    index_list,
+)
+from ..engine.layers import CountingReader
+from ..engine.tracking import Tracker
 from ..models import IndexImage
 from ..names import RepositoryName, check_tag
 from ..progress import ProgressListener, SilentProgress
-from .access import (
-    index_list,
-)
-from .layers import CountingReader
 from .results import PushResult
 from .retry import RetryPolicy, scoped
 from .threaded import run_in_worker
-from .tracking import Tracker
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
     from ..client import AsyncClient, Client

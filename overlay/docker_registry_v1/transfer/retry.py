@@ -13,11 +13,11 @@ failures against the same policy object, through its :meth:`RetryPolicy.delay`.
 
 from __future__ import annotations
 
-from typing import Protocol, Self, TypeVar
+from typing import TypeVar
 
 import attrs
 
-from ..retry import NO_RETRY, RetryPolicy, retryable
+from ..retry import RetryPolicy, retryable, scoped, unretried
 
 __all__ = [
     "RetryPolicy",
@@ -27,26 +27,6 @@ __all__ = [
     "unretried",
     "unretried_target",
 ]
-
-
-class _Retrying(Protocol):
-    retry: RetryPolicy
-
-    def with_options(self, *, retry: RetryPolicy | None = ...) -> Self: ...
-
-
-C = TypeVar("C", bound=_Retrying)
-
-
-def scoped(client: C, retry: RetryPolicy | None) -> C:
-    """The client a transfer sends with: ``client`` itself, or with ``retry`` when given.
-    Its ``retry`` is then the transfer's one policy."""
-    return client if retry is None else client.with_options(retry=retry)
-
-
-def unretried(client: C) -> C:
-    """``client`` for the requests of a loop that retries them itself (with ``client.retry``)."""
-    return client if client.retry is NO_RETRY else client.with_options(retry=None)
 
 
 D = TypeVar("D")

@@ -29,8 +29,8 @@ from typing import TYPE_CHECKING, TypeVar, cast, overload
 import anyio
 import anyio.to_thread
 
+from ..engine.bounded import CancelToken, TransferCancelled
 from ..progress import AssemblyListener, PlannedLayer, ProgressListener, SilentProgress
-from .bounded import CancelToken, TransferCancelled
 
 if TYPE_CHECKING:  # the client module imports the transfer package
     from ..client import AsyncClient, Client

@@ -38,8 +38,8 @@ from ..errors import (
 )
 from ..models import RawMetadata
 from ..progress import ProgressListener
+from ..retry import RetryPolicy, unretried
 from ..services import empty_layer
-from .retry import RetryPolicy, unretried
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
     from ..client import Client
