@@ -11,12 +11,13 @@ stays the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Protocol
 
 import attrs
 
 from ..archive.imageconfig import byte_count
+from ..models import RawMetadata
 from ..oci.compress import BLOCK
 
 __all__ = [
@@ -24,6 +25,7 @@ __all__ = [
     "Layer",
     "LayerStream",
     "OCIOrigin",
+    "PendingImage",
     "Restarted",
     "SourceImage",
     "TransferResult",
@@ -94,6 +96,30 @@ class SourceImage:
     def image_id(self) -> str:
         """The top image's v1 id ("" for an empty set of images, a mirror of no tags)."""
         return self.layers[-1].image_id if self.layers else ""
+
+
+@attrs.frozen
+class PendingImage:
+    """A v1 chain whose ids are known while its image JSONs are still to be read.
+
+    A destination that takes layers without looking at their JSON first (an archive)
+    lets the engine fetch the JSONs and the layers at the same time: a layer's GET then
+    goes out at once, and its bytes are taken only once ``ready`` has its JSON (the
+    payload checksum is checked against it). ``complete`` makes the image once every
+    JSON is in."""
+
+    repository: str
+    tag: str
+    ids: tuple[str, ...]
+    """Base first."""
+    width: int
+    """How many requests go out at once (the JSONs are read this wide)."""
+    metadata: Callable[[str], RawMetadata]
+    """Reads one image's JSON."""
+    early_layer: Callable[[str, Callable[[], RawMetadata]], Layer] = attrs.field(repr=False)
+    """The layer of an image whose JSON ``ready`` gives once it is in; the layer's
+    ``json_bytes`` are empty until then (``complete`` has them)."""
+    complete: Callable[[Mapping[str, RawMetadata]], SourceImage] = attrs.field(repr=False)
 
 
 @attrs.frozen
