@@ -1,12 +1,57 @@
 """One copy engine for every transfer: a source yields an image as a base-first v1
 chain (with the original config and manifest when it is OCI), a destination decides
 per layer whether it can reuse it before the source is read, takes the others through
-its own path, and commits last. See docs/architecture.md."""
+its own path, and commits last. See docs/architecture.md.
 
-from .destinations import ArchiveDestination, LayoutDestination, RegistryDestination, V1Destination
-from .model import Layer, OCIOrigin, SourceImage, TransferResult
-from .run import Committed, Feed, ImageDestination, copy_image
-from .sources import ArchiveSource, GivenImage, ImageSource, LayoutSource, V1RegistrySource
+The names load on first use: ``pull`` (a v1 registry into an archive) needs no OCI
+module, and the OCI destinations load isal, which only the ``copy`` extra installs.
+"""
+
+from __future__ import annotations
+
+import importlib
+from typing import TYPE_CHECKING, Any
+
+if TYPE_CHECKING:
+    from .archive_destination import ArchiveDestination
+    from .destinations import LayoutDestination, RegistryDestination, V1Destination
+    from .model import Layer, OCIOrigin, PendingImage, SourceImage, TransferResult
+    from .run import Committed, Feed, ImageDestination, copy_image
+    from .sources import (
+        ArchiveSource,
+        GivenImage,
+        ImageSource,
+        LayoutSource,
+        OverlappingSource,
+        V1RegistrySource,
+    )
+
+_LAZY = {
+    "ArchiveDestination": "archive_destination",
+    **dict.fromkeys(("LayoutDestination", "RegistryDestination", "V1Destination"), "destinations"),
+    **dict.fromkeys(
+        ("Layer", "OCIOrigin", "PendingImage", "SourceImage", "TransferResult"), "model"
+    ),
+    **dict.fromkeys(("Committed", "Feed", "ImageDestination", "copy_image"), "run"),
+    **dict.fromkeys(
+        (
+            "ArchiveSource",
+            "GivenImage",
+            "ImageSource",
+            "LayoutSource",
+            "OverlappingSource",
+            "V1RegistrySource",
+        ),
+        "sources",
+    ),
+}
+
+
+def __getattr__(name: str) -> Any:
+    if name not in _LAZY:
+        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
+
 
 __all__ = [
     "ArchiveDestination",
@@ -20,6 +65,8 @@ __all__ = [
     "LayoutDestination",
     "LayoutSource",
     "OCIOrigin",
+    "OverlappingSource",
+    "PendingImage",
     "RegistryDestination",
     "SourceImage",
     "TransferResult",

@@ -17,10 +17,11 @@ from typing import IO, Protocol
 import attrs
 
 from ..archive.imageconfig import byte_count
+from ..errors import DockerRegistryError
 from ..models import RawMetadata
-from ..oci.compress import BLOCK
 
 __all__ = [
+    "RESTARTS",
     "FileStream",
     "Layer",
     "LayerStream",
@@ -28,12 +29,30 @@ __all__ = [
     "PendingImage",
     "Restarted",
     "SourceImage",
+    "SourceRestarted",
+    "SourceRestartedError",
     "TransferResult",
 ]
 
 Restarted = Callable[[int], None]
 """Called with the bytes already given when a source starts a layer over from byte 0
 (a v1 registry answering a resume with 200); it raises to abandon the attempt."""
+
+RESTARTS = 3
+"""Times one layer's upload is started again after the source restarted from byte 0."""
+
+
+class SourceRestarted(Exception):  # noqa: N818 - a signal inside one layer's copy
+    """The source answered a resume from byte 0: the upload must start again."""
+
+
+class SourceRestartedError(DockerRegistryError):
+    """The source kept restarting a layer from byte 0 instead of resuming it."""
+
+    def __init__(self, image_id: str) -> None:
+        super().__init__(
+            f"layer of {image_id}: the source restarted it {RESTARTS + 1} times; giving up"
+        )
 
 
 class LayerStream(Protocol):
@@ -156,6 +175,9 @@ class FileStream:
         self.gave_up: BaseException | None = None
 
     def __iter__(self) -> Iterator[bytes]:
+        # the compressor's block: loaded here, with isal, only when a file layer is read
+        from ..oci.compress import BLOCK  # noqa: PLC0415
+
         with self._opener() as stream:
             while block := stream.read(BLOCK):
                 self.received += len(block)

@@ -31,9 +31,17 @@ from ..errors import DockerRegistryError
 from ..models import RawMetadata
 from ..progress import ProgressListener, SilentProgress
 from ..retry import RetryPolicy
-from .blobs import RESTARTS, SourceRestarted, SourceRestartedError
 from .bounded import Stopped, run_threads
-from .model import Layer, LayerStream, PendingImage, SourceImage, TransferResult
+from .model import (
+    RESTARTS,
+    Layer,
+    LayerStream,
+    PendingImage,
+    SourceImage,
+    SourceRestarted,
+    SourceRestartedError,
+    TransferResult,
+)
 from .sources import ImageSource, OverlappingSource
 from .tracking import Tracker
 

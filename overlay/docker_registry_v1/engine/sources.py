@@ -29,7 +29,6 @@ from ..archive.imageconfig import load_object
 from ..archive.names import parse_repo_tag
 from ..models import RawMetadata
 from ..names import RepositoryName, check_tag
-from ..oci.compress import BLOCK
 from ..retry import RetryPolicy
 from .access import read_access
 from .bounded import run_threads
@@ -130,6 +129,9 @@ class _V1Stream:
         self._client = client
         self._fetch = fetch
         self._ready = ready
+        self.blocks = ready is None
+        """In the compressor's blocks (a converting destination needs them to stay
+        deterministic); a layer read before its JSON goes to an archive, as it came."""
 
     @property
     def received(self) -> int:
@@ -140,7 +142,12 @@ class _V1Stream:
         return self._fetch.gave_up
 
     def __iter__(self) -> Iterator[bytes]:
-        return iter_layer(self._client, self._fetch, self._ready, block=BLOCK)
+        if not self.blocks:
+            return iter_layer(self._client, self._fetch, self._ready)
+        # loaded here, with isal, only when a destination may compress: pull needs neither
+        from ..oci.compress import BLOCK  # noqa: PLC0415
+
+        return iter_layer(self._client, self._fetch, block=BLOCK)
 
 
 def _settle(future: Future[str], call: Callable[..., str], *args: str) -> None:

@@ -20,7 +20,9 @@ from typing import IO, TYPE_CHECKING
 
 from ..archive import ArchiveError
 from ..archive.names import familiar_repository
-from ..engine import ArchiveDestination, V1RegistrySource, copy_image
+from ..engine.archive_destination import ArchiveDestination
+from ..engine.run import copy_image
+from ..engine.sources import V1RegistrySource
 from ..errors import InvalidInput
 from ..names import check_tag
 from ..progress import ProgressListener
