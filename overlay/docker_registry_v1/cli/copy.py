@@ -186,7 +186,9 @@ def _run(
 
     with contextlib.ExitStack() as stack:
         registries = _registries(stack, settings, from_, to, sides)
-        image_source = _source(from_, registries[0], options)
+        image_source = _source(
+            from_, registries[0], options, into_archive=isinstance(to, ArchiveLocation)
+        )
         into = _destination(stack, settings, from_, to, sides[1], registries[1], options)
         listener = stack.enter_context(progress_for(settings))
         policy = registries[0].client.retry if registries[0] is not None else None
@@ -229,7 +231,11 @@ def _registries(
     return source, target
 
 
-def _source(from_: Location, registry: Registry | None, options: _Options) -> ImageSource:
+def _source(
+    from_: Location, registry: Registry | None, options: _Options, *, into_archive: bool
+) -> ImageSource:
+    """The source side; into an archive, a v1 registry is read exactly as ``pull`` reads
+    it (the tag asked for while the token decision is out)."""
     from docker_registry_v1.engine import (  # noqa: PLC0415
         ArchiveSource,
         LayoutSource,
@@ -254,6 +260,7 @@ def _source(from_: Location, registry: Registry | None, options: _Options) -> Im
         ref.with_tag(),
         policy=registry.client.retry or RetryPolicy(),
         concurrency=options.jobs,
+        early_lookup=into_archive,
     )
 
 

@@ -3,9 +3,9 @@ chain (with the original config and manifest when it is OCI), a destination deci
 per layer whether it can reuse it before the source is read, takes the others through
 its own path, and commits last. See docs/architecture.md.
 
-The names below load on first use (PEP 562): the package also holds what a plain pull
-needs (layer reads, access tokens, thread pools, progress), and importing those must
-not import the OCI side's compressor, which only the ``cli``/``copy`` extras install.
+The names load on first use: ``pull`` (a v1 registry into an archive) needs no OCI
+module, and the OCI destinations load isal, which only the ``cli`` and ``copy`` extras
+install (a library-only install still pulls).
 """
 
 from __future__ import annotations
@@ -14,37 +14,44 @@ import importlib
 from typing import TYPE_CHECKING, Any
 
 if TYPE_CHECKING:
-    from .destinations import (
-        ArchiveDestination,
-        LayoutDestination,
-        RegistryDestination,
-        V1Destination,
-    )
-    from .model import Layer, OCIOrigin, SourceImage, TransferResult
+    from .archive_destination import ArchiveDestination
+    from .destinations import LayoutDestination, RegistryDestination, V1Destination
+    from .model import Layer, OCIOrigin, PendingImage, SourceImage, TransferResult
     from .run import Committed, Feed, ImageDestination, copy_image
-    from .sources import ArchiveSource, GivenImage, ImageSource, LayoutSource, V1RegistrySource
+    from .sources import (
+        ArchiveSource,
+        GivenImage,
+        ImageSource,
+        LayoutSource,
+        OverlappingSource,
+        V1RegistrySource,
+    )
 
 _LAZY = {
+    "ArchiveDestination": "archive_destination",
+    **dict.fromkeys(("LayoutDestination", "RegistryDestination", "V1Destination"), "destinations"),
     **dict.fromkeys(
-        ("ArchiveDestination", "LayoutDestination", "RegistryDestination", "V1Destination"),
-        "destinations",
+        ("Layer", "OCIOrigin", "PendingImage", "SourceImage", "TransferResult"), "model"
     ),
-    **dict.fromkeys(("Layer", "OCIOrigin", "SourceImage", "TransferResult"), "model"),
     **dict.fromkeys(("Committed", "Feed", "ImageDestination", "copy_image"), "run"),
     **dict.fromkeys(
-        ("ArchiveSource", "GivenImage", "ImageSource", "LayoutSource", "V1RegistrySource"),
+        (
+            "ArchiveSource",
+            "GivenImage",
+            "ImageSource",
+            "LayoutSource",
+            "OverlappingSource",
+            "V1RegistrySource",
+        ),
         "sources",
     ),
 }
 
 
 def __getattr__(name: str) -> Any:
-    module = _LAZY.get(name)
-    if module is None:
+    if name not in _LAZY:
         raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    value = getattr(importlib.import_module(f".{module}", __name__), name)
-    globals()[name] = value
-    return value
+    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
 
 
 __all__ = [
@@ -59,6 +66,8 @@ __all__ = [
     "LayoutDestination",
     "LayoutSource",
     "OCIOrigin",
+    "OverlappingSource",
+    "PendingImage",
     "RegistryDestination",
     "SourceImage",
     "TransferResult",

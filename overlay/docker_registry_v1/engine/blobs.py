@@ -17,11 +17,12 @@ from collections.abc import Iterable
 from importlib.metadata import version
 from pathlib import Path
 
-from ..errors import DockerRegistryError, InvalidInput
+from ..errors import InvalidInput
 from ..oci.client import MountResult
 from ..oci.compress import BLOCK, LEVELS, LayerBlob
 from ..oci.layout import OCILayout
 from .journal import ACCESS_REFUSED, REFUSED_MOUNTS, migrate_schema
+from .model import RESTARTS, SourceRestarted, SourceRestartedError
 
 __all__ = [
     "RESTARTS",
@@ -33,10 +34,8 @@ __all__ = [
     "default_cache_path",
 ]
 
-RESTARTS = 3
 _CACHE_MIGRATIONS: tuple[tuple[str, ...], ...] = ((REFUSED_MOUNTS,),)
 """The cache's schema changes (see `journal.migrate_schema`): 1 added refused mounts."""
-"""Times one layer's upload is started again after the source restarted from byte 0."""
 
 
 def default_cache_path() -> Path:
@@ -136,19 +135,6 @@ class BlobCache:
     def close(self) -> None:
         """Close the database; the cache stays on disk for the next copy."""
         self._db.close()
-
-
-class SourceRestarted(Exception):  # noqa: N818 - a signal inside one layer's copy
-    """The source answered a resume from byte 0: the upload must start again."""
-
-
-class SourceRestartedError(DockerRegistryError):
-    """The source kept restarting a layer from byte 0 instead of resuming it."""
-
-    def __init__(self, image_id: str) -> None:
-        super().__init__(
-            f"layer of {image_id}: the source restarted it {RESTARTS + 1} times; giving up"
-        )
 
 
 class LayoutBlobStore:

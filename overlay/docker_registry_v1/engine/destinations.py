@@ -11,16 +11,12 @@ goes as its derived v1 chain with its layers as stored.
 
 from __future__ import annotations
 
-import contextlib
 import hashlib
 import os
-import tempfile
 import threading
 from collections.abc import Collection, Iterator
-from pathlib import Path
 from typing import TYPE_CHECKING
 
-from ..archive import ChainImage, write_loadable_archive
 from ..errors import Conflict, InvalidInput
 from ..httplog import reused
 from ..models import IndexImage
@@ -31,10 +27,12 @@ from ..oci.convert import ManifestFormat, convert_image
 from ..oci.layout import OCILayout, check_ref
 from ..retry import unretried
 from .access import WriteAccess, index_list, is_present, write_access
+from .archive_destination import ArchiveDestination
 from .blobs import BlobCache, LayoutBlobStore, default_cache_path
 from .model import Layer, SourceImage
 from .pipeline import PipelinedLayer
 from .run import Committed, Feed
+from .tracking import Tracker
 
 if TYPE_CHECKING:
     from ..client import Client
@@ -50,6 +48,7 @@ class _OCIDestination:
     """The path shared by a registry and a layout (``target`` speaks the registry calls)."""
 
     sequential = False
+    overlaps = False
 
     def __init__(
         self,
@@ -183,7 +182,7 @@ class _OCIDestination:
             self.uploaded.append(digest)
         return True
 
-    def commit(self, image: SourceImage) -> Committed:
+    def commit(self, image: SourceImage, tracker: Tracker) -> Committed:
         """Config blob if missing, then the manifest, unless the tag points at it already."""
         assert self.tag is not None
         if image.oci is not None:
@@ -285,86 +284,6 @@ class LayoutDestination(_OCIDestination):
         return check_ref(tag)
 
 
-class ArchiveDestination:
-    """A ``docker load`` archive: each layer is spooled, as the source stores it, into a
-    private directory next to the archive; the archive is written (atomically) once
-    every layer is in. ``name``: the archive's repository (default: the source's)."""
-
-    sequential = False
-
-    def __init__(self, path: str | os.PathLike[str], name: str | None, tag: str | None) -> None:
-        self.path = Path(path)
-        self.name = name
-        self.tag = tag
-        self._spool: tempfile.TemporaryDirectory[str] | None = None
-        self._written: list[str] = []
-        self._lock = threading.Lock()
-
-    def prepare(self) -> None:
-        """Refuse a directory as the archive before the source is read."""
-        if self.path.is_dir():
-            raise InvalidInput("destination", f"{self.path} is a directory")
-
-    def begin(self, image: SourceImage) -> None:
-        """Name the image (NAME:TAG given, else the source's) and open the spool directory."""
-        self.name = self.name or image.repository
-        if not self.name:
-            raise InvalidInput(
-                "destination", "the source names no repository: give docker-archive:FILE:NAME:TAG"
-            )
-        self.tag = check_tag(self.tag or image.tag)
-        directory = self.path.resolve().parent
-        self._spool = tempfile.TemporaryDirectory(dir=directory, prefix=".regv1-spool-")
-        os.chmod(self._spool.name, 0o700)
-
-    def _file(self, layer: Layer) -> Path:
-        assert self._spool is not None
-        return Path(self._spool.name) / layer.image_id
-
-    def reuse(self, layer: Layer) -> bool:
-        """An archive being written holds nothing yet: every layer is read."""
-        return False
-
-    def put(self, layer: Layer, feed: Feed) -> bool:
-        """Spool the layer as stored; a new attempt starts the file again."""
-
-        def spooled(chunks: Iterator[bytes]) -> None:
-            with open(self._file(layer), "wb") as out:
-                for chunk in chunks:
-                    out.write(chunk)
-
-        feed.send(spooled)
-        with self._lock:
-            self._written.append(layer.image_id)
-        return True
-
-    def commit(self, image: SourceImage) -> Committed:
-        """Write the ``docker load`` archive atomically from the spooled layers."""
-        assert self.name is not None
-        assert self.tag is not None
-        chain = [
-            ChainImage(layer.image_id, layer.json_bytes, self._file(layer))
-            for layer in image.layers
-        ]
-        written = write_loadable_archive(self.path, self.name, self.tag, chain)
-        return Committed(
-            destination=str(self.path),
-            repository=str(written.repo_tag.repository),
-            tags=(self.tag,),
-            digest=None,
-            layers=tuple(layer.image_id for layer in image.layers),
-            uploaded=tuple(self._written),
-            skipped=(),
-        )
-
-    def close(self) -> None:
-        """Remove the spool directory, whatever happened."""
-        if self._spool is not None:
-            with contextlib.suppress(OSError):
-                self._spool.cleanup()
-            self._spool = None
-
-
 class V1Destination:
     """A v1 registry, standalone or behind an index (with tokens). Before any image, an
     index gets the image list (``PUT …/{repo}/``) for a write token; then base first,
@@ -376,6 +295,7 @@ class V1Destination:
     target before it reads any image JSON) found; they are then not asked again."""
 
     sequential = True
+    overlaps = False
 
     def __init__(
         self,
@@ -451,7 +371,7 @@ class V1Destination:
         self.sent.append(layer.image_id)
         return True
 
-    def commit(self, image: SourceImage) -> Committed:
+    def commit(self, image: SourceImage, tracker: Tracker) -> Committed:
         """Set every tag, then (behind an index) the final image list."""
         auth = self.access.auth
         for tag, image_id in self.tags.items():

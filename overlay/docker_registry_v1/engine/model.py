@@ -11,27 +11,48 @@ stays the same.
 
 from __future__ import annotations
 
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
 from typing import IO, Protocol
 
 import attrs
 
 from ..archive.imageconfig import byte_count
-from ..oci.compress import BLOCK
+from ..errors import DockerRegistryError
+from ..models import RawMetadata
 
 __all__ = [
+    "RESTARTS",
     "FileStream",
     "Layer",
     "LayerStream",
     "OCIOrigin",
+    "PendingImage",
     "Restarted",
     "SourceImage",
+    "SourceRestarted",
+    "SourceRestartedError",
     "TransferResult",
 ]
 
 Restarted = Callable[[int], None]
 """Called with the bytes already given when a source starts a layer over from byte 0
 (a v1 registry answering a resume with 200); it raises to abandon the attempt."""
+
+RESTARTS = 3
+"""Times one layer's upload is started again after the source restarted from byte 0."""
+
+
+class SourceRestarted(Exception):  # noqa: N818 - a signal inside one layer's copy
+    """The source answered a resume from byte 0: the upload must start again."""
+
+
+class SourceRestartedError(DockerRegistryError):
+    """The source kept restarting a layer from byte 0 instead of resuming it."""
+
+    def __init__(self, image_id: str) -> None:
+        super().__init__(
+            f"layer of {image_id}: the source restarted it {RESTARTS + 1} times; giving up"
+        )
 
 
 class LayerStream(Protocol):
@@ -97,6 +118,30 @@ class SourceImage:
 
 
 @attrs.frozen
+class PendingImage:
+    """A v1 chain whose ids are known while its image JSONs are still to be read.
+
+    A destination that takes layers without looking at their JSON first (an archive)
+    lets the engine fetch the JSONs and the layers at the same time: a layer's GET then
+    goes out at once, and its bytes are taken only once ``ready`` has its JSON (the
+    payload checksum is checked against it). ``complete`` makes the image once every
+    JSON is in."""
+
+    repository: str
+    tag: str
+    ids: tuple[str, ...]
+    """Base first."""
+    width: int
+    """How many requests go out at once (the JSONs are read this wide)."""
+    metadata: Callable[[str], RawMetadata]
+    """Reads one image's JSON."""
+    early_layer: Callable[[str, Callable[[], RawMetadata]], Layer] = attrs.field(repr=False)
+    """The layer of an image whose JSON ``ready`` gives once it is in; the layer's
+    ``json_bytes`` are empty until then (``complete`` has them)."""
+    complete: Callable[[Mapping[str, RawMetadata]], SourceImage] = attrs.field(repr=False)
+
+
+@attrs.frozen
 class TransferResult:
     """What one copy did, whatever the pair.
 
@@ -130,6 +175,9 @@ class FileStream:
         self.gave_up: BaseException | None = None
 
     def __iter__(self) -> Iterator[bytes]:
+        # the compressor's block: loaded here, with isal, only when a file layer is read
+        from ..oci.compress import BLOCK  # noqa: PLC0415
+
         with self._opener() as stream:
             while block := stream.read(BLOCK):
                 self.received += len(block)

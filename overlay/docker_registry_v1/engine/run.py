@@ -8,6 +8,14 @@ first, for a v1 registry): the destination first says whether it can reuse it (a
 it holds, a mount, an image it has), so a reused layer is never read; otherwise the
 layer streams from the source through the destination's own path. The destination
 commits last (manifest, tag, archive index), once every layer is in.
+
+A destination that `overlaps` (an archive: it reuses nothing, so it needs no layer's
+JSON to decide) and a source that can yield its chain before the JSONs
+(`OverlappingSource`, a v1 registry) make one pool of workers instead: the JSON jobs
+first, then the layer jobs (a layer thus never holds a worker a JSON it waits for
+would need; at most ``concurrency`` layers move at once). A layer's GET goes out at
+once; its bytes are taken only when every JSON is in, the last of which gives the
+listener the whole plan. A failed JSON stops the layers before any byte is taken.
 """
 
 from __future__ import annotations
@@ -20,12 +28,21 @@ from typing import Protocol, TypeVar
 import attrs
 
 from ..errors import DockerRegistryError
+from ..models import RawMetadata
 from ..progress import ProgressListener, SilentProgress
 from ..retry import RetryPolicy
-from .blobs import RESTARTS, SourceRestarted, SourceRestartedError
 from .bounded import Stopped, run_threads
-from .model import Layer, LayerStream, SourceImage, TransferResult
-from .sources import ImageSource
+from .model import (
+    RESTARTS,
+    Layer,
+    LayerStream,
+    PendingImage,
+    SourceImage,
+    SourceRestarted,
+    SourceRestartedError,
+    TransferResult,
+)
+from .sources import ImageSource, OverlappingSource
 from .tracking import Tracker
 
 __all__ = ["Committed", "Feed", "ImageDestination", "copy_image"]
@@ -71,14 +88,22 @@ class Feed:
             self._tracker.advanced(self.layer.image_id, len(chunk))
             yield chunk
 
-    def send(self, attempt: Callable[[Iterator[bytes]], T]) -> T:
-        """``attempt(chunks)`` until it returns, or raises what it cannot get past."""
+    def send(
+        self, attempt: Callable[[Iterator[bytes]], T], rewound: Callable[[], None] | None = None
+    ) -> T:
+        """``attempt(chunks)`` until it returns, or raises what it cannot get past.
+
+        ``rewound``: the destination can take back the bytes it was given (a spool file
+        is emptied); a source starting the layer over then goes on in the same read
+        (the same request) instead of a new attempt."""
         image_id = self.layer.image_id
         failures = 0
 
         def restarted(lost: int) -> None:
             self._tracker.rewind(image_id, lost)
-            raise SourceRestarted
+            if rewound is None:
+                raise SourceRestarted
+            rewound()
 
         while True:
             stream = self.layer.open(restarted)
@@ -102,6 +127,10 @@ class ImageDestination(Protocol):
 
     sequential: bool
     """Layers one at a time, base first (a v1 registry wants a parent before its child)."""
+    overlaps: bool
+    """Layers may be read before their JSONs are in (see the module docstring): the
+    destination then reuses nothing, and `begin` gets the image's name and tag alone
+    (no layers); `put` gets layers whose ``json_bytes`` are still empty."""
 
     def prepare(self) -> None:
         """Before the source is read: refuse what cannot take an image at all."""
@@ -116,11 +145,92 @@ class ImageDestination(Protocol):
         """Take the layer through the destination's path; False when it turned out to be
         there after all (a v1 registry's 409)."""
 
-    def commit(self, image: SourceImage) -> Committed:
-        """Every layer is in: write what names the image (manifest, tag, archive)."""
+    def commit(self, image: SourceImage, tracker: Tracker) -> Committed:
+        """Every layer is in: write what names the image (manifest, tag, archive);
+        ``tracker`` hears of the archive's assembly."""
 
     def close(self) -> None:
         """Release what the destination holds (a cache it opened, spool files)."""
+
+
+def _overlapped(  # noqa: PLR0917 - one run's whole state
+    pending: PendingImage,
+    destination: ImageDestination,
+    tracker: Tracker,
+    policy: RetryPolicy,
+    stop: threading.Event,
+    concurrency: int,
+) -> SourceImage:
+    """JSONs and layers in one pool (see the module docstring); the complete image."""
+    ids = pending.ids
+    found: dict[str, RawMetadata] = {}
+    lock = threading.Lock()
+    planned = threading.Event()
+    slots = threading.Semaphore(min(concurrency, pending.width))
+
+    def metadata(image_id: str) -> Callable[[], None]:
+        def run() -> None:
+            try:
+                raw = pending.metadata(image_id)
+            except BaseException:
+                stop.set()  # before waking the layers, so that they stop
+                planned.set()
+                raise
+            with lock:
+                found[image_id] = raw
+                if len(found) < len(ids):
+                    return
+            tracker.plan((i, found[i].size) for i in ids)
+            planned.set()
+
+        return run
+
+    def ready(image_id: str) -> RawMetadata:
+        planned.wait()
+        if stop.is_set():
+            raise Stopped
+        return found[image_id]
+
+    def move(image_id: str) -> Callable[[], None]:
+        def run() -> None:
+            with slots:
+                layer = pending.early_layer(image_id, lambda: ready(image_id))
+                if destination.put(layer, Feed(layer, tracker, policy, stop)):
+                    tracker.done(image_id)
+                else:
+                    tracker.skip(image_id)
+
+        return run
+
+    run_threads([metadata(i) for i in ids] + [move(i) for i in ids], pending.width, stop)
+    return pending.complete(found)
+
+
+def _layer_by_layer(  # noqa: PLR0917 - one run's whole state
+    image: SourceImage,
+    destination: ImageDestination,
+    tracker: Tracker,
+    policy: RetryPolicy,
+    stop: threading.Event,
+    concurrency: int,
+) -> None:
+    """Reuse or put each layer of a chain whose JSONs are all in."""
+    destination.begin(image)
+    tracker.plan((layer.image_id, layer.size) for layer in image.layers)
+
+    def job(layer: Layer) -> Callable[[], None]:
+        def run() -> None:
+            if destination.reuse(layer):
+                tracker.skip(layer.image_id)
+            elif destination.put(layer, Feed(layer, tracker, policy, stop)):
+                tracker.done(layer.image_id)
+            else:
+                tracker.skip(layer.image_id)
+
+        return run
+
+    limit = 1 if destination.sequential else concurrency
+    run_threads([job(layer) for layer in image.layers], limit, stop)
 
 
 def copy_image(
@@ -138,24 +248,15 @@ def copy_image(
     stop = threading.Event()
     try:
         destination.prepare()
-        with source.open() as image:
-            destination.begin(image)
-            tracker.plan((layer.image_id, layer.size) for layer in image.layers)
-
-            def job(layer: Layer) -> Callable[[], None]:
-                def run() -> None:
-                    if destination.reuse(layer):
-                        tracker.skip(layer.image_id)
-                    elif destination.put(layer, Feed(layer, tracker, policy, stop)):
-                        tracker.done(layer.image_id)
-                    else:
-                        tracker.skip(layer.image_id)
-
-                return run
-
-            limit = 1 if destination.sequential else concurrency
-            run_threads([job(layer) for layer in image.layers], limit, stop)
-            done = destination.commit(image)
+        if destination.overlaps and isinstance(source, OverlappingSource):
+            with source.open_pending() as pending:
+                destination.begin(SourceImage(pending.repository, pending.tag, ()))
+                image = _overlapped(pending, destination, tracker, policy, stop, concurrency)
+                done = destination.commit(image, tracker)
+        else:
+            with source.open() as image:
+                _layer_by_layer(image, destination, tracker, policy, stop, concurrency)
+                done = destination.commit(image, tracker)
     finally:
         destination.close()
     return TransferResult(

@@ -8,11 +8,13 @@ byte moves before the destination has said which layers it needs.
 from __future__ import annotations
 
 import contextlib
+import functools
 import os
 import threading
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterator, Mapping
+from concurrent.futures import Future
 from pathlib import Path
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
 from ..archive import (
     ArchiveImage,
@@ -27,26 +29,53 @@ from ..archive.imageconfig import load_object
 from ..archive.names import parse_repo_tag
 from ..models import RawMetadata
 from ..names import RepositoryName, check_tag
-from ..oci.compress import BLOCK
 from ..retry import RetryPolicy
 from .access import read_access
 from .bounded import run_threads
 from .layers import LayerFetch, iter_layer
-from .model import FileStream, Layer, LayerStream, OCIOrigin, Restarted, SourceImage
+from .model import (
+    FileStream,
+    Layer,
+    LayerStream,
+    OCIOrigin,
+    PendingImage,
+    Restarted,
+    SourceImage,
+)
 
 if TYPE_CHECKING:
     from ..auth import Authenticator
     from ..client import Client
 
-__all__ = ["ArchiveSource", "GivenImage", "ImageSource", "LayoutSource", "V1RegistrySource"]
+__all__ = [
+    "ArchiveSource",
+    "GivenImage",
+    "ImageSource",
+    "LayoutSource",
+    "OverlappingSource",
+    "V1RegistrySource",
+]
 
 DEFAULT_TAG = "latest"
+
+# Image JSONs are a few hundred bytes, so their cost is the round trip alone: read them
+# this many times as wide as the layers.
+JSON_FANOUT = 4
 
 
 class ImageSource(Protocol):
     """Anything that yields one image as a base-first v1 chain."""
 
     def open(self) -> contextlib.AbstractContextManager[SourceImage]: ...
+
+
+@runtime_checkable
+class OverlappingSource(Protocol):
+    """A source whose layers can be read while their image JSONs are (a v1 registry)."""
+
+    def open(self) -> contextlib.AbstractContextManager[SourceImage]: ...
+
+    def open_pending(self) -> contextlib.AbstractContextManager[PendingImage]: ...
 
 
 class GivenImage:
@@ -91,11 +120,18 @@ def v1_layer(  # noqa: PLR0917 - what one v1 layer read needs
 
 
 class _V1Stream:
-    """One read of a v1 layer: `iter_layer`'s Range resume and checksum check."""
+    """One read of a v1 layer: `iter_layer`'s Range resume and checksum check (``ready``:
+    the image JSON of a fetch made before it was in)."""
 
-    def __init__(self, client: Client, fetch: LayerFetch) -> None:
+    def __init__(
+        self, client: Client, fetch: LayerFetch, ready: Callable[[], RawMetadata] | None = None
+    ) -> None:
         self._client = client
         self._fetch = fetch
+        self._ready = ready
+        self.blocks = ready is None
+        """In the compressor's blocks (a converting destination needs them to stay
+        deterministic); a layer read before its JSON goes to an archive, as it came."""
 
     @property
     def received(self) -> int:
@@ -106,47 +142,114 @@ class _V1Stream:
         return self._fetch.gave_up
 
     def __iter__(self) -> Iterator[bytes]:
+        if not self.blocks:
+            return iter_layer(self._client, self._fetch, self._ready)
+        # loaded here, with isal, only when a destination may compress: pull needs neither
+        from ..oci.compress import BLOCK  # noqa: PLC0415
+
         return iter_layer(self._client, self._fetch, block=BLOCK)
+
+
+def _settle(future: Future[str], call: Callable[..., str], *args: str) -> None:
+    try:
+        future.set_result(call(*args))
+    except BaseException as error:  # handed to whoever waits for the answer
+        future.set_exception(error)
 
 
 class V1RegistrySource:
     """A tagged image of a v1 registry: read access (a token when the registry issues
-    them), tag → id, ancestry, every image's exact JSON (``concurrency * 4`` at once);
-    each layer is read with ``Range`` resume and its payload checksum checked."""
+    them), tag → id, ancestry, every image's exact JSON (``concurrency * 4`` at once;
+    one at a time for ``concurrency=1``, as v1 clients did); each layer is read with
+    ``Range`` resume and its payload checksum checked.
+
+    ``early_lookup``: when the token decision needs a ``_ping``, the registry nearly
+    always issues no tokens, so the tag is asked for at the same time, with the auth it
+    is then asked with (the client's default); a token makes that answer useless, and it
+    is dropped (one request more). ``concurrency=1`` stays one request at a time."""
 
     def __init__(
-        self, client: Client, repository: str, tag: str, *, policy: RetryPolicy, concurrency: int
+        self,
+        client: Client,
+        repository: str,
+        tag: str,
+        *,
+        policy: RetryPolicy,
+        concurrency: int,
+        early_lookup: bool = False,
     ) -> None:
         self.client = client
         self.repository = str(RepositoryName.parse(repository))
         self.tag = check_tag(tag)
         self.policy = policy
         self.concurrency = concurrency
+        self.early_lookup = early_lookup
+
+    @property
+    def width(self) -> int:
+        """How many image JSONs are read at once: they are a few hundred bytes, so their
+        cost is the round trip alone."""
+        return 1 if self.concurrency == 1 else self.concurrency * JSON_FANOUT
 
     def _layer(
         self, image_id: str, meta: RawMetadata, parent: str | None, auth: Authenticator | None
     ) -> Layer:
         return v1_layer(self.client, image_id, meta, parent, auth, self.policy)
 
-    @contextlib.contextmanager
-    def open(self) -> Iterator[SourceImage]:
-        """Read the chain's metadata (no layer); layers are read when the engine asks."""
+    def _access_and_image_id(self) -> tuple[Authenticator | None, str]:
+        """Read access, then the tag's image id (asked early: see the class docstring)."""
         client = self.client
+        lookup = client.repository.get_image_id
+        early: Future[str] | None = None
+        if self.early_lookup and self.concurrency > 1 and client._tokens_known() is None:
+            early = Future()
+            threading.Thread(
+                target=_settle, args=(early, lookup, self.repository, self.tag), daemon=True
+            ).start()
         auth = read_access(client, self.repository)
-        image_id = client.repository.get_image_id(self.repository, self.tag, auth=auth)
+        if early is not None and auth is None:
+            return None, early.result()
+        return auth, lookup(self.repository, self.tag, auth=auth)
+
+    @contextlib.contextmanager
+    def open_pending(self) -> Iterator[PendingImage]:
+        """Read access, tag and ancestry (validated before anything is downloaded); the
+        JSONs and layers are read as the engine asks."""
+        client = self.client
+        auth, image_id = self._access_and_image_id()
         ids = tuple(
             reversed(validate_ancestry(client.image.get_ancestry(image_id, auth=auth), image_id))
         )
+        parents = {one: ids[n - 1] if n else None for n, one in enumerate(ids)}
 
-        def metadata(one: str) -> Callable[[], RawMetadata]:
-            return lambda: client.image.get_metadata_raw(one, auth=auth)
+        def metadata(one: str) -> RawMetadata:
+            return client.image.get_metadata_raw(one, auth=auth)
 
-        found = run_threads([metadata(i) for i in ids], self.concurrency * 4, threading.Event())
-        layers = [
-            self._layer(ids[n], meta, ids[n - 1] if n else None, auth)
-            for n, meta in enumerate(found)
-        ]
-        yield SourceImage(self.repository, self.tag, tuple(layers))
+        def early_layer(one: str, ready: Callable[[], RawMetadata]) -> Layer:
+            def opener(restarted: Restarted) -> LayerStream:
+                fetch = LayerFetch(one, None, auth, self.policy, restarted)
+                return _V1Stream(client, fetch, ready)
+
+            return Layer(one, b"", parents[one], opener)
+
+        def complete(found: Mapping[str, RawMetadata]) -> SourceImage:
+            layers = [self._layer(one, found[one], parents[one], auth) for one in ids]
+            return SourceImage(self.repository, self.tag, tuple(layers))
+
+        yield PendingImage(
+            self.repository, self.tag, ids, self.width, metadata, early_layer, complete
+        )
+
+    @contextlib.contextmanager
+    def open(self) -> Iterator[SourceImage]:
+        """Read the chain's metadata (no layer); layers are read when the engine asks."""
+        with self.open_pending() as pending:
+            found = run_threads(
+                [functools.partial(pending.metadata, one) for one in pending.ids],
+                pending.width,
+                threading.Event(),
+            )
+            yield pending.complete(dict(zip(pending.ids, found, strict=True)))
 
 
 def _diff_ids(config: bytes | None) -> list[str | None]:
