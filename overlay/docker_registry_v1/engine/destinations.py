@@ -81,6 +81,7 @@ class _OCIDestination:
         self.mounted: list[str] = []
         self._lock = threading.Lock()
         self._as_is = False
+        self._origin = ""
 
     def prepare(self) -> None:
         """Ping the registry: a v1-only server is refused before the source is read."""
@@ -91,6 +92,7 @@ class _OCIDestination:
         if self.tag is None:
             self.tag = self._check_tag(image.tag)
         self._as_is = image.oci is not None
+        self._origin = image.source
         wanted = self.manifest_format.value.manifest
         if image.oci is not None and self.strict_format and image.oci.media_type != wanted:
             raise InvalidInput(
@@ -138,8 +140,9 @@ class _OCIDestination:
         return False
 
     def reuse(self, layer: Layer) -> bool:
-        """A blob the destination holds (or the cache says it made from this v1 layer) is
-        skipped, one another repository holds is mounted; nothing of the source is read."""
+        """A blob the destination holds (or the cache says it made from this v1 layer of
+        the same source) is skipped, one another repository holds is mounted; nothing of
+        the source is read."""
         if self._as_is:
             digest = layer.blob_digest
             if digest is None:  # a config without layers: nothing to store
@@ -147,7 +150,7 @@ class _OCIDestination:
             if self.target.blob_size(self.repository, digest) is not None:
                 return self._skipped(layer, digest, mounted=False)
             return self._mount(layer, digest)
-        known = self.cache.get(self._key(layer))
+        known = self.cache.get(self._key(layer), origin=self._origin)
         if known is None:
             return False
         self.blobs[layer.image_id] = known
@@ -175,7 +178,7 @@ class _OCIDestination:
                 return encoded.blob
 
             blob = feed.send(converted)
-            self.cache.put(self._key(layer), blob)
+            self.cache.put(self._key(layer), blob, origin=self._origin)
             self.blobs[layer.image_id] = blob
             digest = blob.digest
         self.cache.place(digest, self.registry, self.repository)

@@ -109,6 +109,12 @@ class _V1Stream:
         return iter_layer(self._client, self._fetch, block=BLOCK)
 
 
+def registry_origin(client: Client) -> str:
+    """The name a v1 registry's facts are recorded under (its base URL): a v1 id it
+    gave is used again only for it (see `SourceImage.source`)."""
+    return str(client.base_url).rstrip("/")
+
+
 class V1RegistrySource:
     """A tagged image of a v1 registry: read access (a token when the registry issues
     them), tag → id, ancestry, every image's exact JSON (``concurrency * 4`` at once);
@@ -146,7 +152,7 @@ class V1RegistrySource:
             self._layer(ids[n], meta, ids[n - 1] if n else None, auth)
             for n, meta in enumerate(found)
         ]
-        yield SourceImage(self.repository, self.tag, tuple(layers))
+        yield SourceImage(self.repository, self.tag, tuple(layers), source=registry_origin(client))
 
 
 def _diff_ids(config: bytes | None) -> list[str | None]:
@@ -161,7 +167,7 @@ def _file_opener(image: ArchiveImage) -> Callable[[Restarted], LayerStream]:
     return lambda _restarted: FileStream(image.open_layer)
 
 
-def _image(chain: ImageChain, repository: str, tag: str) -> SourceImage:
+def _image(chain: ImageChain, repository: str, tag: str, source: str) -> SourceImage:
     """An archive's or layout's chain as the engine's image."""
     diff_ids = _diff_ids(chain.config)
     layers = []
@@ -182,7 +188,7 @@ def _image(chain: ImageChain, repository: str, tag: str) -> SourceImage:
     origin = None
     if chain.config is not None and chain.manifest is not None:
         origin = OCIOrigin(chain.config, chain.manifest, chain.manifest_media_type or "")
-    return SourceImage(repository, tag, tuple(layers), origin)
+    return SourceImage(repository, tag, tuple(layers), origin, source=source)
 
 
 def _named(chain: ImageChain, fallback: str | None) -> tuple[str, str]:
@@ -219,7 +225,7 @@ class ArchiveSource:
         """Open the archive (a compressed one is expanded into a private spool first)."""
         with open_saved_archive(self.path) as saved:
             chain, repository, tag = self._select(saved)
-            yield _image(chain, repository, tag)
+            yield _image(chain, repository, tag, f"docker-archive:{self.path.resolve()}")
 
 
 class LayoutSource:
@@ -253,4 +259,4 @@ class LayoutSource:
         """Walk the layout's index; blobs are read, and checked, only as layers are."""
         with open_layout_directory(self.directory) as saved:
             chain, repository, tag = self._select(saved)
-            yield _image(chain, repository, tag)
+            yield _image(chain, repository, tag, f"oci:{self.directory.resolve()}")

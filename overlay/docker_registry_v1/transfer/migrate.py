@@ -111,7 +111,7 @@ class _Run(SharedRun):
         """The image's blob, confirmed in ``planned.dest_repo`` (or empty)."""
         repo = planned.dest_repo
         with self.image_locks(image_id):
-            blob = self.journal.layer(self.key(image_id))
+            blob = self.journal.layer(self.key(image_id), self.origin)
             if blob is None:
                 return self.send(planned, image_id, stop)
         if not blob.empty:
@@ -165,7 +165,9 @@ class _Run(SharedRun):
         auth = self.reader(planned.source_repo)
 
         def learned(blob: LayerBlob) -> None:
-            self.journal.learned(self.key(image_id), image_id, blob, self.registry, repo)
+            self.journal.learned(
+                self.key(image_id), image_id, blob, self.registry, repo, origin=self.origin
+            )
 
         with self.slots:
             self.listener.layer_started(image_id, metadata.size)
