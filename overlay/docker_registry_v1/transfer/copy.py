@@ -21,7 +21,6 @@ from __future__ import annotations
 
 import os
 import time
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import attrs
@@ -32,19 +31,16 @@ from ..engine.blobs import (
     RESTARTS,
     BlobCache,
     LayoutBlobStore,
-    SourceRestarted,
     SourceRestartedError,
     check_level,
     default_cache_path,
 )
-from ..engine.layers import LayerFetch, iter_layer
-from ..engine.pipeline import PipelinedLayer
 from ..engine.tracking import Tracker
-from ..errors import DockerRegistryError, InvalidInput
+from ..errors import InvalidInput
 from ..models import RawMetadata
 from ..names import RepositoryName, check_tag
 from ..oci.client import AsyncOCIClient, OCIClient, check_name, check_reference
-from ..oci.compress import BLOCK, DEFAULT_LEVEL, LayerBlob
+from ..oci.compress import DEFAULT_LEVEL
 from ..oci.convert import ManifestFormat
 from ..oci.layout import OCILayout, check_ref
 from ..progress import ProgressListener, SilentProgress
@@ -53,7 +49,6 @@ from .retry import RetryPolicy, scoped
 from .threaded import run_in_worker
 
 if TYPE_CHECKING:  # the client module imports the transfer package
-    from ..auth import Authenticator
     from ..client import AsyncClient, Client
 
 LayoutDestination = LayoutBlobStore
@@ -91,60 +86,6 @@ class CopyResult:
     """The skipped blobs that were mounted from another repository of the registry."""
     bytes_transferred: int
     seconds: float
-
-
-@attrs.frozen
-class LayerSource:
-    """What reading one v1 layer takes: its image, the JSON that came with it (size and
-    payload checksum), the read access, the retry policy and the gzip level."""
-
-    image_id: str
-    metadata: RawMetadata
-    auth: Authenticator | None
-    policy: RetryPolicy
-    level: int
-
-
-def send_layer(
-    source: Client,
-    layer: LayerSource,
-    count: Callable[[Iterator[bytes]], Iterator[bytes]],
-    rewind: Callable[[int], None],
-    upload: Callable[[PipelinedLayer], object],
-) -> LayerBlob:
-    """Stream one v1 layer from ``source`` through the deterministic gzip into
-    ``upload``, and return the blob it made.
-
-    The read resumes with ``Range`` when the connection drops; when the source answers a
-    resume from byte 0, or the upload breaks off (as ``layer.policy`` allows), the bytes
-    already sent cannot be taken back, so the layer starts again cleanly, ``rewind``
-    taking back what had been counted. Copy and migrate share this one path."""
-    failures = 0
-
-    def restarted(lost: int) -> None:
-        rewind(lost)
-        raise SourceRestarted
-
-    while True:
-        fetch = LayerFetch(layer.image_id, layer.metadata, layer.auth, layer.policy, restarted)
-        chunks = count(iter_layer(source, fetch, block=BLOCK))
-        where = f"layer of {layer.image_id[:12]}"
-        try:
-            with PipelinedLayer(chunks, level=layer.level, where=where) as encoded:
-                upload(encoded)
-            return encoded.blob
-        except SourceRestarted as error:
-            failures += 1
-            if failures > RESTARTS:
-                raise SourceRestartedError(layer.image_id) from error
-        except DockerRegistryError as error:
-            failures += 1
-            # the source's own resume loop has spent its attempts: do not multiply them
-            wait = None if error is fetch.gave_up else layer.policy.delay(failures, error)
-            if wait is None:
-                raise
-            rewind(fetch.received)
-            time.sleep(wait)
 
 
 @attrs.define

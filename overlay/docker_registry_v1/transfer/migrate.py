@@ -29,12 +29,14 @@ from ..archive import validate_ancestry
 from ..engine.bounded import Stopped, run_threads
 from ..engine.journal import Journal, JournalManifest
 from ..engine.pipeline import PipelinedLayer
+from ..engine.run import Feed
+from ..engine.sources import v1_layer
 from ..errors import DockerRegistryError, InvalidInput
 from ..httplog import reused
 from ..oci.compress import DEFAULT_LEVEL, LayerBlob
 from ..oci.convert import convert_image
 from ..oci.layout import LayoutError
-from .copy import BlobCache, LayerSource, check_level, send_layer
+from .copy import BlobCache, check_level
 from .migrate_plan import MigrationPlan, PlannedTag, TagState, Target
 from .migrate_run import (
     Keyed,
@@ -169,18 +171,17 @@ class _Run(SharedRun):
                 self.key(image_id), image_id, blob, self.registry, repo, origin=self.origin
             )
 
+        def converted(chunks: Iterator[bytes]) -> LayerBlob:
+            where = f"layer of {image_id[:12]}"
+            with PipelinedLayer(chunks, level=self.level, where=where) as encoded:
+                # `Feed` retries the upload as a whole: its requests go once
+                unretried_target(self.dest).upload_blob(name, _Journaled(encoded, learned))
+            return encoded.blob
+
+        layer = v1_layer(self.source, image_id, metadata, None, auth, self.policy)
         with self.slots:
             self.listener.layer_started(image_id, metadata.size)
-            blob = send_layer(
-                self.source,
-                LayerSource(image_id, metadata, auth, self.policy, self.level),
-                lambda chunks: self.counted(image_id, chunks, stop),
-                lambda lost: self.listener.layer_advanced(image_id, -lost),
-                # send_layer's loop retries the upload as a whole: its requests go once
-                lambda encoded: unretried_target(self.dest).upload_blob(
-                    name, _Journaled(encoded, learned)
-                ),
-            )
+            blob = Feed(layer, _Counted(self), self.policy, stop).send(converted)
             self.listener.layer_finished(image_id)
         self.counters.add(images_read=1, uploaded=1, bytes_uploaded=blob.size)
         if not blob.empty:
@@ -227,6 +228,24 @@ class _Run(SharedRun):
         return TagOutcome(
             planned.source, planned.destination, "copied", digest=image.manifest_digest
         )
+
+
+@attrs.frozen
+class _Counted:
+    """A migration's count of the layer bytes read (the engine's `LayerCounter`): every
+    byte read counts, a re-read takes back only the progress shown; the run's stop is
+    checked at each block (the tag's own is `Feed`'s)."""
+
+    run: SharedRun
+
+    def advanced(self, image_id: str, nbytes: int) -> None:
+        if self.run.stop.is_set():
+            raise Stopped
+        self.run.counters.add(bytes_read=nbytes)
+        self.run.listener.layer_advanced(image_id, nbytes)
+
+    def rewind(self, image_id: str, nbytes: int) -> None:
+        self.run.listener.layer_advanced(image_id, -nbytes)
 
 
 _MOST = 64
