@@ -16,9 +16,9 @@ import hashlib
 import os
 import tempfile
 import threading
-from collections.abc import Collection, Iterator
+from collections.abc import Callable, Collection, Iterator
 from pathlib import Path
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Protocol
 
 from ..archive import ChainImage, write_loadable_archive
 from ..errors import Conflict, InvalidInput
@@ -39,11 +39,61 @@ from .run import Committed, Feed
 if TYPE_CHECKING:
     from ..client import Client
 
-__all__ = ["ArchiveDestination", "LayoutDestination", "RegistryDestination", "V1Destination"]
+__all__ = [
+    "ArchiveDestination",
+    "LayoutDestination",
+    "MountMemory",
+    "RegistryDestination",
+    "V1Destination",
+    "mount_known",
+]
 
 
 def _sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class MountMemory(Protocol):
+    """What the one store (`Journal`, `BlobCache.facts`) knows of mounts: which
+    repositories of a registry hold a blob, and which refused to lend it."""
+
+    def places(self, registry: str, digest: str) -> list[str]: ...
+
+    def refused_sources(self, registry: str, repository: str, digest: str) -> set[str]: ...
+
+    def refused_mount(
+        self, registry: str, repository: str, source: str, digest: str, status: int
+    ) -> None: ...
+
+
+class _Mounter(Protocol):
+    def mount_blob(self, name: str, digest: str, source: str, /) -> MountResult: ...
+
+
+def mount_known(
+    memory: MountMemory,
+    target: _Mounter,
+    registry: str,
+    repository: str,
+    digest: str,
+    *,
+    name: Callable[[str], str] = str,
+) -> bool:
+    """Mount ``digest`` into ``repository`` from a repository the store saw holding it,
+    skipping those that refused before; a new refusal (no access, none there, or an
+    upload session instead: 202) is remembered, so no copy or migration asks that
+    repository again, and the next is tried. False: the caller uploads. ``name`` maps a
+    store's repository to the name ``target`` calls it (a migration into a layout)."""
+    refused = memory.refused_sources(registry, repository, digest)
+    for other in memory.places(registry, digest):
+        if other == repository or other in refused:
+            continue
+        answer = target.mount_blob(name(repository), digest, name(other))
+        if answer.mounted:
+            return True
+        if answer.status:  # 0: nothing was asked (a layout)
+            memory.refused_mount(registry, repository, other, digest, answer.status)
+    return False
 
 
 class _OCIDestination:
@@ -126,17 +176,8 @@ class _OCIDestination:
     def _mount(self, layer: Layer, digest: str) -> bool:
         """Mount ``digest`` from a repository the cache saw holding it (not one that
         refused before); a refusal is remembered and the layer is uploaded instead."""
-        refused = self.cache.refused_sources(digest, self.registry, self.repository)
-        for other in self.cache.places(digest, self.registry):
-            if other == self.repository or other in refused:
-                continue
-            answer: MountResult = self.target.mount_blob(self.repository, digest, other)
-            if answer.mounted:
-                return self._skipped(layer, digest, mounted=True)
-            if answer.status:  # 0: nothing was asked (a layout)
-                self.cache.refused_mount(
-                    digest, self.registry, self.repository, other, answer.status
-                )
+        if mount_known(self.cache.facts, self.target, self.registry, self.repository, digest):
+            return self._skipped(layer, digest, mounted=True)
         return False
 
     def reuse(self, layer: Layer) -> bool:

@@ -619,8 +619,9 @@ class BlobCache:
             self.path.parent.mkdir(parents=True, exist_ok=True)
             self._store = _CacheFile(self.path)
         except (OSError, sqlite3.Error, JournalError) as exc:
+            why = str(exc).removeprefix(f"copy cache {self.path}: ")
             warnings.warn(
-                f"copy cache {self.path} cannot be used ({exc}); it is left as it is and "
+                f"copy cache {self.path} cannot be used ({why}); it is left as it is and "
                 "every layer is read again",
                 CacheWarning,
                 stacklevel=2,
@@ -631,6 +632,11 @@ class BlobCache:
     def key(image_id: str, checksum: str | None, level: int) -> str:
         """The cache key: a v1 layer and every setting its blob's bytes depend on."""
         return f"{image_id}|{checksum or ''}|isal-{version('isal')}|level-{level}|block-{BLOCK}"
+
+    @property
+    def facts(self) -> _Store:
+        """The store itself, with the journal's argument order (`mount_known` takes it)."""
+        return self._store
 
     def get(self, key: str, *, origin: str) -> LayerBlob | None:
         """The blob an earlier copy made from this layer read from the source registry

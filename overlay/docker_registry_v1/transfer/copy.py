@@ -25,12 +25,10 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ..engine import LayoutDestination as LayoutInto
-from ..engine import RegistryDestination, V1RegistrySource, copy_image
+from ..engine import LayoutDestination, RegistryDestination, V1RegistrySource, copy_image
 from ..engine.blobs import (
     RESTARTS,
     BlobCache,
-    LayoutBlobStore,
     SourceRestartedError,
     check_level,
     default_cache_path,
@@ -51,14 +49,10 @@ from .threaded import run_in_worker
 if TYPE_CHECKING:  # the client module imports the transfer package
     from ..client import AsyncClient, Client
 
-LayoutDestination = LayoutBlobStore
-"""The name migrate imports the layout adapter by (see `engine.blobs.LayoutBlobStore`)."""
-
 __all__ = [
     "RESTARTS",
     "BlobCache",
     "CopyResult",
-    "LayoutDestination",
     "SourceRestartedError",
     "acopy",
     "check_level",
@@ -199,10 +193,10 @@ def copy(
         cache,
         layout=isinstance(dest, OCILayout),
     )
-    into: LayoutInto | RegistryDestination
+    into: LayoutDestination | RegistryDestination
     try:
         if isinstance(dest, OCILayout):
-            into = LayoutInto(
+            into = LayoutDestination(
                 dest,
                 job.dest_tag,
                 repository=job.dest_repo,

@@ -27,6 +27,7 @@ import attrs
 
 from ..archive import validate_ancestry
 from ..engine.bounded import Stopped, run_threads
+from ..engine.destinations import mount_known
 from ..engine.journal import Journal, JournalManifest
 from ..engine.pipeline import PipelinedLayer
 from ..engine.run import Feed
@@ -130,29 +131,26 @@ class _Run(SharedRun):
             if self.dest.blob_size(name, digest) is not None:
                 reused("blob %s: journal hit, already in %s (HEAD)", digest, name)
                 self.counters.add(skipped=1, bytes_skipped=size)
-            elif self.mount(repo, name, digest):
+            elif self.mount(repo, digest):
                 reused("blob %s: journal hit, mounted into %s", digest, name)
                 self.counters.add(mounted=1, bytes_mounted=size)
             else:
                 upload()
             self.confirm(repo, digest)
 
-    def mount(self, repo: str, name: str, digest: str) -> bool:
+    def mount(self, repo: str, digest: str) -> bool:
         """Mount the blob from a repository the journal says holds it. A refusal (no
         access to that repository, none there, or an upload session instead) is
         journaled, so neither this run nor a rerun asks that repository again, and
         the next one is tried; after the last, the caller uploads."""
-        refused = self.journal.refused_sources(self.registry, repo, digest)
-        for other in self.journal.places(self.registry, digest):
-            if other == repo or other in refused:
-                continue
-            other_name, _ = self.dest.reference(other, "latest")
-            answer = self.dest.mount_blob(name, digest, other_name)
-            if answer.mounted:
-                return True
-            if answer.status:  # 0: nothing was asked (a layout)
-                self.journal.refused_mount(self.registry, repo, other, digest, answer.status)
-        return False
+        return mount_known(
+            self.journal,
+            self.dest,
+            self.registry,
+            repo,
+            digest,
+            name=lambda one: self.dest.reference(one, "latest")[0],
+        )
 
     def confirm(self, repo: str, digest: str) -> None:
         self.journal.placed(self.registry, repo, digest)
