@@ -8,8 +8,10 @@ import sqlite3
 from pathlib import Path
 
 import pytest
+from click.testing import CliRunner
 from docker_registry_v1 import BlobCache, CacheWarning, Client, Journal, OCILayout
 from docker_registry_v1.archive.compression import Compression
+from docker_registry_v1.cli import main
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.pytest_plugin import EmulatorFactory
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
@@ -178,3 +180,22 @@ def test_a_schema_step_that_breaks_off_leaves_the_file_as_it_was(tmp_path: Path)
     finally:
         cache.close()
     assert user_version(path) == 2
+
+
+def test_the_cli_says_warning_once_for_a_corrupt_cache_and_copies(
+    standalone: Standalone, tmp_path: Path
+) -> None:
+    seed(standalone, "acme/cli", 43)
+    cache = tmp_path / "cache.sqlite"
+    cache.write_bytes(b"not a database at all")
+    src = f"{standalone.url.removeprefix('http://').rstrip('/')}/acme/cli:1.0"
+    result = CliRunner().invoke(
+        main, ["copy", src, f"oci:{tmp_path / 'out'}:v1", "--cache", str(cache), "--json"]
+    )
+    assert result.exit_code == 0, result.output
+    warned = [line for line in result.stderr.splitlines() if line.startswith("warning: ")]
+    assert len(warned) == 1
+    assert warned[0].startswith(f"warning: copy cache {cache} cannot be used")
+    assert "CacheWarning" not in result.stderr
+    assert "Traceback" not in result.output
+    assert cache.read_bytes() == b"not a database at all"
