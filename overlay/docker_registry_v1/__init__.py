@@ -52,6 +52,7 @@ if TYPE_CHECKING:
         copy_image,
     )
     from .engine.journal import (
+        CacheWarning,
         Journal,
         JournalError,
         JournalLocked,
@@ -168,6 +169,7 @@ _LAZY = {
     "ManifestFormat": "oci.convert",
     **dict.fromkeys(
         (
+            "CacheWarning",
             "Journal",
             "JournalError",
             "JournalLocked",
@@ -221,6 +223,7 @@ __all__ = [
     "BlobCache",
     "BlobUnknown",
     "BlobUpload",
+    "CacheWarning",
     "ChecksumMismatch",
     "Client",
     "Conflict",

@@ -46,7 +46,7 @@ def test_a_version_0_journal_is_upgraded_and_keeps_its_facts(tmp_path: Path) -> 
         assert journal.refused_sources(REGISTRY, "team/app", DIGEST) == set()
         journal.refused_mount(REGISTRY, "team/app", "team/base", DIGEST, 202)
         journal.refused_mount(REGISTRY, "team/app", "team/secret", DIGEST, 401)
-    assert user_version(path) == 1
+    assert user_version(path) == 2
     with Journal(path) as journal:  # reopening changes nothing
         assert journal.refused_sources(REGISTRY, "team/app", DIGEST) == {
             "team/base",
@@ -55,7 +55,7 @@ def test_a_version_0_journal_is_upgraded_and_keeps_its_facts(tmp_path: Path) -> 
         # A 202 was about that target; no access to a source holds for every target.
         assert journal.refused_sources(REGISTRY, "team/other", DIGEST) == {"team/secret"}
         assert journal.refused_sources("http://elsewhere", "team/app", DIGEST) == set()
-    assert user_version(path) == 1
+    assert user_version(path) == 2
 
 
 def test_a_version_0_copy_cache_is_upgraded(tmp_path: Path) -> None:
@@ -73,7 +73,7 @@ def test_a_version_0_copy_cache_is_upgraded(tmp_path: Path) -> None:
         assert cache.refused_sources(DIGEST, REGISTRY, "team/next") == {"team/base"}
     finally:
         cache.close()
-    assert user_version(path) == 1
+    assert user_version(path) == 2
 
 
 def test_a_journal_from_a_newer_version_is_refused(seeded: Seeded, tmp_path: Path) -> None:

@@ -19,6 +19,7 @@ from click.testing import CliRunner
 from docker_registry_v1 import Client
 from docker_registry_v1.cli import main
 from docker_registry_v1.engine.journal import Journal
+from docker_registry_v1.engine.sources import registry_origin
 from docker_registry_v1.oci.client import OCIClient
 from docker_registry_v1.oci.compress import DEFAULT_LEVEL
 from docker_registry_v1.oci.convert import ManifestFormat
@@ -295,7 +296,8 @@ def test_a_blob_the_journal_knows_but_the_registry_lost_is_sent_again(
         first = Selection.parse(include=[f"^{repo}$"], tags=r"1\.0")
         plan = plan_migration(inventory(source, selection=first), first, target, journal=log)
         assert migrate(source, target, plan, journal=log, retry=FAST).ok
-        known = log.layer(BlobCache.key(base, seeded.seed.images[base].checksum, DEFAULT_LEVEL))
+        key = BlobCache.key(base, seeded.seed.images[base].checksum, DEFAULT_LEVEL)
+        known = log.layer(key, registry_origin(source))
         assert known is not None
         lost = known.digest
         gone = httpx.delete(f"{v2_fresh.url}/v2/{repo}/blobs/{lost}")

@@ -22,6 +22,7 @@ import os
 import select
 import sqlite3
 import sys
+import warnings
 from collections.abc import Callable, Iterator, Sequence
 from pathlib import Path
 from typing import Any, NoReturn
@@ -30,6 +31,7 @@ import attrs
 import click
 
 from docker_registry_v1.archive import ArchiveError
+from docker_registry_v1.engine.journal import CacheWarning
 from docker_registry_v1.errors import DockerRegistryError, InvalidInput
 from docker_registry_v1.tls import TLSConfig, TLSVerificationError, clear_scheme_cache
 
@@ -181,6 +183,30 @@ def _flushed() -> bool:
 
 
 @contextlib.contextmanager
+def _library_warnings() -> Iterator[None]:
+    """The library's warnings meant for the user (a copy cache it cannot use) as one
+    ``warning:`` line each, not Python's file-and-line format; others as before."""
+    with warnings.catch_warnings():
+        shown = warnings.showwarning
+
+        def show(  # noqa: PLR0917 - warnings.showwarning's signature
+            message: Warning | str,
+            category: type[Warning],
+            filename: str,
+            lineno: int,
+            file: Any = None,
+            line: str | None = None,
+        ) -> None:
+            if issubclass(category, CacheWarning):
+                warn(str(message))
+            else:
+                shown(message, category, filename, lineno, file, line)
+
+        warnings.showwarning = show
+        yield
+
+
+@contextlib.contextmanager
 def _closed_stdout_ends_quietly() -> Iterator[None]:
     """A failure that is stdout's reader going away ends the command with
     :data:`EXIT_CLOSED_PIPE` and nothing on stderr; any other failure passes through
@@ -208,7 +234,7 @@ class RegistryGroup(click.Group):
             return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
-        with _closed_stdout_ends_quietly():
+        with _closed_stdout_ends_quietly(), _library_warnings():
             return super().invoke(ctx)
 
     def main(self, *args: Any, **kwargs: Any) -> Any:

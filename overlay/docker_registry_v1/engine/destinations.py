@@ -14,8 +14,8 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Collection, Iterator
-from typing import TYPE_CHECKING
+from collections.abc import Callable, Collection, Iterator
+from typing import TYPE_CHECKING, Protocol
 
 from ..errors import Conflict, InvalidInput
 from ..httplog import reused
@@ -37,11 +37,61 @@ from .tracking import Tracker
 if TYPE_CHECKING:
     from ..client import Client
 
-__all__ = ["ArchiveDestination", "LayoutDestination", "RegistryDestination", "V1Destination"]
+__all__ = [
+    "ArchiveDestination",
+    "LayoutDestination",
+    "MountMemory",
+    "RegistryDestination",
+    "V1Destination",
+    "mount_known",
+]
 
 
 def _sha256(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class MountMemory(Protocol):
+    """What the one store (`Journal`, `BlobCache.facts`) knows of mounts: which
+    repositories of a registry hold a blob, and which refused to lend it."""
+
+    def places(self, registry: str, digest: str) -> list[str]: ...
+
+    def refused_sources(self, registry: str, repository: str, digest: str) -> set[str]: ...
+
+    def refused_mount(
+        self, registry: str, repository: str, source: str, digest: str, status: int
+    ) -> None: ...
+
+
+class _Mounter(Protocol):
+    def mount_blob(self, name: str, digest: str, source: str, /) -> MountResult: ...
+
+
+def mount_known(
+    memory: MountMemory,
+    target: _Mounter,
+    registry: str,
+    repository: str,
+    digest: str,
+    *,
+    name: Callable[[str], str] = str,
+) -> bool:
+    """Mount ``digest`` into ``repository`` from a repository the store saw holding it,
+    skipping those that refused before; a new refusal (no access, none there, or an
+    upload session instead: 202) is remembered, so no copy or migration asks that
+    repository again, and the next is tried. False: the caller uploads. ``name`` maps a
+    store's repository to the name ``target`` calls it (a migration into a layout)."""
+    refused = memory.refused_sources(registry, repository, digest)
+    for other in memory.places(registry, digest):
+        if other == repository or other in refused:
+            continue
+        answer = target.mount_blob(name(repository), digest, name(other))
+        if answer.mounted:
+            return True
+        if answer.status:  # 0: nothing was asked (a layout)
+            memory.refused_mount(registry, repository, other, digest, answer.status)
+    return False
 
 
 class _OCIDestination:
@@ -80,6 +130,7 @@ class _OCIDestination:
         self.mounted: list[str] = []
         self._lock = threading.Lock()
         self._as_is = False
+        self._origin = ""
 
     def prepare(self) -> None:
         """Ping the registry: a v1-only server is refused before the source is read."""
@@ -90,6 +141,7 @@ class _OCIDestination:
         if self.tag is None:
             self.tag = self._check_tag(image.tag)
         self._as_is = image.oci is not None
+        self._origin = image.source
         wanted = self.manifest_format.value.manifest
         if image.oci is not None and self.strict_format and image.oci.media_type != wanted:
             raise InvalidInput(
@@ -123,22 +175,14 @@ class _OCIDestination:
     def _mount(self, layer: Layer, digest: str) -> bool:
         """Mount ``digest`` from a repository the cache saw holding it (not one that
         refused before); a refusal is remembered and the layer is uploaded instead."""
-        refused = self.cache.refused_sources(digest, self.registry, self.repository)
-        for other in self.cache.places(digest, self.registry):
-            if other == self.repository or other in refused:
-                continue
-            answer: MountResult = self.target.mount_blob(self.repository, digest, other)
-            if answer.mounted:
-                return self._skipped(layer, digest, mounted=True)
-            if answer.status:  # 0: nothing was asked (a layout)
-                self.cache.refused_mount(
-                    digest, self.registry, self.repository, other, answer.status
-                )
+        if mount_known(self.cache.facts, self.target, self.registry, self.repository, digest):
+            return self._skipped(layer, digest, mounted=True)
         return False
 
     def reuse(self, layer: Layer) -> bool:
-        """A blob the destination holds (or the cache says it made from this v1 layer) is
-        skipped, one another repository holds is mounted; nothing of the source is read."""
+        """A blob the destination holds (or the cache says it made from this v1 layer of
+        the same source) is skipped, one another repository holds is mounted; nothing of
+        the source is read."""
         if self._as_is:
             digest = layer.blob_digest
             if digest is None:  # a config without layers: nothing to store
@@ -146,7 +190,7 @@ class _OCIDestination:
             if self.target.blob_size(self.repository, digest) is not None:
                 return self._skipped(layer, digest, mounted=False)
             return self._mount(layer, digest)
-        known = self.cache.get(self._key(layer))
+        known = self.cache.get(self._key(layer), origin=self._origin)
         if known is None:
             return False
         self.blobs[layer.image_id] = known
@@ -174,7 +218,7 @@ class _OCIDestination:
                 return encoded.blob
 
             blob = feed.send(converted)
-            self.cache.put(self._key(layer), blob)
+            self.cache.put(self._key(layer), blob, origin=self._origin)
             self.blobs[layer.image_id] = blob
             digest = blob.digest
         self.cache.place(digest, self.registry, self.repository)

@@ -1,5 +1,15 @@
-"""The migration journal: what a run learned and finished, so the next run skips it.
+"""The one store of transfer facts: the migration journal and the copy cache.
 
+Both are the same schema (versioned by ``PRAGMA user_version``, upgraded in place one
+committed step at a time): which v2 blob a v1 layer became (and from which source
+registry that was learned: a v1 id is only trusted for the registry that named it),
+which repositories of a registry hold a blob, which refused to lend it by a mount, and
+for a migration the tags written and failed. `Journal` opens a migration's file,
+locked and strict (an unusable file is an error naming it); `BlobCache` opens the copy
+cache, shared by parallel copies and forgiving (an unusable file costs a re-read and a
+`CacheWarning`).
+
+The journal: what a run learned and finished, so the next run skips it.
 One SQLite file (stdlib ``sqlite3``, WAL) per (source, destination) pair. Every fact
 is committed as soon as it is learned, so ``kill -9`` loses at most the work that
 was in flight. The journal is only a hint: the destination stays the source of
@@ -36,16 +46,20 @@ import sqlite3
 import stat
 import threading
 import time
-from collections.abc import Iterator
+import warnings
+from collections.abc import Callable, Iterator, Sequence
+from importlib.metadata import version
 from pathlib import Path
-from typing import IO
+from typing import IO, TypeAlias
 
 import attrs
 
 from ..errors import DockerRegistryError
-from ..oci.compress import LayerBlob
+from ..oci.compress import BLOCK, LayerBlob
 
 __all__ = [
+    "BlobCache",
+    "CacheWarning",
     "Journal",
     "JournalError",
     "JournalLocked",
@@ -70,10 +84,57 @@ REFUSED_MOUNTS = (
     "source TEXT, digest TEXT, status INTEGER, at REAL, "
     "PRIMARY KEY (registry, repository, source, digest))"
 )
-_MIGRATIONS: tuple[tuple[str, ...], ...] = ((REFUSED_MOUNTS,),)
-"""Schema changes since the first journals, in order: entry N-1 takes a journal from
-``PRAGMA user_version`` N-1 to N. Journals of the first version (user_version 0) get
-the refused-mount table added; their facts stay as they are."""
+_LAYERS_V2 = (
+    "CREATE TABLE layers_v2 (key TEXT, origin TEXT, image_id TEXT, digest TEXT, "
+    "size INTEGER, diff_id TEXT, plain_size INTEGER, source TEXT, empty INTEGER, "
+    "PRIMARY KEY (key, origin))"
+)
+
+
+def _one_store(db: sqlite3.Connection) -> None:
+    """Version 2: the copy cache and the journal become one schema, and every layer
+    fact names the source registry it was learned from (``origin``).
+
+    A copy cache of version 0/1 (tables ``blobs`` and ``placed (digest, registry,
+    repository)``) has its blobs moved into ``layers`` and its placements into the
+    journal's ``placed`` (confirmed: the cache recorded only confirmed ones). Facts
+    from before this version have no known origin (``''``): they are kept, but a v1 id
+    is no longer trusted from them, so such a layer is read (hashed) once more."""
+    tables = {name for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")}
+    placed = {row[1] for row in db.execute("PRAGMA table_info(placed)")}
+    if "confirmed" not in placed:  # a copy cache: its placements were all confirmed
+        db.execute("ALTER TABLE placed RENAME TO placed_v1")
+        db.execute(_SCHEMA[1])
+        db.execute(
+            "INSERT OR IGNORE INTO placed SELECT registry, repository, digest, 1 FROM placed_v1"
+        )
+        db.execute("DROP TABLE placed_v1")
+    db.execute(_LAYERS_V2)
+    db.execute(
+        "INSERT OR IGNORE INTO layers_v2 SELECT key, '', image_id, digest, size, diff_id, "
+        "plain_size, source, empty FROM layers"
+    )
+    if "blobs" in tables:
+        db.execute(
+            "INSERT OR IGNORE INTO layers_v2 SELECT key, '', substr(key, 1, instr(key, '|') - 1), "
+            "digest, size, diff_id, plain_size, source, empty FROM blobs"
+        )
+        db.execute("DROP TABLE blobs")
+    db.execute("DROP TABLE layers")
+    db.execute("ALTER TABLE layers_v2 RENAME TO layers")
+    db.execute("CREATE INDEX IF NOT EXISTS layers_by_image ON layers (image_id, origin)")
+
+
+Migration: TypeAlias = tuple[str, ...] | Callable[[sqlite3.Connection], None]
+_MIGRATIONS: tuple[Migration, ...] = ((REFUSED_MOUNTS,), _one_store)
+"""Schema changes since the first journals, in order: entry N-1 takes a store file from
+``PRAGMA user_version`` N-1 to N. 1 added the refused-mount table; 2 merged the copy
+cache's schema into the journal's and gave every layer fact its ``origin``. Journals
+and copy caches share these versions (they were both 1 before the merge)."""
+#: The copy cache's tables before version 2, accepted (and converted) as a store.
+_CACHE_COLUMNS = {
+    "placed": {"digest", "registry", "repository"},
+}
 ACCESS_REFUSED = (401, 403)
 #: The tables and columns every journal has had since the first version: a file with
 #: tables but not these is some other program's database.
@@ -147,23 +208,236 @@ class SchemaTooNew(JournalError):  # noqa: N818 - says what is wrong with the fi
         )
 
 
-def migrate_schema(
-    db: sqlite3.Connection, migrations: tuple[tuple[str, ...], ...], path: Path
-) -> None:
+def migrate_schema(db: sqlite3.Connection, migrations: Sequence[Migration], path: Path) -> None:
     """Bring the database up to ``len(migrations)`` (its ``PRAGMA user_version``), one
     committed step at a time, so an older file keeps what it knows and a newer one is
-    refused rather than misread."""
-    found = int(db.execute("PRAGMA user_version").fetchone()[0])
-    if found > len(migrations):
-        raise SchemaTooNew(path, found, len(migrations))
-    for number, statements in enumerate(migrations[found:], start=found + 1):
+    refused rather than misread.
+
+    Each step is one write transaction (``BEGIN IMMEDIATE``: DDL too, which Python's
+    sqlite3 would otherwise run outside any transaction) that reads the version again
+    first: a ``kill -9`` mid-step leaves the file as it was, and two processes opening
+    an old shared cache at once upgrade it once (the second waits, then finds it done)."""
+    while True:
         with db:
-            for statement in statements:
-                db.execute(statement)
-            db.execute(f"PRAGMA user_version = {number}")
+            db.execute("BEGIN IMMEDIATE")
+            found = int(db.execute("PRAGMA user_version").fetchone()[0])
+            if found > len(migrations):
+                raise SchemaTooNew(path, found, len(migrations))
+            if found == len(migrations):
+                return
+            statements = migrations[found]
+            if callable(statements):
+                statements(db)
+            else:
+                for statement in statements:
+                    db.execute(statement)
+            db.execute(f"PRAGMA user_version = {found + 1}")
 
 
-class Journal:
+class _Store:
+    """The facts of the one schema over one open connection: `Journal` (a migration's
+    file, locked, strict) and `BlobCache` (the copy cache, shared, forgiving) open it."""
+
+    _kind = "journal"
+    path: Path
+    _db: sqlite3.Connection
+    _lock: threading.Lock
+
+    def _create(self) -> None:
+        """WAL, the tables of a new file, then every schema change the file lacks, each
+        committed on its own (see `migrate_schema`)."""
+        self._db.execute("PRAGMA journal_mode=WAL")
+        self._db.execute("PRAGMA synchronous=NORMAL")
+        with self._db:
+            for statement in _SCHEMA:
+                self._db.execute(statement)
+        migrate_schema(self._db, _MIGRATIONS, self.path)
+
+    @contextlib.contextmanager
+    def _named_errors(self) -> Iterator[None]:
+        """SQLite's errors (disk full, read-only, corrupt) say nothing of which file: the
+        same error type, its message prefixed with the journal's path."""
+        try:
+            yield
+        except sqlite3.Error as exc:
+            named = type(exc)(f"{self._kind} {self.path}: {exc}")
+            for attribute in ("sqlite_errorcode", "sqlite_errorname"):
+                if hasattr(exc, attribute):
+                    setattr(named, attribute, getattr(exc, attribute))
+            raise named from exc
+
+    @contextlib.contextmanager
+    def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._named_errors():
+            yield self._db
+
+    @contextlib.contextmanager
+    def _write(self) -> Iterator[sqlite3.Connection]:
+        with self._lock, self._named_errors(), self._db:
+            yield self._db
+
+    def layer(self, key: str, origin: str) -> LayerBlob | None:
+        """The blob an earlier run made from the v1 layer ``key`` (see `BlobCache.key`)
+        read from the source registry ``origin``: a v1 id is a name the source gave, so
+        a fact learned from another source (or none, before version 2) is not used."""
+        if not origin:
+            return None
+        with self._read():
+            row = self._db.execute(
+                "SELECT digest, size, diff_id, plain_size, source, empty FROM layers "
+                "WHERE key = ? AND origin = ?",
+                (key, origin),
+            ).fetchone()
+        return None if row is None else LayerBlob.from_row(row)
+
+    def diff_id(self, image_id: str, origin: str) -> tuple[str, bool] | None:
+        """The recorded diff_id of the v1 image's layer (read from ``origin``) and
+        whether it is empty."""
+        if not origin:
+            return None
+        with self._read():
+            row = self._db.execute(
+                "SELECT diff_id, empty FROM layers WHERE image_id = ? AND origin = ? LIMIT 1",
+                (image_id, origin),
+            ).fetchone()
+        return None if row is None else (row[0], bool(row[1]))
+
+    def learned(
+        self,
+        key: str,
+        image_id: str,
+        blob: LayerBlob,
+        registry: str,
+        repository: str,
+        *,
+        origin: str,
+    ) -> None:
+        """The layer's blob (read from the source registry ``origin``) is known and about
+        to be committed into ``repository``."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO layers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, origin, image_id, *blob.row()),
+            )
+            db.execute(
+                "INSERT OR IGNORE INTO placed VALUES (?, ?, ?, 0)",
+                (registry, repository, blob.digest),
+            )
+
+    def remember(self, key: str, blob: LayerBlob, origin: str) -> None:
+        """The blob made from the v1 layer ``key`` read from ``origin`` (a copy records it
+        once the upload is confirmed, with `placed`)."""
+        image_id = key.partition("|")[0]
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO layers VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                (key, origin, image_id, *blob.row()),
+            )
+
+    def intend(self, registry: str, repository: str, digest: str) -> None:
+        """A blob of known digest is about to be uploaded into ``repository``."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR IGNORE INTO placed VALUES (?, ?, ?, 0)", (registry, repository, digest)
+            )
+
+    def placed(self, registry: str, repository: str, digest: str) -> None:
+        """The destination confirmed ``repository`` holds the blob."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO placed VALUES (?, ?, ?, 1)", (registry, repository, digest)
+            )
+
+    def places(self, registry: str, digest: str) -> list[str]:
+        """Repositories of ``registry`` that hold (or were receiving) the blob, confirmed first."""
+        with self._read():
+            rows = self._db.execute(
+                "SELECT repository FROM placed WHERE registry = ? AND digest = ? "
+                "ORDER BY confirmed DESC, repository",
+                (registry, digest),
+            ).fetchall()
+        return [row[0] for row in rows]
+
+    def confirmed_blobs(self, registry: str) -> set[str]:
+        """Every digest the destination confirmed in some repository."""
+        with self._read():
+            rows = self._db.execute(
+                "SELECT DISTINCT digest FROM placed WHERE registry = ? AND confirmed = 1",
+                (registry,),
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def refused_mount(
+        self, registry: str, repository: str, source: str, digest: str, status: int
+    ) -> None:
+        """``registry`` would not mount the blob from ``source`` into ``repository``
+        (``status``: 401/403/404, or 202 for an upload session instead); it was uploaded."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO refused_mounts VALUES (?, ?, ?, ?, ?, ?)",
+                (registry, repository, source, digest, status, time.time()),
+            )
+
+    def refused_sources(self, registry: str, repository: str, digest: str) -> set[str]:
+        """Repositories not to mount the blob from into ``repository``: those that refused
+        it for this repository, and those ``registry`` would not let us read at all
+        (401/403 for the ``from`` repository's pull scope do not depend on the target)."""
+        with self._read():
+            rows = self._db.execute(
+                "SELECT source FROM refused_mounts WHERE registry = ? AND digest = ? "
+                "AND (repository = ? OR status IN (?, ?))",
+                (registry, digest, repository, *ACCESS_REFUSED),
+            ).fetchall()
+        return {row[0] for row in rows}
+
+    def manifest_written(self, registry: str, manifest: JournalManifest) -> None:
+        """The tag now points at ``manifest.digest``; any earlier failure of it is over."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO manifests VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (
+                    registry,
+                    manifest.repository,
+                    manifest.tag,
+                    manifest.digest,
+                    manifest.image_id,
+                    manifest.source,
+                    time.time(),
+                ),
+            )
+            db.execute(
+                "DELETE FROM failures WHERE registry = ? AND repository = ? AND tag = ?",
+                (registry, manifest.repository, manifest.tag),
+            )
+
+    def manifests(self, registry: str) -> list[JournalManifest]:
+        """Every tag written into ``registry``, by repository and tag."""
+        with self._read():
+            rows = self._db.execute(
+                "SELECT repository, tag, digest, image_id, source FROM manifests "
+                "WHERE registry = ? ORDER BY repository, tag",
+                (registry,),
+            ).fetchall()
+        return [JournalManifest(*row) for row in rows]
+
+    def failed(self, registry: str, repository: str, tag: str, reason: str) -> None:
+        """The tag could not be migrated this time, and why."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
+                (registry, repository, tag, reason, time.time()),
+            )
+
+    def failures(self, registry: str) -> dict[tuple[str, str], str]:
+        """(repository, tag) → reason of the tags whose last attempt failed."""
+        with self._read():
+            rows = self._db.execute(
+                "SELECT repository, tag, reason FROM failures WHERE registry = ?", (registry,)
+            ).fetchall()
+        return {(repo, tag): reason for repo, tag, reason in rows}
+
+
+class Journal(_Store):
     """The journal file, locked for this process while it is open."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
@@ -182,12 +456,7 @@ class Journal:
                         f"{self.path} cannot be read as a migration journal ({exc}); "
                         "it is left as it is: give another --journal"
                     ) from None
-                self._db.execute("PRAGMA journal_mode=WAL")
-                self._db.execute("PRAGMA synchronous=NORMAL")
-                with self._db:
-                    for statement in _SCHEMA:
-                        self._db.execute(statement)
-                migrate_schema(self._db, _MIGRATIONS, self.path)
+                self._create()
         except BaseException:
             if hasattr(self, "_db"):
                 self._db.close()
@@ -313,162 +582,6 @@ class Journal:
                 f"(no journal table {missing[0]!r}); it is left as it is: give another --journal"
             )
 
-    @contextlib.contextmanager
-    def _named_errors(self) -> Iterator[None]:
-        """SQLite's errors (disk full, read-only, corrupt) say nothing of which file: the
-        same error type, its message prefixed with the journal's path."""
-        try:
-            yield
-        except sqlite3.Error as exc:
-            named = type(exc)(f"journal {self.path}: {exc}")
-            for attribute in ("sqlite_errorcode", "sqlite_errorname"):
-                if hasattr(exc, attribute):
-                    setattr(named, attribute, getattr(exc, attribute))
-            raise named from exc
-
-    @contextlib.contextmanager
-    def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._named_errors():
-            yield self._db
-
-    @contextlib.contextmanager
-    def _write(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._named_errors(), self._db:
-            yield self._db
-
-    def layer(self, key: str) -> LayerBlob | None:
-        """The blob an earlier run made from the v1 layer ``key`` (see `BlobCache.key`)."""
-        with self._read():
-            row = self._db.execute(
-                "SELECT digest, size, diff_id, plain_size, source, empty FROM layers WHERE key = ?",
-                (key,),
-            ).fetchone()
-        return None if row is None else LayerBlob.from_row(row)
-
-    def diff_id(self, image_id: str) -> tuple[str, bool] | None:
-        """The recorded diff_id of the v1 image's layer and whether it is empty."""
-        with self._read():
-            row = self._db.execute(
-                "SELECT diff_id, empty FROM layers WHERE image_id = ? LIMIT 1", (image_id,)
-            ).fetchone()
-        return None if row is None else (row[0], bool(row[1]))
-
-    def learned(
-        self, key: str, image_id: str, blob: LayerBlob, registry: str, repository: str
-    ) -> None:
-        """The layer's blob is known and about to be committed into ``repository``."""
-        with self._write() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO layers VALUES (?, ?, ?, ?, ?, ?, ?, ?)",
-                (key, image_id, *blob.row()),
-            )
-            db.execute(
-                "INSERT OR IGNORE INTO placed VALUES (?, ?, ?, 0)",
-                (registry, repository, blob.digest),
-            )
-
-    def intend(self, registry: str, repository: str, digest: str) -> None:
-        """A blob of known digest is about to be uploaded into ``repository``."""
-        with self._write() as db:
-            db.execute(
-                "INSERT OR IGNORE INTO placed VALUES (?, ?, ?, 0)", (registry, repository, digest)
-            )
-
-    def placed(self, registry: str, repository: str, digest: str) -> None:
-        """The destination confirmed ``repository`` holds the blob."""
-        with self._write() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO placed VALUES (?, ?, ?, 1)", (registry, repository, digest)
-            )
-
-    def places(self, registry: str, digest: str) -> list[str]:
-        """Repositories of ``registry`` that hold (or were receiving) the blob, confirmed first."""
-        with self._read():
-            rows = self._db.execute(
-                "SELECT repository FROM placed WHERE registry = ? AND digest = ? "
-                "ORDER BY confirmed DESC, repository",
-                (registry, digest),
-            ).fetchall()
-        return [row[0] for row in rows]
-
-    def confirmed_blobs(self, registry: str) -> set[str]:
-        """Every digest the destination confirmed in some repository."""
-        with self._read():
-            rows = self._db.execute(
-                "SELECT DISTINCT digest FROM placed WHERE registry = ? AND confirmed = 1",
-                (registry,),
-            ).fetchall()
-        return {row[0] for row in rows}
-
-    def refused_mount(
-        self, registry: str, repository: str, source: str, digest: str, status: int
-    ) -> None:
-        """``registry`` would not mount the blob from ``source`` into ``repository``
-        (``status``: 401/403/404, or 202 for an upload session instead); it was uploaded."""
-        with self._write() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO refused_mounts VALUES (?, ?, ?, ?, ?, ?)",
-                (registry, repository, source, digest, status, time.time()),
-            )
-
-    def refused_sources(self, registry: str, repository: str, digest: str) -> set[str]:
-        """Repositories not to mount the blob from into ``repository``: those that refused
-        it for this repository, and those ``registry`` would not let us read at all
-        (401/403 for the ``from`` repository's pull scope do not depend on the target)."""
-        with self._read():
-            rows = self._db.execute(
-                "SELECT source FROM refused_mounts WHERE registry = ? AND digest = ? "
-                "AND (repository = ? OR status IN (?, ?))",
-                (registry, digest, repository, *ACCESS_REFUSED),
-            ).fetchall()
-        return {row[0] for row in rows}
-
-    def manifest_written(self, registry: str, manifest: JournalManifest) -> None:
-        """The tag now points at ``manifest.digest``; any earlier failure of it is over."""
-        with self._write() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO manifests VALUES (?, ?, ?, ?, ?, ?, ?)",
-                (
-                    registry,
-                    manifest.repository,
-                    manifest.tag,
-                    manifest.digest,
-                    manifest.image_id,
-                    manifest.source,
-                    time.time(),
-                ),
-            )
-            db.execute(
-                "DELETE FROM failures WHERE registry = ? AND repository = ? AND tag = ?",
-                (registry, manifest.repository, manifest.tag),
-            )
-
-    def manifests(self, registry: str) -> list[JournalManifest]:
-        """Every tag written into ``registry``, by repository and tag."""
-        with self._read():
-            rows = self._db.execute(
-                "SELECT repository, tag, digest, image_id, source FROM manifests "
-                "WHERE registry = ? ORDER BY repository, tag",
-                (registry,),
-            ).fetchall()
-        return [JournalManifest(*row) for row in rows]
-
-    def failed(self, registry: str, repository: str, tag: str, reason: str) -> None:
-        """The tag could not be migrated this time, and why."""
-        with self._write() as db:
-            db.execute(
-                "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
-                (registry, repository, tag, reason, time.time()),
-            )
-
-    def failures(self, registry: str) -> dict[tuple[str, str], str]:
-        """(repository, tag) → reason of the tags whose last attempt failed."""
-        with self._read():
-            rows = self._db.execute(
-                "SELECT repository, tag, reason FROM failures WHERE registry = ?", (registry,)
-            ).fetchall()
-        return {(repo, tag): reason for repo, tag, reason in rows}
-
     def close(self) -> None:
         """Close the database and release the lock; waits for a write under way (after
         Ctrl-C, worker threads may still be finishing one)."""
@@ -481,3 +594,102 @@ class Journal:
 
     def __exit__(self, *exc_info: object) -> None:
         self.close()
+
+
+class CacheWarning(UserWarning):
+    """The copy cache file cannot be used; this copy reuses nothing from it."""
+
+
+class BlobCache:
+    """The copy cache: the journal's schema in a file shared by every copy (no lock),
+    kept as the v1 layer → v2 blob facts (digest, diff_id, sizes), the repositories of a
+    registry that hold a blob (mount sources) and the mounts they refused.
+
+    A layer is keyed by the v1 image id and payload checksum plus everything the blob's
+    bytes depend on (ISA-L version, level, block size), so a changed compressor never
+    reuses a stale digest; and a fact is used only for the source registry it was read
+    from (a v1 id is a name, not content). A cache is only a hint: a file that cannot be
+    read (corrupt, not SQLite, from a newer version) gives a `CacheWarning` naming it and
+    is left alone, and the copy runs with an empty cache in memory, which only costs
+    reading every layer again."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        try:
+            self.path.parent.mkdir(parents=True, exist_ok=True)
+            self._store = _CacheFile(self.path)
+        except (OSError, sqlite3.Error, JournalError) as exc:
+            why = str(exc).removeprefix(f"copy cache {self.path}: ")
+            warnings.warn(
+                f"copy cache {self.path} cannot be used ({why}); it is left as it is and "
+                "every layer is read again",
+                CacheWarning,
+                stacklevel=2,
+            )
+            self._store = _CacheFile(Path(":memory:"))
+
+    @staticmethod
+    def key(image_id: str, checksum: str | None, level: int) -> str:
+        """The cache key: a v1 layer and every setting its blob's bytes depend on."""
+        return f"{image_id}|{checksum or ''}|isal-{version('isal')}|level-{level}|block-{BLOCK}"
+
+    @property
+    def facts(self) -> _Store:
+        """The store itself, with the journal's argument order (`mount_known` takes it)."""
+        return self._store
+
+    def get(self, key: str, *, origin: str) -> LayerBlob | None:
+        """The blob an earlier copy made from this layer read from the source registry
+        ``origin``, or None when none is known."""
+        return self._store.layer(key, origin)
+
+    def put(self, key: str, blob: LayerBlob, *, origin: str) -> None:
+        """Record the blob a copy made from a layer of ``origin``, once its upload is
+        confirmed."""
+        self._store.remember(key, blob, origin)
+
+    def place(self, digest: str, registry: str, repository: str) -> None:
+        """Remember that ``registry``'s ``repository`` holds the blob (a mount source later)."""
+        self._store.placed(registry, repository, digest)
+
+    def places(self, digest: str, registry: str) -> list[str]:
+        """Repositories of ``registry`` that held the blob when last seen."""
+        return self._store.places(registry, digest)
+
+    def refused_mount(
+        self, digest: str, registry: str, repository: str, source: str, status: int
+    ) -> None:
+        """``registry`` would not mount the blob from ``source`` into ``repository``."""
+        self._store.refused_mount(registry, repository, source, digest, status)
+
+    def refused_sources(self, digest: str, registry: str, repository: str) -> set[str]:
+        """Repositories not to mount the blob from into ``repository`` (as
+        `Journal.refused_sources`: refused for it, or not readable at all)."""
+        return self._store.refused_sources(registry, repository, digest)
+
+    def close(self) -> None:
+        """Close the database; the cache stays on disk for the next copy."""
+        self._store.close()
+
+
+class _CacheFile(_Store):
+    """The store as a copy cache opens it: no lock (parallel copies share it), the
+    folder made on demand, SQLite's errors raised for `BlobCache` to fall back on."""
+
+    _kind = "copy cache"
+
+    def __init__(self, path: Path) -> None:
+        self.path = path
+        self._lock = threading.Lock()
+        with self._named_errors():
+            self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
+            try:
+                self._create()
+            except BaseException:
+                self._db.close()
+                raise
+
+    def close(self) -> None:
+        """Close the database (after a write under way)."""
+        with self._lock:
+            self._db.close()

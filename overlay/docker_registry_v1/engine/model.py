@@ -110,6 +110,10 @@ class SourceImage:
     """For a v1 destination, several tags at once as (tag, v1 id) pairs, the layers then
     being the union of their chains (each parent before its children), as ``push`` of
     an archive sets them; empty: ``tag`` on the top image."""
+    source: str = ""
+    """Where the chain was read: a v1 registry's base URL, or ``docker-archive:``/
+    ``oci:`` and a file's absolute path. A v1 id is a name its source gave, so what a
+    cache learned of an id is used again only for the same source ("" : never)."""
 
     @property
     def image_id(self) -> str:

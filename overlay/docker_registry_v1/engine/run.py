@@ -45,7 +45,7 @@ from .model import (
 from .sources import ImageSource, OverlappingSource
 from .tracking import Tracker
 
-__all__ = ["Committed", "Feed", "ImageDestination", "copy_image"]
+__all__ = ["Committed", "Feed", "ImageDestination", "LayerCounter", "copy_image"]
 
 T = TypeVar("T")
 
@@ -64,6 +64,16 @@ class Committed:
     mounted: tuple[str, ...] = ()
 
 
+class LayerCounter(Protocol):
+    """Where a layer's bytes are counted: `Tracker` for a copy, a migration's counters."""
+
+    def advanced(self, image_id: str, nbytes: int) -> None:
+        """``nbytes`` more of the layer were read."""
+
+    def rewind(self, image_id: str, nbytes: int) -> None:
+        """The layer is read again: take back the ``nbytes`` counted."""
+
+
 class Feed:
     """One layer's bytes for a destination, as many times as an attempt needs them.
 
@@ -74,7 +84,7 @@ class Feed:
     multiply its attempts)."""
 
     def __init__(
-        self, layer: Layer, tracker: Tracker, policy: RetryPolicy, stop: threading.Event
+        self, layer: Layer, tracker: LayerCounter, policy: RetryPolicy, stop: threading.Event
     ) -> None:
         self.layer = layer
         self._tracker = tracker

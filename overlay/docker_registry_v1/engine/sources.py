@@ -157,6 +157,12 @@ def _settle(future: Future[str], call: Callable[..., str], *args: str) -> None:
         future.set_exception(error)
 
 
+def registry_origin(client: Client) -> str:
+    """The name a v1 registry's facts are recorded under (its base URL): a v1 id it
+    gave is used again only for it (see `SourceImage.source`)."""
+    return str(client.base_url).rstrip("/")
+
+
 class V1RegistrySource:
     """A tagged image of a v1 registry: read access (a token when the registry issues
     them), tag → id, ancestry, every image's exact JSON (``concurrency * 4`` at once;
@@ -234,7 +240,9 @@ class V1RegistrySource:
 
         def complete(found: Mapping[str, RawMetadata]) -> SourceImage:
             layers = [self._layer(one, found[one], parents[one], auth) for one in ids]
-            return SourceImage(self.repository, self.tag, tuple(layers))
+            return SourceImage(
+                self.repository, self.tag, tuple(layers), source=registry_origin(client)
+            )
 
         yield PendingImage(
             self.repository, self.tag, ids, self.width, metadata, early_layer, complete
@@ -264,7 +272,7 @@ def _file_opener(image: ArchiveImage) -> Callable[[Restarted], LayerStream]:
     return lambda _restarted: FileStream(image.open_layer)
 
 
-def _image(chain: ImageChain, repository: str, tag: str) -> SourceImage:
+def _image(chain: ImageChain, repository: str, tag: str, source: str) -> SourceImage:
     """An archive's or layout's chain as the engine's image."""
     diff_ids = _diff_ids(chain.config)
     layers = []
@@ -285,7 +293,7 @@ def _image(chain: ImageChain, repository: str, tag: str) -> SourceImage:
     origin = None
     if chain.config is not None and chain.manifest is not None:
         origin = OCIOrigin(chain.config, chain.manifest, chain.manifest_media_type or "")
-    return SourceImage(repository, tag, tuple(layers), origin)
+    return SourceImage(repository, tag, tuple(layers), origin, source=source)
 
 
 def _named(chain: ImageChain, fallback: str | None) -> tuple[str, str]:
@@ -322,7 +330,7 @@ class ArchiveSource:
         """Open the archive (a compressed one is expanded into a private spool first)."""
         with open_saved_archive(self.path) as saved:
             chain, repository, tag = self._select(saved)
-            yield _image(chain, repository, tag)
+            yield _image(chain, repository, tag, f"docker-archive:{self.path.resolve()}")
 
 
 class LayoutSource:
@@ -356,4 +364,4 @@ class LayoutSource:
         """Walk the layout's index; blobs are read, and checked, only as layers are."""
         with open_layout_directory(self.directory) as saved:
             chain, repository, tag = self._select(saved)
-            yield _image(chain, repository, tag)
+            yield _image(chain, repository, tag, f"oci:{self.directory.resolve()}")

@@ -20,36 +20,26 @@ taken back, so that layer's upload is abandoned and started again cleanly.
 from __future__ import annotations
 
 import os
-import threading
 import time
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING
 
 import attrs
 
-from ..archive import validate_ancestry
-from ..engine import LayoutDestination as LayoutInto
-from ..engine import RegistryDestination, V1RegistrySource, copy_image
+from ..engine import LayoutDestination, RegistryDestination, V1RegistrySource, copy_image
 from ..engine.blobs import (
     RESTARTS,
     BlobCache,
-    LayoutBlobStore,
-    SourceRestarted,
     SourceRestartedError,
     check_level,
     default_cache_path,
 )
-from ..engine.bounded import Stopped
-from ..engine.layers import LayerFetch, iter_layer
-from ..engine.pipeline import PipelinedLayer
 from ..engine.tracking import Tracker
-from ..errors import DockerRegistryError, InvalidInput
-from ..httplog import reused
+from ..errors import InvalidInput
 from ..models import RawMetadata
 from ..names import RepositoryName, check_tag
-from ..oci.client import AsyncOCIClient, MountResult, OCIClient, check_name, check_reference
-from ..oci.compress import BLOCK, DEFAULT_LEVEL, LayerBlob
-from ..oci.convert import ConvertedImage, ManifestFormat, convert_image
+from ..oci.client import AsyncOCIClient, OCIClient, check_name, check_reference
+from ..oci.compress import DEFAULT_LEVEL
+from ..oci.convert import ManifestFormat
 from ..oci.layout import OCILayout, check_ref
 from ..progress import ProgressListener, SilentProgress
 from .pull import check_concurrency
@@ -57,17 +47,12 @@ from .retry import RetryPolicy, scoped
 from .threaded import run_in_worker
 
 if TYPE_CHECKING:  # the client module imports the transfer package
-    from ..auth import Authenticator
     from ..client import AsyncClient, Client
-
-LayoutDestination = LayoutBlobStore
-"""The name migrate imports the layout adapter by (see `engine.blobs.LayoutBlobStore`)."""
 
 __all__ = [
     "RESTARTS",
     "BlobCache",
     "CopyResult",
-    "LayoutDestination",
     "SourceRestartedError",
     "acopy",
     "check_level",
@@ -95,60 +80,6 @@ class CopyResult:
     """The skipped blobs that were mounted from another repository of the registry."""
     bytes_transferred: int
     seconds: float
-
-
-@attrs.frozen
-class LayerSource:
-    """What reading one v1 layer takes: its image, the JSON that came with it (size and
-    payload checksum), the read access, the retry policy and the gzip level."""
-
-    image_id: str
-    metadata: RawMetadata
-    auth: Authenticator | None
-    policy: RetryPolicy
-    level: int
-
-
-def send_layer(
-    source: Client,
-    layer: LayerSource,
-    count: Callable[[Iterator[bytes]], Iterator[bytes]],
-    rewind: Callable[[int], None],
-    upload: Callable[[PipelinedLayer], object],
-) -> LayerBlob:
-    """Stream one v1 layer from ``source`` through the deterministic gzip into
-    ``upload``, and return the blob it made.
-
-    The read resumes with ``Range`` when the connection drops; when the source answers a
-    resume from byte 0, or the upload breaks off (as ``layer.policy`` allows), the bytes
-    already sent cannot be taken back, so the layer starts again cleanly, ``rewind``
-    taking back what had been counted. Copy and migrate share this one path."""
-    failures = 0
-
-    def restarted(lost: int) -> None:
-        rewind(lost)
-        raise SourceRestarted
-
-    while True:
-        fetch = LayerFetch(layer.image_id, layer.metadata, layer.auth, layer.policy, restarted)
-        chunks = count(iter_layer(source, fetch, block=BLOCK))
-        where = f"layer of {layer.image_id[:12]}"
-        try:
-            with PipelinedLayer(chunks, level=layer.level, where=where) as encoded:
-                upload(encoded)
-            return encoded.blob
-        except SourceRestarted as error:
-            failures += 1
-            if failures > RESTARTS:
-                raise SourceRestartedError(layer.image_id) from error
-        except DockerRegistryError as error:
-            failures += 1
-            # the source's own resume loop has spent its attempts: do not multiply them
-            wait = None if error is fetch.gave_up else layer.policy.delay(failures, error)
-            if wait is None:
-                raise
-            rewind(fetch.received)
-            time.sleep(wait)
 
 
 @attrs.define
@@ -214,97 +145,6 @@ class _CopyJob:
         )
         return job, not isinstance(cache, BlobCache)
 
-    def set_chain(self, image_id: str, ancestry: list[str]) -> None:
-        self.ids = tuple(reversed(validate_ancestry(ancestry, image_id)))
-
-    def set_metadata(self, found: list[RawMetadata]) -> None:
-        self.metadata = dict(zip(self.ids, found, strict=True))
-        self.tracker.plan((i, self.metadata[i].size) for i in self.ids)
-
-    def known(self, image_id: str) -> LayerBlob | None:
-        return self.cache.get(self.key(image_id))
-
-    def mount_sources(self, blob: LayerBlob) -> list[str]:
-        """Other repositories of this registry the cache saw holding ``blob``, but none
-        that refused to lend it before (see `BlobCache.refused_sources`)."""
-        refused = self.cache.refused_sources(blob.digest, self.registry, self.dest_repo)
-        return [
-            repo
-            for repo in self.cache.places(blob.digest, self.registry)
-            if repo != self.dest_repo and repo not in refused
-        ]
-
-    def mount_refused(self, blob: LayerBlob, source: str, answer: MountResult) -> None:
-        """Remember the refusal, so no later copy asks ``source`` for this blob again;
-        the layer is uploaded instead (into the session a 202 opened)."""
-        if answer.status:  # 0: nothing was asked (a layout)
-            self.cache.refused_mount(
-                blob.digest, self.registry, self.dest_repo, source, answer.status
-            )
-
-    def skipped_layer(self, image_id: str, blob: LayerBlob, *, mounted: bool = False) -> LayerBlob:
-        how = "mounted" if mounted else "empty" if blob.empty else "on the destination already"
-        reused("layer of %s: cache hit %s, %s", image_id, blob.digest, how)
-        self.tracker.skip(image_id)
-        self.skipped.append(blob.digest)
-        if mounted:
-            self.mounted.append(blob.digest)
-        if not blob.empty:
-            self.cache.place(blob.digest, self.registry, self.dest_repo)
-        return blob
-
-    def uploaded_layer(self, image_id: str, blob: LayerBlob) -> LayerBlob:
-        self.cache.put(self.key(image_id), blob)
-        self.cache.place(blob.digest, self.registry, self.dest_repo)
-        self.uploaded.append(blob.digest)
-        self.tracker.done(image_id)
-        return blob
-
-    def image(self, layers: list[LayerBlob]) -> ConvertedImage:
-        chain = [self.metadata[i].json_bytes for i in self.ids]
-        return convert_image(chain, layers, manifest_format=self.manifest_format)
-
-    def result(self, dest: str, image: ConvertedImage, image_id: str, started: float) -> CopyResult:
-        return CopyResult(
-            registry=dest.rstrip("/"),
-            repository=self.dest_repo,
-            tags=(self.dest_tag,),
-            image_id=image_id,
-            digest=image.manifest_digest,
-            layers=tuple(blob.digest for blob in image.layers),
-            uploaded=tuple(self.uploaded),
-            skipped=tuple(self.skipped),
-            mounted=tuple(self.mounted),
-            bytes_transferred=self.tracker.transferred,
-            seconds=round(time.monotonic() - started, 3),
-        )
-
-    def again(
-        self, image_id: str, fetch: LayerFetch, failures: int, error: DockerRegistryError
-    ) -> float:
-        """Seconds to wait before the layer's upload starts again, or raises ``error``.
-
-        The upload broke off (destination 5xx, a connection lost): those bytes are gone
-        with the session, so the layer starts again from byte 0. Not when the source's
-        resume loop gave up: its attempts are spent already."""
-        wait = None if error is fetch.gave_up else self.policy.delay(failures, error)
-        if wait is None:
-            raise error
-        self.tracker.rewind(image_id, fetch.received)
-        return wait
-
-    def key(self, image_id: str) -> str:
-        return BlobCache.key(image_id, self.metadata[image_id].checksum, self.level)
-
-    def counted(
-        self, image_id: str, chunks: Iterator[bytes], stop: threading.Event
-    ) -> Iterator[bytes]:
-        for chunk in chunks:
-            if stop.is_set():
-                raise Stopped
-            self.tracker.advanced(image_id, len(chunk))
-            yield chunk
-
 
 def copy(
     source: Client,
@@ -353,10 +193,10 @@ def copy(
         cache,
         layout=isinstance(dest, OCILayout),
     )
-    into: LayoutInto | RegistryDestination
+    into: LayoutDestination | RegistryDestination
     try:
         if isinstance(dest, OCILayout):
-            into = LayoutInto(
+            into = LayoutDestination(
                 dest,
                 job.dest_tag,
                 repository=job.dest_repo,

@@ -27,14 +27,17 @@ import attrs
 
 from ..archive import validate_ancestry
 from ..engine.bounded import Stopped, run_threads
+from ..engine.destinations import mount_known
 from ..engine.journal import Journal, JournalManifest
 from ..engine.pipeline import PipelinedLayer
+from ..engine.run import Feed
+from ..engine.sources import v1_layer
 from ..errors import DockerRegistryError, InvalidInput
 from ..httplog import reused
 from ..oci.compress import DEFAULT_LEVEL, LayerBlob
 from ..oci.convert import convert_image
 from ..oci.layout import LayoutError
-from .copy import BlobCache, LayerSource, check_level, send_layer
+from .copy import BlobCache, check_level
 from .migrate_plan import MigrationPlan, PlannedTag, TagState, Target
 from .migrate_run import (
     Keyed,
@@ -111,7 +114,7 @@ class _Run(SharedRun):
         """The image's blob, confirmed in ``planned.dest_repo`` (or empty)."""
         repo = planned.dest_repo
         with self.image_locks(image_id):
-            blob = self.journal.layer(self.key(image_id))
+            blob = self.journal.layer(self.key(image_id), self.origin)
             if blob is None:
                 return self.send(planned, image_id, stop)
         if not blob.empty:
@@ -128,29 +131,26 @@ class _Run(SharedRun):
             if self.dest.blob_size(name, digest) is not None:
                 reused("blob %s: journal hit, already in %s (HEAD)", digest, name)
                 self.counters.add(skipped=1, bytes_skipped=size)
-            elif self.mount(repo, name, digest):
+            elif self.mount(repo, digest):
                 reused("blob %s: journal hit, mounted into %s", digest, name)
                 self.counters.add(mounted=1, bytes_mounted=size)
             else:
                 upload()
             self.confirm(repo, digest)
 
-    def mount(self, repo: str, name: str, digest: str) -> bool:
+    def mount(self, repo: str, digest: str) -> bool:
         """Mount the blob from a repository the journal says holds it. A refusal (no
         access to that repository, none there, or an upload session instead) is
         journaled, so neither this run nor a rerun asks that repository again, and
         the next one is tried; after the last, the caller uploads."""
-        refused = self.journal.refused_sources(self.registry, repo, digest)
-        for other in self.journal.places(self.registry, digest):
-            if other == repo or other in refused:
-                continue
-            other_name, _ = self.dest.reference(other, "latest")
-            answer = self.dest.mount_blob(name, digest, other_name)
-            if answer.mounted:
-                return True
-            if answer.status:  # 0: nothing was asked (a layout)
-                self.journal.refused_mount(self.registry, repo, other, digest, answer.status)
-        return False
+        return mount_known(
+            self.journal,
+            self.dest,
+            self.registry,
+            repo,
+            digest,
+            name=lambda one: self.dest.reference(one, "latest")[0],
+        )
 
     def confirm(self, repo: str, digest: str) -> None:
         self.journal.placed(self.registry, repo, digest)
@@ -165,20 +165,21 @@ class _Run(SharedRun):
         auth = self.reader(planned.source_repo)
 
         def learned(blob: LayerBlob) -> None:
-            self.journal.learned(self.key(image_id), image_id, blob, self.registry, repo)
+            self.journal.learned(
+                self.key(image_id), image_id, blob, self.registry, repo, origin=self.origin
+            )
 
+        def converted(chunks: Iterator[bytes]) -> LayerBlob:
+            where = f"layer of {image_id[:12]}"
+            with PipelinedLayer(chunks, level=self.level, where=where) as encoded:
+                # `Feed` retries the upload as a whole: its requests go once
+                unretried_target(self.dest).upload_blob(name, _Journaled(encoded, learned))
+            return encoded.blob
+
+        layer = v1_layer(self.source, image_id, metadata, None, auth, self.policy)
         with self.slots:
             self.listener.layer_started(image_id, metadata.size)
-            blob = send_layer(
-                self.source,
-                LayerSource(image_id, metadata, auth, self.policy, self.level),
-                lambda chunks: self.counted(image_id, chunks, stop),
-                lambda lost: self.listener.layer_advanced(image_id, -lost),
-                # send_layer's loop retries the upload as a whole: its requests go once
-                lambda encoded: unretried_target(self.dest).upload_blob(
-                    name, _Journaled(encoded, learned)
-                ),
-            )
+            blob = Feed(layer, _Counted(self), self.policy, stop).send(converted)
             self.listener.layer_finished(image_id)
         self.counters.add(images_read=1, uploaded=1, bytes_uploaded=blob.size)
         if not blob.empty:
@@ -225,6 +226,24 @@ class _Run(SharedRun):
         return TagOutcome(
             planned.source, planned.destination, "copied", digest=image.manifest_digest
         )
+
+
+@attrs.frozen
+class _Counted:
+    """A migration's count of the layer bytes read (the engine's `LayerCounter`): every
+    byte read counts, a re-read takes back only the progress shown; the run's stop is
+    checked at each block (the tag's own is `Feed`'s)."""
+
+    run: SharedRun
+
+    def advanced(self, image_id: str, nbytes: int) -> None:
+        if self.run.stop.is_set():
+            raise Stopped
+        self.run.counters.add(bytes_read=nbytes)
+        self.run.listener.layer_advanced(image_id, nbytes)
+
+    def rewind(self, image_id: str, nbytes: int) -> None:
+        self.run.listener.layer_advanced(image_id, -nbytes)
 
 
 _MOST = 64

@@ -32,6 +32,7 @@ from ..archive.compression import Compression
 from ..engine.access import read_access
 from ..engine.bounded import run_threads
 from ..engine.journal import Journal, JournalManifest
+from ..engine.sources import registry_origin
 from ..errors import DockerRegistryError
 from ..httplog import reused
 from ..oci.compress import LayerBlob
@@ -131,9 +132,10 @@ class DestinationSurvey:
         revealed = iter(zip(layers, diff_ids, strict=True))
         blobs: list[LayerBlob] = []
         learned: list[tuple[str, str, LayerBlob]] = []
+        origin = registry_origin(source)
         for image_id, is_empty, meta in zip(one.chain, empty, metadata, strict=True):
             key = BlobCache.key(image_id, meta.checksum, self.level)
-            blob = self.journal.layer(key) if self.journal is not None else None
+            blob = self.journal.layer(key, origin) if self.journal is not None else None
             if is_empty:
                 # An empty layer is not in the manifest: nothing about it to reveal.
                 blobs.append(blob or _EMPTY)
@@ -153,7 +155,7 @@ class DestinationSurvey:
         if self.journal is not None:
             registry = dest.registry
             for key, image_id, blob in learned:
-                self.journal.learned(key, image_id, blob, registry, one.dest_repo)
+                self.journal.learned(key, image_id, blob, registry, one.dest_repo, origin=origin)
             for blob in image.layers:
                 self.journal.placed(registry, one.dest_repo, blob.digest)
             self.journal.placed(registry, one.dest_repo, image.config_digest)

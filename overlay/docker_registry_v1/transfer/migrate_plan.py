@@ -19,12 +19,12 @@ from typing import TYPE_CHECKING, Protocol
 
 import attrs
 
+from ..engine.blobs import LayoutBlobStore, check_level
 from ..oci.client import MountResult, OCIClient, check_name
 from ..oci.compress import DEFAULT_LEVEL
 from ..oci.convert import ManifestFormat
 from ..oci.errors import ManifestUnknown, NameUnknown
 from ..oci.layout import LayoutError, OCILayout, check_ref
-from .copy import LayoutDestination, check_level
 from .inventory import Inventory
 from .migrate_existing import DestinationSurvey
 from .retry import RetryPolicy, scoped, scoped_target
@@ -176,7 +176,7 @@ class LayoutTarget:
     ) -> None:
         self.layout = layout
         self.manifest_format = manifest_format
-        self._store = LayoutDestination(layout)
+        self._store = LayoutBlobStore(layout)
 
     @property
     def registry(self) -> str:

@@ -18,6 +18,7 @@ from ..auth import Authenticator
 from ..engine.access import read_access
 from ..engine.bounded import Stopped
 from ..engine.journal import Journal
+from ..engine.sources import registry_origin
 from ..models import RawMetadata
 from .retry import RetryPolicy
 
@@ -154,6 +155,11 @@ class SharedRun:
     readers: dict[str, Authenticator | None] = attrs.field(factory=dict)
     image_locks: Keyed = attrs.field(factory=Keyed)
     lock: threading.Lock = attrs.field(factory=threading.Lock)
+
+    @property
+    def origin(self) -> str:
+        """The source registry the journal's layer facts are recorded under."""
+        return registry_origin(self.source)
 
     def reader(self, repo: str) -> Authenticator | None:
         """Read access to the source repository, asked once per run."""

@@ -19,6 +19,7 @@ import attrs
 from ..engine.access import read_access
 from ..engine.journal import Journal, JournalManifest
 from ..engine.layers import LayerFetch, iter_layer
+from ..engine.sources import registry_origin
 from ..errors import DockerRegistryError, NotFound
 from ..oci.compress import DEFAULT_LEVEL, LayerEncoder
 from ..oci.convert import ManifestFormat, convert_image
@@ -148,7 +149,7 @@ class _Verifier:
         blobs = []
         for image_id in chain:
             key = BlobCache.key(image_id, self.metadata[image_id].checksum, self.level)
-            blob = self.journal.layer(key)
+            blob = self.journal.layer(key, registry_origin(self.source))
             if blob is None:
                 return f"the journal has no blob for layer {image_id[:12]}"
             if not blob.empty and not self.fast:
