@@ -30,13 +30,10 @@ __all__ = [
 ]
 
 
-
 def default_cache_path() -> Path:
     """``$XDG_CACHE_HOME/docker-registry-v1/oci-blobs.sqlite`` (``~/.cache`` by default)."""
     base = os.environ.get("XDG_CACHE_HOME") or str(Path.home() / ".cache")
     return Path(base) / "docker-registry-v1" / "oci-blobs.sqlite"
-
-
 
 
 class LayoutBlobStore:
