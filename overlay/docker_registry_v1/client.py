@@ -113,7 +113,9 @@ def api_root(value: str | httpx.URL, version: str = "/v1") -> httpx.URL:
 
 
 def _headers(extra: dict[str, str] | None) -> dict[str, str]:
-    merged = {"User-Agent": USER_AGENT}
+    # only the encodings `read_capped` undoes a piece at a time (httpx would also offer br
+    # and zstd wherever their packages happen to be installed)
+    merged = {"User-Agent": USER_AGENT, "Accept-Encoding": "gzip, deflate"}
     for name, value in (extra or {}).items():
         check_header_name(f"headers[{name!r}]", name)
         if name.lower() in _FORBIDDEN_HEADERS:
