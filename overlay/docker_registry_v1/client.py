@@ -33,6 +33,7 @@ from .auth import Authenticator, BasicAuth, NilAuth, try_next_endpoint
 from .errors import (
     DockerRegistryError,
     InvalidInput,
+    InvalidResponse,
     NotFound,
     RegistryError,
     body_error,
@@ -164,9 +165,7 @@ class _CappedBody:
     def _grow(self, piece: bytes) -> None:
         self._body += piece
         if len(self._body) > self._limit:  # the caller closes the response unread
-            raise invalid_response(
-                self._response, f"the body goes on past {self._limit} bytes (body_limit)"
-            )
+            raise _too_long(self._response, self._limit)
 
     def keep(self) -> None:
         """Hand the body to the response as its content, as ``read()`` would have."""
@@ -178,10 +177,13 @@ class _CappedBody:
 _PIECE = 1 << 20
 
 
+def _too_long(response: httpx.Response, limit: int) -> InvalidResponse:
+    return invalid_response(response, f"the body goes on past {limit} bytes (body_limit)")
+
+
 def read_capped(response: httpx.Response, limit: int) -> None:
     """Read a streamed response's body into ``response.content``, undone from its
-    encoding and refused (:class:`InvalidResponse`) once past ``limit`` bytes; the OCI
-    client's send path shares it."""
+    encoding and refused (:class:`InvalidResponse`) once past ``limit`` bytes."""
     if _already_read(response, limit):
         return
     body = _CappedBody(response, limit)
@@ -206,7 +208,7 @@ def _already_read(response: httpx.Response, limit: int) -> bool:
     if not hasattr(response, "_content"):
         return False
     if len(response.content) > limit:
-        raise invalid_response(response, f"the body goes on past {limit} bytes (body_limit)")
+        raise _too_long(response, limit)
     return True
 
 
