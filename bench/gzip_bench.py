@@ -20,7 +20,7 @@ from collections.abc import Callable
 from importlib.metadata import version
 from typing import Protocol
 
-from docker_registry_v1.oci import LayerEncoder
+from docker_registry_v1.formats import LayerEncoder
 from isal import isal_zlib
 from zlib_ng import zlib_ng
 

@@ -1,12 +1,9 @@
 """Client, CLI and local emulator for the Docker Registry v1 and Index v1 APIs."""
 
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
 
 from ._version import __version__
-from .auth import Access, Authenticator, BasicAuth, NilAuth, TokenAuth
-from .client import DEFAULT_BASE_URL, AsyncClient, Client
-from .endpoints import Endpoint
-from .errors import (
+from .core.errors import (
     BadRequest,
     ChecksumMismatch,
     Conflict,
@@ -23,7 +20,8 @@ from .errors import (
     Unauthorized,
     UploadInProgress,
 )
-from .models import (
+from .core.lazy import lazy_exports
+from .core.models import (
     ContainerConfig,
     ImageMetadata,
     IndexImage,
@@ -34,10 +32,13 @@ from .models import (
     SearchResults,
     TagMap,
 )
-from .names import RepositoryName
-from .progress import AssemblyListener, PlannedLayer, ProgressListener, SilentProgress
-from .retry import RetryPolicy
-from .tls import TLSConfig, TLSVerificationError, choose_scheme, ssl_context
+from .core.names import RepositoryName
+from .core.progress import AssemblyListener, PlannedLayer, ProgressListener, SilentProgress
+from .core.retry import RetryPolicy
+from .core.tls import TLSConfig, TLSVerificationError, choose_scheme, ssl_context
+from .v1.auth import Access, Authenticator, BasicAuth, NilAuth, TokenAuth
+from .v1.client import DEFAULT_BASE_URL, AsyncClient, Client
+from .v1.endpoints import Endpoint
 
 if TYPE_CHECKING:
     from .engine import (
@@ -60,8 +61,9 @@ if TYPE_CHECKING:
         SchemaTooNew,
         default_journal_path,
     )
+    from .formats.convert import ManifestFormat
+    from .formats.layout import LayoutError, OCILayout
     from .oci.client import AsyncOCIClient, BlobUpload, Manifest, MountResult, OCIClient
-    from .oci.convert import ManifestFormat
     from .oci.errors import (
         BlobUnknown,
         Denied,
@@ -77,7 +79,6 @@ if TYPE_CHECKING:
         OCIUnauthorized,
         TooManyRequests,
     )
-    from .oci.layout import LayoutError, OCILayout
     from .transfer import MirrorResult, PullResult, PushResult
     from .transfer.copy import BlobCache, CopyResult, acopy, copy
     from .transfer.inventory import (
@@ -165,8 +166,8 @@ _LAZY = {
         "oci.errors",
     ),
     **dict.fromkeys(("BlobCache", "CopyResult", "acopy", "copy"), "transfer.copy"),
-    **dict.fromkeys(("LayoutError", "OCILayout"), "oci.layout"),
-    "ManifestFormat": "oci.convert",
+    **dict.fromkeys(("LayoutError", "OCILayout"), "formats.layout"),
+    "ManifestFormat": "formats.convert",
     **dict.fromkeys(
         (
             "CacheWarning",
@@ -201,13 +202,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    import importlib  # noqa: PLC0415 - deferred on purpose, see above
-
-    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "DEFAULT_BASE_URL",

@@ -31,9 +31,9 @@ from docker_registry_v1 import (
     plan_migration,
     verify_migration,
 )
-from docker_registry_v1.archive import ChainImage, write_loadable_archive
 from docker_registry_v1.emulator import run_hub, run_standalone
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
+from docker_registry_v1.formats.archive import ChainImage, write_loadable_archive
 
 REPOSITORY, TAG = "acme/app", "1.0"
 USER, PASSWORD = "demo", "demo-password"

@@ -11,7 +11,7 @@ from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
 
-from docker_registry_v1.archive import ChainImage
+from docker_registry_v1.formats.archive import ChainImage
 
 
 def layer_tar(files: Mapping[str, bytes]) -> bytes:

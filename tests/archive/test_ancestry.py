@@ -1,7 +1,7 @@
 from __future__ import annotations
 
 import pytest
-from docker_registry_v1.archive import (
+from docker_registry_v1.formats.archive import (
     ArchiveError,
     InvalidAncestryError,
     is_image_id,

@@ -8,7 +8,7 @@ import lzma
 from collections.abc import Callable
 
 import pytest
-from docker_registry_v1.archive import (
+from docker_registry_v1.formats.archive import (
     Compression,
     CorruptStreamError,
     DecompressionBombError,

@@ -22,7 +22,7 @@ from archive_builders import (
     sha256_of,
     v1_json,
 )
-from docker_registry_v1.archive import (
+from docker_registry_v1.formats.archive import (
     ArchiveError,
     ChainImage,
     CorruptStreamError,

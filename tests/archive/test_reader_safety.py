@@ -7,7 +7,7 @@ from pathlib import Path
 
 import pytest
 from archive_builders import TarBuilder, image_id, layer_tar, make_chain
-from docker_registry_v1.archive import (
+from docker_registry_v1.formats.archive import (
     DecompressionBombError,
     ExpansionLimits,
     MalformedArchiveError,

@@ -14,7 +14,7 @@ from typing import Any
 
 import pytest
 from archive_builders import layer_tar, make_chain, sample_layers
-from docker_registry_v1.archive import (
+from docker_registry_v1.formats.archive import (
     Layout,
     RepoTag,
     WrittenArchive,

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import pytest
 from archive_builders import image_id, layer_tar, make_chain, sample_layers, v1_json
-from docker_registry_v1.archive import (
+from docker_registry_v1.formats.archive import (
     ArchiveError,
     ChainImage,
     Compression,
@@ -23,7 +23,7 @@ from docker_registry_v1.archive import (
     InvalidChainError,
     write_loadable_archive,
 )
-from docker_registry_v1.archive import writer as writer_module
+from docker_registry_v1.formats.archive import writer as writer_module
 
 EMPTY_TAR_DIFF_ID = "sha256:5f70bf18a086007016e948b04aed3b82103a36bea41755b6cddfaf10ace3c6ef"
 

@@ -22,10 +22,10 @@ from pathlib import Path
 import interruptible
 import pytest
 from cli_support import netloc
-from docker_registry_v1.archive import ChainImage, write_loadable_archive
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.faults import FaultRule
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
+from docker_registry_v1.formats.archive import ChainImage, write_loadable_archive
 
 REGV1 = Path(sys.executable).with_name("regv1")
 HELD_BACK = 30.0  # far longer than the bound: a transfer run to completion fails the test

@@ -7,7 +7,7 @@ import threading
 
 from docker_registry_v1.cli.options import Settings
 from docker_registry_v1.cli.progress import RichProgress, progress_for
-from docker_registry_v1.progress import (
+from docker_registry_v1.core.progress import (
     AssemblyListener,
     PlannedLayer,
     ProgressListener,

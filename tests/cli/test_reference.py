@@ -9,7 +9,7 @@ from docker_registry_v1.cli.reference import (
     is_image_id,
     registry_url,
 )
-from docker_registry_v1.errors import InvalidInput
+from docker_registry_v1.core.errors import InvalidInput
 
 ID64 = "a" * 64
 

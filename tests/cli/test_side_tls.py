@@ -22,15 +22,15 @@ from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
 from cryptography.x509.oid import NameOID
-from docker_registry_v1.emulator import Standalone
-from docker_registry_v1.errors import InvalidInput
-from docker_registry_v1.tls import (
+from docker_registry_v1.core.errors import InvalidInput
+from docker_registry_v1.core.tls import (
     TLSConfig,
     TLSVerificationError,
     choose_scheme,
     clear_scheme_cache,
     ssl_context,
 )
+from docker_registry_v1.emulator import Standalone
 
 
 def _name(text: str) -> x509.Name:

@@ -19,10 +19,10 @@ from pathlib import Path
 
 import pytest
 from cli_support import assert_one_line_failure, chain, json_out, netloc, regv1
+from docker_registry_v1.core.tls import TLSConfig, choose_scheme, clear_scheme_cache
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.pytest_plugin import EmulatorFactory
 from docker_registry_v1.emulator.requestlog import fingerprint
-from docker_registry_v1.tls import TLSConfig, choose_scheme, clear_scheme_cache
 
 READER = ("reader", "r3ad-only")
 WRITER = ("writer", "wr1te-pw")

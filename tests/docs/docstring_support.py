@@ -14,7 +14,7 @@ from collections.abc import Callable, Iterator
 from typing import Any
 
 import docker_registry_v1
-from docker_registry_v1.services import call
+from docker_registry_v1.v1.services import call
 
 MODULES = ("docker_registry_v1", "docker_registry_v1.transfer", "docker_registry_v1.emulator")
 

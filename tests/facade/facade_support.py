@@ -31,7 +31,7 @@ class Blocking:
                 return [item async for item in value(*a, **k)]
 
             return lambda *a, **k: self._portal.call(functools.partial(collect, *a, **k))
-        if type(value).__module__ == "docker_registry_v1.services":
+        if type(value).__module__ == "docker_registry_v1.v1.services":
             return Blocking(value, self._portal)
         return value
 

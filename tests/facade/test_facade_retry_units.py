@@ -23,11 +23,11 @@ from docker_registry_v1 import (
     RetryPolicy,
     ServerError,
 )
-from docker_registry_v1.client import DEFAULT_TIMEOUT
-from docker_registry_v1.httplog import loggable_url
+from docker_registry_v1.core.httplog import loggable_url
+from docker_registry_v1.core.retry import NO_RETRY, retry_after
 from docker_registry_v1.oci.client import AsyncOCIClient, OCIClient
-from docker_registry_v1.retry import NO_RETRY, retry_after
 from docker_registry_v1.transfer import RetryPolicy as TransferRetryPolicy
+from docker_registry_v1.v1.client import DEFAULT_TIMEOUT
 
 QUICK = RetryPolicy(attempts=3, base_delay=0.0, max_delay=5.0, jitter=0.0)
 IMAGE = "a" * 64
@@ -81,7 +81,7 @@ def test_retry_after_is_read_as_seconds_or_as_an_http_date() -> None:
 
 def test_an_http_date_retry_after_is_waited_for(monkeypatch: pytest.MonkeyPatch) -> None:
     waits: list[float] = []
-    monkeypatch.setattr("docker_registry_v1.client.time.sleep", waits.append)
+    monkeypatch.setattr("docker_registry_v1.v1.client.time.sleep", waits.append)
     busy = httpx.Response(503, headers={"Retry-After": _http_date(3)})
     script = Script(busy, TAGS)
     with _client(script) as client:

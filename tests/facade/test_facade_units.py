@@ -25,7 +25,7 @@ from docker_registry_v1 import (
     RepositoryName,
     TokenAuth,
 )
-from docker_registry_v1.endpoints import MAX_ENDPOINTS, normalise_token, parse_endpoints
+from docker_registry_v1.v1.endpoints import MAX_ENDPOINTS, normalise_token, parse_endpoints
 
 IMAGE_ID = "2427658c75a1e3d0af0e7272317a8abfaee4c15729b6840e3c2fca342fe47bf1"
 

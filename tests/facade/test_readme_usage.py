@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from docker_registry_v1.archive import ChainImage, write_loadable_archive
+from docker_registry_v1.formats.archive import ChainImage, write_loadable_archive
 from facade_support import chain
 
 README = Path(__file__).resolve().parents[2] / "README.md"

@@ -16,9 +16,9 @@ import interop_support
 import ports
 import pytest
 from docker_registry_v1 import BasicAuth, Client, RetryPolicy, mirror
-from docker_registry_v1.archive import ChainImage, write_loadable_archive
 from docker_registry_v1.emulator import Hub, Standalone
 from docker_registry_v1.emulator.seed import build_image_chain
+from docker_registry_v1.formats.archive import ChainImage, write_loadable_archive
 from interop_support import PASSWORD, REPO, TAG, USER, Fronted, seed
 
 ALICE = BasicAuth(USER, PASSWORD)

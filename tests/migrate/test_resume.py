@@ -20,9 +20,9 @@ from docker_registry_v1 import Client
 from docker_registry_v1.cli import main
 from docker_registry_v1.engine.journal import Journal
 from docker_registry_v1.engine.sources import registry_origin
+from docker_registry_v1.formats.compress import DEFAULT_LEVEL
+from docker_registry_v1.formats.convert import ManifestFormat
 from docker_registry_v1.oci.client import OCIClient
-from docker_registry_v1.oci.compress import DEFAULT_LEVEL
-from docker_registry_v1.oci.convert import ManifestFormat
 from docker_registry_v1.transfer.copy import BlobCache
 from docker_registry_v1.transfer.inventory import inventory
 from docker_registry_v1.transfer.migrate import migrate

@@ -49,9 +49,10 @@ def test_the_package_keeps_every_contract() -> None:
 @pytest.mark.parametrize(
     ("module", "planted", "contract"),
     [
-        ("archive/names.py", "import docker_registry_v1.transfer", "Layers"),
+        ("formats/archive/names.py", "import docker_registry_v1.transfer", "Layers"),
         ("emulator/store.py", "import docker_registry_v1.oci.client", "emulator stands alone"),
-        ("archive/ancestry.py", "import httpx", "Archives are file formats"),
+        ("formats/layout.py", "import docker_registry_v1.v1.client", "File formats"),
+        ("v1/services.py", "import docker_registry_v1.oci.client", "Layers"),
     ],
 )
 def test_a_planted_upward_import_breaks_a_contract(

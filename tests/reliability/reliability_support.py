@@ -15,9 +15,9 @@ from typing import Any
 
 import attrs
 from docker_registry_v1 import BasicAuth
-from docker_registry_v1.archive import ChainImage, write_loadable_archive
 from docker_registry_v1.emulator import Emulator
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
+from docker_registry_v1.formats.archive import ChainImage, write_loadable_archive
 from docker_registry_v1.transfer import RetryPolicy
 from ports import unused_port
 

@@ -12,7 +12,8 @@ from typing import Any
 
 import pytest
 from docker_registry_v1 import Client
-from docker_registry_v1.archive import (
+from docker_registry_v1.emulator import Standalone
+from docker_registry_v1.formats.archive import (
     ArchiveError,
     DecompressionBombError,
     ExpansionLimits,
@@ -20,7 +21,6 @@ from docker_registry_v1.archive import (
     UnsafeArchiveError,
     open_saved_archive,
 )
-from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.transfer import push
 from reliability_support import FAST, save_archive, seed_chain
 

@@ -16,8 +16,8 @@ from docker_registry_v1 import (
     RegistryTimeout,
     ServerError,
 )
-from docker_registry_v1.archive import open_saved_archive
 from docker_registry_v1.emulator import Standalone, run_standalone
+from docker_registry_v1.formats.archive import open_saved_archive
 from docker_registry_v1.transfer import RetryPolicy, apull, pull, push
 from reliability_support import FAST, closed_port, save_archive, seed_chain, settled
 

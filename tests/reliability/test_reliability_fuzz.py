@@ -17,11 +17,11 @@ from typing import Any, TypeVar
 import httpx
 import schemathesis
 from docker_registry_v1 import InvalidInput, InvalidResponse, RepositoryName
+from docker_registry_v1.core.models import RawMetadata
+from docker_registry_v1.core.names import check_header_value
 from docker_registry_v1.emulator import run_standalone
-from docker_registry_v1.endpoints import MAX_ENDPOINTS, Endpoint, parse_endpoints
 from docker_registry_v1.engine.layers import LayerFetch
-from docker_registry_v1.models import RawMetadata
-from docker_registry_v1.names import check_header_value
+from docker_registry_v1.v1.endpoints import MAX_ENDPOINTS, Endpoint, parse_endpoints
 from hypothesis import HealthCheck, given, settings
 from hypothesis import strategies as st
 from reliability_support import FAST

@@ -25,7 +25,7 @@ PROPERTY = settings(
     suppress_health_check=[HealthCheck.function_scoped_fixture, HealthCheck.too_slow],
 )
 
-# The rules, stated independently of overlay/docker_registry_v1/names.py.
+# The rules, stated independently of overlay/docker_registry_v1/core/names.py.
 _PART = re.compile(r"[A-Za-z0-9_.-]{1,255}")
 _ID = re.compile(r"[0-9a-f]{16}|[0-9a-f]{64}")
 _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9_.-]{0,127}")

@@ -25,11 +25,11 @@ from docker_registry_v1 import (
     ServerError,
     TokenAuth,
 )
-from docker_registry_v1.archive import DecompressionBombError
 from docker_registry_v1.emulator import Hub, Standalone
 from docker_registry_v1.emulator.seed import payload_checksum
-from docker_registry_v1.endpoints import MAX_ENDPOINTS, parse_endpoints
+from docker_registry_v1.formats.archive import DecompressionBombError
 from docker_registry_v1.transfer import pull
+from docker_registry_v1.v1.endpoints import MAX_ENDPOINTS, parse_endpoints
 from reliability_support import ALICE, FAST, IMAGE_ID, Answer, hostile, seed_chain, settled
 
 JSON = (("Content-Type", "application/json"),)

@@ -15,9 +15,9 @@ import anyio.to_thread
 import httpx
 import pytest
 from docker_registry_v1 import AsyncClient, InvalidInput
+from docker_registry_v1.core.progress import PlannedLayer, SilentProgress
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.oci.client import AsyncOCIClient
-from docker_registry_v1.progress import PlannedLayer, SilentProgress
 from docker_registry_v1.transfer import apull, apush
 from docker_registry_v1.transfer.copy import acopy
 from transfer_support import assert_chain_in, save_archive, seed_chain

@@ -12,6 +12,8 @@ from pathlib import Path
 
 import pytest
 from docker_registry_v1 import Client
+from docker_registry_v1.core.errors import NotFound
+from docker_registry_v1.core.progress import PlannedLayer
 from docker_registry_v1.emulator import Emulator
 from docker_registry_v1.engine import (
     ArchiveDestination,
@@ -19,8 +21,6 @@ from docker_registry_v1.engine import (
     V1RegistrySource,
     copy_image,
 )
-from docker_registry_v1.errors import NotFound
-from docker_registry_v1.progress import PlannedLayer
 from transfer_support import FAST, archive_members, assert_chain_in, base_url, seed_chain
 
 

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import interruptible
 import pytest
+from docker_registry_v1.core.progress import PlannedLayer
 from docker_registry_v1.emulator import Emulator
-from docker_registry_v1.progress import PlannedLayer
 from transfer_support import FAST, Runner, seed_chain
 
 LAYER = "/v1/images/*/layer"

@@ -16,8 +16,8 @@ import anyio
 import anyio.from_thread
 import pytest
 from docker_registry_v1 import AssemblyListener, AsyncClient, InvalidInput, ProgressListener
+from docker_registry_v1.core.progress import PlannedLayer
 from docker_registry_v1.emulator import Emulator
-from docker_registry_v1.progress import PlannedLayer
 from docker_registry_v1.transfer import apull
 from transfer_support import Runner, archive_members, assert_chain_in, seed_chain
 

@@ -8,9 +8,9 @@ from collections.abc import Sequence
 from pathlib import Path
 
 import pytest
+from docker_registry_v1.core.errors import NotFound
+from docker_registry_v1.core.progress import PlannedLayer
 from docker_registry_v1.emulator import Emulator, Hub
-from docker_registry_v1.errors import NotFound
-from docker_registry_v1.progress import PlannedLayer
 from transfer_support import FAST, Runner, assert_chain_in, seed_chain
 
 

@@ -10,9 +10,9 @@ from pathlib import Path
 from typing import Any
 
 from docker_registry_v1 import BasicAuth
-from docker_registry_v1.archive import ChainImage, write_loadable_archive
 from docker_registry_v1.emulator import Emulator, Hub
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
+from docker_registry_v1.formats.archive import ChainImage, write_loadable_archive
 from docker_registry_v1.transfer import RetryPolicy
 
 FAST = RetryPolicy(attempts=4, base_delay=0.01, max_delay=0.2, jitter=0.1)

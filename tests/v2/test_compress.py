@@ -18,15 +18,15 @@ from pathlib import Path
 
 import pytest
 from docker_registry_v1 import InvalidInput
-from docker_registry_v1.archive import (
+from docker_registry_v1.formats import BLOCK, EncodedLayer, LayerBlob, LayerEncoder
+from docker_registry_v1.formats.archive import (
     Compression,
     CorruptStreamError,
     DecompressionBombError,
     ExpansionLimits,
 )
-from docker_registry_v1.archive.imageconfig import EMPTY_TAR
-from docker_registry_v1.oci import BLOCK, EncodedLayer, LayerBlob, LayerEncoder
-from docker_registry_v1.oci.compress import GZIP_HEADER
+from docker_registry_v1.formats.archive.imageconfig import EMPTY_TAR
+from docker_registry_v1.formats.compress import GZIP_HEADER
 
 
 def sha256(data: bytes) -> str:

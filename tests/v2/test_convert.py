@@ -9,10 +9,8 @@ import tarfile
 from pathlib import Path
 
 import pytest
-from docker_registry_v1.archive import ChainImage, write_loadable_archive
-from docker_registry_v1.archive.imageconfig import EMPTY_TAR
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
-from docker_registry_v1.oci import (
+from docker_registry_v1.formats import (
     ConvertedImage,
     EncodedLayer,
     ImageConversionError,
@@ -20,6 +18,8 @@ from docker_registry_v1.oci import (
     ManifestFormat,
     convert_image,
 )
+from docker_registry_v1.formats.archive import ChainImage, write_loadable_archive
+from docker_registry_v1.formats.archive.imageconfig import EMPTY_TAR
 
 
 def sha256(data: bytes) -> str:

@@ -14,7 +14,7 @@ from docker_registry_v1 import Client
 from docker_registry_v1.cli import main
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
-from docker_registry_v1.oci.layout import OCILayout
+from docker_registry_v1.formats.layout import OCILayout
 from docker_registry_v1.transfer.copy import BlobCache, copy
 from system_tools import require_tool
 

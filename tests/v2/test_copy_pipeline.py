@@ -16,7 +16,7 @@ from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import build_image_chain
 from docker_registry_v1.engine.layers import LayerFetch, iter_layer
 from docker_registry_v1.engine.pipeline import Cancelled, PipelinedLayer, ReadAhead
-from docker_registry_v1.oci import BLOCK, EncodedLayer
+from docker_registry_v1.formats import BLOCK, EncodedLayer
 from docker_registry_v1.oci.client import OCIClient
 from docker_registry_v1.oci.errors import DigestInvalid
 from docker_registry_v1.transfer.copy import copy

@@ -10,13 +10,13 @@ from pathlib import Path
 import pytest
 from click.testing import CliRunner
 from docker_registry_v1 import BlobCache, CacheWarning, Client, Journal, OCILayout
-from docker_registry_v1.archive.compression import Compression
 from docker_registry_v1.cli import main
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.pytest_plugin import EmulatorFactory
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
 from docker_registry_v1.engine import journal
-from docker_registry_v1.oci.compress import LayerBlob
+from docker_registry_v1.formats.archive.compression import Compression
+from docker_registry_v1.formats.compress import LayerBlob
 from docker_registry_v1.transfer.copy import copy
 
 REGISTRY = "http://registry.example"

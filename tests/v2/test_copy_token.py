@@ -10,11 +10,11 @@ import pytest
 from click.testing import CliRunner, Result
 from docker_registry_v1 import BasicAuth, Client
 from docker_registry_v1.cli import main
+from docker_registry_v1.core.errors import DockerRegistryError
+from docker_registry_v1.core.progress import SilentProgress
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import build_image_chain
-from docker_registry_v1.errors import DockerRegistryError
 from docker_registry_v1.oci.client import OCIClient
-from docker_registry_v1.progress import SilentProgress
 from docker_registry_v1.transfer.copy import BlobCache, copy
 from test_copy import run_skopeo, writes
 from v2registry import PASSWORD, USER, V2Registry

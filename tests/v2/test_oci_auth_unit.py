@@ -10,7 +10,7 @@ from collections.abc import Callable
 
 import httpx
 import pytest
-from docker_registry_v1.errors import InvalidInput, InvalidResponse, Unauthorized
+from docker_registry_v1.core.errors import InvalidInput, InvalidResponse, Unauthorized
 from docker_registry_v1.oci.auth import (
     SCOPES,
     AuthChallengeError,

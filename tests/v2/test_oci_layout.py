@@ -15,10 +15,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+from docker_registry_v1.core.errors import InvalidInput
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
-from docker_registry_v1.errors import InvalidInput
-from docker_registry_v1.oci import EncodedLayer, ManifestFormat, convert_image
-from docker_registry_v1.oci.layout import (
+from docker_registry_v1.formats import EncodedLayer, ManifestFormat, convert_image
+from docker_registry_v1.formats.layout import (
     REF_NAME,
     BlobMismatch,
     LayoutError,
@@ -269,7 +269,7 @@ import sys, time
 sys.path[:0] = sys.argv[3:]
 from test_oci_layout import write_image
 from docker_registry_v1.emulator.seed import build_image_chain
-from docker_registry_v1.oci.layout import OCILayout
+from docker_registry_v1.formats.layout import OCILayout
 
 def slow(data):
     for start in range(0, len(data), 1 << 16):

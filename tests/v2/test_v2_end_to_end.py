@@ -22,7 +22,7 @@ import pytest
 from docker_registry_v1 import Client
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
-from docker_registry_v1.oci import (
+from docker_registry_v1.formats import (
     ConvertedImage,
     EncodedLayer,
     LayerBlob,

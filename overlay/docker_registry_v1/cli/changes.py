@@ -16,8 +16,8 @@ import attrs
 import click
 from rich.console import Console
 
-from docker_registry_v1.auth import Access, TokenAuth
-from docker_registry_v1.errors import InvalidInput, NotFound
+from docker_registry_v1.core.errors import InvalidInput, NotFound
+from docker_registry_v1.v1.auth import Access, TokenAuth
 
 from .connect import Registry, credentials_for, netloc_of, open_registry, password_prompt
 from .credentials import ENV_PASSWORD, ENV_USERNAME, resolve_credentials

@@ -23,12 +23,12 @@ import attrs
 import click
 import httpx
 
-from docker_registry_v1.auth import Access, Authenticator, BasicAuth, NilAuth
-from docker_registry_v1.client import DEFAULT_TIMEOUT, Client
-from docker_registry_v1.errors import DockerRegistryError, Forbidden, NotFound, Unauthorized
-from docker_registry_v1.models import Ping
-from docker_registry_v1.names import origin_of
-from docker_registry_v1.tls import ssl_context
+from docker_registry_v1.core.errors import DockerRegistryError, Forbidden, NotFound, Unauthorized
+from docker_registry_v1.core.models import Ping
+from docker_registry_v1.core.names import origin_of
+from docker_registry_v1.core.tls import ssl_context
+from docker_registry_v1.v1.auth import Access, Authenticator, BasicAuth, NilAuth
+from docker_registry_v1.v1.client import DEFAULT_TIMEOUT, Client
 
 from .credentials import Credentials, Prompt, resolve_credentials
 from .options import Settings, fail, warn

@@ -180,8 +180,8 @@ def _run(
 ) -> TransferResult:
     """Open both sides, run the engine, and turn a refusal into one line naming its side."""
     from docker_registry_v1.engine import copy_image  # noqa: PLC0415
-    from docker_registry_v1.oci.convert import ImageConversionError  # noqa: PLC0415
-    from docker_registry_v1.oci.layout import LayoutError  # noqa: PLC0415
+    from docker_registry_v1.formats.convert import ImageConversionError  # noqa: PLC0415
+    from docker_registry_v1.formats.layout import LayoutError  # noqa: PLC0415
     from docker_registry_v1.transfer.retry import RetryPolicy  # noqa: PLC0415
 
     with contextlib.ExitStack() as stack:
@@ -279,8 +279,8 @@ def _destination(  # noqa: PLR0917 - both sides and the options, in one place
         RegistryDestination,
         V1Destination,
     )
-    from docker_registry_v1.oci.convert import ManifestFormat  # noqa: PLC0415
-    from docker_registry_v1.oci.layout import LayoutError, OCILayout  # noqa: PLC0415
+    from docker_registry_v1.formats.convert import ManifestFormat  # noqa: PLC0415
+    from docker_registry_v1.formats.layout import LayoutError, OCILayout  # noqa: PLC0415
 
     chosen = options.manifest_format
     if isinstance(to, V1Location):

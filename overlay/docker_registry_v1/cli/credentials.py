@@ -35,8 +35,8 @@ from typing import IO, Any
 import attrs
 import httpx
 
-from docker_registry_v1.auth import BasicAuth
-from docker_registry_v1.errors import InvalidInput
+from docker_registry_v1.core.errors import InvalidInput
+from docker_registry_v1.v1.auth import BasicAuth
 
 __all__ = [
     "Credentials",

@@ -29,7 +29,7 @@ import click
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
-from docker_registry_v1.tls import TLSConfig
+from docker_registry_v1.core.tls import TLSConfig
 from docker_registry_v1.transfer.inventory import (
     Inventory,
     InventoryListener,

@@ -41,13 +41,13 @@ from .sides import OCISide, SidesCommand, SideSettings, assign_legacy_login, sid
 from .transports import parse_registry
 
 if TYPE_CHECKING:  # the copy extra (isal) is loaded only when the command runs
-    from docker_registry_v1.client import Client
     from docker_registry_v1.engine.journal import Journal
     from docker_registry_v1.transfer.migrate import MigrationListener, MigrationReport, TagOutcome
     from docker_registry_v1.transfer.migrate_plan import MigrationPlan, Target
     from docker_registry_v1.transfer.migrate_v1 import V1Target
     from docker_registry_v1.transfer.migrate_verify import VerifyReport
     from docker_registry_v1.transfer.selection import Selection
+    from docker_registry_v1.v1.client import Client
 
 __all__ = ["migrate"]
 
@@ -181,8 +181,8 @@ def _target(
 ) -> tuple[Target | V1Target, str, contextlib.AbstractContextManager[object]]:
     """(destination, prefix, closer) for ``docker://[HOST[:PORT]][/PREFIX]``, ``oci:DIR`` or
     a v1 registry ``[http(s)://|v1://]HOST[:PORT][/PREFIX]``."""
-    from docker_registry_v1.oci.convert import ManifestFormat  # noqa: PLC0415 - the copy extra
-    from docker_registry_v1.oci.layout import LayoutError, OCILayout  # noqa: PLC0415
+    from docker_registry_v1.formats.convert import ManifestFormat  # noqa: PLC0415 - the copy extra
+    from docker_registry_v1.formats.layout import LayoutError, OCILayout  # noqa: PLC0415
     from docker_registry_v1.transfer.migrate_plan import (  # noqa: PLC0415
         LayoutTarget,
         RegistryTarget,

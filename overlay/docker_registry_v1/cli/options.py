@@ -30,10 +30,10 @@ from typing import Any, NoReturn
 import attrs
 import click
 
-from docker_registry_v1.archive import ArchiveError
+from docker_registry_v1.core.errors import DockerRegistryError, InvalidInput
+from docker_registry_v1.core.tls import TLSConfig, TLSVerificationError, clear_scheme_cache
 from docker_registry_v1.engine.journal import CacheWarning
-from docker_registry_v1.errors import DockerRegistryError, InvalidInput
-from docker_registry_v1.tls import TLSConfig, TLSVerificationError, clear_scheme_cache
+from docker_registry_v1.formats.archive import ArchiveError
 
 from .output import visible
 

@@ -27,7 +27,7 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
-from docker_registry_v1.progress import PlannedLayer, ProgressListener, SilentProgress
+from docker_registry_v1.core.progress import PlannedLayer, ProgressListener, SilentProgress
 
 from .options import Settings
 

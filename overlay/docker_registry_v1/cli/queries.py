@@ -10,7 +10,7 @@ import attrs
 import click
 from rich.console import Console
 
-from docker_registry_v1.auth import Access, Authenticator
+from docker_registry_v1.v1.auth import Access, Authenticator
 
 from .connect import Registry, open_registry
 from .options import Settings, common_options, examples, fail

@@ -15,11 +15,11 @@ import re
 import attrs
 import httpx
 
-from docker_registry_v1.client import DEFAULT_BASE_URL
-from docker_registry_v1.endpoints import Endpoint
-from docker_registry_v1.errors import InvalidInput
-from docker_registry_v1.names import RepositoryName, check_image_id, check_tag
-from docker_registry_v1.tls import TLSConfig, choose_scheme
+from docker_registry_v1.core.errors import InvalidInput
+from docker_registry_v1.core.names import RepositoryName, check_image_id, check_tag
+from docker_registry_v1.core.tls import TLSConfig, choose_scheme
+from docker_registry_v1.v1.client import DEFAULT_BASE_URL
+from docker_registry_v1.v1.endpoints import Endpoint
 
 __all__ = [
     "DEFAULT_TAG",

@@ -26,9 +26,9 @@ import attrs
 import click
 import httpx
 
-from docker_registry_v1.endpoints import Endpoint
-from docker_registry_v1.errors import RegistryConnectionError, RegistryError
-from docker_registry_v1.tls import TLSConfig, TLSVerificationError, choose_scheme, ssl_context
+from docker_registry_v1.core.errors import RegistryConnectionError, RegistryError
+from docker_registry_v1.core.tls import TLSConfig, TLSVerificationError, choose_scheme, ssl_context
+from docker_registry_v1.v1.endpoints import Endpoint
 
 from .credentials import (
     ENV_PASSWORD,
@@ -365,10 +365,10 @@ class OCISide:
     """One v2/OCI registry side: its client, the login it sends, and explained failures."""
 
     def __init__(self, settings: Settings, side: SideSettings, url: str, netloc: str) -> None:
-        from docker_registry_v1.client import DEFAULT_TIMEOUT  # noqa: PLC0415
-        from docker_registry_v1.names import origin_of  # noqa: PLC0415
+        from docker_registry_v1.core.names import origin_of  # noqa: PLC0415
         from docker_registry_v1.oci.auth import RegistryAuth  # noqa: PLC0415 - the copy extra
         from docker_registry_v1.oci.client import OCIClient  # noqa: PLC0415
+        from docker_registry_v1.v1.client import DEFAULT_TIMEOUT  # noqa: PLC0415
 
         self.side = side
         self.netloc = httpx.URL(url).netloc.decode("ascii")

@@ -15,8 +15,8 @@ from pathlib import Path
 
 import attrs
 
-from docker_registry_v1.endpoints import Endpoint
-from docker_registry_v1.errors import InvalidInput
+from docker_registry_v1.core.errors import InvalidInput
+from docker_registry_v1.v1.endpoints import Endpoint
 
 from .reference import ImageReference, InvalidReference, _endpoint
 
@@ -137,7 +137,7 @@ def _docker_image(text: str, role: str) -> DockerLocation:
 
 
 def _layout(text: str, role: str) -> OCILocation:
-    from docker_registry_v1.oci.layout import parse_layout_reference  # noqa: PLC0415
+    from docker_registry_v1.formats.layout import parse_layout_reference  # noqa: PLC0415
 
     try:
         directory, ref = parse_layout_reference(text)

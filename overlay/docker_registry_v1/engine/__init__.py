@@ -10,8 +10,9 @@ install (a library-only install still pulls).
 
 from __future__ import annotations
 
-import importlib
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING
+
+from ..core.lazy import lazy_exports
 
 if TYPE_CHECKING:
     from .archive_destination import ArchiveDestination
@@ -48,11 +49,7 @@ _LAZY = {
 }
 
 
-def __getattr__(name: str) -> Any:
-    if name not in _LAZY:
-        raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
-    return getattr(importlib.import_module(f".{_LAZY[name]}", __name__), name)
-
+__getattr__ = lazy_exports(__name__, _LAZY)
 
 __all__ = [
     "ArchiveDestination",

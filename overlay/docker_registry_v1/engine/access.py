@@ -23,13 +23,13 @@ from typing import TYPE_CHECKING
 import attrs
 import httpx
 
-from ..auth import Authenticator, TokenAuth
-from ..errors import InvalidResponse, NotFound, RegistryError, Unauthorized, UploadInProgress
-from ..httplog import reused
-from ..models import IndexImage
+from ..core.errors import InvalidResponse, NotFound, RegistryError, Unauthorized, UploadInProgress
+from ..core.httplog import reused
+from ..core.models import IndexImage
+from ..v1.auth import Authenticator, TokenAuth
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
-    from ..client import Client
+    from ..v1.client import Client
 
 __all__ = ["WriteAccess", "index_list", "is_present", "read_access", "write_access"]
 

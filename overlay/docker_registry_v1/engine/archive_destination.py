@@ -15,9 +15,14 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import IO
 
-from ..archive import ChainImage, WrittenArchive, stream_loadable_archive, write_loadable_archive
-from ..errors import InvalidInput
-from ..names import check_tag
+from ..core.errors import InvalidInput
+from ..core.names import check_tag
+from ..formats.archive import (
+    ChainImage,
+    WrittenArchive,
+    stream_loadable_archive,
+    write_loadable_archive,
+)
 from .model import Layer, SourceImage
 from .run import Committed, Feed
 from .tracking import Tracker

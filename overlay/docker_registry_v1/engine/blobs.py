@@ -12,10 +12,10 @@ import os
 from collections.abc import Iterable
 from pathlib import Path
 
-from ..errors import InvalidInput
+from ..core.errors import InvalidInput
+from ..formats.compress import LEVELS
+from ..formats.layout import OCILayout
 from ..oci.client import MountResult
-from ..oci.compress import LEVELS
-from ..oci.layout import OCILayout
 from .journal import BlobCache
 from .model import RESTARTS, SourceRestarted, SourceRestartedError
 

@@ -17,15 +17,15 @@ import threading
 from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Protocol
 
-from ..errors import Conflict, InvalidInput
-from ..httplog import reused
-from ..models import IndexImage
-from ..names import RepositoryName, check_tag
+from ..core.errors import Conflict, InvalidInput
+from ..core.httplog import reused
+from ..core.models import IndexImage
+from ..core.names import RepositoryName, check_tag
+from ..core.retry import unretried
+from ..formats.compress import LayerBlob
+from ..formats.convert import ManifestFormat, convert_image
+from ..formats.layout import OCILayout, check_ref
 from ..oci.client import MountResult, OCIClient, check_name, check_reference
-from ..oci.compress import LayerBlob
-from ..oci.convert import ManifestFormat, convert_image
-from ..oci.layout import OCILayout, check_ref
-from ..retry import unretried
 from .access import WriteAccess, index_list, is_present, write_access
 from .archive_destination import ArchiveDestination
 from .blobs import BlobCache, LayoutBlobStore, default_cache_path
@@ -35,7 +35,7 @@ from .run import Committed, Feed
 from .tracking import Tracker
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ..v1.client import Client
 
 __all__ = [
     "ArchiveDestination",

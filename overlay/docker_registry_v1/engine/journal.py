@@ -54,8 +54,8 @@ from typing import IO, TypeAlias
 
 import attrs
 
-from ..errors import DockerRegistryError
-from ..oci.compress import BLOCK, LayerBlob
+from ..core.errors import DockerRegistryError
+from ..formats.compress import BLOCK, LayerBlob
 
 __all__ = [
     "BlobCache",

@@ -26,8 +26,7 @@ from typing import TYPE_CHECKING, Any
 import attrs
 import httpx
 
-from ..auth import Authenticator
-from ..errors import (
+from ..core.errors import (
     ChecksumMismatch,
     DockerRegistryError,
     IncompleteBody,
@@ -36,13 +35,14 @@ from ..errors import (
     invalid_response,
     safe_url,
 )
-from ..models import RawMetadata
-from ..progress import ProgressListener
-from ..retry import RetryPolicy, unretried
-from ..services import empty_layer
+from ..core.models import RawMetadata
+from ..core.progress import ProgressListener
+from ..core.retry import RetryPolicy, unretried
+from ..v1.auth import Authenticator
+from ..v1.services import empty_layer
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
-    from ..client import Client
+    from ..v1.client import Client
 
 __all__ = ["CountingReader", "LayerFetch", "iter_layer"]
 

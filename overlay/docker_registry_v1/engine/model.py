@@ -16,9 +16,9 @@ from typing import IO, Protocol
 
 import attrs
 
-from ..archive.imageconfig import byte_count
-from ..errors import DockerRegistryError
-from ..models import RawMetadata
+from ..core.errors import DockerRegistryError
+from ..core.models import RawMetadata
+from ..formats.archive.imageconfig import byte_count
 
 __all__ = [
     "RESTARTS",
@@ -180,7 +180,7 @@ class FileStream:
 
     def __iter__(self) -> Iterator[bytes]:
         # the compressor's block: loaded here, with isal, only when a file layer is read
-        from ..oci.compress import BLOCK  # noqa: PLC0415
+        from ..formats.compress import BLOCK  # noqa: PLC0415
 
         with self._opener() as stream:
             while block := stream.read(BLOCK):

@@ -20,8 +20,8 @@ from typing import Generic, TypeVar
 
 import attrs
 
-from ..archive.compression import ExpansionLimits
-from ..oci.compress import DEFAULT_LEVEL, EncodedLayer, LayerBlob
+from ..formats.archive.compression import ExpansionLimits
+from ..formats.compress import DEFAULT_LEVEL, EncodedLayer, LayerBlob
 
 __all__ = ["DEPTH", "Cancelled", "PipelinedLayer", "ReadAhead"]
 

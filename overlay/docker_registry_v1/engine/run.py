@@ -27,10 +27,10 @@ from typing import Protocol, TypeVar
 
 import attrs
 
-from ..errors import DockerRegistryError
-from ..models import RawMetadata
-from ..progress import ProgressListener, SilentProgress
-from ..retry import RetryPolicy
+from ..core.errors import DockerRegistryError
+from ..core.models import RawMetadata
+from ..core.progress import ProgressListener, SilentProgress
+from ..core.retry import RetryPolicy
 from .bounded import Stopped, run_threads
 from .model import (
     RESTARTS,

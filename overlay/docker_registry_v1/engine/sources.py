@@ -16,7 +16,10 @@ from concurrent.futures import Future
 from pathlib import Path
 from typing import TYPE_CHECKING, Protocol, runtime_checkable
 
-from ..archive import (
+from ..core.models import RawMetadata
+from ..core.names import RepositoryName, check_tag
+from ..core.retry import RetryPolicy
+from ..formats.archive import (
     ArchiveImage,
     ImageChain,
     ImageNotInArchiveError,
@@ -25,11 +28,8 @@ from ..archive import (
     open_saved_archive,
     validate_ancestry,
 )
-from ..archive.imageconfig import load_object
-from ..archive.names import parse_repo_tag
-from ..models import RawMetadata
-from ..names import RepositoryName, check_tag
-from ..retry import RetryPolicy
+from ..formats.archive.imageconfig import load_object
+from ..formats.archive.names import parse_repo_tag
 from .access import read_access
 from .bounded import run_threads
 from .layers import LayerFetch, iter_layer
@@ -44,8 +44,8 @@ from .model import (
 )
 
 if TYPE_CHECKING:
-    from ..auth import Authenticator
-    from ..client import Client
+    from ..v1.auth import Authenticator
+    from ..v1.client import Client
 
 __all__ = [
     "ArchiveSource",
@@ -145,7 +145,7 @@ class _V1Stream:
         if not self.blocks:
             return iter_layer(self._client, self._fetch, self._ready)
         # loaded here, with isal, only when a destination may compress: pull needs neither
-        from ..oci.compress import BLOCK  # noqa: PLC0415
+        from ..formats.compress import BLOCK  # noqa: PLC0415
 
         return iter_layer(self._client, self._fetch, block=BLOCK)
 

@@ -7,7 +7,7 @@ from collections.abc import Iterable
 
 import attrs
 
-from ..progress import AssemblyListener, PlannedLayer, ProgressListener, SilentProgress
+from ..core.progress import AssemblyListener, PlannedLayer, ProgressListener, SilentProgress
 
 __all__ = ["Tracker"]
 

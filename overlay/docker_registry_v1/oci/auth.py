@@ -40,14 +40,14 @@ from typing import Any
 import attrs
 import httpx
 
-from ..errors import (
+from ..core.errors import (
     DockerRegistryError,
     InvalidInput,
     error_from_response,
     invalid_response,
     safe_url,
 )
-from ..names import check_header_value, check_single_line
+from ..core.names import check_header_value, check_single_line
 
 SCOPES = "docker_registry_v1.oci.scopes"
 """Request extension key: the token scopes the request needs (an iterable of strings)."""

@@ -50,12 +50,10 @@ from oci_distribution_api.api.listing import list_repositories, list_tags
 from oci_distribution_api.api.manifests import get_manifest, manifest_exists, put_manifest
 from oci_distribution_api.types import UNSET
 
-from .. import httplog
-from ..auth import BasicAuth, _host_matches
-from ..client import DEFAULT_TIMEOUT, USER_AGENT, _checking_hooks, api_root
-from ..errors import DockerRegistryError, InvalidInput, transport_error
-from ..names import origin_of
-from ..retry import (
+from ..core import httplog
+from ..core.errors import DockerRegistryError, InvalidInput, transport_error
+from ..core.names import origin_of
+from ..core.retry import (
     DEFAULT_RETRY,
     KEEP,
     Keep,
@@ -65,6 +63,8 @@ from ..retry import (
     next_wait,
     with_timeout,
 )
+from ..v1.auth import BasicAuth, _host_matches
+from ..v1.client import DEFAULT_TIMEOUT, USER_AGENT, _checking_hooks, api_root
 from .auth import SCOPES as SCOPES_EXTENSION
 from .auth import RegistryAuth
 from .errors import DigestMismatch, EndlessPagingError, NotAV2Registry, OCIError, oci_error

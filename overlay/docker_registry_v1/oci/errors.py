@@ -15,7 +15,7 @@ from typing import Any
 import attrs
 import httpx
 
-from ..errors import RegistryError, _redact, _request_line
+from ..core.errors import RegistryError, _redact, _request_line
 
 __all__ = [
     "BlobUnknown",

@@ -25,6 +25,10 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from ..core.errors import InvalidInput
+from ..core.models import RawMetadata
+from ..core.names import RepositoryName, check_tag
+from ..core.progress import ProgressListener, SilentProgress
 from ..engine import LayoutDestination, RegistryDestination, V1RegistrySource, copy_image
 from ..engine.blobs import (
     RESTARTS,
@@ -34,20 +38,16 @@ from ..engine.blobs import (
     default_cache_path,
 )
 from ..engine.tracking import Tracker
-from ..errors import InvalidInput
-from ..models import RawMetadata
-from ..names import RepositoryName, check_tag
+from ..formats.compress import DEFAULT_LEVEL
+from ..formats.convert import ManifestFormat
+from ..formats.layout import OCILayout, check_ref
 from ..oci.client import AsyncOCIClient, OCIClient, check_name, check_reference
-from ..oci.compress import DEFAULT_LEVEL
-from ..oci.convert import ManifestFormat
-from ..oci.layout import OCILayout, check_ref
-from ..progress import ProgressListener, SilentProgress
 from .pull import check_concurrency
 from .retry import RetryPolicy, scoped
 from .threaded import run_in_worker
 
 if TYPE_CHECKING:  # the client module imports the transfer package
-    from ..client import AsyncClient, Client
+    from ..v1.client import AsyncClient, Client
 
 __all__ = [
     "RESTARTS",

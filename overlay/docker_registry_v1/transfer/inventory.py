@@ -27,20 +27,26 @@ from typing import TYPE_CHECKING, ParamSpec, Protocol, TypeVar, runtime_checkabl
 
 import attrs
 
-from ..archive import validate_ancestry
-from ..auth import Authenticator
+from ..core.errors import (
+    DockerRegistryError,
+    InvalidInput,
+    InvalidResponse,
+    NotFound,
+    RegistryError,
+)
+from ..core.models import ImageMetadata, RawMetadata, SearchResults, TagMap
+from ..core.names import RepositoryName
 from ..engine.access import _own_host  # the read-token rule of every transfer, counted here
 from ..engine.bounded import run_threads
-from ..errors import DockerRegistryError, InvalidInput, InvalidResponse, NotFound, RegistryError
-from ..models import ImageMetadata, RawMetadata, SearchResults, TagMap
-from ..names import RepositoryName
-from ..services import next_page
+from ..formats.archive import validate_ancestry
+from ..v1.auth import Authenticator
+from ..v1.services import next_page
 from .retry import RetryPolicy
 from .selection import Selection
 from .threaded import run_in_worker
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
-    from ..client import AsyncClient, Client
+    from ..v1.client import AsyncClient, Client
 
 __all__ = [
     "ImageRecord",

@@ -25,18 +25,18 @@ from typing import TYPE_CHECKING, Literal
 
 import attrs
 
-from ..archive import validate_ancestry
+from ..core.errors import DockerRegistryError, InvalidInput
+from ..core.httplog import reused
 from ..engine.bounded import Stopped, run_threads
 from ..engine.destinations import mount_known
 from ..engine.journal import Journal, JournalManifest
 from ..engine.pipeline import PipelinedLayer
 from ..engine.run import Feed
 from ..engine.sources import v1_layer
-from ..errors import DockerRegistryError, InvalidInput
-from ..httplog import reused
-from ..oci.compress import DEFAULT_LEVEL, LayerBlob
-from ..oci.convert import convert_image
-from ..oci.layout import LayoutError
+from ..formats.archive import validate_ancestry
+from ..formats.compress import DEFAULT_LEVEL, LayerBlob
+from ..formats.convert import convert_image
+from ..formats.layout import LayoutError
 from .copy import BlobCache, check_level
 from .migrate_plan import MigrationPlan, PlannedTag, TagState, Target
 from .migrate_run import (
@@ -52,7 +52,7 @@ from .migrate_v1 import V1Run, V1Target
 from .retry import RetryPolicy, scoped, scoped_target, unretried_target
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ..v1.client import Client
 
 __all__ = [
     "MigrationListener",

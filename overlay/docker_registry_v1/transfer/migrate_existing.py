@@ -28,25 +28,25 @@ from typing import TYPE_CHECKING, Any
 
 import attrs
 
-from ..archive.compression import Compression
+from ..core.errors import DockerRegistryError
+from ..core.httplog import reused
 from ..engine.access import read_access
 from ..engine.bounded import run_threads
 from ..engine.journal import Journal, JournalManifest
 from ..engine.sources import registry_origin
-from ..errors import DockerRegistryError
-from ..httplog import reused
-from ..oci.compress import LayerBlob
-from ..oci.convert import convert_image
-from ..oci.layout import LayoutError
+from ..formats.archive.compression import Compression
+from ..formats.compress import LayerBlob
+from ..formats.convert import convert_image
+from ..formats.layout import LayoutError
 from .copy import BlobCache
 from .migrate_run import Keyed
 from .migrate_v1 import V1Target
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from ..auth import Authenticator
-    from ..client import Client
-    from ..models import RawMetadata
+    from ..core.models import RawMetadata
+    from ..v1.auth import Authenticator
+    from ..v1.client import Client
     from .migrate_plan import PlannedTag, Target
 
 __all__ = ["DestinationSurvey"]

@@ -20,19 +20,19 @@ from typing import TYPE_CHECKING, Protocol
 import attrs
 
 from ..engine.blobs import LayoutBlobStore, check_level
+from ..formats.compress import DEFAULT_LEVEL
+from ..formats.convert import ManifestFormat
+from ..formats.layout import LayoutError, OCILayout, check_ref
 from ..oci.client import MountResult, OCIClient, check_name
-from ..oci.compress import DEFAULT_LEVEL
-from ..oci.convert import ManifestFormat
 from ..oci.errors import ManifestUnknown, NameUnknown
-from ..oci.layout import LayoutError, OCILayout, check_ref
 from .inventory import Inventory
 from .migrate_existing import DestinationSurvey
 from .retry import RetryPolicy, scoped, scoped_target
 from .selection import Selection
 
 if TYPE_CHECKING:
-    from ..client import Client
     from ..engine.journal import Journal
+    from ..v1.client import Client
     from .migrate_v1 import V1Target
 
 __all__ = [

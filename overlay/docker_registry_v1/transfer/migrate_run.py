@@ -14,16 +14,16 @@ from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
 
 import attrs
 
-from ..auth import Authenticator
+from ..core.models import RawMetadata
 from ..engine.access import read_access
 from ..engine.bounded import Stopped
 from ..engine.journal import Journal
 from ..engine.sources import registry_origin
-from ..models import RawMetadata
+from ..v1.auth import Authenticator
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from ..client import Client
+    from ..v1.client import Client
 
 __all__ = [
     "Counters",

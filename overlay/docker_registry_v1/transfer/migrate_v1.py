@@ -22,20 +22,20 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from ..core.errors import Conflict, DockerRegistryError, NotFound
+from ..core.models import IndexImage
+from ..core.names import RepositoryName
 from ..engine.access import WriteAccess, index_list, is_present, read_access, write_access
 from ..engine.bounded import Stopped
 from ..engine.journal import JournalManifest
 from ..engine.layers import LayerFetch, iter_layer
-from ..errors import Conflict, DockerRegistryError, NotFound
-from ..models import IndexImage
-from ..names import RepositoryName
 from .migrate_run import SharedRun, TagOutcome
 from .mirror import LayerRestartError
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from ..auth import Authenticator
-    from ..client import Client
+    from ..v1.auth import Authenticator
+    from ..v1.client import Client
     from .migrate_plan import PlannedTag
 
 __all__ = ["V1Target"]

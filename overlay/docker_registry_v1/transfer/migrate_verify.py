@@ -16,22 +16,22 @@ from typing import TYPE_CHECKING
 
 import attrs
 
+from ..core.errors import DockerRegistryError, NotFound
 from ..engine.access import read_access
 from ..engine.journal import Journal, JournalManifest
 from ..engine.layers import LayerFetch, iter_layer
 from ..engine.sources import registry_origin
-from ..errors import DockerRegistryError, NotFound
-from ..oci.compress import DEFAULT_LEVEL, LayerEncoder
-from ..oci.convert import ManifestFormat, convert_image
-from ..oci.layout import LayoutError
+from ..formats.compress import DEFAULT_LEVEL, LayerEncoder
+from ..formats.convert import ManifestFormat, convert_image
+from ..formats.layout import LayoutError
 from .copy import RESTARTS, BlobCache, SourceRestartedError
 from .migrate_v1 import V1Target
 from .mirror import LayerRestartError
 from .retry import RetryPolicy, scoped, scoped_target
 
 if TYPE_CHECKING:
-    from ..client import Client
-    from ..models import RawMetadata
+    from ..core.models import RawMetadata
+    from ..v1.client import Client
     from .migrate_plan import Target
 
 __all__ = ["Mismatch", "VerifyReport", "verify_migration"]

@@ -20,8 +20,10 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ..archive import validate_ancestry
-from ..auth import Authenticator
+from ..core.errors import DockerRegistryError, InvalidInput, RegistryConnectionError
+from ..core.models import IndexImage, LayerUpload, RawMetadata, TagMap
+from ..core.names import RepositoryName, check_tag
+from ..core.progress import ProgressListener, SilentProgress
 from ..engine.access import (
     index_list,
     is_present,
@@ -30,16 +32,14 @@ from ..engine.access import (
 )
 from ..engine.layers import LayerFetch
 from ..engine.tracking import Tracker
-from ..errors import DockerRegistryError, InvalidInput, RegistryConnectionError
-from ..models import IndexImage, LayerUpload, RawMetadata, TagMap
-from ..names import RepositoryName, check_tag
-from ..progress import ProgressListener, SilentProgress
+from ..formats.archive import validate_ancestry
+from ..v1.auth import Authenticator
 from .results import MirrorResult
 from .retry import RetryPolicy, scoped
 from .threaded import run_in_worker
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
-    from ..client import AsyncClient, Client
+    from ..v1.client import AsyncClient, Client
 
 __all__ = ["amirror", "mirror"]
 

@@ -18,20 +18,20 @@ import os
 from pathlib import Path
 from typing import IO, TYPE_CHECKING
 
-from ..archive import ArchiveError
-from ..archive.names import familiar_repository
+from ..core.errors import InvalidInput
+from ..core.names import check_tag
+from ..core.progress import ProgressListener
 from ..engine.archive_destination import ArchiveDestination
 from ..engine.run import copy_image
 from ..engine.sources import V1RegistrySource
-from ..errors import InvalidInput
-from ..names import check_tag
-from ..progress import ProgressListener
+from ..formats.archive import ArchiveError
+from ..formats.archive.names import familiar_repository
 from .results import PullResult
 from .retry import RetryPolicy, scoped
 from .threaded import run_in_worker
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
-    from ..client import AsyncClient, Client
+    from ..v1.client import AsyncClient, Client
 
 __all__ = ["apull", "pull"]
 

@@ -14,23 +14,23 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from ..archive import ArchiveImage, ImageChain, ImageNotInArchiveError, SavedArchive
-from ..archive import open_saved_archive as _open_saved_archive
-from ..archive.names import familiar_repository
+from ..core.models import IndexImage
+from ..core.names import RepositoryName, check_tag
+from ..core.progress import ProgressListener, SilentProgress
 from ..engine.access import (
     index_list,
 )
 from ..engine.layers import CountingReader
 from ..engine.tracking import Tracker
-from ..models import IndexImage
-from ..names import RepositoryName, check_tag
-from ..progress import ProgressListener, SilentProgress
+from ..formats.archive import ArchiveImage, ImageChain, ImageNotInArchiveError, SavedArchive
+from ..formats.archive import open_saved_archive as _open_saved_archive
+from ..formats.archive.names import familiar_repository
 from .results import PushResult
 from .retry import RetryPolicy, scoped
 from .threaded import run_in_worker
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
-    from ..client import AsyncClient, Client
+    from ..v1.client import AsyncClient, Client
 
 __all__ = ["apush", "push", "select_chains"]
 

@@ -6,7 +6,7 @@ from pathlib import Path
 
 import attrs
 
-from ..archive import WrittenLayer
+from ..formats.archive import WrittenLayer
 
 __all__ = ["MirrorResult", "PullResult", "PushResult"]
 

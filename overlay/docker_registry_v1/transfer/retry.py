@@ -1,4 +1,4 @@
-"""Where :class:`RetryPolicy` used to live (now ``docker_registry_v1.retry``), and how the
+"""Where :class:`RetryPolicy` used to live (now ``docker_registry_v1.core.retry``), and how the
 transfers share one policy with the clients they drive.
 
 Both clients retry each single request inside their send path, so a transfer no longer
@@ -17,7 +17,7 @@ from typing import TypeVar
 
 import attrs
 
-from ..retry import RetryPolicy, retryable, scoped, unretried
+from ..core.retry import RetryPolicy, retryable, scoped, unretried
 
 __all__ = [
     "RetryPolicy",

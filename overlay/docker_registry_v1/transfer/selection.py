@@ -30,7 +30,7 @@ from collections.abc import Callable, Iterable, Mapping
 
 import attrs
 
-from ..errors import InvalidInput
+from ..core.errors import InvalidInput
 
 __all__ = ["SHARD_INDEX_VARIABLE", "Selection", "parse_shard", "shard_of"]
 

@@ -29,12 +29,12 @@ from typing import TYPE_CHECKING, TypeVar, cast, overload
 import anyio
 import anyio.to_thread
 
+from ..core.progress import AssemblyListener, PlannedLayer, ProgressListener, SilentProgress
 from ..engine.bounded import CancelToken, TransferCancelled
-from ..progress import AssemblyListener, PlannedLayer, ProgressListener, SilentProgress
 
 if TYPE_CHECKING:  # the client module imports the transfer package
-    from ..client import AsyncClient, Client
     from ..oci.client import AsyncOCIClient, OCIClient
+    from ..v1.client import AsyncClient, Client
     from .inventory import InventoryListener
 
 __all__ = ["Worker", "run_in_worker"]

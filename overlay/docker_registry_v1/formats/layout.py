@@ -25,7 +25,7 @@ from typing import IO, Any
 
 import attrs
 
-from ..errors import InvalidInput
+from ..core.errors import InvalidInput
 from .convert import ConvertedImage
 
 LAYOUT_VERSION = "1.0.0"

@@ -29,9 +29,9 @@ from typing import Any, Protocol, cast
 import attrs
 from isal import isal_zlib
 
-from ..archive.compression import Compression, ExpansionLimits, _check_limits, detect_compression
-from ..archive.errors import CorruptStreamError
-from ..errors import InvalidInput
+from ..core.errors import InvalidInput
+from .archive.compression import Compression, ExpansionLimits, _check_limits, detect_compression
+from .archive.errors import CorruptStreamError
 
 BLOCK = 1 << 20
 """Bytes per compressor call; part of the output's identity, so never change it lightly."""

@@ -43,10 +43,8 @@ from docker_registry_v1_api.api import index, registry, users
 from docker_registry_v1_api.api import search as search_api
 from docker_registry_v1_api.types import UNSET
 
-from .auth import Access, Authenticator, NilAuth, TokenAuth
-from .endpoints import normalise_token, parse_endpoints
-from .errors import InvalidInput, RegistryError, invalid_response
-from .models import (
+from ..core.errors import InvalidInput, RegistryError, invalid_response
+from ..core.models import (
     ImageMetadata,
     IndexImage,
     LayerUpload,
@@ -55,7 +53,15 @@ from .models import (
     SearchResults,
     TagMap,
 )
-from .names import RepositoryName, check_header_value, check_image_id, check_single_line, check_tag
+from ..core.names import (
+    RepositoryName,
+    check_header_value,
+    check_image_id,
+    check_single_line,
+    check_tag,
+)
+from .auth import Access, Authenticator, NilAuth, TokenAuth
+from .endpoints import normalise_token, parse_endpoints
 
 if TYPE_CHECKING:
     from .client import AsyncClient, Client

@@ -17,8 +17,8 @@ from typing import Any
 
 import attrs
 
-from ..archive.errors import MalformedArchiveError
-from ..archive.imageconfig import byte_count, config_from_v1, load_object
+from .archive.errors import MalformedArchiveError
+from .archive.imageconfig import byte_count, config_from_v1, load_object
 from .compress import LayerBlob
 
 

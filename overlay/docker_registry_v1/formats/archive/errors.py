@@ -4,7 +4,7 @@ from __future__ import annotations
 
 
 class ArchiveError(Exception):
-    """Root of every failure raised by `docker_registry_v1.archive`."""
+    """Root of every failure raised by `docker_registry_v1.formats.archive`."""
 
 
 class MalformedArchiveError(ArchiveError):

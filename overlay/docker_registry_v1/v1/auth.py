@@ -14,9 +14,9 @@ from enum import StrEnum
 import attrs
 import httpx
 
+from ..core.errors import InvalidInput
+from ..core.names import check_header_value, check_single_line
 from .endpoints import Endpoint
-from .errors import InvalidInput
-from .names import check_header_value, check_single_line
 
 
 class Access(StrEnum):

@@ -27,10 +27,9 @@ import anyio
 import httpx
 from docker_registry_v1_api.api import registry
 
-from . import httplog
-from ._version import __version__
-from .auth import Authenticator, BasicAuth, NilAuth, try_next_endpoint
-from .errors import (
+from .._version import __version__
+from ..core import httplog
+from ..core.errors import (
     DockerRegistryError,
     InvalidInput,
     InvalidResponse,
@@ -41,10 +40,10 @@ from .errors import (
     invalid_response,
     transport_error,
 )
-from .models import Ping
-from .names import check_header_name, check_header_value, origin_of
-from .progress import ProgressListener
-from .retry import (
+from ..core.models import Ping
+from ..core.names import check_header_name, check_header_value, origin_of
+from ..core.progress import ProgressListener
+from ..core.retry import (
     DEFAULT_RETRY,
     KEEP,
     Keep,
@@ -54,6 +53,7 @@ from .retry import (
     next_wait,
     with_timeout,
 )
+from .auth import Authenticator, BasicAuth, NilAuth, try_next_endpoint
 from .services import (
     AsyncHubService,
     AsyncImageService,
@@ -70,7 +70,7 @@ from .services import (
 )
 
 if TYPE_CHECKING:
-    from .transfer import PullResult, PushResult
+    from ..transfer import PullResult, PushResult
 
 
 T = TypeVar("T")
@@ -524,7 +524,7 @@ class Client(_ClientBase[httpx.BaseTransport]):
         retry: RetryPolicy | None = None,
     ) -> PullResult:
         """Pull ``repo:tag`` into a ``docker load`` archive at ``dest`` (see ``transfer.pull``)."""
-        from .transfer import pull  # noqa: PLC0415 - transfers load on first use
+        from ..transfer import pull  # noqa: PLC0415 - transfers load on first use
 
         return pull(self, repo, tag, dest, concurrency=concurrency, progress=progress, retry=retry)
 
@@ -538,7 +538,7 @@ class Client(_ClientBase[httpx.BaseTransport]):
         retry: RetryPolicy | None = None,
     ) -> PushResult:
         """Push a ``docker save`` archive as ``repo`` (see ``transfer.push``)."""
-        from .transfer import push  # noqa: PLC0415 - transfers load on first use
+        from ..transfer import push  # noqa: PLC0415 - transfers load on first use
 
         return push(self, archive, repo, tag, progress=progress, retry=retry)
 
@@ -679,7 +679,7 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
         retry: RetryPolicy | None = None,
     ) -> PullResult:
         """Pull ``repo:tag`` into a ``docker load`` archive at ``dest`` (see ``transfer.apull``)."""
-        from .transfer import apull  # noqa: PLC0415 - transfers load on first use
+        from ..transfer import apull  # noqa: PLC0415 - transfers load on first use
 
         return await apull(
             self, repo, tag, dest, concurrency=concurrency, progress=progress, retry=retry
@@ -695,7 +695,7 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
         retry: RetryPolicy | None = None,
     ) -> PushResult:
         """Push a ``docker save`` archive as ``repo`` (see ``transfer.apush``)."""
-        from .transfer import apush  # noqa: PLC0415 - transfers load on first use
+        from ..transfer import apush  # noqa: PLC0415 - transfers load on first use
 
         return await apush(self, archive, repo, tag, progress=progress, retry=retry)
 

@@ -12,7 +12,7 @@ import re
 
 import attrs
 
-from ..names import TAG_RULE, is_tag
+from ...core.names import TAG_RULE, is_tag
 from .errors import InvalidChainError
 
 _COMPONENT = r"[a-z0-9]+(?:(?:[._]|__|-+)[a-z0-9]+)*"

@@ -9,7 +9,7 @@ from __future__ import annotations
 
 from collections.abc import Sequence
 
-from ..names import is_image_id
+from ...core.names import is_image_id
 from .errors import InvalidAncestryError
 
 DEFAULT_MAX_ANCESTRY = 127
