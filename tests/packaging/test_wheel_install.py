@@ -235,7 +235,7 @@ def _direct_imports(path: Path) -> set[str]:
 
 
 #: Subpackages whose extra is named for what it enables rather than for the subpackage.
-EXTRA_OF_SUBPACKAGE = {"oci": "copy"}
+EXTRA_OF_SUBPACKAGE = {"formats": "copy"}
 
 
 def test_every_direct_import_is_declared_in_the_right_extra(dist: Dist) -> None:
