@@ -16,8 +16,6 @@ from __future__ import annotations
 import contextlib
 import ssl
 import sys
-from types import TracebackType
-from typing import Self
 
 import attrs
 import click
@@ -33,7 +31,7 @@ from docker_registry_v1.v1.client import DEFAULT_TIMEOUT, Client
 from .credentials import Credentials, Prompt, resolve_credentials
 from .options import Settings, fail, warn
 from .reference import ImageReference, _endpoint, is_image_id, registry_url
-from .sides import SideSettings, explain_side, side_credentials, side_origin
+from .sides import OpenSide, SideSettings, explain_side, side_credentials, side_origin
 
 __all__ = [
     "Registry",
@@ -110,7 +108,7 @@ def _repository_in(url: httpx.URL) -> str | None:
     return "/".join(name) if len(name) == 2 else None
 
 
-class Registry:
+class Registry(OpenSide[Client]):
     """One registry a command talks to: its client, its credentials and its auth style."""
 
     def __init__(
@@ -265,24 +263,6 @@ class Registry:
                 exc.add_note(f"repository {repository} not found, or no access to it")
         elif own:
             exc.add_note(self._credentials_note())
-
-    def close(self) -> None:
-        self.client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        try:
-            if exc is not None:
-                self.explain(exc)
-        finally:
-            self.close()
 
 
 def open_registry(

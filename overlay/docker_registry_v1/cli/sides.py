@@ -13,6 +13,7 @@ The one-registry spellings these commands took before (``--plain-http``,
 
 from __future__ import annotations
 
+import abc
 import functools
 import os
 import ssl
@@ -20,7 +21,7 @@ import sys
 from collections.abc import Callable
 from pathlib import Path
 from types import TracebackType
-from typing import TYPE_CHECKING, Any, Literal, Self
+from typing import TYPE_CHECKING, Any, Generic, Literal, Protocol, Self, TypeVar
 
 import attrs
 import click
@@ -361,7 +362,43 @@ def explain_side(
         exc.add_note(f"{side.name} {netloc}: TLS certificate verification failed; {tls_hint(side)}")
 
 
-class OCISide:
+class _Closable(Protocol):
+    def close(self) -> None: ...
+
+
+_C = TypeVar("_C", bound=_Closable)
+
+
+class OpenSide(abc.ABC, Generic[_C]):
+    """A side a command holds open: closes its client on the way out and, when the block
+    failed, first adds to the error which side it was and what was sent (``explain``)."""
+
+    client: _C
+
+    @abc.abstractmethod
+    def explain(self, exc: BaseException) -> None:
+        """Add notes to ``exc`` naming this side, its credentials and what to try."""
+
+    def close(self) -> None:
+        self.client.close()
+
+    def __enter__(self) -> Self:
+        return self
+
+    def __exit__(
+        self,
+        exc_type: type[BaseException] | None,
+        exc: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        try:
+            if exc is not None:
+                self.explain(exc)
+        finally:
+            self.close()
+
+
+class OCISide(OpenSide["OCIClient"]):
     """One v2/OCI registry side: its client, the login it sends, and explained failures."""
 
     def __init__(self, settings: Settings, side: SideSettings, url: str, netloc: str) -> None:
@@ -385,20 +422,5 @@ class OCISide:
             verify=side.verify(),
         )
 
-    def close(self) -> None:
-        self.client.close()
-
-    def __enter__(self) -> Self:
-        return self
-
-    def __exit__(
-        self,
-        exc_type: type[BaseException] | None,
-        exc: BaseException | None,
-        traceback: TracebackType | None,
-    ) -> None:
-        try:
-            if exc is not None:
-                explain_side(exc, self.side, self.netloc, self.credentials)
-        finally:
-            self.close()
+    def explain(self, exc: BaseException) -> None:
+        explain_side(exc, self.side, self.netloc, self.credentials)
