@@ -1,5 +1,5 @@
 """Journal and copy-cache files made before refused mounts were recorded are upgraded in
-place (``PRAGMA user_version`` 0 → 1) and keep their facts; a file from a newer
+place (``PRAGMA user_version`` 0 → the current version) and keep their facts; a file from a newer
 version is refused, by the CLI with one ``error:`` line."""
 
 from __future__ import annotations
@@ -11,6 +11,7 @@ import pytest
 from click.testing import CliRunner
 from docker_registry_v1 import BlobCache, Journal, SchemaTooNew
 from docker_registry_v1.cli import main
+from docker_registry_v1.engine.journal import SCHEMA_VERSION
 from migrate_checks import Seeded
 
 REGISTRY = "http://registry.example"
@@ -46,7 +47,7 @@ def test_a_version_0_journal_is_upgraded_and_keeps_its_facts(tmp_path: Path) -> 
         assert journal.refused_sources(REGISTRY, "team/app", DIGEST) == set()
         journal.refused_mount(REGISTRY, "team/app", "team/base", DIGEST, 202)
         journal.refused_mount(REGISTRY, "team/app", "team/secret", DIGEST, 401)
-    assert user_version(path) == 2
+    assert user_version(path) == SCHEMA_VERSION
     with Journal(path) as journal:  # reopening changes nothing
         assert journal.refused_sources(REGISTRY, "team/app", DIGEST) == {
             "team/base",
@@ -55,7 +56,7 @@ def test_a_version_0_journal_is_upgraded_and_keeps_its_facts(tmp_path: Path) -> 
         # A 202 was about that target; no access to a source holds for every target.
         assert journal.refused_sources(REGISTRY, "team/other", DIGEST) == {"team/secret"}
         assert journal.refused_sources("http://elsewhere", "team/app", DIGEST) == set()
-    assert user_version(path) == 2
+    assert user_version(path) == SCHEMA_VERSION
 
 
 def test_a_version_0_copy_cache_is_upgraded(tmp_path: Path) -> None:
@@ -73,7 +74,7 @@ def test_a_version_0_copy_cache_is_upgraded(tmp_path: Path) -> None:
         assert cache.refused_sources(DIGEST, REGISTRY, "team/next") == {"team/base"}
     finally:
         cache.close()
-    assert user_version(path) == 2
+    assert user_version(path) == SCHEMA_VERSION
 
 
 def test_a_journal_from_a_newer_version_is_refused(seeded: Seeded, tmp_path: Path) -> None:

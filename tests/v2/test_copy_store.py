@@ -1,4 +1,4 @@
-"""The copy cache is the journal's store: one schema (``PRAGMA user_version`` 2), an older
+"""The copy cache is the journal's store: one schema (merged in ``PRAGMA user_version`` 2), an older
 cache file is converted in place, a v1 id is trusted only for the source registry it was
 learned from, and a cache that cannot be read costs a re-read with a warning."""
 
@@ -15,6 +15,7 @@ from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.pytest_plugin import EmulatorFactory
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
 from docker_registry_v1.engine import journal
+from docker_registry_v1.engine.journal import SCHEMA_VERSION
 from docker_registry_v1.formats.archive.compression import Compression
 from docker_registry_v1.formats.compress import LayerBlob
 from docker_registry_v1.transfer.copy import copy
@@ -77,7 +78,7 @@ def test_a_version_1_copy_cache_becomes_the_one_schema(tmp_path: Path) -> None:
         assert cache.get(key, origin="http://other.example") is None
     finally:
         cache.close()
-    assert user_version(path) == 2
+    assert user_version(path) == SCHEMA_VERSION
     with sqlite3.connect(path) as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
     assert tables == {"layers", "placed", "manifests", "failures", "refused_mounts"}
@@ -179,7 +180,7 @@ def test_a_schema_step_that_breaks_off_leaves_the_file_as_it_was(tmp_path: Path)
         assert cache.places(DIGEST, REGISTRY) == ["team/base"]
     finally:
         cache.close()
-    assert user_version(path) == 2
+    assert user_version(path) == SCHEMA_VERSION
 
 
 def test_the_cli_says_warning_once_for_a_corrupt_cache_and_copies(

@@ -39,6 +39,7 @@ from __future__ import annotations
 import contextlib
 import errno
 import fcntl
+import functools
 import hashlib
 import os
 import re
@@ -125,12 +126,24 @@ def _one_store(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS layers_by_image ON layers (image_id, origin)")
 
 
+#: Version 3: the lookups by blob digest get their own indexes. ``placed``'s key starts
+#: with the repository, so asking which repositories of a registry hold a digest (before
+#: every cross-repository mount) scanned the registry's whole table, under the store's
+#: lock: a cost per tag that grew with the registry.
+_BY_DIGEST = (
+    "CREATE INDEX IF NOT EXISTS placed_by_digest ON placed (registry, digest)",
+    "CREATE INDEX IF NOT EXISTS refused_by_digest ON refused_mounts (registry, digest)",
+)
+
 Migration: TypeAlias = tuple[str, ...] | Callable[[sqlite3.Connection], None]
-_MIGRATIONS: tuple[Migration, ...] = ((REFUSED_MOUNTS,), _one_store)
+_MIGRATIONS: tuple[Migration, ...] = ((REFUSED_MOUNTS,), _one_store, _BY_DIGEST)
 """Schema changes since the first journals, in order: entry N-1 takes a store file from
 ``PRAGMA user_version`` N-1 to N. 1 added the refused-mount table; 2 merged the copy
-cache's schema into the journal's and gave every layer fact its ``origin``. Journals
-and copy caches share these versions (they were both 1 before the merge)."""
+cache's schema into the journal's and gave every layer fact its ``origin``; 3 indexed
+the lookups by blob digest. Journals and copy caches share these versions (they were
+both 1 before the merge)."""
+#: The ``PRAGMA user_version`` a store file has once every change above is applied.
+SCHEMA_VERSION = len(_MIGRATIONS)
 #: The copy cache's tables before version 2, accepted (and converted) as a store.
 _CACHE_COLUMNS = {
     "placed": {"digest", "registry", "repository"},
@@ -232,6 +245,13 @@ def migrate_schema(db: sqlite3.Connection, migrations: Sequence[Migration], path
                 for statement in statements:
                     db.execute(statement)
             db.execute(f"PRAGMA user_version = {found + 1}")
+
+
+@functools.cache
+def _isal_version() -> str:
+    """The installed isal's version, read once: the package metadata lookup is slow, and
+    a key is built for every layer of every tag."""
+    return version("isal")
 
 
 class _Store:
@@ -631,7 +651,7 @@ class BlobCache:
     @staticmethod
     def key(image_id: str, checksum: str | None, level: int) -> str:
         """The cache key: a v1 layer and every setting its blob's bytes depend on."""
-        return f"{image_id}|{checksum or ''}|isal-{version('isal')}|level-{level}|block-{BLOCK}"
+        return f"{image_id}|{checksum or ''}|isal-{_isal_version()}|level-{level}|block-{BLOCK}"
 
     @property
     def facts(self) -> _Store:
