@@ -25,10 +25,9 @@ import email.utils
 import enum
 import random
 import time
-from collections.abc import Awaitable, Callable
+from collections.abc import Callable
 from typing import ParamSpec, Protocol, Self, TypeVar
 
-import anyio
 import attrs
 import httpx
 
@@ -111,22 +110,6 @@ class RetryPolicy:
                 if wait is None:
                     raise
             time.sleep(wait)
-
-    async def acall(
-        self, action: Callable[P, Awaitable[T]], /, *args: P.args, **kwargs: P.kwargs
-    ) -> T:
-        """The awaitable twin of :meth:`call`: awaits ``action`` until it succeeds or the
-        policy gives up (then its error is raised)."""
-        failures = 0
-        while True:
-            try:
-                return await action(*args, **kwargs)
-            except DockerRegistryError as error:
-                failures += 1
-                wait = self.delay(failures, error)
-                if wait is None:
-                    raise
-            await anyio.sleep(wait)
 
 
 class Keep(enum.Enum):
