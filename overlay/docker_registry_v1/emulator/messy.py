@@ -161,6 +161,7 @@ class MessyRegistry:
         }
 
     def to_json(self) -> str:
+        """:meth:`as_dict` as indented JSON (what ``regv1 serve --describe`` writes)."""
         return json.dumps(self.as_dict(), indent=2, sort_keys=True)
 
 
