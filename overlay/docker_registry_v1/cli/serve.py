@@ -106,9 +106,7 @@ def _wait_for_signal() -> None:
     epilog=examples(
         "regv1 serve --port 5000 --data-dir ./registry",
         "regv1 serve --hub --port 5000 --registry-port 5001 --user alice:s3cret",
-        "regv1 serve --port 5000 --reference-ranges --tag-list-as-list",
-        "regv1 serve --port 5000 --seed messy --describe messy.json",
-        "regv1 serve --data-dir ./registry --break 0123456789abcdef:in-progress",
+        "regv1 serve --port 5000 --reference-ranges --seed messy --describe messy.json",
     )
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
