@@ -296,9 +296,10 @@ def test_messy_description_as_json(messy: tuple[Standalone, MessyRegistry]) -> N
 
 
 def test_messy_healthy_tags_pull_with_the_client(
-    messy: tuple[Standalone, MessyRegistry], tmp_path: Path
+    messy_registry: tuple[Standalone, MessyRegistry], tmp_path: Path
 ) -> None:
-    reg, described = messy
+    """Through the plugin's fixture, as tests in other areas use it."""
+    reg, described = messy_registry
     with Client(reg.url) as client:
         for number, healthy in enumerate(described.healthy):
             dest = tmp_path / f"{number}.tar"
