@@ -28,6 +28,20 @@ _EMULATOR_EXTRA = frozenset({"starlette", "uvicorn", "pydantic"})
 #: importing the emulator package would pull in its server stack (a test keeps them equal).
 SEARCH_SHAPES = ("reference", "hub", "paged")
 USERS_APIS = ("reference", "accounts")
+#: The values of ``emulator.Breakage`` and ``emulator.bomb.DEFAULT_BOMB_SIZE``, for the same reason.
+BREAKAGES = (
+    "in-progress",
+    "missing-json",
+    "missing-layer",
+    "missing-ancestry",
+    "corrupt-json",
+    "checksum-mismatch",
+    "gone",
+    "parent-gone",
+)
+SEEDS = ("messy",)
+DEFAULT_BOMB_SIZE = 8 << 30
+_UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
 
 def _user(value: str) -> tuple[str, str]:
@@ -35,6 +49,42 @@ def _user(value: str) -> tuple[str, str]:
     if not sep or not name:
         raise click.BadParameter(f"expected NAME:PASSWORD, got {name!r} without a password")
     return name, password
+
+
+def _breakages(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    parsed = []
+    for value in values:
+        image_id, sep, kind = value.rpartition(":")
+        if not sep or not image_id or kind not in BREAKAGES:
+            raise click.BadParameter(
+                f"expected IMAGE_ID:KIND, KIND one of {', '.join(BREAKAGES)}; got {value!r}"
+            )
+        parsed.append((image_id, kind))
+    return parsed
+
+
+def _repository_tags(
+    ctx: click.Context, param: click.Parameter, values: tuple[str, ...]
+) -> list[tuple[str, str]]:
+    parsed = []
+    for value in values:
+        repository, sep, tag = value.rpartition(":")
+        if not sep or not repository or not tag:
+            raise click.BadParameter(f"expected REPOSITORY:TAG, got {value!r}")
+        parsed.append((repository, tag))
+    return parsed
+
+
+def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
+    """Bytes, optionally with a K, M or G suffix (powers of 1024)."""
+    text = value.strip().upper().removesuffix("IB").removesuffix("B")
+    unit = text[-1:] if text[-1:] in _UNITS else ""
+    number = text[: len(text) - len(unit)]
+    if not number.isdigit():
+        raise click.BadParameter(f"expected a size such as 8G or 104857600, got {value!r}")
+    return int(number) * _UNITS[unit]
 
 
 def _wait_for_signal() -> None:
@@ -56,7 +106,7 @@ def _wait_for_signal() -> None:
     epilog=examples(
         "regv1 serve --port 5000 --data-dir ./registry",
         "regv1 serve --hub --port 5000 --registry-port 5001 --user alice:s3cret",
-        "regv1 serve --port 5000 --reference-ranges --tag-list-as-list",
+        "regv1 serve --port 5000 --reference-ranges --seed messy --describe messy.json",
     )
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -118,6 +168,47 @@ def _wait_for_signal() -> None:
     help="/v1/users/ as the reference registry (always OK) or checking accounts "
     "[default: by mode].",
 )
+@click.option(
+    "--seed",
+    type=click.Choice(SEEDS),
+    default=None,
+    help="Fill the registry first. messy: every broken state a decade-old reference "
+    "registry holds (uploads that died, lost json/layer/ancestry files, corrupt JSON, a "
+    "dangling tag, a lost parent, a checksum mismatch, a tag list answering 500, names "
+    "and tags v2 or OCI refuse, a bzip2 and a gzip compression bomb), next to healthy "
+    "tags and repositories.",
+)
+@click.option(
+    "--bomb-size",
+    default=str(DEFAULT_BOMB_SIZE),
+    callback=_size,
+    metavar="SIZE",
+    help="--seed messy: bytes each compression bomb expands to (K/M/G suffixes; a "
+    "multiple of 512; default 8G).",
+)
+@click.option(
+    "--describe",
+    type=click.Path(dir_okay=False, path_type=Path),
+    default=None,
+    help="--seed messy: write what is broken where as JSON to this file.",
+)
+@click.option(
+    "--break",
+    "breaks",
+    multiple=True,
+    callback=_breakages,
+    metavar="IMAGE_ID:KIND",
+    help=f"Leave a stored image broken as a reference registry would hold it (repeatable); "
+    f"KIND: {', '.join(BREAKAGES)}.",
+)
+@click.option(
+    "--corrupt-tag",
+    "corrupt_tags",
+    multiple=True,
+    callback=_repository_tags,
+    metavar="REPO:TAG",
+    help="Spoil a tag file so the repository's tag list answers 500 (repeatable).",
+)
 def serve(
     *,
     host: str,
@@ -133,6 +224,11 @@ def serve(
     token_prefix: bool | None,
     search: SearchShape | None,
     users_api: UsersApi | None,
+    seed: str | None,
+    bomb_size: int,
+    describe: Path | None,
+    breaks: list[tuple[str, str]],
+    corrupt_tags: list[tuple[str, str]],
 ) -> None:
     """Serve a local Docker Registry v1 (standalone, or --hub with a separate index)."""
     try:
@@ -156,6 +252,8 @@ def serve(
     )
     if endpoints and not hub:
         raise click.UsageError("--endpoint only applies with --hub")
+    if describe is not None and seed is None:
+        raise click.UsageError("--describe only applies with --seed")
     emulator: Emulator
     try:
         if hub:
@@ -185,6 +283,17 @@ def serve(
     except (OSError, ValueError) as exc:
         raise click.ClickException(str(exc)) from exc
     with emulator:
+        try:
+            _prepare(
+                emulator,
+                seed=seed,
+                bomb_size=bomb_size,
+                describe=describe,
+                broken=breaks,
+                spoilt=corrupt_tags,
+            )
+        except (OSError, ValueError) as exc:
+            fail(str(exc))
         if isinstance(emulator, Hub):
             click.echo(f"index: {emulator.index_url}")
             click.echo(f"registry: {emulator.registry_url}")
@@ -192,3 +301,26 @@ def serve(
             click.echo(f"registry: {emulator.url}")
         _wait_for_signal()
     click.echo("stopped")
+
+
+def _prepare(
+    emulator: Emulator,
+    *,
+    seed: str | None,
+    bomb_size: int,
+    describe: Path | None,
+    broken: list[tuple[str, str]],
+    spoilt: list[tuple[str, str]],
+) -> None:
+    """Seed, then break, before the addresses are printed (so nobody sees a half state)."""
+    from docker_registry_v1.emulator import Breakage, seed_messy  # noqa: PLC0415
+    from docker_registry_v1.emulator.store import split_repository  # noqa: PLC0415
+
+    if seed == "messy":
+        described = seed_messy(emulator.store, bomb_size=bomb_size)
+        if describe is not None:
+            describe.write_text(described.to_json() + "\n")
+    for image_id, kind in broken:
+        emulator.store.break_image(image_id, Breakage(kind))
+    for repository, tag in spoilt:
+        emulator.store.corrupt_tag(split_repository(repository), tag)

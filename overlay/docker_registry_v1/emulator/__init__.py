@@ -4,27 +4,41 @@
 reference registry 0.9.1 in standalone mode, optionally behind Basic auth);
 ``run_hub`` starts an index and a registry on two addresses that share one
 store and enforce tokens as Docker's hosted index did. Both return a running
-:class:`Emulator` to use as a context manager.
+:class:`Emulator` to use as a context manager. :func:`seed_messy` fills a store with
+every broken state a decade-old reference registry holds (:class:`Breakage`), and
+describes them (:class:`MessyRegistry`).
 """
 
+from .bomb import BombFormat, bomb_image, bomb_layer
 from .compat import Compat
 from .faults import FaultKind, FaultRule, Faults
+from .messy import Fault, HealthyTag, MessyRegistry, Probe, Problem, seed_messy
 from .requestlog import LogEntry, RequestLog, fingerprint
 from .server import Emulator, Hub, Standalone, run_hub, run_standalone
-from .store import Store
+from .store import Breakage, Store
 
 __all__ = [
+    "BombFormat",
+    "Breakage",
     "Compat",
     "Emulator",
+    "Fault",
     "FaultKind",
     "FaultRule",
     "Faults",
+    "HealthyTag",
     "Hub",
     "LogEntry",
+    "MessyRegistry",
+    "Probe",
+    "Problem",
     "RequestLog",
     "Standalone",
     "Store",
+    "bomb_image",
+    "bomb_layer",
     "fingerprint",
     "run_hub",
     "run_standalone",
+    "seed_messy",
 ]

@@ -79,6 +79,8 @@ class ImageRoutes:
         if record is None:
             assert answer is not None
             return answer
+        if record.missing_json:
+            return error("Image not found", 404)
         headers = {}
         if record.layer_size is not None:
             headers["X-Docker-Size"] = str(record.layer_size)
@@ -188,6 +190,8 @@ class ImageRoutes:
         if record is None:
             assert answer is not None
             return answer
+        if record.missing_ancestry:
+            return error("Image not found", 404)
         return json_response(record.ancestry, cacheable=True)
 
     async def get_files(self, request: Request) -> Response:

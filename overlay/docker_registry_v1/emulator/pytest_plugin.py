@@ -1,8 +1,10 @@
 """pytest fixtures serving emulators on loopback; load with ``pytest_plugins``.
 
 ``standalone`` is anonymous, ``private_registry`` and ``hub`` have the user
-``alice`` / ``s3cret``; ``emulator_factory`` starts any configuration. Every
-emulator is stopped at the end of its test.
+``alice`` / ``s3cret``; ``emulator_factory`` starts any configuration;
+``messy_registry`` is a standalone seeded with :func:`~.messy.seed_messy` (every broken
+state, beside healthy tags) and its description. Every emulator is stopped at the end of
+its test.
 """
 
 from __future__ import annotations
@@ -12,6 +14,7 @@ from typing import Any, Literal
 
 import pytest
 
+from .messy import MessyRegistry, seed_messy
 from .server import Emulator, Hub, Standalone, run_hub, run_standalone
 
 USERS = {"alice": "s3cret"}
@@ -56,3 +59,10 @@ def private_registry() -> Iterator[Standalone]:
 def hub() -> Iterator[Hub]:
     with run_hub(users=USERS) as running:
         yield running
+
+
+@pytest.fixture
+def messy_registry() -> Iterator[tuple[Standalone, MessyRegistry]]:
+    """A standalone holding the messy preset, and what is broken where in it."""
+    with run_standalone() as reg:
+        yield reg, seed_messy(reg.store)

@@ -12,7 +12,7 @@ from starlette.requests import Request
 from starlette.responses import Response
 
 from .context import UNDECODABLE, EmulatorState, Guard, json_body, repository_name
-from .responses import error, json_response
+from .responses import error, html_page, json_response
 
 TAG_NAME = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
 INVALID_TAG = "Invalid tag name (must match ^[\\w][\\w.-]{0,127}$)"
@@ -56,6 +56,8 @@ class RepositoryRoutes:
         tags = self.store.tags(name)
         if tags is None:
             return error("Repository not found", 404)
+        if self.store.unreadable_tags(name):
+            return html_page(500)  # REF cannot encode a tag file that is not text
         if self.state.compat.tag_list_as_list:
             return json_response([{"layer": i[:8], "name": t} for t, i in tags.items()])
         return json_response(tags)
@@ -64,7 +66,10 @@ class RepositoryRoutes:
         name, denied = await self._name(request)
         if denied is not None:
             return denied
-        image_id = (self.store.tags(name) or {}).get(str(request.path_params["tag"]))
+        tag = str(request.path_params["tag"])
+        if tag in self.store.unreadable_tags(name):
+            return html_page(500)
+        image_id = (self.store.tags(name) or {}).get(tag)
         if image_id is None:
             return error("Tag not found", 404)
         return json_response(image_id)

@@ -12,6 +12,7 @@ import enum
 import hashlib
 import hmac
 import json
+import shutil
 import threading
 import time
 from collections.abc import Iterable, Mapping
@@ -50,6 +51,35 @@ class Outcome(enum.Enum):
     MISMATCH = "mismatch"
 
 
+class Breakage(enum.Enum):
+    """Broken states a long-running reference registry 0.9.1 holds in its storage.
+
+    Each is a state of the files REF keeps per image (``json``, ``layer``,
+    ``ancestry``, ``_checksum``, the ``_inprogress`` mark), left behind by pushes
+    that died, disks that filled, and clean-up scripts; the emulator then answers
+    exactly as REF does from such storage (see ``Store.break_image``).
+    """
+
+    #: A push died after ``PUT json``: layer and checksum never finished, the mark stays.
+    #: Every read answers ``400 Image is being uploaded, retry later``, forever.
+    IN_PROGRESS = "in-progress"
+    #: The ``json`` file is gone: json ``404 Image not found``; ancestry and layer still 200.
+    MISSING_JSON = "missing-json"
+    #: The ``layer`` file is gone: layer ``404 Image not found``; json 200 without
+    #: ``X-Docker-Size``.
+    MISSING_LAYER = "missing-layer"
+    #: The ``ancestry`` file is gone: ancestry ``404 Image not found``; json and layer 200.
+    MISSING_ANCESTRY = "missing-ancestry"
+    #: The ``json`` file holds invalid JSON (a truncated write); served as is with 200.
+    CORRUPT_JSON = "corrupt-json"
+    #: The stored payload checksum does not match ``json + "\n" + layer`` any more.
+    CHECKSUM_MISMATCH = "checksum-mismatch"
+    #: Every file of the image is gone; tags naming it dangle, its children lose their parent.
+    GONE = "gone"
+    #: The image's parent is gone (:attr:`GONE`): the image's ancestry still lists it.
+    PARENT_GONE = "parent-gone"
+
+
 @attrs.define
 class StoredImage:
     json_bytes: bytes
@@ -58,11 +88,17 @@ class StoredImage:
     checksum: str | None = None
     layer_size: int | None = None
     complete: bool = False
+    #: The json file is gone from storage (``Breakage.MISSING_JSON``).
+    missing_json: bool = False
+    #: The ancestry file is gone from storage (``Breakage.MISSING_ANCESTRY``).
+    missing_ancestry: bool = False
 
 
 @attrs.define
 class RepositoryRecord:
     tags: dict[str, str] = attrs.Factory(dict)
+    #: Tags whose file holds bytes that are not an id (REF's tag reads then fail with 500).
+    unreadable_tags: list[str] = attrs.Factory(list)
     tag_meta: dict[str, dict[str, Any]] = attrs.Factory(dict)
     meta: dict[str, Any] | None = None
     index_list: bytes | None = None
@@ -136,13 +172,16 @@ class Store:
         state = json.loads(state_path.read_bytes())
         for image_id, info in state["images"].items():
             folder = self._image_dir(image_id)
+            missing_json = info.get("missing_json", False)
             self._images[image_id] = StoredImage(
-                json_bytes=(folder / "json").read_bytes(),
+                json_bytes=b"" if missing_json else (folder / "json").read_bytes(),
                 parent=info["parent"],
                 ancestry=info["ancestry"],
                 checksum=info["checksum"],
                 layer_size=info["layer_size"],
                 complete=info["complete"],
+                missing_json=missing_json,
+                missing_ancestry=info.get("missing_ancestry", False),
             )
             if info["layer_size"] is not None:
                 self._layers[image_id] = FileBlob(folder / "layer", info["layer_size"])
@@ -165,6 +204,8 @@ class Store:
                     "checksum": rec.checksum,
                     "layer_size": rec.layer_size,
                     "complete": rec.complete,
+                    "missing_json": rec.missing_json,
+                    "missing_ancestry": rec.missing_ancestry,
                 }
                 for image_id, rec in self._images.items()
             },
@@ -187,13 +228,20 @@ class Store:
             rec = self._images.get(image_id)
             return attrs.evolve(rec) if rec is not None else None
 
+    def _has_json(self, image_id: str) -> bool:
+        rec = self._images.get(image_id)
+        return rec is not None and not rec.missing_json
+
     def put_image_json(self, image_id: str, raw: bytes, parent: str | None) -> Outcome:
-        """Store the JSON (new upload or retry); checksum and layer must be sent again."""
+        """Store the JSON (new upload or retry); checksum and layer must be sent again.
+
+        As REF, an image whose json file is gone counts as absent: it may be pushed again.
+        """
         with self._lock:
-            if parent and parent not in self._images:
+            if parent and not self._has_json(parent):
                 return Outcome.PARENT_MISSING
             existing = self._images.get(image_id)
-            if existing is not None and existing.complete:
+            if existing is not None and existing.complete and not existing.missing_json:
                 return Outcome.COMPLETE
             ancestry = [image_id, *(self._images[parent].ancestry if parent else [])]
             if self._dir is not None:
@@ -210,7 +258,7 @@ class Store:
         """A writer for a layer upload plus the JSON bytes the payload hash starts with."""
         with self._lock:
             rec = self._images.get(image_id)
-            if rec is None:
+            if rec is None or rec.missing_json:
                 return Outcome.NOT_FOUND, None, b""
             if rec.complete:
                 return Outcome.COMPLETE, None, b""
@@ -240,7 +288,7 @@ class Store:
         """Mark the image complete if ``value`` matches its layer's checksum, else say why not."""
         with self._lock:
             rec = self._images.get(image_id)
-            if rec is None:
+            if rec is None or rec.missing_json:
                 return Outcome.NOT_FOUND
             if rec.complete:
                 return Outcome.COMPLETE
@@ -267,6 +315,96 @@ class Store:
         with self._lock:
             self._files_cache[image_id] = listing
 
+    # -- broken states ---------------------------------------------------------------
+
+    def _drop_layer(self, image_id: str) -> None:
+        self._layers.pop(image_id, None)
+        self._files_cache.pop(image_id, None)
+        if self._dir is not None:
+            (self._image_dir(image_id) / "layer").unlink(missing_ok=True)
+
+    def _remove_image(self, image_id: str) -> None:
+        self._images.pop(image_id, None)
+        self._layers.pop(image_id, None)
+        self._files_cache.pop(image_id, None)
+        if self._dir is not None:
+            shutil.rmtree(self._image_dir(image_id), ignore_errors=True)
+
+    def break_image(self, image_id: str, kind: Breakage) -> None:
+        """Leave ``image_id`` in the broken state ``kind`` (see :class:`Breakage`).
+
+        The state is data, not a per-request fault: it is persisted in directory mode
+        and answered the same way until the image is pushed again or the store is
+        changed. Raises ``ValueError`` for an unknown image, or ``PARENT_GONE`` on an
+        image without a parent.
+        """
+        with self._lock:
+            rec = self._images.get(image_id)
+            if rec is None:
+                raise ValueError(f"no image {image_id} in the store")
+            if kind is Breakage.PARENT_GONE:
+                if rec.parent is None:
+                    raise ValueError(f"image {image_id} has no parent")
+                self._remove_image(rec.parent)
+            elif kind is Breakage.GONE:
+                self._remove_image(image_id)
+            elif kind is Breakage.IN_PROGRESS:
+                rec.complete = False
+                rec.checksum = None
+                rec.layer_size = None
+                self._drop_layer(image_id)
+            elif kind is Breakage.MISSING_LAYER:
+                rec.layer_size = None
+                self._drop_layer(image_id)
+            elif kind is Breakage.MISSING_JSON:
+                rec.missing_json = True
+                rec.json_bytes = b""
+                if self._dir is not None:
+                    (self._image_dir(image_id) / "json").unlink(missing_ok=True)
+            elif kind is Breakage.MISSING_ANCESTRY:
+                rec.missing_ancestry = True
+            elif kind is Breakage.CORRUPT_JSON:
+                # A write cut short: half the document, never valid JSON (an object unclosed).
+                rec.json_bytes = rec.json_bytes[: len(rec.json_bytes) // 2] or b"{"
+                rec.missing_json = False
+                if self._dir is not None:
+                    atomic_write(self._image_dir(image_id) / "json", rec.json_bytes)
+            else:
+                previous = (rec.checksum or "").encode()
+                digest = hashlib.sha256(b"regv1 emulator, not this layer:" + previous)
+                rec.checksum = "sha256:" + digest.hexdigest()
+            self._save()
+
+    def force_tag(self, name: str, tag: str, image_id: str) -> None:
+        """Write the tag file directly, as REF's storage may hold it: ``image_id`` need not
+        exist (a tag left behind when its image was removed)."""
+        with self._lock:
+            rec = self._repo(name)
+            rec.tags[tag] = image_id
+            rec.tag_meta[tag] = {"last_update": int(time.time())}
+            if tag in rec.unreadable_tags:
+                rec.unreadable_tags.remove(tag)
+            self._save()
+
+    def corrupt_tag(self, name: str, tag: str) -> None:
+        """Make ``tag``'s file hold bytes that are not an id (not even text).
+
+        REF 0.9.1 (Python 2) then fails to encode the tag's content as JSON: its tag
+        list and that tag's GET answer an HTML 500; other tags still answer one by one.
+        """
+        with self._lock:
+            rec = self._repo(name)
+            rec.tags.pop(tag, None)
+            if tag not in rec.unreadable_tags:
+                rec.unreadable_tags.append(tag)
+            self._save()
+
+    def unreadable_tags(self, name: str) -> list[str]:
+        """The tags of ``name`` whose file :meth:`corrupt_tag` spoilt."""
+        with self._lock:
+            rec = self._repos.get(name)
+            return list(rec.unreadable_tags) if rec is not None else []
+
     # -- repositories --------------------------------------------------------------
 
     def _repo(self, name: str) -> RepositoryRecord:
@@ -289,10 +427,12 @@ class Store:
     def set_tag(self, name: str, tag: str, image_id: str, meta: dict[str, Any]) -> bool:
         """Point ``tag`` at ``image_id``; ``False`` when the image JSON does not exist."""
         with self._lock:
-            if image_id not in self._images:
+            if not self._has_json(image_id):
                 return False
             rec = self._repo(name)
             rec.tags[tag] = image_id
+            if tag in rec.unreadable_tags:
+                rec.unreadable_tags.remove(tag)
             rec.tag_meta[tag] = meta
             if tag == "latest":
                 rec.meta = dict(meta)
@@ -303,9 +443,11 @@ class Store:
         """Remove ``tag`` (``False`` if absent); removing ``latest`` clears repository metadata."""
         with self._lock:
             rec = self._repos.get(name)
-            if rec is None or tag not in rec.tags:
+            if rec is None or (tag not in rec.tags and tag not in rec.unreadable_tags):
                 return False
-            del rec.tags[tag]
+            rec.tags.pop(tag, None)
+            if tag in rec.unreadable_tags:
+                rec.unreadable_tags.remove(tag)
             rec.tag_meta.pop(tag, None)
             if tag == "latest":
                 rec.meta = None
