@@ -27,12 +27,13 @@ import pytest
 from docker_registry_v1 import Client, InvalidInput, RepositoryName
 from docker_registry_v1.cli.serve import BREAKAGES
 from docker_registry_v1.cli.serve import DEFAULT_BOMB_SIZE as CLI_BOMB_SIZE
+from docker_registry_v1.core.names import is_tag
 from docker_registry_v1.emulator import (
     BombFormat,
     Breakage,
     Fault,
     MessyRegistry,
-    Problem,
+    PlantedFault,
     Standalone,
     Store,
     bomb_image,
@@ -42,7 +43,6 @@ from docker_registry_v1.emulator import (
 )
 from docker_registry_v1.emulator.bomb import DEFAULT_BOMB_SIZE, crc32_combine
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain, payload_checksum
-from docker_registry_v1.names import is_tag
 from emulator_wire import push_image
 
 REGV1 = Path(sys.executable).parent / "regv1"
@@ -218,7 +218,7 @@ def messy() -> Iterator[tuple[Standalone, MessyRegistry]]:
         yield reg, described
 
 
-def _check_probe(c: httpx.Client, problem: Problem) -> None:
+def _check_probe(c: httpx.Client, problem: PlantedFault) -> None:
     probe = problem.probe
     answer = c.request(probe.method, probe.path)
     assert answer.status_code == probe.status, (problem, answer.text[:200])

@@ -12,7 +12,7 @@ describes them (:class:`MessyRegistry`).
 from .bomb import BombFormat, bomb_image, bomb_layer
 from .compat import Compat
 from .faults import FaultKind, FaultRule, Faults
-from .messy import Fault, HealthyTag, MessyRegistry, Probe, Problem, seed_messy
+from .messy import Fault, HealthyTag, MessyRegistry, PlantedFault, Probe, seed_messy
 from .requestlog import LogEntry, RequestLog, fingerprint
 from .server import Emulator, Hub, Standalone, run_hub, run_standalone
 from .store import Breakage, Store
@@ -30,8 +30,8 @@ __all__ = [
     "Hub",
     "LogEntry",
     "MessyRegistry",
+    "PlantedFault",
     "Probe",
-    "Problem",
     "RequestLog",
     "Standalone",
     "Store",

@@ -7,7 +7,7 @@ is broken where (repository, tag, image, the request that shows it and REF's ans
 to it), so tests of inventory and migrate assert per-tag outcomes without copying ids.
 
 A tag is either in ``healthy`` (every destination can take it: v1, v2, ``oci:``) or in
-``problems``. ``Problem.scope`` says who fails it:
+``problems``. ``PlantedFault.scope`` says who fails it:
 
 - ``source``: the source cannot deliver it; every copy of that tag must fail;
 - ``v2-name``: the name is fine for v1 but not for v2 registries (nor OCI layouts);
@@ -86,7 +86,7 @@ class Probe:
 
 
 @attrs.frozen
-class Problem:
+class PlantedFault:
     """One broken thing: where it is, what is wrong, and how the server shows it."""
 
     fault: Fault
@@ -121,17 +121,17 @@ class HealthyTag:
 class MessyRegistry:
     """What :func:`seed_messy` stored: every problem and every healthy tag."""
 
-    problems: tuple[Problem, ...]
+    problems: tuple[PlantedFault, ...]
     healthy: tuple[HealthyTag, ...]
     #: Every repository, named as storage holds it (the search listing's names).
     repositories: tuple[str, ...]
     bomb_size: int
 
-    def of(self, fault: Fault) -> list[Problem]:
+    def of(self, fault: Fault) -> list[PlantedFault]:
         """The problems of one kind."""
         return [p for p in self.problems if p.fault is fault]
 
-    def problem(self, repository: str, tag: str | None) -> Problem | None:
+    def problem(self, repository: str, tag: str | None) -> PlantedFault | None:
         """The problem of ``repository:tag`` (``tag`` ``None``: of the repository)."""
         name = split_repository(repository)
         return next((p for p in self.problems if p.repository == name and p.tag == tag), None)
@@ -147,7 +147,7 @@ class MessyRegistry:
     def as_dict(self) -> dict[str, Any]:
         """The description as plain JSON data (``fault`` as its value, plus ``reason``)."""
 
-        def problem(p: Problem) -> dict[str, Any]:
+        def problem(p: PlantedFault) -> dict[str, Any]:
             data = attrs.asdict(p, recurse=True)
             data["fault"] = p.fault.value
             data["reason"] = p.reason
@@ -175,7 +175,7 @@ class _Builder:
     def __init__(self, store: Store, bomb_size: int) -> None:
         self.store = store
         self.bomb_size = bomb_size
-        self.problems: list[Problem] = []
+        self.problems: list[PlantedFault] = []
         self.healthy: list[HealthyTag] = []
         self.repositories: list[str] = []
 
@@ -212,7 +212,7 @@ class _Builder:
         scope: Scope = "source",
     ) -> None:
         name = split_repository(repository)
-        self.problems.append(Problem(fault, name, tag, image, broken or image, scope, probe))
+        self.problems.append(PlantedFault(fault, name, tag, image, broken or image, scope, probe))
 
 
 def _web(b: _Builder) -> None:
