@@ -123,9 +123,12 @@ def test_verify_reports_a_tag_that_points_elsewhere(
         f"docker://{v2_fresh.host}/team1/app01:1.0",
     )
     result = regv1("migrate", "--verify=fast", seeded.host, dest, "--journal", journal)
-    assert result.exit_code == 1
-    assert "mismatch: team1/app01:1.0 (from team1/app01:1.0): the tag points at" in result.stdout
-    assert "verified 6 tags: 1 mismatches" in result.stdout
+    assert result.exit_code == 2
+    moved = next(line for line in result.stdout.splitlines() if line.startswith("team1/app01\t"))
+    repository, tag, what, digest, why = moved.split("\t")
+    assert (repository, tag, what) == ("team1/app01", "1.0", "manifest changed")
+    assert why == f"the tag points at {digest}, not at the manifest of {tags['1.0'][:12]}"
+    assert "verified 6 tags: 1 mismatches in 1 tags" in result.stdout
 
 
 def test_into_an_oci_layout_shared_blobs_are_written_once(seeded: Seeded, tmp_path: Path) -> None:

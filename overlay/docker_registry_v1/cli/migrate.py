@@ -3,7 +3,8 @@
 The command inventories the source (no layer bytes), plans every selected tag (names
 checked against the destination's rules before anything is sent), then runs the
 deduplicated copy with a journal so that re-running continues where a run stopped.
-``--verify`` checks what the journal says was migrated instead of migrating.
+``--verify`` checks what the journal says was migrated instead of migrating;
+``--repair`` runs that check first and migrates again every tag it finds wrong.
 
 Each side has its own login and TLS (:mod:`.sides`, skopeo's names); SOURCE may name
 its scheme (``http://HOST:PORT``) for a legacy registry on plain http.
@@ -280,6 +281,12 @@ def _target(
     help="Check the migrated tags instead of migrating: full streams the source layers "
     "again, fast trusts the journal's hashes.",
 )
+@click.option(
+    "--repair",
+    is_flag=True,
+    help="Look up every blob of the tags the journal records at DEST (as --verify=fast), "
+    "then migrate again the tags with a blob lost or wrong, sending those blobs again.",
+)
 @functools.partial(common_options, two_sided=True)
 @two_sided
 def migrate(
@@ -303,6 +310,7 @@ def migrate(
     creds: str | None,
     manifest_format: str | None,
     verify: str | None,
+    repair: bool,
     settings: Settings,
     src: SideSettings,
     dest: SideSettings,
@@ -317,6 +325,12 @@ def migrate(
     The journal records what landed: run the command again (or with --resume) after
     Ctrl-C, a crash or a failure and it continues without sending anything twice.
     Two runs on one journal at once are refused. Exit status 1 when any tag failed.
+
+    A rerun takes a tag whose manifest is still the one the journal recorded as
+    current without looking up its blobs; --repair looks up every blob of every tag
+    the journal records and sends again what DEST lost. --verify (=full: the source's
+    layers hashed again; =fast: the journal's hashes) only reports, one line per tag
+    and blob at fault; its exit status is 2 when something is wrong.
 
     Each side has its own login: --src-creds/--dest-creds USER (the password from
     --X-password-stdin or a prompt), --X-authfile, or the credentials stored for its
@@ -335,6 +349,10 @@ def migrate(
     src, dest = assign_legacy_login(settings, src, dest, "src", "migrate")
     if verify is not None and dry_run:
         raise click.UsageError("--verify and --dry-run cannot be combined")
+    if repair and (verify is not None or dry_run):
+        raise click.UsageError(
+            "--repair migrates: it cannot be combined with --verify or --dry-run"
+        )
     if repos_from == "-" and (src.password_stdin or dest.password_stdin or settings.password_stdin):
         raise click.UsageError("--repos-from - and a --…password-stdin cannot both read stdin")
     src_url, one_repo = _source(source, src)
@@ -359,7 +377,7 @@ def migrate(
         )
         path = journal_path or default_journal_path(src_url, target.registry, selection.shard)
         with source_registry as registry, Journal(path) as journal:
-            report = _run(
+            ran = _run(
                 settings,
                 registry.client,
                 target,
@@ -367,14 +385,16 @@ def migrate(
                 selection=selection,
                 repositories=repositories,
                 verify=verify,
+                repair=repair,
                 dry_run=dry_run,
                 skip_existing_tags=skip_existing_tags,
                 jobs=jobs,
                 repositories_in_flight=repositories_in_flight,
                 on_error=on_error,
             )
-    if report is not None:
-        _print_report(settings, report, str(path), time.monotonic() - started)
+    if ran is not None:
+        report, repaired = ran
+        _print_report(settings, report, str(path), time.monotonic() - started, repaired)
         if not report.ok:
             raise click.exceptions.Exit(1)
 
@@ -388,13 +408,15 @@ def _run(
     selection: Selection,
     repositories: list[str] | None,
     verify: str | None,
+    repair: bool,
     dry_run: bool,
     skip_existing_tags: bool,
     jobs: int,
     repositories_in_flight: int,
     on_error: str,
-) -> MigrationReport | None:
-    """Verify, print the plan, or migrate (the report, for the caller to print)."""
+) -> tuple[MigrationReport, VerifyReport | None] | None:
+    """Verify, print the plan, or migrate (the report and a repair's check, for the
+    caller to print)."""
     from docker_registry_v1.transfer.inventory import inventory  # noqa: PLC0415
     from docker_registry_v1.transfer.migrate import migrate as run_migration  # noqa: PLC0415
     from docker_registry_v1.transfer.migrate_plan import plan_migration  # noqa: PLC0415
@@ -402,7 +424,7 @@ def _run(
 
     path = str(journal.path)
     if verify is not None:
-        checked = verify_migration(client, target, journal, fast=verify == "fast")
+        checked = verify_migration(client, target, journal, fast=verify == "fast", jobs=jobs)
         if checked.checked == 0:
             fail(
                 f"nothing verified: the journal {path} records no tag migrated into "
@@ -410,8 +432,14 @@ def _run(
             )
         _print_verify(settings, checked, path)
         if not checked.ok:
-            raise click.exceptions.Exit(1)
+            raise click.exceptions.Exit(2)
         return None
+    repaired = None
+    if repair:
+        from docker_registry_v1.transfer.migrate_repair import forget_lost  # noqa: PLC0415
+
+        repaired = verify_migration(client, target, journal, fast=True, jobs=jobs)
+        forget_lost(repaired, journal, target)
     found = inventory(
         client,
         repositories=repositories,
@@ -430,6 +458,12 @@ def _run(
     if dry_run:
         _print_plan(settings, plan, journal.confirmed_blobs(target.registry), path)
         return None
+    if repaired is not None:
+        from docker_registry_v1.transfer.migrate_repair import requeue  # noqa: PLC0415
+
+        plan, unselected = requeue(plan, repaired)
+        for repository, tag in unselected:
+            warn(f"{repository}:{tag} is wrong at the destination but not selected by this run")
     with _listener(settings) as listener:
         return run_migration(
             client,
@@ -440,7 +474,7 @@ def _run(
             repositories_in_flight=repositories_in_flight,
             on_error="abort" if on_error == "abort" else "continue",
             progress=listener,
-        )
+        ), repaired
 
 
 def _print_plan(settings: Settings, plan: MigrationPlan, confirmed: set[str], journal: str) -> None:
@@ -489,7 +523,11 @@ def _print_plan(settings: Settings, plan: MigrationPlan, confirmed: set[str], jo
 
 
 def _print_report(
-    settings: Settings, report: MigrationReport, journal: str, seconds: float
+    settings: Settings,
+    report: MigrationReport,
+    journal: str,
+    seconds: float,
+    repaired: VerifyReport | None = None,
 ) -> None:
     tags = len(report.outcomes)
     failed = report.failures
@@ -527,8 +565,16 @@ def _print_report(
             for o in report.outcomes
         ],
     }
+    if repaired is not None:
+        document["repair"] = _verify_document(repaired)
 
     def human(console: Console) -> None:
+        if repaired is not None:
+            _print_mismatches(settings, console, repaired)
+            console.print(
+                f"repair: {repaired.checked} tags and {repaired.blobs_checked} blobs checked, "
+                f"{len(repaired.wrong_tags)} tags migrated again"
+            )
         rows = [
             ["repositories", str(report.repositories)],
             [
@@ -552,25 +598,46 @@ def _print_report(
     emit(settings, document, human)
 
 
-def _print_verify(settings: Settings, checked: VerifyReport, journal: str) -> None:
-    document = {
-        "journal": journal,
+def _verify_document(checked: VerifyReport) -> dict[str, Any]:
+    return {
         "checked": checked.checked,
+        "blobs_checked": checked.blobs_checked,
         "layers_streamed": checked.layers_streamed,
         "seconds": checked.seconds,
         "mismatches": [
-            {"destination": m.destination, "source": m.source, "reason": m.reason}
+            {
+                "repository": m.repository,
+                "tag": m.tag,
+                "destination": m.destination,
+                "source": m.source,
+                "what": m.what,
+                "digest": m.digest,
+                "reason": m.reason,
+            }
             for m in checked.mismatches
         ],
     }
 
+
+def _print_mismatches(settings: Settings, console: Console, checked: VerifyReport) -> None:
+    """One row per tag and blob at fault: repository, tag, what, digest, why."""
+    if checked.mismatches:
+        print_table(
+            settings,
+            console,
+            [Column("REPOSITORY"), Column("TAG"), Column("WHAT"), Column("DIGEST"), Column("WHY")],
+            [[m.repository, m.tag, m.what, m.digest or "", m.reason] for m in checked.mismatches],
+        )
+
+
+def _print_verify(settings: Settings, checked: VerifyReport, journal: str) -> None:
+    document = {"journal": journal, **_verify_document(checked)}
+
     def human(console: Console) -> None:
-        for mismatch in checked.mismatches:
-            console.print(
-                f"mismatch: {mismatch.destination} (from {mismatch.source}): {mismatch.reason}"
-            )
+        _print_mismatches(settings, console, checked)
         console.print(
-            f"verified {checked.checked} tags: {len(checked.mismatches)} mismatches, "
+            f"verified {checked.checked} tags: {len(checked.mismatches)} mismatches "
+            f"in {len(checked.wrong_tags)} tags, {checked.blobs_checked} blobs looked up, "
             f"{checked.layers_streamed} source layers streamed again"
         )
 

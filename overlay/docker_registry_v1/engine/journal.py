@@ -13,8 +13,11 @@ The journal: what a run learned and finished, so the next run skips it.
 One SQLite file (stdlib ``sqlite3``, WAL) per (source, destination) pair. Every fact
 is committed as soon as it is learned, so ``kill -9`` loses at most the work that
 was in flight. The journal is only a hint: the destination stays the source of
-truth, and every blob the journal knows is checked there (HEAD) before it is
-skipped — a blob the registry lost is simply sent again.
+truth, and every blob the journal knows is checked there (HEAD) before a tag that
+needs it skips it — a blob the registry lost is then sent again. A tag whose manifest
+is still the one the journal recorded is current without its blobs being looked up
+again; ``migrate --repair`` looks them up, forgets what it finds gone
+(`forget_placed`, `forget_manifest`) and so has them sent again.
 
 A layer's blob (digest, diff_id, sizes) is recorded the moment its last byte has
 been streamed, *before* the upload is committed, together with the repository it
@@ -378,6 +381,16 @@ class _Store:
             ).fetchall()
         return [row[0] for row in rows]
 
+    def forget_placed(self, registry: str, repository: str, digest: str) -> None:
+        """The destination was found without the blob in ``repository`` (a repair's HEAD):
+        the fact that it holds it is dropped, so no run skips the blob or mounts it from
+        there on the journal's word, and the next run that needs it sends it again."""
+        with self._write() as db:
+            db.execute(
+                "DELETE FROM placed WHERE registry = ? AND repository = ? AND digest = ?",
+                (registry, repository, digest),
+            )
+
     def confirmed_blobs(self, registry: str) -> set[str]:
         """Every digest the destination confirmed in some repository."""
         with self._read():
@@ -439,6 +452,15 @@ class _Store:
                 (registry,),
             ).fetchall()
         return [JournalManifest(*row) for row in rows]
+
+    def forget_manifest(self, registry: str, repository: str, tag: str) -> None:
+        """The tag is no longer known to be written (a repair found it wrong): the next
+        plan asks the destination about it instead of taking the journal's word."""
+        with self._write() as db:
+            db.execute(
+                "DELETE FROM manifests WHERE registry = ? AND repository = ? AND tag = ?",
+                (registry, repository, tag),
+            )
 
     def failed(self, registry: str, repository: str, tag: str, reason: str) -> None:
         """The tag could not be migrated this time, and why."""

@@ -1,0 +1,185 @@
+"""A blob lost at the destination after a migration: a plain rerun does not notice (it
+trusts a tag whose manifest is the journal's), ``--verify`` names the tag and the blob,
+``--repair`` on the same journal sends it again, and skopeo then reads the tag.
+
+The loss is real: a layer's data file deleted from distribution's filesystem storage
+(it keeps no blob cache without a ``storage.cache`` section, so the next HEAD answers
+404), or from an ``oci:`` layout's ``blobs/sha256``.
+"""
+
+from __future__ import annotations
+
+import hashlib
+import json
+import subprocess
+from pathlib import Path
+from typing import Any
+
+from click.testing import CliRunner, Result
+from docker_registry_v1 import OCILayout
+from docker_registry_v1.cli import main
+from docker_registry_v1.formats.convert import ManifestFormat
+from docker_registry_v1.oci.client import OCIClient
+from migrate_checks import Seeded, uploaded_blobs
+from system_tools import require_tool
+from v2.v2registry import V2Registry
+
+SELECTION = "app0[12]$"
+
+
+def regv1(*args: str) -> Result:
+    return CliRunner().invoke(main, list(args), catch_exceptions=False)
+
+
+def document(result: Result, exit_code: int = 0) -> Any:
+    assert result.exit_code == exit_code, result.output
+    return json.loads(result.stdout)
+
+
+def skopeo(*args: str) -> subprocess.CompletedProcess[str]:
+    return subprocess.run(
+        [require_tool("skopeo"), "--insecure-policy", *args],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+
+
+def _statuses(report: Any) -> dict[str, str]:
+    return {tag["destination"]: tag["status"] for tag in report["tags"]}
+
+
+def _mismatches(report: Any) -> set[tuple[str, str, str, str]]:
+    return {(m["repository"], m["tag"], m["what"], m["digest"]) for m in report["mismatches"]}
+
+
+def _registry_layers(registry: V2Registry, tags: list[str]) -> dict[str, list[str]]:
+    """``REPO:TAG`` → the layer digests of its manifest, as distribution serves it."""
+    accept = [ManifestFormat.DOCKER.value.manifest]
+    with OCIClient(registry.url) as client:
+        layers = {}
+        for destination in tags:
+            name, _, tag = destination.rpartition(":")
+            manifest = json.loads(client.get_manifest(name, tag, accept=accept).data)
+            layers[destination] = [layer["digest"] for layer in manifest["layers"]]
+        return layers
+
+
+def test_a_blob_lost_by_the_registry_is_named_by_verify_and_sent_again_by_repair(
+    seeded: Seeded, v2_fresh: V2Registry, tmp_path: Path
+) -> None:
+    journal = str(tmp_path / "j.sqlite")
+    dest = f"docker://{v2_fresh.host}"
+    run = ("migrate", seeded.host, dest, "--journal", journal, "--include", SELECTION)
+    first = document(regv1(*run, "--json"))
+    assert set(_statuses(first).values()) == {"copied"}
+    layers = _registry_layers(v2_fresh, sorted(_statuses(first)))
+    victim_tag = sorted(layers)[0]
+    lost = layers[victim_tag][-1]  # the tag's own top layer
+    needing = {tag for tag, digests in layers.items() if lost in digests}
+    assert victim_tag in needing
+    assert len(needing) < len(layers), "some tags do not need the lost blob"
+
+    data = v2_fresh.root / "storage/docker/registry/v2/blobs/sha256" / lost[7:9] / lost[7:] / "data"
+    data.unlink()
+    with OCIClient(v2_fresh.url) as client:
+        assert client.blob_size(victim_tag.rpartition(":")[0], lost) is None
+    name, _, tag = victim_tag.rpartition(":")
+    out = tmp_path / "out"
+    source_ref = f"docker://{v2_fresh.host}/{name}:{tag}"
+    broken = skopeo("copy", "--src-tls-verify=false", source_ref, f"oci:{out}:{tag}")
+    assert broken.returncode != 0, "the blob really is gone"
+
+    # A plain rerun trusts the journal's manifests: it does not notice, and says so by
+    # calling every tag current (the documented cost of a cheap rerun).
+    uploads = len(uploaded_blobs(v2_fresh))
+    again = document(regv1(*run, "--json"))
+    assert set(_statuses(again).values()) == {"current"}
+    assert len(uploaded_blobs(v2_fresh)) == uploads
+
+    verify = regv1(*run, "--verify=fast", "--json")
+    checked = document(verify, exit_code=2)
+    expected = {(t.rpartition(":")[0], t.rpartition(":")[2], "missing", lost) for t in needing}
+    assert _mismatches(checked) == expected
+    assert checked["checked"] == len(layers)
+    all_blobs = {(t.rpartition(":")[0], d) for t, ds in layers.items() for d in ds}
+    assert len(all_blobs) < checked["blobs_checked"] <= 2 * len(all_blobs)  # + configs, once each
+
+    table = regv1(*run, "--verify=fast")
+    assert table.exit_code == 2
+    assert f"{name}\t{tag}\tmissing\t{lost}\tlayer {lost} is missing" in table.stdout.splitlines()
+    assert f"verified {len(layers)} tags: {len(needing)} mismatches" in table.stdout
+
+    repaired = document(regv1(*run, "--repair", "--json"))
+    assert _mismatches(repaired["repair"]) == expected
+    statuses = _statuses(repaired)
+    assert {t for t, s in statuses.items() if s == "copied"} == needing
+    assert {s for t, s in statuses.items() if t not in needing} == {"current"}
+    assert uploaded_blobs(v2_fresh)[uploads:].count(lost) >= 1
+    assert repaired["summary"]["images_read"] == 1  # only the lost layer was read again
+
+    assert skopeo("copy", "--src-tls-verify=false", source_ref, f"oci:{out}:{tag}").returncode == 0
+    assert OCILayout(out).refs()[tag]
+    assert document(regv1(*run, "--verify=fast", "--json"))["mismatches"] == []
+    uploads = len(uploaded_blobs(v2_fresh))
+    settled = document(regv1(*run, "--repair", "--json"))
+    assert set(_statuses(settled).values()) == {"current"}
+    assert settled["repair"]["mismatches"] == []
+    assert len(uploaded_blobs(v2_fresh)) == uploads
+
+
+def _sha256_of(path: Path) -> str:
+    return "sha256:" + hashlib.sha256(path.read_bytes()).hexdigest()
+
+
+def test_a_layout_blob_file_lost_or_cut_short_is_named_and_written_again(
+    seeded: Seeded, tmp_path: Path
+) -> None:
+    journal = str(tmp_path / "j.sqlite")
+    root = tmp_path / "layout"
+    run = ("migrate", f"{seeded.host}/team1/app01", f"oci:{root}", "--journal", journal)
+    first = document(regv1(*run, "--json"))
+    assert set(_statuses(first).values()) == {"copied"}
+    layout = OCILayout(root)
+    refs = layout.refs()
+    manifests = {ref: json.loads(layout.blob_path(d).read_bytes()) for ref, d in refs.items()}
+    layers = {ref: [layer["digest"] for layer in m["layers"]] for ref, m in manifests.items()}
+    victim = sorted(refs)[0]
+    lost = layers[victim][-1]
+    config = manifests[victim]["config"]["digest"]
+    layout.blob_path(lost).unlink()
+    cut = layout.blob_path(config)
+    cut.write_bytes(cut.read_bytes()[:-1])
+    repo, _, tag = victim.rpartition(":")
+    broken = skopeo("copy", f"oci:{root}:{victim}", f"oci:{tmp_path / 'out'}:{tag}")
+    assert broken.returncode != 0
+
+    assert set(_statuses(document(regv1(*run, "--json"))).values()) == {"current"}
+
+    checked = document(regv1(*run, "--verify=fast", "--json"), exit_code=2)
+    found = _mismatches(checked)
+    assert (repo, tag, "missing", lost) in found
+    assert (repo, tag, "size mismatch", config) in found
+    needing = {ref for ref, digests in layers.items() if lost in digests}
+    needing |= {ref for ref, m in manifests.items() if m["config"]["digest"] == config}
+    assert {f"{r}:{t}" for r, t, _, _ in found} == needing
+
+    repaired = document(regv1(*run, "--repair", "--json"))
+    assert {t for t, s in _statuses(repaired).items() if s == "copied"} == needing
+    assert _sha256_of(layout.blob_path(lost)) == lost
+    assert _sha256_of(layout.blob_path(config)) == config
+    copied = skopeo("copy", f"oci:{root}:{victim}", f"oci:{tmp_path / 'out'}:{tag}")
+    assert copied.returncode == 0, copied.stderr
+    assert document(regv1(*run, "--verify=fast", "--json"))["mismatches"] == []
+
+
+def test_repair_is_refused_with_verify_or_dry_run(seeded: Seeded, tmp_path: Path) -> None:
+    dest = f"oci:{tmp_path / 'layout'}"
+    for other in ("--verify", "--dry-run"):
+        result = regv1("migrate", "--repair", other, seeded.host, dest)
+        assert result.exit_code == 2
+        assert "--repair migrates: it cannot be combined with --verify or --dry-run" in (
+            result.stderr
+        )
+        assert "Traceback" not in result.output
