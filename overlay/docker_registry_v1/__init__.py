@@ -107,6 +107,7 @@ if TYPE_CHECKING:
         Target,
         plan_migration,
     )
+    from .transfer.migrate_repair import forget_lost_blobs, requeue_wrong_tags
     from .transfer.migrate_v1 import V1Target
     from .transfer.migrate_verify import Mismatch, VerifyReport, verify_migration
     from .transfer.mirror import amirror, mirror
@@ -198,6 +199,7 @@ _LAZY = {
         "transfer.migrate_plan",
     ),
     **dict.fromkeys(("Mismatch", "VerifyReport", "verify_migration"), "transfer.migrate_verify"),
+    **dict.fromkeys(("forget_lost_blobs", "requeue_wrong_tags"), "transfer.migrate_repair"),
     "V1Target": "transfer.migrate_v1",
 }
 
@@ -314,10 +316,12 @@ __all__ = [
     "copy",
     "copy_image",
     "default_journal_path",
+    "forget_lost_blobs",
     "inventory",
     "migrate",
     "mirror",
     "plan_migration",
+    "requeue_wrong_tags",
     "shard_of",
     "ssl_context",
     "verify_migration",

@@ -436,10 +436,10 @@ def _run(
         return None
     repaired = None
     if repair:
-        from docker_registry_v1.transfer.migrate_repair import forget_lost  # noqa: PLC0415
+        from docker_registry_v1.transfer.migrate_repair import forget_lost_blobs  # noqa: PLC0415
 
         repaired = verify_migration(client, target, journal, fast=True, jobs=jobs)
-        forget_lost(repaired, journal, target)
+        forget_lost_blobs(repaired, journal, target)
     found = inventory(
         client,
         repositories=repositories,
@@ -459,9 +459,9 @@ def _run(
         _print_plan(settings, plan, journal.confirmed_blobs(target.registry), path)
         return None
     if repaired is not None:
-        from docker_registry_v1.transfer.migrate_repair import requeue  # noqa: PLC0415
+        from docker_registry_v1.transfer.migrate_repair import requeue_wrong_tags  # noqa: PLC0415
 
-        plan, unselected = requeue(plan, repaired)
+        plan, unselected = requeue_wrong_tags(plan, repaired)
         for repository, tag in unselected:
             warn(f"{repository}:{tag} is wrong at the destination but not selected by this run")
     with _listener(settings) as listener:

@@ -13,7 +13,7 @@ fast: HEADs, no layer read), then, for each tag found wrong,
   on the journal's word (an ``oci:`` layout's file of the wrong size is removed: a
   content-addressed file that does not match its name is no blob at all);
 - the journal forgets the tag was written (`Journal.forget_manifest`) and the plan
-  takes it as a tag to copy (`requeue`);
+  takes it as a tag to copy (`requeue_wrong_tags`);
 
 after which the normal run moves those tags: for each lost blob the engine asks the
 destination (HEAD), mounts it from a repository still holding it, or reads the v1
@@ -35,10 +35,10 @@ from .migrate_verify import SIZE_MISMATCH, VerifyReport
 if TYPE_CHECKING:
     from ..engine.journal import Journal
 
-__all__ = ["forget_lost", "requeue"]
+__all__ = ["forget_lost_blobs", "requeue_wrong_tags"]
 
 
-def forget_lost(report: VerifyReport, journal: Journal, dest: Target | V1Target) -> int:
+def forget_lost_blobs(report: VerifyReport, journal: Journal, dest: Target | V1Target) -> int:
     """Drop the journal's facts that ``report`` found false: each lost blob's placement
     in its repository, and each wrong tag's record. Returns the blobs forgotten."""
     registry = dest.registry
@@ -56,7 +56,7 @@ def forget_lost(report: VerifyReport, journal: Journal, dest: Target | V1Target)
     return forgotten
 
 
-def requeue(
+def requeue_wrong_tags(
     plan: MigrationPlan, report: VerifyReport
 ) -> tuple[MigrationPlan, tuple[tuple[str, str], ...]]:
     """``plan`` with every tag ``report`` found wrong to be copied again (whatever the
