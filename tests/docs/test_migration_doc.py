@@ -37,6 +37,7 @@ import yaml
 from docker_registry_v1 import OCILayout
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.server import run_standalone
+from docker_registry_v1.formats.convert import ManifestFormat
 from docker_registry_v1.oci.auth import RegistryAuth
 from docker_registry_v1.oci.client import OCIClient
 from migrate_support import SeededRegistry, seed_registry
@@ -111,8 +112,9 @@ class Shell:
             block = block.replace(name, host)
         return block
 
-    def run(self, block: str, *, extra: dict[str, str] | None = None) -> str:
-        """The block in ``bash -euo pipefail`` after the exports of the blocks before it."""
+    def run(self, block: str, *, extra: dict[str, str] | None = None, status: int = 0) -> str:
+        """The block in ``bash -euo pipefail`` after the exports of the blocks before it;
+        it must end with exit ``status``."""
         state = shlex.quote(str(self._state))
         script = f"[ -f {state} ] && source {state}\n{self.script(block)}\nexport -p > {state}\n"
         done = subprocess.run(
@@ -124,7 +126,7 @@ class Shell:
             timeout=180,
             check=False,
         )
-        assert done.returncode == 0, f"{block}\n{done.stderr[-4000:]}"
+        assert done.returncode == status, f"{block}\n{done.stderr[-4000:]}"
         assert "Traceback" not in done.stderr
         assert "deprecated" not in done.stderr, done.stderr  # the page shows current flags
         return done.stdout
@@ -260,13 +262,51 @@ def _check_resume_and_verify(shell: Shell, new: V2Registry) -> None:
     assert any(name.endswith(".sqlite") for name in journals)
 
     verify_blocks = _section("6.")
-    assert len(verify_blocks) == 1
+    assert len(verify_blocks) == 2
     assert "--verify " in verify_blocks[0]
     assert "--verify=fast " in verify_blocks[0]
     out = shell.run(verify_blocks[0])
     checked = [int(n) for n in re.findall(r"verified (\d+) tags: 0 mismatches", out)]
     assert len(checked) == 2
     assert min(checked) > 0
+    _check_repair(shell, new, verify_blocks[1])
+
+
+def _check_repair(shell: Shell, new: V2Registry, repair: str) -> None:
+    """A layer blob deleted from distribution's storage under a current tag: the page's
+    ``--verify=fast`` names it (exit 2), its ``--repair`` uploads it again, skopeo then
+    copies the tag whole and the verify passes."""
+    assert "--repair " in repair
+    name, tag = "team1/app01", "1.0"
+    with _oci(new) as client:
+        found = client.get_manifest(name, tag, accept=[ManifestFormat.DOCKER.value.manifest])
+    lost = json.loads(found.data)["layers"][-1]["digest"]
+    blobs = new.root / "storage" / "docker" / "registry" / "v2" / "blobs" / "sha256"
+    (blobs / lost[7:9] / lost[7:] / "data").unlink()
+    verify = repair.replace("--repair ", "--verify=fast ")
+    out = shell.run(verify, status=2)
+    assert f"{name}\t{tag}\tmissing\t{lost}\tlayer {lost} is missing" in out.splitlines()
+    uploaded = len(new.log_lines())
+    shell.run(repair)
+    sent = [line for line in new.log_lines()[uploaded:] if _UPLOADED.search(line)]
+    assert any(f"digest=sha256%3A{lost[7:]}" in line for line in sent)
+    copied = subprocess.run(
+        [
+            require_tool("skopeo"),
+            "--insecure-policy",
+            "copy",
+            "--src-tls-verify=false",
+            f"--src-creds={NEW_USER}:{NEW_PASSWORD}",
+            f"docker://{new.host}/{name}:{tag}",
+            f"oci:{shell.cwd / 'repaired'}:{tag}",
+        ],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+    )
+    assert copied.returncode == 0, copied.stderr
+    assert "verified" in shell.run(verify)
 
 
 def _check_other_destinations(shell: Shell, seed: SeededRegistry, following: Standalone) -> None:
