@@ -11,12 +11,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import re
 import subprocess
+import threading
+import time
 from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner, Result
-from docker_registry_v1 import OCILayout
+from docker_registry_v1 import Client, Journal, LayoutTarget, OCILayout, verify_migration
 from docker_registry_v1.cli import main
 from docker_registry_v1.formats.convert import ManifestFormat
 from docker_registry_v1.oci.client import OCIClient
@@ -25,6 +28,10 @@ from system_tools import require_tool
 from v2.v2registry import V2Registry
 
 SELECTION = "app0[12]$"
+_HEAD_BLOB = re.compile(
+    r'http\.request\.method=HEAD .*http\.request\.uri="/v2/(?P<name>[^"]+?)/blobs/'
+    r'sha256(?::|%3A)(?P<hex>[0-9a-f]{64})"'
+)
 
 
 def regv1(*args: str) -> Result:
@@ -98,8 +105,12 @@ def test_a_blob_lost_by_the_registry_is_named_by_verify_and_sent_again_by_repair
     assert set(_statuses(again).values()) == {"current"}
     assert len(uploaded_blobs(v2_fresh)) == uploads
 
+    mark = len(v2_fresh.log_lines())
     verify = regv1(*run, "--verify=fast", "--json")
     checked = document(verify, exit_code=2)
+    heads = [_HEAD_BLOB.search(line) for line in v2_fresh.log_lines()[mark:]]
+    asked = [(m["name"], m["hex"]) for m in heads if m]
+    assert len(asked) == len(set(asked)) == checked["blobs_checked"], "each pair once"
     expected = {(t.rpartition(":")[0], t.rpartition(":")[2], "missing", lost) for t in needing}
     assert _mismatches(checked) == expected
     assert checked["checked"] == len(layers)
@@ -183,3 +194,45 @@ def test_repair_is_refused_with_verify_or_dry_run(seeded: Seeded, tmp_path: Path
             result.stderr
         )
         assert "Traceback" not in result.output
+
+
+class _CountingLayout:
+    """A layout target whose blob lookups are counted, with the most at once."""
+
+    def __init__(self, target: LayoutTarget) -> None:
+        self._target = target
+        self._lock = threading.Lock()
+        self.running = 0
+        self.most = 0
+        self.asked: list[tuple[str, str]] = []
+
+    def __getattr__(self, name: str) -> Any:
+        return getattr(self._target, name)
+
+    def blob_size(self, name: str, digest: str) -> int | None:
+        with self._lock:
+            self.asked.append((name, digest))
+            self.running += 1
+            self.most = max(self.most, self.running)
+        time.sleep(0.02)  # long enough for the other workers to start theirs
+        try:
+            return self._target.blob_size(name, digest)
+        finally:
+            with self._lock:
+                self.running -= 1
+
+
+def test_verify_asks_each_pair_once_and_at_most_jobs_at_a_time(
+    seeded: Seeded, tmp_path: Path
+) -> None:
+    journal = tmp_path / "j.sqlite"
+    root = tmp_path / "layout"
+    document(regv1("migrate", seeded.host, f"oci:{root}", "--journal", str(journal), "--json"))
+    for jobs in (1, 3):
+        counting = _CountingLayout(LayoutTarget(OCILayout(root)))
+        with Client(seeded.emulator.url) as source, Journal(journal) as opened:
+            report = verify_migration(source, counting, opened, fast=True, jobs=jobs)
+        assert report.ok
+        assert report.checked == seeded.seed.tag_count
+        assert len(counting.asked) == len(set(counting.asked)) == report.blobs_checked
+        assert counting.most == jobs
