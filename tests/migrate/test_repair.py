@@ -21,6 +21,7 @@ from typing import Any
 from click.testing import CliRunner, Result
 from docker_registry_v1 import Client, Journal, LayoutTarget, OCILayout, verify_migration
 from docker_registry_v1.cli import main
+from docker_registry_v1.emulator.server import run_standalone
 from docker_registry_v1.formats.convert import ManifestFormat
 from docker_registry_v1.oci.client import OCIClient
 from migrate_checks import Seeded, uploaded_blobs
@@ -236,3 +237,32 @@ def test_verify_asks_each_pair_once_and_at_most_jobs_at_a_time(
         assert report.checked == seeded.seed.tag_count
         assert len(counting.asked) == len(set(counting.asked)) == report.blobs_checked
         assert counting.most == jobs
+
+
+def test_an_image_lost_by_a_v1_destination_is_named_and_sent_again(
+    seeded: Seeded, tmp_path: Path
+) -> None:
+    journal = str(tmp_path / "j.sqlite")
+    with run_standalone() as target:
+        dest = target.url.removeprefix("http://")
+        run = ("migrate", f"{seeded.host}/team1/app01", dest, "--journal", journal)
+        first = document(regv1(*run, "--json"))
+        assert set(_statuses(first).values()) == {"copied"}
+        tags = seeded.seed.repositories["team1/app01"]
+        lost = tags[min(tags)]  # the first tag's own image; later tags build on it
+        needing = {f"team1/app01:{t}" for t, tip in tags.items() if lost in seeded.seed.chains[tip]}
+        with target.store._lock:  # the registry loses the image: json and layer
+            del target.store._images[lost]
+            target.store._layers.pop(lost, None)
+
+        assert set(_statuses(document(regv1(*run, "--json"))).values()) == {"current"}
+        checked = document(regv1(*run, "--verify=fast", "--json"), exit_code=2)
+        assert {(m["what"], m["digest"]) for m in checked["mismatches"]} == {("missing", lost)}
+        assert {m["destination"] for m in checked["mismatches"]} == needing
+
+        repaired = document(regv1(*run, "--repair", "--json"))
+        assert {t for t, s in _statuses(repaired).items() if s == "copied"} == needing
+        stored = target.store.image(lost)
+        assert stored is not None
+        assert stored.complete
+        assert document(regv1(*run, "--verify", "--json"))["mismatches"] == []
