@@ -285,7 +285,7 @@ def _check_repair(shell: Shell, new: V2Registry, repair: str) -> None:
     (blobs / lost[7:9] / lost[7:] / "data").unlink()
     verify = repair.replace("--repair ", "--verify=fast ")
     out = shell.run(verify, status=2)
-    assert f"{name}\t{tag}\tmissing\t{lost}\tlayer {lost} is missing" in out.splitlines()
+    assert f"{name}\t{tag}\tmissing\t{lost}\tthe layer blob is missing" in out.splitlines()
     uploaded = len(new.log_lines())
     shell.run(repair)
     sent = [line for line in new.log_lines()[uploaded:] if _UPLOADED.search(line)]

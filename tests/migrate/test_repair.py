@@ -120,7 +120,7 @@ def test_a_blob_lost_by_the_registry_is_named_by_verify_and_sent_again_by_repair
 
     table = regv1(*run, "--verify=fast")
     assert table.exit_code == 2
-    assert f"{name}\t{tag}\tmissing\t{lost}\tlayer {lost} is missing" in table.stdout.splitlines()
+    assert f"{name}\t{tag}\tmissing\t{lost}\tthe layer blob is missing" in table.stdout.splitlines()
     assert f"verified {len(layers)} tags: {len(needing)} mismatches" in table.stdout
 
     repaired = document(regv1(*run, "--repair", "--json"))

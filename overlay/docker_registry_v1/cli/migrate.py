@@ -326,9 +326,9 @@ def migrate(
     Ctrl-C, a crash or a failure and it continues without sending anything twice.
     Two runs on one journal at once are refused. Exit status 1 when any tag failed.
 
-    A rerun takes a tag whose manifest is still the one the journal recorded as
-    current without looking up its blobs; --repair looks up every blob of every tag
-    the journal records and sends again what DEST lost. --verify (=full: the source's
+    A rerun calls a tag current when its manifest is still the one the journal
+    recorded, without looking up its blobs; --repair looks up every blob of every
+    tag the journal records and sends again what DEST lost. --verify (=full: the source's
     layers hashed again; =fast: the journal's hashes) only reports, one line per tag
     and blob at fault; its exit status is 2 when something is wrong.
 

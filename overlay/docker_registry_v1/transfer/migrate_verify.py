@@ -314,11 +314,12 @@ def _blob_mismatches(
     for role, digest, size in expected.blobs:
         answer = found[expected.name, digest]
         if answer is None:
-            wrong.append(_wrong(expected.written, MISSING, digest, f"{role} {digest} is missing"))
+            wrong.append(_wrong(expected.written, MISSING, digest, f"the {role} blob is missing"))
         elif isinstance(answer, str):
-            wrong.append(_wrong(expected.written, UNCHECKED, digest, f"{role} {digest}: {answer}"))
+            reason = f"the {role} blob could not be looked up: {answer}"
+            wrong.append(_wrong(expected.written, UNCHECKED, digest, reason))
         elif answer != size:
-            reason = f"{role} {digest} is {answer} bytes there, the manifest says {size}"
+            reason = f"the {role} blob is {answer} bytes there, the manifest says {size}"
             wrong.append(_wrong(expected.written, SIZE_MISMATCH, digest, reason))
     return wrong
 
