@@ -19,7 +19,14 @@ from pathlib import Path
 from typing import Any
 
 from click.testing import CliRunner, Result
-from docker_registry_v1 import Client, Journal, LayoutTarget, OCILayout, verify_migration
+from docker_registry_v1 import (
+    Client,
+    Journal,
+    LayoutTarget,
+    OCILayout,
+    forget_lost_blobs,
+    verify_migration,
+)
 from docker_registry_v1.cli import main
 from docker_registry_v1.emulator.server import run_standalone
 from docker_registry_v1.formats.convert import ManifestFormat
@@ -266,3 +273,33 @@ def test_an_image_lost_by_a_v1_destination_is_named_and_sent_again(
         assert stored is not None
         assert stored.complete
         assert document(regv1(*run, "--verify", "--json"))["mismatches"] == []
+
+
+def test_a_repair_stopped_after_its_check_is_finished_by_a_plain_rerun(
+    seeded: Seeded, tmp_path: Path
+) -> None:
+    """What the check forgot stays forgotten: the journal no longer vouches for the wrong
+    tags, so the next run of any kind asks the destination about them and sends the blob."""
+    journal = tmp_path / "j.sqlite"
+    root = tmp_path / "layout"
+    run = ("migrate", f"{seeded.host}/team1/app01", f"oci:{root}", "--journal", str(journal))
+    document(regv1(*run, "--json"))
+    layout = OCILayout(root)
+    victim = sorted(layout.refs())[0]
+    manifest = json.loads(layout.blob_path(layout.refs()[victim]).read_bytes())
+    lost = manifest["layers"][-1]["digest"]
+    layout.blob_path(lost).unlink()
+    target = LayoutTarget(layout)
+    with Client(seeded.emulator.url) as source, Journal(journal) as opened:
+        checked = verify_migration(source, target, opened, fast=True)
+        assert {m.digest for m in checked.mismatches} == {lost}
+        assert forget_lost_blobs(checked, opened, target) == len(checked.mismatches)
+        assert not {(m.repository, m.tag) for m in opened.manifests(target.registry)} & set(
+            checked.wrong_tags
+        )
+    # the repair stops here (Ctrl-C); a plain rerun finishes it
+    rerun = document(regv1(*run, "--json"))
+    wrong = {f"{repository}:{tag}" for repository, tag in checked.wrong_tags}
+    assert {t for t, s in _statuses(rerun).items() if s == "copied"} == wrong
+    assert _sha256_of(layout.blob_path(lost)) == lost
+    assert document(regv1(*run, "--verify=fast", "--json"))["mismatches"] == []
