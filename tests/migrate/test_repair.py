@@ -303,3 +303,43 @@ def test_a_repair_stopped_after_its_check_is_finished_by_a_plain_rerun(
     assert {t for t, s in _statuses(rerun).items() if s == "copied"} == wrong
     assert _sha256_of(layout.blob_path(lost)) == lost
     assert document(regv1(*run, "--verify=fast", "--json"))["mismatches"] == []
+
+
+def test_a_blob_lost_by_one_repository_only_is_mounted_back_from_another(
+    seeded: Seeded, v2_fresh: V2Registry, tmp_path: Path
+) -> None:
+    """Distribution forgets a base layer in one repository (its link file gone) while
+    the repositories sharing it keep it: the repair mounts it back, reading nothing."""
+    journal = str(tmp_path / "j.sqlite")
+    dest = f"docker://{v2_fresh.host}"
+    run = ("migrate", seeded.host, dest, "--journal", journal, "--include", "app0")
+    first = document(regv1(*run, "--json"))
+    layers = _registry_layers(v2_fresh, sorted(_statuses(first)))
+    holders: dict[str, set[str]] = {}
+    for destination, digests in layers.items():
+        for digest in digests:
+            holders.setdefault(digest, set()).add(destination.rpartition(":")[0])
+    base = next(digest for digest, names in sorted(holders.items()) if len(names) > 1)
+    name = min(holders[base])
+    needing = {t for t, digests in layers.items() if base in digests and t.startswith(f"{name}:")}
+    tag = min(needing).rpartition(":")[2]
+    repositories = v2_fresh.root / "storage/docker/registry/v2/repositories"
+    (repositories / name / "_layers/sha256" / base[7:] / "link").unlink()
+
+    checked = document(regv1(*run, "--verify=fast", "--json"), exit_code=2)
+    assert {m["destination"] for m in checked["mismatches"]} == needing
+    assert {(m["what"], m["digest"]) for m in checked["mismatches"]} == {("missing", base)}
+
+    gets = seeded.layer_gets()
+    repaired = document(regv1(*run, "--repair", "--json"))
+    assert {t for t, s in _statuses(repaired).items() if s == "copied"} == needing
+    assert repaired["summary"]["blobs_mounted"] == 1
+    assert repaired["summary"]["images_read"] == 0
+    assert seeded.layer_gets() == gets
+    copied = skopeo(
+        "copy",
+        "--src-tls-verify=false",
+        f"docker://{v2_fresh.host}/{name}:{tag}",
+        f"oci:{tmp_path / 'out'}:{tag}",
+    )
+    assert copied.returncode == 0, copied.stderr
