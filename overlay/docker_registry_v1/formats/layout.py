@@ -209,6 +209,8 @@ class _Temporary:
     following a link, ``flock``-ed for its life so the sweep leaves it alone."""
 
     def __init__(self, layout: OCILayout, kind: str, suffix: str) -> None:
+        if layout.closed:
+            raise LayoutError(f"{layout.root}: the layout is closed")
         self._layout = layout
         flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW
         while True:
@@ -223,6 +225,7 @@ class _Temporary:
         self.shown = str(layout.root / self.name)
         with _LIVE_LOCK:
             _LIVE.add(self.shown)
+            layout.temporaries.add(self.name)
         fcntl.flock(self.fd, fcntl.LOCK_EX)
 
     def write(self, data: bytes) -> None:
@@ -236,9 +239,16 @@ class _Temporary:
         assert self.fd is not None
         os.fsync(self.fd)
 
+    def _owned(self) -> bool:
+        """Whether the file is still this writer's: `OCILayout.close` takes it away."""
+        with _LIVE_LOCK:
+            return self.name in self._layout.temporaries
+
     def rename(self, dir_fd: int, target: str) -> None:
         """Move the file to ``target`` in ``dir_fd`` (replacing what is there, a link
         itself and not what it points at)."""
+        if not self._owned():
+            raise LayoutError(f"{self.shown}: the layout was closed while it was written")
         os.replace(self.name, target, src_dir_fd=self._layout.root_fd, dst_dir_fd=dir_fd)
         self._forget()
 
@@ -246,13 +256,15 @@ class _Temporary:
         """Remove the file if it is still there (idempotent)."""
         if self.fd is None:
             return
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(self.name, dir_fd=self._layout.root_fd)
+        if self._owned():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.name, dir_fd=self._layout.root_fd)
         self._forget()
 
     def _forget(self) -> None:
         with _LIVE_LOCK:
             _LIVE.discard(self.shown)
+            self._layout.temporaries.discard(self.name)
         if self.fd is not None:
             os.close(self.fd)
             self.fd = None
@@ -380,7 +392,9 @@ class OCILayout:
         self._lock = threading.Lock()
         self._verified: dict[str, tuple[int, int, int]] = {}
         self._written: set[str] = set()
-        self._closed = False
+        self.closed = False
+        self.temporaries: set[str] = set()
+        """Names of the temporary files being written (guarded by the module's lock)."""
         try:
             # the directory named by the user may itself be a link: their own choice
             self.root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
@@ -394,6 +408,7 @@ class OCILayout:
             self.blobs_fd = _open_dir(parent, "sha256", self.root / "blobs" / "sha256", create=True)
             self._fds.append(self.blobs_fd)
             self._sweep()
+            self._check_lock_file()
             if self.created:
                 marker_json = json.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode()
                 _replace_atomically(self, "oci-layout", marker_json)
@@ -420,6 +435,18 @@ class OCILayout:
         except (ValueError, AttributeError):
             version = None
         return version if isinstance(version, str) else ""
+
+    def _check_lock_file(self) -> None:
+        """Refuse a planted lock file before anything is written, not at the first tag."""
+        path = self.root / LOCK_FILE
+        try:
+            info = os.stat(LOCK_FILE, dir_fd=self.root_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(info.st_mode):
+            raise _linked(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise LayoutError(f"{path} is not a regular file", path)
 
     def _sweep(self) -> None:
         """Remove the temporary files a killed writer left (none is trusted: they are not
@@ -647,9 +674,16 @@ class OCILayout:
         apart again: the blobs it wrote, ``blobs/``, ``oci-layout``, the lock file, and
         the directory itself if it made it and it is empty. Blobs others wrote meanwhile
         keep the skeleton in place."""
-        if self._closed:
+        if self.closed:
             return
-        self._closed = True
+        self.closed = True
+        with _LIVE_LOCK:  # threads Ctrl-C left behind: their files go now, not at exit
+            unfinished = list(self.temporaries)
+            self.temporaries.clear()
+            _LIVE.difference_update(str(self.root / name) for name in unfinished)
+        for name in unfinished:
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=self.root_fd)
         try:
             if self.created and not self._exists("index.json"):
                 with self._locked():
