@@ -270,7 +270,10 @@ def interrupt_copy(
             time.sleep(0.02)
         time.sleep(0.5)
         process.send_signal(signal.SIGINT)
+        sent = time.monotonic()
         stdout, stderr = process.communicate(timeout=20)
+        # the cleanup must not make Ctrl-C wait (the bound of tests/cli/test_interrupt.py)
+        assert time.monotonic() - sent < 2.0
     finally:
         if process.poll() is None:
             process.kill()
@@ -390,3 +393,28 @@ def test_a_layout_api_refuses_a_linked_blob_instead_of_reading_it(
             layout.write_blob([data], digest=digest)
         with pytest.raises(LayoutError):
             layout.read_blob(digest)
+
+
+def test_migrate_into_a_layout_refuses_a_planted_link_and_replaces_a_wrong_blob(
+    standalone: Standalone, tmp_path: Path, outside: Path
+) -> None:
+    seed(standalone)
+    _, digests = first_copy(standalone, tmp_path)
+    source = f"{netloc(standalone)}/acme/app"
+    linked = tmp_path / "linked"
+    skeleton(linked)
+    (linked / "index.json").symlink_to(outside / "precious")
+
+    refused = regv1("migrate", source, f"oci:{linked}", "--journal", str(tmp_path / "j1"))
+
+    assert_one_error(refused, str(linked / "index.json"), "symbolic link")
+
+    root = tmp_path / "layout"
+    skeleton(root)
+    wrong = root / "blobs" / "sha256" / digests[-1].removeprefix("sha256:")
+    wrong.write_bytes(b"not the layer")
+    done = regv1("migrate", source, f"oci:{root}", "--journal", str(tmp_path / "j2"))
+    assert done.exit_code == 0, done.stderr
+    assert layout_blobs(root, "acme/app:1.0")[2:] == digests[2:]
+    assert_complete(root)
+    assert temporaries(root) == []
