@@ -235,7 +235,7 @@ class _Temporary:
             view = view[os.write(self.fd, view) :]
 
     def finish(self) -> None:
-        """Sync and close the file (still locked until closed, then renamed by the caller)."""
+        """Sync the file; it stays open and locked until `rename` or `discard`."""
         assert self.fd is not None
         os.fsync(self.fd)
 
