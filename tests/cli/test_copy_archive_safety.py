@@ -120,3 +120,13 @@ def test_a_failed_copy_leaves_the_existing_archive_and_nothing_else(
     assert failed.stderr.startswith("error: "), failed.stderr
     assert archive.read_bytes() == BEFORE
     assert sorted(p.name for p in out.iterdir()) == ["app.tar"]
+
+
+def test_force_is_refused_for_a_destination_that_is_not_an_archive(
+    standalone: Standalone, tmp_path: Path
+) -> None:
+    src, _ = seed(standalone)
+    refused = regv1("copy", src, f"oci:{tmp_path / 'layout'}:app", "--force")
+    assert refused.exit_code == 2, refused.stderr
+    assert "--force replaces a docker-archive: file" in refused.stderr
+    assert not (tmp_path / "layout").exists()

@@ -140,6 +140,8 @@ def copy(
             raise click.UsageError(
                 f"{side.flag('creds')} is for a registry; the {side.name} is {location}"
             )
+    if force and not isinstance(to, ArchiveLocation):
+        raise click.UsageError(f"--force replaces a docker-archive: file; the destination is {to}")
     if isinstance(to, ArchiveLocation) and not force and os.path.lexists(to.path):
         fail(f"{to.path} exists; pass --force to replace it")
     registry_dest = isinstance(to, (DockerLocation, V1Location))
