@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import contextlib
 import functools
+import os
 import time
 from pathlib import Path
 from typing import TYPE_CHECKING
@@ -35,6 +36,7 @@ from .transports import (
 
 if TYPE_CHECKING:
     from docker_registry_v1.engine import ImageDestination, ImageSource, TransferResult
+    from docker_registry_v1.formats.layout import LayoutError
 
 __all__ = ["copy"]
 
@@ -85,6 +87,11 @@ def _done(
     type=click.Path(dir_okay=False, path_type=Path),
     help="Blob cache of earlier copies (default: under the user's cache directory).",
 )
+@click.option(
+    "--force",
+    is_flag=True,
+    help="Replace an existing docker-archive: file (as pull -o FILE --force does).",
+)
 @functools.partial(common_options, two_sided=True)
 @two_sided
 def copy(
@@ -95,6 +102,7 @@ def copy(
     level: int,
     jobs: int,
     cache: Path | None,
+    force: bool,
     settings: Settings,
     src: SideSettings,
     dest: SideSettings,
@@ -132,10 +140,14 @@ def copy(
             raise click.UsageError(
                 f"{side.flag('creds')} is for a registry; the {side.name} is {location}"
             )
+    if force and not isinstance(to, ArchiveLocation):
+        raise click.UsageError(f"--force replaces a docker-archive: file; the destination is {to}")
+    if isinstance(to, ArchiveLocation) and not force and os.path.lexists(to.path):
+        fail(f"{to.path} exists; pass --force to replace it")
     registry_dest = isinstance(to, (DockerLocation, V1Location))
     src, dest = assign_legacy_login(settings, src, dest, "dest" if registry_dest else "src", "copy")
     started = time.monotonic()
-    options = _Options(manifest_format, level, jobs, cache)
+    options = _Options(manifest_format, level, jobs, cache, force)
     result = _run(settings, from_, to, (src, dest), options)
     document: dict[str, object] = {
         "registry": result.destination,
@@ -164,11 +176,14 @@ def copy(
 class _Options:
     """copy's own options, handed to the destination that uses them."""
 
-    def __init__(self, manifest_format: str | None, level: int, jobs: int, cache: Path | None):
+    def __init__(
+        self, manifest_format: str | None, level: int, jobs: int, cache: Path | None, force: bool
+    ):
         self.manifest_format = manifest_format
         self.level = level
         self.jobs = jobs
         self.cache = cache
+        self.force = force
 
 
 def _run(
@@ -203,8 +218,19 @@ def _run(
         except ImageConversionError as exc:
             fail(f"{from_}: {exc}")
         except LayoutError as exc:
-            fail(f"{to if isinstance(to, OCILocation) else from_}: {exc}")
+            fail(f"{_layout_side(exc, from_, to)}: {exc}")
+        except FileExistsError as exc:  # an archive appeared meanwhile, without --force
+            fail(f"{exc.filename} exists; pass --force to replace it")
     raise AssertionError("unreachable")  # pragma: no cover - every branch returns or fails
+
+
+def _layout_side(exc: LayoutError, from_: Location, to: Location) -> Location:
+    """The side a layout error belongs to: the layout holding the path it names (a
+    planted link in the source layout is the source's), else the destination layout."""
+    path = exc.path
+    if isinstance(from_, OCILocation) and path is not None and path.is_relative_to(from_.directory):
+        return from_
+    return to if isinstance(to, OCILocation) else from_
 
 
 def _registries(
@@ -292,10 +318,10 @@ def _destination(  # noqa: PLR0917 - both sides and the options, in one place
             name, _, tag = to.name.rpartition(":")
             if not name:
                 name, tag = to.name, None
-        return ArchiveDestination(to.path, name, tag)
+        return ArchiveDestination(to.path, name, tag, overwrite=options.force)
     if isinstance(to, OCILocation):
         try:
-            layout = OCILayout(to.directory)
+            layout = stack.enter_context(OCILayout(to.directory))
         except (LayoutError, OSError) as exc:
             fail(f"{to}: {exc}")
         repository = (

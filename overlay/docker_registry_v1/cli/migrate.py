@@ -199,7 +199,7 @@ def _target(
             layout = OCILayout(location.directory)
         except (LayoutError, OSError) as exc:
             fail(f"{destination}: {exc}")
-        return LayoutTarget(layout, chosen or ManifestFormat.OCI), "", contextlib.nullcontext()
+        return LayoutTarget(layout, chosen or ManifestFormat.OCI), "", layout
     url = side_origin(dest, location.api_host, location.port, location.scheme)
     if location.transport == "v1":
         registry = open_side(settings, dest, url=url)

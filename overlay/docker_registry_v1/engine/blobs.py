@@ -50,8 +50,9 @@ class LayoutBlobStore:
         """A layout is always ready: `OCILayout` checked its directory when opened."""
 
     def blob_size(self, _name: str, digest: str) -> int | None:
-        path = self.layout.blob_path(digest)
-        return path.stat().st_size if path.is_file() else None
+        """The blob's size if the layout holds it with the right bytes (hashed before
+        it is first trusted: a planted file under a digest's name is not reused)."""
+        return self.layout.blob_size(digest)
 
     def mount_blob(self, _name: str, _digest: str, _source: str) -> MountResult:
         """One layout has one blob store: a blob it holds was skipped already."""

@@ -30,6 +30,7 @@ from ..formats.archive import (
 )
 from ..formats.archive.imageconfig import load_object
 from ..formats.archive.names import parse_repo_tag
+from ..formats.layout import check_layout
 from .access import read_access
 from .bounded import run_threads
 from .layers import LayerFetch, iter_layer
@@ -362,6 +363,7 @@ class LayoutSource:
     @contextlib.contextmanager
     def open(self) -> Iterator[SourceImage]:
         """Walk the layout's index; blobs are read, and checked, only as layers are."""
+        check_layout(self.directory)
         with open_layout_directory(self.directory) as saved:
             chain, repository, tag = self._select(saved)
             yield _image(chain, repository, tag, f"oci:{self.directory.resolve()}")

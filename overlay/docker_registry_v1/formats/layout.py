@@ -1,27 +1,49 @@
-"""An OCI image layout directory (skopeo's ``oci:DIR[:TAG]``) written crash-safely.
+"""An OCI image layout directory (skopeo's ``oci:DIR[:TAG]``) written crash-safely,
+in a directory someone else may have prepared.
 
 The order of writes is what keeps a layout valid whatever happens: ``oci-layout``
 first, then each blob (temporary file in the layout directory, fsync, rename to
 its digest, so a blob file is always complete and its name always its sha256),
 then the manifest, and ``index.json`` last, replaced atomically under an
 ``fcntl.flock`` on a lock file, so concurrent writers never lose each other's
-tags and a crash never leaves a tag pointing at a missing blob. Leftover
-temporary files of a killed writer are harmless: they are not under ``blobs/``.
+tags and a crash never leaves a tag pointing at a missing blob.
+
+Nothing in the directory is trusted by name, as the directory may be shared or
+restored from elsewhere: ``blobs/``, ``blobs/sha256/``, ``index.json``,
+``oci-layout``, the lock file and each blob are opened relative to directory
+descriptors with ``O_NOFOLLOW``, so a planted symbolic link is a `LayoutError`
+naming it and nothing is ever written outside the directory; a blob already
+present is hashed before it is reused, and a wrong one is replaced (atomically).
+Files are created with mode 0666 less the umask (0644 under 022, as skopeo
+writes them; ``mkstemp``'s 0600 would make a layout others cannot read).
+
+Temporary files (``.blob-*.partial``, ``.index.json-*.tmp``) live at the top of the
+directory, never under ``blobs/``, and each is ``flock``-ed by its writer: an
+interrupted writer removes its own (``close``, and at exit for the threads Ctrl-C
+leaves behind), and one a ``kill -9`` left is removed by the next `OCILayout` on the
+directory once no writer holds it. A first copy into a new directory that fails
+leaves nothing behind (`OCILayout.close`), so no half layout looks complete.
 """
 
 from __future__ import annotations
 
+import atexit
 import contextlib
+import errno
 import fcntl
 import hashlib
 import json
 import os
 import re
-import tempfile
+import secrets
+import stat
+import threading
+import time
+import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import IO, Any
+from typing import Any
 
 import attrs
 
@@ -35,10 +57,26 @@ LOCK_FILE = "index.json.lock"
 _DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
 _REF_COMPONENT = r"[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*"
 _REF = re.compile(rf"{_REF_COMPONENT}(?:/{_REF_COMPONENT})*")
+#: Names of this module's temporary files: a leftover matching one is never trusted.
+_TEMPORARY = re.compile(r"\.(?:blob|index\.json|oci-layout)-[0-9a-f]{16}\.(?:partial|tmp)")
+#: A temporary file younger than this is left alone by the sweep even when unlocked:
+#: its writer may be between creating it and locking it.
+_SWEEP_GRACE = 5.0
+_CHUNK = 1 << 20
+#: ``oci-layout`` is a few bytes; anything much larger is not one.
+_MARKER_LIMIT = 64 << 10
+_NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
+_NEW_FILE_MODE = 0o666  # less the umask, as open(…, "w") creates files
 
 
 class LayoutError(Exception):
-    """The layout directory cannot be used or a write into it was refused."""
+    """The layout directory cannot be used or a write into it was refused.
+
+    ``path``: the file or directory at fault, when there is one (a planted link)."""
+
+    def __init__(self, message: str, path: Path | None = None) -> None:
+        super().__init__(message)
+        self.path = path
 
 
 class BlobMismatch(LayoutError):  # noqa: N818 - names what was found, like ChecksumMismatch
@@ -89,27 +127,159 @@ def parse_layout_reference(text: str) -> tuple[Path, str | None]:
     return Path(directory), check_ref(tag) if tag else None
 
 
-def _fsync_dir(path: Path) -> None:
-    fd = os.open(path, os.O_RDONLY | os.O_DIRECTORY)
+def _linked(path: Path) -> LayoutError:
+    return LayoutError(
+        f"{path} is a symbolic link; refusing to follow it (remove it, or use another directory)",
+        path,
+    )
+
+
+def _refused(path: Path, exc: OSError) -> LayoutError:
+    """The `LayoutError` for an ``O_NOFOLLOW`` open that failed."""
+    if exc.errno == errno.ELOOP:
+        return _linked(path)
+    return LayoutError(f"{path}: {exc.strerror or exc}", path)
+
+
+def check_layout(directory: str | os.PathLike[str]) -> None:
+    """Refuse a layout to be read whose ``blobs/``, ``blobs/sha256/``, ``index.json``
+    or ``oci-layout`` is a symbolic link (`LayoutError` naming it): a reader must not
+    be steered to files outside the directory the user named."""
+    root = Path(directory)
+    for name in ("blobs", "blobs/sha256", "index.json", "oci-layout"):
+        path = root / name
+        with contextlib.suppress(FileNotFoundError, NotADirectoryError):
+            if stat.S_ISLNK(os.lstat(path).st_mode):
+                raise _linked(path)
+
+
+def _open_dir(parent: int, name: str, shown: Path, *, create: bool) -> int:
+    """A descriptor of the directory ``name`` in ``parent`` (made if ``create``), never
+    through a symbolic link."""
+    if create:
+        with contextlib.suppress(FileExistsError):
+            os.mkdir(name, 0o777, dir_fd=parent)
     try:
-        os.fsync(fd)
+        return os.open(name, os.O_RDONLY | os.O_DIRECTORY | _NOFOLLOW, dir_fd=parent)
+    except OSError as exc:
+        if exc.errno == errno.ENOTDIR:
+            try:
+                linked = stat.S_ISLNK(os.stat(name, dir_fd=parent, follow_symlinks=False).st_mode)
+            except OSError:
+                linked = False
+            if linked:
+                raise _linked(shown) from None
+            raise LayoutError(f"{shown} is not a directory", shown) from None
+        raise _refused(shown, exc) from None
+
+
+def _read_regular(fd: int, shown: Path, limit: int | None = None) -> bytes:
+    """The whole content of the open file ``fd``, which must be a regular file."""
+    info = os.fstat(fd)
+    if not stat.S_ISREG(info.st_mode):
+        raise LayoutError(f"{shown} is not a regular file", shown)
+    if limit is not None and info.st_size > limit:
+        raise LayoutError(f"{shown} is over {limit} bytes", shown)
+    parts = []
+    while chunk := os.read(fd, _CHUNK):
+        parts.append(chunk)
+    return b"".join(parts)
+
+
+# Temporary files of every layout of this process still being written: removed at exit,
+# as Ctrl-C ends the process without waiting for the (daemon) threads writing them.
+_LIVE: set[str] = set()
+_LIVE_LOCK = threading.Lock()
+
+
+def _remove_live() -> None:
+    with _LIVE_LOCK:
+        leftovers = list(_LIVE)
+        _LIVE.clear()
+    for path in leftovers:
+        with contextlib.suppress(OSError):
+            os.unlink(path)
+
+
+atexit.register(_remove_live)
+
+
+class _Temporary:
+    """A new file at the top of the layout, created 0666 less the umask without
+    following a link, ``flock``-ed for its life so the sweep leaves it alone."""
+
+    def __init__(self, layout: OCILayout, kind: str, suffix: str) -> None:
+        if layout.closed:
+            raise LayoutError(f"{layout.root}: the layout is closed")
+        self._layout = layout
+        flags = os.O_WRONLY | os.O_CREAT | os.O_EXCL | _NOFOLLOW
+        while True:
+            self.name = f".{kind}-{secrets.token_hex(8)}.{suffix}"
+            try:
+                self.fd: int | None = os.open(
+                    self.name, flags, _NEW_FILE_MODE, dir_fd=layout.root_fd
+                )
+                break
+            except FileExistsError:
+                continue
+        self.shown = str(layout.root / self.name)
+        with _LIVE_LOCK:
+            _LIVE.add(self.shown)
+            layout.temporaries.add(self.name)
+        fcntl.flock(self.fd, fcntl.LOCK_EX)
+
+    def write(self, data: bytes) -> None:
+        assert self.fd is not None
+        view = memoryview(data)
+        while view:
+            view = view[os.write(self.fd, view) :]
+
+    def finish(self) -> None:
+        """Sync the file; it stays open and locked until `rename` or `discard`."""
+        assert self.fd is not None
+        os.fsync(self.fd)
+
+    def _owned(self) -> bool:
+        """Whether the file is still this writer's: `OCILayout.close` takes it away."""
+        with _LIVE_LOCK:
+            return self.name in self._layout.temporaries
+
+    def rename(self, dir_fd: int, target: str) -> None:
+        """Move the file to ``target`` in ``dir_fd`` (replacing what is there, a link
+        itself and not what it points at)."""
+        if not self._owned():
+            raise LayoutError(f"{self.shown}: the layout was closed while it was written")
+        os.replace(self.name, target, src_dir_fd=self._layout.root_fd, dst_dir_fd=dir_fd)
+        self._forget()
+
+    def discard(self) -> None:
+        """Remove the file if it is still there (idempotent)."""
+        if self.fd is None:
+            return
+        if self._owned():
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(self.name, dir_fd=self._layout.root_fd)
+        self._forget()
+
+    def _forget(self) -> None:
+        with _LIVE_LOCK:
+            _LIVE.discard(self.shown)
+            self._layout.temporaries.discard(self.name)
+        if self.fd is not None:
+            os.close(self.fd)
+            self.fd = None
+
+
+def _replace_atomically(layout: OCILayout, name: str, data: bytes) -> None:
+    """Write ``name`` at the top of the layout: a temporary file, fsync, rename, fsync."""
+    temporary = _Temporary(layout, name, "tmp")
+    try:
+        temporary.write(data)
+        temporary.finish()
+        temporary.rename(layout.root_fd, name)
     finally:
-        os.close(fd)
-
-
-def _replace_atomically(path: Path, data: bytes) -> None:
-    handle, temporary = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}-", suffix=".tmp")
-    try:
-        with os.fdopen(handle, "wb") as out:
-            out.write(data)
-            out.flush()
-            os.fsync(out.fileno())
-        os.replace(temporary, path)
-    except BaseException:
-        with contextlib.suppress(FileNotFoundError):
-            os.unlink(temporary)
-        raise
-    _fsync_dir(path.parent)
+        temporary.discard()
+    os.fsync(layout.root_fd)
 
 
 class BlobWriter:
@@ -127,9 +297,7 @@ class BlobWriter:
         self._expected_size = size
         self._hash = hashlib.sha256()
         self._size = 0
-        handle, name = tempfile.mkstemp(dir=layout.root, prefix=".blob-", suffix=".partial")
-        self._path = Path(name)
-        self._file: IO[bytes] | None = os.fdopen(handle, "wb")
+        self._file: _Temporary | None = _Temporary(layout, "blob", "partial")
 
     def write(self, chunk: bytes) -> None:
         """Append ``chunk``; raises `BlobMismatch` (and discards) past the announced size."""
@@ -143,7 +311,8 @@ class BlobWriter:
         self._file.write(chunk)
 
     def commit(self) -> Descriptor:
-        """Make the blob visible under its digest; raises `BlobMismatch` (nothing kept) if wrong."""
+        """Make the blob visible under its digest; raises `BlobMismatch` (nothing kept) if
+        wrong. A file already there is kept only if its bytes hash to its name."""
         if self._file is None:
             raise LayoutError("the blob is already committed or discarded")
         digest = "sha256:" + self._hash.hexdigest()
@@ -155,25 +324,22 @@ class BlobWriter:
         if problem is not None:
             self.discard()
             raise BlobMismatch(problem)
-        self._file.flush()
-        os.fsync(self._file.fileno())
-        self._file.close()
-        self._file = None
-        target = self._layout.blob_path(digest)
-        if target.exists():
-            self._path.unlink()
-        else:
-            os.replace(self._path, target)
-            _fsync_dir(target.parent)
+        layout = self._layout
+        try:
+            self._file.finish()
+            if layout.blob_size(digest) is None:
+                self._file.rename(layout.blobs_fd, sha256_hex(digest))
+                os.fsync(layout.blobs_fd)
+                layout.trust(digest)
+        finally:
+            self.discard()
         return Descriptor(digest, self._size)
 
     def discard(self) -> None:
         """Drop the partial blob (idempotent)."""
         if self._file is not None:
-            self._file.close()
+            self._file.discard()
             self._file = None
-            with contextlib.suppress(FileNotFoundError):
-                self._path.unlink()
 
     def __enter__(self) -> BlobWriter:
         return self
@@ -200,36 +366,189 @@ def _blob_digests(manifest: dict[str, Any]) -> list[str]:
     return found
 
 
+def _close_all(fds: list[int]) -> None:
+    while fds:
+        with contextlib.suppress(OSError):
+            os.close(fds.pop())
+
+
 class OCILayout:
     """A directory holding an OCI image layout, created if missing.
 
     Raises `LayoutError` when the directory holds a layout of another version or
-    an ``index.json`` that is not an OCI index.
+    an ``index.json`` that is not an OCI index, or when ``blobs/``, ``blobs/sha256/``,
+    ``index.json``, ``oci-layout`` or the lock file is a symbolic link (or not a
+    file or directory as it should be). `close` (or ``with``) ends the use: it removes
+    this process's unfinished temporary files and, when this `OCILayout` created the
+    layout and no image was ever added, what it created.
     """
 
     def __init__(self, root: Path | str) -> None:
         self.root = Path(root)
+        self._made_root = not os.path.lexists(self.root)
         self.root.mkdir(parents=True, exist_ok=True)
-        marker = self.root / "oci-layout"
-        if marker.exists():
+        self._fds: list[int] = []
+        self._finalizer = weakref.finalize(self, _close_all, self._fds)
+        self._lock = threading.Lock()
+        self._verified: dict[str, tuple[int, int, int]] = {}
+        self._written: set[str] = set()
+        self.closed = False
+        self.temporaries: set[str] = set()
+        """Names of the temporary files being written (guarded by the module's lock)."""
+        try:
+            # the directory named by the user may itself be a link: their own choice
+            self.root_fd = os.open(self.root, os.O_RDONLY | os.O_DIRECTORY | os.O_CLOEXEC)
+            self._fds.append(self.root_fd)
+            marker = self._read_marker()
+            self.created = marker is None
+            if marker is not None and marker != LAYOUT_VERSION:
+                raise LayoutError(f"{self.root / 'oci-layout'}: not an OCI image layout 1.0.0")
+            parent = _open_dir(self.root_fd, "blobs", self.root / "blobs", create=True)
+            self._fds.append(parent)
+            self.blobs_fd = _open_dir(parent, "sha256", self.root / "blobs" / "sha256", create=True)
+            self._fds.append(self.blobs_fd)
+            self._sweep()
+            self._check_lock_file()
+            if self.created:
+                marker_json = json.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode()
+                _replace_atomically(self, "oci-layout", marker_json)
+            self.index()
+        except BaseException:
+            self._finalizer()
+            raise
+
+    def _read_marker(self) -> str | None:
+        """``oci-layout``'s version (``""`` for a file that says none), None if absent."""
+        path = self.root / "oci-layout"
+        try:
+            fd = os.open("oci-layout", os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=self.root_fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _refused(path, exc) from None
+        try:
+            data = _read_regular(fd, path, _MARKER_LIMIT)
+        finally:
+            os.close(fd)
+        try:
+            version = json.loads(data).get("imageLayoutVersion")
+        except (ValueError, AttributeError):
+            version = None
+        return version if isinstance(version, str) else ""
+
+    def _check_lock_file(self) -> None:
+        """Refuse a planted lock file before anything is written, not at the first tag."""
+        path = self.root / LOCK_FILE
+        try:
+            info = os.stat(LOCK_FILE, dir_fd=self.root_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return
+        if stat.S_ISLNK(info.st_mode):
+            raise _linked(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise LayoutError(f"{path} is not a regular file", path)
+
+    def _sweep(self) -> None:
+        """Remove the temporary files a killed writer left (none is trusted: they are not
+        under ``blobs/``); one a live writer holds locked, or just made, is left alone."""
+        now = time.time()
+        for name in os.listdir(self.root_fd):
+            if not _TEMPORARY.fullmatch(name):
+                continue
             try:
-                version = json.loads(marker.read_bytes()).get("imageLayoutVersion")
-            except (ValueError, AttributeError):
-                version = None
-            if version != LAYOUT_VERSION:
-                raise LayoutError(f"{marker}: not an OCI image layout {LAYOUT_VERSION}")
-        (self.root / "blobs" / "sha256").mkdir(parents=True, exist_ok=True)
-        if not marker.exists():
-            _replace_atomically(marker, json.dumps({"imageLayoutVersion": LAYOUT_VERSION}).encode())
-        self.index()
+                fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=self.root_fd)
+            except OSError:
+                # a link or a special file under our name: not ours, but never followed
+                with contextlib.suppress(OSError):
+                    if not stat.S_ISREG(
+                        os.stat(name, dir_fd=self.root_fd, follow_symlinks=False).st_mode
+                    ):
+                        os.unlink(name, dir_fd=self.root_fd)
+                continue
+            try:
+                fcntl.flock(fd, fcntl.LOCK_EX | fcntl.LOCK_NB)
+            except BlockingIOError:
+                os.close(fd)
+                continue
+            try:
+                if now - os.fstat(fd).st_mtime >= _SWEEP_GRACE:
+                    with contextlib.suppress(FileNotFoundError):
+                        os.unlink(name, dir_fd=self.root_fd)
+            finally:
+                os.close(fd)
 
     def blob_path(self, digest: str) -> Path:
         """Where the blob with ``digest`` lives; raises `InvalidInput` for a malformed digest."""
         return self.root / "blobs" / "sha256" / sha256_hex(digest)
 
+    def trust(self, digest: str) -> None:
+        """Record that the blob file now in place was written (and hashed) by this writer."""
+        name = sha256_hex(digest)
+        info = os.stat(name, dir_fd=self.blobs_fd, follow_symlinks=False)
+        with self._lock:
+            self._verified[name] = (info.st_ino, info.st_size, info.st_mtime_ns)
+            self._written.add(name)
+
+    def blob_size(self, digest: str) -> int | None:
+        """The size of the blob if the layout holds it with the right bytes, else None.
+
+        A file is hashed before it is first trusted (then remembered while it stays the
+        same file); a wrong one counts as absent, and is replaced when the blob is
+        written. A symbolic link is a `LayoutError` naming it."""
+        name = sha256_hex(digest)
+        path = self.blob_path(digest)
+        try:
+            info = os.stat(name, dir_fd=self.blobs_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return None
+        if stat.S_ISLNK(info.st_mode):
+            raise _linked(path)
+        if not stat.S_ISREG(info.st_mode):
+            raise LayoutError(f"{path} is not a regular file", path)
+        seen = (info.st_ino, info.st_size, info.st_mtime_ns)
+        with self._lock:
+            if self._verified.get(name) == seen:
+                return info.st_size
+        try:
+            fd = os.open(name, os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=self.blobs_fd)
+        except FileNotFoundError:
+            return None
+        except OSError as exc:
+            raise _refused(path, exc) from None
+        hasher = hashlib.sha256()
+        try:
+            info = os.fstat(fd)
+            while chunk := os.read(fd, _CHUNK):
+                hasher.update(chunk)
+        finally:
+            os.close(fd)
+        if hasher.hexdigest() != name:
+            return None
+        with self._lock:
+            self._verified[name] = (info.st_ino, info.st_size, info.st_mtime_ns)
+        return info.st_size
+
     def has_blob(self, digest: str) -> bool:
-        """Whether the blob is present (ask before reading a source: present blobs are skipped)."""
-        return self.blob_path(digest).is_file()
+        """Whether the blob is present with the right bytes (ask before reading a source:
+        present blobs are skipped)."""
+        return self.blob_size(digest) is not None
+
+    def read_blob(self, digest: str) -> bytes:
+        """A (small) blob's bytes, never through a link; `LayoutError` if they are wrong."""
+        path = self.blob_path(digest)
+        try:
+            fd = os.open(
+                sha256_hex(digest), os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=self.blobs_fd
+            )
+        except OSError as exc:
+            raise _refused(path, exc) from None
+        try:
+            data = _read_regular(fd, path)
+        finally:
+            os.close(fd)
+        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
+            raise LayoutError(f"{path}: the file's bytes hash differently", path)
+        return data
 
     def blob_writer(self, *, digest: str | None = None, size: int | None = None) -> BlobWriter:
         """A `BlobWriter`, checking the result against ``digest``/``size`` when given."""
@@ -242,7 +561,8 @@ class OCILayout:
     ) -> Descriptor:
         """Stream ``chunks`` into a blob; returns its descriptor, raises `BlobMismatch`.
 
-        A blob already present is not rewritten (its bytes are still read and checked).
+        A blob already present with the right bytes is not rewritten (its bytes are still
+        read and checked); a wrong file under its name is replaced.
         """
         with self.blob_writer(digest=digest, size=size) as writer:
             for chunk in chunks:
@@ -252,18 +572,26 @@ class OCILayout:
     def index(self) -> dict[str, Any]:
         """The current ``index.json`` (an empty index when there is none yet)."""
         path = self.root / "index.json"
-        if not path.exists():
-            return {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": []}
         try:
-            document = json.loads(path.read_bytes())
+            fd = os.open("index.json", os.O_RDONLY | os.O_NONBLOCK | _NOFOLLOW, dir_fd=self.root_fd)
+        except FileNotFoundError:
+            return {"schemaVersion": 2, "mediaType": INDEX_MEDIA_TYPE, "manifests": []}
+        except OSError as exc:
+            raise _refused(path, exc) from None
+        try:
+            data = _read_regular(fd, path)
+        finally:
+            os.close(fd)
+        try:
+            document = json.loads(data)
         except ValueError as exc:
-            raise LayoutError(f"{path}: not JSON ({exc})") from exc
+            raise LayoutError(f"{path}: not JSON ({exc})", path) from exc
         if (
             not isinstance(document, dict)
             or document.get("schemaVersion") != 2
             or not isinstance(document.get("manifests"), list)
         ):
-            raise LayoutError(f"{path}: not an OCI image index")
+            raise LayoutError(f"{path}: not an OCI image index", path)
         return document
 
     def refs(self) -> dict[str, str]:
@@ -277,12 +605,19 @@ class OCILayout:
 
     @contextlib.contextmanager
     def _locked(self) -> Iterator[None]:
-        with open(self.root / LOCK_FILE, "ab") as lock:
-            fcntl.flock(lock.fileno(), fcntl.LOCK_EX)
-            try:
-                yield
-            finally:
-                fcntl.flock(lock.fileno(), fcntl.LOCK_UN)
+        path = self.root / LOCK_FILE
+        flags = os.O_RDWR | os.O_CREAT | os.O_NONBLOCK | _NOFOLLOW
+        try:
+            fd = os.open(LOCK_FILE, flags, _NEW_FILE_MODE, dir_fd=self.root_fd)
+        except OSError as exc:
+            raise _refused(path, exc) from None
+        try:
+            if not stat.S_ISREG(os.fstat(fd).st_mode):
+                raise LayoutError(f"{path} is not a regular file", path)
+            fcntl.flock(fd, fcntl.LOCK_EX)
+            yield
+        finally:
+            os.close(fd)  # releases the lock
 
     def add_manifest(
         self, manifest: bytes, *, ref: str | None = None, media_type: str | None = None
@@ -324,7 +659,7 @@ class OCILayout:
             ]
             index["manifests"] = [*kept, entry]
             _replace_atomically(
-                self.root / "index.json", json.dumps(index, separators=(",", ":")).encode()
+                self, "index.json", json.dumps(index, separators=(",", ":")).encode()
             )
         return descriptor
 
@@ -332,3 +667,61 @@ class OCILayout:
         """Store a converted image's config and manifest; its layer blobs must be written first."""
         self.write_blob([image.config], digest=image.config_digest)
         return self.add_manifest(image.manifest, ref=ref, media_type=image.media_type)
+
+    def close(self) -> None:
+        """End this use of the layout (idempotent). A layout this object created that
+        holds no index (the first copy into it failed or was interrupted) is taken
+        apart again: the blobs it wrote, ``blobs/``, ``oci-layout``, the lock file, and
+        the directory itself if it made it and it is empty. Blobs others wrote meanwhile
+        keep the skeleton in place."""
+        if self.closed:
+            return
+        self.closed = True
+        with _LIVE_LOCK:  # threads Ctrl-C left behind: their files go now, not at exit
+            unfinished = list(self.temporaries)
+            self.temporaries.clear()
+            _LIVE.difference_update(str(self.root / name) for name in unfinished)
+        for name in unfinished:
+            with contextlib.suppress(OSError):
+                os.unlink(name, dir_fd=self.root_fd)
+        try:
+            if self.created and not self._exists("index.json"):
+                with self._locked():
+                    if not self._exists("index.json"):
+                        self._take_apart()
+        finally:
+            self._finalizer()
+        if self._made_root:
+            with contextlib.suppress(OSError):
+                self.root.rmdir()
+
+    def _exists(self, name: str) -> bool:
+        try:
+            os.stat(name, dir_fd=self.root_fd, follow_symlinks=False)
+        except FileNotFoundError:
+            return False
+        return True
+
+    def _take_apart(self) -> None:
+        for name in self._written:
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=self.blobs_fd)
+        try:
+            os.rmdir("sha256", dir_fd=self._fds[1])
+            os.rmdir("blobs", dir_fd=self.root_fd)
+        except OSError:
+            return  # someone else's blobs: the layout stays theirs
+        for name in ("oci-layout", LOCK_FILE):
+            with contextlib.suppress(FileNotFoundError):
+                os.unlink(name, dir_fd=self.root_fd)
+
+    def __enter__(self) -> OCILayout:
+        return self
+
+    def __exit__(
+        self,
+        kind: type[BaseException] | None,
+        value: BaseException | None,
+        traceback: TracebackType | None,
+    ) -> None:
+        self.close()

@@ -13,7 +13,6 @@ before anything is sent.
 from __future__ import annotations
 
 import enum
-import hashlib
 from collections.abc import Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol
 
@@ -22,7 +21,7 @@ import attrs
 from ..engine.blobs import LayoutBlobStore, check_level
 from ..formats.compress import DEFAULT_LEVEL
 from ..formats.convert import ManifestFormat
-from ..formats.layout import LayoutError, OCILayout, check_ref
+from ..formats.layout import OCILayout, check_ref
 from ..oci.client import MountResult, OCIClient, check_name
 from ..oci.errors import ManifestUnknown, NameUnknown
 from .inventory import Inventory
@@ -231,10 +230,7 @@ class LayoutTarget:
 
     def read_blob(self, name: str, digest: str) -> bytes:
         """The blob file, checked against its name."""
-        data = self.layout.blob_path(digest).read_bytes()
-        if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
-            raise LayoutError(f"blob {digest}: the file's bytes hash differently")
-        return data
+        return self.layout.read_blob(digest)
 
 
 class TagState(enum.Enum):
