@@ -62,7 +62,8 @@ if TYPE_CHECKING:
         default_journal_path,
     )
     from .formats.convert import ManifestFormat
-    from .formats.layout import LayoutError, OCILayout
+    from .formats.errors import LayoutError
+    from .formats.layout import OCILayout
     from .oci.client import AsyncOCIClient, BlobUpload, Manifest, MountResult, OCIClient
     from .oci.errors import (
         BlobUnknown,
@@ -167,7 +168,8 @@ _LAZY = {
         "oci.errors",
     ),
     **dict.fromkeys(("BlobCache", "CopyResult", "acopy", "copy"), "transfer.copy"),
-    **dict.fromkeys(("LayoutError", "OCILayout"), "formats.layout"),
+    "OCILayout": "formats.layout",
+    "LayoutError": "formats.errors",
     "ManifestFormat": "formats.convert",
     **dict.fromkeys(
         (

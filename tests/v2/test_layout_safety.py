@@ -26,7 +26,8 @@ from click.testing import CliRunner, Result
 from docker_registry_v1.cli import main
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
-from docker_registry_v1.formats.layout import LayoutError, OCILayout
+from docker_registry_v1.formats.errors import LayoutError
+from docker_registry_v1.formats.layout import OCILayout
 from system_tools import require_tool
 
 REGV1 = Path(sys.executable).with_name("regv1")

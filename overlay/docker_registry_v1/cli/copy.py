@@ -36,7 +36,7 @@ from .transports import (
 
 if TYPE_CHECKING:
     from docker_registry_v1.engine import ImageDestination, ImageSource, TransferResult
-    from docker_registry_v1.formats.layout import LayoutError
+    from docker_registry_v1.formats.errors import LayoutError
 
 __all__ = ["copy"]
 
@@ -196,7 +196,7 @@ def _run(
     """Open both sides, run the engine, and turn a refusal into one line naming its side."""
     from docker_registry_v1.engine import copy_image  # noqa: PLC0415
     from docker_registry_v1.formats.convert import ImageConversionError  # noqa: PLC0415
-    from docker_registry_v1.formats.layout import LayoutError  # noqa: PLC0415
+    from docker_registry_v1.formats.errors import LayoutError  # noqa: PLC0415
     from docker_registry_v1.transfer.retry import RetryPolicy  # noqa: PLC0415
 
     with contextlib.ExitStack() as stack:
@@ -306,7 +306,8 @@ def _destination(  # noqa: PLR0917 - both sides and the options, in one place
         V1Destination,
     )
     from docker_registry_v1.formats.convert import ManifestFormat  # noqa: PLC0415
-    from docker_registry_v1.formats.layout import LayoutError, OCILayout  # noqa: PLC0415
+    from docker_registry_v1.formats.errors import LayoutError  # noqa: PLC0415
+    from docker_registry_v1.formats.layout import OCILayout  # noqa: PLC0415
 
     chosen = options.manifest_format
     if isinstance(to, V1Location):

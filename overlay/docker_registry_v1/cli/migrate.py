@@ -183,7 +183,8 @@ def _target(
     """(destination, prefix, closer) for ``docker://[HOST[:PORT]][/PREFIX]``, ``oci:DIR`` or
     a v1 registry ``[http(s)://|v1://]HOST[:PORT][/PREFIX]``."""
     from docker_registry_v1.formats.convert import ManifestFormat  # noqa: PLC0415 - the copy extra
-    from docker_registry_v1.formats.layout import LayoutError, OCILayout  # noqa: PLC0415
+    from docker_registry_v1.formats.errors import LayoutError  # noqa: PLC0415
+    from docker_registry_v1.formats.layout import OCILayout  # noqa: PLC0415
     from docker_registry_v1.transfer.migrate_plan import (  # noqa: PLC0415
         LayoutTarget,
         RegistryTarget,

@@ -34,6 +34,7 @@ from docker_registry_v1.core.errors import DockerRegistryError, InvalidInput
 from docker_registry_v1.core.tls import TLSConfig, TLSVerificationError, clear_scheme_cache
 from docker_registry_v1.engine.journal import CacheWarning
 from docker_registry_v1.formats.archive import ArchiveError
+from docker_registry_v1.formats.errors import LayoutError
 
 from .output import visible
 
@@ -59,6 +60,7 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     DockerRegistryError,
     InvalidInput,
     ArchiveError,
+    LayoutError,
     OSError,
     sqlite3.Error,
 )

@@ -49,6 +49,7 @@ import attrs
 
 from ..core.errors import InvalidInput
 from .convert import ConvertedImage
+from .errors import BlobMismatch, LayoutError
 
 LAYOUT_VERSION = "1.0.0"
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
@@ -67,20 +68,6 @@ _CHUNK = 1 << 20
 _MARKER_LIMIT = 64 << 10
 _NOFOLLOW = os.O_NOFOLLOW | os.O_CLOEXEC
 _NEW_FILE_MODE = 0o666  # less the umask, as open(…, "w") creates files
-
-
-class LayoutError(Exception):
-    """The layout directory cannot be used or a write into it was refused.
-
-    ``path``: the file or directory at fault, when there is one (a planted link)."""
-
-    def __init__(self, message: str, path: Path | None = None) -> None:
-        super().__init__(message)
-        self.path = path
-
-
-class BlobMismatch(LayoutError):  # noqa: N818 - names what was found, like ChecksumMismatch
-    """The bytes written do not have the digest (or size) they were announced with."""
 
 
 @attrs.frozen

@@ -36,7 +36,7 @@ from ..engine.sources import v1_layer
 from ..formats.archive import validate_ancestry
 from ..formats.compress import DEFAULT_LEVEL, LayerBlob
 from ..formats.convert import convert_image
-from ..formats.layout import LayoutError
+from ..formats.errors import LayoutError
 from .copy import BlobCache, check_level
 from .migrate_plan import MigrationPlan, PlannedTag, TagState, Target
 from .migrate_run import (

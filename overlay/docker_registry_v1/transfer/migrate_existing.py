@@ -37,7 +37,7 @@ from ..engine.sources import registry_origin
 from ..formats.archive.compression import Compression
 from ..formats.compress import LayerBlob
 from ..formats.convert import convert_image
-from ..formats.layout import LayoutError
+from ..formats.errors import LayoutError
 from .copy import BlobCache
 from .migrate_run import Keyed
 from .migrate_v1 import V1Target

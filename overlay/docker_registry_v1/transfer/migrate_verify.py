@@ -31,7 +31,7 @@ from ..engine.layers import LayerFetch, iter_layer
 from ..engine.sources import registry_origin
 from ..formats.compress import DEFAULT_LEVEL, LayerEncoder
 from ..formats.convert import ManifestFormat, convert_image
-from ..formats.layout import LayoutError
+from ..formats.errors import LayoutError
 from .copy import RESTARTS, BlobCache, SourceRestartedError
 from .migrate_run import Keyed
 from .migrate_v1 import V1Target
