@@ -354,6 +354,8 @@ _path_and_value = st.tuples(st.lists(st.integers(0, 50), max_size=4), json_value
     change=_path_and_value,
     nest=st.booleans(),
 )
+@example(which="manifest", change=([2], ["x"]), nest=False)  # mediaType a list: unhashable
+@example(which="manifest", change=([0, 1], {"a": 1}), nest=False)  # config mediaType a dict
 @example(which="none", change=([], None), nest=True)
 def test_random_oci_documents_are_read_or_refused(
     which: str, change: tuple[list[int], Any], nest: bool
