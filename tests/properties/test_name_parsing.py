@@ -100,6 +100,8 @@ def has_host(first: str) -> bool:
 
 @budget(400)
 @given(references)
+@example("v1://app/ns/repo")  # a host without a dot, named by its scheme
+@example("http://registry/app:1.0")
 def test_image_references(text: str) -> None:
     parsed = outcome(ImageReference.parse, text)
     if isinstance(parsed, InvalidInput):
