@@ -1,0 +1,178 @@
+"""Server bodies the clients decode as JSON: random, deeply nested, huge, not JSON at all.
+
+Unit level on purpose (``httpx.MockTransport``): the property is about the decode
+helpers, and a body a hundred thousand brackets deep or a wrong type in every place
+is cheaper to state than to serve. Whatever the body and status, every call of the
+v1 client (`Client`) and of the OCI client (`OCIClient`, its token flow included)
+returns or raises the package's typed error (`DockerRegistryError`): never
+RecursionError, TypeError, AttributeError, KeyError or UnicodeError. Nesting depth
+is bounded: a body nested past the decoder's limit is an invalid answer.
+"""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+from typing import Any
+
+import httpx
+import pytest
+from docker_registry_v1 import Client, DockerRegistryError, InvalidResponse, OCIClient, OCIError
+from docker_registry_v1.oci.auth import RegistryAuth
+from hypothesis import example, given
+from hypothesis import strategies as st
+from property_support import budget, hostile_json_text, json_bytes, json_values, nested, tricky_text
+
+IMAGE = "ab" * 32
+DIGEST = "sha256:" + "cd" * 32
+ORIGIN = "http://reg.example"
+
+
+def handler(
+    status: int, body: bytes, link: str | None, token: bytes | None
+) -> Callable[[httpx.Request], httpx.Response]:
+    """Every request answered with ``status`` and ``body`` (and ``link``); with ``token``,
+    a request without credentials gets a Bearer challenge and the realm answers ``token``."""
+
+    def answer(request: httpx.Request) -> httpx.Response:
+        if token is not None:
+            if request.url.path == "/token":
+                return httpx.Response(
+                    200, content=token, headers={"Content-Type": "application/json"}
+                )
+            if "authorization" not in request.headers:
+                challenge = f'Bearer realm="{ORIGIN}/token",service="reg.example"'
+                return httpx.Response(401, headers={"WWW-Authenticate": challenge})
+        headers = {"Content-Type": "application/json"}
+        if link is not None:
+            headers["Link"] = link
+        return httpx.Response(status, content=body, headers=headers)
+
+    return answer
+
+
+V1_CALLS: dict[str, Callable[[Client], object]] = {
+    "ping": lambda c: c.ping(),
+    "tags": lambda c: c.repository.list_tags("ns/app"),
+    "tag": lambda c: c.repository.get_image_id("ns/app", "1.0"),
+    "images": lambda c: c.repository.list_images("ns/app"),
+    "ancestry": lambda c: c.image.get_ancestry(IMAGE),
+    "metadata": lambda c: c.image.get_metadata(IMAGE),
+    "metadata_raw": lambda c: c.image.get_metadata_raw(IMAGE),
+    "search": lambda c: c.search.query("x"),
+    "token": lambda c: c.hub.get_read_token("ns/app"),
+}
+
+OCI_CALLS: dict[str, Callable[[OCIClient], object]] = {
+    "ping": lambda c: c.ping(),
+    "tags": lambda c: list(c.tags("team/app")),
+    "catalog": lambda c: list(c.catalog()),
+    "manifest": lambda c: c.get_manifest("team/app", "1.0"),
+    "blob_size": lambda c: c.blob_size("team/app", DIGEST),
+    "mount": lambda c: c.mount_blob("team/app", DIGEST, "team/base"),
+    "put_manifest": lambda c: c.put_manifest(
+        "team/app", "1.0", b"{}", "application/vnd.oci.image.manifest.v1+json"
+    ),
+}
+
+
+def _shaped(key: str) -> st.SearchStrategy[bytes]:
+    """The right outer shape with anything inside: what gets past a first type check."""
+    return st.dictionaries(st.just(key) | tricky_text, json_values, max_size=3).map(json_bytes)
+
+
+bodies = st.one_of(
+    hostile_json_text,
+    json_values.map(json_bytes),
+    _shaped("tags"),
+    _shaped("repositories"),
+    _shaped("errors"),
+    _shaped("error"),
+    st.lists(json_values, max_size=3).map(json_bytes),
+)
+statuses = st.sampled_from([200, 200, 200, 201, 202, 204, 400, 404, 409, 500])
+links = st.none() | st.sampled_from(
+    [
+        '</v2/team/app/tags/list?n=1>; rel="next"',
+        "<>; rel=next",
+        '<http://elsewhere/x>; rel="next"',
+        "junk",
+    ]
+)
+
+
+def outcome(call: Callable[[], object]) -> object:
+    try:
+        return call()
+    except DockerRegistryError as exc:
+        return exc
+
+
+@budget(300)
+@given(call=st.sampled_from(sorted(V1_CALLS)), status=statuses, body=bodies)
+@example(call="tags", status=200, body=nested(100_000, "list"))
+@example(call="ancestry", status=200, body=nested(5_000, "object"))
+@example(call="search", status=200, body=b'{"results":' + nested(3_000, "mixed") + b"}")
+@example(call="metadata", status=500, body=nested(100_000, "object"))
+def test_v1_client_bodies(call: str, status: int, body: bytes) -> None:
+    with Client(
+        ORIGIN, transport=httpx.MockTransport(handler(status, body, None, None)), retry=None
+    ) as client:
+        outcome(lambda: V1_CALLS[call](client))
+
+
+@budget(300)
+@given(call=st.sampled_from(sorted(OCI_CALLS)), status=statuses, body=bodies, link=links)
+@example(call="tags", status=200, body=nested(100_000, "list"), link=None)
+@example(call="tags", status=200, body=b'{"tags": 5}', link=None)
+@example(call="catalog", status=200, body=b"[1, 2]", link=None)
+@example(call="manifest", status=404, body=nested(100_000, "object"), link=None)
+def test_oci_client_bodies(call: str, status: int, body: bytes, link: str | None) -> None:
+    transport = httpx.MockTransport(handler(status, body, link, None))
+    with OCIClient(ORIGIN, transport=transport, retry=None) as client:
+        outcome(lambda: OCI_CALLS[call](client))
+
+
+@budget(150)
+@given(
+    token=bodies
+    | st.dictionaries(
+        st.sampled_from(["token", "access_token", "expires_in", "issued_at"]), json_values
+    ).map(json_bytes)
+)
+@example(token=nested(100_000, "object"))
+@example(token=b'{"token": "t", "expires_in": 1e999}')
+@example(token=b'{"token": "t", "expires_in": 10000000000000000000000, "issued_at": "x"}')
+def test_token_answers(token: bytes) -> None:
+    transport = httpx.MockTransport(handler(200, b'{"tags": []}', None, token))
+    with OCIClient(ORIGIN, auth=RegistryAuth(ORIGIN), transport=transport, retry=None) as client:
+        outcome(lambda: list(client.tags("team/app")))
+
+
+# ---------------------------------------------------------------- the bound, named
+
+
+@pytest.mark.parametrize("kind", ["list", "object", "mixed"])
+def test_nesting_past_the_bound_is_an_invalid_answer(kind: str) -> None:
+    """Not only no crash: the deep body is refused with the typed error for a bad answer."""
+    body = nested(100_000, kind)
+    v1 = httpx.MockTransport(handler(200, body, None, None))
+    with Client(ORIGIN, transport=v1, retry=None) as client, pytest.raises(InvalidResponse):
+        client.repository.list_tags("ns/app")
+    oci = httpx.MockTransport(handler(200, body, None, None))
+    with (
+        OCIClient(ORIGIN, transport=oci, retry=None) as client,
+        pytest.raises(OCIError, match="tags of team/app"),
+    ):
+        list(client.tags("team/app"))
+
+
+def test_a_shallow_body_is_still_read() -> None:
+    """The bound leaves room for any real answer: a tag list nested 50 deep inside is fine."""
+    inner: Any = "x"
+    for _ in range(50):
+        inner = [inner]
+    body = json_bytes({"tags": ["1.0", "2.0"], "deep": inner})
+    with OCIClient(
+        ORIGIN, transport=httpx.MockTransport(handler(200, body, None, None)), retry=None
+    ) as client:
+        assert list(client.tags("team/app")) == ["1.0", "2.0"]
