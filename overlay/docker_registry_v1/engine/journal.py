@@ -151,6 +151,18 @@ _NEW_FILE = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _PID = re.compile(rb"\s*\d*\s*")
 
 
+def _damaged(exc: BaseException) -> bool:
+    """The error says the file is damaged: SQLite found a page corrupt (or the file no
+    database), or a value read back from a damaged page no longer decodes (text that is
+    not UTF-8, a compression name that is none)."""
+    if isinstance(exc, UnicodeDecodeError) or not isinstance(exc, sqlite3.Error):
+        return True
+    if isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("Could not decode"):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
+
+
 class JournalError(DockerRegistryError):
     """The journal file (or its lock, or its folder) cannot be used; the message names it.
 
@@ -255,11 +267,20 @@ class _Store:
 
     @contextlib.contextmanager
     def _named_errors(self) -> Iterator[None]:
-        """SQLite's errors (disk full, read-only, corrupt) say nothing of which file: the
-        same error type, its message prefixed with the journal's path."""
+        """SQLite's errors (disk full, read-only) say nothing of which file: the same
+        error type, its message prefixed with the journal's path. A damaged file (found
+        at any query, not only when opened: SQLite reads pages as it needs them) is a
+        `JournalError` naming it, as a file that is no journal at all is."""
         try:
             yield
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeDecodeError, ValueError) as exc:
+            if _damaged(exc):
+                raise JournalError(
+                    f"{self._kind} {self.path} is damaged ({exc}); it is left as it is"
+                    + (": give another --journal" if self._kind == "journal" else "")
+                ) from None
+            if not isinstance(exc, sqlite3.Error):
+                raise
             named = type(exc)(f"{self._kind} {self.path}: {exc}")
             for attribute in ("sqlite_errorcode", "sqlite_errorname"):
                 if hasattr(exc, attribute):
@@ -288,7 +309,7 @@ class _Store:
                 "WHERE key = ? AND origin = ?",
                 (key, origin),
             ).fetchone()
-        return None if row is None else LayerBlob.from_row(row)
+            return None if row is None else LayerBlob.from_row(row)  # damaged: a JournalError
 
     def diff_id(self, image_id: str, origin: str) -> tuple[str, bool] | None:
         """The recorded diff_id of the v1 image's layer (read from ``origin``) and
