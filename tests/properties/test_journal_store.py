@@ -267,6 +267,8 @@ _writes = st.lists(
 @example(writes=[(3000, b"\xff" * 512)], cut=None)  # inside a table page, past the header
 @example(writes=[(100, b"\x00" * 4096)], cut=None)
 @example(writes=[(0, b"\x00")], cut=None)
+@example(writes=[(60, b"\xff\xff\xff\xfb")], cut=None)  # user_version -5
+@example(writes=[(60, b"\xff\xff\xff\xff")], cut=None)  # -1: the last step run again
 def test_a_damaged_journal_is_a_journal_error_naming_it(
     writes: list[tuple[int, bytes]], cut: int | None
 ) -> None:

@@ -235,6 +235,8 @@ def migrate_schema(db: sqlite3.Connection, migrations: Sequence[Migration], path
             found = int(db.execute("PRAGMA user_version").fetchone()[0])
             if found > len(migrations):
                 raise SchemaTooNew(path, found, len(migrations))
+            if found < 0:  # a damaged header: no version writes one (and it would index back)
+                raise JournalError(f"{path} has schema version {found}; it is damaged")
             if found == len(migrations):
                 return
             statements = migrations[found]
