@@ -14,10 +14,11 @@ from __future__ import annotations
 import functools
 import sqlite3
 import tempfile
+import warnings
 from pathlib import Path
 from typing import Any
 
-from docker_registry_v1 import BlobCache, Journal, JournalError, JournalManifest
+from docker_registry_v1 import BlobCache, CacheWarning, Journal, JournalError, JournalManifest
 from docker_registry_v1.archive.compression import Compression
 from docker_registry_v1.oci.compress import LayerBlob
 from hypothesis import example, given, settings
@@ -292,6 +293,37 @@ def test_a_damaged_journal_is_a_journal_error_naming_it(
         except JournalError as exc:
             error = exc
         assert error is None or str(path) in str(error)
+
+
+@budget(60)
+@given(writes=_writes, cut=st.none() | st.integers(0, 2**20))
+@example(writes=[(3000, b"\xff" * 512)], cut=None)
+@example(writes=[(100, b"\x00" * 4096)], cut=None)
+def test_a_damaged_copy_cache_costs_a_warning_never_an_error(
+    writes: list[tuple[int, bytes]], cut: int | None
+) -> None:
+    with tempfile.TemporaryDirectory(prefix="regv1-props-") as folder:
+        path = Path(folder) / "cache.sqlite"
+        _damaged("cache", path, writes, cut)
+        with warnings.catch_warnings(record=True) as caught:
+            warnings.simplefilter("always")
+            cache = BlobCache(path)
+            try:
+                cache.get(_OLD_KEY, origin="http://v1.example")
+                cache.places(_BLOB.digest, "reg.example")
+                cache.refused_sources(_BLOB.digest, "reg.example", "team/app")
+                cache.facts.places("reg.example", _BLOB.digest)
+                cache.put(_NEW_KEY, _BLOB, origin="http://v1.example")
+                cache.place(_BLOB.digest, "reg.example", "team/new")
+                cache.refused_mount(_BLOB.digest, "reg.example", "team/new", "team/app", 404)
+                # damage SQLite does not notice may lose this fact (a re-read), not change it
+                assert cache.get(_NEW_KEY, origin="http://v1.example") in (_BLOB, None)
+            finally:
+                cache.close()
+    assert len(caught) <= 1, [str(w.message) for w in caught]  # one warning, then memory
+    for warning in caught:
+        assert issubclass(warning.category, CacheWarning), warning
+        assert str(path) in str(warning.message)
 
 
 def test_damage_is_found_not_only_at_open() -> None:

@@ -50,7 +50,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import IO, TypeAlias
+from typing import IO, TypeAlias, TypeVar
 
 import attrs
 
@@ -125,6 +125,7 @@ def _one_store(db: sqlite3.Connection) -> None:
     db.execute("CREATE INDEX IF NOT EXISTS layers_by_image ON layers (image_id, origin)")
 
 
+_T = TypeVar("_T")
 Migration: TypeAlias = tuple[str, ...] | Callable[[sqlite3.Connection], None]
 _MIGRATIONS: tuple[Migration, ...] = ((REFUSED_MOUNTS,), _one_store)
 """Schema changes since the first journals, in order: entry N-1 takes a store file from
@@ -634,22 +635,43 @@ class BlobCache:
     from (a v1 id is a name, not content). A cache is only a hint: a file that cannot be
     read (corrupt, not SQLite, from a newer version) gives a `CacheWarning` naming it and
     is left alone, and the copy runs with an empty cache in memory, which only costs
-    reading every layer again."""
+    reading every layer again. Damage SQLite meets only later (it reads pages as a
+    query needs them) costs the same, from that query on."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._swap = threading.Lock()
+        self._retired: list[_CacheFile] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._store = _CacheFile(self.path)
+            self._store: _CacheFile = _CacheFile(self.path)
         except (OSError, sqlite3.Error, JournalError) as exc:
-            why = str(exc).removeprefix(f"copy cache {self.path}: ")
-            warnings.warn(
-                f"copy cache {self.path} cannot be used ({why}); it is left as it is and "
-                "every layer is read again",
-                CacheWarning,
-                stacklevel=2,
-            )
+            self._warn(exc, stacklevel=3)
             self._store = _CacheFile(Path(":memory:"))
+
+    def _warn(self, exc: BaseException, *, stacklevel: int) -> None:
+        why = str(exc).removeprefix(f"copy cache {self.path}: ")
+        warnings.warn(
+            f"copy cache {self.path} cannot be used ({why}); it is left as it is and "
+            "every layer is read again",
+            CacheWarning,
+            stacklevel=stacklevel,
+        )
+
+    def _forgiving(self, use: Callable[[_CacheFile], _T]) -> _T:
+        """``use`` on the store; if the file fails it (damaged, disk full), the warning,
+        then the rest of the copy on an empty cache in memory (parallel layers that meet
+        the same failure switch once)."""
+        store = self._store
+        try:
+            return use(store)
+        except (sqlite3.Error, JournalError) as exc:
+            with self._swap:
+                if self._store is store:
+                    self._warn(exc, stacklevel=4)
+                    self._retired.append(store)  # closed with the cache: others may be in it
+                    self._store = _CacheFile(Path(":memory:"))
+            return use(self._store)
 
     @staticmethod
     def key(image_id: str, checksum: str | None, level: int) -> str:
@@ -657,42 +679,65 @@ class BlobCache:
         return f"{image_id}|{checksum or ''}|isal-{version('isal')}|level-{level}|block-{BLOCK}"
 
     @property
-    def facts(self) -> _Store:
-        """The store itself, with the journal's argument order (`mount_known` takes it)."""
-        return self._store
+    def facts(self) -> _CacheFacts:
+        """The mount facts with the journal's argument order (`mount_known` takes them)."""
+        return _CacheFacts(self)
 
     def get(self, key: str, *, origin: str) -> LayerBlob | None:
         """The blob an earlier copy made from this layer read from the source registry
         ``origin``, or None when none is known."""
-        return self._store.layer(key, origin)
+        return self._forgiving(lambda store: store.layer(key, origin))
 
     def put(self, key: str, blob: LayerBlob, *, origin: str) -> None:
         """Record the blob a copy made from a layer of ``origin``, once its upload is
         confirmed."""
-        self._store.remember(key, blob, origin)
+        self._forgiving(lambda store: store.remember(key, blob, origin))
 
     def place(self, digest: str, registry: str, repository: str) -> None:
         """Remember that ``registry``'s ``repository`` holds the blob (a mount source later)."""
-        self._store.placed(registry, repository, digest)
+        self._forgiving(lambda store: store.placed(registry, repository, digest))
 
     def places(self, digest: str, registry: str) -> list[str]:
         """Repositories of ``registry`` that held the blob when last seen."""
-        return self._store.places(registry, digest)
+        return self._forgiving(lambda store: store.places(registry, digest))
 
     def refused_mount(
         self, digest: str, registry: str, repository: str, source: str, status: int
     ) -> None:
         """``registry`` would not mount the blob from ``source`` into ``repository``."""
-        self._store.refused_mount(registry, repository, source, digest, status)
+        self._forgiving(
+            lambda store: store.refused_mount(registry, repository, source, digest, status)
+        )
 
     def refused_sources(self, digest: str, registry: str, repository: str) -> set[str]:
         """Repositories not to mount the blob from into ``repository`` (as
         `Journal.refused_sources`: refused for it, or not readable at all)."""
-        return self._store.refused_sources(registry, repository, digest)
+        return self._forgiving(lambda store: store.refused_sources(registry, repository, digest))
 
     def close(self) -> None:
         """Close the database; the cache stays on disk for the next copy."""
-        self._store.close()
+        for store in (*self._retired, self._store):
+            with contextlib.suppress(sqlite3.Error):
+                store.close()
+
+
+@attrs.frozen
+class _CacheFacts:
+    """`BlobCache`'s mount facts in the journal's argument order, as forgiving as the
+    cache (`engine.destinations.MountMemory`)."""
+
+    cache: BlobCache
+
+    def places(self, registry: str, digest: str) -> list[str]:
+        return self.cache.places(digest, registry)
+
+    def refused_sources(self, registry: str, repository: str, digest: str) -> set[str]:
+        return self.cache.refused_sources(digest, registry, repository)
+
+    def refused_mount(
+        self, registry: str, repository: str, source: str, digest: str, status: int
+    ) -> None:
+        self.cache.refused_mount(digest, registry, repository, source, status)
 
 
 class _CacheFile(_Store):
