@@ -11,13 +11,20 @@ is bounded: a body nested past the decoder's limit is an invalid answer.
 
 from __future__ import annotations
 
+import json
 from collections.abc import Callable
 from typing import Any
 
 import httpx
 import pytest
 from docker_registry_v1 import Client, DockerRegistryError, InvalidResponse, OCIClient, OCIError
+from docker_registry_v1.archive.compression import Compression
 from docker_registry_v1.oci.auth import RegistryAuth
+from docker_registry_v1.oci.compress import LayerBlob
+from docker_registry_v1.oci.convert import ManifestFormat, convert_image
+from docker_registry_v1.transfer.migrate_existing import DestinationSurvey
+from docker_registry_v1.transfer.migrate_plan import PlannedTag, TagState
+from docker_registry_v1.transfer.retry import RetryPolicy
 from hypothesis import example, given
 from hypothesis import strategies as st
 from property_support import budget, hostile_json_text, json_bytes, json_values, nested, tricky_text
@@ -176,3 +183,86 @@ def test_a_shallow_body_is_still_read() -> None:
         ORIGIN, transport=httpx.MockTransport(handler(200, body, None, None)), retry=None
     ) as client:
         assert list(client.tags("team/app")) == ["1.0", "2.0"]
+
+
+# ---------------------------------------------------------------- the destination a rerun surveys
+
+_V1_JSON = json_bytes({"id": IMAGE, "created": "2014-10-13T21:19:18Z", "os": "linux"})
+_BLOB = LayerBlob(DIGEST, 100, "sha256:" + "ef" * 32, 200, Compression.GZIP, False)
+_GENUINE = convert_image([_V1_JSON], [_BLOB], manifest_format=ManifestFormat.OCI)
+
+
+class _Destination:
+    """A destination whose tag's manifest and config are whatever the example says."""
+
+    registry = "reg.example"
+    manifest_format = ManifestFormat.OCI
+
+    def __init__(self, manifest: bytes, config: bytes) -> None:
+        self.manifest, self.config = manifest, config
+
+    def reference(self, repository: str, tag: str) -> tuple[str, str]:
+        return repository, tag
+
+    def read_manifest(self, name: str, reference: str) -> bytes:
+        return self.manifest
+
+    def read_blob(self, name: str, digest: str) -> bytes:
+        return self.config
+
+    def blob_size(self, name: str, digest: str) -> int:
+        return 1
+
+    def current(self, repository: str, tag: str) -> None:
+        return None
+
+
+def _document(data: bytes, change: tuple[list[int], Any] | bytes | None) -> bytes:
+    """The genuine document, changed at a random place, or replaced by hostile text."""
+    if change is None:
+        return data
+    if isinstance(change, bytes):
+        return change
+    path, value = change
+    document: Any = json.loads(data)
+    node = document
+    for step in path[:-1]:
+        if isinstance(node, dict) and node:
+            node = node[sorted(node)[step % len(node)]]
+        elif isinstance(node, list) and node:
+            node = node[step % len(node)]
+    if isinstance(node, dict) and node and path:
+        node[sorted(node)[path[-1] % len(node)]] = value
+    elif isinstance(node, list) and node and path:
+        node[path[-1] % len(node)] = value
+    else:
+        return json_bytes(value)
+    return json_bytes(document)
+
+
+_changes = (
+    st.none() | hostile_json_text | st.tuples(st.lists(st.integers(0, 9), max_size=4), json_values)
+)
+
+
+@budget(150)
+@given(manifest=_changes, config=_changes)
+@example(manifest=None, config=None)  # the genuine image: found current
+@example(manifest=None, config=([1], [1, 2]))  # a history of numbers
+@example(manifest=nested(100_000, "object"), config=None)
+@example(manifest=None, config=nested(100_000, "list"))
+def test_destination_manifests_a_rerun_surveys(manifest: Any, config: Any) -> None:
+    """`migrate` reads what the destination holds to skip what is already there; a
+    manifest or config it cannot use means "not current", never an exception."""
+    source = httpx.MockTransport(lambda _request: httpx.Response(200, content=_V1_JSON))
+    destination = _Destination(
+        _document(_GENUINE.manifest, manifest), _document(_GENUINE.config, config)
+    )
+    one = PlannedTag("ns/app", "1.0", IMAGE, (IMAGE,), "team/app", "1.0", TagState.COPY)
+    with Client(ORIGIN, transport=source, retry=None) as client:
+        survey = DestinationSurvey(destination, client, None, 6, RetryPolicy(), 1)  # type: ignore[arg-type]
+        found = survey._check(one, {})
+    if manifest is None and config is None:
+        assert found == _GENUINE.manifest_digest
+    else:
+        assert found in (None, _GENUINE.manifest_digest)
