@@ -12,13 +12,17 @@ is bounded: a body nested past the decoder's limit is an invalid answer.
 from __future__ import annotations
 
 import json
-from collections.abc import Callable
+import threading
+from collections.abc import Callable, Iterator
+from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 from typing import Any
 
 import httpx
 import pytest
+from click.testing import CliRunner
 from docker_registry_v1 import Client, DockerRegistryError, InvalidResponse, OCIClient, OCIError
 from docker_registry_v1.archive.compression import Compression
+from docker_registry_v1.cli import main
 from docker_registry_v1.oci.auth import RegistryAuth
 from docker_registry_v1.oci.compress import LayerBlob
 from docker_registry_v1.oci.convert import ManifestFormat, convert_image
@@ -266,3 +270,61 @@ def test_destination_manifests_a_rerun_surveys(manifest: Any, config: Any) -> No
         assert found == _GENUINE.manifest_digest
     else:
         assert found in (None, _GENUINE.manifest_digest)
+
+
+# ---------------------------------------------------------------- the CLI shows an image's JSON
+
+
+class _ImageServer(BaseHTTPRequestHandler):
+    """A v1 registry over a real socket whose one image's JSON is ``body``."""
+
+    body = b"{}"
+
+    def do_GET(self) -> None:
+        if self.path.endswith("/tags/1.0"):
+            data = json_bytes(IMAGE)
+        elif self.path == f"/v1/images/{IMAGE}/json":
+            data = self.body
+        else:
+            data = b"{}"
+        self.send_response(200)
+        self.send_header("Content-Type", "application/json")
+        self.send_header("Content-Length", str(len(data)))
+        self.end_headers()
+        self.wfile.write(data)
+
+    def log_message(self, *_args: object) -> None:
+        """Quiet: the test reads the CLI's output, not the server's."""
+
+
+@pytest.fixture(scope="module")
+def image_server() -> Iterator[str]:
+    server = ThreadingHTTPServer(("127.0.0.1", 0), _ImageServer)
+    thread = threading.Thread(target=server.serve_forever, daemon=True)
+    thread.start()
+    try:
+        yield f"http://127.0.0.1:{server.server_address[1]}/ns/app:1.0"
+    finally:
+        server.shutdown()
+        server.server_close()
+        thread.join()
+
+
+@budget(15)
+@given(body=bodies)
+@example(body=nested(100_000, "object"))
+@example(body=b'{"id": "x", "config": {"Env": ["A=1"]}}')
+def test_regv1_metadata_shows_or_refuses_any_image_json(image_server: str, body: bytes) -> None:
+    """`regv1 metadata` prints the JSON it parses, or says in one line that it does not
+    parse: never an "unexpected …" error."""
+    _ImageServer.body = body
+    result = CliRunner().invoke(
+        main, ["metadata", image_server, "--format", "json"], catch_exceptions=False
+    )
+    assert "unexpected" not in result.stderr, result.stderr
+    if result.exit_code == 0:
+        shown = json.loads(result.stdout)["metadata"]
+        assert json.dumps(shown, sort_keys=True) == json.dumps(json.loads(body), sort_keys=True)
+    else:
+        assert result.exit_code == 1, result.stderr
+        assert result.stderr.startswith("error: "), result.stderr
