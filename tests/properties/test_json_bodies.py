@@ -279,10 +279,13 @@ class _ImageServer(BaseHTTPRequestHandler):
     """A v1 registry over a real socket whose one image's JSON is ``body``."""
 
     body = b"{}"
+    tags = b"{}"
 
     def do_GET(self) -> None:
         if self.path.endswith("/tags/1.0"):
             data = json_bytes(IMAGE)
+        elif self.path.endswith("/tags"):
+            data = self.tags
         elif self.path == f"/v1/images/{IMAGE}/json":
             data = self.body
         else:
@@ -329,3 +332,24 @@ def test_regv1_metadata_shows_or_refuses_any_image_json(image_server: str, body:
     else:
         assert result.exit_code == 1, result.stderr
         assert result.stderr.startswith("error: "), result.stderr
+
+
+_tag_maps = st.dictionaries(tricky_text, st.just(IMAGE) | tricky_text, max_size=3).map(json_bytes)
+
+
+@budget(6)
+@given(tags=bodies | _tag_maps)
+@example(tags=b'{"\\ud800": "' + IMAGE.encode() + b'", "\\u009b2J": "' + IMAGE.encode() + b'"}')
+def test_regv1_tags_prints_any_tag_list_in_every_format(image_server: str, tags: bytes) -> None:
+    """A server's tag names reach every output format escaped or refused in one line:
+    never an "unexpected …" error (a lone surrogate cannot be written as UTF-8)."""
+    _ImageServer.tags = tags
+    repository = image_server.removesuffix(":1.0")
+    for form in ("json", "plain", "table"):
+        result = CliRunner().invoke(
+            main, ["tags", repository, "--format", form], catch_exceptions=False
+        )
+        assert "unexpected" not in result.stderr, (form, result.stderr)
+        assert result.exit_code in (0, 1), (form, result.stderr)
+        assert "\x1b" not in result.stdout
+        assert "\x9b" not in result.stdout
