@@ -22,6 +22,7 @@ from docker_registry_v1.archive import (
     ImageChain,
     Layout,
     is_image_id,
+    open_layout_directory,
     open_saved_archive,
     stream_loadable_archive,
 )
@@ -133,12 +134,18 @@ def compressed(archive: bytes, how: str) -> bytes:
     return gzip.compress(archive, mtime=0) if how == "gzip" else archive
 
 
-def read_all(source: Path | IO[bytes], spool: Path) -> Read | ArchiveError:
+def read_all(source: Path | IO[bytes], spool: Path, *, layout: bool = False) -> Read | ArchiveError:
     """The archive's chains and every layer's bytes, or the archive package's typed error;
     any other exception escapes (and fails the property). Checks the invariants every
-    caller relies on: v1 ids, base-first parent links, the layers' declared sizes."""
+    caller relies on: v1 ids, base-first parent links, the layers' declared sizes.
+    ``layout``: ``source`` is an OCI layout directory (``oci:DIR``)."""
     try:
-        with open_saved_archive(source, temp_dir=spool) as archive:
+        opened = (
+            open_layout_directory(source)
+            if layout and isinstance(source, Path)
+            else open_saved_archive(source, temp_dir=spool)
+        )
+        with opened as archive:
             layers: dict[str, bytes] = {}
             for chain in archive.chains:
                 assert chain.images, "a chain without images"

@@ -353,13 +353,19 @@ _path_and_value = st.tuples(st.lists(st.integers(0, 50), max_size=4), json_value
     which=st.sampled_from(["config", "manifest", "annotations", "none"]),
     change=_path_and_value,
     nest=st.booleans(),
+    as_directory=st.booleans(),
 )
-@example(which="manifest", change=([2], ["x"]), nest=False)  # mediaType a list: unhashable
-@example(which="manifest", change=([0, 1], {"a": 1}), nest=False)  # config mediaType a dict
-@example(which="none", change=([], None), nest=True)
+@example(
+    which="manifest", change=([2], ["x"]), nest=False, as_directory=False
+)  # mediaType a list: unhashable
+@example(
+    which="manifest", change=([0, 1], {"a": 1}), nest=False, as_directory=True
+)  # config mediaType a dict
+@example(which="none", change=([], None), nest=True, as_directory=True)
 def test_random_oci_documents_are_read_or_refused(
-    which: str, change: tuple[list[int], Any], nest: bool
+    which: str, change: tuple[list[int], Any], nest: bool, as_directory: bool
 ) -> None:
+    """The same walk reads a layout archive and a layout directory (``oci:DIR``)."""
     config, manifest, layers = _oci_documents()
     annotations: Any = {"org.opencontainers.image.ref.name": "team/app:1.0"}
     if which == "config":
@@ -369,7 +375,14 @@ def test_random_oci_documents_are_read_or_refused(
     elif which == "annotations":
         annotations = _mutated(annotations, *change)
     with fresh_sandbox() as root:
-        result = Sandbox(Path(root)).read(_oci(config, manifest, layers, annotations, nest))
+        box = Sandbox(Path(root))
+        archive = _oci(config, manifest, layers, annotations, nest)
+        if as_directory:
+            with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+                tar.extractall(box.root / "layout", filter="data")  # our own, safe archive
+            result = read_all(box.root / "layout", box.spool, layout=True)
+        else:
+            result = box.read(archive)
     if which == "none":
         assert isinstance(result, Read), result
         assert result.layout is Layout.OCI
