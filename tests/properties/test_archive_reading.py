@@ -439,3 +439,57 @@ def test_an_archive_without_any_layout_is_malformed(sandbox: Sandbox) -> None:
     result = sandbox.read(layer_tar({"etc/passwd": b"root\n"}))
     assert isinstance(result, MalformedArchiveError)
     assert os.listdir(sandbox.spool) == []
+
+
+# ---------------------------------------------------------------- links in a layout directory
+
+_LINK_KINDS = ["outside copy", "inside copy", "dangling", "directory", "loop"]
+
+
+@budget(60)
+@given(
+    links=st.dictionaries(st.integers(0, 5), st.sampled_from(_LINK_KINDS), min_size=1, max_size=3)
+)
+@example(links={2: "outside copy"})
+@example(links={0: "outside copy"})
+@example(links={4: "inside copy"})
+@example(links={0: "loop"})  # a blob: resolve() raised RuntimeError
+@example(links={3: "loop"})  # index.json
+def test_links_in_a_layout_directory_never_reach_outside(links: dict[int, str]) -> None:
+    """A file of an ``oci:DIR`` replaced by a symbolic link: one leading out of the
+    directory is never read (even to bytes that would pass every digest check)."""
+    config, manifest, layers = _oci_documents()
+    archive = _oci(config, manifest, layers, {"org.opencontainers.image.ref.name": "t"}, False)
+    with fresh_sandbox() as root:
+        box = Sandbox(Path(root))
+        layout = box.root / "layout"
+        with tarfile.open(fileobj=io.BytesIO(archive)) as tar:
+            tar.extractall(layout, filter="data")  # our own, safe archive
+        files = sorted(p for p in layout.rglob("*") if p.is_file())
+        outside = False
+        for position, kind in links.items():
+            path = files[position % len(files)]
+            if path.is_symlink() or not path.exists():
+                continue
+            data = path.read_bytes()
+            path.unlink()
+            if kind == "outside copy":
+                target = box.outside / f"copy-{position}"
+                target.write_bytes(data)
+                path.symlink_to(target)
+                outside = True
+            elif kind == "inside copy":
+                target = layout / f"copy-{position}"
+                target.write_bytes(data)
+                path.symlink_to(os.path.relpath(target, path.parent))
+            elif kind == "dangling":
+                path.symlink_to(layout / "nowhere")
+            elif kind == "directory":
+                path.symlink_to(layout / "blobs")
+            else:
+                path.symlink_to(path.name)
+        result = read_all(layout, box.spool, layout=True)
+    if outside:
+        assert isinstance(result, ArchiveError), result
+    else:
+        assert isinstance(result, ArchiveError | Read)
