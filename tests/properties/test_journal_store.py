@@ -18,6 +18,7 @@ import warnings
 from pathlib import Path
 from typing import Any
 
+import pytest
 from docker_registry_v1 import BlobCache, CacheWarning, Journal, JournalError, JournalManifest
 from docker_registry_v1.archive.compression import Compression
 from docker_registry_v1.oci.compress import LayerBlob
@@ -341,3 +342,13 @@ def test_damage_is_found_not_only_at_open() -> None:
             except sqlite3.DatabaseError:
                 damaged = True
         assert damaged
+
+
+def test_a_value_sqlite_cannot_store_is_not_called_damage(tmp_path: Path) -> None:
+    """Text with a lone surrogate cannot be stored; that says nothing of the file, which
+    stays usable (a damage error would tell the user to give up the journal)."""
+    with Journal(tmp_path / "journal.sqlite") as journal:
+        with pytest.raises(UnicodeEncodeError):
+            journal.failed("reg.example", "team/app", "\ud800", "why")
+        journal.failed("reg.example", "team/app", "1.0", "why")
+        assert journal.failures("reg.example") == {("team/app", "1.0"): "why"}

@@ -155,7 +155,10 @@ _PID = re.compile(rb"\s*\d*\s*")
 def _damaged(exc: BaseException) -> bool:
     """The error says the file is damaged: SQLite found a page corrupt (or the file no
     database), or a value read back from a damaged page no longer decodes (text that is
-    not UTF-8, a compression name that is none)."""
+    not UTF-8, a compression name that is none). A value that cannot be stored (text
+    with a lone surrogate: UnicodeEncodeError) is no damage of the file."""
+    if isinstance(exc, UnicodeEncodeError):
+        return False
     if isinstance(exc, UnicodeDecodeError) or not isinstance(exc, sqlite3.Error):
         return True
     if isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("Could not decode"):
