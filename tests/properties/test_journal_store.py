@@ -29,7 +29,7 @@ from hypothesis.stateful import (
     RuleBasedStateMachine,
     initialize,
     invariant,
-    precondition,
+    multiple,
     rule,
 )
 from property_support import budget
@@ -95,8 +95,6 @@ class JournalMachine(RuleBasedStateMachine):
 
     @initialize(target=keys, images=st.lists(IMAGES, min_size=1, max_size=3, unique=True))
     def make_keys(self, images: list[str]) -> Any:
-        from hypothesis.stateful import multiple  # noqa: PLC0415
-
         return multiple(*(BlobCache.key(image, "tarsum+sha256:00", 6) for image in images))
 
     @rule(key=keys, blob=blobs, registry=REGISTRIES, repository=REPOSITORIES, origin=ORIGINS)
@@ -160,7 +158,6 @@ class JournalMachine(RuleBasedStateMachine):
         self.journal.close()
         self.journal = Journal(self.path)
 
-    @precondition(lambda self: True)
     @rule(key=keys, origin=ORIGINS)
     def lookup(self, key: str, origin: str) -> None:
         found = self.journal.layer(key, origin)
