@@ -54,16 +54,18 @@ __all__ = [
 SHORT_ID_LENGTH = 12
 
 #: C0 controls, DEL and C1 controls: what a terminal may act on instead of showing.
-_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f]")
+_CONTROL = re.compile(r"[\x00-\x1f\x7f-\x9f\ud800-\udfff]")  # and lone surrogates (no UTF-8)
 _SHORT_ESCAPES = {"\t": "\\t", "\n": "\\n", "\r": "\\r"}
-#: Inside JSON strings: DEL and C1, which JSON itself may leave raw (C0 it always escapes).
-_JSON_RAW_CONTROL = re.compile(r"[\x7f-\x9f]")
+#: Inside JSON strings: DEL and C1, which JSON itself may leave raw (C0 it always escapes),
+#: and lone surrogates (a server's ``"\ud800"``), which no UTF-8 output can carry raw.
+_JSON_RAW_CONTROL = re.compile(r"[\x7f-\x9f\ud800-\udfff]")
 _UNBOUNDED = 1_000_000  # a width to measure a table's natural size with
 
 
 def _escape(match: re.Match[str]) -> str:
     char = match.group()
-    return _SHORT_ESCAPES.get(char) or f"\\x{ord(char):02x}"
+    code = ord(char)
+    return _SHORT_ESCAPES.get(char) or (f"\\x{code:02x}" if code < 0x100 else f"\\u{code:04x}")
 
 
 def visible(text: str) -> str:

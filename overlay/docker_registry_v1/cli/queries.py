@@ -218,7 +218,7 @@ def metadata(target: str, repo_option: str | None, raw: bool, *, settings: Setti
         return
     try:
         document = json.loads(answer.json_bytes)
-    except ValueError:
+    except (ValueError, RecursionError):  # RecursionError: nested past the decoder's bound
         fail(f"the registry's JSON for {found} does not parse; see it with --raw")
     emit(
         settings,

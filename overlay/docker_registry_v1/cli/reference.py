@@ -69,6 +69,12 @@ def _origin(endpoint: Endpoint, plain_http: bool, tls: TLSConfig | None = None) 
 _SCHEMES = ("http://", "https://", "v1://")
 
 
+def _names_a_host(first: str) -> bool:
+    """docker's rule: the first component is a registry host iff it contains ``.`` or
+    ``:`` or is ``localhost``."""
+    return "." in first or ":" in first or first == "localhost"
+
+
 def is_image_id(text: str) -> bool:
     """A full id: 16 or 64 lowercase hex characters (sent as given, no lookup needed)."""
     try:
@@ -141,7 +147,7 @@ class ImageReference:
         first, sep, rest = text.partition("/")
         host: str | None = None
         port: int | None = None
-        if with_host and sep and ("." in first or ":" in first or first == "localhost"):
+        if with_host and sep and _names_a_host(first):
             endpoint = _endpoint(first, "reference")
             host, port, text = endpoint.host, endpoint.port, rest
         name, tag = text, None
@@ -183,7 +189,14 @@ class ImageReference:
         return self.tag or default
 
     def __str__(self) -> str:
+        """The reference as typed again: a host docker's rule would not take for one
+        (``v1://registry/ns/app``) keeps ``v1://``, and a scheme given keeps its
+        scheme, so the text parses back to this same reference."""
         name = self.repo if self.netloc is None else f"{self.netloc}/{self.repo}"
+        if self.host is not None and self.scheme is not None:
+            name = f"{self.scheme}://{name}"
+        elif self.host is not None and not _names_a_host(self.host):
+            name = f"v1://{name}"
         if self.image is not None:
             return f"{name}@{self.image}"
         return name if self.tag is None else f"{name}:{self.tag}"

@@ -54,7 +54,7 @@ import warnings
 from collections.abc import Callable, Iterator, Sequence
 from importlib.metadata import version
 from pathlib import Path
-from typing import IO, TypeAlias
+from typing import IO, TypeAlias, TypeVar
 
 import attrs
 
@@ -138,6 +138,7 @@ _BY_DIGEST = (
     "CREATE INDEX IF NOT EXISTS refused_by_digest ON refused_mounts (registry, digest)",
 )
 
+_T = TypeVar("_T")
 Migration: TypeAlias = tuple[str, ...] | Callable[[sqlite3.Connection], None]
 _MIGRATIONS: tuple[Migration, ...] = ((REFUSED_MOUNTS,), _one_store, _BY_DIGEST)
 """Schema changes since the first journals, in order: entry N-1 takes a store file from
@@ -165,6 +166,21 @@ _SQLITE_HEADER = b"SQLite format 3\x00"
 _SQLITE_COMPANIONS = ("-wal", "-shm", "-journal")
 _NEW_FILE = os.O_CREAT | os.O_EXCL | os.O_NOFOLLOW | os.O_CLOEXEC
 _PID = re.compile(rb"\s*\d*\s*")
+
+
+def _damaged(exc: BaseException) -> bool:
+    """The error says the file is damaged: SQLite found a page corrupt (or the file no
+    database), or a value read back from a damaged page no longer decodes (text that is
+    not UTF-8, a compression name that is none). A value that cannot be stored (text
+    with a lone surrogate: UnicodeEncodeError) is no damage of the file."""
+    if isinstance(exc, UnicodeEncodeError):
+        return False
+    if isinstance(exc, UnicodeDecodeError) or not isinstance(exc, sqlite3.Error):
+        return True
+    if isinstance(exc, sqlite3.OperationalError) and str(exc).startswith("Could not decode"):
+        return True
+    code = getattr(exc, "sqlite_errorcode", None)
+    return isinstance(code, int) and code & 0xFF in (sqlite3.SQLITE_CORRUPT, sqlite3.SQLITE_NOTADB)
 
 
 class JournalError(DockerRegistryError):
@@ -239,6 +255,8 @@ def migrate_schema(db: sqlite3.Connection, migrations: Sequence[Migration], path
             found = int(db.execute("PRAGMA user_version").fetchone()[0])
             if found > len(migrations):
                 raise SchemaTooNew(path, found, len(migrations))
+            if found < 0:  # a damaged header: no version writes one (and it would index back)
+                raise JournalError(f"{path} has schema version {found}; it is damaged")
             if found == len(migrations):
                 return
             statements = migrations[found]
@@ -278,11 +296,20 @@ class _Store:
 
     @contextlib.contextmanager
     def _named_errors(self) -> Iterator[None]:
-        """SQLite's errors (disk full, read-only, corrupt) say nothing of which file: the
-        same error type, its message prefixed with the journal's path."""
+        """SQLite's errors (disk full, read-only) say nothing of which file: the same
+        error type, its message prefixed with the journal's path. A damaged file (found
+        at any query, not only when opened: SQLite reads pages as it needs them) is a
+        `JournalError` naming it, as a file that is no journal at all is."""
         try:
             yield
-        except sqlite3.Error as exc:
+        except (sqlite3.Error, UnicodeDecodeError, ValueError) as exc:
+            if _damaged(exc):
+                raise JournalError(
+                    f"{self._kind} {self.path} is damaged ({exc}); it is left as it is"
+                    + (": give another --journal" if self._kind == "journal" else "")
+                ) from None
+            if not isinstance(exc, sqlite3.Error):
+                raise
             named = type(exc)(f"{self._kind} {self.path}: {exc}")
             for attribute in ("sqlite_errorcode", "sqlite_errorname"):
                 if hasattr(exc, attribute):
@@ -311,7 +338,7 @@ class _Store:
                 "WHERE key = ? AND origin = ?",
                 (key, origin),
             ).fetchone()
-        return None if row is None else LayerBlob.from_row(row)
+            return None if row is None else LayerBlob.from_row(row)  # damaged: a JournalError
 
     def diff_id(self, image_id: str, origin: str) -> tuple[str, bool] | None:
         """The recorded diff_id of the v1 image's layer (read from ``origin``) and
@@ -653,22 +680,43 @@ class BlobCache:
     from (a v1 id is a name, not content). A cache is only a hint: a file that cannot be
     read (corrupt, not SQLite, from a newer version) gives a `CacheWarning` naming it and
     is left alone, and the copy runs with an empty cache in memory, which only costs
-    reading every layer again."""
+    reading every layer again. Damage SQLite meets only later (it reads pages as a
+    query needs them) costs the same, from that query on."""
 
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
+        self._swap = threading.Lock()
+        self._retired: list[_CacheFile] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._store = _CacheFile(self.path)
+            self._store: _CacheFile = _CacheFile(self.path)
         except (OSError, sqlite3.Error, JournalError) as exc:
-            why = str(exc).removeprefix(f"copy cache {self.path}: ")
-            warnings.warn(
-                f"copy cache {self.path} cannot be used ({why}); it is left as it is and "
-                "every layer is read again",
-                CacheWarning,
-                stacklevel=2,
-            )
+            self._warn(exc, stacklevel=3)
             self._store = _CacheFile(Path(":memory:"))
+
+    def _warn(self, exc: BaseException, *, stacklevel: int) -> None:
+        why = str(exc).removeprefix(f"copy cache {self.path}: ")
+        warnings.warn(
+            f"copy cache {self.path} cannot be used ({why}); it is left as it is and "
+            "every layer is read again",
+            CacheWarning,
+            stacklevel=stacklevel,
+        )
+
+    def _forgiving(self, use: Callable[[_CacheFile], _T]) -> _T:
+        """``use`` on the store; if the file fails it (damaged, disk full), the warning,
+        then the rest of the copy on an empty cache in memory (parallel layers that meet
+        the same failure switch once)."""
+        store = self._store
+        try:
+            return use(store)
+        except (sqlite3.Error, JournalError) as exc:
+            with self._swap:
+                if self._store is store:
+                    self._warn(exc, stacklevel=4)
+                    self._retired.append(store)  # closed with the cache: others may be in it
+                    self._store = _CacheFile(Path(":memory:"))
+            return use(self._store)
 
     @staticmethod
     def key(image_id: str, checksum: str | None, level: int) -> str:
@@ -676,42 +724,65 @@ class BlobCache:
         return f"{image_id}|{checksum or ''}|isal-{_isal_version()}|level-{level}|block-{BLOCK}"
 
     @property
-    def facts(self) -> _Store:
-        """The store itself, with the journal's argument order (`mount_known` takes it)."""
-        return self._store
+    def facts(self) -> _CacheFacts:
+        """The mount facts with the journal's argument order (`mount_known` takes them)."""
+        return _CacheFacts(self)
 
     def get(self, key: str, *, origin: str) -> LayerBlob | None:
         """The blob an earlier copy made from this layer read from the source registry
         ``origin``, or None when none is known."""
-        return self._store.layer(key, origin)
+        return self._forgiving(lambda store: store.layer(key, origin))
 
     def put(self, key: str, blob: LayerBlob, *, origin: str) -> None:
         """Record the blob a copy made from a layer of ``origin``, once its upload is
         confirmed."""
-        self._store.remember(key, blob, origin)
+        self._forgiving(lambda store: store.remember(key, blob, origin))
 
     def place(self, digest: str, registry: str, repository: str) -> None:
         """Remember that ``registry``'s ``repository`` holds the blob (a mount source later)."""
-        self._store.placed(registry, repository, digest)
+        self._forgiving(lambda store: store.placed(registry, repository, digest))
 
     def places(self, digest: str, registry: str) -> list[str]:
         """Repositories of ``registry`` that held the blob when last seen."""
-        return self._store.places(registry, digest)
+        return self._forgiving(lambda store: store.places(registry, digest))
 
     def refused_mount(
         self, digest: str, registry: str, repository: str, source: str, status: int
     ) -> None:
         """``registry`` would not mount the blob from ``source`` into ``repository``."""
-        self._store.refused_mount(registry, repository, source, digest, status)
+        self._forgiving(
+            lambda store: store.refused_mount(registry, repository, source, digest, status)
+        )
 
     def refused_sources(self, digest: str, registry: str, repository: str) -> set[str]:
         """Repositories not to mount the blob from into ``repository`` (as
         `Journal.refused_sources`: refused for it, or not readable at all)."""
-        return self._store.refused_sources(registry, repository, digest)
+        return self._forgiving(lambda store: store.refused_sources(registry, repository, digest))
 
     def close(self) -> None:
         """Close the database; the cache stays on disk for the next copy."""
-        self._store.close()
+        for store in (*self._retired, self._store):
+            with contextlib.suppress(sqlite3.Error):
+                store.close()
+
+
+@attrs.frozen
+class _CacheFacts:
+    """`BlobCache`'s mount facts in the journal's argument order, as forgiving as the
+    cache (`engine.destinations.MountMemory`)."""
+
+    cache: BlobCache
+
+    def places(self, registry: str, digest: str) -> list[str]:
+        return self.cache.places(digest, registry)
+
+    def refused_sources(self, registry: str, repository: str, digest: str) -> set[str]:
+        return self.cache.refused_sources(digest, registry, repository)
+
+    def refused_mount(
+        self, registry: str, repository: str, source: str, digest: str, status: int
+    ) -> None:
+        self.cache.refused_mount(digest, registry, repository, source, status)
 
 
 class _CacheFile(_Store):

@@ -58,6 +58,14 @@ LOCK_FILE = "index.json.lock"
 _DIGEST = re.compile(r"sha256:([0-9a-f]{64})")
 _REF_COMPONENT = r"[A-Za-z0-9]+(?:(?:[-._:@+]|--)[A-Za-z0-9]+)*"
 _REF = re.compile(rf"{_REF_COMPONENT}(?:/{_REF_COMPONENT})*")
+
+
+def _is_descriptor(entry: object) -> bool:
+    """An index entry the layout code can read: an object whose annotations, if any, are
+    an object too (a planted ``index.json`` may hold anything)."""
+    return isinstance(entry, dict) and isinstance(entry.get("annotations") or {}, dict)
+
+
 #: Names of this module's temporary files: a leftover matching one is never trusted.
 _TEMPORARY = re.compile(r"\.(?:blob|index\.json|oci-layout)-[0-9a-f]{16}\.(?:partial|tmp)")
 #: A temporary file younger than this is left alone by the sweep even when unlocked:
@@ -343,9 +351,12 @@ class BlobWriter:
 def _blob_digests(manifest: dict[str, Any]) -> list[str]:
     """Every blob a manifest (or a nested index) names, as the index must not dangle."""
     config = manifest.get("config")
-    entries = [*([config] if config is not None else []), *manifest.get("layers", [])]
+    layers, manifests = manifest.get("layers", []), manifest.get("manifests", [])
+    if not isinstance(layers, list) or not isinstance(manifests, list):
+        raise InvalidInput("manifest", "layers and manifests must be lists")
+    entries = [*([config] if config is not None else []), *layers]
     found: list[str] = []
-    for entry in [*entries, *manifest.get("manifests", [])]:
+    for entry in [*entries, *manifests]:
         digest = entry.get("digest") if isinstance(entry, dict) else None
         if not isinstance(digest, str):
             raise InvalidInput("manifest", "a descriptor has no digest")
@@ -573,10 +584,13 @@ class OCILayout:
             document = json.loads(data)
         except ValueError as exc:
             raise LayoutError(f"{path}: not JSON ({exc})", path) from exc
+        except RecursionError:
+            raise LayoutError(f"{path}: not JSON (nested too deeply)", path) from None
         if (
             not isinstance(document, dict)
             or document.get("schemaVersion") != 2
             or not isinstance(document.get("manifests"), list)
+            or not all(_is_descriptor(entry) for entry in document["manifests"])
         ):
             raise LayoutError(f"{path}: not an OCI image index", path)
         return document
@@ -586,8 +600,8 @@ class OCILayout:
         out = {}
         for entry in self.index()["manifests"]:
             ref = (entry.get("annotations") or {}).get(REF_NAME)
-            if isinstance(ref, str):
-                out[ref] = entry.get("digest")
+            if isinstance(ref, str) and isinstance(entry.get("digest"), str):
+                out[ref] = entry["digest"]
         return out
 
     @contextlib.contextmanager
@@ -621,6 +635,8 @@ class OCILayout:
             document = json.loads(manifest)
         except ValueError as exc:
             raise InvalidInput("manifest", f"not JSON ({exc})") from exc
+        except RecursionError:
+            raise InvalidInput("manifest", "not JSON (nested too deeply)") from None
         if not isinstance(document, dict):
             raise InvalidInput("manifest", "not a JSON object")
         media_type = media_type or document.get("mediaType")

@@ -591,9 +591,14 @@ def _page(
 
     answer = yield _Step(build, what, scopes=scopes)
     try:
-        items = answer.json().get(key) or []
-    except ValueError as exc:
-        raise oci_error(answer, b"", f"{what}: the answer is not JSON", OCIError) from exc
+        document = answer.json()
+    except (ValueError, RecursionError):  # RecursionError: nested past the decoder's bound
+        raise oci_error(answer, b"", f"{what}: the answer is not JSON", OCIError) from None
+    if not isinstance(document, dict):
+        raise oci_error(answer, b"", f"{what}: the answer is not a JSON object", OCIError)
+    items = document.get(key) or []
+    if not isinstance(items, list):
+        raise oci_error(answer, b"", f"{what}: the answer's {key!r} is not a list", OCIError)
     match = _LINK_NEXT.search(answer.headers.get("Link", ""))
     following = match.group(1) if match else None
     if following is not None:

@@ -51,8 +51,18 @@ if TYPE_CHECKING:
 
 __all__ = ["DestinationSurvey"]
 
-_UNREADABLE = (DockerRegistryError, LayoutError, OSError, ValueError, KeyError, TypeError)
-"""What makes a destination tag "not what we would write": absent, unreadable, malformed."""
+_UNREADABLE = (
+    DockerRegistryError,
+    LayoutError,
+    OSError,
+    ValueError,
+    KeyError,
+    TypeError,
+    AttributeError,
+    RecursionError,
+)
+"""What makes a destination tag "not what we would write": absent, unreadable, malformed
+(a wrong type anywhere in its manifest or config, JSON nested past the decoder's bound)."""
 
 
 @attrs.define

@@ -30,11 +30,16 @@ def _reject_constant(name: str) -> Any:
 
 
 def load_json(data: bytes, where: str) -> Any:
-    """Parse JSON, raising `MalformedArchiveError` naming `where`."""
+    """Parse JSON, raising `MalformedArchiveError` naming `where`.
+
+    Nesting is bounded by the decoder's recursion limit: a document nested deeper (a
+    few bytes of ``[`` suffice) is refused like any other bad JSON, not a RecursionError."""
     try:
         return json.loads(data, parse_constant=_reject_constant)
     except ValueError as exc:
         raise MalformedArchiveError(f"{where} is not valid JSON ({exc})") from exc
+    except RecursionError:
+        raise MalformedArchiveError(f"{where} is not valid JSON (nested too deeply)") from None
 
 
 def load_object(data: bytes, where: str) -> dict[str, Any]:

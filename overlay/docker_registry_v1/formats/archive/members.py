@@ -254,7 +254,12 @@ class DirectoryIndex:
 
     def _file(self, name: str) -> Path:
         clean = _clean_name(name, f"{self.path}: reference")
-        target = (self._root / clean).resolve()
+        try:
+            target = (self._root / clean).resolve()
+        except (RuntimeError, OSError) as exc:  # a link loop (RuntimeError before 3.13)
+            raise MalformedArchiveError(
+                f"{self.path}: {name!r} cannot be resolved ({exc})"
+            ) from None
         if not target.is_relative_to(self._root):
             raise UnsafeArchiveError(f"{self.path}: {name!r} leads out of the layout")
         return target

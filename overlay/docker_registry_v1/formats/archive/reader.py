@@ -362,7 +362,7 @@ def _walk_index(
         tags = inherited or _annotated_names(descriptor.get("annotations"))
         refs = _raw_ref_names(descriptor.get("annotations"))
         data, document = _verified_json(session, name, hex_digest)
-        media_type = document.get("mediaType", descriptor.get("mediaType"))
+        media_type = _media_type(document.get("mediaType", descriptor.get("mediaType")), here)
         if media_type in _INDEX_TYPES or (media_type is None and "manifests" in document):
             _walk_index(session, document, f"{here} ({name})", tags, chains, depth=depth + 1)
         elif media_type in _MANIFEST_TYPES or (media_type is None and "layers" in document):
@@ -376,6 +376,14 @@ def _walk_index(
                         ref_names=refs,
                     )
                 )
+
+
+def _media_type(value: Any, where: str) -> str | None:
+    """A ``mediaType`` as found (None when absent); any other JSON type is malformed (and
+    would not even be hashable for the lookups that follow)."""
+    if value is not None and not isinstance(value, str):
+        raise MalformedArchiveError(f"{where}: mediaType must be a string")
+    return value
 
 
 def _raw_ref_names(annotations: Any) -> tuple[str, ...]:
@@ -404,7 +412,7 @@ def _oci_chain(
 ) -> ImageChain | None:
     """The chain of one image manifest; None for non-image artifacts such as attestations."""
     config_descriptor = _as_dict(manifest.get("config"), f"{where}: config must be a descriptor")
-    if config_descriptor.get("mediaType") not in _CONFIG_TYPES:
+    if _media_type(config_descriptor.get("mediaType"), f"{where} config") not in _CONFIG_TYPES:
         return None
     config_name, config_hex = _descriptor_blob(session, config_descriptor, f"{where} config")
     config, _ = _verified_json(session, config_name, config_hex)
