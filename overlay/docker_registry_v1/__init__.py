@@ -16,9 +16,12 @@ from .core.errors import (
     RegistryConnectionError,
     RegistryError,
     RegistryTimeout,
+    RepositoryNotFound,
     ServerError,
+    TagNotFound,
     Unauthorized,
     UploadInProgress,
+    V2OnlyRegistry,
 )
 from .core.lazy import lazy_exports
 from .core.models import (
@@ -281,6 +284,7 @@ __all__ = [
     "RegistryTarget",
     "RegistryTimeout",
     "RepositoryName",
+    "RepositoryNotFound",
     "RepositoryRecord",
     "RetryPolicy",
     "SchemaTooNew",
@@ -294,6 +298,7 @@ __all__ = [
     "TLSConfig",
     "TLSVerificationError",
     "TagMap",
+    "TagNotFound",
     "TagOutcome",
     "TagState",
     "Target",
@@ -305,6 +310,7 @@ __all__ = [
     "V1Destination",
     "V1RegistrySource",
     "V1Target",
+    "V2OnlyRegistry",
     "VerifyReport",
     "__version__",
     "acopy",
