@@ -485,6 +485,7 @@ class Client(_ClientBase[httpx.BaseTransport]):
         return self._retrying(operation, self._attempt)
 
     def _send(self, operation: Operation[T]) -> T:
+        missing: NotFound | None = None
         try:
             if operation.sink is None:
                 response = self._retrying(operation, self._read_body)
@@ -495,10 +496,9 @@ class Client(_ClientBase[httpx.BaseTransport]):
                 return operation.otherwise(error)
             if operation.missing is None or not isinstance(error, NotFound):
                 raise
-            better = self._explained(operation, error)
-            if better is error:
-                raise
-            raise better from error
+            missing = error
+        if missing is not None:  # out of the except: its own short traceback, no context
+            raise self._explained(operation, missing)
         if operation.sink is None:
             return _read(operation, response)
         try:  # bytes handed to a sink cannot be taken back: no retry past this point
@@ -669,6 +669,7 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
         return await self._retrying(operation, self._attempt)
 
     async def _send(self, operation: Operation[T]) -> T:
+        missing: NotFound | None = None
         try:
             if operation.sink is None:
                 response = await self._retrying(operation, self._read_body)
@@ -679,10 +680,9 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
                 return operation.otherwise(error)
             if operation.missing is None or not isinstance(error, NotFound):
                 raise
-            better = await self._explained(operation, error)
-            if better is error:
-                raise
-            raise better from error
+            missing = error
+        if missing is not None:  # out of the except: its own short traceback, no context
+            raise await self._explained(operation, missing)
         if operation.sink is None:
             return _read(operation, response)
         try:
