@@ -25,7 +25,7 @@ from docker_registry_v1 import (
     V2OnlyRegistry,
     inventory,
 )
-from docker_registry_v1.emulator import Standalone
+from docker_registry_v1.emulator import Hub, Standalone
 from v2.v2registry import V2Registry, run_registry
 
 
@@ -153,6 +153,19 @@ def test_commands_name_the_missing_repository(seeded: Standalone, command: list[
     result = regv1(*args)
     assert_one_line_failure(result, "repository team/none not found, or no access to it")
     assert "tag " not in result.stderr
+
+
+def test_a_hub_style_index_tells_them_apart_too(hub: Hub) -> None:
+    """With index tokens the repository's 404 comes from the index's image list."""
+    hub.store.seed("team/app", "1.0", chain(1))
+    index = netloc(hub.index_url)
+    assert_one_line_failure(
+        regv1("image-id", f"{index}/team/app:nope"), "tag nope not found in repository team/app"
+    )
+    for args in (["image-id", f"{index}/team/none:1"], ["tags", f"{index}/team/none"]):
+        assert_one_line_failure(
+            regv1(*args), "/images returned 404: repository team/none not found, or no access"
+        )
 
 
 # ---------------------------------------------------------------- a v2-only source

@@ -278,7 +278,10 @@ def _token(
 
     operation = request(build, read, auth, *name.parts, **body, x_docker_token=_TOKEN_WANTED)
     # The index PUT (write) and DELETE (delete) register the request: never sent twice.
-    return attrs.evolve(operation, repeatable=False) if body else operation
+    # A read token's 404 is the index not knowing the repository.
+    if body:
+        return attrs.evolve(operation, repeatable=False)
+    return attrs.evolve(operation, missing=Missing(str(name)))
 
 
 def _index_images(images: Iterable[IndexImage | str]) -> list[api_models.RepositoryImage]:
