@@ -114,6 +114,11 @@ def test_an_ambiguous_404_is_decided_by_the_tag_list(seeded: Standalone) -> None
         client.repository.list_tags("team/none")
     assert not isinstance(caught.value, V2OnlyRegistry)  # its _ping answers: a v1 registry
     assert "/v2/" not in _paths(seeded)
+    # a tag its repository lists, yet answered 404: not called missing
+    seeded.faults.html_error("/v1/repositories/team/app/tags/1.0", 404)
+    with Client(seeded.url) as client, pytest.raises(NotFound) as listed:
+        client.repository.get_image_id("team/app", "1.0")
+    assert type(listed.value) is NotFound
 
 
 @pytest.mark.anyio

@@ -7,7 +7,7 @@ and the status alone does not say. The reference registry's bodies help only in 
 of a repository it does not know. So, on the error path only, a few requests decide:
 
 - a tag's 404 (unless the body already named the repository): the repository's tag
-  list. Read → :class:`TagNotFound`; 404 → the repository's case below.
+  list. Read without the tag → :class:`TagNotFound`; 404 → the repository's case below.
 - a repository's 404 with any other body than ``Repository not found``, a search or
   ``_ping`` 404: ``GET /v1/_ping`` (unless that was the request) and ``GET /v2/``. A
   ``_ping`` 404 and a ``/v2/`` 200 or 401 with ``Docker-Distribution-Api-Version``
@@ -35,7 +35,7 @@ from ..core.errors import (
     V2OnlyRegistry,
 )
 from .auth import NilAuth
-from .services import Missing, Operation
+from .services import Missing, Operation, _read_tags
 
 __all__ = ["Plan", "explain_not_found"]
 
@@ -66,7 +66,7 @@ def _tag_list(missing: Missing, auth: Any) -> Operation[Any]:
     namespace, _, name = (missing.repository or "").partition("/")
     return Operation(
         lambda http: registry.list_tags.build_request(http, namespace, name),
-        lambda response: response,
+        _read_tags,
         auth,
         otherwise=_refused,
     )
@@ -131,6 +131,8 @@ def _tag(learned: dict[str, Any], error: RegistryError, missing: Missing, auth: 
     listed = yield _tag_list(missing, auth)
     if isinstance(listed, NotFound):
         return (yield from _repository(learned, listed, missing))
+    if tag in listed:  # listed, yet not served: the 404 means something else
+        return error
     return TagNotFound(error, repository, tag)
 
 
