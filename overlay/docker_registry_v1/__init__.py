@@ -16,9 +16,12 @@ from .core.errors import (
     RegistryConnectionError,
     RegistryError,
     RegistryTimeout,
+    RepositoryNotFound,
     ServerError,
+    TagNotFound,
     Unauthorized,
     UploadInProgress,
+    V2OnlyRegistry,
 )
 from .core.lazy import lazy_exports
 from .core.models import (
@@ -285,6 +288,7 @@ __all__ = [
     "RegistryTarget",
     "RegistryTimeout",
     "RepositoryName",
+    "RepositoryNotFound",
     "RepositoryRecord",
     "RetryPolicy",
     "SchemaTooNew",
@@ -298,6 +302,7 @@ __all__ = [
     "TLSConfig",
     "TLSVerificationError",
     "TagMap",
+    "TagNotFound",
     "TagOutcome",
     "TagState",
     "Target",
@@ -309,6 +314,7 @@ __all__ = [
     "V1Destination",
     "V1RegistrySource",
     "V1Target",
+    "V2OnlyRegistry",
     "VerifyReport",
     "__version__",
     "acopy",

@@ -12,7 +12,8 @@ from docker_registry_v1.emulator import Standalone
 
 
 class _V2Only(BaseHTTPRequestHandler):
-    """A registry that only speaks v2: ``/v2/`` answers, everything else is 404."""
+    """A registry that only speaks v2: ``/v2/`` answers (with distribution's version
+    header), everything else is 404."""
 
     status = 200
 
@@ -22,6 +23,8 @@ class _V2Only(BaseHTTPRequestHandler):
         self.send_response(code)
         self.send_header("Content-Type", "application/json")
         self.send_header("Content-Length", str(len(body)))
+        if self.path == "/v2/":
+            self.send_header("Docker-Distribution-Api-Version", "registry/2.0")
         if code == 401:
             self.send_header("WWW-Authenticate", 'Bearer realm="https://auth.example/token"')
         self.end_headers()
@@ -52,7 +55,9 @@ def test_a_v2_registry_is_named(v2_registry: str) -> None:
         ["image-id", f"{v2_registry}/team/app:1.0"],
     ):
         assert_one_line_failure(
-            regv1(*args), f"{v2_registry} is a Docker Registry v2 server", "v1 protocol only"
+            regv1(*args),
+            f"{v2_registry} speaks the v2 registry API only (GET /v2/ answered ",
+            "skopeo for v2 sources",
         )
 
 
@@ -61,7 +66,7 @@ def test_404_on_a_repository_may_mean_no_access(standalone: Standalone) -> None:
     assert_one_line_failure(result, "404", "repository no/such not found, or no access to it")
     standalone.store.seed("team/app", "1.0", chain(1))
     missing_tag = regv1("image-id", f"{netloc(standalone.url)}/team/app:nope")
-    assert_one_line_failure(missing_tag, "404", "not found, or no access")
+    assert_one_line_failure(missing_tag, "404", "tag nope not found in repository team/app")
     assert "v2" not in missing_tag.stderr  # a v1 registry is not mistaken for v2
 
 

@@ -8,7 +8,8 @@ that tells them apart, so every command behaves the same against both.
 Failures leaving a :class:`Registry` block are explained for the person reading
 them: a 401 or 403 says which credentials were sent and where they came from (or
 that none were), a 404 on a repository that it may just be hidden, and a server
-that only speaks v2 is named as such.
+that only speaks v2 is named as such, with the ``docker://`` reference that writes
+to it (the library decides all three on the error path: ``v1/missing.py``).
 """
 
 from __future__ import annotations
@@ -21,7 +22,15 @@ import attrs
 import click
 import httpx
 
-from docker_registry_v1.core.errors import DockerRegistryError, Forbidden, NotFound, Unauthorized
+from docker_registry_v1.core.errors import (
+    DockerRegistryError,
+    Forbidden,
+    NotFound,
+    RepositoryNotFound,
+    TagNotFound,
+    Unauthorized,
+    V2OnlyRegistry,
+)
 from docker_registry_v1.core.models import Ping
 from docker_registry_v1.core.names import origin_of
 from docker_registry_v1.core.tls import ssl_context
@@ -108,6 +117,13 @@ def _repository_in(url: httpx.URL) -> str | None:
     return "/".join(name) if len(name) == 2 else None
 
 
+def docker_reference(netloc: str, reference: ImageReference) -> str:
+    """``docker://HOST/REPO[:TAG]``: what names ``reference``'s image on a v2 registry
+    (``library/`` dropped, as docker and skopeo name official images)."""
+    name = f"docker://{netloc}/{reference.repo.removeprefix('library/')}"
+    return name if reference.tag is None else f"{name}:{reference.tag}"
+
+
 class Registry(OpenSide[Client]):
     """One registry a command talks to: its client, its credentials and its auth style."""
 
@@ -117,8 +133,10 @@ class Registry(OpenSide[Client]):
         settings: Settings,
         credentials: Credentials | None,
         side: SideSettings | None = None,
+        reference: ImageReference | None = None,
     ) -> None:
         self._origin = origin_of(url)
+        self._reference = reference
         self._settings = settings
         self._side = side
         self._verify = _verify(settings) if side is None else side.verify()
@@ -130,7 +148,6 @@ class Registry(OpenSide[Client]):
         # the client's default auth is what transfers use for their own token requests
         self.client = Client(url, auth=self.basic, timeout=_timeout(settings), verify=self._verify)
         self._ping: Ping | None = None
-        self._v2_only: bool | None = None
 
     @property
     def url(self) -> str:
@@ -141,13 +158,9 @@ class Registry(OpenSide[Client]):
         return netloc_of(self._origin)
 
     def ping(self) -> Ping:
-        """``_ping``'s answer, asked once; a v2-only server is named as such."""
+        """``_ping``'s answer, asked once; a v2-only server raises :class:`V2OnlyRegistry`."""
         if self._ping is None:
-            try:
-                self._ping = self.client.ping(auth=self.direct())
-            except NotFound:
-                self._refuse_v2()
-                raise
+            self._ping = self.client.ping(auth=self.direct())
         return self._ping
 
     def standalone(self) -> bool | None:
@@ -213,27 +226,18 @@ class Registry(OpenSide[Client]):
             "(looked through its tags, their ancestries and the index's image list)"
         )
 
-    def speaks_v2_only(self) -> bool:
-        """Whether the server answers ``/v2/`` (200 or 401) but not ``/v1/_ping`` (asked once)."""
-        if self._v2_only is None:
-            self._v2_only = self._probe_v2()
-        return self._v2_only
-
-    def _probe_v2(self) -> bool:
-        try:
-            with httpx.Client(verify=self._verify, timeout=_timeout(self._settings)) as probe:
-                if probe.get(f"{self._origin}/v1/_ping").status_code != 404:
-                    return False
-                return probe.get(f"{self._origin}/v2/").status_code in {200, 401}
-        except httpx.HTTPError:
-            return False
-
-    def _refuse_v2(self) -> None:
-        if self.speaks_v2_only():
-            fail(
-                f"{self.netloc} is a Docker Registry v2 server (it answers /v2/ but not "
-                "/v1/_ping); regv1 speaks the v1 protocol only"
-            )
+    def _v2_only(self, exc: NotFound) -> V2OnlyRegistry | None:
+        """The v2-only answer for a 404 of this host: the library's, or asked for now (a
+        write's 404 is not explained by the call), with the reference the user meant."""
+        if httpx.URL(exc.url).netloc.decode("ascii") != self.netloc:
+            return None  # the other side's: its own Registry explains it
+        found = exc if isinstance(exc, V2OnlyRegistry) else None
+        if found is None and not isinstance(exc, (RepositoryNotFound, TagNotFound)):
+            better = self.client.explain_not_found(exc)
+            found = better if isinstance(better, V2OnlyRegistry) else None
+        if found is not None and self._reference is not None:
+            return found.suggesting(docker_reference(found.registry, self._reference))
+        return found
 
     def _credentials_note(self) -> str:
         if self.credentials is None:
@@ -247,7 +251,8 @@ class Registry(OpenSide[Client]):
         )
 
     def explain(self, exc: BaseException) -> None:
-        """Add what the user needs to know to a registry error (see the module docstring)."""
+        """Add what the user needs to know to a registry error (see the module docstring);
+        a 404 from a server that speaks only v2 is replaced by :class:`V2OnlyRegistry`."""
         if self._side is not None and not isinstance(exc, NotFound):
             explain_side(exc, self._side, self.netloc, self.credentials)
             return
@@ -256,10 +261,13 @@ class Registry(OpenSide[Client]):
         url = httpx.URL(exc.url)
         own = url.netloc.decode("ascii") == self.netloc
         if isinstance(exc, NotFound):
-            if own and url.path.startswith("/v1/"):
-                self._refuse_v2()
+            v2_only = self._v2_only(exc)
+            if v2_only is not None:
+                if v2_only is exc:
+                    return
+                raise v2_only from None
             repository = _repository_in(url)
-            if repository is not None:
+            if repository is not None and type(exc) is NotFound:
                 exc.add_note(f"repository {repository} not found, or no access to it")
         elif own:
             exc.add_note(self._credentials_note())
@@ -270,7 +278,7 @@ def open_registry(
 ) -> Registry:
     """Connect to ``url`` or the reference's registry, with the credentials for its host."""
     url = url or resolve_url(settings, reference)
-    return Registry(url, settings, credentials_for(settings, url))
+    return Registry(url, settings, credentials_for(settings, url), reference=reference)
 
 
 def open_side(
@@ -282,7 +290,8 @@ def open_side(
 ) -> Registry:
     """One side of a two-sided command as a v1 registry, with that side's TLS and login."""
     url = url or resolve_url(settings, reference, side)
-    return Registry(url, settings, side_credentials(settings, side, netloc_of(url)), side)
+    credentials = side_credentials(settings, side, netloc_of(url))
+    return Registry(url, settings, credentials, side, reference)
 
 
 def open_pair(
@@ -308,9 +317,9 @@ def open_pair(
         src_credentials = dst_credentials
     else:
         src_credentials = side_credentials(settings, src, netloc_of(src_url))
-    target_registry = Registry(dst_url, settings, dst_credentials, dest)
+    target_registry = Registry(dst_url, settings, dst_credentials, dest, target)
     try:
-        return Registry(src_url, settings, src_credentials, src), target_registry
+        return Registry(src_url, settings, src_credentials, src, source), target_registry
     except BaseException:
         target_registry.close()
         raise

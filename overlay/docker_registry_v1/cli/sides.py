@@ -423,4 +423,22 @@ class OCISide(OpenSide["OCIClient"]):
         )
 
     def explain(self, exc: BaseException) -> None:
+        """Name the side; a 404 from a server that is no v2 registry becomes what ``copy``
+        says up front (:class:`NotAV2Registry` from ``GET /v2/``), asked only now."""
+        self._refuse_non_v2(exc)
         explain_side(exc, self.side, self.netloc, self.credentials)
+
+    def _refuse_non_v2(self, exc: BaseException) -> None:
+        from docker_registry_v1.core.errors import DockerRegistryError  # noqa: PLC0415
+        from docker_registry_v1.oci.errors import NotAV2Registry  # noqa: PLC0415
+
+        if not isinstance(exc, RegistryError) or isinstance(exc, NotAV2Registry):
+            return
+        if exc.code != 404 or httpx.URL(exc.url).netloc.decode("ascii") != self.netloc:
+            return
+        try:
+            self.client.ping()
+        except NotAV2Registry as refused:
+            raise refused from None
+        except DockerRegistryError:
+            return  # the probe proves nothing: the original error stands

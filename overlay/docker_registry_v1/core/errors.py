@@ -86,6 +86,67 @@ class NotFound(RegistryError):  # noqa: N818 - the public names the API promises
     """404: unknown image, repository, tag or user (the reference registry: or a bad image id)."""
 
 
+class RepositoryNotFound(NotFound):
+    """404 for a repository: the registry does not know it, or hides it from this caller.
+
+    Told apart from :class:`TagNotFound` by what the server said (``Repository not
+    found``) or, when its answer could mean either, by one request for the tag list.
+    """
+
+    def __init__(self, error: RegistryError, repository: str) -> None:
+        self.repository = repository
+        _refine(self, error, f"repository {repository} not found, or no access to it")
+
+
+class TagNotFound(NotFound):
+    """404 for a tag of a repository that exists: the tag list was read, the tag is not in it."""
+
+    def __init__(self, error: RegistryError, repository: str, tag: str) -> None:
+        self.repository = repository
+        self.tag = tag
+        _refine(self, error, f"tag {tag} not found in repository {repository}")
+
+
+class V2OnlyRegistry(NotFound):
+    """A v1 request answered 404 by a server that speaks only the v2 registry API.
+
+    Decided on the error path only: ``/v1/_ping`` answers 404 and ``/v2/`` answers 200
+    or 401 with ``Docker-Distribution-Api-Version``. Being a :class:`NotFound`, code
+    that caught the plain 404 still catches it; the message says what to use instead.
+    ``suggestion`` is the ``docker://`` reference to name (``HOST/…`` when unknown).
+    """
+
+    def __init__(
+        self, error: RegistryError, registry: str, v2_status: int, suggestion: str | None = None
+    ) -> None:
+        self.registry = registry
+        self.v2_status = v2_status
+        self.suggestion = suggestion or f"docker://{registry}/…"
+        _refine(self, error, None)
+        self.args = (
+            f"{registry} speaks the v2 registry API only (GET /v2/ answered {v2_status}); "
+            f"use {self.suggestion} as a destination or skopeo for v2 sources",
+        )
+
+    def suggesting(self, reference: str) -> V2OnlyRegistry:
+        """The same answer, suggesting ``reference`` (what the user meant to write to)."""
+        return V2OnlyRegistry(self, self.registry, self.v2_status, reference)
+
+
+def _refine(error: RegistryError, original: RegistryError, reason: str | None) -> None:
+    """Give ``error`` the request, status, server message and headers of ``original``."""
+    RegistryError.__init__(
+        error,
+        code=original.code,
+        method=original.method,
+        url=original.url,
+        message=original.message,
+        excerpt=original.excerpt,
+        headers=original.headers.multi_items(),
+        reason=reason,
+    )
+
+
 class Conflict(RegistryError):  # noqa: N818 - the public names the API promises
     """409: the image (or its checksum) is already final on the registry."""
 

@@ -33,6 +33,7 @@ from ..core.errors import (
     InvalidResponse,
     NotFound,
     RegistryError,
+    V2OnlyRegistry,
 )
 from ..core.models import ImageMetadata, RawMetadata, SearchResults, TagMap
 from ..core.names import RepositoryName
@@ -441,7 +442,7 @@ def _search(client: Client, run: _Survey) -> list[str]:
     try:
         first = page(1)
     except RegistryError as error:
-        if _search_missing(error):
+        if _search_missing(error) and not isinstance(error, V2OnlyRegistry):
             raise SearchUnavailable(run.registry, error) from error
         raise
     jobs = [lambda number=number: page(number) for number in _later_pages(first)]

@@ -54,6 +54,7 @@ from ..core.retry import (
     with_timeout,
 )
 from .auth import Authenticator, BasicAuth, NilAuth, try_next_endpoint
+from .missing import explain_not_found
 from .services import (
     AsyncHubService,
     AsyncImageService,
@@ -62,6 +63,7 @@ from .services import (
     AsyncUsersService,
     HubService,
     ImageService,
+    Missing,
     Operation,
     RepositoryService,
     SearchService,
@@ -246,6 +248,14 @@ def _no_ping(error: RegistryError) -> bool:
     raise error
 
 
+def _no_request(http: httpx.Client | httpx.AsyncClient) -> httpx.Request:
+    raise AssertionError("only explains an error; never sent")  # pragma: no cover
+
+
+def _no_answer(response: httpx.Response) -> None:
+    raise AssertionError("only explains an error; never read")  # pragma: no cover
+
+
 def _checking_hooks(check: Callable[[], None]) -> dict[str, list[Callable[..., Any]]]:
     """httpx event hooks that call ``check`` before each request and after each answer's
     headers (the redirects and an auth flow's own requests included)."""
@@ -360,7 +370,7 @@ class _ClientBase(Generic[Transport]):
     def ping(self, *, auth: Authenticator | None = None) -> Operation[Ping]:
         """``GET /v1/_ping``: the version and the standalone hint. Raises :class:`RegistryError`
         for a non-2xx answer, :class:`RegistryConnectionError` when nothing came back."""
-        return Operation(registry.ping.build_request, _read_ping, auth)
+        return Operation(registry.ping.build_request, _read_ping, auth, missing=Missing())
 
     def _auth(self, operation: Operation[Any]) -> Authenticator:
         """The call's authenticator; Basic credentials stay with the client's own host."""
@@ -475,15 +485,20 @@ class Client(_ClientBase[httpx.BaseTransport]):
         return self._retrying(operation, self._attempt)
 
     def _send(self, operation: Operation[T]) -> T:
+        missing: NotFound | None = None
         try:
             if operation.sink is None:
                 response = self._retrying(operation, self._read_body)
             else:
                 response = self._start(operation)
         except RegistryError as error:
-            if operation.otherwise is None:
+            if operation.otherwise is not None:
+                return operation.otherwise(error)
+            if operation.missing is None or not isinstance(error, NotFound):
                 raise
-            return operation.otherwise(error)
+            missing = error
+        if missing is not None:  # out of the except: its own short traceback, no context
+            raise self._explained(operation, missing)
         if operation.sink is None:
             return _read(operation, response)
         try:  # bytes handed to a sink cannot be taken back: no retry past this point
@@ -494,6 +509,29 @@ class Client(_ClientBase[httpx.BaseTransport]):
         finally:
             response.close()
         return _read(operation, response)
+
+    def explain_not_found(self, error: NotFound) -> RegistryError:
+        """:class:`V2OnlyRegistry` when this 404 of the registry came from a server that
+        speaks only v2 (asked once per client, at most two requests), else ``error``.
+        Tags, repositories, search and ``_ping`` are explained by the calls themselves."""
+        return self._explained(Operation(_no_request, _no_answer, missing=Missing()), error)
+
+    def _explained(self, operation: Operation[Any], error: NotFound) -> RegistryError:
+        """What ``operation``'s 404 means (``missing.py``): the plan's requests are sent
+        as any other; one that fails leaves ``error`` as it was."""
+        plan = explain_not_found(self._learned, operation, error)
+        try:
+            step = next(plan)
+            while True:
+                try:
+                    answer = self._send(step)
+                except DockerRegistryError:
+                    plan.close()
+                    return error
+                step = plan.send(answer)
+        except StopIteration as done:
+            result: RegistryError = done.value
+            return result
 
     @contextlib.contextmanager
     def _open(self, operation: Operation[Any]) -> Iterator[httpx.Response]:
@@ -631,15 +669,20 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
         return await self._retrying(operation, self._attempt)
 
     async def _send(self, operation: Operation[T]) -> T:
+        missing: NotFound | None = None
         try:
             if operation.sink is None:
                 response = await self._retrying(operation, self._read_body)
             else:
                 response = await self._start(operation)
         except RegistryError as error:
-            if operation.otherwise is None:
+            if operation.otherwise is not None:
+                return operation.otherwise(error)
+            if operation.missing is None or not isinstance(error, NotFound):
                 raise
-            return operation.otherwise(error)
+            missing = error
+        if missing is not None:  # out of the except: its own short traceback, no context
+            raise await self._explained(operation, missing)
         if operation.sink is None:
             return _read(operation, response)
         try:
@@ -651,6 +694,27 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
         finally:
             await response.aclose()
         return _read(operation, response)
+
+    async def explain_not_found(self, error: NotFound) -> RegistryError:
+        """See :meth:`Client.explain_not_found`."""
+        operation = Operation(_no_request, _no_answer, missing=Missing())
+        return await self._explained(operation, error)
+
+    async def _explained(self, operation: Operation[Any], error: NotFound) -> RegistryError:
+        """The awaitable twin of :meth:`Client._explained`."""
+        plan = explain_not_found(self._learned, operation, error)
+        try:
+            step = next(plan)
+            while True:
+                try:
+                    answer = await self._send(step)
+                except DockerRegistryError:
+                    plan.close()
+                    return error
+                step = plan.send(answer)
+        except StopIteration as done:
+            result: RegistryError = done.value
+            return result
 
     @contextlib.asynccontextmanager
     async def _open(self, operation: Operation[Any]) -> AsyncIterator[httpx.Response]:

@@ -104,11 +104,23 @@ UploadSource = BinaryReader | bytes | Iterable[bytes] | AsyncIterable[bytes]
 
 
 @attrs.frozen
+class Missing:
+    """What a 404 to an operation may be about, for the client to say which on the error
+    path (``missing.py``): the registry's v1 API itself (``_ping``, search), a repository,
+    or one tag of it. Nothing is sent for it unless the operation failed with a 404."""
+
+    repository: str | None = None
+    tag: str | None = None
+
+
+@attrs.frozen
 class Operation(Generic[T]):
     """One call: how to build its request, how to read a 2xx answer (its body read), and
     the call's ``auth`` (``None``: the client's default). ``sink``, when given, takes the
     body's bytes as they arrive instead; ``otherwise`` may turn a typed error into the
-    call's answer (it re-raises the errors it does not accept). ``repeatable`` is what
+    call's answer (it re-raises the errors it does not accept); ``missing``, when there
+    is no ``otherwise``, lets the client turn a 404 into the :class:`NotFound` subclass
+    that says what is missing. ``repeatable`` is what
     the client's retry needs to know beyond the method and body: ``False`` for the
     requests the v1 upload state machine must never see twice (the checksum PUT, the
     index PUTs), ``True`` for a POST that may be sent again, ``None``: by method."""
@@ -119,6 +131,7 @@ class Operation(Generic[T]):
     sink: Callable[[bytes], object] | None = None
     otherwise: Callable[[RegistryError], T] | None = None
     repeatable: bool | None = None
+    missing: Missing | None = None
 
 
 def request(
@@ -265,7 +278,10 @@ def _token(
 
     operation = request(build, read, auth, *name.parts, **body, x_docker_token=_TOKEN_WANTED)
     # The index PUT (write) and DELETE (delete) register the request: never sent twice.
-    return attrs.evolve(operation, repeatable=False) if body else operation
+    # A read token's 404 is the index not knowing the repository.
+    if body:
+        return attrs.evolve(operation, repeatable=False)
+    return attrs.evolve(operation, missing=Missing(str(name)))
 
 
 def _index_images(images: Iterable[IndexImage | str]) -> list[api_models.RepositoryImage]:
@@ -557,14 +573,16 @@ class _Repositories(_Service[C]):
     def list_tags(self, repo: str, *, auth: AuthArg = None) -> Operation[TagMap]:
         """Every tag of ``repo`` and the image id it points at."""
         name = RepositoryName.parse(repo)
-        return request(registry.list_tags.build_request, _read_tags, auth, *name.parts)
+        operation = request(registry.list_tags.build_request, _read_tags, auth, *name.parts)
+        return attrs.evolve(operation, missing=Missing(str(name)))
 
     @call
     def get_image_id(self, repo: str, tag: str, *, auth: AuthArg = None) -> Operation[str]:
         """The image id ``repo:tag`` points at."""
         name, checked = RepositoryName.parse(repo), check_tag(tag)
         build = registry.get_image_id.build_request
-        return request(build, _read_image_id, auth, *name.parts, checked)
+        operation = request(build, _read_image_id, auth, *name.parts, checked)
+        return attrs.evolve(operation, missing=Missing(str(name), checked))
 
     @call
     def set_tag(
@@ -579,7 +597,8 @@ class _Repositories(_Service[C]):
     def delete_tag(self, repo: str, tag: str, *, auth: AuthArg = None) -> Operation[None]:
         """Remove ``tag`` from ``repo``; the images stay."""
         name, checked = RepositoryName.parse(repo), check_tag(tag)
-        return request(registry.delete_tag.build_request, _ignore, auth, *name.parts, checked)
+        operation = request(registry.delete_tag.build_request, _ignore, auth, *name.parts, checked)
+        return attrs.evolve(operation, missing=Missing(str(name), checked))
 
     @call
     def delete(self, repo: str, *, auth: AuthArg = None) -> Operation[None]:
@@ -669,7 +688,8 @@ class _Search(_Service[C]):
             if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= most:
                 raise InvalidInput(field, f"expected an integer from 1 to {most}")
         build = search_api.search.build_request
-        return request(build, _read_search_results, auth, q=query, n=num, page=page)
+        operation = request(build, _read_search_results, auth, q=query, n=num, page=page)
+        return attrs.evolve(operation, missing=Missing())
 
 
 class SearchService(_Search["Client"]):
