@@ -237,7 +237,7 @@ def test_bad_options_fail_before_any_request(
     if fragments:
         one_error_line(result, *fragments)
     else:
-        assert result.exit_code == 2  # click's usage error
+        assert result.exit_code == 1  # a usage error is bad input
     assert standalone.log.entries == []
 
 
