@@ -389,14 +389,14 @@ def _progress(settings: Settings) -> Iterator[InventoryListener | None]:
 
 @click.command(
     "inventory",
-    epilog=examples(
-        "regv1 inventory 127.0.0.1:5000",
-        "regv1 inventory registry.example.com --repos-from repos.txt --format csv > tags.csv",
-        "regv1 inventory 127.0.0.1:5000 --include '^team/' --tags '1\\..*' --format json",
-        "regv1 inventory 127.0.0.1:5000 --format csv --problems-csv problems.csv > tags.csv",
-    )
+    epilog=EXIT_CODES_HELP
     + "\n\n"
-    + EXIT_CODES_HELP,
+    + examples(
+        "regv1 inventory 127.0.0.1:5000",
+        "regv1 inventory registry.example.com --repos-from repos.txt --format csv "
+        "--problems-csv problems.csv > tags.csv",
+        "regv1 inventory 127.0.0.1:5000 --include '^team/' --tags '1\\..*' --format json",
+    ),
 )
 @click.argument("source", metavar="SOURCE")
 @click.option(
