@@ -137,6 +137,39 @@ def test_a_broken_shared_image_is_charged_to_every_tag_that_needs_it(
     assert set(found.broken) == {middle.id}
 
 
+def test_answers_no_preset_holds_are_charged_too(standalone: Standalone) -> None:
+    """A 5xx that outlasts the retries, an ancestry that is not JSON, an index image list
+    that errors, a named repository that is not there: each is a problem of what it
+    touches, and the rest is read."""
+    store = standalone.store
+    (flaky,) = build_image_chain(1, seed=21, layer_size=128)
+    (garbled,) = build_image_chain(1, seed=22, layer_size=128)
+    healthy = build_image_chain(2, seed=23, layer_size=128)
+    store.seed("team/flaky", "latest", [flaky])
+    store.seed("team/garbled", "latest", [garbled])
+    store.seed("team/fine", "latest", healthy)
+    faults = standalone.faults
+    faults.error(f"/v1/images/{flaky.id}/json", 500, times=None)
+    faults.malformed_json(f"/v1/images/{garbled.id}/ancestry")
+    faults.error("/v1/repositories/team/fine/images", 500, times=None)
+    named = ["team/flaky", "team/garbled", "team/fine", "team/absent"]
+
+    with Client(standalone.url) as client:
+        found = inventory(client, repositories=named, retry=_FAST)
+
+    assert {(p.repository, p.tag, p.image, p.kind) for p in found.problems} == {
+        ("team/absent", None, None, ProblemKind.MISSING_REPOSITORY),
+        ("team/fine", None, None, ProblemKind.UNREADABLE),
+        ("team/flaky", "latest", flaky.id, ProblemKind.UNREADABLE),
+        ("team/garbled", "latest", garbled.id, ProblemKind.CORRUPT_ANCESTRY),
+    }
+    assert "500" in found.problems_of("team/flaky", "latest")[0].message
+    assert "index image list" in found.problems_of("team/fine")[0].message
+    assert [r.name for r in found.repositories] == ["team/fine", "team/flaky", "team/garbled"]
+    assert found.chain(healthy[-1].id) == (healthy[0].id, healthy[1].id)
+    assert found.problems_of("team/fine", "latest") == ()
+
+
 def _table(result: Result) -> str:
     assert result.exit_code == 0, (result.stdout, result.stderr)
     return result.stdout
