@@ -297,3 +297,16 @@ def test_an_unreachable_source_exits_1_with_one_error_line(output: str) -> None:
     assert line.startswith("error: ")
     assert "Traceback" not in result.stderr
     assert time.monotonic() - started < 60
+
+
+def test_a_problems_file_in_a_missing_folder_fails_before_any_request(
+    standalone: Standalone, tmp_path: Path
+) -> None:
+    target = tmp_path / "absent" / "problems.csv"
+    result = regv1("inventory", host(standalone), "--problems-csv", str(target))
+    assert result.exit_code == 1
+    (line,) = result.stderr.splitlines()
+    assert line.startswith("error: --problems-csv ")
+    assert "folder does not exist" in line
+    assert standalone.log.entries == []
+    assert not target.parent.exists()

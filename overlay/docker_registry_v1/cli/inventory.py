@@ -467,6 +467,8 @@ def inventory_command(
     refused login exits 1.
     """
     url, repository = _source(source, settings.tls)
+    if problems_csv is not None and not problems_csv.resolve().parent.is_dir():
+        fail(f"--problems-csv {problems_csv}: its folder does not exist")  # before any request
     selection = Selection.parse(include=include, exclude=exclude, tags=tags_pattern)
     names: list[str] | None = None
     if repository is not None:
