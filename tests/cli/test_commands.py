@@ -86,7 +86,7 @@ def test_metadata(seeded: Standalone) -> None:
     assert doc["metadata"]["id"] == tip.id
     assert doc["checksum"] == tip.checksum
     both = regv1("metadata", ref, "--raw", "--json")
-    assert both.exit_code == 2
+    assert both.exit_code == 1
 
 
 def test_search_all_pages_and_limit(standalone: Standalone) -> None:

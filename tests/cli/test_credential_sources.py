@@ -199,9 +199,9 @@ def test_mirror_creds_usage(standalone: Standalone, private_registry: Standalone
     no_password = regv1("mirror", src, dst, "--src-creds", "bob")
     assert_one_line_failure(no_password, "--src-creds bob needs a password", "--src-password-stdin")
     both = regv1("mirror", src, dst, "--dest-creds", "a:b", "-u", "alice", "--password-stdin")
-    assert both.exit_code == 2
+    assert both.exit_code == 1
     clash = regv1("mirror", src, dst, "--src-creds", "a:b", "--src-no-creds")
-    assert clash.exit_code == 2
+    assert clash.exit_code == 1
     assert not standalone.log.entries
 
 

@@ -94,7 +94,7 @@ def test_insecure_warns_and_conflicts_with_ca_cert(standalone: Standalone, tmp_p
     bundle = tmp_path / "ca.pem"
     bundle.write_text("")
     both = regv1("ping", standalone.url, "--insecure", "--ca-cert", str(bundle))
-    assert both.exit_code == 2
+    assert both.exit_code == 1
 
 
 def test_bad_ca_bundle_is_one_line(standalone: Standalone, tmp_path: Path) -> None:

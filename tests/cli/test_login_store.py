@@ -403,7 +403,7 @@ def test_usage_errors(registry: str) -> None:
         ["logout", registry, "--all"],
     ):
         result = regv1(*args, input=PASSWORD + "\n", env={"REGV1_USERNAME": "alice"})
-        assert result.exit_code == 2, result.output
+        assert result.exit_code == 1, result.output
         assert PASSWORD not in result.output
     without_terminal = regv1("login", registry, "-u", "alice")
     assert_one_line_failure(without_terminal, "--password-stdin")

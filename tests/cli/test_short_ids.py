@@ -76,7 +76,7 @@ def test_a_short_id_needs_its_repository(seeded: Standalone) -> None:
     assert_one_line_failure(
         regv1("ancestry", prefix, "--registry", seeded.url), "--repo", f"REPO@{prefix}"
     )
-    assert regv1("ancestry", "team/app@" + prefix, "--repo", "x/y").exit_code == 2
+    assert regv1("ancestry", "team/app@" + prefix, "--repo", "x/y").exit_code == 1
 
 
 def test_at_id_is_not_a_hub_name(seeded_hub: Hub) -> None:

@@ -148,12 +148,12 @@ def test_only_one_side_reads_stdin(standalone: Standalone) -> None:
         "b",
         "--dest-password-stdin",
     )
-    assert result.exit_code == 2
+    assert result.exit_code == 1
     assert "only one side can read its password from stdin" in result.stderr
     no_password = regv1("mirror", ref, f"{netloc(standalone.url)}/team/b", "--dest-creds", "bob")
     assert_one_line_failure(no_password, "--dest-creds bob needs a password: --dest-password-stdin")
     no_user = regv1("mirror", ref, f"{netloc(standalone.url)}/team/b", "--dest-password-stdin")
-    assert no_user.exit_code == 2
+    assert no_user.exit_code == 1
     assert "--dest-password-stdin needs --dest-creds USER" in no_user.stderr
 
 
@@ -279,7 +279,7 @@ def test_old_spellings_still_work_with_a_warning(
     assert target.log.authorizations() == {basic(WRITER)}
     assert source.log.authorizations() == {basic(READER)}
     inventory = regv1("inventory", f"{src}/team/app", "--concurrency", "2", "--src-creds", "x")
-    assert inventory.exit_code == 2  # inventory is one-sided: no --src-creds
+    assert inventory.exit_code == 1  # inventory is one-sided: no --src-creds
     listed = regv1(
         "inventory",
         f"{src}/team/app",

@@ -93,8 +93,8 @@ def test_serve_hub_endpoint_url_form_and_shapes(run: list[subprocess.Popen[str]]
 
 def test_cli_usage_errors() -> None:
     runner = CliRunner()
-    assert runner.invoke(main, ["serve", "--user", "nopassword"]).exit_code == 2
-    assert runner.invoke(main, ["serve", "--endpoint", "x:1"]).exit_code == 2
-    assert runner.invoke(main, ["serve", "--registry-port", "1"]).exit_code == 2
-    assert runner.invoke(main, ["serve", "--search", "sideways"]).exit_code == 2
+    assert runner.invoke(main, ["serve", "--user", "nopassword"]).exit_code == 1
+    assert runner.invoke(main, ["serve", "--endpoint", "x:1"]).exit_code == 1
+    assert runner.invoke(main, ["serve", "--registry-port", "1"]).exit_code == 1
+    assert runner.invoke(main, ["serve", "--search", "sideways"]).exit_code == 1
     assert "serve" in runner.invoke(main, ["--help"]).output

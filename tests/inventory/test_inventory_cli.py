@@ -109,8 +109,11 @@ def test_json_ndjson_and_csv_agree_with_the_seed(seeded: Seeded) -> None:
         "untagged": sum(map(len, seed.untagged.values())),
         "unique_bytes": seed.unique_bytes,
         "tagged_bytes": seed.tagged_bytes,
+        "problems": 0,
     }
     assert document["totals"] == totals
+    assert document["problems"] == []
+    assert [r for r in records if r["kind"] == "problem"] == []
     (last,) = [r for r in records if r["kind"] == "totals"]
     assert {k: last[k] for k in totals} == totals
     assert [r["name"] for r in document["repositories"]] == list(seed.repositories)
@@ -237,7 +240,7 @@ def test_bad_options_fail_before_any_request(
     if fragments:
         one_error_line(result, *fragments)
     else:
-        assert result.exit_code == 2  # click's usage error
+        assert result.exit_code == 1  # a usage error is bad input
     assert standalone.log.entries == []
 
 

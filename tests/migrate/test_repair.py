@@ -179,7 +179,9 @@ def test_a_layout_blob_file_lost_or_cut_short_is_named_and_written_again(
     checked = document(regv1(*run, "--verify=fast", "--json"), exit_code=2)
     found = _mismatches(checked)
     assert (repo, tag, "missing", lost) in found
-    assert (repo, tag, "size mismatch", config) in found
+    # A layout file whose bytes are not its digest's is no blob at all: the layout hashes
+    # a file before it trusts it, so the cut-short config counts as missing.
+    assert (repo, tag, "missing", config) in found
     needing = {ref for ref, digests in layers.items() if lost in digests}
     needing |= {ref for ref, m in manifests.items() if m["config"]["digest"] == config}
     assert {f"{r}:{t}" for r, t, _, _ in found} == needing
@@ -197,7 +199,7 @@ def test_repair_is_refused_with_verify_or_dry_run(seeded: Seeded, tmp_path: Path
     dest = f"oci:{tmp_path / 'layout'}"
     for other in ("--verify", "--dry-run"):
         result = regv1("migrate", "--repair", other, seeded.host, dest)
-        assert result.exit_code == 2
+        assert result.exit_code == 1  # bad input: nothing could start
         assert "--repair migrates: it cannot be combined with --verify or --dry-run" in (
             result.stderr
         )

@@ -225,5 +225,5 @@ def test_dest_creds_log_in_to_the_token_registry_alone(
         ["copy", src, f"oci:{tmp_path / 'layout'}", "--dest-creds", USER, *cache],
         catch_exceptions=False,
     )
-    assert layout.exit_code == 2
+    assert layout.exit_code == 1
     assert "--dest-creds is for a registry; the destination is oci:" in layout.stderr

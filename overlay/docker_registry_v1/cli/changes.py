@@ -207,7 +207,7 @@ def login(registry_address: str | None, authfile: Path | None, *, settings: Sett
     Without -u and without a terminal, the credentials in REGV1_USERNAME and
     REGV1_PASSWORD or those already stored (in --authfile when given) are checked,
     and nothing is written. A
-    refused login stores nothing and exits 1; a usage error exits 2. regv1 logout
+    refused login stores nothing and exits 1; a usage error exits 1 too. regv1 logout
     removes a login.
     """
     if settings.password_stdin and not settings.username:
@@ -281,7 +281,7 @@ def logout(registry_address: str | None, all_: bool, authfile: Path | None) -> N
     names for the host, and taken out of the auth file's auths (--authfile, else
     podman's default file); the file's other keys stay. --all empties the auth file's
     auths and leaves credential helpers alone. A host with no stored login is an
-    error (exit 1), as with podman; a usage error exits 2.
+    error (exit 1), as with podman; a usage error exits 1 too.
     """
     if all_ == (registry_address is not None):
         raise click.UsageError("give one REGISTRY or --all")

@@ -5,9 +5,16 @@ The same facts come out in every format under the same names: one row per
 the repositories sharing it, and totals that set the bytes stored once
 (``unique_bytes``) against the bytes a tag-by-tag copy would move
 (``tagged_bytes``). ``--format json`` is one document, ``ndjson`` one object a
-line (``"kind"``: ``tag``, ``image``, then ``totals``), ``csv`` the tag rows for a
-spreadsheet; a table shows repositories, the most shared images and the totals,
-and a pipe gets the repository rows tab-separated.
+line (``"kind"``: ``tag``, ``image``, ``problem``, then ``totals``), ``csv`` the tag
+rows for a spreadsheet; a table shows repositories, the most shared images, the
+problems and the totals, and a pipe gets the repository rows tab-separated.
+
+What is broken in the registry (``Inventory.problems``) is part of the answer, not a
+failure: every format lists it under the same names (``repository``, ``tag``,
+``image``, ``problem`` — the kind — and ``message``) and the command exits 0, unless
+``--fail-on-problems`` asks for exit 2. A spreadsheet gets one table per file: the
+tag rows on stdout keep their columns, and ``--problems-csv FILE`` writes the problems
+as a second CSV file; without it a CSV run that found problems says so on stderr.
 
 CSV cells hold what the registry sent, and a spreadsheet runs a cell that starts
 like a formula (``=HYPERLINK(…)``, ``+``, ``-``, ``@``, or a tab or CR before one):
@@ -23,6 +30,7 @@ import io
 import sys
 from collections.abc import Iterator
 from contextlib import contextmanager
+from pathlib import Path
 from typing import IO, Any
 
 import click
@@ -39,7 +47,8 @@ from docker_registry_v1.transfer.inventory import (
 from docker_registry_v1.transfer.selection import Selection
 
 from .connect import open_registry
-from .options import FORMATS, Settings, common_options, examples, fail, jobs_option
+from .exitcodes import EXIT_CODES_HELP, EXIT_PARTIAL
+from .options import FORMATS, Settings, common_options, examples, fail, jobs_option, warn
 from .output import Column, emit, human_size, json_text, print_table, visible
 from .reference import ImageReference, registry_url
 
@@ -48,6 +57,8 @@ __all__ = ["inventory_command"]
 #: ``--format`` choices: the shared ones plus a line-per-record stream and a spreadsheet.
 INVENTORY_FORMATS = (*FORMATS, "ndjson", "csv")
 CSV_COLUMNS = ("repository", "tag", "image_id", "layers", "bytes", "created")
+#: The columns of ``--problems-csv``: the names every format gives a problem's fields.
+PROBLEM_COLUMNS = ("repository", "tag", "image", "problem", "message")
 #: What a spreadsheet reads as the start of a formula (OWASP, CSV injection).
 FORMULA_STARTS = ("=", "+", "-", "@", "\t", "\r")
 #: How many of the most shared images the table lists.
@@ -139,8 +150,24 @@ def _repository_rows(found: Inventory) -> list[dict[str, Any]]:
     return rows
 
 
+def _problem_rows(found: Inventory) -> list[dict[str, Any]]:
+    """``problem`` is the kind (``ProblemKind`` value): ``kind`` already names the record
+    type in NDJSON."""
+    return [
+        {
+            "repository": problem.repository,
+            "tag": problem.tag,
+            "image": problem.image,
+            "problem": problem.kind.value,
+            "message": problem.message,
+        }
+        for problem in found.problems
+    ]
+
+
 def _totals(found: Inventory) -> dict[str, int]:
     return {
+        "problems": len(found.problems),
         "repositories": found.repository_count,
         "tags": found.tag_count,
         "images": found.image_count,
@@ -157,6 +184,7 @@ def _document(found: Inventory) -> dict[str, Any]:
         "repositories": _repository_rows(found),
         "tags": _tag_rows(found),
         "images": _image_rows(found),
+        "problems": _problem_rows(found),
         "totals": _totals(found),
         "requests": found.requests,
         "seconds": round(found.seconds, 3),
@@ -167,6 +195,7 @@ def _ndjson(found: Inventory) -> None:
     lines = [
         *({"kind": "tag", **row} for row in _tag_rows(found)),
         *({"kind": "image", **row} for row in _image_rows(found)),
+        *({"kind": "problem", **row} for row in _problem_rows(found)),
         {
             "kind": "totals",
             **_totals(found),
@@ -186,30 +215,61 @@ def csv_cell(value: object) -> object:
     return value
 
 
-def _csv(found: Inventory) -> None:
-    """The tag rows, cells guarded by :func:`csv_cell`.
-
-    Written as they are to a file or pipe (click.echo would strip what looks like
-    colour codes); a terminal gets them through :func:`visible`, as every table does.
-    """
-    terminal = sys.stdout.isatty()
+def _csv_text(columns: tuple[str, ...], rows: list[dict[str, Any]], *, terminal: bool) -> str:
+    """``rows`` as CSV, cells guarded by :func:`csv_cell` (and through :func:`visible`
+    for a terminal, as every table is)."""
     buffer = io.StringIO()
-    writer = csv.DictWriter(buffer, fieldnames=CSV_COLUMNS, lineterminator="\n")
+    writer = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n")
     # the csv module quotes cells holding the line terminator (\n) but not a lone CR,
     # which readers take for a line break: such rows have every cell quoted
-    quoted = csv.DictWriter(
-        buffer, fieldnames=CSV_COLUMNS, lineterminator="\n", quoting=csv.QUOTE_ALL
-    )
+    quoted = csv.DictWriter(buffer, fieldnames=columns, lineterminator="\n", quoting=csv.QUOTE_ALL)
     writer.writeheader()
-    for row in _tag_rows(found):
+    for row in rows:
         cells = {
             key: csv_cell(visible(value) if terminal and isinstance(value, str) else value)
             for key, value in row.items()
         }
         carriage_return = any(isinstance(cell, str) and "\r" in cell for cell in cells.values())
         (quoted if carriage_return else writer).writerow(cells)
-    sys.stdout.write(buffer.getvalue())
+    return buffer.getvalue()
+
+
+def _csv(found: Inventory) -> None:
+    """The tag rows, written as they are to a file or pipe (click.echo would strip what
+    looks like colour codes)."""
+    sys.stdout.write(_csv_text(CSV_COLUMNS, _tag_rows(found), terminal=sys.stdout.isatty()))
     sys.stdout.flush()
+
+
+def _problems_csv(found: Inventory, path: Path) -> None:
+    """The problems as a CSV file of their own (:data:`PROBLEM_COLUMNS`), header included
+    even when there are none, so a spreadsheet or script finds the file it expects."""
+    path.write_text(_csv_text(PROBLEM_COLUMNS, _problem_rows(found), terminal=False), "utf-8")
+
+
+def _problems_table(settings: Settings, found: Inventory, console: Console) -> None:
+    print_table(
+        settings,
+        console,
+        [
+            Column("REPOSITORY"),
+            Column("TAG"),
+            Column("IMAGE ID", image_id=True),
+            Column("PROBLEM"),
+            Column("MESSAGE"),
+        ],
+        [
+            (
+                problem.repository,
+                "" if problem.tag is None else problem.tag,
+                problem.image or "",
+                problem.kind.value,
+                problem.message,
+            )
+            for problem in found.problems
+        ],
+        title="problems (broken in the source registry; the rest was read)",
+    )
 
 
 def _human(settings: Settings, found: Inventory, console: Console) -> None:
@@ -238,6 +298,8 @@ def _human(settings: Settings, found: Inventory, console: Console) -> None:
     )
     # the terminal decides when no --format was given, as print_table does
     if (settings.output_format or ("table" if console.is_terminal else "plain")) == "plain":
+        if found.problems:  # the pipe carries repository rows only
+            warn(_problems_found(found))
         return
     shared = sorted(
         (image for image in found.images.values() if len(image.repositories) > 1),
@@ -266,10 +328,13 @@ def _human(settings: Settings, found: Inventory, console: Console) -> None:
             ],
             title="images shared by the most repositories",
         )
+    if found.problems:
+        _problems_table(settings, found, console)
     saved = found.tagged_bytes - found.unique_bytes
     console.print(
         f"{found.repository_count} repositories, {found.tag_count} tags, "
-        f"{found.image_count} images, {found.untagged_count} untagged"
+        f"{found.image_count} images, {found.untagged_count} untagged, "
+        f"{len(found.problems)} problems"
     )
     console.print(
         f"{human_size(found.unique_bytes)} stored once; {human_size(found.tagged_bytes)} "
@@ -278,6 +343,14 @@ def _human(settings: Settings, found: Inventory, console: Console) -> None:
     console.print(f"{found.requests} requests in {found.seconds:.1f} s")
     if not found.search_available:
         console.print("repositories as given (search not used)")
+
+
+def _problems_found(found: Inventory) -> str:
+    tags = len({(p.repository, p.tag) for p in found.problems if p.tag is not None})
+    return (
+        f"{len(found.problems)} problems found ({tags} tags cannot be read whole); "
+        "--format table or json lists them, --problems-csv FILE writes them as CSV"
+    )
 
 
 class _Bar(InventoryListener):
@@ -316,9 +389,12 @@ def _progress(settings: Settings) -> Iterator[InventoryListener | None]:
 
 @click.command(
     "inventory",
-    epilog=examples(
+    epilog=EXIT_CODES_HELP
+    + "\n\n"
+    + examples(
         "regv1 inventory 127.0.0.1:5000",
-        "regv1 inventory registry.example.com --repos-from repos.txt --format csv > tags.csv",
+        "regv1 inventory registry.example.com --repos-from repos.txt --format csv "
+        "--problems-csv problems.csv > tags.csv",
         "regv1 inventory 127.0.0.1:5000 --include '^team/' --tags '1\\..*' --format json",
     ),
 )
@@ -343,6 +419,17 @@ def _progress(settings: Settings) -> Iterator[InventoryListener | None]:
     help="Leave out repositories this finds; repeatable.",
 )
 @click.option("--tags", "tags_pattern", metavar="REGEX", help="Only tags this matches whole.")
+@click.option(
+    "--fail-on-problems",
+    is_flag=True,
+    help="Exit 2 when the registry holds problems (by default the report is the result: 0).",
+)
+@click.option(
+    "--problems-csv",
+    type=click.Path(dir_okay=False, writable=True, path_type=Path),
+    metavar="FILE",
+    help="Also write the problems to FILE as CSV (repository, tag, image, problem, message).",
+)
 @jobs_option(8, "Metadata requests in flight at once.", maximum=64)
 @functools.partial(common_options, formats=INVENTORY_FORMATS)
 def inventory_command(
@@ -352,6 +439,8 @@ def inventory_command(
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     tags_pattern: str | None,
+    fail_on_problems: bool,
+    problems_csv: Path | None,
     jobs: int,
     settings: Settings,
 ) -> None:
@@ -367,8 +456,19 @@ def inventory_command(
     In --format csv a cell that starts with =, +, -, @, a tab or a CR gets a leading '
     so that a spreadsheet shows it as text instead of running it as a formula (the
     OWASP advice against CSV injection); other formats keep every value as it is.
+
+    What is broken does not stop the inventory: uploads that never finished, lost or
+    corrupt image JSON or ancestry, tags naming removed images, broken parent chains,
+    tag lists that error and search results that are not repository names are listed
+    as problems (repository, tag, image, problem, message) in the table and in every
+    format (NDJSON records of kind "problem"; for CSV, --problems-csv FILE writes them
+    as a second file). The report is the result, so the exit status is 0 with
+    problems too, unless --fail-on-problems (then 2). An unreachable registry or a
+    refused login exits 1.
     """
     url, repository = _source(source, settings.tls)
+    if problems_csv is not None and not problems_csv.resolve().parent.is_dir():
+        fail(f"--problems-csv {problems_csv}: its folder does not exist")  # before any request
     selection = Selection.parse(include=include, exclude=exclude, tags=tags_pattern)
     names: list[str] | None = None
     if repository is not None:
@@ -395,9 +495,17 @@ def inventory_command(
                 f"{registry.netloc} has search disabled, so its repositories cannot be "
                 "listed: put their names in a file (one a line) and pass --repos-from FILE"
             )
+    if repository is not None and not found.repositories and found.problems:
+        fail(found.problems[0].message)  # the one repository asked for cannot be listed
+    if problems_csv is not None:
+        _problems_csv(found, problems_csv)
     if settings.output_format == "ndjson":
         _ndjson(found)
     elif settings.output_format == "csv":
         _csv(found)
+        if found.problems and problems_csv is None:
+            warn(_problems_found(found))
     else:
         emit(settings, _document(found), functools.partial(_human, settings, found))
+    if found.problems and fail_on_problems:
+        raise click.exceptions.Exit(EXIT_PARTIAL)

@@ -5,6 +5,10 @@ The options live on each command rather than on the group so that ``regv1 tags R
 ``--verbose`` is also a group option (:data:`verbose_option`), so ``regv1 -v tags``
 works too.
 
+Exit statuses follow one convention (``exitcodes``): 0 all done, 1 nothing could
+start, 2 finished with some items failed, 130 interrupted, 141 closed stdout. Usage
+errors are bad input, so :class:`RegistryGroup` gives them 1 instead of click's 2.
+
 A reader that goes away (``regv1 tags REF | head -1``) ends a command quietly with
 :data:`EXIT_CLOSED_PIPE`, the status a shell reports for a process SIGPIPE killed,
 as other Unix tools end. Python ignores SIGPIPE, and restoring its default would
@@ -36,6 +40,7 @@ from docker_registry_v1.engine.journal import CacheWarning
 from docker_registry_v1.formats.archive import ArchiveError
 from docker_registry_v1.formats.errors import LayoutError
 
+from .exitcodes import EXIT_CLOSED_PIPE, EXIT_CODES_HELP, EXIT_FAILED, EXIT_INTERRUPTED
 from .output import visible
 
 __all__ = [
@@ -65,10 +70,6 @@ EXPECTED_ERRORS: tuple[type[BaseException], ...] = (
     sqlite3.Error,
 )
 
-#: Exit status when stdout's reader went away: 128 + SIGPIPE, as a shell reports a
-#: process the signal killed (``yes | head -1``), so pipelines see the usual value.
-EXIT_CLOSED_PIPE = 128 + 13
-
 #: ``--format`` values; without one, a terminal gets ``table`` and a pipe ``plain``.
 FORMATS = ("json", "table", "plain")
 
@@ -96,12 +97,13 @@ GROUP_EPILOG = (
     "Shell completion (add one line to your shell's startup file):\n"
     '  bash: eval "$(_REGV1_COMPLETE=bash_source regv1)"\n'
     '  zsh:  eval "$(_REGV1_COMPLETE=zsh_source regv1)"\n'
-    "  fish: _REGV1_COMPLETE=fish_source regv1 | source"
+    "  fish: _REGV1_COMPLETE=fish_source regv1 | source\n\n"
+    f"{EXIT_CODES_HELP}"
 )
 
 
 class CommandError(click.ClickException):
-    """A failure reported as one ``error: …`` line on stderr (exit 1).
+    """A failure reported as one ``error: …`` line on stderr (exit :data:`EXIT_FAILED`).
 
     The message often quotes what a server sent, so it is shown through :func:`visible`.
     """
@@ -221,6 +223,19 @@ def _closed_stdout_ends_quietly() -> Iterator[None]:
         raise
 
 
+@contextlib.contextmanager
+def _usage_is_bad_input() -> Iterator[None]:
+    """A usage error (a wrong option, a missing argument, a contradiction) exits
+    :data:`EXIT_FAILED` like any other bad input: click's 2 means "some items failed"
+    in this CLI's convention."""
+    try:
+        yield
+    except click.UsageError as exc:
+        # click declares exit_code per class; this instance's status is the convention's
+        exc.exit_code = EXIT_FAILED  # type: ignore[misc]
+        raise
+
+
 class RegistryGroup(click.Group):
     """The ``regv1`` group: a closed stdout ends every command with
     :data:`EXIT_CLOSED_PIPE` and nothing on stderr.
@@ -232,12 +247,16 @@ class RegistryGroup(click.Group):
     """
 
     def make_context(self, *args: Any, **kwargs: Any) -> click.Context:
-        with _closed_stdout_ends_quietly():
+        with _closed_stdout_ends_quietly(), _usage_is_bad_input():
             return super().make_context(*args, **kwargs)
 
     def invoke(self, ctx: click.Context) -> Any:
-        with _closed_stdout_ends_quietly(), _library_warnings():
-            return super().invoke(ctx)
+        with _closed_stdout_ends_quietly(), _library_warnings(), _usage_is_bad_input():
+            try:
+                return super().invoke(ctx)
+            except KeyboardInterrupt:  # commands without _run (serve handles its own)
+                click.echo("interrupted", err=True)
+                raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
 
     def main(self, *args: Any, **kwargs: Any) -> Any:
         try:
@@ -424,7 +443,7 @@ def _run(settings: Settings, call: Callable[[], None]) -> None:
                 _end_for_closed_stdout()
     except KeyboardInterrupt:
         click.echo("interrupted", err=True)
-        raise click.exceptions.Exit(130) from None
+        raise click.exceptions.Exit(EXIT_INTERRUPTED) from None
     except (click.ClickException, click.exceptions.Exit, click.Abort):
         raise
     except TLSVerificationError as exc:  # the two-sided commands name their side themselves

@@ -15,10 +15,21 @@ Untagged images are those a repository's index image list names that none of
 :attr:`Inventory.images` (with ``repositories == ()``), but not in the totals,
 which describe what the tags need. With a tag filter (``Selection.tags``) they are
 not looked for: which images no tag reaches cannot be told from some of the tags.
+
+A registry that has run for years holds broken things: uploads that never finished,
+lost JSON or ancestry files, tags naming removed images, names this client cannot
+use. None of them stops the inventory: each becomes a :class:`Problem` in
+:attr:`Inventory.problems`, charged to every ``(repository, tag)`` that needs the
+broken image (a broken image no tag reaches is listed with ``tag=None`` and blocks
+nothing). Working out which of these states an image is in costs at most one more
+request per broken image (its own ancestry when its JSON is missing). What stops the
+inventory is what stops every request: a transport failure (the registry is not
+reachable) or a refused login (401/403).
 """
 
 from __future__ import annotations
 
+import enum
 import threading
 import time
 from collections.abc import Iterable, Mapping, Sequence
@@ -29,10 +40,13 @@ import attrs
 
 from ..core.errors import (
     DockerRegistryError,
+    Forbidden,
     InvalidInput,
     InvalidResponse,
     NotFound,
     RegistryError,
+    Unauthorized,
+    UploadInProgress,
     V2OnlyRegistry,
 )
 from ..core.models import ImageMetadata, RawMetadata, SearchResults, TagMap
@@ -53,6 +67,8 @@ __all__ = [
     "ImageRecord",
     "Inventory",
     "InventoryListener",
+    "Problem",
+    "ProblemKind",
     "RepositoryRecord",
     "SearchUnavailable",
     "ainventory",
@@ -90,6 +106,56 @@ class InventoryListener(Protocol):
     def progressed(self, done: int, total: int, requests: int) -> None:
         """Called once the repositories are known (``done == 0``) and after each one is read;
         ``requests`` is the number of HTTP requests made so far."""
+
+
+class ProblemKind(enum.Enum):
+    """What is wrong, in the words a report uses (the value is what every output format
+    prints). Image kinds name what the registry answers for the image itself; a tag
+    whose own image is gone is ``DANGLING_TAG``, one whose ancestor is gone
+    ``BROKEN_PARENT``."""
+
+    #: ``400 Image is being uploaded, retry later``: a push that died, forever unfinished.
+    IN_PROGRESS = "in-progress"
+    #: The image's JSON answers 404 while its ancestry is there.
+    MISSING_JSON = "missing-json"
+    #: The image's ancestry answers 404 while its JSON is there.
+    MISSING_ANCESTRY = "missing-ancestry"
+    #: The image's JSON is not a JSON object describing an image.
+    CORRUPT_JSON = "corrupt-json"
+    #: The ancestry is not a list of ids starting with the image's own.
+    CORRUPT_ANCESTRY = "corrupt-ancestry"
+    #: A tag names an image the registry does not have (neither JSON nor ancestry).
+    DANGLING_TAG = "dangling-tag"
+    #: An ancestor of the tag's image is gone (neither JSON nor ancestry).
+    BROKEN_PARENT = "broken-parent"
+    #: An untagged image the repository's index list names, which the registry does not have.
+    MISSING_IMAGE = "missing-image"
+    #: Any other answer that outlasted the retries (a 5xx, an odd 4xx).
+    UNREADABLE = "unreadable"
+    #: The repository's tag list (or one of its tags) answers an error.
+    TAG_LIST_ERROR = "tag-list-error"
+    #: The repository's tag list answers 404: it is listed (or named) but not there.
+    MISSING_REPOSITORY = "missing-repository"
+    #: The search listing holds a name this client cannot use as a repository.
+    INVALID_NAME = "invalid-name"
+
+
+@attrs.frozen
+class Problem:
+    """One broken thing the inventory found, charged to what it breaks.
+
+    ``tag`` is ``None`` for a problem of the whole repository (its tag list, its name)
+    and for a broken image no tag reaches; ``image`` is the image at fault (for
+    ``BROKEN_PARENT`` the missing ancestor, not the tag's own image), ``None`` when no
+    image is involved. ``message`` says what the registry answered; it quotes the
+    server, so print it through an escaping function.
+    """
+
+    repository: str
+    tag: str | None
+    image: str | None
+    kind: ProblemKind
+    message: str
 
 
 def _sorted_tags(value: Mapping[str, str]) -> Mapping[str, str]:
@@ -132,7 +198,12 @@ class RepositoryRecord:
 
 @attrs.frozen
 class Inventory:
-    """Everything one registry holds, and what reading it cost (``requests``, ``seconds``).
+    """Everything one registry holds, what is broken in it (``problems``), and what
+    reading it cost (``requests``, ``seconds``).
+
+    A repository whose tags could not be listed, or whose name is invalid, is not in
+    ``repositories`` (its problem says why); a tag with a broken image is, with its
+    images as far as they could be read.
 
     ``requests`` counts every attempt sent, retries included, as the client's send
     path makes them: the client's one ``_ping`` too when this inventory made it.
@@ -144,6 +215,11 @@ class Inventory:
     search_available: bool
     requests: int
     seconds: float
+    problems: tuple[Problem, ...] = ()
+    """Every broken thing found, sorted by repository then tag (repository-wide first)."""
+    broken: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_tags)
+    """Image id → why it could not be read (every image behind a problem): what a
+    migration plan charges to the tags whose chain holds it."""
 
     def chain(self, image_id: str) -> tuple[str, ...]:
         """``image_id`` and its ancestors, base first: the order layers are applied in
@@ -156,6 +232,12 @@ class Inventory:
             chain.append(current)
             current = self.images[current].parent
         return tuple(reversed(chain))
+
+    def problems_of(self, repository: str, tag: str | None = None) -> tuple[Problem, ...]:
+        """The problems of ``repository`` (with ``tag``: of that tag only)."""
+        return tuple(
+            p for p in self.problems if p.repository == repository and (tag is None or p.tag == tag)
+        )
 
     @property
     def repository_count(self) -> int:
@@ -194,6 +276,9 @@ class _Repository:
     name: str
     tags: dict[str, str] = attrs.field(factory=dict)
     listed: list[str] = attrs.field(factory=list)
+    #: Why its tags could not be listed: the repository is then left out of the result.
+    unlisted: Problem | None = None
+    problems: list[Problem] = attrs.field(factory=list)
 
 
 @attrs.define
@@ -208,6 +293,12 @@ class _Collection:
     metadata: dict[str, RawMetadata | None] = attrs.field(factory=dict)
     chain_claims: set[str] = attrs.field(factory=set)
     json_claims: set[str] = attrs.field(factory=set)
+    #: Image → ``None`` when its own ancestry was served, else what asking for it raised.
+    ancestries: dict[str, Exception | None] = attrs.field(factory=dict)
+    #: Image → what asking for its JSON raised.
+    json_errors: dict[str, Exception] = attrs.field(factory=dict)
+    #: Image → why its JSON, served, is not an image's JSON.
+    corrupt: dict[str, str] = attrs.field(factory=dict)
     lock: threading.Lock = attrs.field(factory=threading.Lock)
 
     def claim_chain(self, tip: str) -> bool:
@@ -235,6 +326,51 @@ class _Collection:
     def add_metadata(self, image_id: str, metadata: RawMetadata | None) -> None:
         with self.lock:
             self.metadata[image_id] = metadata
+
+    def ancestry_answered(self, image_id: str, error: Exception | None) -> None:
+        with self.lock:
+            self.ancestries[image_id] = error
+
+    def ancestry_known(self, image_id: str) -> bool:
+        with self.lock:
+            return image_id in self.ancestries
+
+    def json_failed(self, image_id: str, error: Exception) -> None:
+        with self.lock:
+            self.json_errors[image_id] = error
+
+    def json_corrupt(self, image_id: str, why: str) -> None:
+        with self.lock:
+            self.corrupt[image_id] = why
+
+    def fault(self, image_id: str) -> tuple[ProblemKind, str] | None:
+        """What is wrong with ``image_id`` (once every request is answered), if anything."""
+        ancestry = self.ancestries.get(image_id)
+        json_error = self.json_errors.get(image_id)
+        errors = [e for e in (json_error, ancestry) if e is not None]
+        corrupt = self.corrupt.get(image_id)
+        if not errors and corrupt is None:
+            return None
+        stuck = next((e for e in errors if isinstance(e, UploadInProgress)), None)
+        if stuck is not None:
+            return ProblemKind.IN_PROGRESS, _text(stuck)
+        if isinstance(json_error, NotFound):
+            if isinstance(ancestry, NotFound):
+                return ProblemKind.MISSING_IMAGE, f"image {image_id} is gone: {_text(json_error)}"
+            return (
+                ProblemKind.MISSING_JSON,
+                f"the JSON of {image_id} is missing: {_text(json_error)}",
+            )
+        if isinstance(ancestry, NotFound):
+            return ProblemKind.MISSING_ANCESTRY, (
+                f"the ancestry of {image_id} is missing: {_text(ancestry)}"
+            )
+        if isinstance(ancestry, ValueError | InvalidResponse):
+            return ProblemKind.CORRUPT_ANCESTRY, f"the ancestry of {image_id}: {_text(ancestry)}"
+        if corrupt is not None or isinstance(json_error, InvalidResponse):
+            why = corrupt if corrupt is not None else _text(errors[0])
+            return ProblemKind.CORRUPT_JSON, f"the JSON of {image_id} is not valid: {why}"
+        return ProblemKind.UNREADABLE, _text(errors[0])
 
 
 class _Counter:
@@ -270,6 +406,8 @@ class _Survey:
     started: float = attrs.field(factory=time.monotonic)
     collection: _Collection = attrs.field(factory=_Collection)
     repositories: list[_Repository] = attrs.field(factory=list)
+    #: Names in the search listing this client cannot use.
+    invalid: list[Problem] = attrs.field(factory=list)
     done: int = 0
 
     @classmethod
@@ -300,10 +438,20 @@ class _Survey:
         )
 
     def listed(self, names: Iterable[str]) -> None:
+        """Keep the selected names, once each; a name that is not a repository name (the
+        search listing's: the caller's were checked up front) is a problem, not an end."""
         seen: dict[str, str] = {}
         for name in names:
-            if self.selection.repository_selected(name):
-                seen.setdefault(str(RepositoryName.parse(name)), name)
+            if not self.selection.repository_selected(name):
+                continue
+            try:
+                key = str(RepositoryName.parse(name))
+            except InvalidInput as error:
+                self.invalid.append(
+                    Problem(name, None, None, ProblemKind.INVALID_NAME, _text(error))
+                )
+                continue
+            seen.setdefault(key, name)
         self.repositories = [_Repository(name) for name in sorted(seen.values())]
         self.report()
 
@@ -336,6 +484,16 @@ def _named(repositories: Iterable[str]) -> list[str]:
     for name in names:
         RepositoryName.parse(name)
     return names
+
+
+def _text(error: BaseException) -> str:
+    return " ".join(str(error).split()) or type(error).__name__
+
+
+#: Answers that stop the whole inventory: a refused login cannot read anything else either.
+#: Answers that end the whole inventory: a refused login, or a source that is not a v1
+#: registry at all (every repository would fail the same way).
+_REFUSED = (Unauthorized, Forbidden, V2OnlyRegistry)
 
 
 def _search_missing(error: RegistryError) -> bool:
@@ -400,12 +558,56 @@ def _image_record(
     )
 
 
+def _tag_problem(
+    found: _Collection, repository: str, tag: str, chain: tuple[str, ...]
+) -> Problem | None:
+    """The first broken image of ``tag``'s chain (its own image first), charged to it."""
+    for position, image_id in enumerate(chain):
+        fault = found.fault(image_id)
+        if fault is None:
+            continue
+        kind, message = fault
+        if kind is ProblemKind.MISSING_IMAGE:
+            kind = ProblemKind.DANGLING_TAG if position == 0 else ProblemKind.BROKEN_PARENT
+        if position:
+            message = f"{message} (an ancestor of {chain[0]})"
+        return Problem(repository, tag, image_id, kind, message)
+    return None
+
+
+def _problems(run: _Survey) -> tuple[tuple[Problem, ...], dict[str, str]]:
+    """Every problem, and the message of every broken image."""
+    found = run.collection
+    problems = list(run.invalid)
+    for repository in run.repositories:
+        if repository.unlisted is not None:
+            problems.append(repository.unlisted)
+            continue
+        problems += repository.problems
+        for tag, tip in repository.tags.items():
+            problem = _tag_problem(found, repository.name, tag, found.chains.get(tip, (tip,)))
+            if problem is not None:
+                problems.append(problem)
+        reachable = _reachable(repository, found.chains)
+        for image_id in dict.fromkeys(repository.listed):
+            fault = None if image_id in reachable else found.fault(image_id)
+            if fault is not None:
+                problems.append(Problem(repository.name, None, image_id, *fault))
+    images = set(found.ancestries) | set(found.json_errors) | set(found.corrupt)
+    broken = {i: fault[1] for i in images if (fault := found.fault(i)) is not None}
+    problems.sort(key=lambda p: (p.repository, p.tag is not None, p.tag or "", p.image or ""))
+    return tuple(problems), broken
+
+
 def _assemble(run: _Survey) -> Inventory:
     chains = run.collection.chains
     users: dict[str, list[str]] = {}
     tag_counts: dict[str, int] = {}
     records: list[RepositoryRecord] = []
+    problems, broken = _problems(run)
     for repository in run.repositories:
+        if repository.unlisted is not None:
+            continue
         for tip in repository.tags.values():
             for image_id in chains.get(tip, (tip,)):
                 users.setdefault(image_id, []).append(repository.name)
@@ -432,6 +634,8 @@ def _assemble(run: _Survey) -> Inventory:
         search_available=run.named is None,
         requests=run.requests.count,
         seconds=time.monotonic() - run.started,
+        problems=problems,
+        broken=broken,
     )
 
 
@@ -465,38 +669,87 @@ def _tags(client: Client, run: _Survey, repo: str, reader: Authenticator | None)
     return {tag: client.repository.get_image_id(repo, tag, auth=reader) for tag in available}
 
 
-def _listed(client: Client, run: _Survey, repo: str) -> list[str]:
+def _listed(client: Client, repository: _Repository) -> list[str]:
+    """The index image list; one that errors costs only the untagged images (a problem)."""
     try:
-        return [image.id for image in client.repository.list_images(repo)]
-    except RegistryError as error:
-        if _index_missing(error):
-            return []
+        return [image.id for image in client.repository.list_images(repository.name)]
+    except _REFUSED:
         raise
+    except RegistryError as error:
+        if not _index_missing(error):
+            why = f"its index image list (untagged images) cannot be read: {_text(error)}"
+            repository.problems.append(
+                Problem(repository.name, None, None, ProblemKind.UNREADABLE, why)
+            )
+        return []
+
+
+def _chain(client: Client, found: _Collection, tip: str, reader: Authenticator | None) -> list[str]:
+    """Ask for ``tip``'s ancestry; the JSONs this job must fetch. An ancestry that cannot
+    be read is recorded against ``tip``, whose JSON is then asked for to tell a lost
+    ancestry from a lost image."""
+    try:
+        mine = found.add_ancestry(tip, client.image.get_ancestry(tip, auth=reader))
+    except _REFUSED:
+        raise
+    except (RegistryError, ValueError) as error:  # ValueError: an ancestry of the wrong shape
+        found.ancestry_answered(tip, error)
+        return found.claim_json([tip])
+    found.ancestry_answered(tip, None)
+    return mine
 
 
 def _metadata(
-    client: Client, run: _Survey, image_id: str, reader: Authenticator | None
+    client: Client, found: _Collection, image_id: str, reader: Authenticator | None
 ) -> RawMetadata | None:
+    """The image's JSON, or ``None`` (its error recorded). A missing JSON is either a lost
+    file or a lost image: the image's own ancestry, asked for once, tells which."""
     try:
-        return client.image.get_metadata_raw(image_id, auth=reader)
-    except NotFound:
-        return None  # listed but never uploaded: kept, with nothing known about it
+        raw = client.image.get_metadata_raw(image_id, auth=reader)
+    except _REFUSED:
+        raise
+    except RegistryError as error:
+        found.json_failed(image_id, error)
+        if isinstance(error, NotFound) and not found.ancestry_known(image_id):
+            try:
+                client.image.get_ancestry(image_id, auth=reader)
+            except _REFUSED:
+                raise
+            except RegistryError as probed:
+                found.ancestry_answered(image_id, probed)
+            else:
+                found.ancestry_answered(image_id, None)
+        return None  # kept, with nothing known about it
+    try:
+        raw.parse()
+    except (ValueError, TypeError) as error:
+        found.json_corrupt(image_id, _text(error))
+    return raw
 
 
 def _read_repository(client: Client, run: _Survey, repository: _Repository, tokens: bool) -> None:
     repo, found = repository.name, run.collection
     reader = _reader(client, run, repo, tokens)
-    repository.tags = run.chosen(_tags(client, run, repo, reader))
+    try:
+        repository.tags = run.chosen(_tags(client, run, repo, reader))
+    except _REFUSED:
+        raise
+    except RegistryError as error:
+        kind = ProblemKind.MISSING_REPOSITORY if isinstance(error, NotFound) else None
+        repository.unlisted = Problem(
+            repo, None, None, kind or ProblemKind.TAG_LIST_ERROR, _text(error)
+        )
+        run.finished_one()
+        return
     if run.untagged_wanted:
-        repository.listed = _listed(client, run, repo)
+        repository.listed = _listed(client, repository)
     mine: list[str] = []
     for tip in _tips(repository.tags):
         if found.claim_chain(tip):
-            ancestry = client.image.get_ancestry(tip, auth=reader)
-            mine += found.add_ancestry(tip, ancestry)
+            mine += _chain(client, found, tip, reader)
     mine += found.claim_json(repository.listed)
     for image_id in mine:
-        found.add_metadata(image_id, _metadata(client, run, image_id, reader))
+        found.add_metadata(image_id, _metadata(client, found, image_id, reader))
     run.finished_one()
 
 
@@ -516,8 +769,15 @@ def inventory(
     search raises :class:`SearchUnavailable` unless ``repositories`` is given.
     ``page_size`` is the search page asked for (1 to 100). ``selection`` narrows the
     repositories (include, exclude, shard) and tags before they are read; its naming
-    rules play no part here. Registry errors that outlast ``retry`` are raised as they
-    are; no layer is read.
+    rules play no part here. No layer is read.
+
+    What one image or repository does wrong (an upload that never finished, a lost or
+    corrupt JSON or ancestry, a tag naming a removed image, a tag list that errors, a
+    search result that is not a repository name) is listed in
+    :attr:`Inventory.problems` and the rest is read on. What stops it is raised as it
+    is: a transport failure that outlasts ``retry`` (the registry cannot be reached)
+    and a refused login (:class:`Unauthorized`, :class:`Forbidden`) or a source that
+    speaks only the v2 API (:class:`V2OnlyRegistry`).
     """
     run = _Survey.create(
         registry=client.base_url,
