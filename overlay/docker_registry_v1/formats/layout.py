@@ -43,13 +43,15 @@ import weakref
 from collections.abc import Iterable, Iterator
 from pathlib import Path
 from types import TracebackType
-from typing import Any
+from typing import TYPE_CHECKING, Any
 
 import attrs
 
 from ..core.errors import InvalidInput
-from .convert import ConvertedImage
 from .errors import BlobMismatch, LayoutError
+
+if TYPE_CHECKING:  # conversion loads isal; a layout is read (pull, copy from oci:) without it
+    from .convert import ConvertedImage
 
 LAYOUT_VERSION = "1.0.0"
 INDEX_MEDIA_TYPE = "application/vnd.oci.image.index.v1+json"
