@@ -18,12 +18,13 @@ from __future__ import annotations
 import time
 import zlib
 from collections.abc import Callable, Iterator
-from typing import Protocol
+from typing import Protocol, Self, TypeVar
 
 import attrs
 import httpx
 
 from .errors import InvalidInput, InvalidResponse, RegistryConnectionError, _redact, safe_url
+from .retry import KEEP, Keep, RetryPolicy, Timeout
 
 __all__ = [
     "BODY_LIMIT",
@@ -89,7 +90,7 @@ class BodyLimits:
     blob: int = 64 * MIB
     """A blob read whole (``get_blob``: image configs)."""
     token: int = 1 * MIB
-    """A token endpoint's answer."""
+    """A token endpoint's answer (``RegistryAuth(body_limit=…)`` for an auth of one's own)."""
     error: int = ERROR_BODY_LIMIT
     """An error answer (only this much is read; the rest is never read), and any answer
     a redirect or an auth challenge passes over."""
@@ -361,10 +362,8 @@ class StallGuard:
         self._since = clock()
         self._bytes = 0
 
-    def restart(self, *, method: str | None = None, url: str | None = None) -> None:
+    def restart(self) -> None:
         """A new attempt: the window starts now (waiting for an answer counts, as in curl)."""
-        self.method = method or self.method
-        self.url = url or self.url
         self._since, self._bytes = self._clock(), 0
 
     def seen(self, size: int) -> None:
@@ -399,3 +398,26 @@ def stall_timeout(timeout: httpx.Timeout, speed_limit: int, speed_time: float) -
     read = speed_time if timeout.read is None else min(timeout.read, speed_time)
     write = speed_time if timeout.write is None else min(timeout.write, speed_time)
     return httpx.Timeout(connect=timeout.connect, read=read, write=write, pool=timeout.pool)
+
+
+class _Timed(Protocol):
+    _timeout: Timeout | Keep
+
+    @property
+    def _http(self) -> httpx.Client | httpx.AsyncClient: ...
+
+    def with_options(self, *, timeout: Timeout | Keep = ...) -> Self: ...
+
+
+C = TypeVar("C", bound=_Timed)
+
+
+def stall_guarded(client: C, policy: RetryPolicy) -> C:
+    """``client`` for a layer transfer under ``policy``'s stall limit: its read and write
+    timeouts capped at ``speed_time`` (see :func:`stall_timeout`)."""
+    if policy.speed_limit <= 0:
+        return client
+    current = client._http.timeout if client._timeout is KEEP else httpx.Timeout(client._timeout)
+    return client.with_options(
+        timeout=stall_timeout(current, policy.speed_limit, policy.speed_time)
+    )
