@@ -20,6 +20,7 @@ from .core.errors import (
     Unauthorized,
     UploadInProgress,
 )
+from .core.http import BodyLimits, BodyTooLarge, TransferStalled
 from .core.lazy import lazy_exports
 from .core.models import (
     ContainerConfig,
@@ -61,6 +62,7 @@ if TYPE_CHECKING:
         SchemaTooNew,
         default_journal_path,
     )
+    from .formats.archive.errors import DiffIdMismatchError
     from .formats.convert import ManifestFormat
     from .formats.layout import LayoutError, OCILayout
     from .oci.client import AsyncOCIClient, BlobUpload, Manifest, MountResult, OCIClient
@@ -168,6 +170,7 @@ _LAZY = {
     **dict.fromkeys(("BlobCache", "CopyResult", "acopy", "copy"), "transfer.copy"),
     **dict.fromkeys(("LayoutError", "OCILayout"), "formats.layout"),
     "ManifestFormat": "formats.convert",
+    "DiffIdMismatchError": "formats.archive.errors",
     **dict.fromkeys(
         (
             "CacheWarning",
@@ -218,6 +221,8 @@ __all__ = [
     "BlobCache",
     "BlobUnknown",
     "BlobUpload",
+    "BodyLimits",
+    "BodyTooLarge",
     "CacheWarning",
     "ChecksumMismatch",
     "Client",
@@ -226,6 +231,7 @@ __all__ = [
     "CopyResult",
     "Denied",
     "Destination",
+    "DiffIdMismatchError",
     "DigestMismatch",
     "DockerRegistryError",
     "EndlessPagingError",
@@ -300,6 +306,7 @@ __all__ = [
     "TokenAuth",
     "TooManyRequests",
     "TransferResult",
+    "TransferStalled",
     "Unauthorized",
     "UploadInProgress",
     "V1Destination",
