@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 
 import pytest
-from bounds_support import EndlessV2, Trickle, peak_rss_mib, running
+from bounds_support import EndlessV2, Trickle, gzip_bomb, peak_rss_mib, running
 from docker_registry_v1 import Client, RetryPolicy, TransferStalled
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.transfer import pull
@@ -100,6 +100,7 @@ def test_migrate_past_an_endless_destination_tag_list_stays_small(
     standalone: Standalone, prefix: str
 ) -> None:
     standalone.store.seed("ns/r", "t", seed_chain(1))
+    gzip_bomb()  # built before regv1 starts waiting for it
     with running(EndlessV2()) as v2:
         code, stderr, peak, seconds = _run(
             "migrate", "--dry-run", standalone.url, f"docker://{v2.netloc}/{prefix}"

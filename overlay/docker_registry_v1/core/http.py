@@ -17,7 +17,7 @@ from __future__ import annotations
 
 import time
 import zlib
-from collections.abc import Callable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Protocol, Self, TypeVar
 
 import attrs
@@ -378,6 +378,17 @@ class StallGuard:
         if rate < self.speed_limit:
             raise self.stalled(rate)
         self._since, self._bytes = now, 0
+
+    def pass_through(self, chunks: Iterable[bytes]) -> Iterator[bytes]:
+        """``chunks`` as an upload body, measured: the clock starts when the first one is
+        taken, and the next is taken only once the previous one has been sent."""
+        first = True
+        for chunk in chunks:
+            if first:
+                self.restart()
+                first = False
+            self.seen(len(chunk))
+            yield chunk
 
     def stalled(self, rate: float | None = None) -> TransferStalled:
         """The error for this transfer (``rate``: bytes/s measured, when known)."""

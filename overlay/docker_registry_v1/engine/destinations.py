@@ -18,6 +18,7 @@ from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Protocol
 
 from ..core.errors import Conflict, InvalidInput
+from ..core.http import StallGuard, stall_guarded
 from ..core.httplog import reused
 from ..core.models import IndexImage
 from ..core.names import RepositoryName, check_tag
@@ -403,8 +404,15 @@ class V1Destination:
             return False
 
         def relayed(chunks: Iterator[bytes]) -> str:
-            upload = self.client.image.add_layer(
-                layer.image_id, chunks, metadata_json=layer.json_bytes, auth=auth
+            policy = self.client.retry  # its stall limit bounds the upload
+            guard = StallGuard(
+                policy.speed_limit, policy.speed_time, method="PUT", url=f"layer {layer.image_id}"
+            )
+            upload = stall_guarded(self.client, policy).image.add_layer(
+                layer.image_id,
+                guard.pass_through(chunks),
+                metadata_json=layer.json_bytes,
+                auth=auth,
             )
             assert upload.checksum is not None  # metadata_json was given
             return upload.checksum
