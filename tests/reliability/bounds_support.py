@@ -196,3 +196,37 @@ def running(server: _Server) -> Iterator[Any]:
         yield server
     finally:
         server.stop()
+
+
+class SlowSink(_Server):
+    """A v2 registry that opens upload sessions and then reads an upload's body at
+    ``rate`` bytes a second (a sink that has all but stopped)."""
+
+    def __init__(self, rate: int = 1024) -> None:
+        self.rate = rate
+        super().__init__(_SlowSinkHandler)
+
+
+class _SlowSinkHandler(_Handler):
+    def _any(self) -> None:
+        owner: SlowSink = self.owner
+        owner.seen.append((self.command, self.path))
+        path = self.path.split("?")[0]
+        if path == "/v2/":
+            self.send(200, b"{}")
+        elif self.command == "POST" and path.endswith("/blobs/uploads/"):
+            self.send(202, b"", {"Location": f"{path}session", "Range": "0-0"})
+        elif self.command in {"PATCH", "PUT"} and "/blobs/uploads/" in path:
+            deadline = time.monotonic() + 120
+            try:
+                while time.monotonic() < deadline and self.rfile.read(owner.rate):
+                    time.sleep(1)
+            except OSError:
+                return
+            self.close_connection = True
+        elif self.command == "HEAD":
+            self.send(404, b"")
+        else:
+            self.send(404, b'{"errors": []}')
+
+    do_GET = do_HEAD = do_POST = do_PUT = do_PATCH = _any  # noqa: N815

@@ -392,12 +392,16 @@ class StallGuard:
 
     def stalled(self, rate: float | None = None) -> TransferStalled:
         """The error for this transfer (``rate``: bytes/s measured, when known)."""
-        measured = "nothing" if rate is None else f"{rate:.0f} bytes/s"
+        measured = (
+            f"no progress for {self.speed_time:g} s"
+            if rate is None
+            else f"{rate:.0f} bytes/s over {self.speed_time:g} s"
+        )
         return TransferStalled(
             self.method,
             self.url,
-            f"stalled: {measured} over {self.speed_time:g} s, below the speed limit of "
-            f"{self.speed_limit} bytes/s (--speed-limit/--speed-time)",
+            f"stalled: {measured}, below the speed limit of {self.speed_limit} bytes/s "
+            "(--speed-limit/--speed-time)",
         )
 
 

@@ -51,7 +51,13 @@ from oci_distribution_api.api.manifests import get_manifest, manifest_exists, pu
 from oci_distribution_api.types import UNSET
 
 from ..core import httplog
-from ..core.errors import DockerRegistryError, InvalidInput, body_error, transport_error
+from ..core.errors import (
+    DockerRegistryError,
+    InvalidInput,
+    body_error,
+    safe_url,
+    transport_error,
+)
 from ..core.http import (
     ERROR_BODY_LIMIT,
     BodyLimits,
@@ -781,6 +787,22 @@ class _Base:
             return response
         raise oci_error(response, body[: self.body_limits.error], step.what, step.error)
 
+    def _failed(self, step: _Step, exc: httpx.RequestError) -> DockerRegistryError:
+        """The error for a request that got no answer: a streamed upload whose write or
+        read timed out under the stall limit (its timeouts are capped at ``speed_time``)
+        has stalled."""
+        policy = self.retry
+        if step.stalls and policy.speed_limit > 0 and isinstance(exc, httpx.TimeoutException):
+            request = exc.request
+            guard = StallGuard(
+                policy.speed_limit,
+                policy.speed_time,
+                method=request.method,
+                url=safe_url(request.url, drop_query=True),
+            )
+            return guard.stalled()
+        return transport_error(exc)
+
     def _limit(self, step: _Step) -> tuple[int, str]:
         """The cap on the body of ``step``'s answer, and the option that sets it."""
         return getattr(self.body_limits, step.limit), f"body_limits.{step.limit}"
@@ -826,7 +848,7 @@ class OCIClient(_Base):
             response = self._http.send(request, auth=self._auth, stream=True)
         except httpx.RequestError as exc:
             httplog.failed(request, exc, started)
-            raise transport_error(exc) from exc
+            raise self._failed(step, exc) from exc
         httplog.answered(response, started)
         if not self._answers(step, response):
             self._answer(step, response, read_prefix(response, self.body_limits.error))
@@ -1036,7 +1058,7 @@ class AsyncOCIClient(_Base):
             response = await self._http.send(request, auth=self._auth, stream=True)
         except httpx.RequestError as exc:
             httplog.failed(request, exc, started)
-            raise transport_error(exc) from exc
+            raise self._failed(step, exc) from exc
         httplog.answered(response, started)
         if not self._answers(step, response):
             self._answer(step, response, await aread_prefix(response, self.body_limits.error))
