@@ -23,6 +23,7 @@ from .core.errors import (
     UploadInProgress,
     V2OnlyRegistry,
 )
+from .core.http import BodyLimits, BodyTooLarge, TransferStalled
 from .core.lazy import lazy_exports
 from .core.models import (
     ContainerConfig,
@@ -64,6 +65,7 @@ if TYPE_CHECKING:
         SchemaTooNew,
         default_journal_path,
     )
+    from .formats.archive.errors import DiffIdMismatchError
     from .formats.convert import ManifestFormat
     from .formats.errors import LayoutError
     from .formats.layout import OCILayout
@@ -178,6 +180,7 @@ _LAZY = {
     "OCILayout": "formats.layout",
     "LayoutError": "formats.errors",
     "ManifestFormat": "formats.convert",
+    "DiffIdMismatchError": "formats.archive.errors",
     **dict.fromkeys(
         (
             "CacheWarning",
@@ -229,6 +232,8 @@ __all__ = [
     "BlobCache",
     "BlobUnknown",
     "BlobUpload",
+    "BodyLimits",
+    "BodyTooLarge",
     "CacheWarning",
     "ChecksumMismatch",
     "Client",
@@ -237,6 +242,7 @@ __all__ = [
     "CopyResult",
     "Denied",
     "Destination",
+    "DiffIdMismatchError",
     "DigestMismatch",
     "DockerRegistryError",
     "EndlessPagingError",
@@ -315,6 +321,7 @@ __all__ = [
     "TokenAuth",
     "TooManyRequests",
     "TransferResult",
+    "TransferStalled",
     "Unauthorized",
     "UploadInProgress",
     "V1Destination",

@@ -146,7 +146,13 @@ class Registry(OpenSide[Client]):
         )
         self.username = None if credentials is None else credentials.username
         # the client's default auth is what transfers use for their own token requests
-        self.client = Client(url, auth=self.basic, timeout=_timeout(settings), verify=self._verify)
+        self.client = Client(
+            url,
+            auth=self.basic,
+            timeout=_timeout(settings),
+            verify=self._verify,
+            retry=settings.retry,
+        )
         self._ping: Ping | None = None
 
     @property

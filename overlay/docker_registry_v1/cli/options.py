@@ -35,6 +35,7 @@ import attrs
 import click
 
 from docker_registry_v1.core.errors import DockerRegistryError, InvalidInput
+from docker_registry_v1.core.retry import RetryPolicy
 from docker_registry_v1.core.tls import TLSConfig, TLSVerificationError, clear_scheme_cache
 from docker_registry_v1.engine.journal import CacheWarning
 from docker_registry_v1.formats.archive import ArchiveError
@@ -287,6 +288,18 @@ class Settings:
     password_stdin: bool
     output_format: str | None = None
     no_trunc: bool = False
+    speed_limit: int | None = None
+    speed_time: float | None = None
+
+    @property
+    def retry(self) -> RetryPolicy:
+        """The clients' policy: the default one, with ``--speed-limit/--speed-time``."""
+        chosen = {
+            name: value
+            for name, value in (("speed_limit", self.speed_limit), ("speed_time", self.speed_time))
+            if value is not None
+        }
+        return RetryPolicy(**chosen)  # type: ignore[arg-type]
 
     @property
     def tls(self) -> TLSConfig:
@@ -378,6 +391,19 @@ _OPTIONS: list[_Decorator] = [
         type=click.FloatRange(min=0, min_open=True),
         metavar="SECONDS",
         help="Network timeout per request [default: 60, connect 10].",
+    ),
+    click.option(
+        "--speed-limit",
+        type=click.IntRange(min=0),
+        metavar="BYTES",
+        help="Abort a layer download or upload slower than BYTES/s over --speed-time, then "
+        "retry it (as curl does); 0 turns it off [default: 1024].",
+    ),
+    click.option(
+        "--speed-time",
+        type=click.FloatRange(min=0, min_open=True),
+        metavar="SECONDS",
+        help="The time --speed-limit is measured over [default: 60].",
     ),
     click.option("-v", "--verbose", is_flag=True, help="Debug logging to stderr."),
 ]
@@ -502,6 +528,8 @@ def common_options(
         username: str | None,
         password_stdin: bool,
         tls_verify: bool | None = None,
+        speed_limit: int | None = None,
+        speed_time: float | None = None,
         **kwargs: Any,
     ) -> None:
         chosen = _output_format(as_json, output_format)
@@ -522,6 +550,8 @@ def common_options(
             password_stdin=password_stdin,
             output_format=chosen,
             no_trunc=no_trunc,
+            speed_limit=speed_limit,
+            speed_time=speed_time,
         )
         _configure_logging(verbose)
         clear_scheme_cache()  # what a server speaks is found out afresh by each invocation

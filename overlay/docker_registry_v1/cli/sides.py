@@ -420,6 +420,7 @@ class OCISide(OpenSide["OCIClient"]):
             ),
             timeout=DEFAULT_TIMEOUT if settings.timeout is None else settings.timeout,
             verify=side.verify(),
+            retry=settings.retry,
         )
 
     def explain(self, exc: BaseException) -> None:

@@ -71,6 +71,7 @@ class RetryPolicy:
     ``jitter`` (0 to 1) shortens each wait by a random fraction of up to that much, so
     parallel transfers that failed together do not come back together.
     ``RetryPolicy(attempts=1)`` (or ``retry=None`` where a client takes one) retries nothing.
+    ``speed_limit``/``speed_time`` bound each layer transfer's rate (see below).
     """
 
     attempts: int = attrs.field(default=4, validator=attrs.validators.ge(1))
@@ -79,6 +80,12 @@ class RetryPolicy:
     jitter: float = attrs.field(
         default=0.5, validator=[attrs.validators.ge(0.0), attrs.validators.le(1.0)]
     )
+    speed_limit: int = attrs.field(default=1024, validator=attrs.validators.ge(0))
+    """Bytes/s a layer read or upload must keep up over ``speed_time`` seconds, else it is
+    aborted as stalled (``TransferStalled``) and retried like a dropped connection; 0: no
+    limit. curl's ``--speed-limit``: the per-read timeout never trips on a trickle."""
+    speed_time: float = attrs.field(default=60.0, validator=attrs.validators.gt(0.0))
+    """Seconds the rate is measured over (curl's ``--speed-time``)."""
 
     def delay(self, failures: int, error: BaseException) -> float | None:
         """Seconds to wait after the ``failures``-th consecutive failure; None: give up
@@ -235,4 +242,7 @@ def scoped(client: C, retry: RetryPolicy | None) -> C:
 
 def unretried(client: C) -> C:
     """``client`` for the requests of a loop that retries them itself (with ``client.retry``)."""
-    return client if client.retry is NO_RETRY else client.with_options(retry=None)
+    if client.retry.attempts == 1:
+        return client
+    # one attempt, the policy's stall limit kept (it bounds each transfer, not the loop)
+    return client.with_options(retry=attrs.evolve(client.retry, attempts=1))

@@ -17,7 +17,10 @@ import threading
 from collections.abc import Callable, Collection, Iterator
 from typing import TYPE_CHECKING, Protocol
 
-from ..core.errors import Conflict, InvalidInput
+import httpx
+
+from ..core.errors import Conflict, InvalidInput, RegistryTimeout
+from ..core.http import StallGuard, stall_guarded
 from ..core.httplog import reused
 from ..core.models import IndexImage
 from ..core.names import RepositoryName, check_tag
@@ -403,9 +406,21 @@ class V1Destination:
             return False
 
         def relayed(chunks: Iterator[bytes]) -> str:
-            upload = self.client.image.add_layer(
-                layer.image_id, chunks, metadata_json=layer.json_bytes, auth=auth
+            policy = self.client.retry  # its stall limit bounds the upload
+            guard = StallGuard(
+                policy.speed_limit, policy.speed_time, method="PUT", url=f"layer {layer.image_id}"
             )
+            try:
+                upload = stall_guarded(self.client, policy).image.add_layer(
+                    layer.image_id,
+                    guard.pass_through(chunks),
+                    metadata_json=layer.json_bytes,
+                    auth=auth,
+                )
+            except RegistryTimeout as error:
+                if policy.speed_limit > 0 and isinstance(error.__cause__, httpx.WriteTimeout):
+                    raise guard.stalled() from error  # the registry stopped reading
+                raise
             assert upload.checksum is not None  # metadata_json was given
             return upload.checksum
 

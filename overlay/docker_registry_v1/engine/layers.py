@@ -35,6 +35,7 @@ from ..core.errors import (
     invalid_response,
     safe_url,
 )
+from ..core.http import StallGuard, TransferStalled, stall_guarded
 from ..core.models import RawMetadata
 from ..core.progress import ProgressListener
 from ..core.retry import RetryPolicy, unretried
@@ -141,8 +142,10 @@ class LayerFetch:
     def recover(self, error: DockerRegistryError) -> float | None:
         """After a failed attempt: ``None`` when the layer is complete anyway, else the
         seconds to wait before the next attempt; raises when it is time to give up."""
-        if isinstance(error, RegistryConnectionError) and not isinstance(
-            error.__cause__, httpx.RequestError
+        if (
+            isinstance(error, RegistryConnectionError)
+            and not isinstance(error, TransferStalled)
+            and not isinstance(error.__cause__, httpx.RequestError)
         ):
             raise error  # not the transport's (a mirror's restarted layer): not ours to retry
         if isinstance(error, IncompleteBody | RegistryConnectionError):
@@ -229,19 +232,24 @@ def iter_layer(
     With ``block``, the bytes come in pieces of exactly that size (the last one shorter),
     not as the network delivered them. This loop is the layer GET's only retry: the
     client's own is off for it, and ``fetch.policy`` (the transfer's) counts the failures."""
-    blocks, client = _Blocks(block), unretried(client)
+    blocks, client = _Blocks(block), stall_guarded(unretried(client), fetch.policy)
+    guard = StallGuard(fetch.policy.speed_limit, fetch.policy.speed_time)
     while True:
         try:
+            guard.restart()
             with client.image.stream_layer(
                 fetch.image_id, range_=fetch.next_range(), auth=fetch.auth
             ) as response:
+                guard.url = safe_url(response.url, drop_query=True)
                 if fetch.metadata is None and ready is not None:
                     fetch.learn(ready())
                 fetch.begin(response)
                 for chunk in response.iter_raw():
+                    guard.seen(len(chunk))
                     for piece in blocks.add(chunk):
                         yield fetch.accept(piece)
-        except DockerRegistryError as error:
+        except DockerRegistryError as caught:
+            error = _as_stall(caught, guard)
             if rest := blocks.rest():
                 yield fetch.accept(rest)
             if fetch.metadata is None and ready is not None:
@@ -254,6 +262,16 @@ def iter_layer(
             yield fetch.accept(rest)
         fetch.verify()
         return
+
+
+def _as_stall(error: DockerRegistryError, guard: StallGuard) -> DockerRegistryError:
+    """A read timeout under the stall limit (the timeout is capped at ``speed_time``) is a
+    stall: the server sent nothing for that long."""
+    if guard.speed_limit > 0 and isinstance(error.__cause__, httpx.ReadTimeout):
+        stalled = guard.stalled()
+        stalled.__cause__ = error.__cause__
+        return stalled
+    return error
 
 
 @attrs.define

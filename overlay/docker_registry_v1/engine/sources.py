@@ -24,6 +24,7 @@ from ..formats.archive import (
     ImageChain,
     ImageNotInArchiveError,
     SavedArchive,
+    check_diff_ids,
     open_layout_directory,
     open_saved_archive,
     validate_ancestry,
@@ -328,9 +329,11 @@ class ArchiveSource:
 
     @contextlib.contextmanager
     def open(self) -> Iterator[SourceImage]:
-        """Open the archive (a compressed one is expanded into a private spool first)."""
+        """Open the archive (a compressed one is expanded into a private spool first) and
+        check the image's layers against its config's diff_ids (``DiffIdMismatchError``)."""
         with open_saved_archive(self.path) as saved:
             chain, repository, tag = self._select(saved)
+            check_diff_ids([chain], str(self.path))  # before the engine sends a byte
             yield _image(chain, repository, tag, f"docker-archive:{self.path.resolve()}")
 
 

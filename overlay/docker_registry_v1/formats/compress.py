@@ -24,12 +24,13 @@ import hashlib
 import lzma
 import struct
 from collections.abc import Iterable, Iterator, Sequence
-from typing import Any, Protocol, cast
+from typing import Any, cast
 
 import attrs
 from isal import isal_zlib
 
 from ..core.errors import InvalidInput
+from ..core.http import DamagedStreamError, Inflate
 from .archive.compression import Compression, ExpansionLimits, _check_limits, detect_compression
 from .archive.errors import CorruptStreamError
 
@@ -84,78 +85,46 @@ class LayerBlob:
         )
 
 
-class _Decoder(Protocol):
-    """What zlib's, bz2's and lzma's decompressors share (``unconsumed_tail`` is zlib's,
-    ``needs_input`` bz2's and lzma's)."""
-
-    @property
-    def eof(self) -> bool: ...
-    @property
-    def unused_data(self) -> bytes: ...
-    @property
-    def unconsumed_tail(self) -> bytes: ...
-    @property
-    def needs_input(self) -> bool: ...
-    def decompress(self, data: bytes, max_length: int, /) -> bytes: ...
-
-
-def _decoder(kind: Compression) -> _Decoder:
-    decoder: object
+def _decoder(kind: Compression) -> object:
     if kind is Compression.GZIP:
-        decoder = isal_zlib.decompressobj(isal_zlib.MAX_WBITS | 16)
-    elif kind is Compression.XZ:
-        decoder = lzma.LZMADecompressor()
-    else:
-        decoder = bz2.BZ2Decompressor()
-    return cast("_Decoder", decoder)
+        return isal_zlib.decompressobj(isal_zlib.MAX_WBITS | 16)
+    if kind is Compression.XZ:
+        return lzma.LZMADecompressor()
+    return bz2.BZ2Decompressor()
 
 
 class _Members:
-    """Incremental decompression of one or more concatenated members of one format."""
+    """Incremental decompression of one or more concatenated members of one format: the
+    core's piecewise decoder (:class:`~docker_registry_v1.core.http.Inflate`, the one the
+    clients undo a ``Content-Encoding`` with), its errors told as a damaged layer."""
 
     def __init__(self, kind: Compression, where: str) -> None:
         self._kind = kind
         self._where = where
-        self._decoder = _decoder(kind)
-        self._tail = b""
+        self._inflate = Inflate(
+            lambda: _decoder(kind),
+            errors=(_ISAL_ERROR, lzma.LZMAError, OSError, EOFError),
+            another=lambda data: detect_compression(data[:_SNIFF_BYTES]) is kind,
+            piece=BLOCK,
+        )
 
     def pieces(self, data: bytes) -> Iterator[bytes]:
         """The plain bytes ``data`` (and what the decoder holds back) expand to, in pieces
         of at most `BLOCK`: a few KiB of bzip2 can stand for gigabytes, so nothing here
         holds more than one piece, and the caller checks its limits between pieces."""
         try:
-            while True:
-                piece, more = self._step(data)
-                data = b""
-                if piece:
-                    yield piece
-                if self._decoder.eof:
-                    data = self._decoder.unused_data
-                    if not data:
-                        return
-                    if detect_compression(data[:_SNIFF_BYTES]) is not self._kind:
-                        raise CorruptStreamError(
-                            f"{self._where}: data after the end of the {self._kind.value} stream"
-                        )
-                    self._decoder, self._tail = _decoder(self._kind), b""
-                elif not more:
-                    return
-        except (_ISAL_ERROR, lzma.LZMAError, OSError, EOFError) as exc:
+            yield from self._inflate.pieces(data)
+        except DamagedStreamError as exc:
+            if exc.trailing:
+                raise CorruptStreamError(
+                    f"{self._where}: data after the end of the {self._kind.value} stream"
+                ) from None
             raise CorruptStreamError(
                 f"{self._where}: damaged {self._kind.value} data ({exc})"
             ) from exc
 
-    def _step(self, data: bytes) -> tuple[bytes, bool]:
-        """At most `BLOCK` plain bytes, and whether the decoder has more without new input."""
-        if self._kind is Compression.GZIP:  # zlib's API keeps unread input in unconsumed_tail
-            piece = self._decoder.decompress(self._tail + data, BLOCK)
-            self._tail = self._decoder.unconsumed_tail
-            return piece, bool(self._tail)
-        piece = self._decoder.decompress(data, BLOCK)  # bz2 and lzma keep it themselves
-        return piece, not self._decoder.needs_input
-
     def finish(self) -> None:
-        if not self._decoder.eof:
+        if not self._inflate.eof:
             raise CorruptStreamError(f"{self._where}: {self._kind.value} data ends too early")
 
 

@@ -47,6 +47,7 @@ from ..core.errors import (
     invalid_response,
     safe_url,
 )
+from ..core.http import aread_capped, read_capped
 from ..core.names import check_header_value, check_single_line
 
 SCOPES = "docker_registry_v1.oci.scopes"
@@ -62,6 +63,8 @@ _TOKEN68 = re.compile(r"[A-Za-z0-9._~+/-]+=*(?=[ \t]*(?:,|$))")
 _ESCAPE = re.compile(r"\\(.)")
 _ACTIONS = re.compile(r"[a-z*]+(?:,[a-z*]+)*")
 _SET_HERE = "docker_registry_v1.oci.authorised-by-flow"
+TOKEN_LIMIT = 1024 * 1024
+"""Default cap on a token answer: a JWT is a few KiB (``BodyLimits.token`` on the client)."""
 """Marks a request whose ``Authorization`` the flow set, so a resend gets a fresh one."""
 _REPOSITORY_PATH = re.compile(r"/v2/(.+)/(?:blobs|manifests|tags)/")
 
@@ -262,6 +265,10 @@ class RegistryAuth(httpx.Auth):
         default=None, kw_only=True, repr=False, validator=_check_password
     )
     clock: Callable[[], float] = attrs.field(default=time.monotonic, kw_only=True, repr=False)
+    body_limit: int = attrs.field(
+        default=TOKEN_LIMIT, kw_only=True, validator=attrs.validators.ge(1), repr=False
+    )
+    """Bytes of a token endpoint's answer read before it is refused (:class:`BodyTooLarge`)."""
     _origin: httpx.URL = attrs.field(init=False, repr=False)
     _challenge: Challenge | None = attrs.field(init=False, default=None, repr=False)
     _open: bool = attrs.field(init=False, default=False, repr=False)
@@ -284,7 +291,7 @@ class RegistryAuth(httpx.Auth):
         while True:
             response = yield step[0]
             if step[1]:
-                response.read()
+                read_capped(response, self.body_limit, "body_limits.token")
             try:
                 step = flow.send(response)
             except StopIteration:
@@ -298,7 +305,7 @@ class RegistryAuth(httpx.Auth):
         while True:
             response = yield step[0]
             if step[1]:
-                await response.aread()
+                await aread_capped(response, self.body_limit, "body_limits.token")
             try:
                 step = flow.send(response)
             except StopIteration:

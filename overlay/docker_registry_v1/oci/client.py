@@ -51,7 +51,23 @@ from oci_distribution_api.api.manifests import get_manifest, manifest_exists, pu
 from oci_distribution_api.types import UNSET
 
 from ..core import httplog
-from ..core.errors import DockerRegistryError, InvalidInput, transport_error
+from ..core.errors import (
+    DockerRegistryError,
+    InvalidInput,
+    body_error,
+    safe_url,
+    transport_error,
+)
+from ..core.http import (
+    ERROR_BODY_LIMIT,
+    BodyLimits,
+    StallGuard,
+    aread_capped,
+    aread_prefix,
+    read_capped,
+    read_prefix,
+    stall_guarded,
+)
 from ..core.names import origin_of
 from ..core.retry import (
     DEFAULT_RETRY,
@@ -81,7 +97,6 @@ _TAG = re.compile(r"[A-Za-z0-9_][A-Za-z0-9._-]{0,127}")
 _DIGEST = re.compile(r"sha256:[a-f0-9]{64}|sha512:[a-f0-9]{128}")
 _LINK_NEXT = re.compile(r'<([^>]+)>\s*;\s*rel="?next"?')
 _NAME_LIMIT = 255
-ERROR_BODY_LIMIT = 64 * 1024
 MAX_PAGES = 100_000
 """Pages a tag list or catalog may take (a million names at ten a page): past it, or on a
 ``Link`` back to a page already read, the listing fails instead of going on forever."""
@@ -132,11 +147,15 @@ def check_digest(digest: object, field: str = "digest") -> str:
 
 class _OriginAuth(httpx.Auth):
     """Runs the given auth flow only for requests to the registry's own origin: a blob
-    redirect to storage elsewhere, or a Location on another host, gets no credentials."""
+    redirect to storage elsewhere, or a Location on another host, gets no credentials.
 
-    def __init__(self, inner: httpx.Auth, origin: str) -> None:
+    An answer the flow passes over (a challenge) is read here under ``limit``, before
+    httpx would read it whole."""
+
+    def __init__(self, inner: httpx.Auth, origin: str, limit: int = ERROR_BODY_LIMIT) -> None:
         self._inner = inner
         self._origin = origin
+        self._limit = limit
 
     def sync_auth_flow(
         self, request: httpx.Request
@@ -144,7 +163,16 @@ class _OriginAuth(httpx.Auth):
         if origin_of(request.url) != self._origin:
             yield request
             return
-        yield from self._inner.sync_auth_flow(request)
+        flow = self._inner.sync_auth_flow(request)
+        sent = next(flow)
+        while True:
+            response = yield sent
+            try:
+                sent = flow.send(response)
+            except StopIteration:
+                return
+            if not hasattr(response, "_content"):  # httpx reads it whole, bomb or not
+                read_capped(response, self._limit, "body_limits.error")
 
     async def async_auth_flow(
         self, request: httpx.Request
@@ -160,6 +188,8 @@ class _OriginAuth(httpx.Auth):
                 sent = await flow.asend(response)
             except StopAsyncIteration:
                 return
+            if not hasattr(response, "_content"):
+                await aread_capped(response, self._limit, "body_limits.error")
 
 
 @attrs.frozen
@@ -259,6 +289,10 @@ class _Step:
     error: type[OCIError] | None = None
     scopes: tuple[str, ...] = ()
     """Token scopes the request needs, set as its ``auth.SCOPES`` extension for the bearer flow."""
+    limit: str = "listing"
+    """The `BodyLimits` field that caps the answer's body."""
+    stalls: bool = False
+    """A streamed upload under the policy's stall limit (its timeouts capped to match)."""
 
 
 def _pull(name: str) -> tuple[str, ...]:
@@ -290,8 +324,11 @@ class _SelfHashing(Protocol):
 class _Hashing:
     """A blob body that hashes and counts what passes through it, sync or async."""
 
-    def __init__(self, source: Iterable[bytes] | AsyncIterable[bytes]) -> None:
+    def __init__(
+        self, source: Iterable[bytes] | AsyncIterable[bytes], guard: StallGuard | None = None
+    ) -> None:
         self._source = source
+        self._guard = guard
         self._hash = None if isinstance(source, _SelfHashing) else hashlib.sha256()
         self.size = 0
 
@@ -302,6 +339,10 @@ class _Hashing:
         return "sha256:" + self._hash.hexdigest()
 
     def _seen(self, chunk: bytes) -> bytes:
+        if self._guard is not None:
+            if not self.size:  # the clock starts when the registry takes the first bytes
+                self._guard.restart()
+            self._guard.seen(len(chunk))
         if self._hash is not None:
             self._hash.update(chunk)
         self.size += len(chunk)
@@ -376,7 +417,10 @@ def _blob_size(name: str, digest: str) -> Plan[int | None]:
 def _get_blob(name: str, digest: str) -> Plan[bytes]:
     what = f"blob {digest} of {name}"
     answer = yield _Step(
-        lambda http: get_blob.build_request(http, name, digest), what, scopes=_pull(name)
+        lambda http: get_blob.build_request(http, name, digest),
+        what,
+        scopes=_pull(name),
+        limit="blob",
     )
     data = answer.content
     if digest.startswith("sha256:") and _sha256(data) != digest:
@@ -389,6 +433,7 @@ def _upload(
     chunks: Iterable[bytes] | AsyncIterable[bytes] | bytes,
     digest: str | None,
     sessions: _Sessions,
+    policy: RetryPolicy,
 ) -> Plan[BlobUpload]:
     what = f"blob {digest or '(streamed)'} of {name}"
     if isinstance(chunks, bytes | bytearray | memoryview):
@@ -411,13 +456,15 @@ def _upload(
             scopes=_push(name),
         )
         location = _location(started)
-    body = _Hashing(chunks)
+    guard = StallGuard(policy.speed_limit, policy.speed_time, method="PATCH", url=what)
+    body = _Hashing(chunks, guard)
     patched = yield _Step(
         lambda http: upload_chunk.build_request(http, location, body=body.body(http)),
         what,
         frozenset({202}),
         repeatable=False,
         scopes=_push(name),
+        stalls=True,
     )
     computed = body.digest
     if digest is not None and computed != digest:
@@ -546,6 +593,7 @@ def _get_manifest(name: str, reference: str, accept: Iterable[str] | None) -> Pl
         ),
         what,
         scopes=_pull(name),
+        limit="manifest",
     )
     data = answer.content
     digest = _sha256(data)
@@ -657,15 +705,17 @@ def _check_page_size(page_size: object) -> int | None:
     return page_size
 
 
-def _registry_auth(auth: httpx.Auth | None, origin: str) -> httpx.Auth:
+def _registry_auth(auth: httpx.Auth | None, origin: str, token_limit: int) -> httpx.Auth:
     """The flow a v2 registry needs: nothing or Basic credentials become a `RegistryAuth`,
     since a registry may answer with a Bearer challenge (token mode) whatever the
     caller expected; credentials pinned to another host stay as they are (never sent)."""
     if auth is None:
-        return RegistryAuth(origin)
+        return RegistryAuth(origin, body_limit=token_limit)
     if isinstance(auth, BasicAuth):
         if auth.host is None or _host_matches(auth.host, httpx.URL(origin)):
-            return RegistryAuth(origin, username=auth.username, password=auth.password)
+            return RegistryAuth(
+                origin, username=auth.username, password=auth.password, body_limit=token_limit
+            )
         return auth
     return auth
 
@@ -679,6 +729,7 @@ class _Base:
         auth: httpx.Auth | None,
         retry: RetryPolicy | None,
         headers: dict[str, str] | None,
+        body_limits: BodyLimits,
     ) -> None:
         """``retry=None`` switches retries off, as on the v1 client (it used to mean the
         default policy; the default is now the parameter's default)."""
@@ -687,7 +738,12 @@ class _Base:
         origin = origin_of(self._root)
         if auth is not None and not isinstance(auth, httpx.Auth):
             raise InvalidInput("auth", f"expected an httpx.Auth, got {type(auth).__name__}")
-        self._auth = _OriginAuth(_registry_auth(auth, origin), origin)
+        if not isinstance(body_limits, BodyLimits):
+            raise InvalidInput("body_limits", "expected a BodyLimits")
+        self.body_limits = body_limits
+        self._auth = _OriginAuth(
+            _registry_auth(auth, origin, body_limits.token), origin, body_limits.error
+        )
         self.retry = as_policy(retry)
         self._timeout: Timeout | Keep = KEEP
         self._sessions = _Sessions()
@@ -721,14 +777,40 @@ class _Base:
 
     def _build(self, step: _Step) -> httpx.Request:
         request = _request(step, self._http)
-        with_timeout(request, self._timeout)
+        if step.stalls:
+            with_timeout(request, stall_guarded(self, self.retry)._timeout)
+        else:
+            with_timeout(request, self._timeout)
         return request
+
+    def _answers(self, step: _Step, response: httpx.Response) -> bool:
+        return response.status_code in step.ok or (step.absent_ok and response.status_code == 404)
 
     def _answer(self, step: _Step, response: httpx.Response, body: bytes) -> httpx.Response | None:
         """``response`` when it answers ``step``; raises the typed error otherwise."""
-        if response.status_code in step.ok or (step.absent_ok and response.status_code == 404):
+        if self._answers(step, response):
             return response
-        raise oci_error(response, body[:ERROR_BODY_LIMIT], step.what, step.error)
+        raise oci_error(response, body[: self.body_limits.error], step.what, step.error)
+
+    def _failed(self, step: _Step, exc: httpx.RequestError) -> DockerRegistryError:
+        """The error for a request that got no answer: a streamed upload whose write or
+        read timed out under the stall limit (its timeouts are capped at ``speed_time``)
+        has stalled."""
+        policy = self.retry
+        if step.stalls and policy.speed_limit > 0 and isinstance(exc, httpx.TimeoutException):
+            request = exc.request
+            guard = StallGuard(
+                policy.speed_limit,
+                policy.speed_time,
+                method=request.method,
+                url=safe_url(request.url, drop_query=True),
+            )
+            return guard.stalled()
+        return transport_error(exc)
+
+    def _limit(self, step: _Step) -> tuple[int, str]:
+        """The cap on the body of ``step``'s answer, and the option that sets it."""
+        return getattr(self.body_limits, step.limit), f"body_limits.{step.limit}"
 
 
 class OCIClient(_Base):
@@ -752,23 +834,36 @@ class OCIClient(_Base):
         verify: ssl.SSLContext | str | bool = True,
         transport: httpx.BaseTransport | None = None,
         headers: dict[str, str] | None = None,
+        body_limits: BodyLimits = BodyLimits(),  # noqa: B008 - frozen, so shared safely
     ) -> None:
-        super().__init__(base_url, auth, retry, headers)
+        super().__init__(base_url, auth, retry, headers, body_limits)
         self._http = httpx.Client(
             **self._options, timeout=timeout, verify=verify, transport=transport
         )
+        self._http.event_hooks = {"response": [self._redirected]}
+
+    def _redirected(self, response: httpx.Response) -> None:
+        """A redirect's body is read by httpx whole: here under ``body_limits.error``."""
+        if response.has_redirect_location:
+            read_capped(response, self.body_limits.error, "body_limits.error")
 
     def _once(self, step: _Step) -> httpx.Response:
         request, started = self._build(step), time.monotonic()
         try:
-            response = self._http.send(request, auth=self._auth)
+            response = self._http.send(request, auth=self._auth, stream=True)
         except httpx.RequestError as exc:
             httplog.failed(request, exc, started)
-            raise transport_error(exc) from exc
+            raise self._failed(step, exc) from exc
         httplog.answered(response, started)
-        answered = self._answer(step, response, response.content)
-        assert answered is not None
-        return answered
+        if not self._answers(step, response):
+            self._answer(step, response, read_prefix(response, self.body_limits.error))
+        try:
+            read_capped(response, *self._limit(step))
+        except httpx.RequestError as exc:
+            raise body_error(response, exc) from exc
+        finally:
+            response.close()
+        return response
 
     def _retrying(self, step: _Step) -> httpx.Response:
         """The step's request until it is answered as expected or the policy gives up."""
@@ -816,7 +911,7 @@ class OCIClient(_Base):
         check_name(name)
         if digest is not None:
             check_digest(digest)
-        return self._run(_upload(name, chunks, digest, self._sessions))
+        return self._run(_upload(name, chunks, digest, self._sessions, self.retry))
 
     def get_blob(self, name: str, digest: str) -> bytes:
         """The whole blob, checked against ``digest``: for small blobs such as configs,
@@ -907,11 +1002,13 @@ class AsyncOCIClient(_Base):
         verify: ssl.SSLContext | str | bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: dict[str, str] | None = None,
+        body_limits: BodyLimits = BodyLimits(),  # noqa: B008 - frozen, so shared safely
     ) -> None:
-        super().__init__(base_url, auth, retry, headers)
+        super().__init__(base_url, auth, retry, headers, body_limits)
         self._http = httpx.AsyncClient(
             **self._options, timeout=timeout, verify=verify, transport=transport
         )
+        self._http.event_hooks = {"response": [self._redirected]}
         # what a sync twin needs (_sync_twin); a transport of the caller's own cannot be
         # carried over to the other kind of client
         self._settings: dict[str, Any] | None = (
@@ -941,28 +1038,42 @@ class AsyncOCIClient(_Base):
             timeout=self._settings["timeout"],
             verify=self._settings["verify"],
             headers=dict(self._options["headers"]),
+            body_limits=self.body_limits,
         )
         twin._auth = self._auth
         twin._sessions = self._sessions
         twin._timeout = self._timeout
         if check is not None:
-            twin._http.event_hooks = _checking_hooks(check)
+            hooks = _checking_hooks(check)
+            hooks["response"] += twin._http.event_hooks["response"]
+            twin._http.event_hooks = hooks
         try:
             yield twin
         finally:
             twin._http.close()
 
+    async def _redirected(self, response: httpx.Response) -> None:
+        """See :meth:`OCIClient._redirected`."""
+        if response.has_redirect_location:
+            await aread_capped(response, self.body_limits.error, "body_limits.error")
+
     async def _once(self, step: _Step) -> httpx.Response:
         request, started = self._build(step), time.monotonic()
         try:
-            response = await self._http.send(request, auth=self._auth)
+            response = await self._http.send(request, auth=self._auth, stream=True)
         except httpx.RequestError as exc:
             httplog.failed(request, exc, started)
-            raise transport_error(exc) from exc
+            raise self._failed(step, exc) from exc
         httplog.answered(response, started)
-        answered = self._answer(step, response, response.content)
-        assert answered is not None
-        return answered
+        if not self._answers(step, response):
+            self._answer(step, response, await aread_prefix(response, self.body_limits.error))
+        try:
+            await aread_capped(response, *self._limit(step))
+        except httpx.RequestError as exc:
+            raise body_error(response, exc) from exc
+        finally:
+            await response.aclose()
+        return response
 
     async def _retrying(self, step: _Step) -> httpx.Response:
         """See :meth:`OCIClient._retrying`."""
@@ -1011,7 +1122,7 @@ class AsyncOCIClient(_Base):
         check_name(name)
         if digest is not None:
             check_digest(digest)
-        return await self._run(_upload(name, chunks, digest, self._sessions))
+        return await self._run(_upload(name, chunks, digest, self._sessions, self.retry))
 
     async def mount_blob(self, name: str, digest: str, source: str) -> MountResult:
         """See :meth:`OCIClient.mount_blob`."""

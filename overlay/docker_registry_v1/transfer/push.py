@@ -22,7 +22,13 @@ from ..engine.access import (
 )
 from ..engine.layers import CountingReader
 from ..engine.tracking import Tracker
-from ..formats.archive import ArchiveImage, ImageChain, ImageNotInArchiveError, SavedArchive
+from ..formats.archive import (
+    ArchiveImage,
+    ImageChain,
+    ImageNotInArchiveError,
+    SavedArchive,
+    check_diff_ids,
+)
 from ..formats.archive import open_saved_archive as _open_saved_archive
 from ..formats.archive.names import familiar_repository
 from .results import PushResult
@@ -147,7 +153,9 @@ def push(
     ``retry`` is the policy of every request (default: the client's own).
 
     A front end of the engine (`engine.V1Destination`): the selected chains go as one
-    image whose layers are their union, base first, with every tag they get."""
+    image whose layers are their union, base first, with every tag they get. Each layer
+    is first checked against the archive config's diff_ids (``DiffIdMismatchError``
+    before any request)."""
     from ..engine import GivenImage, SourceImage, V1Destination, copy_image  # noqa: PLC0415
     from ..engine.sources import archive_layer  # noqa: PLC0415
 
@@ -156,7 +164,9 @@ def push(
     with _open_saved_archive(archive) as saved:
         seen: dict[str, ArchiveImage] = {}
         tags: dict[str, str] = {}
-        for chain, names in select_chains(saved, job.name, job.tag):
+        chosen = select_chains(saved, job.name, job.tag)
+        check_diff_ids((chain for chain, _ in chosen), str(archive))  # before any request
+        for chain, names in chosen:
             seen.update((image.image_id, image) for image in chain.images)
             tags.update(dict.fromkeys(names, chain.tip.image_id))
         image = SourceImage(

@@ -19,7 +19,6 @@ import os
 import ssl
 import sys
 import time
-import zlib
 from collections.abc import AsyncIterator, Awaitable, Callable, Iterator
 from typing import TYPE_CHECKING, Any, Generic, Self, TypeVar
 
@@ -32,13 +31,20 @@ from ..core import httplog
 from ..core.errors import (
     DockerRegistryError,
     InvalidInput,
-    InvalidResponse,
     NotFound,
     RegistryError,
     body_error,
     error_from_response,
     invalid_response,
     transport_error,
+)
+from ..core.http import (
+    BODY_LIMIT,
+    ERROR_BODY_LIMIT,
+    aread_capped,
+    aread_prefix,
+    read_capped,
+    read_prefix,
 )
 from ..core.models import Ping
 from ..core.names import check_header_name, check_header_value, origin_of
@@ -86,12 +92,6 @@ USER_AGENT = (
     f"docker-registry-v1/{__version__} "
     f"python-httpx/{httpx.__version__} python/{'.'.join(map(str, sys.version_info[:3]))}"
 )
-ERROR_BODY_LIMIT = 64 * 1024
-BODY_LIMIT = 32 * 1024 * 1024
-"""Bytes of a 2xx body read into memory (after any ``Content-Encoding`` is undone) before
-the answer is refused as :class:`InvalidResponse`: a whole registry's search page, the
-largest tag and image lists, are a few MiB; an endless or gzip-bombed body is not.
-Layers never count: they stream to a sink. Set per client with ``body_limit=``."""
 _DEFAULT_INDEX_HOST = httpx.URL(DEFAULT_BASE_URL).host
 _FORBIDDEN_HEADERS = frozenset({"if-modified-since", "host", "content-length", "transfer-encoding"})
 _PARSE_ERRORS = (ValueError, KeyError, TypeError, AttributeError, RecursionError)
@@ -131,87 +131,6 @@ def _check_auth(auth: object) -> Authenticator:
     if not isinstance(auth, Authenticator):
         raise InvalidInput("auth", f"expected an authenticator, got {type(auth).__name__}")
     return auth
-
-
-class _CappedBody:
-    """A body undone from its ``Content-Encoding`` a piece at a time and kept only up to
-    ``limit`` bytes: httpx's own decoder expands a whole received chunk at once, and a
-    64 KiB chunk of a gzip bomb stands for 64 MiB. identity, gzip and deflate are read
-    (what the client accepts); another encoding is refused."""
-
-    def __init__(self, response: httpx.Response, limit: int) -> None:
-        self._response = response
-        self._limit = limit
-        self._body = bytearray()
-        encoding = response.headers.get("Content-Encoding", "identity").strip().lower()
-        if encoding in {"", "identity"}:
-            self._decoder: Any = None
-        elif encoding in {"gzip", "x-gzip"}:
-            self._decoder = zlib.decompressobj(zlib.MAX_WBITS | 16)
-        elif encoding == "deflate":
-            self._decoder = zlib.decompressobj(zlib.MAX_WBITS)
-        else:
-            raise invalid_response(response, f"a body in Content-Encoding {encoding!r}")
-
-    def feed(self, raw: bytes) -> None:
-        if self._decoder is None:
-            self._grow(raw)
-            return
-        try:
-            while raw:
-                self._grow(self._decoder.decompress(raw, _PIECE))
-                raw = self._decoder.unconsumed_tail
-        except zlib.error as exc:
-            raise invalid_response(self._response, f"a damaged encoded body ({exc})") from exc
-
-    def _grow(self, piece: bytes) -> None:
-        self._body += piece
-        if len(self._body) > self._limit:  # the caller closes the response unread
-            raise _too_long(self._response, self._limit)
-
-    def keep(self) -> None:
-        """Hand the body to the response as its content, as ``read()`` would have."""
-        if self._decoder is not None:
-            self._grow(self._decoder.flush())
-        self._response._content = bytes(self._body)
-
-
-_PIECE = 1 << 20
-
-
-def _too_long(response: httpx.Response, limit: int) -> InvalidResponse:
-    return invalid_response(response, f"the body goes on past {limit} bytes (body_limit)")
-
-
-def read_capped(response: httpx.Response, limit: int) -> None:
-    """Read a streamed response's body into ``response.content``, undone from its
-    encoding and refused (:class:`InvalidResponse`) once past ``limit`` bytes."""
-    if _already_read(response, limit):
-        return
-    body = _CappedBody(response, limit)
-    for raw in response.iter_raw():
-        body.feed(raw)
-    body.keep()
-
-
-async def aread_capped(response: httpx.Response, limit: int) -> None:
-    """The awaitable twin of :func:`read_capped`."""
-    if _already_read(response, limit):
-        return
-    body = _CappedBody(response, limit)
-    async for raw in response.aiter_raw():
-        body.feed(raw)
-    body.keep()
-
-
-def _already_read(response: httpx.Response, limit: int) -> bool:
-    """A transport (or an auth flow) may hand the body over read already: then only its
-    size is checked."""
-    if not hasattr(response, "_content"):
-        return False
-    if len(response.content) > limit:
-        raise _too_long(response, limit)
-    return True
 
 
 def _read(operation: Operation[T], response: httpx.Response) -> T:
@@ -433,17 +352,7 @@ class Client(_ClientBase[httpx.BaseTransport]):
                     raise transport_error(exc) from exc
         if self._status(response, started) is not None:
             return response
-        body = bytearray()
-        try:
-            for chunk in response.iter_bytes():
-                body += chunk
-                if len(body) >= ERROR_BODY_LIMIT:
-                    break
-        except httpx.HTTPError:
-            pass  # the status says enough; the body only adds detail
-        finally:
-            response.close()
-        raise error_from_response(response, bytes(body[:ERROR_BODY_LIMIT]))
+        raise error_from_response(response, read_prefix(response, ERROR_BODY_LIMIT))
 
     def _read_body(self, operation: Operation[Any], chosen: Authenticator) -> httpx.Response:
         """One attempt that also reads the whole body: a body cut short is retried too."""
@@ -618,17 +527,7 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
                     raise transport_error(exc) from exc
         if self._status(response, started) is not None:
             return response
-        body = bytearray()
-        try:
-            async for chunk in response.aiter_bytes():
-                body += chunk
-                if len(body) >= ERROR_BODY_LIMIT:
-                    break
-        except httpx.HTTPError:
-            pass  # the status says enough; the body only adds detail
-        finally:
-            await response.aclose()
-        raise error_from_response(response, bytes(body[:ERROR_BODY_LIMIT]))
+        raise error_from_response(response, await aread_prefix(response, ERROR_BODY_LIMIT))
 
     async def _read_body(self, operation: Operation[Any], chosen: Authenticator) -> httpx.Response:
         """The awaitable twin of :meth:`Client._read_body`."""

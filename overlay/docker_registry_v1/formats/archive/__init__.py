@@ -7,10 +7,12 @@ as v1 chains with exact JSON bytes and layer streams.
 
 from .ancestry import DEFAULT_MAX_ANCESTRY, is_image_id, validate_ancestry
 from .compression import Compression, Expanded, ExpansionLimits, detect_compression, expand
+from .diffids import check_diff_ids
 from .errors import (
     ArchiveError,
     CorruptStreamError,
     DecompressionBombError,
+    DiffIdMismatchError,
     InvalidAncestryError,
     InvalidChainError,
     MalformedArchiveError,
@@ -46,6 +48,7 @@ __all__ = [
     "Compression",
     "CorruptStreamError",
     "DecompressionBombError",
+    "DiffIdMismatchError",
     "Expanded",
     "ExpansionLimits",
     "ImageChain",
@@ -63,6 +66,7 @@ __all__ = [
     "UnsupportedCompressionError",
     "WrittenArchive",
     "WrittenLayer",
+    "check_diff_ids",
     "detect_compression",
     "expand",
     "is_image_id",

@@ -33,3 +33,8 @@ class InvalidChainError(ArchiveError, ValueError):
 
 class InvalidAncestryError(ArchiveError, ValueError):
     """A registry's ancestry answer cannot be trusted for a pull."""
+
+
+class DiffIdMismatchError(ArchiveError):
+    """A layer's uncompressed bytes do not hash to the config's ``rootfs.diff_ids`` entry
+    for it: the archive is damaged or was tampered with (skopeo: "Digest did not match")."""

@@ -98,7 +98,8 @@ class ImageChain:
     images: tuple[ArchiveImage, ...]
     config_digest: str | None = None
     config: bytes | None = attrs.field(default=None, repr=False)
-    """The exact config bytes, for an image read from an OCI manifest."""
+    """The exact config bytes, for an image read from an OCI manifest or a ``manifest.json``
+    entry (its ``rootfs.diff_ids`` are checked before a push, see ``diffids``)."""
     manifest: bytes | None = attrs.field(default=None, repr=False)
     """The exact manifest bytes of that image, so a copy to an OCI destination keeps
     every digest."""
@@ -262,7 +263,7 @@ def _from_manifest(session: _Session) -> tuple[ImageChain, ...]:
         tags = tuple(_repo_tag(text, here) for text in repo_tags)
         config = session.read_bytes(config_name)
         images = _legacy_images(session, layers) or _derived_images(session, config, layers, here)
-        chains.append(ImageChain(tags, images, sha256_digest(config)))
+        chains.append(ImageChain(tags, images, sha256_digest(config), config=config))
     return tuple(chains)
 
 
