@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import re
 import ssl
@@ -51,6 +52,7 @@ from oci_distribution_api.api.manifests import get_manifest, manifest_exists, pu
 from oci_distribution_api.types import UNSET
 
 from ..core import httplog
+from ..core.budget import HostBudget, budget_for
 from ..core.errors import DockerRegistryError, InvalidInput, transport_error
 from ..core.names import origin_of
 from ..core.retry import (
@@ -679,6 +681,7 @@ class _Base:
         auth: httpx.Auth | None,
         retry: RetryPolicy | None,
         headers: dict[str, str] | None,
+        budget: HostBudget | None = None,
     ) -> None:
         """``retry=None`` switches retries off, as on the v1 client (it used to mean the
         default policy; the default is now the parameter's default)."""
@@ -691,6 +694,10 @@ class _Base:
         self.retry = as_policy(retry)
         self._timeout: Timeout | Keep = KEEP
         self._sessions = _Sessions()
+        # this origin's request budget (else the process's shared one, see core/budget.py)
+        # and the cancel check its waits call (a sync twin's)
+        self.budget = budget
+        self._check: Callable[[], None] | None = None
         self._options: dict[str, Any] = {
             "base_url": self._root,
             "headers": {"User-Agent": USER_AGENT, **(headers or {})},
@@ -724,6 +731,9 @@ class _Base:
         with_timeout(request, self._timeout)
         return request
 
+    def _budget(self, request: httpx.Request) -> HostBudget:
+        return budget_for(request.url, self.budget, origin_of(self._root))
+
     def _answer(self, step: _Step, response: httpx.Response, body: bytes) -> httpx.Response | None:
         """``response`` when it answers ``step``; raises the typed error otherwise."""
         if response.status_code in step.ok or (step.absent_ok and response.status_code == 404):
@@ -737,7 +747,8 @@ class OCIClient(_Base):
     ``auth`` is any ``httpx.Auth`` (``BasicAuth``, a bearer token flow), used only for
     the registry's own origin. Every method raises :class:`InvalidInput` for a bad
     name, reference or digest, an :class:`OCIError` subclass for an answer it cannot
-    accept and :class:`RegistryConnectionError` when no answer came back.
+    accept and :class:`RegistryConnectionError` when no answer came back. ``budget``
+    limits the requests to this registry's origin, as on :class:`~docker_registry_v1.Client`.
     """
 
     _http: httpx.Client
@@ -752,8 +763,9 @@ class OCIClient(_Base):
         verify: ssl.SSLContext | str | bool = True,
         transport: httpx.BaseTransport | None = None,
         headers: dict[str, str] | None = None,
+        budget: HostBudget | None = None,
     ) -> None:
-        super().__init__(base_url, auth, retry, headers)
+        super().__init__(base_url, auth, retry, headers, budget)
         self._http = httpx.Client(
             **self._options, timeout=timeout, verify=verify, transport=transport
         )
@@ -761,7 +773,8 @@ class OCIClient(_Base):
     def _once(self, step: _Step) -> httpx.Response:
         request, started = self._build(step), time.monotonic()
         try:
-            response = self._http.send(request, auth=self._auth)
+            send = functools.partial(self._http.send, request, auth=self._auth)
+            response = self._budget(request).send(send, self._check)
         except httpx.RequestError as exc:
             httplog.failed(request, exc, started)
             raise transport_error(exc) from exc
@@ -907,8 +920,9 @@ class AsyncOCIClient(_Base):
         verify: ssl.SSLContext | str | bool = True,
         transport: httpx.AsyncBaseTransport | None = None,
         headers: dict[str, str] | None = None,
+        budget: HostBudget | None = None,
     ) -> None:
-        super().__init__(base_url, auth, retry, headers)
+        super().__init__(base_url, auth, retry, headers, budget)
         self._http = httpx.AsyncClient(
             **self._options, timeout=timeout, verify=verify, transport=transport
         )
@@ -941,7 +955,9 @@ class AsyncOCIClient(_Base):
             timeout=self._settings["timeout"],
             verify=self._settings["verify"],
             headers=dict(self._options["headers"]),
+            budget=self.budget,
         )
+        twin._check = check
         twin._auth = self._auth
         twin._sessions = self._sessions
         twin._timeout = self._timeout
@@ -955,7 +971,8 @@ class AsyncOCIClient(_Base):
     async def _once(self, step: _Step) -> httpx.Response:
         request, started = self._build(step), time.monotonic()
         try:
-            response = await self._http.send(request, auth=self._auth)
+            send = functools.partial(self._http.send, request, auth=self._auth)
+            response = await self._budget(request).asend(send)
         except httpx.RequestError as exc:
             httplog.failed(request, exc, started)
             raise transport_error(exc) from exc
