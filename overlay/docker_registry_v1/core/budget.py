@@ -63,6 +63,7 @@ MAX_PAUSE = 300.0
 CHECK_EVERY = 0.25
 #: How often an awaiting task looks for a free connection slot (seconds).
 _ASYNC_SLOT_POLL = 0.05
+_EPSILON = 1e-9
 
 
 class PauseListener(Protocol):
@@ -177,9 +178,9 @@ class HostBudget:
         if self.max_connections is not None and self._in_flight >= self.max_connections:
             return None
         if self.rate is not None:
-            if self._tokens < 1.0:
+            if self._tokens < 1.0 - _EPSILON:  # float sums of elapsed * rate fall short
                 return (1.0 - self._tokens) / self.rate
-            self._tokens -= 1.0
+            self._tokens = max(0.0, self._tokens - 1.0)
         self._in_flight += 1
         self.requests += 1
         return 0.0
