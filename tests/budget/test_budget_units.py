@@ -10,8 +10,16 @@ import time
 
 import httpx
 import pytest
-from docker_registry_v1 import HostBudget, add_pause_listener, remove_pause_listener
+from docker_registry_v1 import (
+    HostBudget,
+    RegistryError,
+    RetryPolicy,
+    add_pause_listener,
+    remove_pause_listener,
+)
 from docker_registry_v1.core import budget as budget_module
+from docker_registry_v1.core.errors import error_from_response
+from docker_registry_v1.core.retry import next_wait
 
 
 class FakeClock:
@@ -206,3 +214,36 @@ def test_a_release_wakes_the_thread_waiting_for_a_slot() -> None:
     assert got.wait(2)
     waiter.join()
     assert budget.in_flight == 1
+
+
+def test_a_retry_after_beyond_the_senders_max_delay_pauses_nothing() -> None:
+    budget = HostBudget()
+    request = httpx.Request("GET", "http://127.0.0.1:5000/v2/")
+    answer = httpx.Response(429, headers={"Retry-After": "120"}, request=request)
+    budget.answered(answer, longest=30.0)
+    assert budget.paused_for() == 0.0  # the policy gives up on it; the run does not hang
+    budget.answered(answer, longest=300.0)
+    assert budget.paused_for() == pytest.approx(120.0, abs=0.5)
+
+
+def _refusal(status: int) -> RegistryError:
+    request = httpx.Request("PUT", "http://127.0.0.1:5000/v2/r/blobs/uploads/x?digest=d")
+    response = httpx.Response(status, headers={"Retry-After": "0"}, request=request)
+    return error_from_response(response, b"")
+
+
+@pytest.mark.parametrize(("status", "sent_again"), [(429, True), (503, False)])
+def test_a_request_that_must_not_repeat_is_sent_again_only_after_a_429(
+    status: int, sent_again: bool
+) -> None:
+    def rebuild() -> httpx.Request:
+        return httpx.Request("PUT", "http://127.0.0.1:5000/v2/r/blobs/uploads/x", content=b"")
+
+    wait = next_wait(RetryPolicy(base_delay=0), rebuild, False, 1, _refusal(status))
+    assert (wait is not None) is sent_again
+
+    def streamed() -> httpx.Request:
+        return httpx.Request("PATCH", "http://127.0.0.1:5000/v2/r", content=iter([b"x"]))
+
+    # a one-shot stream is never sent again, 429 or not: its bytes are gone
+    assert next_wait(RetryPolicy(base_delay=0), streamed, None, 1, _refusal(status)) is None

@@ -17,14 +17,12 @@ from __future__ import annotations
 
 import json
 import time
-from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
 from click.testing import CliRunner
 from docker_registry_v1 import add_pause_listener, remove_pause_listener
 from docker_registry_v1.cli import main
-from docker_registry_v1.core.budget import reset_budgets
 from docker_registry_v1.emulator.server import run_standalone
 from migrate_support import seed_registry
 from throttling_proxy import throttling_proxy
@@ -37,11 +35,8 @@ IN_FLIGHT_ALLOWANCE = 0.1
 
 
 @pytest.fixture(autouse=True)
-def _fresh_budgets(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> Iterator[None]:
+def _state_home(tmp_path: Path, monkeypatch: pytest.MonkeyPatch) -> None:
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-    reset_budgets()
-    yield
-    reset_budgets()
 
 
 def most_in_one_second(times: list[float]) -> int:

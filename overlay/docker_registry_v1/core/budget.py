@@ -13,7 +13,9 @@ sending to it:
 * a pause, always on: when any request to the origin is answered ``429`` or ``503``
   with ``Retry-After`` (seconds or an HTTP date), no request to it is *sent* until
   then (those in flight finish). The request that got it is retried by the client's
-  retry policy as before, and its retry waits for the pause like every other one.
+  retry policy as before, and its retry waits for the pause like every other one. A
+  ``Retry-After`` longer than that policy's ``max_delay`` pauses nothing: the policy
+  gives up on it at once, as it always did, rather than hang the run.
 
 Both clients take a budget in their send path (:meth:`HostBudget.send`, a few lines
 there). Clients find it in a process-wide registry keyed by origin
@@ -234,12 +236,14 @@ class HostBudget:
         for listener in listeners:
             listener(origin, seconds, reason)
 
-    def answered(self, response: httpx.Response) -> None:
-        """Pause the origin when ``response`` is a 429 or 503 with ``Retry-After``."""
+    def answered(self, response: httpx.Response, longest: float = MAX_PAUSE) -> None:
+        """Pause the origin when ``response`` is a 429 or 503 with ``Retry-After``, unless
+        it asks for more than ``longest`` seconds (the sender's retry policy then gives
+        up at once: a run that fails is better than one that hangs)."""
         if response.status_code not in PAUSING_STATUSES:
             return
         seconds = retry_after(response.headers)
-        if seconds is not None:
+        if seconds is not None and seconds <= longest:
             self.pause(
                 seconds,
                 f"{response.status_code} Retry-After",
@@ -252,24 +256,28 @@ class HostBudget:
         self,
         sending: Callable[[], httpx.Response],
         check: Callable[[], None] | None = None,
+        longest: float = MAX_PAUSE,
     ) -> httpx.Response:
         """``sending()`` within the budget: waits for a place, reports a pause asked by
-        the answer, and gives the place back when the answer's body is closed (at once
-        when it was read already, or when ``sending`` failed)."""
+        the answer (up to ``longest`` seconds, the sender's ``RetryPolicy.max_delay``),
+        and gives the place back when the answer's body is closed (at once when it was
+        read already, or when ``sending`` failed)."""
         self.acquire(check)
         try:
             response = sending()
         except BaseException:
             self.release()
             raise
-        self.answered(response)
+        self.answered(response, longest)
         if response.is_closed or not isinstance(response.stream, httpx.SyncByteStream):
             self.release()
         else:
             response.stream = _Releasing(response.stream, self.release)
         return response
 
-    async def asend(self, sending: Callable[[], Awaitable[httpx.Response]]) -> httpx.Response:
+    async def asend(
+        self, sending: Callable[[], Awaitable[httpx.Response]], longest: float = MAX_PAUSE
+    ) -> httpx.Response:
         """The awaitable :meth:`send`."""
         await self.aacquire()
         try:
@@ -277,7 +285,7 @@ class HostBudget:
         except BaseException:
             self.release()
             raise
-        self.answered(response)
+        self.answered(response, longest)
         if response.is_closed or not isinstance(response.stream, httpx.AsyncByteStream):
             self.release()
         else:

@@ -774,7 +774,7 @@ class OCIClient(_Base):
         request, started = self._build(step), time.monotonic()
         try:
             send = functools.partial(self._http.send, request, auth=self._auth)
-            response = self._budget(request).send(send, self._check)
+            response = self._budget(request).send(send, self._check, self.retry.max_delay)
         except httpx.RequestError as exc:
             httplog.failed(request, exc, started)
             raise transport_error(exc) from exc
@@ -972,7 +972,7 @@ class AsyncOCIClient(_Base):
         request, started = self._build(step), time.monotonic()
         try:
             send = functools.partial(self._http.send, request, auth=self._auth)
-            response = await self._budget(request).asend(send)
+            response = await self._budget(request).asend(send, self.retry.max_delay)
         except httpx.RequestError as exc:
             httplog.failed(request, exc, started)
             raise transport_error(exc) from exc

@@ -439,7 +439,7 @@ class Client(_ClientBase[httpx.BaseTransport]):
             request, started = self._build(operation, sending=True), time.monotonic()
             try:
                 send = functools.partial(self._http.send, request, auth=chosen, stream=True)
-                response = self._budget(request).send(send, self._check)
+                response = self._budget(request).send(send, self._check, self.retry.max_delay)
                 break
             except httpx.RequestError as exc:
                 httplog.failed(request, exc, started)
@@ -625,7 +625,7 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
             request, started = self._build(operation, sending=True), time.monotonic()
             try:
                 send = functools.partial(self._http.send, request, auth=chosen, stream=True)
-                response = await self._budget(request).asend(send)
+                response = await self._budget(request).asend(send, self.retry.max_delay)
                 break
             except httpx.RequestError as exc:
                 httplog.failed(request, exc, started)
