@@ -114,3 +114,30 @@ def test_a_rate_limited_source_and_a_429_destination(tmp_path: Path) -> None:
             if one.answered + IN_FLIGHT_ALLOWANCE <= a.at < one.answered + RETRY_AFTER
         ]
         assert quiet == [], (one, quiet)
+
+
+def test_an_inventory_at_rate_5_reads_at_5_requests_per_second() -> None:
+    """A one-sided command's ``--rate``, with the source the only bottleneck: the rate
+    achieved is the budget's, and no 1-second window holds more than ``1 + 5``."""
+    with run_standalone() as source:
+        seed_registry(source.store, repos=6, tags_per_repo=2, base_chains=1, seed=21)
+        source.log.clear()
+        started = time.monotonic()
+        result = CliRunner().invoke(
+            main,
+            ["inventory", source.url.removeprefix("http://"), "--rate", str(RATE), "-j", "4"],
+            catch_exceptions=False,
+        )
+        wall = time.monotonic() - started
+        times = [entry.started for entry in source.log.entries]
+    assert result.exit_code == 0, result.output
+    assert len(times) >= 30
+    span = max(times) - min(times)
+    achieved = (len(times) - 1) / span
+    most = most_in_one_second(times)
+    print(
+        f"\ninventory: {len(times)} requests in {span:.2f} s = {achieved:.2f}/s "
+        f"(budget {RATE}/s), busiest 1-s window {most}; wall {wall:.1f} s"
+    )
+    assert most <= 1 + RATE
+    assert RATE * 0.9 <= achieved <= RATE * 1.02
