@@ -107,6 +107,11 @@ def test_a_rate_limited_source_and_a_429_destination(tmp_path: Path) -> None:
     assert len(refused) == len(arrivals) // EVERY >= 2
     assert len(destination_pauses) == len(refused)
     assert all(p[2] == RETRY_AFTER and p[3] == "429 Retry-After" for p in destination_pauses)
+    events = [json.loads(line) for line in result.stderr.splitlines() if line.startswith("{")]
+    shown = [e for e in events if e["event"] == "paused"]  # --format json's progress events
+    assert shown == [
+        {"event": "paused", "host": proxy.host, "seconds": RETRY_AFTER, "reason": "429 Retry-After"}
+    ] * len(refused)
     for one in refused:
         quiet = [
             a
