@@ -696,7 +696,7 @@ class _Base:
         self._sessions = _Sessions()
         # this origin's request budget (else the process's shared one, see core/budget.py)
         # and the cancel check its waits call (a sync twin's)
-        self.budget = budget
+        self._own_budget = budget
         self._check: Callable[[], None] | None = None
         self._options: dict[str, Any] = {
             "base_url": self._root,
@@ -731,8 +731,14 @@ class _Base:
         with_timeout(request, self._timeout)
         return request
 
+    @property
+    def budget(self) -> HostBudget | None:
+        """The ``budget=`` this client was given for its own origin; ``None``: it uses the
+        process's shared budget of that origin (``shared_budget``)."""
+        return self._own_budget
+
     def _budget(self, request: httpx.Request) -> HostBudget:
-        return budget_for(request.url, self.budget, origin_of(self._root))
+        return budget_for(request.url, self._own_budget, origin_of(self._root))
 
     def _answer(self, step: _Step, response: httpx.Response, body: bytes) -> httpx.Response | None:
         """``response`` when it answers ``step``; raises the typed error otherwise."""

@@ -300,7 +300,7 @@ class _ClientBase(Generic[Transport]):
         self._on_attempt: Callable[[], object] | None = None  # counts requests (inventory)
         # this origin's request budget (else the process's shared one, see core/budget.py)
         # and the cancel check its waits call (a sync twin's)
-        self.budget = budget
+        self._own_budget = budget
         self._check: Callable[[], None] | None = None
         # what a sync twin needs (AsyncClient._sync_twin); a transport of the caller's
         # own cannot be carried over to the other kind of client
@@ -358,8 +358,14 @@ class _ClientBase(Generic[Transport]):
         with_timeout(request, self._timeout)
         return request
 
+    @property
+    def budget(self) -> HostBudget | None:
+        """The ``budget=`` this client was given for its own origin; ``None``: it uses the
+        process's shared budget of that origin (``shared_budget``)."""
+        return self._own_budget
+
     def _budget(self, request: httpx.Request) -> HostBudget:
-        return budget_for(request.url, self.budget, origin_of(self._root))
+        return budget_for(request.url, self._own_budget, origin_of(self._root))
 
     def _status(self, response: httpx.Response, started: float) -> httpx.Response | None:
         """The response when it is a 2xx (logged either way); ``None``: read its error."""
