@@ -22,6 +22,11 @@ there). Clients find it in a process-wide registry keyed by origin
 (:func:`shared_budget`), so every client of one origin shares one pause and the limits
 the CLI set for it; a ``budget=`` given to a client is used for its own origin.
 
+A budget is taken once per ``send`` of a client: the extra round trip of an auth flow
+(a 401 challenge answered again with credentials or a token) and the next hop of a
+redirect count with the request that started them; a token server on another origin is
+not counted. Both sides of a command on one host share that host's budget.
+
 Waiting never spins: a thread sleeps on a condition until a token is due, the pause
 ends or a connection is released. A waiting main thread still takes Ctrl-C at once
 (lock waits are interruptible on POSIX), and a transfer run for an async caller passes
