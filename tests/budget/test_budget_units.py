@@ -168,7 +168,7 @@ def test_a_waiting_thread_sleeps_until_its_turn_and_a_check_can_stop_it() -> Non
     budget.acquire()
     started = time.monotonic()
     budget.acquire()  # the second token is 0.1 s away
-    assert 0.08 <= time.monotonic() - started < 0.5
+    assert 0.08 <= time.monotonic() - started < 2.0
 
     budget.pause(30, "429 Retry-After")
     stop = threading.Event()
