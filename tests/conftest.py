@@ -3,8 +3,10 @@
 import os
 import shutil
 import tempfile
+from collections.abc import Iterator
 
 import pytest
+from docker_registry_v1.core.budget import reset_budgets
 
 # every_test_ran (tests/every_test_ran.py) fails a run in which a collected test was never
 # reported, which pytest-xdist's workers could otherwise hide.
@@ -34,3 +36,11 @@ def pytest_configure(config: pytest.Config) -> None:
 def anyio_backend() -> str:
     """Async tests run on asyncio only (trio is not a dependency)."""
     return "asyncio"
+
+
+@pytest.fixture(autouse=True)
+def _fresh_host_budgets() -> Iterator[None]:
+    """Every test starts with no host paused: the per-host budgets are process-wide
+    (core/budget.py), and a Retry-After one test provoked must not slow the next."""
+    yield
+    reset_budgets()

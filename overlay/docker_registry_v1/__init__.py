@@ -3,6 +3,7 @@
 from typing import TYPE_CHECKING
 
 from ._version import __version__
+from .core.budget import HostBudget, add_pause_listener, remove_pause_listener, shared_budget
 from .core.errors import (
     BadRequest,
     ChecksumMismatch,
@@ -248,6 +249,7 @@ __all__ = [
     "EndlessPagingError",
     "Endpoint",
     "Forbidden",
+    "HostBudget",
     "ImageMetadata",
     "ImageRecord",
     "IncompleteBody",
@@ -331,6 +333,7 @@ __all__ = [
     "VerifyReport",
     "__version__",
     "acopy",
+    "add_pause_listener",
     "ainventory",
     "amirror",
     "choose_scheme",
@@ -342,8 +345,10 @@ __all__ = [
     "migrate",
     "mirror",
     "plan_migration",
+    "remove_pause_listener",
     "requeue_wrong_tags",
     "shard_of",
+    "shared_budget",
     "ssl_context",
     "verify_migration",
 ]

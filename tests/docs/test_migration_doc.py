@@ -321,6 +321,18 @@ def _check_other_destinations(shell: Shell, seed: SeededRegistry, following: Sta
     assert digest == refs["team1/app01:1.0"]
 
 
+def _check_politeness(shell: Shell, old: Standalone) -> None:
+    """The budgets' example: it runs, and the old registry saw at most 1 + 5 requests in
+    any second (the token bucket holds one token)."""
+    (polite,) = _section("9.")
+    assert "--src-rate 5" in polite
+    old.log.clear()
+    shell.run(polite)
+    times = sorted(entry.started for entry in old.log.entries)
+    assert times
+    assert max(sum(1 for t in times[i:] if t <= start + 1) for i, start in enumerate(times)) <= 6
+
+
 def test_every_migration_doc_command_runs(v2_factory: V2Factory, tmp_path: Path) -> None:
     sections = _sections(_page())
     assert sum(len(blocks) for blocks in sections.values()) >= 12
@@ -333,6 +345,7 @@ def test_every_migration_doc_command_runs(v2_factory: V2Factory, tmp_path: Path)
         _check_plan_and_migration(shell, seed, new)
         _check_resume_and_verify(shell, new)
         _check_other_destinations(shell, seed, following)
+        _check_politeness(shell, old)
 
 
 def _parallel_as_loop(line: str) -> str:

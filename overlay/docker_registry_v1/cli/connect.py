@@ -40,7 +40,14 @@ from docker_registry_v1.v1.client import DEFAULT_TIMEOUT, Client
 from .credentials import Credentials, Prompt, resolve_credentials
 from .options import Settings, fail, warn
 from .reference import ImageReference, _endpoint, is_image_id, registry_url
-from .sides import OpenSide, SideSettings, explain_side, side_credentials, side_origin
+from .sides import (
+    OpenSide,
+    SideSettings,
+    explain_side,
+    side_budget,
+    side_credentials,
+    side_origin,
+)
 
 __all__ = [
     "Registry",
@@ -152,6 +159,7 @@ class Registry(OpenSide[Client]):
             timeout=_timeout(settings),
             verify=self._verify,
             retry=settings.retry,
+            budget=side_budget(settings if side is None else side, url),
         )
         self._ping: Ping | None = None
 

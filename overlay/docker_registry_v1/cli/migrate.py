@@ -38,6 +38,7 @@ from rich.progress import (
 from .connect import open_side
 from .options import Settings, common_options, examples, fail, jobs_option, warn
 from .output import Column, emit, human_rate, human_size, print_table
+from .progress import showing_pauses
 from .sides import OCISide, SidesCommand, SideSettings, assign_legacy_login, side_origin, two_sided
 from .transports import parse_registry
 
@@ -137,6 +138,10 @@ class _Events:
     def layer_finished(self, image_id: str) -> None:
         self._emit(event="layer_finished", image_id=image_id)
 
+    def paused(self, host: str, seconds: float, reason: str) -> None:
+        """A host's budget paused it (a 429/503 ``Retry-After``): nothing is sent to it."""
+        self._emit(event="paused", host=host, seconds=seconds, reason=reason)
+
     def tag_finished(self, outcome: TagOutcome) -> None:
         self._emit(
             event="tag",
@@ -153,7 +158,9 @@ def _listener(settings: Settings) -> Iterator[MigrationListener]:
     from docker_registry_v1.transfer.migrate import SilentMigration  # noqa: PLC0415
 
     if settings.json:
-        yield _Events()
+        events = _Events()
+        with showing_pauses(events.paused):
+            yield events
         return
     console = Console(file=sys.stderr)
     if not console.is_terminal:
@@ -166,7 +173,12 @@ def _listener(settings: Settings) -> Iterator[MigrationListener]:
         TransferSpeedColumn(),
         TimeRemainingColumn(),
     )
-    with Progress(*columns, console=console) as progress:
+    with (
+        Progress(*columns, console=console) as progress,
+        showing_pauses(
+            lambda host, s, why: progress.console.print(f"pausing {host} for {s:.1f} s ({why})")
+        ),
+    ):
         yield _Bars(progress)
 
 

@@ -290,6 +290,9 @@ class Settings:
     no_trunc: bool = False
     speed_limit: int | None = None
     speed_time: float | None = None
+    #: one-sided commands' per-host budget (--rate, --max-connections); None: no limit
+    rate: float | None = None
+    max_connections: int | None = None
 
     @property
     def retry(self) -> RetryPolicy:
@@ -407,6 +410,29 @@ _OPTIONS: list[_Decorator] = [
     ),
     click.option("-v", "--verbose", is_flag=True, help="Debug logging to stderr."),
 ]
+
+
+def budget_options(side: str) -> list[_Decorator]:
+    """``--[SIDE-]rate`` and ``--[SIDE-]max-connections``: what this process may ask of
+    one registry's host, across all its threads (``core/budget.py``)."""
+    prefix = f"--{side}-" if side else "--"
+    whose = {"src": "the source's", "dest": "the destination's", "": "the registry's"}[side]
+    return [
+        click.option(
+            f"{prefix}rate",
+            type=click.FloatRange(min=0, min_open=True),
+            metavar="N",
+            help=f"At most N requests per second to {whose} host (this process; divide by "
+            "the number of shards) [default: no limit].",
+        ),
+        click.option(
+            f"{prefix}max-connections",
+            type=click.IntRange(min=1),
+            metavar="N",
+            help=f"At most N requests in flight to {whose} host at once, a streamed layer "
+            "counting until it is read [default: no limit].",
+        ),
+    ]
 
 
 def jobs_option(default: int, help_text: str, maximum: int = 32) -> _Decorator:
@@ -530,6 +556,8 @@ def common_options(
         tls_verify: bool | None = None,
         speed_limit: int | None = None,
         speed_time: float | None = None,
+        rate: float | None = None,
+        max_connections: int | None = None,
         **kwargs: Any,
     ) -> None:
         chosen = _output_format(as_json, output_format)
@@ -552,6 +580,8 @@ def common_options(
             no_trunc=no_trunc,
             speed_limit=speed_limit,
             speed_time=speed_time,
+            rate=rate,
+            max_connections=max_connections,
         )
         _configure_logging(verbose)
         clear_scheme_cache()  # what a server speaks is found out afresh by each invocation
@@ -572,6 +602,7 @@ def common_options(
                 help="Verify TLS certificates (the default); --no-tls-verify is --insecure.",
             )
         )
+        one_registry.extend(budget_options(""))
     for option in reversed([*_OPTIONS[:1], *one_registry, *_OPTIONS[1:]]):
         command = (chosen_format if option is _FORMAT_OPTION else option)(command)
     return command

@@ -13,9 +13,10 @@ from __future__ import annotations
 
 import sys
 import threading
-from collections.abc import Iterator, Sequence
+from collections.abc import Callable, Iterator, Sequence
 from contextlib import contextmanager
 
+import httpx
 from rich.console import Console
 from rich.progress import (
     BarColumn,
@@ -27,11 +28,12 @@ from rich.progress import (
     TransferSpeedColumn,
 )
 
+from docker_registry_v1.core.budget import add_pause_listener, remove_pause_listener
 from docker_registry_v1.core.progress import PlannedLayer, ProgressListener, SilentProgress
 
 from .options import Settings
 
-__all__ = ["RichProgress", "progress_for"]
+__all__ = ["RichProgress", "progress_for", "showing_pauses"]
 
 
 class RichProgress:
@@ -109,3 +111,19 @@ def progress_for(settings: Settings, console: Console | None = None) -> Iterator
     )
     with Progress(*columns, console=target, transient=False) as progress:
         yield RichProgress(progress)
+
+
+@contextmanager
+def showing_pauses(show: Callable[[str, float, str], None]) -> Iterator[None]:
+    """While in the block, ``show(host, seconds, reason)`` for every pause a host's budget
+    takes (a ``429``/``503`` ``Retry-After``), so a long wait is seen, not a frozen bar."""
+
+    def heard(origin: str, seconds: float, reason: str) -> None:
+        host = httpx.URL(origin).netloc.decode("ascii") if origin else "?"
+        show(host, seconds, reason)
+
+    add_pause_listener(heard)
+    try:
+        yield
+    finally:
+        remove_pause_listener(heard)

@@ -27,6 +27,7 @@ import attrs
 import click
 import httpx
 
+from docker_registry_v1.core.budget import HostBudget, shared_budget
 from docker_registry_v1.core.errors import RegistryConnectionError, RegistryError
 from docker_registry_v1.core.tls import TLSConfig, TLSVerificationError, choose_scheme, ssl_context
 from docker_registry_v1.v1.endpoints import Endpoint
@@ -39,7 +40,7 @@ from .credentials import (
     parse_creds_option,
     resolve_credentials,
 )
-from .options import Settings, fail, warn
+from .options import Settings, budget_options, fail, warn
 
 if TYPE_CHECKING:
     from docker_registry_v1.oci.client import OCIClient
@@ -48,6 +49,7 @@ __all__ = [
     "OCISide",
     "SideSettings",
     "SidesCommand",
+    "side_budget",
     "side_credentials",
     "side_options",
     "side_origin",
@@ -77,6 +79,9 @@ class SideSettings:
     plain_http: bool = False
     ca_file: Path | None = None
     legacy_login: bool = False
+    #: this side's per-host budget (--X-rate, --X-max-connections); None: no limit
+    rate: float | None = None
+    max_connections: int | None = None
     _contexts: dict[str, ssl.SSLContext | Literal[False]] = attrs.field(
         factory=dict, eq=False, repr=False
     )
@@ -125,6 +130,12 @@ def side_origin(side: SideSettings, host: str, port: int | None, scheme: str | N
                 f"({exc.reason}); {tls_hint(side)}"
             )
     return f"{scheme}://{netloc}"
+
+
+def side_budget(side: SideSettings | Settings, url: str) -> HostBudget:
+    """The process's budget for ``url``'s origin, with this side's (or the one registry's)
+    limits: every client the command builds for that host shares it."""
+    return shared_budget(url, rate=side.rate, max_connections=side.max_connections)
 
 
 def _stdin_password(flag: str) -> str:
@@ -216,7 +227,7 @@ def side_options(side: Side) -> _Decorator:
     name = _NAMES[side]
 
     def decorate(func: Callable[..., Any]) -> Callable[..., Any]:
-        options = [
+        options: list[_Decorator] = [
             click.option(
                 f"--{side}-creds",
                 metavar="USER[:PASSWORD]",
@@ -250,6 +261,7 @@ def side_options(side: Side) -> _Decorator:
                 type=click.Path(exists=True, file_okay=False, path_type=Path),
                 help=f"The {name}'s CAs (*.crt) and client certificate (*.cert with *.key).",
             ),
+            *budget_options(side),
         ]
         for option in reversed(options):
             func = option(func)
@@ -272,6 +284,8 @@ def _side(
         password_stdin=kwargs.pop(f"{side}_password_stdin"),
         plain_http=settings.plain_http,
         ca_file=settings.ca_cert,
+        rate=kwargs.pop(f"{side}_rate"),
+        max_connections=kwargs.pop(f"{side}_max_connections"),
     )
 
 
@@ -421,6 +435,7 @@ class OCISide(OpenSide["OCIClient"]):
             timeout=DEFAULT_TIMEOUT if settings.timeout is None else settings.timeout,
             verify=side.verify(),
             retry=settings.retry,
+            budget=side_budget(side, url),
         )
 
     def explain(self, exc: BaseException) -> None:

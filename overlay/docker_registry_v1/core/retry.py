@@ -15,7 +15,10 @@ its operation says it is repeatable. The v1 upload state machine adds its own ru
 applied where those calls are described (``services.py``): every GET, the image JSON
 and layer PUTs before the checksum PUT (an in-progress image accepts both again) and
 the tag PUT (it just overwrites) may happen twice; the checksum PUT and the index PUTs
-(the write token's ``PUT …/{repo}/`` and the final ``PUT …/images``) never do.
+(the write token's ``PUT …/{repo}/`` and the final ``PUT …/images``) never do. One
+answer lifts that rule: a 429 is a refusal before any work (RFC 6585), so a request
+answered 429 is sent again whatever its method, when its body is still in memory (a
+rate-limited registry answers 429 to a mount POST or an upload's final PUT as well).
 """
 
 from __future__ import annotations
@@ -205,10 +208,17 @@ def next_wait(
     if wait is None:
         return None
     request = rebuild()
-    if not replayable(request, declared=declared):
+    if not replayable(request, declared=True if _refused_unread(error) else declared):
         return None
     httplog.retrying(request, _why(error), failures, policy.attempts, wait)
     return wait
+
+
+def _refused_unread(error: DockerRegistryError) -> bool:
+    """A 429 is a refusal before any work (RFC 6585: the server did not act on the
+    request), so even a request that must not happen twice (a mount POST, the PUT that
+    completes an upload) may be sent again, if its body is still in memory."""
+    return isinstance(error, RegistryError) and error.code == _TOO_MANY_REQUESTS
 
 
 def _why(error: DockerRegistryError) -> str:

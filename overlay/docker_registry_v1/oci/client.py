@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import hashlib
 import re
 import ssl
@@ -51,6 +52,7 @@ from oci_distribution_api.api.manifests import get_manifest, manifest_exists, pu
 from oci_distribution_api.types import UNSET
 
 from ..core import httplog
+from ..core.budget import HostBudget, budget_for
 from ..core.errors import (
     DockerRegistryError,
     InvalidInput,
@@ -729,7 +731,9 @@ class _Base:
         auth: httpx.Auth | None,
         retry: RetryPolicy | None,
         headers: dict[str, str] | None,
+        *,
         body_limits: BodyLimits,
+        budget: HostBudget | None,
     ) -> None:
         """``retry=None`` switches retries off, as on the v1 client (it used to mean the
         default policy; the default is now the parameter's default)."""
@@ -747,6 +751,10 @@ class _Base:
         self.retry = as_policy(retry)
         self._timeout: Timeout | Keep = KEEP
         self._sessions = _Sessions()
+        # this origin's request budget (else the process's shared one, see core/budget.py)
+        # and the cancel check its waits call (a sync twin's)
+        self._own_budget = budget
+        self._check: Callable[[], None] | None = None
         self._options: dict[str, Any] = {
             "base_url": self._root,
             "headers": {"User-Agent": USER_AGENT, **(headers or {})},
@@ -786,6 +794,15 @@ class _Base:
     def _answers(self, step: _Step, response: httpx.Response) -> bool:
         return response.status_code in step.ok or (step.absent_ok and response.status_code == 404)
 
+    @property
+    def budget(self) -> HostBudget | None:
+        """The ``budget=`` this client was given for its own origin; ``None``: it uses the
+        process's shared budget of that origin (``shared_budget``)."""
+        return self._own_budget
+
+    def _budget(self, request: httpx.Request) -> HostBudget:
+        return budget_for(request.url, self._own_budget, origin_of(self._root))
+
     def _answer(self, step: _Step, response: httpx.Response, body: bytes) -> httpx.Response | None:
         """``response`` when it answers ``step``; raises the typed error otherwise."""
         if self._answers(step, response):
@@ -819,7 +836,8 @@ class OCIClient(_Base):
     ``auth`` is any ``httpx.Auth`` (``BasicAuth``, a bearer token flow), used only for
     the registry's own origin. Every method raises :class:`InvalidInput` for a bad
     name, reference or digest, an :class:`OCIError` subclass for an answer it cannot
-    accept and :class:`RegistryConnectionError` when no answer came back.
+    accept and :class:`RegistryConnectionError` when no answer came back. ``budget``
+    limits the requests to this registry's origin, as on :class:`~docker_registry_v1.Client`.
     """
 
     _http: httpx.Client
@@ -835,8 +853,9 @@ class OCIClient(_Base):
         transport: httpx.BaseTransport | None = None,
         headers: dict[str, str] | None = None,
         body_limits: BodyLimits = BodyLimits(),  # noqa: B008 - frozen, so shared safely
+        budget: HostBudget | None = None,
     ) -> None:
-        super().__init__(base_url, auth, retry, headers, body_limits)
+        super().__init__(base_url, auth, retry, headers, body_limits=body_limits, budget=budget)
         self._http = httpx.Client(
             **self._options, timeout=timeout, verify=verify, transport=transport
         )
@@ -850,7 +869,8 @@ class OCIClient(_Base):
     def _once(self, step: _Step) -> httpx.Response:
         request, started = self._build(step), time.monotonic()
         try:
-            response = self._http.send(request, auth=self._auth, stream=True)
+            send = functools.partial(self._http.send, request, auth=self._auth, stream=True)
+            response = self._budget(request).send(send, self._check, self.retry.max_delay)
         except httpx.RequestError as exc:
             httplog.failed(request, exc, started)
             raise self._failed(step, exc) from exc
@@ -1003,8 +1023,9 @@ class AsyncOCIClient(_Base):
         transport: httpx.AsyncBaseTransport | None = None,
         headers: dict[str, str] | None = None,
         body_limits: BodyLimits = BodyLimits(),  # noqa: B008 - frozen, so shared safely
+        budget: HostBudget | None = None,
     ) -> None:
-        super().__init__(base_url, auth, retry, headers, body_limits)
+        super().__init__(base_url, auth, retry, headers, body_limits=body_limits, budget=budget)
         self._http = httpx.AsyncClient(
             **self._options, timeout=timeout, verify=verify, transport=transport
         )
@@ -1039,7 +1060,9 @@ class AsyncOCIClient(_Base):
             verify=self._settings["verify"],
             headers=dict(self._options["headers"]),
             body_limits=self.body_limits,
+            budget=self.budget,
         )
+        twin._check = check
         twin._auth = self._auth
         twin._sessions = self._sessions
         twin._timeout = self._timeout
@@ -1060,7 +1083,8 @@ class AsyncOCIClient(_Base):
     async def _once(self, step: _Step) -> httpx.Response:
         request, started = self._build(step), time.monotonic()
         try:
-            response = await self._http.send(request, auth=self._auth, stream=True)
+            send = functools.partial(self._http.send, request, auth=self._auth, stream=True)
+            response = await self._budget(request).asend(send, self.retry.max_delay)
         except httpx.RequestError as exc:
             httplog.failed(request, exc, started)
             raise self._failed(step, exc) from exc

@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import contextlib
 import copy
+import functools
 import inspect
 import json
 import os
@@ -28,6 +29,7 @@ from docker_registry_v1_api.api import registry
 
 from .._version import __version__
 from ..core import httplog
+from ..core.budget import HostBudget, budget_for
 from ..core.errors import (
     DockerRegistryError,
     InvalidInput,
@@ -203,6 +205,7 @@ class _ClientBase(Generic[Transport]):
         headers: dict[str, str] | None = None,
         retry: RetryPolicy | None = DEFAULT_RETRY,
         body_limit: int = BODY_LIMIT,
+        budget: HostBudget | None = None,
     ) -> None:
         httplog.install()
         if isinstance(body_limit, bool) or not isinstance(body_limit, int) or body_limit < 1:
@@ -214,6 +217,10 @@ class _ClientBase(Generic[Transport]):
         self.retry = as_policy(retry)
         self._timeout: Timeout | Keep = KEEP
         self._on_attempt: Callable[[], object] | None = None  # counts requests (inventory)
+        # this origin's request budget (else the process's shared one, see core/budget.py)
+        # and the cancel check its waits call (a sync twin's)
+        self._own_budget = budget
+        self._check: Callable[[], None] | None = None
         # what a sync twin needs (AsyncClient._sync_twin); a transport of the caller's
         # own cannot be carried over to the other kind of client
         self._settings: dict[str, Any] | None = (
@@ -270,6 +277,15 @@ class _ClientBase(Generic[Transport]):
         with_timeout(request, self._timeout)
         return request
 
+    @property
+    def budget(self) -> HostBudget | None:
+        """The ``budget=`` this client was given for its own origin; ``None``: it uses the
+        process's shared budget of that origin (``shared_budget``)."""
+        return self._own_budget
+
+    def _budget(self, request: httpx.Request) -> HostBudget:
+        return budget_for(request.url, self._own_budget, origin_of(self._root))
+
     def _status(self, response: httpx.Response, started: float) -> httpx.Response | None:
         """The response when it is a 2xx (logged either way); ``None``: read its error."""
         httplog.answered(response, started)
@@ -323,7 +339,10 @@ class Client(_ClientBase[httpx.BaseTransport]):
     ``auth`` is the default for every call that is not given its own. ``retry`` is the
     policy every call's request is retried with when it may be repeated (``None`` or
     ``RetryPolicy(attempts=1)``: never); :meth:`with_options` makes a copy with another
-    one for some calls. ``timeout`` is :data:`DEFAULT_TIMEOUT`'s model. Raises
+    one for some calls. ``timeout`` is :data:`DEFAULT_TIMEOUT`'s model. ``budget`` (a
+    :class:`HostBudget`) limits the rate and the requests in flight to this registry's
+    origin; without one, the process's shared budget of the origin is used (no limits,
+    but a ``429``/``503`` ``Retry-After`` pauses every client of that origin). Raises
     :class:`InvalidInput` for a bad ``base_url``, ``auth`` or ``headers``.
     """
 
@@ -344,7 +363,8 @@ class Client(_ClientBase[httpx.BaseTransport]):
         while True:
             request, started = self._build(operation, sending=True), time.monotonic()
             try:
-                response = self._http.send(request, auth=chosen, stream=True)
+                send = functools.partial(self._http.send, request, auth=chosen, stream=True)
+                response = self._budget(request).send(send, self._check, self.retry.max_delay)
                 break
             except httpx.RequestError as exc:
                 httplog.failed(request, exc, started)
@@ -519,7 +539,8 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
         while True:
             request, started = self._build(operation, sending=True), time.monotonic()
             try:
-                response = await self._http.send(request, auth=chosen, stream=True)
+                send = functools.partial(self._http.send, request, auth=chosen, stream=True)
+                response = await self._budget(request).asend(send, self.retry.max_delay)
                 break
             except httpx.RequestError as exc:
                 httplog.failed(request, exc, started)
@@ -691,7 +712,9 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
             headers=settings["headers"],
             retry=self.retry,
             body_limit=self.body_limit,
+            budget=self.budget,
         )
+        twin._check = check
         twin._learned = self._learned  # one token decision for both
         twin._timeout = self._timeout
         twin._on_attempt = self._on_attempt
