@@ -222,7 +222,7 @@ def broken_image(seeded: Seeded) -> set[str]:
     return {f"{r}:{t}" for r, t, top in seeded.seed.tag_pairs() if tip in seeded.seed.chains[top]}
 
 
-def test_failed_tags_are_listed_with_their_reason_and_exit_1(
+def test_failed_tags_are_listed_with_their_reason_and_exit_2(
     seeded: Seeded, v2_fresh: V2Registry, tmp_path: Path
 ) -> None:
     broken = broken_image(seeded)
@@ -241,7 +241,7 @@ def test_failed_tags_are_listed_with_their_reason_and_exit_1(
         ],
         catch_exceptions=False,
     )
-    assert done.exit_code == 1, done.output
+    assert done.exit_code == 2, done.output
     lines = done.stdout.splitlines()
     failed = [line for line in lines if line.startswith("failed: ")]
     assert {line.split()[1] for line in failed} == broken
@@ -274,7 +274,7 @@ def test_on_error_abort_stops_and_reports_the_rest_pending(
         ],
         catch_exceptions=False,
     )
-    assert done.exit_code == 1, done.output
+    assert done.exit_code == 2, done.output
     report = json.loads(done.stdout)
     assert report["summary"]["aborted"] is True
     statuses = {tag["destination"]: tag["status"] for tag in report["tags"]}

@@ -36,7 +36,7 @@ from rich.progress import (
 
 from .connect import open_side
 from .options import Settings, common_options, examples, fail, jobs_option, warn
-from .output import Column, emit, human_rate, human_size, print_table
+from .output import Column, emit, human_rate, human_size, print_table, visible
 from .sides import OCISide, SidesCommand, SideSettings, assign_legacy_login, side_origin, two_sided
 from .transports import parse_registry
 
@@ -144,6 +144,7 @@ class _Events:
             status=outcome.status,
             digest=outcome.digest,
             reason=outcome.reason,
+            image=outcome.image,
         )
 
 
@@ -263,7 +264,7 @@ def _target(
     type=click.Choice(["continue", "abort"]),
     default="continue",
     show_default=True,
-    help="After a failed tag: go on with the others, or stop.",
+    help="After a failed tag: go on with the others, or start no new tag (exit 2 either way).",
 )
 @click.option(
     "--shard", metavar="I/N", help="Only shard I (0-based) of N; auto/N: $JOB_COMPLETION_INDEX."
@@ -316,7 +317,19 @@ def migrate(
     repositories that need it; a tag is written only after all it needs is there.
     The journal records what landed: run the command again (or with --resume) after
     Ctrl-C, a crash or a failure and it continues without sending anything twice.
-    Two runs on one journal at once are refused. Exit status 1 when any tag failed.
+    Two runs on one journal at once are refused.
+
+    A source image that cannot be read (an upload that never finished, a missing or
+    corrupt image, a broken parent chain, a layer failing its checksum) or a name DEST
+    refuses fails only the tags that need it: the rest moves, and each failed tag is
+    listed with its image and reason; a rerun retries exactly those.
+
+    \b
+    Exit status:
+      0    every tag is done
+      1    nothing could start (bad input, unreachable, refused login, journal in use)
+      2    the run finished with some tags failed (or not attempted after --on-error abort)
+      130  interrupted (Ctrl-C); run it again to continue
 
     Each side has its own login: --src-creds/--dest-creds USER (the password from
     --X-password-stdin or a prompt), --X-authfile, or the credentials stored for its
@@ -376,7 +389,11 @@ def migrate(
     if report is not None:
         _print_report(settings, report, str(path), time.monotonic() - started)
         if not report.ok:
-            raise click.exceptions.Exit(1)
+            raise click.exceptions.Exit(_SOME_TAGS_FAILED)
+
+
+_SOME_TAGS_FAILED = 2
+"""The exit status of a run that finished with failed (or pending) tags."""
 
 
 def _run(
@@ -455,6 +472,7 @@ def _print_plan(settings: Settings, plan: MigrationPlan, confirmed: set[str], jo
         "to_copy": len(plan.to_copy),
         "current": plan.count(TagState.CURRENT),
         "existing": plan.count(TagState.EXISTS),
+        "broken": plan.count(TagState.BROKEN),
         "unique_images": len(plan.images),
         "bytes_to_move": plan.bytes_to_move,
         "blobs_known_at_destination": len(confirmed),
@@ -465,6 +483,7 @@ def _print_plan(settings: Settings, plan: MigrationPlan, confirmed: set[str], jo
                 "state": tag.state.value,
                 "image_id": tag.image_id,
                 "layers": len(tag.chain),
+                "problem": tag.problem,
             }
             for tag in plan.tags
         ],
@@ -477,10 +496,17 @@ def _print_plan(settings: Settings, plan: MigrationPlan, confirmed: set[str], jo
             [Column("SOURCE"), Column("DESTINATION"), Column("STATE"), Column("IMAGE", True)],
             [[t.source, t.destination, t.state.value, t.image_id] for t in plan.tags],
         )
+        for tag in plan.tags:
+            if tag.problem is not None:
+                console.print(
+                    f"broken: {visible(tag.source)} -> {visible(tag.destination)} "
+                    f"(image {tag.at_fault or tag.image_id}): {visible(tag.problem)}"
+                )
         console.print(
             f"plan: {plan.repositories} repositories, {len(plan.tags)} tags "
             f"({len(plan.to_copy)} to copy, {document['current']} already current, "
-            f"{document['existing']} existing skipped), {len(plan.images)} unique images, "
+            f"{document['existing']} existing skipped, {document['broken']} broken), "
+            f"{len(plan.images)} unique images, "
             f"{human_size(plan.bytes_to_move)} to move; the journal knows {len(confirmed)} "
             "blobs at the destination"
         )
@@ -523,8 +549,13 @@ def _print_report(
                 "status": o.status,
                 "digest": o.digest,
                 "reason": o.reason,
+                "image": o.image,
             }
             for o in report.outcomes
+        ],
+        "failed": [
+            {"repository": o.repository, "tag": o.tag, "image": o.image, "reason": o.reason}
+            for o in report.failed
         ],
     }
 
@@ -547,7 +578,11 @@ def _print_report(
         ]
         print_table(settings, console, [Column("WHAT"), Column("AMOUNT")], rows)
         for outcome in failed:
-            console.print(f"failed: {outcome.source} -> {outcome.destination}: {outcome.reason}")
+            image = f" (image {visible(outcome.image)})" if outcome.image else ""
+            console.print(
+                f"failed: {visible(outcome.source)} -> {visible(outcome.destination)}{image}: "
+                f"{visible(outcome.reason or '')}"
+            )
 
     emit(settings, document, human)
 

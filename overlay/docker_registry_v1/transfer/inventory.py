@@ -29,10 +29,12 @@ import attrs
 
 from ..core.errors import (
     DockerRegistryError,
+    Forbidden,
     InvalidInput,
     InvalidResponse,
     NotFound,
     RegistryError,
+    Unauthorized,
 )
 from ..core.models import ImageMetadata, RawMetadata, SearchResults, TagMap
 from ..core.names import RepositoryName
@@ -143,6 +145,10 @@ class Inventory:
     search_available: bool
     requests: int
     seconds: float
+    broken: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_tags)
+    """Image id → why its ancestry or JSON could not be read (an upload that never
+    finished, a missing or unreadable image, a broken parent chain). Such an image is
+    charged to the tags that need it; it stops neither the inventory nor a migration."""
 
     def chain(self, image_id: str) -> tuple[str, ...]:
         """``image_id`` and its ancestors, base first: the order layers are applied in
@@ -207,6 +213,7 @@ class _Collection:
     metadata: dict[str, RawMetadata | None] = attrs.field(factory=dict)
     chain_claims: set[str] = attrs.field(factory=set)
     json_claims: set[str] = attrs.field(factory=set)
+    broken: dict[str, str] = attrs.field(factory=dict)
     lock: threading.Lock = attrs.field(factory=threading.Lock)
 
     def claim_chain(self, tip: str) -> bool:
@@ -234,6 +241,10 @@ class _Collection:
     def add_metadata(self, image_id: str, metadata: RawMetadata | None) -> None:
         with self.lock:
             self.metadata[image_id] = metadata
+
+    def add_broken(self, image_id: str, error: Exception) -> None:
+        with self.lock:
+            self.broken.setdefault(image_id, " ".join(str(error).split()) or type(error).__name__)
 
 
 class _Counter:
@@ -431,6 +442,7 @@ def _assemble(run: _Survey) -> Inventory:
         search_available=run.named is None,
         requests=run.requests.count,
         seconds=time.monotonic() - run.started,
+        broken=dict(run.collection.broken),
     )
 
 
@@ -478,8 +490,14 @@ def _metadata(
 ) -> RawMetadata | None:
     try:
         return client.image.get_metadata_raw(image_id, auth=reader)
-    except NotFound:
+    except NotFound as error:
+        run.collection.add_broken(image_id, error)
         return None  # listed but never uploaded: kept, with nothing known about it
+    except (Unauthorized, Forbidden):
+        raise  # a refused login stops the run: nothing else could be read either
+    except RegistryError as error:  # e.g. 400 "Image is being uploaded, retry later"
+        run.collection.add_broken(image_id, error)
+        return None
 
 
 def _read_repository(client: Client, run: _Survey, repository: _Repository, tokens: bool) -> None:
@@ -491,8 +509,12 @@ def _read_repository(client: Client, run: _Survey, repository: _Repository, toke
     mine: list[str] = []
     for tip in _tips(repository.tags):
         if found.claim_chain(tip):
-            ancestry = client.image.get_ancestry(tip, auth=reader)
-            mine += found.add_ancestry(tip, ancestry)
+            try:
+                mine += found.add_ancestry(tip, client.image.get_ancestry(tip, auth=reader))
+            except (Unauthorized, Forbidden):
+                raise
+            except (RegistryError, ValueError) as error:
+                found.add_broken(tip, error)  # the tags on it fail, not the inventory
     mine += found.claim_json(repository.listed)
     for image_id in mine:
         found.add_metadata(image_id, _metadata(client, run, image_id, reader))

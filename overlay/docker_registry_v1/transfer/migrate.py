@@ -40,6 +40,7 @@ from ..formats.layout import LayoutError
 from .copy import BlobCache, check_level
 from .migrate_plan import MigrationPlan, PlannedTag, TagState, Target
 from .migrate_run import (
+    ImageFault,
     Keyed,
     MigrationListener,
     RunSettings,
@@ -87,6 +88,12 @@ class MigrationReport:
     def failures(self) -> tuple[TagOutcome, ...]:
         """The tags that failed or were not attempted."""
         return tuple(o for o in self.outcomes if o.status in {"failed", "pending"})
+
+    @property
+    def failed(self) -> tuple[TagOutcome, ...]:
+        """The tags that failed, each with its ``repository``, ``tag``, ``image`` and
+        ``reason``: a rerun on the same journal tries exactly these (and any pending)."""
+        return tuple(o for o in self.outcomes if o.status == "failed")
 
     @property
     def ok(self) -> bool:
@@ -186,6 +193,13 @@ class _Run(SharedRun):
             self.confirm(repo, blob.digest)
         return blob
 
+    def charged(self, planned: PlannedTag, image_id: str, stop: threading.Event) -> LayerBlob:
+        """`layer`, its failure charged to the image (and so to every tag needing it)."""
+        try:
+            return self.layer(planned, image_id, stop)
+        except _EXPECTED as error:
+            raise ImageFault(image_id, error) from error
+
     def tag(self, planned: PlannedTag) -> TagOutcome:
         """Migrate one tag: layers, config, then the manifest."""
         chain = planned.chain
@@ -195,7 +209,7 @@ class _Run(SharedRun):
         if self.stop.is_set():
             raise Stopped
         layers = run_threads(
-            [functools.partial(self.layer, planned, image_id, stop) for image_id in chain],
+            [functools.partial(self.charged, planned, image_id, stop) for image_id in chain],
             self.jobs,
             stop,
         )
@@ -224,7 +238,11 @@ class _Run(SharedRun):
             ),
         )
         return TagOutcome(
-            planned.source, planned.destination, "copied", digest=image.manifest_digest
+            planned.source,
+            planned.destination,
+            "copied",
+            digest=image.manifest_digest,
+            image=planned.image_id,
         )
 
 
@@ -255,6 +273,36 @@ def _reason(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
+def _charged(planned: PlannedTag, error: BaseException) -> tuple[str, str]:
+    """(image, reason) of a failed tag: the image at fault when one is, else its own."""
+    if isinstance(error, ImageFault):
+        return error.image_id, _reason(error.error)
+    return planned.image_id, _reason(error)
+
+
+def _settled(plan: MigrationPlan, journal: Journal, registry: str) -> dict[PlannedTag, TagOutcome]:
+    """The outcomes the plan decided already: current, existing, and broken tags (failed,
+    and journaled as such, without a request)."""
+    outcomes: dict[PlannedTag, TagOutcome] = {}
+    for planned in plan.tags:
+        if planned.state is TagState.COPY:
+            continue
+        status: Status = "current" if planned.state is TagState.CURRENT else "exists"
+        reason = None
+        if planned.state is TagState.BROKEN:
+            status, reason = "failed", planned.problem or "cannot be migrated"
+            journal.failed(registry, planned.dest_repo, planned.dest_tag, reason)
+        outcomes[planned] = TagOutcome(
+            planned.source,
+            planned.destination,
+            status,
+            digest=planned.digest,
+            reason=reason,
+            image=planned.at_fault or planned.image_id,
+        )
+    return outcomes
+
+
 def migrate(
     source: Client,
     dest: Target | V1Target,
@@ -271,11 +319,14 @@ def migrate(
     """Carry out ``plan`` from the v1 registry ``source`` into ``dest`` (a v2 registry,
     an OCI layout or another v1 registry).
 
-    A failed tag is recorded (journal and report) with its reason; with
-    ``on_error="continue"`` the others go on, with ``"abort"`` the run stops and the
-    tags not yet attempted are reported ``pending``. Ctrl-C stops at once; every fact
-    learned so far is already in the journal. ``retry`` is the policy of every request
-    on both sides (default: each client's own).
+    Every source-side fault (an image whose JSON, ancestry or layer cannot be read, a
+    checksum that does not match, a name the destination refuses: the plan's ``BROKEN``
+    tags) is charged to the tags that need that image, never to the run: a failed tag
+    is recorded (journal and report: repository, tag, image, reason); with
+    ``on_error="continue"`` the others go on, with ``"abort"`` no tag is started after
+    the first failure and those not yet attempted are reported ``pending``.
+    Ctrl-C stops at once; every fact learned so far is already in the journal.
+    ``retry`` is the policy of every request on both sides (default: each client's own).
     """
     for what, value in (("jobs", jobs), ("repositories_in_flight", repositories_in_flight)):
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= _MOST:
@@ -296,20 +347,16 @@ def migrate(
         slots=threading.Semaphore(jobs),
     )
     run = V1Run(dest=dest, **shared) if isinstance(dest, V1Target) else _Run(dest=dest, **shared)
-    outcomes: dict[PlannedTag, TagOutcome] = {}
-    for planned in plan.tags:
-        if planned.state is not TagState.COPY:
-            status: Status = "current" if planned.state is TagState.CURRENT else "exists"
-            outcomes[planned] = TagOutcome(
-                planned.source, planned.destination, status, digest=planned.digest
-            )
+    outcomes = _settled(plan, journal, run.registry)
+    aborted = threading.Event()
+    if on_error == "abort" and any(o.status == "failed" for o in outcomes.values()):
+        aborted.set()  # a broken tag is the first failure: no tag is started
     listener.started(len(plan.tags), plan.bytes_to_move)
     for outcome in outcomes.values():
         listener.tag_finished(outcome)
     by_repo: dict[str, list[PlannedTag]] = defaultdict(list)
     for planned in plan.to_copy:
         by_repo[planned.source_repo].append(planned)
-    aborted = threading.Event()
 
     def repository(tags: list[PlannedTag]) -> None:
         for planned in tags:
@@ -321,10 +368,12 @@ def migrate(
                 if aborted.is_set():
                     return
                 raise
-            except _EXPECTED as error:
-                reason = _reason(error)
+            except (ImageFault, *_EXPECTED) as error:
+                image, reason = _charged(planned, error)
                 journal.failed(run.registry, planned.dest_repo, planned.dest_tag, reason)
-                outcome = TagOutcome(planned.source, planned.destination, "failed", reason=reason)
+                outcome = TagOutcome(
+                    planned.source, planned.destination, "failed", reason=reason, image=image
+                )
                 if on_error == "abort":
                     aborted.set()
                     run.stop.set()
@@ -346,7 +395,13 @@ def migrate(
         raise
     final = tuple(
         outcomes.get(planned)
-        or TagOutcome(planned.source, planned.destination, "pending", reason="not attempted")
+        or TagOutcome(
+            planned.source,
+            planned.destination,
+            "pending",
+            reason="not attempted",
+            image=planned.image_id,
+        )
         for planned in plan.tags
     )
     counters = run.counters

@@ -246,6 +246,9 @@ class TagState(enum.Enum):
     """The destination tag already points at the manifest an earlier run wrote."""
     EXISTS = "exists"
     """The destination has the tag and ``skip_existing_tags`` was asked for."""
+    BROKEN = "broken"
+    """Cannot be migrated (see ``PlannedTag.problem``): an image of its chain the source
+    cannot serve, or a name the destination refuses. The run reports it failed."""
 
 
 @attrs.frozen
@@ -262,6 +265,10 @@ class PlannedTag:
     state: TagState
     digest: str | None = None
     """The destination manifest's digest, when the plan already knows it (``CURRENT``)."""
+    problem: str | None = None
+    """Why the tag cannot be migrated (``BROKEN``)."""
+    at_fault: str | None = None
+    """The v1 image of the chain the source cannot serve (``BROKEN`` by the source)."""
 
     @property
     def source(self) -> str:
@@ -309,6 +316,25 @@ class MigrationPlan:
         return sum(1 for tag in self.tags if tag.state is state)
 
 
+def _unreadable(inventory: Inventory, chain: tuple[str, ...]) -> tuple[str, str] | None:
+    """(image, why) the source cannot serve this chain, from what the inventory could
+    not read."""
+    for image_id in reversed(chain):  # the tag's own image first: its ancestry failed
+        reason = inventory.broken.get(image_id)
+        if reason is not None:
+            return image_id, reason
+    return None
+
+
+def _refused_tag(dest: Destination, one: PlannedTag) -> str | None:
+    """Why the destination cannot take the tag's name (a ref name for a layout)."""
+    try:
+        dest.reference(one.dest_repo, one.dest_tag)
+    except ValueError as error:
+        return f"{one.destination}: {error}"
+    return None
+
+
 def plan_migration(
     inventory: Inventory,
     selection: Selection,
@@ -323,8 +349,10 @@ def plan_migration(
 ) -> MigrationPlan:
     """Plan the migration of ``inventory``'s selected tags into ``dest``.
 
-    Raises `InvalidInput` naming the source repository when the selection maps it to a
-    name (or tag) the destination refuses, before any request is sent to the destination.
+    A tag is ``BROKEN`` (with its ``problem``) when an image of its chain could not be
+    read by the inventory, or when the selection maps it to a name (or tag) the
+    destination refuses: such faults are charged to the tags they touch, never to the
+    whole plan, and a broken tag costs the destination no request.
 
     Each destination repository's tags are listed once. A tag the destination has is
     ``CURRENT`` when it is what the migration would write: the journal's record of it
@@ -334,18 +362,28 @@ def plan_migration(
     is the compression level the migration will use; ``concurrency`` bounds the
     requests in flight.
     """
-    selected: list[PlannedTag] = []
+    every: list[PlannedTag] = []
     for repository in inventory.repositories:
         if not selection.repository_selected(repository.name):
             continue
-        target = selection.destination_name(repository.name, dest.check_name)
+        try:
+            target: str | None = selection.destination_name(repository.name, dest.check_name)
+            refused = None
+        except ValueError as error:
+            target, refused = None, str(error)
         for tag, image_id in repository.tags.items():
-            if selection.tag_selected(tag):
-                dest.reference(target, tag)
-                chain = inventory.chain(image_id)
-                selected.append(
-                    PlannedTag(repository.name, tag, image_id, chain, target, tag, TagState.COPY)
-                )
+            if not selection.tag_selected(tag):
+                continue
+            chain = inventory.chain(image_id)
+            one = PlannedTag(
+                repository.name, tag, image_id, chain, target or repository.name, tag, TagState.COPY
+            )
+            unreadable = _unreadable(inventory, chain)
+            at_fault, problem = unreadable or (None, refused or _refused_tag(dest, one))
+            if problem is not None:
+                one = attrs.evolve(one, state=TagState.BROKEN, problem=problem, at_fault=at_fault)
+            every.append(one)
+    selected = [one for one in every if one.state is TagState.COPY]
     survey = DestinationSurvey(
         scoped_target(dest, retry),
         None if source is None else scoped(source, retry),
@@ -363,7 +401,10 @@ def plan_migration(
         }
         current = survey.current(listed, written)
     planned = []
-    for one in selected:
+    for one in every:
+        if one.state is TagState.BROKEN:
+            planned.append(one)
+            continue
         digest = current.get(one)
         if digest is not None:
             planned.append(attrs.evolve(one, state=TagState.CURRENT, digest=digest))

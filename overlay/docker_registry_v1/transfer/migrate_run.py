@@ -14,6 +14,7 @@ from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
 
 import attrs
 
+from ..core.errors import DockerRegistryError, Forbidden, Unauthorized
 from ..core.models import RawMetadata
 from ..engine.access import read_access
 from ..engine.bounded import Stopped
@@ -27,6 +28,7 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Counters",
+    "ImageFault",
     "Keyed",
     "MigrationListener",
     "RunSettings",
@@ -51,6 +53,29 @@ class TagOutcome:
     ``failed`` (see ``reason``), ``pending`` (not attempted: the run was aborted)."""
     digest: str | None = None
     reason: str | None = None
+    image: str | None = None
+    """The v1 image the tag needs: for a failed tag, the one that failed (its own image
+    when the fault is not one image's, e.g. a name the destination refuses)."""
+
+    @property
+    def repository(self) -> str:
+        """The source repository."""
+        return self.source.rpartition(":")[0]
+
+    @property
+    def tag(self) -> str:
+        """The source tag."""
+        return self.source.rpartition(":")[2]
+
+
+class ImageFault(Exception):  # noqa: N818 - carries a fault to the tag it is charged to
+    """A source-side fault of one v1 image (its JSON, ancestry or layer), charged to the
+    tag being migrated; ``__cause__`` is the error itself."""
+
+    def __init__(self, image_id: str, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.image_id = image_id
+        self.error = error
 
 
 class MigrationListener(Protocol):
@@ -169,12 +194,17 @@ class SharedRun:
             return self.readers[repo]
 
     def image_json(self, image_id: str, repo: str) -> RawMetadata:
-        """The source's image JSON, read once per run."""
+        """The source's image JSON, read once per run; a failure is the image's fault."""
         with self.image_locks(f"json:{image_id}"):
             if image_id not in self.metadata:
-                self.metadata[image_id] = self.source.image.get_metadata_raw(
-                    image_id, auth=self.reader(repo)
-                )
+                try:
+                    self.metadata[image_id] = self.source.image.get_metadata_raw(
+                        image_id, auth=self.reader(repo)
+                    )
+                except (Unauthorized, Forbidden):
+                    raise
+                except DockerRegistryError as error:
+                    raise ImageFault(image_id, error) from error
             return self.metadata[image_id]
 
     def counted(

@@ -29,7 +29,7 @@ from ..engine.access import WriteAccess, index_list, is_present, read_access, wr
 from ..engine.bounded import Stopped
 from ..engine.journal import JournalManifest
 from ..engine.layers import LayerFetch, iter_layer
-from .migrate_run import SharedRun, TagOutcome
+from .migrate_run import ImageFault, SharedRun, TagOutcome
 from .mirror import LayerRestartError
 from .retry import RetryPolicy
 
@@ -191,7 +191,10 @@ class V1Run(SharedRun):
         for image_id in planned.chain:
             if self.stop.is_set():
                 raise Stopped
-            self.image(planned, image_id, access)
+            try:
+                self.image(planned, image_id, access)
+            except (DockerRegistryError, OSError, ValueError) as error:
+                raise ImageFault(image_id, error) from error
         target = self.dest.client
         target.repository.set_tag(
             planned.dest_repo, planned.image_id, planned.dest_tag, auth=access.auth
@@ -215,7 +218,13 @@ class V1Run(SharedRun):
                 planned.source,
             ),
         )
-        return TagOutcome(planned.source, planned.destination, "copied", digest=planned.image_id)
+        return TagOutcome(
+            planned.source,
+            planned.destination,
+            "copied",
+            digest=planned.image_id,
+            image=planned.image_id,
+        )
 
 
 def _relayed(policy: RetryPolicy, relay: Callable[[], str], fetches: list[LayerFetch]) -> str:
