@@ -61,7 +61,7 @@ def _chain(seed: int) -> list[SeedImage]:
 def messy() -> Iterator[Messy]:
     with run_standalone() as emulator:
         store, faults = emulator.store, emulator.faults
-        chains = {name: _chain(300 + n) for n, name in enumerate("abcdefgh")}
+        chains = {name: _chain(300 + n) for n, name in enumerate("abcdefghi")}
         store.seed("team/app", "1.0", chains["a"])
         store.set_tag("team/app", "_tmp", chains["a"][-1].id, {})
         store.seed("team/app", "uploading", chains["b"])
@@ -73,6 +73,7 @@ def messy() -> Iterator[Messy]:
         wrong = "sha256:" + "0" * 64  # stored and announced, but not the layer's
         store.seed("team/web", "sum", [*chains["g"][:-1], attrs.evolve(tip, checksum=wrong)])
         store.seed("team/web", None, chains["h"])  # untagged, and broken below
+        store.seed("team/app-", "1.0", chains["i"])  # a v1 name, refused by v2 and OCI
         ids = {name: chain[-1].id for name, chain in chains.items()}
         faults.error(f"/v1/images/{ids['b']}/json", 400, body=UPLOADING, times=None)
         faults.error(f"/v1/images/{ids['c']}/layer", 404, times=None)
@@ -92,6 +93,7 @@ def messy() -> Iterator[Messy]:
                 "team/web:corrupt": (ids["e"], "differs"),  # the JSON is part of the payload
                 "team/web:gone": (ids["f"], "404"),
                 "team/web:sum": (ids["g"], "checksum"),
+                "team/app-:1.0": (ids["i"], "refuses"),
             },
             untagged=ids["h"],
         )
@@ -171,8 +173,12 @@ def test_into_distribution_healthy_tags_land_and_each_broken_tag_is_listed(
 def test_into_an_oci_layout_a_tag_it_cannot_name_fails_alone(messy: Messy, tmp_path: Path) -> None:
     layout, journal = tmp_path / "layout", tmp_path / "j.sqlite"
     broken = {**messy.broken, "team/app:_tmp": (messy.healthy["team/app:_tmp"], "_tmp")}
-    report = _report(_migrate(messy, f"oci:{layout}", journal, "--json"))
+    done = _migrate(messy, f"oci:{layout}", journal, "--json")
+    report = _report(done)
     _check_failed(report, broken)
+    events = [json.loads(line) for line in done.stderr.splitlines()]
+    failed_events = {e["source"]: e["image"] for e in events if e.get("status") == "failed"}
+    assert failed_events == {name: image for name, (image, _) in broken.items()}
     copied = {t["destination"]: t["digest"] for t in report["tags"] if t["status"] == "copied"}
     assert set(copied) == {"team/app:1.0", "team/web:1.0"}
     assert OCILayout(layout).refs() == copied
@@ -198,6 +204,8 @@ def test_dry_run_lists_the_broken_tags_and_sends_nothing(
     assert states["team/app:uploading"][0] == "broken"
     assert "Image is being uploaded" in states["team/app:uploading"][1]
     assert states["team/web:gone"][0] == "broken"
+    assert states["team/app-:1.0"][0] == "broken"
+    assert "which it refuses" in states["team/app-:1.0"][1]
     assert all(states[name] == ("copy", None) for name in messy.healthy)
     assert uploaded_blobs(v2_fresh) == []
 
@@ -215,6 +223,7 @@ def test_on_error_abort_starts_no_tag_after_a_broken_one(
     assert {n for n, s in statuses.items() if s == "failed"} == {
         "team/app:uploading",
         "team/web:gone",
+        "team/app-:1.0",
     }
     assert set(statuses.values()) == {"failed", "pending"}
     assert uploaded_blobs(v2_fresh) == []

@@ -316,6 +316,13 @@ class MigrationPlan:
         return sum(1 for tag in self.tags if tag.state is state)
 
 
+def _renamed(selection: Selection, name: str) -> bool:
+    """Whether the selection's rules (a rename, a prefix) change ``name`` beyond the
+    ``library/`` every registry adds to a bare name."""
+    plain = f"library/{name}" if selection.library and "/" not in name else name
+    return selection.destination_name(name, lambda _: None) != plain
+
+
 def _unreadable(inventory: Inventory, chain: tuple[str, ...]) -> tuple[str, str] | None:
     """(image, why) the source cannot serve this chain, from what the inventory could
     not read."""
@@ -352,7 +359,9 @@ def plan_migration(
     A tag is ``BROKEN`` (with its ``problem``) when an image of its chain could not be
     read by the inventory, or when the selection maps it to a name (or tag) the
     destination refuses: such faults are charged to the tags they touch, never to the
-    whole plan, and a broken tag costs the destination no request.
+    whole plan, and a broken tag costs the destination no request. A name made by the
+    selection's own rules (``--rename``, a prefix) that the destination refuses is bad
+    input instead: `InvalidInput` naming the source repository, before any request.
 
     Each destination repository's tags are listed once. A tag the destination has is
     ``CURRENT`` when it is what the migration would write: the journal's record of it
@@ -370,6 +379,8 @@ def plan_migration(
             target: str | None = selection.destination_name(repository.name, dest.check_name)
             refused = None
         except ValueError as error:
+            if _renamed(selection, repository.name):
+                raise  # the user's --rename or prefix made the name: bad input, not a fault
             target, refused = None, str(error)
         for tag, image_id in repository.tags.items():
             if not selection.tag_selected(tag):
