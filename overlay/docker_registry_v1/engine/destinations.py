@@ -94,11 +94,34 @@ def mount_known(
     return False
 
 
+class _Learned:
+    """A pipelined layer's blob bytes; once the last is out (before the upload is
+    committed) ``learned`` gets the blob. It passes on `streamed_digest`, so the upload
+    does not hash the bytes again."""
+
+    def __init__(self, encoded: PipelinedLayer, learned: Callable[[LayerBlob], None]) -> None:
+        self._encoded = encoded
+        self._learned = learned
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._encoded
+        self._learned(self._encoded.blob)
+
+    def streamed_digest(self) -> str:
+        """The blob's sha256, known once iterated."""
+        return self._encoded.streamed_digest()
+
+
 class _OCIDestination:
     """The path shared by a registry and a layout (``target`` speaks the registry calls)."""
 
     sequential = False
     overlaps = False
+    journaled = False
+    """A migration's destination (the cache is its journal): tags in many repositories
+    share images, so a config is mounted from a repository holding it, as a layer is,
+    and a repository receiving a blob is a mount source as soon as its last byte is out
+    (a rerun after Ctrl-C mounts what landed instead of sending it again)."""
 
     def __init__(
         self,
@@ -131,6 +154,9 @@ class _OCIDestination:
         self._lock = threading.Lock()
         self._as_is = False
         self._origin = ""
+        self.config_uploaded = 0
+        """Bytes of the config blob `commit` uploaded (0: the repository had it, or it
+        was mounted)."""
 
     def prepare(self) -> None:
         """Ping the registry: a v1-only server is refused before the source is read."""
@@ -200,7 +226,9 @@ class _OCIDestination:
 
     def put(self, layer: Layer, feed: Feed) -> bool:
         """Store the layer: an OCI blob as it is (checked against its digest), a v1 layer
-        through the deterministic gzip, remembered in the cache once confirmed."""
+        through the deterministic gzip, remembered in the cache once its last byte is
+        out (before the upload is committed: a crash or Ctrl-C after the commit cannot
+        cause a resend; a fact about a blob that did not land only costs a HEAD)."""
         if self._as_is:
             digest = layer.blob_digest
             assert digest is not None  # reuse() took the layers without one
@@ -211,14 +239,18 @@ class _OCIDestination:
             feed.send(stored)
         else:
 
+            def learned(blob: LayerBlob) -> None:
+                self.cache.put(self._key(layer), blob, origin=self._origin)
+                if self.journaled:
+                    self.cache.facts.intend(self.registry, self.repository, blob.digest)
+
             def converted(chunks: Iterator[bytes]) -> LayerBlob:
                 where = f"layer of {layer.image_id[:12]}"
                 with PipelinedLayer(chunks, level=self.level, where=where) as encoded:
-                    self.uploads.upload_blob(self.repository, encoded)
+                    self.uploads.upload_blob(self.repository, _Learned(encoded, learned))
                 return encoded.blob
 
             blob = feed.send(converted)
-            self.cache.put(self._key(layer), blob, origin=self._origin)
             self.blobs[layer.image_id] = blob
             digest = blob.digest
         self.cache.place(digest, self.registry, self.repository)
@@ -251,8 +283,16 @@ class _OCIDestination:
             digest = converted.manifest_digest
             layers = tuple(blob.digest for blob in converted.layers)
         config_digest = _sha256(config)
-        if self.target.blob_size(self.repository, config_digest) is None:
+        if self.target.blob_size(self.repository, config_digest) is None and not (
+            self.journaled
+            and mount_known(
+                self.cache.facts, self.target, self.registry, self.repository, config_digest
+            )
+        ):
             self.target.upload_blob(self.repository, config, digest=config_digest)
+            self.config_uploaded = len(config)
+        if self.journaled:
+            self.cache.place(config_digest, self.registry, self.repository)
         current = self.target.manifest_digest(self.repository, self.tag, accept=[media_type])
         if current != digest:
             self.target.put_manifest(self.repository, self.tag, manifest, media_type)

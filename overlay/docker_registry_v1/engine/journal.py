@@ -617,7 +617,7 @@ class BlobCache:
         self.path = Path(path)
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._store = _CacheFile(self.path)
+            self._store: _CacheFile | Journal = _CacheFile(self.path)
         except (OSError, sqlite3.Error, JournalError) as exc:
             why = str(exc).removeprefix(f"copy cache {self.path}: ")
             warnings.warn(
@@ -627,6 +627,15 @@ class BlobCache:
                 stacklevel=2,
             )
             self._store = _CacheFile(Path(":memory:"))
+        self._borrowed = False
+
+    @classmethod
+    def over(cls, store: Journal) -> BlobCache:
+        """An open journal's facts as the engine's cache: a migration's copies learn and
+        reuse through the journal itself (one store). Closing it leaves the journal open."""
+        cache = cls.__new__(cls)
+        cache.path, cache._store, cache._borrowed = store.path, store, True
+        return cache
 
     @staticmethod
     def key(image_id: str, checksum: str | None, level: int) -> str:
@@ -669,7 +678,8 @@ class BlobCache:
 
     def close(self) -> None:
         """Close the database; the cache stays on disk for the next copy."""
-        self._store.close()
+        if not self._borrowed:
+            self._store.close()
 
 
 class _CacheFile(_Store):

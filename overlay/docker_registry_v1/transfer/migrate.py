@@ -20,28 +20,27 @@ import functools
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 import attrs
 
 from ..core.errors import DockerRegistryError, InvalidInput
-from ..core.httplog import reused
+from ..core.progress import PlannedLayer
+from ..engine.blobs import BlobCache, check_level
 from ..engine.bounded import Stopped, run_threads
-from ..engine.destinations import mount_known
+from ..engine.destinations import LayoutDestination, RegistryDestination
 from ..engine.journal import Journal, JournalManifest
-from ..engine.pipeline import PipelinedLayer
-from ..engine.run import Feed
-from ..engine.sources import v1_layer
+from ..engine.model import Layer, SourceImage, TransferResult
+from ..engine.run import Committed, Feed, copy_image
+from ..engine.sources import GivenImage, v1_layer
+from ..engine.tracking import Tracker
 from ..formats.archive import validate_ancestry
-from ..formats.compress import DEFAULT_LEVEL, LayerBlob
-from ..formats.convert import convert_image
+from ..formats.compress import DEFAULT_LEVEL
 from ..formats.layout import LayoutError
-from .copy import BlobCache, check_level
 from .migrate_plan import MigrationPlan, PlannedTag, TagState, Target
 from .migrate_run import (
     ImageFault,
-    Keyed,
     MigrationListener,
     RunSettings,
     SharedRun,
@@ -50,7 +49,7 @@ from .migrate_run import (
     TagOutcome,
 )
 from .migrate_v1 import V1Run, V1Target
-from .retry import RetryPolicy, scoped, scoped_target, unretried_target
+from .retry import RetryPolicy, scoped, scoped_target
 
 if TYPE_CHECKING:
     from ..v1.client import Client
@@ -103,136 +102,54 @@ class MigrationReport:
 
 @attrs.define(kw_only=True)
 class _Run(SharedRun):
-    """A run into a blob store: a v2 registry or an OCI layout."""
+    """A run into a blob store (a v2 registry or an OCI layout): each tag is one
+    `copy_image` of the engine, from its v1 chain (as the plan found it, the JSONs read
+    once per run) into the destination the target makes for it, learning and reusing
+    through the journal (`BlobCache.over`)."""
 
     dest: Target
-    present: set[tuple[str, str]] = attrs.field(factory=set)
-    """(repository, digest) confirmed at the destination during this run."""
-    blob_locks: Keyed = attrs.field(factory=Keyed)
+    claims: dict[str, threading.Event] = attrs.field(factory=dict)
+    """v1 images whose layer a tag is deciding on or moving now; the others wait."""
 
     @property
     def registry(self) -> str:
         return self.dest.registry
 
-    def key(self, image_id: str) -> str:
-        return BlobCache.key(image_id, self.metadata[image_id].checksum, self.level)
-
-    def layer(self, planned: PlannedTag, image_id: str, stop: threading.Event) -> LayerBlob:
-        """The image's blob, confirmed in ``planned.dest_repo`` (or empty)."""
-        repo = planned.dest_repo
-        with self.image_locks(image_id):
-            blob = self.journal.layer(self.key(image_id), self.origin)
-            if blob is None:
-                return self.send(planned, image_id, stop)
-        if not blob.empty:
-            self.ensure(repo, blob.digest, blob.size, lambda: self.send(planned, image_id, stop))
-        return blob
-
-    def ensure(self, repo: str, digest: str, size: int, upload: Callable[[], object]) -> None:
-        """Make the destination repository hold the blob: there already (HEAD), mounted
-        from a repository the journal says holds it, or else ``upload()``."""
-        with self.blob_locks(digest):
-            if (repo, digest) in self.present:
-                return
-            name, _ = self.dest.reference(repo, "latest")
-            if self.dest.blob_size(name, digest) is not None:
-                reused("blob %s: journal hit, already in %s (HEAD)", digest, name)
-                self.counters.add(skipped=1, bytes_skipped=size)
-            elif self.mount(repo, digest):
-                reused("blob %s: journal hit, mounted into %s", digest, name)
-                self.counters.add(mounted=1, bytes_mounted=size)
-            else:
-                upload()
-            self.confirm(repo, digest)
-
-    def mount(self, repo: str, digest: str) -> bool:
-        """Mount the blob from a repository the journal says holds it. A refusal (no
-        access to that repository, none there, or an upload session instead) is
-        journaled, so neither this run nor a rerun asks that repository again, and
-        the next one is tried; after the last, the caller uploads."""
-        return mount_known(
-            self.journal,
-            self.dest,
-            self.registry,
-            repo,
-            digest,
-            name=lambda one: self.dest.reference(one, "latest")[0],
-        )
-
-    def confirm(self, repo: str, digest: str) -> None:
-        self.journal.placed(self.registry, repo, digest)
-        with self.lock:
-            self.present.add((repo, digest))
-
-    def send(self, planned: PlannedTag, image_id: str, stop: threading.Event) -> LayerBlob:
-        """Stream the v1 layer from the source, compressed, into the tag's repository."""
-        repo = planned.dest_repo
-        name, _ = self.dest.reference(repo, "latest")
-        metadata = self.metadata[image_id]
-        auth = self.reader(planned.source_repo)
-
-        def learned(blob: LayerBlob) -> None:
-            self.journal.learned(
-                self.key(image_id), image_id, blob, self.registry, repo, origin=self.origin
-            )
-
-        def converted(chunks: Iterator[bytes]) -> LayerBlob:
-            where = f"layer of {image_id[:12]}"
-            with PipelinedLayer(chunks, level=self.level, where=where) as encoded:
-                # `Feed` retries the upload as a whole: its requests go once
-                unretried_target(self.dest).upload_blob(name, _Journaled(encoded, learned))
-            return encoded.blob
-
-        layer = v1_layer(self.source, image_id, metadata, None, auth, self.policy)
-        with self.slots:
-            self.listener.layer_started(image_id, metadata.size)
-            blob = Feed(layer, _Counted(self), self.policy, stop).send(converted)
-            self.listener.layer_finished(image_id)
-        self.counters.add(images_read=1, uploaded=1, bytes_uploaded=blob.size)
-        if not blob.empty:
-            self.confirm(repo, blob.digest)
-        return blob
-
-    def charged(self, planned: PlannedTag, image_id: str, stop: threading.Event) -> LayerBlob:
-        """`layer`, its failure charged to the image (and so to every tag needing it)."""
-        try:
-            return self.layer(planned, image_id, stop)
-        except _EXPECTED as error:
-            raise ImageFault(image_id, error) from error
-
     def tag(self, planned: PlannedTag) -> TagOutcome:
-        """Migrate one tag: layers, config, then the manifest."""
+        """Migrate one tag: the engine reuses or moves each layer, then commits the
+        config and the manifest once every layer is in."""
         chain = planned.chain
         metadata = [self.image_json(image_id, planned.source_repo) for image_id in chain]
         validate_ancestry(list(reversed(chain)), planned.image_id)
-        stop = threading.Event()
         if self.stop.is_set():
             raise Stopped
-        layers = run_threads(
-            [functools.partial(self.charged, planned, image_id, stop) for image_id in chain],
-            self.jobs,
-            stop,
+        auth = self.reader(planned.source_repo)
+        layers = tuple(
+            v1_layer(self.source, image_id, meta, chain[n - 1] if n else None, auth, self.policy)
+            for n, (image_id, meta) in enumerate(zip(chain, metadata, strict=True))
         )
-        image = convert_image(
-            [m.json_bytes for m in metadata], layers, manifest_format=self.dest.manifest_format
+        image = SourceImage(planned.source_repo, planned.tag, layers, source=self.origin)
+        inner = self.dest.destination(
+            planned.dest_repo,
+            planned.dest_tag,
+            level=self.level,
+            cache=BlobCache.over(self.journal),
         )
-        name, reference = self.dest.reference(planned.dest_repo, planned.dest_tag)
-
-        def upload_config() -> None:
-            self.journal.intend(self.registry, planned.dest_repo, image.config_digest)
-            self.dest.upload_blob(name, image.config, digest=image.config_digest)
-            self.counters.add(uploaded=1, bytes_uploaded=len(image.config))
-
-        self.ensure(planned.dest_repo, image.config_digest, len(image.config), upload_config)
-        current = self.dest.current(planned.dest_repo, planned.dest_tag)
-        if current != image.manifest_digest:
-            self.dest.put_manifest(name, reference, image.manifest, image.media_type)
+        result = copy_image(
+            GivenImage(image),
+            _Claimed(self, inner),
+            concurrency=self.jobs,
+            progress=_Progress(self),
+            retry=self.policy,
+        )
+        self._count(inner, result)
+        assert result.digest is not None  # a blob store's manifest
         self.journal.manifest_written(
             self.registry,
             JournalManifest(
                 planned.dest_repo,
                 planned.dest_tag,
-                image.manifest_digest,
+                result.digest,
                 planned.image_id,
                 planned.source,
             ),
@@ -241,27 +158,123 @@ class _Run(SharedRun):
             planned.source,
             planned.destination,
             "copied",
-            digest=image.manifest_digest,
+            digest=result.digest,
             image=planned.image_id,
         )
 
+    def _count(
+        self, inner: LayoutDestination | RegistryDestination, result: TransferResult
+    ) -> None:
+        sizes = {blob.digest: blob.size for blob in inner.blobs.values()}
+        mounted = set(result.mounted)
+        skipped = [d for d in result.skipped if d not in mounted]
+        self.counters.add(
+            images_read=len(result.uploaded),
+            uploaded=len(result.uploaded) + (1 if inner.config_uploaded else 0),
+            bytes_uploaded=sum(sizes.get(d, 0) for d in result.uploaded) + inner.config_uploaded,
+            skipped=len(skipped),
+            bytes_skipped=sum(sizes.get(d, 0) for d in skipped),
+            mounted=len(mounted),
+            bytes_mounted=sum(sizes.get(d, 0) for d in mounted),
+        )
+
+
+class _Claimed:
+    """An engine destination inside a migration run. Run-wide rules around its calls:
+    a layer is decided on and moved by one tag at a time (another tag needing it waits,
+    then finds it in the journal and HEADs or mounts it: each v1 layer is read at most
+    once), at most ``jobs`` layers stream at once over the whole run, and a layer's
+    failure is charged to its image (`ImageFault`). The registry was asked already (the
+    plan listed its tags), so it is not pinged again for every tag."""
+
+    sequential = False
+    overlaps = False
+
+    def __init__(self, run: _Run, inner: LayoutDestination | RegistryDestination) -> None:
+        self._run = run
+        self._inner = inner
+
+    def prepare(self) -> None:
+        """Nothing to ask: the plan talked to the destination already."""
+
+    def begin(self, image: SourceImage) -> None:
+        self._inner.begin(image)
+
+    def _claim(self, image_id: str) -> None:
+        run = self._run
+        while True:
+            with run.lock:
+                busy = run.claims.get(image_id)
+                if busy is None:
+                    run.claims[image_id] = threading.Event()
+                    return
+            busy.wait()
+            if run.stop.is_set():
+                raise Stopped
+
+    def _release(self, image_id: str) -> None:
+        with self._run.lock:
+            done = self._run.claims.pop(image_id, None)
+        if done is not None:
+            done.set()
+
+    def reuse(self, layer: Layer) -> bool:
+        """The destination's own decision, made by one tag at a time per layer; a False
+        keeps the claim for `put`."""
+        self._claim(layer.image_id)
+        try:
+            found = self._inner.reuse(layer)
+        except _EXPECTED as error:
+            self._release(layer.image_id)
+            raise ImageFault(layer.image_id, error) from error
+        except BaseException:
+            self._release(layer.image_id)
+            raise
+        if found:
+            self._release(layer.image_id)
+        return found
+
+    def put(self, layer: Layer, feed: Feed) -> bool:
+        """Stream the layer through the destination's path, within the run's bound."""
+        run = self._run
+        try:
+            with run.slots:
+                run.listener.layer_started(layer.image_id, layer.size)
+                moved = self._inner.put(layer, feed)
+                run.listener.layer_finished(layer.image_id)
+            return moved
+        except _EXPECTED as error:
+            raise ImageFault(layer.image_id, error) from error
+        finally:
+            self._release(layer.image_id)
+
+    def commit(self, image: SourceImage, tracker: Tracker) -> Committed:
+        return self._inner.commit(image, tracker)
+
+    def close(self) -> None:
+        self._inner.close()
+
 
 @attrs.frozen
-class _Counted:
-    """A migration's count of the layer bytes read (the engine's `LayerCounter`): every
-    byte read counts, a re-read takes back only the progress shown; the run's stop is
-    checked at each block (the tag's own is `Feed`'s)."""
+class _Progress:
+    """The engine's progress events as a migration's: every byte read counts, a
+    re-read takes back only the progress shown; the run's stop is checked at each
+    block (the tag's own is the engine's)."""
 
     run: SharedRun
+
+    def planned(self, layers: Sequence[PlannedLayer]) -> None:
+        """The run's bar was planned from the whole plan."""
 
     def advanced(self, image_id: str, nbytes: int) -> None:
         if self.run.stop.is_set():
             raise Stopped
-        self.run.counters.add(bytes_read=nbytes)
+        if nbytes > 0:
+            self.run.counters.add(bytes_read=nbytes)
         self.run.listener.layer_advanced(image_id, nbytes)
 
-    def rewind(self, image_id: str, nbytes: int) -> None:
-        self.run.listener.layer_advanced(image_id, -nbytes)
+    def finished(self, image_id: str, *, skipped: bool = False) -> None:
+        """`_Claimed.put` reports a finished layer."""
 
 
 _MOST = 64
@@ -421,21 +434,3 @@ def migrate(
         seconds=round(time.monotonic() - started, 3),
         aborted=aborted.is_set(),
     )
-
-
-class _Journaled:
-    """A pipelined layer's blob bytes; once the last is out (before the upload is
-    committed) the journal learns the blob, so a crash after the commit cannot cause a
-    resend. It passes on `streamed_digest`, so the upload does not hash the bytes again."""
-
-    def __init__(self, encoded: PipelinedLayer, learned: Callable[[LayerBlob], None]) -> None:
-        self._encoded = encoded
-        self._learned = learned
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield from self._encoded
-        self._learned(self._encoded.blob)
-
-    def streamed_digest(self) -> str:
-        """The blob's sha256, known once iterated."""
-        return self._encoded.streamed_digest()

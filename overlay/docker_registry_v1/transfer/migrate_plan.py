@@ -15,11 +15,12 @@ from __future__ import annotations
 import enum
 import hashlib
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import attrs
 
-from ..engine.blobs import LayoutBlobStore, check_level
+from ..engine.blobs import BlobCache, LayoutBlobStore, check_level
+from ..engine.destinations import LayoutDestination, RegistryDestination
 from ..formats.compress import DEFAULT_LEVEL
 from ..formats.convert import ManifestFormat
 from ..formats.layout import LayoutError, OCILayout, check_ref
@@ -45,6 +46,9 @@ __all__ = [
     "Target",
     "plan_migration",
 ]
+
+
+_D = TypeVar("_D", RegistryDestination, LayoutDestination)
 
 
 class Destination(Protocol):
@@ -96,6 +100,20 @@ class Target(Destination, Protocol):
 
     def read_blob(self, name: str, digest: str) -> bytes:
         """A small blob's bytes (a config), checked against ``digest``."""
+
+    def destination(
+        self, repository: str, tag: str, *, level: int, cache: BlobCache
+    ) -> RegistryDestination | LayoutDestination:
+        """The engine's destination for one tag, learning and reusing through ``cache``."""
+
+
+def _journaled(inner: _D, registry: str) -> _D:
+    """The engine destination recording its facts under the journal's name for the
+    destination (the base URL without its trailing slash, as the plan and every earlier
+    run recorded them)."""
+    inner.registry = registry
+    inner.journaled = True
+    return inner
 
 
 @attrs.frozen
@@ -166,6 +184,20 @@ class RegistryTarget:
         """GET the blob."""
         return self.client.get_blob(name, digest)
 
+    def destination(
+        self, repository: str, tag: str, *, level: int, cache: BlobCache
+    ) -> RegistryDestination:
+        """`RegistryDestination` for ``repository:tag``."""
+        inner = RegistryDestination(
+            self.client,
+            repository,
+            tag,
+            manifest_format=self.manifest_format,
+            level=level,
+            cache=cache,
+        )
+        return _journaled(inner, self.registry)
+
 
 class LayoutTarget:
     """``oci:DIR``: one OCI image layout holding every repository, its tags as the ref
@@ -235,6 +267,20 @@ class LayoutTarget:
         if "sha256:" + hashlib.sha256(data).hexdigest() != digest:
             raise LayoutError(f"blob {digest}: the file's bytes hash differently")
         return data
+
+    def destination(
+        self, repository: str, tag: str, *, level: int, cache: BlobCache
+    ) -> LayoutDestination:
+        """`LayoutDestination` for the ref name ``REPO:TAG`` (one blob store for all)."""
+        inner = LayoutDestination(
+            self.layout,
+            f"{repository}:{tag}",
+            repository=repository,
+            manifest_format=self.manifest_format,
+            level=level,
+            cache=cache,
+        )
+        return _journaled(inner, self.registry)
 
 
 class TagState(enum.Enum):
