@@ -376,7 +376,10 @@ class V1Destination:
     is set once every image is complete, and an index gets the final image list.
 
     ``access`` and ``present``: what a caller that asked already (``mirror`` probes the
-    target before it reads any image JSON) found; they are then not asked again."""
+    target before it reads any image JSON) found; they are then not asked again.
+    ``index_images``: the final image list an index gets, when the caller writes more
+    than this image into the repository (a migration: every tag's images, as docker
+    sent them); by default the images this destination sent."""
 
     sequential = True
     overlaps = False
@@ -389,8 +392,10 @@ class V1Destination:
         *,
         access: WriteAccess | None = None,
         present: Collection[str] | None = None,
+        index_images: Callable[[], list[IndexImage]] | None = None,
     ) -> None:
         self.client = client
+        self._index_images = index_images
         self.repository = str(RepositoryName.parse(repository))
         self.tag = None if tag is None else check_tag(tag)
         self._access = access
@@ -461,9 +466,12 @@ class V1Destination:
         for tag, image_id in self.tags.items():
             self.client.repository.set_tag(self.repository, image_id, tag, auth=auth)
         if self.access.indexed:
-            self.client.repository.update_images(
-                self.repository, [IndexImage(id=i, checksum=c) for i, c in self.checksums.items()]
+            images = (
+                self._index_images()
+                if self._index_images is not None
+                else [IndexImage(id=i, checksum=c) for i, c in self.checksums.items()]
             )
+            self.client.repository.update_images(self.repository, images)
         return Committed(
             destination=str(self.client.base_url).rstrip("/"),
             repository=self.repository,

@@ -20,13 +20,11 @@ import functools
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal
 
 import attrs
 
 from ..core.errors import DockerRegistryError, InvalidInput
-from ..core.progress import PlannedLayer
 from ..engine.blobs import BlobCache, check_level
 from ..engine.bounded import Stopped, run_threads
 from ..engine.destinations import LayoutDestination, RegistryDestination
@@ -42,6 +40,7 @@ from .migrate_plan import MigrationPlan, PlannedTag, TagState, Target
 from .migrate_run import (
     ImageFault,
     MigrationListener,
+    RunProgress,
     RunSettings,
     SharedRun,
     SilentMigration,
@@ -108,8 +107,6 @@ class _Run(SharedRun):
     through the journal (`BlobCache.over`)."""
 
     dest: Target
-    claims: dict[str, threading.Event] = attrs.field(factory=dict)
-    """v1 images whose layer a tag is deciding on or moving now; the others wait."""
 
     @property
     def registry(self) -> str:
@@ -139,7 +136,7 @@ class _Run(SharedRun):
             GivenImage(image),
             _Claimed(self, inner),
             concurrency=self.jobs,
-            progress=_Progress(self),
+            progress=RunProgress(self),
             retry=self.policy,
         )
         self._count(inner, result)
@@ -200,38 +197,20 @@ class _Claimed:
     def begin(self, image: SourceImage) -> None:
         self._inner.begin(image)
 
-    def _claim(self, image_id: str) -> None:
-        run = self._run
-        while True:
-            with run.lock:
-                busy = run.claims.get(image_id)
-                if busy is None:
-                    run.claims[image_id] = threading.Event()
-                    return
-            busy.wait()
-            if run.stop.is_set():
-                raise Stopped
-
-    def _release(self, image_id: str) -> None:
-        with self._run.lock:
-            done = self._run.claims.pop(image_id, None)
-        if done is not None:
-            done.set()
-
     def reuse(self, layer: Layer) -> bool:
         """The destination's own decision, made by one tag at a time per layer; a False
         keeps the claim for `put`."""
-        self._claim(layer.image_id)
+        self._run.claim(layer.image_id)
         try:
             found = self._inner.reuse(layer)
         except _EXPECTED as error:
-            self._release(layer.image_id)
+            self._run.release(layer.image_id)
             raise ImageFault(layer.image_id, error) from error
         except BaseException:
-            self._release(layer.image_id)
+            self._run.release(layer.image_id)
             raise
         if found:
-            self._release(layer.image_id)
+            self._run.release(layer.image_id)
         return found
 
     def put(self, layer: Layer, feed: Feed) -> bool:
@@ -246,35 +225,13 @@ class _Claimed:
         except _EXPECTED as error:
             raise ImageFault(layer.image_id, error) from error
         finally:
-            self._release(layer.image_id)
+            self._run.release(layer.image_id)
 
     def commit(self, image: SourceImage, tracker: Tracker) -> Committed:
         return self._inner.commit(image, tracker)
 
     def close(self) -> None:
         self._inner.close()
-
-
-@attrs.frozen
-class _Progress:
-    """The engine's progress events as a migration's: every byte read counts, a
-    re-read takes back only the progress shown; the run's stop is checked at each
-    block (the tag's own is the engine's)."""
-
-    run: SharedRun
-
-    def planned(self, layers: Sequence[PlannedLayer]) -> None:
-        """The run's bar was planned from the whole plan."""
-
-    def advanced(self, image_id: str, nbytes: int) -> None:
-        if self.run.stop.is_set():
-            raise Stopped
-        if nbytes > 0:
-            self.run.counters.add(bytes_read=nbytes)
-        self.run.listener.layer_advanced(image_id, nbytes)
-
-    def finished(self, image_id: str, *, skipped: bool = False) -> None:
-        """`_Claimed.put` reports a finished layer."""
 
 
 _MOST = 64

@@ -9,13 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
 
 import attrs
 
 from ..core.errors import DockerRegistryError, Forbidden, Unauthorized
 from ..core.models import RawMetadata
+from ..core.progress import PlannedLayer
 from ..engine.access import read_access
 from ..engine.bounded import Stopped
 from ..engine.journal import Journal
@@ -31,6 +32,7 @@ __all__ = [
     "ImageFault",
     "Keyed",
     "MigrationListener",
+    "RunProgress",
     "RunSettings",
     "SharedRun",
     "SilentMigration",
@@ -180,6 +182,28 @@ class SharedRun:
     readers: dict[str, Authenticator | None] = attrs.field(factory=dict)
     image_locks: Keyed = attrs.field(factory=Keyed)
     lock: threading.Lock = attrs.field(factory=threading.Lock)
+    claims: dict[str, threading.Event] = attrs.field(factory=dict)
+    """v1 images whose layer a tag is deciding on or moving now; the others wait."""
+
+    def claim(self, image_id: str) -> None:
+        """Wait until no other tag decides on or moves this image's layer, then hold it
+        (each v1 layer is read at most once per run: the next tag finds it done)."""
+        while True:
+            with self.lock:
+                busy = self.claims.get(image_id)
+                if busy is None:
+                    self.claims[image_id] = threading.Event()
+                    return
+            busy.wait()
+            if self.stop.is_set():
+                raise Stopped
+
+    def release(self, image_id: str) -> None:
+        """Let the tags waiting for this image go on."""
+        with self.lock:
+            done = self.claims.pop(image_id, None)
+        if done is not None:
+            done.set()
 
     @property
     def origin(self) -> str:
@@ -207,13 +231,25 @@ class SharedRun:
                     raise ImageFault(image_id, error) from error
             return self.metadata[image_id]
 
-    def counted(
-        self, image_id: str, chunks: Iterator[bytes], stop: threading.Event
-    ) -> Iterator[bytes]:
-        """The layer's bytes, counted and reported; stops when the tag or the run does."""
-        for chunk in chunks:
-            if stop.is_set() or self.stop.is_set():
-                raise Stopped
-            self.counters.add(bytes_read=len(chunk))
-            self.listener.layer_advanced(image_id, len(chunk))
-            yield chunk
+
+@attrs.frozen
+class RunProgress:
+    """The engine's progress events as a migration's: every byte read counts, a
+    re-read takes back only the progress shown; the run's stop is checked at each
+    block (the tag's own is the engine's)."""
+
+    run: SharedRun
+
+    def planned(self, layers: Sequence[PlannedLayer]) -> None:
+        """The run's bar was planned from the whole plan."""
+
+    def advanced(self, image_id: str, nbytes: int) -> None:
+        """Count and show the bytes read; stop when the run does."""
+        if self.run.stop.is_set():
+            raise Stopped
+        if nbytes > 0:
+            self.run.counters.add(bytes_read=nbytes)
+        self.run.listener.layer_advanced(image_id, nbytes)
+
+    def finished(self, image_id: str, *, skipped: bool = False) -> None:
+        """The run's destination wrapper reports a moved layer."""
