@@ -98,16 +98,16 @@ if TYPE_CHECKING:
         migrate,
     )
     from .transfer.migrate_plan import (
-        Destination,
-        LayoutTarget,
+        BlobStoreSide,
+        DestinationSide,
+        LayoutSide,
         MigrationPlan,
         PlannedTag,
-        RegistryTarget,
+        RegistrySide,
         TagState,
-        Target,
         plan_migration,
     )
-    from .transfer.migrate_v1 import V1Target
+    from .transfer.migrate_v1 import V1Side
     from .transfer.migrate_verify import Mismatch, VerifyReport, verify_migration
     from .transfer.mirror import amirror, mirror
     from .transfer.selection import Selection, shard_of
@@ -186,19 +186,19 @@ _LAZY = {
     ),
     **dict.fromkeys(
         (
-            "Destination",
-            "LayoutTarget",
+            "BlobStoreSide",
+            "DestinationSide",
+            "LayoutSide",
             "MigrationPlan",
             "PlannedTag",
-            "RegistryTarget",
+            "RegistrySide",
             "TagState",
-            "Target",
             "plan_migration",
         ),
         "transfer.migrate_plan",
     ),
     **dict.fromkeys(("Mismatch", "VerifyReport", "verify_migration"), "transfer.migrate_verify"),
-    "V1Target": "transfer.migrate_v1",
+    "V1Side": "transfer.migrate_v1",
 }
 
 
@@ -216,6 +216,7 @@ __all__ = [
     "BadRequest",
     "BasicAuth",
     "BlobCache",
+    "BlobStoreSide",
     "BlobUnknown",
     "BlobUpload",
     "CacheWarning",
@@ -225,7 +226,7 @@ __all__ = [
     "ContainerConfig",
     "CopyResult",
     "Denied",
-    "Destination",
+    "DestinationSide",
     "DigestMismatch",
     "DockerRegistryError",
     "EndlessPagingError",
@@ -246,8 +247,8 @@ __all__ = [
     "LayerUpload",
     "LayoutDestination",
     "LayoutError",
+    "LayoutSide",
     "LayoutSource",
-    "LayoutTarget",
     "Manifest",
     "ManifestBlobUnknown",
     "ManifestFormat",
@@ -278,7 +279,7 @@ __all__ = [
     "RegistryConnectionError",
     "RegistryDestination",
     "RegistryError",
-    "RegistryTarget",
+    "RegistrySide",
     "RegistryTimeout",
     "RepositoryName",
     "RepositoryRecord",
@@ -296,7 +297,6 @@ __all__ = [
     "TagMap",
     "TagOutcome",
     "TagState",
-    "Target",
     "TokenAuth",
     "TooManyRequests",
     "TransferResult",
@@ -304,7 +304,7 @@ __all__ = [
     "UploadInProgress",
     "V1Destination",
     "V1RegistrySource",
-    "V1Target",
+    "V1Side",
     "VerifyReport",
     "__version__",
     "acopy",

@@ -43,8 +43,8 @@ from .transports import parse_registry
 if TYPE_CHECKING:  # the copy extra (isal) is loaded only when the command runs
     from docker_registry_v1.engine.journal import Journal
     from docker_registry_v1.transfer.migrate import MigrationListener, MigrationReport, TagOutcome
-    from docker_registry_v1.transfer.migrate_plan import MigrationPlan, Target
-    from docker_registry_v1.transfer.migrate_v1 import V1Target
+    from docker_registry_v1.transfer.migrate_plan import BlobStoreSide, MigrationPlan
+    from docker_registry_v1.transfer.migrate_v1 import V1Side
     from docker_registry_v1.transfer.migrate_verify import VerifyReport
     from docker_registry_v1.transfer.selection import Selection
     from docker_registry_v1.v1.client import Client
@@ -179,16 +179,16 @@ class _MigrateCommand(SidesCommand):
 
 def _target(
     settings: Settings, destination: str, dest: SideSettings, manifest: str | None
-) -> tuple[Target | V1Target, str, contextlib.AbstractContextManager[object]]:
+) -> tuple[BlobStoreSide | V1Side, str, contextlib.AbstractContextManager[object]]:
     """(destination, prefix, closer) for ``docker://[HOST[:PORT]][/PREFIX]``, ``oci:DIR`` or
     a v1 registry ``[http(s)://|v1://]HOST[:PORT][/PREFIX]``."""
     from docker_registry_v1.formats.convert import ManifestFormat  # noqa: PLC0415 - the copy extra
     from docker_registry_v1.formats.layout import LayoutError, OCILayout  # noqa: PLC0415
     from docker_registry_v1.transfer.migrate_plan import (  # noqa: PLC0415
-        LayoutTarget,
-        RegistryTarget,
+        LayoutSide,
+        RegistrySide,
     )
-    from docker_registry_v1.transfer.migrate_v1 import V1Target  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_v1 import V1Side  # noqa: PLC0415
 
     chosen = None if manifest is None else ManifestFormat[manifest.upper()]
     location = parse_registry(destination, "destination")
@@ -199,13 +199,13 @@ def _target(
             layout = OCILayout(location.directory)
         except (LayoutError, OSError) as exc:
             fail(f"{destination}: {exc}")
-        return LayoutTarget(layout, chosen or ManifestFormat.OCI), "", contextlib.nullcontext()
+        return LayoutSide(layout, chosen or ManifestFormat.OCI), "", contextlib.nullcontext()
     url = side_origin(dest, location.api_host, location.port, location.scheme)
     if location.transport == "v1":
         registry = open_side(settings, dest, url=url)
-        return V1Target(registry.client), location.path, registry
+        return V1Side(registry.client), location.path, registry
     side = OCISide(settings, dest, url, location.netloc)
-    return RegistryTarget(side.client, chosen or ManifestFormat.DOCKER), location.path, side
+    return RegistrySide(side.client, chosen or ManifestFormat.DOCKER), location.path, side
 
 
 @click.command(
@@ -399,7 +399,7 @@ _SOME_TAGS_FAILED = 2
 def _run(
     settings: Settings,
     client: Client,
-    target: Target | V1Target,
+    target: BlobStoreSide | V1Side,
     journal: Journal,
     *,
     selection: Selection,

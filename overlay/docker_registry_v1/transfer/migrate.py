@@ -36,7 +36,7 @@ from ..engine.tracking import Tracker
 from ..formats.archive import validate_ancestry
 from ..formats.compress import DEFAULT_LEVEL
 from ..formats.layout import LayoutError
-from .migrate_plan import MigrationPlan, PlannedTag, TagState, Target
+from .migrate_plan import BlobStoreSide, MigrationPlan, PlannedTag, TagState
 from .migrate_run import (
     ImageFault,
     MigrationListener,
@@ -47,8 +47,8 @@ from .migrate_run import (
     Status,
     TagOutcome,
 )
-from .migrate_v1 import V1Run, V1Target
-from .retry import RetryPolicy, scoped, scoped_target
+from .migrate_v1 import V1Run, V1Side
+from .retry import RetryPolicy, scoped, scoped_side
 
 if TYPE_CHECKING:
     from ..v1.client import Client
@@ -106,7 +106,7 @@ class _Run(SharedRun):
     once per run) into the destination the target makes for it, learning and reusing
     through the journal (`BlobCache.over`)."""
 
-    dest: Target
+    dest: BlobStoreSide
 
     @property
     def registry(self) -> str:
@@ -275,7 +275,7 @@ def _settled(plan: MigrationPlan, journal: Journal, registry: str) -> dict[Plann
 
 def migrate(
     source: Client,
-    dest: Target | V1Target,
+    dest: BlobStoreSide | V1Side,
     plan: MigrationPlan,
     *,
     journal: Journal,
@@ -305,7 +305,7 @@ def migrate(
         raise InvalidInput("on_error", "expected 'continue' or 'abort'")
     started = time.monotonic()
     listener = progress or SilentMigration()
-    source, dest = scoped(source, retry), scoped_target(dest, retry)
+    source, dest = scoped(source, retry), scoped_side(dest, retry)
     shared = RunSettings(
         source=source,
         journal=journal,
@@ -316,7 +316,7 @@ def migrate(
         stop=threading.Event(),
         slots=threading.Semaphore(jobs),
     )
-    run = V1Run(dest=dest, **shared) if isinstance(dest, V1Target) else _Run(dest=dest, **shared)
+    run = V1Run(dest=dest, **shared) if isinstance(dest, V1Side) else _Run(dest=dest, **shared)
     outcomes = _settled(plan, journal, run.registry)
     aborted = threading.Event()
     if on_error == "abort" and any(o.status == "failed" for o in outcomes.values()):

@@ -24,26 +24,26 @@ from ..engine.destinations import LayoutDestination, RegistryDestination
 from ..formats.compress import DEFAULT_LEVEL
 from ..formats.convert import ManifestFormat
 from ..formats.layout import LayoutError, OCILayout, check_ref
-from ..oci.client import MountResult, OCIClient, check_name
+from ..oci.client import OCIClient, check_name
 from ..oci.errors import ManifestUnknown, NameUnknown
 from .inventory import Inventory
 from .migrate_existing import DestinationSurvey
-from .retry import RetryPolicy, scoped, scoped_target
+from .retry import RetryPolicy, scoped, scoped_side
 from .selection import Selection
 
 if TYPE_CHECKING:
     from ..engine.journal import Journal
     from ..v1.client import Client
-    from .migrate_v1 import V1Target
+    from .migrate_v1 import V1Side
 
 __all__ = [
-    "Destination",
-    "LayoutTarget",
+    "BlobStoreSide",
+    "DestinationSide",
+    "LayoutSide",
     "MigrationPlan",
     "PlannedTag",
-    "RegistryTarget",
+    "RegistrySide",
     "TagState",
-    "Target",
     "plan_migration",
 ]
 
@@ -51,8 +51,11 @@ __all__ = [
 _D = TypeVar("_D", RegistryDestination, LayoutDestination)
 
 
-class Destination(Protocol):
-    """What planning asks of any destination: names, tags, and what a tag points at."""
+class DestinationSide(Protocol):
+    """The destination side of a migration as a whole (a registry, a layout): what
+    planning asks of it (names, tags, what a tag points at) and, per tag, the engine's
+    destination (an `ImageDestination`) the tag is copied into. ``destination`` means
+    that engine object everywhere; a side is the small adapter around it."""
 
     @property
     def registry(self) -> str:
@@ -71,8 +74,9 @@ class Destination(Protocol):
         """What the tag points at now (a manifest digest; a v1 image id), or None."""
 
 
-class Target(Destination, Protocol):
-    """A blob-store destination as the engine drives it: a v2 registry or an OCI layout."""
+class BlobStoreSide(DestinationSide, Protocol):
+    """A blob-store side (a v2 registry, an OCI layout): also what the survey of what
+    it holds (`migrate_existing`) and ``--verify`` read there."""
 
     @property
     def manifest_format(self) -> ManifestFormat:
@@ -81,19 +85,8 @@ class Target(Destination, Protocol):
     def blob_size(self, name: str, digest: str) -> int | None:
         """The blob's size when the repository holds it, else None."""
 
-    def mount_blob(self, name: str, digest: str, source: str) -> MountResult:
-        """Mount the blob from another repository; false when that was declined."""
-
-    def upload_blob(
-        self, name: str, chunks: Iterable[bytes] | bytes, *, digest: str | None = None
-    ) -> object:
-        """Store the blob, hashed while it streams."""
-
     def manifest_digest(self, name: str, tag: str, *, accept: Iterable[str]) -> str | None:
         """The digest the tag points at, or None."""
-
-    def put_manifest(self, name: str, tag: str, data: bytes, media_type: str) -> object:
-        """Point the tag at this manifest."""
 
     def read_manifest(self, name: str, tag: str) -> bytes | None:
         """The tag's manifest in `manifest_format`, or None (absent, or another format)."""
@@ -117,8 +110,9 @@ def _journaled(inner: _D, registry: str) -> _D:
 
 
 @attrs.frozen
-class RegistryTarget:
-    """``docker://``: an OCI/v2 registry through `OCIClient` (schema2 manifests by default)."""
+class RegistrySide:
+    """``docker://``: an OCI/v2 registry through `OCIClient` (schema2 manifests by
+    default); each tag goes into a `RegistryDestination`."""
 
     client: OCIClient
     manifest_format: ManifestFormat = ManifestFormat.DOCKER
@@ -153,23 +147,9 @@ class RegistryTarget:
         """HEAD the blob."""
         return self.client.blob_size(name, digest)
 
-    def mount_blob(self, name: str, digest: str, source: str) -> MountResult:
-        """``POST …/blobs/uploads/?mount=&from=``."""
-        return self.client.mount_blob(name, digest, source)
-
-    def upload_blob(
-        self, name: str, chunks: Iterable[bytes] | bytes, *, digest: str | None = None
-    ) -> object:
-        """Streamed (or monolithic, for small bytes) upload."""
-        return self.client.upload_blob(name, chunks, digest=digest)
-
     def manifest_digest(self, name: str, tag: str, *, accept: Iterable[str]) -> str | None:
         """HEAD the manifest."""
         return self.client.manifest_digest(name, tag, accept=accept)
-
-    def put_manifest(self, name: str, tag: str, data: bytes, media_type: str) -> object:
-        """PUT the manifest by tag."""
-        return self.client.put_manifest(name, tag, data, media_type)
 
     def read_manifest(self, name: str, tag: str) -> bytes | None:
         """GET the manifest, accepting only the format this target writes."""
@@ -199,9 +179,10 @@ class RegistryTarget:
         return _journaled(inner, self.registry)
 
 
-class LayoutTarget:
+class LayoutSide:
     """``oci:DIR``: one OCI image layout holding every repository, its tags as the ref
-    names ``REPO:TAG`` (one blob store, so a shared layer is written once)."""
+    names ``REPO:TAG`` (one blob store, so a shared layer is written once); each tag
+    goes into a `LayoutDestination`."""
 
     def __init__(
         self, layout: OCILayout, manifest_format: ManifestFormat = ManifestFormat.OCI
@@ -236,25 +217,9 @@ class LayoutTarget:
         """The blob file's size: one store for every repository."""
         return self._store.blob_size(name, digest)
 
-    def mount_blob(self, name: str, digest: str, source: str) -> MountResult:
-        """Never needed: a blob the layout holds was found by `blob_size`."""
-        return self._store.mount_blob(name, digest, source)
-
-    def upload_blob(
-        self, name: str, chunks: Iterable[bytes] | bytes, *, digest: str | None = None
-    ) -> object:
-        """Write the blob file (atomically, checked against ``digest``)."""
-        self._store.upload_blob(name, chunks, digest=digest)
-        return None
-
     def manifest_digest(self, name: str, tag: str, *, accept: Iterable[str]) -> str | None:
         """The digest ``index.json`` names for the ref."""
         return self._store.manifest_digest(name, tag, accept=accept)
-
-    def put_manifest(self, name: str, tag: str, data: bytes, media_type: str) -> object:
-        """Write the manifest blob and point the ref at it in ``index.json``."""
-        self._store.put_manifest(name, tag, data, media_type)
-        return None
 
     def read_manifest(self, name: str, tag: str) -> bytes | None:
         """The manifest blob the ref names (its ``mediaType`` tells the format)."""
@@ -379,7 +344,7 @@ def _unreadable(inventory: Inventory, chain: tuple[str, ...]) -> tuple[str, str]
     return None
 
 
-def _refused_tag(dest: Destination, one: PlannedTag) -> str | None:
+def _refused_tag(dest: DestinationSide, one: PlannedTag) -> str | None:
     """Why the destination cannot take the tag's name (a ref name for a layout)."""
     try:
         dest.reference(one.dest_repo, one.dest_tag)
@@ -391,7 +356,7 @@ def _refused_tag(dest: Destination, one: PlannedTag) -> str | None:
 def plan_migration(
     inventory: Inventory,
     selection: Selection,
-    dest: Target | V1Target,
+    dest: BlobStoreSide | V1Side,
     *,
     journal: Journal | None = None,
     skip_existing_tags: bool = False,
@@ -442,7 +407,7 @@ def plan_migration(
             every.append(one)
     selected = [one for one in every if one.state is TagState.COPY]
     survey = DestinationSurvey(
-        scoped_target(dest, retry),
+        scoped_side(dest, retry),
         None if source is None else scoped(source, retry),
         journal,
         check_level(level),

@@ -16,6 +16,7 @@ the index's own credentials, listing every image of the repository's tags.
 
 from __future__ import annotations
 
+from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import attrs
@@ -38,12 +39,13 @@ if TYPE_CHECKING:
     from ..v1.client import Client
     from .migrate_plan import PlannedTag
 
-__all__ = ["V1Target"]
+__all__ = ["V1Side"]
 
 
 @attrs.frozen
-class V1Target:
-    """A v1 registry as a destination (``HOST[:PORT][/PREFIX]``), through a `Client`."""
+class V1Side:
+    """A v1 registry as the destination side (``HOST[:PORT][/PREFIX]``), through a
+    `Client`; each tag goes into a `V1Destination`."""
 
     client: Client
     _readers: dict[str, Authenticator] = attrs.field(factory=dict, init=False, repr=False)
@@ -78,6 +80,18 @@ class V1Target:
         except NotFound:
             return set()
 
+    def destination(
+        self,
+        repository: str,
+        tag: str,
+        *,
+        access: WriteAccess,
+        index_images: Callable[[], list[IndexImage]],
+    ) -> V1Destination:
+        """`V1Destination` for ``repository:tag`` with the run's write access and the
+        final image list an index gets."""
+        return V1Destination(self.client, repository, tag, access=access, index_images=index_images)
+
     def current(self, repository: str, tag: str) -> str | None:
         """The image id the tag points at, or None."""
         try:
@@ -92,7 +106,7 @@ class V1Target:
 class V1Run(SharedRun):
     """A run into a v1 registry."""
 
-    dest: V1Target
+    dest: V1Side
     present: set[str] = attrs.field(factory=set)
     """Image ids the destination holds, as confirmed during this run."""
     access: dict[str, WriteAccess] = attrs.field(factory=dict)
@@ -153,8 +167,8 @@ class V1Run(SharedRun):
                 ids = list(self.listed[repo])
             return [IndexImage(id=i, checksum=self.metadata[i].checksum) for i in ids]
 
-        inner = V1Destination(
-            self.dest.client, repo, planned.dest_tag, access=access, index_images=index_images
+        inner = self.dest.destination(
+            repo, planned.dest_tag, access=access, index_images=index_images
         )
         copy_image(
             GivenImage(image),

@@ -25,14 +25,14 @@ from ..formats.compress import DEFAULT_LEVEL, LayerEncoder
 from ..formats.convert import ManifestFormat, convert_image
 from ..formats.layout import LayoutError
 from .copy import RESTARTS, BlobCache, SourceRestartedError
-from .migrate_v1 import V1Target
+from .migrate_v1 import V1Side
 from .mirror import LayerRestartError
-from .retry import RetryPolicy, scoped, scoped_target
+from .retry import RetryPolicy, scoped, scoped_side
 
 if TYPE_CHECKING:
     from ..core.models import RawMetadata
     from ..v1.client import Client
-    from .migrate_plan import Target
+    from .migrate_plan import BlobStoreSide
 
 __all__ = ["Mismatch", "VerifyReport", "verify_migration"]
 
@@ -73,7 +73,7 @@ class _Restarted(Exception):  # noqa: N818 - a signal: the bytes hashed so far a
 @attrs.define
 class _Verifier:
     source: Client
-    dest: Target | V1Target
+    dest: BlobStoreSide | V1Side
     journal: Journal
     fast: bool
     level: int
@@ -116,7 +116,7 @@ class _Verifier:
             self.source_diff_ids[image_id] = encoder.blob.diff_id
         return self.source_diff_ids[image_id]
 
-    def check_v1(self, dest: V1Target, written: JournalManifest) -> str | None:
+    def check_v1(self, dest: V1Side, written: JournalManifest) -> str | None:
         """A v1 destination: the tag names the image, every image of its chain is there
         with the source's JSON, and (full check) its layer has the source's bytes."""
         current = dest.current(written.repository, written.tag)
@@ -142,7 +142,7 @@ class _Verifier:
 
     def check(self, written: JournalManifest) -> str | None:
         """Why the tag is wrong, or None."""
-        if isinstance(self.dest, V1Target):
+        if isinstance(self.dest, V1Side):
             return self.check_v1(self.dest, written)
         repo = written.source.rpartition(":")[0]
         chain = self.chain(repo, written.image_id)
@@ -182,7 +182,7 @@ class _Verifier:
 
 def verify_migration(
     source: Client,
-    dest: Target | V1Target,
+    dest: BlobStoreSide | V1Side,
     journal: Journal,
     *,
     fast: bool = False,
@@ -199,7 +199,7 @@ def verify_migration(
     digests depend on it).
     """
     started = time.monotonic()
-    source, dest = scoped(source, retry), scoped_target(dest, retry)
+    source, dest = scoped(source, retry), scoped_side(dest, retry)
     verifier = _Verifier(source, dest, journal, fast, level, source.retry)
     mismatches = []
     written = journal.manifests(dest.registry)
