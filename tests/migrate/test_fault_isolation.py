@@ -17,6 +17,7 @@ from __future__ import annotations
 
 import json
 import subprocess
+import time
 from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
@@ -124,6 +125,16 @@ def _check_failed(report: Any, expected: dict[str, tuple[str, str]]) -> None:
     assert report["summary"]["failed"] == len(expected)
 
 
+def _settled_uploads(registry: V2Registry, expected: int) -> list[str]:
+    """distribution's completed uploads once its request log shows the ``expected`` ones
+    (it writes the log a moment after answering)."""
+    deadline = time.monotonic() + 10
+    while len(uploads := uploaded_blobs(registry)) < expected and time.monotonic() < deadline:
+        time.sleep(0.05)
+    assert len(uploads) == len(set(uploads)) == expected
+    return uploads
+
+
 def _skopeo_inspect(reference: str) -> dict[str, Any]:
     done = subprocess.run(
         [require_tool("skopeo"), "--insecure-policy", "inspect", "--tls-verify=false", reference],
@@ -150,7 +161,7 @@ def test_into_distribution_healthy_tags_land_and_each_broken_tag_is_listed(
     with Journal(journal) as log:
         failures = log.failures(v2_fresh.url.rstrip("/"))
     assert {f"{repo}:{tag}" for repo, tag in failures} == set(messy.broken)
-    uploads = uploaded_blobs(v2_fresh)
+    uploads = _settled_uploads(v2_fresh, report["summary"]["blobs_uploaded"])
 
     # The table names each failed tag with its image and reason, and exits 2 again;
     # the rerun retries the failed tags (and only those) and moves nothing.
@@ -162,6 +173,7 @@ def test_into_distribution_healthy_tags_land_and_each_broken_tag_is_listed(
         (line,) = [line for line in lines if line.startswith(f"failed: {name} -> ")]
         assert f"(image {image})" in line
         assert fragment in line
+    time.sleep(0.5)  # as long as the first run's last line took at most
     assert uploaded_blobs(v2_fresh) == uploads  # nothing uploaded by the rerun
     third = _report(_migrate(messy, dest, journal, "--json"))
     _check_failed(third, messy.broken)

@@ -154,9 +154,9 @@ class _OCIDestination:
         self._lock = threading.Lock()
         self._as_is = False
         self._origin = ""
-        self.config_uploaded = 0
-        """Bytes of the config blob `commit` uploaded (0: the repository had it, or it
-        was mounted)."""
+        self.config_outcome: tuple[str, int] | None = None
+        """What `commit` did with the config blob: (``present``, ``mounted`` or
+        ``uploaded``, its size)."""
 
     def prepare(self) -> None:
         """Ping the registry: a v1-only server is refused before the source is read."""
@@ -283,14 +283,15 @@ class _OCIDestination:
             digest = converted.manifest_digest
             layers = tuple(blob.digest for blob in converted.layers)
         config_digest = _sha256(config)
-        if self.target.blob_size(self.repository, config_digest) is None and not (
-            self.journaled
-            and mount_known(
-                self.cache.facts, self.target, self.registry, self.repository, config_digest
-            )
+        if self.target.blob_size(self.repository, config_digest) is not None:
+            self.config_outcome = ("present", len(config))
+        elif self.journaled and mount_known(
+            self.cache.facts, self.target, self.registry, self.repository, config_digest
         ):
+            self.config_outcome = ("mounted", len(config))
+        else:
             self.target.upload_blob(self.repository, config, digest=config_digest)
-            self.config_uploaded = len(config)
+            self.config_outcome = ("uploaded", len(config))
         if self.journaled:
             self.cache.place(config_digest, self.registry, self.repository)
         current = self.target.manifest_digest(self.repository, self.tag, accept=[media_type])

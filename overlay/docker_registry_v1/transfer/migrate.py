@@ -29,7 +29,7 @@ from ..engine.blobs import BlobCache, check_level
 from ..engine.bounded import Stopped, run_threads
 from ..engine.destinations import LayoutDestination, RegistryDestination
 from ..engine.journal import Journal, JournalManifest
-from ..engine.model import Layer, SourceImage, TransferResult
+from ..engine.model import Layer, SourceImage
 from ..engine.run import Committed, Feed, copy_image
 from ..engine.sources import GivenImage, v1_layer
 from ..engine.tracking import Tracker
@@ -139,7 +139,6 @@ class _Run(SharedRun):
             progress=RunProgress(self),
             retry=self.policy,
         )
-        self._count(inner, result)
         assert result.digest is not None  # a blob store's manifest
         self.journal.manifest_written(
             self.registry,
@@ -157,22 +156,6 @@ class _Run(SharedRun):
             "copied",
             digest=result.digest,
             image=planned.image_id,
-        )
-
-    def _count(
-        self, inner: LayoutDestination | RegistryDestination, result: TransferResult
-    ) -> None:
-        sizes = {blob.digest: blob.size for blob in inner.blobs.values()}
-        mounted = set(result.mounted)
-        skipped = [d for d in result.skipped if d not in mounted]
-        self.counters.add(
-            images_read=len(result.uploaded),
-            uploaded=len(result.uploaded) + (1 if inner.config_uploaded else 0),
-            bytes_uploaded=sum(sizes.get(d, 0) for d in result.uploaded) + inner.config_uploaded,
-            skipped=len(skipped),
-            bytes_skipped=sum(sizes.get(d, 0) for d in skipped),
-            mounted=len(mounted),
-            bytes_mounted=sum(sizes.get(d, 0) for d in mounted),
         )
 
 
@@ -211,7 +194,19 @@ class _Claimed:
             raise
         if found:
             self._run.release(layer.image_id)
+            self._counted_reuse(layer)
         return found
+
+    def _counted_reuse(self, layer: Layer) -> None:
+        """Count a reused layer as the run reports it: skipped (the repository has it)
+        or mounted; an empty layer is neither."""
+        blob = self._inner.blobs.get(layer.image_id)
+        if blob is None or blob.empty:
+            return
+        if blob.digest in self._inner.mounted:
+            self._run.counters.add(mounted=1, bytes_mounted=blob.size)
+        else:
+            self._run.counters.add(skipped=1, bytes_skipped=blob.size)
 
     def put(self, layer: Layer, feed: Feed) -> bool:
         """Stream the layer through the destination's path, within the run's bound."""
@@ -219,8 +214,10 @@ class _Claimed:
         try:
             with run.slots:
                 run.listener.layer_started(layer.image_id, layer.size)
-                moved = self._inner.put(layer, feed)
+                moved = self._inner.put(layer, feed.stopped_by(run.stop))
                 run.listener.layer_finished(layer.image_id)
+            blob = self._inner.blobs[layer.image_id]
+            run.counters.add(images_read=1, uploaded=1, bytes_uploaded=blob.size)
             return moved
         except _EXPECTED as error:
             raise ImageFault(layer.image_id, error) from error
@@ -228,7 +225,13 @@ class _Claimed:
             self._run.release(layer.image_id)
 
     def commit(self, image: SourceImage, tracker: Tracker) -> Committed:
-        return self._inner.commit(image, tracker)
+        """The config (counted when uploaded), then the manifest."""
+        done = self._inner.commit(image, tracker)
+        if self._inner.config_outcome is not None:
+            how, size = self._inner.config_outcome
+            counts = {"present": "skipped", "mounted": "mounted", "uploaded": "uploaded"}[how]
+            self._run.counters.add(**{counts: 1, f"bytes_{counts}": size})
+        return done
 
     def close(self) -> None:
         self._inner.close()

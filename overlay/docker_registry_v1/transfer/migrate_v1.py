@@ -245,7 +245,7 @@ class _Claimed:
         try:
             with run.slots:
                 run.listener.layer_started(layer.image_id, layer.size)
-                sent = self._inner.put(layer, feed)
+                sent = self._inner.put(layer, feed.stopped_by(run.stop))
                 run.listener.layer_finished(layer.image_id)
             if sent:
                 run.counters.add(images_read=1, uploaded=1, bytes_uploaded=layer.size or 0)
