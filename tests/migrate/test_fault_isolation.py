@@ -239,3 +239,12 @@ def test_on_error_abort_starts_no_tag_after_a_broken_one(
     }
     assert set(statuses.values()) == {"failed", "pending"}
     assert uploaded_blobs(v2_fresh) == []
+
+
+def test_help_documents_the_exit_statuses() -> None:
+    shown = CliRunner().invoke(main, ["migrate", "--help"], terminal_width=120)
+    assert shown.exit_code == 0
+    lines = [" ".join(line.split()) for line in shown.stdout.splitlines()]
+    for status in ("0 every tag is done", "1 nothing could start", "2 the run finished with"):
+        assert any(line.startswith(status) for line in lines), shown.stdout
+    assert any(line.startswith("130 interrupted") for line in lines)
