@@ -154,6 +154,9 @@ class _OCIDestination:
         self._lock = threading.Lock()
         self._as_is = False
         self._origin = ""
+        self.present: set[tuple[str, str]] = set()
+        """(repository, digest) pairs known to be there without asking: a migration
+        shares one set between its tags, so a blob confirmed once is not HEADed again."""
         self.config_outcome: tuple[str, int] | None = None
         """What `commit` did with the config blob: (``present``, ``mounted`` or
         ``uploaded``, its size)."""
@@ -196,7 +199,14 @@ class _OCIDestination:
                 self.mounted.append(digest)
         if not empty:
             self.cache.place(digest, self.registry, self.repository)
+            self.present.add((self.repository, digest))
         return True
+
+    def _holds(self, digest: str) -> bool:
+        """The repository has the blob: known already, or a HEAD says so."""
+        return (self.repository, digest) in self.present or (
+            self.target.blob_size(self.repository, digest) is not None
+        )
 
     def _mount(self, layer: Layer, digest: str) -> bool:
         """Mount ``digest`` from a repository the cache saw holding it (not one that
@@ -213,14 +223,14 @@ class _OCIDestination:
             digest = layer.blob_digest
             if digest is None:  # a config without layers: nothing to store
                 return True
-            if self.target.blob_size(self.repository, digest) is not None:
+            if self._holds(digest):
                 return self._skipped(layer, digest, mounted=False)
             return self._mount(layer, digest)
         known = self.cache.get(self._key(layer), origin=self._origin)
         if known is None:
             return False
         self.blobs[layer.image_id] = known
-        if known.empty or self.target.blob_size(self.repository, known.digest) is not None:
+        if known.empty or self._holds(known.digest):
             return self._skipped(layer, known.digest, mounted=False, empty=known.empty)
         return self._mount(layer, known.digest)
 
@@ -254,6 +264,7 @@ class _OCIDestination:
             self.blobs[layer.image_id] = blob
             digest = blob.digest
         self.cache.place(digest, self.registry, self.repository)
+        self.present.add((self.repository, digest))
         with self._lock:
             self.uploaded.append(digest)
         return True
@@ -283,7 +294,7 @@ class _OCIDestination:
             digest = converted.manifest_digest
             layers = tuple(blob.digest for blob in converted.layers)
         config_digest = _sha256(config)
-        if self.target.blob_size(self.repository, config_digest) is not None:
+        if self._holds(config_digest):
             self.config_outcome = ("present", len(config))
         elif self.journaled and mount_known(
             self.cache.facts, self.target, self.registry, self.repository, config_digest
@@ -292,6 +303,7 @@ class _OCIDestination:
         else:
             self.target.upload_blob(self.repository, config, digest=config_digest)
             self.config_outcome = ("uploaded", len(config))
+        self.present.add((self.repository, config_digest))
         if self.journaled:
             self.cache.place(config_digest, self.registry, self.repository)
         current = self.target.manifest_digest(self.repository, self.tag, accept=[media_type])

@@ -107,6 +107,8 @@ class _Run(SharedRun):
     through the journal (`BlobCache.over`)."""
 
     dest: BlobStoreSide
+    present: set[tuple[str, str]] = attrs.field(factory=set)
+    """(repository, digest) confirmed at the destination during this run."""
 
     @property
     def registry(self) -> str:
@@ -131,6 +133,7 @@ class _Run(SharedRun):
             planned.dest_tag,
             level=self.level,
             cache=BlobCache.over(self.journal),
+            present=self.present,
         )
         result = copy_image(
             GivenImage(image),

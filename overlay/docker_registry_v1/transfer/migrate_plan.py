@@ -95,17 +95,25 @@ class BlobStoreSide(DestinationSide, Protocol):
         """A small blob's bytes (a config), checked against ``digest``."""
 
     def destination(
-        self, repository: str, tag: str, *, level: int, cache: BlobCache
+        self,
+        repository: str,
+        tag: str,
+        *,
+        level: int,
+        cache: BlobCache,
+        present: set[tuple[str, str]],
     ) -> RegistryDestination | LayoutDestination:
-        """The engine's destination for one tag, learning and reusing through ``cache``."""
+        """The engine's destination for one tag, learning and reusing through ``cache``;
+        ``present``: the (repository, digest) pairs the run confirmed, shared by its tags."""
 
 
-def _journaled(inner: _D, registry: str) -> _D:
+def _journaled(inner: _D, registry: str, present: set[tuple[str, str]]) -> _D:
     """The engine destination recording its facts under the journal's name for the
     destination (the base URL without its trailing slash, as the plan and every earlier
-    run recorded them)."""
+    run recorded them), sharing the run's ``present`` blobs."""
     inner.registry = registry
     inner.journaled = True
+    inner.present = present
     return inner
 
 
@@ -165,7 +173,13 @@ class RegistrySide:
         return self.client.get_blob(name, digest)
 
     def destination(
-        self, repository: str, tag: str, *, level: int, cache: BlobCache
+        self,
+        repository: str,
+        tag: str,
+        *,
+        level: int,
+        cache: BlobCache,
+        present: set[tuple[str, str]],
     ) -> RegistryDestination:
         """`RegistryDestination` for ``repository:tag``."""
         inner = RegistryDestination(
@@ -176,7 +190,7 @@ class RegistrySide:
             level=level,
             cache=cache,
         )
-        return _journaled(inner, self.registry)
+        return _journaled(inner, self.registry, present)
 
 
 class LayoutSide:
@@ -234,7 +248,13 @@ class LayoutSide:
         return data
 
     def destination(
-        self, repository: str, tag: str, *, level: int, cache: BlobCache
+        self,
+        repository: str,
+        tag: str,
+        *,
+        level: int,
+        cache: BlobCache,
+        present: set[tuple[str, str]],
     ) -> LayoutDestination:
         """`LayoutDestination` for the ref name ``REPO:TAG`` (one blob store for all)."""
         inner = LayoutDestination(
@@ -245,7 +265,7 @@ class LayoutSide:
             level=level,
             cache=cache,
         )
-        return _journaled(inner, self.registry)
+        return _journaled(inner, self.registry, present)
 
 
 class TagState(enum.Enum):
