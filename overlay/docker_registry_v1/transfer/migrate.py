@@ -1,5 +1,10 @@
 """Migrate a planned set of v1 tags into a v2 registry or an OCI layout, deduplicated.
 
+Each tag is one `copy_image` of the copy engine: its v1 chain (as the plan found it,
+each image JSON read once per run) into the engine destination its side makes for it
+(`RegistryDestination`, `LayoutDestination`; `migrate_v1` for `V1Destination`),
+learning and reusing through the journal.
+
 Work is shared across the whole run, not per tag: each v1 image's layer is read from
 the source at most once (the first tag that needs it streams it, compressed on the
 fly, into its repository; a tag needing it meanwhile waits for that upload and then
