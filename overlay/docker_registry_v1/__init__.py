@@ -107,17 +107,17 @@ if TYPE_CHECKING:
         migrate,
     )
     from .transfer.migrate_plan import (
-        Destination,
-        LayoutTarget,
+        BlobStoreSide,
+        DestinationSide,
+        LayoutSide,
         MigrationPlan,
         PlannedTag,
-        RegistryTarget,
+        RegistrySide,
         TagState,
-        Target,
         plan_migration,
     )
     from .transfer.migrate_repair import forget_lost_blobs, requeue_wrong_tags
-    from .transfer.migrate_v1 import V1Target
+    from .transfer.migrate_v1 import V1Side
     from .transfer.migrate_verify import Mismatch, VerifyReport, verify_migration
     from .transfer.mirror import amirror, mirror
     from .transfer.selection import Selection, shard_of
@@ -200,20 +200,20 @@ _LAZY = {
     ),
     **dict.fromkeys(
         (
-            "Destination",
-            "LayoutTarget",
+            "BlobStoreSide",
+            "DestinationSide",
+            "LayoutSide",
             "MigrationPlan",
             "PlannedTag",
-            "RegistryTarget",
+            "RegistrySide",
             "TagState",
-            "Target",
             "plan_migration",
         ),
         "transfer.migrate_plan",
     ),
     **dict.fromkeys(("Mismatch", "VerifyReport", "verify_migration"), "transfer.migrate_verify"),
     **dict.fromkeys(("forget_lost_blobs", "requeue_wrong_tags"), "transfer.migrate_repair"),
-    "V1Target": "transfer.migrate_v1",
+    "V1Side": "transfer.migrate_v1",
 }
 
 
@@ -231,6 +231,7 @@ __all__ = [
     "BadRequest",
     "BasicAuth",
     "BlobCache",
+    "BlobStoreSide",
     "BlobUnknown",
     "BlobUpload",
     "BodyLimits",
@@ -242,7 +243,7 @@ __all__ = [
     "ContainerConfig",
     "CopyResult",
     "Denied",
-    "Destination",
+    "DestinationSide",
     "DiffIdMismatchError",
     "DigestMismatch",
     "DockerRegistryError",
@@ -265,8 +266,8 @@ __all__ = [
     "LayerUpload",
     "LayoutDestination",
     "LayoutError",
+    "LayoutSide",
     "LayoutSource",
-    "LayoutTarget",
     "Manifest",
     "ManifestBlobUnknown",
     "ManifestFormat",
@@ -299,7 +300,7 @@ __all__ = [
     "RegistryConnectionError",
     "RegistryDestination",
     "RegistryError",
-    "RegistryTarget",
+    "RegistrySide",
     "RegistryTimeout",
     "RepositoryName",
     "RepositoryNotFound",
@@ -319,7 +320,6 @@ __all__ = [
     "TagNotFound",
     "TagOutcome",
     "TagState",
-    "Target",
     "TokenAuth",
     "TooManyRequests",
     "TransferResult",
@@ -328,7 +328,7 @@ __all__ = [
     "UploadInProgress",
     "V1Destination",
     "V1RegistrySource",
-    "V1Target",
+    "V1Side",
     "V2OnlyRegistry",
     "VerifyReport",
     "__version__",

@@ -22,7 +22,7 @@ from docker_registry_v1 import (
     BasicAuth,
     Client,
     Journal,
-    LayoutTarget,
+    LayoutSide,
     OCILayout,
     Selection,
     inventory,
@@ -140,7 +140,7 @@ def main() -> None:
                 f"{found.tag_count} tag, {found.image_count} images, "
                 f"{found.unique_bytes} layer bytes, {found.requests} requests, no layer read"
             )
-            layout = LayoutTarget(OCILayout(work / "oci"))
+            layout = LayoutSide(OCILayout(work / "oci"))
             with Journal(work / "journal.sqlite") as journal:
                 plan = plan_migration(found, Selection(), layout, journal=journal, source=source)
                 moved = migrate(source, layout, plan, journal=journal)

@@ -18,7 +18,7 @@ from docker_registry_v1.cli import main
 from docker_registry_v1.emulator.server import run_standalone
 from docker_registry_v1.engine.journal import Journal, default_journal_path
 from docker_registry_v1.oci.client import OCIClient
-from docker_registry_v1.transfer.migrate_plan import RegistryTarget
+from docker_registry_v1.transfer.migrate_plan import RegistrySide
 from docker_registry_v1.transfer.migrate_verify import verify_migration
 from migrate_checks import Seeded, mounted_blobs, uploaded_blobs
 from v2.v2registry import V2Registry
@@ -158,7 +158,7 @@ def test_a_verify_that_checked_nothing_fails_naming_the_journal(
             "migrate", seeded.host, dest, "--journal", str(journal), "--include", "app01$", "--json"
         )
     )
-    target = RegistryTarget(OCIClient(v2_fresh.url))
+    target = RegistrySide(OCIClient(v2_fresh.url))
     registry = target.registry
     other = tmp_path / "another-shard.sqlite"
     for mode in ("--verify", "--verify=fast"):

@@ -19,7 +19,7 @@ from docker_registry_v1.engine.journal import Journal
 from docker_registry_v1.oci.client import OCIClient
 from docker_registry_v1.transfer.inventory import inventory
 from docker_registry_v1.transfer.migrate import MigrationReport, migrate
-from docker_registry_v1.transfer.migrate_plan import RegistryTarget, plan_migration
+from docker_registry_v1.transfer.migrate_plan import RegistrySide, plan_migration
 from docker_registry_v1.transfer.selection import Selection
 from migrate_checks import Seeded, log_size, mount_requests, uploaded_blobs
 from system_tools import require_tool
@@ -113,7 +113,7 @@ def test_refused_mounts_fall_back_to_uploads_and_the_journal_keeps_them(
 
 
 def run_api(seeded: Seeded, dest: OCIClient, journal: Path, pattern: str) -> MigrationReport:
-    target = RegistryTarget(dest)
+    target = RegistrySide(dest)
     with Client(seeded.emulator.url) as source, Journal(journal) as log:
         plan = plan_migration(
             inventory(source), Selection.parse(include=[pattern]), target, journal=log

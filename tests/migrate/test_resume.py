@@ -26,7 +26,7 @@ from docker_registry_v1.oci.client import OCIClient
 from docker_registry_v1.transfer.copy import BlobCache
 from docker_registry_v1.transfer.inventory import inventory
 from docker_registry_v1.transfer.migrate import migrate
-from docker_registry_v1.transfer.migrate_plan import RegistryTarget, plan_migration
+from docker_registry_v1.transfer.migrate_plan import RegistrySide, plan_migration
 from docker_registry_v1.transfer.retry import RetryPolicy
 from docker_registry_v1.transfer.selection import Selection
 from migrate_checks import SOME, Seeded, uploaded_blobs
@@ -49,7 +49,7 @@ def run_api(
     seeded: Seeded, dest: OCIClient, journal: Path, pattern: str = ""
 ) -> dict[str, str | None]:
     """A whole migration through the API; destination tag → digest."""
-    target = RegistryTarget(dest)
+    target = RegistrySide(dest)
     selection = Selection.parse(include=[pattern] if pattern else [])
     with Client(seeded.emulator.url) as source, Journal(journal) as log:
         plan = plan_migration(inventory(source), selection, target, journal=log)
@@ -153,7 +153,7 @@ def test_a_destination_out_of_space_fails_those_tags_and_a_rerun_completes(
     full = ("team1/app04", "library/base06")
     transport = OutOfSpace(full)
     journal = tmp_path / "j.sqlite"
-    target = RegistryTarget(OCIClient(v2_fresh.url, transport=transport, retry=FAST))
+    target = RegistrySide(OCIClient(v2_fresh.url, transport=transport, retry=FAST))
     with Client(seeded.emulator.url) as source, Journal(journal) as log:
         plan = plan_migration(inventory(source), Selection(), target, journal=log)
         report = migrate(source, target, plan, journal=log, retry=FAST)
@@ -222,7 +222,7 @@ def broken_image(seeded: Seeded) -> set[str]:
     return {f"{r}:{t}" for r, t, top in seeded.seed.tag_pairs() if tip in seeded.seed.chains[top]}
 
 
-def test_failed_tags_are_listed_with_their_reason_and_exit_1(
+def test_failed_tags_are_listed_with_their_reason_and_exit_2(
     seeded: Seeded, v2_fresh: V2Registry, tmp_path: Path
 ) -> None:
     broken = broken_image(seeded)
@@ -241,7 +241,7 @@ def test_failed_tags_are_listed_with_their_reason_and_exit_1(
         ],
         catch_exceptions=False,
     )
-    assert done.exit_code == 1, done.output
+    assert done.exit_code == 2, done.output
     lines = done.stdout.splitlines()
     failed = [line for line in lines if line.startswith("failed: ")]
     assert {line.split()[1] for line in failed} == broken
@@ -274,7 +274,7 @@ def test_on_error_abort_stops_and_reports_the_rest_pending(
         ],
         catch_exceptions=False,
     )
-    assert done.exit_code == 1, done.output
+    assert done.exit_code == 2, done.output
     report = json.loads(done.stdout)
     assert report["summary"]["aborted"] is True
     statuses = {tag["destination"]: tag["status"] for tag in report["tags"]}
@@ -291,7 +291,7 @@ def test_a_blob_the_journal_knows_but_the_registry_lost_is_sent_again(
     tags = seeded.seed.repositories[repo]
     base = seeded.seed.chains[tags["1.0"]][0]  # in 1.0's chain and 1.1's
     journal = tmp_path / "j.sqlite"
-    target = RegistryTarget(OCIClient(v2_fresh.url))
+    target = RegistrySide(OCIClient(v2_fresh.url))
     with Client(seeded.emulator.url) as source, Journal(journal) as log:
         first = Selection.parse(include=[f"^{repo}$"], tags=r"1\.0")
         plan = plan_migration(inventory(source, selection=first), first, target, journal=log)

@@ -21,7 +21,7 @@ from docker_registry_v1 import (
     RetryPolicy,
     Selection,
     ServerError,
-    V1Target,
+    V1Side,
     copy,
     inventory,
     migrate,
@@ -225,8 +225,8 @@ def test_a_migration_into_v1_does_not_restart_a_layer_the_source_gave_up_on(
         Journal(tmp_path / "journal.sqlite") as journal,
     ):
         found = inventory(source, repositories=["ns/r"])
-        plan = plan_migration(found, Selection(), V1Target(dest), journal=journal)
-        report = migrate(source, V1Target(dest), plan, journal=journal, retry=QUICK)
+        plan = plan_migration(found, Selection(), V1Side(dest), journal=journal)
+        report = migrate(source, V1Side(dest), plan, journal=journal, retry=QUICK)
     assert [outcome.status for outcome in report.outcomes] == ["failed"]
     assert _hits(standalone, "GET", path) == QUICK.attempts  # 3, not 3 x 3
 

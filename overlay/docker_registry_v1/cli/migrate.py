@@ -36,8 +36,9 @@ from rich.progress import (
 )
 
 from .connect import open_side
+from .exitcodes import EXIT_PARTIAL
 from .options import Settings, common_options, examples, fail, jobs_option, warn
-from .output import Column, emit, human_rate, human_size, print_table
+from .output import Column, emit, human_rate, human_size, print_table, visible
 from .progress import showing_pauses
 from .sides import OCISide, SidesCommand, SideSettings, assign_legacy_login, side_origin, two_sided
 from .transports import parse_registry
@@ -45,8 +46,8 @@ from .transports import parse_registry
 if TYPE_CHECKING:  # the copy extra (isal) is loaded only when the command runs
     from docker_registry_v1.engine.journal import Journal
     from docker_registry_v1.transfer.migrate import MigrationListener, MigrationReport, TagOutcome
-    from docker_registry_v1.transfer.migrate_plan import MigrationPlan, Target
-    from docker_registry_v1.transfer.migrate_v1 import V1Target
+    from docker_registry_v1.transfer.migrate_plan import BlobStoreSide, MigrationPlan
+    from docker_registry_v1.transfer.migrate_v1 import V1Side
     from docker_registry_v1.transfer.migrate_verify import VerifyReport
     from docker_registry_v1.transfer.selection import Selection
     from docker_registry_v1.v1.client import Client
@@ -150,6 +151,7 @@ class _Events:
             status=outcome.status,
             digest=outcome.digest,
             reason=outcome.reason,
+            image=outcome.image,
         )
 
 
@@ -191,17 +193,17 @@ class _MigrateCommand(SidesCommand):
 
 def _target(
     settings: Settings, destination: str, dest: SideSettings, manifest: str | None
-) -> tuple[Target | V1Target, str, contextlib.AbstractContextManager[object]]:
+) -> tuple[BlobStoreSide | V1Side, str, contextlib.AbstractContextManager[object]]:
     """(destination, prefix, closer) for ``docker://[HOST[:PORT]][/PREFIX]``, ``oci:DIR`` or
     a v1 registry ``[http(s)://|v1://]HOST[:PORT][/PREFIX]``."""
     from docker_registry_v1.formats.convert import ManifestFormat  # noqa: PLC0415 - the copy extra
     from docker_registry_v1.formats.errors import LayoutError  # noqa: PLC0415
     from docker_registry_v1.formats.layout import OCILayout  # noqa: PLC0415
     from docker_registry_v1.transfer.migrate_plan import (  # noqa: PLC0415
-        LayoutTarget,
-        RegistryTarget,
+        LayoutSide,
+        RegistrySide,
     )
-    from docker_registry_v1.transfer.migrate_v1 import V1Target  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_v1 import V1Side  # noqa: PLC0415
 
     chosen = None if manifest is None else ManifestFormat[manifest.upper()]
     location = parse_registry(destination, "destination")
@@ -212,13 +214,13 @@ def _target(
             layout = OCILayout(location.directory)
         except (LayoutError, OSError) as exc:
             fail(f"{destination}: {exc}")
-        return LayoutTarget(layout, chosen or ManifestFormat.OCI), "", layout
+        return LayoutSide(layout, chosen or ManifestFormat.OCI), "", layout
     url = side_origin(dest, location.api_host, location.port, location.scheme)
     if location.transport == "v1":
         registry = open_side(settings, dest, url=url)
-        return V1Target(registry.client), location.path, registry
+        return V1Side(registry.client), location.path, registry
     side = OCISide(settings, dest, url, location.netloc)
-    return RegistryTarget(side.client, chosen or ManifestFormat.DOCKER), location.path, side
+    return RegistrySide(side.client, chosen or ManifestFormat.DOCKER), location.path, side
 
 
 @click.command(
@@ -277,7 +279,7 @@ def _target(
     type=click.Choice(["continue", "abort"]),
     default="continue",
     show_default=True,
-    help="After a failed tag: go on with the others, or stop.",
+    help="After a failed tag: go on with the others, or start no new tag (exit 2 either way).",
 )
 @click.option(
     "--shard", metavar="I/N", help="Only shard I (0-based) of N; auto/N: $JOB_COMPLETION_INDEX."
@@ -337,7 +339,19 @@ def migrate(
     repositories that need it; a tag is written only after all it needs is there.
     The journal records what landed: run the command again (or with --resume) after
     Ctrl-C, a crash or a failure and it continues without sending anything twice.
-    Two runs on one journal at once are refused. Exit status 1 when any tag failed.
+    Two runs on one journal at once are refused.
+
+    A source image that cannot be read (an upload that never finished, a missing or
+    corrupt image, a broken parent chain, a layer failing its checksum) or a name DEST
+    refuses fails only the tags that need it: the rest moves, and each failed tag is
+    listed with its image and reason; a rerun retries exactly those.
+
+    \b
+    Exit status:
+      0    every tag is done
+      1    nothing could start (bad input, unreachable, refused login, journal in use)
+      2    the run finished with some tags failed (or not attempted after --on-error abort)
+      130  interrupted (Ctrl-C); run it again to continue
 
     A rerun calls a tag current when its manifest is still the one the journal
     recorded, without looking up its blobs; --repair looks up every blob of every
@@ -409,13 +423,13 @@ def migrate(
         report, repaired = ran
         _print_report(settings, report, str(path), time.monotonic() - started, repaired)
         if not report.ok:
-            raise click.exceptions.Exit(1)
+            raise click.exceptions.Exit(EXIT_PARTIAL)
 
 
 def _run(
     settings: Settings,
     client: Client,
-    target: Target | V1Target,
+    target: BlobStoreSide | V1Side,
     journal: Journal,
     *,
     selection: Selection,
@@ -445,7 +459,7 @@ def _run(
             )
         _print_verify(settings, checked, path)
         if not checked.ok:
-            raise click.exceptions.Exit(2)
+            raise click.exceptions.Exit(EXIT_PARTIAL)
         return None
     repaired = None
     if repair:
@@ -502,6 +516,7 @@ def _print_plan(settings: Settings, plan: MigrationPlan, confirmed: set[str], jo
         "to_copy": len(plan.to_copy),
         "current": plan.count(TagState.CURRENT),
         "existing": plan.count(TagState.EXISTS),
+        "broken": plan.count(TagState.BROKEN),
         "unique_images": len(plan.images),
         "bytes_to_move": plan.bytes_to_move,
         "blobs_known_at_destination": len(confirmed),
@@ -512,6 +527,7 @@ def _print_plan(settings: Settings, plan: MigrationPlan, confirmed: set[str], jo
                 "state": tag.state.value,
                 "image_id": tag.image_id,
                 "layers": len(tag.chain),
+                "problem": tag.problem,
             }
             for tag in plan.tags
         ],
@@ -524,10 +540,17 @@ def _print_plan(settings: Settings, plan: MigrationPlan, confirmed: set[str], jo
             [Column("SOURCE"), Column("DESTINATION"), Column("STATE"), Column("IMAGE", True)],
             [[t.source, t.destination, t.state.value, t.image_id] for t in plan.tags],
         )
+        for tag in plan.tags:
+            if tag.problem is not None:
+                console.print(
+                    f"broken: {visible(tag.source)} -> {visible(tag.destination)} "
+                    f"(image {tag.at_fault or tag.image_id}): {visible(tag.problem)}"
+                )
         console.print(
             f"plan: {plan.repositories} repositories, {len(plan.tags)} tags "
             f"({len(plan.to_copy)} to copy, {document['current']} already current, "
-            f"{document['existing']} existing skipped), {len(plan.images)} unique images, "
+            f"{document['existing']} existing skipped, {document['broken']} broken), "
+            f"{len(plan.images)} unique images, "
             f"{human_size(plan.bytes_to_move)} to move; the journal knows {len(confirmed)} "
             "blobs at the destination"
         )
@@ -574,8 +597,13 @@ def _print_report(
                 "status": o.status,
                 "digest": o.digest,
                 "reason": o.reason,
+                "image": o.image,
             }
             for o in report.outcomes
+        ],
+        "failed": [
+            {"repository": o.repository, "tag": o.tag, "image": o.image, "reason": o.reason}
+            for o in report.failed
         ],
     }
     if repaired is not None:
@@ -606,7 +634,11 @@ def _print_report(
         ]
         print_table(settings, console, [Column("WHAT"), Column("AMOUNT")], rows)
         for outcome in failed:
-            console.print(f"failed: {outcome.source} -> {outcome.destination}: {outcome.reason}")
+            image = f" (image {visible(outcome.image)})" if outcome.image else ""
+            console.print(
+                f"failed: {visible(outcome.source)} -> {visible(outcome.destination)}{image}: "
+                f"{visible(outcome.reason or '')}"
+            )
 
     emit(settings, document, human)
 

@@ -58,6 +58,9 @@ class FaultRule:
     status: int = 503
     retry_after: int | None = None
     location: str = ""
+    body: bytes | None = None
+    """An ERROR's body as sent (``None``: a generic JSON error), e.g. the reference
+    registry's ``{"error": "Image is being uploaded, retry later"}``."""
     hits: int = 0
 
     def matches(self, method: str, path: str, role: str) -> bool:
@@ -187,12 +190,21 @@ class Faults:
         method: str | Iterable[str] | None = None,
         role: str | Iterable[str] | None = None,
         times: int | None = 1,
+        body: bytes | None = None,
     ) -> FaultRule:
-        """Answer ``status`` (JSON error body, optional ``Retry-After``) to the first ``times``."""
+        """Answer ``status`` (JSON error body, optional ``Retry-After``) to the first ``times``;
+        ``body``: the exact body a real server sends in that state."""
         if not 400 <= status <= 599:
             raise ValueError("status must be a 4xx or 5xx code")
         return self._new(
-            FaultKind.ERROR, path, method, role, times, status=status, retry_after=retry_after
+            FaultKind.ERROR,
+            path,
+            method,
+            role,
+            times,
+            status=status,
+            retry_after=retry_after,
+            body=body,
         )
 
     def html_error(
@@ -289,7 +301,7 @@ def _answer(rule: FaultRule, scope: Scope) -> list[Message]:
         )
         return _simple_response(rule.status, b"text/html", page.encode(), [])
     extra = [] if rule.retry_after is None else [(b"retry-after", str(rule.retry_after).encode())]
-    body = b'{"error": "Injected fault"}'
+    body = b'{"error": "Injected fault"}' if rule.body is None else rule.body
     return _simple_response(rule.status, b"application/json", body, extra)
 
 

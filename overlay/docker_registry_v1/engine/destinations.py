@@ -97,11 +97,34 @@ def mount_known(
     return False
 
 
+class _Learned:
+    """A pipelined layer's blob bytes; once the last is out (before the upload is
+    committed) ``learned`` gets the blob. It passes on `streamed_digest`, so the upload
+    does not hash the bytes again."""
+
+    def __init__(self, encoded: PipelinedLayer, learned: Callable[[LayerBlob], None]) -> None:
+        self._encoded = encoded
+        self._learned = learned
+
+    def __iter__(self) -> Iterator[bytes]:
+        yield from self._encoded
+        self._learned(self._encoded.blob)
+
+    def streamed_digest(self) -> str:
+        """The blob's sha256, known once iterated."""
+        return self._encoded.streamed_digest()
+
+
 class _OCIDestination:
     """The path shared by a registry and a layout (``target`` speaks the registry calls)."""
 
     sequential = False
     overlaps = False
+    journaled = False
+    """A migration's destination (the cache is its journal): tags in many repositories
+    share images, so a config is mounted from a repository holding it, as a layer is,
+    and a repository receiving a blob is a mount source as soon as its last byte is out
+    (a rerun after Ctrl-C mounts what landed instead of sending it again)."""
 
     def __init__(
         self,
@@ -134,6 +157,12 @@ class _OCIDestination:
         self._lock = threading.Lock()
         self._as_is = False
         self._origin = ""
+        self.present: set[tuple[str, str]] = set()
+        """(repository, digest) pairs known to be there without asking: a migration
+        shares one set between its tags, so a blob confirmed once is not HEADed again."""
+        self.config_outcome: tuple[str, int] | None = None
+        """What `commit` did with the config blob: (``present``, ``mounted`` or
+        ``uploaded``, its size)."""
 
     def prepare(self) -> None:
         """Ping the registry: a v1-only server is refused before the source is read."""
@@ -173,7 +202,14 @@ class _OCIDestination:
                 self.mounted.append(digest)
         if not empty:
             self.cache.place(digest, self.registry, self.repository)
+            self.present.add((self.repository, digest))
         return True
+
+    def _holds(self, digest: str) -> bool:
+        """The repository has the blob: known already, or a HEAD says so."""
+        return (self.repository, digest) in self.present or (
+            self.target.blob_size(self.repository, digest) is not None
+        )
 
     def _mount(self, layer: Layer, digest: str) -> bool:
         """Mount ``digest`` from a repository the cache saw holding it (not one that
@@ -190,20 +226,22 @@ class _OCIDestination:
             digest = layer.blob_digest
             if digest is None:  # a config without layers: nothing to store
                 return True
-            if self.target.blob_size(self.repository, digest) is not None:
+            if self._holds(digest):
                 return self._skipped(layer, digest, mounted=False)
             return self._mount(layer, digest)
         known = self.cache.get(self._key(layer), origin=self._origin)
         if known is None:
             return False
         self.blobs[layer.image_id] = known
-        if known.empty or self.target.blob_size(self.repository, known.digest) is not None:
+        if known.empty or self._holds(known.digest):
             return self._skipped(layer, known.digest, mounted=False, empty=known.empty)
         return self._mount(layer, known.digest)
 
     def put(self, layer: Layer, feed: Feed) -> bool:
         """Store the layer: an OCI blob as it is (checked against its digest), a v1 layer
-        through the deterministic gzip, remembered in the cache once confirmed."""
+        through the deterministic gzip, remembered in the cache once its last byte is
+        out (before the upload is committed: a crash or Ctrl-C after the commit cannot
+        cause a resend; a fact about a blob that did not land only costs a HEAD)."""
         if self._as_is:
             digest = layer.blob_digest
             assert digest is not None  # reuse() took the layers without one
@@ -214,17 +252,22 @@ class _OCIDestination:
             feed.send(stored)
         else:
 
+            def learned(blob: LayerBlob) -> None:
+                self.cache.put(self._key(layer), blob, origin=self._origin)
+                if self.journaled:
+                    self.cache.facts.intend(self.registry, self.repository, blob.digest)
+
             def converted(chunks: Iterator[bytes]) -> LayerBlob:
                 where = f"layer of {layer.image_id[:12]}"
                 with PipelinedLayer(chunks, level=self.level, where=where) as encoded:
-                    self.uploads.upload_blob(self.repository, encoded)
+                    self.uploads.upload_blob(self.repository, _Learned(encoded, learned))
                 return encoded.blob
 
             blob = feed.send(converted)
-            self.cache.put(self._key(layer), blob, origin=self._origin)
             self.blobs[layer.image_id] = blob
             digest = blob.digest
         self.cache.place(digest, self.registry, self.repository)
+        self.present.add((self.repository, digest))
         with self._lock:
             self.uploaded.append(digest)
         return True
@@ -254,8 +297,18 @@ class _OCIDestination:
             digest = converted.manifest_digest
             layers = tuple(blob.digest for blob in converted.layers)
         config_digest = _sha256(config)
-        if self.target.blob_size(self.repository, config_digest) is None:
+        if self._holds(config_digest):
+            self.config_outcome = ("present", len(config))
+        elif self.journaled and mount_known(
+            self.cache.facts, self.target, self.registry, self.repository, config_digest
+        ):
+            self.config_outcome = ("mounted", len(config))
+        else:
             self.target.upload_blob(self.repository, config, digest=config_digest)
+            self.config_outcome = ("uploaded", len(config))
+        self.present.add((self.repository, config_digest))
+        if self.journaled:
+            self.cache.place(config_digest, self.registry, self.repository)
         current = self.target.manifest_digest(self.repository, self.tag, accept=[media_type])
         if current != digest:
             self.target.put_manifest(self.repository, self.tag, manifest, media_type)
@@ -339,7 +392,10 @@ class V1Destination:
     is set once every image is complete, and an index gets the final image list.
 
     ``access`` and ``present``: what a caller that asked already (``mirror`` probes the
-    target before it reads any image JSON) found; they are then not asked again."""
+    target before it reads any image JSON) found; they are then not asked again.
+    ``index_images``: the final image list an index gets, when the caller writes more
+    than this image into the repository (a migration: every tag's images, as docker
+    sent them); by default the images this destination sent."""
 
     sequential = True
     overlaps = False
@@ -352,8 +408,10 @@ class V1Destination:
         *,
         access: WriteAccess | None = None,
         present: Collection[str] | None = None,
+        index_images: Callable[[], list[IndexImage]] | None = None,
     ) -> None:
         self.client = client
+        self._index_images = index_images
         self.repository = str(RepositoryName.parse(repository))
         self.tag = None if tag is None else check_tag(tag)
         self._access = access
@@ -436,9 +494,12 @@ class V1Destination:
         for tag, image_id in self.tags.items():
             self.client.repository.set_tag(self.repository, image_id, tag, auth=auth)
         if self.access.indexed:
-            self.client.repository.update_images(
-                self.repository, [IndexImage(id=i, checksum=c) for i, c in self.checksums.items()]
+            images = (
+                self._index_images()
+                if self._index_images is not None
+                else [IndexImage(id=i, checksum=c) for i, c in self.checksums.items()]
             )
+            self.client.repository.update_images(self.repository, images)
         return Committed(
             destination=str(self.client.base_url).rstrip("/"),
             repository=self.repository,

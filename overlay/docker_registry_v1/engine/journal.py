@@ -686,13 +686,23 @@ class BlobCache:
     def __init__(self, path: str | os.PathLike[str]) -> None:
         self.path = Path(path)
         self._swap = threading.Lock()
-        self._retired: list[_CacheFile] = []
+        self._retired: list[_CacheFile | Journal] = []
         try:
             self.path.parent.mkdir(parents=True, exist_ok=True)
-            self._store: _CacheFile = _CacheFile(self.path)
+            self._store: _CacheFile | Journal = _CacheFile(self.path)
         except (OSError, sqlite3.Error, JournalError) as exc:
             self._warn(exc, stacklevel=3)
             self._store = _CacheFile(Path(":memory:"))
+        self._borrowed = False
+
+    @classmethod
+    def over(cls, store: Journal) -> BlobCache:
+        """An open journal's facts as the engine's cache: a migration's copies learn and
+        reuse through the journal itself (one store). Closing it leaves the journal open."""
+        cache = cls.__new__(cls)
+        cache.path, cache._store, cache._borrowed = store.path, store, True
+        cache._swap, cache._retired = threading.Lock(), []
+        return cache
 
     def _warn(self, exc: BaseException, *, stacklevel: int) -> None:
         why = str(exc).removeprefix(f"copy cache {self.path}: ")
@@ -703,11 +713,14 @@ class BlobCache:
             stacklevel=stacklevel,
         )
 
-    def _forgiving(self, use: Callable[[_CacheFile], _T]) -> _T:
+    def _forgiving(self, use: Callable[[_CacheFile | Journal], _T]) -> _T:
         """``use`` on the store; if the file fails it (damaged, disk full), the warning,
         then the rest of the copy on an empty cache in memory (parallel layers that meet
-        the same failure switch once)."""
+        the same failure switch once). A migration's journal (`over`) is not forgiven:
+        its errors are the run's."""
         store = self._store
+        if self._borrowed:
+            return use(store)
         try:
             return use(store)
         except (sqlite3.Error, JournalError) as exc:
@@ -742,6 +755,11 @@ class BlobCache:
         """Remember that ``registry``'s ``repository`` holds the blob (a mount source later)."""
         self._forgiving(lambda store: store.placed(registry, repository, digest))
 
+    def intend(self, digest: str, registry: str, repository: str) -> None:
+        """The blob is about to be uploaded into ``registry``'s ``repository`` (a migration
+        mounts from a repository still receiving it)."""
+        self._forgiving(lambda store: store.intend(registry, repository, digest))
+
     def places(self, digest: str, registry: str) -> list[str]:
         """Repositories of ``registry`` that held the blob when last seen."""
         return self._forgiving(lambda store: store.places(registry, digest))
@@ -761,7 +779,8 @@ class BlobCache:
 
     def close(self) -> None:
         """Close the database; the cache stays on disk for the next copy."""
-        for store in (*self._retired, self._store):
+        stores = self._retired if self._borrowed else [*self._retired, self._store]
+        for store in stores:
             with contextlib.suppress(sqlite3.Error):
                 store.close()
 
@@ -778,6 +797,9 @@ class _CacheFacts:
 
     def refused_sources(self, registry: str, repository: str, digest: str) -> set[str]:
         return self.cache.refused_sources(digest, registry, repository)
+
+    def intend(self, registry: str, repository: str, digest: str) -> None:
+        self.cache.intend(digest, registry, repository)
 
     def refused_mount(
         self, registry: str, repository: str, source: str, digest: str, status: int

@@ -91,6 +91,11 @@ class Feed:
         self._policy = policy
         self._stop = stop
 
+    def stopped_by(self, stop: threading.Event) -> Feed:
+        """The same feed, stopped only by ``stop``: a migration lets a layer of a failed
+        tag finish (other tags, and the rerun, need it) unless the whole run stops."""
+        return Feed(self.layer, self._tracker, self._policy, stop)
+
     def _counted(self, stream: LayerStream) -> Iterator[bytes]:
         for chunk in stream:
             if self._stop.is_set():

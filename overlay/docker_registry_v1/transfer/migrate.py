@@ -1,5 +1,10 @@
 """Migrate a planned set of v1 tags into a v2 registry or an OCI layout, deduplicated.
 
+Each tag is one `copy_image` of the copy engine: its v1 chain (as the plan found it,
+each image JSON read once per run) into the engine destination its side makes for it
+(`RegistryDestination`, `LayoutDestination`; `migrate_v1` for `V1Destination`),
+learning and reusing through the journal.
+
 Work is shared across the whole run, not per tag: each v1 image's layer is read from
 the source at most once (the first tag that needs it streams it, compressed on the
 fly, into its repository; a tag needing it meanwhile waits for that upload and then
@@ -20,36 +25,35 @@ import functools
 import threading
 import time
 from collections import defaultdict
-from collections.abc import Callable, Iterator
 from typing import TYPE_CHECKING, Literal
 
 import attrs
 
 from ..core.errors import DockerRegistryError, InvalidInput
-from ..core.httplog import reused
+from ..engine.blobs import BlobCache, check_level
 from ..engine.bounded import Stopped, run_threads
-from ..engine.destinations import mount_known
+from ..engine.destinations import LayoutDestination, RegistryDestination
 from ..engine.journal import Journal, JournalManifest
-from ..engine.pipeline import PipelinedLayer
-from ..engine.run import Feed
-from ..engine.sources import v1_layer
+from ..engine.model import Layer, SourceImage
+from ..engine.run import Committed, Feed, copy_image
+from ..engine.sources import GivenImage, v1_layer
+from ..engine.tracking import Tracker
 from ..formats.archive import validate_ancestry
-from ..formats.compress import DEFAULT_LEVEL, LayerBlob
-from ..formats.convert import convert_image
+from ..formats.compress import DEFAULT_LEVEL
 from ..formats.errors import LayoutError
-from .copy import BlobCache, check_level
-from .migrate_plan import MigrationPlan, PlannedTag, TagState, Target
+from .migrate_plan import BlobStoreSide, MigrationPlan, PlannedTag, TagState
 from .migrate_run import (
-    Keyed,
+    ImageFault,
     MigrationListener,
+    RunProgress,
     RunSettings,
     SharedRun,
     SilentMigration,
     Status,
     TagOutcome,
 )
-from .migrate_v1 import V1Run, V1Target
-from .retry import RetryPolicy, scoped, scoped_target, unretried_target
+from .migrate_v1 import V1Run, V1Side
+from .retry import RetryPolicy, scoped, scoped_side
 
 if TYPE_CHECKING:
     from ..v1.client import Client
@@ -89,6 +93,12 @@ class MigrationReport:
         return tuple(o for o in self.outcomes if o.status in {"failed", "pending"})
 
     @property
+    def failed(self) -> tuple[TagOutcome, ...]:
+        """The tags that failed, each with its ``repository``, ``tag``, ``image`` and
+        ``reason``: a rerun on the same journal tries exactly these (and any pending)."""
+        return tuple(o for o in self.outcomes if o.status == "failed")
+
+    @property
     def ok(self) -> bool:
         """Every tag is where it should be."""
         return not self.failures
@@ -96,154 +106,143 @@ class MigrationReport:
 
 @attrs.define(kw_only=True)
 class _Run(SharedRun):
-    """A run into a blob store: a v2 registry or an OCI layout."""
+    """A run into a blob store (a v2 registry or an OCI layout): each tag is one
+    `copy_image` of the engine, from its v1 chain (as the plan found it, the JSONs read
+    once per run) into the destination the target makes for it, learning and reusing
+    through the journal (`BlobCache.over`)."""
 
-    dest: Target
+    dest: BlobStoreSide
     present: set[tuple[str, str]] = attrs.field(factory=set)
     """(repository, digest) confirmed at the destination during this run."""
-    blob_locks: Keyed = attrs.field(factory=Keyed)
 
     @property
     def registry(self) -> str:
         return self.dest.registry
 
-    def key(self, image_id: str) -> str:
-        return BlobCache.key(image_id, self.metadata[image_id].checksum, self.level)
-
-    def layer(self, planned: PlannedTag, image_id: str, stop: threading.Event) -> LayerBlob:
-        """The image's blob, confirmed in ``planned.dest_repo`` (or empty)."""
-        repo = planned.dest_repo
-        with self.image_locks(image_id):
-            blob = self.journal.layer(self.key(image_id), self.origin)
-            if blob is None:
-                return self.send(planned, image_id, stop)
-        if not blob.empty:
-            self.ensure(repo, blob.digest, blob.size, lambda: self.send(planned, image_id, stop))
-        return blob
-
-    def ensure(self, repo: str, digest: str, size: int, upload: Callable[[], object]) -> None:
-        """Make the destination repository hold the blob: there already (HEAD), mounted
-        from a repository the journal says holds it, or else ``upload()``."""
-        with self.blob_locks(digest):
-            if (repo, digest) in self.present:
-                return
-            name, _ = self.dest.reference(repo, "latest")
-            if self.dest.blob_size(name, digest) is not None:
-                reused("blob %s: journal hit, already in %s (HEAD)", digest, name)
-                self.counters.add(skipped=1, bytes_skipped=size)
-            elif self.mount(repo, digest):
-                reused("blob %s: journal hit, mounted into %s", digest, name)
-                self.counters.add(mounted=1, bytes_mounted=size)
-            else:
-                upload()
-            self.confirm(repo, digest)
-
-    def mount(self, repo: str, digest: str) -> bool:
-        """Mount the blob from a repository the journal says holds it. A refusal (no
-        access to that repository, none there, or an upload session instead) is
-        journaled, so neither this run nor a rerun asks that repository again, and
-        the next one is tried; after the last, the caller uploads."""
-        return mount_known(
-            self.journal,
-            self.dest,
-            self.registry,
-            repo,
-            digest,
-            name=lambda one: self.dest.reference(one, "latest")[0],
-        )
-
-    def confirm(self, repo: str, digest: str) -> None:
-        self.journal.placed(self.registry, repo, digest)
-        with self.lock:
-            self.present.add((repo, digest))
-
-    def send(self, planned: PlannedTag, image_id: str, stop: threading.Event) -> LayerBlob:
-        """Stream the v1 layer from the source, compressed, into the tag's repository."""
-        repo = planned.dest_repo
-        name, _ = self.dest.reference(repo, "latest")
-        metadata = self.metadata[image_id]
-        auth = self.reader(planned.source_repo)
-
-        def learned(blob: LayerBlob) -> None:
-            self.journal.learned(
-                self.key(image_id), image_id, blob, self.registry, repo, origin=self.origin
-            )
-
-        def converted(chunks: Iterator[bytes]) -> LayerBlob:
-            where = f"layer of {image_id[:12]}"
-            with PipelinedLayer(chunks, level=self.level, where=where) as encoded:
-                # `Feed` retries the upload as a whole: its requests go once
-                unretried_target(self.dest).upload_blob(name, _Journaled(encoded, learned))
-            return encoded.blob
-
-        layer = v1_layer(self.source, image_id, metadata, None, auth, self.policy)
-        with self.slots:
-            self.listener.layer_started(image_id, metadata.size)
-            blob = Feed(layer, _Counted(self), self.policy, stop).send(converted)
-            self.listener.layer_finished(image_id)
-        self.counters.add(images_read=1, uploaded=1, bytes_uploaded=blob.size)
-        if not blob.empty:
-            self.confirm(repo, blob.digest)
-        return blob
-
     def tag(self, planned: PlannedTag) -> TagOutcome:
-        """Migrate one tag: layers, config, then the manifest."""
+        """Migrate one tag: the engine reuses or moves each layer, then commits the
+        config and the manifest once every layer is in."""
         chain = planned.chain
         metadata = [self.image_json(image_id, planned.source_repo) for image_id in chain]
         validate_ancestry(list(reversed(chain)), planned.image_id)
-        stop = threading.Event()
         if self.stop.is_set():
             raise Stopped
-        layers = run_threads(
-            [functools.partial(self.layer, planned, image_id, stop) for image_id in chain],
-            self.jobs,
-            stop,
+        auth = self.reader(planned.source_repo)
+        layers = tuple(
+            v1_layer(self.source, image_id, meta, chain[n - 1] if n else None, auth, self.policy)
+            for n, (image_id, meta) in enumerate(zip(chain, metadata, strict=True))
         )
-        image = convert_image(
-            [m.json_bytes for m in metadata], layers, manifest_format=self.dest.manifest_format
+        image = SourceImage(planned.source_repo, planned.tag, layers, source=self.origin)
+        inner = self.dest.destination(
+            planned.dest_repo,
+            planned.dest_tag,
+            level=self.level,
+            cache=BlobCache.over(self.journal),
+            present=self.present,
         )
-        name, reference = self.dest.reference(planned.dest_repo, planned.dest_tag)
-
-        def upload_config() -> None:
-            self.journal.intend(self.registry, planned.dest_repo, image.config_digest)
-            self.dest.upload_blob(name, image.config, digest=image.config_digest)
-            self.counters.add(uploaded=1, bytes_uploaded=len(image.config))
-
-        self.ensure(planned.dest_repo, image.config_digest, len(image.config), upload_config)
-        current = self.dest.current(planned.dest_repo, planned.dest_tag)
-        if current != image.manifest_digest:
-            self.dest.put_manifest(name, reference, image.manifest, image.media_type)
+        result = copy_image(
+            GivenImage(image),
+            _Claimed(self, inner),
+            concurrency=self.jobs,
+            progress=RunProgress(self),
+            retry=self.policy,
+        )
+        assert result.digest is not None  # a blob store's manifest
         self.journal.manifest_written(
             self.registry,
             JournalManifest(
                 planned.dest_repo,
                 planned.dest_tag,
-                image.manifest_digest,
+                result.digest,
                 planned.image_id,
                 planned.source,
             ),
         )
         return TagOutcome(
-            planned.source, planned.destination, "copied", digest=image.manifest_digest
+            planned.source,
+            planned.destination,
+            "copied",
+            digest=result.digest,
+            image=planned.image_id,
         )
 
 
-@attrs.frozen
-class _Counted:
-    """A migration's count of the layer bytes read (the engine's `LayerCounter`): every
-    byte read counts, a re-read takes back only the progress shown; the run's stop is
-    checked at each block (the tag's own is `Feed`'s)."""
+class _Claimed:
+    """An engine destination inside a migration run. Run-wide rules around its calls:
+    a layer is decided on and moved by one tag at a time (another tag needing it waits,
+    then finds it in the journal and HEADs or mounts it: each v1 layer is read at most
+    once), at most ``jobs`` layers stream at once over the whole run, and a layer's
+    failure is charged to its image (`ImageFault`). The registry was asked already (the
+    plan listed its tags), so it is not pinged again for every tag."""
 
-    run: SharedRun
+    sequential = False
+    overlaps = False
 
-    def advanced(self, image_id: str, nbytes: int) -> None:
-        if self.run.stop.is_set():
-            raise Stopped
-        self.run.counters.add(bytes_read=nbytes)
-        self.run.listener.layer_advanced(image_id, nbytes)
+    def __init__(self, run: _Run, inner: LayoutDestination | RegistryDestination) -> None:
+        self._run = run
+        self._inner = inner
 
-    def rewind(self, image_id: str, nbytes: int) -> None:
-        self.run.listener.layer_advanced(image_id, -nbytes)
+    def prepare(self) -> None:
+        """Nothing to ask: the plan talked to the destination already."""
+
+    def begin(self, image: SourceImage) -> None:
+        self._inner.begin(image)
+
+    def reuse(self, layer: Layer) -> bool:
+        """The destination's own decision, made by one tag at a time per layer; a False
+        keeps the claim for `put`."""
+        self._run.claim(layer.image_id)
+        try:
+            found = self._inner.reuse(layer)
+        except _EXPECTED as error:
+            self._run.release(layer.image_id)
+            raise ImageFault(layer.image_id, error) from error
+        except BaseException:
+            self._run.release(layer.image_id)
+            raise
+        if found:
+            self._run.release(layer.image_id)
+            self._counted_reuse(layer)
+        return found
+
+    def _counted_reuse(self, layer: Layer) -> None:
+        """Count a reused layer as the run reports it: skipped (the repository has it)
+        or mounted; an empty layer is neither."""
+        blob = self._inner.blobs.get(layer.image_id)
+        if blob is None or blob.empty:
+            return
+        if blob.digest in self._inner.mounted:
+            self._run.counters.add(mounted=1, bytes_mounted=blob.size)
+        else:
+            self._run.counters.add(skipped=1, bytes_skipped=blob.size)
+
+    def put(self, layer: Layer, feed: Feed) -> bool:
+        """Stream the layer through the destination's path, within the run's bound."""
+        run = self._run
+        try:
+            with run.slots:
+                run.listener.layer_started(layer.image_id, layer.size)
+                moved = self._inner.put(layer, feed.stopped_by(run.stop))
+                run.listener.layer_finished(layer.image_id)
+            blob = self._inner.blobs[layer.image_id]
+            run.counters.add(images_read=1, uploaded=1, bytes_uploaded=blob.size)
+            return moved
+        except _EXPECTED as error:
+            raise ImageFault(layer.image_id, error) from error
+        finally:
+            self._run.release(layer.image_id)
+
+    def commit(self, image: SourceImage, tracker: Tracker) -> Committed:
+        """The config (counted when uploaded), then the manifest."""
+        done = self._inner.commit(image, tracker)
+        if self._inner.config_outcome is not None:
+            how, size = self._inner.config_outcome
+            counts = {"present": "skipped", "mounted": "mounted", "uploaded": "uploaded"}[how]
+            self._run.counters.add(**{counts: 1, f"bytes_{counts}": size})
+        return done
+
+    def close(self) -> None:
+        self._inner.close()
 
 
 _MOST = 64
@@ -255,9 +254,39 @@ def _reason(error: BaseException) -> str:
     return " ".join(str(error).split()) or type(error).__name__
 
 
+def _charged(planned: PlannedTag, error: BaseException) -> tuple[str, str]:
+    """(image, reason) of a failed tag: the image at fault when one is, else its own."""
+    if isinstance(error, ImageFault):
+        return error.image_id, _reason(error.error)
+    return planned.image_id, _reason(error)
+
+
+def _settled(plan: MigrationPlan, journal: Journal, registry: str) -> dict[PlannedTag, TagOutcome]:
+    """The outcomes the plan decided already: current, existing, and broken tags (failed,
+    and journaled as such, without a request)."""
+    outcomes: dict[PlannedTag, TagOutcome] = {}
+    for planned in plan.tags:
+        if planned.state is TagState.COPY:
+            continue
+        status: Status = "current" if planned.state is TagState.CURRENT else "exists"
+        reason = None
+        if planned.state is TagState.BROKEN:
+            status, reason = "failed", planned.problem or "cannot be migrated"
+            journal.failed(registry, planned.dest_repo, planned.dest_tag, reason)
+        outcomes[planned] = TagOutcome(
+            planned.source,
+            planned.destination,
+            status,
+            digest=planned.digest,
+            reason=reason,
+            image=planned.at_fault or planned.image_id,
+        )
+    return outcomes
+
+
 def migrate(
     source: Client,
-    dest: Target | V1Target,
+    dest: BlobStoreSide | V1Side,
     plan: MigrationPlan,
     *,
     journal: Journal,
@@ -271,11 +300,14 @@ def migrate(
     """Carry out ``plan`` from the v1 registry ``source`` into ``dest`` (a v2 registry,
     an OCI layout or another v1 registry).
 
-    A failed tag is recorded (journal and report) with its reason; with
-    ``on_error="continue"`` the others go on, with ``"abort"`` the run stops and the
-    tags not yet attempted are reported ``pending``. Ctrl-C stops at once; every fact
-    learned so far is already in the journal. ``retry`` is the policy of every request
-    on both sides (default: each client's own).
+    Every source-side fault (an image whose JSON, ancestry or layer cannot be read, a
+    checksum that does not match, a name the destination refuses: the plan's ``BROKEN``
+    tags) is charged to the tags that need that image, never to the run: a failed tag
+    is recorded (journal and report: repository, tag, image, reason); with
+    ``on_error="continue"`` the others go on, with ``"abort"`` no tag is started after
+    the first failure and those not yet attempted are reported ``pending``.
+    Ctrl-C stops at once; every fact learned so far is already in the journal.
+    ``retry`` is the policy of every request on both sides (default: each client's own).
     """
     for what, value in (("jobs", jobs), ("repositories_in_flight", repositories_in_flight)):
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= _MOST:
@@ -284,7 +316,7 @@ def migrate(
         raise InvalidInput("on_error", "expected 'continue' or 'abort'")
     started = time.monotonic()
     listener = progress or SilentMigration()
-    source, dest = scoped(source, retry), scoped_target(dest, retry)
+    source, dest = scoped(source, retry), scoped_side(dest, retry)
     shared = RunSettings(
         source=source,
         journal=journal,
@@ -295,21 +327,17 @@ def migrate(
         stop=threading.Event(),
         slots=threading.Semaphore(jobs),
     )
-    run = V1Run(dest=dest, **shared) if isinstance(dest, V1Target) else _Run(dest=dest, **shared)
-    outcomes: dict[PlannedTag, TagOutcome] = {}
-    for planned in plan.tags:
-        if planned.state is not TagState.COPY:
-            status: Status = "current" if planned.state is TagState.CURRENT else "exists"
-            outcomes[planned] = TagOutcome(
-                planned.source, planned.destination, status, digest=planned.digest
-            )
+    run = V1Run(dest=dest, **shared) if isinstance(dest, V1Side) else _Run(dest=dest, **shared)
+    outcomes = _settled(plan, journal, run.registry)
+    aborted = threading.Event()
+    if on_error == "abort" and any(o.status == "failed" for o in outcomes.values()):
+        aborted.set()  # a broken tag is the first failure: no tag is started
     listener.started(len(plan.tags), plan.bytes_to_move)
     for outcome in outcomes.values():
         listener.tag_finished(outcome)
     by_repo: dict[str, list[PlannedTag]] = defaultdict(list)
     for planned in plan.to_copy:
         by_repo[planned.source_repo].append(planned)
-    aborted = threading.Event()
 
     def repository(tags: list[PlannedTag]) -> None:
         for planned in tags:
@@ -321,10 +349,12 @@ def migrate(
                 if aborted.is_set():
                     return
                 raise
-            except _EXPECTED as error:
-                reason = _reason(error)
+            except (ImageFault, *_EXPECTED) as error:
+                image, reason = _charged(planned, error)
                 journal.failed(run.registry, planned.dest_repo, planned.dest_tag, reason)
-                outcome = TagOutcome(planned.source, planned.destination, "failed", reason=reason)
+                outcome = TagOutcome(
+                    planned.source, planned.destination, "failed", reason=reason, image=image
+                )
                 if on_error == "abort":
                     aborted.set()
                     run.stop.set()
@@ -346,7 +376,13 @@ def migrate(
         raise
     final = tuple(
         outcomes.get(planned)
-        or TagOutcome(planned.source, planned.destination, "pending", reason="not attempted")
+        or TagOutcome(
+            planned.source,
+            planned.destination,
+            "pending",
+            reason="not attempted",
+            image=planned.image_id,
+        )
         for planned in plan.tags
     )
     counters = run.counters
@@ -366,21 +402,3 @@ def migrate(
         seconds=round(time.monotonic() - started, 3),
         aborted=aborted.is_set(),
     )
-
-
-class _Journaled:
-    """A pipelined layer's blob bytes; once the last is out (before the upload is
-    committed) the journal learns the blob, so a crash after the commit cannot cause a
-    resend. It passes on `streamed_digest`, so the upload does not hash the bytes again."""
-
-    def __init__(self, encoded: PipelinedLayer, learned: Callable[[LayerBlob], None]) -> None:
-        self._encoded = encoded
-        self._learned = learned
-
-    def __iter__(self) -> Iterator[bytes]:
-        yield from self._encoded
-        self._learned(self._encoded.blob)
-
-    def streamed_digest(self) -> str:
-        """The blob's sha256, known once iterated."""
-        return self._encoded.streamed_digest()

@@ -40,14 +40,14 @@ from ..formats.convert import convert_image
 from ..formats.errors import LayoutError
 from .copy import BlobCache
 from .migrate_run import Keyed
-from .migrate_v1 import V1Target
+from .migrate_v1 import V1Side
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
     from ..core.models import RawMetadata
     from ..v1.auth import Authenticator
     from ..v1.client import Client
-    from .migrate_plan import PlannedTag, Target
+    from .migrate_plan import BlobStoreSide, PlannedTag
 
 __all__ = ["DestinationSurvey"]
 
@@ -69,7 +69,7 @@ _UNREADABLE = (
 class DestinationSurvey:
     """Asks the destination what it has, a bounded number of requests at a time."""
 
-    dest: Target | V1Target
+    dest: BlobStoreSide | V1Side
     source: Client | None
     journal: Journal | None
     level: int
@@ -106,7 +106,7 @@ class DestinationSurvey:
                 if current == known.digest:
                     reused("%s: journal hit, %s is current", one.destination, current)
                     return current
-            if isinstance(self.dest, V1Target):
+            if isinstance(self.dest, V1Side):
                 return self._check_v1(self.dest, one)
             if self.source is None:
                 return None
@@ -114,7 +114,7 @@ class DestinationSurvey:
         except _UNREADABLE:
             return None
 
-    def _check_v1(self, dest: V1Target, one: PlannedTag) -> str | None:
+    def _check_v1(self, dest: V1Side, one: PlannedTag) -> str | None:
         """v1 image ids name their JSON and layer registry-wide: the tag pointing at the
         same id is the same image."""
         if dest.current(one.dest_repo, one.dest_tag) != one.image_id:
@@ -122,7 +122,7 @@ class DestinationSurvey:
         self._written(one, one.image_id)
         return one.image_id
 
-    def _check_image(self, dest: Target, source: Client, one: PlannedTag) -> str | None:
+    def _check_image(self, dest: BlobStoreSide, source: Client, one: PlannedTag) -> str | None:
         name, reference = dest.reference(one.dest_repo, one.dest_tag)
         data = dest.read_manifest(name, reference)
         if data is None:
@@ -179,7 +179,7 @@ class DestinationSurvey:
             )
             self.journal.manifest_written(self.dest.registry, manifest)
 
-    def _has(self, dest: Target, name: str, digest: str) -> bool:
+    def _has(self, dest: BlobStoreSide, name: str, digest: str) -> bool:
         with self._locks(f"blob:{name}@{digest}"):
             if (name, digest) not in self._blobs:
                 size = dest.blob_size(name, digest)

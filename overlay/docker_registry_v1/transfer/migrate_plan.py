@@ -14,40 +14,47 @@ from __future__ import annotations
 
 import enum
 from collections.abc import Iterable, Mapping
-from typing import TYPE_CHECKING, Protocol
+from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import attrs
 
-from ..engine.blobs import LayoutBlobStore, check_level
+from ..engine.blobs import BlobCache, LayoutBlobStore, check_level
+from ..engine.destinations import LayoutDestination, RegistryDestination
 from ..formats.compress import DEFAULT_LEVEL
 from ..formats.convert import ManifestFormat
 from ..formats.layout import OCILayout, check_ref
-from ..oci.client import MountResult, OCIClient, check_name
+from ..oci.client import OCIClient, check_name
 from ..oci.errors import ManifestUnknown, NameUnknown
 from .inventory import Inventory
 from .migrate_existing import DestinationSurvey
-from .retry import RetryPolicy, scoped, scoped_target
+from .retry import RetryPolicy, scoped, scoped_side
 from .selection import Selection
 
 if TYPE_CHECKING:
     from ..engine.journal import Journal
     from ..v1.client import Client
-    from .migrate_v1 import V1Target
+    from .migrate_v1 import V1Side
 
 __all__ = [
-    "Destination",
-    "LayoutTarget",
+    "BlobStoreSide",
+    "DestinationSide",
+    "LayoutSide",
     "MigrationPlan",
     "PlannedTag",
-    "RegistryTarget",
+    "RegistrySide",
     "TagState",
-    "Target",
     "plan_migration",
 ]
 
 
-class Destination(Protocol):
-    """What planning asks of any destination: names, tags, and what a tag points at."""
+_D = TypeVar("_D", RegistryDestination, LayoutDestination)
+
+
+class DestinationSide(Protocol):
+    """The destination side of a migration as a whole (a registry, a layout): what
+    planning asks of it (names, tags, what a tag points at) and, per tag, the engine's
+    destination (an `ImageDestination`) the tag is copied into. ``destination`` means
+    that engine object everywhere; a side is the small adapter around it."""
 
     @property
     def registry(self) -> str:
@@ -66,8 +73,9 @@ class Destination(Protocol):
         """What the tag points at now (a manifest digest; a v1 image id), or None."""
 
 
-class Target(Destination, Protocol):
-    """A blob-store destination as the engine drives it: a v2 registry or an OCI layout."""
+class BlobStoreSide(DestinationSide, Protocol):
+    """A blob-store side (a v2 registry, an OCI layout): also what the survey of what
+    it holds (`migrate_existing`) and ``--verify`` read there."""
 
     @property
     def manifest_format(self) -> ManifestFormat:
@@ -76,19 +84,8 @@ class Target(Destination, Protocol):
     def blob_size(self, name: str, digest: str) -> int | None:
         """The blob's size when the repository holds it, else None."""
 
-    def mount_blob(self, name: str, digest: str, source: str) -> MountResult:
-        """Mount the blob from another repository; false when that was declined."""
-
-    def upload_blob(
-        self, name: str, chunks: Iterable[bytes] | bytes, *, digest: str | None = None
-    ) -> object:
-        """Store the blob, hashed while it streams."""
-
     def manifest_digest(self, name: str, tag: str, *, accept: Iterable[str]) -> str | None:
         """The digest the tag points at, or None."""
-
-    def put_manifest(self, name: str, tag: str, data: bytes, media_type: str) -> object:
-        """Point the tag at this manifest."""
 
     def read_manifest(self, name: str, tag: str) -> bytes | None:
         """The tag's manifest in `manifest_format`, or None (absent, or another format)."""
@@ -96,10 +93,33 @@ class Target(Destination, Protocol):
     def read_blob(self, name: str, digest: str) -> bytes:
         """A small blob's bytes (a config), checked against ``digest``."""
 
+    def destination(
+        self,
+        repository: str,
+        tag: str,
+        *,
+        level: int,
+        cache: BlobCache,
+        present: set[tuple[str, str]],
+    ) -> RegistryDestination | LayoutDestination:
+        """The engine's destination for one tag, learning and reusing through ``cache``;
+        ``present``: the (repository, digest) pairs the run confirmed, shared by its tags."""
+
+
+def _journaled(inner: _D, registry: str, present: set[tuple[str, str]]) -> _D:
+    """The engine destination recording its facts under the journal's name for the
+    destination (the base URL without its trailing slash, as the plan and every earlier
+    run recorded them), sharing the run's ``present`` blobs."""
+    inner.registry = registry
+    inner.journaled = True
+    inner.present = present
+    return inner
+
 
 @attrs.frozen
-class RegistryTarget:
-    """``docker://``: an OCI/v2 registry through `OCIClient` (schema2 manifests by default)."""
+class RegistrySide:
+    """``docker://``: an OCI/v2 registry through `OCIClient` (schema2 manifests by
+    default); each tag goes into a `RegistryDestination`."""
 
     client: OCIClient
     manifest_format: ManifestFormat = ManifestFormat.DOCKER
@@ -134,23 +154,9 @@ class RegistryTarget:
         """HEAD the blob."""
         return self.client.blob_size(name, digest)
 
-    def mount_blob(self, name: str, digest: str, source: str) -> MountResult:
-        """``POST …/blobs/uploads/?mount=&from=``."""
-        return self.client.mount_blob(name, digest, source)
-
-    def upload_blob(
-        self, name: str, chunks: Iterable[bytes] | bytes, *, digest: str | None = None
-    ) -> object:
-        """Streamed (or monolithic, for small bytes) upload."""
-        return self.client.upload_blob(name, chunks, digest=digest)
-
     def manifest_digest(self, name: str, tag: str, *, accept: Iterable[str]) -> str | None:
         """HEAD the manifest."""
         return self.client.manifest_digest(name, tag, accept=accept)
-
-    def put_manifest(self, name: str, tag: str, data: bytes, media_type: str) -> object:
-        """PUT the manifest by tag."""
-        return self.client.put_manifest(name, tag, data, media_type)
 
     def read_manifest(self, name: str, tag: str) -> bytes | None:
         """GET the manifest, accepting only the format this target writes."""
@@ -165,10 +171,31 @@ class RegistryTarget:
         """GET the blob."""
         return self.client.get_blob(name, digest)
 
+    def destination(
+        self,
+        repository: str,
+        tag: str,
+        *,
+        level: int,
+        cache: BlobCache,
+        present: set[tuple[str, str]],
+    ) -> RegistryDestination:
+        """`RegistryDestination` for ``repository:tag``."""
+        inner = RegistryDestination(
+            self.client,
+            repository,
+            tag,
+            manifest_format=self.manifest_format,
+            level=level,
+            cache=cache,
+        )
+        return _journaled(inner, self.registry, present)
 
-class LayoutTarget:
+
+class LayoutSide:
     """``oci:DIR``: one OCI image layout holding every repository, its tags as the ref
-    names ``REPO:TAG`` (one blob store, so a shared layer is written once)."""
+    names ``REPO:TAG`` (one blob store, so a shared layer is written once); each tag
+    goes into a `LayoutDestination`."""
 
     def __init__(
         self, layout: OCILayout, manifest_format: ManifestFormat = ManifestFormat.OCI
@@ -203,25 +230,9 @@ class LayoutTarget:
         """The blob file's size: one store for every repository."""
         return self._store.blob_size(name, digest)
 
-    def mount_blob(self, name: str, digest: str, source: str) -> MountResult:
-        """Never needed: a blob the layout holds was found by `blob_size`."""
-        return self._store.mount_blob(name, digest, source)
-
-    def upload_blob(
-        self, name: str, chunks: Iterable[bytes] | bytes, *, digest: str | None = None
-    ) -> object:
-        """Write the blob file (atomically, checked against ``digest``)."""
-        self._store.upload_blob(name, chunks, digest=digest)
-        return None
-
     def manifest_digest(self, name: str, tag: str, *, accept: Iterable[str]) -> str | None:
         """The digest ``index.json`` names for the ref."""
         return self._store.manifest_digest(name, tag, accept=accept)
-
-    def put_manifest(self, name: str, tag: str, data: bytes, media_type: str) -> object:
-        """Write the manifest blob and point the ref at it in ``index.json``."""
-        self._store.put_manifest(name, tag, data, media_type)
-        return None
 
     def read_manifest(self, name: str, tag: str) -> bytes | None:
         """The manifest blob the ref names (its ``mediaType`` tells the format)."""
@@ -231,6 +242,26 @@ class LayoutTarget:
     def read_blob(self, name: str, digest: str) -> bytes:
         """The blob file, checked against its name."""
         return self.layout.read_blob(digest)
+
+    def destination(
+        self,
+        repository: str,
+        tag: str,
+        *,
+        level: int,
+        cache: BlobCache,
+        present: set[tuple[str, str]],
+    ) -> LayoutDestination:
+        """`LayoutDestination` for the ref name ``REPO:TAG`` (one blob store for all)."""
+        inner = LayoutDestination(
+            self.layout,
+            f"{repository}:{tag}",
+            repository=repository,
+            manifest_format=self.manifest_format,
+            level=level,
+            cache=cache,
+        )
+        return _journaled(inner, self.registry, present)
 
 
 class TagState(enum.Enum):
@@ -242,6 +273,9 @@ class TagState(enum.Enum):
     """The destination tag already points at the manifest an earlier run wrote."""
     EXISTS = "exists"
     """The destination has the tag and ``skip_existing_tags`` was asked for."""
+    BROKEN = "broken"
+    """Cannot be migrated (see ``PlannedTag.problem``): an image of its chain the source
+    cannot serve, or a name the destination refuses. The run reports it failed."""
 
 
 @attrs.frozen
@@ -258,6 +292,10 @@ class PlannedTag:
     state: TagState
     digest: str | None = None
     """The destination manifest's digest, when the plan already knows it (``CURRENT``)."""
+    problem: str | None = None
+    """Why the tag cannot be migrated (``BROKEN``)."""
+    at_fault: str | None = None
+    """The v1 image of the chain the source cannot serve (``BROKEN`` by the source)."""
 
     @property
     def source(self) -> str:
@@ -305,10 +343,36 @@ class MigrationPlan:
         return sum(1 for tag in self.tags if tag.state is state)
 
 
+def _renamed(selection: Selection, name: str) -> bool:
+    """Whether the selection's rules (a rename, a prefix) change ``name`` beyond the
+    ``library/`` every registry adds to a bare name."""
+    plain = f"library/{name}" if selection.library and "/" not in name else name
+    return selection.destination_name(name, lambda _: None) != plain
+
+
+def _unreadable(inventory: Inventory, chain: tuple[str, ...]) -> tuple[str, str] | None:
+    """(image, why) the source cannot serve this chain, from what the inventory could
+    not read."""
+    for image_id in reversed(chain):  # the tag's own image first: its ancestry failed
+        reason = inventory.broken.get(image_id)
+        if reason is not None:
+            return image_id, reason
+    return None
+
+
+def _refused_tag(dest: DestinationSide, one: PlannedTag) -> str | None:
+    """Why the destination cannot take the tag's name (a ref name for a layout)."""
+    try:
+        dest.reference(one.dest_repo, one.dest_tag)
+    except ValueError as error:
+        return f"{one.destination}: {error}"
+    return None
+
+
 def plan_migration(
     inventory: Inventory,
     selection: Selection,
-    dest: Target | V1Target,
+    dest: BlobStoreSide | V1Side,
     *,
     journal: Journal | None = None,
     skip_existing_tags: bool = False,
@@ -319,8 +383,12 @@ def plan_migration(
 ) -> MigrationPlan:
     """Plan the migration of ``inventory``'s selected tags into ``dest``.
 
-    Raises `InvalidInput` naming the source repository when the selection maps it to a
-    name (or tag) the destination refuses, before any request is sent to the destination.
+    A tag is ``BROKEN`` (with its ``problem``) when an image of its chain could not be
+    read by the inventory, or when the selection maps it to a name (or tag) the
+    destination refuses: such faults are charged to the tags they touch, never to the
+    whole plan, and a broken tag costs the destination no request. A name made by the
+    selection's own rules (``--rename``, a prefix) that the destination refuses is bad
+    input instead: `InvalidInput` naming the source repository, before any request.
 
     Each destination repository's tags are listed once. A tag the destination has is
     ``CURRENT`` when it is what the migration would write: the journal's record of it
@@ -330,20 +398,32 @@ def plan_migration(
     is the compression level the migration will use; ``concurrency`` bounds the
     requests in flight.
     """
-    selected: list[PlannedTag] = []
+    every: list[PlannedTag] = []
     for repository in inventory.repositories:
         if not selection.repository_selected(repository.name):
             continue
-        target = selection.destination_name(repository.name, dest.check_name)
+        try:
+            target: str | None = selection.destination_name(repository.name, dest.check_name)
+            refused = None
+        except ValueError as error:
+            if _renamed(selection, repository.name):
+                raise  # the user's --rename or prefix made the name: bad input, not a fault
+            target, refused = None, str(error)
         for tag, image_id in repository.tags.items():
-            if selection.tag_selected(tag):
-                dest.reference(target, tag)
-                chain = inventory.chain(image_id)
-                selected.append(
-                    PlannedTag(repository.name, tag, image_id, chain, target, tag, TagState.COPY)
-                )
+            if not selection.tag_selected(tag):
+                continue
+            chain = inventory.chain(image_id)
+            one = PlannedTag(
+                repository.name, tag, image_id, chain, target or repository.name, tag, TagState.COPY
+            )
+            unreadable = _unreadable(inventory, chain)
+            at_fault, problem = unreadable or (None, refused or _refused_tag(dest, one))
+            if problem is not None:
+                one = attrs.evolve(one, state=TagState.BROKEN, problem=problem, at_fault=at_fault)
+            every.append(one)
+    selected = [one for one in every if one.state is TagState.COPY]
     survey = DestinationSurvey(
-        scoped_target(dest, retry),
+        scoped_side(dest, retry),
         None if source is None else scoped(source, retry),
         journal,
         check_level(level),
@@ -359,7 +439,10 @@ def plan_migration(
         }
         current = survey.current(listed, written)
     planned = []
-    for one in selected:
+    for one in every:
+        if one.state is TagState.BROKEN:
+            planned.append(one)
+            continue
         digest = current.get(one)
         if digest is not None:
             planned.append(attrs.evolve(one, state=TagState.CURRENT, digest=digest))

@@ -9,12 +9,14 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Iterator
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
 
 import attrs
 
+from ..core.errors import DockerRegistryError, Forbidden, Unauthorized
 from ..core.models import RawMetadata
+from ..core.progress import PlannedLayer
 from ..engine.access import read_access
 from ..engine.bounded import Stopped
 from ..engine.journal import Journal
@@ -27,8 +29,10 @@ if TYPE_CHECKING:
 
 __all__ = [
     "Counters",
+    "ImageFault",
     "Keyed",
     "MigrationListener",
+    "RunProgress",
     "RunSettings",
     "SharedRun",
     "SilentMigration",
@@ -51,6 +55,29 @@ class TagOutcome:
     ``failed`` (see ``reason``), ``pending`` (not attempted: the run was aborted)."""
     digest: str | None = None
     reason: str | None = None
+    image: str | None = None
+    """The v1 image the tag needs: for a failed tag, the one that failed (its own image
+    when the fault is not one image's, e.g. a name the destination refuses)."""
+
+    @property
+    def repository(self) -> str:
+        """The source repository."""
+        return self.source.rpartition(":")[0]
+
+    @property
+    def tag(self) -> str:
+        """The source tag."""
+        return self.source.rpartition(":")[2]
+
+
+class ImageFault(Exception):  # noqa: N818 - carries a fault to the tag it is charged to
+    """A source-side fault of one v1 image (its JSON, ancestry or layer), charged to the
+    tag being migrated; ``__cause__`` is the error itself."""
+
+    def __init__(self, image_id: str, error: BaseException) -> None:
+        super().__init__(str(error))
+        self.image_id = image_id
+        self.error = error
 
 
 class MigrationListener(Protocol):
@@ -155,6 +182,28 @@ class SharedRun:
     readers: dict[str, Authenticator | None] = attrs.field(factory=dict)
     image_locks: Keyed = attrs.field(factory=Keyed)
     lock: threading.Lock = attrs.field(factory=threading.Lock)
+    claims: dict[str, threading.Event] = attrs.field(factory=dict)
+    """v1 images whose layer a tag is deciding on or moving now; the others wait."""
+
+    def claim(self, image_id: str) -> None:
+        """Wait until no other tag decides on or moves this image's layer, then hold it
+        (each v1 layer is read at most once per run: the next tag finds it done)."""
+        while True:
+            with self.lock:
+                busy = self.claims.get(image_id)
+                if busy is None:
+                    self.claims[image_id] = threading.Event()
+                    return
+            busy.wait()
+            if self.stop.is_set():
+                raise Stopped
+
+    def release(self, image_id: str) -> None:
+        """Let the tags waiting for this image go on."""
+        with self.lock:
+            done = self.claims.pop(image_id, None)
+        if done is not None:
+            done.set()
 
     @property
     def origin(self) -> str:
@@ -169,21 +218,38 @@ class SharedRun:
             return self.readers[repo]
 
     def image_json(self, image_id: str, repo: str) -> RawMetadata:
-        """The source's image JSON, read once per run."""
+        """The source's image JSON, read once per run; a failure is the image's fault."""
         with self.image_locks(f"json:{image_id}"):
             if image_id not in self.metadata:
-                self.metadata[image_id] = self.source.image.get_metadata_raw(
-                    image_id, auth=self.reader(repo)
-                )
+                try:
+                    self.metadata[image_id] = self.source.image.get_metadata_raw(
+                        image_id, auth=self.reader(repo)
+                    )
+                except (Unauthorized, Forbidden):
+                    raise
+                except DockerRegistryError as error:
+                    raise ImageFault(image_id, error) from error
             return self.metadata[image_id]
 
-    def counted(
-        self, image_id: str, chunks: Iterator[bytes], stop: threading.Event
-    ) -> Iterator[bytes]:
-        """The layer's bytes, counted and reported; stops when the tag or the run does."""
-        for chunk in chunks:
-            if stop.is_set() or self.stop.is_set():
-                raise Stopped
-            self.counters.add(bytes_read=len(chunk))
-            self.listener.layer_advanced(image_id, len(chunk))
-            yield chunk
+
+@attrs.frozen
+class RunProgress:
+    """The engine's progress events as a migration's: every byte read counts, a
+    re-read takes back only the progress shown; the run's stop is checked at each
+    block (the tag's own is the engine's)."""
+
+    run: SharedRun
+
+    def planned(self, layers: Sequence[PlannedLayer]) -> None:
+        """The run's bar was planned from the whole plan."""
+
+    def advanced(self, image_id: str, nbytes: int) -> None:
+        """Count and show the bytes read; stop when the run does."""
+        if self.run.stop.is_set():
+            raise Stopped
+        if nbytes > 0:
+            self.run.counters.add(bytes_read=nbytes)
+        self.run.listener.layer_advanced(image_id, nbytes)
+
+    def finished(self, image_id: str, *, skipped: bool = False) -> None:
+        """The run's destination wrapper reports a moved layer."""

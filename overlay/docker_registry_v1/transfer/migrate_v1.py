@@ -1,49 +1,51 @@
 """Migration into another v1 registry: images relayed GET → PUT, each at most once.
 
-v1 images are global per registry, so an image the destination already has
-(its JSON answers 200, the existence probe of `engine.access`) is skipped in
-every repository; one that it lacks is uploaded by the first tag that needs it
-while the others wait. Images go up base first (a v1 registry refuses a child
-before its parent), layers stream straight from the source GET into the PUT and
-are finalised only after the payload checksum matched the source's. The tag is
-set last. A registry with an index (the Hub, a token-mode REF) is written as
-docker pushed (v1-protocol f.3): for every tag, the index first gets the image
-list covering its chain (``PUT …/{repo}/``, which also hands out the write
-token), then the images go up base first, then the tag, and last the final
-``PUT …/images`` to the index with the index's own credentials.
+Each tag is one `copy_image` of the engine into `V1Destination`. v1 images are
+global per registry, so an image the destination already has (its JSON answers
+200, the existence probe of `engine.access`) is skipped in every repository; one
+that it lacks is uploaded by the first tag that needs it while the others wait.
+Images go up base first (a v1 registry refuses a child before its parent), layers
+stream straight from the source GET into the PUT and are finalised only after the
+payload checksum matched the source's. The tag is set last. A registry with an
+index (the Hub, a token-mode REF) is written as docker pushed (v1-protocol f.3):
+for every tag, the index first gets the image list covering its chain
+(``PUT …/{repo}/``, which also hands out the write token), then the images go up
+base first, then the tag, and last the final ``PUT …/images`` to the index with
+the index's own credentials, listing every image of the repository's tags.
 """
 
 from __future__ import annotations
 
-import threading
-import time
 from collections.abc import Callable
 from typing import TYPE_CHECKING
 
 import attrs
 
-from ..core.errors import Conflict, DockerRegistryError, NotFound
+from ..core.errors import DockerRegistryError, NotFound
 from ..core.models import IndexImage
 from ..core.names import RepositoryName
-from ..engine.access import WriteAccess, index_list, is_present, read_access, write_access
+from ..engine.access import WriteAccess, index_list, read_access, write_access
 from ..engine.bounded import Stopped
+from ..engine.destinations import V1Destination
 from ..engine.journal import JournalManifest
-from ..engine.layers import LayerFetch, iter_layer
-from .migrate_run import SharedRun, TagOutcome
-from .mirror import LayerRestartError
-from .retry import RetryPolicy
+from ..engine.model import Layer, SourceImage
+from ..engine.run import Committed, Feed, copy_image
+from ..engine.sources import GivenImage, v1_layer
+from ..engine.tracking import Tracker
+from .migrate_run import ImageFault, RunProgress, SharedRun, TagOutcome
 
 if TYPE_CHECKING:
     from ..v1.auth import Authenticator
     from ..v1.client import Client
     from .migrate_plan import PlannedTag
 
-__all__ = ["V1Target"]
+__all__ = ["V1Side"]
 
 
 @attrs.frozen
-class V1Target:
-    """A v1 registry as a destination (``HOST[:PORT][/PREFIX]``), through a `Client`."""
+class V1Side:
+    """A v1 registry as the destination side (``HOST[:PORT][/PREFIX]``), through a
+    `Client`; each tag goes into a `V1Destination`."""
 
     client: Client
     _readers: dict[str, Authenticator] = attrs.field(factory=dict, init=False, repr=False)
@@ -78,6 +80,18 @@ class V1Target:
         except NotFound:
             return set()
 
+    def destination(
+        self,
+        repository: str,
+        tag: str,
+        *,
+        access: WriteAccess,
+        index_images: Callable[[], list[IndexImage]],
+    ) -> V1Destination:
+        """`V1Destination` for ``repository:tag`` with the run's write access and the
+        final image list an index gets."""
+        return V1Destination(self.client, repository, tag, access=access, index_images=index_images)
+
     def current(self, repository: str, tag: str) -> str | None:
         """The image id the tag points at, or None."""
         try:
@@ -92,7 +106,7 @@ class V1Target:
 class V1Run(SharedRun):
     """A run into a v1 registry."""
 
-    dest: V1Target
+    dest: V1Side
     present: set[str] = attrs.field(factory=set)
     """Image ids the destination holds, as confirmed during this run."""
     access: dict[str, WriteAccess] = attrs.field(factory=dict)
@@ -130,105 +144,125 @@ class V1Run(SharedRun):
             self.access[repo] = access
             return access
 
-    def image(self, planned: PlannedTag, image_id: str, access: WriteAccess) -> None:
-        """Make the destination hold the complete image (its parent is there already)."""
-        target = self.dest.client
-        with self.image_locks(image_id):
-            if image_id in self.present:
-                return
-            if is_present(target, planned.dest_repo, image_id, access):
-                self.counters.add(skipped=1)
-            else:
-                self.send(planned, image_id, access)
-            self.journal.placed(self.registry, "", image_id)
-            with self.lock:
-                self.present.add(image_id)
-
-    def send(self, planned: PlannedTag, image_id: str, access: WriteAccess) -> None:
-        target, metadata = self.dest.client, self.metadata[image_id]
-        try:
-            target.image.add_metadata_raw(image_id, metadata.json_bytes, auth=access.auth)
-        except Conflict:  # finalised meanwhile by someone else
-            self.counters.add(skipped=1)
-            return
-        reader = self.reader(planned.source_repo)
-        stop = threading.Event()
-
-        def restarted(lost: int) -> None:
-            raise LayerRestartError(
-                "GET", f"/v1/images/{image_id}/layer", f"restarted after {lost} bytes"
-            )
-
-        fetches: list[LayerFetch] = []
-
-        def relay() -> str:
-            fetch = LayerFetch(image_id, metadata, reader, self.policy, restarted)
-            fetches.append(fetch)
-            body = self.counted(image_id, iter_layer(self.source, fetch), stop)
-            try:
-                upload = target.image.add_layer(
-                    image_id, body, metadata_json=metadata.json_bytes, auth=access.auth
-                )
-            except DockerRegistryError:
-                self.listener.layer_advanced(image_id, -fetch.received)
-                raise
-            fetch.verify()
-            assert upload.checksum is not None  # metadata_json was given
-            return upload.checksum
-
-        with self.slots:
-            self.listener.layer_started(image_id, metadata.size)
-            checksum = _relayed(self.policy, relay, fetches)
-            target.image.put_checksum(image_id, checksum, auth=access.auth)
-            self.listener.layer_finished(image_id)
-        self.counters.add(images_read=1, uploaded=1, bytes_uploaded=metadata.size or 0)
-
     def tag(self, planned: PlannedTag) -> TagOutcome:
-        """Every image of the chain, base first, then the tag."""
-        for image_id in planned.chain:
-            self.image_json(image_id, planned.source_repo)
+        """One `copy_image` of the engine into `V1Destination`: every image of the chain,
+        base first (one the registry has is skipped), then the tag and, behind an
+        index, the final image list."""
+        chain = planned.chain
+        metadata = [self.image_json(image_id, planned.source_repo) for image_id in chain]
         access = self.writer(planned)
-        for image_id in planned.chain:
-            if self.stop.is_set():
-                raise Stopped
-            self.image(planned, image_id, access)
-        target = self.dest.client
-        target.repository.set_tag(
-            planned.dest_repo, planned.image_id, planned.dest_tag, auth=access.auth
+        if self.stop.is_set():
+            raise Stopped
+        reader = self.reader(planned.source_repo)
+        layers = tuple(
+            v1_layer(self.source, image_id, meta, chain[n - 1] if n else None, reader, self.policy)
+            for n, (image_id, meta) in enumerate(zip(chain, metadata, strict=True))
         )
-        if access.indexed:
-            # The push's last step goes to the index with the index's own credentials
-            # (never the registry token), listing every image of the repository's tags.
-            with self.image_locks(f"writer:{planned.dest_repo}"):
-                ids = list(self.listed[planned.dest_repo])
-            target.repository.update_images(
-                planned.dest_repo,
-                [IndexImage(id=i, checksum=self.metadata[i].checksum) for i in ids],
-            )
+        image = SourceImage(planned.source_repo, planned.tag, layers, source=self.origin)
+        repo = planned.dest_repo
+
+        def index_images() -> list[IndexImage]:
+            # every image of the repository's tags written this run, as docker sends it
+            with self.image_locks(f"writer:{repo}"):
+                ids = list(self.listed[repo])
+            return [IndexImage(id=i, checksum=self.metadata[i].checksum) for i in ids]
+
+        inner = self.dest.destination(
+            repo, planned.dest_tag, access=access, index_images=index_images
+        )
+        copy_image(
+            GivenImage(image),
+            _Claimed(self, inner),
+            concurrency=1,
+            progress=RunProgress(self),
+            retry=self.policy,
+        )
         self.journal.manifest_written(
             self.registry,
             JournalManifest(
-                planned.dest_repo,
-                planned.dest_tag,
-                planned.image_id,
-                planned.image_id,
-                planned.source,
+                repo, planned.dest_tag, planned.image_id, planned.image_id, planned.source
             ),
         )
-        return TagOutcome(planned.source, planned.destination, "copied", digest=planned.image_id)
+        return TagOutcome(
+            planned.source,
+            planned.destination,
+            "copied",
+            digest=planned.image_id,
+            image=planned.image_id,
+        )
 
 
-def _relayed(policy: RetryPolicy, relay: Callable[[], str], fetches: list[LayerFetch]) -> str:
-    """``relay`` until it succeeds or ``policy`` gives up; not again for a source layer
-    whose own resume loop has given up (its attempts are spent: no multiplying them)."""
-    failures = 0
-    while True:
+class _Claimed:
+    """`V1Destination` inside a migration run: an image is probed and sent by one tag
+    at a time and at most once per run (v1 images are global per registry: one
+    confirmed in any repository is there for all), within the run's bound on streaming
+    layers; a failure is charged to the image (`ImageFault`)."""
+
+    sequential = True
+    overlaps = False
+
+    def __init__(self, run: V1Run, inner: V1Destination) -> None:
+        self._run = run
+        self._inner = inner
+
+    def prepare(self) -> None:
+        """Nothing to ask: the plan talked to the registry already."""
+
+    def begin(self, image: SourceImage) -> None:
+        self._inner.begin(image)
+
+    def _confirmed(self, image_id: str) -> None:
+        run = self._run
+        run.journal.placed(run.registry, "", image_id)
+        with run.lock:
+            run.present.add(image_id)
+
+    def reuse(self, layer: Layer) -> bool:
+        """Known this run, or found by the destination's probe; a False keeps the claim
+        for `put`."""
+        run = self._run
+        run.claim(layer.image_id)
         try:
-            return relay()
-        except DockerRegistryError as error:
-            failures += 1
-            spent = bool(fetches) and error is fetches[-1].gave_up
-            wait = None if spent else policy.delay(failures, error)
-            if wait is None:
-                raise
-        time.sleep(wait)
+            with run.lock:
+                found = layer.image_id in run.present
+            if not found and self._inner.reuse(layer):
+                run.counters.add(skipped=1)
+                self._confirmed(layer.image_id)
+                found = True
+        except _EXPECTED as error:
+            run.release(layer.image_id)
+            raise ImageFault(layer.image_id, error) from error
+        except BaseException:
+            run.release(layer.image_id)
+            raise
+        if found:
+            run.release(layer.image_id)
+        return found
+
+    def put(self, layer: Layer, feed: Feed) -> bool:
+        """The image's JSON, layer and checksum, within the run's bound."""
+        run = self._run
+        try:
+            with run.slots:
+                run.listener.layer_started(layer.image_id, layer.size)
+                sent = self._inner.put(layer, feed.stopped_by(run.stop))
+                run.listener.layer_finished(layer.image_id)
+            if sent:
+                run.counters.add(images_read=1, uploaded=1, bytes_uploaded=layer.size or 0)
+            else:  # finalised meanwhile by someone else (409)
+                run.counters.add(skipped=1)
+            self._confirmed(layer.image_id)
+            return sent
+        except _EXPECTED as error:
+            raise ImageFault(layer.image_id, error) from error
+        finally:
+            run.release(layer.image_id)
+
+    def commit(self, image: SourceImage, tracker: Tracker) -> Committed:
+        return self._inner.commit(image, tracker)
+
+    def close(self) -> None:
+        self._inner.close()
+
+
+_EXPECTED = (DockerRegistryError, OSError, ValueError)

@@ -34,15 +34,15 @@ from ..formats.convert import ManifestFormat, convert_image
 from ..formats.errors import LayoutError
 from .copy import RESTARTS, BlobCache, SourceRestartedError
 from .migrate_run import Keyed
-from .migrate_v1 import V1Target
+from .migrate_v1 import V1Side
 from .mirror import LayerRestartError
-from .retry import RetryPolicy, scoped, scoped_target
+from .retry import RetryPolicy, scoped, scoped_side
 
 if TYPE_CHECKING:
     from ..core.models import RawMetadata
     from ..v1.auth import Authenticator
     from ..v1.client import Client
-    from .migrate_plan import Target
+    from .migrate_plan import BlobStoreSide
 
 __all__ = [
     "CONTENT_MISMATCH",
@@ -150,7 +150,7 @@ class _Verifier:
     """The checks of one verify; its caches are shared by the threads checking tags."""
 
     source: Client
-    dest: Target | V1Target
+    dest: BlobStoreSide | V1Side
     journal: Journal
     fast: bool
     level: int
@@ -209,7 +209,7 @@ class _Verifier:
             self.streamed += 1
         return encoder.blob.diff_id
 
-    def check_v1(self, dest: V1Target, written: JournalManifest) -> Mismatch | None:
+    def check_v1(self, dest: V1Side, written: JournalManifest) -> Mismatch | None:
         """A v1 destination: the tag names the image, every image of its chain is there
         with the source's JSON, and (full check) its layer has the source's bytes."""
         current = dest.current(written.repository, written.tag)
@@ -248,7 +248,7 @@ class _Verifier:
                         self.copied_layers.add(image_id)
         return None
 
-    def expect(self, dest: Target, written: JournalManifest) -> _Expected | Mismatch:
+    def expect(self, dest: BlobStoreSide, written: JournalManifest) -> _Expected | Mismatch:
         """The blobs the tag's manifest names, once that manifest is found to be the one
         the journal recorded and the source still builds; else what is wrong."""
         repo = written.source.rpartition(":")[0]
@@ -294,7 +294,7 @@ class _Verifier:
             written, name, (("config", image.config_digest, len(image.config)), *layers)
         )
 
-    def blob_size(self, dest: Target, name: str, digest: str) -> int | str | None:
+    def blob_size(self, dest: BlobStoreSide, name: str, digest: str) -> int | str | None:
         """The blob's size in ``name`` (None: absent), or why it could not be asked."""
         try:
             return dest.blob_size(name, digest)
@@ -326,7 +326,7 @@ def _blob_mismatches(
 
 def verify_migration(
     source: Client,
-    dest: Target | V1Target,
+    dest: BlobStoreSide | V1Side,
     journal: Journal,
     *,
     fast: bool = False,
@@ -345,13 +345,13 @@ def verify_migration(
     once: each (repository, blob) pair is asked once, however many tags share it.
     """
     started = time.monotonic()
-    source, dest = scoped(source, retry), scoped_target(dest, retry)
+    source, dest = scoped(source, retry), scoped_side(dest, retry)
     verifier = _Verifier(source, dest, journal, fast, level, source.retry)
     written = journal.manifests(dest.registry)
 
     def check(one: JournalManifest) -> _Expected | Mismatch | None:
         try:
-            if isinstance(dest, V1Target):
+            if isinstance(dest, V1Side):
                 return verifier.check_v1(dest, one)
             return verifier.expect(dest, one)
         except _EXPECTED as error:
@@ -362,7 +362,7 @@ def verify_migration(
     expected = [r for r in results if isinstance(r, _Expected)]
     pairs = list(dict.fromkeys((e.name, digest) for e in expected for _, digest, _ in e.blobs))
     found: dict[tuple[str, str], int | str | None] = {}
-    if pairs and not isinstance(dest, V1Target):
+    if pairs and not isinstance(dest, V1Side):
         sizes = run_threads(
             [functools.partial(verifier.blob_size, dest, name, d) for name, d in pairs],
             jobs,

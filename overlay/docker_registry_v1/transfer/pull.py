@@ -35,7 +35,8 @@ if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
 
 __all__ = ["apull", "pull"]
 
-Destination = str | os.PathLike[str] | IO[bytes]
+ArchiveOutput = str | os.PathLike[str] | IO[bytes]
+"""Where a pull writes its archive: a path or an open binary file."""
 
 
 def check_concurrency(concurrency: object) -> int:
@@ -44,7 +45,7 @@ def check_concurrency(concurrency: object) -> int:
     return concurrency
 
 
-def _check_dest(dest: Destination, *, overwrite: bool) -> Path | IO[bytes]:
+def _check_dest(dest: ArchiveOutput, *, overwrite: bool) -> Path | IO[bytes]:
     """A path whose directory exists (and, with ``overwrite`` off, no file yet), or a
     writable binary stream; refused before any request."""
     if isinstance(dest, str | os.PathLike):
@@ -74,7 +75,7 @@ def pull(
     client: Client,
     repo: str,
     tag: str,
-    dest: Destination,
+    dest: ArchiveOutput,
     *,
     concurrency: int = 4,
     progress: ProgressListener | None = None,
@@ -124,7 +125,7 @@ async def apull(
     client: AsyncClient,
     repo: str,
     tag: str,
-    dest: Destination,
+    dest: ArchiveOutput,
     *,
     concurrency: int = 4,
     progress: ProgressListener | None = None,

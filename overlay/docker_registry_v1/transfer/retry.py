@@ -23,27 +23,18 @@ __all__ = [
     "RetryPolicy",
     "retryable",
     "scoped",
-    "scoped_target",
+    "scoped_side",
     "unretried",
-    "unretried_target",
 ]
 
 
 D = TypeVar("D")
 
 
-def scoped_target(target: D, retry: RetryPolicy | None) -> D:
-    """A migration destination (``RegistryTarget``, ``V1Target``: anything with a
+def scoped_side(target: D, retry: RetryPolicy | None) -> D:
+    """A migration's destination side (``RegistrySide``, ``V1Side``: anything with a
     ``client`` field) sending with ``retry`` when given; a layout is returned as it is."""
     client = getattr(target, "client", None)
     if retry is None or client is None or not attrs.has(type(target)):
         return target
     return attrs.evolve(target, client=scoped(client, retry))  # type: ignore[misc]
-
-
-def unretried_target(target: D) -> D:
-    """A destination whose client sends each request once, for a loop that retries itself."""
-    client = getattr(target, "client", None)
-    if client is None or not attrs.has(type(target)):
-        return target
-    return attrs.evolve(target, client=unretried(client))  # type: ignore[misc]
