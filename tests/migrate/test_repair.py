@@ -22,7 +22,7 @@ from click.testing import CliRunner, Result
 from docker_registry_v1 import (
     Client,
     Journal,
-    LayoutTarget,
+    LayoutSide,
     OCILayout,
     forget_lost_blobs,
     verify_migration,
@@ -209,7 +209,7 @@ def test_repair_is_refused_with_verify_or_dry_run(seeded: Seeded, tmp_path: Path
 class _CountingLayout:
     """A layout target whose blob lookups are counted, with the most at once."""
 
-    def __init__(self, target: LayoutTarget) -> None:
+    def __init__(self, target: LayoutSide) -> None:
         self._target = target
         self._lock = threading.Lock()
         self.running = 0
@@ -239,7 +239,7 @@ def test_verify_asks_each_pair_once_and_at_most_jobs_at_a_time(
     root = tmp_path / "layout"
     document(regv1("migrate", seeded.host, f"oci:{root}", "--journal", str(journal), "--json"))
     for jobs in (1, 3):
-        counting = _CountingLayout(LayoutTarget(OCILayout(root)))
+        counting = _CountingLayout(LayoutSide(OCILayout(root)))
         with Client(seeded.emulator.url) as source, Journal(journal) as opened:
             report = verify_migration(source, counting, opened, fast=True, jobs=jobs)
         assert report.ok
@@ -291,7 +291,7 @@ def test_a_repair_stopped_after_its_check_is_finished_by_a_plain_rerun(
     manifest = json.loads(layout.blob_path(layout.refs()[victim]).read_bytes())
     lost = manifest["layers"][-1]["digest"]
     layout.blob_path(lost).unlink()
-    target = LayoutTarget(layout)
+    target = LayoutSide(layout)
     with Client(seeded.emulator.url) as source, Journal(journal) as opened:
         checked = verify_migration(source, target, opened, fast=True)
         assert {m.digest for m in checked.mismatches} == {lost}

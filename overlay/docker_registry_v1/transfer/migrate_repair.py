@@ -28,8 +28,8 @@ from typing import TYPE_CHECKING
 
 import attrs
 
-from .migrate_plan import LayoutTarget, MigrationPlan, TagState, Target
-from .migrate_v1 import V1Target
+from .migrate_plan import BlobStoreSide, LayoutSide, MigrationPlan, TagState
+from .migrate_v1 import V1Side
 from .migrate_verify import SIZE_MISMATCH, VerifyReport
 
 if TYPE_CHECKING:
@@ -38,7 +38,7 @@ if TYPE_CHECKING:
 __all__ = ["forget_lost_blobs", "requeue_wrong_tags"]
 
 
-def forget_lost_blobs(report: VerifyReport, journal: Journal, dest: Target | V1Target) -> int:
+def forget_lost_blobs(report: VerifyReport, journal: Journal, dest: BlobStoreSide | V1Side) -> int:
     """Drop the journal's facts that ``report`` found false: each lost blob's placement
     in its repository, and each wrong tag's record. Returns the blobs forgotten."""
     registry = dest.registry
@@ -46,9 +46,9 @@ def forget_lost_blobs(report: VerifyReport, journal: Journal, dest: Target | V1T
     for mismatch in report.mismatches:
         if mismatch.lost and mismatch.digest is not None:
             # a v1 destination's images are registry-wide: placed under no repository
-            repository = "" if isinstance(dest, V1Target) else mismatch.repository
+            repository = "" if isinstance(dest, V1Side) else mismatch.repository
             journal.forget_placed(registry, repository, mismatch.digest)
-            if isinstance(dest, LayoutTarget) and mismatch.what == SIZE_MISMATCH:
+            if isinstance(dest, LayoutSide) and mismatch.what == SIZE_MISMATCH:
                 dest.layout.blob_path(mismatch.digest).unlink(missing_ok=True)
             forgotten += 1
     for repository, tag in report.wrong_tags:
