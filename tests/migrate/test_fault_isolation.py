@@ -91,7 +91,7 @@ def messy() -> Iterator[Messy]:
             broken={
                 "team/app:uploading": (ids["b"], "Image is being uploaded, retry later"),
                 "team/app:nolayer": (ids["c"], "404"),
-                "team/web:corrupt": (ids["e"], "differs"),  # the JSON is part of the payload
+                "team/web:corrupt": (ids["e"], "is not valid"),  # found by the inventory
                 "team/web:gone": (ids["f"], "404"),
                 "team/web:sum": (ids["g"], "checksum"),
                 "team/app-:1.0": (ids["i"], "refuses"),
@@ -231,9 +231,10 @@ def test_on_error_abort_starts_no_tag_after_a_broken_one(
     report = _report(done)
     assert report["summary"]["aborted"] is True
     statuses = {t["source"]: t["status"] for t in report["tags"]}
-    # the plan knows two broken tags before anything starts: nothing else is attempted
+    # the plan knows these broken tags before anything starts: nothing else is attempted
     assert {n for n, s in statuses.items() if s == "failed"} == {
         "team/app:uploading",
+        "team/web:corrupt",
         "team/web:gone",
         "team/app-:1.0",
     }

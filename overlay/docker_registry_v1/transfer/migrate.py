@@ -38,7 +38,7 @@ from ..engine.model import Layer, SourceImage
 from ..engine.run import Committed, Feed, copy_image
 from ..engine.sources import GivenImage, v1_layer
 from ..engine.tracking import Tracker
-from ..formats.archive import validate_ancestry
+from ..formats.archive import ArchiveError, validate_ancestry
 from ..formats.compress import DEFAULT_LEVEL
 from ..formats.errors import LayoutError
 from .migrate_plan import BlobStoreSide, MigrationPlan, PlannedTag, TagState
@@ -247,7 +247,10 @@ class _Claimed:
 
 _MOST = 64
 """The largest ``jobs`` and ``repositories_in_flight`` accepted."""
-_EXPECTED = (DockerRegistryError, LayoutError, OSError, ValueError)
+#: What one image's layer can do wrong, charged to the tags that need it: the source's
+#: answers, a local file, a bad value, a layer that is not what it claims (corrupt, a
+#: decompression bomb: `ArchiveError`).
+_EXPECTED = (DockerRegistryError, ArchiveError, LayoutError, OSError, ValueError)
 
 
 def _reason(error: BaseException) -> str:

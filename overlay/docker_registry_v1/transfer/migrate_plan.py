@@ -13,7 +13,7 @@ before anything is sent.
 from __future__ import annotations
 
 import enum
-from collections.abc import Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import attrs
@@ -343,11 +343,19 @@ class MigrationPlan:
         return sum(1 for tag in self.tags if tag.state is state)
 
 
-def _renamed(selection: Selection, name: str) -> bool:
-    """Whether the selection's rules (a rename, a prefix) change ``name`` beyond the
-    ``library/`` every registry adds to a bare name."""
+def _made_invalid(selection: Selection, name: str, rule: Callable[[str], object]) -> bool:
+    """Whether the selection's rules (a rename, a prefix) made the destination refuse
+    ``name``: they change it beyond the ``library/`` every registry adds to a bare name,
+    and the name without them is one the destination takes. A name the destination
+    refuses either way is the source's fault, charged to its tags."""
     plain = f"library/{name}" if selection.library and "/" not in name else name
-    return selection.destination_name(name, lambda _: None) != plain
+    if selection.destination_name(name, lambda _: None) == plain:
+        return False
+    try:
+        rule(plain)
+    except ValueError:
+        return False
+    return True
 
 
 def _unreadable(inventory: Inventory, chain: tuple[str, ...]) -> tuple[str, str] | None:
@@ -406,7 +414,7 @@ def plan_migration(
             target: str | None = selection.destination_name(repository.name, dest.check_name)
             refused = None
         except ValueError as error:
-            if _renamed(selection, repository.name):
+            if _made_invalid(selection, repository.name, dest.check_name):
                 raise  # the user's --rename or prefix made the name: bad input, not a fault
             target, refused = None, str(error)
         for tag, image_id in repository.tags.items():

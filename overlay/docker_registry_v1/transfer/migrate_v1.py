@@ -32,6 +32,7 @@ from ..engine.model import Layer, SourceImage
 from ..engine.run import Committed, Feed, copy_image
 from ..engine.sources import GivenImage, v1_layer
 from ..engine.tracking import Tracker
+from ..formats.archive import ArchiveError
 from .migrate_run import ImageFault, RunProgress, SharedRun, TagOutcome
 
 if TYPE_CHECKING:
@@ -265,4 +266,4 @@ class _Claimed:
         self._inner.close()
 
 
-_EXPECTED = (DockerRegistryError, OSError, ValueError)
+_EXPECTED = (DockerRegistryError, ArchiveError, OSError, ValueError)

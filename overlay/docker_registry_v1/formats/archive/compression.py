@@ -176,7 +176,8 @@ def _check_limits(
 ) -> None:
     if size > limits.max_bytes:
         raise DecompressionBombError(
-            f"{where}: {kind.value} data expands past the limit of {limits.max_bytes} bytes"
+            f"{where}: {kind.value} data expands past the limit of {limits.max_bytes} bytes "
+            "(refused as a decompression bomb)"
         )
     if (
         kind is not Compression.NONE
@@ -185,5 +186,5 @@ def _check_limits(
     ):
         raise DecompressionBombError(
             f"{where}: {kind.value} data expands more than {limits.max_ratio:g}:1 "
-            f"({consumed} bytes gave {size} so far)"
+            f"({consumed} bytes gave {size} so far; refused as a decompression bomb)"
         )
