@@ -69,6 +69,17 @@ def test_a_messy_registry_moves_every_healthy_tag_and_names_each_broken_one(
     assert untagged
     assert not {f["image"] for f in failed.values()} & set(untagged)
 
+    # Repositories the source cannot even list (a tag list that errors, a listed name
+    # that is not one) have no tags to fail: the report names them.
+    unlisted = {
+        p.repository
+        for p in messy.problems
+        if p.tag is None and p.image is None and p.scope == "source"
+    }
+    assert unlisted
+    assert {p["repository"] for p in first["problems"]} == unlisted, first["problems"]
+    assert first["summary"]["problems"] == len(unlisted)
+
     landed = [(h.repository, h.tag) for h in messy.healthy]
     landed += [(p.repository, p.tag) for p in messy.problems if p.scope == "oci-name" and p.tag]
     skopeo = require_tool("skopeo")

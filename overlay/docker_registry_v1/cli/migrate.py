@@ -605,7 +605,12 @@ def _print_report(
             {"repository": o.repository, "tag": o.tag, "image": o.image, "reason": o.reason}
             for o in report.failed
         ],
+        "problems": [
+            {"repository": p.repository, "problem": p.kind.value, "message": p.message}
+            for p in report.problems
+        ],
     }
+    summary["problems"] = len(report.problems)
     if repaired is not None:
         document["repair"] = _verify_document(repaired)
 
@@ -638,6 +643,11 @@ def _print_report(
             console.print(
                 f"failed: {visible(outcome.source)} -> {visible(outcome.destination)}{image}: "
                 f"{visible(outcome.reason or '')}"
+            )
+        for problem in report.problems:
+            console.print(
+                f"not migrated: repository {visible(problem.repository)} "
+                f"({problem.kind.value}): {visible(problem.message)}"
             )
 
     emit(settings, document, human)

@@ -41,6 +41,7 @@ from ..engine.tracking import Tracker
 from ..formats.archive import ArchiveError, validate_ancestry
 from ..formats.compress import DEFAULT_LEVEL
 from ..formats.errors import LayoutError
+from .inventory import Problem
 from .migrate_plan import BlobStoreSide, MigrationPlan, PlannedTag, TagState
 from .migrate_run import (
     ImageFault,
@@ -86,6 +87,8 @@ class MigrationReport:
     bytes_mounted: int
     seconds: float
     aborted: bool
+    problems: tuple[Problem, ...] = ()
+    """Repositories the run could not even list (`MigrationPlan.problems`)."""
 
     @property
     def failures(self) -> tuple[TagOutcome, ...]:
@@ -100,8 +103,8 @@ class MigrationReport:
 
     @property
     def ok(self) -> bool:
-        """Every tag is where it should be."""
-        return not self.failures
+        """Every tag is where it should be, and every repository could be listed."""
+        return not self.failures and not self.problems
 
 
 @attrs.define(kw_only=True)
@@ -404,4 +407,5 @@ def migrate(
         bytes_mounted=counters.bytes_mounted,
         seconds=round(time.monotonic() - started, 3),
         aborted=aborted.is_set(),
+        problems=plan.problems,
     )

@@ -25,7 +25,7 @@ from ..formats.convert import ManifestFormat
 from ..formats.layout import OCILayout, check_ref
 from ..oci.client import OCIClient, check_name
 from ..oci.errors import ManifestUnknown, NameUnknown
-from .inventory import Inventory
+from .inventory import Inventory, Problem
 from .migrate_existing import DestinationSurvey
 from .retry import RetryPolicy, scoped, scoped_side
 from .selection import Selection
@@ -317,6 +317,9 @@ class MigrationPlan:
     tags: tuple[PlannedTag, ...]
     sizes: Mapping[str, int | None]
     """v1 image id → layer size as the inventory found it (``None``: unknown)."""
+    problems: tuple[Problem, ...] = ()
+    """What the inventory could not read of a whole repository (its tag list, a name the
+    search listed that is not one): no tag of it is planned, so the report lists these."""
 
     @property
     def to_copy(self) -> tuple[PlannedTag, ...]:
@@ -464,5 +467,9 @@ def plan_migration(
         for image in tag.chain
     }
     return MigrationPlan(
-        source=inventory.registry, destination=dest.registry, tags=tuple(planned), sizes=sizes
+        source=inventory.registry,
+        destination=dest.registry,
+        tags=tuple(planned),
+        sizes=sizes,
+        problems=tuple(p for p in inventory.problems if p.tag is None and p.image is None),
     )
