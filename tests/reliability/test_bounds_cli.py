@@ -18,7 +18,7 @@ from pathlib import Path
 import pytest
 from bounds_support import EndlessV2, SlowSink, Trickle, gzip_bomb, peak_rss_mib, running
 from docker_registry_v1 import Client, RetryPolicy, TransferStalled
-from docker_registry_v1.emulator import Standalone
+from docker_registry_v1.emulator import MessyRegistry, Standalone
 from docker_registry_v1.transfer import pull
 from reliability_support import save_archive, seed_chain, settled
 
@@ -240,3 +240,46 @@ def test_copy_from_a_tampered_archive_writes_nothing(archive: Path, tmp_path: Pa
     _one_error(code, stderr, "diff_id")
     written = [path for path in layout.rglob("blobs/**/*") if path.is_file()]
     assert written == []  # the layout may be laid out, but no layer went in
+
+
+# ---------------------------------------------------------------- decompression bombs
+
+
+@pytest.mark.parametrize("bomb", ["bzip2-bomb", "gzip-bomb"])
+def test_a_bomb_layer_fails_its_copy_in_bounded_memory(
+    messy_registry: tuple[Standalone, MessyRegistry], bomb: str, tmp_path: Path
+) -> None:
+    """The messy registry's bombs: a few KB (bzip2) or MB (gzip) with a valid v1 checksum
+    that expand to 8 GiB. The copy converts the layer (v1 → OCI), so only the bound on
+    decompression stops it: one ``error:`` line, small peak RSS, nothing written."""
+    source, messy = messy_registry
+    host = source.url.removeprefix("http://").rstrip("/")
+    code, stderr, peak, seconds = _run(
+        "copy", f"{host}/legacy/bombs:{bomb}", f"oci:{tmp_path / 'out'}:x"
+    )
+    _one_error(code, stderr, "decompression bomb")
+    assert peak < RSS_LIMIT_MIB, f"{peak:.0f} MiB peak RSS"
+    assert not (tmp_path / "out" / "index.json").exists()
+    print(f"copy of the {bomb} ({messy.bomb_size} bytes out): {peak:.0f} MiB, {seconds:.1f} s")
+
+
+def test_a_migration_past_bombs_moves_the_rest_in_bounded_memory(
+    messy_registry: tuple[Standalone, MessyRegistry], tmp_path: Path
+) -> None:
+    source, _ = messy_registry
+    host = source.url.removeprefix("http://").rstrip("/")
+    code, stderr, peak, seconds = _run(
+        "migrate",
+        f"{host}/legacy/bombs",
+        f"oci:{tmp_path / 'out'}",
+        "--journal",
+        str(tmp_path / "j.sqlite"),
+        "--format",
+        "plain",
+    )
+    assert code == 2, stderr  # the bombs' tags failed; the healthy one moved
+    assert peak < RSS_LIMIT_MIB, f"{peak:.0f} MiB peak RSS"
+    refs = json.loads((tmp_path / "out" / "index.json").read_text())["manifests"]
+    names = {m["annotations"]["org.opencontainers.image.ref.name"] for m in refs}
+    assert names == {"legacy/bombs:latest"}
+    print(f"migrate past two bombs: {peak:.0f} MiB, {seconds:.1f} s")
