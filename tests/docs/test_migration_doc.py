@@ -34,8 +34,9 @@ from typing import Any
 import httpx
 import pytest
 import yaml
-from docker_registry_v1 import OCILayout
-from docker_registry_v1.emulator import Standalone
+from docker_registry_v1 import OCILayout, ProblemKind
+from docker_registry_v1.emulator import Breakage, Standalone
+from docker_registry_v1.emulator.seed import build_image_chain
 from docker_registry_v1.emulator.server import run_standalone
 from docker_registry_v1.formats.convert import ManifestFormat
 from docker_registry_v1.oci.auth import RegistryAuth
@@ -346,6 +347,25 @@ def test_every_migration_doc_command_runs(v2_factory: V2Factory, tmp_path: Path)
         _check_resume_and_verify(shell, new)
         _check_other_destinations(shell, seed, following)
         _check_politeness(shell, old)
+        _check_broken_images(shell, old, new)
+
+
+def _check_broken_images(shell: Shell, old: Standalone, new: V2Registry) -> None:
+    """Section 10 on a registry that now holds a broken image: the upload of a new tag's
+    image never finished (the reference registry's 400, forever). The inventory lists it
+    and exits 0; the migration moves the rest, names that tag, and exits 2."""
+    (block,) = _section("10.")
+    chain = build_image_chain(2, seed=1010, layer_size=512)
+    old.store.seed("team1/halfway", "2015", chain)
+    old.store.break_image(chain[-1].id, Breakage.IN_PROGRESS)
+    out = shell.run(block)
+    assert f"team1/halfway 2015 {ProblemKind.IN_PROGRESS.value}" in out, out
+    assert "exit status 2" in out, out
+    failed = [line for line in out.splitlines() if line.startswith("failed: ")]
+    assert len(failed) == 1, out
+    assert failed[0].startswith("failed: team1/halfway:2015 ")
+    assert "Image is being uploaded, retry later" in failed[0]
+    assert "team1/halfway" not in _v2_contents(new)
 
 
 def _parallel_as_loop(line: str) -> str:
