@@ -290,16 +290,22 @@ class Settings:
     no_trunc: bool = False
     speed_limit: int | None = None
     speed_time: float | None = None
+    retry_times: int | None = None
     #: one-sided commands' per-host budget (--rate, --max-connections); None: no limit
     rate: float | None = None
     max_connections: int | None = None
 
     @property
     def retry(self) -> RetryPolicy:
-        """The clients' policy: the default one, with ``--speed-limit/--speed-time``."""
+        """The clients' policy: the default one, with ``--retry-times`` and
+        ``--speed-limit/--speed-time``."""
         chosen = {
             name: value
-            for name, value in (("speed_limit", self.speed_limit), ("speed_time", self.speed_time))
+            for name, value in (
+                ("attempts", None if self.retry_times is None else self.retry_times + 1),
+                ("speed_limit", self.speed_limit),
+                ("speed_time", self.speed_time),
+            )
             if value is not None
         }
         return RetryPolicy(**chosen)  # type: ignore[arg-type]
@@ -394,6 +400,13 @@ _OPTIONS: list[_Decorator] = [
         type=click.FloatRange(min=0, min_open=True),
         metavar="SECONDS",
         help="Network timeout per request [default: 60, connect 10].",
+    ),
+    click.option(
+        "--retry-times",
+        type=click.IntRange(min=0, max=20),
+        metavar="N",
+        help="Send a failed request (connection error, 408, 429, 5xx) again up to N times, "
+        "with growing waits, as skopeo's --retry-times; 0 sends each once [default: 3].",
     ),
     click.option(
         "--speed-limit",
@@ -556,6 +569,7 @@ def common_options(
         tls_verify: bool | None = None,
         speed_limit: int | None = None,
         speed_time: float | None = None,
+        retry_times: int | None = None,
         rate: float | None = None,
         max_connections: int | None = None,
         **kwargs: Any,
@@ -580,6 +594,7 @@ def common_options(
             no_trunc=no_trunc,
             speed_limit=speed_limit,
             speed_time=speed_time,
+            retry_times=retry_times,
             rate=rate,
             max_connections=max_connections,
         )
