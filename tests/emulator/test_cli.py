@@ -98,3 +98,16 @@ def test_cli_usage_errors() -> None:
     assert runner.invoke(main, ["serve", "--registry-port", "1"]).exit_code == 1
     assert runner.invoke(main, ["serve", "--search", "sideways"]).exit_code == 1
     assert "serve" in runner.invoke(main, ["--help"]).output
+
+
+def test_a_busy_port_is_one_error_line() -> None:
+    import socket  # noqa: PLC0415 - only this test holds a port
+
+    with socket.socket() as held:
+        held.bind(("127.0.0.1", 0))
+        held.listen()
+        port = held.getsockname()[1]
+        result = CliRunner().invoke(main, ["serve", "--port", str(port)])
+    assert result.exit_code == 1, result.output
+    assert result.stderr.startswith(f"error: cannot serve on 127.0.0.1:{port}: ")
+    assert "Traceback" not in result.output

@@ -281,7 +281,7 @@ def serve(
                 port=port,
             )
     except (OSError, ValueError) as exc:
-        raise click.ClickException(str(exc)) from exc
+        fail(f"cannot serve on {host}:{port}: {exc}")
     with emulator:
         try:
             _prepare(
