@@ -48,7 +48,17 @@ from docker_registry_v1.transfer.selection import Selection
 
 from .connect import open_registry
 from .exitcodes import EXIT_CODES_HELP, EXIT_PARTIAL
-from .options import FORMATS, Settings, common_options, examples, fail, jobs_option, warn
+from .options import (
+    FORMATS,
+    Settings,
+    age_options,
+    common_options,
+    examples,
+    fail,
+    jobs_option,
+    note_undated,
+    warn,
+)
 from .output import Column, emit, human_size, json_text, print_table, visible
 from .reference import ImageReference, registry_url
 
@@ -396,6 +406,7 @@ def _progress(settings: Settings) -> Iterator[InventoryListener | None]:
         "regv1 inventory registry.example.com --repos-from repos.txt --format csv "
         "--problems-csv problems.csv > tags.csv",
         "regv1 inventory 127.0.0.1:5000 --include '^team/' --tags '1\\..*' --format json",
+        "regv1 inventory 127.0.0.1:5000 --newer-than 2y --last 3",
     ),
 )
 @click.argument("source", metavar="SOURCE")
@@ -419,6 +430,7 @@ def _progress(settings: Settings) -> Iterator[InventoryListener | None]:
     help="Leave out repositories this finds; repeatable.",
 )
 @click.option("--tags", "tags_pattern", metavar="REGEX", help="Only tags this matches whole.")
+@age_options
 @click.option(
     "--fail-on-problems",
     is_flag=True,
@@ -439,6 +451,8 @@ def inventory_command(
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     tags_pattern: str | None,
+    newer_than: str | None,
+    last: str | None,
     fail_on_problems: bool,
     problems_csv: Path | None,
     jobs: int,
@@ -469,7 +483,9 @@ def inventory_command(
     url, repository = _source(source, settings.tls)
     if problems_csv is not None and not problems_csv.resolve().parent.is_dir():
         fail(f"--problems-csv {problems_csv}: its folder does not exist")  # before any request
-    selection = Selection.parse(include=include, exclude=exclude, tags=tags_pattern)
+    selection = Selection.parse(
+        include=include, exclude=exclude, tags=tags_pattern, newer_than=newer_than, last=last
+    )
     names: list[str] | None = None
     if repository is not None:
         if repos_from is not None:
@@ -497,6 +513,7 @@ def inventory_command(
             )
     if repository is not None and not found.repositories and found.problems:
         fail(found.problems[0].message)  # the one repository asked for cannot be listed
+    note_undated(found.undated)
     if problems_csv is not None:
         _problems_csv(found, problems_csv)
     if settings.output_format == "ndjson":

@@ -37,7 +37,16 @@ from rich.progress import (
 
 from .connect import open_side
 from .exitcodes import EXIT_PARTIAL
-from .options import Settings, common_options, examples, fail, jobs_option, warn
+from .options import (
+    Settings,
+    age_options,
+    common_options,
+    examples,
+    fail,
+    jobs_option,
+    note_undated,
+    warn,
+)
 from .output import Column, emit, human_rate, human_size, print_table, visible
 from .progress import showing_pauses
 from .sides import OCISide, SidesCommand, SideSettings, assign_legacy_login, side_origin, two_sided
@@ -240,6 +249,7 @@ def _target(
 @click.option("--include", multiple=True, metavar="REGEX", help="Repositories matching (any).")
 @click.option("--exclude", multiple=True, metavar="REGEX", help="Repositories not matching.")
 @click.option("--tags", "tag_pattern", metavar="REGEX", help="Tags matching (whole tag).")
+@age_options
 @click.option(
     "--rename",
     multiple=True,
@@ -312,6 +322,8 @@ def migrate(
     include: tuple[str, ...],
     exclude: tuple[str, ...],
     tag_pattern: str | None,
+    newer_than: str | None,
+    last: str | None,
     rename: tuple[str, ...],
     no_library: bool,
     skip_existing_tags: bool,
@@ -397,6 +409,8 @@ def migrate(
             include=include,
             exclude=exclude,
             tags=tag_pattern,
+            newer_than=newer_than,
+            last=last,
             rename=rename,
             library=not no_library,
             prefix=prefix,
@@ -473,6 +487,7 @@ def _run(
         concurrency=_METADATA_CONCURRENCY,
         selection=selection,
     )
+    note_undated(found.undated)
     plan = plan_migration(
         found,
         selection,

@@ -621,3 +621,33 @@ def common_options(
     for option in reversed([*_OPTIONS[:1], *one_registry, *_OPTIONS[1:]]):
         command = (chosen_format if option is _FORMAT_OPTION else option)(command)
     return command
+
+
+def age_options(func: Callable[..., Any]) -> Callable[..., Any]:
+    """``--newer-than AGE|DATE`` and ``--last N``: the tag rules ``inventory`` and
+    ``migrate`` share. Both arrive as text: `Selection.parse` checks them, so a bad
+    value is one ``error:`` line naming the flag (exit 1), as a bad ``--tags`` is."""
+    func = click.option(
+        "--last",
+        metavar="N",
+        help="Per repository, only the N newest tags (by their image's created time).",
+    )(func)
+    return click.option(
+        "--newer-than",
+        metavar="AGE|DATE",
+        help="Only tags whose image was created since: an age (2y, 6m, 3w, 30d, 12h) "
+        "or a date (2024-01-01, RFC 3339).",
+    )(func)
+
+
+def note_undated(undated: Sequence[tuple[str, str]]) -> None:
+    """Name the tags ``--newer-than``/``--last`` left out for want of a readable
+    ``created``: a tag is never dropped by age without a word."""
+    if not undated:
+        return
+    shown = ", ".join(f"{repository}:{tag}" for repository, tag in undated[:10])
+    more = f" and {len(undated) - 10} more" if len(undated) > 10 else ""
+    warn(
+        f"{len(undated)} tags left out by --newer-than/--last: their image has no "
+        f"readable created time ({shown}{more})"
+    )

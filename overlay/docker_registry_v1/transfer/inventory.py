@@ -15,6 +15,10 @@ Untagged images are those a repository's index image list names that none of
 :attr:`Inventory.images` (with ``repositories == ()``), but not in the totals,
 which describe what the tags need. With a tag filter (``Selection.tags``) they are
 not looked for: which images no tag reaches cannot be told from some of the tags.
+The age and count rules (``Selection.newer_than``, ``Selection.last``) are decided
+after the reading, from the ``created`` of each tag's image JSON already read: the
+tags they leave out are not in the result (nor their images or problems), and the
+tags they cannot judge are named in :attr:`Inventory.undated`.
 
 A registry that has run for years holds broken things: uploads that never finished,
 lost JSON or ancestry files, tags naming removed images, names this client cannot
@@ -220,6 +224,9 @@ class Inventory:
     broken: Mapping[str, str] = attrs.field(factory=dict, converter=_sorted_tags)
     """Image id → why it could not be read (every image behind a problem): what a
     migration plan charges to the tags whose chain holds it."""
+    undated: tuple[tuple[str, str], ...] = ()
+    """``(repository, tag)`` pairs left out by ``--newer-than``/``--last`` because their
+    image has no readable ``created``: named so that nothing is dropped silently."""
 
     def chain(self, image_id: str) -> tuple[str, ...]:
         """``image_id`` and its ancestors, base first: the order layers are applied in
@@ -466,7 +473,7 @@ class _Survey:
     def untagged_wanted(self) -> bool:
         """Untagged means "no tag reaches it": with a tag filter that cannot be known from
         the chosen tags, so the index image lists are not read at all."""
-        return self.selection.tags is None
+        return not self.selection.filters_tags
 
     def finished_one(self) -> None:
         with self.collection.lock:
@@ -599,8 +606,34 @@ def _problems(run: _Survey) -> tuple[tuple[Problem, ...], dict[str, str]]:
     return tuple(problems), broken
 
 
+def _created_of(found: _Collection, image_id: str) -> str | None:
+    metadata = found.metadata.get(image_id)
+    try:
+        return None if metadata is None else metadata.parse().created
+    except (ValueError, TypeError):
+        return None
+
+
+def _choose_by_time(run: _Survey) -> tuple[tuple[str, str], ...]:
+    """Apply ``--newer-than``/``--last`` to each repository's tags (already through
+    ``--tags``); the tags that could not be judged, by repository."""
+    undated: list[tuple[str, str]] = []
+    if not run.selection.by_time:
+        return ()
+    for repository in run.repositories:
+        if repository.unlisted is not None:
+            continue
+        choice = run.selection.choose_tags(
+            repository.tags, lambda i: _created_of(run.collection, i)
+        )
+        repository.tags = choice.tags
+        undated += ((repository.name, tag) for tag in choice.undated)
+    return tuple(undated)
+
+
 def _assemble(run: _Survey) -> Inventory:
     chains = run.collection.chains
+    undated = _choose_by_time(run)
     users: dict[str, list[str]] = {}
     tag_counts: dict[str, int] = {}
     records: list[RepositoryRecord] = []
@@ -636,6 +669,7 @@ def _assemble(run: _Survey) -> Inventory:
         seconds=time.monotonic() - run.started,
         problems=problems,
         broken=broken,
+        undated=undated,
     )
 
 
