@@ -222,15 +222,38 @@ def _check_inventory(shell: Shell, seed: SeededRegistry, old: Standalone) -> Non
     assert listed_repos == {"team1/app01", "team2/app02", "library/base00"}
 
 
+def _newest_team1_tags(seed: SeededRegistry, since: str) -> set[str]:
+    """Section 3's ``--include '^team1/' --tags '1\\..*' --newer-than SINCE --last 1``,
+    worked out from the seed's image JSON: per repository the newest ``1.x`` tag created
+    since then (to the second, as the seed writes them; equal times: the greater name)."""
+    chosen = set()
+    for repository, tags in seed.repositories.items():
+        if not repository.startswith("team1/"):
+            continue
+        dated = [
+            (json.loads(seed.images[tip].json_bytes)["created"], tag)
+            for tag, tip in tags.items()
+            if re.fullmatch(r"1\..*", tag)
+        ]
+        recent = [(created, tag) for created, tag in dated if created[:19] >= since]
+        if recent:
+            chosen.add(f"{repository}:{max(recent)[1]}")
+    assert chosen, "the example would select nothing"
+    return chosen
+
+
 def _check_plan_and_migration(shell: Shell, seed: SeededRegistry, new: V2Registry) -> None:
     plan_blocks = _section("3.")
-    assert len(plan_blocks) == 2
+    assert len(plan_blocks) == 3
     assert all("--dry-run" in block for block in plan_blocks)
     whole = shell.run(plan_blocks[0])
     tags = seed.tag_count
     assert f"plan: {REPOS} repositories, {tags} tags ({tags} to copy, 0 already current" in whole
     narrow = shell.run(plan_blocks[1])
     planned = {line.split("\t")[1] for line in narrow.splitlines() if "\tcopy\t" in line}
+    newest = shell.run(plan_blocks[2])
+    by_time = {line.split("\t")[0] for line in newest.splitlines() if "\tcopy\t" in line}
+    assert by_time == _newest_team1_tags(seed, since="2015-03-01T10:00:11")
     assert not _v2_contents(new), "a dry run sends nothing"
 
     migrate_blocks = _section("4.")
