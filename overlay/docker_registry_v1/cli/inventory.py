@@ -405,8 +405,7 @@ def _progress(settings: Settings) -> Iterator[InventoryListener | None]:
         "regv1 inventory 127.0.0.1:5000",
         "regv1 inventory registry.example.com --repos-from repos.txt --format csv "
         "--problems-csv problems.csv > tags.csv",
-        "regv1 inventory 127.0.0.1:5000 --include '^team/' --tags '1\\..*' --format json",
-        "regv1 inventory 127.0.0.1:5000 --newer-than 2y --last 3",
+        "regv1 inventory 127.0.0.1:5000 --include '^team/' --tags '1\\..*' --last 3 --format json",
     ),
 )
 @click.argument("source", metavar="SOURCE")
