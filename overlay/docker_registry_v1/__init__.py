@@ -120,7 +120,7 @@ if TYPE_CHECKING:
     from .transfer.migrate_v1 import V1Side
     from .transfer.migrate_verify import Mismatch, VerifyReport, verify_migration
     from .transfer.mirror import amirror, mirror
-    from .transfer.selection import Selection, shard_of
+    from .transfer.selection import Selection, TagChoice, shard_of
 
 # Whole-image transfers pull in the archive layer, the OCI side the generated OCI package
 # (and for copies isal): loaded on first use, so that `import docker_registry_v1` stays
@@ -141,7 +141,7 @@ _LAZY = {
         ),
         "transfer.inventory",
     ),
-    **dict.fromkeys(("Selection", "shard_of"), "transfer.selection"),
+    **dict.fromkeys(("Selection", "TagChoice", "shard_of"), "transfer.selection"),
     **dict.fromkeys(
         (
             "ArchiveDestination",
@@ -316,6 +316,7 @@ __all__ = [
     "SilentProgress",
     "TLSConfig",
     "TLSVerificationError",
+    "TagChoice",
     "TagMap",
     "TagNotFound",
     "TagOutcome",
