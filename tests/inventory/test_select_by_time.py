@@ -30,7 +30,11 @@ LAYOUT: dict[str, dict[str, tuple[int, str | None]]] = {
         "latest": (4, "2024-03-01T00:00:00Z"),  # an alias of 2.1
         "nodate": (5, None),
     },
-    "team/db": {"a": (6, "2022-01-01T00:00:00Z"), "b": (7, "2025-01-01T00:00:00+01:00")},
+    "team/db": {
+        "a": (6, "2022-01-01T00:00:00Z"),
+        "b": (7, "2025-01-01T00:00:00+01:00"),
+        "zero": (8, "0001-01-01T00:00:00Z"),  # docker's zero time: unknown, not ancient
+    },
 }
 
 
@@ -70,7 +74,7 @@ def chosen(registry: Standalone, selection: Selection) -> tuple[dict[str, list[s
 def test_last_n_per_repository_newest_first_and_ties_by_name(registry: Standalone) -> None:
     tags, undated = chosen(registry, Selection.parse(last=2))
     assert tags == {"team/app": ["2.1", "latest"], "team/db": ["a", "b"]}
-    assert undated == ["team/app:nodate"]  # named, not dropped silently
+    assert undated == ["team/app:nodate", "team/db:zero"]  # named, not dropped silently
     tags, _ = chosen(registry, Selection.parse(last="1"))
     assert tags == {"team/app": ["latest"], "team/db": ["b"]}
 
@@ -78,7 +82,7 @@ def test_last_n_per_repository_newest_first_and_ties_by_name(registry: Standalon
 def test_newer_than_a_date_and_an_age_on_a_fixed_clock(registry: Standalone) -> None:
     tags, undated = chosen(registry, Selection.parse(newer_than="2024-01-01"))
     assert tags == {"team/app": ["2.0", "2.1", "latest"], "team/db": ["b"]}
-    assert undated == ["team/app:nodate"]
+    assert undated == ["team/app:nodate", "team/db:zero"]
     clock = datetime(2025, 6, 1, tzinfo=UTC)
     tags, _ = chosen(registry, Selection.parse(newer_than="2y", now=clock))
     assert tags == {"team/app": ["1.1", "2.0", "2.1", "latest"], "team/db": ["b"]}
@@ -90,7 +94,7 @@ def test_tags_first_then_age_then_count(registry: Standalone) -> None:
     selection = Selection.parse(tags=r"1\..*|2\.0", newer_than="2023-01-01", last=1)
     tags, undated = chosen(registry, selection)
     assert tags == {"team/app": ["2.0"], "team/db": []}
-    assert undated == []  # "nodate" was left out by --tags, before any age rule
+    assert undated == []  # "nodate" and "zero" were left out by --tags, before any age rule
 
 
 def test_the_choice_costs_no_request(registry: Standalone) -> None:
@@ -135,8 +139,8 @@ def test_inventory_cli_selects_and_names_the_undated(registry: Standalone) -> No
     rows = {(row["repository"], row["tag"]) for row in json.loads(result.stdout)["tags"]}
     assert rows == {("team/app", "latest"), ("team/db", "b")}
     assert result.stderr.splitlines() == [
-        "warning: 1 tags left out by --newer-than/--last: their image has no readable "
-        "created time (team/app:nodate)"
+        "warning: 2 tags left out by --newer-than/--last: their image has no readable "
+        "created time (team/app:nodate, team/db:zero)"
     ]
 
 

@@ -13,8 +13,9 @@ there first, so a base chain used by every repository is asked for once.
 Untagged images are those a repository's index image list names that none of
 *its own* tags reach; they are listed per repository and kept in
 :attr:`Inventory.images` (with ``repositories == ()``), but not in the totals,
-which describe what the tags need. With a tag filter (``Selection.tags``) they are
-not looked for: which images no tag reaches cannot be told from some of the tags.
+which describe what the tags need. With a tag rule (``Selection.tags``, ``newer_than``
+or ``last``) they are not looked for: which images no tag reaches cannot be told from
+some of the tags.
 The age and count rules (``Selection.newer_than``, ``Selection.last``) are decided
 after the reading, from the ``created`` of each tag's image JSON already read: the
 tags they leave out are not in the result (nor their images or problems), and the
