@@ -16,6 +16,7 @@ from click.testing import CliRunner, Result
 from docker_registry_v1.core.errors import InvalidInput
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain, payload_checksum
+from docker_registry_v1.formats.layout import OCILayout
 from docker_registry_v1.transfer.inventory import inventory
 from docker_registry_v1.transfer.selection import Selection, parse_last, parse_newer_than
 from docker_registry_v1.v1.client import Client
@@ -163,6 +164,20 @@ def test_migrate_dry_run_plans_only_the_chosen_tags(registry: Standalone, tmp_pa
     assert result.exit_code == 0, result.stderr
     planned = {row["source"] for row in json.loads(result.stdout)["plan"]}
     assert planned == {"team/app:2.1", "team/app:2.0"}  # team/db's tags are not numbers
+
+
+def test_migrate_moves_only_the_chosen_tags(registry: Standalone, tmp_path: Path) -> None:
+    host, layout = registry.url.removeprefix("http://"), tmp_path / "layout"
+    result = regv1(
+        "migrate",
+        *(host, f"oci:{layout}", "--journal", str(tmp_path / "journal.db")),
+        *("--newer-than", "2024-01-01", "--last", "1", "--format", "json"),
+    )
+    assert result.exit_code == 0, result.stderr
+    copied = {t["destination"] for t in json.loads(result.stdout)["tags"]}
+    assert copied == {"team/app:latest", "team/db:b"}
+    assert set(OCILayout(layout).refs()) == copied
+    assert "team/app:nodate, team/db:zero" in result.stderr
 
 
 @pytest.mark.parametrize(
