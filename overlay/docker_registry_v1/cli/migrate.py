@@ -550,7 +550,8 @@ def _repository_hook(
     if not isinstance(target, RegistrySide):
         raise click.UsageError("--create-repo-cmd needs a docker:// DEST")
     command, timeout = create_repo
-    return repository_command(command, target.registry, timeout=timeout)
+    host = target.registry.partition("://")[2] or target.registry  # HOST[:PORT], as users name it
+    return repository_command(command, host, timeout=timeout)
 
 
 def _print_plan(
