@@ -12,6 +12,7 @@ repository's tags with its message, never the run. `repository_command` turns th
 
 from __future__ import annotations
 
+import contextlib
 import os
 import shlex
 import signal
@@ -98,6 +99,12 @@ def _tail(stderr: bytes) -> str:
     return _escaped(text[-_STDERR_CHARS:])
 
 
+def _kill_group(pid: int) -> None:
+    """End the command and whatever it started (they share its session's group)."""
+    with contextlib.suppress(ProcessLookupError):
+        os.killpg(pid, signal.SIGKILL)
+
+
 def repository_command(template: str, registry: str, *, timeout: float = 60.0) -> CreateRepository:
     """A hook running ``template`` through ``/bin/sh -c`` with ``{repo}`` replaced by the
     repository name, shell-quoted, and ``REGV1_REPOSITORY``/``REGV1_REGISTRY`` in its
@@ -118,13 +125,16 @@ def repository_command(template: str, registry: str, *, timeout: float = 60.0) -
             try:
                 _, stderr = process.communicate(timeout=timeout)
             except subprocess.TimeoutExpired:
-                os.killpg(process.pid, signal.SIGKILL)
+                _kill_group(process.pid)
                 _, stderr = process.communicate()
                 tail = _tail(stderr or b"")
                 raise CreateRepositoryError(
                     repository,
                     f"the command timed out after {timeout:g} s" + (f": {tail}" if tail else ""),
                 ) from None
+            except BaseException:  # Ctrl-C: its own session does not get the terminal's signal
+                _kill_group(process.pid)
+                raise
         if process.returncode != 0:
             tail = _tail(stderr)
             raise CreateRepositoryError(
