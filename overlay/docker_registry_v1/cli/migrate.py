@@ -477,6 +477,7 @@ def _run(
     from docker_registry_v1.transfer.migrate_verify import verify_migration  # noqa: PLC0415
 
     path = str(journal.path)
+    create = _repository_hook(target, create_repo)  # refused before any request
     if verify is not None:
         checked = verify_migration(client, target, journal, fast=verify == "fast", jobs=jobs)
         if checked.checked == 0:
@@ -509,7 +510,6 @@ def _run(
         source=client,
         concurrency=_METADATA_CONCURRENCY,
     )
-    create = _repository_hook(target, create_repo)
     creating = None
     if create is not None:
         creating = sorted(
