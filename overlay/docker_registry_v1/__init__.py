@@ -106,6 +106,11 @@ if TYPE_CHECKING:
         TagOutcome,
         migrate,
     )
+    from .transfer.migrate_create import (
+        CreateRepository,
+        CreateRepositoryError,
+        repository_command,
+    )
     from .transfer.migrate_plan import (
         BlobStoreSide,
         DestinationSide,
@@ -199,6 +204,10 @@ _LAZY = {
         "transfer.migrate",
     ),
     **dict.fromkeys(
+        ("CreateRepository", "CreateRepositoryError", "repository_command"),
+        "transfer.migrate_create",
+    ),
+    **dict.fromkeys(
         (
             "BlobStoreSide",
             "DestinationSide",
@@ -242,6 +251,8 @@ __all__ = [
     "Conflict",
     "ContainerConfig",
     "CopyResult",
+    "CreateRepository",
+    "CreateRepositoryError",
     "Denied",
     "DestinationSide",
     "DiffIdMismatchError",
@@ -347,6 +358,7 @@ __all__ = [
     "mirror",
     "plan_migration",
     "remove_pause_listener",
+    "repository_command",
     "requeue_wrong_tags",
     "shard_of",
     "shared_budget",

@@ -89,7 +89,8 @@ def test_every_journal_lookup_of_a_run_uses_an_index(
     cache = tmp_path / "cache.sqlite"
     seen = traced(monkeypatch)
     dest = f"docker://{v2_fresh.host}/plans"
-    run("migrate", seeded.host, dest, "--journal", str(journal), "--dest-tls-verify=false")
+    made = ("--create-repo-cmd", "true")  # its journal lookups too
+    run("migrate", seeded.host, dest, "--journal", str(journal), "--dest-tls-verify=false", *made)
     run("migrate", seeded.host, dest, "--journal", str(journal), "--dest-tls-verify=false")
     run(
         "migrate",
@@ -112,5 +113,6 @@ def test_every_journal_lookup_of_a_run_uses_an_index(
     journal_text = " ".join(lookups[str(journal)])
     assert "FROM placed WHERE registry" in journal_text
     assert "FROM layers" in journal_text
+    assert "FROM created_repositories WHERE registry" in journal_text
     for path, statements in lookups.items():
         assert unindexed(path, statements) == {}, path

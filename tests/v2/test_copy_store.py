@@ -81,7 +81,14 @@ def test_a_version_1_copy_cache_becomes_the_one_schema(tmp_path: Path) -> None:
     assert user_version(path) == SCHEMA_VERSION
     with sqlite3.connect(path) as db:
         tables = {row[0] for row in db.execute("SELECT name FROM sqlite_master WHERE type='table'")}
-    assert tables == {"layers", "placed", "manifests", "failures", "refused_mounts"}
+    assert tables == {
+        "layers",
+        "placed",
+        "manifests",
+        "failures",
+        "refused_mounts",
+        "created_repositories",
+    }
     # Now one store: a journal opens it and sees the same facts.
     with Journal(path) as journal:
         assert journal.layer(key, SOURCE) == BLOB

@@ -55,6 +55,7 @@ from .transports import parse_registry
 if TYPE_CHECKING:  # the copy extra (isal) is loaded only when the command runs
     from docker_registry_v1.engine.journal import Journal
     from docker_registry_v1.transfer.migrate import MigrationListener, MigrationReport, TagOutcome
+    from docker_registry_v1.transfer.migrate_create import CreateRepository
     from docker_registry_v1.transfer.migrate_plan import BlobStoreSide, MigrationPlan
     from docker_registry_v1.transfer.migrate_v1 import V1Side
     from docker_registry_v1.transfer.migrate_verify import VerifyReport
@@ -312,6 +313,21 @@ def _target(
     help="Look up every blob of the tags the journal records at DEST (as --verify=fast), "
     "then migrate again the tags with a blob lost or wrong, sending those blobs again.",
 )
+@click.option(
+    "--create-repo-cmd",
+    metavar="'CMD {repo}'",
+    help="Run CMD (by /bin/sh -c; {repo}: the DEST repository, shell-quoted; env "
+    "REGV1_REPOSITORY, REGV1_REGISTRY) once per DEST repository with no tags yet, before "
+    "its first blob; its failure fails that repository's tags. docker:// DEST only.",
+)
+@click.option(
+    "--create-repo-timeout",
+    type=click.FloatRange(min=0, min_open=True),
+    default=60.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="A --create-repo-cmd running longer fails.",
+)
 @functools.partial(common_options, two_sided=True)
 @two_sided
 def migrate(
@@ -338,6 +354,8 @@ def migrate(
     manifest_format: str | None,
     verify: str | None,
     repair: bool,
+    create_repo_cmd: str | None,
+    create_repo_timeout: float,
     settings: Settings,
     src: SideSettings,
     dest: SideSettings,
@@ -370,6 +388,13 @@ def migrate(
     tag the journal records and sends again what DEST lost. --verify (=full: the source's
     layers hashed again; =fast: the journal's hashes) only reports, one line per tag
     and blob at fault; its exit status is 2 when something is wrong.
+
+    --create-repo-cmd makes the DEST repositories a registry wants made before a push
+    (ECR, Harbor projects, GitLab): it runs once per repository that DEST listed with no
+    tags, before the repository's first blob; the journal records each success, so a
+    rerun does not run it again. A failure (non-zero exit, timeout) fails that
+    repository's tags with the end of its stderr (exit 2). --dry-run lists the
+    repositories it would run for.
 
     Each side has its own login: --src-creds/--dest-creds USER (the password from
     --X-password-stdin or a prompt), --X-authfile, or the credentials stored for its
@@ -432,6 +457,7 @@ def migrate(
                 jobs=jobs,
                 repositories_in_flight=repositories_in_flight,
                 on_error=on_error,
+                create_repo=(create_repo_cmd, create_repo_timeout) if create_repo_cmd else None,
             )
     if ran is not None:
         report, repaired = ran
@@ -455,6 +481,7 @@ def _run(
     jobs: int,
     repositories_in_flight: int,
     on_error: str,
+    create_repo: tuple[str, float] | None = None,
 ) -> tuple[MigrationReport, VerifyReport | None] | None:
     """Verify, print the plan, or migrate (the report and a repair's check, for the
     caller to print)."""
@@ -464,6 +491,7 @@ def _run(
     from docker_registry_v1.transfer.migrate_verify import verify_migration  # noqa: PLC0415
 
     path = str(journal.path)
+    create = _repository_hook(target, create_repo)  # refused before any request
     if verify is not None:
         checked = verify_migration(client, target, journal, fast=verify == "fast", jobs=jobs)
         if checked.checked == 0:
@@ -497,8 +525,13 @@ def _run(
         source=client,
         concurrency=_METADATA_CONCURRENCY,
     )
+    creating = None
+    if create is not None:
+        creating = sorted(
+            name for name in plan.new_repositories if not journal.was_created(target.registry, name)
+        )
     if dry_run:
-        _print_plan(settings, plan, journal.confirmed_blobs(target.registry), path)
+        _print_plan(settings, plan, journal.confirmed_blobs(target.registry), path, creating)
         return None
     if repaired is not None:
         from docker_registry_v1.transfer.migrate_repair import requeue_wrong_tags  # noqa: PLC0415
@@ -516,10 +549,33 @@ def _run(
             repositories_in_flight=repositories_in_flight,
             on_error="abort" if on_error == "abort" else "continue",
             progress=listener,
+            create_repository=create,
         ), repaired
 
 
-def _print_plan(settings: Settings, plan: MigrationPlan, confirmed: set[str], journal: str) -> None:
+def _repository_hook(
+    target: BlobStoreSide | V1Side, create_repo: tuple[str, float] | None
+) -> CreateRepository | None:
+    """The ``--create-repo-cmd`` hook; only a registry has repositories to make."""
+    from docker_registry_v1.transfer.migrate_create import repository_command  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_plan import RegistrySide  # noqa: PLC0415
+
+    if create_repo is None:
+        return None
+    if not isinstance(target, RegistrySide):
+        raise click.UsageError("--create-repo-cmd needs a docker:// DEST")
+    command, timeout = create_repo
+    host = target.registry.partition("://")[2] or target.registry  # HOST[:PORT], as users name it
+    return repository_command(command, host, timeout=timeout)
+
+
+def _print_plan(
+    settings: Settings,
+    plan: MigrationPlan,
+    confirmed: set[str],
+    journal: str,
+    creating: list[str] | None = None,
+) -> None:
     from docker_registry_v1.transfer.migrate_plan import TagState  # noqa: PLC0415
 
     document = {
@@ -535,6 +591,7 @@ def _print_plan(settings: Settings, plan: MigrationPlan, confirmed: set[str], jo
         "unique_images": len(plan.images),
         "bytes_to_move": plan.bytes_to_move,
         "blobs_known_at_destination": len(confirmed),
+        **({} if creating is None else {"create_repo_cmd_for": creating}),
         "plan": [
             {
                 "source": tag.source,
@@ -569,6 +626,8 @@ def _print_plan(settings: Settings, plan: MigrationPlan, confirmed: set[str], jo
             f"{human_size(plan.bytes_to_move)} to move; the journal knows {len(confirmed)} "
             "blobs at the destination"
         )
+        for name in creating or ():
+            console.print(f"create-repo-cmd would run for: {visible(name)}")
 
     emit(settings, document, human)
 

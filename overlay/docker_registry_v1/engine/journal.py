@@ -138,14 +138,26 @@ _BY_DIGEST = (
     "CREATE INDEX IF NOT EXISTS refused_by_digest ON refused_mounts (registry, digest)",
 )
 
+#: Version 4: the destination repositories a ``--create-repo-cmd`` made, so a rerun does
+#: not run the command again (its primary key serves the one lookup).
+_CREATED_REPOSITORIES = (
+    "CREATE TABLE IF NOT EXISTS created_repositories (registry TEXT, repository TEXT, "
+    "at REAL, PRIMARY KEY (registry, repository))",
+)
+
 _T = TypeVar("_T")
 Migration: TypeAlias = tuple[str, ...] | Callable[[sqlite3.Connection], None]
-_MIGRATIONS: tuple[Migration, ...] = ((REFUSED_MOUNTS,), _one_store, _BY_DIGEST)
+_MIGRATIONS: tuple[Migration, ...] = (
+    (REFUSED_MOUNTS,),
+    _one_store,
+    _BY_DIGEST,
+    _CREATED_REPOSITORIES,
+)
 """Schema changes since the first journals, in order: entry N-1 takes a store file from
 ``PRAGMA user_version`` N-1 to N. 1 added the refused-mount table; 2 merged the copy
 cache's schema into the journal's and gave every layer fact its ``origin``; 3 indexed
-the lookups by blob digest. Journals and copy caches share these versions (they were
-both 1 before the merge)."""
+the lookups by blob digest; 4 recorded the repositories a create command made.
+Journals and copy caches share these versions (they were both 1 before the merge)."""
 #: The ``PRAGMA user_version`` a store file has once every change above is applied.
 SCHEMA_VERSION = len(_MIGRATIONS)
 #: The copy cache's tables before version 2, accepted (and converted) as a store.
@@ -496,6 +508,24 @@ class _Store:
                 "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
                 (registry, repository, tag, reason, time.time()),
             )
+
+    def repository_created(self, registry: str, repository: str) -> None:
+        """The create command succeeded for ``repository`` of ``registry``: a rerun does
+        not run it again."""
+        with self._write() as db:
+            db.execute(
+                "INSERT OR REPLACE INTO created_repositories VALUES (?, ?, ?)",
+                (registry, repository, time.time()),
+            )
+
+    def was_created(self, registry: str, repository: str) -> bool:
+        """Whether an earlier run's create command succeeded for ``repository``."""
+        with self._read():
+            row = self._db.execute(
+                "SELECT 1 FROM created_repositories WHERE registry = ? AND repository = ?",
+                (registry, repository),
+            ).fetchone()
+        return row is not None
 
     def failures(self, registry: str) -> dict[tuple[str, str], str]:
         """(repository, tag) → reason of the tags whose last attempt failed."""

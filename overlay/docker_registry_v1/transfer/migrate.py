@@ -42,6 +42,7 @@ from ..formats.archive import ArchiveError, validate_ancestry
 from ..formats.compress import DEFAULT_LEVEL
 from ..formats.errors import LayoutError
 from .inventory import Problem
+from .migrate_create import CreateRepository, RepositoryCreation
 from .migrate_plan import BlobStoreSide, MigrationPlan, PlannedTag, TagState
 from .migrate_run import (
     ImageFault,
@@ -117,6 +118,8 @@ class _Run(SharedRun):
     dest: BlobStoreSide
     present: set[tuple[str, str]] = attrs.field(factory=set)
     """(repository, digest) confirmed at the destination during this run."""
+    creation: RepositoryCreation | None = None
+    """Makes each new destination repository before its first blob (``create_repository``)."""
 
     @property
     def registry(self) -> str:
@@ -136,6 +139,8 @@ class _Run(SharedRun):
             for n, (image_id, meta) in enumerate(zip(chain, metadata, strict=True))
         )
         image = SourceImage(planned.source_repo, planned.tag, layers, source=self.origin)
+        if self.creation is not None:
+            self.creation.ensure(planned.dest_repo)
         inner = self.dest.destination(
             planned.dest_repo,
             planned.dest_tag,
@@ -290,6 +295,23 @@ def _settled(plan: MigrationPlan, journal: Journal, registry: str) -> dict[Plann
     return outcomes
 
 
+def _make_run(
+    dest: BlobStoreSide | V1Side,
+    shared: RunSettings,
+    plan: MigrationPlan,
+    create: CreateRepository | None,
+) -> V1Run | _Run:
+    """The run for ``dest``'s kind; a blob store's with the repository hook, if any."""
+    if isinstance(dest, V1Side):
+        return V1Run(dest=dest, **shared)
+    creation = None
+    if create is not None:
+        creation = RepositoryCreation(
+            create, shared["journal"], dest.registry, plan.new_repositories
+        )
+    return _Run(dest=dest, creation=creation, **shared)
+
+
 def migrate(
     source: Client,
     dest: BlobStoreSide | V1Side,
@@ -302,6 +324,7 @@ def migrate(
     level: int = DEFAULT_LEVEL,
     retry: RetryPolicy | None = None,
     progress: MigrationListener | None = None,
+    create_repository: CreateRepository | None = None,
 ) -> MigrationReport:
     """Carry out ``plan`` from the v1 registry ``source`` into ``dest`` (a v2 registry,
     an OCI layout or another v1 registry).
@@ -314,6 +337,10 @@ def migrate(
     the first failure and those not yet attempted are reported ``pending``.
     Ctrl-C stops at once; every fact learned so far is already in the journal.
     ``retry`` is the policy of every request on both sides (default: each client's own).
+    ``create_repository`` (v2 registries and OCI layouts) is called with each of the
+    plan's ``new_repositories`` before its first blob is sent, once per repository
+    (never again once the journal records it succeeded); when it raises, that
+    repository's tags fail with its message (`CreateRepositoryError`).
     """
     for what, value in (("jobs", jobs), ("repositories_in_flight", repositories_in_flight)):
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= _MOST:
@@ -333,7 +360,7 @@ def migrate(
         stop=threading.Event(),
         slots=threading.Semaphore(jobs),
     )
-    run = V1Run(dest=dest, **shared) if isinstance(dest, V1Side) else _Run(dest=dest, **shared)
+    run = _make_run(dest, shared, plan, create_repository)
     outcomes = _settled(plan, journal, run.registry)
     aborted = threading.Event()
     if on_error == "abort" and any(o.status == "failed" for o in outcomes.values()):

@@ -320,6 +320,9 @@ class MigrationPlan:
     problems: tuple[Problem, ...] = ()
     """What the inventory could not read of a whole repository (its tag list, a name the
     search listed that is not one): no tag of it is planned, so the report lists these."""
+    new_repositories: frozenset[str] = frozenset()
+    """Destination repositories with tags to copy whose tag list the plan found missing
+    or empty: the ones a ``create_repository`` hook of `migrate` may have to make."""
 
     @property
     def to_copy(self) -> tuple[PlannedTag, ...]:
@@ -472,4 +475,6 @@ def plan_migration(
         tags=tuple(planned),
         sizes=sizes,
         problems=tuple(p for p in inventory.problems if p.tag is None and p.image is None),
+        new_repositories=frozenset(one.dest_repo for one in planned if one.state is TagState.COPY)
+        - {name for name, tags in existing.items() if tags},
     )
