@@ -28,7 +28,13 @@ from ..core.retry import unretried
 from ..formats.compress import LayerBlob
 from ..formats.convert import ManifestFormat, convert_image
 from ..formats.layout import OCILayout, check_ref
-from ..oci.client import MountResult, OCIClient, check_name, check_reference
+from ..oci.client import (
+    MONOLITHIC_LIMIT,
+    MountResult,
+    OCIClient,
+    check_name,
+    check_reference,
+)
 from .access import WriteAccess, index_list, is_present, write_access
 from .archive_destination import ArchiveDestination
 from .blobs import BlobCache, LayoutBlobStore, default_cache_path
@@ -279,10 +285,12 @@ class _OCIDestination:
             return self._skipped(layer, known.digest, mounted=False, empty=True)
         return self._reused(layer, known.digest)
 
-    def _upload(self, chunks: Iterable[bytes], digest: str | None) -> None:
-        """Send a layer's bytes; in a migration (tiny layers by the thousand) one that
-        ends within a MiB goes up monolithically."""
-        if self.journaled and isinstance(self.uploads, OCIClient):
+    def _upload(self, layer: Layer, chunks: Iterable[bytes], digest: str | None) -> None:
+        """Send a layer's bytes; in a migration (tiny layers by the thousand) one the
+        source says is within a MiB is read ahead and, if it ends there, goes up
+        monolithically (larger ones are not held in memory on the chance)."""
+        small = layer.size is not None and layer.size <= MONOLITHIC_LIMIT
+        if small and self.journaled and isinstance(self.uploads, OCIClient):
             self.uploads.upload_blob(self.repository, chunks, digest=digest, small_in_one=True)
         else:
             self.uploads.upload_blob(self.repository, chunks, digest=digest)
@@ -297,7 +305,7 @@ class _OCIDestination:
             assert digest is not None  # reuse() took the layers without one
 
             def stored(chunks: Iterator[bytes]) -> None:
-                self._upload(chunks, digest)
+                self._upload(layer, chunks, digest)
 
             feed.send(stored)
         else:
@@ -310,7 +318,7 @@ class _OCIDestination:
             def converted(chunks: Iterator[bytes]) -> LayerBlob:
                 where = f"layer of {layer.image_id[:12]}"
                 with PipelinedLayer(chunks, level=self.level, where=where) as encoded:
-                    self._upload(_Learned(encoded, learned), None)
+                    self._upload(layer, _Learned(encoded, learned), None)
                 return encoded.blob
 
             blob = feed.send(converted)
