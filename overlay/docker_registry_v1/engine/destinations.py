@@ -365,6 +365,8 @@ class _OCIDestination:
         if how is not None:
             self.config_outcome = (how, len(config))
         else:
+            if self.journaled:  # sent without a HEAD: a rerun after a kill HEADs it here
+                self.cache.facts.intend(self.registry, self.repository, config_digest)
             self.target.upload_blob(self.repository, config, digest=config_digest)
             self.config_outcome = ("uploaded", len(config))
         self.present.add((self.repository, config_digest))
