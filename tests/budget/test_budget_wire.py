@@ -29,7 +29,9 @@ from throttling_proxy import throttling_proxy
 from v2.v2registry import run_registry
 
 RATE = 5.0
-EVERY = 50
+EVERY = 30
+"""Every 30th destination request is answered 429: this migration sends the destination
+about 75 (mounts without a HEAD first), so at least two pauses happen."""
 RETRY_AFTER = 2
 IN_FLIGHT_ALLOWANCE = 0.1
 

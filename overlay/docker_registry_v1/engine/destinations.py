@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator
 from typing import TYPE_CHECKING, Protocol
 
 import httpx
@@ -28,7 +28,13 @@ from ..core.retry import unretried
 from ..formats.compress import LayerBlob
 from ..formats.convert import ManifestFormat, convert_image
 from ..formats.layout import OCILayout, check_ref
-from ..oci.client import MountResult, OCIClient, check_name, check_reference
+from ..oci.client import (
+    MONOLITHIC_LIMIT,
+    MountResult,
+    OCIClient,
+    check_name,
+    check_reference,
+)
 from .access import WriteAccess, index_list, is_present, write_access
 from .archive_destination import ArchiveDestination
 from .blobs import BlobCache, LayoutBlobStore, default_cache_path
@@ -79,14 +85,18 @@ def mount_known(
     digest: str,
     *,
     name: Callable[[str], str] = str,
+    places: list[str] | None = None,
 ) -> bool:
     """Mount ``digest`` into ``repository`` from a repository the store saw holding it,
     skipping those that refused before; a new refusal (no access, none there, or an
     upload session instead: 202) is remembered, so no copy or migration asks that
     repository again, and the next is tried. False: the caller uploads. ``name`` maps a
-    store's repository to the name ``target`` calls it (a migration into a layout)."""
+    store's repository to the name ``target`` calls it (a migration into a layout);
+    ``places``: what `MountMemory.places` answered the caller already."""
     refused = memory.refused_sources(registry, repository, digest)
-    for other in memory.places(registry, digest):
+    if places is None:
+        places = memory.places(registry, digest)
+    for other in places:
         if other == repository or other in refused:
             continue
         answer = target.mount_blob(name(repository), digest, name(other))
@@ -160,6 +170,12 @@ class _OCIDestination:
         self.present: set[tuple[str, str]] = set()
         """(repository, digest) pairs known to be there without asking: a migration
         shares one set between its tags, so a blob confirmed once is not HEADed again."""
+        self.tag_listed = True
+        """False: the registry's tag list (read in this run) does not name the tag, so
+        no manifest is there to HEAD before the PUT."""
+        self._mounts_first = isinstance(target, OCIClient)
+        """A registry answers a mount of a blob it cannot lend with 202/404, as cheaply as a
+        HEAD that misses; a layout's blob store has one answer for every repository."""
         self.config_outcome: tuple[str, int] | None = None
         """What `commit` did with the config blob: (``present``, ``mounted`` or
         ``uploaded``, its size)."""
@@ -218,6 +234,40 @@ class _OCIDestination:
             return self._skipped(layer, digest, mounted=True)
         return False
 
+    def _place(self, digest: str, *, ask: bool = True) -> str | None:
+        """How ``digest`` gets into the repository without its bytes: ``present`` or
+        ``mounted``, else None (it is to be sent).
+
+        Known here (this run confirmed or sent it): nothing is asked. A registry where
+        the store knows another repository holding it: the mount is POSTed straight away
+        (201 mounted; a 202's upload session is parked for the upload that follows; a
+        refusal is remembered), since a HEAD first costs a request that misses whenever
+        the mount is needed. The HEAD is kept for when the store says this repository
+        received it, and (``ask``) when no other repository is known to lend it."""
+        if (self.repository, digest) in self.present:
+            return "present"
+        facts = self.cache.facts
+        places = facts.places(self.registry, digest)
+        here = self.repository in places
+        lenders = [p for p in places if p != self.repository]
+        if lenders:
+            refused = facts.refused_sources(self.registry, self.repository, digest)
+            lenders = [p for p in lenders if p not in refused]
+        asks = here or (ask and (not lenders or not self._mounts_first))
+        if asks and self.target.blob_size(self.repository, digest) is not None:
+            return "present"
+        if lenders and mount_known(
+            facts, self.target, self.registry, self.repository, digest, places=lenders
+        ):
+            return "mounted"
+        return None
+
+    def _reused(self, layer: Layer, digest: str) -> bool:
+        how = self._place(digest)
+        if how is None:
+            return False
+        return self._skipped(layer, digest, mounted=how == "mounted")
+
     def reuse(self, layer: Layer) -> bool:
         """A blob the destination holds (or the cache says it made from this v1 layer of
         the same source) is skipped, one another repository holds is mounted; nothing of
@@ -226,16 +276,24 @@ class _OCIDestination:
             digest = layer.blob_digest
             if digest is None:  # a config without layers: nothing to store
                 return True
-            if self._holds(digest):
-                return self._skipped(layer, digest, mounted=False)
-            return self._mount(layer, digest)
+            return self._reused(layer, digest)
         known = self.cache.get(self._key(layer), origin=self._origin)
         if known is None:
             return False
         self.blobs[layer.image_id] = known
-        if known.empty or self._holds(known.digest):
-            return self._skipped(layer, known.digest, mounted=False, empty=known.empty)
-        return self._mount(layer, known.digest)
+        if known.empty:
+            return self._skipped(layer, known.digest, mounted=False, empty=True)
+        return self._reused(layer, known.digest)
+
+    def _upload(self, layer: Layer, chunks: Iterable[bytes], digest: str | None) -> None:
+        """Send a layer's bytes; in a migration (tiny layers by the thousand) one the
+        source says is within a MiB is read ahead and, if it ends there, goes up
+        monolithically (larger ones are not held in memory on the chance)."""
+        small = layer.size is not None and layer.size <= MONOLITHIC_LIMIT
+        if small and self.journaled and isinstance(self.uploads, OCIClient):
+            self.uploads.upload_blob(self.repository, chunks, digest=digest, small_in_one=True)
+        else:
+            self.uploads.upload_blob(self.repository, chunks, digest=digest)
 
     def put(self, layer: Layer, feed: Feed) -> bool:
         """Store the layer: an OCI blob as it is (checked against its digest), a v1 layer
@@ -247,7 +305,7 @@ class _OCIDestination:
             assert digest is not None  # reuse() took the layers without one
 
             def stored(chunks: Iterator[bytes]) -> None:
-                self.uploads.upload_blob(self.repository, chunks, digest=digest)
+                self._upload(layer, chunks, digest)
 
             feed.send(stored)
         else:
@@ -260,7 +318,7 @@ class _OCIDestination:
             def converted(chunks: Iterator[bytes]) -> LayerBlob:
                 where = f"layer of {layer.image_id[:12]}"
                 with PipelinedLayer(chunks, level=self.level, where=where) as encoded:
-                    self.uploads.upload_blob(self.repository, _Learned(encoded, learned))
+                    self._upload(layer, _Learned(encoded, learned), None)
                 return encoded.blob
 
             blob = feed.send(converted)
@@ -297,19 +355,28 @@ class _OCIDestination:
             digest = converted.manifest_digest
             layers = tuple(blob.digest for blob in converted.layers)
         config_digest = _sha256(config)
-        if self._holds(config_digest):
-            self.config_outcome = ("present", len(config))
-        elif self.journaled and mount_known(
-            self.cache.facts, self.target, self.registry, self.repository, config_digest
-        ):
-            self.config_outcome = ("mounted", len(config))
+        # In a migration the journal knows every repository the config went to, so
+        # with none known a HEAD would cost what sending the small config costs.
+        how = (
+            self._place(config_digest, ask=not self._mounts_first)
+            if self.journaled
+            else ("present" if self._holds(config_digest) else None)
+        )
+        if how is not None:
+            self.config_outcome = (how, len(config))
         else:
+            if self.journaled:  # sent without a HEAD: a rerun after a kill HEADs it here
+                self.cache.facts.intend(self.registry, self.repository, config_digest)
             self.target.upload_blob(self.repository, config, digest=config_digest)
             self.config_outcome = ("uploaded", len(config))
         self.present.add((self.repository, config_digest))
         if self.journaled:
             self.cache.place(config_digest, self.registry, self.repository)
-        current = self.target.manifest_digest(self.repository, self.tag, accept=[media_type])
+        current = (
+            self.target.manifest_digest(self.repository, self.tag, accept=[media_type])
+            if self.tag_listed
+            else None
+        )
         if current != digest:
             self.target.put_manifest(self.repository, self.tag, manifest, media_type)
         return Committed(

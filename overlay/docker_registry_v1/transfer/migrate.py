@@ -148,6 +148,7 @@ class _Run(SharedRun):
             cache=BlobCache.over(self.journal),
             present=self.present,
         )
+        inner.tag_listed = planned.listed
         result = copy_image(
             GivenImage(image),
             _Claimed(self, inner),

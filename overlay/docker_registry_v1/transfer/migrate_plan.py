@@ -296,6 +296,10 @@ class PlannedTag:
     """Why the tag cannot be migrated (``BROKEN``)."""
     at_fault: str | None = None
     """The v1 image of the chain the source cannot serve (``BROKEN`` by the source)."""
+    listed: bool = True
+    """The destination's ``tags/list`` named the tag in this run. False: no manifest is
+    there under it, so the copy does not HEAD it before the PUT (a HEAD that can only
+    miss)."""
 
     @property
     def source(self) -> str:
@@ -463,7 +467,7 @@ def plan_migration(
         elif skip_existing_tags and one.dest_tag in existing[one.dest_repo]:
             planned.append(attrs.evolve(one, state=TagState.EXISTS))
         else:
-            planned.append(one)
+            planned.append(attrs.evolve(one, listed=one.dest_tag in existing[one.dest_repo]))
     sizes = {
         image: record.size if (record := inventory.images.get(image)) is not None else None
         for tag in planned
