@@ -103,3 +103,37 @@ def test_a_messy_registry_moves_every_healthy_tag_and_names_each_broken_one(
     assert set(failed_tags(again)) == set(failed)
     statuses = {t["source"]: t["status"] for t in again["tags"]}
     assert "copied" not in statuses.values(), statuses
+
+
+def test_a_name_the_destination_refuses_comes_with_a_rename_that_works(
+    messy_registry: tuple[Standalone, MessyRegistry], v2_fresh: V2Registry, tmp_path: Path
+) -> None:
+    source, messy = messy_registry
+    host = source.url.removeprefix("http://").rstrip("/")
+    (refused,) = [p.repository for p in messy.problems if p.scope == "v2-name"]
+    dest = f"docker://{v2_fresh.host}/old"
+    journal = str(tmp_path / "journal.sqlite")
+    planned = regv1("migrate", host, dest, "--journal", journal, "--dry-run", "--json")
+    assert planned.exit_code == 0, planned.output
+    tags = [t for t in json.loads(planned.stdout)["plan"] if t["source"].startswith(f"{refused}:")]
+    assert tags
+    assert tags[0]["state"] == "broken"
+    hint = tags[0]["problem"].rpartition("; try --rename '")[2].rstrip("'")
+    assert hint == f"^{refused}$={refused.lower()}", tags[0]["problem"]
+    again = regv1(
+        "migrate",
+        host,
+        dest,
+        "--journal",
+        journal,
+        "--dry-run",
+        "--json",
+        "--rename",
+        hint,
+        "--include",
+        f"^{refused}$",
+    )
+    assert again.exit_code == 0, again.output
+    states = {t["source"]: t["state"] for t in json.loads(again.stdout)["plan"]}
+    assert states
+    assert set(states.values()) == {"copy"}, states

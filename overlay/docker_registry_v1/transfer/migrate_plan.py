@@ -13,6 +13,7 @@ before anything is sent.
 from __future__ import annotations
 
 import enum
+import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
@@ -28,7 +29,7 @@ from ..oci.errors import ManifestUnknown, NameUnknown
 from .inventory import Inventory, Problem
 from .migrate_existing import DestinationSurvey
 from .retry import RetryPolicy, scoped, scoped_side
-from .selection import Selection
+from .selection import Selection, rename_rule
 
 if TYPE_CHECKING:
     from ..engine.journal import Journal
@@ -353,6 +354,28 @@ class MigrationPlan:
         return sum(1 for tag in self.tags if tag.state is state)
 
 
+def _rename_hint(selection: Selection, name: str, dest: DestinationSide) -> str:
+    """``; try --rename '^NAME$=NEW'`` with a name the destination takes (lowercase, each
+    run of characters an OCI name cannot hold turned into one ``-``), or ``""`` when
+    that does not give one."""
+    plain = f"library/{name}" if selection.library and "/" not in name else name
+    parts = []
+    for part in plain.lower().split("/"):
+        cleaned = re.sub(r"[^a-z0-9]+", "-", part).strip("-")
+        if cleaned:
+            parts.append(cleaned)
+    suggested = "/".join(parts)
+    if not suggested or suggested == plain:
+        return ""
+    rule = f"^{re.escape(plain)}$={suggested}"
+    try:
+        renamed = attrs.evolve(selection, rename=(rename_rule(rule),))
+        renamed.destination_name(name, dest.check_name)
+    except ValueError:
+        return ""
+    return f"; try --rename '{rule}'"
+
+
 def _made_invalid(selection: Selection, name: str, rule: Callable[[str], object]) -> bool:
     """Whether the selection's rules (a rename, a prefix) made the destination refuse
     ``name``: they change it beyond the ``library/`` every registry adds to a bare name,
@@ -426,7 +449,7 @@ def plan_migration(
         except ValueError as error:
             if _made_invalid(selection, repository.name, dest.check_name):
                 raise  # the user's --rename or prefix made the name: bad input, not a fault
-            target, refused = None, str(error)
+            target, refused = None, str(error) + _rename_hint(selection, repository.name, dest)
         for tag, image_id in repository.tags.items():
             if not selection.tag_selected(tag):
                 continue

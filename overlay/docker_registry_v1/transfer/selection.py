@@ -76,7 +76,8 @@ def _compile(flag: str, pattern: str) -> re.Pattern[str]:
         raise InvalidInput(flag, f"{pattern!r} is not a regular expression: {error}") from None
 
 
-def _rename_rule(rule: str) -> tuple[re.Pattern[str], str]:
+def rename_rule(rule: str) -> tuple[re.Pattern[str], str]:
+    """``REGEX=REPLACEMENT`` (one `--rename`) as a compiled pattern and its replacement."""
     pattern, sep, replacement = rule.partition("=")
     if not sep or not pattern:
         raise InvalidInput("--rename", f"{rule!r} is not REGEX=REPLACEMENT")
@@ -225,7 +226,7 @@ class Selection:
             include=tuple(_compile("--include", p) for p in include),
             exclude=tuple(_compile("--exclude", p) for p in exclude),
             tags=None if tags is None else _compile("--tags", tags),
-            rename=tuple(_rename_rule(rule) for rule in rename),
+            rename=tuple(rename_rule(rule) for rule in rename),
             library=library,
             prefix=prefix.strip("/"),
             shard=None if shard is None else parse_shard(shard),
