@@ -45,6 +45,7 @@ from .inventory import Problem
 from .migrate_create import CreateRepository, RepositoryCreation
 from .migrate_plan import BlobStoreSide, MigrationPlan, PlannedTag, TagState
 from .migrate_run import (
+    ClaimedLayers,
     ImageFault,
     MigrationListener,
     RunProgress,
@@ -176,7 +177,13 @@ class _Run(SharedRun):
         )
 
 
-class _Claimed:
+#: What one image's layer can do wrong, charged to the tags that need it: the source's
+#: answers, a local file, a bad value, a layer that is not what it claims (corrupt, a
+#: decompression bomb: `ArchiveError`).
+_EXPECTED = (DockerRegistryError, ArchiveError, LayoutError, OSError, ValueError)
+
+
+class _Claimed(ClaimedLayers):
     """An engine destination inside a migration run. Run-wide rules around its calls:
     a layer is decided on and moved by one tag at a time (another tag needing it waits,
     then finds it in the journal and HEADs or mounts it: each v1 layer is read at most
@@ -186,6 +193,10 @@ class _Claimed:
 
     sequential = False
     overlaps = False
+
+    faults = _EXPECTED
+    _run: _Run
+    _inner: LayoutDestination | RegistryDestination
 
     def __init__(self, run: _Run, inner: LayoutDestination | RegistryDestination) -> None:
         self._run = run
@@ -200,17 +211,8 @@ class _Claimed:
     def reuse(self, layer: Layer) -> bool:
         """The destination's own decision, made by one tag at a time per layer; a False
         keeps the claim for `put`."""
-        self._run.claim(layer.image_id)
-        try:
-            found = self._inner.reuse(layer)
-        except _EXPECTED as error:
-            self._run.release(layer.image_id)
-            raise ImageFault(layer.image_id, error) from error
-        except BaseException:
-            self._run.release(layer.image_id)
-            raise
+        found = self._decided(layer, lambda: self._inner.reuse(layer))
         if found:
-            self._run.release(layer.image_id)
             self._counted_reuse(layer)
         return found
 
@@ -227,19 +229,12 @@ class _Claimed:
 
     def put(self, layer: Layer, feed: Feed) -> bool:
         """Stream the layer through the destination's path, within the run's bound."""
-        run = self._run
-        try:
-            with run.slots:
-                run.listener.layer_started(layer.image_id, layer.size)
-                moved = self._inner.put(layer, feed.stopped_by(run.stop))
-                run.listener.layer_finished(layer.image_id)
+
+        def counted(_: bool) -> None:
             blob = self._inner.blobs[layer.image_id]
-            run.counters.add(images_read=1, uploaded=1, bytes_uploaded=blob.size)
-            return moved
-        except _EXPECTED as error:
-            raise ImageFault(layer.image_id, error) from error
-        finally:
-            self._run.release(layer.image_id)
+            self._run.counters.add(images_read=1, uploaded=1, bytes_uploaded=blob.size)
+
+        return self._moved(layer, feed, counted)
 
     def commit(self, image: SourceImage, tracker: Tracker) -> Committed:
         """The config (counted when uploaded), then the manifest."""
@@ -256,10 +251,6 @@ class _Claimed:
 
 _MOST = 64
 """The largest ``jobs`` and ``repositories_in_flight`` accepted."""
-#: What one image's layer can do wrong, charged to the tags that need it: the source's
-#: answers, a local file, a bad value, a layer that is not what it claims (corrupt, a
-#: decompression bomb: `ArchiveError`).
-_EXPECTED = (DockerRegistryError, ArchiveError, LayoutError, OSError, ValueError)
 
 
 def _reason(error: BaseException) -> str:

@@ -9,8 +9,8 @@ from __future__ import annotations
 
 import threading
 from collections import defaultdict
-from collections.abc import Sequence
-from typing import TYPE_CHECKING, Literal, Protocol, TypedDict
+from collections.abc import Callable, Sequence
+from typing import TYPE_CHECKING, ClassVar, Literal, Protocol, TypedDict
 
 import attrs
 
@@ -25,6 +25,8 @@ from ..v1.auth import Authenticator
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
+    from ..engine.model import Layer
+    from ..engine.run import Feed
     from ..v1.client import Client
 
 __all__ = [
@@ -253,3 +255,51 @@ class RunProgress:
 
     def finished(self, image_id: str, *, skipped: bool = False) -> None:
         """The run's destination wrapper reports a moved layer."""
+
+
+class _Putting(Protocol):
+    def put(self, layer: Layer, feed: Feed) -> bool: ...
+
+
+class ClaimedLayers:
+    """The run-wide rules both kinds of run keep around an engine destination's layer
+    calls: a layer is decided on and moved by one tag at a time (`SharedRun.claim`), at
+    most ``jobs`` layers stream at once over the whole run (``slots``), and a layer's
+    failure (one of ``faults``) is charged to its image (`ImageFault`). Each run's
+    destination says only how it decides and what it counts."""
+
+    faults: ClassVar[tuple[type[BaseException], ...]]
+    _run: SharedRun
+    _inner: _Putting
+
+    def _decided(self, layer: Layer, decide: Callable[[], bool]) -> bool:
+        """``decide()`` under the layer's claim; a False keeps the claim for `_moved`."""
+        run = self._run
+        run.claim(layer.image_id)
+        try:
+            found = decide()
+        except self.faults as error:
+            run.release(layer.image_id)
+            raise ImageFault(layer.image_id, error) from error
+        except BaseException:
+            run.release(layer.image_id)
+            raise
+        if found:
+            run.release(layer.image_id)
+        return found
+
+    def _moved(self, layer: Layer, feed: Feed, counted: Callable[[bool], None]) -> bool:
+        """The destination's ``put`` within the run's bound, ``counted`` with its answer;
+        the claim is given back whatever happens."""
+        run = self._run
+        try:
+            with run.slots:
+                run.listener.layer_started(layer.image_id, layer.size)
+                moved = self._inner.put(layer, feed.stopped_by(run.stop))
+                run.listener.layer_finished(layer.image_id)
+            counted(moved)
+            return moved
+        except self.faults as error:
+            raise ImageFault(layer.image_id, error) from error
+        finally:
+            run.release(layer.image_id)

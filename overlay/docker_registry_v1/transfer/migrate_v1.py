@@ -33,7 +33,7 @@ from ..engine.run import Committed, Feed, copy_image
 from ..engine.sources import GivenImage, v1_layer
 from ..engine.tracking import Tracker
 from ..formats.archive import ArchiveError
-from .migrate_run import ImageFault, RunProgress, SharedRun, TagOutcome
+from .migrate_run import ClaimedLayers, RunProgress, SharedRun, TagOutcome
 
 if TYPE_CHECKING:
     from ..v1.auth import Authenticator
@@ -193,7 +193,10 @@ class V1Run(SharedRun):
         )
 
 
-class _Claimed:
+_EXPECTED = (DockerRegistryError, ArchiveError, OSError, ValueError)
+
+
+class _Claimed(ClaimedLayers):
     """`V1Destination` inside a migration run: an image is probed and sent by one tag
     at a time and at most once per run (v1 images are global per registry: one
     confirmed in any repository is there for all), within the run's bound on streaming
@@ -201,6 +204,10 @@ class _Claimed:
 
     sequential = True
     overlaps = False
+
+    faults = _EXPECTED
+    _run: V1Run
+    _inner: V1Destination
 
     def __init__(self, run: V1Run, inner: V1Destination) -> None:
         self._run = run
@@ -221,49 +228,34 @@ class _Claimed:
     def reuse(self, layer: Layer) -> bool:
         """Known this run, or found by the destination's probe; a False keeps the claim
         for `put`."""
-        run = self._run
-        run.claim(layer.image_id)
-        try:
+
+        def decide() -> bool:
+            run = self._run
             with run.lock:
-                found = layer.image_id in run.present
-            if not found and self._inner.reuse(layer):
-                run.counters.add(skipped=1)
-                self._confirmed(layer.image_id)
-                found = True
-        except _EXPECTED as error:
-            run.release(layer.image_id)
-            raise ImageFault(layer.image_id, error) from error
-        except BaseException:
-            run.release(layer.image_id)
-            raise
-        if found:
-            run.release(layer.image_id)
-        return found
+                if layer.image_id in run.present:
+                    return True
+            if not self._inner.reuse(layer):
+                return False
+            run.counters.add(skipped=1)
+            self._confirmed(layer.image_id)
+            return True
+
+        return self._decided(layer, decide)
 
     def put(self, layer: Layer, feed: Feed) -> bool:
         """The image's JSON, layer and checksum, within the run's bound."""
-        run = self._run
-        try:
-            with run.slots:
-                run.listener.layer_started(layer.image_id, layer.size)
-                sent = self._inner.put(layer, feed.stopped_by(run.stop))
-                run.listener.layer_finished(layer.image_id)
+
+        def counted(sent: bool) -> None:
             if sent:
-                run.counters.add(images_read=1, uploaded=1, bytes_uploaded=layer.size or 0)
+                self._run.counters.add(images_read=1, uploaded=1, bytes_uploaded=layer.size or 0)
             else:  # finalised meanwhile by someone else (409)
-                run.counters.add(skipped=1)
+                self._run.counters.add(skipped=1)
             self._confirmed(layer.image_id)
-            return sent
-        except _EXPECTED as error:
-            raise ImageFault(layer.image_id, error) from error
-        finally:
-            run.release(layer.image_id)
+
+        return self._moved(layer, feed, counted)
 
     def commit(self, image: SourceImage, tracker: Tracker) -> Committed:
         return self._inner.commit(image, tracker)
 
     def close(self) -> None:
         self._inner.close()
-
-
-_EXPECTED = (DockerRegistryError, ArchiveError, OSError, ValueError)
