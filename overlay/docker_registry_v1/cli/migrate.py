@@ -514,6 +514,9 @@ def _run(
         repositories=repositories,
         concurrency=_METADATA_CONCURRENCY,
         selection=selection,
+        journal=journal,
+        every_ancestry=False,
+        untagged=False,
     )
     note_undated(found.undated)
     plan = plan_migration(

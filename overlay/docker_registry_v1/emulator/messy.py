@@ -31,7 +31,12 @@ from .bomb import DEFAULT_BOMB_SIZE, BombFormat, bomb_image, check_bomb_size
 from .seed import SeedImage, build_image_chain
 from .store import Breakage, Store, split_repository
 
-Scope = Literal["source", "v2-name", "oci-name", "decompression"]
+Scope = Literal["source", "audit", "v2-name", "oci-name", "decompression"]
+"""Where a fault fails tags: ``source`` every run reading the source; ``audit`` only an
+inventory (the old registry cannot serve the tag to ``docker pull``, but a migration
+walks its chain by the JSONs' ``parent`` and moves it whole); ``v2-name`` and
+``oci-name`` a destination refusing the name or tag; ``decompression`` a run inflating
+the layer."""
 
 IN_PROGRESS_ERROR = "Image is being uploaded, retry later"
 NOT_FOUND_ERROR = "Image not found"
@@ -279,6 +284,7 @@ def _api(b: _Builder) -> None:
         "noancestry",
         tip,
         Probe("GET", _image_path(tip, "ancestry"), 404, NOT_FOUND_ERROR),
+        scope="audit",
     )
     tip = b.chain("legacy/api", ["badsum"], seed=115)[-1].id
     store.break_image(tip, Breakage.CHECKSUM_MISMATCH)

@@ -59,6 +59,7 @@ from typing import IO, TypeAlias, TypeVar
 import attrs
 
 from ..core.errors import DockerRegistryError
+from ..core.models import RawMetadata
 from ..formats.compress import BLOCK, LayerBlob
 
 __all__ = [
@@ -145,6 +146,18 @@ _CREATED_REPOSITORIES = (
     "at REAL, PRIMARY KEY (registry, repository))",
 )
 
+#: Version 5: the source's image JSONs a migration read, exactly as served, each with its
+#: parent (the chain the inventory checked): a rerun, or the run itself once its inventory
+#: is done, takes them from here instead of asking the source again. Kept per source
+#: registry (``origin``): a v1 id is a name one registry gave.
+_SOURCE_IMAGES = (
+    "CREATE TABLE IF NOT EXISTS source_images (origin TEXT, image_id TEXT, parent TEXT, "
+    "json BLOB, size INTEGER, checksum TEXT, at REAL, PRIMARY KEY (origin, image_id))",
+)
+#: The deepest chain a source image may have: docker refused more than 127 layers; a
+#: chain of stored parents longer than this is a loop, never walked to its end.
+MAX_CHAIN = 512
+
 _T = TypeVar("_T")
 Migration: TypeAlias = tuple[str, ...] | Callable[[sqlite3.Connection], None]
 _MIGRATIONS: tuple[Migration, ...] = (
@@ -152,11 +165,13 @@ _MIGRATIONS: tuple[Migration, ...] = (
     _one_store,
     _BY_DIGEST,
     _CREATED_REPOSITORIES,
+    _SOURCE_IMAGES,
 )
 """Schema changes since the first journals, in order: entry N-1 takes a store file from
 ``PRAGMA user_version`` N-1 to N. 1 added the refused-mount table; 2 merged the copy
 cache's schema into the journal's and gave every layer fact its ``origin``; 3 indexed
-the lookups by blob digest; 4 recorded the repositories a create command made.
+the lookups by blob digest; 4 recorded the repositories a create command made; 5 kept
+the source's image JSONs and chains.
 Journals and copy caches share these versions (they were both 1 before the merge)."""
 #: The ``PRAGMA user_version`` a store file has once every change above is applied.
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -526,6 +541,50 @@ class _Store:
                 (registry, repository),
             ).fetchone()
         return row is not None
+
+    def source_images_read(
+        self, origin: str, images: Sequence[tuple[str, str | None, RawMetadata]]
+    ) -> None:
+        """The source ``origin`` served these images' JSONs (``(id, parent, json)``, each
+        chain checked to its base): one transaction for all, so a listing of thousands
+        costs one commit, and a kill before it loses only a re-read."""
+        now = time.time()
+        with self._write() as db:
+            db.executemany(
+                "INSERT OR REPLACE INTO source_images VALUES (?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (origin, image_id, parent, raw.json_bytes, raw.size, raw.checksum, now)
+                    for image_id, parent, raw in images
+                ],
+            )
+
+    def source_image(self, origin: str, image_id: str) -> RawMetadata | None:
+        """The image's JSON as ``origin`` served it to an earlier inventory, if kept."""
+        with self._read():
+            row = self._db.execute(
+                "SELECT json, size, checksum FROM source_images WHERE origin = ? AND image_id = ?",
+                (origin, image_id),
+            ).fetchone()
+        return None if row is None else RawMetadata(bytes(row[0]), row[1], row[2])
+
+    def source_chain(self, origin: str, image_id: str) -> tuple[str, ...] | None:
+        """``image_id`` and its ancestors (itself first, as a v1 ancestry) when every one
+        of them is kept down to a base image; ``None`` when any is missing (or the stored
+        parents loop): then the source is asked. One query, each step by the key."""
+        with self._read():
+            rows = self._db.execute(
+                "WITH RECURSIVE chain(image_id, parent, depth) AS ("
+                "SELECT image_id, parent, 0 FROM source_images "
+                "WHERE origin = ?1 AND image_id = ?2 "
+                "UNION ALL SELECT s.image_id, s.parent, c.depth + 1 FROM chain c "
+                "JOIN source_images s ON s.origin = ?1 AND s.image_id = c.parent "
+                "WHERE c.depth < ?3) "
+                "SELECT image_id, parent FROM chain ORDER BY depth",
+                (origin, image_id, MAX_CHAIN),
+            ).fetchall()
+        if not rows or rows[-1][1] is not None:
+            return None
+        return tuple(row[0] for row in rows)
 
     def failures(self, registry: str) -> dict[tuple[str, str], str]:
         """(repository, tag) → reason of the tags whose last attempt failed."""

@@ -30,6 +30,17 @@ nothing). Working out which of these states an image is in costs at most one mor
 request per broken image (its own ancestry when its JSON is missing). What stops the
 inventory is what stops every request: a transport failure (the registry is not
 reachable) or a refused login (401/403).
+
+A migration reads the registry through the same code with two differences
+(``journal`` and ``every_ancestry=False``): a tagged image's JSON is asked for first,
+and its ancestry only when its parent's chain is not known yet (a tag on a known base
+costs one request, not two); and every image whose JSON and chain were read whole is
+kept in the journal (`Journal.source_images_read`), so the run takes each JSON from
+there (each is read from the source once per run) and a rerun asks for none of a tag
+whose image the journal already holds down to its base (a rerun with nothing new
+costs the tag lists). ``regv1 inventory``, an audit, asks for every tip's ancestry: a
+lost ancestry file breaks ``docker pull`` from the old registry even when the chain
+can be walked by the JSONs' ``parent``.
 """
 
 from __future__ import annotations
@@ -58,6 +69,7 @@ from ..core.models import ImageMetadata, RawMetadata, SearchResults, TagMap
 from ..core.names import RepositoryName
 from ..engine.access import _own_host  # the read-token rule of every transfer, counted here
 from ..engine.bounded import run_threads
+from ..engine.sources import registry_origin
 from ..formats.archive import validate_ancestry
 from ..v1.auth import Authenticator
 from ..v1.services import next_page
@@ -66,6 +78,7 @@ from .selection import Selection
 from .threaded import run_in_worker
 
 if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
+    from ..engine.journal import Journal
     from ..v1.client import AsyncClient, Client
 
 __all__ = [
@@ -307,6 +320,11 @@ class _Collection:
     json_errors: dict[str, Exception] = attrs.field(factory=dict)
     #: Image → why its JSON, served, is not an image's JSON.
     corrupt: dict[str, str] = attrs.field(factory=dict)
+    #: Image → its JSON's parent, for images placed by their JSON rather than an ancestry
+    #: (their chain is the parent's, resolved once every request is answered).
+    links: dict[str, str] = attrs.field(factory=dict)
+    #: Images whose JSON and chain came from the journal: already kept there.
+    adopted: set[str] = attrs.field(factory=set)
     lock: threading.Lock = attrs.field(factory=threading.Lock)
 
     def claim_chain(self, tip: str) -> bool:
@@ -324,6 +342,40 @@ class _Collection:
             for position, image_id in enumerate(ids):
                 self.chains.setdefault(image_id, ids[position:])
         return self.claim_json(ids)
+
+    def adopt(self, chain: tuple[str, ...], metadata: Sequence[RawMetadata]) -> None:
+        """A chain (tip first) the journal holds whole, with each image's JSON."""
+        with self.lock:
+            for position, image_id in enumerate(chain):
+                self.chains.setdefault(image_id, chain[position:])
+                self.json_claims.add(image_id)
+                self.metadata.setdefault(image_id, metadata[position])
+                self.adopted.add(image_id)
+
+    def link(self, image_id: str, parent: str | None) -> None:
+        """Place ``image_id`` by its JSON's ``parent`` (a base image when ``None``)."""
+        with self.lock:
+            if parent is None:
+                self.chains.setdefault(image_id, (image_id,))
+            else:
+                self.links[image_id] = parent
+
+    def resolve_links(self) -> None:
+        """Give each image placed by its parent the parent's chain (itself first); a
+        parent whose chain is unknown ends it there (its fault says why), and a loop of
+        parents ends at the first image seen twice."""
+        for image_id in list(self.links):
+            path: list[str] = []
+            current: str | None = image_id
+            while current is not None and current not in self.chains and current not in path:
+                path.append(current)
+                current = self.links.get(current)
+            tail = self.chains.get(current, ()) if current is not None else ()
+            if current is not None and not tail and current not in path:
+                tail = (current,)
+            for position in range(len(path) - 1, -1, -1):
+                tail = (path[position], *tail)
+                self.chains[path[position]] = tail
 
     def claim_json(self, ids: Iterable[str]) -> list[str]:
         with self.lock:
@@ -350,6 +402,33 @@ class _Collection:
     def json_corrupt(self, image_id: str, why: str) -> None:
         with self.lock:
             self.corrupt[image_id] = why
+
+    def sound(self) -> list[tuple[str, str | None, RawMetadata]]:
+        """``(id, parent, json)`` of every image read whole this time (its JSON an image's,
+        no fault anywhere down its chain, the chain ending at a base): what the journal
+        keeps for the next read."""
+        kept: list[tuple[str, str | None, RawMetadata]] = []
+        clean: dict[str, bool] = {}
+        for image_id, chain in self.chains.items():
+            if image_id in self.adopted:
+                continue
+            raw = self.metadata.get(image_id)
+            if raw is None or not all(self._clean(i, clean) for i in chain):
+                continue
+            base = self.metadata.get(chain[-1])
+            try:
+                if base is None or base.parse().parent is not None:
+                    continue  # the chain stops short of a base
+            except (ValueError, TypeError):
+                continue
+            kept.append((image_id, chain[1] if len(chain) > 1 else None, raw))
+        return kept
+
+    def _clean(self, image_id: str, seen: dict[str, bool]) -> bool:
+        if image_id not in seen:
+            readable = self.metadata.get(image_id) is not None
+            seen[image_id] = readable and self.fault(image_id) is None
+        return seen[image_id]
 
     def fault(self, image_id: str) -> tuple[ProblemKind, str] | None:
         """What is wrong with ``image_id`` (once every request is answered), if anything."""
@@ -417,6 +496,14 @@ class _Survey:
     #: Names in the search listing this client cannot use.
     invalid: list[Problem] = attrs.field(factory=list)
     done: int = 0
+    #: Where image JSONs and chains are kept between reads (a migration's journal).
+    journal: Journal | None = None
+    #: Ask every tagged image's ancestry (an audit), not only where a chain is unknown.
+    every_ancestry: bool = True
+    #: The name the journal keeps this registry's facts under.
+    origin: str = ""
+    #: Look for untagged images (each repository's index image list).
+    untagged: bool = True
 
     @classmethod
     def create(
@@ -473,8 +560,9 @@ class _Survey:
     @property
     def untagged_wanted(self) -> bool:
         """Untagged means "no tag reaches it": with a tag filter that cannot be known from
-        the chosen tags, so the index image lists are not read at all."""
-        return not self.selection.filters_tags
+        the chosen tags, so the index image lists are not read at all (nor when the
+        caller does not look for untagged images)."""
+        return self.untagged and not self.selection.filters_tags
 
     def finished_one(self) -> None:
         with self.collection.lock:
@@ -482,6 +570,9 @@ class _Survey:
         self.report()
 
     def result(self) -> Inventory:
+        self.collection.resolve_links()
+        if self.journal is not None:
+            self.journal.source_images_read(self.origin, self.collection.sound())
         return _assemble(self)
 
 
@@ -734,6 +825,55 @@ def _chain(client: Client, found: _Collection, tip: str, reader: Authenticator |
     return mine
 
 
+def _walk(
+    client: Client,
+    run: _Survey,
+    tip: str,
+    reader: Authenticator | None,
+) -> list[str]:
+    """Place ``tip`` at the price a migration needs: the journal's chain when it holds
+    one whole, else ``tip``'s JSON (read here), then its parent's ancestry only when no
+    job knows or is reading that chain. Returns the JSONs this job must still fetch. A
+    JSON that cannot be read or parsed falls back to ``tip``'s own ancestry, as an
+    audit asks for it."""
+    found = run.collection
+    if run.journal is not None and _adopted(run, tip):
+        return []
+    if not found.claim_json([tip]):
+        return []  # another job's ancestry holds it (its chain is recorded first)
+    raw = _metadata(client, found, tip, reader)
+    found.add_metadata(tip, raw)
+    parent: str | None
+    try:
+        if raw is None:
+            raise ValueError("no JSON")
+        parent = raw.parse().parent
+    except (ValueError, TypeError):
+        return [i for i in _chain(client, found, tip, reader) if i != tip]
+    found.link(tip, parent)
+    if parent is None:
+        return []
+    if run.journal is not None and _adopted(run, parent):
+        return []
+    if not found.claim_chain(parent):
+        return []
+    return _chain(client, found, parent, reader)
+
+
+def _adopted(run: _Survey, image_id: str) -> bool:
+    """Take ``image_id``'s chain and JSONs from the journal, when it holds them whole."""
+    journal = run.journal
+    assert journal is not None
+    chain = journal.source_chain(run.origin, image_id)
+    if chain is None:
+        return False
+    metadata = [journal.source_image(run.origin, i) for i in chain]
+    if any(raw is None for raw in metadata):
+        return False
+    run.collection.adopt(chain, [raw for raw in metadata if raw is not None])
+    return True
+
+
 def _metadata(
     client: Client, found: _Collection, image_id: str, reader: Authenticator | None
 ) -> RawMetadata | None:
@@ -780,8 +920,12 @@ def _read_repository(client: Client, run: _Survey, repository: _Repository, toke
         repository.listed = _listed(client, repository)
     mine: list[str] = []
     for tip in _tips(repository.tags):
-        if found.claim_chain(tip):
+        if not found.claim_chain(tip):
+            continue
+        if run.every_ancestry:
             mine += _chain(client, found, tip, reader)
+        else:
+            mine += _walk(client, run, tip, reader)
     mine += found.claim_json(repository.listed)
     for image_id in mine:
         found.add_metadata(image_id, _metadata(client, found, image_id, reader))
@@ -797,6 +941,9 @@ def inventory(
     progress: InventoryListener | None = None,
     page_size: int = SEARCH_PAGE_SIZE,
     selection: Selection | None = None,
+    journal: Journal | None = None,
+    every_ancestry: bool = True,
+    untagged: bool = True,
 ) -> Inventory:
     """Read every repository (``repositories``, else all that search lists), tag and image.
 
@@ -813,6 +960,12 @@ def inventory(
     is: a transport failure that outlasts ``retry`` (the registry cannot be reached)
     and a refused login (:class:`Unauthorized`, :class:`Forbidden`) or a source that
     speaks only the v2 API (:class:`V2OnlyRegistry`).
+
+    ``journal`` (a migration's) keeps every image read whole and gives back those an
+    earlier read kept (by this registry's name); ``every_ancestry=False`` asks a tagged
+    image's ancestry only when its parent's chain is unknown (see the module's text);
+    ``untagged=False`` does not look for untagged images (a migration moves tags: the
+    index image lists cost a request per repository and tell it nothing).
     """
     run = _Survey.create(
         registry=client.base_url,
@@ -822,6 +975,8 @@ def inventory(
         page_size=page_size,
         selection=selection,
     )
+    run.journal, run.every_ancestry, run.untagged = journal, every_ancestry, untagged
+    run.origin = registry_origin(client)
     client = run.requests.counting(client, retry)
     tokens = client.issues_tokens()
     run.listed(run.named if run.named is not None else _search(client, run))

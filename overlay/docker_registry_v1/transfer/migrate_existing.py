@@ -102,10 +102,10 @@ class DestinationSurvey:
         try:
             known = written.get((one.dest_repo, one.dest_tag))
             if known is not None and known.image_id == one.image_id:
-                current = self.dest.current(one.dest_repo, one.dest_tag)
-                if current == known.digest:
-                    reused("%s: journal hit, %s is current", one.destination, current)
-                    return current
+                # listed (the candidates are), written by us from this very image: the
+                # journal's word, without a request; --repair checks it for real
+                reused("%s: journal hit, %s is current", one.destination, known.digest)
+                return known.digest
             if isinstance(self.dest, V1Side):
                 return self._check_v1(self.dest, one)
             if self.source is None:
@@ -187,6 +187,11 @@ class DestinationSurvey:
             return self._blobs[name, digest]
 
     def _image_json(self, image_id: str, repo: str, source: Client) -> RawMetadata:
+        """The JSON the plan's inventory kept in the journal, else the source's."""
+        if self.journal is not None:
+            kept = self.journal.source_image(registry_origin(source), image_id)
+            if kept is not None:
+                return kept
         with self._locks(f"json:{image_id}"):
             if image_id not in self._metadata:
                 with self._locks(f"reader:{repo}"):

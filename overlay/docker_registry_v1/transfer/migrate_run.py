@@ -220,7 +220,12 @@ class SharedRun:
             return self.readers[repo]
 
     def image_json(self, image_id: str, repo: str) -> RawMetadata:
-        """The source's image JSON, read once per run; a failure is the image's fault."""
+        """The source's image JSON: as the journal kept it when the plan's inventory read
+        it (or an earlier one did), else read from the source once per run; a failure is
+        the image's fault."""
+        kept = self.journal.source_image(self.origin, image_id)
+        if kept is not None:
+            return kept
         with self.image_locks(f"json:{image_id}"):
             if image_id not in self.metadata:
                 try:

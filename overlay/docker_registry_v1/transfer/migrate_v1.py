@@ -166,7 +166,10 @@ class V1Run(SharedRun):
             # every image of the repository's tags written this run, as docker sends it
             with self.image_locks(f"writer:{repo}"):
                 ids = list(self.listed[repo])
-            return [IndexImage(id=i, checksum=self.metadata[i].checksum) for i in ids]
+            return [
+                IndexImage(id=i, checksum=self.image_json(i, planned.source_repo).checksum)
+                for i in ids
+            ]
 
         inner = self.dest.destination(
             repo, planned.dest_tag, access=access, index_images=index_images
