@@ -287,6 +287,23 @@ def _settled(plan: MigrationPlan, journal: Journal, registry: str) -> dict[Plann
     return outcomes
 
 
+def _most_shared_first(tags: tuple[PlannedTag, ...]) -> list[PlannedTag]:
+    """The tags in the order their layers should go up: those holding the images most
+    tags share first (then the most shared in all; then the plan's order), so a run
+    stopped half-way has put up the layers the most other tags mount from. Repositories
+    start in the order of their first tag."""
+    shared: dict[str, int] = defaultdict(int)
+    for planned in tags:
+        for image_id in planned.chain:
+            shared[image_id] += 1
+
+    def weight(planned: PlannedTag) -> tuple[int, int]:
+        counts = [shared[image_id] for image_id in planned.chain]
+        return -max(counts, default=0), -sum(counts)
+
+    return sorted(tags, key=weight)
+
+
 def _make_run(
     dest: BlobStoreSide | V1Side,
     shared: RunSettings,
@@ -361,7 +378,7 @@ def migrate(
     for outcome in outcomes.values():
         listener.tag_finished(outcome)
     by_repo: dict[str, list[PlannedTag]] = defaultdict(list)
-    for planned in plan.to_copy:
+    for planned in _most_shared_first(plan.to_copy):
         by_repo[planned.source_repo].append(planned)
 
     def repository(tags: list[PlannedTag]) -> None:
