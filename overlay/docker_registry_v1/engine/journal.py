@@ -343,10 +343,33 @@ class _Store:
                     setattr(named, attribute, getattr(exc, attribute))
             raise named from exc
 
+    def _open_readers(self) -> None:
+        """Reads go through a connection of each reading thread's own (WAL lets them run
+        beside the one writer), so a lookup never waits for another thread's write."""
+        self._local = threading.local()
+        self._readers: list[sqlite3.Connection] = []
+        self._readers_lock = threading.Lock()
+
+    def _reader(self) -> sqlite3.Connection:
+        db: sqlite3.Connection | None = getattr(self._local, "db", None)
+        if db is None:
+            db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+            db.execute("PRAGMA query_only = ON")
+            self._local.db = db
+            with self._readers_lock:
+                self._readers.append(db)
+        return db
+
+    def _close_readers(self) -> None:
+        with self._readers_lock:
+            for db in self._readers:
+                db.close()
+            self._readers.clear()
+
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
-        with self._lock, self._named_errors():
-            yield self._db
+        with self._named_errors():
+            yield self._reader()
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
@@ -359,8 +382,8 @@ class _Store:
         a fact learned from another source (or none, before version 2) is not used."""
         if not origin:
             return None
-        with self._read():
-            row = self._db.execute(
+        with self._read() as db:
+            row = db.execute(
                 "SELECT digest, size, diff_id, plain_size, source, empty FROM layers "
                 "WHERE key = ? AND origin = ?",
                 (key, origin),
@@ -372,8 +395,8 @@ class _Store:
         whether it is empty."""
         if not origin:
             return None
-        with self._read():
-            row = self._db.execute(
+        with self._read() as db:
+            row = db.execute(
                 "SELECT diff_id, empty FROM layers WHERE image_id = ? AND origin = ? LIMIT 1",
                 (image_id, origin),
             ).fetchone()
@@ -427,8 +450,8 @@ class _Store:
 
     def places(self, registry: str, digest: str) -> list[str]:
         """Repositories of ``registry`` that hold (or were receiving) the blob, confirmed first."""
-        with self._read():
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT repository FROM placed WHERE registry = ? AND digest = ? "
                 "ORDER BY confirmed DESC, repository",
                 (registry, digest),
@@ -447,8 +470,8 @@ class _Store:
 
     def confirmed_blobs(self, registry: str) -> set[str]:
         """Every digest the destination confirmed in some repository."""
-        with self._read():
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT DISTINCT digest FROM placed WHERE registry = ? AND confirmed = 1",
                 (registry,),
             ).fetchall()
@@ -469,8 +492,8 @@ class _Store:
         """Repositories not to mount the blob from into ``repository``: those that refused
         it for this repository, and those ``registry`` would not let us read at all
         (401/403 for the ``from`` repository's pull scope do not depend on the target)."""
-        with self._read():
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT source FROM refused_mounts WHERE registry = ? AND digest = ? "
                 "AND (repository = ? OR status IN (?, ?))",
                 (registry, digest, repository, *ACCESS_REFUSED),
@@ -499,8 +522,8 @@ class _Store:
 
     def manifests(self, registry: str) -> list[JournalManifest]:
         """Every tag written into ``registry``, by repository and tag."""
-        with self._read():
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT repository, tag, digest, image_id, source FROM manifests "
                 "WHERE registry = ? ORDER BY repository, tag",
                 (registry,),
@@ -535,8 +558,8 @@ class _Store:
 
     def was_created(self, registry: str, repository: str) -> bool:
         """Whether an earlier run's create command succeeded for ``repository``."""
-        with self._read():
-            row = self._db.execute(
+        with self._read() as db:
+            row = db.execute(
                 "SELECT 1 FROM created_repositories WHERE registry = ? AND repository = ?",
                 (registry, repository),
             ).fetchone()
@@ -560,8 +583,8 @@ class _Store:
 
     def source_image(self, origin: str, image_id: str) -> RawMetadata | None:
         """The image's JSON as ``origin`` served it to an earlier inventory, if kept."""
-        with self._read():
-            row = self._db.execute(
+        with self._read() as db:
+            row = db.execute(
                 "SELECT json, size, checksum FROM source_images WHERE origin = ? AND image_id = ?",
                 (origin, image_id),
             ).fetchone()
@@ -571,8 +594,8 @@ class _Store:
         """``image_id`` and its ancestors (itself first, as a v1 ancestry) when every one
         of them is kept down to a base image; ``None`` when any is missing (or the stored
         parents loop): then the source is asked. One query, each step by the key."""
-        with self._read():
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "WITH RECURSIVE chain(image_id, parent, depth) AS ("
                 "SELECT image_id, parent, 0 FROM source_images "
                 "WHERE origin = ?1 AND image_id = ?2 "
@@ -588,8 +611,8 @@ class _Store:
 
     def failures(self, registry: str) -> dict[tuple[str, str], str]:
         """(repository, tag) → reason of the tags whose last attempt failed."""
-        with self._read():
-            rows = self._db.execute(
+        with self._read() as db:
+            rows = db.execute(
                 "SELECT repository, tag, reason FROM failures WHERE registry = ?", (registry,)
             ).fetchall()
         return {(repo, tag): reason for repo, tag, reason in rows}
@@ -603,6 +626,7 @@ class Journal(_Store):
         self._folder()
         self._lockfile = self._acquire(self.path.with_name(self.path.name + ".lock"))
         self._lock = threading.Lock()
+        self._open_readers()
         try:
             self._check_files()
             with self._named_errors():
@@ -745,6 +769,7 @@ class Journal(_Store):
         Ctrl-C, worker threads may still be finishing one)."""
         with self._lock:
             self._db.close()
+            self._close_readers()
         self._lockfile.close()
 
     def __enter__(self) -> Journal:
@@ -905,6 +930,7 @@ class _CacheFile(_Store):
     def __init__(self, path: Path) -> None:
         self.path = path
         self._lock = threading.Lock()
+        self._open_readers()
         with self._named_errors():
             self._db = sqlite3.connect(path, check_same_thread=False, timeout=30)
             try:
@@ -917,3 +943,4 @@ class _CacheFile(_Store):
         """Close the database (after a write under way)."""
         with self._lock:
             self._db.close()
+            self._close_readers()
