@@ -302,6 +302,29 @@ class _Repository:
     problems: list[Problem] = attrs.field(factory=list)
 
 
+@attrs.frozen
+class _Seen:
+    """What the inventory keeps in memory of an image JSON it read: the few fields its
+    records need (the bytes go to the journal, or nowhere), so memory does not grow with
+    the JSONs' size."""
+
+    parent: str | None
+    created: str | None
+    size: int | None
+
+    @classmethod
+    def of(cls, raw: RawMetadata) -> _Seen:
+        """Read ``raw`` (a JSON that is no image's keeps its header's size alone)."""
+        try:
+            parsed: ImageMetadata | None = raw.parse()
+        except (ValueError, TypeError):
+            parsed = None  # the ancestry still places it; size may come from the header
+        if parsed is None:
+            return cls(None, None, raw.size)
+        size = raw.size if raw.size is not None else parsed.size
+        return cls(parsed.parent, parsed.created, size)
+
+
 @attrs.define
 class _Collection:
     """What the repository jobs learned, and which shared requests are someone's to make.
@@ -311,7 +334,7 @@ class _Collection:
     """
 
     chains: dict[str, tuple[str, ...]] = attrs.field(factory=dict)  # tip first, as v1 sends
-    metadata: dict[str, RawMetadata | None] = attrs.field(factory=dict)
+    metadata: dict[str, _Seen | None] = attrs.field(factory=dict)
     chain_claims: set[str] = attrs.field(factory=set)
     json_claims: set[str] = attrs.field(factory=set)
     #: Image → ``None`` when its own ancestry was served, else what asking for it raised.
@@ -323,8 +346,8 @@ class _Collection:
     #: Image → its JSON's parent, for images placed by their JSON rather than an ancestry
     #: (their chain is the parent's, resolved once every request is answered).
     links: dict[str, str] = attrs.field(factory=dict)
-    #: Images whose JSON and chain came from the journal: already kept there.
-    adopted: set[str] = attrs.field(factory=set)
+    #: ``(id, parent, json)`` read since the journal was last written (see `kept`).
+    pending: list[tuple[str, str | None, RawMetadata]] = attrs.field(factory=list)
     lock: threading.Lock = attrs.field(factory=threading.Lock)
 
     def claim_chain(self, tip: str) -> bool:
@@ -345,12 +368,12 @@ class _Collection:
 
     def adopt(self, chain: tuple[str, ...], metadata: Sequence[RawMetadata]) -> None:
         """A chain (tip first) the journal holds whole, with each image's JSON."""
+        seen = [_Seen.of(raw) for raw in metadata]
         with self.lock:
             for position, image_id in enumerate(chain):
                 self.chains.setdefault(image_id, chain[position:])
                 self.json_claims.add(image_id)
-                self.metadata.setdefault(image_id, metadata[position])
-                self.adopted.add(image_id)
+                self.metadata.setdefault(image_id, seen[position])
 
     def link(self, image_id: str, parent: str | None) -> None:
         """Place ``image_id`` by its JSON's ``parent`` (a base image when ``None``)."""
@@ -383,9 +406,23 @@ class _Collection:
             self.json_claims.update(mine)
         return mine
 
-    def add_metadata(self, image_id: str, metadata: RawMetadata | None) -> None:
+    def add_metadata(self, image_id: str, metadata: RawMetadata | None, *, keep: bool) -> None:
+        """Record what the image's JSON says; ``keep``: hold a JSON that reads as an
+        image's for the journal (`kept`)."""
+        seen = None if metadata is None else _Seen.of(metadata)
         with self.lock:
-            self.metadata[image_id] = metadata
+            self.metadata[image_id] = seen
+            if keep and metadata is not None and image_id not in self.corrupt:
+                self.pending.append((image_id, seen.parent if seen else None, metadata))
+
+    def kept(self) -> list[tuple[str, str | None, RawMetadata]]:
+        """The JSONs read since the last call, for the journal: each with the parent its
+        JSON names, so a chain is taken from the journal only when every image down to
+        a base was read whole (`Journal.source_chain`); anything broken is never kept
+        and is asked for again next time."""
+        with self.lock:
+            pending, self.pending = self.pending, []
+        return pending
 
     def ancestry_answered(self, image_id: str, error: Exception | None) -> None:
         with self.lock:
@@ -402,33 +439,6 @@ class _Collection:
     def json_corrupt(self, image_id: str, why: str) -> None:
         with self.lock:
             self.corrupt[image_id] = why
-
-    def sound(self) -> list[tuple[str, str | None, RawMetadata]]:
-        """``(id, parent, json)`` of every image read whole this time (its JSON an image's,
-        no fault anywhere down its chain, the chain ending at a base): what the journal
-        keeps for the next read."""
-        kept: list[tuple[str, str | None, RawMetadata]] = []
-        clean: dict[str, bool] = {}
-        for image_id, chain in self.chains.items():
-            if image_id in self.adopted:
-                continue
-            raw = self.metadata.get(image_id)
-            if raw is None or not all(self._clean(i, clean) for i in chain):
-                continue
-            base = self.metadata.get(chain[-1])
-            try:
-                if base is None or base.parse().parent is not None:
-                    continue  # the chain stops short of a base
-            except (ValueError, TypeError):
-                continue
-            kept.append((image_id, chain[1] if len(chain) > 1 else None, raw))
-        return kept
-
-    def _clean(self, image_id: str, seen: dict[str, bool]) -> bool:
-        if image_id not in seen:
-            readable = self.metadata.get(image_id) is not None
-            seen[image_id] = readable and self.fault(image_id) is None
-        return seen[image_id]
 
     def fault(self, image_id: str) -> tuple[ProblemKind, str] | None:
         """What is wrong with ``image_id`` (once every request is answered), if anything."""
@@ -565,14 +575,21 @@ class _Survey:
         return self.untagged and not self.selection.filters_tags
 
     def finished_one(self) -> None:
+        self.keep()
         with self.collection.lock:
             self.done += 1
         self.report()
 
+    def keep(self) -> None:
+        """Write the JSONs read so far to the journal: one transaction per repository."""
+        if self.journal is not None:
+            kept = self.collection.kept()
+            if kept:
+                self.journal.source_images_read(self.origin, kept)
+
     def result(self) -> Inventory:
         self.collection.resolve_links()
-        if self.journal is not None:
-            self.journal.source_images_read(self.origin, self.collection.sound())
+        self.keep()
         return _assemble(self)
 
 
@@ -630,28 +647,19 @@ def _reachable(repository: _Repository, chains: Mapping[str, tuple[str, ...]]) -
 def _image_record(
     image_id: str,
     chain: tuple[str, ...] | None,
-    metadata: RawMetadata | None,
+    seen: _Seen | None,
     users: list[str],
     tags: int,
 ) -> ImageRecord:
-    parsed: ImageMetadata | None = None
-    if metadata is not None:
-        try:
-            parsed = metadata.parse()
-        except (ValueError, TypeError):
-            parsed = None  # the ancestry still places it; size may come from the header
     if chain is not None:
         parent = chain[1] if len(chain) > 1 else None
     else:
-        parent = parsed.parent if parsed is not None else None
-    size = metadata.size if metadata is not None else None
-    if size is None and parsed is not None:
-        size = parsed.size
+        parent = seen.parent if seen is not None else None
     return ImageRecord(
         id=image_id,
         parent=parent,
-        created=parsed.created if parsed is not None else None,
-        size=size,
+        created=seen.created if seen is not None else None,
+        size=seen.size if seen is not None else None,
         repositories=tuple(sorted(set(users))),
         tags=tags,
     )
@@ -699,11 +707,8 @@ def _problems(run: _Survey) -> tuple[tuple[Problem, ...], dict[str, str]]:
 
 
 def _created_of(found: _Collection, image_id: str) -> str | None:
-    metadata = found.metadata.get(image_id)
-    try:
-        return None if metadata is None else metadata.parse().created
-    except (ValueError, TypeError):
-        return None
+    seen = found.metadata.get(image_id)
+    return None if seen is None else seen.created
 
 
 def _choose_by_time(run: _Survey) -> tuple[tuple[str, str], ...]:
@@ -842,14 +847,11 @@ def _walk(
     if not found.claim_json([tip]):
         return []  # another job's ancestry holds it (its chain is recorded first)
     raw = _metadata(client, found, tip, reader)
-    found.add_metadata(tip, raw)
-    parent: str | None
-    try:
-        if raw is None:
-            raise ValueError("no JSON")
-        parent = raw.parse().parent
-    except (ValueError, TypeError):
+    found.add_metadata(tip, raw, keep=run.journal is not None)
+    seen = found.metadata.get(tip)
+    if seen is None or tip in found.corrupt:
         return [i for i in _chain(client, found, tip, reader) if i != tip]
+    parent = seen.parent
     found.link(tip, parent)
     if parent is None:
         return []
@@ -904,6 +906,7 @@ def _metadata(
 
 def _read_repository(client: Client, run: _Survey, repository: _Repository, tokens: bool) -> None:
     repo, found = repository.name, run.collection
+    keeping = run.journal is not None
     reader = _reader(client, run, repo, tokens)
     try:
         repository.tags = run.chosen(_tags(client, run, repo, reader))
@@ -928,7 +931,7 @@ def _read_repository(client: Client, run: _Survey, repository: _Repository, toke
             mine += _walk(client, run, tip, reader)
     mine += found.claim_json(repository.listed)
     for image_id in mine:
-        found.add_metadata(image_id, _metadata(client, found, image_id, reader))
+        found.add_metadata(image_id, _metadata(client, found, image_id, reader), keep=keeping)
     run.finished_one()
 
 
