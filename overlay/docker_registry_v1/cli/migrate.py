@@ -240,7 +240,6 @@ def _target(
         "    --dest-cert-dir /etc/containers/certs.d/registry.example.com --dry-run",
         "regv1 migrate localhost:5000 docker://localhost:5001 -j 8 --shard auto/4",
         "regv1 migrate --verify=fast localhost:5000 docker://localhost:5001",
-        "regv1 migrate --config migrations.yaml --dry-run",
     ),
 )
 @click.argument("source", metavar="SOURCE", required=False)
