@@ -100,12 +100,6 @@ def test_every_tag_lands_where_the_file_says_and_each_login_goes_to_its_own_host
             f"""\
 version: 1
 migrations:
-  - source: http://{_netloc(open_one)}
-    destinations:
-      - docker://{v2.host}/a
-      - oci:layout
-    include: ['^team']
-    rename: ['^team1/=one/']
   - source:
       registry: http://{_netloc(private)}
       creds:
@@ -116,6 +110,12 @@ migrations:
         journal: b.sqlite
     tags: '1\\.0'
     jobs: 2
+  - source: http://{_netloc(open_one)}
+    destinations:
+      - docker://{v2.host}/a
+      - oci:layout
+    include: ['^team']
+    rename: ['^team1/=one/']
 """,
             encoding="utf-8",
         )
@@ -133,9 +133,9 @@ migrations:
         assert planned.exit_code == 0, planned.output
         plans = _documents(planned.stdout)
         assert [len(p["plan"]) for p in plans] == [  # type: ignore[arg-type]
-            sum(map(len, renamed.values())),
-            sum(map(len, renamed.values())),
             len(seed_b.repositories),
+            sum(map(len, renamed.values())),
+            sum(map(len, renamed.values())),
         ]
         destinations = {t["destination"] for p in plans for t in p["plan"]}  # type: ignore[attr-defined]
         assert {d for d in destinations if d.startswith("b/")} == {
@@ -153,20 +153,21 @@ migrations:
     assert statuses == {"current"}, "each pair found its own journal"
     headings = [line for line in done.stdout.splitlines() if line.startswith("pair ")]
     assert headings == [
-        f"pair 1/3: http://{_netloc(open_one)} -> docker://{v2.host}/a",
-        f"pair 2/3: http://{_netloc(open_one)} -> oci:{layout}",
-        f"pair 3/3: http://{_netloc(private)} -> docker://{v2.host}/b",
+        f"pair 1/3: http://{_netloc(private)} -> docker://{v2.host}/b",
+        f"pair 2/3: http://{_netloc(open_one)} -> docker://{v2.host}/a",
+        f"pair 3/3: http://{_netloc(open_one)} -> oci:{layout}",
     ]
     assert set(OCILayout(layout).refs()) == {
         f"{repo}:{tag}" for repo, tags in renamed.items() for tag in tags
     }
+    # alice's login went to her registry (run first) and never to the anonymous one after it
     assert "authorization" not in {h for e in open_one.log.entries for h in e.headers}
     asked = [e for e in private.log.entries if e.path != "/v1/_ping"]
     assert asked
     assert all("authorization" in e.headers for e in asked), "alice's login, on every request"
     assert PASSWORD not in done.output + planned.output
     assert (tmp_path / "conf" / "b.sqlite").is_file()
-    assert len(list(state.glob("migrate-*.sqlite"))) == 2  # one per pair of the first source
+    assert len(list(state.glob("migrate-*.sqlite"))) == 2  # one per pair of the second source
 
 
 def test_a_pair_that_cannot_start_leaves_the_others_and_the_exit_status_says_so(
@@ -315,6 +316,21 @@ BAD_FILES = {
         "a migration needs 'destinations'",
     ),
     "broken YAML": (_GOOD + "    include: ['a'\n", 7, "not valid YAML"),
+    "journal in defaults": (
+        "defaults:\n  journal: j.sqlite\n" + _GOOD,
+        2,
+        "journal: each pair has its own",
+    ),
+    "bad default": (
+        "defaults:\n  exclude: ['[']\n" + _GOOD,
+        2,
+        "exclude: '[' is not a regular expression",
+    ),
+    "infinite rate": (
+        _GOOD + "      - registry: docker://localhost:5002\n        rate: .inf\n",
+        7,
+        "rate: expected a finite number, not inf",
+    ),
     "version": ("version: 2\n" + _GOOD.partition("\n")[2], 1, "version: only version 1 exists"),
 }
 
@@ -360,13 +376,16 @@ def test_config_does_not_mix_with_what_it_replaces(extra: list[str], tmp_path: P
     assert "Traceback" not in result.output
 
 
-def test_passwords_come_from_a_file_or_the_environment_and_stay_out_of_reprs(
-    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+def test_passwords_defaults_and_destination_settings_become_the_flags_values(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
     (tmp_path / "secret.txt").write_text("from-a-file\nsecond line ignored\n", encoding="utf-8")
     monkeypatch.setenv("NEW_SECRET", "from-the-env")
     path = tmp_path / "m.yaml"
     path.write_text(
+        "defaults:\n"
+        "  exclude: ['^tmp/']\n"
+        "  jobs: 4\n"
         "migrations:\n"
         "  - source:\n"
         "      registry: localhost:5000\n"
@@ -376,19 +395,37 @@ def test_passwords_come_from_a_file_or_the_environment_and_stay_out_of_reprs(
         "        creds: {username: mover, password-env: NEW_SECRET}\n"
         "        tls-verify: false\n"
         "        rate: 2.5\n"
-        "    last: 3\n",
+        "        manifest-format: oci\n"
+        "      - registry: localhost:5002/v1\n"
+        "        creds: {username: mover, password: written-here}\n"
+        "        journal: v1.sqlite\n"
+        "    last: 3\n"
+        "    jobs: 2\n",
         encoding="utf-8",
     )
-    ctx = migrate.make_context("migrate", ["--config", str(path)])
+    ctx = migrate.make_context("migrate", ["--config", str(path), "--dry-run"])
     with ctx:
-        (pair,) = load_config(path, ctx)
-    assert pair.params["src_creds"] == "reader:from-a-file"
-    assert pair.params["dest_creds"] == "mover:from-the-env"
-    assert pair.params["dest_tls_verify"] is False
-    assert pair.params["dest_rate"] == 2.5
-    assert pair.params["last"] == "3"
-    assert pair.params["jobs"] is None, "unset keys keep the flag's default"
-    assert "from-" not in repr(pair)
+        first, second = load_config(path, ctx)
+    assert first.params["src_creds"] == second.params["src_creds"] == "reader:from-a-file"
+    assert first.params["dest_creds"] == "mover:from-the-env"
+    assert second.params["dest_creds"] == "mover:written-here"
+    assert (first.params["dest_tls_verify"], second.params["dest_tls_verify"]) == (False, True)
+    assert (first.params["dest_rate"], second.params["dest_rate"]) == (2.5, None)
+    assert (first.params["manifest_format"], second.params["manifest_format"]) == ("oci", None)
+    assert (first.params["journal_path"], second.params["journal_path"]) == (
+        None,
+        tmp_path / "v1.sqlite",
+    )
+    assert first.params["last"] == "3"
+    assert first.params["jobs"] == 2, "the migration's own key wins over defaults"
+    assert first.params["exclude"] == ("^tmp/",)
+    assert first.params["dry_run"] is True, "the command line's other flags apply"
+    assert first.params["repositories_in_flight"] == 4, "unset keys keep the flag's default"
+    assert "from-" not in repr(first)
+    assert capsys.readouterr().err == (
+        f"warning: {path}:15: a password written in the file is discouraged; "
+        "use password-env or password-file\n"
+    )
 
 
 def _doc_blocks() -> list[str]:

@@ -17,6 +17,8 @@ nothing expands), no duplicate keys, at most :data:`MAX_BYTES`.
 Shape (``docs/migration.md`` lists every key)::
 
     version: 1
+    defaults:                                   # optional: rules and settings for all
+      exclude: ['^tmp/']
     migrations:
       - source:
           registry: old.example:5000            # SOURCE; or `source: HOST` alone
@@ -39,6 +41,7 @@ from __future__ import annotations
 
 import difflib
 import json
+import math
 import os
 import sys
 from collections.abc import Collection, Mapping
@@ -241,6 +244,8 @@ class _Reader:
             return self.convert(key, node, name, number if name != "last" else str(number))
         if kind == "number":
             number = float(self.scalar(key, node, {_INT, _FLOAT}, "a number"))
+            if not math.isfinite(number):
+                self.fail(node, f"{key}: expected a finite number, not {number}")
             return self.convert(key, node, name, number)
         path = self.path(key, node)
         if name == "repos_from":  # a plain text option: the file must be there now
@@ -252,7 +257,7 @@ class _Reader:
             return str(path)
         return self.convert(key, node, name, str(path))
 
-    def creds(self, side: str, node: yaml.Node) -> str:
+    def creds(self, node: yaml.Node) -> str:
         """``USER:PASSWORD`` for ``--src-creds``/``--dest-creds``, the password from an
         environment variable, a file (its first line) or, discouraged, the file itself."""
         keys = self.mapping(node, "creds", _CREDS_KEYS)
@@ -307,7 +312,7 @@ class _Reader:
                 continue
             value_node = keys[key][1]
             if kind == "creds":
-                params[f"{side}_{name}"] = self.creds(side, value_node)
+                params[f"{side}_{name}"] = self.creds(value_node)
             else:
                 params[f"{side}_{name}"] = self.value(key, value_node, f"{side}_{name}", kind)
         if "creds" in keys and params.get(f"{side}_no_creds"):
@@ -400,7 +405,7 @@ def load_config(path: Path, ctx: click.Context) -> list[ConfigPair]:
     defaults) are the base each pair's parameters start from.
     """
     reader = _Reader(path, ctx)
-    root = reader.mapping(_compose(path), "the file", {"version", "migrations"})
+    root = reader.mapping(_compose(path), "the file", {"version", "defaults", "migrations"})
     if "version" in root:
         version_node = root["version"][1]
         if reader.scalar("version", version_node, {_INT}, "1") != 1:
@@ -410,10 +415,19 @@ def load_config(path: Path, ctx: click.Context) -> list[ConfigPair]:
     migrations = root["migrations"][1]
     if not isinstance(migrations, yaml.SequenceNode) or not migrations.value:
         reader.fail(migrations, "migrations: expected a list of one or more migrations")
+    defaults = {}
+    if "defaults" in root:
+        defaults = reader.mapping(root["defaults"][1], "defaults", _RUN_KEYS)
+        if "journal" in defaults:
+            reader.fail(
+                defaults["journal"][0],
+                "journal: each pair has its own; give it in a migration or a destination",
+            )
+        reader.rules(defaults)  # checked once, where they are written
     pairs: list[ConfigPair] = []
     journals: dict[Path, int] = {}
     for job in migrations.value:
-        for pair in _job_pairs(reader, job, first=len(pairs) + 1):
+        for pair in _job_pairs(reader, job, defaults, first=len(pairs) + 1):
             journal = pair.params.get("journal_path")
             if journal is not None:
                 resolved = Path(journal).resolve()
@@ -427,9 +441,18 @@ def load_config(path: Path, ctx: click.Context) -> list[ConfigPair]:
     return pairs
 
 
-def _job_pairs(reader: _Reader, job: yaml.Node, first: int) -> list[ConfigPair]:
-    """One migration's pairs: its source with each of its destinations."""
-    keys = reader.mapping(job, "a migration", {"source", "destinations", *_RUN_KEYS})
+def _job_pairs(
+    reader: _Reader,
+    job: yaml.Node,
+    defaults: Mapping[str, tuple[yaml.Node, yaml.Node]],
+    first: int,
+) -> list[ConfigPair]:
+    """One migration's pairs: its source with each of its destinations; its own keys win
+    over ``defaults``, which an error then still names on their own line."""
+    keys = {
+        **defaults,
+        **reader.mapping(job, "a migration", {"source", "destinations", *_RUN_KEYS}),
+    }
     for required in ("source", "destinations"):
         if required not in keys:
             reader.fail(job, f"a migration needs '{required}'")
