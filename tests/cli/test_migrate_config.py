@@ -331,6 +331,7 @@ BAD_FILES = {
         7,
         "rate: expected a finite number, not inf",
     ),
+    "nested too deep": (_GOOD + "    include: " + "[" * 40 + "]" * 40 + "\n", 6, "nested more"),
     "version": ("version: 2\n" + _GOOD.partition("\n")[2], 1, "version: only version 1 exists"),
 }
 

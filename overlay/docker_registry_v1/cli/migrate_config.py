@@ -64,6 +64,8 @@ __all__ = ["MAX_BYTES", "ConfigPair", "load_config", "run_config"]
 
 #: A migration config is a few dozen lines; anything this big is the wrong file.
 MAX_BYTES = 1024 * 1024
+#: The file's shape is five levels deep; PyYAML's composer recurses once per level.
+_MAX_DEPTH = 16
 
 _STR = "tag:yaml.org,2002:str"
 _INT = "tag:yaml.org,2002:int"
@@ -376,9 +378,16 @@ def _compose(path: Path) -> yaml.Node:
         text = data.decode("utf-8")
     except UnicodeDecodeError:
         raise CommandError(f"{path}: not UTF-8 text") from None
+    depth = 0
     try:
         for event in yaml.parse(text, Loader=yaml.SafeLoader):
             line = int(getattr(event.start_mark, "line", 0)) + 1
+            if isinstance(event, yaml.CollectionStartEvent):
+                depth += 1
+                if depth > _MAX_DEPTH:  # the composer recurses once per level
+                    raise CommandError(f"{path}:{line}: nested more than {_MAX_DEPTH} deep")
+            elif isinstance(event, yaml.CollectionEndEvent):
+                depth -= 1
             if isinstance(event, yaml.AliasEvent) or getattr(event, "anchor", None):
                 raise CommandError(
                     f"{path}:{line}: YAML anchors and aliases (&, *) are not accepted; "
