@@ -19,7 +19,7 @@ from docker_registry_v1 import OCILayout
 from docker_registry_v1.cli import main
 from docker_registry_v1.cli.migrate import migrate
 from docker_registry_v1.cli.migrate_config import MAX_BYTES, load_config
-from docker_registry_v1.emulator import Standalone
+from docker_registry_v1.emulator import Breakage, Standalone
 from docker_registry_v1.emulator.server import run_standalone
 from migrate_support import SeededRegistry, seed_registry
 from ports import unused_port
@@ -186,6 +186,26 @@ def test_a_pair_that_cannot_start_leaves_the_others_and_the_exit_status_says_so(
             encoding="utf-8",
         )
         partly = regv1("migrate", "--config", str(config), "--retry-times", "0")
+        emulator.store.break_image(seed.repositories["team1/app01"]["1.0"], Breakage.IN_PROGRESS)
+        broken = tmp_path / "broken.yaml"
+        broken.write_text(
+            f"migrations:\n"
+            f"  - source: http://{_netloc(emulator)}\n"
+            f"    destinations: [oci:copy-1, oci:copy-2]\n"
+            f"    include: ['^team']\n",
+            encoding="utf-8",
+        )
+        failed_tags = regv1("migrate", "--config", str(broken), "--format", "plain")
+    assert failed_tags.exit_code == 2, failed_tags.output
+    lines = failed_tags.stdout.splitlines()
+    assert sum(line.startswith("pair ") for line in lines) == 2, "the second pair ran too"
+    failed = [line for line in lines if line.startswith("failed: ")]
+    assert len(failed) == 4  # 1.0 and latest (the same image), in each pair
+    assert all(line.startswith("failed: team1/app01:") for line in failed), failed
+    for copy in ("copy-1", "copy-2"):
+        assert set(OCILayout(tmp_path / copy).refs()) == {
+            f"team2/app02:{tag}" for tag in seed.repositories["team2/app02"]
+        }
     assert partly.exit_code == 2, partly.output
     errors = partly.stderr.splitlines()
     assert len(errors) == 1
