@@ -58,6 +58,7 @@ from docker_registry_v1.transfer.selection import Selection
 
 from .exitcodes import EXIT_FAILED, EXIT_PARTIAL
 from .options import CommandError, Settings, warn
+from .output import visible
 from .transports import parse_registry
 
 __all__ = ["MAX_BYTES", "ConfigPair", "load_config", "run_config"]
@@ -540,7 +541,7 @@ def _announce(settings: Settings, pair: ConfigPair, count: int) -> None:
         sys.stderr.write(json.dumps(event, sort_keys=True) + "\n")
         sys.stderr.flush()
     else:
-        click.echo(f"pair {pair.number}/{count}: {pair.label}")
+        click.echo(f"pair {pair.number}/{count}: {visible(pair.label)}")
 
 
 def run_config(path: Path, settings: Settings) -> None:
@@ -553,7 +554,8 @@ def run_config(path: Path, settings: Settings) -> None:
     _refuse_flags(ctx)
     pairs = load_config(path, ctx)
     command = ctx.command.callback
-    assert command is not None  # a click command always has one here
+    if command is None:  # pragma: no cover - migrate is a command with a callback
+        raise click.UsageError("--config needs the migrate command")
     started = troubled = 0
     for pair in pairs:
         _announce(settings, pair, len(pairs))
