@@ -242,8 +242,16 @@ def _target(
         "regv1 migrate --verify=fast localhost:5000 docker://localhost:5001",
     ),
 )
-@click.argument("source", metavar="SOURCE")
-@click.argument("destination", metavar="DEST")
+@click.argument("source", metavar="SOURCE", required=False)
+@click.argument("destination", metavar="DEST", required=False)
+@click.option(
+    "--config",
+    "config_file",
+    type=click.Path(exists=True, dir_okay=False, path_type=Path),
+    metavar="FILE.yaml",
+    help="Several sources and destinations, with their logins and rules, from a YAML file "
+    "(instead of SOURCE, DEST and those flags; see docs/migration.md).",
+)
 @click.option(
     "--repos-from", metavar="FILE", help="Repositories to migrate, one a line ('-': stdin)."
 )
@@ -331,9 +339,10 @@ def _target(
 @functools.partial(common_options, two_sided=True)
 @two_sided
 def migrate(
-    source: str,
-    destination: str,
+    source: str | None,
+    destination: str | None,
     *,
+    config_file: Path | None,
     repos_from: str | None,
     include: tuple[str, ...],
     exclude: tuple[str, ...],
@@ -404,6 +413,13 @@ def migrate(
     from docker_registry_v1.transfer.selection import Selection  # noqa: PLC0415
 
     del resume  # re-running is resuming: the journal and the destination say what is done
+    if config_file is not None:  # each of its pairs comes back here, as SOURCE DEST --flags
+        from .migrate_config import run_config  # noqa: PLC0415
+
+        run_config(config_file, settings)
+        return
+    if source is None or destination is None:
+        raise click.UsageError(f"Missing argument '{'DEST' if source else 'SOURCE'}'.")
     started = time.monotonic()
     if creds is not None:
         if src.creds is not None:
