@@ -12,6 +12,7 @@ from __future__ import annotations
 
 import re
 import sqlite3
+import threading
 from collections.abc import Callable
 from pathlib import Path
 from typing import Any
@@ -19,6 +20,7 @@ from typing import Any
 import pytest
 from click.testing import CliRunner
 from docker_registry_v1.cli import main
+from docker_registry_v1.engine.journal import Journal
 from migrate_checks import Seeded
 from v2.v2registry import V2Registry
 
@@ -128,3 +130,28 @@ def test_every_journal_lookup_of_a_run_uses_an_index(
     assert "JOIN source_images s ON s.origin" in journal_text
     for path, statements in lookups.items():
         assert unindexed(path, statements) == {}, path
+
+
+def test_reads_from_short_lived_threads_share_a_few_connections(
+    tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """The engine starts threads per tag and per layer: a connection per reading thread
+    would pile up (thousands at registry scale, each with its page cache). Reads take an
+    idle connection back instead; at most as many exist as ever read at once."""
+    path = tmp_path / "journal.sqlite"
+    opened: list[str] = []
+    connect: Callable[..., sqlite3.Connection] = sqlite3.connect
+
+    def counting(database: Any, *args: Any, **kwargs: Any) -> sqlite3.Connection:
+        opened.append(str(database))
+        return connect(database, *args, **kwargs)
+
+    monkeypatch.setattr(sqlite3, "connect", counting)
+    with Journal(path) as journal:
+        found = []
+        for _ in range(50):
+            reader = threading.Thread(target=lambda: found.append(journal.manifests("https://r")))
+            reader.start()
+            reader.join()
+    assert found == [[]] * 50
+    assert opened.count(str(path)) == 2  # the writer's, and one reader taken back each time

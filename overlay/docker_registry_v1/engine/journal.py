@@ -344,32 +344,36 @@ class _Store:
             raise named from exc
 
     def _open_readers(self) -> None:
-        """Reads go through a connection of each reading thread's own (WAL lets them run
-        beside the one writer), so a lookup never waits for another thread's write."""
-        self._local = threading.local()
+        """Reads go through connections of their own (WAL lets them run beside the one
+        writer), so a lookup never waits for another thread's write. Idle ones are kept
+        for the next read: as many as ever read at once, however many threads come and
+        go (a connection per thread would pile up with the engine's short-lived ones)."""
+        self._idle: list[sqlite3.Connection] = []
         self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
-
-    def _reader(self) -> sqlite3.Connection:
-        db: sqlite3.Connection | None = getattr(self._local, "db", None)
-        if db is None:
-            db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
-            db.execute("PRAGMA query_only = ON")
-            self._local.db = db
-            with self._readers_lock:
-                self._readers.append(db)
-        return db
 
     def _close_readers(self) -> None:
         with self._readers_lock:
             for db in self._readers:
                 db.close()
             self._readers.clear()
+            self._idle.clear()
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
+        with self._readers_lock:
+            db = self._idle.pop() if self._idle else None
         with self._named_errors():
-            yield self._reader()
+            if db is None:
+                db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
+                db.execute("PRAGMA query_only = ON")
+                with self._readers_lock:
+                    self._readers.append(db)
+            try:
+                yield db
+            finally:
+                with self._readers_lock:
+                    self._idle.append(db)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:
