@@ -69,6 +69,7 @@ __all__ = [
     "JournalError",
     "JournalLocked",
     "JournalManifest",
+    "PlannedCopy",
     "SchemaTooNew",
     "default_journal_path",
     "migrate_schema",
@@ -154,6 +155,15 @@ _SOURCE_IMAGES = (
     "CREATE TABLE IF NOT EXISTS source_images (origin TEXT, image_id TEXT, parent TEXT, "
     "json BLOB, size INTEGER, checksum TEXT, at REAL, PRIMARY KEY (origin, image_id))",
 )
+#: Version 6: the tags a run set out to copy, each row gone once the tag is written or
+#: has failed: after ``kill -9`` the next run continues these before anything else,
+#: without reading the inventory again (`Journal.planned`).
+_PLANNED = (
+    "CREATE TABLE IF NOT EXISTS planned (registry TEXT, repository TEXT, tag TEXT, "
+    "plan TEXT, position INTEGER, source_repository TEXT, source_tag TEXT, image_id TEXT, "
+    "chain TEXT, new_repository INTEGER, PRIMARY KEY (registry, repository, tag))",
+    "CREATE INDEX IF NOT EXISTS planned_by_plan ON planned (registry, plan, position)",
+)
 #: The deepest chain a source image may have: docker refused more than 127 layers; a
 #: chain of stored parents longer than this is a loop, never walked to its end.
 MAX_CHAIN = 512
@@ -166,12 +176,13 @@ _MIGRATIONS: tuple[Migration, ...] = (
     _BY_DIGEST,
     _CREATED_REPOSITORIES,
     _SOURCE_IMAGES,
+    _PLANNED,
 )
 """Schema changes since the first journals, in order: entry N-1 takes a store file from
 ``PRAGMA user_version`` N-1 to N. 1 added the refused-mount table; 2 merged the copy
 cache's schema into the journal's and gave every layer fact its ``origin``; 3 indexed
 the lookups by blob digest; 4 recorded the repositories a create command made; 5 kept
-the source's image JSONs and chains.
+the source's image JSONs and chains; 6 the tags a run set out to copy.
 Journals and copy caches share these versions (they were both 1 before the merge)."""
 #: The ``PRAGMA user_version`` a store file has once every change above is applied.
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -223,6 +234,21 @@ class JournalLocked(JournalError):  # noqa: N818 - says what the journal is
     def __init__(self, path: Path, holder: str) -> None:
         who = f"process {holder}" if holder else "another process"
         super().__init__(f"journal {path} is in use by {who}; wait for it or use --journal")
+
+
+@attrs.frozen
+class PlannedCopy:
+    """A tag a run set out to copy and had not finished (see `Journal.planned`)."""
+
+    source_repository: str
+    source_tag: str
+    image_id: str
+    chain: tuple[str, ...]
+    """The v1 images, base first, as the plan found them."""
+    repository: str
+    tag: str
+    new_repository: bool
+    """The plan found the destination repository missing or empty."""
 
 
 @attrs.frozen
@@ -523,6 +549,10 @@ class _Store:
                 "DELETE FROM failures WHERE registry = ? AND repository = ? AND tag = ?",
                 (registry, manifest.repository, manifest.tag),
             )
+            db.execute(
+                "DELETE FROM planned WHERE registry = ? AND repository = ? AND tag = ?",
+                (registry, manifest.repository, manifest.tag),
+            )
 
     def manifests(self, registry: str) -> list[JournalManifest]:
         """Every tag written into ``registry``, by repository and tag."""
@@ -544,12 +574,56 @@ class _Store:
             )
 
     def failed(self, registry: str, repository: str, tag: str, reason: str) -> None:
-        """The tag could not be migrated this time, and why."""
+        """The tag could not be migrated this time, and why (a plan's next run plans it
+        again rather than continuing it)."""
         with self._write() as db:
             db.execute(
                 "INSERT OR REPLACE INTO failures VALUES (?, ?, ?, ?, ?)",
                 (registry, repository, tag, reason, time.time()),
             )
+            db.execute(
+                "DELETE FROM planned WHERE registry = ? AND repository = ? AND tag = ?",
+                (registry, repository, tag),
+            )
+
+    def plan_started(self, registry: str, plan: str, tags: Sequence[PlannedCopy]) -> None:
+        """A run into ``registry`` sets out to copy ``tags`` (in this order), under the
+        name ``plan`` (what was asked: source, selection, destination). It replaces any
+        earlier run's rows: only the latest plan is continued."""
+        with self._write() as db:
+            db.execute("DELETE FROM planned WHERE registry = ?", (registry,))
+            db.executemany(
+                "INSERT OR REPLACE INTO planned VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)",
+                [
+                    (
+                        registry,
+                        one.repository,
+                        one.tag,
+                        plan,
+                        position,
+                        one.source_repository,
+                        one.source_tag,
+                        one.image_id,
+                        " ".join(one.chain),
+                        int(one.new_repository),
+                    )
+                    for position, one in enumerate(tags)
+                ],
+            )
+
+    def planned(self, registry: str, plan: str) -> list[PlannedCopy]:
+        """The tags the last run under the name ``plan`` set out to copy and neither
+        wrote nor failed (it was killed, or stopped by ``--on-error abort``), in its order."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT source_repository, source_tag, image_id, chain, repository, tag, "
+                "new_repository FROM planned WHERE registry = ? AND plan = ? ORDER BY position",
+                (registry, plan),
+            ).fetchall()
+        return [
+            PlannedCopy(src, src_tag, image, tuple(chain.split()), repo, tag, bool(new))
+            for src, src_tag, image, chain, repo, tag, new in rows
+        ]
 
     def repository_created(self, registry: str, repository: str) -> None:
         """The create command succeeded for ``repository`` of ``registry``: a rerun does

@@ -13,6 +13,8 @@ before anything is sent.
 from __future__ import annotations
 
 import enum
+import hashlib
+import json
 import re
 from collections.abc import Callable, Iterable, Mapping
 from typing import TYPE_CHECKING, Protocol, TypeVar
@@ -21,6 +23,7 @@ import attrs
 
 from ..engine.blobs import BlobCache, LayoutBlobStore, check_level
 from ..engine.destinations import LayoutDestination, RegistryDestination
+from ..engine.journal import PlannedCopy
 from ..formats.compress import DEFAULT_LEVEL
 from ..formats.convert import ManifestFormat
 from ..formats.layout import OCILayout, check_ref
@@ -44,7 +47,10 @@ __all__ = [
     "PlannedTag",
     "RegistrySide",
     "TagState",
+    "continued_plan",
     "plan_migration",
+    "plan_name",
+    "remember_plan",
 ]
 
 
@@ -505,3 +511,87 @@ def plan_migration(
         new_repositories=frozenset(one.dest_repo for one in planned if one.state is TagState.COPY)
         - {name for name, tags in existing.items() if tags},
     )
+
+
+def remember_plan(journal: Journal, plan: MigrationPlan, name: str) -> None:
+    """Record the tags ``plan`` copies (in the order the run takes them) under ``name``,
+    so a run killed half-way is continued from here (`continued_plan`)."""
+    new = plan.new_repositories
+    journal.plan_started(
+        plan.destination,
+        name,
+        [
+            PlannedCopy(
+                one.source_repo,
+                one.tag,
+                one.image_id,
+                one.chain,
+                one.dest_repo,
+                one.dest_tag,
+                one.dest_repo in new,
+            )
+            for one in plan.to_copy
+        ],
+    )
+
+
+def continued_plan(
+    journal: Journal, name: str, source: str, dest: BlobStoreSide | V1Side
+) -> MigrationPlan | None:
+    """What the last run under ``name`` set out to copy and did not finish (it was killed,
+    or stopped by ``--on-error abort``), as a plan to carry out before anything else:
+    no inventory, no destination survey, so the uploads start at once. Each tag is
+    treated as listed at the destination (it may have been written in the instant
+    before the kill: its manifest is looked up before the PUT). ``None``: nothing left."""
+    left = journal.planned(dest.registry, name)
+    if not left:
+        return None
+    tags = tuple(
+        PlannedTag(
+            one.source_repository,
+            one.source_tag,
+            one.image_id,
+            one.chain,
+            one.repository,
+            one.tag,
+            TagState.COPY,
+        )
+        for one in left
+    )
+    return MigrationPlan(
+        source=source,
+        destination=dest.registry,
+        tags=tags,
+        sizes={},
+        new_repositories=frozenset(one.repository for one in left if one.new_repository),
+    )
+
+
+def plan_name(
+    source: str,
+    destination: str,
+    selection: Selection,
+    repositories: Iterable[str] | None,
+    *,
+    skip_existing_tags: bool,
+) -> str:
+    """What a run was asked, as one name: a run killed half-way is continued only by a run
+    asked the same (the source, the destination, every selection rule; an age rule to the
+    day, as it moves with the clock)."""
+    asked = {
+        "source": source,
+        "destination": destination,
+        "include": [p.pattern for p in selection.include],
+        "exclude": [p.pattern for p in selection.exclude],
+        "tags": None if selection.tags is None else selection.tags.pattern,
+        "rename": [[p.pattern, to] for p, to in selection.rename],
+        "library": selection.library,
+        "prefix": selection.prefix,
+        "shard": selection.shard,
+        "newer_than": None if selection.newer_than is None else selection.newer_than.date(),
+        "last": selection.last,
+        "repositories": None if repositories is None else sorted(repositories),
+        "skip_existing_tags": skip_existing_tags,
+    }
+    text = json.dumps(asked, sort_keys=True, default=str)
+    return hashlib.sha256(text.encode()).hexdigest()[:32]
