@@ -32,7 +32,7 @@ from docker_registry_v1.formats.convert import ManifestFormat
 from docker_registry_v1.formats.layout import OCILayout
 from docker_registry_v1.oci.client import OCIClient
 from migrate_support import SeededRegistry, seed_registry
-from v2.v2registry import V2Registry
+from v2.v2registry import V2Registry, run_registry
 
 REGV1 = Path(sys.executable).with_name("regv1")
 PASSES_WITHIN = 30.0
@@ -219,6 +219,32 @@ def test_prune_into_an_oci_layout_and_a_v1_registry(
             ]
         assert set(OCILayout(layout).refs()) == {f"{REPO}:1.1", f"{REPO}:latest"}
         assert set(following.store.tags(REPO) or {}) == {"1.1", "latest"}
+
+
+def test_prune_into_a_registry_without_deletes_reports_each_tag_and_fails_nothing(
+    small: tuple[Standalone, SeededRegistry], tmp_path: Path
+) -> None:
+    emulator, _ = small
+    journal = tmp_path / "j.sqlite"
+    with run_registry("none", tmp_path / "v2", deletes=False) as registry:
+        destination = f"docker://{registry.host}"
+        _plain_run(_host(emulator), destination, journal, "--include", REPO)
+        emulator.store.delete_tag(REPO, "1.0")
+        narrow = _plain_run(_host(emulator), destination, journal, "--tags", "1\\.1|latest")
+        assert narrow["deleted_at_source"] == [], "a tag --tags leaves out is not taken for deleted"
+        result = CliRunner().invoke(
+            main,
+            ["migrate", _host(emulator), destination, "--journal", str(journal), "--prune"],
+        )
+        assert result.exit_code == 0, result.output
+        assert (
+            f"deleted at source: {REPO}:1.0 -> {REPO}:1.0 unsupported: the destination "
+            "deletes nothing"
+        ) in result.stdout
+        assert "UNSUPPORTED" in result.stdout
+        assert _digest(registry, REPO, "1.0") is not None
+    with Journal(journal) as log:
+        assert (REPO, "1.0") in {(m.repository, m.tag) for m in log.manifests(registry.url)}
 
 
 def test_a_pass_that_cannot_reach_the_source_is_reported_and_the_watch_goes_on(
