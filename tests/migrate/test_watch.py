@@ -22,6 +22,7 @@ from collections.abc import Iterator
 from pathlib import Path
 from typing import Any
 
+import anyio
 import pytest
 from click.testing import CliRunner
 from docker_registry_v1.cli import main
@@ -30,7 +31,8 @@ from docker_registry_v1.emulator.server import run_standalone
 from docker_registry_v1.engine.journal import Journal
 from docker_registry_v1.formats.convert import ManifestFormat
 from docker_registry_v1.formats.layout import OCILayout
-from docker_registry_v1.oci.client import OCIClient
+from docker_registry_v1.oci.client import AsyncOCIClient, OCIClient
+from docker_registry_v1.oci.errors import OCIError
 from migrate_support import SeededRegistry, seed_registry
 from v2.v2registry import V2Registry, run_registry
 
@@ -242,7 +244,16 @@ def test_prune_into_a_registry_without_deletes_reports_each_tag_and_fails_nothin
             "deletes nothing"
         ) in result.stdout
         assert "UNSUPPORTED" in result.stdout
-        assert _digest(registry, REPO, "1.0") is not None
+        digest = _digest(registry, REPO, "1.0")
+        assert digest is not None
+
+        async def refused() -> None:  # the async client's twin, as the registry answers it
+            async with AsyncOCIClient(registry.url) as client:
+                with pytest.raises(OCIError) as caught:
+                    await client.delete_manifest(REPO, digest)
+            assert (caught.value.code, caught.value.error_code) == (405, "UNSUPPORTED")
+
+        anyio.run(refused)
     with Journal(journal) as log:
         assert (REPO, "1.0") in {(m.repository, m.tag) for m in log.manifests(registry.url)}
 

@@ -110,9 +110,9 @@ def sweep(
     """Look for deleted source tags after a run, and prune them if asked."""
     from docker_registry_v1.transfer.migrate_prune import (  # noqa: PLC0415 - the copy extra
         deleted_source_tags,
-        source_tags,
+        prune_deleted_tags,
+        source_tag_lister,
     )
-    from docker_registry_v1.transfer.migrate_prune import prune as prune_tags  # noqa: PLC0415
 
     deleted = deleted_source_tags(
         journal,
@@ -120,11 +120,11 @@ def sweep(
         report,
         selection,
         repositories=repositories,
-        relist=source_tags(client),
+        relist=source_tag_lister(client),
     )
     if not prune:
         return Sweep(tuple(deleted))
-    return Sweep(tuple(deleted), tuple(prune_tags(target, journal, deleted)))
+    return Sweep(tuple(deleted), tuple(prune_deleted_tags(target, journal, deleted)))
 
 
 def sweep_document(swept: Sweep) -> list[dict[str, Any]]:

@@ -1270,6 +1270,10 @@ class AsyncOCIClient(_Base):
         """See :meth:`OCIClient.manifest_digest`."""
         return await self._run(_head_manifest(check_name(name), check_reference(reference), accept))
 
+    async def delete_manifest(self, name: str, reference: str) -> None:
+        """See :meth:`OCIClient.delete_manifest`."""
+        await self._run(_delete_manifest(check_name(name), check_reference(reference)))
+
     async def tags(self, name: str, *, page_size: int | None = None) -> AsyncIterator[str]:
         """See :meth:`OCIClient.tags`."""
         check_name(name)

@@ -59,8 +59,8 @@ __all__ = [
     "PruneStatus",
     "PrunedTag",
     "deleted_source_tags",
-    "prune",
-    "source_tags",
+    "prune_deleted_tags",
+    "source_tag_lister",
 ]
 
 #: What ``--prune`` did with one deleted source tag: ``deleted`` at the destination;
@@ -90,6 +90,7 @@ class DeletedTag:
 
     @property
     def destination(self) -> str:
+        """``REPOSITORY:TAG`` at the destination, as a report names it."""
         return f"{self.repository}:{self.tag}"
 
 
@@ -102,7 +103,7 @@ class PrunedTag:
     reason: str = ""
 
 
-def source_tags(client: Client) -> Relister:
+def source_tag_lister(client: Client) -> Relister:
     """Ask the source for one repository's tag list: 404 means no tags at all; any other
     failure (an error, no answer) proves nothing."""
 
@@ -169,7 +170,7 @@ def _deleted(record: JournalManifest) -> DeletedTag:
     return DeletedTag(record.source, record.repository, record.tag, record.digest)
 
 
-def prune(
+def prune_deleted_tags(
     target: BlobStoreSide | V1Side, journal: Journal, deleted: Iterable[DeletedTag]
 ) -> list[PrunedTag]:
     """Delete each tag at the destination where that is safe (see the module doc); the
