@@ -156,6 +156,27 @@ def test_watch_moves_a_new_tag_reports_a_deleted_one_and_stops_cleanly_on_sigter
     assert rerun["summary"]["deleted_at_source"] == 1
 
 
+def test_sigterm_during_a_pass_lets_it_finish_then_exits_0(
+    small: tuple[Standalone, SeededRegistry], tmp_path: Path
+) -> None:
+    emulator, seed = small
+    emulator.faults.latency("/v1/images/*/layer", 0.1)
+    layout = tmp_path / "layout"
+    watch = Watch(_host(emulator), f"oci:{layout}", tmp_path / "j.sqlite")
+    try:
+        started = time.monotonic()
+        while not any(e.path.endswith("/layer") for e in emulator.log.entries):
+            assert time.monotonic() - started < PASSES_WITHIN, watch.stderr
+            time.sleep(0.05)
+        assert watch.stop(signal.SIGTERM) == 0
+    finally:
+        watch.kill()
+    finished = watch.next_pass()
+    assert (finished["pass"], finished["moved"], finished["failed"]) == (1, seed.tag_count, 0)
+    assert watch.events.empty(), "no second pass"
+    assert len(OCILayout(layout).refs()) == seed.tag_count
+
+
 def test_prune_deletes_what_is_gone_keeps_a_shared_manifest_and_ctrl_c_exits_130(
     small: tuple[Standalone, SeededRegistry], v2_fresh: V2Registry, tmp_path: Path
 ) -> None:
