@@ -13,6 +13,7 @@ from __future__ import annotations
 
 import json
 import queue
+import re
 import signal
 import subprocess
 import sys
@@ -121,6 +122,7 @@ def test_watch_moves_a_new_tag_reports_a_deleted_one_and_stops_cleanly_on_sigter
     try:
         first = watch.next_pass()
         assert first["pass"] == 1
+        assert re.fullmatch(r"\d{4}-\d\d-\d\dT\d\d:\d\d:\d\dZ", first["at"])
         assert first["moved"] == seed.tag_count
         assert (first["failed"], first["deleted_at_source"]) == (0, 0)
         before = _digest(v2_fresh, REPO, "1.0")

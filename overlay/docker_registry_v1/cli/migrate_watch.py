@@ -13,15 +13,16 @@ ended, until it is stopped:
   retries) is reported and the next one starts after INTERVAL; bad input (a refused
   login, a journal in use, an unusable destination) ends the watch with exit 1.
 
-Each pass prints one line (``--format json``: one NDJSON ``pass`` event on stdout):
-its number, the tags moved, current and failed, the source tags found deleted, and
-its seconds; then a line per failed tag and per deleted source tag. Deleted source
-tags are looked for after every run, watched or not (:mod:`..transfer.migrate_prune`);
-``--prune`` deletes them at the destination.
+Each pass prints one line (``--format json``: one NDJSON ``pass`` event on stdout,
+with the UTC time it ended as ``at``): its number, the tags moved, current and failed,
+the source tags found deleted, and its seconds; then a line per failed tag and per
+deleted source tag. Deleted source tags are looked for after every run, watched or not
+(:mod:`..transfer.migrate_prune`); ``--prune`` deletes them at the destination.
 """
 
 from __future__ import annotations
 
+import datetime
 import re
 import signal
 import threading
@@ -213,9 +214,15 @@ def _one_line(exc: BaseException) -> str:
     return "; ".join([" ".join(str(exc).split()) or type(exc).__name__, *notes])
 
 
+def _now() -> str:
+    """When a pass ended, for a log read later: UTC, to the second (RFC 3339)."""
+    return datetime.datetime.now(datetime.UTC).strftime("%Y-%m-%dT%H:%M:%SZ")
+
+
 def _print_unreachable(settings: Settings, number: int, seconds: float, error: str) -> None:
     if settings.json:
-        event = {"event": "pass", "pass": number, "seconds": round(seconds, 3), "error": error}
+        event = {"event": "pass", "pass": number, "at": _now(), "seconds": round(seconds, 3)}
+        event["error"] = error
         click.echo(json_text(event, indent=None))
     else:
         click.echo(f"pass {number}: failed after {seconds:.1f} s: {visible(error)}")
@@ -229,6 +236,7 @@ def _print_pass(
     event: dict[str, Any] = {
         "event": "pass",
         "pass": number,
+        "at": _now(),
         "seconds": round(seconds, 3),
         "moved": statuses.count("copied"),
         "current": statuses.count("current"),
