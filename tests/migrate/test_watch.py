@@ -75,7 +75,8 @@ class Watch:
         self.events: queue.Queue[dict[str, Any]] = queue.Queue()
         self.stderr = ""
         threading.Thread(target=self._read, daemon=True).start()
-        threading.Thread(target=self._read_stderr, daemon=True).start()
+        self._stderr_reader = threading.Thread(target=self._read_stderr, daemon=True)
+        self._stderr_reader.start()
 
     def _read(self) -> None:
         assert self.process.stdout is not None
@@ -97,6 +98,11 @@ class Watch:
     def stop(self, signum: int) -> int:
         self.process.send_signal(signum)
         return self.process.wait(timeout=PASSES_WITHIN)
+
+    def errors(self) -> str:
+        """All of stderr, once the process has ended."""
+        self._stderr_reader.join(timeout=PASSES_WITHIN)
+        return self.stderr
 
     def kill(self) -> None:
         if self.process.poll() is None:
@@ -151,7 +157,7 @@ def test_watch_moves_a_new_tag_reports_a_deleted_one_and_stops_cleanly_on_sigter
         assert watch.stop(signal.SIGTERM) == 0
     finally:
         watch.kill()
-    assert "Traceback" not in watch.stderr
+    assert "Traceback" not in watch.errors()
     rerun = _plain_run(_host(emulator), f"docker://{v2_fresh.host}", journal)
     assert rerun["summary"]["copied"] == 0
     assert rerun["summary"]["current"] == seed.tag_count
@@ -208,7 +214,7 @@ def test_prune_deletes_what_is_gone_keeps_a_shared_manifest_and_ctrl_c_exits_130
         assert watch.stop(signal.SIGINT) == 130
     finally:
         watch.kill()
-    assert "interrupted" in watch.stderr
+    assert "interrupted" in watch.errors()
     with Journal(journal) as log:
         recorded = {(m.repository, m.tag) for m in log.manifests(v2_fresh.url)}
     assert (REPO, "1.0") not in recorded, "the pruned tag is forgotten"
@@ -234,7 +240,13 @@ def test_prune_into_an_oci_layout_and_a_v1_registry(
         targets = [f"oci:{layout}", _host(following)]
         for n, target in enumerate(targets):
             _plain_run(_host(emulator), target, tmp_path / f"{n}.sqlite", "--include", REPO)
+        journal = tmp_path / "0.sqlite"
+        newest = ("--include", REPO, "--last", "1")
+        aged = _plain_run(_host(emulator), targets[0], journal, *newest)
+        assert aged["deleted_at_source"] == [], "a tag --last leaves out is not deleted"
         emulator.store.delete_tag(REPO, "1.0")
+        gone = _plain_run(_host(emulator), targets[0], journal, *newest)
+        assert [d["source"] for d in gone["deleted_at_source"]] == [f"{REPO}:1.0"]
         for n, target in enumerate(targets):
             pruned = _plain_run(
                 _host(emulator), target, tmp_path / f"{n}.sqlite", "--include", REPO, "--prune"
@@ -281,7 +293,7 @@ def test_prune_into_a_registry_without_deletes_reports_each_tag_and_fails_nothin
         assert (REPO, "1.0") in {(m.repository, m.tag) for m in log.manifests(registry.url)}
 
 
-def test_a_pass_that_cannot_reach_the_source_is_reported_and_the_watch_goes_on(
+def test_an_unreachable_pass_is_reported_and_the_watch_goes_on_until_bad_input_ends_it(
     small: tuple[Standalone, SeededRegistry], tmp_path: Path
 ) -> None:
     emulator, _ = small
@@ -305,9 +317,12 @@ def test_a_pass_that_cannot_reach_the_source_is_reported_and_the_watch_goes_on(
         while (event := watch.next_pass()).get("error"):
             assert time.monotonic() - started < PASSES_WITHIN
         assert (event["moved"], event["current"]) == (0, 3)
-        assert watch.stop(signal.SIGTERM) == 0
+        emulator.faults.error("/v1/search", 401, times=None)  # a refused login: bad input
+        assert watch.process.wait(timeout=PASSES_WITHIN) == 1
     finally:
         watch.kill()
+    assert "error: " in watch.errors()
+    assert "Traceback" not in watch.errors()
 
 
 def test_watch_refuses_what_it_cannot_repeat() -> None:
