@@ -502,7 +502,7 @@ def _lines_until(process: subprocess.Popen[str], wanted: str, seen: list[str]) -
 
 
 def test_keeping_in_sync_with_watch_cron_and_prune(v2_factory: V2Factory, tmp_path: Path) -> None:
-    """Section 11: the ``--watch`` command (at 1 s instead of 5 m) picks up a pushed tag and
+    """Section 11: the ``--watch`` command (at 0.3 s instead of 5 m) picks up a pushed tag and
     reports a deleted one as the page shows, stops on SIGTERM with exit 0; the crontab's
     command runs as cron would run it; ``--prune`` then deletes the tag."""
     section = _section("11. Keeping in sync")
@@ -522,7 +522,7 @@ def test_keeping_in_sync_with_watch_cron_and_prune(v2_factory: V2Factory, tmp_pa
         new = v2_factory("htpasswd")
         shell = Shell(tmp_path / "reader", old, new, following)
         shell.run(_section("1.")[0])
-        process = shell.start(watching.replace("--watch 5m", "--watch 1s"))
+        process = shell.start(watching.replace("--watch 5m", "--watch 0.3s"))
         seen: list[str] = []
         try:
             _lines_until(process, "pass 1: ", seen)

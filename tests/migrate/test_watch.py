@@ -1,6 +1,6 @@
 """``migrate --watch`` and ``--prune`` against the v1 emulator and Debian's distribution.
 
-The watch runs as the real ``regv1`` script in a subprocess (``--watch 1s``, NDJSON
+The watch runs as the real ``regv1`` script in a subprocess (``--watch 0.3s``, NDJSON
 pass events on stdout), so the signals and exit statuses are the ones a service
 manager sees. The source changes while it runs: a tag pushed shows up at the
 destination a pass or two later; a tag deleted is reported, and left alone unless
@@ -41,6 +41,8 @@ REGV1 = Path(sys.executable).with_name("regv1")
 PASSES_WITHIN = 30.0
 """Seconds a pass may take to be reported on a loaded two-core machine."""
 REPO, OTHER = "library/base00", "team1/app01"
+INTERVAL = "0.3s"
+"""Short, so that the passes a test waits for come quickly."""
 
 
 @pytest.fixture
@@ -62,12 +64,12 @@ def _digest(registry: V2Registry, name: str, tag: str) -> str | None:
 
 
 class Watch:
-    """``regv1 migrate … --watch 1s --format json`` in a subprocess; its pass events."""
+    """``regv1 migrate … --watch 0.3s --format json`` in a subprocess; its pass events."""
 
     def __init__(self, source: str, destination: str, journal: Path, *extra: str) -> None:
         command = [str(REGV1), "migrate", source, destination, "--journal", str(journal)]
         self.process = subprocess.Popen(
-            [*command, "--watch", "1s", "--format", "json", *extra],
+            [*command, "--watch", INTERVAL, "--format", "json", *extra],
             stdout=subprocess.PIPE,
             stderr=subprocess.PIPE,
             text=True,
