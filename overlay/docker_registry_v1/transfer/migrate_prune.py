@@ -193,6 +193,7 @@ def prune_deleted_tags(
 
 
 def _refusal(error: DockerRegistryError) -> tuple[PruneStatus, str]:
+    """A refused delete: the registry's "I delete nothing" (405, 501) or another error."""
     code = getattr(error, "code", None)
     text = " ".join(str(error).split())
     if code in _NOT_ALLOWED:
@@ -216,16 +217,10 @@ def _prune_one(target: BlobStoreSide | V1Side, tag: DeletedTag) -> PrunedTag:
             return PrunedTag(tag, "unsupported", "this destination deletes nothing")
     except NotFound:
         return PrunedTag(tag, "absent", "not at the destination any more")
-    except (DockerRegistryError, LayoutError, OSError) as error:
-        status, reason = (
-            _refusal(error)
-            if isinstance(error, DockerRegistryError)
-            else (
-                "failed",
-                str(error),
-            )
-        )
-        return PrunedTag(tag, status, reason)
+    except DockerRegistryError as error:
+        return PrunedTag(tag, *_refusal(error))
+    except (LayoutError, OSError) as error:  # the layout's index.json cannot be rewritten
+        return PrunedTag(tag, "failed", " ".join(str(error).split()))
     return PrunedTag(tag, "deleted")
 
 
