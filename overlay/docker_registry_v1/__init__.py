@@ -121,6 +121,14 @@ if TYPE_CHECKING:
         TagState,
         plan_migration,
     )
+    from .transfer.migrate_prune import (
+        DeletedTag,
+        PrunedTag,
+        PruneStatus,
+        deleted_source_tags,
+        prune_deleted_tags,
+        source_tag_lister,
+    )
     from .transfer.migrate_repair import forget_lost_blobs, requeue_wrong_tags
     from .transfer.migrate_v1 import V1Side
     from .transfer.migrate_verify import Mismatch, VerifyReport, verify_migration
@@ -222,6 +230,17 @@ _LAZY = {
     ),
     **dict.fromkeys(("Mismatch", "VerifyReport", "verify_migration"), "transfer.migrate_verify"),
     **dict.fromkeys(("forget_lost_blobs", "requeue_wrong_tags"), "transfer.migrate_repair"),
+    **dict.fromkeys(
+        (
+            "DeletedTag",
+            "PruneStatus",
+            "PrunedTag",
+            "deleted_source_tags",
+            "prune_deleted_tags",
+            "source_tag_lister",
+        ),
+        "transfer.migrate_prune",
+    ),
     "V1Side": "transfer.migrate_v1",
 }
 
@@ -253,6 +272,7 @@ __all__ = [
     "CopyResult",
     "CreateRepository",
     "CreateRepositoryError",
+    "DeletedTag",
     "Denied",
     "DestinationSide",
     "DiffIdMismatchError",
@@ -305,6 +325,8 @@ __all__ = [
     "Problem",
     "ProblemKind",
     "ProgressListener",
+    "PruneStatus",
+    "PrunedTag",
     "PullResult",
     "PushResult",
     "RawMetadata",
@@ -352,16 +374,19 @@ __all__ = [
     "copy",
     "copy_image",
     "default_journal_path",
+    "deleted_source_tags",
     "forget_lost_blobs",
     "inventory",
     "migrate",
     "mirror",
     "plan_migration",
+    "prune_deleted_tags",
     "remove_pause_listener",
     "repository_command",
     "requeue_wrong_tags",
     "shard_of",
     "shared_budget",
+    "source_tag_lister",
     "ssl_context",
     "verify_migration",
 ]

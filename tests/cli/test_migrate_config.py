@@ -451,7 +451,7 @@ def test_passwords_defaults_and_destination_settings_become_the_flags_values(
 
 def _doc_blocks() -> list[str]:
     page = (ROOT / "docs" / "migration.md").read_text(encoding="utf-8")
-    match = re.search(r"^## Several sources and destinations.*?(?=^## )", page, re.M | re.S)
+    match = re.search(r"^## 12\. Several sources and destinations.*?(?=^## )", page, re.M | re.S)
     assert match is not None, "docs/migration.md has the --config section"
     return re.findall(r"^```sh\n(.*?)^```", match.group(0), re.MULTILINE | re.DOTALL)
 

@@ -18,12 +18,14 @@ command line is run once per completion index with the environment the manifest 
 
 from __future__ import annotations
 
+import base64
 import csv
 import json
 import os
 import re
 import shlex
 import shutil
+import signal
 import subprocess
 import sys
 from collections.abc import Callable, Iterator
@@ -131,6 +133,20 @@ class Shell:
         assert "Traceback" not in done.stderr
         assert "deprecated" not in done.stderr, done.stderr  # the page shows current flags
         return done.stdout
+
+    def start(self, block: str) -> subprocess.Popen[str]:
+        """The block's one command in the background (``exec``: signals reach it), after
+        the exports of the blocks before it; its output is piped."""
+        state = shlex.quote(str(self._state))
+        script = f"[ -f {state} ] && source {state}\nexec {self.script(block).strip()}\n"
+        return subprocess.Popen(
+            ["bash", "-euo", "pipefail", "-c", script],
+            cwd=self.cwd,
+            env=self.env,
+            stdout=subprocess.PIPE,
+            stderr=subprocess.PIPE,
+            text=True,
+        )
 
 
 @contextmanager
@@ -473,3 +489,62 @@ def test_the_page_names_only_placeholder_hosts_and_is_linked() -> None:
     assert "migration.md" in (ROOT / "mkdocs.yml").read_text(encoding="utf-8")
     assert "migration.md" in (ROOT / "docs" / "migration-guide.md").read_text(encoding="utf-8")
     assert "`docs/migration.md`" in (ROOT / "README.md").read_text(encoding="utf-8")
+
+
+def _lines_until(process: subprocess.Popen[str], wanted: str, seen: list[str]) -> None:
+    """Read the process's stdout into ``seen`` until a line holds ``wanted``."""
+    assert process.stdout is not None
+    for line in process.stdout:
+        seen.append(line.rstrip("\n"))
+        if wanted in line:
+            return
+    pytest.fail(f"no line with {wanted!r}: {seen}")
+
+
+def test_keeping_in_sync_with_watch_cron_and_prune(v2_factory: V2Factory, tmp_path: Path) -> None:
+    """Section 11: the ``--watch`` command (at 0.3 s instead of 5 m) picks up a pushed tag and
+    reports a deleted one as the page shows, stops on SIGTERM with exit 0; the crontab's
+    command runs as cron would run it; ``--prune`` then deletes the tag."""
+    section = _section("11. Keeping in sync")
+    assert len(section) == 2
+    watching, pruning = section
+    assert "--watch 5m" in watching
+    assert "--prune" in pruning
+    text = _page().split("## 11. Keeping in sync", 1)[1].split("\n## ", 1)[0]
+    deleted_line = (
+        "deleted at source: team1/app01:1.0 (still at team1/app01:1.0; --prune deletes it)"
+    )
+    assert deleted_line in text
+    cron = re.search(r"^\*/5 \* \* \* \* cd /srv/regv1 && (.+)$", text, re.MULTILINE)
+    assert cron is not None
+    require_tool("flock")
+    with _old_registry() as (old, seed), run_standalone() as following:
+        new = v2_factory("htpasswd")
+        shell = Shell(tmp_path / "reader", old, new, following)
+        shell.run(_section("1.")[0])
+        process = shell.start(watching.replace("--watch 5m", "--watch 0.3s"))
+        seen: list[str] = []
+        try:
+            _lines_until(process, "pass 1: ", seen)
+            assert f"pass 1: {seed.tag_count} moved, 0 current, 0 failed" in seen[-1]
+            old.store.set_tag("team1/app04", "2.0", seed.repositories["team1/app04"]["1.0"], {})
+            _lines_until(process, " 1 moved, ", seen)
+            old.store.delete_tag("team1/app01", "1.0")
+            _lines_until(process, deleted_line, seen)
+            process.send_signal(signal.SIGTERM)
+            assert process.wait(timeout=60) == 0
+        finally:
+            if process.poll() is None:
+                process.kill()
+                process.wait()
+        assert "2.0" in _v2_contents(new)["team1/app04"]
+        assert "1.0" in _v2_contents(new)["team1/app01"], "reported, not deleted"
+        login = base64.b64encode(f"{NEW_USER}:{NEW_PASSWORD}".encode()).decode()
+        auths = {"auths": {shell.hosts[NEW]: {"auth": login}}}
+        (shell.cwd / "new-auth.json").write_text(json.dumps(auths), encoding="utf-8")
+        shell.run(cron.group(1))
+        report = json.loads((shell.cwd / "last-sync.json").read_text(encoding="utf-8"))
+        assert (report["summary"]["copied"], report["summary"]["deleted_at_source"]) == (0, 1)
+        out = shell.run(pruning)
+        assert "deleted at source: team1/app01:1.0 -> team1/app01:1.0 deleted" in out
+        assert "1.0" not in _v2_contents(new)["team1/app01"]

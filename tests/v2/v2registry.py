@@ -303,8 +303,11 @@ def _registry_environment() -> dict[str, str]:
 
 
 @contextmanager
-def run_registry(mode: Mode, root: Path, tls: TLSMaterial | None = None) -> Iterator[V2Registry]:
-    """The registry in ``mode`` under ``root``; over https with ``tls``."""
+def run_registry(
+    mode: Mode, root: Path, tls: TLSMaterial | None = None, *, deletes: bool = True
+) -> Iterator[V2Registry]:
+    """The registry in ``mode`` under ``root``; over https with ``tls``; ``deletes=False``
+    answers every delete 405 ``UNSUPPORTED``, as distribution does by default."""
     binary = require_tool("docker-registry")
     root.mkdir(parents=True, exist_ok=True)
     issuer: TokenIssuer | None = None
@@ -316,7 +319,7 @@ def run_registry(mode: Mode, root: Path, tls: TLSMaterial | None = None) -> Iter
         "log": {"level": "info", "formatter": "text", "accesslog": {"disabled": True}},
         "storage": {
             "filesystem": {"rootdirectory": str(root / "storage")},
-            "delete": {"enabled": True},
+            "delete": {"enabled": deletes},
         },
         "http": {"secret": secrets.token_hex(16)},
     }

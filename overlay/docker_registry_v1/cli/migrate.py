@@ -37,6 +37,8 @@ from rich.progress import (
 
 from .connect import open_side
 from .exitcodes import EXIT_PARTIAL
+from .migrate_watch import Sweep, pruned_count, sweep, sweep_document, sweep_lines, watch_options
+from .migrate_watch import watch as watch_passes
 from .options import (
     Settings,
     age_options,
@@ -336,6 +338,7 @@ def _target(
     metavar="SECONDS",
     help="A --create-repo-cmd running longer fails.",
 )
+@watch_options
 @functools.partial(common_options, two_sided=True)
 @two_sided
 def migrate(
@@ -365,6 +368,8 @@ def migrate(
     repair: bool,
     create_repo_cmd: str | None,
     create_repo_timeout: float,
+    watch: float | None,
+    prune: bool,
     settings: Settings,
     src: SideSettings,
     dest: SideSettings,
@@ -433,6 +438,10 @@ def migrate(
         raise click.UsageError(
             "--repair migrates: it cannot be combined with --verify or --dry-run"
         )
+    if (watch is not None or prune) and (verify is not None or dry_run or repair):
+        raise click.UsageError(
+            "--watch and --prune migrate: not with --verify, --dry-run or --repair"
+        )
     if repos_from == "-" and (src.password_stdin or dest.password_stdin or settings.password_stdin):
         raise click.UsageError("--repos-from - and a --…password-stdin cannot both read stdin")
     src_url, one_repo = _source(source, src)
@@ -459,25 +468,45 @@ def migrate(
         )
         path = journal_path or default_journal_path(src_url, target.registry, selection.shard)
         with source_registry as registry, Journal(path) as journal:
-            ran = _run(
-                settings,
-                registry.client,
-                target,
-                journal,
-                selection=selection,
-                repositories=repositories,
-                verify=verify,
-                repair=repair,
-                dry_run=dry_run,
-                skip_existing_tags=skip_existing_tags,
-                jobs=jobs,
-                repositories_in_flight=repositories_in_flight,
-                on_error=on_error,
-                create_repo=(create_repo_cmd, create_repo_timeout) if create_repo_cmd else None,
-            )
+
+            def one_pass() -> tuple[MigrationReport, VerifyReport | None, Sweep] | None:
+                ran = _run(
+                    settings,
+                    registry.client,
+                    target,
+                    journal,
+                    selection=selection,
+                    repositories=repositories,
+                    verify=verify,
+                    repair=repair,
+                    dry_run=dry_run,
+                    skip_existing_tags=skip_existing_tags,
+                    jobs=jobs,
+                    repositories_in_flight=repositories_in_flight,
+                    on_error=on_error,
+                    create_repo=(create_repo_cmd, create_repo_timeout) if create_repo_cmd else None,
+                )
+                if ran is None:
+                    return None
+                swept = sweep(
+                    registry.client,
+                    target,
+                    journal,
+                    ran[0],
+                    selection,
+                    repositories=repositories,
+                    prune=prune,
+                )
+                return (*ran, swept)
+
+            if watch is not None:
+                watch_passes(settings, watch, one_pass)
+            ran = one_pass()
     if ran is not None:
-        report, repaired = ran
-        _print_report(settings, report, str(path), time.monotonic() - started, repaired)
+        report, repaired, swept = ran
+        _print_report(
+            settings, report, str(path), time.monotonic() - started, repaired, swept=swept
+        )
         if not report.ok:
             raise click.exceptions.Exit(EXIT_PARTIAL)
 
@@ -657,6 +686,8 @@ def _print_report(
     journal: str,
     seconds: float,
     repaired: VerifyReport | None = None,
+    *,
+    swept: Sweep | None = None,
 ) -> None:
     tags = len(report.outcomes)
     failed = report.failures
@@ -704,6 +735,10 @@ def _print_report(
         ],
     }
     summary["problems"] = len(report.problems)
+    if swept is not None:
+        summary["deleted_at_source"] = len(swept.deleted)
+        summary["pruned"] = pruned_count(swept)
+        document["deleted_at_source"] = sweep_document(swept)
     if repaired is not None:
         document["repair"] = _verify_document(repaired)
 
@@ -727,6 +762,11 @@ def _print_report(
             ["skipped", f"{human_size(report.bytes_skipped)} ({report.blobs_skipped} blobs)"],
             ["mounted", f"{human_size(report.bytes_mounted)} ({report.blobs_mounted} blobs)"],
             ["failures", str(len(failed))],
+            *(
+                [["deleted at source", f"{len(swept.deleted)} ({pruned_count(swept)} pruned)"]]
+                if swept is not None and swept.deleted
+                else []
+            ),
             ["wall time", f"{seconds:.1f} s"],
             ["throughput", human_rate(report.bytes_read, seconds)],
         ]
@@ -742,6 +782,8 @@ def _print_report(
                 f"not migrated: repository {visible(problem.repository)} "
                 f"({problem.kind.value}): {visible(problem.message)}"
             )
+        for line in sweep_lines(swept) if swept is not None else ():
+            console.print(line)
 
     emit(settings, document, human)
 

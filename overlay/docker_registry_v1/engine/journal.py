@@ -573,6 +573,18 @@ class _Store:
                 (registry, repository, tag),
             )
 
+    def forget_tag(self, registry: str, repository: str, tag: str) -> None:
+        """The tag was removed from ``registry`` (``migrate --prune``: its source tag is
+        gone): neither its manifest nor any failure of it is remembered, so it is no
+        longer reported as a deleted source tag, and a tag of that name pushed to the
+        source again is migrated as new."""
+        with self._write() as db:
+            for table in ("manifests", "failures"):
+                db.execute(
+                    f"DELETE FROM {table} WHERE registry = ? AND repository = ? AND tag = ?",  # noqa: S608 - fixed names
+                    (registry, repository, tag),
+                )
+
     def failed(self, registry: str, repository: str, tag: str, reason: str) -> None:
         """The tag could not be migrated this time, and why (a plan's next run plans it
         again rather than continuing it)."""

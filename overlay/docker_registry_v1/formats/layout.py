@@ -668,6 +668,27 @@ class OCILayout:
             )
         return descriptor
 
+    def remove_ref(self, ref: str) -> str | None:
+        """Take the ref name ``ref`` out of ``index.json``; the digest it named, or
+        ``None`` when no entry had it. The manifest and its blobs stay in ``blobs/``
+        (another ref may share them; a layout has no garbage collection here)."""
+        check_ref(ref)
+        with self._locked():
+            index = self.index()
+            named = [
+                entry
+                for entry in index["manifests"]
+                if (entry.get("annotations") or {}).get(REF_NAME) == ref
+            ]
+            if not named:
+                return None
+            index["manifests"] = [entry for entry in index["manifests"] if entry not in named]
+            _replace_atomically(
+                self, "index.json", json.dumps(index, separators=(",", ":")).encode()
+            )
+        digest = named[-1].get("digest")
+        return digest if isinstance(digest, str) else None
+
     def add_image(self, image: ConvertedImage, *, ref: str | None = None) -> Descriptor:
         """Store a converted image's config and manifest; its layer blobs must be written first."""
         self.write_blob([image.config], digest=image.config_digest)

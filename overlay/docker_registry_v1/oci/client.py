@@ -48,7 +48,12 @@ from oci_distribution_api.api.blobs import (
     upload_chunk,
 )
 from oci_distribution_api.api.listing import list_repositories, list_tags
-from oci_distribution_api.api.manifests import get_manifest, manifest_exists, put_manifest
+from oci_distribution_api.api.manifests import (
+    delete_manifest,
+    get_manifest,
+    manifest_exists,
+    put_manifest,
+)
 from oci_distribution_api.types import UNSET
 
 from ..core import httplog
@@ -646,6 +651,18 @@ def _put_manifest(name: str, reference: str, data: bytes, media_type: str) -> Pl
     return digest
 
 
+def _delete_manifest(name: str, reference: str) -> Plan[None]:
+    what = (
+        f"manifest {name}:{reference}" if ":" not in reference else f"manifest {name}@{reference}"
+    )
+    yield _Step(
+        lambda http: delete_manifest.build_request(http, name, reference),
+        what,
+        frozenset({202}),
+        scopes=(f"repository:{name}:delete", *_push(name)),
+    )
+
+
 def _accept(accept: Iterable[str] | None) -> dict[str, str]:
     return {"Accept": ", ".join(MANIFEST_TYPES if accept is None else accept)}
 
@@ -1041,6 +1058,13 @@ class OCIClient(_Base):
         """``HEAD`` the manifest: its ``Docker-Content-Digest``, or ``None`` when absent."""
         return self._run(_head_manifest(check_name(name), check_reference(reference), accept))
 
+    def delete_manifest(self, name: str, reference: str) -> None:
+        """``DELETE`` the manifest ``reference`` of ``name``: a digest (which untags every
+        tag pointing at it), or a tag where the registry takes OCI 1.1's tag delete.
+        Distribution 2.8 answers a tag with 400 ``DIGEST_INVALID`` and any delete with 405
+        ``UNSUPPORTED`` unless its storage allows deletes; both raise an `OCIError`."""
+        self._run(_delete_manifest(check_name(name), check_reference(reference)))
+
     def tags(self, name: str, *, page_size: int | None = None) -> Iterator[str]:
         """Every tag of ``name``, page by page (``n=page_size``, following ``Link``)."""
         check_name(name)
@@ -1245,6 +1269,10 @@ class AsyncOCIClient(_Base):
     ) -> str | None:
         """See :meth:`OCIClient.manifest_digest`."""
         return await self._run(_head_manifest(check_name(name), check_reference(reference), accept))
+
+    async def delete_manifest(self, name: str, reference: str) -> None:
+        """See :meth:`OCIClient.delete_manifest`."""
+        await self._run(_delete_manifest(check_name(name), check_reference(reference)))
 
     async def tags(self, name: str, *, page_size: int | None = None) -> AsyncIterator[str]:
         """See :meth:`OCIClient.tags`."""
