@@ -31,7 +31,7 @@ from v2.v2registry import run_registry
 RATE = 5.0
 EVERY = 30
 """Every 30th destination request is answered 429: this migration sends the destination
-about 75 (mounts without a HEAD first), so at least two pauses happen."""
+about 90 (mounts without a HEAD first), so at least two pauses happen."""
 RETRY_AFTER = 2
 IN_FLIGHT_ALLOWANCE = 0.1
 
@@ -57,7 +57,7 @@ def test_a_rate_limited_source_and_a_429_destination(tmp_path: Path) -> None:
         run_registry("none", tmp_path / "v2") as registry,
         throttling_proxy(registry.url, every=EVERY, retry_after=RETRY_AFTER) as proxy,
     ):
-        seed = seed_registry(source.store, repos=6, tags_per_repo=2, base_chains=1, seed=20)
+        seed = seed_registry(source.store, repos=8, tags_per_repo=2, base_chains=1, seed=20)
         source.log.clear()
         add_pause_listener(heard)
         started = time.monotonic()

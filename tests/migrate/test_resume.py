@@ -308,3 +308,42 @@ def test_a_blob_the_journal_knows_but_the_registry_lost_is_sent_again(
     assert report.ok
     assert uploaded_blobs(v2_fresh).count(lost) == 2
     assert seeded.layer_gets().count(base) == 2
+
+
+def test_after_kill_9_the_rerun_continues_the_journals_plan_before_reading_anything(
+    seeded: Seeded, v2_fresh: V2Registry, tmp_path: Path
+) -> None:
+    """The killed run's remaining tags go first, from the journal's plan and its JSONs:
+    the rerun's first requests to the old registry are layers, not search, tag lists,
+    ancestries or JSONs (those come after, for the ordinary pass that finds what changed)."""
+    seeded.emulator.faults.latency("/v1/images/*/layer", 0.03)
+    journal = tmp_path / "journal.sqlite"
+    command = [str(REGV1), "migrate", seeded.host, f"docker://{v2_fresh.host}"]
+    command += ["--journal", str(journal), "--json", "-j", "2", "--include", SOME]
+    process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
+    deadline = time.monotonic() + WAIT_FOR_UPLOADS
+    while process.poll() is None:
+        assert time.monotonic() < deadline, "the run never wrote a manifest"
+        manifests = [e for e in seeded.emulator.log.entries if e.path.endswith("/layer")]
+        if len(uploaded_blobs(v2_fresh)) >= 6 and manifests:
+            break
+        time.sleep(0.005)
+    os.kill(process.pid, signal.SIGKILL)
+    process.wait()
+    seeded.emulator.log.clear()
+    done = subprocess.run(command, capture_output=True, text=True, timeout=300, check=False)
+    assert done.returncode == 0, done.stderr
+    assert "continuing the last run:" in done.stderr
+    kinds = [
+        "layer" if e.path.endswith("/layer") else e.path.rsplit("/", 1)[-1]
+        for e in seeded.emulator.log.entries
+        if e.path != "/v1/_ping"
+    ]
+    assert "layer" in kinds
+    first_layer = kinds.index("layer")
+    assert kinds[:first_layer] == [], kinds[: first_layer + 1]
+    final = json.loads(done.stdout)
+    assert {tag["status"] for tag in final["tags"]} <= {"copied", "current"}
+    assert "copied" in {tag["status"] for tag in final["tags"]}
+    uploads = uploaded_blobs(v2_fresh)
+    assert len(uploads) == len(set(uploads)) == seeded.unique_blobs(SOME)

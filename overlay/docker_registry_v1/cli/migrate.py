@@ -530,10 +530,31 @@ def _run(
 ) -> tuple[MigrationReport, VerifyReport | None] | None:
     """Verify, print the plan, or migrate (the report and a repair's check, for the
     caller to print)."""
+    from docker_registry_v1.engine.sources import registry_origin  # noqa: PLC0415
     from docker_registry_v1.transfer.inventory import inventory  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate import continued_and_then  # noqa: PLC0415
     from docker_registry_v1.transfer.migrate import migrate as run_migration  # noqa: PLC0415
-    from docker_registry_v1.transfer.migrate_plan import plan_migration  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_plan import (  # noqa: PLC0415
+        continued_plan,
+        plan_migration,
+        plan_name,
+        remember_plan,
+    )
     from docker_registry_v1.transfer.migrate_verify import verify_migration  # noqa: PLC0415
+
+    def carry_out(plan: MigrationPlan) -> MigrationReport:
+        with _listener(settings) as listener:
+            return run_migration(
+                client,
+                target,
+                plan,
+                journal=journal,
+                jobs=jobs,
+                repositories_in_flight=repositories_in_flight,
+                on_error="abort" if on_error == "abort" else "continue",
+                progress=listener,
+                create_repository=create,
+            )
 
     path = str(journal.path)
     create = _repository_hook(target, create_repo)  # refused before any request
@@ -554,6 +575,21 @@ def _run(
 
         repaired = verify_migration(client, target, journal, fast=True, jobs=jobs)
         forget_lost_blobs(repaired, journal, target)
+    name = plan_name(
+        registry_origin(client),
+        target.registry,
+        selection,
+        repositories,
+        skip_existing_tags=skip_existing_tags,
+    )
+    continued = None
+    if not dry_run and not repair:
+        left = continued_plan(journal, name, str(client.base_url), target)
+        if left is not None:  # a run killed half-way: its tags first, no inventory
+            click.echo(f"continuing the last run: {len(left.tags)} tags it had left", err=True)
+            continued = carry_out(left)
+            if continued.aborted:  # --on-error abort stopped it: start nothing else
+                return continued, repaired
     found = inventory(
         client,
         repositories=repositories,
@@ -587,18 +623,9 @@ def _run(
         plan, unselected = requeue_wrong_tags(plan, repaired)
         for repository, tag in unselected:
             warn(f"{repository}:{tag} is wrong at the destination but not selected by this run")
-    with _listener(settings) as listener:
-        return run_migration(
-            client,
-            target,
-            plan,
-            journal=journal,
-            jobs=jobs,
-            repositories_in_flight=repositories_in_flight,
-            on_error="abort" if on_error == "abort" else "continue",
-            progress=listener,
-            create_repository=create,
-        ), repaired
+    remember_plan(journal, plan, name)
+    report = carry_out(plan)
+    return (report if continued is None else continued_and_then(continued, report)), repaired
 
 
 def _repository_hook(

@@ -375,31 +375,37 @@ class _Store:
         for the next read: as many as ever read at once, however many threads come and
         go (a connection per thread would pile up with the engine's short-lived ones)."""
         self._idle: list[sqlite3.Connection] = []
-        self._readers: list[sqlite3.Connection] = []
         self._readers_lock = threading.Lock()
+        self._readers_closed = False
 
     def _close_readers(self) -> None:
+        """Close the idle readers; one in use is closed by its thread when its read ends
+        (closing it under a running query would crash SQLite: after Ctrl-C, worker
+        threads may still be finishing one)."""
         with self._readers_lock:
-            for db in self._readers:
+            self._readers_closed = True
+            for db in self._idle:
                 db.close()
-            self._readers.clear()
             self._idle.clear()
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
         with self._readers_lock:
+            if self._readers_closed:
+                raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
             db = self._idle.pop() if self._idle else None
         with self._named_errors():
             if db is None:
                 db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
                 db.execute("PRAGMA query_only = ON")
-                with self._readers_lock:
-                    self._readers.append(db)
             try:
                 yield db
             finally:
                 with self._readers_lock:
-                    self._idle.append(db)
+                    if self._readers_closed:
+                        db.close()
+                    else:
+                        self._idle.append(db)
 
     @contextlib.contextmanager
     def _write(self) -> Iterator[sqlite3.Connection]:

@@ -66,6 +66,7 @@ __all__ = [
     "MigrationReport",
     "SilentMigration",
     "TagOutcome",
+    "continued_and_then",
     "migrate",
 ]
 
@@ -444,4 +445,29 @@ def migrate(
         seconds=round(time.monotonic() - started, 3),
         aborted=aborted.is_set(),
         problems=plan.problems,
+    )
+
+
+def continued_and_then(continued: MigrationReport, then: MigrationReport) -> MigrationReport:
+    """One report of a run that first continued what a killed run left (``continued``)
+    and then did the ordinary pass (``then``): the ordinary pass's tags, each one the
+    continuation copied shown as copied (the pass found it current), every count summed."""
+    copied = {(o.source, o.destination): o for o in continued.outcomes if o.status == "copied"}
+    outcomes = tuple(
+        copied.get((o.source, o.destination), o) if o.status == "current" else o
+        for o in then.outcomes
+    )
+    return attrs.evolve(
+        then,
+        outcomes=outcomes,
+        images_read=continued.images_read + then.images_read,
+        bytes_read=continued.bytes_read + then.bytes_read,
+        blobs_uploaded=continued.blobs_uploaded + then.blobs_uploaded,
+        bytes_uploaded=continued.bytes_uploaded + then.bytes_uploaded,
+        blobs_skipped=continued.blobs_skipped + then.blobs_skipped,
+        bytes_skipped=continued.bytes_skipped + then.bytes_skipped,
+        blobs_mounted=continued.blobs_mounted + then.blobs_mounted,
+        bytes_mounted=continued.bytes_mounted + then.bytes_mounted,
+        seconds=round(continued.seconds + then.seconds, 3),
+        aborted=continued.aborted or then.aborted,
     )
