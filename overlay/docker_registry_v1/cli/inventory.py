@@ -443,7 +443,7 @@ def inventory_command(
     refused login exits 1.
 
     While it reads, a terminal shows a bar (repositories read of those listed, images
-    read, requests per second); with --format json or ndjson, stderr gets NDJSON
+    read, requests per second); with --format json, stderr gets NDJSON
     progress events instead ({"event": "phase", "phase": "inventory", "done": …,
     "total": …, "images": …, "requests": …}, a few a second at most).
     """

@@ -10,8 +10,8 @@ from worker threads, so every update goes through rich's own lock.
 
 The phases with no bytes to count (an inventory, a migration's plan, a verify) get
 one bar each on a terminal (:class:`PhaseBars`), NDJSON ``phase`` events on stderr
-with ``--format json`` or ``ndjson`` (:class:`PhaseEvents`, a few a second at most),
-and nothing otherwise: :func:`phase_progress` chooses.
+with ``--format json`` (:class:`PhaseEvents`, a few a second at most), and nothing
+otherwise: :func:`phase_progress` chooses.
 """
 
 from __future__ import annotations
@@ -288,14 +288,14 @@ def _stderr_line(event: dict[str, Any]) -> None:
 def phase_progress(
     settings: Settings, console: Console | None = None
 ) -> Iterator[PhaseListener | None]:
-    """Events for ``--format json``/``ndjson`` (on stderr, as a migration's progress
-    events), bars on an interactive stderr for the human formats, else nothing (CSV, a
+    """Events for ``--format json`` (on stderr, as a migration's progress events), bars
+    on an interactive stderr for the human formats, else nothing (a record stream, CSV, a
     pipe, a log: scripts keep the output they had)."""
-    if settings.json or settings.output_format in ("json", "ndjson"):
+    if settings.json:
         yield PhaseEvents()
         return
     target = console or Console(file=sys.stderr)
-    if settings.output_format == "csv" or not target.is_terminal:
+    if settings.output_format in ("ndjson", "csv") or not target.is_terminal:
         yield None
         return
     bars = PhaseBars(target)
