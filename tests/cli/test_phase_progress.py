@@ -9,11 +9,10 @@ real distribution registry, both small enough for a few seconds in all.
 
 from __future__ import annotations
 
+import io
 import json
 import os
 import pty
-import select
-import subprocess
 import sys
 import threading
 import time
@@ -251,36 +250,40 @@ def test_a_pipe_gets_the_output_it_had(
 
 
 def _on_a_terminal(*args: str) -> tuple[str, str]:
-    """Run regv1 with stderr on a pseudo-terminal; (stdout, what the terminal got)."""
+    """Run regv1 (in this process) with stderr on a pseudo-terminal; (stdout, what the
+    terminal got). A thread drains the terminal so that the bars never block on it."""
     controller, terminal = pty.openpty()
-    env = {**os.environ, "TERM": "xterm", "COLUMNS": "160"}
-    process = subprocess.Popen(
-        [sys.executable, "-c", "from docker_registry_v1.cli import main; main()", *args],
-        stdout=subprocess.PIPE,
-        stderr=terminal,
-        stdin=subprocess.DEVNULL,
-        env=env,
-    )
-    os.close(terminal)
-    screen = b""
-    try:
+    screen = bytearray()
+
+    def drain() -> None:
         while True:
-            ready, _, _ = select.select([controller], [], [], 30)
-            assert ready, "the command wrote nothing for 30 s"
             try:
                 chunk = os.read(controller, 65536)
-            except OSError:  # EIO: the command closed the terminal's last end
-                break
+            except OSError:  # EIO: the terminal's last end was closed
+                return
             if not chunk:
-                break
-            screen += chunk
-        stdout, _ = process.communicate(timeout=30)
+                return
+            screen.extend(chunk)
+
+    reader = threading.Thread(target=drain)
+    reader.start()
+    stdout = io.StringIO()
+    try:
+        with (
+            os.fdopen(terminal, "w", encoding="utf-8") as stderr,
+            pytest.MonkeyPatch.context() as patch,
+        ):
+            assert stderr.isatty()
+            patch.setenv("TERM", "xterm")
+            patch.setenv("COLUMNS", "160")
+            patch.setattr(sys, "stdout", stdout)
+            patch.setattr(sys, "stderr", stderr)
+            main.main(list(args), prog_name="regv1", standalone_mode=False)
+        reader.join(timeout=30)
+        assert not reader.is_alive()
     finally:
         os.close(controller)
-        if process.poll() is None:
-            process.kill()
-    assert process.returncode == 0, screen
-    return stdout.decode(), screen.decode(errors="replace")
+    return stdout.getvalue(), screen.decode(errors="replace")
 
 
 def test_a_terminal_gets_a_bar_per_phase(
@@ -288,6 +291,7 @@ def test_a_terminal_gets_a_bar_per_phase(
 ) -> None:
     stdout, screen = _on_a_terminal("inventory", host(source))
     assert len(stdout.splitlines()) == REPOS  # stdout is a pipe: its rows as ever
+    assert "\x1b[?25l" in screen  # a live display: the cursor hidden while it redraws
     assert "inventory: repositories read" in screen
     assert f"{REPOS}/{REPOS}" in screen
     assert "requests (" in screen
