@@ -22,6 +22,7 @@ from typing import Any
 
 import pytest
 from click.testing import CliRunner, Result
+from docker_registry_v1 import AsyncClient, ainventory
 from docker_registry_v1.cli import main
 from docker_registry_v1.cli.progress import EVENTS_PER_SECOND, PhaseEvents
 from docker_registry_v1.emulator.server import Standalone, run_standalone
@@ -218,6 +219,25 @@ def test_events_are_bounded_per_phase_and_the_last_always_goes_out() -> None:
         "started",
         "finished",
     ]
+
+
+@pytest.mark.anyio
+async def test_the_async_inventory_reports_its_phase_from_the_worker_thread(
+    source: tuple[Standalone, SeededRegistry],
+) -> None:
+    recorder = _Recorder()
+    async with AsyncClient(source[0].url) as client:
+        found = await ainventory(client, phases=recorder)
+    kinds = [kind for kind, _ in recorder.states]
+    assert kinds[0] == "started"
+    assert kinds[-1] == "finished"
+    assert set(kinds[1:-1]) == {"advanced"}
+    last = recorder.states[-1][1]
+    assert (last.phase, last.done, last.total) == ("inventory", REPOS, REPOS)
+    assert dict(last.counts) == {"images": len(found.images), "requests": found.requests}
+    assert [state.done for _, state in recorder.states] == sorted(
+        state.done for _, state in recorder.states
+    )
 
 
 def test_a_phase_with_nothing_to_do_sends_nothing() -> None:

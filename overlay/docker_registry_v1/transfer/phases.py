@@ -124,6 +124,8 @@ class Phase:
 
     def advance(self, done: int = 1, **counts: int) -> None:
         """``done`` more units of work, and ``counts`` added to the named counts."""
+        if self._listener is None:
+            return  # nobody listens: not even the closure below
 
         def add() -> None:
             self._done += done
