@@ -133,6 +133,7 @@ if TYPE_CHECKING:
     from .transfer.migrate_v1 import V1Side
     from .transfer.migrate_verify import Mismatch, VerifyReport, verify_migration
     from .transfer.mirror import amirror, mirror
+    from .transfer.phases import Phase, PhaseListener, PhaseState
     from .transfer.selection import Selection, TagChoice, shard_of
 
 # Whole-image transfers pull in the archive layer, the OCI side the generated OCI package
@@ -242,6 +243,7 @@ _LAZY = {
         "transfer.migrate_prune",
     ),
     "V1Side": "transfer.migrate_v1",
+    **dict.fromkeys(("Phase", "PhaseListener", "PhaseState"), "transfer.phases"),
 }
 
 
@@ -319,6 +321,9 @@ __all__ = [
     "OCIError",
     "OCILayout",
     "OCIUnauthorized",
+    "Phase",
+    "PhaseListener",
+    "PhaseState",
     "Ping",
     "PlannedLayer",
     "PlannedTag",

@@ -13,11 +13,11 @@ from typing import Any
 import pytest
 from click.testing import CliRunner, Result
 from docker_registry_v1.cli import main
-from docker_registry_v1.cli.inventory import _Bar
+from docker_registry_v1.cli.progress import PhaseBars
 from docker_registry_v1.emulator import Standalone
+from docker_registry_v1.transfer.phases import PhaseState
 from migrate_support import SeededRegistry, seed_registry
 from rich.console import Console
-from rich.progress import Progress
 
 Seeded = tuple[Standalone, SeededRegistry]
 
@@ -282,11 +282,11 @@ def test_private_registry_takes_credentials(private_registry: Standalone) -> Non
 
 
 def test_the_progress_bar_follows_repositories_and_requests() -> None:
-    console = Console(file=io.StringIO(), force_terminal=True, width=100)
-    with Progress(console=console) as progress:
-        bar = _Bar(progress)
-        bar.progressed(0, 30, 2)
-        bar.progressed(12, 30, 77)
-        (task,) = progress.tasks
-        assert (task.completed, task.total) == (12, 30)
-        assert task.description == "repositories (77 requests)"
+    buffer = io.StringIO()
+    bars = PhaseBars(Console(file=buffer, force_terminal=True, width=120, color_system=None))
+    bars.phase_started(PhaseState("inventory", 0, None, {"images": 0, "requests": 1}, 0.0))
+    bars.phase_advanced(PhaseState("inventory", 0, 30, {"images": 0, "requests": 2}, 0.5))
+    bars.phase_finished(PhaseState("inventory", 30, 30, {"images": 40, "requests": 77}, 2.0))
+    text = buffer.getvalue()
+    assert "inventory: repositories read" in text
+    assert "30/30 40 images, 77 requests (38/s)" in text

@@ -28,19 +28,15 @@ import csv
 import functools
 import io
 import sys
-from collections.abc import Iterator
-from contextlib import contextmanager
 from pathlib import Path
 from typing import IO, Any
 
 import click
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 
 from docker_registry_v1.core.tls import TLSConfig
 from docker_registry_v1.transfer.inventory import (
     Inventory,
-    InventoryListener,
     SearchUnavailable,
     inventory,
 )
@@ -60,6 +56,7 @@ from .options import (
     warn,
 )
 from .output import Column, emit, human_size, json_text, print_table, visible
+from .progress import phase_progress
 from .reference import ImageReference, registry_url
 
 __all__ = ["inventory_command"]
@@ -363,40 +360,6 @@ def _problems_found(found: Inventory) -> str:
     )
 
 
-class _Bar(InventoryListener):
-    """One bar: repositories read out of those listed, and the requests so far."""
-
-    def __init__(self, progress: Progress) -> None:
-        self._progress = progress
-        self._task = progress.add_task("listing repositories", total=None)
-
-    def progressed(self, done: int, total: int, requests: int) -> None:
-        self._progress.update(
-            self._task,
-            completed=done,
-            total=total,
-            description=f"repositories ({requests} requests)",
-        )
-
-
-@contextmanager
-def _progress(settings: Settings) -> Iterator[InventoryListener | None]:
-    """The bar on an interactive stderr for human output; nothing for machine formats."""
-    console = Console(file=sys.stderr)
-    machine = settings.output_format in ("json", "ndjson", "csv")
-    if machine or not console.is_terminal:
-        yield None
-        return
-    columns = (
-        TextColumn("{task.description}"),
-        BarColumn(),
-        MofNCompleteColumn(),
-        TimeElapsedColumn(),
-    )
-    with Progress(*columns, console=console, transient=True) as progress:
-        yield _Bar(progress)
-
-
 @click.command(
     "inventory",
     epilog=EXIT_CODES_HELP
@@ -478,6 +441,11 @@ def inventory_command(
     as a second file). The report is the result, so the exit status is 0 with
     problems too, unless --fail-on-problems (then 2). An unreachable registry or a
     refused login exits 1.
+
+    While it reads, a terminal shows a bar (repositories read of those listed, images
+    read, requests per second); with --format json, stderr gets NDJSON
+    progress events instead ({"event": "phase", "phase": "inventory", "done": …,
+    "total": …, "images": …, "requests": …}, a few a second at most).
     """
     url, repository = _source(source, settings.tls)
     if problems_csv is not None and not problems_csv.resolve().parent.is_dir():
@@ -496,14 +464,14 @@ def inventory_command(
         names = _names_from(repos_from)
         if not names:
             fail(f"{repos_from.name}: no repository names in it")
-    with open_registry(settings, url=url) as registry, _progress(settings) as listener:
+    with open_registry(settings, url=url) as registry, phase_progress(settings) as listener:
         try:
             found = inventory(
                 registry.client,
                 repositories=names,
                 concurrency=jobs,
-                progress=listener,
                 selection=selection,
+                phases=listener,
             )
         except SearchUnavailable:
             fail(

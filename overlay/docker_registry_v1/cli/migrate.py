@@ -50,7 +50,7 @@ from .options import (
     warn,
 )
 from .output import Column, emit, human_rate, human_size, print_table, visible
-from .progress import showing_pauses
+from .progress import PhaseEvents, phase_progress, showing_pauses
 from .sides import OCISide, SidesCommand, SideSettings, assign_legacy_login, side_origin, two_sided
 from .transports import parse_registry
 
@@ -61,6 +61,7 @@ if TYPE_CHECKING:  # the copy extra (isal) is loaded only when the command runs
     from docker_registry_v1.transfer.migrate_plan import BlobStoreSide, MigrationPlan
     from docker_registry_v1.transfer.migrate_v1 import V1Side
     from docker_registry_v1.transfer.migrate_verify import VerifyReport
+    from docker_registry_v1.transfer.phases import Phase, PhaseListener
     from docker_registry_v1.transfer.selection import Selection
     from docker_registry_v1.v1.client import Client
 
@@ -129,10 +130,14 @@ class _Bars:
 
 
 class _Events:
-    """NDJSON progress events on stderr, for other tools (``--format json``)."""
+    """NDJSON progress events on stderr, for other tools (``--format json``); the
+    ``migrate`` phase's events too (tags finished of the plan's), as the phases
+    before it send theirs."""
 
     def __init__(self) -> None:
         self._lock = threading.Lock()
+        self._phase: Phase | None = None
+        self._finished = 0
 
     def _emit(self, **event: Any) -> None:
         with self._lock:
@@ -140,7 +145,13 @@ class _Events:
             sys.stderr.flush()
 
     def started(self, tags: int, nbytes: int) -> None:
+        from docker_registry_v1.transfer.phases import Phase  # noqa: PLC0415
+
         self._emit(event="started", tags=tags, bytes=nbytes)
+        self._phase = Phase(
+            PhaseEvents(lambda event: self._emit(**event)), "migrate", tags, counts=("failed",)
+        )
+        self._phase.start()
 
     def layer_started(self, image_id: str, size: int | None) -> None:
         self._emit(event="layer_started", image_id=image_id, size=size)
@@ -165,6 +176,13 @@ class _Events:
             reason=outcome.reason,
             image=outcome.image,
         )
+        if self._phase is not None:
+            self._phase.advance(1, failed=int(outcome.status == "failed"))
+            with self._lock:
+                self._finished += 1
+                last = self._finished == self._phase.total
+            if last:
+                self._phase.finish()
 
 
 @contextlib.contextmanager
@@ -467,7 +485,11 @@ def migrate(
             shard=shard,
         )
         path = journal_path or default_journal_path(src_url, target.registry, selection.shard)
-        with source_registry as registry, Journal(path) as journal:
+        with (
+            source_registry as registry,
+            Journal(path) as journal,
+            phase_progress(settings) as phases,
+        ):
 
             def one_pass() -> tuple[MigrationReport, VerifyReport | None, Sweep] | None:
                 ran = _run(
@@ -485,6 +507,7 @@ def migrate(
                     repositories_in_flight=repositories_in_flight,
                     on_error=on_error,
                     create_repo=(create_repo_cmd, create_repo_timeout) if create_repo_cmd else None,
+                    phases=phases,
                 )
                 if ran is None:
                     return None
@@ -527,6 +550,7 @@ def _run(
     repositories_in_flight: int,
     on_error: str,
     create_repo: tuple[str, float] | None = None,
+    phases: PhaseListener | None = None,
 ) -> tuple[MigrationReport, VerifyReport | None] | None:
     """Verify, print the plan, or migrate (the report and a repair's check, for the
     caller to print)."""
@@ -559,7 +583,9 @@ def _run(
     path = str(journal.path)
     create = _repository_hook(target, create_repo)  # refused before any request
     if verify is not None:
-        checked = verify_migration(client, target, journal, fast=verify == "fast", jobs=jobs)
+        checked = verify_migration(
+            client, target, journal, fast=verify == "fast", jobs=jobs, phases=phases
+        )
         if checked.checked == 0:
             fail(
                 f"nothing verified: the journal {path} records no tag migrated into "
@@ -573,7 +599,7 @@ def _run(
     if repair:
         from docker_registry_v1.transfer.migrate_repair import forget_lost_blobs  # noqa: PLC0415
 
-        repaired = verify_migration(client, target, journal, fast=True, jobs=jobs)
+        repaired = verify_migration(client, target, journal, fast=True, jobs=jobs, phases=phases)
         forget_lost_blobs(repaired, journal, target)
     name = plan_name(
         registry_origin(client),
@@ -598,6 +624,7 @@ def _run(
         journal=journal,
         every_ancestry=False,
         untagged=False,
+        phases=phases,
     )
     note_undated(found.undated)
     plan = plan_migration(
@@ -608,6 +635,7 @@ def _run(
         skip_existing_tags=skip_existing_tags,
         source=client,
         concurrency=_METADATA_CONCURRENCY,
+        phases=phases,
     )
     creating = None
     if create is not None:

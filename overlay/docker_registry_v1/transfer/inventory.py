@@ -73,6 +73,7 @@ from ..engine.sources import registry_origin
 from ..formats.archive import validate_ancestry
 from ..v1.auth import Authenticator
 from ..v1.services import next_page
+from .phases import Phase, PhaseListener
 from .retry import RetryPolicy
 from .selection import Selection
 from .threaded import run_in_worker
@@ -500,6 +501,8 @@ class _Survey:
     requests: _Counter
     listener: InventoryListener | None
     selection: Selection
+    #: The ``"inventory"`` phase: repositories read of those listed, images read, requests.
+    phase: Phase = attrs.field(factory=lambda: Phase(None, "inventory"))
     started: float = attrs.field(factory=time.monotonic)
     collection: _Collection = attrs.field(factory=_Collection)
     repositories: list[_Repository] = attrs.field(factory=list)
@@ -558,6 +561,7 @@ class _Survey:
                 continue
             seen.setdefault(key, name)
         self.repositories = [_Repository(name) for name in sorted(seen.values())]
+        self.phase.set_total(len(self.repositories))
         self.report()
 
     def report(self) -> None:
@@ -574,10 +578,12 @@ class _Survey:
         caller does not look for untagged images)."""
         return self.untagged and not self.selection.filters_tags
 
-    def finished_one(self) -> None:
+    def finished_one(self, images: int = 0) -> None:
+        """One repository read, which asked for ``images`` image JSONs."""
         self.keep()
         with self.collection.lock:
             self.done += 1
+        self.phase.advance(1, images=images)
         self.report()
 
     def keep(self) -> None:
@@ -932,7 +938,7 @@ def _read_repository(client: Client, run: _Survey, repository: _Repository, toke
     mine += found.claim_json(repository.listed)
     for image_id in mine:
         found.add_metadata(image_id, _metadata(client, found, image_id, reader), keep=keeping)
-    run.finished_one()
+    run.finished_one(images=len(mine))
 
 
 def inventory(
@@ -947,6 +953,7 @@ def inventory(
     journal: Journal | None = None,
     every_ancestry: bool = True,
     untagged: bool = True,
+    phases: PhaseListener | None = None,
 ) -> Inventory:
     """Read every repository (``repositories``, else all that search lists), tag and image.
 
@@ -969,6 +976,10 @@ def inventory(
     image's ancestry only when its parent's chain is unknown (see the module's text);
     ``untagged=False`` does not look for untagged images (a migration moves tags: the
     index image lists cost a request per repository and tell it nothing).
+    ``phases`` hears the ``"inventory"`` phase (:mod:`.phases`): ``done``/``total``
+    count repositories read of those listed (the total is known once the search or
+    the given names say how many), ``images`` the image JSONs asked for and
+    ``requests`` every attempt sent so far.
     """
     run = _Survey.create(
         registry=client.base_url,
@@ -981,6 +992,10 @@ def inventory(
     run.journal, run.every_ancestry, run.untagged = journal, every_ancestry, untagged
     run.origin = registry_origin(client)
     client = run.requests.counting(client, retry)
+    counter = run.requests
+    run.phase = Phase(
+        phases, "inventory", counts=("images",), sampled={"requests": lambda: counter.count}
+    ).start()
     tokens = client.issues_tokens()
     run.listed(run.named if run.named is not None else _search(client, run))
     jobs = [
@@ -988,6 +1003,7 @@ def inventory(
         for repository in run.repositories
     ]
     run_threads(jobs, run.concurrency, threading.Event())
+    run.phase.finish()
     return run.result()
 
 
@@ -1000,6 +1016,7 @@ async def ainventory(
     progress: InventoryListener | None = None,
     page_size: int = SEARCH_PAGE_SIZE,
     selection: Selection | None = None,
+    phases: PhaseListener | None = None,
 ) -> Inventory:
     """:func:`inventory` for an :class:`AsyncClient`: the same inventory, run in a worker
     thread on a sync twin of ``client`` (see ``transfer.threaded``); ``progress`` is
@@ -1013,5 +1030,6 @@ async def ainventory(
             progress=worker.inventory_progress(progress),
             page_size=page_size,
             selection=selection,
+            phases=phases,
         )
     )

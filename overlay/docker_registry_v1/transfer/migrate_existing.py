@@ -41,6 +41,7 @@ from ..formats.errors import LayoutError
 from .copy import BlobCache
 from .migrate_run import Keyed
 from .migrate_v1 import V1Side
+from .phases import Phase
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
@@ -79,12 +80,19 @@ class DestinationSurvey:
     _readers: dict[str, Authenticator | None] = attrs.field(factory=dict)
     _blobs: dict[tuple[str, str], bool] = attrs.field(factory=dict)
     _locks: Keyed = attrs.field(factory=Keyed)
+    #: Where each repository listed and each tag checked is counted (the plan's phase).
+    phase: Phase = attrs.field(factory=lambda: Phase(None, "plan"), kw_only=True)
 
     def tags(self, repositories: Iterable[str]) -> dict[str, set[str]]:
         """Each destination repository's tags (none when it does not exist)."""
         names = sorted(set(repositories))
-        jobs = [functools.partial(self.dest.tags, name) for name in names]
+        jobs = [functools.partial(self._listed, name) for name in names]
         return dict(zip(names, run_threads(jobs, self.concurrency, threading.Event()), strict=True))
+
+    def _listed(self, name: str) -> set[str]:
+        tags = self.dest.tags(name)
+        self.phase.advance(1, repositories=1)
+        return tags
 
     def current(
         self, candidates: Iterable[PlannedTag], written: Mapping[tuple[str, str], JournalManifest]
@@ -92,9 +100,17 @@ class DestinationSurvey:
         """The candidates the destination already has as this migration would write them,
         with what they point at (a manifest digest; a v1 image id)."""
         listed = list(candidates)
-        jobs = [functools.partial(self._check, one, written) for one in listed]
+        self.phase.add_total(len(listed))
+        jobs = [functools.partial(self._counted, one, written) for one in listed]
         found = run_threads(jobs, self.concurrency, threading.Event())
         return {one: digest for one, digest in zip(listed, found, strict=True) if digest}
+
+    def _counted(
+        self, one: PlannedTag, written: Mapping[tuple[str, str], JournalManifest]
+    ) -> str | None:
+        digest = self._check(one, written)
+        self.phase.advance(1, tags_checked=1)
+        return digest
 
     def _check(
         self, one: PlannedTag, written: Mapping[tuple[str, str], JournalManifest]

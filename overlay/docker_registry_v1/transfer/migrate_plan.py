@@ -31,6 +31,7 @@ from ..oci.client import OCIClient, check_name
 from ..oci.errors import ManifestUnknown, NameUnknown
 from .inventory import Inventory, Problem
 from .migrate_existing import DestinationSurvey
+from .phases import Phase, PhaseListener
 from .retry import RetryPolicy, scoped, scoped_side
 from .selection import Selection, rename_rule
 
@@ -427,6 +428,7 @@ def plan_migration(
     level: int = DEFAULT_LEVEL,
     concurrency: int = 8,
     retry: RetryPolicy | None = None,
+    phases: PhaseListener | None = None,
 ) -> MigrationPlan:
     """Plan the migration of ``inventory``'s selected tags into ``dest``.
 
@@ -444,6 +446,11 @@ def plan_migration(
     `migrate_existing`); what such a tag reveals is recorded in the journal. ``level``
     is the compression level the migration will use; ``concurrency`` bounds the
     requests in flight.
+
+    ``phases`` hears the ``"plan"`` phase (:mod:`.phases`): ``done``/``total`` count
+    the destination repositories listed, then (the total grows by them once the
+    listing says which tags are there) the tags checked; ``repositories`` and
+    ``tags_checked`` count each kind.
     """
     every: list[PlannedTag] = []
     for repository in inventory.repositories:
@@ -476,6 +483,12 @@ def plan_migration(
         check_level(level),
         retry or RetryPolicy(),
         concurrency,
+        phase=Phase(
+            phases,
+            "plan",
+            len({one.dest_repo for one in selected}),
+            counts=("repositories", "tags_checked"),
+        ).start(),
     )
     existing = survey.tags(one.dest_repo for one in selected)
     listed = [one for one in selected if one.dest_tag in existing[one.dest_repo]]
@@ -485,6 +498,7 @@ def plan_migration(
             (m.repository, m.tag): m for m in (journal.manifests(dest.registry) if journal else [])
         }
         current = survey.current(listed, written)
+    survey.phase.finish()
     planned = []
     for one in every:
         if one.state is TagState.BROKEN:

@@ -36,6 +36,7 @@ from .copy import RESTARTS, BlobCache, SourceRestartedError
 from .migrate_run import Keyed
 from .migrate_v1 import V1Side
 from .mirror import LayerRestartError
+from .phases import Phase, PhaseListener
 from .retry import RetryPolicy, scoped, scoped_side
 
 if TYPE_CHECKING:
@@ -333,6 +334,7 @@ def verify_migration(
     level: int = DEFAULT_LEVEL,
     retry: RetryPolicy | None = None,
     jobs: int = 8,
+    phases: PhaseListener | None = None,
 ) -> VerifyReport:
     """Check every tag the journal recorded as written into ``dest``.
 
@@ -343,11 +345,16 @@ def verify_migration(
     the journal recorded. ``level`` must be the one the migration used (the blob
     digests depend on it). ``jobs`` bounds the tags checked and the blobs looked up at
     once: each (repository, blob) pair is asked once, however many tags share it.
+
+    ``phases`` hears the ``"verify"`` phase (:mod:`.phases`): ``done``/``total`` count
+    the tags checked, then (the total grows by them once the tags say which blobs they
+    need) the blobs looked up; ``tags_checked`` and ``blobs_checked`` count each kind.
     """
     started = time.monotonic()
     source, dest = scoped(source, retry), scoped_side(dest, retry)
     verifier = _Verifier(source, dest, journal, fast, level, source.retry)
     written = journal.manifests(dest.registry)
+    phase = Phase(phases, "verify", len(written), counts=("tags_checked", "blobs_checked")).start()
 
     def check(one: JournalManifest) -> _Expected | Mismatch | None:
         try:
@@ -356,6 +363,13 @@ def verify_migration(
             return verifier.expect(dest, one)
         except _EXPECTED as error:
             return _wrong(one, UNCHECKED, None, _reason(error))
+        finally:
+            phase.advance(1, tags_checked=1)
+
+    def looked_up(side: BlobStoreSide, name: str, digest: str) -> int | str | None:
+        size = verifier.blob_size(side, name, digest)
+        phase.advance(1, blobs_checked=1)
+        return size
 
     stop = threading.Event()
     results = run_threads([functools.partial(check, one) for one in written], jobs, stop)
@@ -363,12 +377,12 @@ def verify_migration(
     pairs = list(dict.fromkeys((e.name, digest) for e in expected for _, digest, _ in e.blobs))
     found: dict[tuple[str, str], int | str | None] = {}
     if pairs and not isinstance(dest, V1Side):
+        phase.add_total(len(pairs))
         sizes = run_threads(
-            [functools.partial(verifier.blob_size, dest, name, d) for name, d in pairs],
-            jobs,
-            stop,
+            [functools.partial(looked_up, dest, name, d) for name, d in pairs], jobs, stop
         )
         found = dict(zip(pairs, sizes, strict=True))
+    phase.finish()
     mismatches: list[Mismatch] = []
     for result in results:
         if isinstance(result, Mismatch):
