@@ -54,7 +54,9 @@ from .transports import parse_registry
 
 if TYPE_CHECKING:  # the copy extra (isal) is loaded only when the command runs
     from docker_registry_v1.engine.journal import Journal
+    from docker_registry_v1.transfer.inventory import Inventory
     from docker_registry_v1.transfer.migrate import MigrationListener, MigrationReport, TagOutcome
+    from docker_registry_v1.transfer.migrate_bases import StagedBases
     from docker_registry_v1.transfer.migrate_create import CreateRepository
     from docker_registry_v1.transfer.migrate_plan import BlobStoreSide, MigrationPlan
     from docker_registry_v1.transfer.migrate_v1 import V1Side
@@ -314,6 +316,19 @@ def _target(
     "then migrate again the tags with a blob lost or wrong, sending those blobs again.",
 )
 @click.option(
+    "--bases",
+    is_flag=True,
+    help="Only stage the layers shared by two or more repositories (the whole selection, "
+    "whatever --shard says) in the staging repository, once; run it before the shards, "
+    "which then mount those blobs from there instead of uploading them each. docker:// only.",
+)
+@click.option(
+    "--bases-repo",
+    metavar="NAME",
+    help="The staging repository of shared layers [default: regv1-bases under DEST's "
+    "prefix]. A --shard run uses it by default; another run only when given.",
+)
+@click.option(
     "--create-repo-cmd",
     metavar="'CMD {repo}'",
     help="Run CMD (by /bin/sh -c; {repo}: the DEST repository, shell-quoted; env "
@@ -356,6 +371,8 @@ def migrate(
     repair: bool,
     create_repo_cmd: str | None,
     create_repo_timeout: float,
+    bases: bool,
+    bases_repo: str | None,
     settings: Settings,
     src: SideSettings,
     dest: SideSettings,
@@ -417,6 +434,8 @@ def migrate(
         raise click.UsageError(
             "--repair migrates: it cannot be combined with --verify or --dry-run"
         )
+    if bases and (verify is not None or repair):
+        raise click.UsageError("--bases stages shared layers: not with --verify or --repair")
     if repos_from == "-" and (src.password_stdin or dest.password_stdin or settings.password_stdin):
         raise click.UsageError("--repos-from - and a --…password-stdin cannot both read stdin")
     src_url, one_repo = _source(source, src)
@@ -458,6 +477,7 @@ def migrate(
                 repositories_in_flight=repositories_in_flight,
                 on_error=on_error,
                 create_repo=(create_repo_cmd, create_repo_timeout) if create_repo_cmd else None,
+                bases=_bases_option(target, selection, bases, bases_repo, prefix),
             )
     if ran is not None:
         report, repaired = ran
@@ -482,6 +502,7 @@ def _run(
     repositories_in_flight: int,
     on_error: str,
     create_repo: tuple[str, float] | None = None,
+    bases: tuple[bool, str] | None = None,
 ) -> tuple[MigrationReport, VerifyReport | None] | None:
     """Verify, print the plan, or migrate (the report and a repair's check, for the
     caller to print)."""
@@ -509,13 +530,28 @@ def _run(
 
         repaired = verify_migration(client, target, journal, fast=True, jobs=jobs)
         forget_lost_blobs(repaired, journal, target)
+    staging = bases is not None and bases[0]
     found = inventory(
         client,
         repositories=repositories,
         concurrency=_METADATA_CONCURRENCY,
-        selection=selection,
+        selection=attrs.evolve(selection, shard=None) if staging else selection,
     )
     note_undated(found.undated)
+    if staging:
+        assert bases is not None
+        return _stage(
+            settings,
+            client,
+            target,
+            journal,
+            found=found,
+            selection=selection,
+            repository=bases[1],
+            dry_run=dry_run,
+            jobs=jobs,
+            create=create,
+        )
     plan = plan_migration(
         found,
         selection,
@@ -550,7 +586,83 @@ def _run(
             on_error="abort" if on_error == "abort" else "continue",
             progress=listener,
             create_repository=create,
+            bases=_staged(client, target, journal, bases),
         ), repaired
+
+
+def _bases_option(
+    target: BlobStoreSide | V1Side,
+    selection: Selection,
+    bases: bool,
+    name: str | None,
+    prefix: str,
+) -> tuple[bool, str] | None:
+    """(stage?, staging repository): ``--bases`` or ``--bases-repo`` need a registry;
+    a ``--shard`` run into a registry uses the default one; else None."""
+    from docker_registry_v1.transfer.migrate_bases import bases_repository  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_plan import RegistrySide  # noqa: PLC0415
+
+    if not isinstance(target, RegistrySide):
+        if bases or name is not None:
+            raise click.UsageError("--bases and --bases-repo need a docker:// DEST")
+        return None
+    if not (bases or name is not None or selection.shard is not None):
+        return None
+    return bases, bases_repository(name, prefix)
+
+
+def _staged(
+    client: Client, target: BlobStoreSide | V1Side, journal: Journal, bases: tuple[bool, str] | None
+) -> StagedBases | None:
+    """What a migration learns from the staging repository (a registry's, when used)."""
+    from docker_registry_v1.engine.sources import registry_origin  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_bases import StagedBases  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_plan import RegistrySide  # noqa: PLC0415
+
+    if bases is None or not isinstance(target, RegistrySide):
+        return None
+    return StagedBases(
+        target.client,
+        bases[1],
+        journal=journal,
+        registry=target.registry,
+        origin=registry_origin(client),
+    )
+
+
+def _stage(
+    settings: Settings,
+    client: Client,
+    target: BlobStoreSide | V1Side,
+    journal: Journal,
+    *,
+    found: Inventory,
+    selection: Selection,
+    repository: str,
+    dry_run: bool,
+    jobs: int,
+    create: CreateRepository | None,
+) -> tuple[MigrationReport, None] | None:
+    """``--bases``: plan the staging tags, print them (``--dry-run``) or migrate them."""
+    from docker_registry_v1.transfer.migrate_bases import plan_bases, stage_bases  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_plan import RegistrySide  # noqa: PLC0415
+
+    assert isinstance(target, RegistrySide)  # _bases_option refused the others
+    plan = plan_bases(found, selection, target, repository, source=client, journal=journal)
+    if dry_run:
+        _print_plan(settings, plan, journal.confirmed_blobs(target.registry), str(journal.path))
+        return None
+    with _listener(settings) as listener:
+        report = stage_bases(
+            client,
+            target,
+            plan,
+            journal=journal,
+            jobs=jobs,
+            progress=listener,
+            create_repository=create,
+        )
+    return report, None
 
 
 def _repository_hook(

@@ -45,6 +45,7 @@ from .inventory import Problem
 from .migrate_create import CreateRepository, RepositoryCreation
 from .migrate_plan import BlobStoreSide, MigrationPlan, PlannedTag, TagState
 from .migrate_run import (
+    BasesHook,
     ClaimedLayers,
     ImageFault,
     MigrationListener,
@@ -121,6 +122,8 @@ class _Run(SharedRun):
     """(repository, digest) confirmed at the destination during this run."""
     creation: RepositoryCreation | None = None
     """Makes each new destination repository before its first blob (``create_repository``)."""
+    bases: BasesHook | None = None
+    """A staging repository of shared base layers (``bases``, see `migrate_bases`)."""
 
     @property
     def registry(self) -> str:
@@ -140,6 +143,8 @@ class _Run(SharedRun):
             for n, (image_id, meta) in enumerate(zip(chain, metadata, strict=True))
         )
         image = SourceImage(planned.source_repo, planned.tag, layers, source=self.origin)
+        if self.bases is not None:
+            image = self.bases.image(image)
         if self.creation is not None:
             self.creation.ensure(planned.dest_repo)
         inner = self.dest.destination(
@@ -211,7 +216,14 @@ class _Claimed(ClaimedLayers):
     def reuse(self, layer: Layer) -> bool:
         """The destination's own decision, made by one tag at a time per layer; a False
         keeps the claim for `put`."""
-        found = self._decided(layer, lambda: self._inner.reuse(layer))
+        bases = self._run.bases
+
+        def decide() -> bool:
+            if bases is not None:  # a staged blob becomes a journal fact: then mounted
+                bases.learn(layer)
+            return self._inner.reuse(layer)
+
+        found = self._decided(layer, decide)
         if found:
             self._counted_reuse(layer)
         return found
@@ -292,16 +304,19 @@ def _make_run(
     shared: RunSettings,
     plan: MigrationPlan,
     create: CreateRepository | None,
+    bases: BasesHook | None = None,
 ) -> V1Run | _Run:
-    """The run for ``dest``'s kind; a blob store's with the repository hook, if any."""
+    """The run for ``dest``'s kind; a blob store's with the repository and bases hooks."""
     if isinstance(dest, V1Side):
+        if bases is not None:
+            raise InvalidInput("bases", "a staging repository needs a v2 registry destination")
         return V1Run(dest=dest, **shared)
     creation = None
     if create is not None:
         creation = RepositoryCreation(
             create, shared["journal"], dest.registry, plan.new_repositories
         )
-    return _Run(dest=dest, creation=creation, **shared)
+    return _Run(dest=dest, creation=creation, bases=bases, **shared)
 
 
 def migrate(
@@ -317,6 +332,7 @@ def migrate(
     retry: RetryPolicy | None = None,
     progress: MigrationListener | None = None,
     create_repository: CreateRepository | None = None,
+    bases: BasesHook | None = None,
 ) -> MigrationReport:
     """Carry out ``plan`` from the v1 registry ``source`` into ``dest`` (a v2 registry,
     an OCI layout or another v1 registry).
@@ -333,6 +349,9 @@ def migrate(
     plan's ``new_repositories`` before its first blob is sent, once per repository
     (never again once the journal records it succeeded); when it raises, that
     repository's tags fail with its message (`CreateRepositoryError`).
+    ``bases`` (v2 registries): a staging repository of shared base layers
+    (`migrate_bases.StagedBases`: its blobs are mounted rather than uploaded again;
+    `migrate_bases.Staging`: the ``--bases`` phase filling it).
     """
     for what, value in (("jobs", jobs), ("repositories_in_flight", repositories_in_flight)):
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= _MOST:
@@ -352,7 +371,7 @@ def migrate(
         stop=threading.Event(),
         slots=threading.Semaphore(jobs),
     )
-    run = _make_run(dest, shared, plan, create_repository)
+    run = _make_run(dest, shared, plan, create_repository, bases)
     outcomes = _settled(plan, journal, run.registry)
     aborted = threading.Event()
     if on_error == "abort" and any(o.status == "failed" for o in outcomes.values()):

@@ -25,11 +25,13 @@ from ..v1.auth import Authenticator
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from ..engine.model import Layer
+    from ..engine.model import Layer, SourceImage
     from ..engine.run import Feed
+    from ..formats.compress import LayerBlob
     from ..v1.client import Client
 
 __all__ = [
+    "BasesHook",
     "Counters",
     "ImageFault",
     "Keyed",
@@ -99,6 +101,18 @@ class MigrationListener(Protocol):
 
     def tag_finished(self, outcome: TagOutcome) -> None:
         """A tag is done, one way or another."""
+
+
+class BasesHook(Protocol):
+    """What a run asks of a staging repository of shared base layers
+    (`migrate_bases`): the image to migrate for a tag, and, before a layer is decided
+    on, to record in the journal what the staging repository holds for it."""
+
+    def image(self, image: SourceImage) -> SourceImage:
+        """The image to migrate (the staging phase labels its config)."""
+
+    def learn(self, layer: Layer) -> LayerBlob | None:
+        """The blob recorded for ``layer`` as held by the staging repository, or None."""
 
 
 class SilentMigration:
