@@ -106,6 +106,7 @@ if TYPE_CHECKING:
         TagOutcome,
         migrate,
     )
+    from .transfer.migrate_bases import StagedBases, bases_repository, plan_bases, stage_bases
     from .transfer.migrate_create import (
         CreateRepository,
         CreateRepositoryError,
@@ -202,6 +203,10 @@ _LAZY = {
     **dict.fromkeys(
         ("MigrationListener", "MigrationReport", "SilentMigration", "TagOutcome", "migrate"),
         "transfer.migrate",
+    ),
+    **dict.fromkeys(
+        ("StagedBases", "bases_repository", "plan_bases", "stage_bases"),
+        "transfer.migrate_bases",
     ),
     **dict.fromkeys(
         ("CreateRepository", "CreateRepositoryError", "repository_command"),
@@ -325,6 +330,7 @@ __all__ = [
     "ServerError",
     "SilentMigration",
     "SilentProgress",
+    "StagedBases",
     "TLSConfig",
     "TLSVerificationError",
     "TagChoice",
@@ -348,6 +354,7 @@ __all__ = [
     "add_pause_listener",
     "ainventory",
     "amirror",
+    "bases_repository",
     "choose_scheme",
     "copy",
     "copy_image",
@@ -356,6 +363,7 @@ __all__ = [
     "inventory",
     "migrate",
     "mirror",
+    "plan_bases",
     "plan_migration",
     "remove_pause_listener",
     "repository_command",
@@ -363,5 +371,6 @@ __all__ = [
     "shard_of",
     "shared_budget",
     "ssl_context",
+    "stage_bases",
     "verify_migration",
 ]

@@ -163,7 +163,7 @@ def test_a_staging_tag_from_another_source_or_level_is_not_trusted(
     seeded: Seeded, v2_fresh: V2Registry, tmp_path: Path
 ) -> None:
     registry = v2_fresh
-    regv1(
+    stage = (
         "migrate",
         seeded.host,
         f"docker://{registry.host}",
@@ -171,8 +171,17 @@ def test_a_staging_tag_from_another_source_or_level_is_not_trusted(
         "app01$|app04$",
         "--bases",
         "--journal",
-        str(tmp_path / "bases"),
     )
+    first = regv1(*stage, str(tmp_path / "bases"))
+    assert {t["status"] for t in first["tags"]} == {"copied"}
+    # Idempotent: a rerun (with its journal, or without it: the labels are checked) sends
+    # nothing and finds every staging tag current.
+    sent = len(uploads(registry))
+    for journal in ("bases", "bases-lost"):
+        again = regv1(*stage, str(tmp_path / journal))
+        assert {t["status"] for t in again["tags"]} == {"current"}
+        assert manifests([again]) == manifests([first])
+    assert len(uploads(registry)) == sent
     oci = OCIClient(registry.url)
     (image_id,) = set(oci.tags(STAGING)) & set(seeded.seed.chains[seeded.tips("app01$").pop()][:1])
     meta = Client(seeded.emulator.url).image.get_metadata_raw(image_id)

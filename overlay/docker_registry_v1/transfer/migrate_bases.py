@@ -232,10 +232,14 @@ class StagedBases:
         return blob
 
     def _read(self, image_id: str, key: str) -> LayerBlob | None:
-        return self.top_blob(image_id, lambda found: found == key)
+        found = self.staging_tag(image_id, lambda label: label == key)
+        return None if found is None else found[0]
 
-    def top_blob(self, image_id: str, key: Callable[[str], bool]) -> LayerBlob | None:
-        """The staging tag ``image_id``'s top layer blob if trusted (see `_top_blob`)."""
+    def staging_tag(
+        self, image_id: str, key: Callable[[str], bool]
+    ) -> tuple[LayerBlob, str] | None:
+        """The staging tag ``image_id``'s top layer blob and manifest digest, when its
+        labels name this run's source, the image and a ``key`` accepted; else None."""
         try:
             found = self.client.get_manifest(self.repository, image_id, accept=_MANIFESTS)
             manifest = json.loads(found.data)
@@ -252,9 +256,9 @@ class StagedBases:
                 self.repository,
                 image_id,
             )
-        else:
-            reused("layer of %s: staged in %s as %s", image_id, self.repository, blob.digest)
-        return blob
+            return None
+        reused("layer of %s: staged in %s as %s", image_id, self.repository, blob.digest)
+        return blob, found.digest
 
 
 @attrs.frozen
@@ -343,8 +347,8 @@ def plan_bases(
         listed = image_id in existing
         digest = written.get(image_id)
         if listed and digest is None:
-            blob = checker.top_blob(image_id, lambda key: _settings(key) == wanted)
-            digest = dest.current(repository, image_id) if blob is not None else None
+            found = checker.staging_tag(image_id, lambda key: _settings(key) == wanted)
+            digest = None if found is None else found[1]
         if listed and digest is not None:
             one = attrs.evolve(one, state=TagState.CURRENT, digest=digest)
         tags.append(attrs.evolve(one, listed=listed))
