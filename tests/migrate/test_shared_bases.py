@@ -37,7 +37,7 @@ from docker_registry_v1.transfer.migrate_bases import (
 )
 from migrate_checks import Seeded, log_size, mount_requests
 from migrate_support import seed_registry
-from v2.v2registry import V2Registry
+from v2.v2registry import PASSWORD, USER, V2Registry
 
 REGV1 = Path(sys.executable).with_name("regv1")
 STAGING = "regv1-bases"
@@ -242,3 +242,34 @@ def test_bases_need_a_registry_and_a_name_it_takes(seeded: Seeded, tmp_path: Pat
     assert bases_repository(None, "legacy/") == f"legacy/{STAGING}"
     with pytest.raises(ValueError, match="--bases-repo"):
         bases_repository("Bases")
+
+
+def test_with_tokens_a_shard_mounts_from_staging_and_a_dry_run_lists_the_staging_tags(
+    seeded: Seeded, v2_token_fresh: V2Registry, tmp_path: Path
+) -> None:
+    registry = v2_token_fresh
+    pair = "app01$|app04$"  # two repositories on base chain 1
+    shared = seeded.unique_images("app01$") & seeded.unique_images("app04$")
+    assert len(shared) == 3
+    common = (
+        "migrate",
+        seeded.host,
+        f"docker://{registry.host}",
+        "--dest-creds",
+        f"{USER}:{PASSWORD}",
+        "--include",
+        pair,
+    )
+    plan = regv1(*common, "--bases", "--dry-run", "--journal", str(tmp_path / "bases"))
+    assert {t["destination"] for t in plan["plan"]} == {f"{STAGING}:{i}" for i in shared}
+    assert uploads(registry) == []
+    regv1(*common, "--bases", "--journal", str(tmp_path / "bases"))
+    staged = {digest for _, digest in uploads(registry)}
+    mark = log_size(registry)
+
+    report = regv1(*common, "--shard", "0/1", "--journal", str(tmp_path / "shard"))
+    assert {t["status"] for t in report["tags"]} == {"copied"}
+    from_staging = {m[2] for m in mount_requests(registry, mark) if m[1] == STAGING and m[3] == 201}
+    assert len(from_staging) == len(shared)
+    assert from_staging < staged
+    assert not {digest for _, digest in uploads(registry, mark)} & staged

@@ -550,6 +550,8 @@ def _run(
             repository=bases[1],
             dry_run=dry_run,
             jobs=jobs,
+            repositories_in_flight=repositories_in_flight,
+            on_error=on_error,
             create=create,
         )
     plan = plan_migration(
@@ -641,6 +643,8 @@ def _stage(
     repository: str,
     dry_run: bool,
     jobs: int,
+    repositories_in_flight: int,
+    on_error: str,
     create: CreateRepository | None,
 ) -> tuple[MigrationReport, None] | None:
     """``--bases``: plan the staging tags, print them (``--dry-run``) or migrate them."""
@@ -659,6 +663,8 @@ def _stage(
             plan,
             journal=journal,
             jobs=jobs,
+            repositories_in_flight=repositories_in_flight,
+            on_error="abort" if on_error == "abort" else "continue",
             progress=listener,
             create_repository=create,
         )

@@ -33,11 +33,11 @@ import re
 import threading
 from collections import defaultdict
 from collections.abc import Callable, Mapping
-from typing import TYPE_CHECKING, Any
+from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
 
-from ..core.errors import DockerRegistryError, Forbidden, InvalidInput, Unauthorized
+from ..core.errors import DockerRegistryError, InvalidInput
 from ..core.httplog import TRANSFER_LOGGER, reused
 from ..engine.blobs import BlobCache
 from ..engine.model import Layer, SourceImage
@@ -169,7 +169,8 @@ class StagedBases:
     """A run's view of the staging repository: before a layer is decided on, `learn`
     records in the journal the blob a trusted staging tag holds for it, so the
     destination mounts it from there. Requests: one ``tags/list`` per run (on the first
-    layer decided; a repository that is absent or not readable is empty), then a
+    layer decided; a repository that is absent, or that cannot be read, holds nothing
+    for the run: its layers go up as without staging), then a
     manifest and a config GET per staged image the run needs and the journal does not
     know already; each answer (a refusal too) is kept for the run."""
 
@@ -204,7 +205,12 @@ class StagedBases:
             if self._staged is None:
                 try:
                     tags = set(self.client.tags(self.repository))
-                except (NameUnknown, Unauthorized, Forbidden):
+                except NameUnknown:
+                    tags = set()
+                except DockerRegistryError as error:  # not readable: the run goes on without
+                    TRANSFER_LOGGER.warning(
+                        "staging repository %s not used: %s", self.repository, error
+                    )
                     tags = set()
                 self._staged = frozenset(tag for tag in tags if _V1_ID.fullmatch(tag))
             return self._staged
@@ -374,6 +380,7 @@ def stage_bases(
     journal: Journal,
     jobs: int = 8,
     repositories_in_flight: int = 4,
+    on_error: Literal["continue", "abort"] = "continue",
     level: int = DEFAULT_LEVEL,
     retry: RetryPolicy | None = None,
     progress: MigrationListener | None = None,
@@ -390,6 +397,7 @@ def stage_bases(
         journal=journal,
         jobs=jobs,
         repositories_in_flight=repositories_in_flight,
+        on_error=on_error,
         level=level,
         retry=retry,
         progress=progress,
