@@ -216,14 +216,7 @@ class _Claimed(ClaimedLayers):
     def reuse(self, layer: Layer) -> bool:
         """The destination's own decision, made by one tag at a time per layer; a False
         keeps the claim for `put`."""
-        bases = self._run.bases
-
-        def decide() -> bool:
-            if bases is not None:  # a staged blob becomes a journal fact: then mounted
-                bases.learn(layer)
-            return self._inner.reuse(layer)
-
-        found = self._decided(layer, decide)
+        found = self._decided(layer, lambda: self._inner.reuse(layer))
         if found:
             self._counted_reuse(layer)
         return found

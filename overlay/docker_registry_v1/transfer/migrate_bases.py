@@ -10,20 +10,22 @@ one staging repository of the destination (``regv1-bases`` by default), tagged b
 its v1 id. Every shared blob is then uploaded once and held by manifests (a garbage
 collection keeps it).
 
-A shard learns from that repository before it decides on a layer (`StagedBases`):
-one ``tags/list`` per run says which v1 images are staged, and for a staged image
-one manifest GET and one config GET tell its layer's blob (digest, size and the
-config's diff_id). That is recorded in the shard's journal as held by the staging
-repository, the fact a mount would have taught, so the mount-first path mounts the
-blob with ``?mount=&from=NAME`` instead of reading the source.
+A shard learns from that repository before it copies a tag (`StagedBases`): one
+``tags/list`` per run says which v1 images are staged, and for the highest staged
+image of the tag's chain one manifest GET and one config GET tell the blob (digest,
+size, and the config's diff_id) of every layer of that chain. Those are recorded in
+the shard's journal as held by the staging repository, the facts a mount would have
+taught, so the mount-first path mounts each blob with ``?mount=&from=NAME`` instead
+of reading the source.
 
 A v1 id is only a name its source gave, and a blob's bytes depend on the compressor
 and its level, so a staging tag is trusted only when its config's labels name this
-run's source registry, the image, and the same journal key (`BlobCache.key`: the
-payload checksum, isal version, level and block size) the shard would record; any
-other staging tag is ignored (the shard uploads the layer itself, as before). The
-blobs a shard mounts are the ones it would have made, so its manifests are those of
-an unsharded run: only the staging repository is extra.
+run's source registry and the image, and a layer's blob is taken only under the
+journal key (`BlobCache.key`: v1 id, payload checksum, isal version, level and block
+size) the shard would record itself; any other staging tag is ignored (the shard
+uploads the layer itself, as without staging). The blobs a shard mounts are the ones
+it would have made, so its manifests are those of an unsharded run: only the staging
+repository is extra.
 """
 
 from __future__ import annotations
@@ -32,7 +34,7 @@ import json
 import re
 import threading
 from collections import defaultdict
-from collections.abc import Callable, Mapping
+from collections.abc import Mapping, Sequence
 from typing import TYPE_CHECKING, Any, Literal
 
 import attrs
@@ -62,7 +64,7 @@ if TYPE_CHECKING:
 __all__ = [
     "DEFAULT_BASES_REPO",
     "LABEL_IMAGE",
-    "LABEL_KEY",
+    "LABEL_KEYS",
     "LABEL_SOURCE",
     "StagedBases",
     "Staging",
@@ -70,16 +72,17 @@ __all__ = [
     "plan_bases",
     "shared_images",
     "stage_bases",
+    "staging_images",
 ]
 
 #: The staging repository's name when ``--bases-repo`` does not give one (under the
 #: destination's prefix, where the login may push).
 DEFAULT_BASES_REPO = "regv1-bases"
 #: Labels of a staging image's config: the source registry its v1 image came from, the
-#: v1 id, and the journal key its top layer's blob was made under.
+#: v1 id, and the journal keys its chain's blobs were made under (base first, spaced).
 LABEL_SOURCE = "org.regv1.bases.source"
 LABEL_IMAGE = "org.regv1.bases.image"
-LABEL_KEY = "org.regv1.bases.key"
+LABEL_KEYS = "org.regv1.bases.keys"
 
 _V1_ID = re.compile(r"[0-9a-f]{64}")
 _DIGEST = re.compile(r"sha256:[0-9a-f]{64}")
@@ -99,12 +102,12 @@ def bases_repository(name: str | None, prefix: str = "") -> str:
         raise InvalidInput("--bases-repo", f"{chosen!r}: {error}") from None
 
 
-def shared_images(inventory: Inventory, selection: Selection) -> dict[str, tuple[str, ...]]:
-    """v1 image id → the source repositories using it, for every image the selected tags
-    of two or more repositories need; the shard is ignored (every shard's repositories
-    count), and a tag whose chain the inventory could not read counts for none."""
+def _chains(inventory: Inventory, selection: Selection) -> dict[tuple[str, ...], set[str]]:
+    """Every selected tag's chain (base first) → the repositories with a tag on it; the
+    shard is ignored (every shard's repositories count), and a chain the inventory could
+    not read entirely is left out."""
     whole = attrs.evolve(selection, shard=None)
-    users: defaultdict[str, set[str]] = defaultdict(set)
+    chains: defaultdict[tuple[str, ...], set[str]] = defaultdict(set)
     for repository in inventory.repositories:
         if not whole.repository_selected(repository.name):
             continue
@@ -112,11 +115,33 @@ def shared_images(inventory: Inventory, selection: Selection) -> dict[str, tuple
             if not whole.tag_selected(tag) or image_id not in inventory.images:
                 continue
             chain = inventory.chain(image_id)
-            if any(image in inventory.broken for image in chain):
-                continue
-            for image in chain:
-                users[image].add(repository.name)
+            if not any(image in inventory.broken for image in chain):
+                chains[chain].add(repository.name)
+    return chains
+
+
+def shared_images(inventory: Inventory, selection: Selection) -> dict[str, tuple[str, ...]]:
+    """v1 image id → the source repositories using it, for every image the selected tags
+    of two or more repositories need (see `_chains` for which tags count)."""
+    users: defaultdict[str, set[str]] = defaultdict(set)
+    for chain, repositories in _chains(inventory, selection).items():
+        for image in chain:
+            users[image] |= repositories
     return {image: tuple(sorted(names)) for image, names in sorted(users.items()) if len(names) > 1}
+
+
+def staging_images(inventory: Inventory, selection: Selection) -> dict[str, str]:
+    """The shared images to tag in the staging repository → a source repository using
+    them: for each selected tag, the highest shared image of its chain. A shard reads
+    that one tag for the whole shared part of a chain, so a base chain of any depth
+    costs it two requests."""
+    shared = shared_images(inventory, selection)
+    tops: dict[str, str] = {}
+    for chain in _chains(inventory, selection):
+        top = next((image for image in reversed(chain) if image in shared), None)
+        if top is not None:
+            tops.setdefault(top, shared[top][0])
+    return dict(sorted(tops.items()))
 
 
 def _settings(key: str) -> list[str]:
@@ -130,49 +155,56 @@ def _labels(config: Mapping[str, Any]) -> Mapping[str, Any]:
     return labels if isinstance(labels, dict) else {}
 
 
-def _top_blob(
-    manifest: Mapping[str, Any],
-    config: Mapping[str, Any],
-    *,
-    image_id: str,
-    origin: str,
-    key: Callable[[str], bool],
-) -> LayerBlob | None:
-    """The blob of the staged image's own (top) layer, when the labels say it came from
-    ``origin`` as ``image_id`` under a ``key`` this run accepts; else None."""
+def _staged_blobs(
+    manifest: Mapping[str, Any], config: Mapping[str, Any], *, image_id: str, origin: str
+) -> dict[str, LayerBlob]:
+    """Journal key → blob of every non-empty layer of a staging image's chain, when its
+    labels say it came from ``origin`` as ``image_id``; else nothing. The keys (one per
+    chain image, base first) name each v1 image, its payload checksum and the compressor
+    settings its blob was made with: a run takes a blob only under its own key."""
     labels = _labels(config)
+    keys = labels.get(LABEL_KEYS)
     if labels.get(LABEL_SOURCE) != origin or labels.get(LABEL_IMAGE) != image_id:
-        return None
-    if not isinstance(labels.get(LABEL_KEY), str) or not key(labels[LABEL_KEY]):
-        return None
+        return {}
+    if not isinstance(keys, str):
+        return {}
+    chain_keys = keys.split()
     history, diff_ids = config["history"], config["rootfs"]["diff_ids"]
     layers = manifest["layers"]
-    if not history or history[-1].get("empty_layer") or not layers:
-        return None  # an empty top layer adds no blob: nothing to mount
-    if len(layers) != len(diff_ids):
-        return None
-    top, diff_id = layers[-1], str(diff_ids[-1])
-    digest, size = str(top["digest"]), int(top["size"])
-    if not _DIGEST.fullmatch(digest) or not _DIGEST.fullmatch(diff_id) or size < 0:
-        return None
-    return LayerBlob(  # as a survey reveals one: how the source compressed it is not shown
-        digest=digest,
-        size=size,
-        diff_id=diff_id,
-        plain_size=0,
-        source=Compression.GZIP,
-        empty=False,
-    )
+    if not chain_keys or chain_keys[-1].partition("|")[0] != image_id:
+        return {}
+    if len(history) != len(chain_keys) or len(layers) != len(diff_ids):
+        return {}
+    kept = [
+        key for key, entry in zip(chain_keys, history, strict=True) if not entry.get("empty_layer")
+    ]
+    if len(kept) != len(layers):
+        return {}
+    found = {}
+    for key, layer, diff_id in zip(kept, layers, diff_ids, strict=True):
+        digest, size = str(layer["digest"]), int(layer["size"])
+        if not _DIGEST.fullmatch(digest) or not _DIGEST.fullmatch(str(diff_id)) or size < 0:
+            return {}
+        found[key] = LayerBlob(  # as a survey reveals one: the source's compression is not shown
+            digest=digest,
+            size=size,
+            diff_id=str(diff_id),
+            plain_size=0,
+            source=Compression.GZIP,
+            empty=False,
+        )
+    return found
 
 
 class StagedBases:
-    """A run's view of the staging repository: before a layer is decided on, `learn`
-    records in the journal the blob a trusted staging tag holds for it, so the
-    destination mounts it from there. Requests: one ``tags/list`` per run (on the first
-    layer decided; a repository that is absent, or that cannot be read, holds nothing
-    for the run: its layers go up as without staging), then a
-    manifest and a config GET per staged image the run needs and the journal does not
-    know already; each answer (a refusal too) is kept for the run."""
+    """A run's view of the staging repository: before a tag is copied (`image`), the
+    blobs a trusted staging tag holds for the layers of its chain are recorded in the
+    journal as placed there, so the destination mounts them from there instead of the
+    source being read. Requests: one ``tags/list`` per run (for the first tag copied; a
+    repository that is absent, or that cannot be read, holds nothing for the run: its
+    layers go up as without staging), then, for the highest staged image of a tag's
+    chain whose layers the journal does not all know, a manifest and a config GET (once
+    per run and staging tag: a shared chain costs two requests, whatever its depth)."""
 
     def __init__(
         self,
@@ -193,11 +225,7 @@ class StagedBases:
         self._staged: frozenset[str] | None = None
         self._lock = threading.Lock()
         self._locks = Keyed()
-        self._known: dict[str, LayerBlob | None] = {}
-
-    def image(self, image: SourceImage) -> SourceImage:
-        """A shard's images are migrated as they are."""
-        return image
+        self._read: dict[str, dict[str, LayerBlob]] = {}
 
     def staged(self) -> frozenset[str]:
         """The v1 ids the staging repository has tags for (listed once per run)."""
@@ -215,63 +243,71 @@ class StagedBases:
                 self._staged = frozenset(tag for tag in tags if _V1_ID.fullmatch(tag))
             return self._staged
 
-    def learn(self, layer: Layer) -> LayerBlob | None:
-        """The blob the staging repository holds for ``layer`` (recorded in the journal
-        as placed there), or None: not staged, not trusted, or the journal knows the
-        layer already (the destination then decides as without staging)."""
-        if layer.blob_digest is not None:
-            return None  # an OCI source's layer: stored as it is, nothing to convert
-        key = BlobCache.key(layer.image_id, layer.checksum, self.level)
-        if self.journal.layer(key, self.origin) is not None:
-            return None
-        if layer.image_id not in self.staged():
-            return None
-        with self._locks(layer.image_id):
-            if layer.image_id not in self._known:
-                self._known[layer.image_id] = self._read(layer.image_id, key)
-            blob = self._known[layer.image_id]
-        if blob is not None:
+    def image(self, image: SourceImage) -> SourceImage:
+        """Learn what the staging repository holds of ``image``'s chain (see the class);
+        the image is migrated as it is."""
+        self.learn(image.layers)
+        return image
+
+    def learn(self, layers: Sequence[Layer]) -> dict[str, LayerBlob]:
+        """v1 id → blob of the chain's layers newly recorded as held by the staging
+        repository (nothing when no staged image is in the chain, or the journal knows
+        every layer up to the highest one already)."""
+        if any(layer.blob_digest is not None for layer in layers):
+            return {}  # an OCI source's layers: stored as they are, nothing to convert
+        keys = [BlobCache.key(layer.image_id, layer.checksum, self.level) for layer in layers]
+        staged = self.staged()
+        top = max((n for n, layer in enumerate(layers) if layer.image_id in staged), default=-1)
+        if top < 0 or all(self.journal.layer(k, self.origin) is not None for k in keys[: top + 1]):
+            return {}
+        found = self.blobs(layers[top].image_id)
+        learned = {}
+        for layer, key in zip(layers[: top + 1], keys, strict=False):
+            blob = found.get(key)
+            if blob is None or self.journal.layer(key, self.origin) is not None:
+                continue
             self.journal.learned(
                 key, layer.image_id, blob, self.registry, self.repository, origin=self.origin
             )
             self.journal.placed(self.registry, self.repository, blob.digest)
-        return blob
+            reused("layer of %s: staged in %s as %s", layer.image_id, self.repository, blob.digest)
+            learned[layer.image_id] = blob
+        return learned
 
-    def _read(self, image_id: str, key: str) -> LayerBlob | None:
-        found = self.staging_tag(image_id, lambda label: label == key)
-        return None if found is None else found[0]
+    def blobs(self, image_id: str) -> dict[str, LayerBlob]:
+        """Journal key → blob of the staging tag ``image_id``'s chain, if it is trusted
+        (read once per run; an unusable tag is as good as none)."""
+        with self._locks(image_id):
+            if image_id not in self._read:
+                self._read[image_id] = self.staging_tag(image_id)[0]
+            return self._read[image_id]
 
-    def staging_tag(
-        self, image_id: str, key: Callable[[str], bool]
-    ) -> tuple[LayerBlob, str] | None:
-        """The staging tag ``image_id``'s top layer blob and manifest digest, when its
-        labels name this run's source, the image and a ``key`` accepted; else None."""
+    def staging_tag(self, image_id: str) -> tuple[dict[str, LayerBlob], str | None]:
+        """What the staging tag ``image_id`` holds (`_staged_blobs`) and its manifest's
+        digest; nothing for one absent, unreadable or from another source."""
         try:
             found = self.client.get_manifest(self.repository, image_id, accept=_MANIFESTS)
             manifest = json.loads(found.data)
             config = json.loads(self.client.get_blob(self.repository, manifest["config"]["digest"]))
-            blob = _top_blob(manifest, config, image_id=image_id, origin=self.origin, key=key)
+            blobs = _staged_blobs(manifest, config, image_id=image_id, origin=self.origin)
         except _UNTRUSTED as error:
             TRANSFER_LOGGER.debug(
                 "staging tag %s:%s unusable: %s", self.repository, image_id, error
             )
-            return None
-        if blob is None:
+            return {}, None
+        if not blobs:
             TRANSFER_LOGGER.debug(
-                "staging tag %s:%s is from another source or compressor; not used",
-                self.repository,
-                image_id,
+                "staging tag %s:%s is from another source; not used", self.repository, image_id
             )
-            return None
-        reused("layer of %s: staged in %s as %s", image_id, self.repository, blob.digest)
-        return blob, found.digest
+            return {}, None
+        return blobs, found.digest
 
 
 @attrs.frozen
 class Staging:
     """The ``--bases`` phase's hook: each staging image's config is labelled with where
-    its v1 image came from and the journal key of its top layer (the labels go into the
-    top image's v1 ``config`` before conversion, so the config carries them)."""
+    its v1 image came from and the journal key of every layer of its chain (the labels
+    go into the top image's v1 ``config`` before conversion, so the config carries them)."""
 
     origin: str
     level: int
@@ -282,15 +318,12 @@ class Staging:
         labels = {
             LABEL_SOURCE: self.origin,
             LABEL_IMAGE: top.image_id,
-            LABEL_KEY: BlobCache.key(top.image_id, top.checksum, self.level),
+            LABEL_KEYS: " ".join(
+                BlobCache.key(layer.image_id, layer.checksum, self.level) for layer in image.layers
+            ),
         }
         labelled = attrs.evolve(top, json_bytes=_labelled(top.json_bytes, labels))
         return attrs.evolve(image, layers=(*image.layers[:-1], labelled))
-
-    def learn(self, layer: Layer) -> LayerBlob | None:
-        """The staging run learns nothing from the staging repository."""
-        del layer
-        return None
 
 
 def _labelled(json_bytes: bytes, labels: Mapping[str, str]) -> bytes:
@@ -326,11 +359,12 @@ def plan_bases(
     journal: Journal,
     level: int = DEFAULT_LEVEL,
 ) -> MigrationPlan:
-    """One planned tag per shared image: ``REPOSITORY:<v1 id>``, its chain the image's.
+    """One planned tag per `staging_images` image: ``REPOSITORY:<v1 id>``, its chain the
+    image's (so every shared layer is in some staging tag).
     A staging tag already listed is current when the journal recorded writing it, or
     when its labels name this source and compressor (a manifest and a config GET)."""
     _check_free(inventory, selection, repository)
-    shared = shared_images(inventory, selection)
+    shared = staging_images(inventory, selection)
     existing = dest.tags(repository) if shared else set()
     written = {
         m.tag: m.digest
@@ -347,14 +381,15 @@ def plan_bases(
     )
     wanted = _settings(BlobCache.key("", None, level))
     tags = []
-    for image_id, users in shared.items():
+    for image_id, user in shared.items():
         chain = inventory.chain(image_id)
-        one = PlannedTag(users[0], image_id, image_id, chain, repository, image_id, TagState.COPY)
+        one = PlannedTag(user, image_id, image_id, chain, repository, image_id, TagState.COPY)
         listed = image_id in existing
         digest = written.get(image_id)
         if listed and digest is None:
-            found = checker.staging_tag(image_id, lambda key: _settings(key) == wanted)
-            digest = None if found is None else found[1]
+            blobs, digest = checker.staging_tag(image_id)
+            if not blobs or any(_settings(key) != wanted for key in blobs):
+                digest = None
         if listed and digest is not None:
             one = attrs.evolve(one, state=TagState.CURRENT, digest=digest)
         tags.append(attrs.evolve(one, listed=listed))

@@ -27,7 +27,6 @@ from .retry import RetryPolicy
 if TYPE_CHECKING:
     from ..engine.model import Layer, SourceImage
     from ..engine.run import Feed
-    from ..formats.compress import LayerBlob
     from ..v1.client import Client
 
 __all__ = [
@@ -104,15 +103,13 @@ class MigrationListener(Protocol):
 
 
 class BasesHook(Protocol):
-    """What a run asks of a staging repository of shared base layers
-    (`migrate_bases`): the image to migrate for a tag, and, before a layer is decided
-    on, to record in the journal what the staging repository holds for it."""
+    """What a run asks of a staging repository of shared base layers (`migrate_bases`)
+    before a tag is copied: the image to migrate (the ``--bases`` phase labels its
+    config; a shard first records in the journal what the staging repository holds of
+    its chain, so those blobs are mounted from there)."""
 
     def image(self, image: SourceImage) -> SourceImage:
-        """The image to migrate (the staging phase labels its config)."""
-
-    def learn(self, layer: Layer) -> LayerBlob | None:
-        """The blob recorded for ``layer`` as held by the staging repository, or None."""
+        """The image to migrate for the tag."""
 
 
 class SilentMigration:
