@@ -152,6 +152,21 @@ def test_shared_layers_go_up_once_across_concurrent_shards_and_the_union_is_one_
     assert len(layer_blobs) == len(shared)
     mounted = sum(report["summary"]["blobs_mounted"] for report in reports)
     assert mounted >= len(from_staging)
+    # What a shard learned from staging is enough for its fast verify.
+    checked = regv1(
+        "migrate",
+        "--verify=fast",
+        seeded.host,
+        f"docker://{registry.host}",
+        "--include",
+        SELECTED,
+        "--shard",
+        f"0/{SHARDS}",
+        "--journal",
+        str(tmp_path / "s0"),
+    )
+    assert checked["checked"] == len(reports[0]["tags"]) > 0
+    assert checked["mismatches"] == []
 
     # The union of the shards is what one unsharded run writes (into another registry).
     whole = regv1(
