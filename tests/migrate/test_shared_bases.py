@@ -272,6 +272,13 @@ def test_bases_need_a_registry_and_a_name_it_takes(seeded: Seeded, tmp_path: Pat
     assert bases_repository(None, "legacy/") == f"legacy/{STAGING}"
     with pytest.raises(ValueError, match="--bases-repo"):
         bases_repository("Bases")
+    refused = CliRunner().invoke(
+        main, ["migrate", seeded.host, "docker://127.0.0.1:9", "--bases-repo", "Bases"]
+    )
+    assert refused.exit_code == 1
+    assert refused.output.startswith("error: --bases-repo: 'Bases'")
+    assert "Traceback" not in refused.output
+    assert not list(tmp_path.glob("state/**/*.sqlite"))  # refused before any journal
 
 
 def test_with_tokens_a_shard_mounts_from_staging_and_a_dry_run_lists_the_staging_tags(

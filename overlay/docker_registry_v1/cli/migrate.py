@@ -460,6 +460,7 @@ def migrate(
             prefix=prefix,
             shard=shard,
         )
+        staging = _bases_option(target, selection, bases, bases_repo, prefix)
         path = journal_path or default_journal_path(src_url, target.registry, selection.shard)
         with source_registry as registry, Journal(path) as journal:
             ran = _run(
@@ -477,7 +478,7 @@ def migrate(
                 repositories_in_flight=repositories_in_flight,
                 on_error=on_error,
                 create_repo=(create_repo_cmd, create_repo_timeout) if create_repo_cmd else None,
-                bases=_bases_option(target, selection, bases, bases_repo, prefix),
+                bases=staging,
             )
     if ran is not None:
         report, repaired = ran
