@@ -204,7 +204,9 @@ class StagedBases:
     repository that is absent, or that cannot be read, holds nothing for the run: its
     layers go up as without staging), then, for the highest staged image of a tag's
     chain whose layers the journal does not all know, a manifest and a config GET (once
-    per run and staging tag: a shared chain costs two requests, whatever its depth)."""
+    per run and staging tag: a shared chain costs two requests, whatever its depth).
+    ``origin`` and ``level`` must be the run's (its source's `registry_origin` and its
+    compression level): facts are recorded under the keys the run looks them up by."""
 
     def __init__(
         self,
