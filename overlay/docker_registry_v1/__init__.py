@@ -106,6 +106,7 @@ if TYPE_CHECKING:
         TagOutcome,
         migrate,
     )
+    from .transfer.migrate_bases import StagedBases, bases_repository, plan_bases, stage_bases
     from .transfer.migrate_create import (
         CreateRepository,
         CreateRepositoryError,
@@ -211,6 +212,10 @@ _LAZY = {
     **dict.fromkeys(
         ("MigrationListener", "MigrationReport", "SilentMigration", "TagOutcome", "migrate"),
         "transfer.migrate",
+    ),
+    **dict.fromkeys(
+        ("StagedBases", "bases_repository", "plan_bases", "stage_bases"),
+        "transfer.migrate_bases",
     ),
     **dict.fromkeys(
         ("CreateRepository", "CreateRepositoryError", "repository_command"),
@@ -352,6 +357,7 @@ __all__ = [
     "ServerError",
     "SilentMigration",
     "SilentProgress",
+    "StagedBases",
     "TLSConfig",
     "TLSVerificationError",
     "TagChoice",
@@ -375,6 +381,7 @@ __all__ = [
     "add_pause_listener",
     "ainventory",
     "amirror",
+    "bases_repository",
     "choose_scheme",
     "copy",
     "copy_image",
@@ -384,6 +391,7 @@ __all__ = [
     "inventory",
     "migrate",
     "mirror",
+    "plan_bases",
     "plan_migration",
     "prune_deleted_tags",
     "remove_pause_listener",
@@ -393,5 +401,6 @@ __all__ = [
     "shared_budget",
     "source_tag_lister",
     "ssl_context",
+    "stage_bases",
     "verify_migration",
 ]

@@ -548,3 +548,45 @@ def test_keeping_in_sync_with_watch_cron_and_prune(v2_factory: V2Factory, tmp_pa
         out = shell.run(pruning)
         assert "deleted at source: team1/app01:1.0 -> team1/app01:1.0 deleted" in out
         assert "1.0" not in _v2_contents(new)["team1/app01"]
+
+
+_SENT = re.compile(
+    r'http\.request\.method=(?:PUT|POST) .*http\.request\.uri="/v2/[^"]+?/blobs/uploads/'
+    r'[^"]*[?&]digest=(sha256%3A[0-9a-f]{64})[^"]*".*http\.response\.status=201'
+)
+
+
+def test_the_shards_mount_the_shared_bases_staged_once(
+    v2_factory: V2Factory, tmp_path: Path
+) -> None:
+    """The "Sharding with shared bases" commands: every blob goes up once, the shared
+    layers in the staging phase; the shards mount them and add up to the registry."""
+    stage, run_parallel = _section("7b. Sharding with shared bases")
+    assert " --bases" in stage
+    assert "--shard" not in stage
+    if shutil.which("parallel") is None:
+        if os.environ.get("CI") == "true":
+            pytest.fail("GNU parallel is missing (tools/install-system-deps.sh installs it)")
+        run_parallel = _parallel_as_loop(run_parallel.strip())
+    with _old_registry() as (old, seed), run_standalone() as following:
+        new = v2_factory("htpasswd")
+        shell = Shell(tmp_path / "reader", old, new, following)
+        shell.run(_section("1.")[0])
+        shell.run(stage)
+        staged = [m.group(1) for line in new.log_lines() if (m := _SENT.search(line))]
+        shell.run(run_parallel)
+        sent = [m.group(1) for line in new.log_lines() if (m := _SENT.search(line))]
+        contents = _v2_contents(new)
+        staging = contents.pop("regv1-bases")
+        assert contents == _expected(seed)
+        shared = {i for i in seed.tagged_images if len(seed.shared_by(i)) > 1}
+        chains = [seed.chains[tip] for _, _, tip in seed.tag_pairs()]
+        assert staging == {[i for i in chain if i in shared][-1] for chain in chains}
+        assert len(sent) == len(set(sent))  # no blob went up twice
+        assert set(staged) < set(sent)
+        mounts = [
+            line
+            for line in new.log_lines()
+            if "from=regv1-bases" in line and "http.response.status=201" in line
+        ]
+        assert len(mounts) >= len(shared)

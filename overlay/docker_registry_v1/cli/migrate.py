@@ -56,7 +56,9 @@ from .transports import parse_registry
 
 if TYPE_CHECKING:  # the copy extra (isal) is loaded only when the command runs
     from docker_registry_v1.engine.journal import Journal
+    from docker_registry_v1.transfer.inventory import Inventory
     from docker_registry_v1.transfer.migrate import MigrationListener, MigrationReport, TagOutcome
+    from docker_registry_v1.transfer.migrate_bases import StagedBases
     from docker_registry_v1.transfer.migrate_create import CreateRepository
     from docker_registry_v1.transfer.migrate_plan import BlobStoreSide, MigrationPlan
     from docker_registry_v1.transfer.migrate_v1 import V1Side
@@ -342,6 +344,19 @@ def _target(
     "then migrate again the tags with a blob lost or wrong, sending those blobs again.",
 )
 @click.option(
+    "--bases",
+    is_flag=True,
+    help="Only stage the layers shared by two or more repositories (the whole selection, "
+    "whatever --shard says) in the staging repository, once; run it before the shards, "
+    "which then mount those blobs from there instead of uploading them each. docker:// only.",
+)
+@click.option(
+    "--bases-repo",
+    metavar="NAME",
+    help="The staging repository of shared layers [default: regv1-bases under DEST's "
+    "prefix]. A --shard run uses it by default; another run only when given.",
+)
+@click.option(
     "--create-repo-cmd",
     metavar="'CMD {repo}'",
     help="Run CMD (by /bin/sh -c; {repo}: the DEST repository, shell-quoted; env "
@@ -388,6 +403,8 @@ def migrate(
     create_repo_timeout: float,
     watch: float | None,
     prune: bool,
+    bases: bool,
+    bases_repo: str | None,
     settings: Settings,
     src: SideSettings,
     dest: SideSettings,
@@ -450,16 +467,13 @@ def migrate(
         warn("--creds is deprecated; use --src-creds")
         src = attrs.evolve(src, creds=creds)
     src, dest = assign_legacy_login(settings, src, dest, "src", "migrate")
-    if verify is not None and dry_run:
-        raise click.UsageError("--verify and --dry-run cannot be combined")
-    if repair and (verify is not None or dry_run):
-        raise click.UsageError(
-            "--repair migrates: it cannot be combined with --verify or --dry-run"
-        )
-    if (watch is not None or prune) and (verify is not None or dry_run or repair):
-        raise click.UsageError(
-            "--watch and --prune migrate: not with --verify, --dry-run or --repair"
-        )
+    _refuse_combinations(
+        verify=verify,
+        dry_run=dry_run,
+        repair=repair,
+        watching=watch is not None or prune,
+        bases=bases,
+    )
     if repos_from == "-" and (src.password_stdin or dest.password_stdin or settings.password_stdin):
         raise click.UsageError("--repos-from - and a --…password-stdin cannot both read stdin")
     src_url, one_repo = _source(source, src)
@@ -484,6 +498,7 @@ def migrate(
             prefix=prefix,
             shard=shard,
         )
+        staging = _bases_option(target, selection, bases, bases_repo, prefix)
         path = journal_path or default_journal_path(src_url, target.registry, selection.shard)
         with (
             source_registry as registry,
@@ -508,6 +523,7 @@ def migrate(
                     on_error=on_error,
                     create_repo=(create_repo_cmd, create_repo_timeout) if create_repo_cmd else None,
                     phases=phases,
+                    bases=staging,
                 )
                 if ran is None:
                     return None
@@ -534,6 +550,24 @@ def migrate(
             raise click.exceptions.Exit(EXIT_PARTIAL)
 
 
+def _refuse_combinations(
+    *, verify: str | None, dry_run: bool, repair: bool, watching: bool, bases: bool
+) -> None:
+    """The modes that exclude each other, refused before any request."""
+    if verify is not None and dry_run:
+        raise click.UsageError("--verify and --dry-run cannot be combined")
+    if repair and (verify is not None or dry_run):
+        raise click.UsageError(
+            "--repair migrates: it cannot be combined with --verify or --dry-run"
+        )
+    if watching and (verify is not None or dry_run or repair):
+        raise click.UsageError(
+            "--watch and --prune migrate: not with --verify, --dry-run or --repair"
+        )
+    if bases and (verify is not None or repair):
+        raise click.UsageError("--bases stages shared layers: not with --verify or --repair")
+
+
 def _run(
     settings: Settings,
     client: Client,
@@ -551,6 +585,7 @@ def _run(
     on_error: str,
     create_repo: tuple[str, float] | None = None,
     phases: PhaseListener | None = None,
+    bases: tuple[bool, str] | None = None,
 ) -> tuple[MigrationReport, VerifyReport | None] | None:
     """Verify, print the plan, or migrate (the report and a repair's check, for the
     caller to print)."""
@@ -578,6 +613,7 @@ def _run(
                 on_error="abort" if on_error == "abort" else "continue",
                 progress=listener,
                 create_repository=create,
+                bases=_staged(client, target, journal, bases),
             )
 
     path = str(journal.path)
@@ -601,6 +637,7 @@ def _run(
 
         repaired = verify_migration(client, target, journal, fast=True, jobs=jobs, phases=phases)
         forget_lost_blobs(repaired, journal, target)
+    staging = bases is not None and bases[0]
     name = plan_name(
         registry_origin(client),
         target.registry,
@@ -609,7 +646,7 @@ def _run(
         skip_existing_tags=skip_existing_tags,
     )
     continued = None
-    if not dry_run and not repair:
+    if not dry_run and not repair and not staging:
         left = continued_plan(journal, name, str(client.base_url), target)
         if left is not None:  # a run killed half-way: its tags first, no inventory
             click.echo(f"continuing the last run: {len(left.tags)} tags it had left", err=True)
@@ -620,13 +657,29 @@ def _run(
         client,
         repositories=repositories,
         concurrency=_METADATA_CONCURRENCY,
-        selection=selection,
+        selection=attrs.evolve(selection, shard=None) if staging else selection,
         journal=journal,
         every_ancestry=False,
         untagged=False,
         phases=phases,
     )
     note_undated(found.undated)
+    if staging:
+        assert bases is not None
+        return _stage(
+            settings,
+            client,
+            target,
+            journal,
+            found=found,
+            selection=selection,
+            repository=bases[1],
+            dry_run=dry_run,
+            jobs=jobs,
+            repositories_in_flight=repositories_in_flight,
+            on_error=on_error,
+            create=create,
+        )
     plan = plan_migration(
         found,
         selection,
@@ -654,6 +707,85 @@ def _run(
     remember_plan(journal, plan, name)
     report = carry_out(plan)
     return (report if continued is None else continued_and_then(continued, report)), repaired
+
+
+def _bases_option(
+    target: BlobStoreSide | V1Side,
+    selection: Selection,
+    bases: bool,
+    name: str | None,
+    prefix: str,
+) -> tuple[bool, str] | None:
+    """(stage?, staging repository): ``--bases`` or ``--bases-repo`` need a registry;
+    a ``--shard`` run into a registry uses the default one; else None."""
+    from docker_registry_v1.transfer.migrate_bases import bases_repository  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_plan import RegistrySide  # noqa: PLC0415
+
+    if not isinstance(target, RegistrySide):
+        if bases or name is not None:
+            raise click.UsageError("--bases and --bases-repo need a docker:// DEST")
+        return None
+    if not (bases or name is not None or selection.shard is not None):
+        return None
+    return bases, bases_repository(name, prefix)
+
+
+def _staged(
+    client: Client, target: BlobStoreSide | V1Side, journal: Journal, bases: tuple[bool, str] | None
+) -> StagedBases | None:
+    """What a migration learns from the staging repository (a registry's, when used)."""
+    from docker_registry_v1.engine.sources import registry_origin  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_bases import StagedBases  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_plan import RegistrySide  # noqa: PLC0415
+
+    if bases is None or not isinstance(target, RegistrySide):
+        return None
+    return StagedBases(
+        target.client,
+        bases[1],
+        journal=journal,
+        registry=target.registry,
+        origin=registry_origin(client),
+    )
+
+
+def _stage(
+    settings: Settings,
+    client: Client,
+    target: BlobStoreSide | V1Side,
+    journal: Journal,
+    *,
+    found: Inventory,
+    selection: Selection,
+    repository: str,
+    dry_run: bool,
+    jobs: int,
+    repositories_in_flight: int,
+    on_error: str,
+    create: CreateRepository | None,
+) -> tuple[MigrationReport, None] | None:
+    """``--bases``: plan the staging tags, print them (``--dry-run``) or migrate them."""
+    from docker_registry_v1.transfer.migrate_bases import plan_bases, stage_bases  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_plan import RegistrySide  # noqa: PLC0415
+
+    assert isinstance(target, RegistrySide)  # _bases_option refused the others
+    plan = plan_bases(found, selection, target, repository, source=client, journal=journal)
+    if dry_run:
+        _print_plan(settings, plan, journal.confirmed_blobs(target.registry), str(journal.path))
+        return None
+    with _listener(settings) as listener:
+        report = stage_bases(
+            client,
+            target,
+            plan,
+            journal=journal,
+            jobs=jobs,
+            repositories_in_flight=repositories_in_flight,
+            on_error="abort" if on_error == "abort" else "continue",
+            progress=listener,
+            create_repository=create,
+        )
+    return report, None
 
 
 def _repository_hook(

@@ -45,6 +45,7 @@ from .inventory import Problem
 from .migrate_create import CreateRepository, RepositoryCreation
 from .migrate_plan import BlobStoreSide, MigrationPlan, PlannedTag, TagState
 from .migrate_run import (
+    BasesHook,
     ClaimedLayers,
     ImageFault,
     MigrationListener,
@@ -122,6 +123,8 @@ class _Run(SharedRun):
     """(repository, digest) confirmed at the destination during this run."""
     creation: RepositoryCreation | None = None
     """Makes each new destination repository before its first blob (``create_repository``)."""
+    bases: BasesHook | None = None
+    """A staging repository of shared base layers (``bases``, see `migrate_bases`)."""
 
     @property
     def registry(self) -> str:
@@ -141,6 +144,8 @@ class _Run(SharedRun):
             for n, (image_id, meta) in enumerate(zip(chain, metadata, strict=True))
         )
         image = SourceImage(planned.source_repo, planned.tag, layers, source=self.origin)
+        if self.bases is not None:
+            image = self.bases.image(image)
         if self.creation is not None:
             self.creation.ensure(planned.dest_repo)
         inner = self.dest.destination(
@@ -310,16 +315,19 @@ def _make_run(
     shared: RunSettings,
     plan: MigrationPlan,
     create: CreateRepository | None,
+    bases: BasesHook | None = None,
 ) -> V1Run | _Run:
-    """The run for ``dest``'s kind; a blob store's with the repository hook, if any."""
+    """The run for ``dest``'s kind; a blob store's with the repository and bases hooks."""
     if isinstance(dest, V1Side):
+        if bases is not None:
+            raise InvalidInput("bases", "a staging repository needs a v2 registry destination")
         return V1Run(dest=dest, **shared)
     creation = None
     if create is not None:
         creation = RepositoryCreation(
             create, shared["journal"], dest.registry, plan.new_repositories
         )
-    return _Run(dest=dest, creation=creation, **shared)
+    return _Run(dest=dest, creation=creation, bases=bases, **shared)
 
 
 def migrate(
@@ -335,6 +343,7 @@ def migrate(
     retry: RetryPolicy | None = None,
     progress: MigrationListener | None = None,
     create_repository: CreateRepository | None = None,
+    bases: BasesHook | None = None,
 ) -> MigrationReport:
     """Carry out ``plan`` from the v1 registry ``source`` into ``dest`` (a v2 registry,
     an OCI layout or another v1 registry).
@@ -351,6 +360,9 @@ def migrate(
     plan's ``new_repositories`` before its first blob is sent, once per repository
     (never again once the journal records it succeeded); when it raises, that
     repository's tags fail with its message (`CreateRepositoryError`).
+    ``bases`` (v2 registries): a staging repository of shared base layers
+    (`migrate_bases.StagedBases`: its blobs are mounted rather than uploaded again;
+    `migrate_bases.Staging`: the ``--bases`` phase filling it).
     """
     for what, value in (("jobs", jobs), ("repositories_in_flight", repositories_in_flight)):
         if not isinstance(value, int) or isinstance(value, bool) or not 1 <= value <= _MOST:
@@ -370,7 +382,7 @@ def migrate(
         stop=threading.Event(),
         slots=threading.Semaphore(jobs),
     )
-    run = _make_run(dest, shared, plan, create_repository)
+    run = _make_run(dest, shared, plan, create_repository, bases)
     outcomes = _settled(plan, journal, run.registry)
     aborted = threading.Event()
     if on_error == "abort" and any(o.status == "failed" for o in outcomes.values()):

@@ -25,11 +25,12 @@ from ..v1.auth import Authenticator
 from .retry import RetryPolicy
 
 if TYPE_CHECKING:
-    from ..engine.model import Layer
+    from ..engine.model import Layer, SourceImage
     from ..engine.run import Feed
     from ..v1.client import Client
 
 __all__ = [
+    "BasesHook",
     "Counters",
     "ImageFault",
     "Keyed",
@@ -99,6 +100,16 @@ class MigrationListener(Protocol):
 
     def tag_finished(self, outcome: TagOutcome) -> None:
         """A tag is done, one way or another."""
+
+
+class BasesHook(Protocol):
+    """What a run asks of a staging repository of shared base layers (`migrate_bases`)
+    before a tag is copied: the image to migrate (the ``--bases`` phase labels its
+    config; a shard first records in the journal what the staging repository holds of
+    its chain, so those blobs are mounted from there)."""
+
+    def image(self, image: SourceImage) -> SourceImage:
+        """The image to migrate for the tag."""
 
 
 class SilentMigration:
