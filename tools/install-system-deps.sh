@@ -14,6 +14,7 @@ TOOLS=(
   "umoci umoci"      # unpacks the OCI image layouts we write
   "oci-image-tool oci-image-tool"  # validates them against the image spec
   "parallel parallel"  # GNU parallel: runs the sharded migration line of docs/migration.md
+  "flock util-linux"   # keeps the crontab line of docs/migration.md from overlapping runs
 )
 
 # nginx lives in /usr/sbin, which a non-login PATH may lack.

@@ -88,6 +88,8 @@ def test_a_version_1_copy_cache_becomes_the_one_schema(tmp_path: Path) -> None:
         "failures",
         "refused_mounts",
         "created_repositories",
+        "source_images",
+        "planned",
     }
     # Now one store: a journal opens it and sees the same facts.
     with Journal(path) as journal:

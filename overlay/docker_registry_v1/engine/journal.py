@@ -390,6 +390,10 @@ class _Store:
 
     @contextlib.contextmanager
     def _read(self) -> Iterator[sqlite3.Connection]:
+        if str(self.path) == ":memory:":  # a cache in memory: one database, one connection
+            with self._lock, self._named_errors():
+                yield self._db
+            return
         with self._readers_lock:
             if self._readers_closed:
                 raise sqlite3.ProgrammingError("Cannot operate on a closed database.")
