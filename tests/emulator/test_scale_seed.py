@@ -215,6 +215,7 @@ def test_the_counting_proxy_forwards_and_counts(tmp_path: Path) -> None:
         assert first is not None
         assert [a.status for a in proxy.arrivals] == [200, 202, 201, 200]
         assert proxy.first("PUT manifests") is None
+        assert proxy.total("POST uploads") == 1
 
 
 def test_regv1_serve_seed_scale(tmp_path: Path) -> None:

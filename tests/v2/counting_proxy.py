@@ -66,6 +66,7 @@ class CountingProxy:
         self._upstream = (parts.hostname or "127.0.0.1", parts.port or 80)
         self._lock = threading.Lock()
         self._arrivals: list[Arrival] = []
+        self._totals: Counter[str] = Counter()
         proxy = self
 
         class Handler(http.server.BaseHTTPRequestHandler):
@@ -124,8 +125,10 @@ class CountingProxy:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(raw)
+                kind = dest_kind(self.command, self.path)
                 with proxy._lock:
                     proxy._arrivals.append(Arrival(at, self.command, self.path, answer.status))
+                    proxy._totals[kind] += 1
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle  # noqa: N815
 
@@ -169,6 +172,11 @@ class CountingProxy:
         with self._lock:
             chosen = self._arrivals[since:]
         return Counter(dest_kind(a.method, a.path) for a in chosen)
+
+    def total(self, kind: str) -> int:
+        """Requests of ``kind`` so far, without going through the log (cheap to poll)."""
+        with self._lock:
+            return self._totals[kind]
 
     def first(self, kind: str, since: int = 0) -> float | None:
         """When (``time.monotonic()``) the first request of ``kind`` from the ``since``-th on
