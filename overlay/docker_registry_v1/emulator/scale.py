@@ -87,8 +87,8 @@ class ScaleRegistry:
         return self.tag_count + self.base_images
 
     def base_of(self, repository: str) -> int:
-        """The base chain ``repository`` builds on."""
-        return self.names.index(repository) % self.bases
+        """The base chain ``repository`` (``team{k}/app{n}``) builds on: ``n % B``."""
+        return int(repository.rpartition("/app")[2]) % self.bases
 
     def to_json(self) -> str:
         """The counts and names (not the per-tag ids), for ``regv1 serve --describe``."""
