@@ -30,6 +30,7 @@ from contextlib import contextmanager
 from pathlib import Path
 from typing import TYPE_CHECKING, NamedTuple
 
+import httpx
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.scale import ScaleRegistry, count_source_requests, seed_scale
 from docker_registry_v1.emulator.server import run_standalone
@@ -57,7 +58,7 @@ class _Run(NamedTuple):
 
 
 @contextmanager
-def _destination(root: Path) -> Iterator[CountingProxy]:
+def _destination(root: Path) -> Iterator[tuple[str, CountingProxy]]:
     """A fresh distribution under ``root`` and a counting proxy in front of it."""
     sys.path.insert(0, str(ROOT / "tests" / "v2"))
     sys.path.insert(0, str(ROOT / "tests"))
@@ -65,8 +66,21 @@ def _destination(root: Path) -> Iterator[CountingProxy]:
     from v2registry import run_registry  # noqa: PLC0415 - the test suite's launcher
 
     with run_registry("none", root) as registry, counting_proxy(registry.host) as proxy:
-        yield proxy
+        yield registry.host, proxy
     shutil.rmtree(root, ignore_errors=True)
+
+
+def _check_destination(host: str, scale: ScaleRegistry) -> None:
+    """Every repository is there, and every 25th has all its tags (asked directly, not
+    through the proxy, so the counts stay the client's)."""
+    with httpx.Client(base_url=f"http://{host}", timeout=60) as v2:
+        names = v2.get("/v2/_catalog", params={"n": scale.repositories + 10}).json()
+        if sorted(names["repositories"]) != sorted(scale.names):
+            raise RuntimeError("the destination does not hold every repository")
+        for name in scale.names[::25]:
+            tags = v2.get(f"/v2/{name}/tags/list").json()["tags"]
+            if sorted(tags) != sorted(scale.tag_names):
+                raise RuntimeError(f"{name} at the destination has tags {tags}")
 
 
 def _start(emulator: Standalone, proxy: CountingProxy, scratch: Path) -> subprocess.Popen[bytes]:
@@ -151,13 +165,24 @@ def _killed_then_resumed(
     first = min((t for t in firsts if t is not None), default=None)
     if first is None:
         raise RuntimeError("the rerun after kill -9 uploaded nothing")
-    if proxy.total("PUT manifests") < tags:
-        raise RuntimeError("the rerun after kill -9 left tags behind")
     return first - started, wall
 
 
 def _kinds(counts: Counter[str], tags: int) -> str:
     return ", ".join(f"{kind} {n / tags:.3g}" for kind, n in sorted(counts.items()))
+
+
+def _report(label: str, scale: ScaleRegistry, run: _Run) -> None:
+    """One measured run on stderr as soon as it ends (a later failure keeps it)."""
+    tags = scale.tag_count
+    print(
+        f"{CASE}: {label}: {run.seconds:.1f} s, {run.cpu / tags * 1000:.1f} ms CPU/tag, "
+        f"{run.peak / MIB:.0f} MiB; source {dict(run.source)} "
+        f"({_per_tag(run.source, tags):.3g}/tag); destination {dict(run.dest)} "
+        f"({_per_tag(run.dest, tags):.3g}/tag)",
+        file=sys.stderr,
+        flush=True,
+    )
 
 
 def _per_tag(counts: Counter[str], tags: int) -> float:
@@ -174,15 +199,25 @@ def scale_cases(workdir: Path, *, smoke: bool) -> list[Figure]:
             scale = seed_scale(emulator.store, repositories=size)
             if smoke:
                 emulator.faults.latency("*", SMOKE_LATENCY)
-            with _destination(workdir / f"v2-{size}") as proxy:
+            with _destination(workdir / f"v2-{size}") as (host, proxy):
                 runs[size] = scale, _migrate(emulator, proxy, workdir / f"run-{size}")
+                _report(f"N={size}", scale, runs[size][1])
+                _check_destination(host, scale)
                 if size == sizes[-1]:
                     rerun = _migrate(emulator, proxy, workdir / f"run-{size}")
+                    _report(f"rerun N={size}", scale, rerun)
             if size == sizes[-1]:
-                with _destination(workdir / f"v2-kill-{size}") as proxy:
+                with _destination(workdir / f"v2-kill-{size}") as (host, proxy):
                     first_upload, resumed_wall = _killed_then_resumed(
                         emulator, proxy, workdir / f"kill-{size}", scale.tag_count
                     )
+                    _check_destination(host, scale)
+                print(
+                    f"{CASE}: kill -9 at half, rerun: first upload after {first_upload:.2f} s, "
+                    f"done after {resumed_wall:.1f} s",
+                    file=sys.stderr,
+                    flush=True,
+                )
         shutil.rmtree(workdir / f"run-{size}", ignore_errors=True)
         shutil.rmtree(workdir / f"kill-{size}", ignore_errors=True)
     assert rerun is not None
@@ -192,21 +227,6 @@ def scale_cases(workdir: Path, *, smoke: bool) -> list[Figure]:
     cpu, small_cpu = run.cpu / tags * 1000, small_run.cpu / small_tags * 1000
     src, dest = _per_tag(run.source, tags), _per_tag(run.dest, tags)
     needed = scale.repositories + 2
-    lines = [
-        f"  N={n}: {r.seconds:.1f} s, {r.cpu / s.tag_count * 1000:.1f} ms CPU/tag, "
-        f"{r.peak / MIB:.0f} MiB; source/tag: {_kinds(r.source, s.tag_count)}; "
-        f"destination/tag: {_kinds(r.dest, s.tag_count)}"
-        for n, (s, r) in runs.items()
-    ]
-    lines.append(
-        f"  rerun N={large}: {rerun.seconds:.1f} s, source {dict(rerun.source)}, "
-        f"destination {dict(rerun.dest)}"
-    )
-    lines.append(
-        f"  kill -9 at half, rerun: first upload after {first_upload:.2f} s, "
-        f"done after {resumed_wall:.1f} s"
-    )
-    print("\n".join([f"{CASE}:", *lines]), file=sys.stderr)
     what = f"{large} repositories x 4 tags ({tags} images on 8 shared 3-image bases)"
     return [
         absolute(CASE, f"regv1 migrate, {what}: wall", "s", [run.seconds]),

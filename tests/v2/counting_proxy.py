@@ -116,6 +116,13 @@ class CountingProxy:
                 body = self._body()
                 answer = self._forward(body)
                 raw = answer.read()
+                # Recorded before the client has the answer: a client killed meanwhile
+                # still had its request carried out upstream, and a test polling the
+                # counts never sees an answer it has not counted yet.
+                kind = dest_kind(self.command, self.path)
+                with proxy._lock:
+                    proxy._arrivals.append(Arrival(at, self.command, self.path, answer.status))
+                    proxy._totals[kind] += 1
                 self.send_response(answer.status)
                 for key, value in answer.getheaders():
                     if key.lower() not in _HOP_BY_HOP:
@@ -125,10 +132,6 @@ class CountingProxy:
                 self.end_headers()
                 if self.command != "HEAD":
                     self.wfile.write(raw)
-                kind = dest_kind(self.command, self.path)
-                with proxy._lock:
-                    proxy._arrivals.append(Arrival(at, self.command, self.path, answer.status))
-                    proxy._totals[kind] += 1
 
             do_GET = do_HEAD = do_PUT = do_POST = do_PATCH = do_DELETE = _handle  # noqa: N815
 
