@@ -74,8 +74,14 @@ def _check_destination(host: str, scale: ScaleRegistry) -> None:
     """Every repository is there, and every 25th has all its tags (asked directly, not
     through the proxy, so the counts stay the client's)."""
     with httpx.Client(base_url=f"http://{host}", timeout=60) as v2:
-        names = v2.get("/v2/_catalog", params={"n": scale.repositories + 10}).json()
-        if sorted(names["repositories"]) != sorted(scale.names):
+        names: list[str] = []
+        while True:  # distribution answers at most 1,000 names a page
+            params: dict[str, str | int] = {"n": 1000, **({"last": names[-1]} if names else {})}
+            page = v2.get("/v2/_catalog", params=params).json().get("repositories") or []
+            names += page
+            if len(page) < 1000:
+                break
+        if sorted(names) != sorted(scale.names):
             raise RuntimeError("the destination does not hold every repository")
         for name in scale.names[::25]:
             tags = v2.get(f"/v2/{name}/tags/list").json()["tags"]
