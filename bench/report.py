@@ -89,6 +89,12 @@ LIMITS = [
     "one ancestry and the image JSONs it claimed first, in turn. The first repositories "
     "on each base chain also fetch that chain's JSONs, so the waves are uneven and the "
     "speed-up stays below 8.",
+    "- Registry scale: the client, the emulator (with the counting proxy, in the bench's "
+    "process) and distribution share two cores; per tag, distribution spends about as much "
+    "CPU as the client. Source requests are counted from the emulator's log, destination "
+    "requests through the proxy, by kind (the figure's label gives each kind per tag); the "
+    "proxy adds a little wall time, not client CPU. The kill -9 lands once half the tags' "
+    "manifests are in; the figure is the rerun's time to its first POST to /blobs/uploads/.",
     "- Import: httpx alone imports its command-line module (click, rich, pygments) when the "
     "`cli` extra has installed them. The generated packages load endpoint modules, models "
     "and their own client on first use (8 generated modules at import, not 49); what "

@@ -23,7 +23,7 @@ CASES = {
 }
 # The copy and migrate cases need distribution and skopeo (tools/install-system-deps.sh
 # installs them).
-V2_CASES = {"7. copy to a v2 registry", "9. registry migrate"}
+V2_CASES = {"7. copy to a v2 registry", "9. registry migrate", "11. registry scale"}
 
 
 def test_smoke_run_reports_every_case(tmp_path: Path) -> None:

@@ -39,7 +39,7 @@ BREAKAGES = (
     "gone",
     "parent-gone",
 )
-SEEDS = ("messy",)
+SEEDS = ("messy", "scale:N")
 DEFAULT_BOMB_SIZE = 8 << 30
 _UNITS = {"": 1, "K": 1 << 10, "M": 1 << 20, "G": 1 << 30}
 
@@ -85,6 +85,16 @@ def _size(ctx: click.Context, param: click.Parameter, value: str) -> int:
     if not number.isdigit():
         raise click.BadParameter(f"expected a size such as 8G or 104857600, got {value!r}")
     return int(number) * _UNITS[unit]
+
+
+def _seed(ctx: click.Context, param: click.Parameter, value: str | None) -> str | None:
+    """``messy``, or ``scale:N`` with N repositories (at least 1)."""
+    if value is None or value == "messy":
+        return value
+    kind, sep, count = value.partition(":")
+    if kind == "scale" and sep and count.isdigit() and int(count) >= 1:
+        return f"scale:{int(count)}"
+    raise click.BadParameter(f"expected one of {', '.join(SEEDS)} (N at least 1), got {value!r}")
 
 
 def _wait_for_signal() -> None:
@@ -170,13 +180,15 @@ def _wait_for_signal() -> None:
 )
 @click.option(
     "--seed",
-    type=click.Choice(SEEDS),
     default=None,
+    callback=_seed,
+    metavar="messy|scale:N",
     help="Fill the registry first. messy: every broken state a decade-old reference "
     "registry holds (uploads that died, lost json/layer/ancestry files, corrupt JSON, a "
     "dangling tag, a lost parent, a checksum mismatch, a tag list answering 500, names "
     "and tags v2 or OCI refuse, a bzip2 and a gzip compression bomb), next to healthy "
-    "tags and repositories.",
+    "tags and repositories. scale:N: N healthy repositories (team0/app0 …) of 4 tags, "
+    "each tag its own small image on one of 8 shared 3-image base chains.",
 )
 @click.option(
     "--bomb-size",
@@ -190,7 +202,8 @@ def _wait_for_signal() -> None:
     "--describe",
     type=click.Path(dir_okay=False, path_type=Path),
     default=None,
-    help="--seed messy: write what is broken where as JSON to this file.",
+    help="--seed messy: write what is broken where as JSON to this file; --seed scale:N: "
+    "the counts and names.",
 )
 @click.option(
     "--break",
@@ -320,6 +333,12 @@ def _prepare(
         described = seed_messy(emulator.store, bomb_size=bomb_size)
         if describe is not None:
             describe.write_text(described.to_json() + "\n")
+    elif seed is not None and seed.startswith("scale:"):
+        from docker_registry_v1.emulator.scale import seed_scale  # noqa: PLC0415
+
+        scaled = seed_scale(emulator.store, repositories=int(seed.removeprefix("scale:")))
+        if describe is not None:
+            describe.write_text(scaled.to_json() + "\n")
     for image_id, kind in broken:
         emulator.store.break_image(image_id, Breakage(kind))
     for repository, tag in spoilt:

@@ -6,7 +6,8 @@ reference registry 0.9.1 in standalone mode, optionally behind Basic auth);
 store and enforce tokens as Docker's hosted index did. Both return a running
 :class:`Emulator` to use as a context manager. :func:`seed_messy` fills a store with
 every broken state a decade-old reference registry holds (:class:`Breakage`), and
-describes them (:class:`MessyRegistry`).
+describes them (:class:`MessyRegistry`); :func:`seed_scale` fills one with thousands of
+healthy repositories in about a second (:class:`ScaleRegistry`).
 """
 
 from .bomb import BombFormat, bomb_image, bomb_layer
@@ -14,6 +15,7 @@ from .compat import Compat
 from .faults import FaultKind, FaultRule, Faults
 from .messy import Fault, HealthyTag, MessyRegistry, PlantedFault, Probe, seed_messy
 from .requestlog import LogEntry, RequestLog, fingerprint
+from .scale import ScaleRegistry, add_scale_tag, count_source_requests, seed_scale
 from .server import Emulator, Hub, Standalone, run_hub, run_standalone
 from .store import Breakage, Store
 
@@ -33,12 +35,16 @@ __all__ = [
     "PlantedFault",
     "Probe",
     "RequestLog",
+    "ScaleRegistry",
     "Standalone",
     "Store",
+    "add_scale_tag",
     "bomb_image",
     "bomb_layer",
+    "count_source_requests",
     "fingerprint",
     "run_hub",
     "run_standalone",
     "seed_messy",
+    "seed_scale",
 ]

@@ -593,6 +593,50 @@ class Store:
 
     # -- seeding -------------------------------------------------------------------
 
+    def seed_bulk(
+        self, images: Iterable[SeedImage], repositories: Mapping[str, RepositoryRecord]
+    ) -> None:
+        """Store ``images`` (each after its parent) complete and put ``repositories`` in
+        place as given, then save the state once.
+
+        :meth:`seed` goes through the upload state machine and saves the whole state after
+        every step, which is quadratic in the store's size; a registry of thousands of
+        repositories (the scale seed) is written here in one pass instead. The image files
+        are plain writes: a crash while seeding leaves a store to seed again, not one to
+        keep.
+        """
+        with self._lock:
+            for image in images:
+                if image.parent is not None and image.parent not in self._images:
+                    raise ValueError(f"parent of {image.id} is not stored")
+                ancestry = [
+                    image.id,
+                    *(self._images[image.parent].ancestry if image.parent else []),
+                ]
+                blob: Blob
+                if self._dir is not None:
+                    folder = self._image_dir(image.id)
+                    folder.mkdir(parents=True, exist_ok=True)
+                    (folder / "json").write_bytes(image.json_bytes)
+                    (folder / "layer").write_bytes(image.layer_bytes)
+                    blob = FileBlob(folder / "layer", len(image.layer_bytes))
+                else:
+                    writer = SpoolWriter()
+                    writer.write(image.layer_bytes)
+                    blob = writer.finish()
+                self._images[image.id] = StoredImage(
+                    json_bytes=image.json_bytes,
+                    parent=image.parent,
+                    ancestry=ancestry,
+                    checksum=image.checksum,
+                    layer_size=len(image.layer_bytes),
+                    complete=True,
+                )
+                self._layers[image.id] = blob
+                self._files_cache.pop(image.id, None)
+            self._repos.update(repositories)
+            self._save()
+
     def seed(self, repository: str, tag: str | None, images: Iterable[SeedImage]) -> None:
         """Store ``images`` (base first) complete, tag the last one and index the repository."""
         name = split_repository(repository)
