@@ -6,10 +6,9 @@ D images. The kinds are those of ``emulator.scale.source_kind`` (the source) and
 ``v2.counting_proxy.dest_kind`` (the destination). A kind a formula leaves out must not
 be sent at all.
 
-The source formulas are the target of issue 20: one search answering every name, each
-image JSON read once, one ancestry per base chain (the first tip on it; a tip whose
-parent's chain is known needs none) and no index image lists. The destination's are what
-the engine sends today, measured on this seed (docs/migration.md §4 gives the per-tag
+The source formulas: one search answering every name, each image JSON read once, one
+ancestry per base chain (the first tip on it; a tip whose parent's chain is known needs
+none) and no index image lists. The destination's, measured on this seed (docs/migration.md §4 gives the per-tag
 formula): distribution 2.8 answers a monolithic ``POST ?digest=`` with 202, so each blob
 sent is a POST and a PUT; a base layer another repository already holds is mounted.
 """
@@ -78,9 +77,13 @@ def dest_rerun(scale: ScaleRegistry) -> Counter[str]:
 
 
 def dest_one_new_tag(scale: ScaleRegistry) -> Counter[str]:
-    """One new tag: the rerun's requests plus its layer and config sent and its manifest;
-    the base layers are in its repository already (the journal knows, no HEAD)."""
-    return dest_rerun(scale) + Counter({"POST uploads": 2, "PUT uploads": 2, "PUT manifests": 1})
+    """One new tag: the rerun's requests plus its layer and config sent and its manifest,
+    and one HEAD per base layer: the journal says its repository holds them, and a blob is
+    taken on the journal's word only after the registry confirms it this run (a garbage
+    collection since the last run would otherwise leave a manifest PUT failing on it)."""
+    return dest_rerun(scale) + Counter(
+        {"HEAD blobs": scale.base_depth, "POST uploads": 2, "PUT uploads": 2, "PUT manifests": 1}
+    )
 
 
 def per_tag(counts: Counter[str], scale: ScaleRegistry) -> float:
