@@ -8,9 +8,10 @@ be sent at all.
 
 The source formulas: one search answering every name, each image JSON read once, one
 ancestry per base chain (the first tip on it; a tip whose parent's chain is known needs
-none) and no index image lists. The destination's, measured on this seed (docs/migration.md §4 gives the per-tag
-formula): distribution 2.8 answers a monolithic ``POST ?digest=`` with 202, so each blob
-sent is a POST and a PUT; a base layer another repository already holds is mounted.
+none) and no index image lists. The destination's, measured on this seed
+(docs/migration.md §4 gives the per-tag formula): distribution 2.8 answers a monolithic
+``POST ?digest=`` with 202, so each blob sent is a POST and a PUT; a base layer another
+repository already holds is mounted.
 """
 
 from __future__ import annotations

@@ -690,6 +690,7 @@ def _run(
         concurrency=_METADATA_CONCURRENCY,
         phases=phases,
     )
+    del found  # the plan holds what the run needs: the rest is memory the run can reuse
     creating = None
     if create is not None:
         creating = sorted(

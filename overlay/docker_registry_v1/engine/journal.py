@@ -164,6 +164,8 @@ _PLANNED = (
     "chain TEXT, new_repository INTEGER, PRIMARY KEY (registry, repository, tag))",
     "CREATE INDEX IF NOT EXISTS planned_by_plan ON planned (registry, plan, position)",
 )
+#: The page cache of each reading connection, in KiB (SQLite's default is 2,000).
+_READER_CACHE_KIB = 256
 #: The deepest chain a source image may have: docker refused more than 127 layers; a
 #: chain of stored parents longer than this is a loop, never walked to its end.
 MAX_CHAIN = 512
@@ -402,6 +404,10 @@ class _Store:
             if db is None:
                 db = sqlite3.connect(self.path, check_same_thread=False, timeout=30)
                 db.execute("PRAGMA query_only = ON")
+                # each lookup reads a few pages by a key; the default 2 MiB page cache per
+                # connection would fill as the journal grows, a reader per thread reading
+                # at once, and memory would grow with the registry
+                db.execute(f"PRAGMA cache_size = -{_READER_CACHE_KIB}")
             try:
                 yield db
             finally:
