@@ -10,6 +10,7 @@ one line.
 from __future__ import annotations
 
 import base64
+import contextlib
 import json
 import socket
 import tarfile
@@ -215,6 +216,9 @@ class _CountingPlainServer:
                 conn.sendall(b"HTTP/1.1 400 Bad Request\r\nContent-Length: 0\r\n\r\n")
 
     def close(self) -> None:
+        # closing alone leaves accept() blocked in the thread until the join gives up
+        with contextlib.suppress(OSError):
+            self.sock.shutdown(socket.SHUT_RDWR)
         self.sock.close()
         self._thread.join(5)
 
