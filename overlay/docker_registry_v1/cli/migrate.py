@@ -18,7 +18,7 @@ import json
 import sys
 import threading
 import time
-from collections.abc import Iterator
+from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
 
@@ -592,7 +592,6 @@ def _run(
     from docker_registry_v1.engine.sources import registry_origin  # noqa: PLC0415
     from docker_registry_v1.transfer.inventory import inventory  # noqa: PLC0415
     from docker_registry_v1.transfer.migrate import continued_and_then  # noqa: PLC0415
-    from docker_registry_v1.transfer.migrate import migrate as run_migration  # noqa: PLC0415
     from docker_registry_v1.transfer.migrate_plan import (  # noqa: PLC0415
         continued_plan,
         plan_migration,
@@ -601,23 +600,20 @@ def _run(
     )
     from docker_registry_v1.transfer.migrate_verify import verify_migration  # noqa: PLC0415
 
-    def carry_out(plan: MigrationPlan) -> MigrationReport:
-        with _listener(settings) as listener:
-            return run_migration(
-                client,
-                target,
-                plan,
-                journal=journal,
-                jobs=jobs,
-                repositories_in_flight=repositories_in_flight,
-                on_error="abort" if on_error == "abort" else "continue",
-                progress=listener,
-                create_repository=create,
-                bases=_staged(client, target, journal, bases),
-            )
-
     path = str(journal.path)
     create = _repository_hook(target, create_repo)  # refused before any request
+    carry_out = functools.partial(
+        _carry_out,
+        settings=settings,
+        client=client,
+        target=target,
+        journal=journal,
+        jobs=jobs,
+        repositories_in_flight=repositories_in_flight,
+        on_error=on_error,
+        create=create,
+        bases=bases,
+    )
     if verify is not None:
         checked = verify_migration(
             client, target, journal, fast=verify == "fast", jobs=jobs, phases=phases
@@ -675,10 +671,7 @@ def _run(
             selection=selection,
             repository=bases[1],
             dry_run=dry_run,
-            jobs=jobs,
-            repositories_in_flight=repositories_in_flight,
-            on_error=on_error,
-            create=create,
+            carry_out=carry_out,
         )
     plan = plan_migration(
         found,
@@ -750,32 +743,27 @@ def _staged(
     )
 
 
-def _stage(
+def _carry_out(
+    plan: MigrationPlan,
+    run: Callable[..., MigrationReport] | None = None,
+    *,
     settings: Settings,
     client: Client,
     target: BlobStoreSide | V1Side,
     journal: Journal,
-    *,
-    found: Inventory,
-    selection: Selection,
-    repository: str,
-    dry_run: bool,
     jobs: int,
     repositories_in_flight: int,
     on_error: str,
     create: CreateRepository | None,
-) -> tuple[MigrationReport, None] | None:
-    """``--bases``: plan the staging tags, print them (``--dry-run``) or migrate them."""
-    from docker_registry_v1.transfer.migrate_bases import plan_bases, stage_bases  # noqa: PLC0415
-    from docker_registry_v1.transfer.migrate_plan import RegistrySide  # noqa: PLC0415
+    bases: tuple[bool, str] | None,
+) -> MigrationReport:
+    """Carry out ``plan`` with the command's settings: a migration (learning from the
+    staging repository, if any), or ``run`` in its place (``--bases``' staging)."""
+    from docker_registry_v1.transfer.migrate import migrate as run_migration  # noqa: PLC0415
 
-    assert isinstance(target, RegistrySide)  # _bases_option refused the others
-    plan = plan_bases(found, selection, target, repository, source=client, journal=journal)
-    if dry_run:
-        _print_plan(settings, plan, journal.confirmed_blobs(target.registry), str(journal.path))
-        return None
+    run = run or functools.partial(run_migration, bases=_staged(client, target, journal, bases))
     with _listener(settings) as listener:
-        report = stage_bases(
+        return run(
             client,
             target,
             plan,
@@ -786,7 +774,31 @@ def _stage(
             progress=listener,
             create_repository=create,
         )
-    return report, None
+
+
+def _stage(
+    settings: Settings,
+    client: Client,
+    target: BlobStoreSide | V1Side,
+    journal: Journal,
+    *,
+    found: Inventory,
+    selection: Selection,
+    repository: str,
+    dry_run: bool,
+    carry_out: Callable[[MigrationPlan, Callable[..., MigrationReport]], MigrationReport],
+) -> tuple[MigrationReport, None] | None:
+    """``--bases``: plan the staging tags, print them (``--dry-run``) or migrate them (with
+    the command's run settings, ``carry_out``)."""
+    from docker_registry_v1.transfer.migrate_bases import plan_bases, stage_bases  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_plan import RegistrySide  # noqa: PLC0415
+
+    assert isinstance(target, RegistrySide)  # _bases_option refused the others
+    plan = plan_bases(found, selection, target, repository, source=client, journal=journal)
+    if dry_run:
+        _print_plan(settings, plan, journal.confirmed_blobs(target.registry), str(journal.path))
+        return None
+    return carry_out(plan, stage_bases), None
 
 
 def _repository_hook(
