@@ -64,10 +64,12 @@ system-deps:
 docs: $(STAMP)
 	$(BIN)/mkdocs build --strict --quiet
 
-# The pytest suite runs `clients/build.py typescript go` itself (tests/spec/test_clients.py),
-# with extra checks that the smoke programs fail on wrong answers, so `make clients` is
-# not run twice here.
+# The clients are built (and smoke-run) before pytest, and only when their specs or
+# sources changed (build/clients/<language>/.fingerprint); tests/spec/test_clients.py runs
+# the compiled programs again with right and wrong expectations (and builds them itself
+# when pytest runs alone).
 test: system-deps lint-spec check-generated lint typecheck lint-imports docs $(NODE_STAMP)
+	$(BIN)/python clients/build.py --if-changed typescript go
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)
