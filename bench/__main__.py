@@ -10,14 +10,14 @@ import sys
 import time
 from pathlib import Path
 
-from . import copy_case, inventory_case, migrate_case, scale_case
+from . import copy_case, face_case, inventory_case, migrate_case, scale_case
 from .cases import FULL, ROOT, SMOKE, call_cases, layer_cases, pull_case, startup_cases
 from .nginx import nginx_available
 from .report import machine, write
 from .stats import Figure
 from .targets import GIB, emulator_target, nginx_target, pull_emulator, scratch_root
 
-CASES = ("layers", "calls", "pull", "startup", "copy", "migrate", "inventory", "scale")
+CASES = ("layers", "calls", "pull", "startup", "copy", "migrate", "inventory", "scale", "face")
 
 
 def parse() -> argparse.Namespace:
@@ -75,6 +75,8 @@ def main() -> int:
             figures += inventory_case.run(smoke=args.smoke)
         if "scale" in args.only:
             figures += scale_case.run(smoke=args.smoke)
+        if "face" in args.only:
+            figures += face_case.run(smoke=args.smoke)
     finally:
         shutil.rmtree(root, ignore_errors=True)
     data = {
