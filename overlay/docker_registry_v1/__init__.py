@@ -84,8 +84,10 @@ if TYPE_CHECKING:
         NotAV2Registry,
         OCIError,
         OCIUnauthorized,
+        ReferrersError,
         TooManyRequests,
     )
+    from .oci.referrers import read_provenance
     from .transfer import MirrorResult, PullResult, PushResult
     from .transfer.copy import BlobCache, CopyResult, acopy, copy
     from .transfer.inventory import (
@@ -188,10 +190,12 @@ _LAZY = {
             "NotAV2Registry",
             "OCIError",
             "OCIUnauthorized",
+            "ReferrersError",
             "TooManyRequests",
         ),
         "oci.errors",
     ),
+    "read_provenance": "oci.referrers",
     **dict.fromkeys(("BlobCache", "CopyResult", "acopy", "copy"), "transfer.copy"),
     "OCILayout": "formats.layout",
     "LayoutError": "formats.errors",
@@ -340,6 +344,7 @@ __all__ = [
     "PullResult",
     "PushResult",
     "RawMetadata",
+    "ReferrersError",
     "RegistryConnectionError",
     "RegistryDestination",
     "RegistryError",
@@ -394,6 +399,7 @@ __all__ = [
     "plan_bases",
     "plan_migration",
     "prune_deleted_tags",
+    "read_provenance",
     "remove_pause_listener",
     "repository_command",
     "requeue_wrong_tags",

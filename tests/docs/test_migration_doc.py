@@ -41,6 +41,7 @@ from docker_registry_v1.emulator import Breakage, Standalone
 from docker_registry_v1.emulator.seed import build_image_chain
 from docker_registry_v1.emulator.server import run_standalone
 from docker_registry_v1.formats.convert import ManifestFormat
+from docker_registry_v1.formats.provenance import EMPTY_CONFIG, is_fallback_tag
 from docker_registry_v1.oci.auth import RegistryAuth
 from docker_registry_v1.oci.client import OCIClient
 from migrate_support import SeededRegistry, seed_registry
@@ -169,13 +170,17 @@ def _oci(registry: V2Registry) -> OCIClient:
 
 
 def _v2_contents(registry: V2Registry) -> dict[str, set[str]]:
-    """repository → tags, as distribution lists them."""
+    """repository → tags, as distribution lists them, without the ``sha256-<hex>`` tags of
+    the v1 provenance's referrers fallback (section 13)."""
     catalog = httpx.get(
         f"{registry.url}/v2/_catalog?n=1000", auth=(NEW_USER, NEW_PASSWORD), timeout=30
     )
     catalog.raise_for_status()
     with _oci(registry) as client:
-        return {name: set(client.tags(name)) for name in catalog.json()["repositories"]}
+        return {
+            name: {tag for tag in client.tags(name) if not is_fallback_tag(tag)}
+            for name in catalog.json()["repositories"]
+        }
 
 
 def _skopeo_digest(reference: str) -> str:
@@ -582,7 +587,12 @@ def test_the_shards_mount_the_shared_bases_staged_once(
         shared = {i for i in seed.tagged_images if len(seed.shared_by(i)) > 1}
         chains = [seed.chains[tip] for _, _, tip in seed.tag_pairs()]
         assert staging == {[i for i in chain if i in shared][-1] for chain in chains}
-        assert len(sent) == len(set(sent))  # no blob went up twice
+        # no blob went up twice (but the provenance artifacts' two-byte empty config,
+        # which each shard sends once, its journal blind to the others')
+        empty = str(EMPTY_CONFIG["digest"]).replace(":", "%3A")
+        sent = [digest for digest in sent if digest != empty]
+        staged = [digest for digest in staged if digest != empty]
+        assert len(sent) == len(set(sent))
         assert set(staged) < set(sent)
         mounts = [
             line

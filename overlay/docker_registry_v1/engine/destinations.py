@@ -28,6 +28,7 @@ from ..core.retry import unretried
 from ..formats.compress import LayerBlob
 from ..formats.convert import ManifestFormat, convert_image
 from ..formats.layout import OCILayout, check_ref
+from ..formats.provenance import EMPTY_CONFIG, EMPTY_CONFIG_BYTES
 from ..oci.client import (
     MONOLITHIC_LIMIT,
     MountResult,
@@ -40,6 +41,7 @@ from .archive_destination import ArchiveDestination
 from .blobs import BlobCache, LayoutBlobStore, default_cache_path
 from .model import Layer, SourceImage
 from .pipeline import PipelinedLayer
+from .provenance import Attached, attach_provenance, v1_provenance
 from .run import Committed, Feed
 from .tracking import Tracker
 
@@ -146,9 +148,14 @@ class _OCIDestination:
         level: int,
         cache: BlobCache | str | os.PathLike[str] | None,
         strict_format: bool = False,
+        provenance: bool = True,
     ) -> None:
         self.target = target
         self.strict_format = strict_format
+        self.provenance = provenance
+        """Attach the v1 provenance artifact to the manifest of a chain read from a v1
+        registry (`engine.provenance`); ``attached`` says where it went."""
+        self.attached: Attached | None = None
         self.repository = repository
         self.tag = tag
         self.manifest_format = manifest_format
@@ -379,6 +386,8 @@ class _OCIDestination:
         )
         if current != digest:
             self.target.put_manifest(self.repository, self.tag, manifest, media_type)
+        if self.provenance and image.oci is None:
+            self._attach(image, manifest, media_type)
         return Committed(
             destination=self.registry.rstrip("/"),
             repository=self.repository,
@@ -389,6 +398,54 @@ class _OCIDestination:
             skipped=tuple(self.skipped),
             mounted=tuple(self.mounted),
         )
+
+    def _attach(self, image: SourceImage, manifest: bytes, media_type: str) -> None:
+        """The provenance artifact of a v1 registry's chain, next to its manifest (a
+        failure is the tag's: `ProvenanceWriteError`, the manifest being written)."""
+        record = v1_provenance(image, self.blobs)
+        if record is None:
+            return
+        if isinstance(self.target, LayoutBlobStore):
+            target: OCIClient | OCILayout = self.target.layout
+        else:
+            target = self.target
+        # In a migration the journal knows no artifact of this tag (else the tag was
+        # current), and the run's blob facts say where the empty config is.
+        config_present = self.journaled and self._empty_config()
+        self.attached = attach_provenance(
+            target,
+            self.repository,
+            record,
+            manifest,
+            media_type,
+            unknown=self.journaled,
+            config_present=config_present,
+        )
+
+    def _empty_config(self) -> bool:
+        """The artifacts' empty config in the repository, once per run: a HEAD where the
+        journal says the repository got it, else a mount from one repository that holds
+        it (only one is asked: every repository holds it, so a registry refusing mounts
+        would be asked by each repository of every other), else its two bytes go up."""
+        digest = str(EMPTY_CONFIG["digest"])
+        if (self.repository, digest) in self.present:
+            return True
+        facts = self.cache.facts
+        places = facts.places(self.registry, digest)
+        lenders = [p for p in places if p != self.repository][:1]
+        held = self.repository in places and self.target.blob_size(self.repository, digest)
+        if not held and not (
+            self._mounts_first
+            and lenders
+            and mount_known(
+                facts, self.target, self.registry, self.repository, digest, places=lenders
+            )
+        ):
+            facts.intend(self.registry, self.repository, digest)
+            self.target.upload_blob(self.repository, EMPTY_CONFIG_BYTES, digest=digest)
+        self.present.add((self.repository, digest))
+        self.cache.place(digest, self.registry, self.repository)
+        return True
 
 
 class RegistryDestination(_OCIDestination):
@@ -410,6 +467,7 @@ class RegistryDestination(_OCIDestination):
         level: int,
         cache: BlobCache | str | os.PathLike[str] | None = None,
         strict_format: bool = False,
+        provenance: bool = True,
     ) -> None:
         super().__init__(
             client,
@@ -419,6 +477,7 @@ class RegistryDestination(_OCIDestination):
             level=level,
             cache=cache,
             strict_format=strict_format,
+            provenance=provenance,
         )
 
 
@@ -436,6 +495,7 @@ class LayoutDestination(_OCIDestination):
         level: int,
         cache: BlobCache | str | os.PathLike[str] | None = None,
         strict_format: bool = False,
+        provenance: bool = True,
     ) -> None:
         super().__init__(
             LayoutBlobStore(layout),
@@ -445,6 +505,7 @@ class LayoutDestination(_OCIDestination):
             level=level,
             cache=cache,
             strict_format=strict_format,
+            provenance=provenance,
         )
 
     def _check_tag(self, tag: str) -> str:
