@@ -10,6 +10,7 @@ import tarfile
 from pathlib import Path
 
 import attrs
+import httpx
 from click.testing import CliRunner
 from docker_registry_v1.cli import main
 from docker_registry_v1.emulator import Standalone
@@ -63,7 +64,7 @@ def migrate(source: str, destination: str, journal: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
-def push_direct(url: str) -> bytes:
+def push_direct(url: str, auth: httpx.Auth | None = None) -> bytes:
     """A one-layer image put straight into the v2 registry (as a v2 client would)."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as archive:
@@ -104,7 +105,7 @@ def push_direct(url: str) -> bytes:
             ],
         }
     ).encode()
-    with OCIClient(url) as client:
+    with OCIClient(url, auth=auth) as client:
         client.upload_blob(DIRECT, config)
         client.upload_blob(DIRECT, layer)
         client.put_manifest(DIRECT, "1", manifest, "application/vnd.oci.image.manifest.v1+json")
