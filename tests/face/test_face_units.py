@@ -1,0 +1,251 @@
+"""Edge cases of the face without servers: an in-memory backend (counting what it is
+asked) for the id index, the walk's rate limit, the caches' TTL and the name mapping;
+the layer streams' bounds."""
+
+from __future__ import annotations
+
+import contextlib
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+import tracemalloc
+from collections import Counter
+from collections.abc import Iterator
+
+import pytest
+from docker_registry_v1.emulator.blobs import iter_blob
+from docker_registry_v1.face import V2Face
+from docker_registry_v1.face.streams import (
+    INFLATE_STEP,
+    InflateError,
+    StreamedBlob,
+    gunzip,
+    inflated,
+)
+from docker_registry_v1.formats.provenance import Provenance
+from docker_registry_v1.oci.client import Manifest
+
+FALLBACK = "sha256-" + "ab" * 32
+
+
+def _digest(data: bytes) -> str:
+    return "sha256:" + hashlib.sha256(data).hexdigest()
+
+
+class Clock:
+    def __init__(self) -> None:
+        self.now = 1000.0
+
+    def __call__(self) -> float:
+        return self.now
+
+
+class MemoryBackend:
+    """A v2 side in memory: repositories of tags, each tag its own one-layer image."""
+
+    label = "memory"
+
+    def __init__(self) -> None:
+        self.calls: Counter[str] = Counter()
+        self.refs: dict[str, dict[str, str]] = {}
+        self.manifests: dict[str, Manifest] = {}
+        self.blobs: dict[str, bytes] = {}
+        self.catalog = True
+
+    def add(self, name: str, tag: str, content: bytes) -> str:
+        """Tag a new one-layer image; its layer's digest."""
+        raw = io.BytesIO()
+        with tarfile.open(fileobj=raw, mode="w") as archive:
+            info = tarfile.TarInfo("file")
+            info.size = len(content)
+            archive.addfile(info, io.BytesIO(content))
+        layer = gzip.compress(raw.getvalue(), mtime=0)
+        config = json.dumps(
+            {
+                "architecture": "amd64",
+                "os": "linux",
+                "config": {},
+                "rootfs": {"type": "layers", "diff_ids": [_digest(raw.getvalue())]},
+            }
+        ).encode()
+        manifest = json.dumps(
+            {
+                "schemaVersion": 2,
+                "mediaType": "application/vnd.oci.image.manifest.v1+json",
+                "config": {
+                    "mediaType": "application/vnd.oci.image.config.v1+json",
+                    "digest": _digest(config),
+                    "size": len(config),
+                },
+                "layers": [
+                    {
+                        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                        "digest": _digest(layer),
+                        "size": len(layer),
+                    }
+                ],
+            }
+        ).encode()
+        for blob in (layer, config):
+            self.blobs[_digest(blob)] = blob
+        found = Manifest(manifest, "application/vnd.oci.image.manifest.v1+json", _digest(manifest))
+        self.manifests[found.digest] = found
+        self.refs.setdefault(name, {})[tag] = found.digest
+        return _digest(layer)
+
+    def repositories(self) -> list[str] | None:
+        self.calls["catalog"] += 1
+        return sorted(self.refs) if self.catalog else None
+
+    def tags(self, name: str) -> list[str] | None:
+        self.calls["tags"] += 1
+        tags = self.refs.get(name)
+        return list(tags) if tags is not None else None
+
+    def manifest(self, name: str, reference: str) -> Manifest | None:
+        self.calls["manifest"] += 1
+        return self.manifests.get(self.refs.get(name, {}).get(reference, reference))
+
+    def small_blob(self, name: str, digest: str) -> bytes:
+        return self.blobs[digest]
+
+    def provenance(self, name: str, digest: str) -> list[Provenance]:
+        self.calls["provenance"] += 1
+        return []
+
+    @contextlib.contextmanager
+    def open_blob(self, name: str, digest: str, offset: int) -> Iterator[Iterator[bytes]]:
+        self.calls["open"] += 1
+        yield iter([self.blobs[digest][offset:]])
+
+
+def _face(backend: MemoryBackend, clock: Clock, **options: object) -> V2Face:
+    return V2Face(backend, ttl=5.0, walk_interval=30.0, clock=clock, **options)  # type: ignore[arg-type]
+
+
+def test_an_unknown_id_walks_the_catalog_at_most_once_per_interval() -> None:
+    backend, clock = MemoryBackend(), Clock()
+    backend.add("team/app", "1", b"one")
+    face = _face(backend, clock)
+    assert face.image("0" * 64) is None
+    assert backend.calls["catalog"] == 1
+    assert face.image("1" * 64) is None  # inside the interval: no second walk
+    assert backend.calls["catalog"] == 1
+    backend.add("team/late", "1", b"late")
+    late = _face(backend, Clock()).tags("team/late")
+    assert late is not None
+    assert face.image(late["1"]) is None  # still inside the interval
+    clock.now += 31
+    record = face.image(late["1"])  # the next walk finds it
+    assert record is not None
+    assert record.ancestry == [late["1"]]
+    assert backend.calls["catalog"] == 2  # two walks; the fresh face read no catalog
+
+
+def test_an_id_is_found_by_the_walk_then_from_the_index() -> None:
+    backend, clock = MemoryBackend(), Clock()
+    backend.add("team/app", "1", b"one")
+    top = _face(backend, clock).tags("team/app")
+    assert top is not None
+    face = _face(backend, clock)  # a fresh face knows no id yet
+    record = face.image(top["1"])
+    assert record is not None
+    assert backend.calls["catalog"] == 1
+    manifests = backend.calls["manifest"]
+    assert face.image(top["1"]) is not None
+    assert backend.calls["manifest"] == manifests  # cached
+
+
+def test_tags_are_cached_for_the_ttl_then_read_again() -> None:
+    backend, clock = MemoryBackend(), Clock()
+    backend.add("team/app", "1", b"one")
+    face = _face(backend, clock)
+    first = face.tags("team/app")
+    backend.add("team/app", "1", b"retagged")
+    assert face.tags("team/app") == first
+    clock.now += 5.1
+    again = face.tags("team/app")
+    assert again is not None
+    assert first is not None
+    assert again["1"] != first["1"]
+
+
+def test_fallback_tags_are_not_v1_tags() -> None:
+    backend, clock = MemoryBackend(), Clock()
+    backend.add("team/app", "1", b"one")
+    backend.add("team/app", FALLBACK, b"an index, really")
+    tags = _face(backend, clock).tags("team/app")
+    assert tags is not None
+    assert list(tags) == ["1"]
+
+
+def test_a_prefix_maps_names_both_ways() -> None:
+    backend, clock = MemoryBackend(), Clock()
+    backend.add("mirror/team/app", "1", b"one")
+    backend.add("mirror/solo", "1", b"solo")
+    backend.add("elsewhere/x", "1", b"x")
+    face = _face(backend, clock, prefix="mirror")
+    assert face.tags("team/app") is not None
+    assert face.tags("library/solo") is not None
+    assert face.tags("elsewhere/x") is None
+    assert face.search("", include_private=True) == ["library/solo", "team/app"]
+
+
+def test_search_without_a_catalog_names_the_repositories_seen() -> None:
+    backend, clock = MemoryBackend(), Clock()
+    backend.add("team/app", "1", b"one")
+    backend.add("team/other", "1", b"other")
+    backend.catalog = False
+    face = _face(backend, clock)
+    assert face.search("team", include_private=True) == []
+    face.tags("team/app")
+    assert face.search("team", include_private=True) == ["team/app"]
+
+
+def test_a_synthesized_layer_is_the_blob_as_is_with_ranges() -> None:
+    backend, clock = MemoryBackend(), Clock()
+    digest = backend.add("team/app", "1", b"x" * 5000)
+    face = _face(backend, clock)
+    tags = face.tags("team/app")
+    assert tags is not None
+    blob = face.layer(tags["1"])
+    assert blob is not None
+    assert blob.size == len(backend.blobs[digest])
+    assert b"".join(iter_blob(blob)) == backend.blobs[digest]
+    assert b"".join(iter_blob(blob, 10, 20)) == backend.blobs[digest][10:30]
+
+
+def test_gunzip_gives_bounded_steps_and_reads_every_member() -> None:
+    zeros = gzip.compress(bytes(8 << 20), compresslevel=9)
+    sizes = [len(chunk) for chunk in gunzip([zeros])]
+    assert sum(sizes) == 8 << 20
+    assert max(sizes) <= INFLATE_STEP
+    members = gzip.compress(b"one", mtime=0) + gzip.compress(b"two", mtime=0)
+    halves = [members[:7], members[7:]]
+    assert b"".join(gunzip(halves)) == b"onetwo"
+    with pytest.raises(InflateError):
+        list(gunzip([b"plain tar, not gzip"]))
+
+
+def test_an_inflated_layer_streams_in_bounded_memory_from_any_offset() -> None:
+    size = 64 << 20
+    compressed = gzip.compress(bytes(size), compresslevel=6)
+
+    @contextlib.contextmanager
+    def source(offset: int) -> Iterator[Iterator[bytes]]:
+        assert offset == 0  # a compressed stream is read from its start
+        yield (compressed[i : i + 65536] for i in range(0, len(compressed), 65536))
+
+    blob = StreamedBlob(size, lambda offset: inflated(source, offset))
+    tracemalloc.start()
+    try:
+        total = sum(len(chunk) for chunk in iter_blob(blob))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert total == size
+    assert peak < 8 << 20  # a few steps' worth, not the layer
+    tail = b"".join(iter_blob(blob, size - 10, 10))
+    assert tail == bytes(10)
