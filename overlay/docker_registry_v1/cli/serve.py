@@ -120,7 +120,6 @@ def _wait_for_signal() -> None:
     epilog=examples(
         "regv1 serve --port 5000 --data-dir ./registry",
         "regv1 serve --hub --port 5000 --registry-port 5001 --user alice:s3cret",
-        "regv1 serve --port 5000 --reference-ranges --seed messy --describe messy.json",
         "regv1 serve --port 5000 --backend docker://registry.example.com/legacy "
         "--backend-creds reader --backend-password-stdin --user ci:s3cret",
     )
