@@ -70,6 +70,18 @@ def test_layers_are_byte_identical_and_their_payload_checksums_verify(world: Wor
         assert checksum == f"sha256:{payload}"
 
 
+def test_file_listings_and_layer_heads_match(world: World) -> None:
+    for image in (world.seed["team/app"]["1.0"][0], world.seed["other/tool"]["v1"][-1]):
+        files = f"/v1/images/{image.id}/files"
+        served = _get(world.face.url, files)
+        assert served.status_code == 200
+        assert served.json() == _get(world.emulator.url, files).json() != []
+        head = httpx.head(f"{world.face.url}/v1/images/{image.id}/layer", timeout=30)
+        assert head.status_code == 200
+        assert head.headers["Content-Length"] == str(len(image.layer_bytes))
+        assert head.headers["Accept-Ranges"] == "bytes"
+
+
 @pytest.mark.parametrize("repository", ["team/app", "other/tool"])  # gzip as is, plain inflated
 def test_layer_ranges_match(world: World, repository: str) -> None:
     image = world.seed[repository]["old" if repository == "other/tool" else "1.0"][0]

@@ -150,3 +150,16 @@ class StreamedBlob:
 
     def open(self) -> IO[bytes]:
         return io.BufferedReader(_LazyReader(self._opener, self._size), 256 << 10)
+
+    def chunks(self, start: int, length: int) -> Iterator[bytes]:
+        """The bytes ``[start, start + length)`` as the backend gives them (no copy but
+        the last chunk's cut)."""
+        if length <= 0:
+            return
+        with self._opener(start) as chunks:
+            for chunk in chunks:
+                if len(chunk) >= length:
+                    yield chunk[:length]
+                    return
+                length -= len(chunk)
+                yield chunk
