@@ -14,7 +14,10 @@ import tracemalloc
 from collections import Counter
 from collections.abc import Iterator
 
+import httpx
 import pytest
+from docker_registry_v1.core.errors import RegistryConnectionError
+from docker_registry_v1.emulator import run_standalone
 from docker_registry_v1.emulator.blobs import iter_blob
 from docker_registry_v1.face import V2Face
 from docker_registry_v1.face.streams import (
@@ -249,3 +252,36 @@ def test_an_inflated_layer_streams_in_bounded_memory_from_any_offset() -> None:
     assert peak < 8 << 20  # a few steps' worth, not the layer
     tail = b"".join(iter_blob(blob, size - 10, 10))
     assert tail == bytes(10)
+
+
+class BrokenBackend(MemoryBackend):
+    """Lists tags, then cannot reach the registry for anything else; its layers break off."""
+
+    def manifest(self, name: str, reference: str) -> Manifest | None:
+        if name == "team/down":
+            raise RegistryConnectionError("GET", "http://v2.invalid/v2/", "connection refused")
+        return super().manifest(name, reference)
+
+    @contextlib.contextmanager
+    def open_blob(self, name: str, digest: str, offset: int) -> Iterator[Iterator[bytes]]:
+        def chunks() -> Iterator[bytes]:
+            yield self.blobs[digest][offset : offset + 100]
+            raise RegistryConnectionError("GET", "http://v2.invalid/v2/", "reset by peer")
+
+        yield chunks()
+
+
+def test_a_failing_backend_is_a_502_with_the_reason_and_a_broken_layer_a_cut() -> None:
+    backend = BrokenBackend()
+    backend.add("team/down", "1", b"unreachable")
+    backend.add("team/app", "1", b"y" * 20_000)
+    face = V2Face(backend)
+    with run_standalone(storage=face) as served:
+        down = httpx.get(f"{served.url}/v1/repositories/team/down/tags")
+        assert down.status_code == 502
+        assert "connection refused" in down.json()["error"]
+        assert down.json()["error"].startswith("memory: ")
+        top = httpx.get(f"{served.url}/v1/repositories/team/app/tags").json()["1"]
+        with pytest.raises(httpx.RemoteProtocolError):
+            httpx.get(f"{served.url}/v1/images/{top}/layer")
+        assert httpx.get(f"{served.url}/v1/images/{top}/json").status_code == 200

@@ -22,7 +22,7 @@ from .proxyauth import ProxyAuthMiddleware
 from .repositories import RepositoryRoutes
 from .requestlog import LogMiddleware, RequestLog
 from .responses import HTML, html_page, json_response, slash_redirect
-from .storage import read_only_answer
+from .storage import StorageError, read_only_answer, unavailable_answer
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -182,6 +182,11 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return html_page(500)
 
 
+async def _storage_failed(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StorageError)
+    return unavailable_answer(exc)
+
+
 def build_app(
     state: EmulatorState,
     role: str,
@@ -197,7 +202,12 @@ def build_app(
         raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     starlette = Starlette(
         routes=_routes(state, role),
-        exception_handlers={404: _not_found, 405: _not_allowed, 500: _server_error},
+        exception_handlers={
+            404: _not_found,
+            405: _not_allowed,
+            500: _server_error,
+            StorageError: _storage_failed,
+        },
     )
     starlette.router.redirect_slashes = False
     app: ASGIApp = starlette

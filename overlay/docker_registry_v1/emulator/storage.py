@@ -30,6 +30,12 @@ READ_ONLY_MESSAGE = (
     "push to the v2 registry instead"
 )
 READ_ONLY_ALLOW = "GET, HEAD, OPTIONS"
+UNAVAILABLE_STATUS = 502
+
+
+class StorageError(Exception):
+    """The storage cannot answer now (its backend failed or is unreachable): the route
+    answers ``502`` with this message as ``{"error": …}`` instead of a server error page."""
 
 
 class V1Storage(Protocol):
@@ -112,3 +118,8 @@ def read_only_answer() -> Response:
     """What a write gets from a read-only storage: 405 with a JSON error saying why and
     ``Allow: GET, HEAD, OPTIONS`` (docs/emulator.md)."""
     return error(READ_ONLY_MESSAGE, READ_ONLY_STATUS, {"Allow": READ_ONLY_ALLOW})
+
+
+def unavailable_answer(exc: StorageError) -> Response:
+    """What a read gets when the storage failed: 502 and the reason (no traceback)."""
+    return error(str(exc), UNAVAILABLE_STATUS)

@@ -24,20 +24,23 @@ All methods block on the backend: the routes call them in worker threads (``bloc
 from __future__ import annotations
 
 import collections
+import contextlib
 import enum
 import json
 import logging
 import threading
 import time
-from collections.abc import Callable, Hashable
+from collections.abc import Callable, Hashable, Iterator
 from typing import Any, Generic, TypeVar
 
 import attrs
 
 from ..core.errors import DockerRegistryError
 from ..emulator.blobs import Blob
+from ..emulator.storage import StorageError
 from ..emulator.store import DEFAULT_METADATA, StoredImage
 from ..formats.archive.compression import Compression
+from ..formats.errors import LayoutError
 from ..formats.provenance import Provenance, ProvenanceError, Stored, is_fallback_tag
 from ..formats.v1compat import V1CompatError, synthesize
 from ..oci.client import Manifest
@@ -405,8 +408,18 @@ class V2Face:
 
     # -- V1Storage ---------------------------------------------------------------------
 
+    @contextlib.contextmanager
+    def _answering(self) -> Iterator[None]:
+        """A backend that fails (unreachable, refusing, a corrupt artifact) makes the
+        route answer 502 with the reason, not a server error page."""
+        try:
+            yield
+        except (DockerRegistryError, LayoutError, OSError, ValueError) as exc:
+            raise StorageError(f"{self.backend.label}: {exc}") from exc
+
     def image(self, image_id: str) -> StoredImage | None:
-        located = self._locate(image_id)
+        with self._answering():
+            located = self._locate(image_id)
         if located is None:
             return None
         chain, position = located
@@ -422,7 +435,8 @@ class V2Face:
         )
 
     def layer(self, image_id: str) -> Blob | None:
-        located = self._locate(image_id)
+        with self._answering():
+            located = self._locate(image_id)
         if located is None:
             return None
         chain, position = located
@@ -448,7 +462,8 @@ class V2Face:
         self._files.put(image_id, listing)
 
     def tags(self, name: str) -> dict[str, str] | None:
-        chains = self._tag_chains(name)
+        with self._answering():
+            chains = self._tag_chains(name)
         if chains is None:
             return None
         return {tag: chain.images[-1].id for tag, chain in sorted(chains.items())}
@@ -470,7 +485,8 @@ class V2Face:
 
     def index_list(self, name: str) -> bytes | None:
         """Every image of every tag, with its payload checksum where there is one."""
-        chains = self._tag_chains(name)
+        with self._answering():
+            chains = self._tag_chains(name)
         if chains is None:
             return None
         entries: dict[str, dict[str, str]] = {}
@@ -484,4 +500,6 @@ class V2Face:
 
     def search(self, query: str, *, include_private: bool) -> list[str]:
         needle = query.lower()
-        return [name for name in self._repository_names() if needle in name.lower()]
+        with self._answering():
+            names = self._repository_names()
+        return [name for name in names if needle in name.lower()]

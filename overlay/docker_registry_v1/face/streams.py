@@ -12,9 +12,17 @@ from __future__ import annotations
 
 import contextlib
 import io
+import logging
 import zlib
 from collections.abc import Callable, Iterable, Iterator
 from typing import IO
+
+from ..core.errors import DockerRegistryError
+from ..emulator.faults import ConnectionAbort
+from ..emulator.storage import StorageError
+from ..formats.errors import LayoutError
+
+LOG = logging.getLogger(__name__)
 
 #: Opens a blob's bytes from an offset: ``with opener(offset) as chunks: ...``.
 Opener = Callable[[int], contextlib.AbstractContextManager[Iterator[bytes]]]
@@ -25,6 +33,10 @@ INFLATE_STEP = 256 << 10
 
 class InflateError(ValueError):
     """A blob to be served decompressed is not gzip."""
+
+
+FAILURES = (DockerRegistryError, LayoutError, OSError, InflateError)
+"""What reading a layer from a backend may raise."""
 
 
 def gunzip(chunks: Iterable[bytes]) -> Iterator[bytes]:
@@ -118,14 +130,17 @@ class _LazyReader(io.RawIOBase):
     def readinto(self, buffer: bytearray | memoryview) -> int:  # type: ignore[override]
         if self._pos >= self._size:
             return 0
-        if self._chunks is None:
-            self._stack = contextlib.ExitStack()
-            self._chunks = self._stack.enter_context(self._opener(self._pos))
-        while not self._pending:
-            chunk = next(self._chunks, None)
-            if chunk is None:
-                return 0
-            self._pending = chunk
+        try:
+            if self._chunks is None:
+                self._stack = contextlib.ExitStack()
+                self._chunks = self._stack.enter_context(self._opener(self._pos))
+            while not self._pending:
+                chunk = next(self._chunks, None)
+                if chunk is None:
+                    return 0
+                self._pending = chunk
+        except FAILURES as exc:
+            raise StorageError(f"reading the layer failed: {exc}") from exc
         count = min(len(buffer), len(self._pending), self._size - self._pos)
         buffer[:count] = self._pending[:count]
         self._pending = self._pending[count:]
@@ -156,10 +171,15 @@ class StreamedBlob:
         the last chunk's cut)."""
         if length <= 0:
             return
-        with self._opener(start) as chunks:
-            for chunk in chunks:
-                if len(chunk) >= length:
-                    yield chunk[:length]
-                    return
-                length -= len(chunk)
-                yield chunk
+        try:
+            with self._opener(start) as chunks:
+                for chunk in chunks:
+                    if len(chunk) >= length:
+                        yield chunk[:length]
+                        return
+                    length -= len(chunk)
+                    yield chunk
+        except FAILURES as exc:
+            # the status line went out already: all a server can do is cut the connection
+            LOG.warning("a layer stream broke off: %s", exc)
+            raise ConnectionAbort(f"the backend's layer stream broke off: {exc}") from exc
