@@ -27,7 +27,8 @@ from docker_registry_v1.face.streams import (
     gunzip,
     inflated,
 )
-from docker_registry_v1.formats.provenance import Provenance
+from docker_registry_v1.formats.archive.compression import Compression
+from docker_registry_v1.formats.provenance import Image, Layer, Provenance, Source, Stored
 from docker_registry_v1.oci.client import Manifest
 
 FALLBACK = "sha256-" + "ab" * 32
@@ -285,3 +286,29 @@ def test_a_failing_backend_is_a_502_with_the_reason_and_a_broken_layer_a_cut() -
         with pytest.raises(httpx.RemoteProtocolError):
             httpx.get(f"{served.url}/v1/images/{top}/layer")
         assert httpx.get(f"{served.url}/v1/images/{top}/json").status_code == 200
+
+
+class AttestedBackend(MemoryBackend):
+    """Every manifest has one provenance record, naming ``layer`` as its blob."""
+
+    layer = ""
+
+    def provenance(self, name: str, digest: str) -> list[Provenance]:
+        blob = self.blobs[self.layer]
+        image = Image(
+            "f" * 64,
+            b'{"id":"' + b"f" * 64 + b'"}',
+            ("sha256:" + "0" * 64,),
+            Layer(Compression.GZIP, Stored.AS_IS, len(blob), self.layer, "sha256:" + "1" * 64),
+        )
+        return [Provenance(Source("http://old.example", name, "1"), (image,))]
+
+
+def test_provenance_is_used_only_when_it_names_the_manifest_s_layers() -> None:
+    backend = AttestedBackend()
+    backend.layer = backend.add("team/app", "1", b"one")
+    assert V2Face(backend).tags("team/app") == {"1": "f" * 64}
+    backend.add("team/moved", "1", b"re-pushed with another layer")
+    tags = V2Face(backend).tags("team/moved")
+    assert tags is not None
+    assert tags["1"] != "f" * 64  # synthesized: the record describes another image

@@ -313,10 +313,17 @@ class V2Face:
             or not isinstance(layers, list)
         ):
             return None
+        blobs = [str(layer.get("digest")) for layer in layers if isinstance(layer, dict)]
         for subject in subjects:
-            records = self.backend.provenance(repository, subject)
-            if records:
-                return _provenance_chain(repository, manifest.digest, records[0])
+            for record in self.backend.provenance(repository, subject):
+                if [i.layer.digest for i in record.images if i.layer.digest] == blobs:
+                    return _provenance_chain(repository, manifest.digest, record)
+                LOG.warning(
+                    "%s %s@%s: a provenance record names other layers than the manifest; ignored",
+                    self.backend.label,
+                    repository,
+                    subject,
+                )
         config_bytes = self.backend.small_blob(repository, str(config["digest"]))
         pairs = [(str(layer["digest"]), int(layer["size"])) for layer in layers]
         return _synthesized_chain(repository, manifest.digest, config_bytes, pairs)
@@ -371,8 +378,8 @@ class V2Face:
                     and chain.images[position].id == image_id
                 ):
                     return chain, position
-            if attempt == 0 and not self._walk():
-                return None
+            if attempt == 0:
+                self._walk()  # or wait for the one running, then look again
         return None
 
     def _walk(self) -> bool:
