@@ -104,6 +104,8 @@ def test_index_images_and_search(world: World) -> None:
     ping = _get(world.face.url, "/v1/_ping")
     assert ping.status_code == 200
     assert ping.headers["X-Docker-Registry-Standalone"] == "True"
+    assert ping.headers["X-Docker-Registry-Version"] == "0.9.1"
+    assert "X-Docker-Registry-Version" not in _get(world.emulator.url, "/v1/_ping").headers
 
 
 def test_regv1_reads_the_same_through_the_face(world: World) -> None:

@@ -91,8 +91,11 @@ def _routes(state: EmulatorState, role: str) -> list[Route]:
         return _read_only if state.storage.read_only else handler
 
     async def ping(request: Request) -> Response:
-        standalone = "True" if role == "standalone" else "False"
-        return json_response({}, headers={"X-Docker-Registry-Standalone": standalone})
+        headers = {"X-Docker-Registry-Standalone": "True" if role == "standalone" else "False"}
+        version = getattr(state.storage, "registry_version", None)
+        if version is not None:  # REF 0.9.1 sends none; a storage may announce one
+            headers["X-Docker-Registry-Version"] = str(version)
+        return json_response({}, headers=headers)
 
     async def banner(request: Request) -> Response:
         return json_response(BANNER)

@@ -42,7 +42,9 @@ class V1Storage(Protocol):
     """The read side of a v1 registry's storage, as the routes need it.
 
     Repository names are ``namespace/repository`` as ``store.split_repository`` gives
-    them; image ids are 16 or 64 hex characters (the routes check them first).
+    them; image ids are 16 or 64 hex characters (the routes check them first). A storage
+    may also have a ``registry_version`` attribute: ``_ping`` then announces it in
+    ``X-Docker-Registry-Version`` (REF 0.9.1 itself sends none).
     """
 
     @property

@@ -49,6 +49,8 @@ from .streams import StreamedBlob, inflated, zeros
 
 LOG = logging.getLogger(__name__)
 
+REGISTRY_VERSION = "0.9.1"
+"""What ``_ping`` announces in ``X-Docker-Registry-Version``: the API of REF 0.9.1."""
 DEFAULT_TTL = 5.0
 DEFAULT_CACHE_ENTRIES = 10_000
 DEFAULT_ID_ENTRIES = 1_000_000
@@ -222,6 +224,7 @@ class V2Face:
 
     read_only = True
     blocking = True
+    registry_version = REGISTRY_VERSION
 
     def __init__(
         self,
