@@ -19,7 +19,8 @@ import pytest
 from docker_registry_v1.core.errors import RegistryConnectionError
 from docker_registry_v1.emulator import run_standalone
 from docker_registry_v1.emulator.blobs import iter_blob
-from docker_registry_v1.face import V2Face
+from docker_registry_v1.face import Serve, V2Face
+from docker_registry_v1.face.storage import provenance_chain
 from docker_registry_v1.face.streams import (
     INFLATE_STEP,
     InflateError,
@@ -312,3 +313,32 @@ def test_provenance_is_used_only_when_it_names_the_manifest_s_layers() -> None:
     tags = V2Face(backend).tags("team/moved")
     assert tags is not None
     assert tags["1"] != "f" * 64  # synthesized: the record describes another image
+
+
+@pytest.mark.parametrize(
+    ("compression", "stored", "serve", "checksum", "size"),
+    [
+        (Compression.GZIP, Stored.AS_IS, Serve.AS_IS, True, 10),
+        (Compression.NONE, Stored.GZIP, Serve.INFLATE, True, 10),
+        (Compression.XZ, Stored.RECOMPRESSED, Serve.INFLATE, False, 10),
+        (Compression.NONE, Stored.EMPTY, Serve.ZEROS, True, 10),
+        (Compression.GZIP, Stored.EMPTY, Serve.ZEROS, False, 1024),
+    ],
+)
+def test_how_each_stored_layer_is_served(
+    compression: Compression, stored: Stored, serve: Serve, checksum: bool, size: int
+) -> None:
+    empty = stored is Stored.EMPTY
+    layer = Layer(
+        compression,
+        stored,
+        10,
+        None if empty else "sha256:" + "2" * 64,
+        None if empty else "sha256:" + "3" * 64,
+    )
+    image = Image("e" * 64, b"{}", ("tarsum+sha256:" + "4" * 64, "sha256:" + "5" * 64), layer)
+    record = Provenance(Source("http://old.example", "team/app", "1"), (image,))
+    (served,) = provenance_chain("team/app", "sha256:" + "6" * 64, record).images
+    assert served.serve is serve
+    assert served.checksum == ("sha256:" + "5" * 64 if checksum else None)
+    assert served.size == size

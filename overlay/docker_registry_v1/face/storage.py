@@ -153,7 +153,8 @@ class _Cache(Generic[K, V]):
         return len(self._data)
 
 
-def _provenance_chain(repository: str, digest: str, record: Provenance) -> Chain:
+def provenance_chain(repository: str, digest: str, record: Provenance) -> Chain:
+    """The chain a provenance record describes, each layer served as the module says."""
     images = []
     parent: str | None = None
     for image in record.images:
@@ -320,7 +321,7 @@ class V2Face:
         for subject in subjects:
             for record in self.backend.provenance(repository, subject):
                 if [i.layer.digest for i in record.images if i.layer.digest] == blobs:
-                    return _provenance_chain(repository, manifest.digest, record)
+                    return provenance_chain(repository, manifest.digest, record)
                 LOG.warning(
                     "%s %s@%s: a provenance record names other layers than the manifest; ignored",
                     self.backend.label,
