@@ -342,3 +342,18 @@ def test_how_each_stored_layer_is_served(
     assert served.serve is serve
     assert served.checksum == ("sha256:" + "5" * 64 if checksum else None)
     assert served.size == size
+
+
+def test_a_manifest_s_chain_outlives_the_tag_ttl() -> None:
+    backend, clock = MemoryBackend(), Clock()
+    backend.add("team/app", "1", b"one")
+    face = V2Face(backend, ttl=5.0, chain_ttl=60.0, clock=clock)
+    first = face.tags("team/app")
+    asked = backend.calls["provenance"], backend.calls["manifest"]
+    clock.now += 6
+    assert face.tags("team/app") == first
+    assert backend.calls["provenance"] == asked[0]  # the same digest: its chain is kept
+    assert backend.calls["manifest"] > asked[1]  # the tag was read again
+    clock.now += 60
+    assert face.tags("team/app") == first
+    assert backend.calls["provenance"] > asked[0]  # late provenance would show now

@@ -52,6 +52,9 @@ LOG = logging.getLogger(__name__)
 REGISTRY_VERSION = "0.9.1"
 """What ``_ping`` announces in ``X-Docker-Registry-Version``: the API of REF 0.9.1."""
 DEFAULT_TTL = 5.0
+DEFAULT_CHAIN_TTL = 60.0
+"""Seconds the chain read from one manifest digest is kept (provenance attached to it
+later shows after that)."""
 DEFAULT_CACHE_ENTRIES = 10_000
 DEFAULT_ID_ENTRIES = 1_000_000
 DEFAULT_WALK_INTERVAL = 30.0
@@ -236,6 +239,7 @@ class V2Face:
         cache_entries: int = DEFAULT_CACHE_ENTRIES,
         id_entries: int = DEFAULT_ID_ENTRIES,
         walk_interval: float = DEFAULT_WALK_INTERVAL,
+        chain_ttl: float = DEFAULT_CHAIN_TTL,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.backend = backend
@@ -245,7 +249,9 @@ class V2Face:
         self._manifests: _Cache[tuple[str, str], Manifest | None] = _Cache(
             cache_entries, ttl, clock
         )
-        self._chains: _Cache[tuple[str, str], Chain | None] = _Cache(cache_entries, ttl, clock)
+        self._chains: _Cache[tuple[str, str], Chain | None] = _Cache(
+            cache_entries, max(ttl, chain_ttl), clock
+        )
         self._tags: _Cache[str, dict[str, Chain] | None] = _Cache(cache_entries, ttl, clock)
         self._catalog: _Cache[str, list[str] | None] = _Cache(1, ttl, clock)
         self._ids: _Cache[str, tuple[str, str, int]] = _Cache(id_entries, None, clock)
@@ -282,33 +288,40 @@ class V2Face:
         return found
 
     def _chain(self, repository: str, reference: str) -> Chain | None:
-        """The chain of a tag or manifest digest (cached for ``ttl``); ``None`` when it
-        is no image (an artifact, a missing manifest)."""
-        key = (repository, reference)
+        """The chain of a tag or manifest digest; ``None`` when it is no image (an
+        artifact, a missing manifest). The manifest a tag names is asked again after
+        ``ttl``; the chain of a manifest digest after ``chain_ttl`` (its bytes never
+        change, only provenance attached later would)."""
+        manifest = self._manifest(repository, reference)
+        if manifest is None:
+            return None
+        key = (repository, manifest.digest)
         found = self._chains.get(key)
         if found is _MISSING:
-            found = self._read_chain(repository, reference)
+            found = self._read_chain(repository, manifest)
             self._chains.put(key, found)
             if found is not None:
                 self._chains.put((repository, found.digest), found)
                 self._learn(found)
         return found
 
-    def _read_chain(self, repository: str, reference: str) -> Chain | None:
-        manifest = self._manifest(repository, reference)
-        if manifest is None:
-            return None
+    def _read_chain(self, repository: str, manifest: Manifest) -> Chain | None:
         subjects = [manifest.digest]
         document = json.loads(manifest.data)
+        if not isinstance(document, dict):
+            return None
         if document.get("mediaType", manifest.media_type) in INDEX_TYPES or (
             "manifests" in document and "layers" not in document
         ):
             chosen = _pick_platform(document)
-            if chosen is None:
+            picked = None if chosen is None else self._manifest(repository, chosen)
+            if picked is None:
                 return None
-            manifest = self._manifest(repository, chosen) or manifest
+            manifest = picked
             subjects.insert(0, manifest.digest)
             document = json.loads(manifest.data)
+            if not isinstance(document, dict):
+                return None
         config = document.get("config")
         layers = document.get("layers")
         if (
