@@ -1,6 +1,7 @@
-"""One migrated world per worker: a seeded v1 emulator, its migration into Debian's
+"""One migrated world per test module: a seeded v1 emulator, its migration into Debian's
 distribution (with provenance) and into an OCI layout, an image pushed straight to the
-v2 registry, and the read-only v1 face over each."""
+v2 registry, and the read-only v1 face over each. Not longer-lived: an emulator left
+running would trip the tests that check none is left (tests/emulator/test_stop.py)."""
 
 from __future__ import annotations
 
@@ -15,7 +16,7 @@ from face_support import World, migrate, push_direct, seed_emulator
 from v2.v2registry import run_registry
 
 
-@pytest.fixture(scope="package")
+@pytest.fixture(scope="module")
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("face")
     with (
