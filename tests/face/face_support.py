@@ -64,8 +64,8 @@ def migrate(source: str, destination: str, journal: Path) -> None:
     assert result.exit_code == 0, result.output
 
 
-def push_direct(url: str, auth: httpx.Auth | None = None) -> bytes:
-    """A one-layer image put straight into the v2 registry (as a v2 client would)."""
+def direct_image() -> tuple[bytes, bytes, bytes]:
+    """(config, gzip layer, OCI manifest) of a one-layer image no v1 registry ever held."""
     raw = io.BytesIO()
     with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as archive:
         data = b"pushed straight to v2\n" * 100
@@ -105,6 +105,12 @@ def push_direct(url: str, auth: httpx.Auth | None = None) -> bytes:
             ],
         }
     ).encode()
+    return config, layer, manifest
+
+
+def push_direct(url: str, auth: httpx.Auth | None = None) -> bytes:
+    """A one-layer image put straight into the v2 registry (as a v2 client would)."""
+    config, layer, manifest = direct_image()
     with OCIClient(url, auth=auth) as client:
         client.upload_blob(DIRECT, config)
         client.upload_blob(DIRECT, layer)

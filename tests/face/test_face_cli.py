@@ -15,7 +15,8 @@ import interruptible
 import pytest
 from click.testing import CliRunner
 from docker_registry_v1.cli import main
-from face_support import DIRECT, push_direct
+from docker_registry_v1.formats.layout import OCILayout
+from face_support import DIRECT, direct_image, push_direct
 from ports import unused_port
 from v2.v2registry import PASSWORD, USER, V2Registry, run_registry
 
@@ -76,6 +77,31 @@ def test_serve_backend_logs_in_to_the_backend_and_guards_its_clients(
     assert "Traceback" not in err
     assert PASSWORD not in out + err
     assert "front-s3cret" not in out + err
+
+
+def test_serve_backend_over_an_oci_layout(tmp_path: Path) -> None:
+    config, layer, manifest = direct_image()
+    with OCILayout(tmp_path / "layout") as layout:
+        layout.write_blob([config])
+        layout.write_blob([layer])
+        layout.add_manifest(
+            manifest, ref=f"{DIRECT}:1", media_type="application/vnd.oci.image.manifest.v1+json"
+        )
+    argv = [str(REGV1), "serve", "--port", "0", "--backend", f"oci:{tmp_path / 'layout'}"]
+    process = interruptible.popen(argv, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
+    try:
+        assert process.stdout is not None
+        url = process.stdout.readline().strip().removeprefix("registry: ")
+        tags = httpx.get(f"{url}/v1/repositories/{DIRECT}/tags").json()
+        assert list(tags) == ["1"]
+        assert httpx.get(f"{url}/v1/images/{tags['1']}/layer").content == layer
+        refused = httpx.put(f"{url}/v1/repositories/{DIRECT}/tags/2", json=tags["1"])
+        assert refused.status_code == 405
+    finally:
+        process.send_signal(signal.SIGTERM)
+        _, err = process.communicate(timeout=15)
+    assert process.returncode == 0
+    assert "Traceback" not in err
 
 
 @pytest.mark.parametrize(
