@@ -36,5 +36,7 @@ def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
             run_standalone(storage=over_layout) as layout_face,
         ):
             yield World(emulator, v2, face, layout_face, seed, direct_layer)
+        over_registry.close()
+        over_layout.close()
         client.close()
         layout.close()

@@ -23,8 +23,10 @@ def referrers_face(world: World, tmp_path_factory: pytest.TempPathFactory) -> It
         with OCIClient(url) as client:
             tags = list(client.tags("team/app"))
             assert not [t for t in tags if t.startswith("sha256-")]  # no fallback tag
-            with run_standalone(storage=V2Face(RegistryBackend(client, url))) as face:
+            storage = V2Face(RegistryBackend(client, url))
+            with run_standalone(storage=storage) as face:
                 yield face
+            storage.close()
 
 
 def test_provenance_through_the_referrers_api(world: World, referrers_face: Standalone) -> None:

@@ -7,6 +7,7 @@ extra and are imported only when the command runs, so that every other command, 
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from pathlib import Path
@@ -19,8 +20,6 @@ from .options import Settings, examples, fail
 from .sides import SideSettings, side_options
 
 if TYPE_CHECKING:
-    import contextlib
-
     from docker_registry_v1.emulator import Compat, Emulator
     from docker_registry_v1.emulator.compat import SearchShape, UsersApi
     from docker_registry_v1.face import V2Face
@@ -408,7 +407,7 @@ def _serve_backend(  # noqa: PLR0917 - the serve options that apply
     from docker_registry_v1.emulator import run_standalone  # noqa: PLC0415
 
     storage, closer = _open_backend(backend, _backend_side(options), ttl)
-    with closer:
+    with closer, contextlib.closing(storage):
         try:
             emulator = run_standalone(
                 users=accounts, compat=compat, host=host, port=port, storage=storage

@@ -24,6 +24,7 @@ All methods block on the backend: the routes call them in worker threads (``bloc
 from __future__ import annotations
 
 import collections
+import concurrent.futures
 import contextlib
 import enum
 import json
@@ -44,6 +45,7 @@ from ..formats.errors import LayoutError
 from ..formats.provenance import Provenance, ProvenanceError, Stored, is_fallback_tag
 from ..formats.v1compat import V1CompatError, synthesize
 from ..oci.client import Manifest
+from ..oci.errors import ReferrersError
 from .backends import Backend
 from .streams import StreamedBlob, inflated, zeros
 
@@ -55,6 +57,8 @@ DEFAULT_TTL = 5.0
 DEFAULT_CHAIN_TTL = 60.0
 """Seconds the chain read from one manifest digest is kept (provenance attached to it
 later shows after that)."""
+DEFAULT_LOOKUPS = 8
+"""Tags of one repository read at once (manifest and provenance lookups)."""
 DEFAULT_CACHE_ENTRIES = 10_000
 DEFAULT_ID_ENTRIES = 1_000_000
 DEFAULT_WALK_INTERVAL = 30.0
@@ -240,6 +244,7 @@ class V2Face:
         id_entries: int = DEFAULT_ID_ENTRIES,
         walk_interval: float = DEFAULT_WALK_INTERVAL,
         chain_ttl: float = DEFAULT_CHAIN_TTL,
+        lookups: int = DEFAULT_LOOKUPS,
         clock: Callable[[], float] = time.monotonic,
     ) -> None:
         self.backend = backend
@@ -259,6 +264,9 @@ class V2Face:
         self._seen: _Cache[str, bool] = _Cache(cache_entries, None, clock)
         self._walk_lock = threading.Lock()
         self._last_walk: float | None = None
+        self.lookups = lookups
+        self._pool_lock = threading.Lock()
+        self._executor: concurrent.futures.ThreadPoolExecutor | None = None
 
     # -- names -------------------------------------------------------------------------
 
@@ -364,24 +372,46 @@ class V2Face:
             tags = self.backend.tags(repository)
             if tags is None:
                 continue
-            result = {}
-            for tag in sorted(tags):
-                if is_fallback_tag(tag):
-                    continue
-                try:
-                    chain = self._chain(repository, tag)
-                except (ProvenanceError, V1CompatError, ValueError, KeyError, TypeError) as exc:
-                    LOG.warning(
-                        "%s %s:%s is left out: %s", self.backend.label, repository, tag, exc
-                    )
-                    continue
-                if chain is not None:
-                    result[tag] = chain
+            wanted = [tag for tag in sorted(tags) if not is_fallback_tag(tag)]
+            chains = self._pool().map(lambda tag, r=repository: self._tag_chain(r, tag), wanted)
+            result = {tag: chain for tag, chain in zip(wanted, chains, strict=True) if chain}
             break
         if result is not None:
             self._seen.put(name, True)
         self._tags.put(name, result)
         return result
+
+    def _tag_chain(self, repository: str, tag: str) -> Chain | None:
+        """One tag's chain; a tag whose image or provenance cannot be read is left out
+        (logged), so one bad artifact does not hide the repository."""
+        try:
+            return self._chain(repository, tag)
+        except (
+            ProvenanceError,
+            ReferrersError,
+            V1CompatError,
+            ValueError,
+            KeyError,
+            TypeError,
+        ) as exc:
+            LOG.warning("%s %s:%s is left out: %s", self.backend.label, repository, tag, exc)
+        return None
+
+    def _pool(self) -> concurrent.futures.ThreadPoolExecutor:
+        """The threads that read a repository's tags at once (made on first use)."""
+        with self._pool_lock:
+            if self._executor is None:
+                self._executor = concurrent.futures.ThreadPoolExecutor(
+                    self.lookups, thread_name_prefix="regv1-face"
+                )
+            return self._executor
+
+    def close(self) -> None:
+        """Stop the lookup threads (the backend is closed by whoever opened it)."""
+        with self._pool_lock:
+            if self._executor is not None:
+                self._executor.shutdown(wait=True, cancel_futures=True)
+                self._executor = None
 
     def _locate(self, image_id: str) -> tuple[Chain, int] | None:
         for attempt in range(2):
