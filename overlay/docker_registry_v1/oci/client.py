@@ -1168,7 +1168,7 @@ class OCIClient(_Base):
         def chunks() -> Iterator[bytes]:
             skip = offset if response.status_code == 200 else 0
             try:
-                for chunk in response.iter_raw(CHUNK_SIZE):
+                for chunk in response.iter_raw(1 << 20):
                     if skip:
                         dropped = min(skip, len(chunk))
                         skip -= dropped
