@@ -131,6 +131,8 @@ idle sessions after hours or days, so one this young is still there. A streamed 
 cannot be sent twice, so an older session is dropped rather than tried (a small one is
 retried with a fresh session if the registry no longer knows it)."""
 CHUNK_SIZE = 256 << 10
+STREAM_CHUNK = 1 << 20
+"""What `open_blob` hands out at a time: a relay (the v1 face) pays per chunk, not per byte."""
 """Bytes a streamed blob (`OCIClient.open_blob`) is read in at a time."""
 MAX_REFERRER_PAGES = 100
 """Pages a referrers listing may take; a subject with more referrers than that is a
@@ -1168,7 +1170,7 @@ class OCIClient(_Base):
         def chunks() -> Iterator[bytes]:
             skip = offset if response.status_code == 200 else 0
             try:
-                for chunk in response.iter_raw(1 << 20):
+                for chunk in response.iter_raw(STREAM_CHUNK):
                     if skip:
                         dropped = min(skip, len(chunk))
                         skip -= dropped
