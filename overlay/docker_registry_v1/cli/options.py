@@ -429,7 +429,12 @@ def budget_options(side: str) -> list[_Decorator]:
     """``--[SIDE-]rate`` and ``--[SIDE-]max-connections``: what this process may ask of
     one registry's host, across all its threads (``core/budget.py``)."""
     prefix = f"--{side}-" if side else "--"
-    whose = {"src": "the source's", "dest": "the destination's", "": "the registry's"}[side]
+    whose = {
+        "src": "the source's",
+        "dest": "the destination's",
+        "backend": "the backend's",
+        "": "the registry's",
+    }[side]
     return [
         click.option(
             f"{prefix}rate",

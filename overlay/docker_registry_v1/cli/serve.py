@@ -7,19 +7,22 @@ extra and are imported only when the command runs, so that every other command, 
 
 from __future__ import annotations
 
+import contextlib
 import signal
 import threading
 from pathlib import Path
 from types import FrameType
-from typing import TYPE_CHECKING
+from typing import TYPE_CHECKING, Any
 
 import click
 
-from .options import examples, fail
+from .options import Settings, examples, fail
+from .sides import SideSettings, side_options
 
 if TYPE_CHECKING:
-    from docker_registry_v1.emulator import Emulator
+    from docker_registry_v1.emulator import Compat, Emulator
     from docker_registry_v1.emulator.compat import SearchShape, UsersApi
+    from docker_registry_v1.face import V2Face
 
 #: What the ``emulator`` extra installs; any other missing module is a bug, not a setup issue.
 _EMULATOR_EXTRA = frozenset({"starlette", "uvicorn", "pydantic"})
@@ -116,7 +119,8 @@ def _wait_for_signal() -> None:
     epilog=examples(
         "regv1 serve --port 5000 --data-dir ./registry",
         "regv1 serve --hub --port 5000 --registry-port 5001 --user alice:s3cret",
-        "regv1 serve --port 5000 --reference-ranges --seed messy --describe messy.json",
+        "regv1 serve --port 5000 --backend docker://registry.example.com/legacy "
+        "--backend-creds reader --backend-password-stdin --user ci:s3cret",
     )
 )
 @click.option("--host", default="127.0.0.1", show_default=True, help="Address to listen on.")
@@ -222,6 +226,23 @@ def _wait_for_signal() -> None:
     metavar="REPO:TAG",
     help="Spoil a tag file so the repository's tag list answers 500 (repeatable).",
 )
+@click.option(
+    "--backend",
+    metavar="docker://HOST[:PORT][/PREFIX]|oci:DIR",
+    default=None,
+    help="Serve the images of this v2 registry (or OCI layout) read-only to v1 clients, "
+    "with their original v1 ids where a migration left provenance, synthesized ones "
+    "otherwise (docs/emulator.md).",
+)
+@side_options("backend")
+@click.option(
+    "--cache-ttl",
+    type=click.FloatRange(min=0),
+    default=5.0,
+    show_default=True,
+    metavar="SECONDS",
+    help="--backend: how long tag, manifest and provenance lookups are reused.",
+)
 def serve(
     *,
     host: str,
@@ -242,8 +263,12 @@ def serve(
     describe: Path | None,
     breaks: list[tuple[str, str]],
     corrupt_tags: list[tuple[str, str]],
+    backend: str | None,
+    cache_ttl: float,
+    **backend_options: Any,
 ) -> None:
-    """Serve a local Docker Registry v1 (standalone, or --hub with a separate index)."""
+    """Serve a local Docker Registry v1 (standalone, or --hub with a separate index), or,
+    with --backend, a read-only v1 registry over a v2 registry or an OCI layout."""
     try:
         from docker_registry_v1.emulator import (  # noqa: PLC0415 - see the module doc
             Compat,
@@ -267,6 +292,19 @@ def serve(
         raise click.UsageError("--endpoint only applies with --hub")
     if describe is not None and seed is None:
         raise click.UsageError("--describe only applies with --seed")
+    if backend is not None:
+        _refuse_with_backend(
+            hub=hub,
+            data_dir=data_dir,
+            private=private,
+            seed=seed,
+            breaks=breaks,
+            corrupt_tags=corrupt_tags,
+        )
+        _serve_backend(backend, backend_options, cache_ttl, accounts, compat, host, port)
+        return
+    if any(backend_options[key] for key in _BACKEND_FLAGS):
+        raise click.UsageError("the --backend-* options need --backend")
     emulator: Emulator
     try:
         if hub:
@@ -343,3 +381,147 @@ def _prepare(
         emulator.store.break_image(image_id, Breakage(kind))
     for repository, tag in spoilt:
         emulator.store.corrupt_tag(split_repository(repository), tag)
+
+
+_BACKEND_FLAGS = (
+    "backend_creds",
+    "backend_password_stdin",
+    "backend_no_creds",
+    "backend_authfile",
+    "backend_cert_dir",
+    "backend_rate",
+    "backend_max_connections",
+)
+
+
+def _serve_backend(  # noqa: PLR0917 - the serve options that apply
+    backend: str,
+    options: dict[str, Any],
+    ttl: float,
+    accounts: dict[str, str],
+    compat: Compat,
+    host: str,
+    port: int,
+) -> None:
+    """A read-only v1 registry over ``backend`` until Ctrl-C or SIGTERM."""
+    from docker_registry_v1.emulator import run_standalone  # noqa: PLC0415
+
+    storage, closer = _open_backend(backend, _backend_side(options), ttl)
+    with closer, contextlib.closing(storage):
+        try:
+            emulator = run_standalone(
+                users=accounts, compat=compat, host=host, port=port, storage=storage
+            )
+        except (OSError, ValueError) as exc:
+            fail(f"cannot serve on {host}:{port}: {exc}")
+        with emulator:
+            click.echo(f"registry: {emulator.url}")
+            click.echo(f"backend: {backend} (read-only)")
+            _wait_for_signal()
+    click.echo("stopped")
+
+
+def _refuse_with_backend(
+    *,
+    hub: bool,
+    data_dir: Path | None,
+    private: tuple[str, ...],
+    seed: str | None,
+    breaks: list[tuple[str, str]],
+    corrupt_tags: list[tuple[str, str]],
+) -> None:
+    """The options that shape the emulator's own store mean nothing over a backend."""
+    given = {
+        "--hub": hub,
+        "--data-dir": data_dir is not None,
+        "--private": bool(private),
+        "--seed": seed is not None,
+        "--break": bool(breaks),
+        "--corrupt-tag": bool(corrupt_tags),
+    }
+    for flag, used in given.items():
+        if used:
+            raise click.UsageError(f"{flag} does not apply with --backend")
+
+
+def _backend_side(options: dict[str, Any]) -> SideSettings:
+    side = SideSettings(
+        side="backend",
+        creds=options["backend_creds"],
+        no_creds=options["backend_no_creds"],
+        authfile=options["backend_authfile"],
+        tls_verify=options["backend_tls_verify"],
+        cert_dir=options["backend_cert_dir"],
+        password_stdin=options["backend_password_stdin"],
+        rate=options["backend_rate"],
+        max_connections=options["backend_max_connections"],
+    )
+    if side.creds is not None and side.no_creds:
+        raise click.UsageError("--backend-creds and --backend-no-creds cannot be combined")
+    if side.password_stdin and (side.creds is None or ":" in side.creds):
+        raise click.UsageError("--backend-password-stdin needs --backend-creds USER (no :PASSWORD)")
+    return side
+
+
+def _settings() -> Settings:
+    """serve has none of the shared client options: the clients' defaults."""
+    return Settings(
+        registry=None,
+        plain_http=False,
+        insecure=False,
+        ca_cert=None,
+        json=False,
+        timeout=None,
+        verbose=False,
+        username=None,
+        password_stdin=False,
+    )
+
+
+def _open_backend(
+    text: str, side: SideSettings, ttl: float
+) -> tuple[V2Face, contextlib.AbstractContextManager[object]]:
+    """The face's storage over ``docker://HOST[:PORT][/PREFIX]`` or ``oci:DIR``, checked
+    (a registry answers ``GET /v2/``, a directory holds a layout), and what closes it."""
+    from docker_registry_v1.core.errors import DockerRegistryError  # noqa: PLC0415
+    from docker_registry_v1.face import LayoutBackend, RegistryBackend, V2Face  # noqa: PLC0415
+    from docker_registry_v1.formats.errors import LayoutError  # noqa: PLC0415
+    from docker_registry_v1.formats.layout import OCILayout  # noqa: PLC0415
+
+    from .credentials import CredentialsError  # noqa: PLC0415
+    from .reference import InvalidReference  # noqa: PLC0415
+    from .sides import OCISide, side_origin  # noqa: PLC0415
+    from .transports import parse_registry  # noqa: PLC0415
+
+    try:
+        location = parse_registry(text, "--backend")
+    except InvalidReference as exc:
+        fail(str(exc))
+    if location.transport == "oci":
+        if side.creds is not None or side.password_stdin:
+            raise click.UsageError("--backend-creds is for a docker:// backend")
+        directory = Path(location.directory)
+        if not (directory / "oci-layout").is_file():
+            fail(f"{text}: not an OCI image layout (no oci-layout file in {directory})")
+        try:
+            layout = OCILayout(directory)
+        except (LayoutError, OSError) as exc:
+            fail(f"{text}: {exc}")
+        return V2Face(LayoutBackend(layout, text), ttl=ttl), layout
+    if location.transport != "docker":
+        fail(f"--backend {text}: expected docker://HOST[:PORT][/PREFIX] or oci:DIR")
+    url = side_origin(side, location.api_host, location.port, location.scheme)
+    try:
+        opened = OCISide(_settings(), side, url, location.netloc)
+    except CredentialsError as exc:
+        fail(str(exc))
+    try:
+        opened.client.ping()
+    except DockerRegistryError as exc:
+        opened.explain(exc)
+        opened.close()
+        notes = "; ".join(getattr(exc, "__notes__", []))
+        fail(f"backend {location.netloc}: {exc}" + (f" ({notes})" if notes else ""))
+    label = f"docker://{location.netloc}" + (f"/{location.path}" if location.path else "")
+    face = V2Face(RegistryBackend(opened.client, label), prefix=location.path, ttl=ttl)
+    return face, opened

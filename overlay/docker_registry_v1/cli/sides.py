@@ -57,8 +57,8 @@ __all__ = [
     "two_sided",
 ]
 
-Side = Literal["src", "dest"]
-_NAMES = {"src": "source", "dest": "destination"}
+Side = Literal["src", "dest", "backend"]
+_NAMES = {"src": "source", "dest": "destination", "backend": "backend"}
 
 
 @attrs.frozen

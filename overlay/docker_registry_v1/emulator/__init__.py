@@ -17,6 +17,7 @@ from .messy import Fault, HealthyTag, MessyRegistry, PlantedFault, Probe, seed_m
 from .requestlog import LogEntry, RequestLog, fingerprint
 from .scale import ScaleRegistry, add_scale_tag, count_source_requests, seed_scale
 from .server import Emulator, Hub, Standalone, run_hub, run_standalone
+from .storage import StorageError, V1Storage
 from .store import Breakage, Store
 
 __all__ = [
@@ -37,7 +38,9 @@ __all__ = [
     "RequestLog",
     "ScaleRegistry",
     "Standalone",
+    "StorageError",
     "Store",
+    "V1Storage",
     "add_scale_tag",
     "bomb_image",
     "bomb_layer",

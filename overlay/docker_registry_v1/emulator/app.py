@@ -22,6 +22,7 @@ from .proxyauth import ProxyAuthMiddleware
 from .repositories import RepositoryRoutes
 from .requestlog import LogMiddleware, RequestLog
 from .responses import HTML, html_page, json_response, slash_redirect
+from .storage import StorageError, read_only_answer, unavailable_answer
 
 Handler = Callable[[Request], Awaitable[Response]]
 
@@ -74,6 +75,10 @@ async def _redirect_to_slash(request: Request) -> Response:
     return slash_redirect(str(request.url.replace(path=request.url.path + "/")))
 
 
+async def _read_only(request: Request) -> Response:
+    return read_only_answer()
+
+
 def _routes(state: EmulatorState, role: str) -> list[Route]:
     _register_convertor()
     guard = Guard(state, role)
@@ -81,9 +86,16 @@ def _routes(state: EmulatorState, role: str) -> list[Route]:
     repos = RepositoryRoutes(state, guard)
     index = IndexRoutes(state, guard)
 
+    def write(handler: Handler) -> Handler:
+        """A write route's handler, or the read-only answer over a read-only storage."""
+        return _read_only if state.storage.read_only else handler
+
     async def ping(request: Request) -> Response:
-        standalone = "True" if role == "standalone" else "False"
-        return json_response({}, headers={"X-Docker-Registry-Standalone": standalone})
+        headers = {"X-Docker-Registry-Standalone": "True" if role == "standalone" else "False"}
+        version = getattr(state.storage, "registry_version", None)
+        if version is not None:  # REF 0.9.1 sends none; a storage may announce one
+            headers["X-Docker-Registry-Version"] = str(version)
+        return json_response({}, headers=headers)
 
     async def banner(request: Request) -> Response:
         return json_response(BANNER)
@@ -99,25 +111,39 @@ def _routes(state: EmulatorState, role: str) -> list[Route]:
             route("/v1/images/{image_id}/layer", {"GET": images.get_layer}),
         ]
     registry = [
-        route("/v1/images/{image_id}/json", {"GET": images.get_json, "PUT": images.put_json}),
-        route("/v1/images/{image_id}/layer", {"GET": images.get_layer, "PUT": images.put_layer}),
-        route("/v1/images/{image_id}/checksum", {"PUT": images.put_checksum}),
+        route(
+            "/v1/images/{image_id}/json", {"GET": images.get_json, "PUT": write(images.put_json)}
+        ),
+        route(
+            "/v1/images/{image_id}/layer", {"GET": images.get_layer, "PUT": write(images.put_layer)}
+        ),
+        route("/v1/images/{image_id}/checksum", {"PUT": write(images.put_checksum)}),
         route("/v1/images/{image_id}/ancestry", {"GET": images.get_ancestry}),
         route("/v1/images/{image_id}/files", {"GET": images.get_files}),
         route("/v1/images/{image_id}/diff", {"GET": images.get_diff}),
         route(f"{REPO}/tags/{{tag}}/json", {"GET": repos.get_tag_json}),
         route(
             f"{REPO}/tags/{{tag}}",
-            {"GET": repos.get_tag, "PUT": repos.put_tag, "DELETE": repos.delete_tag},
+            {
+                "GET": repos.get_tag,
+                "PUT": write(repos.put_tag),
+                "DELETE": write(repos.delete_tag),
+            },
         ),
-        route(f"{REPO}/tags", {"GET": repos.list_tags, "DELETE": repos.delete_repository}),
+        route(f"{REPO}/tags", {"GET": repos.list_tags, "DELETE": write(repos.delete_repository)}),
         route(f"{REPO}/json", {"GET": repos.get_repository_json}),
-        route(f"{REPO}/properties", {"GET": repos.get_properties, "PUT": repos.put_properties}),
+        route(
+            f"{REPO}/properties", {"GET": repos.get_properties, "PUT": write(repos.put_properties)}
+        ),
     ]
     index_routes = [
         route(
             f"{REPO}/images",
-            {"GET": index.list_images, "PUT": index.update_images, "DELETE": index.delete_images},
+            {
+                "GET": index.list_images,
+                "PUT": write(index.update_images),
+                "DELETE": write(index.delete_images),
+            },
         ),
         route(f"{REPO}/auth", {"PUT": index.authorize_token}),
         route("/v1/search", {"GET": index.search}),
@@ -128,8 +154,10 @@ def _routes(state: EmulatorState, role: str) -> list[Route]:
     ]
     slashed: dict[str, Handler] = {}
     if role in ("standalone", "index"):
-        slashed["PUT"] = index.create_repository
-    slashed["DELETE"] = index.delete_repository if role == "index" else repos.delete_repository
+        slashed["PUT"] = write(index.create_repository)
+    slashed["DELETE"] = write(
+        index.delete_repository if role == "index" else repos.delete_repository
+    )
     redirects = dict.fromkeys(slashed, _redirect_to_slash)
     tail = [
         route(f"{REPO}/", slashed),
@@ -157,6 +185,11 @@ async def _server_error(request: Request, exc: Exception) -> Response:
     return html_page(500)
 
 
+async def _storage_failed(request: Request, exc: Exception) -> Response:
+    assert isinstance(exc, StorageError)
+    return unavailable_answer(exc)
+
+
 def build_app(
     state: EmulatorState,
     role: str,
@@ -172,7 +205,12 @@ def build_app(
         raise ValueError(f"unknown role {role!r}; expected one of {', '.join(ROLES)}")
     starlette = Starlette(
         routes=_routes(state, role),
-        exception_handlers={404: _not_found, 405: _not_allowed, 500: _server_error},
+        exception_handlers={
+            404: _not_found,
+            405: _not_allowed,
+            500: _server_error,
+            StorageError: _storage_failed,
+        },
     )
     starlette.router.redirect_slashes = False
     app: ASGIApp = starlette

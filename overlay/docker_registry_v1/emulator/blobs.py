@@ -14,7 +14,7 @@ import tempfile
 import threading
 from collections.abc import Iterator
 from pathlib import Path
-from typing import IO, Protocol
+from typing import IO, Protocol, runtime_checkable
 
 #: Layers up to this size stay in memory in memory mode.
 SPOOL_THRESHOLD = 1024 * 1024
@@ -66,9 +66,22 @@ class LayerWriter(Protocol):
     def discard(self) -> None: ...
 
 
+@runtime_checkable
+class ChunkedBlob(Blob, Protocol):
+    """A layer that streams its own chunks (from a backend that is not a file): read
+    without the copy a file-like reader costs."""
+
+    def chunks(self, start: int, length: int) -> Iterator[bytes]:
+        """At most ``length`` bytes from ``start``, in the chunks they arrive in."""
+        ...
+
+
 def iter_blob(blob: Blob, start: int = 0, length: int | None = None) -> Iterator[bytes]:
     """Chunks of ``blob`` from ``start``, at most ``length`` bytes (all when ``None``)."""
     remaining = blob.size - start if length is None else length
+    if isinstance(blob, ChunkedBlob):
+        yield from blob.chunks(start, remaining)
+        return
     with blob.open() as reader:
         reader.seek(start)
         while remaining > 0:

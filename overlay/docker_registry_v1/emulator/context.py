@@ -16,6 +16,7 @@ from starlette.responses import Response
 
 from .compat import Compat, Mode
 from .responses import REQUIRES_AUTHORIZATION, error
+from .storage import V1Storage
 from .store import Store, split_repository
 from .tokens import ACCESS_FOR_METHOD, Token, TokenIssuer, parse_token
 
@@ -54,6 +55,11 @@ class EmulatorState:
     #: Where a hub registry asks about tokens, as REF's ``index_endpoint``.
     index_url: str = ""
     _index_client: httpx.AsyncClient | None = None
+    #: What the read routes answer from: the store itself, or a read-only backend (the
+    #: store then only holds the listener's users).
+    storage: V1Storage = attrs.field(
+        default=attrs.Factory(lambda self: self.store, takes_self=True)
+    )
 
     def endpoint_header(self, request: Request) -> str:
         if self.mode == "standalone":

@@ -26,6 +26,7 @@ from .responses import (
     not_modified,
     raw_json_response,
 )
+from .storage import call
 from .store import Outcome, StoredImage
 
 TRUE = True
@@ -52,6 +53,7 @@ class ImageRoutes:
     def __init__(self, state: EmulatorState, guard: Guard) -> None:
         self.state = state
         self.store = state.store
+        self.storage = state.storage
         self.guard = guard
 
     async def _checked(self, request: Request) -> tuple[str, Response | Grant | None]:
@@ -65,7 +67,7 @@ class ImageRoutes:
         image_id, denied = await self._checked(request)
         if isinstance(denied, Response):
             return None, denied
-        record = self.store.image(image_id)
+        record = await call(self.storage, self.storage.image, image_id)
         if record is not None and not record.complete:
             return None, error("Image is being uploaded, retry later")
         if "if-modified-since" in request.headers:
@@ -121,7 +123,7 @@ class ImageRoutes:
         if record is None:
             assert answer is not None
             return answer
-        blob = self.store.layer(record.ancestry[0])
+        blob = await call(self.storage, self.storage.layer, record.ancestry[0])
         if blob is None:
             return error("Image not found", 404)
         planner = reference_plan if self.state.compat.reference_ranges else standard_plan
@@ -200,16 +202,16 @@ class ImageRoutes:
             assert answer is not None
             return answer
         image_id = record.ancestry[0]
-        listing = self.store.cached_files(image_id)
+        listing = await call(self.storage, self.storage.cached_files, image_id)
         if listing is None:
-            blob = self.store.layer(image_id)
+            blob = await call(self.storage, self.storage.layer, image_id)
             if blob is None:
                 return error("Image not found", 404)
             try:
                 listing = await anyio.to_thread.run_sync(_listing, blob)
             except LayerFormatError:
                 return error("Layer format not supported")
-            self.store.cache_files(image_id, listing)
+            await call(self.storage, self.storage.cache_files, image_id, listing)
         return raw_json_response(listing, cacheable=True)
 
     async def get_diff(self, request: Request) -> Response:

@@ -21,6 +21,7 @@ from .context import (
     repository_name,
 )
 from .responses import REQUIRES_AUTHORIZATION, empty, error, json_response, raw_json_response
+from .storage import call
 
 DEFAULT_PAGE_SIZE = 25
 MAX_PAGE_SIZE = 100
@@ -51,6 +52,7 @@ class IndexRoutes:
     def __init__(self, state: EmulatorState, guard: Guard) -> None:
         self.state = state
         self.store = state.store
+        self.storage = state.storage
         self.guard = guard
 
     async def _image_list(self, request: Request) -> tuple[bytes, list[dict[str, Any]] | Response]:
@@ -87,10 +89,11 @@ class IndexRoutes:
 
     async def list_images(self, request: Request) -> Response:
         name = repository_name(request)
-        denied = self.guard.index_read(request, name, required=self.store.is_private(name))
+        private = await call(self.storage, self.storage.is_private, name)
+        denied = self.guard.index_read(request, name, required=private)
         if denied is not None:
             return denied
-        listed = self.store.index_list(name)
+        listed = await call(self.storage, self.storage.index_list, name)
         if listed is None:
             return error("images not found", 404)
         return raw_json_response(listed, self.guard.token_headers(request, name, "read"))
@@ -149,7 +152,9 @@ class IndexRoutes:
             None,
             False,
         )
-        names = self.store.search(query, include_private=include_private)
+        names = await call(
+            self.storage, self.storage.search, query, include_private=include_private
+        )
         shape = self.state.compat.search_shape(self.state.mode)
         if shape == "reference":
             results = [{"description": "", "name": n} for n in names]

@@ -13,6 +13,7 @@ from starlette.responses import Response
 
 from .context import UNDECODABLE, EmulatorState, Guard, json_body, repository_name
 from .responses import error, html_page, json_response
+from .storage import call
 
 TAG_NAME = re.compile(r"^[\w][\w.-]{0,127}$", re.ASCII)
 INVALID_TAG = "Invalid tag name (must match ^[\\w][\\w.-]{0,127}$)"
@@ -42,6 +43,7 @@ class RepositoryRoutes:
     def __init__(self, state: EmulatorState, guard: Guard) -> None:
         self.state = state
         self.store = state.store
+        self.storage = state.storage
         self.guard = guard
 
     async def _name(self, request: Request) -> tuple[str, Response | None]:
@@ -53,10 +55,10 @@ class RepositoryRoutes:
         name, denied = await self._name(request)
         if denied is not None:
             return denied
-        tags = self.store.tags(name)
+        tags = await call(self.storage, self.storage.tags, name)
         if tags is None:
             return error("Repository not found", 404)
-        if self.store.unreadable_tags(name):
+        if await call(self.storage, self.storage.unreadable_tags, name):
             return html_page(500)  # REF cannot encode a tag file that is not text
         if self.state.compat.tag_list_as_list:
             return json_response([{"layer": i[:8], "name": t} for t, i in tags.items()])
@@ -67,9 +69,9 @@ class RepositoryRoutes:
         if denied is not None:
             return denied
         tag = str(request.path_params["tag"])
-        if tag in self.store.unreadable_tags(name):
+        if tag in await call(self.storage, self.storage.unreadable_tags, name):
             return html_page(500)
-        image_id = (self.store.tags(name) or {}).get(tag)
+        image_id = (await call(self.storage, self.storage.tags, name) or {}).get(tag)
         if image_id is None:
             return error("Tag not found", 404)
         return json_response(image_id)
@@ -106,19 +108,20 @@ class RepositoryRoutes:
         name, denied = await self._name(request)
         if denied is not None:
             return denied
-        return json_response(self.store.tag_metadata(name, str(request.path_params["tag"])))
+        tag = str(request.path_params["tag"])
+        return json_response(await call(self.storage, self.storage.tag_metadata, name, tag))
 
     async def get_repository_json(self, request: Request) -> Response:
         name, denied = await self._name(request)
         if denied is not None:
             return denied
-        return json_response(self.store.repository_metadata(name))
+        return json_response(await call(self.storage, self.storage.repository_metadata, name))
 
     async def get_properties(self, request: Request) -> Response:
         name, denied = await self._name(request)
         if denied is not None:
             return denied
-        return json_response({"access": self.store.access(name)})
+        return json_response({"access": await call(self.storage, self.storage.access, name)})
 
     async def put_properties(self, request: Request) -> Response:
         name, denied = await self._name(request)

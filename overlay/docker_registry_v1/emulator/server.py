@@ -22,6 +22,7 @@ from .compat import Compat, Mode
 from .context import REGISTRY_PLACEHOLDER, EmulatorState
 from .faults import ConnectionAbort, Faults
 from .requestlog import RequestLog
+from .storage import V1Storage
 from .store import Store, split_repository
 
 STARTUP_TIMEOUT = 10.0
@@ -175,6 +176,7 @@ class Emulator:
         data_dir: Path | str | None,
         compat: Compat,
         host: str,
+        storage: V1Storage | None = None,
     ) -> None:
         configured = _validate_users(users)
         private_names = [split_repository(name) for name in private]
@@ -187,6 +189,8 @@ class Emulator:
         self.state = EmulatorState(
             mode=mode, store=self.store, compat=compat, auth_required=bool(configured)
         )
+        if storage is not None:
+            self.state.storage = storage
         self.log = RequestLog()
         #: In a hub: the requests its registry sent its index to check tokens (not in ``log``).
         self.checks = RequestLog()
@@ -306,6 +310,7 @@ class Standalone(Emulator):
         compat: Compat | None = None,
         host: str = "127.0.0.1",
         port: int = 0,
+        storage: V1Storage | None = None,
     ) -> None:
         super().__init__(
             "standalone",
@@ -314,6 +319,7 @@ class Standalone(Emulator):
             data_dir=data_dir,
             compat=compat or Compat(),
             host=host,
+            storage=storage,
         )
         try:
             self.url = self._listen("standalone", port).url
@@ -386,10 +392,19 @@ def run_standalone(
     compat: Compat | None = None,
     host: str = "127.0.0.1",
     port: int = 0,
+    storage: V1Storage | None = None,
 ) -> Standalone:
-    """Start a standalone emulator; use the result as a context manager."""
+    """Start a standalone emulator; use the result as a context manager. ``storage``: what
+    the read routes answer from instead of the emulator's own store (a read-only face
+    over a v2 registry, see ``docker_registry_v1.face``); users stay in the store."""
     return Standalone(
-        users=users, private=private, data_dir=data_dir, compat=compat, host=host, port=port
+        users=users,
+        private=private,
+        data_dir=data_dir,
+        compat=compat,
+        host=host,
+        port=port,
+        storage=storage,
     )
 
 

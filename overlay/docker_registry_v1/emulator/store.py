@@ -144,7 +144,14 @@ def merge_index_list(stored: bytes | None, new_entries: list[dict[str, Any]]) ->
 
 
 class Store:
-    """Thread-safe state of one emulator, in memory or in ``data_dir``."""
+    """Thread-safe state of one emulator, in memory or in ``data_dir``.
+
+    It is the emulator's `storage.V1Storage`: writable, and quick enough (in memory, one
+    lock) for the routes to call it on the event loop.
+    """
+
+    read_only: bool = False
+    blocking: bool = False
 
     def __init__(self, data_dir: Path | str | None = None) -> None:
         self._lock = threading.RLock()

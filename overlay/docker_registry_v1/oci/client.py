@@ -130,6 +130,10 @@ that repository. The upload that wants it follows the mount at once; registries 
 idle sessions after hours or days, so one this young is still there. A streamed upload
 cannot be sent twice, so an older session is dropped rather than tried (a small one is
 retried with a fresh session if the registry no longer knows it)."""
+CHUNK_SIZE = 256 << 10
+STREAM_CHUNK = 1 << 20
+"""What `open_blob` hands out at a time: a relay (the v1 face) pays per chunk, not per byte."""
+"""Bytes a streamed blob (`OCIClient.open_blob`) is read in at a time."""
 MAX_REFERRER_PAGES = 100
 """Pages a referrers listing may take; a subject with more referrers than that is a
 broken or hostile registry's answer."""
@@ -1112,6 +1116,78 @@ class OCIClient(_Base):
         """The whole blob, checked against ``digest``: for small blobs such as configs,
         since it is held in memory."""
         return self._run(_get_blob(check_name(name), check_digest(digest)))
+
+    def _opened(self, step: _Step) -> httpx.Response:
+        """``step``'s answer with its body still unread (the caller streams and closes it)."""
+        request, started = self._build(step), time.monotonic()
+        try:
+            send = functools.partial(self._http.send, request, auth=self._auth, stream=True)
+            response = self._budget(request).send(send, self._check, self.retry.max_delay)
+        except httpx.RequestError as exc:
+            httplog.failed(request, exc, started)
+            raise self._failed(step, exc) from exc
+        httplog.answered(response, started)
+        if not self._answers(step, response):
+            try:
+                self._answer(step, response, read_prefix(response, self.body_limits.error))
+            finally:
+                response.close()
+        return response
+
+    @contextlib.contextmanager
+    def open_blob(self, name: str, digest: str, *, offset: int = 0) -> Iterator[Iterator[bytes]]:
+        """The blob's bytes from ``offset`` on, as they arrive, never held whole (a layer
+        of any size): ``with client.open_blob(name, digest) as chunks: ...``.
+
+        ``offset`` is asked for with ``Range``; from a registry that ignores it (200) the
+        bytes before it are read and dropped here. Opening is retried as any GET is; the
+        stream is not (its bytes may be on their way to someone already): a break while
+        reading raises `RegistryConnectionError`. The bytes are not checked against
+        ``digest`` (the caller hashes them if it must)."""
+        name, digest = check_name(name), check_digest(digest)
+        if not isinstance(offset, int) or offset < 0:
+            raise InvalidInput("offset", "expected a byte offset of 0 or more")
+
+        def build(http: HTTP) -> httpx.Request:
+            request = get_blob.build_request(http, name, digest)
+            if offset:
+                request.headers["Range"] = f"bytes={offset}-"
+            return request
+
+        step = _Step(
+            build, f"blob {digest} of {name}", ok=frozenset({200, 206}), scopes=_pull(name)
+        )
+        failures = 0
+        while True:
+            try:
+                response = self._opened(step)
+                break
+            except DockerRegistryError as error:
+                failures += 1
+                wait = next_wait(
+                    self.retry, lambda: self._build(step), step.repeatable, failures, error
+                )
+                if wait is None:
+                    raise
+            time.sleep(wait)
+
+        def chunks() -> Iterator[bytes]:
+            skip = offset if response.status_code == 200 else 0
+            try:
+                for chunk in response.iter_raw(STREAM_CHUNK):
+                    if skip:
+                        dropped = min(skip, len(chunk))
+                        skip -= dropped
+                        chunk = chunk[dropped:]  # noqa: PLW2901 - the part after the offset
+                    if chunk:
+                        yield chunk
+            except httpx.RequestError as exc:
+                raise body_error(response, exc) from exc
+
+        try:
+            yield chunks()
+        finally:
+            response.close()
 
     def mount_blob(self, name: str, digest: str, source: str) -> MountResult:
         """Cross-repository mount of ``digest`` from ``source`` into ``name``; the result

@@ -1,0 +1,118 @@
+"""What the face tests share: the migrated world (`World`) and how it is built."""
+
+from __future__ import annotations
+
+import gzip
+import hashlib
+import io
+import json
+import tarfile
+from pathlib import Path
+
+import attrs
+import httpx
+from click.testing import CliRunner
+from docker_registry_v1.cli import main
+from docker_registry_v1.emulator import Standalone
+from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
+from docker_registry_v1.oci.client import OCIClient
+from v2.v2registry import V2Registry
+
+DIRECT = "direct/app"
+"""Pushed straight to the v2 registry: no provenance, synthesized v1 ids."""
+
+
+@attrs.frozen
+class World:
+    emulator: Standalone
+    v2: V2Registry
+    face: Standalone
+    """The face over the registry."""
+    layout_face: Standalone
+    """The face over the OCI layout the same seed was migrated into."""
+    seed: dict[str, dict[str, list[SeedImage]]]
+    """v1 repository → tag → chain, base first."""
+    direct_layer: bytes
+    """The gzip layer of `DIRECT`'s image, as pushed."""
+
+    @property
+    def images(self) -> dict[str, SeedImage]:
+        return {i.id: i for tags in self.seed.values() for c in tags.values() for i in c}
+
+
+def seed_emulator(emulator: Standalone) -> dict[str, dict[str, list[SeedImage]]]:
+    """gzip and plain-tar layers, a base chain shared by two repositories, three namespaces."""
+    shared = build_image_chain(3, seed=31, layer_size=30_000, gzip=True)
+    plain = build_image_chain(2, seed=32, layer_size=50_000, gzip=False)
+    seed = {
+        "team/app": {"1.0": shared, "latest": shared},
+        "library/base": {"latest": shared[:2]},
+        "other/tool": {"v1": plain, "old": plain[:1]},
+    }
+    for repository, tags in seed.items():
+        for tag, chain in tags.items():
+            emulator.store.seed(repository, tag, chain)
+    return seed
+
+
+def migrate(source: str, destination: str, journal: Path) -> None:
+    result = CliRunner().invoke(
+        main,
+        ["migrate", source, destination, "--journal", str(journal), "--json"],
+        catch_exceptions=False,
+    )
+    assert result.exit_code == 0, result.output
+
+
+def direct_image() -> tuple[bytes, bytes, bytes]:
+    """(config, gzip layer, OCI manifest) of a one-layer image no v1 registry ever held."""
+    raw = io.BytesIO()
+    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as archive:
+        data = b"pushed straight to v2\n" * 100
+        info = tarfile.TarInfo("etc/direct.txt")
+        info.size, info.mtime = len(data), 1_500_000_000
+        archive.addfile(info, io.BytesIO(data))
+    plain = raw.getvalue()
+    layer = gzip.compress(plain, mtime=0)
+    config = json.dumps(
+        {
+            "architecture": "amd64",
+            "os": "linux",
+            "created": "2024-01-02T03:04:05Z",
+            "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/usr/bin"]},
+            "rootfs": {
+                "type": "layers",
+                "diff_ids": ["sha256:" + hashlib.sha256(plain).hexdigest()],
+            },
+            "history": [{"created": "2024-01-02T03:04:05Z", "created_by": "ADD direct.txt"}],
+        }
+    ).encode()
+    manifest = json.dumps(
+        {
+            "schemaVersion": 2,
+            "mediaType": "application/vnd.oci.image.manifest.v1+json",
+            "config": {
+                "mediaType": "application/vnd.oci.image.config.v1+json",
+                "digest": "sha256:" + hashlib.sha256(config).hexdigest(),
+                "size": len(config),
+            },
+            "layers": [
+                {
+                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
+                    "digest": "sha256:" + hashlib.sha256(layer).hexdigest(),
+                    "size": len(layer),
+                }
+            ],
+        }
+    ).encode()
+    return config, layer, manifest
+
+
+def push_direct(url: str, auth: httpx.Auth | None = None) -> bytes:
+    """A one-layer image put straight into the v2 registry (as a v2 client would)."""
+    config, layer, manifest = direct_image()
+    with OCIClient(url, auth=auth) as client:
+        client.upload_blob(DIRECT, config)
+        client.upload_blob(DIRECT, layer)
+        client.put_manifest(DIRECT, "1", manifest, "application/vnd.oci.image.manifest.v1+json")
+    return layer
