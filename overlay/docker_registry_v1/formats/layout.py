@@ -623,11 +623,19 @@ class OCILayout:
             os.close(fd)  # releases the lock
 
     def add_manifest(
-        self, manifest: bytes, *, ref: str | None = None, media_type: str | None = None
+        self,
+        manifest: bytes,
+        *,
+        ref: str | None = None,
+        media_type: str | None = None,
+        artifact_type: str | None = None,
+        annotations: dict[str, str] | None = None,
     ) -> Descriptor:
         """Store a manifest and list it in the index, tagged ``ref`` (replacing that tag).
 
-        Every blob it names must be present already. Returns its descriptor;
+        An untagged artifact (a referrer: ``artifact_type``, ``annotations`` without a
+        ref name) is listed once however often it is added. Every blob it names must be
+        present already. Returns its descriptor;
         raises `InvalidInput` for a bad ref or manifest and `LayoutError` for
         missing blobs, before anything is written.
         """
@@ -650,8 +658,12 @@ class OCILayout:
         stored = self.write_blob([manifest])
         descriptor = Descriptor(stored.digest, stored.size, media_type)
         entry = descriptor.to_json()
-        if ref is not None:
-            entry["annotations"] = {REF_NAME: ref}
+        if artifact_type is not None:
+            entry["artifactType"] = artifact_type
+        if annotations or ref is not None:
+            entry["annotations"] = {**(annotations or {})}
+            if ref is not None:
+                entry["annotations"][REF_NAME] = ref
         with self._locked():
             index = self.index()
             kept = [

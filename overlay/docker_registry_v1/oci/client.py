@@ -34,6 +34,7 @@ from collections.abc import (
     Iterator,
 )
 from typing import Any, Protocol, Self, TypeVar, cast, runtime_checkable
+from urllib.parse import quote
 
 import anyio
 import attrs
@@ -92,7 +93,15 @@ from .auth import SCOPES as SCOPES_EXTENSION
 from .auth import RegistryAuth
 from .errors import DigestMismatch, EndlessPagingError, NotAV2Registry, OCIError, oci_error
 
-__all__ = ["AsyncOCIClient", "BlobUpload", "Manifest", "MountResult", "OCIClient"]
+__all__ = [
+    "AsyncOCIClient",
+    "BlobUpload",
+    "Manifest",
+    "ManifestPut",
+    "MountResult",
+    "OCIClient",
+    "ReferrersPage",
+]
 
 T = TypeVar("T")
 HTTP = httpx.Client | httpx.AsyncClient
@@ -121,6 +130,10 @@ that repository. The upload that wants it follows the mount at once; registries 
 idle sessions after hours or days, so one this young is still there. A streamed upload
 cannot be sent twice, so an older session is dropped rather than tried (a small one is
 retried with a fresh session if the registry no longer knows it)."""
+MAX_REFERRER_PAGES = 100
+"""Pages a referrers listing may take; a subject with more referrers than that is a
+broken or hostile registry's answer."""
+OCI_INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
 MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json",
     "application/vnd.oci.image.manifest.v1+json",
@@ -281,6 +294,24 @@ class Manifest:
     data: bytes = attrs.field(repr=lambda data: f"<{len(data)} bytes>")
     media_type: str
     digest: str
+
+
+@attrs.frozen
+class ManifestPut:
+    """What a manifest PUT answered: the digest (checked against the bytes) and the
+    ``OCI-Subject`` header a registry with the referrers API sets when the manifest
+    has a ``subject`` (``None`` when absent)."""
+
+    digest: str
+    subject: str | None = None
+
+
+@attrs.frozen
+class ReferrersPage:
+    """One page of a referrers listing: its descriptors and the next page's URL."""
+
+    manifests: list[dict[str, Any]]
+    next_url: str | None = None
 
 
 @attrs.frozen
@@ -635,6 +666,13 @@ def _cancel(name: str, location: str) -> _Step:
 
 
 def _put_manifest(name: str, reference: str, data: bytes, media_type: str) -> Plan[str]:
+    put = yield from _put_manifest_answer(name, reference, data, media_type)
+    return put.digest
+
+
+def _put_manifest_answer(
+    name: str, reference: str, data: bytes, media_type: str
+) -> Plan[ManifestPut]:
     digest = _sha256(data)
     what = (
         f"manifest {name}:{reference}" if ":" not in reference else f"manifest {name}@{reference}"
@@ -648,7 +686,8 @@ def _put_manifest(name: str, reference: str, data: bytes, media_type: str) -> Pl
         scopes=_push(name),
     )
     _answered_digest(answer, digest, what)
-    return digest
+    subject = answer.headers.get("OCI-Subject")
+    return ManifestPut(digest, str(subject) if subject else None)
 
 
 def _delete_manifest(name: str, reference: str) -> Plan[None]:
@@ -685,6 +724,49 @@ def _get_manifest(name: str, reference: str, accept: Iterable[str] | None) -> Pl
     _answered_digest(answer, digest, what)
     media_type = answer.headers.get("Content-Type", "").split(";")[0].strip()
     return Manifest(data, media_type, digest)
+
+
+def _referrers_page(
+    name: str, digest: str, next_url: str | None, seen: set[str]
+) -> Plan[ReferrersPage | None]:
+    """One page of ``GET /v2/<name>/referrers/<digest>``; ``None`` when the registry
+    answers 404 (it has no referrers API: the caller reads the fallback tag instead).
+    Pages are capped like manifests (``body_limits.manifest``) and a ``Link`` back to a
+    page already read, or on past `MAX_REFERRER_PAGES`, ends it with an error."""
+    what = f"referrers of {name}@{digest}"
+
+    def build(http: HTTP) -> httpx.Request:
+        if next_url is not None:
+            return http.build_request("GET", http.base_url.join(next_url))
+        root = str(http.base_url).rstrip("/")
+        url = f"{root}/v2/{quote(name, safe='/')}/referrers/{quote(digest, safe='')}"
+        return http.build_request("GET", url, headers={"Accept": OCI_INDEX_TYPE})
+
+    answer = yield _Step(build, what, absent_ok=True, scopes=_pull(name), limit="manifest")
+    if answer.status_code == 404:
+        if next_url is not None:  # a page the registry itself linked to
+            raise oci_error(answer, b"", f"{what}: the next page is gone", OCIError)
+        return None
+    try:
+        document = answer.json()
+    except (ValueError, RecursionError):
+        raise oci_error(answer, b"", f"{what}: the answer is not JSON", OCIError) from None
+    entries = document.get("manifests") if isinstance(document, dict) else None
+    if not isinstance(entries, list):
+        raise oci_error(answer, b"", f"{what}: the answer is not an OCI index", OCIError)
+    match = _LINK_NEXT.search(answer.headers.get("Link", ""))
+    following = match.group(1) if match else None
+    if following is not None:
+        if following in seen or len(seen) >= MAX_REFERRER_PAGES:
+            why = "leads back to a page already read" if following in seen else "goes on"
+            raise oci_error(
+                answer,
+                b"",
+                f"{what}: the Link header {why} after {len(seen)} pages ({following})",
+                EndlessPagingError,
+            )
+        seen.add(following)
+    return ReferrersPage([dict(entry) for entry in entries if isinstance(entry, dict)], following)
 
 
 def _head_manifest(name: str, reference: str, accept: Iterable[str] | None) -> Plan[str | None]:
@@ -1046,6 +1128,34 @@ class OCIClient(_Base):
             _put_manifest(check_name(name), check_reference(reference), data, media_type)
         )
 
+    def put_manifest_answer(
+        self, name: str, reference: str, data: bytes, media_type: str
+    ) -> ManifestPut:
+        """:meth:`put_manifest`, also giving the answer's ``OCI-Subject`` header (a
+        registry with the referrers API sets it for a manifest with a ``subject``)."""
+        if not isinstance(data, bytes):
+            raise InvalidInput("data", "the manifest must be given as bytes")
+        return self._run(
+            _put_manifest_answer(check_name(name), check_reference(reference), data, media_type)
+        )
+
+    def referrers(self, name: str, digest: str) -> list[dict[str, Any]] | None:
+        """``GET /v2/<name>/referrers/<digest>``, every page: the descriptors listed, or
+        ``None`` when the registry has no referrers API (it answered 404)."""
+        check_name(name)
+        check_digest(digest)
+        found: list[dict[str, Any]] = []
+        next_url: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = self._run(_referrers_page(name, digest, next_url, seen))
+            if page is None:
+                return None
+            found.extend(page.manifests)
+            if page.next_url is None:
+                return found
+            next_url = page.next_url
+
     def get_manifest(
         self, name: str, reference: str, *, accept: Iterable[str] | None = None
     ) -> Manifest:
@@ -1257,6 +1367,32 @@ class AsyncOCIClient(_Base):
         return await self._run(
             _put_manifest(check_name(name), check_reference(reference), data, media_type)
         )
+
+    async def put_manifest_answer(
+        self, name: str, reference: str, data: bytes, media_type: str
+    ) -> ManifestPut:
+        """See :meth:`OCIClient.put_manifest_answer`."""
+        if not isinstance(data, bytes):
+            raise InvalidInput("data", "the manifest must be given as bytes")
+        return await self._run(
+            _put_manifest_answer(check_name(name), check_reference(reference), data, media_type)
+        )
+
+    async def referrers(self, name: str, digest: str) -> list[dict[str, Any]] | None:
+        """See :meth:`OCIClient.referrers`."""
+        check_name(name)
+        check_digest(digest)
+        found: list[dict[str, Any]] = []
+        next_url: str | None = None
+        seen: set[str] = set()
+        while True:
+            page = await self._run(_referrers_page(name, digest, next_url, seen))
+            if page is None:
+                return None
+            found.extend(page.manifests)
+            if page.next_url is None:
+                return found
+            next_url = page.next_url
 
     async def get_manifest(
         self, name: str, reference: str, *, accept: Iterable[str] | None = None

@@ -32,6 +32,7 @@ __all__ = [
     "NotAV2Registry",
     "OCIError",
     "OCIUnauthorized",
+    "ReferrersError",
     "TooManyRequests",
 ]
 
@@ -108,6 +109,11 @@ class TooManyRequests(OCIError):  # noqa: N818 - the spec's code
 
 class DigestMismatch(OCIError):  # noqa: N818 - what happened
     """The bytes seen do not hash to the digest expected (before or after the upload)."""
+
+
+class ReferrersError(OCIError):
+    """A referrers listing, fallback index or artifact that the registry (or layout)
+    answered with, but that cannot be read as one (``code`` 0: not an HTTP status)."""
 
 
 _BY_CODE: dict[str, type[OCIError]] = {
