@@ -92,6 +92,12 @@ def _done(
     is_flag=True,
     help="Replace an existing docker-archive: file (as pull -o FILE --force does).",
 )
+@click.option(
+    "--no-provenance",
+    is_flag=True,
+    help="Attach no v1 provenance artifact to the manifest (by default a v1 image copied "
+    "to docker:// or oci: gets one, see docs/migration.md).",
+)
 @functools.partial(common_options, two_sided=True)
 @two_sided
 def copy(
@@ -103,6 +109,7 @@ def copy(
     jobs: int,
     cache: Path | None,
     force: bool,
+    no_provenance: bool,
     settings: Settings,
     src: SideSettings,
     dest: SideSettings,
@@ -147,7 +154,7 @@ def copy(
     registry_dest = isinstance(to, (DockerLocation, V1Location))
     src, dest = assign_legacy_login(settings, src, dest, "dest" if registry_dest else "src", "copy")
     started = time.monotonic()
-    options = _Options(manifest_format, level, jobs, cache, force)
+    options = _Options(manifest_format, level, jobs, cache, force, provenance=not no_provenance)
     result = _run(settings, from_, to, (src, dest), options)
     document: dict[str, object] = {
         "registry": result.destination,
@@ -177,8 +184,16 @@ class _Options:
     """copy's own options, handed to the destination that uses them."""
 
     def __init__(
-        self, manifest_format: str | None, level: int, jobs: int, cache: Path | None, force: bool
+        self,
+        manifest_format: str | None,
+        level: int,
+        jobs: int,
+        cache: Path | None,
+        force: bool,
+        *,
+        provenance: bool = True,
     ):
+        self.provenance = provenance
         self.manifest_format = manifest_format
         self.level = level
         self.jobs = jobs
@@ -336,6 +351,7 @@ def _destination(  # noqa: PLR0917 - both sides and the options, in one place
             level=options.level,
             cache=options.cache,
             strict_format=chosen is not None,
+            provenance=options.provenance,
         )
     assert isinstance(to, DockerLocation)
     if to.digest is not None:
@@ -350,4 +366,5 @@ def _destination(  # noqa: PLR0917 - both sides and the options, in one place
         level=options.level,
         cache=options.cache,
         strict_format=chosen is not None,
+        provenance=options.provenance,
     )

@@ -371,6 +371,12 @@ def _target(
     metavar="SECONDS",
     help="A --create-repo-cmd running longer fails.",
 )
+@click.option(
+    "--no-provenance",
+    is_flag=True,
+    help="Attach no v1 provenance artifact to the migrated manifests (and do not require "
+    "one in --verify); by default each tag written to docker:// or oci: gets one.",
+)
 @watch_options
 @functools.partial(common_options, two_sided=True)
 @two_sided
@@ -405,6 +411,7 @@ def migrate(
     prune: bool,
     bases: bool,
     bases_repo: str | None,
+    no_provenance: bool,
     settings: Settings,
     src: SideSettings,
     dest: SideSettings,
@@ -524,6 +531,7 @@ def migrate(
                     create_repo=(create_repo_cmd, create_repo_timeout) if create_repo_cmd else None,
                     phases=phases,
                     bases=staging,
+                    provenance=not no_provenance,
                 )
                 if ran is None:
                     return None
@@ -586,6 +594,7 @@ def _run(
     create_repo: tuple[str, float] | None = None,
     phases: PhaseListener | None = None,
     bases: tuple[bool, str] | None = None,
+    provenance: bool = True,
 ) -> tuple[MigrationReport, VerifyReport | None] | None:
     """Verify, print the plan, or migrate (the report and a repair's check, for the
     caller to print)."""
@@ -613,10 +622,17 @@ def _run(
         on_error=on_error,
         create=create,
         bases=bases,
+        provenance=provenance,
     )
     if verify is not None:
         checked = verify_migration(
-            client, target, journal, fast=verify == "fast", jobs=jobs, phases=phases
+            client,
+            target,
+            journal,
+            fast=verify == "fast",
+            jobs=jobs,
+            phases=phases,
+            provenance=provenance,
         )
         if checked.checked == 0:
             fail(
@@ -631,7 +647,9 @@ def _run(
     if repair:
         from docker_registry_v1.transfer.migrate_repair import forget_lost_blobs  # noqa: PLC0415
 
-        repaired = verify_migration(client, target, journal, fast=True, jobs=jobs, phases=phases)
+        repaired = verify_migration(
+            client, target, journal, fast=True, jobs=jobs, phases=phases, provenance=provenance
+        )
         forget_lost_blobs(repaired, journal, target)
     staging = bases is not None and bases[0]
     name = plan_name(
@@ -756,12 +774,15 @@ def _carry_out(
     on_error: str,
     create: CreateRepository | None,
     bases: tuple[bool, str] | None,
+    provenance: bool = True,
 ) -> MigrationReport:
     """Carry out ``plan`` with the command's settings: a migration (learning from the
     staging repository, if any), or ``run`` in its place (``--bases``' staging)."""
     from docker_registry_v1.transfer.migrate import migrate as run_migration  # noqa: PLC0415
 
-    run = run or functools.partial(run_migration, bases=_staged(client, target, journal, bases))
+    run = run or functools.partial(
+        run_migration, bases=_staged(client, target, journal, bases), provenance=provenance
+    )
     with _listener(settings) as listener:
         return run(
             client,

@@ -91,10 +91,18 @@ _RUN_KEYS: Mapping[str, tuple[str, str]] = {
     "create-repo-cmd": ("create_repo_cmd", "text"),
     "create-repo-timeout": ("create_repo_timeout", "number"),
     "manifest-format": ("manifest_format", "text"),
+    "no-provenance": ("no_provenance", "bool"),
 }
 #: run settings a destination may set for itself (its own wins over its migration's)
 _DESTINATION_RUN_KEYS = frozenset(
-    {"journal", "skip-existing-tags", "create-repo-cmd", "create-repo-timeout", "manifest-format"}
+    {
+        "journal",
+        "skip-existing-tags",
+        "create-repo-cmd",
+        "create-repo-timeout",
+        "manifest-format",
+        "no-provenance",
+    }
 )
 #: a side's keys → the ``--src-…``/``--dest-…`` parameter (without the side) and kind
 _SIDE_KEYS: Mapping[str, tuple[str, str]] = {

@@ -40,6 +40,7 @@ from .archive_destination import ArchiveDestination
 from .blobs import BlobCache, LayoutBlobStore, default_cache_path
 from .model import Layer, SourceImage
 from .pipeline import PipelinedLayer
+from .provenance import Attached, attach_provenance, v1_provenance
 from .run import Committed, Feed
 from .tracking import Tracker
 
@@ -146,9 +147,14 @@ class _OCIDestination:
         level: int,
         cache: BlobCache | str | os.PathLike[str] | None,
         strict_format: bool = False,
+        provenance: bool = True,
     ) -> None:
         self.target = target
         self.strict_format = strict_format
+        self.provenance = provenance
+        """Attach the v1 provenance artifact to the manifest of a chain read from a v1
+        registry (`engine.provenance`); ``attached`` says where it went."""
+        self.attached: Attached | None = None
         self.repository = repository
         self.tag = tag
         self.manifest_format = manifest_format
@@ -379,6 +385,8 @@ class _OCIDestination:
         )
         if current != digest:
             self.target.put_manifest(self.repository, self.tag, manifest, media_type)
+        if self.provenance and image.oci is None:
+            self._attach(image, manifest, media_type)
         return Committed(
             destination=self.registry.rstrip("/"),
             repository=self.repository,
@@ -389,6 +397,15 @@ class _OCIDestination:
             skipped=tuple(self.skipped),
             mounted=tuple(self.mounted),
         )
+
+    def _attach(self, image: SourceImage, manifest: bytes, media_type: str) -> None:
+        """The provenance artifact of a v1 registry's chain, next to its manifest (a
+        failure is the tag's: `ProvenanceWriteError`, the manifest being written)."""
+        record = v1_provenance(image, self.blobs)
+        if record is None:
+            return
+        target = self.target.layout if isinstance(self.target, LayoutBlobStore) else self.target
+        self.attached = attach_provenance(target, self.repository, record, manifest, media_type)
 
 
 class RegistryDestination(_OCIDestination):
@@ -410,6 +427,7 @@ class RegistryDestination(_OCIDestination):
         level: int,
         cache: BlobCache | str | os.PathLike[str] | None = None,
         strict_format: bool = False,
+        provenance: bool = True,
     ) -> None:
         super().__init__(
             client,
@@ -419,6 +437,7 @@ class RegistryDestination(_OCIDestination):
             level=level,
             cache=cache,
             strict_format=strict_format,
+            provenance=provenance,
         )
 
 
@@ -436,6 +455,7 @@ class LayoutDestination(_OCIDestination):
         level: int,
         cache: BlobCache | str | os.PathLike[str] | None = None,
         strict_format: bool = False,
+        provenance: bool = True,
     ) -> None:
         super().__init__(
             LayoutBlobStore(layout),
@@ -445,6 +465,7 @@ class LayoutDestination(_OCIDestination):
             level=level,
             cache=cache,
             strict_format=strict_format,
+            provenance=provenance,
         )
 
     def _check_tag(self, tag: str) -> str:

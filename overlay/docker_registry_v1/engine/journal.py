@@ -165,6 +165,14 @@ _PLANNED = (
     "chain TEXT, new_repository INTEGER, PRIMARY KEY (registry, repository, tag))",
     "CREATE INDEX IF NOT EXISTS planned_by_plan ON planned (registry, plan, position)",
 )
+#: Version 7: the v1 provenance artifact attached to each tag's manifest (its subject,
+#: its own digest, and how it is found: the referrers API or the fallback tag), so a
+#: rerun neither writes it twice nor asks whether it is there.
+_PROVENANCE = (
+    "CREATE TABLE IF NOT EXISTS provenance (registry TEXT, repository TEXT, tag TEXT, "
+    "subject TEXT, artifact TEXT, mechanism TEXT, at REAL, "
+    "PRIMARY KEY (registry, repository, tag))",
+)
 #: The page cache of each reading connection, in KiB (SQLite's default is 2,000).
 _READER_CACHE_KIB = 256
 #: The deepest chain a source image may have: docker refused more than 127 layers; a
@@ -180,12 +188,14 @@ _MIGRATIONS: tuple[Migration, ...] = (
     _CREATED_REPOSITORIES,
     _SOURCE_IMAGES,
     _PLANNED,
+    _PROVENANCE,
 )
 """Schema changes since the first journals, in order: entry N-1 takes a store file from
 ``PRAGMA user_version`` N-1 to N. 1 added the refused-mount table; 2 merged the copy
 cache's schema into the journal's and gave every layer fact its ``origin``; 3 indexed
 the lookups by blob digest; 4 recorded the repositories a create command made; 5 kept
-the source's image JSONs and chains; 6 the tags a run set out to copy.
+the source's image JSONs and chains; 6 the tags a run set out to copy; 7 the provenance
+artifact attached to each tag.
 Journals and copy caches share these versions (they were both 1 before the merge)."""
 #: The ``PRAGMA user_version`` a store file has once every change above is applied.
 SCHEMA_VERSION = len(_MIGRATIONS)
@@ -583,12 +593,43 @@ class _Store:
 
     def forget_manifest(self, registry: str, repository: str, tag: str) -> None:
         """The tag is no longer known to be written (a repair found it wrong): the next
-        plan asks the destination about it instead of taking the journal's word."""
+        plan asks the destination about it instead of taking the journal's word, and
+        attaches its provenance again."""
+        with self._write() as db:
+            for table in ("manifests", "provenance"):
+                db.execute(
+                    f"DELETE FROM {table} WHERE registry = ? AND repository = ? AND tag = ?",  # noqa: S608 - fixed names
+                    (registry, repository, tag),
+                )
+
+    def provenance_attached(
+        self,
+        registry: str,
+        repository: str,
+        tag: str,
+        *,
+        subject: str,
+        artifact: str,
+        mechanism: str,
+    ) -> None:
+        """The tag's manifest ``subject`` has the provenance artifact ``artifact``,
+        found through ``mechanism`` (``referrers`` or ``fallback``)."""
         with self._write() as db:
             db.execute(
-                "DELETE FROM manifests WHERE registry = ? AND repository = ? AND tag = ?",
-                (registry, repository, tag),
+                "INSERT OR REPLACE INTO provenance VALUES (?, ?, ?, ?, ?, ?, ?)",
+                (registry, repository, tag, subject, artifact, mechanism, time.time()),
             )
+
+    def attached(self, registry: str) -> dict[tuple[str, str], tuple[str, str, str]]:
+        """(repository, tag) → (subject, artifact, mechanism) of every provenance
+        artifact recorded for ``registry``."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT repository, tag, subject, artifact, mechanism FROM provenance "
+                "WHERE registry = ?",
+                (registry,),
+            ).fetchall()
+        return {(r[0], r[1]): (r[2], r[3], r[4]) for r in rows}
 
     def forget_tag(self, registry: str, repository: str, tag: str) -> None:
         """The tag was removed from ``registry`` (``migrate --prune``: its source tag is
@@ -596,7 +637,7 @@ class _Store:
         longer reported as a deleted source tag, and a tag of that name pushed to the
         source again is migrated as new."""
         with self._write() as db:
-            for table in ("manifests", "failures"):
+            for table in ("manifests", "failures", "provenance"):
                 db.execute(
                     f"DELETE FROM {table} WHERE registry = ? AND repository = ? AND tag = ?",  # noqa: S608 - fixed names
                     (registry, repository, tag),

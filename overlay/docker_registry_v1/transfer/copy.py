@@ -160,12 +160,16 @@ def copy(
     progress: ProgressListener | None = None,
     retry: RetryPolicy | None = None,
     cache: BlobCache | str | os.PathLike[str] | None = None,
+    provenance: bool = True,
 ) -> CopyResult:
     """Copy the v1 image ``repo:tag`` of ``source`` to ``dest_repo:dest_tag`` of ``dest``
     (defaults: the same repository name and tag), an OCI/v2 registry or an OCI image
     layout (where only ``dest_tag`` applies: the layout's ref name). The manifest is
     Docker schema2 for a registry and an OCI image manifest for a layout unless
     ``manifest_format`` says otherwise (OCI tools such as umoci read only the latter).
+
+    ``provenance``: attach the v1 provenance artifact to the manifest (see
+    `engine.provenance`).
 
     Returns a :class:`CopyResult`. Raises :class:`InvalidInput` for a bad name, tag,
     level or concurrency before anything is sent; :class:`NotAV2Registry` when ``dest``
@@ -203,6 +207,7 @@ def copy(
                 manifest_format=manifest_format,
                 level=job.level,
                 cache=job.cache,
+                provenance=provenance,
             )
         else:
             into = RegistryDestination(
@@ -212,6 +217,7 @@ def copy(
                 manifest_format=manifest_format,
                 level=job.level,
                 cache=job.cache,
+                provenance=provenance,
             )
         done = copy_image(
             V1RegistrySource(
@@ -254,6 +260,7 @@ async def acopy(
     progress: ProgressListener | None = None,
     retry: RetryPolicy | None = None,
     cache: BlobCache | str | os.PathLike[str] | None = None,
+    provenance: bool = True,
 ) -> CopyResult:
     """:func:`copy` for the async clients: the same copy, run in a worker thread on sync
     twins of ``source`` and ``dest`` (see ``transfer.threaded``), so compression runs in
@@ -273,5 +280,6 @@ async def acopy(
             progress=worker.progress(progress),
             retry=retry,
             cache=cache,
+            provenance=provenance,
         )
     )

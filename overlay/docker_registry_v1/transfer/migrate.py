@@ -35,11 +35,13 @@ from ..engine.bounded import Stopped, run_threads
 from ..engine.destinations import LayoutDestination, RegistryDestination
 from ..engine.journal import Journal, JournalManifest
 from ..engine.model import Layer, SourceImage
+from ..engine.provenance import Attached, attach_provenance, v1_provenance
 from ..engine.run import Committed, Feed, copy_image
 from ..engine.sources import GivenImage, v1_layer
 from ..engine.tracking import Tracker
 from ..formats.archive import ArchiveError, validate_ancestry
 from ..formats.compress import DEFAULT_LEVEL
+from ..formats.convert import convert_image
 from ..formats.errors import LayoutError
 from .inventory import Problem
 from .migrate_create import CreateRepository, RepositoryCreation
@@ -125,12 +127,20 @@ class _Run(SharedRun):
     """Makes each new destination repository before its first blob (``create_repository``)."""
     bases: BasesHook | None = None
     """A staging repository of shared base layers (``bases``, see `migrate_bases`)."""
+    provenance: bool = True
+    """Attach the v1 provenance artifact to each tag's manifest (and record it)."""
 
     @property
     def registry(self) -> str:
         return self.dest.registry
 
     def tag(self, planned: PlannedTag) -> TagOutcome:
+        """Migrate one tag (or, for a current one, attach its provenance artifact)."""
+        if planned.state is TagState.CURRENT:
+            return self.provenance_only(planned)
+        return self._copy(planned)
+
+    def _copy(self, planned: PlannedTag) -> TagOutcome:
         """Migrate one tag: the engine reuses or moves each layer, then commits the
         config and the manifest once every layer is in."""
         chain = planned.chain
@@ -156,6 +166,7 @@ class _Run(SharedRun):
             present=self.present,
         )
         inner.tag_listed = planned.listed
+        inner.provenance = self.provenance
         result = copy_image(
             GivenImage(image),
             _Claimed(self, inner),
@@ -174,11 +185,69 @@ class _Run(SharedRun):
                 planned.source,
             ),
         )
+        if inner.attached is not None:
+            self._attached(planned, inner.attached)
         return TagOutcome(
             planned.source,
             planned.destination,
             "copied",
             digest=result.digest,
+            image=planned.image_id,
+        )
+
+    def _attached(self, planned: PlannedTag, attached: Attached) -> None:
+        self.journal.provenance_attached(
+            self.registry,
+            planned.dest_repo,
+            planned.dest_tag,
+            subject=attached.subject,
+            artifact=attached.artifact,
+            mechanism=attached.mechanism.value,
+        )
+
+    def provenance_only(self, planned: PlannedTag) -> TagOutcome:
+        """A tag current at the destination whose provenance artifact the journal does
+        not record (migrated without it, or before it existed): the artifact is built
+        from the journal alone (the chain's JSONs, each layer's blob) and attached; no
+        layer is looked at. When the journal cannot rebuild the very manifest the tag
+        points at, the tag takes the ordinary path (every blob found there, skipped)."""
+        chain = planned.chain
+        metadata = [self.image_json(image_id, planned.source_repo) for image_id in chain]
+        layers = tuple(
+            v1_layer(self.source, image_id, meta, chain[n - 1] if n else None, None, self.policy)
+            for n, (image_id, meta) in enumerate(zip(chain, metadata, strict=True))
+        )
+        cache = BlobCache.over(self.journal)
+        blobs = {}
+        for layer in layers:
+            key = BlobCache.key(layer.image_id, layer.checksum, self.level)
+            blob = cache.get(key, origin=self.origin)
+            if blob is None:
+                return self._copy(planned)
+            blobs[layer.image_id] = blob
+        converted = convert_image(
+            [layer.json_bytes for layer in layers],
+            [blobs[layer.image_id] for layer in layers],
+            manifest_format=self.dest.manifest_format,
+        )
+        image = SourceImage(planned.source_repo, planned.tag, layers, source=self.origin)
+        record = v1_provenance(image, blobs)
+        if converted.manifest_digest != planned.digest or record is None:
+            return self._copy(planned)
+        name, _ = self.dest.reference(planned.dest_repo, planned.dest_tag)
+        attached = attach_provenance(
+            self.dest.referrers_target,
+            name,
+            record,
+            converted.manifest,
+            converted.media_type,
+        )
+        self._attached(planned, attached)
+        return TagOutcome(
+            planned.source,
+            planned.destination,
+            "current",
+            digest=planned.digest,
             image=planned.image_id,
         )
 
@@ -293,6 +362,34 @@ def _settled(plan: MigrationPlan, journal: Journal, registry: str) -> dict[Plann
     return outcomes
 
 
+def _unattached(
+    run: V1Run | _Run,
+    plan: MigrationPlan,
+    journal: Journal,
+    outcomes: dict[PlannedTag, TagOutcome],
+    *,
+    provenance: bool,
+) -> list[PlannedTag]:
+    """The current tags whose manifest the journal records no provenance artifact for
+    (taken out of the settled ``outcomes``: the run attaches it); none into a v1
+    registry or with ``provenance`` off."""
+    if not isinstance(run, _Run):
+        return []
+    run.provenance = provenance
+    if not provenance:
+        return []
+    attached = journal.attached(run.registry)
+    found = [
+        planned
+        for planned in plan.tags
+        if planned.state is TagState.CURRENT
+        and (attached.get((planned.dest_repo, planned.dest_tag)) or ("",))[0] != planned.digest
+    ]
+    for planned in found:
+        del outcomes[planned]
+    return found
+
+
 def _most_shared_first(tags: tuple[PlannedTag, ...]) -> list[PlannedTag]:
     """The tags in the order their layers should go up: those holding the images most
     tags share first (then the most shared in all; then the plan's order), so a run
@@ -344,9 +441,15 @@ def migrate(
     progress: MigrationListener | None = None,
     create_repository: CreateRepository | None = None,
     bases: BasesHook | None = None,
+    provenance: bool = True,
 ) -> MigrationReport:
     """Carry out ``plan`` from the v1 registry ``source`` into ``dest`` (a v2 registry,
     an OCI layout or another v1 registry).
+
+    ``provenance`` (v2 registries and OCI layouts): each tag's manifest gets its v1
+    provenance artifact (`engine.provenance`; referrers API or fallback tag), recorded
+    in the journal; a current tag whose artifact the journal does not record gets it
+    without any layer being looked at. Failing to write it fails that tag only.
 
     Every source-side fault (an image whose JSON, ancestry or layer cannot be read, a
     checksum that does not match, a name the destination refuses: the plan's ``BROKEN``
@@ -384,6 +487,7 @@ def migrate(
     )
     run = _make_run(dest, shared, plan, create_repository, bases)
     outcomes = _settled(plan, journal, run.registry)
+    unattached = _unattached(run, plan, journal, outcomes, provenance=provenance)
     aborted = threading.Event()
     if on_error == "abort" and any(o.status == "failed" for o in outcomes.values()):
         aborted.set()  # a broken tag is the first failure: no tag is started
@@ -391,7 +495,7 @@ def migrate(
     for outcome in outcomes.values():
         listener.tag_finished(outcome)
     by_repo: dict[str, list[PlannedTag]] = defaultdict(list)
-    for planned in _most_shared_first(plan.to_copy):
+    for planned in [*_most_shared_first(plan.to_copy), *unattached]:
         by_repo[planned.source_repo].append(planned)
 
     def repository(tags: list[PlannedTag]) -> None:

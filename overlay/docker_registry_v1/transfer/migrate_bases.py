@@ -440,4 +440,5 @@ def stage_bases(
         progress=progress,
         create_repository=create_repository,
         bases=hook,
+        provenance=False,  # staging images are labelled copies, not migrated tags
     )

@@ -98,6 +98,10 @@ class BlobStoreSide(DestinationSide, Protocol):
     def read_manifest(self, name: str, tag: str) -> bytes | None:
         """The tag's manifest in `manifest_format`, or None (absent, or another format)."""
 
+    @property
+    def referrers_target(self) -> OCIClient | OCILayout:
+        """Where `oci.referrers` attaches and reads the v1 provenance artifacts."""
+
     def read_blob(self, name: str, digest: str) -> bytes:
         """A small blob's bytes (a config), checked against ``digest``."""
 
@@ -179,6 +183,11 @@ class RegistrySide:
         """GET the blob."""
         return self.client.get_blob(name, digest)
 
+    @property
+    def referrers_target(self) -> OCIClient:
+        """The registry's client."""
+        return self.client
+
     def destination(
         self,
         repository: str,
@@ -250,6 +259,11 @@ class LayoutSide:
     def read_blob(self, name: str, digest: str) -> bytes:
         """The blob file, checked against its name."""
         return self.layout.read_blob(digest)
+
+    @property
+    def referrers_target(self) -> OCILayout:
+        """The layout (its ``index.json`` lists the artifacts)."""
+        return self.layout
 
     def destination(
         self,

@@ -29,9 +29,10 @@ from ..engine.bounded import run_threads
 from ..engine.journal import Journal, JournalManifest
 from ..engine.layers import LayerFetch, iter_layer
 from ..engine.sources import registry_origin
-from ..formats.compress import DEFAULT_LEVEL, LayerEncoder
+from ..formats.compress import DEFAULT_LEVEL, LayerBlob, LayerEncoder
 from ..formats.convert import ManifestFormat, convert_image
 from ..formats.errors import LayoutError
+from ..oci.referrers import read_provenance
 from .copy import RESTARTS, BlobCache, SourceRestartedError
 from .migrate_run import Keyed
 from .migrate_v1 import V1Side
@@ -49,6 +50,8 @@ __all__ = [
     "CONTENT_MISMATCH",
     "MANIFEST_CHANGED",
     "MISSING",
+    "PROVENANCE_MISMATCH",
+    "PROVENANCE_MISSING",
     "SIZE_MISMATCH",
     "TAG_MISSING",
     "UNCHECKED",
@@ -69,6 +72,10 @@ CONTENT_MISMATCH: Final = "content mismatch"
 """The destination's image is not what the source holds (a layer's diff_id, v1 JSON)."""
 UNCHECKED: Final = "unchecked"
 """The tag could not be checked (the journal lacks a layer, a request failed)."""
+PROVENANCE_MISSING: Final = "provenance missing"
+"""The tag's manifest has no v1 provenance artifact (neither referrers API nor fallback tag)."""
+PROVENANCE_MISMATCH: Final = "provenance mismatch"
+"""The tag's provenance artifact names another v1 image or chain than the source's."""
 _EXPECTED = (DockerRegistryError, LayoutError, OSError, ValueError)
 
 
@@ -156,6 +163,7 @@ class _Verifier:
     fast: bool
     level: int
     policy: RetryPolicy
+    provenance: bool = True
     metadata: dict[str, RawMetadata] = attrs.field(factory=dict)
     source_diff_ids: dict[str, str] = attrs.field(factory=dict)
     copied_layers: set[str] = attrs.field(factory=set)
@@ -290,9 +298,57 @@ class _Verifier:
                 current,
                 f"the tag points at {current}, not at the manifest of {written.image_id[:12]}",
             )
+        if self.provenance:
+            wrong = self.check_provenance(dest, written, name, current, chain, blobs)
+            if wrong is not None:
+                return wrong
         layers = [("layer", blob.digest, blob.size) for blob in image.layers]
         return _Expected(
             written, name, (("config", image.config_digest, len(image.config)), *layers)
+        )
+
+    def check_provenance(  # noqa: PLR0917 - the tag as expect() found it
+        self,
+        dest: BlobStoreSide,
+        written: JournalManifest,
+        name: str,
+        digest: str,
+        chain: list[str],
+        blobs: list[LayerBlob],
+    ) -> Mismatch | None:
+        """The manifest ``digest`` has a provenance artifact naming the tag's v1 image:
+        the same chain, base first, with the source's JSON byte for byte and each layer's
+        blob; else what is wrong."""
+        records = read_provenance(dest.referrers_target, name, digest)
+        if not records:
+            return _wrong(
+                written,
+                PROVENANCE_MISSING,
+                digest,
+                "no v1 provenance artifact refers to the manifest (referrers API or fallback tag)",
+            )
+        top = [r for r in records if r.top.id == written.image_id]
+        if not top:
+            found = ", ".join(r.top.id[:12] for r in records)
+            return _wrong(
+                written,
+                PROVENANCE_MISMATCH,
+                digest,
+                f"the provenance artifact names v1 image {found}, not {written.image_id[:12]}",
+            )
+        for record in top:
+            if [i.id for i in record.images] == chain and all(
+                i.json == self.metadata[i.id].json_bytes
+                and (i.layer.digest is None or i.layer.digest == blob.digest)
+                for i, blob in zip(record.images, blobs, strict=True)
+            ):
+                return None
+        return _wrong(
+            written,
+            PROVENANCE_MISMATCH,
+            digest,
+            f"the provenance artifact of {written.image_id[:12]} does not hold the source's "
+            "chain (ids, v1 JSON or layer digests differ)",
         )
 
     def blob_size(self, dest: BlobStoreSide, name: str, digest: str) -> int | str | None:
@@ -335,6 +391,7 @@ def verify_migration(
     retry: RetryPolicy | None = None,
     jobs: int = 8,
     phases: PhaseListener | None = None,
+    provenance: bool = True,
 ) -> VerifyReport:
     """Check every tag the journal recorded as written into ``dest``.
 
@@ -349,10 +406,14 @@ def verify_migration(
     ``phases`` hears the ``"verify"`` phase (:mod:`.phases`): ``done``/``total`` count
     the tags checked, then (the total grows by them once the tags say which blobs they
     need) the blobs looked up; ``tags_checked`` and ``blobs_checked`` count each kind.
+
+    ``provenance`` (v2 registries and OCI layouts): each tag's manifest must have its v1
+    provenance artifact, naming the tag's v1 image and chain (`PROVENANCE_MISSING`,
+    `PROVENANCE_MISMATCH` otherwise); off for a migration run with it off.
     """
     started = time.monotonic()
     source, dest = scoped(source, retry), scoped_side(dest, retry)
-    verifier = _Verifier(source, dest, journal, fast, level, source.retry)
+    verifier = _Verifier(source, dest, journal, fast, level, source.retry, provenance)
     written = journal.manifests(dest.registry)
     phase = Phase(phases, "verify", len(written), counts=("tags_checked", "blobs_checked")).start()
 
