@@ -253,6 +253,24 @@ def _provenance_rows(
             )
 
 
+def _of_tag(records: Sequence[Provenance], repository: str, tag: str) -> Sequence[Provenance]:
+    """The records that belong to the tag ``repository:tag``. An artifact names the
+    manifest, not the tag: a manifest several v1 tags became (``latest`` and ``1.0`` of
+    one image) carries one record per v1 tag, all listed under each of its v2 tags.
+    Those whose v1 tag is this tag (and whose v1 repository ends the v2 name, as
+    ``migrate`` maps names under a prefix) are the tag's own; when none is, every
+    record is listed (a renamed tag), so no provenance is hidden."""
+
+    def named(record: Provenance) -> bool:
+        v1 = record.source.repository
+        return record.source.tag == tag and (repository == v1 or repository.endswith("/" + v1))
+
+    own = [record for record in records if named(record)]
+    if not own:
+        own = [record for record in records if record.source.tag == tag]
+    return own or records
+
+
 _PER_TAG = (DockerRegistryError, LayoutError, ValueError, OSError)
 """What reading one tag can run into without the rest being unreadable: the registry's
 answer for that tag, a damaged artifact (`ProvenanceError` is a ValueError), a layout
@@ -337,7 +355,9 @@ def from_destination(
                 repository, tag, f"its provenance artifact cannot be read: {_said(exc)}"
             )
             continue
-        yield from _provenance_rows(records, registry, repository, tag, digest)
+        yield from _provenance_rows(
+            _of_tag(records, repository, tag), registry, repository, tag, digest
+        )
 
 
 # --- output --------------------------------------------------------------------------
