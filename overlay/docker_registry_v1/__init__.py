@@ -63,6 +63,7 @@ if TYPE_CHECKING:
         JournalError,
         JournalLocked,
         JournalManifest,
+        JournalReader,
         SchemaTooNew,
         default_journal_path,
     )
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
     from .formats.convert import ManifestFormat
     from .formats.errors import LayoutError
     from .formats.layout import OCILayout
+    from .formats.v1compat import SynthImage, V1CompatError, synthesize
     from .oci.client import AsyncOCIClient, BlobUpload, Manifest, MountResult, OCIClient
     from .oci.errors import (
         BlobUnknown,
@@ -204,11 +206,13 @@ _LAZY = {
             "JournalError",
             "JournalLocked",
             "JournalManifest",
+            "JournalReader",
             "SchemaTooNew",
             "default_journal_path",
         ),
         "engine.journal",
     ),
+    **dict.fromkeys(("SynthImage", "V1CompatError", "synthesize"), "formats.v1compat"),
     **dict.fromkeys(
         ("MigrationListener", "MigrationReport", "SilentMigration", "TagOutcome", "migrate"),
         "transfer.migrate",
@@ -301,6 +305,7 @@ __all__ = [
     "JournalError",
     "JournalLocked",
     "JournalManifest",
+    "JournalReader",
     "LayerUpload",
     "LayoutDestination",
     "LayoutError",
@@ -358,6 +363,7 @@ __all__ = [
     "SilentMigration",
     "SilentProgress",
     "StagedBases",
+    "SynthImage",
     "TLSConfig",
     "TLSVerificationError",
     "TagChoice",
@@ -371,6 +377,7 @@ __all__ = [
     "TransferStalled",
     "Unauthorized",
     "UploadInProgress",
+    "V1CompatError",
     "V1Destination",
     "V1RegistrySource",
     "V1Side",
@@ -402,5 +409,6 @@ __all__ = [
     "source_tag_lister",
     "ssl_context",
     "stage_bases",
+    "synthesize",
     "verify_migration",
 ]

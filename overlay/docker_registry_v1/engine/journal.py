@@ -997,6 +997,7 @@ class JournalReader(_Store):
             )
 
     def close(self) -> None:
+        """Close the reading connections (nothing was written: nothing to wait for)."""
         self._close_readers()
 
     def __enter__(self) -> JournalReader:
