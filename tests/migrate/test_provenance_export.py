@@ -20,7 +20,7 @@ import io
 import json
 from collections.abc import Iterator
 from pathlib import Path
-from typing import Any
+from typing import IO, Any
 
 import attrs
 import pytest
@@ -41,7 +41,12 @@ from docker_registry_v1.formats.provenance import (
     sha256_digest,
 )
 from docker_registry_v1.oci.client import OCIClient
-from docker_registry_v1.transfer.provenance_export import COLUMNS
+from docker_registry_v1.transfer.provenance_export import (
+    COLUMNS,
+    ExportProblem,
+    write_atomically,
+    write_csv,
+)
 from migrate_support import SeededRegistry, seed_registry
 from v2.v2registry import V2Registry, run_registry
 
@@ -64,7 +69,9 @@ class Migrated:
     direct: str
     """A tag copied without provenance: ``REPO:TAG``."""
     damaged: str
-    """A tag whose fallback index names an artifact that is not there."""
+    """A tag whose provenance artifact holds no provenance document."""
+    layout: Path
+    """An OCI layout one repository was migrated into, with its journal beside it."""
 
     @property
     def dest(self) -> str:
@@ -99,7 +106,12 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Migrated]:
             assert copied.exit_code == 0, copied.output
         with OCIClient(v2.url) as client:
             damage(client, "damaged/app", "1")
-        yield Migrated(source, seed, v2, journals[0], root / "state", direct, damaged)
+        layout = root / "layout"
+        into_layout = regv1(
+            "migrate", f"{source}/{repo}", f"oci:{layout}", "--journal", f"{layout}.sqlite"
+        )
+        assert into_layout.exit_code == 0, into_layout.output
+        yield Migrated(source, seed, v2, journals[0], root / "state", direct, damaged, layout)
 
 
 def damage(client: OCIClient, name: str, tag: str) -> None:
@@ -205,6 +217,37 @@ def test_json_document_and_output_file(migrated: Migrated, tmp_path: Path) -> No
     csv_text = regv1("provenance", "export", "--from", migrated.dest).stdout
     as_text = [{k: "" if v is None else str(v) for k, v in r.items()} for r in document["rows"]]
     assert as_text == csv_rows(csv_text)
+
+
+def test_an_oci_layout_from_its_journal_and_from_itself(migrated: Migrated) -> None:
+    layout = migrated.layout
+    from_journal = regv1("provenance", "export", "--journal", f"{layout}.sqlite")
+    from_layout = regv1("provenance", "export", "--from", f"oci:{layout}")
+    assert from_layout.exit_code == 0, from_layout.output
+    journal_rows, layout_rows = csv_rows(from_journal.stdout), csv_rows(from_layout.stdout)
+    repo = migrated.seed.tag_pairs()[0][0]
+    assert {r["v2_registry"] for r in layout_rows} == {f"oci:{layout.resolve()}"}
+    assert {(r["v2_repository"], r["v2_tag"]) for r in layout_rows} == {
+        (repo, tag) for tag in migrated.seed.repositories[repo]
+    }
+    assert {r["provenance"] for r in layout_rows} == {"artifact"}
+    assert without(layout_rows, "provenance") == without(journal_rows, "provenance")
+
+
+def test_write_atomically_leaves_no_partial_file(tmp_path: Path) -> None:
+    target = tmp_path / "mapping.csv"
+    target.write_text("the earlier export\n")
+
+    def broken(stream: IO[str]) -> list[ExportProblem]:
+        stream.write("v1_registry,")
+        raise KeyboardInterrupt
+
+    with pytest.raises(KeyboardInterrupt):
+        write_atomically(target, broken)
+    assert target.read_text() == "the earlier export\n"
+    assert [p.name for p in tmp_path.iterdir()] == ["mapping.csv"]
+    assert write_atomically(target, lambda stream: write_csv([], stream)) == []
+    assert target.read_text() == ",".join(COLUMNS) + "\n"
 
 
 def test_default_journal_of_source_and_dest(

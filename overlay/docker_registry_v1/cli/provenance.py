@@ -23,7 +23,7 @@ from docker_registry_v1.v1.endpoints import Endpoint
 
 from .exitcodes import EXIT_CODES_HELP, EXIT_PARTIAL
 from .inventory import csv_cell
-from .options import Settings, common_options, examples, fail, warn
+from .options import Settings, common_options, examples, fail, jobs_option, warn
 from .output import visible
 from .sides import OCISide, SidesCommand, SideSettings, side_options, side_origin
 from .transports import parse_registry
@@ -184,6 +184,7 @@ def _write(items: Iterable[Item], output_format: str, output: Path | None) -> li
     metavar="FILE",
     help="Write FILE (a temporary file renamed when complete) instead of stdout.",
 )
+@jobs_option(8, "Tags read at once with --from.")
 @functools.partial(
     common_options,
     formats=EXPORT_FORMATS,
@@ -199,6 +200,7 @@ def export(
     location: str | None,
     repositories: tuple[str, ...],
     output: Path | None,
+    jobs: int,
     settings: Settings,
     **kwargs: Any,
 ) -> None:
@@ -236,7 +238,7 @@ def export(
     chosen = list(repositories) or None
     if location is not None:
         problems = _from_destination(
-            settings, dest, location, chosen, output_format=output_format, output=output
+            settings, dest, location, chosen, output_format=output_format, output=output, jobs=jobs
         )
     else:
         path = journal_path or _default_journal(str(source), str(destination))
@@ -269,6 +271,7 @@ def _from_destination(
     *,
     output_format: str,
     output: Path | None,
+    jobs: int,
 ) -> list[ExportProblem]:
     from docker_registry_v1.transfer.provenance_export import (  # noqa: PLC0415
         from_destination,
@@ -281,7 +284,7 @@ def _from_destination(
             raise click.UsageError("--dest-creds is for a registry, not an oci: layout")
         with _layout(where.directory) as layout:
             items = from_destination(
-                layout, f"oci:{layout.root.resolve()}", repositories=repositories
+                layout, f"oci:{layout.root.resolve()}", repositories=repositories, jobs=jobs
             )
             return _write(items, output_format, output)
     if where.transport != "docker":
@@ -290,5 +293,5 @@ def _from_destination(
     with OCISide(settings, dest, url, where.netloc) as side:
         registry = _registry_name(side.client.base_url)
         names = repositories or list_repositories(side.client, where.path)
-        items = from_destination(side.client, registry, repositories=names)
+        items = from_destination(side.client, registry, repositories=names, jobs=jobs)
         return _write(items, output_format, output)

@@ -30,9 +30,12 @@ from __future__ import annotations
 
 import csv
 import enum
+import functools
+import itertools
 import json
 import os
 import tempfile
+import threading
 from collections.abc import Callable, Iterable, Iterator, Sequence
 from pathlib import Path
 from typing import IO, Any
@@ -40,6 +43,7 @@ from typing import IO, Any
 import attrs
 
 from ..core.errors import DockerRegistryError
+from ..engine.bounded import run_threads
 from ..engine.journal import JournalManifest, JournalReader
 from ..formats.compress import LayerBlob
 from ..formats.errors import LayoutError
@@ -279,7 +283,8 @@ file."""
 
 def _registry_tags(
     client: OCIClient, repositories: Iterable[str]
-) -> Iterator[ExportProblem | tuple[str, str, str]]:
+) -> Iterator[ExportProblem | _Tag]:
+    """Each repository's tags (the referrers fallback tags left out), sorted."""
     for repository in repositories:
         try:
             tags = sorted(tag for tag in client.tags(repository) if not is_fallback_tag(tag))
@@ -287,28 +292,18 @@ def _registry_tags(
             yield ExportProblem(repository, "", f"its tags cannot be listed: {_said(exc)}")
             continue
         for tag in tags:
-            try:
-                digest = client.manifest_digest(repository, tag)
-            except _PER_TAG as exc:
-                yield ExportProblem(repository, tag, f"its manifest cannot be read: {_said(exc)}")
-                continue
-            if digest is None:
-                yield ExportProblem(repository, tag, "listed, but its manifest is gone")
-                continue
-            yield repository, tag, digest
+            yield _Tag(repository, tag, None)
 
 
-def _layout_tags(
-    layout: OCILayout, repositories: Sequence[str] | None
-) -> Iterator[tuple[str, str, str]]:
+def _layout_tags(layout: OCILayout, repositories: Sequence[str] | None) -> Iterator[_Tag]:
     """The layout's ref names ``REPO:TAG`` (how ``migrate`` names them), sorted."""
     found = []
     for ref, digest in layout.refs().items():
         repository, colon, tag = ref.rpartition(":")
         if not colon or (repositories is not None and repository not in repositories):
             continue
-        found.append((repository, tag, digest))
-    yield from sorted(found)
+        found.append(_Tag(repository, tag, digest))
+    yield from sorted(found, key=lambda one: (one.repository, one.tag))
 
 
 def _said(exc: BaseException) -> str:
@@ -326,38 +321,77 @@ def list_repositories(client: OCIClient, prefix: str = "") -> list[str]:
     )
 
 
+@attrs.frozen
+class _Tag:
+    repository: str
+    tag: str
+    digest: str | None
+    """Known already (a layout's index), else asked (``HEAD``)."""
+
+
+def _tag_rows(target: OCIClient | OCILayout, registry: str, one: _Tag) -> list[Item]:
+    """One tag's rows (or its problem): its manifest digest, its provenance."""
+    repository, tag, digest = one.repository, one.tag, one.digest
+    if digest is None:
+        assert isinstance(target, OCIClient)  # a layout's tags come with their digest
+        try:
+            digest = target.manifest_digest(repository, tag)
+        except _PER_TAG as exc:
+            return [ExportProblem(repository, tag, f"its manifest cannot be read: {_said(exc)}")]
+        if digest is None:
+            return [ExportProblem(repository, tag, "listed, but its manifest is gone")]
+    try:
+        records = read_provenance(target, repository, digest)
+    except _PER_TAG as exc:
+        said = f"its provenance artifact cannot be read: {_said(exc)}"
+        return [ExportProblem(repository, tag, said)]
+    return list(
+        _provenance_rows(_of_tag(records, repository, tag), registry, repository, tag, digest)
+    )
+
+
+def _as_rows(problem: ExportProblem) -> list[Item]:
+    return [problem]
+
+
+WINDOW = 64
+"""Tags read ahead per job: the rows come out in order, a window at a time, so memory
+stays flat however many tags there are."""
+
+
 def from_destination(
     target: OCIClient | OCILayout,
     registry: str,
     *,
     repositories: Sequence[str] | None = None,
+    jobs: int = 1,
 ) -> Iterator[Item]:
     """The mapping as the destination itself records it: each tag of ``repositories``
     (a registry's: given, see `list_repositories`; a layout's: its ref names
     ``REPO:TAG``, all or those of ``repositories``), its manifest digest and the
-    provenance attached to it. ``registry`` fills the ``v2_registry`` column (use the
-    journal's name for it: the base URL, or ``oci:`` + the layout's absolute path).
-    Whatever fails for one tag is an `ExportProblem` for it."""
-    tags: Iterable[ExportProblem | tuple[str, str, str]]
+    provenance attached to it, ``jobs`` tags at a time, in order. ``registry`` fills
+    the ``v2_registry`` column (use the journal's name for it: the base URL, or ``oci:``
+    + the layout's absolute path). Whatever fails for one tag is an `ExportProblem`."""
+    tags: Iterable[ExportProblem | _Tag]
     if isinstance(target, OCILayout):
         tags = _layout_tags(target, repositories)
     else:
         tags = _registry_tags(target, sorted(repositories or ()))
-    for item in tags:
-        if isinstance(item, ExportProblem):
-            yield item
-            continue
-        repository, tag, digest = item
-        try:
-            records = read_provenance(target, repository, digest)
-        except _PER_TAG as exc:
-            yield ExportProblem(
-                repository, tag, f"its provenance artifact cannot be read: {_said(exc)}"
-            )
-            continue
-        yield from _provenance_rows(
-            _of_tag(records, repository, tag), registry, repository, tag, digest
-        )
+    window: list[ExportProblem | _Tag] = []
+    for item in itertools.chain(tags, [None]):
+        if item is not None:
+            window.append(item)
+            if len(window) < WINDOW * jobs:
+                continue
+        work: list[Callable[[], list[Item]]] = [
+            functools.partial(_tag_rows, target, registry, one)
+            if isinstance(one, _Tag)
+            else functools.partial(_as_rows, one)
+            for one in window
+        ]
+        for rows in run_threads(work, jobs, threading.Event()):
+            yield from rows
+        window = []
 
 
 # --- output --------------------------------------------------------------------------
