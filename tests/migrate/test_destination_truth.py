@@ -48,7 +48,17 @@ def test_a_rerun_without_the_journal_finds_everything_current_and_sends_nothing(
     seeded: Seeded, v2_fresh: V2Registry, tmp_path: Path
 ) -> None:
     dest, journal = f"docker://{v2_fresh.host}", tmp_path / "j.sqlite"
-    args = ("migrate", seeded.host, dest, "--journal", str(journal), "--include", FIRST, "--json")
+    args = (
+        "migrate",
+        "--no-provenance",
+        seeded.host,
+        dest,
+        "--journal",
+        str(journal),
+        "--include",
+        FIRST,
+        "--json",
+    )
     first = document(regv1(*args))
     assert {tag["status"] for tag in first["tags"]} == {"copied"}
     gets, uploads = seeded.layer_gets(), uploaded_blobs(v2_fresh)
@@ -67,7 +77,16 @@ def test_a_rerun_without_the_journal_finds_everything_current_and_sends_nothing(
 
     # What the destination revealed is in the new journal: the fast verify has it all.
     checked = document(
-        regv1("migrate", "--verify=fast", seeded.host, dest, "--journal", str(journal), "--json")
+        regv1(
+            "migrate",
+            "--no-provenance",
+            "--verify=fast",
+            seeded.host,
+            dest,
+            "--journal",
+            str(journal),
+            "--json",
+        )
     )
     assert checked["checked"] == len(first["tags"])
     assert checked["mismatches"] == []
@@ -77,7 +96,7 @@ def test_with_only_some_repositories_there_shared_layers_are_mounted_not_read(
     seeded: Seeded, v2_fresh: V2Registry, tmp_path: Path
 ) -> None:
     dest, journal = f"docker://{v2_fresh.host}", tmp_path / "j.sqlite"
-    common = ("migrate", seeded.host, dest, "--journal", str(journal), "--json")
+    common = ("migrate", "--no-provenance", seeded.host, dest, "--journal", str(journal), "--json")
     document(regv1(*common, "--include", FIRST))
     lose(journal)
     first_gets, first_uploads = len(seeded.layer_gets()), len(uploaded_blobs(v2_fresh))
@@ -107,7 +126,16 @@ def test_shards_on_one_machine_each_get_their_own_default_journal(
     dest = f"docker://{v2_fresh.host}"
     state = tmp_path / "shards-state"
     env = {**os.environ, "XDG_STATE_HOME": str(state)}
-    command = [str(REGV1), "migrate", seeded.host, dest, "--include", FIRST, "--json"]
+    command = [
+        str(REGV1),
+        "migrate",
+        "--no-provenance",
+        seeded.host,
+        dest,
+        "--include",
+        FIRST,
+        "--json",
+    ]
     # Both shards at once, as `parallel regv1 migrate … --shard {}/2 ::: 0 1` runs them.
     runs = [
         subprocess.Popen(
@@ -133,7 +161,7 @@ def test_shards_on_one_machine_each_get_their_own_default_journal(
 
     # While shard 0's journal is busy, shard 1 still runs; a second shard 0 is refused.
     monkeypatch.setenv("XDG_STATE_HOME", str(state))
-    base = ("migrate", seeded.host, dest, "--include", FIRST, "--json")
+    base = ("migrate", "--no-provenance", seeded.host, dest, "--include", FIRST, "--json")
     busy = Path(reports[0]["journal"])
     assert busy == default_journal_path(seeded.emulator.url, reports[0]["destination"], (0, 2))
     with Journal(busy):
@@ -144,7 +172,9 @@ def test_shards_on_one_machine_each_get_their_own_default_journal(
         assert refused.stderr.startswith(f"error: journal {busy} is in use")
     # --verify with --shard reads that shard's journal.
     for index in range(2):
-        checked = document(regv1("migrate", "--verify=fast", *base[1:], "--shard", f"{index}/2"))
+        checked = document(
+            regv1("migrate", "--no-provenance", "--verify=fast", *base[1:], "--shard", f"{index}/2")
+        )
         assert checked["journal"] == reports[index]["journal"]
         assert checked["checked"] == len(reports[index]["tags"]) > 0
 
@@ -155,7 +185,15 @@ def test_a_verify_that_checked_nothing_fails_naming_the_journal(
     dest, journal = f"docker://{v2_fresh.host}", tmp_path / "j.sqlite"
     document(
         regv1(
-            "migrate", seeded.host, dest, "--journal", str(journal), "--include", "app01$", "--json"
+            "migrate",
+            "--no-provenance",
+            seeded.host,
+            dest,
+            "--journal",
+            str(journal),
+            "--include",
+            "app01$",
+            "--json",
         )
     )
     target = RegistrySide(OCIClient(v2_fresh.url))
@@ -163,7 +201,9 @@ def test_a_verify_that_checked_nothing_fails_naming_the_journal(
     other = tmp_path / "another-shard.sqlite"
     for mode in ("--verify", "--verify=fast"):
         for form in ("--json", "--format=table"):
-            result = regv1("migrate", mode, seeded.host, dest, "--journal", str(other), form)
+            result = regv1(
+                "migrate", "--no-provenance", mode, seeded.host, dest, "--journal", str(other), form
+            )
             assert result.exit_code == 1
             assert result.stdout == ""
             assert result.stderr.splitlines() == [
@@ -172,9 +212,9 @@ def test_a_verify_that_checked_nothing_fails_naming_the_journal(
             ]
     with Client(seeded.emulator.url) as source:
         with Journal(other) as empty:
-            nothing = verify_migration(source, target, empty, fast=True)
+            nothing = verify_migration(source, target, empty, fast=True, provenance=False)
         with Journal(journal) as real:
-            something = verify_migration(source, target, real, fast=True)
+            something = verify_migration(source, target, real, fast=True, provenance=False)
     assert (nothing.checked, nothing.mismatches, nothing.ok) == (0, (), False)
     assert something.checked == len(seeded.seed.repositories["team1/app01"])
     assert something.ok
@@ -185,7 +225,16 @@ def test_layouts_and_v1_registries_are_asked_too(seeded: Seeded, tmp_path: Path,
     journal = tmp_path / "j.sqlite"
     with run_standalone() as v1_target:
         dest = f"oci:{tmp_path / 'layout'}" if kind == "oci" else v1_target.url[len("http://") :]
-        args = ("migrate", seeded.host, dest, "--journal", str(journal), "--include", FIRST)
+        args = (
+            "migrate",
+            "--no-provenance",
+            seeded.host,
+            dest,
+            "--journal",
+            str(journal),
+            "--include",
+            FIRST,
+        )
         first = document(regv1(*args, "--json"))
         gets = seeded.layer_gets()
         lose(journal)

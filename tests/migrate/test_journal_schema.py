@@ -77,17 +77,20 @@ def test_a_version_0_copy_cache_is_upgraded(tmp_path: Path) -> None:
     assert user_version(path) == SCHEMA_VERSION
 
 
+NEWER = SCHEMA_VERSION + 1
+
+
 def test_a_journal_from_a_newer_version_is_refused(seeded: Seeded, tmp_path: Path) -> None:
     path = tmp_path / "new.sqlite"
     with sqlite3.connect(path) as db:
-        db.execute("PRAGMA user_version = 7")
-    with pytest.raises(SchemaTooNew, match="schema version 7"):
+        db.execute(f"PRAGMA user_version = {NEWER}")
+    with pytest.raises(SchemaTooNew, match=f"schema version {NEWER}"):
         Journal(path)
     result = CliRunner().invoke(
         main, ["migrate", seeded.host, f"oci:{tmp_path / 'layout'}", "--journal", str(path)]
     )
     assert result.exit_code == 1, result.output
     assert result.stderr.startswith("error: ")
-    assert "schema version 7" in result.stderr
+    assert f"schema version {NEWER}" in result.stderr
     assert "Traceback" not in result.output
-    assert user_version(path) == 7
+    assert user_version(path) == NEWER

@@ -56,14 +56,25 @@ def test_a_registry_moves_deduplicated_and_skopeo_reads_it(
     assert len(seeded.seed.repositories) >= 30
 
     planned = document(
-        regv1("migrate", seeded.host, dest, "--dry-run", "--journal", str(journal), "--json")
+        regv1(
+            "migrate",
+            "--no-provenance",
+            seeded.host,
+            dest,
+            "--dry-run",
+            "--journal",
+            str(journal),
+            "--json",
+        )
     )
     assert planned["tags"] == seeded.seed.tag_count
     assert planned["unique_images"] == len(seeded.unique_images())
     assert planned["bytes_to_move"] == sum(seeded.seed.size(i) for i in seeded.unique_images())
     assert uploaded_blobs(v2_fresh) == []
 
-    report = document(regv1("migrate", seeded.host, dest, "--journal", str(journal), "--json"))
+    report = document(
+        regv1("migrate", "--no-provenance", seeded.host, dest, "--journal", str(journal), "--json")
+    )
     outcomes = {tag["destination"]: tag for tag in report["tags"]}
     assert set(outcomes) == expected_destinations(seeded)
     assert {tag["status"] for tag in report["tags"]} == {"copied"}
@@ -91,13 +102,24 @@ def test_a_registry_moves_deduplicated_and_skopeo_reads_it(
 
     for mode in ("--verify", "--verify=fast"):
         checked = document(
-            regv1("migrate", mode, seeded.host, dest, "--journal", str(journal), "--json")
+            regv1(
+                "migrate",
+                "--no-provenance",
+                mode,
+                seeded.host,
+                dest,
+                "--journal",
+                str(journal),
+                "--json",
+            )
         )
         assert checked["checked"] == seeded.seed.tag_count
         assert checked["mismatches"] == []
     assert checked["layers_streamed"] == 0
 
-    again = document(regv1("migrate", seeded.host, dest, "--journal", str(journal), "--json"))
+    again = document(
+        regv1("migrate", "--no-provenance", seeded.host, dest, "--journal", str(journal), "--json")
+    )
     assert {tag["status"] for tag in again["tags"]} == {"current"}
     assert uploaded_blobs(v2_fresh) == uploads
 
@@ -136,6 +158,7 @@ def test_into_an_oci_layout_shared_blobs_are_written_once(seeded: Seeded, tmp_pa
     report = document(
         regv1(
             "migrate",
+            "--no-provenance",
             seeded.host,
             f"oci:{layout}",
             "--journal",
@@ -157,6 +180,7 @@ def test_into_an_oci_layout_shared_blobs_are_written_once(seeded: Seeded, tmp_pa
     checked = document(
         regv1(
             "migrate",
+            "--no-provenance",
             "--verify",
             seeded.host,
             f"oci:{layout}",
@@ -175,6 +199,7 @@ def test_into_a_token_registry_with_dest_creds(
     report = document(
         regv1(
             "migrate",
+            "--no-provenance",
             seeded.host,
             f"docker://{v2_token_fresh.host}/moved",
             "--dest-creds",

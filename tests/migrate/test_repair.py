@@ -86,7 +86,16 @@ def test_a_blob_lost_by_the_registry_is_named_by_verify_and_sent_again_by_repair
 ) -> None:
     journal = str(tmp_path / "j.sqlite")
     dest = f"docker://{v2_fresh.host}"
-    run = ("migrate", seeded.host, dest, "--journal", journal, "--include", SELECTION)
+    run = (
+        "migrate",
+        "--no-provenance",
+        seeded.host,
+        dest,
+        "--journal",
+        journal,
+        "--include",
+        SELECTION,
+    )
     first = document(regv1(*run, "--json"))
     assert set(_statuses(first).values()) == {"copied"}
     layers = _registry_layers(v2_fresh, sorted(_statuses(first)))
@@ -157,7 +166,14 @@ def test_a_layout_blob_file_lost_or_cut_short_is_named_and_written_again(
 ) -> None:
     journal = str(tmp_path / "j.sqlite")
     root = tmp_path / "layout"
-    run = ("migrate", f"{seeded.host}/team1/app01", f"oci:{root}", "--journal", journal)
+    run = (
+        "migrate",
+        "--no-provenance",
+        f"{seeded.host}/team1/app01",
+        f"oci:{root}",
+        "--journal",
+        journal,
+    )
     first = document(regv1(*run, "--json"))
     assert set(_statuses(first).values()) == {"copied"}
     layout = OCILayout(root)
@@ -198,7 +214,7 @@ def test_a_layout_blob_file_lost_or_cut_short_is_named_and_written_again(
 def test_repair_is_refused_with_verify_or_dry_run(seeded: Seeded, tmp_path: Path) -> None:
     dest = f"oci:{tmp_path / 'layout'}"
     for other in ("--verify", "--dry-run"):
-        result = regv1("migrate", "--repair", other, seeded.host, dest)
+        result = regv1("migrate", "--no-provenance", "--repair", other, seeded.host, dest)
         assert result.exit_code == 1  # bad input: nothing could start
         assert "--repair migrates: it cannot be combined with --verify or --dry-run" in (
             result.stderr
@@ -237,11 +253,23 @@ def test_verify_asks_each_pair_once_and_at_most_jobs_at_a_time(
 ) -> None:
     journal = tmp_path / "j.sqlite"
     root = tmp_path / "layout"
-    document(regv1("migrate", seeded.host, f"oci:{root}", "--journal", str(journal), "--json"))
+    document(
+        regv1(
+            "migrate",
+            "--no-provenance",
+            seeded.host,
+            f"oci:{root}",
+            "--journal",
+            str(journal),
+            "--json",
+        )
+    )
     for jobs in (1, 3):
         counting = _CountingLayout(LayoutSide(OCILayout(root)))
         with Client(seeded.emulator.url) as source, Journal(journal) as opened:
-            report = verify_migration(source, counting, opened, fast=True, jobs=jobs)
+            report = verify_migration(
+                source, counting, opened, fast=True, jobs=jobs, provenance=False
+            )
         assert report.ok
         assert report.checked == seeded.seed.tag_count
         assert len(counting.asked) == len(set(counting.asked)) == report.blobs_checked
@@ -254,7 +282,14 @@ def test_an_image_lost_by_a_v1_destination_is_named_and_sent_again(
     journal = str(tmp_path / "j.sqlite")
     with run_standalone() as target:
         dest = target.url.removeprefix("http://")
-        run = ("migrate", f"{seeded.host}/team1/app01", dest, "--journal", journal)
+        run = (
+            "migrate",
+            "--no-provenance",
+            f"{seeded.host}/team1/app01",
+            dest,
+            "--journal",
+            journal,
+        )
         first = document(regv1(*run, "--json"))
         assert set(_statuses(first).values()) == {"copied"}
         tags = seeded.seed.repositories["team1/app01"]
@@ -284,7 +319,14 @@ def test_a_repair_stopped_after_its_check_is_finished_by_a_plain_rerun(
     tags, so the next run of any kind asks the destination about them and sends the blob."""
     journal = tmp_path / "j.sqlite"
     root = tmp_path / "layout"
-    run = ("migrate", f"{seeded.host}/team1/app01", f"oci:{root}", "--journal", str(journal))
+    run = (
+        "migrate",
+        "--no-provenance",
+        f"{seeded.host}/team1/app01",
+        f"oci:{root}",
+        "--journal",
+        str(journal),
+    )
     document(regv1(*run, "--json"))
     layout = OCILayout(root)
     victim = sorted(layout.refs())[0]
@@ -293,7 +335,7 @@ def test_a_repair_stopped_after_its_check_is_finished_by_a_plain_rerun(
     layout.blob_path(lost).unlink()
     target = LayoutSide(layout)
     with Client(seeded.emulator.url) as source, Journal(journal) as opened:
-        checked = verify_migration(source, target, opened, fast=True)
+        checked = verify_migration(source, target, opened, fast=True, provenance=False)
         assert {m.digest for m in checked.mismatches} == {lost}
         assert forget_lost_blobs(checked, opened, target) == len(checked.mismatches)
         assert not {(m.repository, m.tag) for m in opened.manifests(target.registry)} & set(
@@ -314,7 +356,16 @@ def test_a_blob_lost_by_one_repository_only_is_mounted_back_from_another(
     the repositories sharing it keep it: the repair mounts it back, reading nothing."""
     journal = str(tmp_path / "j.sqlite")
     dest = f"docker://{v2_fresh.host}"
-    run = ("migrate", seeded.host, dest, "--journal", journal, "--include", "app0")
+    run = (
+        "migrate",
+        "--no-provenance",
+        seeded.host,
+        dest,
+        "--journal",
+        journal,
+        "--include",
+        "app0",
+    )
     first = document(regv1(*run, "--json"))
     layers = _registry_layers(v2_fresh, sorted(_statuses(first)))
     holders: dict[str, set[str]] = {}

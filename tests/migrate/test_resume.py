@@ -53,7 +53,7 @@ def run_api(
     selection = Selection.parse(include=[pattern] if pattern else [])
     with Client(seeded.emulator.url) as source, Journal(journal) as log:
         plan = plan_migration(inventory(source), selection, target, journal=log)
-        report = migrate(source, target, plan, journal=log, retry=FAST)
+        report = migrate(source, target, plan, journal=log, retry=FAST, provenance=False)
     return {outcome.destination: outcome.digest for outcome in report.outcomes}
 
 
@@ -65,6 +65,7 @@ def test_kill_9_at_random_points_then_rerun_equals_a_clean_run(
     command = [
         str(REGV1),
         "migrate",
+        "--no-provenance",
         seeded.host,
         f"docker://{v2_fresh.host}",
         "--journal",
@@ -156,7 +157,7 @@ def test_a_destination_out_of_space_fails_those_tags_and_a_rerun_completes(
     target = RegistrySide(OCIClient(v2_fresh.url, transport=transport, retry=FAST))
     with Client(seeded.emulator.url) as source, Journal(journal) as log:
         plan = plan_migration(inventory(source), Selection(), target, journal=log)
-        report = migrate(source, target, plan, journal=log, retry=FAST)
+        report = migrate(source, target, plan, journal=log, retry=FAST, provenance=False)
         failed = {o.destination: o.reason for o in report.failures}
         assert {name.split(":")[0] for name in failed} == set(full)
         assert all("507" in (reason or "") for reason in failed.values()), failed
@@ -169,7 +170,7 @@ def test_a_destination_out_of_space_fails_those_tags_and_a_rerun_completes(
 
         transport.full = ()  # space freed
         plan = plan_migration(inventory(source), Selection(), target, journal=log)
-        again = migrate(source, target, plan, journal=log, retry=FAST)
+        again = migrate(source, target, plan, journal=log, retry=FAST, provenance=False)
         assert again.ok
         assert {o.destination for o in again.outcomes if o.status == "copied"} == set(failed)
         assert log.failures(target.registry) == {}
@@ -184,6 +185,7 @@ def test_ctrl_c_prints_interrupted_exits_130_and_a_rerun_finishes(
     command = [
         str(REGV1),
         "migrate",
+        "--no-provenance",
         seeded.host,
         f"docker://{v2_fresh.host}",
         "--journal",
@@ -230,6 +232,7 @@ def test_failed_tags_are_listed_with_their_reason_and_exit_2(
         main,
         [
             "migrate",
+            "--no-provenance",
             seeded.host,
             f"docker://{v2_fresh.host}",
             "--journal",
@@ -260,6 +263,7 @@ def test_on_error_abort_stops_and_reports_the_rest_pending(
         main,
         [
             "migrate",
+            "--no-provenance",
             seeded.host,
             f"docker://{v2_fresh.host}",
             "--repositories",
@@ -295,7 +299,7 @@ def test_a_blob_the_journal_knows_but_the_registry_lost_is_sent_again(
     with Client(seeded.emulator.url) as source, Journal(journal) as log:
         first = Selection.parse(include=[f"^{repo}$"], tags=r"1\.0")
         plan = plan_migration(inventory(source, selection=first), first, target, journal=log)
-        assert migrate(source, target, plan, journal=log, retry=FAST).ok
+        assert migrate(source, target, plan, journal=log, retry=FAST, provenance=False).ok
         key = BlobCache.key(base, seeded.seed.images[base].checksum, DEFAULT_LEVEL)
         known = log.layer(key, registry_origin(source))
         assert known is not None
@@ -304,7 +308,7 @@ def test_a_blob_the_journal_knows_but_the_registry_lost_is_sent_again(
         assert gone.status_code == 202
         second = Selection.parse(include=[f"^{repo}$"], tags=r"1\.1")
         plan = plan_migration(inventory(source, selection=second), second, target, journal=log)
-        report = migrate(source, target, plan, journal=log, retry=FAST)
+        report = migrate(source, target, plan, journal=log, retry=FAST, provenance=False)
     assert report.ok
     assert uploaded_blobs(v2_fresh).count(lost) == 2
     assert seeded.layer_gets().count(base) == 2
@@ -318,7 +322,7 @@ def test_after_kill_9_the_rerun_continues_the_journals_plan_before_reading_anyth
     ancestries or JSONs (those come after, for the ordinary pass that finds what changed)."""
     seeded.emulator.faults.latency("/v1/images/*/layer", 0.03)
     journal = tmp_path / "journal.sqlite"
-    command = [str(REGV1), "migrate", seeded.host, f"docker://{v2_fresh.host}"]
+    command = [str(REGV1), "migrate", "--no-provenance", seeded.host, f"docker://{v2_fresh.host}"]
     command += ["--journal", str(journal), "--json", "-j", "2", "--include", SOME]
     process = subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=subprocess.DEVNULL)
     deadline = time.monotonic() + WAIT_FOR_UPLOADS

@@ -82,6 +82,7 @@ def run_shards(seeded: Seeded, registry: V2Registry, tmp_path: Path) -> list[Any
     command = [
         str(REGV1),
         "migrate",
+        "--no-provenance",
         seeded.host,
         f"docker://{registry.host}",
         "--include",
@@ -120,6 +121,7 @@ def test_shared_layers_go_up_once_across_concurrent_shards_and_the_union_is_one_
 
     staged = regv1(
         "migrate",
+        "--no-provenance",
         seeded.host,
         f"docker://{registry.host}",
         "--include",
@@ -155,6 +157,7 @@ def test_shared_layers_go_up_once_across_concurrent_shards_and_the_union_is_one_
     # What a shard learned from staging is enough for its fast verify.
     checked = regv1(
         "migrate",
+        "--no-provenance",
         "--verify=fast",
         seeded.host,
         f"docker://{registry.host}",
@@ -171,6 +174,7 @@ def test_shared_layers_go_up_once_across_concurrent_shards_and_the_union_is_one_
     # The union of the shards is what one unsharded run writes (into another registry).
     whole = regv1(
         "migrate",
+        "--no-provenance",
         seeded.host,
         f"docker://{v2_second.host}",
         "--include",
@@ -188,6 +192,7 @@ def test_a_staging_tag_from_another_source_or_level_is_not_trusted(
     registry = v2_fresh
     stage = (
         "migrate",
+        "--no-provenance",
         seeded.host,
         f"docker://{registry.host}",
         "--include",
@@ -247,6 +252,7 @@ def test_a_staging_tag_from_another_source_or_level_is_not_trusted(
         mark = log_size(registry)
         report = regv1(
             "migrate",
+            "--no-provenance",
             other.url.removeprefix("http://"),
             f"docker://{registry.host}",
             "--include",
@@ -264,7 +270,9 @@ def test_a_staging_tag_from_another_source_or_level_is_not_trusted(
 
 def test_bases_need_a_registry_and_a_name_it_takes(seeded: Seeded, tmp_path: Path) -> None:
     result = CliRunner().invoke(
-        main, ["migrate", seeded.host, f"oci:{tmp_path}", "--bases"], catch_exceptions=False
+        main,
+        ["migrate", "--no-provenance", seeded.host, f"oci:{tmp_path}", "--bases"],
+        catch_exceptions=False,
     )
     assert result.exit_code == 1
     assert "--bases and --bases-repo need a docker:// DEST" in result.output
@@ -273,7 +281,15 @@ def test_bases_need_a_registry_and_a_name_it_takes(seeded: Seeded, tmp_path: Pat
     with pytest.raises(ValueError, match="--bases-repo"):
         bases_repository("Bases")
     refused = CliRunner().invoke(
-        main, ["migrate", seeded.host, "docker://127.0.0.1:9", "--bases-repo", "Bases"]
+        main,
+        [
+            "migrate",
+            "--no-provenance",
+            seeded.host,
+            "docker://127.0.0.1:9",
+            "--bases-repo",
+            "Bases",
+        ],
     )
     assert refused.exit_code == 1
     assert refused.output.startswith("error: --bases-repo: 'Bases'")
@@ -290,6 +306,7 @@ def test_with_tokens_a_shard_mounts_from_staging_and_a_dry_run_lists_the_staging
     assert len(shared) == 3
     common = (
         "migrate",
+        "--no-provenance",
         seeded.host,
         f"docker://{registry.host}",
         "--dest-creds",

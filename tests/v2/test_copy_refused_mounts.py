@@ -85,12 +85,36 @@ def test_a_mount_the_token_does_not_cover_falls_back_to_an_upload_and_is_not_ask
         Client(standalone.url) as source,
         OCIClient(v2_token.url, auth=BasicAuth(USER, PASSWORD)) as dest,
     ):
-        first = copy(source, "acme/nopull", "1.0", dest, dest_repo="refuse/one", cache=cache)
+        first = copy(
+            source,
+            "acme/nopull",
+            "1.0",
+            dest,
+            dest_repo="refuse/one",
+            cache=cache,
+            provenance=False,
+        )
         pull_rules["refuse/one"] = {"push"}  # nobody may read refuse/one from now on
         before = log_size(v2_token)
-        second = copy(source, "acme/nopull", "1.0", dest, dest_repo="refuse/two", cache=cache)
+        second = copy(
+            source,
+            "acme/nopull",
+            "1.0",
+            dest,
+            dest_repo="refuse/two",
+            cache=cache,
+            provenance=False,
+        )
         middle = log_size(v2_token)
-        third = copy(source, "acme/nopull", "1.0", dest, dest_repo="refuse/three", cache=cache)
+        third = copy(
+            source,
+            "acme/nopull",
+            "1.0",
+            dest,
+            dest_repo="refuse/three",
+            cache=cache,
+            provenance=False,
+        )
     layers = sorted(first.layers)
     # The second copy asked refuse/one once per layer, was refused (401), and uploaded.
     assert mounts(v2_token, before, middle) == [("refuse/one", 401)] * len(layers)
@@ -120,8 +144,8 @@ def test_a_refused_mount_uploads_into_the_same_repository_and_a_rerun_does_not_a
     cache = BlobCache(tmp_path / "cache.sqlite")
     transport = MountRefusingTransport(answer)
     with Client(standalone.url) as source, OCIClient(v2_open.url, transport=transport) as dest:
-        first = copy(source, repo, "1.0", dest, dest_repo=one, cache=cache)
-        second = copy(source, repo, "1.0", dest, dest_repo=two, cache=cache)
+        first = copy(source, repo, "1.0", dest, dest_repo=one, cache=cache, provenance=False)
+        second = copy(source, repo, "1.0", dest, dest_repo=two, cache=cache, provenance=False)
     layers = sorted(first.layers)
     mounts = transport.requests("POST", "mount=")
     assert len(mounts) == len(layers)
@@ -143,7 +167,7 @@ def test_a_refused_mount_uploads_into_the_same_repository_and_a_rerun_does_not_a
             assert http.delete(f"/v2/{two}/blobs/{digest}").status_code == 202
     before = len(transport.seen)
     with Client(standalone.url) as source, OCIClient(v2_open.url, transport=transport) as dest:
-        again = copy(source, repo, "1.0", dest, dest_repo=two, cache=cache)
+        again = copy(source, repo, "1.0", dest, dest_repo=two, cache=cache, provenance=False)
     rerun = [url for method, url in transport.seen[before:] if method == "POST"]
     assert not [url for url in rerun if "mount=" in url]
     assert sorted(again.uploaded) == layers

@@ -88,6 +88,7 @@ def test_a_version_1_copy_cache_becomes_the_one_schema(tmp_path: Path) -> None:
         "failures",
         "refused_mounts",
         "created_repositories",
+        "provenance",
         "source_images",
         "planned",
     }

@@ -82,7 +82,7 @@ def layout_blobs(root: Path, tag: str) -> list[str]:
     (entry,) = [
         e
         for e in index["manifests"]
-        if e["annotations"]["org.opencontainers.image.ref.name"] == tag
+        if (e.get("annotations") or {}).get("org.opencontainers.image.ref.name") == tag
     ]
     manifest = json.loads(blob(root, entry["digest"]))
     return [
@@ -97,10 +97,13 @@ def blob(root: Path, digest: str) -> bytes:
 
 
 def assert_complete(root: Path) -> None:
-    """Every blob every tag of ``index.json`` reaches is there with the right bytes."""
+    """Every blob every entry of ``index.json`` reaches (a tag's image, an untagged
+    provenance artifact) is there with the right bytes."""
     index = json.loads((root / "index.json").read_bytes())
     for entry in index["manifests"]:
-        for digest in layout_blobs(root, entry["annotations"]["org.opencontainers.image.ref.name"]):
+        manifest = json.loads(blob(root, entry["digest"]))
+        reached = [manifest["config"], *manifest["layers"]]
+        for digest in [entry["digest"], *(d["digest"] for d in reached)]:
             data = blob(root, digest)
             assert "sha256:" + hashlib.sha256(data).hexdigest() == digest
 

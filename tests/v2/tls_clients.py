@@ -16,6 +16,7 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
+from docker_registry_v1.formats.provenance import is_fallback_tag
 from system_tools import require_tool
 from v2registry import V2Registry
 from v2wire import SCHEMA2, open_client
@@ -101,11 +102,12 @@ def catalog(registry: V2Registry) -> list[str]:
 
 
 def tag_list(registry: V2Registry, repository: str) -> list[str]:
-    """The registry's own ``tags/list`` answer for ``repository``, sorted."""
+    """The registry's own ``tags/list`` answer for ``repository``, sorted, without the
+    ``sha256-<hex>`` tags of the v1 provenance's referrers fallback."""
     with open_client(registry, repository) as client:
         answer = client.get(f"/v2/{repository}/tags/list")
     assert answer.status_code == 200, answer.text
-    return sorted(answer.json()["tags"] or [])
+    return sorted(tag for tag in answer.json()["tags"] or [] if not is_fallback_tag(tag))
 
 
 def manifest_digest(registry: V2Registry, repository: str, tag: str) -> str:

@@ -56,7 +56,9 @@ def v1_registry(source: str) -> str | None:
     if not source.startswith(("http://", "https://")):
         return None
     url = httpx.URL(source)
-    return str(url.copy_with(username=None, password=None, query=None, fragment=None)).rstrip("/")
+    path = url.path.rstrip("/").removesuffix("/v1")  # the client's API root
+    bare = url.copy_with(username=None, password=None, path=path or "/", query=None, fragment=None)
+    return str(bare).rstrip("/")
 
 
 def _layer(blob: LayerBlob) -> Layer:

@@ -120,22 +120,23 @@ def attach(
     """Store the artifact ``manifest_bytes`` (whose ``subject`` is ``subject_descriptor``)
     with its layer ``blobs`` and make it findable from the subject; returns how.
 
-    The empty config is sent only when a HEAD misses; the manifest goes up by digest.
-    Safe to repeat: equal bytes give the same digest, a listing already naming it is
-    not written again."""
+    An artifact the registry holds already (a HEAD by digest) is not sent again;
+    otherwise its blobs go up (the empty config only when a HEAD misses) and the
+    manifest by digest. Safe to repeat: equal bytes give the same digest, and a listing
+    already naming it is not written again, so a second attach writes nothing."""
     subject = check_digest(subject_descriptor.get("digest"), "subject_descriptor")
     entry = artifact_descriptor(manifest_bytes)
     artifact = entry["digest"]
     if isinstance(client, OCILayout):
         return _attach_layout(client, manifest_bytes, blobs, entry)
-    for blob in blobs:
-        if client.blob_size(name, sha256_digest(blob)) is None:
+    if client.manifest_digest(name, artifact, accept=[MANIFEST_MEDIA_TYPE]) is None:
+        for blob in blobs:  # new with the artifact (a document names its tag): no HEAD
             client.upload_blob(name, blob, digest=sha256_digest(blob))
-    if client.blob_size(name, str(EMPTY_CONFIG["digest"])) is None:
-        client.upload_blob(name, EMPTY_CONFIG_BYTES, digest=str(EMPTY_CONFIG["digest"]))
-    put = client.put_manifest_answer(name, artifact, manifest_bytes, MANIFEST_MEDIA_TYPE)
-    if put.subject == subject:
-        return Mechanism.REFERRERS
+        if client.blob_size(name, str(EMPTY_CONFIG["digest"])) is None:
+            client.upload_blob(name, EMPTY_CONFIG_BYTES, digest=str(EMPTY_CONFIG["digest"]))
+        put = client.put_manifest_answer(name, artifact, manifest_bytes, MANIFEST_MEDIA_TYPE)
+        if put.subject == subject:
+            return Mechanism.REFERRERS
     listed = client.referrers(name, subject)
     if listed is not None and _listed(listed, artifact):
         return Mechanism.REFERRERS
