@@ -157,7 +157,7 @@ def test_journal_rows_match_the_seed_and_the_registry(migrated: Migrated) -> Non
         )
         for r in rows
     ) == sorted(expected)
-    assert {r["v1_registry"] for r in rows} == {f"http://{migrated.source}/v1"}
+    assert {r["v1_registry"] for r in rows} == {f"http://{migrated.source}"}
     assert {r["v2_registry"] for r in rows} == {migrated.registry}
     assert {r["provenance"] for r in rows} == {"journal"}
     with OCIClient(migrated.v2.url) as client:

@@ -45,6 +45,7 @@ import attrs
 from ..core.errors import DockerRegistryError
 from ..engine.bounded import run_threads
 from ..engine.journal import JournalManifest, JournalReader
+from ..engine.provenance import v1_registry as v1_base_url
 from ..formats.compress import LayerBlob
 from ..formats.errors import LayoutError
 from ..formats.layout import OCILayout
@@ -187,7 +188,7 @@ def _journal_rows(
             )
         empty = blob is None or blob.empty
         yield MappingRow(
-            origin,
+            v1_base_url(origin) or origin,
             v1_repository,
             v1_tag,
             image_id,
