@@ -26,6 +26,7 @@ import attrs
 import pytest
 from click.testing import CliRunner, Result
 from docker_registry_v1.cli import main
+from docker_registry_v1.emulator.seed import SeedImage, build_image_chain, payload_checksum
 from docker_registry_v1.emulator.server import run_standalone
 from docker_registry_v1.formats.provenance import (
     EMPTY_CONFIG_BYTES,
@@ -51,6 +52,18 @@ from migrate_support import SeededRegistry, seed_registry
 from v2.v2registry import V2Registry, run_registry
 
 PREFIX = "moved"
+EMPTY_REPO = "team9/steps"
+"""A chain whose middle image has an empty layer (a v1 ``ENV`` step): no v2 layer."""
+
+
+def with_an_empty_layer() -> list[SeedImage]:
+    chain = build_image_chain(3, seed=2109, layer_size=256)
+    middle = chain[1]
+    empty = b"\0" * 1024  # an empty tar: its end-of-archive blocks
+    chain[1] = attrs.evolve(
+        middle, layer_bytes=empty, checksum=payload_checksum(middle.json_bytes, empty)
+    )
+    return chain
 
 
 def regv1(*args: str) -> Result:
@@ -92,6 +105,7 @@ def migrated(tmp_path_factory: pytest.TempPathFactory) -> Iterator[Migrated]:
     ):
         patch.setenv("XDG_STATE_HOME", str(root / "state"))
         seed = seed_registry(emulator.store, repos=3, tags_per_repo=2, base_chains=1, seed=21)
+        emulator.store.seed(EMPTY_REPO, "1", with_an_empty_layer())
         source = emulator.url.removeprefix("http://")
         ran = regv1("migrate", source, f"docker://{v2.host}/{PREFIX}")
         assert ran.exit_code == 0, ran.output
@@ -141,7 +155,7 @@ def without(rows: list[dict[str, Any]], *columns: str) -> list[dict[str, Any]]:
 def test_journal_rows_match_the_seed_and_the_registry(migrated: Migrated) -> None:
     result = regv1("provenance", "export", "--journal", str(migrated.journal))
     assert result.exit_code == 0, result.output
-    rows = csv_rows(result.stdout)
+    rows = [r for r in csv_rows(result.stdout) if r["v1_repository"] != EMPTY_REPO]
     expected = []
     for repo, tag, tip in migrated.seed.tag_pairs():
         for position, image in enumerate(migrated.seed.chains[tip]):
@@ -167,6 +181,22 @@ def test_journal_rows_match_the_seed_and_the_registry(migrated: Migrated) -> Non
             assert {r["manifest_digest"] for r in mine} == {manifest.digest}
             layers = [layer["digest"] for layer in json.loads(manifest.data)["layers"]]
             assert [r["layer_digest"] for r in mine if r["layer_digest"]] == layers
+
+
+def test_an_image_with_an_empty_layer_has_a_row_without_a_layer(migrated: Migrated) -> None:
+    """Both sources agree: the empty v1 layer is in the chain, not in the manifest."""
+    chain = [image.id for image in with_an_empty_layer()]
+    for args in (["--journal", str(migrated.journal)], ["--from", migrated.dest]):
+        result = regv1("provenance", "export", *args, "--repository", f"{PREFIX}/{EMPTY_REPO}")
+        assert result.exit_code == 0, result.output
+        rows = csv_rows(result.stdout)
+        assert [r["v1_image_id"] for r in rows] == chain
+        assert [bool(r["layer_digest"]) for r in rows] == [True, False, True]
+        assert [bool(r["diff_id"]) for r in rows] == [True, False, True]
+    with OCIClient(migrated.v2.url) as client:
+        manifest = client.get_manifest(f"{PREFIX}/{EMPTY_REPO}", "1")
+    layers = [layer["digest"] for layer in json.loads(manifest.data)["layers"]]
+    assert layers == [r["layer_digest"] for r in rows if r["layer_digest"]]
 
 
 def test_the_destination_alone_gives_the_same_rows(migrated: Migrated) -> None:
