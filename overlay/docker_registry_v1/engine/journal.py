@@ -771,15 +771,12 @@ class _Store:
             rows = db.execute("SELECT DISTINCT registry FROM manifests ORDER BY registry")
             return [row[0] for row in rows.fetchall()]
 
-    def source_origins(self, image_id: str) -> list[str]:
-        """The source registries whose image JSON of ``image_id`` is kept (usually one:
-        a journal belongs to one source)."""
+    def source_origins(self) -> list[str]:
+        """The source registries whose image JSONs are kept (usually one: a journal
+        belongs to one source), by the key's index."""
         with self._read() as db:
-            rows = db.execute(
-                "SELECT origin FROM source_images WHERE image_id = ? ORDER BY origin",
-                (image_id,),
-            ).fetchall()
-        return [row[0] for row in rows]
+            rows = db.execute("SELECT DISTINCT origin FROM source_images ORDER BY origin")
+            return [row[0] for row in rows.fetchall()]
 
     def layer_facts(self, image_id: str, origin: str) -> list[LayerBlob]:
         """Every blob recorded for the v1 image's layer read from ``origin`` (one per

@@ -118,9 +118,10 @@ class MappingRow:
 
     def as_dict(self) -> dict[str, Any]:
         """The row under the `COLUMNS` names (``provenance`` as its text)."""
-        values = attrs.asdict(self)
-        values["provenance"] = self.provenance.value
-        return {name: values[name] for name in COLUMNS}
+        return {
+            name: self.provenance.value if name == "provenance" else getattr(self, name)
+            for name in COLUMNS
+        }
 
 
 @attrs.frozen
@@ -147,21 +148,49 @@ def _v1_source(source: str) -> tuple[str, str]:
     return repository, tag
 
 
-def _chosen_layer(
-    reader: JournalReader, registry: str, repository: str, image_id: str, origin: str
-) -> LayerBlob | None:
-    """The blob the image's layer became in ``repository``: of the blobs recorded for
-    it, the one placed there (else the first: same diff_id, another compression)."""
-    facts = reader.layer_facts(image_id, origin)
-    for blob in facts:
-        if blob.empty or repository in reader.places(registry, blob.digest):
-            return blob
-    return facts[0] if facts else None
+class _JournalView:
+    """What one export asks the journal, each fact once: the source registries (and
+    their names), a chain per top image, the layer blobs per image. The caches are
+    bounded, so memory stays flat whatever the journal's size; shared base images (most
+    rows) are found in them."""
+
+    def __init__(self, reader: JournalReader) -> None:
+        self.reader = reader
+        self.origins = reader.source_origins()
+        self.names = {origin: v1_base_url(origin) or origin for origin in self.origins}
+        self.facts = functools.lru_cache(maxsize=_CACHED)(self._facts)
+        self.places = functools.lru_cache(maxsize=_CACHED)(self._places)
+
+    def _facts(self, image_id: str, origin: str) -> list[LayerBlob]:
+        return self.reader.layer_facts(image_id, origin)
+
+    def _places(self, registry: str, digest: str) -> frozenset[str]:
+        return frozenset(self.reader.places(registry, digest))
+
+    def chain(self, top: str) -> tuple[str, tuple[str, ...]] | None:
+        """The origin that kept ``top``'s whole chain, and the chain (top first)."""
+        for origin in self.origins:
+            chain = self.reader.source_chain(origin, top)
+            if chain is not None:
+                return origin, chain
+        return None
+
+    def layer(self, registry: str, repository: str, image_id: str, origin: str) -> LayerBlob | None:
+        """The blob the image's layer became in ``repository``: of the blobs recorded
+        for it, the one placed there (else the first: same diff_id, another
+        compression)."""
+        facts = self.facts(image_id, origin)
+        for blob in facts:
+            if blob.empty or repository in self.places(registry, blob.digest):
+                return blob
+        return facts[0] if facts else None
 
 
-def _journal_rows(
-    reader: JournalReader, registry: str, manifest: JournalManifest
-) -> Iterator[Item]:
+_CACHED = 8192
+"""Entries per cache of `_JournalView` (a few MiB at most)."""
+
+
+def _journal_rows(view: _JournalView, registry: str, manifest: JournalManifest) -> Iterator[Item]:
     repository, tag, digest, top = (
         manifest.repository,
         manifest.tag,
@@ -169,26 +198,22 @@ def _journal_rows(
         manifest.image_id,
     )
     v1_repository, v1_tag = _v1_source(manifest.source)
-    found = [
-        (origin, chain)
-        for origin in reader.source_origins(top)
-        if (chain := reader.source_chain(origin, top)) is not None
-    ]
-    if not found:
+    found = view.chain(top)
+    if found is None:
         yield ExportProblem(
             repository, tag, f"the journal does not hold the v1 chain of image {top}"
         )
         return
-    origin, chain = found[0]
+    origin, chain = found
     for position, image_id in enumerate(reversed(chain)):
-        blob = _chosen_layer(reader, registry, repository, image_id, origin)
+        blob = view.layer(registry, repository, image_id, origin)
         if blob is None:
             yield ExportProblem(
                 repository, tag, f"the journal does not hold the layer of v1 image {image_id}"
             )
         empty = blob is None or blob.empty
         yield MappingRow(
-            v1_base_url(origin) or origin,
+            view.names[origin],
             v1_repository,
             v1_tag,
             image_id,
@@ -212,10 +237,11 @@ def from_journal(
     """Every tag the journal saw written into ``registries`` (all it knows by default),
     only ``repositories`` when given, by registry, repository and tag; each tag's chain
     base first."""
+    view = _JournalView(reader)
     for registry in registries if registries is not None else reader.registries():
         for manifest in reader.manifests(registry):
             if repositories is None or manifest.repository in repositories:
-                yield from _journal_rows(reader, registry, manifest)
+                yield from _journal_rows(view, registry, manifest)
 
 
 # --- from the destination ------------------------------------------------------------
