@@ -18,6 +18,7 @@ from __future__ import annotations
 import csv
 import io
 import json
+import sqlite3
 from collections.abc import Iterator
 from pathlib import Path
 from typing import IO, Any
@@ -306,6 +307,27 @@ def test_usage_errors_exit_1() -> None:
         result = regv1("provenance", "export", *args)
         assert result.exit_code == 1, result.output
         assert result.stderr.splitlines()[-1].startswith("Error: ")
+
+
+def test_a_sharded_migrations_journals_one_after_the_other(
+    migrated: Migrated, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """SOURCE DEST finds every shard's journal when there is no unsharded one; --journal
+    takes several. (Two copies of one journal stand for two shards here.)"""
+    folder = tmp_path / "state" / "docker-registry-v1"
+    folder.mkdir(parents=True)
+    stem = migrated.journal.stem
+    shards = [folder / f"{stem}-shard-{index}-of-2.sqlite" for index in range(2)]
+    for shard in shards:
+        with sqlite3.connect(migrated.journal) as source, sqlite3.connect(shard) as copy:
+            source.backup(copy)
+    monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
+    single = csv_rows(regv1("provenance", "export", "--journal", str(migrated.journal)).stdout)
+    by_pair = regv1("provenance", "export", migrated.source, migrated.dest)
+    assert by_pair.exit_code == 0, by_pair.output
+    assert csv_rows(by_pair.stdout) == single + single
+    listed = regv1("provenance", "export", "--journal", str(shards[0]), "--journal", str(shards[1]))
+    assert listed.stdout == by_pair.stdout
 
 
 @pytest.mark.parametrize(

@@ -11,7 +11,9 @@ temporary file and renamed, so a file under that name is always a whole export).
 
 from __future__ import annotations
 
+import contextlib
 import functools
+import itertools
 import sys
 from collections.abc import Iterable
 from pathlib import Path
@@ -75,9 +77,10 @@ def _registry_name(url: str) -> str:
     return str(api_root(url, "/v2")).rstrip("/")
 
 
-def _default_journal(source: str, destination: str) -> Path:
-    """The journal ``regv1 migrate SOURCE DEST`` used by default. Found without asking
-    any server (the old one may be gone): a scheme not typed is tried both ways."""
+def _default_journals(source: str, destination: str) -> list[Path]:
+    """The journal ``regv1 migrate SOURCE DEST`` used by default, or, for a sharded
+    migration, every shard's. Found without asking any server (the old one may be
+    gone): a scheme not typed is tried both ways."""
     from docker_registry_v1.engine.journal import default_journal_path  # noqa: PLC0415
 
     src = parse_registry(source, "source")
@@ -98,17 +101,26 @@ def _default_journal(source: str, destination: str) -> Path:
         )
     candidates = [default_journal_path(one, two) for one in sources for two in registries]
     found = sorted({path for path in candidates if path.exists()})
-    if not found:
-        fail(
-            f"no migrate journal for {source} → {destination} at {candidates[0].parent} "
-            "(give --journal PATH, or --from DEST to read the destination)"
-        )
     if len(found) > 1:
         fail(
             f"several journals for {source} → {destination}: {', '.join(map(str, found))}; "
             "give --journal PATH"
         )
-    return found[0]
+    if found:
+        return found
+    shards = sorted(
+        {
+            shard
+            for path in candidates
+            for shard in path.parent.glob(f"{path.stem}-shard-*-of-*.sqlite")
+        }
+    )
+    if not shards:
+        fail(
+            f"no migrate journal for {source} → {destination} at {candidates[0].parent} "
+            "(give --journal PATH, or --from DEST to read the destination)"
+        )
+    return shards
 
 
 def _layout(directory: str) -> Any:
@@ -159,10 +171,12 @@ def _write(items: Iterable[Item], output_format: str, output: Path | None) -> li
 @click.argument("destination", required=False, metavar="")
 @click.option(
     "--journal",
-    "journal_path",
+    "journal_paths",
+    multiple=True,
     type=click.Path(dir_okay=False, path_type=Path),
     metavar="PATH",
-    help="Read this migrate journal (instead of SOURCE DEST's default one).",
+    help="Read this migrate journal (instead of SOURCE DEST's default one); repeatable "
+    "(a sharded migration's journals, one after the other).",
 )
 @click.option(
     "--from",
@@ -196,7 +210,7 @@ def export(
     source: str | None,
     destination: str | None,
     *,
-    journal_path: Path | None,
+    journal_paths: tuple[Path, ...],
     location: str | None,
     repositories: tuple[str, ...],
     output: Path | None,
@@ -214,8 +228,8 @@ def export(
 
     \b
     From the journal of `regv1 migrate SOURCE DEST` (no server is asked):
-      regv1 provenance export SOURCE DEST       its default journal
-      regv1 provenance export --journal PATH    a journal given by path
+      regv1 provenance export SOURCE DEST       its default journal (or its shards')
+      regv1 provenance export --journal PATH    a journal given by path (repeatable)
     From the destination alone (--dest-creds, --dest-tls-verify, --dest-cert-dir):
       regv1 provenance export --from docker://HOST[:PORT][/PREFIX]
       regv1 provenance export --from oci:DIR
@@ -228,7 +242,7 @@ def export(
     """
     dest = _dest_side(settings, kwargs)
     output_format = settings.output_format or "csv"
-    given = [journal_path is not None, source is not None, location is not None]
+    given = [bool(journal_paths), source is not None, location is not None]
     if sum(given) != 1:
         raise click.UsageError("give one of: SOURCE DEST, --journal PATH, --from LOCATION")
     if source is not None and destination is None:
@@ -241,8 +255,8 @@ def export(
             settings, dest, location, chosen, output_format=output_format, output=output, jobs=jobs
         )
     else:
-        path = journal_path or _default_journal(str(source), str(destination))
-        problems = _from_journal(path, chosen, output_format, output)
+        paths = list(journal_paths) or _default_journals(str(source), str(destination))
+        problems = _from_journal(paths, chosen, output_format, output)
     for problem in problems:
         where = (
             f"{problem.v2_repository}:{problem.v2_tag}" if problem.v2_tag else problem.v2_repository
@@ -253,13 +267,18 @@ def export(
 
 
 def _from_journal(
-    path: Path, repositories: list[str] | None, output_format: str, output: Path | None
+    paths: list[Path], repositories: list[str] | None, output_format: str, output: Path | None
 ) -> list[ExportProblem]:
+    """Every journal opened before a row is written (a bad one is an error, exit 1, and
+    no output), then their rows one journal after the other."""
     from docker_registry_v1.engine.journal import JournalReader  # noqa: PLC0415
     from docker_registry_v1.transfer.provenance_export import from_journal  # noqa: PLC0415
 
-    with JournalReader(path) as reader:
-        items = from_journal(reader, repositories=repositories)
+    with contextlib.ExitStack() as readers:
+        opened = [readers.enter_context(JournalReader(path)) for path in paths]
+        items = itertools.chain.from_iterable(
+            from_journal(reader, repositories=repositories) for reader in opened
+        )
         return _write(items, output_format, output)
 
 
