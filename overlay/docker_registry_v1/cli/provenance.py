@@ -161,7 +161,6 @@ def _write(items: Iterable[Item], output_format: str, output: Path | None) -> li
     + examples(
         "regv1 provenance export legacy.example.com:5000 docker://registry.example.com/legacy "
         "-o mapping.csv",
-        "regv1 provenance export --journal migrate.sqlite --format json -o mapping.json",
         "regv1 provenance export --from docker://registry.example.com/legacy "
         "--dest-creds auditor -o mapping.csv",
         "regv1 provenance export --from oci:/srv/layout --format json",
