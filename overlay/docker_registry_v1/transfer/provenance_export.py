@@ -19,7 +19,10 @@ sources give the same rows:
 
 The ``provenance`` column says where a row's v1 facts come from: ``journal``,
 ``artifact`` or ``no provenance``; apart from it, and from a tag one side knows and the
-other does not, the two exports of one migration are equal row for row.
+other does not (one pushed to the destination directly; one a ``--repair`` found wrong
+and left out of its selection, which the journal no longer vouches for), the two exports
+of one migration are equal row for row. The v1 registry is its base URL as the
+provenance artifact names it (without credentials, without the API's ``/v1``).
 
 Something that cannot be read for one tag (a damaged artifact, a manifest gone between
 listing and reading) is an `ExportProblem` and the export goes on; the caller reports
@@ -133,6 +136,8 @@ class ExportProblem:
     message: str
 
     def as_dict(self) -> dict[str, str]:
+        """The problem under the names JSON gives it (``v2_repository``, ``v2_tag``,
+        ``message``)."""
         return attrs.asdict(self)
 
 
