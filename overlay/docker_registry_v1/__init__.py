@@ -86,8 +86,10 @@ if TYPE_CHECKING:
         NotAV2Registry,
         OCIError,
         OCIUnauthorized,
+        ReferrersError,
         TooManyRequests,
     )
+    from .oci.referrers import read_provenance
     from .transfer import MirrorResult, PullResult, PushResult
     from .transfer.copy import BlobCache, CopyResult, acopy, copy
     from .transfer.inventory import (
@@ -190,10 +192,12 @@ _LAZY = {
             "NotAV2Registry",
             "OCIError",
             "OCIUnauthorized",
+            "ReferrersError",
             "TooManyRequests",
         ),
         "oci.errors",
     ),
+    "read_provenance": "oci.referrers",
     **dict.fromkeys(("BlobCache", "CopyResult", "acopy", "copy"), "transfer.copy"),
     "OCILayout": "formats.layout",
     "LayoutError": "formats.errors",
@@ -345,6 +349,7 @@ __all__ = [
     "PullResult",
     "PushResult",
     "RawMetadata",
+    "ReferrersError",
     "RegistryConnectionError",
     "RegistryDestination",
     "RegistryError",
@@ -401,6 +406,7 @@ __all__ = [
     "plan_bases",
     "plan_migration",
     "prune_deleted_tags",
+    "read_provenance",
     "remove_pause_listener",
     "repository_command",
     "requeue_wrong_tags",

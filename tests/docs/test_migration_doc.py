@@ -359,7 +359,7 @@ def _check_export(shell: Shell, seed: SeededRegistry, new: V2Registry) -> None:
     every tag the registry holds (the referrers fallback tags aside) from the destination,
     those the journal vouches for from the journal, the same rows for those but for the
     ``provenance`` column, each chain the seed's, base first."""
-    (block,) = _section("Exporting")
+    (block,) = _section("14. Exporting")
     assert "--from docker://" in block
     shell.run(block)
     with (shell.cwd / "mapping.csv").open(encoding="utf-8") as rows:

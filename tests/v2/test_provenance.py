@@ -375,3 +375,99 @@ def test_a_layout_lists_it_untagged_and_skopeo_and_umoci_read_the_tags(
     )
     assert checked["mismatches"] == []
     assert checked["checked"] == len(SEED)
+
+
+# --- a failure is the tag's; copy and --config ----------------------------------------
+
+
+class RefusingArtifacts(httpx.HTTPTransport):
+    """Answers 400 MANIFEST_INVALID to the PUT of a provenance artifact of one repository."""
+
+    def __init__(self, repository: str) -> None:
+        super().__init__()
+        self.repository = repository
+
+    def handle_request(self, request: httpx.Request) -> httpx.Response:
+        if (
+            request.method == "PUT"
+            and f"/v2/{self.repository}/manifests/sha256:" in request.url.path
+            and ARTIFACT_TYPE.encode() in request.read()
+        ):
+            body = {"errors": [{"code": "MANIFEST_INVALID", "message": "no artifacts here"}]}
+            return httpx.Response(400, json=body, request=request)
+        return super().handle_request(request)
+
+
+def test_an_artifact_that_cannot_be_written_fails_its_tag_only_and_a_rerun_attaches_it(
+    source: Standalone, distribution: CountingProxy, tmp_path: Path
+) -> None:
+    from docker_registry_v1 import Client  # noqa: PLC0415
+    from docker_registry_v1.engine.journal import Journal  # noqa: PLC0415
+    from docker_registry_v1.transfer.inventory import inventory  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate import migrate as run  # noqa: PLC0415
+    from docker_registry_v1.transfer.migrate_plan import (  # noqa: PLC0415
+        RegistrySide,
+        plan_migration,
+    )
+    from docker_registry_v1.transfer.selection import Selection  # noqa: PLC0415
+
+    url = f"http://{distribution.host}"
+    selection = Selection.parse(prefix="refused")
+    with Client(source.url) as v1, Journal(tmp_path / "journal.sqlite") as journal:
+        refusing = RegistrySide(OCIClient(url, transport=RefusingArtifacts("refused/acme/gz")))
+        plan = plan_migration(inventory(v1), selection, refusing, journal=journal)
+        report = run(v1, refusing, plan, journal=journal)
+        outcomes = {o.destination: o for o in report.outcomes}
+        failed = {name for name, o in outcomes.items() if o.status == "failed"}
+        assert failed == {"refused/acme/gz:1.0", "refused/acme/gz:base"}
+        for name in failed:
+            reason = outcomes[name].reason or ""
+            assert "its provenance artifact is not" in reason, reason
+            assert "MANIFEST_INVALID" in reason, reason
+        assert {o.status for n, o in outcomes.items() if n not in failed} == {"copied"}
+
+        plain = RegistrySide(OCIClient(url))
+        plan = plan_migration(inventory(v1), selection, plain, journal=journal, source=v1)
+        again = run(v1, plain, plan, journal=journal)
+        assert again.ok
+        assert {o.status for o in again.outcomes} == {"current"}
+        with OCIClient(url) as client:
+            for name in failed:
+                repository, _, _ = name.partition(":")
+                digest = again_digest(again, name)
+                assert len(read_provenance(client, repository, digest)) == 1
+
+
+def again_digest(report: Any, name: str) -> str:
+    (digest,) = [o.digest for o in report.outcomes if o.destination == name]
+    assert digest is not None
+    return str(digest)
+
+
+def test_copy_attaches_it_and_no_provenance_in_copy_and_a_config_file_writes_none(
+    source: Standalone, tmp_path: Path
+) -> None:
+    src = f"{host_of(source)}/acme/plain:1.0"
+    on, off, configured = tmp_path / "on", tmp_path / "off", tmp_path / "configured"
+    copied = document(regv1("copy", src, f"oci:{on}:app", "--cache", str(tmp_path / "c"), "--json"))
+    assert len(read_provenance(OCILayout(on), "", copied["digest"])) == 1
+    args = ("--no-provenance", "--cache", str(tmp_path / "c"), "--json")
+    again = document(regv1("copy", src, f"oci:{off}:app", *args))
+    assert again["digest"] == copied["digest"]
+    assert read_provenance(OCILayout(off), "", again["digest"]) == []
+    assert not [e for e in OCILayout(off).index()["manifests"] if "artifactType" in e]
+
+    config = tmp_path / "migrations.yaml"
+    config.write_text(
+        f"migrations:\n"
+        f"  - source: http://{host_of(source)}\n"
+        f"    destinations: [oci:{configured}]\n"
+        f"    no-provenance: true\n"
+        f"    journal: {tmp_path / 'configured.sqlite'}\n",
+        encoding="utf-8",
+    )
+    done = regv1("migrate", "--config", str(config))
+    assert done.exit_code == 0, done.output
+    layout = OCILayout(configured)
+    assert set(layout.refs()) == set(SEED)
+    assert not [e for e in layout.index()["manifests"] if "artifactType" in e]

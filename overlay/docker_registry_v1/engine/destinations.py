@@ -28,6 +28,7 @@ from ..core.retry import unretried
 from ..formats.compress import LayerBlob
 from ..formats.convert import ManifestFormat, convert_image
 from ..formats.layout import OCILayout, check_ref
+from ..formats.provenance import EMPTY_CONFIG, EMPTY_CONFIG_BYTES
 from ..oci.client import (
     MONOLITHIC_LIMIT,
     MountResult,
@@ -404,8 +405,32 @@ class _OCIDestination:
         record = v1_provenance(image, self.blobs)
         if record is None:
             return
-        target = self.target.layout if isinstance(self.target, LayoutBlobStore) else self.target
-        self.attached = attach_provenance(target, self.repository, record, manifest, media_type)
+        if isinstance(self.target, LayoutBlobStore):
+            target: OCIClient | OCILayout = self.target.layout
+        else:
+            target = self.target
+        # In a migration the journal knows no artifact of this tag (else the tag was
+        # current), and the run's blob facts say where the empty config is.
+        config_present = self.journaled and self._empty_config()
+        self.attached = attach_provenance(
+            target,
+            self.repository,
+            record,
+            manifest,
+            media_type,
+            unknown=self.journaled,
+            config_present=config_present,
+        )
+
+    def _empty_config(self) -> bool:
+        """The artifacts' empty config in the repository, once per run: its two bytes go
+        up in one request, cheaper than any lookup (every repository holds it, so a
+        registry refusing mounts would be asked by each repository of every other)."""
+        digest = str(EMPTY_CONFIG["digest"])
+        if (self.repository, digest) not in self.present:
+            self.target.upload_blob(self.repository, EMPTY_CONFIG_BYTES, digest=digest)
+            self.present.add((self.repository, digest))
+        return True
 
 
 class RegistryDestination(_OCIDestination):

@@ -95,14 +95,26 @@ def attach_provenance(
     provenance: Provenance,
     manifest: bytes,
     media_type: str,
+    *,
+    unknown: bool = False,
+    config_present: bool = False,
 ) -> Attached:
     """Attach ``provenance`` to the manifest ``manifest`` of ``repository`` (written
-    already). Raises `ProvenanceWriteError` naming the tag when it cannot."""
+    already); ``unknown`` and ``config_present`` as `oci.referrers.attach` says. Raises
+    `ProvenanceWriteError` naming the tag when it cannot."""
     subject: dict[str, Any] = descriptor(media_type, manifest)
     document = encode(provenance)
     artifact = artifact_manifest(subject, document, provenance.source)
     try:
-        how = attach(target, repository, subject, artifact, [document])
+        how = attach(
+            target,
+            repository,
+            subject,
+            artifact,
+            [document],
+            unknown=unknown,
+            config_present=config_present,
+        )
     except (DockerRegistryError, OSError, ValueError) as error:
         said = " ".join(str(error).split()) or type(error).__name__
         raise ProvenanceWriteError(

@@ -913,6 +913,10 @@ class _Base:
         self.retry = as_policy(retry)
         self._timeout: Timeout | Keep = KEEP
         self._sessions = _Sessions()
+        self.referrers_api: bool | None = None
+        """Whether the registry answered a referrers listing (None: not asked yet). A
+        registry without the API (404) is not asked again by this client (and its
+        `with_options` copies made after): a migration's every tag would pay for it."""
         # this origin's request budget (else the process's shared one, see core/budget.py)
         # and the cancel check its waits call (a sync twin's)
         self._own_budget = budget
@@ -1149,6 +1153,7 @@ class OCIClient(_Base):
         seen: set[str] = set()
         while True:
             page = self._run(_referrers_page(name, digest, next_url, seen))
+            self.referrers_api = page is not None
             if page is None:
                 return None
             found.extend(page.manifests)
@@ -1387,6 +1392,7 @@ class AsyncOCIClient(_Base):
         seen: set[str] = set()
         while True:
             page = await self._run(_referrers_page(name, digest, next_url, seen))
+            self.referrers_api = page is not None
             if page is None:
                 return None
             found.extend(page.manifests)

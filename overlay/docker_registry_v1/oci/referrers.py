@@ -116,6 +116,9 @@ def attach(
     subject_descriptor: Mapping[str, Any],
     manifest_bytes: bytes,
     blobs: Sequence[bytes],
+    *,
+    unknown: bool = False,
+    config_present: bool = False,
 ) -> Mechanism:
     """Store the artifact ``manifest_bytes`` (whose ``subject`` is ``subject_descriptor``)
     with its layer ``blobs`` and make it findable from the subject; returns how.
@@ -123,21 +126,27 @@ def attach(
     An artifact the registry holds already (a HEAD by digest) is not sent again;
     otherwise its blobs go up (the empty config only when a HEAD misses) and the
     manifest by digest. Safe to repeat: equal bytes give the same digest, and a listing
-    already naming it is not written again, so a second attach writes nothing."""
+    already naming it is not written again, so a second attach writes nothing.
+
+    What a caller knows spares requests (a migration's journal): ``unknown``, the
+    artifact is not known to be there (no HEAD, it is sent; sending it again is
+    harmless); ``config_present``, the repository holds the empty config. A registry
+    the client found without the referrers API is not asked for a listing again."""
     subject = check_digest(subject_descriptor.get("digest"), "subject_descriptor")
     entry = artifact_descriptor(manifest_bytes)
     artifact = entry["digest"]
     if isinstance(client, OCILayout):
         return _attach_layout(client, manifest_bytes, blobs, entry)
-    if client.manifest_digest(name, artifact, accept=[MANIFEST_MEDIA_TYPE]) is None:
+    if unknown or client.manifest_digest(name, artifact, accept=[MANIFEST_MEDIA_TYPE]) is None:
         for blob in blobs:  # new with the artifact (a document names its tag): no HEAD
             client.upload_blob(name, blob, digest=sha256_digest(blob))
-        if client.blob_size(name, str(EMPTY_CONFIG["digest"])) is None:
-            client.upload_blob(name, EMPTY_CONFIG_BYTES, digest=str(EMPTY_CONFIG["digest"]))
+        config = str(EMPTY_CONFIG["digest"])
+        if not config_present and client.blob_size(name, config) is None:
+            client.upload_blob(name, EMPTY_CONFIG_BYTES, digest=config)
         put = client.put_manifest_answer(name, artifact, manifest_bytes, MANIFEST_MEDIA_TYPE)
         if put.subject == subject:
             return Mechanism.REFERRERS
-    listed = client.referrers(name, subject)
+    listed = None if client.referrers_api is False else client.referrers(name, subject)
     if listed is not None and _listed(listed, artifact):
         return Mechanism.REFERRERS
     existing = _fallback(client, name, subject)
@@ -200,7 +209,7 @@ def referrers(client: Target, name: str, subject_digest: str) -> list[dict[str, 
             if isinstance(subject, dict) and subject.get("digest") == subject_digest:
                 found.append(entry)
         return found
-    listed = client.referrers(name, subject_digest)
+    listed = None if client.referrers_api is False else client.referrers(name, subject_digest)
     if listed is not None:
         return listed
     index = _fallback(client, name, subject_digest)
