@@ -50,6 +50,7 @@ from docker_registry_v1.transfer.provenance_export import (
     write_csv,
 )
 from migrate_support import SeededRegistry, seed_registry
+from v2.referrers_server import referrers_registry
 from v2.v2registry import V2Registry, run_registry
 
 PREFIX = "moved"
@@ -265,6 +266,32 @@ def test_an_oci_layout_from_its_journal_and_from_itself(migrated: Migrated) -> N
     assert without(layout_rows, "provenance") == without(journal_rows, "provenance")
 
 
+def test_a_registry_with_the_referrers_api(migrated: Migrated, tmp_path: Path) -> None:
+    """go-containerregistry's registry lists the artifact through the referrers API (no
+    fallback tag): the export from it equals the journal's."""
+    repo = migrated.seed.tag_pairs()[0][0]
+    journal = str(tmp_path / "j.sqlite")
+    with referrers_registry() as url:
+        host = url.removeprefix("http://")
+        moved = regv1(
+            "migrate", f"{migrated.source}/{repo}", f"docker://{host}", "--journal", journal
+        )
+        assert moved.exit_code == 0, moved.output
+        with OCIClient(url) as client:
+            assert not [tag for tag in client.tags(repo) if is_fallback_tag(tag)]
+        from_dest = regv1(
+            "provenance", "export", "--from", f"docker://{host}", "--repository", repo
+        )
+    assert from_dest.exit_code == 0, from_dest.output
+    from_journal = regv1("provenance", "export", "--journal", journal)
+    dest_rows = csv_rows(from_dest.stdout)
+    assert {r["provenance"] for r in dest_rows} == {"artifact"}
+    assert len(dest_rows) == sum(
+        len(migrated.seed.chains[tip]) for name, _, tip in migrated.seed.tag_pairs() if name == repo
+    )
+    assert without(dest_rows, "provenance") == without(csv_rows(from_journal.stdout), "provenance")
+
+
 def test_write_atomically_leaves_no_partial_file(tmp_path: Path) -> None:
     target = tmp_path / "mapping.csv"
     target.write_text("the earlier export\n")
@@ -336,7 +363,7 @@ def test_a_sharded_migrations_journals_one_after_the_other(
         (("--journal", "{tmp}/none.sqlite"), "no journal at"),
         (("--journal", "{tmp}/not-a-journal"), "not a migration journal"),
         (("--from", "oci:{tmp}/nothing"), "no OCI image layout"),
-        (("--from", "docker://127.0.0.1:9"), "127.0.0.1:9"),
+        (("--from", "docker://127.0.0.1:9", "--retry-times", "0"), "127.0.0.1:9"),
         (("--from", "http://127.0.0.1:9"), "expected docker://"),
         (("--journal", "{tmp}/j", "-o", "{tmp}/missing/out.csv"), "its folder does not exist"),
         (("a:5000", "docker://b:5000"), "no migrate journal"),
