@@ -21,6 +21,7 @@ from docker_registry_v1.cli.migrate import migrate
 from docker_registry_v1.cli.migrate_config import MAX_BYTES, load_config
 from docker_registry_v1.emulator import Breakage, Standalone
 from docker_registry_v1.emulator.server import run_standalone
+from docker_registry_v1.formats.provenance import is_fallback_tag
 from migrate_support import SeededRegistry, seed_registry
 from ports import unused_port
 from v2.v2registry import PASSWORD as NEW_PASSWORD
@@ -51,11 +52,16 @@ def _netloc(emulator: Standalone) -> str:
 
 
 def _v2_contents(registry: V2Registry, auth: tuple[str, str] | None = None) -> dict[str, set[str]]:
-    """repository → tags, as distribution lists them."""
+    """repository → tags, as distribution lists them, without the ``sha256-<hex>`` tags of
+    the v1 provenance's referrers fallback."""
     with httpx.Client(base_url=registry.url, auth=auth, timeout=30) as client:
         names = client.get("/v2/_catalog", params={"n": 1000}).raise_for_status().json()
         return {
-            name: set(client.get(f"/v2/{name}/tags/list").raise_for_status().json()["tags"])
+            name: {
+                tag
+                for tag in client.get(f"/v2/{name}/tags/list").raise_for_status().json()["tags"]
+                if not is_fallback_tag(tag)
+            }
             for name in names["repositories"] or []
         }
 

@@ -423,13 +423,28 @@ class _OCIDestination:
         )
 
     def _empty_config(self) -> bool:
-        """The artifacts' empty config in the repository, once per run: its two bytes go
-        up in one request, cheaper than any lookup (every repository holds it, so a
-        registry refusing mounts would be asked by each repository of every other)."""
+        """The artifacts' empty config in the repository, once per run: a HEAD where the
+        journal says the repository got it, else a mount from one repository that holds
+        it (only one is asked: every repository holds it, so a registry refusing mounts
+        would be asked by each repository of every other), else its two bytes go up."""
         digest = str(EMPTY_CONFIG["digest"])
-        if (self.repository, digest) not in self.present:
+        if (self.repository, digest) in self.present:
+            return True
+        facts = self.cache.facts
+        places = facts.places(self.registry, digest)
+        lenders = [p for p in places if p != self.repository][:1]
+        held = self.repository in places and self.target.blob_size(self.repository, digest)
+        if not held and not (
+            self._mounts_first
+            and lenders
+            and mount_known(
+                facts, self.target, self.registry, self.repository, digest, places=lenders
+            )
+        ):
+            facts.intend(self.registry, self.repository, digest)
             self.target.upload_blob(self.repository, EMPTY_CONFIG_BYTES, digest=digest)
-            self.present.add((self.repository, digest))
+        self.present.add((self.repository, digest))
+        self.cache.place(digest, self.registry, self.repository)
         return True
 
 
