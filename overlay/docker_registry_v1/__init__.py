@@ -63,6 +63,7 @@ if TYPE_CHECKING:
         JournalError,
         JournalLocked,
         JournalManifest,
+        JournalReader,
         SchemaTooNew,
         default_journal_path,
     )
@@ -70,6 +71,7 @@ if TYPE_CHECKING:
     from .formats.convert import ManifestFormat
     from .formats.errors import LayoutError
     from .formats.layout import OCILayout
+    from .formats.v1compat import SynthImage, V1CompatError, synthesize
     from .oci.client import AsyncOCIClient, BlobUpload, Manifest, MountResult, OCIClient
     from .oci.errors import (
         BlobUnknown,
@@ -208,11 +210,13 @@ _LAZY = {
             "JournalError",
             "JournalLocked",
             "JournalManifest",
+            "JournalReader",
             "SchemaTooNew",
             "default_journal_path",
         ),
         "engine.journal",
     ),
+    **dict.fromkeys(("SynthImage", "V1CompatError", "synthesize"), "formats.v1compat"),
     **dict.fromkeys(
         ("MigrationListener", "MigrationReport", "SilentMigration", "TagOutcome", "migrate"),
         "transfer.migrate",
@@ -305,6 +309,7 @@ __all__ = [
     "JournalError",
     "JournalLocked",
     "JournalManifest",
+    "JournalReader",
     "LayerUpload",
     "LayoutDestination",
     "LayoutError",
@@ -363,6 +368,7 @@ __all__ = [
     "SilentMigration",
     "SilentProgress",
     "StagedBases",
+    "SynthImage",
     "TLSConfig",
     "TLSVerificationError",
     "TagChoice",
@@ -376,6 +382,7 @@ __all__ = [
     "TransferStalled",
     "Unauthorized",
     "UploadInProgress",
+    "V1CompatError",
     "V1Destination",
     "V1RegistrySource",
     "V1Side",
@@ -408,5 +415,6 @@ __all__ = [
     "source_tag_lister",
     "ssl_context",
     "stage_bases",
+    "synthesize",
     "verify_migration",
 ]

@@ -33,12 +33,13 @@ OWN_COMMANDS = [
     "pull",
     "push",
     "serve",
+    "provenance export",
 ]
 
 
 @pytest.mark.parametrize("command", OWN_COMMANDS)
 def test_help_ends_with_examples(command: str) -> None:
-    result = regv1(command, "--help")
+    result = regv1(*command.split(), "--help")
     assert result.exit_code == 0
     lines = result.stdout.rstrip("\n").splitlines()
     start = lines.index("  Examples:")

@@ -9,6 +9,7 @@ from .copy import copy
 from .inventory import inventory_command
 from .migrate import migrate
 from .options import GROUP_EPILOG, RegistryGroup, verbose_option
+from .provenance import provenance
 from .queries import ancestry, image_id, metadata, ping, search, tags
 from .serve import serve
 from .transfers import mirror, pull, push
@@ -42,5 +43,6 @@ for _command in (
 ):
     main.add_command(_command)
 main.add_command(serve)
+main.add_command(provenance)
 
 __all__ = ["main"]

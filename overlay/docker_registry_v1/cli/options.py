@@ -335,12 +335,13 @@ verbose_option = click.option(
 _Decorator = Callable[[Callable[..., Any]], Callable[..., Any]]
 
 
-def _format_option(formats: Sequence[str]) -> _Decorator:
+def _format_option(formats: Sequence[str], help_text: str | None = None) -> _Decorator:
     return click.option(
         "--format",
         "output_format",
         type=click.Choice(formats),
-        help="Output style [default: table on a terminal, plain (tab-separated) otherwise].",
+        help=help_text
+        or "Output style [default: table on a terminal, plain (tab-separated) otherwise].",
     )
 
 
@@ -548,12 +549,17 @@ def _output_format(as_json: bool, output_format: str | None) -> str | None:
 
 
 def common_options(
-    func: Callable[..., None], *, formats: Sequence[str] = FORMATS, two_sided: bool = False
+    func: Callable[..., None],
+    *,
+    formats: Sequence[str] = FORMATS,
+    two_sided: bool = False,
+    format_help: str | None = None,
 ) -> Callable[..., None]:
     """Add the shared options; the command receives them as ``settings``.
 
     ``formats``: the ``--format`` choices, for a command with more ways to print than
-    :data:`FORMATS` (``inventory``'s ndjson and csv for spreadsheets). ``two_sided``:
+    :data:`FORMATS` (``inventory``'s ndjson and csv for spreadsheets), ``format_help``
+    its help when the default differs. ``two_sided``:
     the one-registry TLS and login options are hidden (``sides.two_sided`` replaces them).
     """
 
@@ -611,7 +617,11 @@ def common_options(
             warn("--insecure: TLS certificates are not verified")
         _run(settings, lambda: func(*args, settings=settings, **kwargs))
 
-    chosen_format = _FORMAT_OPTION if tuple(formats) == FORMATS else _format_option(formats)
+    chosen_format = (
+        _FORMAT_OPTION
+        if tuple(formats) == FORMATS and format_help is None
+        else _format_option(formats, format_help)
+    )
     command: Callable[..., None] = wrapper
     one_registry = _one_registry_options(two_sided)
     if not two_sided:

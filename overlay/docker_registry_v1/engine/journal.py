@@ -69,6 +69,7 @@ __all__ = [
     "JournalError",
     "JournalLocked",
     "JournalManifest",
+    "JournalReader",
     "PlannedCopy",
     "SchemaTooNew",
     "default_journal_path",
@@ -764,6 +765,30 @@ class _Store:
             ).fetchall()
         return {(repo, tag): reason for repo, tag, reason in rows}
 
+    def registries(self) -> list[str]:
+        """The destinations this journal recorded written tags for (usually one)."""
+        with self._read() as db:
+            rows = db.execute("SELECT DISTINCT registry FROM manifests ORDER BY registry")
+            return [row[0] for row in rows.fetchall()]
+
+    def source_origins(self) -> list[str]:
+        """The source registries whose image JSONs are kept (usually one: a journal
+        belongs to one source), by the key's index."""
+        with self._read() as db:
+            rows = db.execute("SELECT DISTINCT origin FROM source_images ORDER BY origin")
+            return [row[0] for row in rows.fetchall()]
+
+    def layer_facts(self, image_id: str, origin: str) -> list[LayerBlob]:
+        """Every blob recorded for the v1 image's layer read from ``origin`` (one per
+        compression setting it was ever made with), in a stable order."""
+        with self._read() as db:
+            rows = db.execute(
+                "SELECT digest, size, diff_id, plain_size, source, empty FROM layers "
+                "WHERE image_id = ? AND origin = ? ORDER BY key",
+                (image_id, origin),
+            ).fetchall()
+        return [LayerBlob.from_row(row) for row in rows]
+
 
 class Journal(_Store):
     """The journal file, locked for this process while it is open."""
@@ -920,6 +945,59 @@ class Journal(_Store):
         self._lockfile.close()
 
     def __enter__(self) -> Journal:
+        return self
+
+    def __exit__(self, *exc_info: object) -> None:
+        self.close()
+
+
+class JournalReader(_Store):
+    """A journal opened only to be read (``regv1 provenance export``): no lock, so it can
+    be read while a run writes it (WAL: each query sees the facts committed so far),
+    nothing created, no schema change. A missing file, a file that is no journal, or
+    a journal of a newer version is a `JournalError` naming it."""
+
+    def __init__(self, path: str | os.PathLike[str]) -> None:
+        self.path = Path(path)
+        self._lock = threading.Lock()
+        self._check()
+        self._open_readers()
+
+    def _check(self) -> None:
+        try:
+            with self.path.open("rb") as handle:
+                header = handle.read(len(_SQLITE_HEADER))
+        except FileNotFoundError:
+            raise JournalError(f"no journal at {self.path}") from None
+        except OSError as exc:
+            raise JournalError(f"journal {self.path}: {exc.strerror}") from None
+        if header != _SQLITE_HEADER:
+            raise JournalError(f"{self.path} is not a migration journal (not an SQLite database)")
+        with self._named_errors():
+            db = sqlite3.connect(f"{self.path.resolve().as_uri()}?mode=ro", uri=True)
+            try:
+                found = int(db.execute("PRAGMA user_version").fetchone()[0])
+                tables = {
+                    name
+                    for (name,) in db.execute("SELECT name FROM sqlite_master WHERE type = 'table'")
+                }
+            finally:
+                db.close()
+        if found > len(_MIGRATIONS):
+            raise SchemaTooNew(self.path, found, len(_MIGRATIONS))
+        missing = sorted({*_JOURNAL_COLUMNS, "source_images"} - tables)
+        if missing:
+            raise JournalError(
+                f"{self.path} is not a migration journal this version can read "
+                f"(no table {missing[0]!r}; one written before version 5 keeps no v1 "
+                "chains: a migrate run with this version adds them)"
+            )
+
+    def close(self) -> None:
+        """Close the reading connections (nothing was written: nothing to wait for)."""
+        self._close_readers()
+
+    def __enter__(self) -> JournalReader:
         return self
 
     def __exit__(self, *exc_info: object) -> None:
