@@ -70,6 +70,7 @@ docs: $(STAMP)
 # when pytest runs alone).
 test: system-deps lint-spec check-generated lint typecheck lint-imports docs $(NODE_STAMP)
 	$(BIN)/python clients/build.py --if-changed typescript go
+	PYTHONPATH=tests $(BIN)/python tests/v2/referrers_server.py
 	$(BIN)/python -m pytest
 
 demo: $(STAMP)

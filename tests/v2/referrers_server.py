@@ -87,3 +87,8 @@ def referrers_registry() -> Iterator[str]:
         except subprocess.TimeoutExpired:
             process.kill()
             process.wait()
+
+
+if __name__ == "__main__":
+    # `make test` builds it before pytest, so no test worker waits for the Go build.
+    print(build())
