@@ -43,7 +43,7 @@ CASE = "12. v1 face over v2"
 ROOT = Path(__file__).resolve().parent.parent
 LAYER, SMOKE_LAYER = 128 * MIB, 1 * MIB
 REPS, SMOKE_REPS = 5, 1
-CALLS, SMOKE_CALLS = 200, 10
+CALLS, SMOKE_CALLS = 200, 3
 MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json, "
     "application/vnd.oci.image.manifest.v1+json"
