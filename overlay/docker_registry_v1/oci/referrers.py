@@ -24,6 +24,8 @@ from __future__ import annotations
 
 import enum
 import json
+import threading
+import weakref
 from collections.abc import Mapping, Sequence
 from typing import Any
 
@@ -184,6 +186,29 @@ def _layout_artifacts(layout: OCILayout) -> list[dict[str, Any]]:
     ]
 
 
+_SUBJECTS: weakref.WeakKeyDictionary[OCILayout, dict[str, str | None]] = weakref.WeakKeyDictionary()
+_SUBJECTS_LOCK = threading.Lock()
+
+
+def _layout_subject(layout: OCILayout, digest: object) -> str | None:
+    """The subject digest of the layout's artifact ``digest``. An artifact manifest is
+    content-addressed, so what it names is read once per layout object: a ``--verify``
+    of every tag then reads each artifact once, not once per tag."""
+    if not isinstance(digest, str):
+        return None
+    with _SUBJECTS_LOCK:
+        known = _SUBJECTS.setdefault(layout, {})
+        if digest in known:
+            return known[digest]
+    document = _json_object(_read_manifest(layout, "", digest), f"artifact {digest}")
+    subject = document.get("subject")
+    found = subject.get("digest") if isinstance(subject, dict) else None
+    named = found if isinstance(found, str) else None
+    with _SUBJECTS_LOCK:
+        known[digest] = named
+    return named
+
+
 def _read_manifest(target: Target, name: str, digest: str) -> bytes:
     if isinstance(target, OCILayout):
         try:
@@ -199,16 +224,11 @@ def referrers(client: Target, name: str, subject_digest: str) -> list[dict[str, 
     the artifacts of ``index.json`` whose manifest names the subject."""
     check_digest(subject_digest, "subject_digest")
     if isinstance(client, OCILayout):
-        found = []
-        for entry in _layout_artifacts(client):
-            digest = entry.get("digest")
-            if not isinstance(digest, str):
-                continue
-            document = _json_object(_read_manifest(client, name, digest), f"artifact {digest}")
-            subject = document.get("subject")
-            if isinstance(subject, dict) and subject.get("digest") == subject_digest:
-                found.append(entry)
-        return found
+        return [
+            entry
+            for entry in _layout_artifacts(client)
+            if _layout_subject(client, entry.get("digest")) == subject_digest
+        ]
     listed = None if client.referrers_api is False else client.referrers(name, subject_digest)
     if listed is not None:
         return listed
