@@ -32,6 +32,7 @@ from docker_registry_v1.emulator.server import run_standalone
 from docker_registry_v1.engine.journal import Journal
 from docker_registry_v1.formats.convert import ManifestFormat
 from docker_registry_v1.formats.layout import OCILayout
+from docker_registry_v1.formats.provenance import fallback_tag
 from docker_registry_v1.oci.client import AsyncOCIClient, OCIClient
 from docker_registry_v1.oci.errors import OCIError
 from migrate_support import SeededRegistry, seed_registry
@@ -198,6 +199,10 @@ def test_prune_deletes_what_is_gone_keeps_a_shared_manifest_and_ctrl_c_exits_130
         assert watch.next_pass()["moved"] == seed.tag_count
         shared = _digest(v2_fresh, REPO, "1.1")
         assert shared == _digest(v2_fresh, REPO, "latest")
+        before_10 = _digest(v2_fresh, REPO, "1.0")
+        assert before_10 is not None
+        with OCIClient(v2_fresh.url) as client:
+            assert fallback_tag(shared) in set(client.tags(REPO)), "provenance is written"
         emulator.store.delete_tag(REPO, "1.0")
         emulator.store.delete_tag(REPO, "1.1")
         outcomes: dict[str, dict[str, Any]] = {}
@@ -231,6 +236,11 @@ def test_prune_deletes_what_is_gone_keeps_a_shared_manifest_and_ctrl_c_exits_130
     assert {d["pruned"] for d in last["deleted_at_source"]} == {"deleted"}
     assert _digest(v2_fresh, REPO, "1.1") is None
     assert _digest(v2_fresh, REPO, "latest") is None
+    # the manifests are gone, and so are their provenance fallback tags
+    with OCIClient(v2_fresh.url) as client:
+        left = set(client.tags(REPO))
+    assert fallback_tag(shared) not in left, left
+    assert fallback_tag(before_10) not in left, left
 
 
 def test_prune_into_an_oci_layout_and_a_v1_registry(

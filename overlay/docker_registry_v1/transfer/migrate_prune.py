@@ -35,6 +35,9 @@ later is migrated as new.
 
 from __future__ import annotations
 
+import contextlib
+import json
+import logging
 from collections import defaultdict
 from collections.abc import Callable, Iterable, Sequence
 from typing import TYPE_CHECKING, Literal
@@ -43,9 +46,12 @@ import attrs
 
 from ..core.errors import DockerRegistryError, Forbidden, NotFound, RegistryError, Unauthorized
 from ..formats.errors import LayoutError
+from ..formats.provenance import ARTIFACT_TYPE, INDEX_MEDIA_TYPE, fallback_tag, is_fallback_tag
 from .inventory import ProblemKind
 from .migrate_plan import LayoutSide, RegistrySide
 from .migrate_v1 import V1Side
+
+LOG = logging.getLogger(__name__)
 
 if TYPE_CHECKING:
     from ..engine.journal import Journal, JournalManifest
@@ -300,7 +306,8 @@ class _RegistryPruner:
                 holders = sorted(
                     other
                     for other in present - going
-                    if self._digest(repository, other, digests) == digest
+                    if not is_fallback_tag(other)
+                    and self._digest(repository, other, digests) == digest
                 )
             except DockerRegistryError as error:
                 out += (PrunedTag(tag, *_refusal(error)) for tag in group)
@@ -320,4 +327,24 @@ class _RegistryPruner:
                 out += (PrunedTag(tag, *_refusal(error)) for tag in group)
             else:
                 out += (PrunedTag(tag, "deleted") for tag in group)
+                self._drop_fallback(repository, digest, present)
         return out
+
+    def _drop_fallback(self, repository: str, digest: str, present: set[str]) -> None:
+        """The manifest is gone, so its referrers fallback tag (``sha256-<hex>``) would list
+        artifacts about nothing: delete our provenance artifacts it lists, then the index
+        itself (another tool's artifacts are left, unlisted, for the registry's garbage
+        collection). Best effort: the prune is done, a refusal here changes nothing."""
+        tag = fallback_tag(digest)
+        if tag not in present:
+            return
+        client = self.target.client
+        try:
+            index = client.get_manifest(repository, tag, accept=[INDEX_MEDIA_TYPE])
+            for entry in json.loads(index.data).get("manifests", []):
+                if entry.get("artifactType") == ARTIFACT_TYPE:
+                    with contextlib.suppress(NotFound):
+                        client.delete_manifest(repository, entry["digest"])
+            client.delete_manifest(repository, index.digest)
+        except (DockerRegistryError, ValueError, KeyError, TypeError, AttributeError) as error:
+            LOG.info("the referrers fallback tag %s of %s stays: %s", tag, repository, error)
