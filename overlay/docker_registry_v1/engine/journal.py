@@ -166,6 +166,9 @@ _PLANNED = (
 )
 #: The page cache of each reading connection, in KiB (SQLite's default is 2,000).
 _READER_CACHE_KIB = 256
+#: The writing connection's page cache, in KiB: its writes go by key (a few pages each),
+#: and the default 2 MiB would fill as the journal grows (memory growing with the registry).
+_WRITER_CACHE_KIB = 1024
 #: The deepest chain a source image may have: docker refused more than 127 layers; a
 #: chain of stored parents longer than this is a loop, never walked to its end.
 MAX_CHAIN = 512
@@ -344,6 +347,7 @@ class _Store:
         committed on its own (see `migrate_schema`)."""
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA cache_size = -{_WRITER_CACHE_KIB}")
         with self._db:
             for statement in _SCHEMA:
                 self._db.execute(statement)

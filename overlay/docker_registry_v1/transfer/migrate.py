@@ -30,7 +30,7 @@ from typing import TYPE_CHECKING, Literal
 import attrs
 
 from ..core.errors import DockerRegistryError, InvalidInput
-from ..engine.blobs import BlobCache, check_level
+from ..engine.blobs import BlobCache, PresentBlobs, check_level
 from ..engine.bounded import Stopped, run_threads
 from ..engine.destinations import LayoutDestination, RegistryDestination
 from ..engine.journal import Journal, JournalManifest
@@ -119,7 +119,7 @@ class _Run(SharedRun):
     through the journal (`BlobCache.over`)."""
 
     dest: BlobStoreSide
-    present: set[tuple[str, str]] = attrs.field(factory=set)
+    present: PresentBlobs = attrs.field(factory=PresentBlobs)
     """(repository, digest) confirmed at the destination during this run."""
     creation: RepositoryCreation | None = None
     """Makes each new destination repository before its first blob (``create_repository``)."""
