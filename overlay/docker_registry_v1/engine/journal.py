@@ -584,6 +584,24 @@ class _Store:
             ).fetchall()
         return [JournalManifest(*row) for row in rows]
 
+    def each_manifest(self, registry: str, *, page: int = 512) -> Iterator[JournalManifest]:
+        """`manifests` a page at a time (by repository and tag, each page one short read):
+        a pass over every tag written holds one page in memory, not the registry's."""
+        after = ("", "")
+        while True:
+            with self._read() as db:
+                rows = db.execute(
+                    "SELECT repository, tag, digest, image_id, source FROM manifests "
+                    "WHERE registry = ? AND (repository, tag) > (?, ?) "
+                    "ORDER BY repository, tag LIMIT ?",
+                    (registry, *after, page),
+                ).fetchall()
+            for row in rows:
+                yield JournalManifest(*row)
+            if len(rows) < page:
+                return
+            after = (rows[-1][0], rows[-1][1])
+
     def forget_manifest(self, registry: str, repository: str, tag: str) -> None:
         """The tag is no longer known to be written (a repair found it wrong): the next
         plan asks the destination about it instead of taking the journal's word."""
