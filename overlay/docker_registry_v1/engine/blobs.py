@@ -38,12 +38,13 @@ class PresentBlobs(MutableSet[tuple[str, str]]):
     """(repository, digest) pairs, as compact as they can be kept: a migration's tags
     share one of these for every blob the run confirmed at the destination (tens of
     thousands at registry scale), so a sha256 digest is kept as its 32 bytes under its
-    repository rather than as a tuple of two strings (about a third of the memory).
-    Another digest (not sha256, or not its hex) is kept as it is."""
+    repository rather than as a tuple of two strings (about a third of the memory), and
+    a repository the run is done with is dropped whole (`forget`). Another digest (not
+    sha256, or not its hex) is kept as it is. Each step is one dict or set operation,
+    so threads may share it as they share a set."""
 
     def __init__(self) -> None:
         self._by_repository: dict[str, set[bytes | str]] = {}
-        self._count = 0
 
     @staticmethod
     def _key(digest: str) -> bytes | str:
@@ -65,27 +66,26 @@ class PresentBlobs(MutableSet[tuple[str, str]]):
 
     def add(self, value: tuple[str, str]) -> None:
         repository, digest = value
-        held = self._by_repository.setdefault(repository, set())
-        key = self._key(digest)
-        if key not in held:
-            held.add(key)
-            self._count += 1
+        self._by_repository.setdefault(repository, set()).add(self._key(digest))
 
     def discard(self, value: tuple[str, str]) -> None:
         repository, digest = value
         held = self._by_repository.get(repository)
-        key = self._key(digest)
-        if held is not None and key in held:
-            held.remove(key)
-            self._count -= 1
+        if held is not None:
+            held.discard(self._key(digest))
+
+    def forget(self, repository: str) -> None:
+        """Drop every pair of ``repository`` (the journal still has them: a later tag
+        there asks the destination again rather than taking this run's word)."""
+        self._by_repository.pop(repository, None)
 
     def __iter__(self) -> Iterator[tuple[str, str]]:
-        for repository, held in self._by_repository.items():
-            for key in held:
+        for repository, held in list(self._by_repository.items()):
+            for key in list(held):
                 yield repository, key if isinstance(key, str) else _SHA256 + key.hex()
 
     def __len__(self) -> int:
-        return self._count
+        return sum(len(held) for held in list(self._by_repository.values()))
 
 
 def default_cache_path() -> Path:

@@ -24,7 +24,8 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections import defaultdict
+from collections import Counter, defaultdict
+from collections.abc import Callable
 from typing import TYPE_CHECKING, Literal
 
 import attrs
@@ -310,6 +311,45 @@ def _most_shared_first(tags: tuple[PlannedTag, ...]) -> list[PlannedTag]:
     return sorted(tags, key=weight)
 
 
+class _Groups:
+    """The tags to copy by source repository (one worker each, in upload order), and
+    when the run is done with each destination repository: then the blobs it confirmed
+    there are dropped from the run's memory (`PresentBlobs.forget`), which thus holds
+    the repositories in flight rather than the registry."""
+
+    def __init__(self, run: V1Run | _Run, tags: tuple[PlannedTag, ...]) -> None:
+        self._run = run
+        self.by_repo: dict[str, list[PlannedTag]] = defaultdict(list)
+        for planned in _most_shared_first(tags):
+            self.by_repo[planned.source_repo].append(planned)
+        self._unfinished = Counter(
+            repo for group in self.by_repo.values() for repo in {t.dest_repo for t in group}
+        )
+        """Destination repository → source repositories still going there."""
+
+    def jobs(self, each: Callable[[list[PlannedTag]], None]) -> list[Callable[[], None]]:
+        """A job per source repository: ``each`` of its tags, then `finished`."""
+
+        def job(tags: list[PlannedTag]) -> None:
+            try:
+                each(tags)
+            finally:
+                self.finished(tags)
+
+        return [functools.partial(job, tags) for tags in self.by_repo.values()]
+
+    def finished(self, tags: list[PlannedTag]) -> None:
+        """The worker of these tags (one source repository) is done, one way or another."""
+        run = self._run
+        if not isinstance(run, _Run):
+            return
+        with run.lock:
+            for repo in {t.dest_repo for t in tags}:
+                self._unfinished[repo] -= 1
+                if self._unfinished[repo] == 0:
+                    run.present.forget(repo)
+
+
 def _make_run(
     dest: BlobStoreSide | V1Side,
     shared: RunSettings,
@@ -390,9 +430,6 @@ def migrate(
     listener.started(len(plan.tags), plan.bytes_to_move)
     for outcome in outcomes.values():
         listener.tag_finished(outcome)
-    by_repo: dict[str, list[PlannedTag]] = defaultdict(list)
-    for planned in _most_shared_first(plan.to_copy):
-        by_repo[planned.source_repo].append(planned)
 
     def repository(tags: list[PlannedTag]) -> None:
         for planned in tags:
@@ -419,7 +456,7 @@ def migrate(
 
     try:
         run_threads(
-            [functools.partial(repository, tags) for tags in by_repo.values()],
+            _Groups(run, plan.to_copy).jobs(repository),
             repositories_in_flight,
             threading.Event(),
         )
