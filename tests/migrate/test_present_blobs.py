@@ -27,7 +27,8 @@ def test_answers_as_a_set_of_pairs_would() -> None:
         assert pair in present
     assert ("repo/9", _digest(0)) not in present
     assert ("repo/1", _digest(0)) not in present  # the digest is held by repo/0 only
-    assert (_digest(0),) not in present
+    odd: object = (_digest(0),)
+    assert odd not in present  # not a pair
     present.discard(pairs[0])
     assert pairs[0] not in present
     assert len(present) == len(pairs) - 1
