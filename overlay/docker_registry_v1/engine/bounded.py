@@ -27,6 +27,7 @@ import contextlib
 import contextvars
 import functools
 import itertools
+import os
 import queue
 import threading
 from collections.abc import Callable, Iterator, Sequence
@@ -238,8 +239,14 @@ class _Pool:
                 return True
             return False
 
+    def forget(self) -> None:
+        """After ``fork``: the child has none of the parent's threads."""
+        self._lock = threading.Lock()
+        self._idle = []
+
 
 _POOL = _Pool()
+os.register_at_fork(after_in_child=_POOL.forget)
 
 
 def run_threads(jobs: Sequence[Callable[[], T]], limit: int, stop: threading.Event) -> list[T]:
