@@ -18,6 +18,7 @@ import json
 import sys
 import threading
 import time
+from collections import Counter
 from collections.abc import Callable, Iterator
 from pathlib import Path
 from typing import TYPE_CHECKING, Any
@@ -912,12 +913,13 @@ def _print_report(
 ) -> None:
     tags = len(report.outcomes)
     failed = report.failures
+    statuses = Counter(o.status for o in report.outcomes)
     summary = {
         "repositories": report.repositories,
         "tags": tags,
-        "copied": sum(1 for o in report.outcomes if o.status == "copied"),
-        "current": sum(1 for o in report.outcomes if o.status == "current"),
-        "existing": sum(1 for o in report.outcomes if o.status == "exists"),
+        "copied": statuses["copied"],
+        "current": statuses["current"],
+        "existing": statuses["exists"],
         "failed": len(failed),
         "images_read": report.images_read,
         "bytes_read": report.bytes_read,
@@ -935,6 +937,7 @@ def _print_report(
         "destination": report.destination,
         "journal": journal,
         "summary": summary,
+        # a dict per tag only for JSON: at registry scale they would be the run's peak
         "tags": [
             {
                 "source": o.source,
@@ -944,7 +947,7 @@ def _print_report(
                 "reason": o.reason,
                 "image": o.image,
             }
-            for o in report.outcomes
+            for o in (report.outcomes if settings.json else ())
         ],
         "failed": [
             {"repository": o.repository, "tag": o.tag, "image": o.image, "reason": o.reason}

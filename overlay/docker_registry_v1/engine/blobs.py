@@ -9,7 +9,7 @@ importable from here as before.
 from __future__ import annotations
 
 import os
-from collections.abc import Iterable
+from collections.abc import Iterable, Iterator, MutableSet
 from pathlib import Path
 
 from ..core.errors import InvalidInput
@@ -23,11 +23,69 @@ __all__ = [
     "RESTARTS",
     "BlobCache",
     "LayoutBlobStore",
+    "PresentBlobs",
     "SourceRestarted",
     "SourceRestartedError",
     "check_level",
     "default_cache_path",
 ]
+
+
+_SHA256 = "sha256:"
+
+
+class PresentBlobs(MutableSet[tuple[str, str]]):
+    """(repository, digest) pairs, as compact as they can be kept: a migration's tags
+    share one of these for every blob the run confirmed at the destination (tens of
+    thousands at registry scale), so a sha256 digest is kept as its 32 bytes under its
+    repository rather than as a tuple of two strings (about a third of the memory), and
+    a repository the run is done with is dropped whole (`forget`). Another digest (not
+    sha256, or not its hex) is kept as it is. Each step is one dict or set operation,
+    so threads may share it as they share a set."""
+
+    def __init__(self) -> None:
+        self._by_repository: dict[str, set[bytes | str]] = {}
+
+    @staticmethod
+    def _key(digest: str) -> bytes | str:
+        if digest.startswith(_SHA256) and len(digest) == len(_SHA256) + 64:
+            try:
+                return bytes.fromhex(digest[len(_SHA256) :])
+            except ValueError:
+                return digest
+        return digest
+
+    def __contains__(self, item: object) -> bool:
+        if not isinstance(item, tuple) or len(item) != 2:
+            return False
+        repository, digest = item
+        if not isinstance(repository, str) or not isinstance(digest, str):
+            return False
+        held = self._by_repository.get(repository)
+        return held is not None and self._key(digest) in held
+
+    def add(self, value: tuple[str, str]) -> None:
+        repository, digest = value
+        self._by_repository.setdefault(repository, set()).add(self._key(digest))
+
+    def discard(self, value: tuple[str, str]) -> None:
+        repository, digest = value
+        held = self._by_repository.get(repository)
+        if held is not None:
+            held.discard(self._key(digest))
+
+    def forget(self, repository: str) -> None:
+        """Drop every pair of ``repository`` (the journal still has them: a later tag
+        there asks the destination again rather than taking this run's word)."""
+        self._by_repository.pop(repository, None)
+
+    def __iter__(self) -> Iterator[tuple[str, str]]:
+        for repository, held in list(self._by_repository.items()):
+            for key in list(held):
+                yield repository, key if isinstance(key, str) else _SHA256 + key.hex()
+
+    def __len__(self) -> int:
+        return sum(len(held) for held in list(self._by_repository.values()))
 
 
 def default_cache_path() -> Path:

@@ -14,7 +14,7 @@ from __future__ import annotations
 import hashlib
 import os
 import threading
-from collections.abc import Callable, Collection, Iterable, Iterator
+from collections.abc import Callable, Collection, Iterable, Iterator, MutableSet
 from typing import TYPE_CHECKING, Protocol
 
 import httpx
@@ -174,7 +174,7 @@ class _OCIDestination:
         self._lock = threading.Lock()
         self._as_is = False
         self._origin = ""
-        self.present: set[tuple[str, str]] = set()
+        self.present: MutableSet[tuple[str, str]] = set()
         """(repository, digest) pairs known to be there without asking: a migration
         shares one set between its tags, so a blob confirmed once is not HEADed again."""
         self.tag_listed = True

@@ -175,6 +175,9 @@ _PROVENANCE = (
 )
 #: The page cache of each reading connection, in KiB (SQLite's default is 2,000).
 _READER_CACHE_KIB = 256
+#: The writing connection's page cache, in KiB: its writes go by key (a few pages each),
+#: and the default 2 MiB would fill as the journal grows (memory growing with the registry).
+_WRITER_CACHE_KIB = 1024
 #: The deepest chain a source image may have: docker refused more than 127 layers; a
 #: chain of stored parents longer than this is a loop, never walked to its end.
 MAX_CHAIN = 512
@@ -355,6 +358,7 @@ class _Store:
         committed on its own (see `migrate_schema`)."""
         self._db.execute("PRAGMA journal_mode=WAL")
         self._db.execute("PRAGMA synchronous=NORMAL")
+        self._db.execute(f"PRAGMA cache_size = -{_WRITER_CACHE_KIB}")
         with self._db:
             for statement in _SCHEMA:
                 self._db.execute(statement)
@@ -590,6 +594,24 @@ class _Store:
                 (registry,),
             ).fetchall()
         return [JournalManifest(*row) for row in rows]
+
+    def each_manifest(self, registry: str, *, page: int = 512) -> Iterator[JournalManifest]:
+        """`manifests` a page at a time (by repository and tag, each page one short read):
+        a pass over every tag written holds one page in memory, not the registry's."""
+        after = ("", "")
+        while True:
+            with self._read() as db:
+                rows = db.execute(
+                    "SELECT repository, tag, digest, image_id, source FROM manifests "
+                    "WHERE registry = ? AND (repository, tag) > (?, ?) "
+                    "ORDER BY repository, tag LIMIT ?",
+                    (registry, *after, page),
+                ).fetchall()
+            for row in rows:
+                yield JournalManifest(*row)
+            if len(rows) < page:
+                return
+            after = (rows[-1][0], rows[-1][1])
 
     def forget_manifest(self, registry: str, repository: str, tag: str) -> None:
         """The tag is no longer known to be written (a repair found it wrong): the next

@@ -24,13 +24,14 @@ from __future__ import annotations
 import functools
 import threading
 import time
-from collections import defaultdict
-from typing import TYPE_CHECKING, Literal
+from collections import Counter, defaultdict
+from collections.abc import Callable, Iterable, Iterator, Sequence
+from typing import TYPE_CHECKING, Literal, overload
 
 import attrs
 
 from ..core.errors import DockerRegistryError, InvalidInput
-from ..engine.blobs import BlobCache, check_level
+from ..engine.blobs import BlobCache, PresentBlobs, check_level
 from ..engine.bounded import Stopped, run_threads
 from ..engine.destinations import LayoutDestination, RegistryDestination
 from ..engine.journal import Journal, JournalManifest
@@ -81,7 +82,8 @@ class MigrationReport:
 
     source: str
     destination: str
-    outcomes: tuple[TagOutcome, ...]
+    outcomes: Sequence[TagOutcome]
+    """Every planned tag's, in the plan's order (built as they are read: see `_Outcomes`)."""
     repositories: int
     images_read: int
     bytes_read: int
@@ -121,7 +123,7 @@ class _Run(SharedRun):
     through the journal (`BlobCache.over`)."""
 
     dest: BlobStoreSide
-    present: set[tuple[str, str]] = attrs.field(factory=set)
+    present: PresentBlobs = attrs.field(factory=PresentBlobs)
     """(repository, digest) confirmed at the destination during this run."""
     creation: RepositoryCreation | None = None
     """Makes each new destination repository before its first blob (``create_repository``)."""
@@ -339,11 +341,11 @@ def _charged(planned: PlannedTag, error: BaseException) -> tuple[str, str]:
     return planned.image_id, _reason(error)
 
 
-def _settled(plan: MigrationPlan, journal: Journal, registry: str) -> dict[PlannedTag, TagOutcome]:
+def _settled(plan: MigrationPlan, journal: Journal, registry: str) -> _Outcomes:
     """The outcomes the plan decided already: current, existing, and broken tags (failed,
     and journaled as such, without a request)."""
-    outcomes: dict[PlannedTag, TagOutcome] = {}
-    for planned in plan.tags:
+    outcomes = _Outcomes(plan.tags)
+    for position, planned in enumerate(plan.tags):
         if planned.state is TagState.COPY:
             continue
         status: Status = "current" if planned.state is TagState.CURRENT else "exists"
@@ -351,13 +353,16 @@ def _settled(plan: MigrationPlan, journal: Journal, registry: str) -> dict[Plann
         if planned.state is TagState.BROKEN:
             status, reason = "failed", planned.problem or "cannot be migrated"
             journal.failed(registry, planned.dest_repo, planned.dest_tag, reason)
-        outcomes[planned] = TagOutcome(
-            planned.source,
-            planned.destination,
-            status,
-            digest=planned.digest,
-            reason=reason,
-            image=planned.at_fault or planned.image_id,
+        outcomes.record(
+            position,
+            TagOutcome(
+                planned.source,
+                planned.destination,
+                status,
+                digest=planned.digest,
+                reason=reason,
+                image=planned.at_fault or planned.image_id,
+            ),
         )
     return outcomes
 
@@ -366,13 +371,13 @@ def _unattached(
     run: V1Run | _Run,
     plan: MigrationPlan,
     journal: Journal,
-    outcomes: dict[PlannedTag, TagOutcome],
+    outcomes: _Outcomes,
     *,
     provenance: bool,
-) -> list[PlannedTag]:
-    """The current tags whose manifest the journal records no provenance artifact for
-    (taken out of the settled ``outcomes``: the run attaches it); none into a v1
-    registry or with ``provenance`` off."""
+) -> list[int]:
+    """The plan positions of the current tags whose manifest the journal records no
+    provenance artifact for (their settled outcome is taken back: the run attaches it);
+    none into a v1 registry or with ``provenance`` off."""
     if not isinstance(run, _Run):
         return []
     run.provenance = provenance
@@ -380,14 +385,101 @@ def _unattached(
         return []
     attached = journal.attached(run.registry)
     found = [
-        planned
-        for planned in plan.tags
+        position
+        for position, planned in enumerate(plan.tags)
         if planned.state is TagState.CURRENT
         and (attached.get((planned.dest_repo, planned.dest_tag)) or ("",))[0] != planned.digest
     ]
-    for planned in found:
-        del outcomes[planned]
+    for position in found:
+        outcomes.forget(position)
     return found
+
+
+class _Outcomes(Sequence[TagOutcome]):
+    """Every planned tag's outcome, in the plan's order, kept compact: a tag copied as
+    planned is its manifest digest's 32 bytes (its `TagOutcome` is made again from the
+    plan's tag when read), any other outcome is kept as it is, and a tag with none is
+    ``pending`` (not attempted). At registry scale a `TagOutcome` per tag, held to the
+    end of the run, was a good part of the memory growing with the registry."""
+
+    def __init__(self, tags: tuple[PlannedTag, ...]) -> None:
+        self._tags = tags
+        self._copied: list[bytes | None] = [None] * len(tags)
+        self._other: dict[int, TagOutcome] = {}
+
+    def record(self, position: int, outcome: TagOutcome) -> None:
+        """The outcome of the plan's tag at ``position``."""
+        planned = self._tags[position]
+        digest = outcome.digest or ""
+        plain = (
+            outcome.status == "copied"
+            and outcome.reason is None
+            and outcome.image == planned.image_id
+            and digest.startswith(_SHA256)
+            and len(digest) == len(_SHA256) + 64
+            and outcome.source == planned.source
+            and outcome.destination == planned.destination
+        )
+        if plain:
+            try:
+                self._copied[position] = bytes.fromhex(digest[len(_SHA256) :])
+            except ValueError:
+                plain = False
+        if not plain:
+            self._other[position] = outcome
+
+    def forget(self, position: int) -> None:
+        """The tag at ``position`` is to be run after all (its outcome is pending again)."""
+        self._copied[position] = None
+        self._other.pop(position, None)
+
+    def settled(self) -> list[TagOutcome]:
+        """The outcomes recorded so far that are not plain copies (before the run: the
+        ones the plan decided)."""
+        return [self._other[n] for n in sorted(self._other)]
+
+    def statuses(self) -> Iterator[Status]:
+        """Each tag's status, without making its outcome."""
+        for position, copied in enumerate(self._copied):
+            other = self._other.get(position)
+            yield other.status if other is not None else "copied" if copied else "pending"
+
+    def __len__(self) -> int:
+        return len(self._tags)
+
+    @overload
+    def __getitem__(self, index: int) -> TagOutcome: ...
+
+    @overload
+    def __getitem__(self, index: slice) -> Sequence[TagOutcome]: ...
+
+    def __getitem__(self, index: int | slice) -> TagOutcome | Sequence[TagOutcome]:
+        if isinstance(index, slice):
+            return tuple(self[n] for n in range(*index.indices(len(self))))
+        position = range(len(self))[index]  # an IndexError as a tuple's
+        other = self._other.get(position)
+        if other is not None:
+            return other
+        planned = self._tags[position]
+        copied = self._copied[position]
+        if copied is None:
+            return TagOutcome(
+                planned.source,
+                planned.destination,
+                "pending",
+                reason="not attempted",
+                image=planned.image_id,
+            )
+        return TagOutcome(
+            planned.source,
+            planned.destination,
+            "copied",
+            digest=_SHA256 + copied.hex(),
+            image=planned.image_id,
+        )
+
+
+_SHA256 = "sha256:"
 
 
 def _most_shared_first(tags: tuple[PlannedTag, ...]) -> list[PlannedTag]:
@@ -395,6 +487,11 @@ def _most_shared_first(tags: tuple[PlannedTag, ...]) -> list[PlannedTag]:
     tags share first (then the most shared in all; then the plan's order), so a run
     stopped half-way has put up the layers the most other tags mount from. Repositories
     start in the order of their first tag."""
+    return sorted(tags, key=_weight(tags))
+
+
+def _weight(tags: Iterable[PlannedTag]) -> Callable[[PlannedTag], tuple[int, int]]:
+    """The sort key of `_most_shared_first` over ``tags``."""
     shared: dict[str, int] = defaultdict(int)
     for planned in tags:
         for image_id in planned.chain:
@@ -404,7 +501,56 @@ def _most_shared_first(tags: tuple[PlannedTag, ...]) -> list[PlannedTag]:
         counts = [shared[image_id] for image_id in planned.chain]
         return -max(counts, default=0), -sum(counts)
 
-    return sorted(tags, key=weight)
+    return weight
+
+
+class _Groups:
+    """The plan's tags to copy (by position) grouped by source repository, one worker
+    each, in upload order (`_most_shared_first`); and when the run is done with each
+    destination repository: then the blobs it confirmed there are dropped from the
+    run's memory (`PresentBlobs.forget`), which thus holds the repositories in flight
+    rather than the registry."""
+
+    def __init__(
+        self, run: V1Run | _Run, tags: tuple[PlannedTag, ...], unattached: Sequence[int] = ()
+    ) -> None:
+        self._run = run
+        self._tags = tags
+        copying = [n for n, planned in enumerate(tags) if planned.state is TagState.COPY]
+        weight = _weight(tags[n] for n in copying)
+        self.by_repo: dict[str, list[int]] = defaultdict(list)
+        # the copies in upload order, then the current tags that only need their provenance
+        for n in [*sorted(copying, key=lambda n: weight(tags[n])), *unattached]:
+            self.by_repo[tags[n].source_repo].append(n)
+        self._unfinished = Counter(
+            repo for group in self.by_repo.values() for repo in self._destinations(group)
+        )
+        """Destination repository → source repositories still going there."""
+
+    def _destinations(self, positions: list[int]) -> set[str]:
+        return {self._tags[n].dest_repo for n in positions}
+
+    def jobs(self, each: Callable[[list[int]], None]) -> list[Callable[[], None]]:
+        """A job per source repository: ``each`` of its tags, then `finished`."""
+
+        def job(positions: list[int]) -> None:
+            try:
+                each(positions)
+            finally:
+                self.finished(positions)
+
+        return [functools.partial(job, positions) for positions in self.by_repo.values()]
+
+    def finished(self, positions: list[int]) -> None:
+        """The worker of these tags (one source repository) is done, one way or another."""
+        run = self._run
+        if not isinstance(run, _Run):
+            return
+        with run.lock:
+            for repo in self._destinations(positions):
+                self._unfinished[repo] -= 1
+                if self._unfinished[repo] == 0:
+                    run.present.forget(repo)
 
 
 def _make_run(
@@ -489,17 +635,15 @@ def migrate(
     outcomes = _settled(plan, journal, run.registry)
     unattached = _unattached(run, plan, journal, outcomes, provenance=provenance)
     aborted = threading.Event()
-    if on_error == "abort" and any(o.status == "failed" for o in outcomes.values()):
+    if on_error == "abort" and "failed" in outcomes.statuses():
         aborted.set()  # a broken tag is the first failure: no tag is started
     listener.started(len(plan.tags), plan.bytes_to_move)
-    for outcome in outcomes.values():
+    for outcome in outcomes.settled():
         listener.tag_finished(outcome)
-    by_repo: dict[str, list[PlannedTag]] = defaultdict(list)
-    for planned in [*_most_shared_first(plan.to_copy), *unattached]:
-        by_repo[planned.source_repo].append(planned)
 
-    def repository(tags: list[PlannedTag]) -> None:
-        for planned in tags:
+    def repository(positions: list[int]) -> None:
+        for position in positions:
+            planned = plan.tags[position]
             if aborted.is_set():
                 return
             try:
@@ -518,12 +662,12 @@ def migrate(
                     aborted.set()
                     run.stop.set()
             with run.lock:
-                outcomes[planned] = outcome
+                outcomes.record(position, outcome)
             listener.tag_finished(outcome)
 
     try:
         run_threads(
-            [functools.partial(repository, tags) for tags in by_repo.values()],
+            _Groups(run, plan.tags, unattached).jobs(repository),
             repositories_in_flight,
             threading.Event(),
         )
@@ -533,22 +677,11 @@ def migrate(
     except BaseException:  # Ctrl-C: the workers stop at their next chunk
         run.stop.set()
         raise
-    final = tuple(
-        outcomes.get(planned)
-        or TagOutcome(
-            planned.source,
-            planned.destination,
-            "pending",
-            reason="not attempted",
-            image=planned.image_id,
-        )
-        for planned in plan.tags
-    )
     counters = run.counters
     return MigrationReport(
         source=plan.source,
         destination=plan.destination,
-        outcomes=final,
+        outcomes=outcomes,
         repositories=plan.repositories,
         images_read=counters.images_read,
         bytes_read=counters.bytes_read,

@@ -16,7 +16,7 @@ import enum
 import hashlib
 import json
 import re
-from collections.abc import Callable, Iterable, Mapping
+from collections.abc import Callable, Iterable, Mapping, MutableSet
 from typing import TYPE_CHECKING, Protocol, TypeVar
 
 import attrs
@@ -112,13 +112,13 @@ class BlobStoreSide(DestinationSide, Protocol):
         *,
         level: int,
         cache: BlobCache,
-        present: set[tuple[str, str]],
+        present: MutableSet[tuple[str, str]],
     ) -> RegistryDestination | LayoutDestination:
         """The engine's destination for one tag, learning and reusing through ``cache``;
         ``present``: the (repository, digest) pairs the run confirmed, shared by its tags."""
 
 
-def _journaled(inner: _D, registry: str, present: set[tuple[str, str]]) -> _D:
+def _journaled(inner: _D, registry: str, present: MutableSet[tuple[str, str]]) -> _D:
     """The engine destination recording its facts under the journal's name for the
     destination (the base URL without its trailing slash, as the plan and every earlier
     run recorded them), sharing the run's ``present`` blobs."""
@@ -195,7 +195,7 @@ class RegistrySide:
         *,
         level: int,
         cache: BlobCache,
-        present: set[tuple[str, str]],
+        present: MutableSet[tuple[str, str]],
     ) -> RegistryDestination:
         """`RegistryDestination` for ``repository:tag``."""
         inner = RegistryDestination(
@@ -272,7 +272,7 @@ class LayoutSide:
         *,
         level: int,
         cache: BlobCache,
-        present: set[tuple[str, str]],
+        present: MutableSet[tuple[str, str]],
     ) -> LayoutDestination:
         """`LayoutDestination` for the ref name ``REPO:TAG`` (one blob store for all)."""
         inner = LayoutDestination(

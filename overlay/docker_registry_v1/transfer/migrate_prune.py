@@ -147,7 +147,7 @@ def deleted_source_tags(
     named = None if repositories is None else set(repositories)
     asked: dict[str, set[str] | None] = {}
     gone: list[DeletedTag] = []
-    for record in journal.manifests(registry):
+    for record in journal.each_manifest(registry):  # a page at a time
         repository, tag = _split(record.source)
         if not repository or not _selected(selection, named, repository, tag):
             continue
