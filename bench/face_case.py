@@ -19,6 +19,7 @@ Then, repetitions interleaved:
 
 from __future__ import annotations
 
+import functools
 import os
 import statistics
 import subprocess
@@ -48,6 +49,26 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.v2+json, "
     "application/vnd.oci.image.manifest.v1+json"
 )
+
+
+@contextmanager
+def _relay(upstream: str) -> Iterator[str]:
+    """``bench/relay.py`` in front of ``upstream``, as its own process; its base URL."""
+    process = subprocess.Popen(  # noqa: S603 - our own script, argv built here
+        [sys.executable, "-m", "bench.relay", upstream],
+        cwd=ROOT,
+        stdout=subprocess.PIPE,
+        text=True,
+    )
+    try:
+        assert process.stdout is not None
+        line = process.stdout.readline()
+        if not line.startswith("relay: "):
+            raise RuntimeError(f"bench/relay.py did not start: {line}")
+        yield "http://" + line.removeprefix("relay: ").strip()
+    finally:
+        process.kill()
+        process.wait()
 
 
 @contextmanager
@@ -127,9 +148,11 @@ def run(*, smoke: bool) -> list[Figure]:
             with (
                 _face(backend, 5.0) as face,
                 _face(backend, 0.0) as cold,
+                _relay(v2.host) as relay,
                 httpx.Client(timeout=120) as client,
             ):
-                return _measure(client, face, cold, v2.url, (gzipped, plain), reps, calls)
+                urls = (face, cold, v2.url, relay)
+                return _measure(client, urls, (gzipped, plain), reps, calls)
 
 
 def _blob_of(client: httpx.Client, registry: str, repository: str, index: int) -> str:
@@ -140,29 +163,31 @@ def _blob_of(client: httpx.Client, registry: str, repository: str, index: int) -
     return f"{registry}/v2/{repository}/blobs/{manifest['layers'][index]['digest']}"
 
 
-def _measure(  # noqa: PLR0917 - the run's fixed parts
+def _measure(
     client: httpx.Client,
-    face: str,
-    cold: str,
-    registry: str,
+    urls: tuple[str, str, str, str],
     chains: tuple[list[SeedImage], list[SeedImage]],
     reps: int,
     calls: int,
 ) -> list[Figure]:
+    """``urls``: the face (5 s TTL), the face with no cache, distribution, the relay."""
+    face, cold, registry, relay = urls
     gzipped, plain = chains
     big_gzip = f"{face}/v1/images/{gzipped[0].id}/layer"
     big_plain = f"{face}/v1/images/{plain[0].id}/layer"
     gzip_blob = _blob_of(client, registry, "bench/gzipped", 0)
     plain_blob = _blob_of(client, registry, "bench/plain", 0)
+    relayed_blob = gzip_blob.replace(registry, relay, 1)
     # One read of each first: the face learns the ids (its index walk) outside the timing.
-    for url in (big_gzip, big_plain, gzip_blob, plain_blob):
+    for url in (big_gzip, big_plain, gzip_blob, plain_blob, relayed_blob):
         _read(client, url)
     size_gzip = len(gzipped[0].layer_bytes)
     size_plain = len(plain[0].layer_bytes)
-    face_gzip, direct_gzip, face_plain, direct_inflated, direct_plain = _interleaved(
+    face_gzip, direct_gzip, relayed, face_plain, direct_inflated, direct_plain = _interleaved(
         reps,
         lambda: _read(client, big_gzip),
         lambda: _read(client, gzip_blob),
+        lambda: _read(client, relayed_blob),
         lambda: _read(client, big_plain),
         lambda: _read(client, plain_blob, inflate=True),
         lambda: _read(client, plain_blob),
@@ -180,6 +205,24 @@ def _measure(  # noqa: PLR0917 - the run's fixed parts
             "the same blob GET straight from distribution",
             mib_s(direct_gzip, size_gzip),
             target=(">= 0.8x", 0.8),
+            paired=True,
+        ),
+        compare(
+            CASE,
+            f"layer GET, gzip v1 layer served as stored ({size_gzip / MIB:.0f} MiB), vs. a relay",
+            "MiB/s",
+            mib_s(face_gzip, size_gzip),
+            "the same blob through bench/relay.py (bytes copied, no HTTP: a Python proxy's floor)",
+            mib_s(relayed, size_gzip),
+            paired=True,
+        ),
+        compare(
+            CASE,
+            "layer GET through bench/relay.py (no HTTP, bytes copied by a Python process)",
+            "MiB/s",
+            mib_s(relayed, size_gzip),
+            "the same blob GET straight from distribution",
+            mib_s(direct_gzip, size_gzip),
             paired=True,
         ),
         # Time ratios (the baseline's seconds over the face's): the face sends the plain
@@ -218,8 +261,8 @@ def _measure(  # noqa: PLR0917 - the run's fixed parts
         for kind, path in kinds.items():
             through, direct = _interleaved(
                 calls,
-                lambda base=base, path=path: _latency(client, base + path),
-                lambda: _latency(client, manifest, accept),
+                functools.partial(_latency, client, base + path),
+                functools.partial(_latency, client, manifest, accept),
             )
             figures.append(
                 compare(
