@@ -130,9 +130,18 @@ that repository. The upload that wants it follows the mount at once; registries 
 idle sessions after hours or days, so one this young is still there. A streamed upload
 cannot be sent twice, so an older session is dropped rather than tried (a small one is
 retried with a fresh session if the registry no longer knows it)."""
-CHUNK_SIZE = 256 << 10
 STREAM_CHUNK = 1 << 20
 """What `open_blob` hands out at a time: a relay (the v1 face) pays per chunk, not per byte."""
+MAX_REFERRER_PAGES = 100
+"""Pages a referrers listing may take; a subject with more referrers than that is a
+broken or hostile registry's answer."""
+OCI_INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
+MANIFEST_TYPES = (
+    "application/vnd.docker.distribution.manifest.v2+json",
+    "application/vnd.oci.image.manifest.v1+json",
+    "application/vnd.docker.distribution.manifest.list.v2+json",
+    "application/vnd.oci.image.index.v1+json",
+)
 
 
 def _coalesced(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
@@ -149,17 +158,6 @@ def _coalesced(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
             held, count = [], 0
     if held:
         yield b"".join(held)
-"""Bytes a streamed blob (`OCIClient.open_blob`) is read in at a time."""
-MAX_REFERRER_PAGES = 100
-"""Pages a referrers listing may take; a subject with more referrers than that is a
-broken or hostile registry's answer."""
-OCI_INDEX_TYPE = "application/vnd.oci.image.index.v1+json"
-MANIFEST_TYPES = (
-    "application/vnd.docker.distribution.manifest.v2+json",
-    "application/vnd.oci.image.manifest.v1+json",
-    "application/vnd.docker.distribution.manifest.list.v2+json",
-    "application/vnd.oci.image.index.v1+json",
-)
 
 
 def check_name(name: object) -> str:
