@@ -11,6 +11,8 @@ Then, repetitions interleaved:
   v1 layer (stored gzip-compressed, so the face decompresses it on the way out) against
   the same blob read straight and decompressed by the client (the same work, the floor
   the face cannot beat), and against the blob read straight without decompressing;
+- the floor under any Python proxy: the same blob through ``bench/relay.py``, a bare byte
+  relay in its own process (recv_into/sendall, no HTTP), against distribution directly;
 - request latency: tag list, image JSON and ancestry through the face (warm: within the
   face's 5 s cache TTL, the default) against a direct v2 manifest GET; then the same
   through a second face with ``--cache-ttl 0`` (every request asks the v2 registry for
