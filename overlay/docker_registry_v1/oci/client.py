@@ -772,10 +772,18 @@ def _referrers_page(
     entries = document.get("manifests") if isinstance(document, dict) else None
     if not isinstance(entries, list):
         raise oci_error(answer, b"", f"{what}: the answer is not an OCI index", OCIError)
+    following = _next_page(answer, what, seen, MAX_REFERRER_PAGES)
+    return ReferrersPage([dict(entry) for entry in entries if isinstance(entry, dict)], following)
+
+
+def _next_page(answer: httpx.Response, what: str, seen: set[str], limit: int) -> str | None:
+    """The URL of the page after ``answer`` (its ``Link: <…>; rel="next"``), recorded in
+    ``seen``; a link back to a page already asked for, or on past ``limit`` pages, is an
+    `EndlessPagingError` (a broken or hostile registry) instead of a loop."""
     match = _LINK_NEXT.search(answer.headers.get("Link", ""))
     following = match.group(1) if match else None
     if following is not None:
-        if following in seen or len(seen) >= MAX_REFERRER_PAGES:
+        if following in seen or len(seen) >= limit:
             why = "leads back to a page already read" if following in seen else "goes on"
             raise oci_error(
                 answer,
@@ -784,7 +792,7 @@ def _referrers_page(
                 EndlessPagingError,
             )
         seen.add(following)
-    return ReferrersPage([dict(entry) for entry in entries if isinstance(entry, dict)], following)
+    return following
 
 
 def _head_manifest(name: str, reference: str, accept: Iterable[str] | None) -> Plan[str | None]:
@@ -829,18 +837,7 @@ def _page(
     items = document.get(key) or []
     if not isinstance(items, list):
         raise oci_error(answer, b"", f"{what}: the answer's {key!r} is not a list", OCIError)
-    match = _LINK_NEXT.search(answer.headers.get("Link", ""))
-    following = match.group(1) if match else None
-    if following is not None:
-        if following in seen or len(seen) >= MAX_PAGES:
-            why = "leads back to a page already read" if following in seen else "goes on"
-            raise oci_error(
-                answer,
-                b"",
-                f"{what}: the Link header {why} after {len(seen)} pages ({following})",
-                EndlessPagingError,
-            )
-        seen.add(following)
+    following = _next_page(answer, what, seen, MAX_PAGES)
     return [str(item) for item in items], following
 
 
