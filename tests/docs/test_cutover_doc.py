@@ -13,9 +13,6 @@ face's address and the old emulator is stopped, so nothing can be answered by it
 from __future__ import annotations
 
 import csv
-import gzip
-import hashlib
-import io
 import json
 import re
 import tarfile
@@ -26,6 +23,7 @@ from docker_registry_v1.emulator import run_standalone
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
 from docker_registry_v1.formats.layout import OCILayout
 from docker_registry_v1.formats.provenance import ARTIFACT_TYPE, SOURCE_ANNOTATION
+from oci_images import DIRECT_CONTENT, direct_image
 from ports import unused_port
 from test_migration_doc import NEW, OLD, OLD_PASSWORD, OLD_USER, Shell, V2Factory, _v2_contents
 from test_shell_examples import sh_blocks
@@ -61,51 +59,14 @@ def _seed() -> dict[str, dict[str, list[SeedImage]]]:
 def _new_image(directory: Path) -> None:
     """The OCI layout ``new-image`` (tag ``1``) that section 7 pushes with skopeo: one
     gzip layer, a config with its diff_id, as any v2 build tool makes."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as archive:
-        data = b"built after the cut-over\n" * 64
-        info = tarfile.TarInfo("etc/new.txt")
-        info.size, info.mtime = len(data), 1_700_000_000
-        archive.addfile(info, io.BytesIO(data))
-    plain = raw.getvalue()
-    layer = gzip.compress(plain, mtime=0)
-    config = json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "created": "2026-12-01T00:00:00Z",
-            "config": {"Cmd": ["/bin/sh"]},
-            "rootfs": {"type": "layers", "diff_ids": [_sha256(plain)]},
-            "history": [{"created": "2026-12-01T00:00:00Z", "created_by": "ADD new.txt"}],
-        }
-    ).encode()
+    config, layer, manifest = direct_image()
     layout = OCILayout(directory)
     try:
         layout.write_blob([config])
         layout.write_blob([layer])
-        manifest = {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": _sha256(config),
-                "size": len(config),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": _sha256(layer),
-                    "size": len(layer),
-                }
-            ],
-        }
-        layout.add_manifest(json.dumps(manifest).encode(), ref="1")
+        layout.add_manifest(manifest, ref="1")
     finally:
         layout.close()
-
-
-def _sha256(data: bytes) -> str:
-    return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
 def _archive_images(path: Path) -> dict[str, tuple[bytes, bytes]]:
@@ -218,7 +179,7 @@ def test_every_cutover_doc_command_runs(v2_factory: V2Factory, tmp_path: Path) -
         assert re.fullmatch(r"[0-9a-f]{64}", image_id), line
         pulled = _archive_images(work / "new.tar")
         assert image_id in pulled
-        assert b"built after the cut-over" in pulled[image_id][1]
+        assert DIRECT_CONTENT in pulled[image_id][1]
     finally:
         if face_process is not None:
             face_process.terminate()

@@ -2,11 +2,6 @@
 
 from __future__ import annotations
 
-import gzip
-import hashlib
-import io
-import json
-import tarfile
 from pathlib import Path
 
 import attrs
@@ -16,6 +11,7 @@ from docker_registry_v1.cli import main
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
 from docker_registry_v1.oci.client import OCIClient
+from oci_images import direct_image
 from v2.v2registry import V2Registry
 
 DIRECT = "direct/app"
@@ -62,50 +58,6 @@ def migrate(source: str, destination: str, journal: Path) -> None:
         catch_exceptions=False,
     )
     assert result.exit_code == 0, result.output
-
-
-def direct_image() -> tuple[bytes, bytes, bytes]:
-    """(config, gzip layer, OCI manifest) of a one-layer image no v1 registry ever held."""
-    raw = io.BytesIO()
-    with tarfile.open(fileobj=raw, mode="w", format=tarfile.USTAR_FORMAT) as archive:
-        data = b"pushed straight to v2\n" * 100
-        info = tarfile.TarInfo("etc/direct.txt")
-        info.size, info.mtime = len(data), 1_500_000_000
-        archive.addfile(info, io.BytesIO(data))
-    plain = raw.getvalue()
-    layer = gzip.compress(plain, mtime=0)
-    config = json.dumps(
-        {
-            "architecture": "amd64",
-            "os": "linux",
-            "created": "2024-01-02T03:04:05Z",
-            "config": {"Cmd": ["/bin/sh"], "Env": ["PATH=/usr/bin"]},
-            "rootfs": {
-                "type": "layers",
-                "diff_ids": ["sha256:" + hashlib.sha256(plain).hexdigest()],
-            },
-            "history": [{"created": "2024-01-02T03:04:05Z", "created_by": "ADD direct.txt"}],
-        }
-    ).encode()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": "sha256:" + hashlib.sha256(config).hexdigest(),
-                "size": len(config),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": "sha256:" + hashlib.sha256(layer).hexdigest(),
-                    "size": len(layer),
-                }
-            ],
-        }
-    ).encode()
-    return config, layer, manifest
 
 
 def push_direct(url: str, auth: httpx.Auth | None = None) -> bytes:
