@@ -6,18 +6,13 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
-import shutil
-import subprocess
-from pathlib import Path
 from typing import Any
 
 import docker_registry_client as drc
 import pytest
 from face_support import World
-from interop.interop_support import NODE_MODULES, require
+from interop.interop_support import run_npm_client
 
-SCRIPT = Path(__file__).parent.parent / "interop" / "npm_v1_client.js"
 REPO = "library/base"
 TAG = "latest"
 
@@ -28,14 +23,6 @@ def _chain(world: World) -> list[Any]:
 
 @pytest.fixture(scope="module")
 def npm_results(world: World) -> dict[str, Any]:
-    node = shutil.which("node")
-    require("node", node is not None, "apt-get install nodejs")
-    require(
-        "the npm docker-registry-client",
-        (NODE_MODULES / "docker-registry-client").is_dir(),
-        "make tools/node/node_modules/.installed",
-    )
-    assert node is not None
     chain = _chain(world)
     config = {
         "name": f"{world.face.url.removeprefix('http://')}/{REPO}",
@@ -44,17 +31,7 @@ def npm_results(world: World) -> dict[str, Any]:
         "base": chain[0].id,
         "term": "base",
     }
-    done = subprocess.run(
-        [node, str(SCRIPT), json.dumps(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
-    )
-    assert done.returncode == 0, done.stderr
-    results: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return results
+    return run_npm_client(config)
 
 
 def test_npm_client_reads_through_the_face(world: World, npm_results: dict[str, Any]) -> None:

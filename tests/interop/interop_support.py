@@ -1,11 +1,13 @@
 """Shared pieces of the interoperability tests: tools that must exist, nginx as the
-classic Basic-auth front of a standalone registry, and the seeded repository."""
+classic Basic-auth front of a standalone registry, the seeded repository, and the npm
+client's run (also used by the v1 face's tests)."""
 
 from __future__ import annotations
 
 import base64
 import contextlib
 import hashlib
+import json
 import os
 import secrets
 import shutil
@@ -13,6 +15,7 @@ import subprocess
 import time
 from collections.abc import Iterator
 from pathlib import Path
+from typing import Any
 
 import httpx
 import pytest
@@ -22,6 +25,7 @@ from ports import ATTEMPTS, unused_port
 
 ROOT = Path(__file__).resolve().parents[2]
 NODE_MODULES = ROOT / "tools" / "node" / "node_modules"
+NPM_SCRIPT = Path(__file__).resolve().parent / "npm_v1_client.js"
 USER, PASSWORD = "alice", "s3cret"
 REPO, TAG = "ns/app", "1.0"
 STARTUP_TIMEOUT = 10.0
@@ -156,3 +160,26 @@ class Fronted:
     def __init__(self, registry: Standalone, url: str) -> None:
         self.registry = registry
         self.url = url
+
+
+def run_npm_client(config: dict[str, Any]) -> dict[str, Any]:
+    """npm_v1_client.js under node with ``config`` (JSON); the results its last line gives."""
+    node = shutil.which("node")
+    require("node", node is not None, "apt-get install nodejs")
+    require(
+        "the npm docker-registry-client",
+        (NODE_MODULES / "docker-registry-client").is_dir(),
+        "make tools/node/node_modules/.installed",
+    )
+    assert node is not None
+    done = subprocess.run(
+        [node, str(NPM_SCRIPT), json.dumps(config)],
+        capture_output=True,
+        text=True,
+        timeout=120,
+        check=False,
+        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
+    )
+    assert done.returncode == 0, done.stderr
+    results: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
+    return results

@@ -6,10 +6,7 @@ from __future__ import annotations
 
 import hashlib
 import json
-import os
 import re
-import shutil
-import subprocess
 from collections.abc import Iterator
 from contextlib import ExitStack
 from typing import Any
@@ -17,9 +14,8 @@ from typing import Any
 import pytest
 from docker_registry_v1.emulator import run_hub, run_standalone
 from docker_registry_v1.emulator.seed import SeedImage
-from interop_support import NODE_MODULES, PASSWORD, REPO, TAG, USER, nginx_front, require, seed
+from interop_support import PASSWORD, REPO, TAG, USER, nginx_front, run_npm_client, seed
 
-SCRIPT = os.path.join(os.path.dirname(__file__), "npm_v1_client.js")
 MODES = ("standalone", "user", "nginx", "hub")
 OPERATIONS = (
     "ping",
@@ -60,28 +56,6 @@ class Run:
         self.chain = chain
 
 
-def _node(config: dict[str, Any]) -> dict[str, Any]:
-    node = shutil.which("node")
-    require("node", node is not None, "apt-get install nodejs")
-    require(
-        "the npm docker-registry-client",
-        (NODE_MODULES / "docker-registry-client").is_dir(),
-        "make tools/node/node_modules/.installed",
-    )
-    assert node is not None
-    done = subprocess.run(
-        [node, SCRIPT, json.dumps(config)],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-        env={**os.environ, "NODE_PATH": str(NODE_MODULES)},
-    )
-    assert done.returncode == 0, done.stderr
-    results: dict[str, Any] = json.loads(done.stdout.strip().splitlines()[-1])
-    return results
-
-
 @pytest.fixture(scope="module", params=MODES)
 def npm_run(
     request: pytest.FixtureRequest, tmp_path_factory: pytest.TempPathFactory
@@ -110,7 +84,7 @@ def npm_run(
             "term": "app",
             **credentials,
         }
-        yield Run(mode, _node(config), chain)
+        yield Run(mode, run_npm_client(config), chain)
 
 
 def _expected(run: Run, operation: str) -> object:
