@@ -15,6 +15,8 @@ which the per-read timeout alone never does for a server sending a byte a second
 
 from __future__ import annotations
 
+import socket
+import ssl
 import time
 import zlib
 from collections.abc import Callable, Iterable, Iterator
@@ -23,7 +25,15 @@ from typing import Protocol, Self, TypeVar
 import attrs
 import httpx
 
-from .errors import InvalidInput, InvalidResponse, RegistryConnectionError, _redact, safe_url
+from .errors import (
+    IncompleteBody,
+    InvalidInput,
+    InvalidResponse,
+    RegistryConnectionError,
+    _redact,
+    invalid_response,
+    safe_url,
+)
 from .retry import KEEP, Keep, RetryPolicy, Timeout
 
 __all__ = [
@@ -38,6 +48,7 @@ __all__ = [
     "TransferStalled",
     "aread_capped",
     "aread_prefix",
+    "iter_body",
     "read_capped",
     "read_prefix",
 ]
@@ -334,6 +345,101 @@ async def aread_prefix(response: httpx.Response, limit: int = ERROR_BODY_LIMIT) 
     finally:
         await response.aclose()
     return bytes(body.keep())
+
+
+def coalesced(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
+    """``pieces`` joined into chunks of at least ``size`` bytes with one copy each;
+    httpx's own re-chunking (``iter_raw(size)``) copies every byte two or three times."""
+    held: list[bytes] = []
+    count = 0
+    for piece in pieces:
+        held.append(piece)
+        count += len(piece)
+        if count >= size:
+            yield b"".join(held)
+            held, count = [], 0
+    if held:
+        yield b"".join(held)
+
+
+DIRECT_BODY = 1 << 20
+"""Bodies from this size on are read by :func:`iter_body` from the connection itself."""
+
+
+def _body_socket(response: httpx.Response) -> socket.socket | None:
+    """The socket a plain HTTP/1.1 ``Content-Length`` body arrives on, when the bytes
+    read from it are the body's own (TLS undone by that socket, no TLS inside it)."""
+    if response.http_version != "HTTP/1.1" or "transfer-encoding" in response.headers:
+        return None
+    stream = response.extensions.get("network_stream")
+    get_extra_info = getattr(stream, "get_extra_info", None)
+    if get_extra_info is None:
+        return None
+    sock = get_extra_info("socket")
+    if not isinstance(sock, socket.socket):
+        return None
+    tls = get_extra_info("ssl_object")
+    if isinstance(sock, ssl.SSLSocket):
+        # an https origin through an https proxy: the socket's TLS is the proxy's, and
+        # the origin's runs inside it (an `ssl.SSLObject`) — its bytes are not the body's
+        return None if isinstance(tls, ssl.SSLObject) else sock
+    return sock if tls is None else None
+
+
+def _content_length(response: httpx.Response) -> int | None:
+    announced = response.headers.get("content-length", "")
+    return int(announced) if announced.isascii() and announced.isdigit() else None
+
+
+def iter_body(response: httpx.Response, size: int) -> Iterator[bytes]:
+    """A streamed response's raw body (as sent, encoding not undone) in pieces of up to
+    ``size`` bytes, for relaying large bodies (the v1 face streams v2 blobs with it).
+
+    httpx hands a body over as its HTTP/1.1 parser takes it in: 64 KiB reads, each
+    copied three times on the way (h11's buffer, its slice, the bytes handed out) and
+    a pass through the parser's state machine — more CPU than the sockets' own work,
+    measured as half a relay's throughput. So a ``Content-Length`` body of at least
+    `DIRECT_BODY` bytes over a plain or TLS socket is taken from the parser only for
+    what it holds already (its first piece: the parser hands over all it has buffered
+    at once), and the rest straight from the connection (httpcore's documented
+    ``network_stream`` extension), one ``recv`` of up to ``size`` bytes per piece, no
+    copy. The connection is closed afterwards rather than reused (httpcore does so for
+    a response its parser did not see to the end). Everything else (chunked, HTTP/2, a
+    transport without a socket such as a mock, small bodies) is ``iter_raw`` joined into
+    pieces of ``size`` (see `coalesced`).
+
+    A direct body that ends early, stalls past the read timeout or fails on the socket
+    raises :class:`IncompleteBody` saying how much came; on the other path httpx's own
+    errors pass through (the caller maps them, e.g. with ``body_error``)."""
+    length = _content_length(response)
+    sock = _body_socket(response) if length is not None and length >= DIRECT_BODY else None
+    pieces = response.iter_raw()
+    if sock is None or length is None:
+        yield from coalesced(pieces, size)
+        return
+    got = 0
+    for piece in pieces:  # the parser's buffer (or one read of its own): all it holds
+        got = len(piece)
+        yield piece
+        break
+    # ``pieces`` stays open (unclosed) until the body is through: closing it now would
+    # close the connection under the reads below.
+    timeout = response.request.extensions.get("timeout", {}).get("read")
+    try:
+        sock.settimeout(timeout)
+        while got < length:
+            piece = sock.recv(min(length - got, size))
+            if not piece:
+                raise ConnectionError("the connection was closed")
+            got += len(piece)
+            yield piece
+    except OSError as exc:  # ssl.SSLError and socket timeouts are OSErrors too
+        detail = "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
+        raise invalid_response(
+            response, f"body ended after {got} of {length} bytes ({detail})", IncompleteBody
+        ) from exc
+    finally:
+        del pieces
 
 
 class StallGuard:

@@ -12,7 +12,7 @@ import io
 import os
 import tempfile
 import threading
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 from pathlib import Path
 from typing import IO, Protocol, runtime_checkable
 
@@ -68,20 +68,19 @@ class LayerWriter(Protocol):
 
 @runtime_checkable
 class ChunkedBlob(Blob, Protocol):
-    """A layer that streams its own chunks (from a backend that is not a file): read
-    without the copy a file-like reader costs."""
+    """A layer that streams its own chunks to the event loop (from a backend that is not
+    a file, read ahead in a thread of its own): no reader copy, and no worker thread
+    per chunk as a file's blocking reads need."""
 
-    def chunks(self, start: int, length: int) -> Iterator[bytes]:
+    def chunks(self, start: int, length: int) -> AsyncIterator[bytes]:
         """At most ``length`` bytes from ``start``, in the chunks they arrive in."""
         ...
 
 
 def iter_blob(blob: Blob, start: int = 0, length: int | None = None) -> Iterator[bytes]:
-    """Chunks of ``blob`` from ``start``, at most ``length`` bytes (all when ``None``)."""
+    """Chunks of ``blob`` from ``start``, at most ``length`` bytes (all when ``None``),
+    read with blocking calls (``blob.open()``)."""
     remaining = blob.size - start if length is None else length
-    if isinstance(blob, ChunkedBlob):
-        yield from blob.chunks(start, remaining)
-        return
     with blob.open() as reader:
         reader.seek(start)
         while remaining > 0:
@@ -90,6 +89,15 @@ def iter_blob(blob: Blob, start: int = 0, length: int | None = None) -> Iterator
                 return
             remaining -= len(chunk)
             yield chunk
+
+
+def blob_body(blob: Blob, start: int, length: int) -> Iterator[bytes] | AsyncIterator[bytes]:
+    """A response body of ``length`` bytes of ``blob`` from ``start``: the blob's own
+    chunks when it streams them, else its reader's (the server runs those blocking
+    reads in a worker thread)."""
+    if isinstance(blob, ChunkedBlob):
+        return blob.chunks(start, length)
+    return iter_blob(blob, start, length)
 
 
 class _SharedFileReader(io.RawIOBase):

@@ -3,15 +3,16 @@
 from __future__ import annotations
 
 import hashlib
-from collections.abc import Iterator
+from collections.abc import AsyncIterator, Iterator
 
 import anyio.to_thread
 import pydantic
 from docker_registry_v1_models import ImageJson
+from starlette.concurrency import iterate_in_threadpool
 from starlette.requests import ClientDisconnect, Request
 from starlette.responses import Response, StreamingResponse
 
-from .blobs import Blob, iter_blob
+from .blobs import Blob, blob_body
 from .context import IMAGE_ID, UNDECODABLE, EmulatorState, Grant, Guard, json_body
 from .faults import ConnectionAbort
 from .layerfiles import LayerFormatError, list_layer
@@ -43,9 +44,12 @@ def _listing(blob: Blob) -> bytes:
         return dumps(list_layer(stream))
 
 
-def _short_stream(blob: Blob, plan: RangePlan) -> Iterator[bytes]:
+async def _short_stream(blob: Blob, plan: RangePlan) -> AsyncIterator[bytes]:
     """The bytes that exist, then a cut connection (the length announced was larger)."""
-    yield from iter_blob(blob, plan.start, plan.send)
+    body = blob_body(blob, plan.start, plan.send)
+    chunks = iterate_in_threadpool(body) if isinstance(body, Iterator) else body
+    async for chunk in chunks:
+        yield chunk
     raise ConnectionAbort("reference server range quirk: body shorter than Content-Length")
 
 
@@ -137,7 +141,7 @@ class ImageRoutes:
         headers["Accept-Ranges"] = "bytes"
         if request.method == "HEAD" or (plan.send == 0 and not plan.short):
             return Response(None, plan.status, headers, media_type=OCTETS)
-        body = _short_stream(blob, plan) if plan.short else iter_blob(blob, plan.start, plan.send)
+        body = _short_stream(blob, plan) if plan.short else blob_body(blob, plan.start, plan.send)
         return StreamingResponse(body, plan.status, headers, media_type=OCTETS)
 
     async def put_layer(self, request: Request) -> Response:

@@ -12,10 +12,12 @@ layers in flight.
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
+import functools
 import threading
 from collections import deque
-from collections.abc import Iterable, Iterator
+from collections.abc import Callable, Iterable, Iterator
 from typing import Generic, TypeVar
 
 import attrs
@@ -41,18 +43,36 @@ class _Failed:
 
 _END = object()
 _CLOSED = object()
+_EMPTY = object()
+
+
+def _settle(arrived: asyncio.Future[None]) -> None:
+    if not arrived.done():  # a consumer cancelled while waiting has given up on it
+        arrived.set_result(None)
+
+
+def _wake(loop: asyncio.AbstractEventLoop, arrived: asyncio.Future[None]) -> None:
+    with contextlib.suppress(RuntimeError):  # the loop is closed: no one waits any more
+        loop.call_soon_threadsafe(_settle, arrived)
 
 
 class _Channel:
     """A bounded hand-over between two threads that either side can close: a put or get
     waiting on the other side returns at once then (a `queue.Queue` cannot be closed,
-    and a thread left waiting on one would never end)."""
+    and a thread left waiting on one would never end). A consumer on an event loop
+    does not wait in `get`: `take` registers a callback run when an item comes."""
 
     def __init__(self, depth: int) -> None:
         self._depth = depth
         self._items: deque[object] = deque()
         self._ready = threading.Condition()
         self._closed = False
+        self._waiter: Callable[[], None] | None = None
+
+    def _arrived(self) -> None:
+        waiter, self._waiter = self._waiter, None
+        if waiter is not None:
+            waiter()
 
     def put(self, item: object) -> bool:
         """Hand over ``item``; ``False`` when the channel was closed instead."""
@@ -63,6 +83,7 @@ class _Channel:
                 return False
             self._items.append(item)
             self._ready.notify_all()
+            self._arrived()
             return True
 
     def get(self) -> object:
@@ -70,23 +91,39 @@ class _Channel:
         with self._ready:
             while not self._items and not self._closed:
                 self._ready.wait()
-            if self._closed:
-                return _CLOSED
-            item = self._items.popleft()
-            self._ready.notify_all()
-            return item
+            return self._pop()
+
+    def take(self, waiter: Callable[[], None]) -> object:
+        """The next item, `_CLOSED`, or `_EMPTY` without waiting: then ``waiter`` is
+        called (from the putting or closing thread) once there is more to take."""
+        with self._ready:
+            if not self._items and not self._closed:
+                self._waiter = waiter
+                return _EMPTY
+            return self._pop()
+
+    def _pop(self) -> object:
+        if self._closed:
+            return _CLOSED
+        item = self._items.popleft()
+        self._ready.notify_all()
+        return item
 
     def close(self) -> None:
         with self._ready:
             self._closed = True
             self._items.clear()
             self._ready.notify_all()
+            self._arrived()
 
 
 class ReadAhead(Generic[T]):
     """Iterates ``source`` in a daemon thread, up to ``depth`` items ahead of the consumer.
 
-    An error of the source is raised to the consumer in its place in the sequence.
+    The consumer is a thread (``for item in ahead``) or a coroutine (``async for``: the
+    items are handed to its event loop with no worker thread per item, which is what a
+    relay of many chunks a second pays for otherwise). An error of the source is raised
+    to the consumer in its place in the sequence.
     `close` (also on leaving a ``with``) stops the thread at its next item and closes
     the source there, so a half-read HTTP stream is released by the thread using it;
     a consumer still iterating gets `Cancelled`. The thread is a daemon for the reason
@@ -125,10 +162,26 @@ class ReadAhead(Generic[T]):
     def __next__(self) -> T:
         if self._finished:
             raise StopIteration
-        item = self._channel.get()
+        return self._deliver(self._channel.get(), StopIteration)
+
+    def __aiter__(self) -> ReadAhead[T]:
+        return self
+
+    async def __anext__(self) -> T:
+        if self._finished:
+            raise StopAsyncIteration
+        loop = asyncio.get_running_loop()
+        while True:
+            arrived: asyncio.Future[None] = loop.create_future()
+            item = self._channel.take(functools.partial(_wake, loop, arrived))
+            if item is not _EMPTY:
+                return self._deliver(item, StopAsyncIteration)
+            await arrived
+
+    def _deliver(self, item: object, end: type[Exception]) -> T:
         if item is _END:
             self._finished = True
-            raise StopIteration
+            raise end
         if item is _CLOSED:
             self._finished = True
             raise Cancelled

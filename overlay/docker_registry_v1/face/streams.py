@@ -14,7 +14,7 @@ import contextlib
 import io
 import logging
 import zlib
-from collections.abc import Callable, Iterable, Iterator
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
 from typing import IO
 
 from ..core.errors import DockerRegistryError
@@ -28,11 +28,13 @@ LOG = logging.getLogger(__name__)
 #: Opens a blob's bytes from an offset: ``with opener(offset) as chunks: ...``.
 Opener = Callable[[int], contextlib.AbstractContextManager[Iterator[bytes]]]
 
-INFLATE_STEP = 256 << 10
+INFLATE_STEP = 1 << 20
+"""Most bytes one inflate step gives out (a small compressed chunk may hold far more).
+As large as a registry read: a gzip of incompressible data (most layers' bulk) comes out
+of one step per chunk read, and a step that stops short copies what is left of its input."""
 AHEAD = 4
 """Chunks a layer stream reads ahead of what was sent (at most 4 MiB of a registry's
-1 MiB reads held per stream)."""
-"""Most bytes one inflate step gives out (a small compressed chunk may hold far more)."""
+1 MiB reads, or of inflate steps, held per stream)."""
 
 
 class InflateError(ValueError):
@@ -170,9 +172,9 @@ class StreamedBlob:
     def open(self) -> IO[bytes]:
         return io.BufferedReader(_LazyReader(self._opener, self._size), 256 << 10)
 
-    def chunks(self, start: int, length: int) -> Iterator[bytes]:
+    async def chunks(self, start: int, length: int) -> AsyncIterator[bytes]:
         """The bytes ``[start, start + length)`` as the backend gives them (no copy but
-        the last chunk's cut)."""
+        the last chunk's cut), to the event loop that sends them."""
         if length <= 0:
             return
 
@@ -180,18 +182,20 @@ class StreamedBlob:
             with self._opener(start) as chunks:
                 yield from chunks
 
+        # The backend is read a few chunks ahead, in a thread that owns the response,
+        # while the event loop sends: a proxy that waits for each send before the next
+        # read leaves both sockets idle half the time.
+        ahead = ReadAhead(received(), depth=AHEAD, name="regv1-face-layer")
         try:
-            # The backend is read a few chunks ahead, in a thread that owns the response,
-            # while the event loop sends: a proxy that waits for each send before the
-            # next read leaves both sockets idle half the time.
-            with ReadAhead(received(), depth=AHEAD, name="regv1-face-layer") as ahead:
-                for chunk in ahead:
-                    if len(chunk) >= length:
-                        yield chunk[:length]
-                        return
-                    length -= len(chunk)
-                    yield chunk
+            async for chunk in ahead:
+                if len(chunk) >= length:
+                    yield chunk[:length]
+                    return
+                length -= len(chunk)
+                yield chunk
         except FAILURES as exc:
             # the status line went out already: all a server can do is cut the connection
             LOG.warning("a layer stream broke off: %s", exc)
             raise ConnectionAbort(f"the backend's layer stream broke off: {exc}") from exc
+        finally:
+            ahead.close()

@@ -72,6 +72,7 @@ from ..core.http import (
     StallGuard,
     aread_capped,
     aread_prefix,
+    iter_body,
     read_capped,
     read_prefix,
     stall_guarded,
@@ -142,22 +143,6 @@ MANIFEST_TYPES = (
     "application/vnd.docker.distribution.manifest.list.v2+json",
     "application/vnd.oci.image.index.v1+json",
 )
-
-
-def _coalesced(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """``pieces`` (as the connection reads them, 64 KiB) joined into chunks of at least
-    ``size`` bytes with one copy each; httpx's own re-chunking (``iter_raw(size)``)
-    copies every byte two or three times, the most costly part of relaying a blob."""
-    held: list[bytes] = []
-    count = 0
-    for piece in pieces:
-        held.append(piece)
-        count += len(piece)
-        if count >= size:
-            yield b"".join(held)
-            held, count = [], 0
-    if held:
-        yield b"".join(held)
 
 
 def check_name(name: object) -> str:
@@ -1185,7 +1170,7 @@ class OCIClient(_Base):
         def chunks() -> Iterator[bytes]:
             skip = offset if response.status_code == 200 else 0
             try:
-                for chunk in _coalesced(response.iter_raw(), STREAM_CHUNK):
+                for chunk in iter_body(response, STREAM_CHUNK):
                     if skip:
                         dropped = min(skip, len(chunk))
                         skip -= dropped
