@@ -4,8 +4,11 @@ every byte again — each with the behaviour it must keep."""
 
 from __future__ import annotations
 
+import asyncio
+import contextlib
 import hashlib
 import threading
+import time
 from collections.abc import Iterator
 from pathlib import Path
 
@@ -131,6 +134,89 @@ def test_a_stage_whose_input_is_closed_under_it_is_cancelled() -> None:
     gate.set()
     with pytest.raises(Cancelled):
         next(outer)
+
+
+def test_a_coroutine_consumer_takes_the_items_while_its_loop_runs_other_work() -> None:
+    """``async for`` over a slow source: the loop is not blocked waiting (a ticker task
+    runs meanwhile), the items come in order, and an error comes in its place."""
+    gate = threading.Event()
+
+    def source() -> Iterator[int]:
+        for item in range(5):
+            gate.wait(HANG_GUARD)
+            yield item
+        raise ValueError("the source broke")
+
+    async def consume() -> tuple[list[int], int, str]:
+        ticks = 0
+
+        async def ticker() -> None:
+            nonlocal ticks
+            while True:
+                ticks += 1
+                if ticks == 20:
+                    gate.set()  # the source may go on only once the loop has run
+                await asyncio.sleep(0.001)
+
+        task = asyncio.create_task(ticker())
+        items: list[int] = []
+        try:
+            async with contextlib.AsyncExitStack() as stack:
+                ahead = ReadAhead(source(), depth=2)
+                stack.callback(ahead.close)
+                async for item in ahead:
+                    items.append(item)
+        except ValueError as error:
+            message = str(error)
+        finally:
+            task.cancel()
+        return items, ticks, message
+
+    items, ticks, message = asyncio.run(asyncio.wait_for(consume(), HANG_GUARD))
+    assert items == [0, 1, 2, 3, 4]
+    assert ticks >= 20
+    assert message == "the source broke"
+
+
+def test_a_cancelled_coroutine_consumer_closes_the_source_in_its_thread() -> None:
+    closed_in: list[str] = []
+    started = threading.Event()
+
+    def endless() -> Iterator[bytes]:
+        try:
+            while True:
+                started.set()
+                yield b"x" * 1000
+                time.sleep(0.001)
+        finally:
+            closed_in.append(threading.current_thread().name)
+
+    async def consume() -> int:
+        ahead = ReadAhead(endless(), depth=2, name="test-async-ahead")
+        count = 0
+        try:
+            async for _ in ahead:
+                count += 1
+                if count == 3:
+                    await asyncio.sleep(HANG_GUARD)  # cancelled here, as a client that left
+        finally:
+            ahead.close()
+        return count
+
+    async def main() -> None:
+        task = asyncio.create_task(consume())
+        await asyncio.to_thread(started.wait, HANG_GUARD)
+        await asyncio.sleep(0.05)
+        task.cancel()
+        with pytest.raises(asyncio.CancelledError):
+            await task
+
+    asyncio.run(main())
+    for thread in threading.enumerate():
+        if thread.name == "test-async-ahead":
+            thread.join(HANG_GUARD)
+            assert not thread.is_alive()
+    assert closed_in == ["test-async-ahead"]
 
 
 class SelfHashing:
