@@ -18,6 +18,9 @@ DIRECT = "direct/app"
 """Pushed straight to the v2 registry: no provenance, synthesized v1 ids."""
 
 
+BIG_LAYER = 3 * 1024 * 1024 + 11
+
+
 @attrs.frozen
 class World:
     emulator: Standalone
@@ -37,13 +40,16 @@ class World:
 
 
 def seed_emulator(emulator: Standalone) -> dict[str, dict[str, list[SeedImage]]]:
-    """gzip and plain-tar layers, a base chain shared by two repositories, three namespaces."""
+    """gzip and plain-tar layers, a base chain shared by two repositories, four namespaces;
+    ``big/*`` has layers of 3 MiB (the face reads their blobs off the connection)."""
     shared = build_image_chain(3, seed=31, layer_size=30_000, gzip=True)
     plain = build_image_chain(2, seed=32, layer_size=50_000, gzip=False)
     seed = {
         "team/app": {"1.0": shared, "latest": shared},
         "library/base": {"latest": shared[:2]},
         "other/tool": {"v1": plain, "old": plain[:1]},
+        "big/gzip": {"1": build_image_chain(1, seed=33, layer_size=BIG_LAYER, gzip=True)},
+        "big/plain": {"1": build_image_chain(1, seed=34, layer_size=BIG_LAYER, gzip=False)},
     }
     for repository, tags in seed.items():
         for tag, chain in tags.items():

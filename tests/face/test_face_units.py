@@ -4,12 +4,15 @@ the layer streams' bounds."""
 
 from __future__ import annotations
 
+import asyncio
 import contextlib
 import gzip
 import hashlib
 import io
 import json
 import tarfile
+import threading
+import time
 import tracemalloc
 from collections import Counter
 from collections.abc import Iterator
@@ -254,6 +257,63 @@ def test_an_inflated_layer_streams_in_bounded_memory_from_any_offset() -> None:
     assert peak < 8 << 20  # a few steps' worth, not the layer
     tail = b"".join(iter_blob(blob, size - 10, 10))
     assert tail == bytes(10)
+
+
+def test_the_route_s_chunk_stream_is_bounded_too_and_cut_to_its_length() -> None:
+    """What the layer route sends (``chunks``, consumed on the event loop): the same
+    bytes as the reader, a few read-ahead steps held at most."""
+    size = 64 << 20
+    compressed = gzip.compress(bytes(size), compresslevel=6)
+
+    @contextlib.contextmanager
+    def source(offset: int) -> Iterator[Iterator[bytes]]:
+        yield (compressed[i : i + 65536] for i in range(0, len(compressed), 65536))
+
+    blob = StreamedBlob(size, lambda offset: inflated(source, offset))
+
+    async def count(start: int, length: int) -> tuple[int, bytes]:
+        total, last = 0, b""
+        async for chunk in blob.chunks(start, length):
+            total, last = total + len(chunk), chunk
+        return total, last
+
+    tracemalloc.start()
+    try:
+        total, _ = asyncio.run(count(0, size))
+        _, peak = tracemalloc.get_traced_memory()
+    finally:
+        tracemalloc.stop()
+    assert total == size
+    assert peak < 8 << 20
+    assert asyncio.run(count(size - 10, 10)) == (10, bytes(10))
+
+
+def test_a_layer_stream_left_early_releases_the_backend_in_its_thread() -> None:
+    """A client that leaves mid-layer: the route's stream is closed, and the backend's
+    response is released by the thread that reads it, at once."""
+    released: list[str] = []
+
+    @contextlib.contextmanager
+    def endless(offset: int) -> Iterator[Iterator[bytes]]:
+        try:
+            yield iter(lambda: b"x" * 65536, b"")
+        finally:
+            released.append(threading.current_thread().name)
+
+    blob = StreamedBlob(1 << 40, endless)
+
+    async def take_one() -> bytes:
+        stream = blob.chunks(0, 1 << 40)
+        first = await anext(stream)
+        await stream.aclose()
+        return first
+
+    assert asyncio.run(take_one()) == b"x" * 65536
+    deadline = time.monotonic() + 10
+    while not released:
+        assert time.monotonic() < deadline, "the backend's stream outlived the client"
+        time.sleep(0.01)
+    assert released == ["regv1-face-layer"]
 
 
 class BrokenBackend(MemoryBackend):
