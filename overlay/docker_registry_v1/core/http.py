@@ -347,7 +347,7 @@ async def aread_prefix(response: httpx.Response, limit: int = ERROR_BODY_LIMIT) 
     return bytes(body.keep())
 
 
-def coalesced(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
+def _coalesced(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
     """``pieces`` joined into chunks of at least ``size`` bytes with one copy each;
     httpx's own re-chunking (``iter_raw(size)``) copies every byte two or three times."""
     held: list[bytes] = []
@@ -406,7 +406,7 @@ def iter_body(response: httpx.Response, size: int) -> Iterator[bytes]:
     copy. The connection is closed afterwards rather than reused (httpcore does so for
     a response its parser did not see to the end). Everything else (chunked, HTTP/2, a
     transport without a socket such as a mock, small bodies) is ``iter_raw`` joined into
-    pieces of ``size`` (see `coalesced`).
+    pieces of ``size`` (see `_coalesced`).
 
     A direct body that ends early, stalls past the read timeout or fails on the socket
     raises :class:`IncompleteBody` saying how much came; on the other path httpx's own
@@ -415,7 +415,7 @@ def iter_body(response: httpx.Response, size: int) -> Iterator[bytes]:
     sock = _body_socket(response) if length is not None and length >= DIRECT_BODY else None
     pieces = response.iter_raw()
     if sock is None or length is None:
-        yield from coalesced(pieces, size)
+        yield from _coalesced(pieces, size)
         return
     got = 0
     for piece in pieces:  # the parser's buffer (or one read of its own): all it holds
