@@ -158,11 +158,13 @@ class _V2Handler(_Handler):
 
 class Trickle(_Server):
     """Answers a GET with ``body``'s length announced (and ``Accept-Ranges``), then sends
-    it one byte every ``every`` seconds (nothing at all with ``every=None``)."""
+    its first ``burst`` bytes at once and the rest one byte every ``every`` seconds
+    (nothing more with ``every=None``)."""
 
-    def __init__(self, body: bytes, every: float | None = 1.0) -> None:
+    def __init__(self, body: bytes, every: float | None = 1.0, *, burst: int = 0) -> None:
         self.body = body
         self.every = every
+        self.burst = burst
         super().__init__(_TrickleHandler)
 
 
@@ -175,8 +177,10 @@ class _TrickleHandler(_Handler):
         self.send_header("Accept-Ranges", "bytes")
         self.end_headers()
         deadline = time.monotonic() + 120
-        sent = 0
+        sent = owner.burst
         try:
+            self.wfile.write(owner.body[:sent])
+            self.wfile.flush()
             while time.monotonic() < deadline and sent < len(owner.body):
                 if owner.every is None:
                     time.sleep(0.2)

@@ -347,21 +347,6 @@ async def aread_prefix(response: httpx.Response, limit: int = ERROR_BODY_LIMIT) 
     return bytes(body.keep())
 
 
-def _coalesced(pieces: Iterable[bytes], size: int) -> Iterator[bytes]:
-    """``pieces`` joined into chunks of at least ``size`` bytes with one copy each;
-    httpx's own re-chunking (``iter_raw(size)``) copies every byte two or three times."""
-    held: list[bytes] = []
-    count = 0
-    for piece in pieces:
-        held.append(piece)
-        count += len(piece)
-        if count >= size:
-            yield b"".join(held)
-            held, count = [], 0
-    if held:
-        yield b"".join(held)
-
-
 DIRECT_BODY = 1 << 20
 """Bodies from this size on are read by :func:`iter_body` from the connection itself."""
 
@@ -405,8 +390,9 @@ def iter_body(response: httpx.Response, size: int) -> Iterator[bytes]:
     ``network_stream`` extension), one ``recv`` of up to ``size`` bytes per piece, no
     copy. The connection is closed afterwards rather than reused (httpcore does so for
     a response its parser did not see to the end). Everything else (chunked, HTTP/2, a
-    transport without a socket such as a mock, small bodies) is ``iter_raw`` joined into
-    pieces of ``size`` (see `_coalesced`).
+    transport without a socket such as a mock, small bodies) is ``iter_raw`` as it comes.
+    Pieces are handed out as they arrive, never held back to fill one: a layer read
+    resumes from the last byte that came, and a stall guard sees a trickle as it is.
 
     A direct body that ends early, stalls past the read timeout or fails on the socket
     raises :class:`IncompleteBody` saying how much came; on the other path httpx's own
@@ -415,7 +401,7 @@ def iter_body(response: httpx.Response, size: int) -> Iterator[bytes]:
     sock = _body_socket(response) if length is not None and length >= DIRECT_BODY else None
     pieces = response.iter_raw()
     if sock is None or length is None:
-        yield from _coalesced(pieces, size)
+        yield from pieces
         return
     got = 0
     for piece in pieces:  # the parser's buffer (or one read of its own): all it holds

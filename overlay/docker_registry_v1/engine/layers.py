@@ -35,7 +35,7 @@ from ..core.errors import (
     invalid_response,
     safe_url,
 )
-from ..core.http import StallGuard, TransferStalled, stall_guarded
+from ..core.http import StallGuard, TransferStalled, iter_body, stall_guarded
 from ..core.models import RawMetadata
 from ..core.progress import ProgressListener
 from ..core.retry import RetryPolicy, unretried
@@ -47,6 +47,9 @@ if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
 
 __all__ = ["CountingReader", "LayerFetch", "iter_layer"]
 
+READ = 1 << 20
+"""Most bytes one read of a layer body hands over (see `iter_body`: a large body is read
+from the connection in reads of this size, not through httpx's 64 KiB parser events)."""
 _CONTENT_RANGE = re.compile(r"^\s*(?:bytes\s+)?(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 
 
@@ -244,7 +247,7 @@ def iter_layer(
                 if fetch.metadata is None and ready is not None:
                     fetch.learn(ready())
                 fetch.begin(response)
-                for chunk in response.iter_raw():
+                for chunk in iter_body(response, READ):
                     guard.seen(len(chunk))
                     for piece in blocks.add(chunk):
                         yield fetch.accept(piece)
@@ -266,8 +269,10 @@ def iter_layer(
 
 def _as_stall(error: DockerRegistryError, guard: StallGuard) -> DockerRegistryError:
     """A read timeout under the stall limit (the timeout is capped at ``speed_time``) is a
-    stall: the server sent nothing for that long."""
-    if guard.speed_limit > 0 and isinstance(error.__cause__, httpx.ReadTimeout):
+    stall: the server sent nothing for that long (httpx's timeout, or the socket's when
+    the body was read from the connection)."""
+    timed_out = isinstance(error.__cause__, httpx.ReadTimeout | TimeoutError)
+    if guard.speed_limit > 0 and timed_out:
         stalled = guard.stalled()
         stalled.__cause__ = error.__cause__
         return stalled
