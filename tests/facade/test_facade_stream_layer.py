@@ -2,13 +2,23 @@
 
 from __future__ import annotations
 
+import io
+
 import httpx
 import pytest
-from docker_registry_v1 import AsyncClient, Client, InvalidInput, RegistryConnectionError
+from docker_registry_v1 import (
+    AsyncClient,
+    Client,
+    IncompleteBody,
+    InvalidInput,
+    RegistryConnectionError,
+)
 from docker_registry_v1.emulator import Compat, Standalone
 from docker_registry_v1.emulator.pytest_plugin import EmulatorFactory
 from docker_registry_v1.emulator.seed import build_image_chain
 from ports import unused_port
+
+LAYER = "/v1/images/*/layer"
 
 
 def test_ranged_stream_returns_the_rest_of_the_layer(standalone: Standalone) -> None:
@@ -99,3 +109,35 @@ async def test_async_short_body_raises_a_typed_error(emulator_factory: EmulatorF
         with pytest.raises(RegistryConnectionError) as caught:
             await _adrain(refused, image_id, None, bytearray())
     assert isinstance(caught.value.__cause__, httpx.ConnectError)
+
+
+LARGE = 3_000_000
+"""Past `core.http.DIRECT_BODY`: the sync client reads the body off the connection."""
+
+
+def test_get_layer_writes_a_large_layer_and_counts_it(standalone: Standalone) -> None:
+    image = build_image_chain(1, seed=8, layer_size=LARGE)[0]
+    standalone.store.seed("ns/big", "1.0", [image])
+    with Client(standalone.url) as client:
+        written = io.BytesIO()
+        assert client.image.get_layer(image.id, written) == len(image.layer_bytes)
+        assert written.getvalue() == image.layer_bytes
+        standalone.faults.drop_after(LAYER, 2_000_000, times=1)
+        cut = io.BytesIO()
+        with pytest.raises(IncompleteBody) as caught:
+            client.image.get_layer(image.id, cut)
+    assert f"body ended after 2000000 of {len(image.layer_bytes)} bytes" in str(caught.value)
+    assert cut.getvalue() == image.layer_bytes[:2_000_000]  # every byte that came, kept
+
+
+@pytest.mark.anyio
+async def test_async_get_layer_writes_a_large_layer_and_counts_it(standalone: Standalone) -> None:
+    image = build_image_chain(1, seed=9, layer_size=LARGE)[0]
+    standalone.store.seed("ns/big", "1.0", [image])
+    async with AsyncClient(standalone.url) as client:
+        written = io.BytesIO()
+        assert await client.image.get_layer(image.id, written) == len(image.layer_bytes)
+        assert written.getvalue() == image.layer_bytes
+        standalone.faults.drop_after(LAYER, 2_000_000, times=1)
+        with pytest.raises(IncompleteBody):
+            await client.image.get_layer(image.id, io.BytesIO())

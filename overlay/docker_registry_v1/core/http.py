@@ -349,6 +349,9 @@ async def aread_prefix(response: httpx.Response, limit: int = ERROR_BODY_LIMIT) 
 
 DIRECT_BODY = 1 << 20
 """Bodies from this size on are read by :func:`iter_body` from the connection itself."""
+BODY_READ = 1 << 20
+"""Most bytes one read of :func:`iter_body` hands over: a relay or a hash pays per piece,
+not per byte, and a stream holds at most a few of them."""
 
 
 def _body_socket(response: httpx.Response) -> socket.socket | None:
@@ -376,7 +379,7 @@ def _content_length(response: httpx.Response) -> int | None:
     return int(announced) if announced.isascii() and announced.isdigit() else None
 
 
-def iter_body(response: httpx.Response, size: int) -> Iterator[bytes]:
+def iter_body(response: httpx.Response, size: int = BODY_READ) -> Iterator[bytes]:
     """A streamed response's raw body (as sent, encoding not undone) in pieces of up to
     ``size`` bytes, for relaying large bodies (the v1 face streams v2 blobs with it).
 

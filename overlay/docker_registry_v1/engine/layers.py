@@ -47,9 +47,6 @@ if TYPE_CHECKING:  # the client module imports this package for Client.pull/push
 
 __all__ = ["CountingReader", "LayerFetch", "iter_layer"]
 
-READ = 1 << 20
-"""Most bytes one read of a layer body hands over (see `iter_body`: a large body is read
-from the connection in reads of this size, not through httpx's 64 KiB parser events)."""
 _CONTENT_RANGE = re.compile(r"^\s*(?:bytes\s+)?(\d+)-(\d+)/(\d+|\*)\s*$", re.IGNORECASE)
 
 
@@ -247,7 +244,7 @@ def iter_layer(
                 if fetch.metadata is None and ready is not None:
                     fetch.learn(ready())
                 fetch.begin(response)
-                for chunk in iter_body(response, READ):
+                for chunk in iter_body(response):
                     guard.seen(len(chunk))
                     for piece in blocks.add(chunk):
                         yield fetch.accept(piece)

@@ -131,8 +131,6 @@ that repository. The upload that wants it follows the mount at once; registries 
 idle sessions after hours or days, so one this young is still there. A streamed upload
 cannot be sent twice, so an older session is dropped rather than tried (a small one is
 retried with a fresh session if the registry no longer knows it)."""
-STREAM_CHUNK = 1 << 20
-"""What `open_blob` hands out at a time: a relay (the v1 face) pays per chunk, not per byte."""
 MAX_REFERRER_PAGES = 100
 """Pages a referrers listing may take; a subject with more referrers than that is a
 broken or hostile registry's answer."""
@@ -1170,7 +1168,7 @@ class OCIClient(_Base):
         def chunks() -> Iterator[bytes]:
             skip = offset if response.status_code == 200 else 0
             try:
-                for chunk in iter_body(response, STREAM_CHUNK):
+                for chunk in iter_body(response):
                     if skip:
                         dropped = min(skip, len(chunk))
                         skip -= dropped

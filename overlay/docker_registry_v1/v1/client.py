@@ -45,6 +45,7 @@ from ..core.http import (
     ERROR_BODY_LIMIT,
     aread_capped,
     aread_prefix,
+    iter_body,
     read_capped,
     read_prefix,
 )
@@ -431,7 +432,7 @@ class Client(_ClientBase[httpx.BaseTransport]):
         if operation.sink is None:
             return _read(operation, response)
         try:  # bytes handed to a sink cannot be taken back: no retry past this point
-            for chunk in response.iter_raw():
+            for chunk in iter_body(response):
                 operation.sink(chunk)
         except httpx.RequestError as exc:
             raise body_error(response, exc) from exc

@@ -326,7 +326,8 @@ class _Images(_Service[C]):
         :class:`IncompleteBody` when the body ends before its ``Content-Length``."""
         if not callable(getattr(writer, "write", None)):
             raise InvalidInput("writer", "needs a write(bytes) method")
-        return Operation(_layer_get(image_id, None), _bytes_read, auth, writer.write, _empty)
+        written = _Written(writer.write)
+        return Operation(_layer_get(image_id, None), written.count, auth, written.write, _empty)
 
     @call
     def add_layer(
@@ -438,8 +439,21 @@ def _layer_get(image_id: str, range_: str | None) -> Callable[[HTTPClient], http
     )
 
 
-def _bytes_read(response: httpx.Response) -> int:
-    return response.num_bytes_downloaded  # raw bytes: identity encoding, as written
+@attrs.define
+class _Written:
+    """A layer GET's sink that counts what it handed on: the bytes written (raw, as the
+    registry stored them), also when the body was read past httpx (``iter_body``)."""
+
+    sink: Callable[[bytes], object]
+    total: int = 0
+
+    def write(self, chunk: bytes) -> object:
+        self.total += len(chunk)
+        return self.sink(chunk)
+
+    def count(self, response: httpx.Response) -> int:
+        del response
+        return self.total
 
 
 def empty_layer(status: int, size: int | None, *, ranged: bool) -> bool:
