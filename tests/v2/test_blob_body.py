@@ -1,5 +1,5 @@
-"""A large blob's body is read from the connection itself (`core.http.iter_body`, used by
-`OCIClient.open_blob` and so by the v1 face): byte-exact over http and https to Debian's
+"""A large body is read from the connection itself (`core.http.iter_body`, used by
+`OCIClient.open_blob` for the v1 face, the transfers' layer reads and `get_layer`): byte-exact over http and https to Debian's
 distribution, with and without an offset, whatever h11 had buffered with the headers;
 a body cut short or stalled is one `IncompleteBody` naming the bytes that came; small,
 chunked and mocked bodies take httpx's own path as it comes, and their connection stays
@@ -11,7 +11,6 @@ from __future__ import annotations
 import hashlib
 import os
 import socket
-import ssl
 import threading
 import time
 from collections.abc import Callable, Iterator
@@ -39,14 +38,14 @@ def test_a_blob_is_byte_exact_over_http_and_https_from_any_offset(
 ) -> None:
     v2: V2Registry = request.getfixturevalue(registry)
     data = os.urandom(size)
-    sockets: list[socket.socket | None] = []
-    seen = core_http._body_socket
+    direct: list[bool] = []  # per body read off the connection: over TLS?
 
-    def spy(response: httpx.Response) -> socket.socket | None:
-        sockets.append(seen(response))
-        return sockets[-1]
+    class Recorded(core_http._DirectBody):
+        def __init__(self, response: httpx.Response, got: int, size: int) -> None:
+            super().__init__(response, got, size)
+            direct.append(self.stream.get_extra_info("ssl_object") is not None)
 
-    monkeypatch.setattr(core_http, "_body_socket", spy)
+    monkeypatch.setattr(core_http, "_DirectBody", Recorded)
     with OCIClient(v2.url, auth=BasicAuth(USER, PASSWORD), verify=v2.verify) as client:
         client.upload_blob("body/exact", data)
         for offset in (0, 1, 65_537, size - 1):
@@ -55,10 +54,9 @@ def test_a_blob_is_byte_exact_over_http_and_https_from_any_offset(
             assert b"".join(pieces) == data[offset:]
             assert all(len(piece) <= MIB for piece in pieces)
     # from DIRECT_BODY bytes on (what is left after the offset), the body came off the
-    # connection's own socket: a TLS one for https
-    direct = [sock for sock in sockets if sock is not None]
+    # connection: a TLS one for https
     assert len(direct) == sum(size - offset >= DIRECT_BODY for offset in (0, 1, 65_537, size - 1))
-    assert all(isinstance(sock, ssl.SSLSocket) == (registry == "v2_tls_basic") for sock in direct)
+    assert direct == [registry == "v2_tls_basic"] * len(direct)
 
 
 class _Origin:

@@ -15,14 +15,13 @@ which the per-read timeout alone never does for a server sending a byte a second
 
 from __future__ import annotations
 
-import socket
-import ssl
 import time
 import zlib
-from collections.abc import Callable, Iterable, Iterator
-from typing import Protocol, Self, TypeVar
+from collections.abc import AsyncIterator, Callable, Iterable, Iterator
+from typing import Any, Protocol, Self, TypeVar
 
 import attrs
+import httpcore
 import httpx
 
 from .errors import (
@@ -46,6 +45,7 @@ __all__ = [
     "Inflate",
     "StallGuard",
     "TransferStalled",
+    "aiter_body",
     "aread_capped",
     "aread_prefix",
     "iter_body",
@@ -354,24 +354,79 @@ BODY_READ = 1 << 20
 not per byte, and a stream holds at most a few of them."""
 
 
-def _body_socket(response: httpx.Response) -> socket.socket | None:
-    """The socket a plain HTTP/1.1 ``Content-Length`` body arrives on, when the bytes
-    read from it are the body's own (TLS undone by that socket, no TLS inside it)."""
-    if response.http_version != "HTTP/1.1" or "transfer-encoding" in response.headers:
-        return None
-    stream = response.extensions.get("network_stream")
-    get_extra_info = getattr(stream, "get_extra_info", None)
-    if get_extra_info is None:
-        return None
-    sock = get_extra_info("socket")
-    if not isinstance(sock, socket.socket):
-        return None
-    tls = get_extra_info("ssl_object")
-    if isinstance(sock, ssl.SSLSocket):
-        # an https origin through an https proxy: the socket's TLS is the proxy's, and
-        # the origin's runs inside it (an `ssl.SSLObject`) — its bytes are not the body's
-        return None if isinstance(tls, ssl.SSLObject) else sock
-    return sock if tls is None else None
+class _DirectBody:
+    """The part of a ``Content-Length`` body still on the connection, read through
+    httpcore's ``network_stream`` extension (the interface httpcore documents for reading
+    a connection past the response; it undoes TLS, also TLS inside a proxy's TLS).
+
+    Shared by `iter_body` and `aiter_body`: what to ask for next, what came, and the
+    error when it ends early — the httpx error httpx would have raised, as the cause."""
+
+    def __init__(self, response: httpx.Response, got: int, size: int) -> None:
+        self.response = response
+        self.stream: Any = response.extensions["network_stream"]
+        self.length = _content_length(response) or 0
+        self.got = got
+        self.size = size
+        self.timeout = response.request.extensions.get("timeout", {}).get("read")
+
+    @staticmethod
+    def usable(response: httpx.Response) -> bool:
+        """An HTTP/1.1 ``Content-Length`` body of at least `DIRECT_BODY` bytes on a
+        connection httpcore hands over (a mock transport or HTTP/2 has none)."""
+        length = _content_length(response)
+        stream = response.extensions.get("network_stream")
+        return (
+            response.http_version == "HTTP/1.1"
+            and "transfer-encoding" not in response.headers
+            and length is not None
+            and length >= DIRECT_BODY
+            and callable(getattr(stream, "read", None))
+        )
+
+    def wanted(self) -> int:
+        """Bytes to ask for next; 0 when the body is through."""
+        return min(self.length - self.got, self.size)
+
+    def took(self, piece: bytes) -> bytes:
+        if not piece:
+            error, cause = self.failed(
+                httpx.RemoteProtocolError(
+                    "peer closed connection without sending complete message body",
+                    request=self.response.request,
+                )
+            )
+            raise error from cause
+        self.got += len(piece)
+        return piece
+
+    def failed(self, exc: Exception) -> tuple[InvalidResponse, httpx.HTTPError]:
+        """The error to raise and its cause: the httpx error for ``exc``."""
+        cause: httpx.HTTPError
+        if isinstance(exc, httpx.HTTPError):
+            cause = exc
+        elif isinstance(exc, httpcore.TimeoutException):
+            cause = httpx.ReadTimeout(str(exc) or "timed out", request=self.response.request)
+        else:
+            reason = str(exc) or type(exc).__name__
+            cause = httpx.ReadError(reason, request=self.response.request)
+        if cause is not exc:
+            cause.__cause__ = exc
+        detail = "timed out" if isinstance(cause, httpx.TimeoutException) else str(cause)
+        error = invalid_response(
+            self.response,
+            f"body ended after {self.got} of {self.length} bytes ({detail})",
+            IncompleteBody,
+        )
+        return error, cause
+
+
+_READ_FAILURES = (httpcore.TimeoutException, httpcore.NetworkError, OSError)
+"""What a read of the connection raises (httpcore maps the socket's errors to its own)."""
+
+
+def _nothing() -> None:
+    pass
 
 
 def _content_length(response: httpx.Response) -> int | None:
@@ -381,54 +436,69 @@ def _content_length(response: httpx.Response) -> int | None:
 
 def iter_body(response: httpx.Response, size: int = BODY_READ) -> Iterator[bytes]:
     """A streamed response's raw body (as sent, encoding not undone) in pieces of up to
-    ``size`` bytes, for relaying large bodies (the v1 face streams v2 blobs with it).
+    ``size`` bytes, for large bodies: layers and blobs the transfers hash and the v1 face
+    relays.
 
     httpx hands a body over as its HTTP/1.1 parser takes it in: 64 KiB reads, each
-    copied three times on the way (h11's buffer, its slice, the bytes handed out) and
-    a pass through the parser's state machine — more CPU than the sockets' own work,
+    copied three times on the way (h11's buffer, its slice, the bytes handed out) and a
+    pass through the parser's state machine — more CPU than the sockets' own work,
     measured as half a relay's throughput. So a ``Content-Length`` body of at least
-    `DIRECT_BODY` bytes over a plain or TLS socket is taken from the parser only for
-    what it holds already (its first piece: the parser hands over all it has buffered
-    at once), and the rest straight from the connection (httpcore's documented
-    ``network_stream`` extension), one ``recv`` of up to ``size`` bytes per piece, no
-    copy. The connection is closed afterwards rather than reused (httpcore does so for
-    a response its parser did not see to the end). Everything else (chunked, HTTP/2, a
-    transport without a socket such as a mock, small bodies) is ``iter_raw`` as it comes.
+    `DIRECT_BODY` bytes is taken from the parser only for what it holds already (its first
+    piece: the parser hands over all it has buffered at once), and the rest from the
+    connection (`_DirectBody`), one read of up to ``size`` bytes per piece, no copy. The
+    connection is closed afterwards rather than reused (httpcore does so for a response
+    its parser did not see to the end). Everything else (chunked, HTTP/2, a transport
+    without a connection such as a mock, small bodies) is ``iter_raw`` as it comes.
     Pieces are handed out as they arrive, never held back to fill one: a layer read
     resumes from the last byte that came, and a stall guard sees a trickle as it is.
 
     A direct body that ends early, stalls past the read timeout or fails on the socket
-    raises :class:`IncompleteBody` saying how much came; on the other path httpx's own
-    errors pass through (the caller maps them, e.g. with ``body_error``)."""
-    length = _content_length(response)
-    sock = _body_socket(response) if length is not None and length >= DIRECT_BODY else None
+    raises :class:`IncompleteBody` saying how much came, its cause the httpx error httpx
+    would have raised (``ReadTimeout`` for a stall); on the other path httpx's own errors
+    pass through (the caller maps them, e.g. with ``body_error``)."""
     pieces = response.iter_raw()
-    if sock is None or length is None:
+    if not _DirectBody.usable(response):
         yield from pieces
         return
-    got = 0
-    for piece in pieces:  # the parser's buffer (or one read of its own): all it holds
-        got = len(piece)
-        yield piece
-        break
-    # ``pieces`` stays open (unclosed) until the body is through: closing it now would
-    # close the connection under the reads below.
-    timeout = response.request.extensions.get("timeout", {}).get("read")
+    first = next(pieces, b"")  # the parser's buffer (or one read of its own): all it holds
+    body = _DirectBody(response, len(first), size)
+    if first:
+        yield first
+    # ``pieces`` stays open until the body is through: closing it closes the connection.
     try:
-        sock.settimeout(timeout)
-        while got < length:
-            piece = sock.recv(min(length - got, size))
-            if not piece:
-                raise ConnectionError("the connection was closed")
-            got += len(piece)
-            yield piece
-    except OSError as exc:  # ssl.SSLError and socket timeouts are OSErrors too
-        detail = "timed out" if isinstance(exc, TimeoutError) else str(exc) or type(exc).__name__
-        raise invalid_response(
-            response, f"body ended after {got} of {length} bytes ({detail})", IncompleteBody
-        ) from exc
+        while wanted := body.wanted():
+            try:
+                piece = body.stream.read(wanted, body.timeout)
+            except _READ_FAILURES as exc:
+                error, cause = body.failed(exc)
+                raise error from cause
+            yield body.took(piece)
     finally:
-        del pieces
+        getattr(pieces, "close", _nothing)()
+
+
+async def aiter_body(response: httpx.Response, size: int = BODY_READ) -> AsyncIterator[bytes]:
+    """The awaitable twin of :func:`iter_body`."""
+    pieces = response.aiter_raw()
+    if not _DirectBody.usable(response):
+        async for piece in pieces:
+            yield piece
+        return
+    first = await anext(pieces, b"")
+    body = _DirectBody(response, len(first), size)
+    if first:
+        yield first
+    try:
+        while wanted := body.wanted():
+            try:
+                piece = await body.stream.read(wanted, body.timeout)
+            except _READ_FAILURES as exc:
+                error, cause = body.failed(exc)
+                raise error from cause
+            yield body.took(piece)
+    finally:
+        if (aclose := getattr(pieces, "aclose", None)) is not None:
+            await aclose()
 
 
 class StallGuard:

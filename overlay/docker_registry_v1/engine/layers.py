@@ -266,10 +266,8 @@ def iter_layer(
 
 def _as_stall(error: DockerRegistryError, guard: StallGuard) -> DockerRegistryError:
     """A read timeout under the stall limit (the timeout is capped at ``speed_time``) is a
-    stall: the server sent nothing for that long (httpx's timeout, or the socket's when
-    the body was read from the connection)."""
-    timed_out = isinstance(error.__cause__, httpx.ReadTimeout | TimeoutError)
-    if guard.speed_limit > 0 and timed_out:
+    stall: the server sent nothing for that long."""
+    if guard.speed_limit > 0 and isinstance(error.__cause__, httpx.ReadTimeout):
         stalled = guard.stalled()
         stalled.__cause__ = error.__cause__
         return stalled

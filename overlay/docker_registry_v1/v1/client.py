@@ -43,6 +43,7 @@ from ..core.errors import (
 from ..core.http import (
     BODY_LIMIT,
     ERROR_BODY_LIMIT,
+    aiter_body,
     aread_capped,
     aread_prefix,
     iter_body,
@@ -607,7 +608,7 @@ class AsyncClient(_ClientBase[httpx.AsyncBaseTransport]):
         if operation.sink is None:
             return _read(operation, response)
         try:
-            async for chunk in response.aiter_raw():
+            async for chunk in aiter_body(response):
                 if inspect.isawaitable(written := operation.sink(chunk)):
                     await written
         except httpx.RequestError as exc:
