@@ -1,9 +1,9 @@
 """A large body is read from the connection itself (`core.http.iter_body`, used by
-`OCIClient.open_blob` for the v1 face, the transfers' layer reads and `get_layer`): byte-exact over http and https to Debian's
-distribution, with and without an offset, whatever h11 had buffered with the headers;
-a body cut short or stalled is one `IncompleteBody` naming the bytes that came; small,
-chunked and mocked bodies take httpx's own path as it comes, and their connection stays
-in the pool.
+`OCIClient.open_blob` for the v1 face, the transfers' layer reads and `get_layer`):
+byte-exact over http and https to Debian's distribution, with and without an offset,
+whatever h11 had buffered with the headers; a body cut short or stalled is one
+`IncompleteBody` naming the bytes that came; small, chunked and mocked bodies take httpx's
+own path as it comes, and their connection stays in the pool.
 """
 
 from __future__ import annotations
