@@ -110,8 +110,8 @@ LIMITS = [
     "Go gzip) is about twice the copy client's, but with the shared costs counted the copy "
     "needs more than half the baseline's CPU, so the wall ratio stays above 0.5.",
     "- v1 face over v2: the client, the face and distribution share two cores. A layer is "
-    "one GET to the registry whose body (from 1 MiB on) is read from the connection in "
-    "1 MiB recvs by a read-ahead thread and handed to the event loop with no worker thread "
+    "one GET to the registry whose body (from 32 MiB on) is read from the connection in "
+    "1 MiB reads by a read-ahead thread and handed to the event loop with no worker thread "
     "per chunk; at about 1,000 MiB/s the face takes about 58 % of a core, the bare relay "
     "36 %: the rest is the send side (uvicorn's h11 and asyncio's transport, which copies "
     "what the socket does not take at once). Read through httpx's 64 KiB parser events and "

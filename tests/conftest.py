@@ -6,6 +6,8 @@ import tempfile
 from collections.abc import Iterator
 
 import pytest
+from direct_body import SMALL_DIRECT_BODY
+from docker_registry_v1.core import http as core_http
 from docker_registry_v1.core.budget import reset_budgets
 
 # every_test_ran (tests/every_test_ran.py) fails a run in which a collected test was never
@@ -44,3 +46,10 @@ def _fresh_host_budgets() -> Iterator[None]:
     (core/budget.py), and a Retry-After one test provoked must not slow the next."""
     yield
     reset_budgets()
+
+
+@pytest.fixture
+def small_direct_body(monkeypatch: pytest.MonkeyPatch) -> int:
+    """Bodies from 1 MiB on are read off the connection (`core.http.iter_body`)."""
+    monkeypatch.setattr(core_http, "DIRECT_BODY", SMALL_DIRECT_BODY)
+    return SMALL_DIRECT_BODY

@@ -112,9 +112,10 @@ async def test_async_short_body_raises_a_typed_error(emulator_factory: EmulatorF
 
 
 LARGE = 3_000_000
-"""Past `core.http.DIRECT_BODY`: the sync client reads the body off the connection."""
+"""Past `small_direct_body`'s threshold: the body is read off the connection."""
 
 
+@pytest.mark.usefixtures("small_direct_body")
 def test_get_layer_writes_a_large_layer_and_counts_it(standalone: Standalone) -> None:
     image = build_image_chain(1, seed=8, layer_size=LARGE)[0]
     standalone.store.seed("ns/big", "1.0", [image])
@@ -130,6 +131,7 @@ def test_get_layer_writes_a_large_layer_and_counts_it(standalone: Standalone) ->
     assert cut.getvalue() == image.layer_bytes[:2_000_000]  # every byte that came, kept
 
 
+@pytest.mark.usefixtures("small_direct_body")
 @pytest.mark.anyio
 async def test_async_get_layer_writes_a_large_layer_and_counts_it(standalone: Standalone) -> None:
     image = build_image_chain(1, seed=9, layer_size=LARGE)[0]

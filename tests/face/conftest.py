@@ -8,6 +8,8 @@ from __future__ import annotations
 from collections.abc import Iterator
 
 import pytest
+from direct_body import SMALL_DIRECT_BODY
+from docker_registry_v1.core import http as core_http
 from docker_registry_v1.emulator import run_standalone
 from docker_registry_v1.face import LayoutBackend, RegistryBackend, V2Face
 from docker_registry_v1.formats.layout import OCILayout
@@ -20,9 +22,12 @@ from v2.v2registry import run_registry
 def world(tmp_path_factory: pytest.TempPathFactory) -> Iterator[World]:
     root = tmp_path_factory.mktemp("face")
     with (
+        # the big/* layers (3 MiB) take the direct body path, as 32 MiB ones do in use
+        pytest.MonkeyPatch.context() as patch,
         run_standalone() as emulator,
         run_registry("none", root / "v2") as v2,
     ):
+        patch.setattr(core_http, "DIRECT_BODY", SMALL_DIRECT_BODY)
         seed = seed_emulator(emulator)
         migrate(emulator.url, f"docker://{v2.host}", root / "journal")
         migrate(emulator.url, f"oci:{root / 'layout'}", root / "journal-layout")

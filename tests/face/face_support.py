@@ -41,7 +41,7 @@ class World:
 
 def seed_emulator(emulator: Standalone) -> dict[str, dict[str, list[SeedImage]]]:
     """gzip and plain-tar layers, a base chain shared by two repositories, four namespaces;
-    ``big/*`` has layers of 3 MiB (the face reads their blobs off the connection)."""
+    ``big/*`` has layers of 3 MiB (read off the connection, with the threshold lowered)."""
     shared = build_image_chain(3, seed=31, layer_size=30_000, gzip=True)
     plain = build_image_chain(2, seed=32, layer_size=50_000, gzip=False)
     seed = {

@@ -160,12 +160,14 @@ def test_an_upload_into_a_sink_that_stopped_reading_gives_up(tmp_path: Path) -> 
     print(f"upload into a stopped sink: gave up in {seconds:.1f} s, peak RSS {peak:.0f} MiB")
 
 
-# A layer from 1 MiB on is read from the connection itself after what h11 buffered
-# (`core.http.iter_body`): the stall guard and the resume must hold on that path too.
+# A large layer is read from the connection itself after what h11 buffered
+# (`core.http.iter_body`; from 1 MiB on here, `small_direct_body`): the stall guard and
+# the resume must hold on that path too.
 BIG = (2 * 1024 * 1024, 1536 * 1024)
 """A layer's size and the bytes sent at once before it trickles or falls silent."""
 
 
+@pytest.mark.usefixtures("small_direct_body")
 @pytest.mark.parametrize(("size", "burst"), [(64 * 1024, 0), BIG], ids=["small", "direct"])
 def test_a_stalled_read_resumes_where_it_stopped(
     standalone: Standalone, tmp_path: Path, size: int, burst: int
@@ -193,6 +195,7 @@ def test_a_stalled_read_resumes_where_it_stopped(
         assert f"{image.id}/layer.tar" in loaded.getnames()
 
 
+@pytest.mark.usefixtures("small_direct_body")
 @pytest.mark.parametrize(("size", "burst"), [(None, 0), BIG], ids=["small", "direct"])
 def test_a_silent_layer_host_is_a_stall_too(
     standalone: Standalone, tmp_path: Path, size: int | None, burst: int

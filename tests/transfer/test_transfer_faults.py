@@ -29,9 +29,10 @@ def layer_gets(reg: Emulator) -> list[tuple[str | None, int | None]]:
     ]
 
 
+@pytest.mark.usefixtures("small_direct_body")
 @pytest.mark.parametrize(
     ("size", "cut"),
-    # a layer from 1 MiB on is read off the connection after what h11 buffered
+    # a large layer (from 1 MiB on here) is read off the connection after what h11 buffered
     [(200_000, 50_000), (3_000_000, 2_000_000)],
     ids=["small", "direct"],
 )

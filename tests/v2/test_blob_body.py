@@ -18,6 +18,7 @@ from contextlib import contextmanager
 
 import httpx
 import pytest
+from direct_body import SMALL_DIRECT_BODY
 from docker_registry_v1 import BasicAuth, IncompleteBody, OCIClient
 from docker_registry_v1.core import http as core_http
 from docker_registry_v1.core.http import DIRECT_BODY, iter_body
@@ -31,8 +32,9 @@ def _digest(data: bytes) -> str:
     return "sha256:" + hashlib.sha256(data).hexdigest()
 
 
+@pytest.mark.usefixtures("small_direct_body")
 @pytest.mark.parametrize("registry", ["v2_token", "v2_tls_basic"])
-@pytest.mark.parametrize("size", [DIRECT_BODY - 1, DIRECT_BODY, 3 * MIB + 7])
+@pytest.mark.parametrize("size", [SMALL_DIRECT_BODY - 1, SMALL_DIRECT_BODY, 3 * MIB + 7])
 def test_a_blob_is_byte_exact_over_http_and_https_from_any_offset(
     registry: str, size: int, request: pytest.FixtureRequest, monkeypatch: pytest.MonkeyPatch
 ) -> None:
@@ -55,7 +57,8 @@ def test_a_blob_is_byte_exact_over_http_and_https_from_any_offset(
             assert all(len(piece) <= MIB for piece in pieces)
     # from DIRECT_BODY bytes on (what is left after the offset), the body came off the
     # connection: a TLS one for https
-    assert len(direct) == sum(size - offset >= DIRECT_BODY for offset in (0, 1, 65_537, size - 1))
+    left = [size - offset for offset in (0, 1, 65_537, size - 1)]
+    assert len(direct) == sum(rest >= SMALL_DIRECT_BODY for rest in left)
     assert direct == [registry == "v2_tls_basic"] * len(direct)
 
 
@@ -118,6 +121,7 @@ def _open(client: httpx.Client, url: str) -> httpx.Response:
     return client.send(client.build_request("GET", url + "/blob"), stream=True)
 
 
+@pytest.mark.usefixtures("small_direct_body")
 @pytest.mark.parametrize("with_head", [0, 1, 60_000, 300_000])
 def test_what_h11_buffered_with_the_headers_comes_first_then_the_socket(with_head: int) -> None:
     """The first bytes of the body arrive in the same segment as the headers (h11 holds
@@ -149,8 +153,9 @@ def test_what_h11_buffered_with_the_headers_comes_first_then_the_socket(with_hea
         assert origin.connections == 2
 
 
+@pytest.mark.usefixtures("small_direct_body")
 def test_a_small_body_takes_httpx_path_and_its_connection_is_reused() -> None:
-    body = os.urandom(DIRECT_BODY - 1)
+    body = os.urandom(SMALL_DIRECT_BODY - 1)
 
     def answer(conn: socket.socket) -> None:
         conn.sendall(_head(len(body)) + body)
@@ -165,6 +170,7 @@ def test_a_small_body_takes_httpx_path_and_its_connection_is_reused() -> None:
         assert origin.connections == 1
 
 
+@pytest.mark.usefixtures("small_direct_body")
 def test_a_body_cut_short_is_an_incomplete_body_naming_what_came() -> None:
     def answer(conn: socket.socket) -> None:
         conn.sendall(_head(3 * MIB) + os.urandom(2 * MIB))
@@ -184,6 +190,7 @@ def test_a_body_cut_short_is_an_incomplete_body_naming_what_came() -> None:
     assert origin.url.removeprefix("http://") in message
 
 
+@pytest.mark.usefixtures("small_direct_body")
 def test_a_stalled_body_ends_at_the_read_timeout() -> None:
     release = threading.Event()
 
@@ -217,3 +224,25 @@ def test_a_body_without_a_socket_is_httpx_s_pieces_as_they_come() -> None:
         chunks = list(iter_body(response, MIB))
     assert chunks == sent  # none held back to fill a piece: a resume or a stall guard
     # sees every byte as it came
+
+
+def test_the_default_threshold_reads_a_32_mib_body_off_the_connection(
+    v2_open: V2Registry, monkeypatch: pytest.MonkeyPatch
+) -> None:
+    """In use (no threshold lowered), a body of `DIRECT_BODY` bytes takes the direct path
+    and one just below it httpx's."""
+    data = os.urandom(DIRECT_BODY + 1)
+    direct: list[int] = []
+
+    class Recorded(core_http._DirectBody):
+        def __init__(self, response: httpx.Response, got: int, size: int) -> None:
+            super().__init__(response, got, size)
+            direct.append(self.length)
+
+    monkeypatch.setattr(core_http, "_DirectBody", Recorded)
+    with OCIClient(v2_open.url) as client:
+        client.upload_blob("body/default", data)
+        for offset in (0, 1, 2):
+            with client.open_blob("body/default", _digest(data), offset=offset) as chunks:
+                assert b"".join(chunks) == data[offset:]
+    assert direct == [DIRECT_BODY + 1, DIRECT_BODY]
