@@ -102,8 +102,11 @@ def test_a_rate_limited_source_and_a_429_destination(tmp_path: Path) -> None:
 
     # the source: never above the budget over any 1-second window, nor on average
     assert len(source_times) >= 30
-    assert most <= 1 + RATE
-    assert achieved <= RATE * 1.02
+    # The times are the server's, each read when the request reached it: a request the
+    # loaded machine delayed on its way lands in the next one's second, so one more than
+    # the bucket's 1 + RATE is that jitter, not the budget (no budget: all 30+ in ~1 s).
+    assert most <= 2 + RATE
+    assert achieved <= RATE * 1.05
 
     # the destination: each 429 paused the host, and nothing arrived while paused
     assert len(refused) == len(arrivals) // EVERY >= 2
@@ -146,8 +149,11 @@ def test_an_inventory_at_rate_5_reads_at_5_requests_per_second() -> None:
         f"\ninventory: {len(times)} requests in {span:.2f} s = {achieved:.2f}/s "
         f"(budget {RATE}/s), busiest 1-s window {most}; wall {wall:.1f} s"
     )
-    assert most <= 1 + RATE
-    assert achieved <= RATE * 1.02
+    # The times are the server's, each read when the request reached it: a request the
+    # loaded machine delayed on its way lands in the next one's second, so one more than
+    # the bucket's 1 + RATE is that jitter, not the budget (no budget: all 30+ in ~1 s).
+    assert most <= 2 + RATE
+    assert achieved <= RATE * 1.05
     # and not far below it: the wait is the bucket's, not a longer one (the margin is for
     # a busy machine: alone, this run measures 4.95-4.98 requests/s)
     assert achieved >= RATE * 0.5

@@ -87,7 +87,9 @@ def test_cancelled_mid_layer_stops_the_worker_promptly_and_leaves_no_file(
     standalone.store.seed("acme/big", "1.0", chain)
     total = sum(len(image.layer_bytes) for image in chain)
     dest = tmp_path / "big.tar"
-    watch = Watch(pause=0.02)  # ~100 chunks a layer: seconds per layer at this pace
+    # ~100 chunks a layer: ~5 s per layer at this pace, twice the bound below, which
+    # leaves room for a loaded machine (three test workers on two cores)
+    watch = Watch(pause=0.05)
     before = set(transfer_threads())
 
     async def main() -> tuple[bool, float]:
@@ -97,10 +99,10 @@ def test_cancelled_mid_layer_stops_the_worker_promptly_and_leaves_no_file(
 
     cancelled, took = anyio.run(main)
     assert cancelled
-    assert took < 1.0, f"the cancelled pull took {took:.2f}s to return"
+    assert took < 2.5, f"the cancelled pull took {took:.2f}s to return"
     assert 0 < watch.bytes < total  # it was cancelled mid-layer
     assert list(tmp_path.iterdir()) == []  # no archive, no spool directory
-    assert ended([t for t in transfer_threads() if t not in before], within=1.0)
+    assert ended([t for t in transfer_threads() if t not in before], within=2.5)
     seen = watch.bytes
     time.sleep(0.3)
     assert watch.bytes == seen  # nothing goes on in the background
@@ -120,7 +122,7 @@ def test_a_push_cancelled_mid_layer_stops_and_finalises_nothing(
 
     cancelled, took = anyio.run(main)
     assert cancelled
-    assert took < 1.0, f"the cancelled push took {took:.2f}s to return"
+    assert took < 2.5, f"the cancelled push took {took:.2f}s to return"
     assert 0 < watch.bytes < sum(len(image.layer_bytes) for image in chain)
     assert standalone.store.tags("acme/up") in (None, {})
     assert standalone.log.find(method="PUT", path="/v1/images/*/checksum") == []
@@ -135,7 +137,7 @@ def test_cancelled_while_the_server_stalls_returns_at_once(
     as the answer comes, without writing anything."""
     chain = seed_chain(2, seed=12, size=200_000)
     standalone.store.seed("acme/stall", "1.0", chain)
-    standalone.faults.latency(LAYER, 3.0)
+    standalone.faults.latency(LAYER, 6.0)
     dest = tmp_path / "stall.tar"
     watch = Watch()
     before = set(transfer_threads())
@@ -148,11 +150,11 @@ def test_cancelled_while_the_server_stalls_returns_at_once(
     started = time.monotonic()
     cancelled, took = anyio.run(main)
     assert cancelled
-    assert took < 1.0, f"the cancelled pull took {took:.2f}s to return"
-    assert time.monotonic() - started < 2.5  # well before the layers could answer
+    assert took < 2.5, f"the cancelled pull took {took:.2f}s to return"
+    assert time.monotonic() - started < 5  # well before the layers could answer (6 s)
     assert list(tmp_path.iterdir()) == []
     assert watch.bytes == 0
-    assert ended([t for t in transfer_threads() if t not in before], within=5.0)
+    assert ended([t for t in transfer_threads() if t not in before], within=10.0)
     assert list(tmp_path.iterdir()) == []
     assert watch.bytes == 0
 
