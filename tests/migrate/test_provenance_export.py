@@ -383,3 +383,24 @@ def test_bad_input_is_one_error_line(
     assert message in lines[0]
     assert "Traceback" not in result.output
     assert sorted(p.name for p in tmp_path.iterdir()) == ["j", "not-a-journal"]
+
+
+def test_a_migration_into_a_v1_registry_has_no_v2_rows(tmp_path: Path) -> None:
+    """A v1 → v1 journal: each tag is a warning saying why (no v2 side), no row carries a
+    v1 id in the v2 columns, and the exit status says the export is partial."""
+    with run_standalone() as source, run_standalone() as target:
+        source.store.seed("team/app", "1.0", build_image_chain(2, seed=2110, layer_size=512))
+        journal = tmp_path / "v1.sqlite"
+        ran = regv1(
+            "migrate",
+            source.url.removeprefix("http://"),
+            target.url.removeprefix("http://"),
+            "--journal",
+            str(journal),
+        )
+        assert ran.exit_code == 0, ran.output
+    exported = regv1("provenance", "export", "--journal", str(journal))
+    assert exported.exit_code == 2, exported.output
+    assert csv_rows(exported.stdout) == []
+    assert "team/app:1.0: migrated into the v1 registry" in exported.stderr
+    assert "no v2 manifest to map" in exported.stderr

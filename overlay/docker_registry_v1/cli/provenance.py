@@ -235,7 +235,8 @@ def export(
 
     A destination tag without a provenance artifact (pushed there directly, or
     migrated with --no-provenance) is one row with empty v1 columns and provenance
-    "no provenance". A tag that cannot be read is a warning line, the rest is
+    "no provenance". A tag that cannot be read, or that a journal saw migrated into
+    another v1 registry (it has no v2 side), is a warning line, the rest is
     exported, and the exit status is 2. In CSV a cell that starts like a formula
     (=, +, -, @, tab, CR) gets a leading '.
     """

@@ -26,7 +26,8 @@ provenance artifact names it (without credentials, without the API's ``/v1``).
 
 Something that cannot be read for one tag (a damaged artifact, a manifest gone between
 listing and reading) is an `ExportProblem` and the export goes on; the caller reports
-them (the CLI exits 2).
+them (the CLI exits 2). So is a tag a journal saw written into another v1 registry: it
+has no v2 side, and a row would put its v1 image id in the v2 columns.
 """
 
 from __future__ import annotations
@@ -245,8 +246,19 @@ def from_journal(
     view = _JournalView(reader)
     for registry in registries if registries is not None else reader.registries():
         for manifest in reader.manifests(registry):
-            if repositories is None or manifest.repository in repositories:
-                yield from _journal_rows(view, registry, manifest)
+            if repositories is not None and manifest.repository not in repositories:
+                continue
+            if not manifest.digest.startswith("sha256:"):
+                # a migration into another v1 registry records the v1 image id as the
+                # tag's digest: there is no v2 manifest or blob to map it to
+                yield ExportProblem(
+                    manifest.repository,
+                    manifest.tag,
+                    f"migrated into the v1 registry {registry} (image {manifest.image_id}): "
+                    "no v2 manifest to map",
+                )
+                continue
+            yield from _journal_rows(view, registry, manifest)
 
 
 # --- from the destination ------------------------------------------------------------
