@@ -1,4 +1,5 @@
-"""Helpers for the CLI tests: invoking ``regv1`` in-process and reading its output."""
+"""Helpers for the CLI tests: names, images and reading output (``regv1`` itself runs
+through tests/regv1_runner.py, shared by every folder)."""
 
 from __future__ import annotations
 
@@ -9,8 +10,7 @@ from collections.abc import Mapping
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner, Result
-from docker_registry_v1.cli import main
+from click.testing import Result
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
 
 PASSWORD = "s3cret"
@@ -24,18 +24,6 @@ def netloc(url: str) -> str:
 
 def chain(layers: int = 2, seed: int = 0) -> list[SeedImage]:
     return build_image_chain(layers, seed=seed, layer_size=2048)
-
-
-def regv1(*args: str, input: str | None = None, env: Mapping[str, str] | None = None) -> Result:
-    """Run ``regv1 ARGS`` in-process; unexpected exceptions propagate to the test."""
-    return CliRunner().invoke(
-        main, list(args), input=input, env=dict(env or {}), catch_exceptions=False
-    )
-
-
-def json_out(result: Result) -> Any:
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def assert_one_line_failure(result: Result, *fragments: str, code: int = 1) -> None:

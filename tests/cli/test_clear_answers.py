@@ -14,7 +14,7 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_support import assert_one_line_failure, chain, netloc, regv1
+from cli_support import assert_one_line_failure, chain, netloc
 from docker_registry_v1 import (
     AsyncClient,
     Client,
@@ -26,6 +26,7 @@ from docker_registry_v1 import (
     inventory,
 )
 from docker_registry_v1.emulator import Hub, Standalone
+from regv1_runner import regv1
 from v2.v2registry import V2Registry, run_registry
 
 

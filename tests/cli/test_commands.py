@@ -7,8 +7,9 @@ import json
 from pathlib import Path
 
 import pytest
-from cli_support import ALICE, PASSWORD, chain, json_out, netloc, regv1
+from cli_support import ALICE, PASSWORD, chain, netloc
 from docker_registry_v1.emulator import Hub, Standalone
+from regv1_runner import document, regv1
 
 ALICE_ENV = {"REGV1_USERNAME": ALICE[0], "REGV1_PASSWORD": PASSWORD}
 
@@ -29,7 +30,7 @@ def seeded_hub(hub: Hub) -> Hub:
 
 
 def test_ping(standalone: Standalone) -> None:
-    doc = json_out(regv1("ping", standalone.url, "--json"))
+    doc = document(regv1("ping", standalone.url, "--json"))
     assert doc == {"registry": standalone.url + "/v1/", "version": None, "standalone": True}
     human = regv1("ping", netloc(standalone.url))
     assert human.exit_code == 0
@@ -39,7 +40,7 @@ def test_ping(standalone: Standalone) -> None:
 def test_tags(seeded: Standalone) -> None:
     images = chain(2)
     ref = f"{netloc(seeded.url)}/team/app"
-    doc = json_out(regv1("tags", ref, "--json"))
+    doc = document(regv1("tags", ref, "--json"))
     assert doc == {"repository": "team/app", "tags": {"1.0": images[-1].id}, "short_ids": False}
     human = regv1("tags", ref)
     assert human.exit_code == 0
@@ -49,7 +50,7 @@ def test_tags(seeded: Standalone) -> None:
 
 def test_registry_option_and_environment(seeded: Standalone) -> None:
     tip = chain(2)[-1].id
-    doc = json_out(regv1("image-id", "team/app:1.0", "--registry", seeded.url, "--json"))
+    doc = document(regv1("image-id", "team/app:1.0", "--registry", seeded.url, "--json"))
     assert doc == {"repository": "team/app", "tag": "1.0", "image_id": tip}
     plain = regv1("image-id", "team/app:1.0", env={"REGV1_REGISTRY": netloc(seeded.url)})
     assert plain.exit_code == 0
@@ -65,7 +66,7 @@ def test_image_id_defaults_to_latest(seeded: Standalone) -> None:
 
 def test_ancestry_by_reference_and_id(seeded: Standalone) -> None:
     base, tip = chain(2)
-    doc = json_out(regv1("ancestry", f"{netloc(seeded.url)}/team/app:1.0", "--json"))
+    doc = document(regv1("ancestry", f"{netloc(seeded.url)}/team/app:1.0", "--json"))
     assert doc == {"image_id": tip.id, "ancestry": [tip.id, base.id]}
     by_id = regv1("ancestry", tip.id, "--registry", seeded.url)
     assert by_id.exit_code == 0
@@ -81,7 +82,7 @@ def test_metadata(seeded: Standalone) -> None:
     pretty = regv1("metadata", ref)
     assert json.loads(pretty.stdout) == json.loads(tip.json_bytes)
     assert pretty.stdout.count("\n") > 10
-    doc = json_out(regv1("metadata", tip.id, "--registry", seeded.url, "--json"))
+    doc = document(regv1("metadata", tip.id, "--registry", seeded.url, "--json"))
     assert doc["image_id"] == tip.id
     assert doc["metadata"]["id"] == tip.id
     assert doc["checksum"] == tip.checksum
@@ -92,9 +93,9 @@ def test_metadata(seeded: Standalone) -> None:
 def test_search_all_pages_and_limit(standalone: Standalone) -> None:
     for index in range(30):
         standalone.store.seed(f"team/app{index:02d}", "latest", chain(1, seed=index))
-    doc = json_out(regv1("search", "app", "--registry", standalone.url, "--json"))
+    doc = document(regv1("search", "app", "--registry", standalone.url, "--json"))
     assert [r["name"] for r in doc["results"]] == [f"team/app{i:02d}" for i in range(30)]
-    limited = json_out(
+    limited = document(
         regv1("search", "app", "--limit", "3", "--registry", standalone.url, "--json")
     )
     assert len(limited["results"]) == 3
@@ -107,7 +108,7 @@ def test_search_all_pages_and_limit(standalone: Standalone) -> None:
 def test_tag_untag_delete(seeded: Standalone) -> None:
     base, tip = chain(2)
     host = netloc(seeded.url)
-    doc = json_out(regv1("tag", f"{host}/team/app:old", base.id, "--json"))
+    doc = document(regv1("tag", f"{host}/team/app:old", base.id, "--json"))
     assert doc == {"repository": "team/app", "tag": "old", "image_id": base.id}
     assert seeded.store.tags("team/app") == {"1.0": tip.id, "old": base.id}
 
@@ -126,7 +127,7 @@ def test_tag_untag_delete(seeded: Standalone) -> None:
     assert not seeded.store.repository_exists("team/app")
 
     seeded.store.seed("team/other", "latest", chain(1, seed=4))
-    doc = json_out(regv1("delete", f"{host}/team/other", "--yes", "--json"))
+    doc = document(regv1("delete", f"{host}/team/other", "--yes", "--json"))
     assert doc["deleted"] is True
     assert not seeded.store.repository_exists("team/other")
 
@@ -137,7 +138,7 @@ def test_tag_untag_delete(seeded: Standalone) -> None:
 def test_private_registry_credentials_from_environment(private_registry: Standalone) -> None:
     private_registry.store.seed("team/app", "1.0", chain(2))
     ref = f"{netloc(private_registry.url)}/team/app"
-    doc = json_out(regv1("tags", ref, "--json", env=ALICE_ENV))
+    doc = document(regv1("tags", ref, "--json", env=ALICE_ENV))
     assert list(doc["tags"]) == ["1.0"]
 
 
@@ -145,7 +146,7 @@ def test_private_registry_password_stdin(private_registry: Standalone) -> None:
     private_registry.store.seed("team/app", "1.0", chain(2))
     ref = f"{netloc(private_registry.url)}/team/app"
     result = regv1("tags", ref, "-u", "alice", "--password-stdin", "--json", input=PASSWORD + "\n")
-    assert json_out(result)["tags"] == {"1.0": chain(2)[-1].id}
+    assert document(result)["tags"] == {"1.0": chain(2)[-1].id}
     assert PASSWORD not in result.stdout + result.stderr
 
 
@@ -158,12 +159,12 @@ def test_private_registry_docker_config(
         json.dumps({"auths": {f"http://{netloc(private_registry.url)}/v1/": {"auth": auth}}})
     )
     result = regv1("tags", f"{netloc(private_registry.url)}/team/app", "--json")
-    assert json_out(result)["repository"] == "team/app"
+    assert document(result)["repository"] == "team/app"
 
 
 def test_login(private_registry: Standalone) -> None:
     result = regv1("login", private_registry.url, "--json", env=ALICE_ENV)
-    doc = json_out(result)
+    doc = document(result)
     assert doc == {
         "registry": private_registry.url + "/v1/",
         "username": "alice",
@@ -189,17 +190,17 @@ def test_login(private_registry: Standalone) -> None:
 def test_hub_reads_through_read_tokens(seeded_hub: Hub) -> None:
     base, tip = chain(2)
     index = netloc(seeded_hub.index_url)
-    ping = json_out(regv1("ping", seeded_hub.index_url, "--json"))
+    ping = document(regv1("ping", seeded_hub.index_url, "--json"))
     assert ping["standalone"] is False
-    tags = json_out(regv1("tags", f"{index}/team/app", "--json"))
+    tags = document(regv1("tags", f"{index}/team/app", "--json"))
     assert tags["tags"] == {"1.0": tip.id}
     image = regv1("image-id", f"{index}/team/app:1.0")
     assert image.stdout.strip() == tip.id
-    anc = json_out(regv1("ancestry", f"{index}/team/app:1.0", "--json"))
+    anc = document(regv1("ancestry", f"{index}/team/app:1.0", "--json"))
     assert anc["ancestry"] == [tip.id, base.id]
     meta = regv1("metadata", base.id, "--repo", f"{index}/team/app", "--raw")
     assert meta.stdout_bytes == base.json_bytes
-    search = json_out(regv1("search", "app", "--registry", seeded_hub.index_url, "--json"))
+    search = document(regv1("search", "app", "--registry", seeded_hub.index_url, "--json"))
     assert [r["name"] for r in search["results"]] == ["team/app"]
 
 
@@ -228,4 +229,4 @@ def test_hub_writes_through_write_and_delete_tokens(seeded_hub: Hub) -> None:
 
 
 def test_hub_login(hub: Hub) -> None:
-    assert json_out(regv1("login", hub.index_url, "--json", env=ALICE_ENV))["logged_in"] is True
+    assert document(regv1("login", hub.index_url, "--json", env=ALICE_ENV))["logged_in"] is True

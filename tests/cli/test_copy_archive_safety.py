@@ -9,9 +9,10 @@ import tarfile
 from pathlib import Path
 from typing import Any
 
-from cli_support import assert_one_line_failure, json_out, netloc, regv1
+from cli_support import assert_one_line_failure, netloc
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
+from regv1_runner import document, regv1
 
 BEFORE = b"an archive the user made earlier\n"
 
@@ -58,7 +59,7 @@ def test_an_existing_archive_is_kept_without_force_and_replaced_with_it(
     assert layer_requests(standalone) == []  # refused before the source was read
     assert sorted(p.name for p in out.iterdir()) == ["app.tar"]
 
-    forced = json_out(regv1("copy", src, f"docker-archive:{archive}", "--force", "--json"))
+    forced = document(regv1("copy", src, f"docker-archive:{archive}", "--force", "--json"))
 
     assert forced["path"] == str(archive)
     manifest, _ = members(archive)

@@ -10,9 +10,10 @@ import json
 import tarfile
 from pathlib import Path
 
-from cli_support import json_out, netloc, regv1
+from cli_support import netloc
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import build_image_chain
+from regv1_runner import document, regv1
 
 
 def test_copy_into_an_archive_overlaps_like_pull(standalone: Standalone, tmp_path: Path) -> None:
@@ -24,7 +25,7 @@ def test_copy_into_an_archive_overlaps_like_pull(standalone: Standalone, tmp_pat
     out.mkdir()
     dest = out / "image.tar"
     src = f"{netloc(standalone.url)}/acme/overlap:1.0"
-    done = json_out(regv1("copy", src, f"docker-archive:{dest}", "--json"))
+    done = document(regv1("copy", src, f"docker-archive:{dest}", "--json"))
     assert done["layers"] == [image.id for image in images]
     with tarfile.open(dest) as tar:
         manifest = json.load(io.BytesIO(tar.extractfile("manifest.json").read()))  # type: ignore[union-attr]

@@ -24,15 +24,14 @@ from cli_support import (
     assert_one_line_failure,
     chain,
     helper_calls,
-    json_out,
     make_helper,
     netloc,
     path_with,
-    regv1,
 )
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.pytest_plugin import EmulatorFactory
 from docker_registry_v1.emulator.requestlog import redact_authorization
+from regv1_runner import document, regv1
 
 REGV1 = Path(sys.executable).with_name("regv1")
 
@@ -70,7 +69,7 @@ def test_creds_store_helper_on_path(
     _docker_config(clean_environment, {"credsStore": "vault"})
     env = {"PATH": path_with(tmp_path / "bin")}
     result = regv1("tags", f"{host}/team/app", "--json", env=env)
-    assert json_out(result)["tags"] == {"1.0": chain(2)[-1].id}
+    assert document(result)["tags"] == {"1.0": chain(2)[-1].id}
     assert PASSWORD not in result.stdout + result.stderr
     assert helper_calls(tmp_path / "bin", "vault") == [{"argv": ["get"], "stdin": host}]
     login = regv1("login", private.url, env=env)
@@ -104,7 +103,7 @@ def test_podman_auth_files(private: Standalone, tmp_path: Path) -> None:
     runtime_file = Path(os.environ["XDG_RUNTIME_DIR"]) / "containers" / "auth.json"
     runtime_file.parent.mkdir()
     runtime_file.write_text(json.dumps(auth))
-    assert json_out(regv1("tags", f"{host}/team/app", "--json"))["repository"] == "team/app"
+    assert document(regv1("tags", f"{host}/team/app", "--json"))["repository"] == "team/app"
 
     explicit = tmp_path / "skopeo-auth.json"
     explicit.write_text(json.dumps({"auths": {host: {"username": "alice", "password": "bad"}}}))
@@ -175,7 +174,7 @@ def test_mirror_with_src_and_dest_creds(
     assert isinstance(source, Standalone)
     source.store.seed("team/app", "latest", chain(2))
     src, dst = f"{netloc(source.url)}/team/app", f"{netloc(private_registry.url)}/copy/app"
-    doc = json_out(
+    doc = document(
         regv1(
             "mirror",
             src,

@@ -7,8 +7,9 @@ asks for one.
 
 from __future__ import annotations
 
-from cli_support import ALICE, PASSWORD, chain, json_out, netloc, regv1
+from cli_support import ALICE, PASSWORD, chain, netloc
 from docker_registry_v1.emulator import Hub, Standalone
+from regv1_runner import document, regv1
 
 ALICE_ENV = {"REGV1_USERNAME": ALICE[0], "REGV1_PASSWORD": PASSWORD}
 
@@ -31,7 +32,7 @@ def test_standalone_delete_says_it_is_immediate(standalone: Standalone) -> None:
     assert _requests(standalone) == [("GET", "/v1/_ping", False)]
 
     standalone.log.clear()
-    doc = json_out(regv1("delete", ref, "--yes", "--json"))
+    doc = document(regv1("delete", ref, "--yes", "--json"))
     assert doc["standalone"] is True
     assert not standalone.store.repository_exists("team/app")
     requests = _requests(standalone)
@@ -60,6 +61,6 @@ def test_index_delete_explains_the_token_flow(hub: Hub) -> None:
     assert "is an index" in declined.stderr
     assert "delete token" in declined.stderr
     assert hub.store.repository_exists("team/app")
-    accepted = json_out(regv1("delete", ref, "--yes", "--json", env=ALICE_ENV))
+    accepted = document(regv1("delete", ref, "--yes", "--json", env=ALICE_ENV))
     assert accepted["standalone"] is False
     assert not hub.store.repository_exists("team/app")

@@ -7,8 +7,9 @@ from collections.abc import Iterator
 from http.server import BaseHTTPRequestHandler, ThreadingHTTPServer
 
 import pytest
-from cli_support import assert_one_line_failure, chain, netloc, regv1
+from cli_support import assert_one_line_failure, chain, netloc
 from docker_registry_v1.emulator import Standalone
+from regv1_runner import regv1
 
 
 class _V2Only(BaseHTTPRequestHandler):

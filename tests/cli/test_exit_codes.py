@@ -7,7 +7,6 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_support import regv1
 from docker_registry_v1.cli.exitcodes import (
     EXIT_CLOSED_PIPE,
     EXIT_FAILED,
@@ -15,6 +14,7 @@ from docker_registry_v1.cli.exitcodes import (
     EXIT_OK,
     EXIT_PARTIAL,
 )
+from regv1_runner import regv1
 
 REGV1 = Path(sys.executable).with_name("regv1")
 README = Path(__file__).resolve().parents[2] / "README.md"

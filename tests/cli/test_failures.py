@@ -8,11 +8,12 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_support import PASSWORD, assert_one_line_failure, chain, netloc, regv1
+from cli_support import PASSWORD, assert_one_line_failure, chain, netloc
 from click.testing import CliRunner
 from docker_registry_v1.cli import connect, main
 from docker_registry_v1.emulator import Hub, Standalone
 from ports import unused_port
+from regv1_runner import regv1
 
 REGV1 = Path(sys.executable).with_name("regv1")
 

@@ -9,7 +9,7 @@ import sys
 from pathlib import Path
 
 import pytest
-from cli_support import regv1
+from regv1_runner import regv1
 
 REGV1 = Path(sys.executable).with_name("regv1")
 

@@ -19,11 +19,12 @@ from pathlib import Path
 
 import attrs
 import pytest
-from cli_support import chain, json_out, netloc, regv1
+from cli_support import chain, netloc
 from docker_registry_v1.cli import options
 from docker_registry_v1.cli.output import json_text, visible
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import SeedImage, payload_checksum
+from regv1_runner import document, regv1
 
 REGV1 = Path(sys.executable).with_name("regv1")
 #: Retitles the window (OSC), turns text red (CSI), clears the screen (C1 CSI), then a
@@ -92,7 +93,7 @@ def test_tags_plain_and_table_show_escapes(hostile: Standalone) -> None:
     assert not controls(table.stdout, allowed="\n")
     assert f"v{SHOWN}" in table.stdout
 
-    exact = json_out(regv1("tags", ref, "--json"))
+    exact = document(regv1("tags", ref, "--json"))
     assert exact["tags"][f"v{HOSTILE}"] == tip
 
 
@@ -135,7 +136,7 @@ def test_metadata_prints_json_without_raw_controls(hostile: Standalone) -> None:
     assert "\\u009b" in human.stdout
     assert json.loads(human.stdout)["author"] == HOSTILE
 
-    exact = json_out(regv1("metadata", ref, "--json"))
+    exact = document(regv1("metadata", ref, "--json"))
     assert exact["metadata"]["author"] == HOSTILE
     assert exact["metadata"]["comment"] == HOSTILE
 
@@ -182,7 +183,7 @@ def test_csv_cells_that_start_like_formulas_get_a_quote(standalone: Standalone) 
         assert row["layers"] == "1"  # numbers stay numbers
         assert row["image_id"] == images[-1].id
     # the other formats keep the names exact
-    exact = json_out(regv1("inventory", host, "--format", "json"))
+    exact = document(regv1("inventory", host, "--format", "json"))
     assert {row["tag"] for row in exact["tags"]} == {*FORMULAS, "1.0-rc1"}
 
 
@@ -246,7 +247,7 @@ def test_ping_version_from_the_header_is_escaped(hostile_registry: str) -> None:
     assert result.exit_code == 0, result.stderr
     assert not controls(result.stdout)
     assert f"version: {visible(VERSION)}" in result.stdout.splitlines()
-    assert json_out(regv1("ping", hostile_registry, "--json"))["version"] == VERSION
+    assert document(regv1("ping", hostile_registry, "--json"))["version"] == VERSION
 
 
 def test_search_names_and_descriptions_are_escaped(hostile_registry: str) -> None:
@@ -260,7 +261,7 @@ def test_search_names_and_descriptions_are_escaped(hostile_registry: str) -> Non
     assert visible(SEARCH_NAME) in table.stdout
     assert SHOWN in table.stdout
 
-    exact = json_out(regv1("search", "app", "--registry", hostile_registry, "--json"))
+    exact = document(regv1("search", "app", "--registry", hostile_registry, "--json"))
     assert exact["results"][0]["name"] == SEARCH_NAME
     assert exact["results"][0]["description"] == HOSTILE
 

@@ -23,9 +23,10 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from cli_support import PASSWORD, assert_one_line_failure, chain, netloc, path_with, regv1
+from cli_support import PASSWORD, assert_one_line_failure, chain, netloc, path_with
 from click.testing import Result
 from docker_registry_v1.emulator import Standalone
+from regv1_runner import regv1
 from system_tools import require_tool
 
 REGV1 = Path(sys.executable).with_name("regv1")

@@ -14,9 +14,7 @@ from pathlib import Path
 
 import httpx
 import pytest
-from click.testing import CliRunner, Result
 from docker_registry_v1 import OCILayout
-from docker_registry_v1.cli import main
 from docker_registry_v1.cli.migrate import migrate
 from docker_registry_v1.cli.migrate_config import MAX_BYTES, load_config
 from docker_registry_v1.emulator import Breakage, Standalone
@@ -24,16 +22,13 @@ from docker_registry_v1.emulator.server import run_standalone
 from docker_registry_v1.formats.provenance import is_fallback_tag
 from migrate_support import SeededRegistry, seed_registry
 from ports import unused_port
+from regv1_runner import regv1
 from v2.v2registry import PASSWORD as NEW_PASSWORD
 from v2.v2registry import USER as NEW_USER
 from v2.v2registry import V2Registry, run_registry
 
 ROOT = Path(__file__).resolve().parents[2]
 USER, PASSWORD = "alice", "s3cret-b"
-
-
-def regv1(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def _seed(emulator: Standalone, seed: int, *, private: bool = False) -> SeededRegistry:

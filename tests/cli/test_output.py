@@ -12,9 +12,10 @@ from pathlib import Path
 
 import attrs
 import pytest
-from cli_support import chain, json_out, netloc, regv1
+from cli_support import chain, netloc
 from docker_registry_v1.cli import options, output
 from docker_registry_v1.emulator import Standalone
+from regv1_runner import document, regv1
 from rich.console import Console
 
 REGV1 = Path(sys.executable).with_name("regv1")
@@ -105,8 +106,8 @@ def test_styles_off_a_terminal(long_tags: Standalone, monkeypatch: pytest.Monkey
     _tty(monkeypatch)
     plain = regv1("tags", ref, "--format", "plain")
     assert plain.stdout.splitlines()[1] == f"{LONG_TAG}\t{tip}"
-    as_json = json_out(regv1("tags", ref, "--format", "json"))
-    assert as_json == json_out(regv1("tags", ref, "--json"))
+    as_json = document(regv1("tags", ref, "--format", "json"))
+    assert as_json == document(regv1("tags", ref, "--json"))
     assert as_json["tags"][LONG_TAG] == tip
     assert json.loads(regv1("tags", ref, "--json", "--format", "json").stdout) == as_json
     assert regv1("tags", ref, "--json", "--format", "table").exit_code == 1

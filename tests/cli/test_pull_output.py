@@ -16,8 +16,9 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_support import assert_one_line_failure, chain, netloc, regv1
+from cli_support import assert_one_line_failure, chain, netloc
 from docker_registry_v1.emulator import Standalone
+from regv1_runner import regv1
 
 REGV1 = Path(sys.executable).with_name("regv1")
 

@@ -5,9 +5,10 @@ from __future__ import annotations
 import json
 
 import pytest
-from cli_support import assert_one_line_failure, chain, json_out, netloc, regv1
+from cli_support import assert_one_line_failure, chain, netloc
 from docker_registry_v1.emulator import Hub, Standalone
 from docker_registry_v1.emulator.seed import SeedImage, payload_checksum
+from regv1_runner import document, regv1
 
 TWIN_PREFIX = "feedfacecafe"
 
@@ -36,19 +37,19 @@ def test_ancestry_and_metadata_by_short_id(seeded: Standalone) -> None:
     base, middle, tip = chain(3)
     repo = f"{netloc(seeded.url)}/team/app"
     # an id only the ancestry of a tag knows, not a tag itself
-    doc = json_out(regv1("ancestry", f"{repo}@{middle.id[:12]}", "--json"))
+    doc = document(regv1("ancestry", f"{repo}@{middle.id[:12]}", "--json"))
     assert doc == {"image_id": middle.id, "ancestry": [middle.id, base.id]}
     with_option = regv1("ancestry", middle.id[:20], "--repo", repo)
     assert with_option.stdout.split() == [middle.id, base.id]
     raw = regv1("metadata", f"{repo}@{base.id[:12]}", "--raw")
     assert raw.stdout_bytes == base.json_bytes
-    whole = json_out(regv1("metadata", f"{repo}@{tip.id}", "--json"))
+    whole = document(regv1("metadata", f"{repo}@{tip.id}", "--json"))
     assert whole["image_id"] == tip.id
 
 
 def test_tag_by_short_id(seeded: Standalone) -> None:
     base, _, tip = chain(3)
-    doc = json_out(regv1("tag", f"{netloc(seeded.url)}/team/app:base", base.id[:12], "--json"))
+    doc = document(regv1("tag", f"{netloc(seeded.url)}/team/app:base", base.id[:12], "--json"))
     assert doc["image_id"] == base.id
     assert seeded.store.tags("team/app") == {"1.0": tip.id, "base": base.id}
 
@@ -62,7 +63,7 @@ def test_unknown_and_ambiguous_ids(standalone: Standalone) -> None:
     assert_one_line_failure(
         regv1("ancestry", f"{repo}@{TWIN_PREFIX}"), "ambiguous", "2 images", "more characters"
     )
-    resolved = json_out(regv1("ancestry", f"{repo}@{TWIN_PREFIX}01", "--json"))
+    resolved = document(regv1("ancestry", f"{repo}@{TWIN_PREFIX}01", "--json"))
     assert resolved["image_id"] == first.id
     assert_one_line_failure(
         regv1("ancestry", f"{repo}@{'0' * 12}"), "no image of team/twins", "0" * 12
@@ -83,7 +84,7 @@ def test_at_id_is_not_a_hub_name(seeded_hub: Hub) -> None:
     """``INDEX/REPO@ID`` goes to that index (with a token), not to a Hub repository."""
     base, tip = chain(2)
     index = netloc(seeded_hub.index_url)
-    doc = json_out(regv1("ancestry", f"{index}/team/app@{tip.id[:12]}", "--json"))
+    doc = document(regv1("ancestry", f"{index}/team/app@{tip.id[:12]}", "--json"))
     assert doc["ancestry"] == [tip.id, base.id]
     meta = regv1("metadata", base.id[:14], "--repo", f"{index}/team/app", "--raw")
     assert meta.stdout_bytes == base.json_bytes

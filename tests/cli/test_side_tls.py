@@ -17,7 +17,7 @@ from pathlib import Path
 
 import attrs
 import pytest
-from cli_support import assert_one_line_failure, chain, netloc, regv1
+from cli_support import assert_one_line_failure, chain, netloc
 from cryptography import x509
 from cryptography.hazmat.primitives import hashes, serialization
 from cryptography.hazmat.primitives.asymmetric import ec
@@ -31,6 +31,7 @@ from docker_registry_v1.core.tls import (
     ssl_context,
 )
 from docker_registry_v1.emulator import Standalone
+from regv1_runner import regv1
 
 
 def _name(text: str) -> x509.Name:

@@ -19,11 +19,12 @@ from collections.abc import Iterator
 from pathlib import Path
 
 import pytest
-from cli_support import assert_one_line_failure, chain, json_out, netloc, regv1
+from cli_support import assert_one_line_failure, chain, netloc
 from docker_registry_v1.core.tls import TLSConfig, choose_scheme, clear_scheme_cache
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.pytest_plugin import EmulatorFactory
 from docker_registry_v1.emulator.requestlog import fingerprint
+from regv1_runner import document, regv1
 
 READER = ("reader", "r3ad-only")
 WRITER = ("writer", "wr1te-pw")
@@ -68,7 +69,7 @@ def test_each_side_gets_its_own_login_and_no_other(
         "--json",
         input=READER[1] + "\n",
     )
-    json_out(result)
+    document(result)
     assert target.store.tags("team/copy") == {"1.0": chain(2, seed=7)[-1].id}
     assert source.log.authorizations() == {basic(READER)}
     assert target.log.authorizations() == {basic(WRITER)}
@@ -91,7 +92,7 @@ def test_a_source_authfile_and_creds_with_the_password(
         ":".join(WRITER),
         "--json",
     )
-    assert json_out(result)["repository"] == "team/other"
+    assert document(result)["repository"] == "team/other"
     assert source.log.authorizations() == {basic(READER)}
     assert target.log.authorizations() == {basic(WRITER)}
 
@@ -109,7 +110,7 @@ def test_authfile_for_both_sides(
     both.write_text(json.dumps({"auths": auths}))
     src_ref = f"{netloc(source.url)}/team/app:1.0"
     target_ref = f"{netloc(target.url)}/team/b"
-    json_out(regv1("mirror", src_ref, target_ref, "--authfile", str(both), "--json"))
+    document(regv1("mirror", src_ref, target_ref, "--authfile", str(both), "--json"))
     assert source.log.authorizations() == {basic(READER)}
     assert target.log.authorizations() == {basic(WRITER)}
 
@@ -163,9 +164,9 @@ def test_http_source_for_migrate_and_copy(standalone: Standalone, tmp_path: Path
     standalone.store.seed("team/app", "1.0", images)
     base = standalone.url.rstrip("/")
     assert base.startswith("http://127.0.0.1:")
-    migrated = json_out(regv1("migrate", base, f"oci:{tmp_path / 'm'}", "--json"))
+    migrated = document(regv1("migrate", base, f"oci:{tmp_path / 'm'}", "--json"))
     assert migrated["summary"]["copied"] == 1
-    copied = json_out(
+    copied = document(
         regv1("copy", f"{base}/team/app:1.0", f"oci:{tmp_path / 'c'}:team/app:1.0", "--json")
     )
     assert copied["tags"] == ["team/app:1.0"]
@@ -176,9 +177,9 @@ def test_http_source_for_migrate_and_copy(standalone: Standalone, tmp_path: Path
         if "artifactType" not in m  # the v1 provenance: an untagged entry
     ]
     assert refs == ["team/app:1.0"]
-    one_repo = json_out(regv1("inventory", f"{base}/team/app", "--json"))
+    one_repo = document(regv1("inventory", f"{base}/team/app", "--json"))
     assert one_repo["totals"]["tags"] == 1
-    pulled = json_out(
+    pulled = document(
         regv1("pull", f"{base}/team/app:1.0", "-o", str(tmp_path / "a.tar"), "--json")
     )
     assert pulled["registry"].startswith("http://127.0.0.1:")
@@ -248,7 +249,7 @@ def test_loopback_without_scheme_falls_back_to_http_once(
 def test_an_emulator_named_without_scheme_is_reached_over_http(standalone: Standalone) -> None:
     standalone.store.seed("team/app", "1.0", chain(1))
     assert netloc(standalone.url).startswith("127.0.0.1:")
-    found = json_out(regv1("tags", f"{netloc(standalone.url)}/team/app", "--json"))
+    found = document(regv1("tags", f"{netloc(standalone.url)}/team/app", "--json"))
     assert chain(1)[-1].id in json.dumps(found)
     assert len(standalone.log.entries) >= 1  # the probe never reaches the application
 

@@ -4,9 +4,10 @@ from __future__ import annotations
 
 from pathlib import Path
 
-from cli_support import ALICE, PASSWORD, assert_one_line_failure, chain, json_out, netloc, regv1
+from cli_support import ALICE, PASSWORD, assert_one_line_failure, chain, netloc
 from docker_registry_v1.emulator import Hub, Standalone
 from docker_registry_v1.emulator.pytest_plugin import EmulatorFactory
+from regv1_runner import document, regv1
 
 ALICE_ENV = {"REGV1_USERNAME": ALICE[0], "REGV1_PASSWORD": PASSWORD}
 
@@ -17,7 +18,7 @@ def test_pull_then_push_elsewhere(
     images = chain(3)
     standalone.store.seed("team/app", "1.0", images)
     archive = tmp_path / "app.tar"
-    doc = json_out(
+    doc = document(
         regv1("pull", f"{netloc(standalone.url)}/team/app:1.0", "-o", str(archive), "--json")
     )
     assert doc["image_id"] == images[-1].id
@@ -29,7 +30,7 @@ def test_pull_then_push_elsewhere(
 
     target = f"{netloc(private_registry.url)}/copy/app"
     pushed = regv1("push", str(archive), target, "--json", env=ALICE_ENV)
-    doc = json_out(pushed)
+    doc = document(pushed)
     assert doc["tags"] == ["1.0"]
     assert sorted(doc["layers"]) == sorted(i.id for i in images)
     assert private_registry.store.tags("copy/app") == {"1.0": images[-1].id}
@@ -53,7 +54,7 @@ def test_pull_human_summary_and_default_tag(standalone: Standalone, tmp_path: Pa
 
 def test_pull_through_hub_tokens(hub: Hub, tmp_path: Path) -> None:
     hub.store.seed("team/app", "latest", chain(2))
-    doc = json_out(
+    doc = document(
         regv1("pull", f"{netloc(hub.index_url)}/team/app", "-o", str(tmp_path / "a.tar"), "--json")
     )
     assert doc["image_id"] == chain(2)[-1].id
@@ -66,7 +67,7 @@ def test_mirror_hub_to_private(hub: Hub, private_registry: Standalone) -> None:
     src = f"{netloc(hub.index_url)}/team/app"
     dst = f"{netloc(private_registry.url)}/mirror/app"
     result = regv1("mirror", src, dst, "--all-tags", "--json", env=ALICE_ENV)
-    doc = json_out(result)
+    doc = document(result)
     assert sorted(doc["tags"]) == ["1.0", "2.0"]
     assert sorted(doc["layers"]) == sorted(i.id for i in images)
     assert doc["skipped"] == []

@@ -11,19 +11,15 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-from docker_registry_v1.cli import main
+from click.testing import Result
 from docker_registry_v1.cli.progress import PhaseBars
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.transfer.phases import PhaseState
 from migrate_support import SeededRegistry, seed_registry
+from regv1_runner import regv1
 from rich.console import Console
 
 Seeded = tuple[Standalone, SeededRegistry]
-
-
-def regv1(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
 
 
 def host(registry: Standalone) -> str:

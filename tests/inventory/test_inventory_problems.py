@@ -16,7 +16,7 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
+from click.testing import Result
 from docker_registry_v1 import (
     Client,
     Inventory,
@@ -25,12 +25,12 @@ from docker_registry_v1 import (
     RetryPolicy,
     inventory,
 )
-from docker_registry_v1.cli import main
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.messy import Fault, MessyRegistry
 from docker_registry_v1.emulator.seed import build_image_chain
 from docker_registry_v1.emulator.store import Breakage
 from ports import unused_port
+from regv1_runner import regv1
 
 Messy = tuple[Standalone, MessyRegistry]
 
@@ -44,10 +44,6 @@ _FAST = RetryPolicy(attempts=1)
 #: After the first run in a test has shown the retried 500 tag list ends as a problem, the
 #: other formats ask each request once (the retries' waits are 3.5 s a run).
 ONCE = ("--retry-times", "0")
-
-
-def regv1(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def host(registry: Standalone) -> str:

@@ -9,32 +9,21 @@ import re
 import subprocess
 import sys
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
 from docker_registry_v1 import Client
-from docker_registry_v1.cli import main
 from docker_registry_v1.emulator.server import run_standalone
 from docker_registry_v1.engine.journal import Journal, default_journal_path
 from docker_registry_v1.oci.client import OCIClient
 from docker_registry_v1.transfer.migrate_plan import RegistrySide
 from docker_registry_v1.transfer.migrate_verify import verify_migration
 from migrate_checks import Seeded, mounted_blobs, uploaded_blobs
+from regv1_runner import document, regv1
 from v2.v2registry import V2Registry
 
 REGV1 = Path(sys.executable).with_name("regv1")
 FIRST = "app0[1-4]$"
 """Four repositories migrated first; ``app0`` adds four more sharing their base chains."""
-
-
-def regv1(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-def document(result: Result) -> Any:
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def lose(journal: Path) -> None:

@@ -16,19 +16,15 @@ import subprocess
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner, Result
-from docker_registry_v1.cli import main
+from click.testing import Result
 from docker_registry_v1.emulator import MessyRegistry, Standalone
+from regv1_runner import regv1
 from system_tools import require_tool
 from v2.v2registry import V2Registry
 
 #: What a v2 registry cannot take: what the source cannot give, names v2 refuses, and
 #: layers only a decompression bound stops. (``oci-name`` tags are fine for v2.)
 FAILING_INTO_V2 = ("source", "v2-name", "decompression")
-
-
-def regv1(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def report(result: Result) -> Any:

@@ -6,25 +6,14 @@ import json
 import re
 import subprocess
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-from docker_registry_v1.cli import main
 from docker_registry_v1.emulator.server import run_standalone
 from docker_registry_v1.engine.journal import Journal
 from migrate_checks import SOME, Seeded, mounted_blobs, uploaded_blobs
+from regv1_runner import document, regv1
 from system_tools import require_tool
 from v2.v2registry import PASSWORD, USER, V2Registry
-
-
-def regv1(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-def document(result: Result) -> Any:
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def skopeo(*args: str) -> str:

@@ -5,16 +5,11 @@ from __future__ import annotations
 import json
 from pathlib import Path
 
-from click.testing import CliRunner, Result
-from docker_registry_v1.cli import main
 from docker_registry_v1.emulator.server import run_standalone
 from migrate_checks import Seeded, uploaded_blobs
 from migrate_support import seed_registry
+from regv1_runner import regv1
 from v2.v2registry import V2Registry
-
-
-def regv1(*args: str, input: str | None = None) -> Result:
-    return CliRunner().invoke(main, list(args), input=input, catch_exceptions=False)
 
 
 def test_repos_from_a_file_or_stdin_and_one_repository_as_source(

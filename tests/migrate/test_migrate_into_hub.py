@@ -20,6 +20,7 @@ from click.testing import CliRunner, Result
 from docker_registry_v1.cli import main
 from docker_registry_v1.emulator.server import Hub, Standalone, run_hub, run_standalone
 from migrate_support import SeededRegistry, seed_registry
+from regv1_runner import document
 
 USER, PASSWORD = "alice", "s3cret"
 
@@ -54,11 +55,6 @@ def regv1(*args: str, password: str | None = None) -> Result:
         input=None if password is None else password + "\n",
         catch_exceptions=False,
     )
-
-
-def document(result: Result) -> Any:
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def migrate(case: HubCase, journal: Path) -> Any:

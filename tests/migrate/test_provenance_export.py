@@ -25,8 +25,6 @@ from typing import IO, Any
 
 import attrs
 import pytest
-from click.testing import CliRunner, Result
-from docker_registry_v1.cli import main
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain, payload_checksum
 from docker_registry_v1.emulator.server import run_standalone
 from docker_registry_v1.formats.provenance import (
@@ -50,6 +48,7 @@ from docker_registry_v1.transfer.provenance_export import (
     write_csv,
 )
 from migrate_support import SeededRegistry, seed_registry
+from regv1_runner import regv1
 from v2.referrers_server import referrers_registry
 from v2.v2registry import V2Registry, run_registry
 
@@ -66,10 +65,6 @@ def with_an_empty_layer() -> list[SeedImage]:
         middle, layer_bytes=empty, checksum=payload_checksum(middle.json_bytes, empty)
     )
     return chain
-
-
-def regv1(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 @attrs.frozen

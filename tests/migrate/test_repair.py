@@ -18,7 +18,6 @@ import time
 from pathlib import Path
 from typing import Any
 
-from click.testing import CliRunner, Result
 from docker_registry_v1 import (
     Client,
     Journal,
@@ -27,11 +26,11 @@ from docker_registry_v1 import (
     forget_lost_blobs,
     verify_migration,
 )
-from docker_registry_v1.cli import main
 from docker_registry_v1.emulator.server import run_standalone
 from docker_registry_v1.formats.convert import ManifestFormat
 from docker_registry_v1.oci.client import OCIClient
 from migrate_checks import Seeded, uploaded_blobs
+from regv1_runner import document, regv1
 from system_tools import require_tool
 from v2.v2registry import V2Registry
 
@@ -40,15 +39,6 @@ _HEAD_BLOB = re.compile(
     r'http\.request\.method=HEAD .*http\.request\.uri="/v2/(?P<name>[^"]+?)/blobs/'
     r'sha256(?::|%3A)(?P<hex>[0-9a-f]{64})"'
 )
-
-
-def regv1(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-def document(result: Result, exit_code: int = 0) -> Any:
-    assert result.exit_code == exit_code, result.output
-    return json.loads(result.stdout)
 
 
 def skopeo(*args: str) -> subprocess.CompletedProcess[str]:

@@ -9,13 +9,12 @@ import shutil
 import subprocess
 import tempfile
 from pathlib import Path
-from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-from docker_registry_v1.cli import main
+from click.testing import Result
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import build_image_chain
+from regv1_runner import document, regv1
 from system_tools import require_tool
 from v2registry import PASSWORD, USER, V2Registry
 
@@ -26,15 +25,6 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
         monkeypatch.delenv(name, raising=False)
     (tmp_path / "docker-config").mkdir()
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
-
-
-def regv1(*args: str, password: str | None = None) -> Result:
-    return CliRunner().invoke(main, list(args), input=password, catch_exceptions=False)
-
-
-def document(result: Result) -> Any:
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def one_error_line(result: Result, *fragments: str) -> str:
@@ -70,8 +60,8 @@ def test_copy_twice_and_podman_pulls_it(
     dst = f"docker://{registry.host}/cli/{registry.mode}/app:2.0"
     args = ["copy", src, dst, "--cache", str(tmp_path / "cache.sqlite"), "--json"]
     password = None if registry.credentials is None else PASSWORD + "\n"
-    first = document(regv1(*args, *login_args(registry), password=password))
-    second = document(regv1(*args, *login_args(registry), password=password))
+    first = document(regv1(*args, *login_args(registry), input=password))
+    second = document(regv1(*args, *login_args(registry), input=password))
     for key in (
         "registry",
         "repository",

@@ -9,13 +9,12 @@ import subprocess
 from pathlib import Path
 
 import pytest
-from click.testing import CliRunner, Result
 from docker_registry_v1 import Client
-from docker_registry_v1.cli import main
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
 from docker_registry_v1.formats.layout import OCILayout
 from docker_registry_v1.transfer.copy import BlobCache, copy
+from regv1_runner import regv1
 from system_tools import require_tool
 
 
@@ -57,10 +56,6 @@ def tool(*args: str) -> str:
     done = subprocess.run(args, capture_output=True, text=True, timeout=180, check=False)
     assert done.returncode == 0, done.stderr
     return done.stdout
-
-
-def regv1(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def test_a_copy_into_a_layout_is_read_by_skopeo_and_umoci_and_a_second_writes_nothing(

@@ -21,10 +21,9 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-from docker_registry_v1.cli import main
 from docker_registry_v1.emulator import Hub, Standalone
 from docker_registry_v1.emulator.seed import build_image_chain
+from regv1_runner import document, regv1
 from system_tools import require_tool
 from v2registry import PASSWORD, USER, V2Registry
 
@@ -36,15 +35,6 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     (tmp_path / "docker-config").mkdir()
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
-
-
-def regv1(*args: str, password: str | None = None) -> Result:
-    return CliRunner().invoke(main, list(args), input=password, catch_exceptions=False)
-
-
-def document(result: Result) -> Any:
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def skopeo(*args: str) -> str:
@@ -244,7 +234,7 @@ def test_oci_to_a_v1_index_with_tokens_is_read_back_by_pull(
     assert puts[-1].endswith("/alice/fromoci/images")  # and the final one after them
     pulled = tmp_path / "pulled.tar"
     result = regv1(
-        "pull", dst, "-o", str(pulled), "-u", "alice", "--password-stdin", password="s3cret\n"
+        "pull", dst, "-o", str(pulled), "-u", "alice", "--password-stdin", input="s3cret\n"
     )
     assert result.exit_code == 0, result.output
     assert inspect(f"docker-archive:{pulled}")["diff_ids"] == wanted

@@ -22,12 +22,12 @@ from pathlib import Path
 
 import interruptible
 import pytest
-from click.testing import CliRunner, Result
-from docker_registry_v1.cli import main
+from click.testing import Result
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
 from docker_registry_v1.formats.errors import LayoutError
 from docker_registry_v1.formats.layout import OCILayout
+from regv1_runner import regv1
 from system_tools import require_tool
 
 REGV1 = Path(sys.executable).with_name("regv1")
@@ -51,10 +51,6 @@ def seed(standalone: Standalone, repo: str = "acme/app", layers: int = 2) -> lis
     chain = build_image_chain(layers, seed=19, layer_size=100_000)
     standalone.store.seed(repo, "1.0", chain)
     return chain
-
-
-def regv1(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def assert_one_error(result: Result, *fragments: str) -> None:

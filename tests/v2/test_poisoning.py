@@ -19,11 +19,10 @@ from typing import Any
 
 import attrs
 import pytest
-from click.testing import CliRunner, Result
-from docker_registry_v1.cli import main
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.pytest_plugin import EmulatorFactory
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
+from regv1_runner import regv1
 from test_engine_matrix import inspect, netloc, skopeo
 from v2registry import V2Registry
 
@@ -36,10 +35,6 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
     monkeypatch.setenv("DOCKER_CONFIG", str(tmp_path / "docker-config"))
     monkeypatch.setenv("XDG_CACHE_HOME", str(tmp_path / "cache"))
     monkeypatch.setenv("XDG_STATE_HOME", str(tmp_path / "state"))
-
-
-def regv1(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def tarsum_only(image: SeedImage) -> SeedImage:

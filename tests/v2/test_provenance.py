@@ -27,9 +27,7 @@ from typing import Any
 
 import httpx
 import pytest
-from click.testing import CliRunner, Result
 from counting_proxy import CountingProxy, counting_proxy
-from docker_registry_v1.cli import main
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.seed import SeedImage, build_image_chain
 from docker_registry_v1.emulator.server import run_standalone
@@ -45,6 +43,7 @@ from docker_registry_v1.formats.provenance import (
 from docker_registry_v1.oci.client import OCIClient
 from docker_registry_v1.oci.referrers import read_provenance, referrers
 from referrers_server import referrers_registry
+from regv1_runner import document, regv1
 from system_tools import require_tool
 from v2registry import run_registry
 
@@ -60,15 +59,6 @@ SEED: dict[str, list[SeedImage]] = {
 IMAGES = {image.id: image for chain in SEED.values() for image in chain}
 SCHEMA2 = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
-
-
-def regv1(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
-
-
-def document(result: Result) -> Any:
-    assert result.exit_code == 0, result.output
-    return json.loads(result.stdout)
 
 
 def skopeo(*args: str) -> Any:

@@ -22,13 +22,13 @@ from pathlib import Path
 from typing import Any
 
 import pytest
-from click.testing import CliRunner, Result
-from docker_registry_v1.cli import main
+from click.testing import Result
 from docker_registry_v1.emulator import Standalone
 from docker_registry_v1.emulator.requestlog import fingerprint
 from docker_registry_v1.emulator.seed import build_image_chain
 from docker_registry_v1.emulator.server import run_standalone
 from migrate_support import SeededRegistry, seed_registry
+from regv1_runner import regv1
 from tls_clients import catalog, manifest_digest, skopeo_inspect, tag_list
 from tls_support import TLSMaterial
 from v2registry import PASSWORD, USER, V2Registry
@@ -68,10 +68,6 @@ def private_source() -> Iterator[Standalone]:
     with run_standalone(users={SRC_USER: SRC_PASSWORD}, private=[PRIVATE]) as emulator:
         emulator.store.seed(PRIVATE, "1.0", build_image_chain(3, seed=77, layer_size=40_000))
         yield emulator
-
-
-def regv1(*args: str) -> Result:
-    return CliRunner().invoke(main, list(args), catch_exceptions=False)
 
 
 def document(result: Result) -> Any:
