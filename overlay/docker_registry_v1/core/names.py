@@ -9,6 +9,7 @@ characters in header values.
 
 from __future__ import annotations
 
+import functools
 import re
 from typing import TypeGuard
 
@@ -88,6 +89,15 @@ def check_tag(tag: object) -> str:
 
 def origin_of(url: httpx.URL | str) -> str:
     """``scheme://host[:port]`` of ``url``: what Basic credentials are pinned to."""
+    if isinstance(url, httpx.URL):
+        return f"{url.scheme}://{url.netloc.decode('ascii')}"
+    return _origin_of_text(url)
+
+
+@functools.lru_cache(maxsize=256)
+def _origin_of_text(url: str) -> str:
+    """`origin_of` a string, parsed once: a client asks it of its base URL per request
+    (credentials, budgets), and httpx's URL parser is the costliest part of a call."""
     parsed = httpx.URL(url)
     return f"{parsed.scheme}://{parsed.netloc.decode('ascii')}"
 
