@@ -1031,16 +1031,7 @@ class OCIClient(_Base):
             read_capped(response, self.body_limits.error, "body_limits.error")
 
     def _once(self, step: _Step) -> httpx.Response:
-        request, started = self._build(step), time.monotonic()
-        try:
-            send = functools.partial(self._http.send, request, auth=self._auth, stream=True)
-            response = self._budget(request).send(send, self._check, self.retry.max_delay)
-        except httpx.RequestError as exc:
-            httplog.failed(request, exc, started)
-            raise self._failed(step, exc) from exc
-        httplog.answered(response, started)
-        if not self._answers(step, response):
-            self._answer(step, response, read_prefix(response, self.body_limits.error))
+        response = self._opened(step)
         try:
             read_capped(response, *self._limit(step))
         except httpx.RequestError as exc:
