@@ -37,7 +37,18 @@ def direct_image() -> tuple[bytes, bytes, bytes]:
             "history": [{"created": "2024-01-02T03:04:05Z", "created_by": "ADD direct.txt"}],
         }
     ).encode()
-    manifest = json.dumps(
+    layer_digest = "sha256:" + hashlib.sha256(layer).hexdigest()
+    return config, layer, one_layer_manifest(config, layer_digest, len(layer))
+
+
+LAYER_GZIP = "application/vnd.oci.image.layer.v1.tar+gzip"
+
+
+def one_layer_manifest(
+    config: bytes, layer_digest: str, layer_size: int, layer_type: str = LAYER_GZIP
+) -> bytes:
+    """The OCI image manifest of ``config`` and one layer, as v2 build tools write it."""
+    return json.dumps(
         {
             "schemaVersion": 2,
             "mediaType": "application/vnd.oci.image.manifest.v1+json",
@@ -46,13 +57,6 @@ def direct_image() -> tuple[bytes, bytes, bytes]:
                 "digest": "sha256:" + hashlib.sha256(config).hexdigest(),
                 "size": len(config),
             },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                    "digest": "sha256:" + hashlib.sha256(layer).hexdigest(),
-                    "size": len(layer),
-                }
-            ],
+            "layers": [{"mediaType": layer_type, "digest": layer_digest, "size": layer_size}],
         }
     ).encode()
-    return config, layer, manifest

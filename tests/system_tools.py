@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import os
 import shutil
+import subprocess
 
 import pytest
 
@@ -22,3 +23,18 @@ def require_tool(name: str) -> str:
             pytest.fail(f"{message}; CI=true needs every tool", pytrace=False)
         pytest.skip(message)
     return path
+
+
+def skopeo(*args: str, timeout: float = 120) -> str:
+    """``skopeo --insecure-policy ARGS``'s standard output; a failure fails the test with
+    skopeo's own message. The machine's ``DOCKER_CONFIG`` logins are kept out."""
+    done = subprocess.run(
+        [require_tool("skopeo"), "--insecure-policy", *args],
+        capture_output=True,
+        text=True,
+        timeout=timeout,
+        check=False,
+        env={k: v for k, v in os.environ.items() if k != "DOCKER_CONFIG"},
+    )
+    assert done.returncode == 0, done.stderr
+    return done.stdout

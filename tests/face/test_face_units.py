@@ -34,6 +34,7 @@ from docker_registry_v1.face.streams import (
 from docker_registry_v1.formats.archive.compression import Compression
 from docker_registry_v1.formats.provenance import Image, Layer, Provenance, Source, Stored
 from docker_registry_v1.oci.client import Manifest
+from oci_images import one_layer_manifest
 
 FALLBACK = "sha256-" + "ab" * 32
 
@@ -78,24 +79,7 @@ class MemoryBackend:
                 "rootfs": {"type": "layers", "diff_ids": [_digest(raw.getvalue())]},
             }
         ).encode()
-        manifest = json.dumps(
-            {
-                "schemaVersion": 2,
-                "mediaType": "application/vnd.oci.image.manifest.v1+json",
-                "config": {
-                    "mediaType": "application/vnd.oci.image.config.v1+json",
-                    "digest": _digest(config),
-                    "size": len(config),
-                },
-                "layers": [
-                    {
-                        "mediaType": "application/vnd.oci.image.layer.v1.tar+gzip",
-                        "digest": _digest(layer),
-                        "size": len(layer),
-                    }
-                ],
-            }
-        ).encode()
+        manifest = one_layer_manifest(config, _digest(layer), len(layer))
         for blob in (layer, config):
             self.blobs[_digest(blob)] = blob
         found = Manifest(manifest, "application/vnd.oci.image.manifest.v1+json", _digest(manifest))

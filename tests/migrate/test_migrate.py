@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import json
 import re
-import subprocess
 from pathlib import Path
 
 import pytest
@@ -12,20 +11,8 @@ from docker_registry_v1.emulator.server import run_standalone
 from docker_registry_v1.engine.journal import Journal
 from migrate_checks import SOME, Seeded, mounted_blobs, uploaded_blobs
 from regv1_runner import document, regv1
-from system_tools import require_tool
+from system_tools import skopeo
 from v2.v2registry import PASSWORD, USER, V2Registry
-
-
-def skopeo(*args: str) -> str:
-    done = subprocess.run(
-        [require_tool("skopeo"), "--insecure-policy", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
 
 
 def expected_destinations(seeded: Seeded, pattern: str = "") -> set[str]:

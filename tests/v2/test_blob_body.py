@@ -117,8 +117,13 @@ def _head(length: int) -> bytes:
     ).encode()
 
 
-def _open(client: httpx.Client, url: str) -> httpx.Response:
-    return client.send(client.build_request("GET", url + "/blob"), stream=True)
+def _fetched(client: httpx.Client, url: str, size: int = MIB) -> bytes:
+    """The body of a GET of ``url``, read with `iter_body` in pieces of up to ``size``."""
+    response = client.send(client.build_request("GET", url + "/blob"), stream=True)
+    try:
+        return b"".join(iter_body(response, size))
+    finally:
+        response.close()
 
 
 @pytest.mark.usefixtures("small_direct_body")
@@ -138,18 +143,10 @@ def test_what_h11_buffered_with_the_headers_comes_first_then_the_socket(with_hea
         conn.sendall(body[at:])
 
     with _origin(answer) as origin, httpx.Client(timeout=HANG_GUARD) as client:
-        response = _open(client, origin.url)
-        try:
-            assert b"".join(iter_body(response, MIB)) == body
-        finally:
-            response.close()
+        assert _fetched(client, origin.url) == body
         # the connection is not reused after a body read past the parser: the next GET
         # opens a second one
-        response = _open(client, origin.url)
-        try:
-            assert b"".join(iter_body(response, MIB)) == body
-        finally:
-            response.close()
+        assert _fetched(client, origin.url) == body
         assert origin.connections == 2
 
 
@@ -162,11 +159,7 @@ def test_a_small_body_takes_httpx_path_and_its_connection_is_reused() -> None:
 
     with _origin(answer) as origin, httpx.Client(timeout=HANG_GUARD) as client:
         for _ in range(3):
-            response = _open(client, origin.url)
-            try:
-                assert b"".join(iter_body(response, 256 * 1024)) == body
-            finally:
-                response.close()
+            assert _fetched(client, origin.url, 256 * 1024) == body
         assert origin.connections == 1
 
 
@@ -177,14 +170,12 @@ def test_a_body_cut_short_is_an_incomplete_body_naming_what_came() -> None:
         conn.shutdown(socket.SHUT_WR)
         raise OSError("cut")  # ends the connection
 
-    with _origin(answer) as origin, httpx.Client(timeout=HANG_GUARD) as client:
-        response = _open(client, origin.url)
-        try:
-            with pytest.raises(IncompleteBody) as caught:
-                for _ in iter_body(response, MIB):
-                    pass
-        finally:
-            response.close()
+    with (
+        _origin(answer) as origin,
+        httpx.Client(timeout=HANG_GUARD) as client,
+        pytest.raises(IncompleteBody) as caught,
+    ):
+        _fetched(client, origin.url)
     message = str(caught.value)
     assert f"body ended after {2 * MIB} of {3 * MIB} bytes" in message
     assert origin.url.removeprefix("http://") in message
@@ -199,14 +190,11 @@ def test_a_stalled_body_ends_at_the_read_timeout() -> None:
         release.wait(HANG_GUARD)
 
     with _origin(answer) as origin, httpx.Client(timeout=httpx.Timeout(5, read=0.5)) as client:
-        response = _open(client, origin.url)
         started = time.monotonic()
         try:
             with pytest.raises(IncompleteBody) as caught:
-                for _ in iter_body(response, MIB):
-                    pass
+                _fetched(client, origin.url)
         finally:
-            response.close()
             release.set()
         assert time.monotonic() - started < 5
     assert f"body ended after {MIB + 5} of {3 * MIB} bytes (timed out)" in str(caught.value)

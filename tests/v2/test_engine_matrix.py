@@ -21,10 +21,11 @@ from pathlib import Path
 from typing import Any
 
 import pytest
+import system_tools
 from docker_registry_v1.emulator import Hub, Standalone
 from docker_registry_v1.emulator.seed import build_image_chain
+from oci_images import one_layer_manifest
 from regv1_runner import document, regv1
-from system_tools import require_tool
 from v2registry import PASSWORD, USER, V2Registry
 
 
@@ -38,16 +39,7 @@ def clean_environment(monkeypatch: pytest.MonkeyPatch, tmp_path: Path) -> None:
 
 
 def skopeo(*args: str) -> str:
-    done = subprocess.run(
-        [require_tool("skopeo"), "--insecure-policy", *args],
-        capture_output=True,
-        text=True,
-        timeout=180,
-        check=False,
-        env={k: v for k, v in os.environ.items() if k != "DOCKER_CONFIG"},
-    )
-    assert done.returncode == 0, done.stderr
-    return done.stdout
+    return system_tools.skopeo(*args, timeout=180)  # the big-layer copies take longer
 
 
 def inspect(reference: str, *options: str) -> dict[str, Any]:
@@ -338,24 +330,10 @@ def big_layout(root: Path, size: int) -> str:
             "rootfs": {"type": "layers", "diff_ids": [layer_digest]},
         }
     ).encode()
-    manifest = json.dumps(
-        {
-            "schemaVersion": 2,
-            "mediaType": "application/vnd.oci.image.manifest.v1+json",
-            "config": {
-                "mediaType": "application/vnd.oci.image.config.v1+json",
-                "digest": "sha256:" + hashlib.sha256(config).hexdigest(),
-                "size": len(config),
-            },
-            "layers": [
-                {
-                    "mediaType": "application/vnd.oci.image.layer.v1.tar",
-                    "digest": layer_digest,
-                    "size": (blobs / digest.hexdigest()).stat().st_size,
-                }
-            ],
-        }
-    ).encode()
+    size = (blobs / digest.hexdigest()).stat().st_size
+    manifest = one_layer_manifest(
+        config, layer_digest, size, "application/vnd.oci.image.layer.v1.tar"
+    )
     for blob in (config, manifest):
         (blobs / hashlib.sha256(blob).hexdigest()).write_bytes(blob)
     (root / "oci-layout").write_text('{"imageLayoutVersion":"1.0.0"}')

@@ -44,7 +44,7 @@ from docker_registry_v1.oci.client import OCIClient
 from docker_registry_v1.oci.referrers import read_provenance, referrers
 from referrers_server import referrers_registry
 from regv1_runner import document, regv1
-from system_tools import require_tool
+from system_tools import require_tool, skopeo
 from v2registry import run_registry
 
 GZIP = build_image_chain(3, seed=2101, layer_size=3000, gzip=True)
@@ -61,18 +61,6 @@ SCHEMA2 = "application/vnd.docker.distribution.manifest.v2+json"
 OCI_MANIFEST = "application/vnd.oci.image.manifest.v1+json"
 
 
-def skopeo(*args: str) -> Any:
-    done = subprocess.run(
-        [require_tool("skopeo"), "--insecure-policy", *args],
-        capture_output=True,
-        text=True,
-        timeout=120,
-        check=False,
-    )
-    assert done.returncode == 0, done.stderr
-    return json.loads(done.stdout) if done.stdout.strip() else None
-
-
 @pytest.fixture(scope="module")
 def source() -> Iterator[Standalone]:
     with run_standalone() as emulator:
@@ -80,6 +68,11 @@ def source() -> Iterator[Standalone]:
             repository, _, tag = reference.partition(":")
             emulator.store.seed(repository, tag, chain)
         yield emulator
+
+
+def inspect(reference: str) -> Any:
+    """``skopeo inspect`` of a loopback registry's ``reference`` (plain http), parsed."""
+    return json.loads(skopeo("inspect", "--tls-verify=false", reference))
 
 
 def host_of(emulator: Standalone) -> str:
@@ -187,10 +180,8 @@ def test_skopeo_sees_the_same_image_with_provenance_on_and_off(
             assert referrers(client, repository, digest) == []  # --no-provenance wrote none
             assert not any(is_fallback_tag(tag) for tag in client.tags(repository))
     for reference, digest in digests(report).items():
-        on = skopeo("inspect", "--tls-verify=false", f"docker://{distribution.host}/{reference}")
-        without = skopeo(
-            "inspect", "--tls-verify=false", f"docker://{distribution.host}/off/{reference}"
-        )
+        on = inspect(f"docker://{distribution.host}/{reference}")
+        without = inspect(f"docker://{distribution.host}/off/{reference}")
         assert on["Digest"] == without["Digest"] == digest
         assert [t for t in on["RepoTags"] if not is_fallback_tag(t)] == without["RepoTags"]
         for field in ("Name", "RepoTags"):
@@ -337,7 +328,7 @@ def test_a_layout_lists_it_untagged_and_skopeo_and_umoci_read_the_tags(
         manifest = layout.read_blob(digest)
         config = layout.read_blob(json.loads(manifest)["config"]["digest"])
         check_record(read_provenance(layout, "", digest), source, reference, manifest, config)
-        inspected = skopeo("inspect", f"oci:{root}:{reference}")
+        inspected = json.loads(skopeo("inspect", f"oci:{root}:{reference}"))
         assert inspected["Digest"] == digest
     reference = sorted(moved)[0]
     done = subprocess.run(
