@@ -142,15 +142,4 @@ def test_plain_cells_stay_on_one_line() -> None:
 
 
 def regv1_settings(**changes: object) -> options.Settings:
-    base = options.Settings(
-        registry=None,
-        plain_http=False,
-        insecure=False,
-        ca_cert=None,
-        json=False,
-        timeout=None,
-        verbose=False,
-        username=None,
-        password_stdin=False,
-    )
-    return attrs.evolve(base, **changes)
+    return attrs.evolve(options.NO_OPTIONS, **changes)

@@ -5,7 +5,8 @@ from __future__ import annotations
 import io
 import threading
 
-from docker_registry_v1.cli.options import Settings
+import attrs
+from docker_registry_v1.cli.options import NO_OPTIONS, Settings
 from docker_registry_v1.cli.progress import RichProgress, progress_for
 from docker_registry_v1.core.progress import (
     AssemblyListener,
@@ -17,17 +18,7 @@ from rich.console import Console
 
 
 def _settings(*, json: bool = False) -> Settings:
-    return Settings(
-        registry=None,
-        plain_http=False,
-        insecure=False,
-        ca_cert=None,
-        json=json,
-        timeout=None,
-        verbose=False,
-        username=None,
-        password_stdin=False,
-    )
+    return attrs.evolve(NO_OPTIONS, json=json)
 
 
 def _terminal() -> tuple[Console, io.StringIO]:

@@ -316,6 +316,21 @@ class Settings:
         return TLSConfig(verify=not self.insecure, ca_file=self.ca_cert, plain_http=self.plain_http)
 
 
+NO_OPTIONS = Settings(
+    registry=None,
+    plain_http=False,
+    insecure=False,
+    ca_cert=None,
+    json=False,
+    timeout=None,
+    verbose=False,
+    username=None,
+    password_stdin=False,
+)
+"""The shared options of a command that takes none of them (``regv1 serve``): the
+clients' defaults."""
+
+
 def _remember_verbose(ctx: click.Context, param: click.Parameter, value: bool) -> bool:
     if value:
         ctx.meta[_VERBOSE_KEY] = True

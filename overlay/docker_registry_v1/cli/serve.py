@@ -16,7 +16,7 @@ from typing import TYPE_CHECKING, Any
 
 import click
 
-from .options import Settings, examples, fail
+from .options import NO_OPTIONS, examples, fail
 from .sides import SideSettings, side_options
 
 if TYPE_CHECKING:
@@ -463,21 +463,6 @@ def _backend_side(options: dict[str, Any]) -> SideSettings:
     return side
 
 
-def _settings() -> Settings:
-    """serve has none of the shared client options: the clients' defaults."""
-    return Settings(
-        registry=None,
-        plain_http=False,
-        insecure=False,
-        ca_cert=None,
-        json=False,
-        timeout=None,
-        verbose=False,
-        username=None,
-        password_stdin=False,
-    )
-
-
 def _open_backend(
     text: str, side: SideSettings, ttl: float
 ) -> tuple[V2Face, contextlib.AbstractContextManager[object]]:
@@ -512,7 +497,7 @@ def _open_backend(
         fail(f"--backend {text}: expected docker://HOST[:PORT][/PREFIX] or oci:DIR")
     url = side_origin(side, location.api_host, location.port, location.scheme)
     try:
-        opened = OCISide(_settings(), side, url, location.netloc)
+        opened = OCISide(NO_OPTIONS, side, url, location.netloc)
     except CredentialsError as exc:
         fail(str(exc))
     try:
