@@ -1040,12 +1040,15 @@ class OCIClient(_Base):
             response.close()
         return response
 
-    def _retrying(self, step: _Step) -> httpx.Response:
-        """The step's request until it is answered as expected or the policy gives up."""
+    def _retrying(
+        self, step: _Step, attempt: Callable[[_Step], httpx.Response] | None = None
+    ) -> httpx.Response:
+        """The step's request until it is answered as expected or the policy gives up;
+        each try is ``attempt`` (`_once`: body read; `_opened`: left to the caller)."""
         failures = 0
         while True:
             try:
-                return self._once(step)
+                return (attempt or self._once)(step)
             except DockerRegistryError as error:
                 failures += 1
                 wait = next_wait(
@@ -1142,19 +1145,7 @@ class OCIClient(_Base):
         step = _Step(
             build, f"blob {digest} of {name}", ok=frozenset({200, 206}), scopes=_pull(name)
         )
-        failures = 0
-        while True:
-            try:
-                response = self._opened(step)
-                break
-            except DockerRegistryError as error:
-                failures += 1
-                wait = next_wait(
-                    self.retry, lambda: self._build(step), step.repeatable, failures, error
-                )
-                if wait is None:
-                    raise
-            time.sleep(wait)
+        response = self._retrying(step, self._opened)
 
         def chunks() -> Iterator[bytes]:
             skip = offset if response.status_code == 200 else 0
